@@ -1,0 +1,212 @@
+"""The app: one deployment's plugins, registry, engine and signals.
+
+``create_app(settings)`` adds the hookspecs, registers the builtins, loads the enabled entry
+points, checks every hook implementation against a spec, builds and freezes the registry,
+derives the tables, then calls the historic ``crm_configure``. Nothing lives at module level:
+two apps with different plugins share a process without seeing each other.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from crmcore.actors import Actor
+from crmcore.errors import ConfigError, DatabaseError, NotFoundError
+from crmcore.fields import timezone_named
+from crmcore.plugins import PluginManager
+from crmcore.registry import Registry
+from crmcore.schemas import SchemaFactory
+from crmcore.settings import Settings, load_settings
+from crmcore.signals import Signals
+from crmcore.storage.engine import NAMING_CONVENTION, check_connection, make_engine, safe_url
+from crmcore.storage.tables import build_core_tables
+from crmcore.storage.uow import UnitOfWork
+
+__all__ = ["Crm", "create_app"]
+
+log = logging.getLogger(__name__)
+
+
+class Crm:
+    """One CRM deployment in one process. Build it with :func:`create_app`."""
+
+    def __init__(self, settings: Settings, *, plugins: Iterable[Any] = (), engine: sa.Engine | None = None) -> None:
+        self.settings = settings
+        self.extras: dict[str, Any] = {}
+        self.plugins = PluginManager()
+        self.plugins.load(settings.plugins, plugins)
+        self.hook = self.plugins.hook
+        self.hook.crm_add_hookspecs.call_historic(kwargs={"plugin_manager": self.plugins.pm})
+        self._check_sections()
+        self.registry = Registry(currency=settings.currency, timezone=timezone_named(settings.timezone))
+        self._collect_entities()
+        self.metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+        self.registry.build_tables(self.metadata)
+        self.core_tables = build_core_tables(self.metadata)
+        self.signals = Signals()
+        self.plugin_settings = self.plugins.plugin_settings(settings.plugin_settings, source=settings.source)
+        self._engine = engine
+        self.hook.crm_configure.call_historic(kwargs={"crm": self, "settings": self.plugin_settings})
+        log.info("app ready: %d entity types, plugins: %s", len(self.registry.entity_names), ", ".join(self.plugins.plugins))
+
+    def _check_sections(self) -> None:
+        owned = {s for p in self.plugins.plugins.values() for s in p.info.sections}
+        for section, value in self.settings.sections.items():
+            if section not in owned:
+                raise ConfigError(
+                    f"{self.settings.source}: unknown table [{section}] = {value!r}; known tables: crm, plugins, "
+                    f"custom_fields{''.join(', ' + s for s in sorted(owned))}",
+                    path=self.settings.path, key=section,
+                )
+
+    def _collect_entities(self) -> None:
+        caller = self.hook.crm_entity_types
+        for impl in caller.get_hookimpls():
+            for entity in impl.function() or ():
+                self.registry.add_entity(entity, origin=impl.plugin_name)
+        names = list(self.registry.entity_names)
+        for impl in self.hook.crm_entity_fields.get_hookimpls():
+            for name in names:
+                fields = impl.function(*[{"entity_type": name}[a] for a in impl.argnames])
+                if fields:
+                    self.registry.extend_entity(name, fields, origin=impl.plugin_name)
+        try:
+            self.registry.add_custom_fields(self.settings.custom_fields)
+            self.registry.freeze()
+        except ConfigError as exc:
+            if exc.key and exc.key.startswith("custom_fields"):
+                raise ConfigError(f"{self.settings.source}: {exc}", path=self.settings.path, key=exc.key) from None
+            raise
+
+    # -- database ------------------------------------------------------------------------------
+    @property
+    def engine(self) -> sa.Engine:
+        """The SQLAlchemy engine (created on first use)."""
+        if self._engine is None:
+            self._engine = make_engine(self.settings.database, echo=self.settings.echo_sql)
+        return self._engine
+
+    @property
+    def database_url(self) -> str:
+        """The database URL with any password masked."""
+        return safe_url(self.engine.url)
+
+    def connect(self) -> sa.Connection:
+        """A new connection; failure to reach the database is one clear :class:`DatabaseError`."""
+        try:
+            return self.engine.connect()
+        except sa.exc.DBAPIError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise DatabaseError(
+                f"cannot reach database {self.database_url}: {reason}; check [crm] database "
+                "(or --db) and that the server is running"
+            ) from None
+
+    def check_connection(self) -> None:
+        check_connection(self.engine)
+
+    def create_schema(self) -> None:
+        """Create every missing table of the enabled set straight from the registry.
+
+        Tests and throwaway databases use it; deployments use :meth:`upgrade`, which also
+        records the migration state.
+        """
+        with self.connect() as connection, connection.begin():
+            self.metadata.create_all(connection)
+
+    def upgrade(self) -> list[str]:
+        """Bring the database to the enabled set of plugins (``crm db upgrade``).
+
+        :returns: one line per step applied.
+        """
+        from crmcore.storage import migrations
+
+        return migrations.upgrade(self)
+
+    def pending(self) -> list[str]:
+        """What :meth:`upgrade` would do (``crm db check``); empty when the database is current."""
+        from crmcore.storage import migrations
+
+        return migrations.pending(self)
+
+    # -- work ----------------------------------------------------------------------------------
+    def unit_of_work(self, actor: Actor | str | None = None) -> UnitOfWork:
+        """Open a unit of work (use it as a context manager).
+
+        :param actor: an :class:`Actor`, a username, or ``None`` for the system actor.
+        """
+        if isinstance(actor, str):
+            actor = self.actor(actor)
+        return UnitOfWork(self, actor or Actor.system())
+
+    def actor(self, username: str) -> Actor:
+        """The actor for the user called *username*.
+
+        :raises NotFoundError: when there is no such user.
+        """
+        table = self.registry.table("user")
+        with self.connect() as connection:
+            row = connection.execute(sa.select(table.c.id, table.c.username).where(table.c.username == username)).first()
+        if row is None:
+            raise NotFoundError(f"no user named {username!r}; add one with 'crm user add {username}'", entity="user", id=username)
+        return Actor(row.id, row.username)
+
+    @property
+    def schemas(self) -> SchemaFactory:
+        """Marshmallow schemas derived from the registry: ``crm.schemas.for_entity("lead")``."""
+        factory = self.extras.get("_schemas")
+        if factory is None:
+            factory = self.extras["_schemas"] = SchemaFactory(self.registry)
+        return factory  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        """Call ``crm_shutdown`` on every plugin and dispose of the engine."""
+        errors = []
+        for impl in self.hook.crm_shutdown.get_hookimpls():
+            try:
+                impl.function(*[{"crm": self}[a] for a in impl.argnames])
+            except Exception as exc:  # every plugin gets its turn; the first failure is reported
+                errors.append(exc)
+                log.warning("crm_shutdown of plugin %s raised %s", impl.plugin_name, type(exc).__name__)
+        if self._engine is not None:
+            self._engine.dispose()
+        if errors:
+            raise errors[0]
+
+    def __enter__(self) -> Crm:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        enabled = [n for n, p in self.plugins.plugins.items() if not p.builtin]
+        return f"<Crm plugins={enabled} database={safe_url(self.settings.database)!r}>"
+
+
+def create_app(
+    settings: str | os.PathLike[str] | Mapping[str, Any] | Settings | None = None,
+    /,
+    *,
+    plugins: Iterable[Any] = (),
+    engine: sa.Engine | None = None,
+    **overrides: Any,
+) -> Crm:
+    """Build an app.
+
+    :param settings: a ``crm.toml`` path, a dict shaped like the file, :class:`Settings`, or
+        ``None`` (defaults: ``sqlite:///crm.db``, no optional plugins).
+    :param plugins: plugin objects to register besides the enabled entry points (modules or
+        instances carrying ``@hookimpl`` functions), for embedding and tests.
+    :param engine: an engine to use instead of one made from the database URL.
+    :param overrides: keys of ``[crm]`` (``database=``, ``plugins=``, ``currency=``...) and
+        ``custom_fields=`` / ``plugin_settings=``.
+    :raises ConfigError: for bad settings, naming the file, key and value.
+    :raises PluginError: for an unknown or broken plugin.
+    """
+    return Crm(load_settings(settings, **overrides), plugins=plugins, engine=engine)

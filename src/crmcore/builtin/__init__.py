@@ -1,0 +1,1 @@
+"""Core features written as plugins, registered through the same hooks as any other."""

@@ -1,0 +1,236 @@
+"""The core entity types: users, teams, accounts, contacts, leads, opportunities, activities,
+notes, tags and documents, declared through ``crm_entity_types`` like any plugin's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crmcore.errors import ValidationError
+from crmcore.fields import (
+    Boolean,
+    Choice,
+    Date,
+    DateTime,
+    Email,
+    Field,
+    Integer,
+    Json,
+    MoneyType,
+    Phone,
+    Reference,
+    String,
+    Text,
+    Url,
+)
+from crmcore.hookspecs import hookimpl
+from crmcore.plugins import PluginInfo
+from crmcore.registry import EntityType
+
+PLUGIN = PluginInfo(name="core", title="Core entities", description="Users, teams, accounts, contacts, leads, opportunities, activities, notes, tags, documents.")
+
+LEAD_SOURCES = ("web", "referral", "event", "campaign", "partner", "cold_call", "email", "phone", "import", "other")
+OPPORTUNITY_STAGES = (
+    "initiation", "identification", "qualification", "rfp_received", "quotation_sent", "final_stage", "won", "lost",
+)
+ACTIVITY_KINDS = ("meeting", "call", "email", "task")
+
+
+def _links(on_delete: str = "cascade") -> tuple[Field, ...]:
+    """The records an activity, note or document can be about."""
+    return (
+        Field("account_id", Reference("account", on_delete=on_delete), label="Account"),
+        Field("contact_id", Reference("contact", on_delete=on_delete), label="Contact"),
+        Field("lead_id", Reference("lead", on_delete=on_delete), label="Lead"),
+        Field("opportunity_id", Reference("opportunity", on_delete=on_delete), label="Opportunity"),
+    )
+
+
+USER = EntityType(
+    "user",
+    fields=(
+        Field("username", String(64), required=True, unique=True, help="Login name, unique."),
+        Field("full_name", String(200)),
+        Field("email", Email(), index=True),
+        Field("phone", Phone()),
+        Field("team_id", Reference("team", on_delete="set_null"), label="Team"),
+        Field("timezone", String(64), default="UTC", help="IANA time zone name for reminders and the calendar."),
+        Field("active", Boolean(), default=True),
+    ),
+    help="A person who signs in and acts: owns records, holds roles.",
+)
+
+TEAM = EntityType(
+    "team",
+    fields=(
+        Field("name", String(200), required=True, unique=True),
+        Field("description", Text()),
+    ),
+    help="A group of users working together (sales region, support squad).",
+)
+
+ACCOUNT = EntityType(
+    "account",
+    fields=(
+        Field("name", String(200), required=True, index=True),
+        Field("website", Url()),
+        Field("industry", String(100)),
+        Field("phone", Phone()),
+        Field("email", Email()),
+        Field("employees", Integer()),
+        Field("annual_revenue", MoneyType()),
+        Field("billing_street", String(200)),
+        Field("billing_city", String(100)),
+        Field("billing_postal_code", String(20)),
+        Field("billing_country", String(100)),
+        Field("parent_id", Reference("account", on_delete="set_null"), label="Parent account"),
+        Field("description", Text()),
+    ),
+    ownable=True,
+    help="A company or organisation you do business with.",
+)
+
+CONTACT = EntityType(
+    "contact",
+    fields=(
+        Field("first_name", String(100)),
+        Field("last_name", String(100), required=True, index=True),
+        Field("email", Email(), index=True),
+        Field("phone", Phone()),
+        Field("mobile", Phone()),
+        Field("title", String(100)),
+        Field("account_id", Reference("account"), label="Account"),
+        Field("birthdate", Date()),
+        Field("mailing_street", String(200)),
+        Field("mailing_city", String(100)),
+        Field("mailing_postal_code", String(20)),
+        Field("mailing_country", String(100)),
+        Field("description", Text()),
+    ),
+    ownable=True,
+    title_field="last_name",
+    help="A person, usually at an account.",
+)
+
+LEAD = EntityType(
+    "lead",
+    fields=(
+        Field("first_name", String(100)),
+        Field("last_name", String(100), required=True, index=True),
+        Field("company", String(200)),
+        Field("title", String(100)),
+        Field("email", Email(), index=True),
+        Field("phone", Phone()),
+        Field("website", Url()),
+        Field("source", Choice(*LEAD_SOURCES)),
+        Field("status", Choice("new", "working", "qualified", "disqualified"), default="new", index=True),
+        Field("score", Integer()),
+        Field("account_id", Reference("account", on_delete="set_null"), label="Account",
+              help="Set when the lead is converted or linked to a known account."),
+        Field("description", Text()),
+    ),
+    ownable=True,
+    title_field="last_name",
+    help="A prospective customer not yet qualified.",
+)
+
+OPPORTUNITY = EntityType(
+    "opportunity",
+    fields=(
+        Field("name", String(200), required=True),
+        Field("account_id", Reference("account"), label="Account", index=True),
+        Field("contact_id", Reference("contact", on_delete="set_null"), label="Primary contact"),
+        Field("amount", MoneyType()),
+        Field("close_date", Date(), index=True),
+        Field("stage", Choice(*OPPORTUNITY_STAGES), default="initiation", index=True),
+        Field("probability", Integer(), help="Percent chance to win, 0 to 100."),
+        Field("next_step", String(200)),
+        Field("description", Text()),
+    ),
+    ownable=True,
+    plural="Opportunities",
+    help="A possible deal with an account.",
+)
+
+ACTIVITY = EntityType(
+    "activity",
+    fields=(
+        Field("kind", Choice(*ACTIVITY_KINDS), required=True),
+        Field("subject", String(200), required=True),
+        Field("description", Text()),
+        Field("starts_at", DateTime()),
+        Field("ends_at", DateTime()),
+        Field("due_at", DateTime(), index=True),
+        Field("all_day", Boolean(), default=False),
+        Field("timezone", String(64), help="IANA time zone the activity was planned in."),
+        Field("status", Choice("planned", "done", "cancelled"), default="planned"),
+        Field("participants", Json(), help='A list such as [{"user_id": 3}, {"contact_id": 12}].'),
+        *_links(),
+    ),
+    ownable=True,
+    plural="Activities",
+    help="A meeting, call, e-mail or task, about any record.",
+)
+
+NOTE = EntityType(
+    "note",
+    fields=(Field("title", String(200)), Field("body", Text(), required=True), *_links()),
+    ownable=True,
+    help="Free text about a record.",
+)
+
+TAG = EntityType(
+    "tag",
+    fields=(Field("name", String(64), required=True, unique=True), Field("color", String(16))),
+    help="A label that ownable records carry (uow.tag(record, 'vip')).",
+)
+
+DOCUMENT = EntityType(
+    "document",
+    fields=(
+        Field("title", String(200), required=True),
+        Field("filename", String(255)),
+        Field("content_type", String(100)),
+        Field("size", Integer(), help="Size in bytes."),
+        Field("uri", String(2000), label="Location", help="Where the stored file is: a path or URL."),
+        Field("checksum", String(128), help="For example 'sha256:...'."),
+        *_links(),
+    ),
+    ownable=True,
+    help="The metadata of a stored file and a link to it.",
+)
+
+CORE_ENTITIES = (USER, TEAM, ACCOUNT, CONTACT, LEAD, OPPORTUNITY, ACTIVITY, NOTE, TAG, DOCUMENT)
+
+
+@hookimpl
+def crm_entity_types() -> list[EntityType]:
+    return list(CORE_ENTITIES)
+
+
+def _check_activity(values: dict[str, Any]) -> None:
+    starts, ends = values.get("starts_at"), values.get("ends_at")
+    if starts is not None and ends is not None and ends < starts:
+        raise ValidationError({"ends_at": [f"ends before it starts ({ends.isoformat()} < {starts.isoformat()})"]}, entity="activity")
+    participants = values.get("participants")
+    if participants is not None:
+        ok = isinstance(participants, list) and all(
+            isinstance(p, dict) and len(p) == 1 and next(iter(p)) in ("user_id", "contact_id")
+            and isinstance(next(iter(p.values())), int) for p in participants
+        )
+        if not ok:
+            raise ValidationError(
+                {"participants": [f'expected a list such as [{{"user_id": 3}}, {{"contact_id": 12}}], got {participants!r}']},
+                entity="activity",
+            )
+
+
+@hookimpl
+def crm_before_create(entity: str, values: dict[str, Any]) -> None:
+    if entity == "activity":
+        _check_activity(values)
+
+
+@hookimpl
+def crm_before_update(record: Any, changes: dict[str, Any]) -> None:
+    if record.entity == "activity":
+        _check_activity({**record.values, **changes})

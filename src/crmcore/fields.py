@@ -1,0 +1,787 @@
+"""Field types and field declarations: the one implementation of parsing and validation.
+
+Every value that enters crmcore (Python call, CLI argument, imported cell, REST payload) is
+turned into its canonical Python value by :meth:`FieldType.parse`. The marshmallow schemas of
+:mod:`crmcore.schemas` delegate to it at the edges, and the bulk import calls it in a tight
+loop, so both paths accept and reject exactly the same values with exactly the same messages.
+A field type also knows its SQL columns, the filter operators it supports and how to write its
+values to CSV and JSON.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import re
+import urllib.parse
+import zoneinfo
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ClassVar
+
+import attrs
+import sqlalchemy as sa
+
+from crmcore.money import CURRENCIES, Money
+from crmcore.storage.types import JSONList, ScaledDecimal, UTCDateTime
+
+__all__ = [
+    "Boolean",
+    "Choice",
+    "Date",
+    "DateTime",
+    "Decimal",
+    "Email",
+    "Field",
+    "FieldType",
+    "FieldValueError",
+    "Integer",
+    "Json",
+    "Money",
+    "MoneyType",
+    "MultiChoice",
+    "Phone",
+    "Reference",
+    "String",
+    "Text",
+    "Url",
+    "field_type_from_spec",
+]
+
+EQUALITY = frozenset({"=", "!=", "in", "not in", "is null", "is not null"})
+ORDERED = EQUALITY | {"<", "<=", ">", ">=", "between"}
+TEXTUAL = ORDERED | {"contains", "startswith"}
+
+REQUIRED_MESSAGE = "is required"
+
+
+class FieldValueError(ValueError):
+    """Raised by :meth:`FieldType.parse`; its text is the message shown to the user."""
+
+
+@attrs.frozen
+class FieldType:
+    """Base of every field type. Subclasses are small frozen values.
+
+    :cvar kind: the name used in settings (``type = "money"``) and in the docs.
+    :cvar operators: the filter operators the type supports.
+    """
+
+    kind: ClassVar[str] = "abstract"
+    operators: ClassVar[frozenset[str]] = EQUALITY
+    sortable: ClassVar[bool] = True
+
+    def parse(self, value: Any) -> Any:
+        """Return the canonical Python value for *value* (never ``None`` or ``""``).
+
+        :raises FieldValueError: with a message naming the expected form and the value.
+        """
+        raise NotImplementedError  # pragma: no cover - every concrete type overrides it
+
+    def describe(self) -> str:
+        """A short description of accepted values, used in messages and docs."""
+        return self.kind
+
+    def columns(self, column: str) -> list[sa.Column[Any]]:
+        """The SQL columns that store a field of this type named *column*."""
+        return [sa.Column(column, self.sql_type(), nullable=True)]
+
+    def sql_type(self) -> sa.types.TypeEngine[Any]:
+        raise NotImplementedError  # pragma: no cover
+
+    def to_db(self, value: Any, column: str) -> dict[str, Any]:
+        """Map a parsed value to ``{column: db value}``."""
+        return {column: value}
+
+    def from_db(self, row: Mapping[str, Any], column: str) -> Any:
+        """Read the value of a field stored under *column* from a result row mapping."""
+        return row[column]
+
+    def dump(self, value: Any) -> Any:
+        """A JSON-compatible rendering of a parsed value (used by JSON export and audit)."""
+        return value
+
+    def format(self, value: Any) -> str:
+        """A text rendering that :meth:`parse` accepts back (used by CSV export and the CLI)."""
+        if value is None:
+            return ""
+        return str(value)
+
+    def bind(self, *, currency: str, timezone: dt.tzinfo) -> FieldType:
+        """Return a copy configured with deployment defaults (currency, time zone)."""
+        return self
+
+    def _fail(self, value: Any) -> FieldValueError:
+        return FieldValueError(f"expected {self.describe()}, got {value!r}")
+
+
+def _as_text(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    return None
+
+
+@attrs.frozen
+class String(FieldType):
+    """A single line of text up to *max_length* characters."""
+
+    max_length: int = 255
+    kind: ClassVar[str] = "string"
+    operators: ClassVar[frozenset[str]] = TEXTUAL
+
+    def parse(self, value: Any) -> str:
+        text = _as_text(value)
+        if text is None:
+            raise self._fail(value)
+        if len(text) > self.max_length:
+            raise FieldValueError(
+                f"expected at most {self.max_length} characters, got {len(text)}: {_short(text)!r}"
+            )
+        return text
+
+    def describe(self) -> str:
+        return f"text of at most {self.max_length} characters"
+
+    def sql_type(self) -> sa.types.TypeEngine[Any]:
+        return sa.String(self.max_length)
+
+
+@attrs.frozen
+class Text(FieldType):
+    """Text of any length, several lines allowed."""
+
+    kind: ClassVar[str] = "text"
+    operators: ClassVar[frozenset[str]] = TEXTUAL
+
+    def parse(self, value: Any) -> str:
+        if not isinstance(value, str):
+            raise self._fail(value)
+        return value.strip()
+
+    def describe(self) -> str:
+        return "text"
+
+    def sql_type(self) -> sa.types.TypeEngine[Any]:
+        return sa.Text()
+
+
+@attrs.frozen
+class Integer(FieldType):
+    """A whole number."""
+
+    kind: ClassVar[str] = "integer"
+    operators: ClassVar[frozenset[str]] = ORDERED
+
+    def parse(self, value: Any) -> int:
+        if isinstance(value, bool):
+            raise self._fail(value)
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                pass
+        if isinstance(value, (float, decimal.Decimal)) and value == int(value):
+            return int(value)
+        raise self._fail(value)
+
+    def describe(self) -> str:
+        return "a whole number"
+
+    def sql_type(self) -> sa.types.TypeEngine[Any]:
+        return sa.BigInteger()
+
+
+def _parse_decimal(value: Any, scale: int) -> decimal.Decimal | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, decimal.Decimal):
+        number = value
+    elif isinstance(value, int):
+        number = decimal.Decimal(value)
+    elif isinstance(value, float):
+        number = decimal.Decimal(repr(value))
+    elif isinstance(value, str):
+        try:
+            number = decimal.Decimal(value.strip())
+        except decimal.InvalidOperation:
+            return None
+    else:
+        return None
+    if not number.is_finite():
+        return None
+    try:
+        quantized = number.quantize(decimal.Decimal(1).scaleb(-scale))
+    except decimal.InvalidOperation:  # too many digits for the context
+        return None
+    # more decimal places than stored: only trailing zeros may go
+    return quantized if quantized == number else None
+
+
+@attrs.frozen
+class Decimal(FieldType):
+    """An exact decimal number with *scale* digits after the point (stored as scaled integer)."""
+
+    scale: int = 2
+    kind: ClassVar[str] = "decimal"
+    operators: ClassVar[frozenset[str]] = ORDERED
+
+    def parse(self, value: Any) -> decimal.Decimal:
+        number = _parse_decimal(value, self.scale)
+        if number is None:
+            raise self._fail(value)
+        return number
+
+    def describe(self) -> str:
+        return f"a decimal number with at most {self.scale} decimal places"
+
+    def sql_type(self) -> sa.types.TypeEngine[Any]:
+        return ScaledDecimal(self.scale)
+
+    def dump(self, value: Any) -> Any:
+        return None if value is None else str(value)
+
+
+_MONEY_TEXT = re.compile(r"^\s*(?:([A-Za-z]{3})\s*([-+]?[\d.]+)|([-+]?[\d.]+)\s*([A-Za-z]{3})?)\s*$")
+
+
+@attrs.frozen
+class MoneyType(FieldType):
+    """An amount of money: an exact ``Decimal`` and an ISO 4217 currency.
+
+    Stored in two columns, ``<column>`` (the amount, as a scaled integer so sums are exact on
+    every database) and ``<column>_currency``. A bare number takes *currency*, which defaults to
+    the deployment's currency.
+    """
+
+    currency: str | None = None
+    scale: int = 2
+    kind: ClassVar[str] = "money"
+    operators: ClassVar[frozenset[str]] = ORDERED
+
+    def parse(self, value: Any) -> Money:
+        if isinstance(value, Money):
+            amount, currency = value.amount, value.currency
+        elif isinstance(value, Mapping):
+            amount, currency = value.get("amount"), value.get("currency")
+        elif isinstance(value, str):
+            match = _MONEY_TEXT.match(value)
+            if not match:
+                raise self._fail(value)
+            amount = match.group(2) or match.group(3)
+            currency = match.group(1) or match.group(4)
+        else:
+            amount, currency = value, None
+        number = _parse_decimal(amount, self.scale)
+        if number is None:
+            raise self._fail(value)
+        currency = (currency or self.currency or "").upper()
+        if currency not in CURRENCIES:
+            raise FieldValueError(f"unknown currency {currency!r} in {value!r}; use an ISO 4217 code such as 'EUR'")
+        return Money(number, currency)
+
+    def describe(self) -> str:
+        return "an amount with currency such as '1250.00 EUR'"
+
+    def columns(self, column: str) -> list[sa.Column[Any]]:
+        return [
+            sa.Column(column, ScaledDecimal(self.scale), nullable=True),
+            sa.Column(f"{column}_currency", sa.String(3), nullable=True),
+        ]
+
+    def sql_type(self) -> sa.types.TypeEngine[Any]:
+        return ScaledDecimal(self.scale)
+
+    def to_db(self, value: Any, column: str) -> dict[str, Any]:
+        if value is None:
+            return {column: None, f"{column}_currency": None}
+        return {column: value.amount, f"{column}_currency": value.currency}
+
+    def from_db(self, row: Mapping[str, Any], column: str) -> Any:
+        amount = row[column]
+        if amount is None:
+            return None
+        return Money(amount, row[f"{column}_currency"])
+
+    def dump(self, value: Any) -> Any:
+        return None if value is None else {"amount": str(value.amount), "currency": value.currency}
+
+    def format(self, value: Any) -> str:
+        return "" if value is None else f"{value.amount} {value.currency}"
+
+    def bind(self, *, currency: str, timezone: dt.tzinfo) -> FieldType:
+        return self if self.currency else attrs.evolve(self, currency=currency)
+
+
+_TRUE = frozenset({"true", "yes", "y", "1", "on", "t"})
+_FALSE = frozenset({"false", "no", "n", "0", "off", "f"})
+
+
+@attrs.frozen
+class Boolean(FieldType):
+    """True or false; text accepts true/false, yes/no, 1/0."""
+
+    kind: ClassVar[str] = "boolean"
+
+    def parse(self, value: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        if isinstance(value, str):
+            text = value.strip().lower()
+            if text in _TRUE:
+                return True
+            if text in _FALSE:
+                return False
+        raise self._fail(value)
+
+    def describe(self) -> str:
+        return "true or false"
+
+    def sql_type(self) -> sa.types.TypeEngine[Any]:
+        return sa.Boolean()
+
+    def format(self, value: Any) -> str:
+        return "" if value is None else ("true" if value else "false")
+
+
+@attrs.frozen
+class Date(FieldType):
+    """A calendar date, written ``YYYY-MM-DD``."""
+
+    kind: ClassVar[str] = "date"
+    operators: ClassVar[frozenset[str]] = ORDERED
+
+    def parse(self, value: Any) -> dt.date:
+        if isinstance(value, dt.datetime):
+            raise self._fail(value)
+        if isinstance(value, dt.date):
+            return value
+        if isinstance(value, str):
+            try:
+                return dt.date.fromisoformat(value.strip())
+            except ValueError:
+                pass
+        raise self._fail(value)
+
+    def describe(self) -> str:
+        return "a date such as '2026-03-31'"
+
+    def sql_type(self) -> sa.types.TypeEngine[Any]:
+        return sa.Date()
+
+    def dump(self, value: Any) -> Any:
+        return None if value is None else value.isoformat()
+
+    def format(self, value: Any) -> str:
+        return "" if value is None else value.isoformat()
+
+
+@attrs.frozen
+class DateTime(FieldType):
+    """A moment in time, always timezone-aware (stored in UTC).
+
+    Text is ISO 8601; a value without an offset is read in the deployment's time zone.
+    """
+
+    timezone: dt.tzinfo | None = None
+    kind: ClassVar[str] = "datetime"
+    operators: ClassVar[frozenset[str]] = ORDERED
+
+    def parse(self, value: Any) -> dt.datetime:
+        if isinstance(value, str):
+            try:
+                value = dt.datetime.fromisoformat(value.strip())
+            except ValueError:
+                raise self._fail(value) from None
+        if not isinstance(value, dt.datetime):
+            raise self._fail(value)
+        if value.tzinfo is None or value.utcoffset() is None:
+            value = value.replace(tzinfo=self.timezone or dt.UTC)
+        return value.astimezone(dt.UTC)
+
+    def describe(self) -> str:
+        return "a date and time such as '2026-03-31T14:30:00+02:00'"
+
+    def sql_type(self) -> sa.types.TypeEngine[Any]:
+        return UTCDateTime()
+
+    def dump(self, value: Any) -> Any:
+        return None if value is None else value.isoformat()
+
+    def format(self, value: Any) -> str:
+        return "" if value is None else value.isoformat()
+
+    def bind(self, *, currency: str, timezone: dt.tzinfo) -> FieldType:
+        return self if self.timezone else attrs.evolve(self, timezone=timezone)
+
+
+def _choices(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(values)
+
+
+@attrs.frozen(init=False)
+class Choice(FieldType):
+    """One value out of a fixed list (matched case-insensitively, stored as declared)."""
+
+    choices: tuple[str, ...]
+    _lookup: dict[str, str] = attrs.field(eq=False, repr=False)
+    kind: ClassVar[str] = "choice"
+    operators: ClassVar[frozenset[str]] = TEXTUAL
+
+    def __init__(self, *choices: str) -> None:
+        if len(choices) == 1 and not isinstance(choices[0], str):
+            choices = tuple(choices[0])
+        if not choices:
+            raise ValueError("a choice field needs at least one choice")
+        self.__attrs_init__(tuple(choices), {c.lower(): c for c in choices})
+
+    def parse(self, value: Any) -> str:
+        if isinstance(value, str):
+            found = self._lookup.get(value.strip().lower())
+            if found is not None:
+                return found
+        raise self._fail(value)
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(repr(c) for c in self.choices)
+
+    def sql_type(self) -> sa.types.TypeEngine[Any]:
+        return sa.String(max(len(c) for c in self.choices))
+
+
+@attrs.frozen(init=False)
+class MultiChoice(FieldType):
+    """Several values out of a fixed list; text separates them with ``;`` or ``,``."""
+
+    choices: tuple[str, ...]
+    _lookup: dict[str, str] = attrs.field(eq=False, repr=False)
+    kind: ClassVar[str] = "multi_choice"
+    operators: ClassVar[frozenset[str]] = frozenset({"contains", "is null", "is not null"})
+    sortable: ClassVar[bool] = False
+
+    def __init__(self, *choices: str) -> None:
+        if len(choices) == 1 and not isinstance(choices[0], str):
+            choices = tuple(choices[0])
+        if not choices:
+            raise ValueError("a multi-choice field needs at least one choice")
+        self.__attrs_init__(tuple(choices), {c.lower(): c for c in choices})
+
+    def parse(self, value: Any) -> tuple[str, ...]:
+        if isinstance(value, str):
+            items: Iterable[Any] = [p for p in re.split(r"[;,]", value) if p.strip()]
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            items = value
+        else:
+            raise self._fail(value)
+        picked = set()
+        for item in items:
+            found = self._lookup.get(item.strip().lower()) if isinstance(item, str) else None
+            if found is None:
+                raise FieldValueError(f"expected values among {', '.join(map(repr, self.choices))}, got {item!r}")
+            picked.add(found)
+        return tuple(c for c in self.choices if c in picked)
+
+    def describe(self) -> str:
+        return "values among " + ", ".join(repr(c) for c in self.choices)
+
+    def sql_type(self) -> sa.types.TypeEngine[Any]:
+        return JSONList()
+
+    def dump(self, value: Any) -> Any:
+        return None if value is None else list(value)
+
+    def format(self, value: Any) -> str:
+        return "" if value is None else ";".join(value)
+
+
+# The WHATWG HTML definition of a valid e-mail address (the grammar browsers apply).
+_EMAIL = re.compile(
+    r"^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
+    r"(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)+$"
+)
+
+
+@attrs.frozen
+class Email(FieldType):
+    """An e-mail address (WHATWG HTML syntax; the domain needs a dot); domain lower-cased."""
+
+    kind: ClassVar[str] = "email"
+    operators: ClassVar[frozenset[str]] = TEXTUAL
+
+    def parse(self, value: Any) -> str:
+        if isinstance(value, str):
+            text = value.strip()
+            if len(text) <= 254 and _EMAIL.match(text):
+                local, _, domain = text.rpartition("@")
+                return f"{local}@{domain.lower()}"
+        raise self._fail(value)
+
+    def describe(self) -> str:
+        return "an e-mail address such as 'ada@example.com'"
+
+    def sql_type(self) -> sa.types.TypeEngine[Any]:
+        return sa.String(254)
+
+
+_PHONE_CHARS = re.compile(r"^\+?[0-9 ()./\-]+(?:\s*(?:x|ext\.?)\s*[0-9]+)?$", re.IGNORECASE)
+
+
+@attrs.frozen
+class Phone(FieldType):
+    """A telephone number: digits with the usual separators, optional leading ``+``."""
+
+    kind: ClassVar[str] = "phone"
+    operators: ClassVar[frozenset[str]] = TEXTUAL
+
+    def parse(self, value: Any) -> str:
+        text = _as_text(value)
+        if text and _PHONE_CHARS.match(text) and sum(c.isdigit() for c in text) >= 3:
+            return " ".join(text.split())
+        raise self._fail(value)
+
+    def describe(self) -> str:
+        return "a phone number such as '+44 20 7946 0958'"
+
+    def sql_type(self) -> sa.types.TypeEngine[Any]:
+        return sa.String(40)
+
+
+@attrs.frozen
+class Url(FieldType):
+    """An http(s) address; ``example.com`` becomes ``https://example.com``."""
+
+    kind: ClassVar[str] = "url"
+    operators: ClassVar[frozenset[str]] = TEXTUAL
+
+    def parse(self, value: Any) -> str:
+        if isinstance(value, str):
+            text = value.strip()
+            if "://" not in text:
+                text = "https://" + text
+            parts = urllib.parse.urlsplit(text)
+            if parts.scheme in ("http", "https") and "." in parts.netloc and " " not in text:
+                return text
+        raise self._fail(value)
+
+    def describe(self) -> str:
+        return "a web address such as 'https://example.com'"
+
+    def sql_type(self) -> sa.types.TypeEngine[Any]:
+        return sa.String(2000)
+
+
+@attrs.frozen
+class Reference(FieldType):
+    """The id of a record of *entity*.
+
+    :param on_delete: what deleting the referenced record does: ``"restrict"`` (refuse, naming
+        the referencing records), ``"cascade"`` (delete them too) or ``"set_null"``.
+    """
+
+    entity: str
+    on_delete: str = attrs.field(default="restrict", validator=attrs.validators.in_(("restrict", "cascade", "set_null")))
+    kind: ClassVar[str] = "reference"
+    operators: ClassVar[frozenset[str]] = EQUALITY
+
+    def parse(self, value: Any) -> int:
+        if hasattr(value, "id") and getattr(value, "entity", None) == self.entity:
+            return int(value.id)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+        if isinstance(value, str) and value.strip().isdigit() and int(value) > 0:
+            return int(value)
+        raise self._fail(value)
+
+    def describe(self) -> str:
+        return f"the id of a {self.entity}"
+
+    def sql_type(self) -> sa.types.TypeEngine[Any]:
+        return sa.Integer()
+
+
+@attrs.frozen
+class Json(FieldType):
+    """Any JSON value (object, list, text, number); text input is parsed as JSON."""
+
+    kind: ClassVar[str] = "json"
+    operators: ClassVar[frozenset[str]] = frozenset({"is null", "is not null"})
+    sortable: ClassVar[bool] = False
+
+    def parse(self, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError:
+                raise self._fail(value) from None
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            raise self._fail(value) from None
+        return value
+
+    def describe(self) -> str:
+        return "a JSON value"
+
+    def sql_type(self) -> sa.types.TypeEngine[Any]:
+        return sa.JSON()
+
+    def format(self, value: Any) -> str:
+        return "" if value is None else json.dumps(value, separators=(",", ":"))
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _default_label(name: str) -> str:
+    base = name[:-3] if name.endswith("_id") else name
+    return base.replace("_", " ").capitalize()
+
+
+@attrs.frozen
+class Field:
+    """The declaration of one field of an entity type.
+
+    :param name: the field's name (snake case; a reference ends in ``_id``).
+    :param type: its :class:`FieldType`.
+    :param label: the human label (import headers match it too); derived from the name.
+    :param required: a value must be given on create (and may not be cleared).
+    :param default: the value (or a zero-argument callable's result) used when none is given.
+    :param read_only: only the system actor (workflow, jobs) may write it.
+    :param unique: no two records may share a non-empty value.
+    :param index: create an index for fast filters and sorts.
+    :param help: one sentence for the reference docs.
+    :param origin: who declared it: ``"core"``, a plugin's name, or ``"settings"``; filled in
+        by the registry.
+    :param column: the column name; filled in by the registry (``<plugin>_<name>`` for a field
+        a plugin adds to another's entity, ``custom_<name>`` for a custom field).
+    """
+
+    name: str
+    type: FieldType
+    label: str = ""
+    required: bool = False
+    default: Any = None
+    read_only: bool = False
+    unique: bool = False
+    index: bool = False
+    help: str = ""
+    origin: str = ""
+    column: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
+            raise ValueError(f"field name {self.name!r} must be lower-case snake case")
+        if not self.label:
+            object.__setattr__(self, "label", _default_label(self.name))
+        if not self.column:
+            object.__setattr__(self, "column", self.name)
+
+    def parse(self, value: Any) -> Any:
+        """Parse *value*; empty text and ``None`` give ``None``.
+
+        :raises FieldValueError: when the value does not fit the type.
+        """
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        return self.type.parse(value)
+
+    def default_value(self) -> Any:
+        default = self.default
+        return default() if callable(default) else default
+
+    @property
+    def is_reference(self) -> bool:
+        return isinstance(self.type, Reference)
+
+    def __repr__(self) -> str:
+        return f"<Field {self.name} {self.type.kind}>"
+
+
+FIELD_TYPES: dict[str, Callable[..., FieldType]] = {
+    "string": String,
+    "text": Text,
+    "integer": Integer,
+    "decimal": Decimal,
+    "money": MoneyType,
+    "boolean": Boolean,
+    "date": Date,
+    "datetime": DateTime,
+    "choice": Choice,
+    "multi_choice": MultiChoice,
+    "email": Email,
+    "phone": Phone,
+    "url": Url,
+    "reference": Reference,
+    "json": Json,
+}
+
+#: The keys a field declared in settings may use, with their expected Python types.
+FIELD_SPEC_KEYS: dict[str, type | tuple[type, ...]] = {
+    "type": str,
+    "label": str,
+    "required": bool,
+    "default": (str, int, float, bool, list),
+    "unique": bool,
+    "index": bool,
+    "read_only": bool,
+    "help": str,
+    "choices": list,
+    "max_length": int,
+    "scale": int,
+    "currency": str,
+    "entity": str,
+    "on_delete": str,
+}
+
+
+def field_type_from_spec(spec: Mapping[str, Any], *, where: str) -> FieldType:
+    """Build a field type from a settings table such as ``{type = "choice", choices = [...]}``.
+
+    :param where: the settings key, for messages.
+    :raises ValueError: naming the key and value at fault.
+    """
+    kind = spec.get("type")
+    if kind not in FIELD_TYPES:
+        raise ValueError(
+            f"{where}.type: unknown field type {kind!r}; use one of {', '.join(sorted(FIELD_TYPES))}"
+        )
+    args: dict[str, Any] = {}
+    if kind in ("choice", "multi_choice"):
+        choices = spec.get("choices")
+        if not choices or not all(isinstance(c, str) for c in choices):
+            raise ValueError(f"{where}.choices: a {kind} field needs a list of text choices, got {choices!r}")
+        return FIELD_TYPES[kind](*choices)
+    if kind == "reference":
+        if not isinstance(spec.get("entity"), str):
+            raise ValueError(f"{where}.entity: a reference field names the entity it points to")
+        args["entity"] = spec["entity"]
+        if "on_delete" in spec:
+            args["on_delete"] = spec["on_delete"]
+    for key in ("max_length", "scale", "currency"):
+        if key in spec:
+            args[key] = spec[key]
+    try:
+        return FIELD_TYPES[kind](**args)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
+def timezone_named(name: str) -> dt.tzinfo:
+    """The ``tzinfo`` for an IANA name such as ``"Europe/Paris"``.
+
+    :raises ValueError: for an unknown name.
+    """
+    if name.upper() == "UTC":
+        return dt.UTC
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}; use an IANA name such as 'Europe/Paris'") from None

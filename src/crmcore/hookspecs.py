@@ -1,0 +1,391 @@
+"""Every hook the core offers, and nothing else.
+
+Hooks are grouped by lifecycle: start-up, entities, records (inside a unit of work), storage,
+command line, shutdown. Implementations are written with :data:`crmcore.hookimpl` and receive
+only the arguments they name. A hook is for taking part (an answer is needed, or the plugin must
+join the transaction); to learn that something *has happened*, connect to a signal of
+:mod:`crmcore.signals` instead.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+    from crmcore.app import Crm
+    from crmcore.fields import Field
+    from crmcore.records import Record
+    from crmcore.registry import EntityType
+    from crmcore.storage.uow import UnitOfWork
+
+PROJECT = "crmcore"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# ---------------------------------------------------------------------------------------------
+# Start-up
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec(historic=True)
+def crm_add_hookspecs(plugin_manager: pluggy.PluginManager) -> None:
+    """Add the hook specifications a plugin offers to other plugins.
+
+    Called once while the app is built, right after the core's specs are added; historic, so a
+    plugin registered later still receives the call. Use it from a plugin that has hooks of its
+    own (with its own prefix, such as ``helpdesk_``).
+
+    :param plugin_manager: the app's pluggy plugin manager.
+    :returns: ``None``.
+
+    Example::
+
+        @hookimpl
+        def crm_add_hookspecs(plugin_manager):
+            from crm_helpdesk import hookspecs
+            plugin_manager.add_hookspecs(hookspecs)
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec(historic=True)
+def crm_configure(crm: Crm, settings: dict[str, Any]) -> None:
+    """Read the plugin's settings once the registry is frozen.
+
+    Called once per app after every plugin is registered and the entity registry is built;
+    historic. All implementations are called, in plugin order. Raise
+    :class:`~crmcore.errors.ConfigError` to stop start-up with a message naming the key.
+
+    :param crm: the app being started.
+    :param settings: this plugin's ``[plugins.<name>]`` table, with declared defaults filled in
+        (empty for plugins that declare no settings).
+    :returns: ``None``.
+
+    Example::
+
+        @hookimpl
+        def crm_configure(crm, settings):
+            crm.extras["helpdesk.sla_hours"] = settings["sla_hours"]
+
+    .. versionadded:: 0.1
+    """
+
+
+# ---------------------------------------------------------------------------------------------
+# Entities
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def crm_entity_types() -> list[EntityType] | None:
+    """Declare the entity types a plugin owns.
+
+    Called once per app while the registry is built. All implementations are called and the
+    lists are joined; declaring an entity type another plugin already declared is an error.
+    The table of a plugin's entity is named ``<plugin>_<entity>``.
+
+    :returns: a list of :class:`~crmcore.registry.EntityType`, or ``None``.
+
+    Example::
+
+        @hookimpl
+        def crm_entity_types():
+            return [EntityType("ticket", fields=(Field("subject", String(200), required=True),),
+                               ownable=True)]
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def crm_entity_fields(entity_type: str) -> list[Field] | None:
+    """Add fields to an entity type that another plugin (or the core) declared.
+
+    Called once per declared entity type while the registry is built. The fields behave like
+    the entity's own: they validate, persist, filter, sort, import, export and audit the same
+    way. Their column is ``<plugin>_<field>`` in the other plugin's table.
+
+    :param entity_type: the name of the entity type being built.
+    :returns: a list of :class:`~crmcore.fields.Field` to add, or ``None``.
+
+    Example::
+
+        @hookimpl
+        def crm_entity_fields(entity_type):
+            if entity_type == "account":
+                return [Field("support_tier", Choice("basic", "premium"), default="basic")]
+
+    .. versionadded:: 0.1
+    """
+
+
+# ---------------------------------------------------------------------------------------------
+# Records, inside a unit of work
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def crm_before_create(uow: UnitOfWork, entity: str, values: dict[str, Any]) -> dict[str, Any] | None:
+    """Change or veto a record about to be created.
+
+    Called inside the unit of work after the values are validated and before the INSERT, once
+    per record (imports included). All implementations are called; their returned changes are
+    merged in plugin order and validated again. Raise a :class:`~crmcore.errors.CrmError`
+    (usually :class:`~crmcore.errors.ValidationError`) to veto: the whole unit rolls back.
+
+    :param uow: the unit of work (its ``actor`` is who acts).
+    :param entity: the entity type's name.
+    :param values: the validated values (read them; return changes instead of mutating).
+    :returns: ``{field: value}`` changes to apply, or ``None``.
+
+    Example::
+
+        @hookimpl
+        def crm_before_create(entity, values):
+            if entity == "lead" and not values.get("source"):
+                return {"source": "web"}
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def crm_after_create(uow: UnitOfWork, record: Record) -> None:
+    """Take part in the transaction after a record was inserted.
+
+    Called inside the unit of work right after the INSERT, once per record. Use the *uow* to
+    write more (a plugin creating a follow-up task, say). An exception rolls the whole unit back.
+
+    :param uow: the unit of work.
+    :param record: the new record.
+    :returns: ``None``.
+
+    Example::
+
+        @hookimpl
+        def crm_after_create(uow, record):
+            if record.entity == "lead":
+                uow.create("note", lead_id=record.id, body="Captured")
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def crm_before_update(uow: UnitOfWork, record: Record, changes: dict[str, Any]) -> dict[str, Any] | None:
+    """Change or veto an update.
+
+    Called inside the unit of work after the changes are validated and before the UPDATE. All
+    implementations are called; returned changes are merged and validated again. Raise a
+    :class:`~crmcore.errors.CrmError` to veto.
+
+    :param uow: the unit of work.
+    :param record: the record as it is now.
+    :param changes: the validated changes (only fields whose value differs).
+    :returns: further ``{field: value}`` changes, or ``None``.
+
+    Example::
+
+        @hookimpl
+        def crm_before_update(record, changes):
+            if record.entity == "opportunity" and "amount" in changes and record.stage == "won":
+                raise ValidationError({"amount": ["a won opportunity's amount is locked"]})
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def crm_after_update(uow: UnitOfWork, old: Record, new: Record, changes: dict[str, Any]) -> None:
+    """Take part in the transaction after a record was updated.
+
+    Called inside the unit of work right after the UPDATE. An exception rolls the unit back.
+
+    :param uow: the unit of work.
+    :param old: the record before the update.
+    :param new: the record after it.
+    :param changes: ``{field: new value}`` of the fields that changed.
+    :returns: ``None``.
+
+    Example::
+
+        @hookimpl
+        def crm_after_update(uow, old, new, changes):
+            if "owner_id" in changes:
+                uow.create("note", body=f"Reassigned from user {old.owner_id}")
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def crm_before_delete(uow: UnitOfWork, record: Record) -> None:
+    """Veto a delete, or clean up before it.
+
+    Called inside the unit of work before the DELETE (and before references are checked). Raise
+    a :class:`~crmcore.errors.CrmError` to veto.
+
+    :param uow: the unit of work.
+    :param record: the record about to be deleted.
+    :returns: ``None``.
+
+    Example::
+
+        @hookimpl
+        def crm_before_delete(record):
+            if record.entity == "account" and record.name == "House account":
+                raise ValidationError("the house account cannot be deleted")
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def crm_after_delete(uow: UnitOfWork, record: Record) -> None:
+    """Take part in the transaction after a record was deleted.
+
+    Called inside the unit of work right after the DELETE. An exception rolls the unit back.
+
+    :param uow: the unit of work.
+    :param record: the record as it was.
+    :returns: ``None``.
+
+    Example::
+
+        @hookimpl
+        def crm_after_delete(uow, record):
+            log.info("deleted %s %s", record.entity, record.id)
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def crm_before_commit(uow: UnitOfWork) -> None:
+    """Check or complete a unit of work just before it commits.
+
+    Called by :meth:`UnitOfWork.commit` after pending audit entries are written and before the
+    COMMIT. An exception rolls the whole unit back and no signal is sent. Use it for checks that
+    span several records.
+
+    :param uow: the unit of work; ``uow.changes`` lists what it did.
+    :returns: ``None``.
+
+    Example::
+
+        @hookimpl
+        def crm_before_commit(uow):
+            if len(uow.changes) > 100_000:
+                raise ValidationError("too many changes in one unit of work")
+
+    .. versionadded:: 0.1
+    """
+
+
+# ---------------------------------------------------------------------------------------------
+# Storage
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def crm_migrations() -> str | None:
+    """Name the folder of the plugin's Alembic revisions.
+
+    Called by ``crm db upgrade`` and ``crm db check``. Each plugin owns one version branch,
+    tracked in its own version table, so enabling a plugin later adds its schema and disabling
+    it leaves its tables and rows in place. A plugin whose tables need no migration may return
+    ``None``; its tables are then created from the registry when first needed.
+
+    :returns: the path of a folder of Alembic revision scripts, or ``None``.
+
+    Example::
+
+        @hookimpl
+        def crm_migrations():
+            return str(Path(__file__).parent / "migrations")
+
+    .. versionadded:: 0.1
+    """
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def crm_cli_commands() -> list[click.Command] | None:
+    """Add subcommands to the ``crm`` command line.
+
+    Called once when ``crm`` starts, after the app is built. Each command is mounted by its
+    name: a click group named ``helpdesk`` becomes ``crm helpdesk ...``. Inside a command, get
+    the app with :func:`crmcore.cli.current_app`.
+
+    :returns: a list of click commands or groups, or ``None``.
+
+    Example::
+
+        @click.group("helpdesk")
+        def helpdesk(): ...
+
+        @hookimpl
+        def crm_cli_commands():
+            return [helpdesk]
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def crm_demo(crm: Crm, echo: Any) -> None:
+    """Tell a chapter of ``crm demo``.
+
+    Called by ``crm demo`` after the core's chapter has created the sample company, in plugin
+    order. Create records through ``crm.unit_of_work()`` and print with *echo*.
+
+    :param crm: the demo app, on its own SQLite file.
+    :param echo: a function that prints one line.
+    :returns: ``None``.
+
+    Example::
+
+        @hookimpl
+        def crm_demo(crm, echo):
+            with crm.unit_of_work() as uow:
+                uow.create("ticket", subject="Printer on fire")
+                uow.commit()
+            echo("Service: 1 ticket opened")
+
+    .. versionadded:: 0.1
+    """
+
+
+# ---------------------------------------------------------------------------------------------
+# Shutdown
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def crm_shutdown(crm: Crm) -> None:
+    """Release what a plugin holds when the app closes.
+
+    Called once by :meth:`Crm.close` before the engine is disposed. All implementations are
+    called; an exception is logged and the others still run.
+
+    :param crm: the app being closed.
+    :returns: ``None``.
+
+    Example::
+
+        @hookimpl
+        def crm_shutdown(crm):
+            crm.extras.pop("helpdesk.cache", None)
+
+    .. versionadded:: 0.1
+    """

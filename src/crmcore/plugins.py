@@ -1,0 +1,266 @@
+"""The plugin manager: discovery, requirements, ordering and the hook dispatcher.
+
+Plugins are modules (or objects) carrying ``@hookimpl`` functions. Installed plugins are found
+through the entry point group ``crmcore.plugins``; a deployment enables them by name in
+``[crm] plugins``. Each describes itself with a :class:`PluginInfo` in a ``PLUGIN`` attribute
+(of the module or its package): name, version and the plugins it requires. The core's own
+features are builtin plugins registered through the very same hooks.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.metadata
+import logging
+import os
+from collections.abc import Callable, Iterable, Mapping
+from types import ModuleType
+from typing import Any
+
+import attrs
+import pluggy
+
+from crmcore import hookspecs
+from crmcore.errors import ConfigError, CrmError, PluginError
+
+__all__ = [
+    "DEFAULT_PLUGINS",
+    "ENTRY_POINT_GROUP",
+    "ESSENTIAL_PLUGINS",
+    "PluginInfo",
+    "PluginManager",
+    "Setting",
+    "installed_plugins",
+]
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "crmcore.plugins"
+ESSENTIAL_PLUGINS = ("crmcore.builtin.entities",)
+DEFAULT_PLUGINS = (*ESSENTIAL_PLUGINS, "crmcore.builtin.cli")
+
+
+@attrs.frozen
+class Setting:
+    """One key a plugin accepts in its ``[plugins.<name>]`` table.
+
+    :param type: the expected Python type (``int``, ``str``, ``bool``, ``float``, ``list``) or a
+        tuple of them.
+    :param default: the value when the key is absent; ``required=True`` has none.
+    """
+
+    type: type | tuple[type, ...]
+    default: Any = None
+    required: bool = False
+    help: str = ""
+
+
+@attrs.frozen
+class PluginInfo:
+    """What a plugin says about itself.
+
+    :param name: short snake-case name used in settings and table prefixes.
+    :param title: a human title.
+    :param version: the plugin's version; defaults to its distribution's version.
+    :param requires: names of the plugins it needs; they are enabled with it.
+    :param settings: ``{key: Setting}`` accepted in ``[plugins.<name>]``.
+    :param sections: top-level settings tables the plugin owns (``[pipelines]``, say).
+    """
+
+    name: str
+    title: str = ""
+    version: str = ""
+    requires: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    settings: Mapping[str, Setting] = attrs.field(factory=dict)
+    sections: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    description: str = ""
+
+
+@attrs.frozen
+class LoadedPlugin:
+    """A plugin registered in one app."""
+
+    info: PluginInfo
+    obj: Any
+    builtin: bool = False
+
+
+def installed_plugins() -> dict[str, importlib.metadata.EntryPoint]:
+    """The plugins installed in this environment, by name (entry point group ``crmcore.plugins``)."""
+    return {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def plugin_info(obj: Any, *, default_name: str) -> PluginInfo:
+    """The :class:`PluginInfo` of a plugin object: its ``PLUGIN`` or its package's."""
+    info = getattr(obj, "PLUGIN", None)
+    if info is None and isinstance(obj, ModuleType) and "." in obj.__name__:
+        parent = importlib.import_module(obj.__name__.rpartition(".")[0])
+        info = getattr(parent, "PLUGIN", None)
+    if info is None:
+        info = PluginInfo(name=default_name)
+    if not isinstance(info, PluginInfo):
+        raise PluginError(f"plugin {default_name!r}: PLUGIN must be a crmcore.PluginInfo, got {info!r}", plugin=default_name)
+    return info
+
+
+def _wrap_impl(function: Callable[..., Any], plugin: str, hook: str) -> Callable[..., Any]:
+    """The hook dispatcher: the one place that turns a plugin's stray exception into PluginError."""
+
+    @functools.wraps(function)
+    def call(*args: Any) -> Any:
+        try:
+            return function(*args)
+        except CrmError:
+            raise
+        except Exception as exc:
+            raise PluginError(
+                f"hook {hook!r} in plugin {plugin!r} raised {type(exc).__name__}: {exc}",
+                plugin=plugin, hook=hook,
+            ) from exc
+
+    return call
+
+
+class PluginManager:
+    """The plugins of one app: a pluggy manager plus what each plugin said about itself."""
+
+    def __init__(self) -> None:
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.plugins: dict[str, LoadedPlugin] = {}
+        if os.environ.get("CRM_TRACE_HOOKS"):
+            self.pm.trace.root.setwriter(lambda text: log.debug("hook: %s", text.rstrip()))
+            self.pm.enable_tracing()
+
+    @property
+    def hook(self) -> Any:
+        return self.pm.hook
+
+    def load(self, enabled: Iterable[str], extra: Iterable[Any] = ()) -> None:
+        """Register the builtins, the enabled installed plugins (and what they require), then
+        *extra* plugin objects, and check every hook implementation against a spec.
+
+        :raises PluginError: unknown plugin, missing requirement, cycle, misspelt hook.
+        """
+        for module_name in DEFAULT_PLUGINS:
+            module = importlib.import_module(module_name)
+            self._register(module, plugin_info(module, default_name=module_name), builtin=True)
+
+        installed = installed_plugins()
+        objects: dict[str, tuple[PluginInfo, Any]] = {}
+        for obj in extra:
+            info = plugin_info(obj, default_name=getattr(obj, "__name__", type(obj).__name__))
+            objects[info.name] = (info, obj)
+
+        def load_named(name: str, needed_by: str | None) -> tuple[PluginInfo, Any]:
+            if name in objects:
+                return objects[name]
+            if name not in installed:
+                known = ", ".join(sorted(installed)) or "none"
+                if needed_by:
+                    raise PluginError(
+                        f"plugin {needed_by!r} requires {name!r}, which is not installed; installed plugins: {known}",
+                        plugin=needed_by,
+                    )
+                raise PluginError(
+                    f"unknown plugin {name!r} in [crm] plugins; installed plugins: {known}", plugin=name
+                )
+            try:
+                obj = installed[name].load()
+            except Exception as exc:
+                raise PluginError(f"plugin {name!r} failed to import: {type(exc).__name__}: {exc}", plugin=name) from exc
+            info = plugin_info(obj, default_name=name)
+            if info.name != name:
+                info = attrs.evolve(info, name=name)
+            if not info.version:
+                dist = getattr(installed[name], "dist", None)
+                info = attrs.evolve(info, version=getattr(dist, "version", "") or "")
+            objects[name] = (info, obj)
+            return objects[name]
+
+        order: list[str] = []
+        state: dict[str, str] = {}
+
+        def visit(name: str, path: tuple[str, ...], needed_by: str | None) -> None:
+            if state.get(name) == "done":
+                return
+            if state.get(name) == "visiting":
+                cycle = " -> ".join((*path[path.index(name):], name))
+                raise PluginError(f"plugins require each other in a cycle: {cycle}", plugin=name)
+            state[name] = "visiting"
+            info, _ = load_named(name, needed_by)
+            for required in info.requires:
+                visit(required, (*path, name), name)
+            state[name] = "done"
+            order.append(name)
+
+        for name in [*enabled, *(n for n in objects if n not in enabled)]:
+            visit(name, (), None)
+        for name in order:
+            info, obj = objects[name]
+            self._register(obj, info, builtin=False)
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(f"{exc}; check the spelling of the hook name", plugin=getattr(exc, "plugin", None) and self._name_of(exc.plugin)) from None
+
+    def _name_of(self, obj: Any) -> str | None:
+        for loaded in self.plugins.values():
+            if loaded.obj is obj:
+                return loaded.info.name
+        return None
+
+    def _register(self, obj: Any, info: PluginInfo, *, builtin: bool) -> None:
+        if info.name in self.plugins:
+            return
+        try:
+            self.pm.register(obj, name=info.name)
+        except ValueError as exc:  # the same object registered under two names
+            raise PluginError(f"plugin {info.name!r} cannot be registered: {exc}", plugin=info.name) from None
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(f"plugin {info.name!r}: {exc}", plugin=info.name) from None
+        for caller in self.pm.get_hookcallers(obj) or []:
+            for impl in caller.get_hookimpls():
+                if impl.plugin is obj and not (impl.wrapper or impl.hookwrapper):
+                    impl.function = _wrap_impl(impl.function, info.name, caller.name)
+        self.plugins[info.name] = LoadedPlugin(info, obj, builtin)
+        log.debug("registered plugin %s", info.name)
+
+    def plugin_settings(self, settings: Mapping[str, Mapping[str, Any]], *, source: str) -> dict[str, dict[str, Any]]:
+        """Check each ``[plugins.<name>]`` table against the plugin's declared settings.
+
+        :returns: ``{plugin: settings with defaults}`` for every registered plugin.
+        :raises ConfigError: naming the file, key and value.
+        """
+        from crmcore.settings import check_value
+
+        for name, table in settings.items():
+            if name not in self.plugins:
+                raise ConfigError(
+                    f"{source}: [plugins.{name}] configures a plugin that is not enabled; "
+                    f"enabled: {', '.join(sorted(n for n, p in self.plugins.items() if not p.builtin)) or 'none'}",
+                    path=source, key=f"plugins.{name}",
+                )
+        result: dict[str, dict[str, Any]] = {}
+        for name, loaded in self.plugins.items():
+            table = dict(settings.get(name, {}))
+            declared = loaded.info.settings
+            for key, value in table.items():
+                if key not in declared:
+                    known = ", ".join(sorted(declared)) or "none"
+                    raise ConfigError(
+                        f"{source}: unknown key plugins.{name}.{key} = {value!r}; known keys: {known}",
+                        path=source, key=f"plugins.{name}.{key}",
+                    )
+                check_value(value, declared[key].type, key=f"plugins.{name}.{key}", source=source)
+            for key, setting in declared.items():
+                if key not in table:
+                    if setting.required:
+                        raise ConfigError(f"{source}: plugins.{name}.{key} is required", path=source, key=f"plugins.{name}.{key}")
+                    table[key] = setting.default
+            result[name] = table
+        return result
+
+    def owner_of_impl(self, obj: Any) -> str:
+        return self._name_of(obj) or repr(obj)

@@ -1,0 +1,75 @@
+"""Records: the immutable values the unit of work hands out.
+
+A :class:`Record` holds one row of one entity type as parsed Python values. Fields read as
+attributes (``record.last_name``) or items (``record["last_name"]``); nothing can be assigned, so
+a hook or caller can only change data through the unit of work. Fields hidden from the reading
+actor are absent: reading one raises ``AttributeError`` that says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+
+__all__ = ["Record"]
+
+
+@attrs.frozen(repr=False)
+class Record:
+    """One record of *entity*, as it was read or written.
+
+    :ivar entity: the entity type's name.
+    :ivar values: ``{field name: value}`` including ``id`` and ``version``.
+    """
+
+    entity: str
+    values: Mapping[str, Any] = attrs.field(converter=lambda v: MappingProxyType(dict(v)))
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(
+                f"{self.entity} record has no field {name!r} (unknown, or hidden from this actor)"
+            ) from None
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.values)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.values.get(name, default)
+
+    @property
+    def id(self) -> int:
+        return self.values["id"]  # type: ignore[no-any-return]
+
+    @property
+    def version(self) -> int:
+        return self.values["version"]  # type: ignore[no-any-return]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.values)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Record) and other.entity == self.entity and dict(other.values) == dict(self.values)
+
+    def __hash__(self) -> int:
+        return hash((self.entity, self.values.get("id"), self.values.get("version")))
+
+    def __repr__(self) -> str:
+        return f"<{self.entity.replace('_', ' ').title().replace(' ', '')} id={self.values.get('id')}>"
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"entity": self.entity, "values": dict(self.values)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        object.__setattr__(self, "entity", state["entity"])
+        object.__setattr__(self, "values", MappingProxyType(state["values"]))

@@ -1,0 +1,225 @@
+"""Deployment settings: read once from ``crm.toml``, a dict or keyword arguments, then frozen.
+
+The file looks like this::
+
+    [crm]
+    database = "sqlite:///crm.db"      # default; PostgreSQL: "postgresql+psycopg://..."
+    plugins = ["helpdesk"]             # exactly these, plus what they require
+    timezone = "Europe/Paris"          # for datetimes given without an offset
+    currency = "EUR"                   # for amounts given without a currency
+
+    [plugins.helpdesk]                 # one table per plugin, checked against its settings
+    sla_hours = 8
+
+    [custom_fields.account]            # fields a consultant adds without code
+    loyalty = { type = "choice", choices = ["bronze", "silver", "gold"] }
+
+Plugins may own further top-level tables (``PluginInfo.sections``). Every key is checked: an
+unknown key or a value of the wrong type is a :class:`~crmcore.errors.ConfigError` naming the
+file, the key and the value. ``CRM_PLUGINS`` (comma separated) and ``CRM_DATABASE_URL`` in the
+environment override the file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from crmcore.errors import ConfigError
+from crmcore.fields import FIELD_SPEC_KEYS, timezone_named
+from crmcore.money import CURRENCIES
+
+__all__ = ["DEFAULT_DATABASE", "Settings", "load_settings"]
+
+DEFAULT_DATABASE = "sqlite:///crm.db"
+
+_CRM_KEYS: dict[str, type | tuple[type, ...]] = {
+    "database": str,
+    "plugins": list,
+    "timezone": str,
+    "currency": str,
+    "echo_sql": bool,
+}
+_CORE_SECTIONS = frozenset({"crm", "plugins", "custom_fields"})
+
+
+@attrs.frozen
+class Settings:
+    """Validated, frozen settings of one app.
+
+    :ivar database: SQLAlchemy URL.
+    :ivar plugins: the names of the plugins the deployment enables.
+    :ivar plugin_settings: ``{plugin name: {key: value}}`` as written (checked at start-up
+        against each plugin's declared settings).
+    :ivar custom_fields: ``{entity: {field: spec}}``.
+    :ivar sections: further top-level tables, owned by plugins.
+    :ivar path: the file read, if any (for messages).
+    """
+
+    database: str = DEFAULT_DATABASE
+    plugins: tuple[str, ...] = ()
+    timezone: str = "UTC"
+    currency: str = "USD"
+    echo_sql: bool = False
+    plugin_settings: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
+    custom_fields: Mapping[str, Mapping[str, Mapping[str, Any]]] = attrs.field(factory=dict)
+    sections: Mapping[str, Any] = attrs.field(factory=dict)
+    path: str | None = None
+
+    @property
+    def source(self) -> str:
+        return self.path or "settings"
+
+
+def _type_name(expected: type | tuple[type, ...]) -> str:
+    names = {str: "text", int: "a whole number", float: "a number", bool: "true or false", list: "a list", dict: "a table"}
+    if isinstance(expected, tuple):
+        return " or ".join(names.get(t, t.__name__) for t in expected)
+    return names.get(expected, expected.__name__)
+
+
+def check_value(value: Any, expected: type | tuple[type, ...], *, key: str, source: str) -> None:
+    """Raise :class:`ConfigError` unless *value* is of *expected* type (bool is not an int)."""
+    types = expected if isinstance(expected, tuple) else (expected,)
+    ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+    if not ok:
+        raise ConfigError(
+            f"{source}: {key} must be {_type_name(expected)}, got {value!r}", path=source, key=key
+        )
+
+
+def load_settings(
+    source: str | os.PathLike[str] | Mapping[str, Any] | Settings | None = None,
+    /,
+    **overrides: Any,
+) -> Settings:
+    """Build :class:`Settings` from a ``crm.toml`` path, a dict shaped like the file, or nothing.
+
+    Keyword arguments override keys of the ``[crm]`` table (``database=...``, ``plugins=[...]``)
+    or give whole tables (``custom_fields={...}``, ``plugin_settings={...}``).
+
+    :raises ConfigError: naming the file, key and value at fault.
+    """
+    if isinstance(source, Settings):
+        if not overrides:
+            return source
+        source = _settings_to_dict(source)
+    path: str | None = None
+    if source is None:
+        data: dict[str, Any] = {}
+    elif isinstance(source, Mapping):
+        data = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in source.items()}
+    else:
+        path = os.fspath(source)
+        data = _read_toml(path)
+    where = path or "settings"
+    crm = dict(data.get("crm") or {})
+    if not isinstance(data.get("crm", {}), Mapping):
+        raise ConfigError(f"{where}: [crm] must be a table", path=path, key="crm")
+    for key in ("plugin_settings", "custom_fields"):
+        if key in overrides:
+            data["plugins" if key == "plugin_settings" else key] = overrides.pop(key)
+    crm.update(overrides)
+    env_plugins = os.environ.get("CRM_PLUGINS")
+    if env_plugins is not None:
+        crm["plugins"] = [p.strip() for p in env_plugins.split(",") if p.strip()]
+    env_db = os.environ.get("CRM_DATABASE_URL")
+    if env_db and "database" not in overrides:
+        crm["database"] = env_db
+
+    for key, value in crm.items():
+        if key not in _CRM_KEYS:
+            raise ConfigError(
+                f"{where}: unknown key crm.{key} = {value!r}; known keys: {', '.join(sorted(_CRM_KEYS))}",
+                path=path, key=f"crm.{key}",
+            )
+        check_value(value, _CRM_KEYS[key], key=f"crm.{key}", source=where)
+    plugins = crm.get("plugins", [])
+    for name in plugins:
+        check_value(name, str, key="crm.plugins", source=where)
+    timezone = crm.get("timezone", "UTC")
+    try:
+        timezone_named(timezone)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: crm.timezone: {exc}", path=path, key="crm.timezone") from None
+    currency = crm.get("currency", "USD")
+    if currency not in CURRENCIES:
+        raise ConfigError(
+            f"{where}: crm.currency must be an ISO 4217 code such as 'EUR', got {currency!r}",
+            path=path, key="crm.currency",
+        )
+
+    plugin_settings = data.get("plugins", {})
+    if not isinstance(plugin_settings, Mapping):
+        raise ConfigError(f"{where}: [plugins] must hold one table per plugin, got {plugin_settings!r}", path=path, key="plugins")
+    for name, table in plugin_settings.items():
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"{where}: [plugins.{name}] must be a table, got {table!r}", path=path, key=f"plugins.{name}")
+
+    custom_fields = data.get("custom_fields", {})
+    _check_custom_fields(custom_fields, where=where, path=path)
+
+    sections = {k: v for k, v in data.items() if k not in _CORE_SECTIONS}
+    return Settings(
+        database=crm.get("database", DEFAULT_DATABASE),
+        plugins=tuple(plugins),
+        timezone=timezone,
+        currency=currency,
+        echo_sql=crm.get("echo_sql", False),
+        plugin_settings={k: dict(v) for k, v in plugin_settings.items()},
+        custom_fields={e: {f: dict(s) for f, s in fs.items()} for e, fs in custom_fields.items()},
+        sections=sections,
+        path=path,
+    )
+
+
+def _read_toml(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"settings file {path} not found; run 'crm init' to write one", path=path) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: malformed TOML: {exc}", path=path) from None
+
+
+def _check_custom_fields(custom_fields: Any, *, where: str, path: str | None) -> None:
+    if not isinstance(custom_fields, Mapping):
+        raise ConfigError(f"{where}: [custom_fields] must hold one table per entity", path=path, key="custom_fields")
+    for entity, fields in custom_fields.items():
+        if not isinstance(fields, Mapping):
+            raise ConfigError(f"{where}: [custom_fields.{entity}] must be a table of fields, got {fields!r}", path=path, key=f"custom_fields.{entity}")
+        for name, spec in fields.items():
+            key = f"custom_fields.{entity}.{name}"
+            if not isinstance(spec, Mapping):
+                raise ConfigError(f"{where}: {key} must be a table such as {{ type = \"string\" }}, got {spec!r}", path=path, key=key)
+            for skey, svalue in spec.items():
+                if skey not in FIELD_SPEC_KEYS:
+                    raise ConfigError(
+                        f"{where}: unknown key {key}.{skey} = {svalue!r}; known keys: {', '.join(sorted(FIELD_SPEC_KEYS))}",
+                        path=path, key=f"{key}.{skey}",
+                    )
+                check_value(svalue, FIELD_SPEC_KEYS[skey], key=f"{key}.{skey}", source=where)
+            if "type" not in spec:
+                raise ConfigError(f"{where}: {key} needs a type, such as type = \"string\"", path=path, key=key)
+
+
+def _settings_to_dict(settings: Settings) -> dict[str, Any]:
+    return {
+        "crm": {
+            "database": settings.database,
+            "plugins": list(settings.plugins),
+            "timezone": settings.timezone,
+            "currency": settings.currency,
+            "echo_sql": settings.echo_sql,
+        },
+        "plugins": {k: dict(v) for k, v in settings.plugin_settings.items()},
+        "custom_fields": {e: {f: dict(s) for f, s in fs.items()} for e, fs in settings.custom_fields.items()},
+        **settings.sections,
+    }
+
+

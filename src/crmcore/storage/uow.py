@@ -1,0 +1,610 @@
+"""The unit of work: one transaction, one actor.
+
+``with crm.unit_of_work(actor) as uow:`` opens a connection and a transaction. Records are
+created, read, updated and deleted by entity name and handed out as immutable
+:class:`~crmcore.records.Record` values. Leaving the block without :meth:`UnitOfWork.commit`
+rolls everything back and drops the queued signals; any exception, in crmcore, in a hook or in
+a plugin, rolls the whole unit back. Signals go out only after a successful commit.
+
+Every row carries a ``version``. An update names the version it read (the record's) and loses
+with a :class:`~crmcore.errors.ConflictError` if someone else changed the row in between.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import sqlalchemy as sa
+
+from crmcore.actors import Actor
+from crmcore.errors import (
+    ConflictError,
+    CrmError,
+    NotFoundError,
+    PermissionDeniedError,
+    PluginError,
+    ReferenceError,
+    ValidationError,
+)
+from crmcore.fields import Reference
+from crmcore.records import Record
+from crmcore.signals import CREATED, DELETED, UPDATED, RecordEvent
+from crmcore.validation import validate
+
+if TYPE_CHECKING:
+    from crmcore.app import Crm
+    from crmcore.registry import EntityType
+
+__all__ = ["AuditEntry", "Change", "UnitOfWork"]
+
+log = logging.getLogger(__name__)
+
+
+@attrs.frozen
+class Change:
+    """One change a unit of work made: ``action`` is created, updated or deleted."""
+
+    action: str
+    entity: str
+    id: int
+
+
+@attrs.frozen
+class AuditEntry:
+    """One entry of the audit trail, as timelines return it.
+
+    :ivar changes: ``{field: (old, new)}`` in JSON form (money as ``{"amount", "currency"}``,
+        times as ISO text).
+    """
+
+    id: int
+    at: dt.datetime
+    actor_id: int | None
+    entity: str
+    record_id: int
+    action: str
+    changes: dict[str, tuple[Any, Any]]
+
+    def __repr__(self) -> str:
+        return f"<AuditEntry {self.action} {self.entity} {self.record_id} at={self.at.isoformat()}>"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UnitOfWork:
+    """One transaction on behalf of one actor. Create it with :meth:`crmcore.Crm.unit_of_work`."""
+
+    def __init__(self, crm: Crm, actor: Actor) -> None:
+        self.crm = crm
+        self.actor = actor
+        self.registry = crm.registry
+        self.changes: list[Change] = []
+        self._hook = crm.hook
+        self._signals: list[tuple[str, str, dict[str, Any]]] = []
+        self._audit: list[dict[str, Any]] = []
+        self._connection: sa.Connection | None = None
+        self._transaction: sa.RootTransaction | None = None
+        self._done = False
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def __enter__(self) -> UnitOfWork:
+        self._connection = self.crm.connect()
+        self._transaction = self._connection.begin()
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        try:
+            if not self._done:
+                self.rollback()
+        finally:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+    @property
+    def connection(self) -> sa.Connection:
+        """The unit's connection, for plugins that run their own statements in the transaction."""
+        if self._connection is None or self._done:
+            raise CrmError("this unit of work is closed; open a new one with crm.unit_of_work()")
+        return self._connection
+
+    def commit(self) -> None:
+        """Write pending audit entries, call ``crm_before_commit``, COMMIT, then send signals.
+
+        :raises PluginError: after the commit, if a signal receiver raised (the data stay
+            committed; every receiver still ran).
+        """
+        connection = self.connection
+        try:
+            self.flush()
+            self._hook.crm_before_commit(uow=self)
+            self.flush()
+            assert self._transaction is not None
+            self._transaction.commit()
+        except sa.exc.OperationalError as exc:
+            self.rollback()
+            raise self._translate(exc) from exc
+        except BaseException:
+            self.rollback()
+            raise
+        self._done = True
+        del connection
+        self._send_signals()
+
+    def rollback(self) -> None:
+        """Undo everything and drop the queued signals and audit entries."""
+        self._signals.clear()
+        self._audit.clear()
+        if self._transaction is not None and self._transaction.is_active:
+            self._transaction.rollback()
+        self._done = True
+
+    def flush(self) -> None:
+        """Write the audit entries queued so far (done before every read of the trail)."""
+        if self._audit:
+            self.connection.execute(sa.insert(self.crm.core_tables["audit"]), self._audit)
+            self._audit = []
+
+    def announce(self, name: str, sender: Any, **kwargs: Any) -> None:
+        """Queue signal *name* to be sent after the commit (dropped on rollback)."""
+        self._signals.append((name, sender, kwargs))
+
+    def _send_signals(self) -> None:
+        failures = []
+        queued, self._signals = self._signals, []
+        for name, sender, kwargs in queued:
+            signal = self.crm.signals.signal(name)
+            for receiver in list(signal.receivers_for(sender)):
+                try:
+                    receiver(sender, **kwargs)
+                except Exception as exc:
+                    log.error("receiver %r of %s raised %s", receiver, name, type(exc).__name__)
+                    failures.append((receiver, name, exc))
+        if failures:
+            receiver, name, exc = failures[0]
+            more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+            raise PluginError(
+                f"receiver {getattr(receiver, '__qualname__', receiver)!r} of signal {name!r} raised "
+                f"{type(exc).__name__}: {exc}{more}; the unit of work was already committed"
+            ) from exc
+
+    def _translate(self, exc: sa.exc.OperationalError) -> CrmError:
+        text = str(exc.orig).lower()
+        if "locked" in text or "could not serialize" in text or "deadlock" in text:
+            return ConflictError(
+                "the database changed under this unit of work (another transaction wrote first); "
+                "open a new unit of work, read the records again and retry"
+            )
+        return CrmError(f"database error: {str(exc.orig).splitlines()[0]}")
+
+    def _execute(self, statement: Any, params: Any = None) -> sa.CursorResult[Any]:
+        try:
+            return self.connection.execute(statement, params)
+        except sa.exc.OperationalError as exc:
+            raise self._translate(exc) from exc
+
+    # -- reading -------------------------------------------------------------------------------
+    def _row_to_record(self, entity: EntityType, row: Mapping[str, Any]) -> Record:
+        values: dict[str, Any] = {
+            "id": row["id"],
+            "version": row["version"],
+            "created_at": row["created_at"],
+            "updated_at": row["updated_at"],
+            "created_by": row["created_by"],
+            "updated_by": row["updated_by"],
+        }
+        for field in entity.fields:
+            values[field.name] = field.type.from_db(row, field.column)
+        return Record(entity.name, values)
+
+    def _select_one(self, entity: EntityType, record_id: int, *, lock: bool = False) -> Record:
+        table = self.registry.table(entity.name)
+        statement = sa.select(table).where(table.c.id == record_id)
+        if lock:
+            statement = statement.with_for_update()
+        row = self._execute(statement).mappings().first()
+        if row is None:
+            raise NotFoundError(f"{entity.name} {record_id} not found", entity=entity.name, id=record_id)
+        return self._row_to_record(entity, row)
+
+    def get(self, entity: str, id: int) -> Record:
+        """The record of *entity* with *id*.
+
+        :raises NotFoundError: if there is none.
+        """
+        return self._select_one(self.registry.entity(entity), _as_id(entity, id))
+
+    def get_many(self, entity: str, ids: Iterable[int]) -> list[Record]:
+        """The records of *entity* with *ids* (one query), in id order; missing ids are skipped."""
+        etype = self.registry.entity(entity)
+        table = self.registry.table(entity)
+        wanted = sorted({_as_id(entity, i) for i in ids})
+        records: list[Record] = []
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            rows = self._execute(sa.select(table).where(table.c.id.in_(chunk)).order_by(table.c.id)).mappings()
+            records.extend(self._row_to_record(etype, row) for row in rows)
+        return records
+
+    def all(self, entity: str, *, limit: int | None = None) -> list[Record]:
+        """Every record of *entity* in id order (up to *limit*); use queries for anything larger."""
+        etype = self.registry.entity(entity)
+        table = self.registry.table(entity)
+        statement = sa.select(table).order_by(table.c.id)
+        if limit is not None:
+            statement = statement.limit(limit)
+        return [self._row_to_record(etype, row) for row in self._execute(statement).mappings()]
+
+    # -- writing -------------------------------------------------------------------------------
+    def _check_writable(self, entity: EntityType, names: Iterable[str]) -> None:
+        if self.actor.is_system:
+            return
+        for name in names:
+            if entity.field(name).read_only:
+                raise PermissionDeniedError(
+                    f"{entity.name}.{name} is read-only; it is set by crmcore or its workflow",
+                    field=name, reasons=[f"field {name!r} is declared read-only"],
+                )
+
+    def _check_references(self, entity: EntityType, values: Mapping[str, Any]) -> None:
+        errors: dict[str, list[str]] = {}
+        for field in entity.fields:
+            value = values.get(field.name)
+            if value is None or not isinstance(field.type, Reference):
+                continue
+            target = self.registry.table(field.type.entity)
+            found = self._execute(sa.select(target.c.id).where(target.c.id == value)).first()
+            if found is None:
+                errors[field.name] = [f"no {field.type.entity} with id {value}; create it first or correct the id"]
+        if errors:
+            raise ReferenceError(errors, entity=entity.name)
+
+    def _to_row(self, entity: EntityType, values: Mapping[str, Any]) -> dict[str, Any]:
+        row: dict[str, Any] = {}
+        for name, value in values.items():
+            field = entity.field(name)
+            row.update(field.type.to_db(value, field.column))
+        return row
+
+    def _merge_hook_changes(self, entity: EntityType, results: Sequence[Any], values: dict[str, Any]) -> None:
+        extra: dict[str, Any] = {}
+        for result in reversed(results):  # pluggy returns the last-registered first
+            if result:
+                extra.update(result)
+        if extra:
+            values.update(validate(entity, extra, partial=True))
+
+    def create(self, entity: str, data: Mapping[str, Any] | None = None, /, **values: Any) -> Record:
+        """Create a record of *entity* from *data* and/or keyword values.
+
+        Ownable records are owned by the acting user unless ``owner_id`` is given.
+
+        :returns: the new record.
+        :raises ValidationError: naming each field that does not fit.
+        :raises ReferenceError: when a reference names a missing record.
+        """
+        etype = self.registry.entity(entity)
+        given = {**(data or {}), **values}
+        self._check_writable(etype, given)
+        parsed = validate(etype, given)
+        if etype.ownable and parsed.get("owner_id") is None and self.actor.user_id is not None:
+            parsed["owner_id"] = self.actor.user_id
+        self._merge_hook_changes(etype, self._hook.crm_before_create(uow=self, entity=entity, values=dict(parsed)), parsed)
+        self._check_references(etype, parsed)
+        now = _now()
+        system = {"version": 1, "created_at": now, "updated_at": now, "created_by": self.actor.user_id, "updated_by": self.actor.user_id}
+        row = {**self._to_row(etype, parsed), **system}
+        table = self.registry.table(entity)
+        result = self._insert(etype, table, row)
+        record_id = result.inserted_primary_key[0]
+        values_out = {"id": record_id, **system}
+        for field in etype.fields:
+            values_out[field.name] = parsed.get(field.name)
+        record = Record(entity, values_out)
+        self._after_write("created", etype, record, None, {})
+        self._hook.crm_after_create(uow=self, record=record)
+        return record
+
+    def _insert(self, etype: EntityType, table: sa.Table, row: dict[str, Any]) -> sa.CursorResult[Any]:
+        try:
+            return self.connection.execute(sa.insert(table), row)
+        except sa.exc.IntegrityError as exc:
+            raise self._integrity(etype, exc, row) from exc
+        except sa.exc.OperationalError as exc:
+            raise self._translate(exc) from exc
+
+    def _integrity(self, etype: EntityType, exc: sa.exc.IntegrityError, row: Mapping[str, Any]) -> CrmError:
+        text = str(exc.orig).lower()
+        for field in etype.fields:
+            if field.unique and field.column.lower() in text:
+                return ValidationError(
+                    {field.name: [f"{row.get(field.column)!r} is already used by another {etype.name}"]},
+                    entity=etype.name,
+                )
+        return ValidationError(f"the database refused the {etype.name}: {str(exc.orig).splitlines()[0]}", entity=etype.name)
+
+    def update(
+        self, target: Record | str, id: int | None = None, /, data: Mapping[str, Any] | None = None, **changes: Any
+    ) -> Record:
+        """Update a record: ``uow.update(record, amount=...)`` or ``uow.update("lead", 7, {...})``.
+
+        Given a record, the update is made against the version it carries; given an id, against
+        the version read now.
+
+        :returns: the updated record (the same one if nothing changed).
+        :raises ConflictError: when the row changed since that version (or vanished).
+        """
+        if isinstance(target, Record):
+            entity, record_id, expected = target.entity, target.id, target.version
+        else:
+            if id is None:
+                raise TypeError("update(entity, id, ...) needs the record's id")
+            entity, record_id, expected = target, _as_id(target, id), None
+        etype = self.registry.entity(entity)
+        given = {**(data or {}), **changes}
+        self._check_writable(etype, given)
+        parsed = validate(etype, given, partial=True)
+        try:
+            old = self._select_one(etype, record_id)
+        except NotFoundError:
+            if expected is not None:
+                raise ConflictError(
+                    f"{entity} {record_id} was deleted by someone else; it cannot be updated",
+                    entity=entity, id=record_id, expected_version=expected,
+                ) from None
+            raise
+        if expected is not None and old.version != expected:
+            raise self._stale(entity, record_id, expected, old.version)
+        version = old.version
+        diff = {k: v for k, v in parsed.items() if old.values.get(k) != v}
+        if diff:
+            self._merge_hook_changes(etype, self._hook.crm_before_update(uow=self, record=old, changes=dict(diff)), diff)
+            diff = {k: v for k, v in diff.items() if old.values.get(k) != v}
+        if not diff:
+            return old
+        self._check_references(etype, diff)
+        now = _now()
+        table = self.registry.table(entity)
+        row = {**self._to_row(etype, diff), "version": version + 1, "updated_at": now, "updated_by": self.actor.user_id}
+        statement = sa.update(table).where(table.c.id == record_id, table.c.version == version).values(**row)
+        try:
+            result = self.connection.execute(statement)
+        except sa.exc.IntegrityError as exc:
+            raise self._integrity(etype, exc, row) from exc
+        except sa.exc.OperationalError as exc:
+            raise self._translate(exc) from exc
+        if result.rowcount != 1:
+            raise self._stale(entity, record_id, version, None)
+        new = Record(entity, {**old.values, **diff, "version": version + 1, "updated_at": now, "updated_by": self.actor.user_id})
+        self._after_write("updated", etype, new, old, diff)
+        self._hook.crm_after_update(uow=self, old=old, new=new, changes=diff)
+        return new
+
+    def _stale(self, entity: str, record_id: int, expected: int, current: int | None) -> ConflictError:
+        now = f" (it is at version {current})" if current is not None else ""
+        return ConflictError(
+            f"{entity} {record_id} changed since version {expected} was read{now}; "
+            "read it again and reapply the change",
+            entity=entity, id=record_id, expected_version=expected,
+        )
+
+    def delete(self, target: Record | str, id: int | None = None, /) -> None:
+        """Delete a record.
+
+        References to it follow their ``on_delete``: ``restrict`` refuses with a
+        :class:`~crmcore.errors.ReferenceError` naming the referencing records, ``cascade``
+        deletes them (audited), ``set_null`` clears the reference.
+        """
+        if isinstance(target, Record):
+            entity, record_id, expected = target.entity, target.id, target.version
+        else:
+            if id is None:
+                raise TypeError("delete(entity, id) needs the record's id")
+            entity, record_id, expected = target, _as_id(target, id), None
+        etype = self.registry.entity(entity)
+        record = self._select_one(etype, record_id)
+        if expected is not None and record.version != expected:
+            raise self._stale(entity, record_id, expected, record.version)
+        self._delete(etype, record)
+
+    def _delete(self, etype: EntityType, record: Record) -> None:
+        self._hook.crm_before_delete(uow=self, record=record)
+        blockers: list[str] = []
+        for child, field in self.registry.referencing(etype.name):
+            assert isinstance(field.type, Reference)
+            table = self.registry.table(child.name)
+            column = table.c[field.column]
+            ids = [r[0] for r in self._execute(sa.select(table.c.id).where(column == record.id).order_by(table.c.id))]
+            if not ids:
+                continue
+            if field.type.on_delete == "cascade":
+                for child_record in self.get_many(child.name, ids):
+                    self._delete(child, child_record)
+            elif field.type.on_delete == "set_null":
+                for child_record in self.get_many(child.name, ids):
+                    self._system_update(child, child_record, {field.name: None})
+            else:
+                shown = ", ".join(str(i) for i in ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
+                blockers.append(f"{child.name} {shown} (field {field.name})")
+        if blockers:
+            raise ReferenceError(
+                f"cannot delete {etype.name} {record.id}: referenced by {'; '.join(blockers)}; "
+                "delete or reassign those first",
+            )
+        self._execute(sa.delete(self.crm.core_tables["tagging"]).where(
+            self.crm.core_tables["tagging"].c.entity == etype.name,
+            self.crm.core_tables["tagging"].c.record_id == record.id,
+        ))
+        table = self.registry.table(etype.name)
+        result = self._execute(sa.delete(table).where(table.c.id == record.id, table.c.version == record.version))
+        if result.rowcount != 1:
+            raise self._stale(etype.name, record.id, record.version, None)
+        self._after_write("deleted", etype, record, record, {})
+        self._hook.crm_after_delete(uow=self, record=record)
+
+    def _system_update(self, etype: EntityType, record: Record, changes: dict[str, Any]) -> Record:
+        table = self.registry.table(etype.name)
+        now = _now()
+        row = {**self._to_row(etype, changes), "version": record.version + 1, "updated_at": now, "updated_by": self.actor.user_id}
+        self._execute(sa.update(table).where(table.c.id == record.id).values(**row))
+        new = Record(etype.name, {**record.values, **changes, "version": record.version + 1, "updated_at": now})
+        self._after_write("updated", etype, new, record, changes)
+        return new
+
+    # -- audit and signals ---------------------------------------------------------------------
+    def _after_write(self, action: str, etype: EntityType, record: Record, old: Record | None, diff: Mapping[str, Any]) -> None:
+        self.changes.append(Change(action, etype.name, record.id))
+        changes: dict[str, tuple[Any, Any]]
+        if action == "created":
+            changes = {f.name: (None, record.values[f.name]) for f in etype.fields if record.values.get(f.name) is not None}
+        elif action == "updated":
+            assert old is not None
+            changes = {name: (old.values.get(name), value) for name, value in diff.items()}
+        else:
+            changes = {f.name: (record.values[f.name], None) for f in etype.fields if record.values.get(f.name) is not None}
+        if etype.auditable:
+            self.queue_audit(etype, record.id, action, changes)
+        self.announce({"created": CREATED, "updated": UPDATED, "deleted": DELETED}[action], etype.name,
+                      event=RecordEvent(action, etype.name, record, self.actor, changes if action == "updated" else {}))
+
+    def queue_audit(self, etype: EntityType, record_id: int, action: str, changes: Mapping[str, tuple[Any, Any]]) -> None:
+        """Queue one audit entry; written in bulk before reads of the trail and at commit."""
+        dumped = {}
+        for name, (old, new) in changes.items():
+            if etype.has_field(name):
+                ftype = etype.field(name).type
+                dumped[name] = [None if old is None else ftype.dump(old), None if new is None else ftype.dump(new)]
+            else:  # pseudo fields such as tags
+                dumped[name] = [old, new]
+        self._audit.append({
+            "at": _now(), "actor_id": self.actor.user_id, "entity": etype.name,
+            "record_id": record_id, "action": action, "changes": dumped,
+        })
+        if len(self._audit) >= 5000:
+            self.flush()
+
+    # -- timeline ------------------------------------------------------------------------------
+    def history(self, entity: str, id: int) -> list[AuditEntry]:
+        """The audit trail of one record, oldest first."""
+        self.registry.entity(entity)
+        audit = self.crm.core_tables["audit"]
+        return self._audit_entries(sa.and_(audit.c.entity == entity, audit.c.record_id == _as_id(entity, id)))
+
+    def timeline(self, entity: str, id: int) -> list[AuditEntry]:
+        """The history of a record and of the records around it, oldest first.
+
+        Besides the record's own entries, the timeline holds those of every record that refers
+        to it (an account's contacts, leads, opportunities, activities, notes, documents, and
+        the fields plugins add) and of the records that refer to those (the activities of the
+        account's contacts): the 360-degree view, derived from the registry's references.
+        """
+        etype = self.registry.entity(entity)
+        record_id = _as_id(entity, id)
+        audit = self.crm.core_tables["audit"]
+        conditions = [sa.and_(audit.c.entity == entity, audit.c.record_id == record_id)]
+        if entity != "user":
+            for child, ids in self._related_ids(etype, record_id):
+                conditions.append(sa.and_(audit.c.entity == child, audit.c.record_id.in_(ids)))
+        return self._audit_entries(sa.or_(*conditions))
+
+    def _related_ids(self, etype: EntityType, record_id: int) -> list[tuple[str, sa.Select[Any]]]:
+        related: list[tuple[str, sa.Select[Any]]] = []
+        for child, field in self.registry.referencing(etype.name):
+            table = self.registry.table(child.name)
+            ids = sa.select(table.c.id).where(table.c[field.column] == record_id)
+            related.append((child.name, ids))
+            for grandchild, gfield in self.registry.referencing(child.name):
+                if grandchild.name == etype.name:
+                    continue
+                gtable = self.registry.table(grandchild.name)
+                related.append((grandchild.name, sa.select(gtable.c.id).where(gtable.c[gfield.column].in_(ids))))
+        return related
+
+    def _audit_entries(self, condition: Any) -> list[AuditEntry]:
+        self.flush()
+        audit = self.crm.core_tables["audit"]
+        rows = self._execute(sa.select(audit).where(condition).order_by(audit.c.at, audit.c.id)).mappings()
+        return [
+            AuditEntry(row["id"], row["at"], row["actor_id"], row["entity"], row["record_id"], row["action"],
+                       {k: (v[0], v[1]) for k, v in row["changes"].items()})
+            for row in rows
+        ]
+
+    # -- tags ----------------------------------------------------------------------------------
+    def tag(self, record: Record, *names: str) -> None:
+        """Tag an ownable record with *names*, creating tags that do not exist yet."""
+        etype = self.registry.entity(record.entity)
+        if not etype.ownable:
+            raise ValidationError(f"{record.entity} records cannot be tagged; only ownable entity types can", entity=record.entity)
+        tag_table = self.registry.table("tag")
+        tagging = self.crm.core_tables["tagging"]
+        existing = {r.name: r.id for r in self._execute(sa.select(tag_table.c.id, tag_table.c.name).where(tag_table.c.name.in_(names)))}
+        for name in names:
+            if name not in existing:
+                existing[name] = self.create("tag", name=name).id
+        present = {r[0] for r in self._execute(sa.select(tagging.c.tag_id).where(tagging.c.entity == record.entity, tagging.c.record_id == record.id))}
+        rows = [{"tag_id": existing[n], "entity": record.entity, "record_id": record.id} for n in dict.fromkeys(names) if existing[n] not in present]
+        if rows:
+            self._execute(sa.insert(tagging), rows)
+            self.queue_audit(etype, record.id, "tagged", {"tags": (None, ", ".join(n for n in names))})
+
+    def untag(self, record: Record, *names: str) -> None:
+        """Remove tags *names* from *record* (unknown names are ignored)."""
+        tag_table = self.registry.table("tag")
+        tagging = self.crm.core_tables["tagging"]
+        ids = sa.select(tag_table.c.id).where(tag_table.c.name.in_(names))
+        result = self._execute(sa.delete(tagging).where(tagging.c.entity == record.entity, tagging.c.record_id == record.id, tagging.c.tag_id.in_(ids)))
+        if result.rowcount:
+            self.queue_audit(self.registry.entity(record.entity), record.id, "untagged", {"tags": (", ".join(names), None)})
+
+    def tags(self, record: Record) -> list[str]:
+        """The names of *record*'s tags, sorted."""
+        tag_table = self.registry.table("tag")
+        tagging = self.crm.core_tables["tagging"]
+        statement = (
+            sa.select(tag_table.c.name).join(tagging, tagging.c.tag_id == tag_table.c.id)
+            .where(tagging.c.entity == record.entity, tagging.c.record_id == record.id).order_by(tag_table.c.name)
+        )
+        return [r[0] for r in self._execute(statement)]
+
+    def tag_counts(self, entity: str | None = None) -> list[tuple[str, int]]:
+        """``(tag name, number of tagged records)`` for a tag cloud, most used first."""
+        tag_table = self.registry.table("tag")
+        tagging = self.crm.core_tables["tagging"]
+        count = sa.func.count(tagging.c.record_id)
+        statement = sa.select(tag_table.c.name, count).join(tagging, tagging.c.tag_id == tag_table.c.id)
+        if entity is not None:
+            self.registry.entity(entity)
+            statement = statement.where(tagging.c.entity == entity)
+        statement = statement.group_by(tag_table.c.name).order_by(count.desc(), tag_table.c.name)
+        return [(r[0], r[1]) for r in self._execute(statement)]
+
+    def tagged(self, entity: str, tag: str) -> list[Record]:
+        """The records of *entity* tagged *tag*."""
+        etype = self.registry.entity(entity)
+        table = self.registry.table(entity)
+        tag_table = self.registry.table("tag")
+        tagging = self.crm.core_tables["tagging"]
+        statement = (
+            sa.select(table).join(tagging, sa.and_(tagging.c.record_id == table.c.id, tagging.c.entity == entity))
+            .join(tag_table, tag_table.c.id == tagging.c.tag_id).where(tag_table.c.name == tag).order_by(table.c.id)
+        )
+        return [self._row_to_record(etype, row) for row in self._execute(statement).mappings()]
+
+    def __repr__(self) -> str:
+        state = "closed" if self._done else "open"
+        return f"<UnitOfWork {state} actor={self.actor.username} changes={len(self.changes)}>"
+
+
+def _as_id(entity: str, value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    raise NotFoundError(f"{entity} id must be a whole number, got {value!r}", entity=entity, id=value)
