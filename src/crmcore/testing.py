@@ -1,0 +1,324 @@
+"""The pytest plugin crmcore offers to plugin authors (registered under ``pytest11``).
+
+Wherever crmcore is installed, tests get these fixtures:
+
+``crm_factory(plugins=[...], settings={...}, file=False)``
+    a fresh app with the given plugins (names of installed plugins, or objects carrying
+    ``@hookimpl`` functions for throwaway hooks), its schema created. It runs on in-memory
+    SQLite, or on ``CRM_TEST_DATABASE_URL`` when that is set (PostgreSQL: each app gets a schema
+    of its own, dropped afterwards). ``file=True`` uses an SQLite file, for tests that need
+    several connections.
+``crm``
+    ``crm_factory()`` with the core only.
+``make_user(crm, username, **fields)``
+    creates a user and returns its :class:`~crmcore.Actor`.
+``make_record(crm, entity, **values)``
+    creates a record, filling required fields with sample values.
+``captured_signals(name, crm=None)``
+    a context manager collecting the events of signal *name* sent by the factory's apps.
+``crm_database_url``
+    the URL the factory's apps run on.
+
+:func:`check_plugin` (``from crmcore.testing import check_plugin``) is the conformance check.
+
+When ``CRM_TEST_DATABASE_URL`` names a PostgreSQL server that cannot be reached, the tests that
+need a database are skipped with the reason, unless ``CI=true``, where they fail.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import decimal
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from crmcore.actors import Actor
+from crmcore.app import Crm, create_app
+from crmcore.fields import (
+    Boolean,
+    Choice,
+    Date,
+    DateTime,
+    Decimal,
+    Email,
+    Field,
+    Integer,
+    Json,
+    MoneyType,
+    MultiChoice,
+    Phone,
+    Reference,
+    String,
+    Text,
+    Url,
+)
+from crmcore.records import Record
+from crmcore.registry import EntityType
+from crmcore.storage.engine import make_engine, safe_url
+
+__all__ = ["check_plugin", "database_url_for_tests", "sample_value", "sample_values"]
+
+ENV_URL = "CRM_TEST_DATABASE_URL"
+
+
+def database_url_for_tests() -> str:
+    """``CRM_TEST_DATABASE_URL``, or in-memory SQLite."""
+    return os.environ.get(ENV_URL) or "sqlite://"
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+_reachable: dict[str, str | None] = {}
+
+
+def _check_reachable(url: str) -> None:
+    """Skip (or, in CI, fail) when a PostgreSQL test database cannot be reached."""
+    if not url.startswith("postgresql"):
+        return
+    if url not in _reachable:
+        engine = make_engine(url)
+        try:
+            with engine.connect():
+                pass
+            _reachable[url] = None
+        except sa.exc.DBAPIError as exc:
+            _reachable[url] = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        finally:
+            engine.dispose()
+    reason = _reachable[url]
+    if reason is not None:
+        message = f"PostgreSQL test database {safe_url(url)} is not reachable: {reason}"
+        if _in_ci():
+            pytest.fail(message + " (CI=true: PostgreSQL is required)", pytrace=False)
+        pytest.skip(message)
+
+
+def _with_schema(url: str, schema: str) -> str:
+    parsed = sa.engine.make_url(url)
+    return parsed.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+
+
+class CrmFactory:
+    """Builds isolated apps for one test and cleans them up afterwards."""
+
+    def __init__(self, base_url: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self.base_url = base_url
+        self.tmp_path_factory = tmp_path_factory
+        self.apps: list[Crm] = []
+        self._schemas: list[str] = []
+
+    def database_url(self, *, file: bool = False) -> str:
+        """A fresh, empty database URL of the kind under test."""
+        if self.base_url.startswith("postgresql"):
+            schema = f"t_{uuid.uuid4().hex[:12]}"
+            admin = make_engine(self.base_url)
+            with admin.begin() as connection:
+                connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+            admin.dispose()
+            self._schemas.append(schema)
+            return _with_schema(self.base_url, schema)
+        if file:
+            return f"sqlite:///{self.tmp_path_factory.mktemp('crm') / 'crm.db'}"
+        return "sqlite://"
+
+    def __call__(
+        self,
+        plugins: list[Any] | tuple[Any, ...] = (),
+        settings: dict[str, Any] | None = None,
+        *,
+        file: bool = False,
+        database: str | None = None,
+        create_schema: bool = True,
+        **overrides: Any,
+    ) -> Crm:
+        """A new app. *plugins* mixes names of installed plugins and plugin objects.
+
+        :param settings: a dict shaped like ``crm.toml`` (its ``[crm] plugins`` are added).
+        :param database: reuse this URL (another app on the same database) instead of a new one.
+        :param create_schema: create the tables from the registry.
+        """
+        _check_reachable(self.base_url)
+        names = [p for p in plugins if isinstance(p, str)]
+        objects = [p for p in plugins if not isinstance(p, str)]
+        data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in (settings or {}).items()}
+        crm_table = dict(data.get("crm", {}))
+        crm_table["plugins"] = [*crm_table.get("plugins", []), *names]
+        crm_table["database"] = database or self.database_url(file=file)
+        data["crm"] = crm_table
+        app = create_app(data, plugins=objects, **overrides)
+        self.apps.append(app)
+        if create_schema:
+            app.create_schema()
+        return app
+
+    def close(self) -> None:
+        for app in self.apps:
+            with contextlib.suppress(Exception):
+                app.close()
+        if self._schemas:
+            admin = make_engine(self.base_url)
+            with admin.begin() as connection:
+                for schema in self._schemas:
+                    connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def crm_database_url() -> str:
+    """The database URL the factory's apps run on (``CRM_TEST_DATABASE_URL`` or SQLite)."""
+    return database_url_for_tests()
+
+
+@pytest.fixture
+def crm_factory(crm_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CrmFactory]:
+    """Build apps with chosen plugins on a fresh database; see the module docs."""
+    factory = CrmFactory(crm_database_url, tmp_path_factory)
+    try:
+        yield factory
+    finally:
+        factory.close()
+
+
+@pytest.fixture
+def crm(crm_factory: CrmFactory) -> Crm:
+    """An app with the core only, its schema created."""
+    return crm_factory()
+
+
+@pytest.fixture
+def make_user() -> Callable[..., Actor]:
+    """``make_user(crm, username, **fields)``: create a user, return its actor."""
+
+    def make(crm: Crm, username: str, **fields: Any) -> Actor:
+        with crm.unit_of_work() as uow:
+            user = uow.create("user", username=username, **fields)
+            uow.commit()
+        return Actor(user.id, username)
+
+    return make
+
+
+@pytest.fixture
+def make_record() -> Callable[..., Record]:
+    """``make_record(crm, entity, actor=None, **values)``: create one record, required fields
+    filled with sample values (references get a fresh referenced record)."""
+
+    def make(crm: Crm, entity: str, actor: Actor | None = None, **values: Any) -> Record:
+        with crm.unit_of_work(actor) as uow:
+            record = create_sample(uow, crm.registry.entity(entity), values)
+            uow.commit()
+        return record
+
+    return make
+
+
+@pytest.fixture
+def captured_signals(crm_factory: CrmFactory) -> Callable[..., contextlib.AbstractContextManager[list[Any]]]:
+    """``with captured_signals("record-created") as sent:`` collects the events of the signal
+    from every app the factory built (or only *crm*'s)."""
+
+    @contextlib.contextmanager
+    def capture(name: str, crm: Crm | None = None) -> Iterator[list[Any]]:
+        sent: list[Any] = []
+
+        def receiver(sender: Any, **kwargs: Any) -> None:
+            sent.append(kwargs.get("event", kwargs or sender))
+
+        apps = [crm] if crm is not None else list(crm_factory.apps)
+        for app in apps:
+            app.signals.signal(name).connect(receiver)
+        try:
+            yield sent
+        finally:
+            for app in apps:
+                app.signals.signal(name).disconnect(receiver)
+
+    return capture
+
+
+# -- sample data -------------------------------------------------------------------------------
+
+_counter = iter(range(1, 10**9))
+
+
+def sample_value(field: Field) -> Any:
+    """A valid value for *field* (not for references: the caller provides those)."""
+    n = next(_counter)
+    ftype = field.type
+    if isinstance(ftype, Choice):
+        return ftype.choices[0]
+    if isinstance(ftype, MultiChoice):
+        return ftype.choices[:1]
+    if isinstance(ftype, Email):
+        return f"sample{n}@example.com"
+    if isinstance(ftype, Phone):
+        return f"+1 555 010 {n % 10000:04d}"
+    if isinstance(ftype, Url):
+        return f"https://example{n}.com"
+    if isinstance(ftype, String):
+        return f"{field.name} {n}"[: ftype.max_length]
+    if isinstance(ftype, Text):
+        return f"{field.label} {n}"
+    if isinstance(ftype, Integer):
+        return n % 100
+    if isinstance(ftype, Decimal):
+        return decimal.Decimal(n % 1000) + decimal.Decimal("0.25")
+    if isinstance(ftype, MoneyType):
+        return f"{n % 100000}.50 {ftype.currency or 'USD'}"
+    if isinstance(ftype, Boolean):
+        return True
+    if isinstance(ftype, Date):
+        return dt.date(2026, 1, 1) + dt.timedelta(days=n % 365)
+    if isinstance(ftype, DateTime):
+        return dt.datetime(2026, 1, 1, 9, tzinfo=dt.UTC) + dt.timedelta(hours=n % 1000)
+    if isinstance(ftype, Json):
+        return {"n": n}
+    raise TypeError(f"no sample value for field type {ftype.kind!r}")
+
+
+def sample_values(entity: EntityType, *, include_optional: bool = True) -> dict[str, Any]:
+    """Sample values for every non-reference field of *entity* (optional ones too by default)."""
+    values = {}
+    for field in entity.fields:
+        if isinstance(field.type, Reference) or field.read_only:
+            continue
+        if field.required or include_optional:
+            values[field.name] = sample_value(field)
+    return values
+
+
+def create_sample(uow: Any, entity: EntityType, values: dict[str, Any], *, include_optional: bool = False, _depth: int = 0) -> Record:
+    """Create a record of *entity* in *uow* with *values*, filling required fields (and
+    required references, recursively) with samples."""
+    data = {k: v for k, v in sample_values(entity, include_optional=include_optional).items() if k not in values}
+    for field in entity.fields:
+        if isinstance(field.type, Reference) and field.required and field.name not in values:
+            if _depth > 5:
+                raise RuntimeError(f"required references of {entity.name!r} nest too deep")
+            target = uow.registry.entity(field.type.entity)
+            data[field.name] = create_sample(uow, target, {}, _depth=_depth + 1).id
+    data.update(values)
+    return uow.create(entity.name, data)  # type: ignore[no-any-return]
+
+
+def check_plugin(name: str, *, plugins: list[Any] | tuple[Any, ...] = (), database: str | None = None) -> None:
+    """The conformance check of an installed plugin; see :mod:`crmcore.conformance`."""
+    from crmcore.conformance import check_plugin as check
+
+    check(name, plugins=plugins, database=database or "sqlite://")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    url = database_url_for_tests()
+    return f"crmcore test database: {safe_url(url)}"
+
+
+__all__ += ["CrmFactory"]
