@@ -41,7 +41,6 @@ class Crm:
         self.plugins = PluginManager()
         self.plugins.load(settings.plugins, plugins)
         self.hook = self.plugins.hook
-        self.hook.crm_add_hookspecs.call_historic(kwargs={"plugin_manager": self.plugins.pm})
         self._check_sections()
         self.registry = Registry(currency=settings.currency, timezone=timezone_named(settings.timezone))
         self._collect_entities()

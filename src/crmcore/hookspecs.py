@@ -36,9 +36,10 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 def crm_add_hookspecs(plugin_manager: pluggy.PluginManager) -> None:
     """Add the hook specifications a plugin offers to other plugins.
 
-    Called once while the app is built, right after the core's specs are added; historic, so a
-    plugin registered later still receives the call. Use it from a plugin that has hooks of its
-    own (with its own prefix, such as ``helpdesk_``).
+    Called once while the app is built, after every enabled plugin is registered and before
+    hook implementations are checked against the specs; historic, so a plugin registered later
+    still receives the call. Use it from a plugin that has hooks of its own (with its own
+    prefix, such as ``helpdesk_``).
 
     :param plugin_manager: the app's pluggy plugin manager.
     :returns: ``None``.

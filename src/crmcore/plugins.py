@@ -200,6 +200,8 @@ class PluginManager:
         for name in order:
             info, obj = objects[name]
             self._register(obj, info, builtin=False)
+        # plugins offering hooks of their own add the specs before implementations are checked
+        self.pm.hook.crm_add_hookspecs.call_historic(kwargs={"plugin_manager": self.pm})
         try:
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:

@@ -270,7 +270,7 @@ def sample_value(field: Field) -> Any:
     if isinstance(ftype, Integer):
         return n % 100
     if isinstance(ftype, Decimal):
-        return decimal.Decimal(n % 1000) + decimal.Decimal("0.25")
+        return (decimal.Decimal(n % 1000) + decimal.Decimal("0.25")).quantize(decimal.Decimal(1).scaleb(-ftype.scale))
     if isinstance(ftype, MoneyType):
         return f"{n % 100000}.50 {ftype.currency or 'USD'}"
     if isinstance(ftype, Boolean):
