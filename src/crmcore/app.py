@@ -21,6 +21,7 @@ from crmcore.fields import timezone_named
 from crmcore.plugins import PluginManager
 from crmcore.registry import Registry
 from crmcore.schemas import SchemaFactory
+from crmcore.security import AccessService, SecurityModel, parse_security
 from crmcore.settings import Settings, load_settings
 from crmcore.signals import Signals
 from crmcore.storage.engine import NAMING_CONVENTION, check_connection, make_engine, safe_url
@@ -49,6 +50,7 @@ class Crm:
         self.core_tables = build_core_tables(self.metadata)
         self.signals = Signals()
         self.plugin_settings = self.plugins.plugin_settings(settings.plugin_settings, source=settings.source)
+        self.access = AccessService(self, self._security_model())
         self._engine = engine
         self.hook.crm_configure.call_historic(kwargs={"crm": self, "settings": self.plugin_settings})
         log.info("app ready: %d entity types, plugins: %s", len(self.registry.entity_names), ", ".join(self.plugins.plugins))
@@ -63,6 +65,23 @@ class Crm:
                     path=self.settings.path, key=section,
                 )
 
+    def _security_model(self) -> SecurityModel:
+        def joined(results: list[Any]) -> list[Any]:
+            return [item for result in results for item in (result or ())]
+
+        registry = self.registry
+        try:
+            return parse_security(
+                self.settings.sections.get("security"),
+                entities={e.name: [f.name for f in e.fields] for e in registry},
+                ownable=[e.name for e in registry if e.ownable],
+                extra_profiles=joined(self.hook.crm_profiles()),
+                extra_rules=joined(self.hook.crm_sharing_rules()),
+                extra_actions=joined(self.hook.crm_permissions()),
+            )
+        except ConfigError as exc:
+            raise ConfigError(f"{self.settings.source}: {exc}", path=self.settings.path, key=exc.key) from None
+
     def _collect_entities(self) -> None:
         caller = self.hook.crm_entity_types
         for impl in caller.get_hookimpls():
@@ -71,7 +90,8 @@ class Crm:
         names = list(self.registry.entity_names)
         for impl in self.hook.crm_entity_fields.get_hookimpls():
             for name in names:
-                fields = impl.function(*[{"entity_type": name}[a] for a in impl.argnames])
+                args = {"entity_type": name, "entity": self.registry.entity(name)}
+                fields = impl.function(*[args[a] for a in impl.argnames])
                 if fields:
                     self.registry.extend_entity(name, fields, origin=impl.plugin_name)
         try:
@@ -117,6 +137,17 @@ class Crm:
         """
         with self.connect() as connection, connection.begin():
             self.metadata.create_all(connection)
+        self.seed()
+
+    def seed(self) -> list[str]:
+        """Create the reference data plugins need (``crm_seed``), in one system unit of work.
+
+        :returns: one line per thing created.
+        """
+        with self.unit_of_work() as uow:
+            done = [line for result in self.hook.crm_seed(crm=self, uow=uow) for line in (result or ())]
+            uow.commit()
+        return done
 
     def upgrade(self) -> list[str]:
         """Bring the database to the enabled set of plugins (``crm db upgrade``).
@@ -125,7 +156,7 @@ class Crm:
         """
         from crmcore.storage import migrations
 
-        return migrations.upgrade(self)
+        return [*migrations.upgrade(self), *self.seed()]
 
     def pending(self) -> list[str]:
         """What :meth:`upgrade` would do (``crm db check``); empty when the database is current."""

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from crmcore.fields import Field
     from crmcore.records import Record
     from crmcore.registry import EntityType
+    from crmcore.security import AccessContext, Grant, Profile, Restriction, SharingRule
     from crmcore.storage.uow import UnitOfWork
 
 PROJECT = "crmcore"
@@ -105,7 +106,7 @@ def crm_entity_types() -> list[EntityType] | None:
 
 
 @hookspec
-def crm_entity_fields(entity_type: str) -> list[Field] | None:
+def crm_entity_fields(entity_type: str, entity: EntityType) -> list[Field] | None:
     """Add fields to an entity type that another plugin (or the core) declared.
 
     Called once per declared entity type while the registry is built. The fields behave like
@@ -113,6 +114,7 @@ def crm_entity_fields(entity_type: str) -> list[Field] | None:
     way. Their column is ``<plugin>_<field>`` in the other plugin's table.
 
     :param entity_type: the name of the entity type being built.
+    :param entity: its declaration as declared (to look at ``ownable`` or its fields).
     :returns: a list of :class:`~crmcore.fields.Field` to add, or ``None``.
 
     Example::
@@ -290,6 +292,120 @@ def crm_before_commit(uow: UnitOfWork) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# Permissions
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def crm_permissions() -> list[str] | None:
+    """Declare the actions a plugin adds to the permission model.
+
+    Called once while the app is built. Profiles may then grant these actions like the core
+    ones (create, read, update, delete, import, export); checking them is the plugin's job,
+    through ``uow.require(entity, action)``. Names are ``<plugin>.<entity>.<verb>``.
+
+    :returns: a list of action names, or ``None``.
+
+    Example::
+
+        @hookimpl
+        def crm_permissions():
+            return ["helpdesk.ticket.close"]
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def crm_profiles() -> list[Profile] | None:
+    """Declare profiles in Python, beside those of ``[security.profiles]``.
+
+    Called once while the app is built; a profile of the same name as one in the settings
+    replaces it.
+
+    :returns: a list of :class:`~crmcore.security.Profile`, or ``None``.
+
+    Example::
+
+        @hookimpl
+        def crm_profiles():
+            return [Profile("agent", privileges={"ticket": frozenset({"all"})})]
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def crm_sharing_rules() -> list[SharingRule] | None:
+    """Declare sharing rules in Python, beside those of ``[[security.rules]]``.
+
+    Called once while the app is built; the rules are checked like the settings' ones (unknown
+    role, group or entity stops start-up).
+
+    :returns: a list of :class:`~crmcore.security.SharingRule`, or ``None``.
+
+    Example::
+
+        @hookimpl
+        def crm_sharing_rules():
+            return [SharingRule("support reads accounts", "account",
+                                Party("role-tree", "sales"), Party("group", "support"))]
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def crm_access_grants(context: AccessContext, entity: str, action: str) -> list[Grant] | None:
+    """Grant record access beyond ownership, hierarchy, groups and sharing rules.
+
+    Called each time a predicate is compiled for a non-system actor on an ownable entity whose
+    sharing default does not already allow *action* (once per query, get, update or delete).
+    The grants are OR-ed into the one predicate, so they apply in SQL on every read path and in
+    memory for single-record checks alike. A grant only adds record access: the actor still
+    needs the profile privilege.
+
+    :param context: the actor's :class:`~crmcore.security.AccessContext` (actor, roles, groups).
+    :param entity: the entity type.
+    :param action: ``"read"``, ``"update"``, ``"delete"``, ``"export"`` or a plugin action.
+    :returns: a list of :class:`~crmcore.security.Grant` (level, predicate, reason), or ``None``.
+
+    Example::
+
+        @hookimpl
+        def crm_access_grants(context, entity, action):
+            if entity == "account" and action == "read":
+                mine = sa.select(territory.c.account_id).where(territory.c.user_id == context.actor.user_id)
+                return [Grant("read", FieldIn("id", IdSet(query=mine)), "account in the user's territory")]
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def crm_access_restrictions(context: AccessContext, entity: str, action: str) -> list[Restriction] | None:
+    """Restrict record access: records must also satisfy each returned condition.
+
+    Called each time a predicate is compiled for a non-system actor (ownable or not). The
+    restrictions are AND-ed into the one predicate. The system actor is never restricted.
+
+    :param context: the actor's :class:`~crmcore.security.AccessContext`.
+    :param entity: the entity type.
+    :param action: the action being checked.
+    :returns: a list of :class:`~crmcore.security.Restriction`, or ``None``.
+
+    Example::
+
+        @hookimpl
+        def crm_access_restrictions(context, entity, action):
+            if entity == "opportunity" and "intern" in context.role_ids_by_name:
+                return [Restriction(FieldEquals("stage", "won"), "interns see won deals only")]
+
+    .. versionadded:: 0.1
+    """
+
+
+# ---------------------------------------------------------------------------------------------
 # Storage
 # ---------------------------------------------------------------------------------------------
 
@@ -310,6 +426,30 @@ def crm_migrations() -> str | None:
         @hookimpl
         def crm_migrations():
             return str(Path(__file__).parent / "migrations")
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def crm_seed(crm: Crm, uow: UnitOfWork) -> list[str] | None:
+    """Create the reference data a plugin needs (declared roles, default queues...).
+
+    Called by ``crm db upgrade`` and :meth:`Crm.create_schema` after the schema is current,
+    inside one unit of work of the system actor, which commits after every plugin ran. Create
+    only what is missing: the hook runs on every upgrade.
+
+    :param crm: the app.
+    :param uow: a unit of work of the system actor.
+    :returns: one line per thing created (shown by ``crm db upgrade``), or ``None``.
+
+    Example::
+
+        @hookimpl
+        def crm_seed(uow):
+            if not uow.query("queue").where(name="General").count():
+                uow.create("queue", name="General")
+                return ["queue General created"]
 
     .. versionadded:: 0.1
     """

@@ -37,7 +37,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "crmcore.plugins"
-ESSENTIAL_PLUGINS = ("crmcore.builtin.entities",)
+ESSENTIAL_PLUGINS = ("crmcore.builtin.entities", "crmcore.builtin.permissions")
 DEFAULT_PLUGINS = (*ESSENTIAL_PLUGINS, "crmcore.builtin.cli")
 
 

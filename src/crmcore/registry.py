@@ -186,8 +186,9 @@ class Registry:
         """Add *fields* from plugin (or ``"settings"``) *origin* to another entity type."""
         self._check_open()
         prefix = "custom" if origin == "settings" else origin
+        core = origin == "core" or origin.startswith("core.")
         for f in fields:
-            column = f.column if f.column != f.name else f"{prefix}_{f.name}"
+            column = f.column if f.column != f.name or core else f"{prefix}_{f.name}"
             self._extensions.setdefault(entity_name, []).append(attrs.evolve(f, origin=origin, column=column))
 
     def add_custom_fields(self, specs: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> None:

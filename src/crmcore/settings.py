@@ -123,6 +123,8 @@ def load_settings(
     for key in ("plugin_settings", "custom_fields"):
         if key in overrides:
             data["plugins" if key == "plugin_settings" else key] = overrides.pop(key)
+    for key in [k for k, v in overrides.items() if k not in _CRM_KEYS and isinstance(v, Mapping)]:
+        data[key] = dict(overrides.pop(key))  # a whole table, such as security={...}
     crm.update(overrides)
     env_plugins = os.environ.get("CRM_PLUGINS")
     if env_plugins is not None:
