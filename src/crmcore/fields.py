@@ -139,7 +139,7 @@ class String(FieldType):
             raise self._fail(value)
         if len(text) > self.max_length:
             raise FieldValueError(
-                f"expected at most {self.max_length} characters, got {len(text)}: {_short(text)!r}"
+                f"expected {self.describe()}, got {_short(text)!r} ({len(text)} characters)"
             )
         return text
 
@@ -171,30 +171,42 @@ class Text(FieldType):
 
 @attrs.frozen
 class Integer(FieldType):
-    """A whole number."""
+    """A whole number that fits a signed 64-bit column."""
 
     kind: ClassVar[str] = "integer"
     operators: ClassVar[frozenset[str]] = ORDERED
 
     def parse(self, value: Any) -> int:
+        number: int | None = None
         if isinstance(value, bool):
-            raise self._fail(value)
-        if isinstance(value, int):
-            return value
-        if isinstance(value, str):
+            number = None
+        elif isinstance(value, int):
+            number = value
+        elif isinstance(value, str):
             try:
-                return int(value.strip())
+                number = int(value.strip())
             except ValueError:
-                pass
-        if isinstance(value, (float, decimal.Decimal)) and value == int(value):
-            return int(value)
-        raise self._fail(value)
+                number = None
+        elif isinstance(value, (float, decimal.Decimal)):
+            if _finite(value) and value == int(value):
+                number = int(value)
+        if number is None or not _INT64_MIN <= number <= _INT64_MAX:
+            raise self._fail(value)
+        return number
 
     def describe(self) -> str:
         return "a whole number"
 
     def sql_type(self) -> sa.types.TypeEngine[Any]:
         return sa.BigInteger()
+
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _finite(value: float | decimal.Decimal) -> bool:
+    return value.is_finite() if isinstance(value, decimal.Decimal) else value not in (
+        float("inf"), float("-inf")) and value == value
 
 
 def _parse_decimal(value: Any, scale: int) -> decimal.Decimal | None:
@@ -218,6 +230,8 @@ def _parse_decimal(value: Any, scale: int) -> decimal.Decimal | None:
     try:
         quantized = number.quantize(decimal.Decimal(1).scaleb(-scale))
     except decimal.InvalidOperation:  # too many digits for the context
+        return None
+    if not _INT64_MIN <= quantized.scaleb(scale) <= _INT64_MAX:  # stored as a scaled BIGINT
         return None
     # more decimal places than stored: only trailing zeros may go
     return quantized if quantized == number else None
@@ -286,7 +300,7 @@ class MoneyType(FieldType):
         return Money(number, currency)
 
     def describe(self) -> str:
-        return "an amount with currency such as '1250.00 EUR'"
+        return f"an amount with at most {self.scale} decimal places and a currency, such as '1250.00 EUR'"
 
     def columns(self, column: str) -> list[sa.Column[Any]]:
         return [
@@ -577,6 +591,9 @@ class Url(FieldType):
         return sa.String(2000)
 
 
+_ID_MAX = 2**31 - 1  # ids are INTEGER columns
+
+
 @attrs.frozen
 class Reference(FieldType):
     """The id of a record of *entity*.
@@ -593,14 +610,15 @@ class Reference(FieldType):
     def parse(self, value: Any) -> int:
         if hasattr(value, "id") and getattr(value, "entity", None) == self.entity:
             return int(value.id)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= _ID_MAX:
             return value
-        if isinstance(value, str) and value.strip().isdigit() and int(value) > 0:
+        if isinstance(value, str) and value.strip().isdigit() and 0 < int(value) <= _ID_MAX:
             return int(value)
         raise self._fail(value)
 
     def describe(self) -> str:
-        return f"the id of a {self.entity}"
+        article = "an" if self.entity[:1] in "aeiou" else "a"
+        return f"the id of {article} {self.entity}"
 
     def sql_type(self) -> sa.types.TypeEngine[Any]:
         return sa.Integer()
@@ -617,11 +635,13 @@ class Json(FieldType):
     def parse(self, value: Any) -> Any:
         if isinstance(value, str):
             try:
-                return json.loads(value)
+                parsed = json.loads(value)
+                json.dumps(parsed, allow_nan=False)  # NaN and Infinity are not JSON
             except ValueError:
                 raise self._fail(value) from None
+            return parsed
         try:
-            json.dumps(value)
+            json.dumps(value, allow_nan=False)
         except (TypeError, ValueError):
             raise self._fail(value) from None
         return value
@@ -630,7 +650,7 @@ class Json(FieldType):
         return "a JSON value"
 
     def sql_type(self) -> sa.types.TypeEngine[Any]:
-        return sa.JSON()
+        return sa.JSON(none_as_null=True)  # an empty field is SQL NULL, not JSON null
 
     def format(self, value: Any) -> str:
         return "" if value is None else json.dumps(value, separators=(",", ":"))
