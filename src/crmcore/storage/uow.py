@@ -37,6 +37,7 @@ from crmcore.validation import validate
 
 if TYPE_CHECKING:
     from crmcore.app import Crm
+    from crmcore.query import Query
     from crmcore.registry import EntityType
 
 __all__ = ["AuditEntry", "Change", "UnitOfWork"]
@@ -596,6 +597,17 @@ class UnitOfWork:
             .join(tag_table, tag_table.c.id == tagging.c.tag_id).where(tag_table.c.name == tag).order_by(table.c.id)
         )
         return [self._row_to_record(etype, row) for row in self._execute(statement).mappings()]
+
+    # -- queries -------------------------------------------------------------------------------
+    def query(self, entity: str) -> Query:
+        """A :class:`~crmcore.query.Query` over the records of *entity* the actor may read:
+        filters, sorting, keyset pages, counts and aggregates (see :mod:`crmcore.query`).
+
+        :raises NotFoundError: for an unknown entity type.
+        """
+        from crmcore.query import Query
+
+        return Query.for_entity(self, entity)
 
     def __repr__(self) -> str:
         state = "closed" if self._done else "open"
