@@ -20,7 +20,6 @@ from crmcore.errors import ConfigError, NotFoundError
 from crmcore.fields import (
     DateTime,
     Field,
-    FieldType,
     Integer,
     Reference,
     field_type_from_spec,
@@ -258,6 +257,17 @@ class Registry:
                         f"field {entity.name}.{f.name} (from {f.origin}) refers to unknown entity type {target!r}",
                         key=f"custom_fields.{entity.name}.{f.name}" if f.origin == "settings" else None,
                     )
+            for f in entity.fields:
+                if f.default is not None and not callable(f.default):
+                    try:
+                        f.parse(f.default)
+                    except ValueError as exc:
+                        where = (f"custom_fields.{entity.name}.{f.name}" if f.origin == "settings"
+                                 else f"field {entity.name}.{f.name} (from {f.origin})")
+                        raise ConfigError(
+                            f"{where}: default {f.default!r} is invalid: {exc}",
+                            key=f"custom_fields.{entity.name}.{f.name}" if f.origin == "settings" else None,
+                        ) from None
         self._frozen = True
 
     def _check_open(self) -> None:
