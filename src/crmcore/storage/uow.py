@@ -342,6 +342,10 @@ class UnitOfWork:
         :raises ConflictError: when the row changed since that version (or vanished).
         """
         if isinstance(target, Record):
+            if isinstance(id, Mapping) and data is None:  # uow.update(record, {...})
+                id, data = None, id
+            if id is not None:
+                raise TypeError(f"update(record, ...) takes the changes, not an id; got {id!r}")
             entity, record_id, expected = target.entity, target.id, target.version
         else:
             if id is None:
