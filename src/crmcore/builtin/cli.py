@@ -1,7 +1,339 @@
-"""The core's own ``crm`` commands, contributed through ``crm_cli_commands`` like a plugin's."""
+"""The core's own ``crm`` commands, contributed through ``crm_cli_commands`` like a plugin's.
+
+``init``, ``db upgrade|check``, ``plugins list``, ``create``, ``show``, ``update``, ``delete``,
+``timeline`` and ``demo``. Each reaches the app through :func:`crmcore.cli.current_app` and acts
+as :func:`crmcore.cli.current_actor`; errors propagate to the root group, which prints them.
+"""
 
 from __future__ import annotations
 
-from crmcore.plugins import PluginInfo
+import json
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from crmcore.cli import (
+    DEFAULT_CONFIG,
+    cli_state,
+    current_actor,
+    current_app,
+    dump_record,
+    echo_json,
+    parse_assignments,
+    timeline_lines,
+)
+from crmcore.hookspecs import hookimpl
+from crmcore.plugins import PluginInfo, installed_plugins, plugin_info
+from crmcore.registry import SYSTEM_FIELDS
+from crmcore.settings import DEFAULT_DATABASE
+
+if TYPE_CHECKING:
+    from crmcore.app import Crm
+    from crmcore.records import Record
+    from crmcore.storage.uow import UnitOfWork
 
 PLUGIN = PluginInfo(name="core.cli", title="Core commands")
+
+_JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+
+SETTINGS_TEMPLATE = """\
+# crmcore deployment settings, read by `crm` and by create_app("crm.toml").
+# Every key is checked at start-up: a typo stops it with a message naming the file, the key
+# and the value.
+
+[crm]
+# The database: an SQLite file (the embedded default) or PostgreSQL, for example
+# "postgresql+psycopg://crm@localhost/crm" (pip install 'crmcore[postgres]').
+# `crm --db URL ...` overrides it for one command.
+database = {database}
+
+# The installed plugins this deployment enables (and, with them, the plugins they require).
+# `crm plugins list` shows what is installed.
+plugins = []
+
+# The time zone of dates and times given without an offset, and the currency of amounts
+# given without one.
+timezone = "UTC"
+currency = "USD"
+
+# Each plugin's settings go in a table of their own, for example:
+# [plugins.helpdesk]
+# sla_hours = 8
+
+# Fields added without code, per entity type; they validate, filter, import, export and
+# audit like declared ones:
+# [custom_fields.account]
+# loyalty = {{ type = "choice", choices = ["bronze", "silver", "gold"] }}
+"""
+
+
+@hookimpl
+def crm_cli_commands() -> list[click.Command]:
+    return [init, db, plugins, create, show, update, delete, timeline, demo]
+
+
+# -- set-up -------------------------------------------------------------------------------------
+
+
+@click.command()
+def init() -> None:
+    """Write crm.toml (if absent) and create or upgrade the database."""
+    state = cli_state()
+    path = state.config or DEFAULT_CONFIG
+    if os.path.exists(path):
+        click.echo(f"{path} already exists; it was left as it is")
+    else:
+        with open(path, "x", encoding="utf-8") as handle:
+            handle.write(SETTINGS_TEMPLATE.format(database=json.dumps(state.database or DEFAULT_DATABASE)))
+        click.echo(f"wrote {path}")
+        state.reset()  # read the new file
+    crm = current_app()
+    for step in crm.upgrade():
+        click.echo(step)
+    click.echo(f"database {crm.database_url} is ready")
+
+
+@click.group()
+def db() -> None:
+    """Database schema: upgrade, check."""
+
+
+@db.command()
+def upgrade() -> None:
+    """Bring the database to the enabled set of plugins."""
+    crm = current_app()
+    steps = crm.upgrade()
+    for step in steps:
+        click.echo(step)
+    if not steps:
+        click.echo("database is up to date")
+
+
+@db.command()
+@click.pass_context
+def check(ctx: click.Context) -> None:
+    """List pending migration steps; exit 1 if there are any."""
+    pending = current_app().pending()
+    if not pending:
+        click.echo("database is up to date")
+        return
+    for step in pending:
+        click.echo(step)
+    click.echo(f"database is not up to date: {len(pending)} step(s) pending; run 'crm db upgrade'", err=True)
+    ctx.exit(1)
+
+
+# -- plugins ------------------------------------------------------------------------------------
+
+
+@click.group()
+def plugins() -> None:
+    """Installed and enabled plugins."""
+
+
+@plugins.command("list")
+@_JSON
+def plugins_list(as_json: bool) -> None:
+    """Every installed plugin: name, enabled, version, requires, title."""
+    from crmcore import __version__
+
+    crm = current_app()
+    rows: dict[str, dict[str, Any]] = {}
+    for name, loaded in crm.plugins.plugins.items():
+        rows[name] = _plugin_row(loaded.info, enabled=True, builtin=loaded.builtin, default_version=__version__ if loaded.builtin else "")
+    for name, entry_point in sorted(installed_plugins().items()):
+        if name in rows:
+            continue
+        try:
+            info = plugin_info(entry_point.load(), default_name=name)
+        except Exception as exc:  # one broken plugin must not hide the others
+            info = PluginInfo(name=name, title=f"cannot be loaded: {type(exc).__name__}: {exc}")
+        version = getattr(getattr(entry_point, "dist", None), "version", "") or ""
+        rows[name] = _plugin_row(info, enabled=False, builtin=False, default_version=version)
+    if as_json:
+        echo_json(list(rows.values()))
+        return
+    table = [
+        (r["name"], "yes" if r["enabled"] else "no", r["version"] or "-", ", ".join(r["requires"]) or "-",
+         r["title"] + (" (builtin)" if r["builtin"] else ""))
+        for r in rows.values()
+    ]
+    _echo_table(("name", "enabled", "version", "requires", "title"), table)
+
+
+def _plugin_row(info: PluginInfo, *, enabled: bool, builtin: bool, default_version: str) -> dict[str, Any]:
+    return {
+        "name": info.name,
+        "enabled": enabled,
+        "builtin": builtin,
+        "version": info.version or default_version,
+        "requires": list(info.requires),
+        "title": info.title,
+    }
+
+
+def _echo_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows, strict=False)]
+    for row in (headers, *rows):
+        click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+# -- records ------------------------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("entity")
+@click.argument("assignments", nargs=-1, metavar="FIELD=VALUE...")
+@_JSON
+def create(entity: str, assignments: tuple[str, ...], as_json: bool) -> None:
+    """Create a record of ENTITY and print its id; `field=` leaves a field empty."""
+    values = parse_assignments(assignments)
+    crm = current_app()
+    with crm.unit_of_work(current_actor()) as uow:
+        record = uow.create(entity, values)
+        uow.commit()
+    if as_json:
+        echo_json(dump_record(crm, record))
+    else:
+        click.echo(record.id)
+
+
+@click.command()
+@click.argument("entity")
+@click.argument("record_id", metavar="ID")
+@_JSON
+def show(entity: str, record_id: str, as_json: bool) -> None:
+    """Show one record of ENTITY."""
+    crm = current_app()
+    with crm.unit_of_work(current_actor()) as uow:
+        record = uow.get(entity, record_id)  # type: ignore[arg-type]  # text ids are checked there
+        lines = None if as_json else _record_lines(crm, uow, record)
+    if lines is None:
+        echo_json(dump_record(crm, record))
+    else:
+        for line in lines:
+            click.echo(line)
+
+
+@click.command()
+@click.argument("entity")
+@click.argument("record_id", metavar="ID")
+@click.argument("assignments", nargs=-1, metavar="FIELD=VALUE...")
+@_JSON
+def update(entity: str, record_id: str, assignments: tuple[str, ...], as_json: bool) -> None:
+    """Change fields of one record; `field=` empties a field."""
+    values = parse_assignments(assignments)
+    crm = current_app()
+    with crm.unit_of_work(current_actor()) as uow:
+        before = uow.get(entity, record_id)  # type: ignore[arg-type]
+        record = uow.update(before, data=values)
+        uow.commit()
+    if as_json:
+        echo_json(dump_record(crm, record))
+    elif record.version == before.version:
+        click.echo(f"{entity} {record.id} unchanged (version {record.version})")
+    else:
+        click.echo(f"updated {entity} {record.id} (version {record.version})")
+
+
+@click.command()
+@click.argument("entity")
+@click.argument("record_id", metavar="ID")
+def delete(entity: str, record_id: str) -> None:
+    """Delete one record (refused while other records refer to it)."""
+    crm = current_app()
+    with crm.unit_of_work(current_actor()) as uow:
+        uow.delete(entity, record_id)  # type: ignore[arg-type]
+        uow.commit()
+    click.echo(f"deleted {entity} {record_id}")
+
+
+@click.command()
+@click.argument("entity")
+@click.argument("record_id", metavar="ID")
+@_JSON
+def timeline(entity: str, record_id: str, as_json: bool) -> None:
+    """The history of a record and of the records around it, oldest first."""
+    crm = current_app()
+    with crm.unit_of_work(current_actor()) as uow:
+        uow.get(entity, record_id)  # type: ignore[arg-type]  # a missing record is an error
+        entries = uow.timeline(entity, record_id)  # type: ignore[arg-type]
+        if as_json:
+            ids = {e.actor_id for e in entries if e.actor_id is not None}
+            names = {u.id: u.username for u in uow.get_many("user", ids)} if ids else {}
+            data = [
+                {
+                    "at": e.at.isoformat(),
+                    "actor_id": e.actor_id,
+                    "actor": "system" if e.actor_id is None else names.get(e.actor_id),
+                    "action": e.action,
+                    "entity": e.entity,
+                    "id": e.record_id,
+                    "changes": {k: list(v) for k, v in e.changes.items()},
+                }
+                for e in entries
+            ]
+            lines = None
+        else:
+            lines = timeline_lines(crm, uow, entries)
+    if lines is None:
+        echo_json(data)
+    else:
+        for line in lines:
+            click.echo(line)
+
+
+def _record_lines(crm: Crm, uow: UnitOfWork, record: Record) -> list[str]:
+    """``label: value`` lines, aligned; references show the title of the record they name."""
+    entity = crm.registry.entity(record.entity)
+    system = {f.name: f for f in SYSTEM_FIELDS}
+    fields = [system["id"], *entity.fields, system["version"], system["created_at"], system["created_by"],
+              system["updated_at"], system["updated_by"]]
+    titles = _reference_titles(crm, uow, record, fields)
+    rows = []
+    for field in fields:
+        value = record.values.get(field.name)
+        text = "" if value is None else field.type.format(value)
+        if field.is_reference and value is not None:
+            title = titles.get((field.type.entity, value))  # type: ignore[attr-defined]
+            text = f"{value} ({title})" if title else str(value)
+        if field.name in ("created_by", "updated_by") and value is None:
+            text = "system"
+        rows.append((field.label, text))
+    width = max(len(label) for label, _ in rows) + 1
+    return [f"{label + ':':<{width}} {text.replace(chr(10), chr(10) + ' ' * (width + 1))}".rstrip() for label, text in rows]
+
+
+def _reference_titles(crm: Crm, uow: UnitOfWork, record: Record, fields: Sequence[Any]) -> dict[tuple[str, int], str]:
+    wanted: dict[str, set[int]] = {}
+    for field in fields:
+        value = record.values.get(field.name)
+        if field.is_reference and value is not None:
+            wanted.setdefault(field.type.entity, set()).add(value)
+    titles: dict[tuple[str, int], str] = {}
+    for target, ids in wanted.items():
+        title_field = crm.registry.entity(target).title_field
+        for other in uow.get_many(target, ids):
+            title = other.get(title_field)
+            if title not in (None, ""):
+                titles[target, other.id] = str(title)
+    return titles
+
+
+# -- demo ---------------------------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--db", "path", default="crm-demo.db", show_default=True, metavar="PATH",
+              help="The SQLite file to create (an existing demo file is replaced).")
+@click.option("--plugin", "extra_plugins", multiple=True, metavar="NAME",
+              help="Also enable this installed plugin (repeatable).")
+def demo(path: str, extra_plugins: tuple[str, ...]) -> None:
+    """Create a small sample company in a fresh SQLite file and summarise it."""
+    from crmcore import demo as demo_module
+
+    state = cli_state()
+    demo_module.run(path, settings=state.config_path, plugins=extra_plugins, plugin_objects=state.plugins,
+                    echo=click.echo)
