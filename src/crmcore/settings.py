@@ -117,9 +117,9 @@ def load_settings(
         path = os.fspath(source)
         data = _read_toml(path)
     where = path or "settings"
-    crm = dict(data.get("crm") or {})
     if not isinstance(data.get("crm", {}), Mapping):
-        raise ConfigError(f"{where}: [crm] must be a table", path=path, key="crm")
+        raise ConfigError(f"{where}: [crm] must be a table, got {data['crm']!r}", path=path, key="crm")
+    crm = dict(data.get("crm") or {})
     for key in ("plugin_settings", "custom_fields"):
         if key in overrides:
             data["plugins" if key == "plugin_settings" else key] = overrides.pop(key)
@@ -182,11 +182,22 @@ def load_settings(
 def _read_toml(path: str) -> dict[str, Any]:
     try:
         with open(path, "rb") as handle:
-            return tomllib.load(handle)
+            raw = handle.read()
     except FileNotFoundError:
         raise ConfigError(f"settings file {path} not found; run 'crm init' to write one", path=path) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: malformed TOML: not UTF-8 text (at line {line})", path=path) from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: malformed TOML: {exc}", path=path) from None
+        message = str(exc)
+        if "at end of document" in message:  # say which line that is
+            last = len(text.splitlines()) or 1
+            message = message.replace("at end of document", f"at end of document, line {last}")
+        raise ConfigError(f"{path}: malformed TOML: {message}", path=path) from None
 
 
 def _check_custom_fields(custom_fields: Any, *, where: str, path: str | None) -> None:
