@@ -2,7 +2,7 @@
 
 ``create_app(settings)`` adds the hookspecs, registers the builtins, loads the enabled entry
 points, checks every hook implementation against a spec, builds and freezes the registry,
-derives the tables, then calls the historic ``crm_configure``. Nothing lives at module level:
+derives the tables, then calls ``crm_configure`` with each plugin's own settings. Nothing lives at module level:
 two apps with different plugins share a process without seeing each other.
 """
 
@@ -52,8 +52,14 @@ class Crm:
         self.plugin_settings = self.plugins.plugin_settings(settings.plugin_settings, source=settings.source)
         self.access = AccessService(self, self._security_model())
         self._engine = engine
-        self.hook.crm_configure.call_historic(kwargs={"crm": self, "settings": self.plugin_settings})
+        self._configure()
         log.info("app ready: %d entity types, plugins: %s", len(self.registry.entity_names), ", ".join(self.plugins.plugins))
+
+    def _configure(self) -> None:
+        """Call ``crm_configure``: each plugin receives its own ``[plugins.<name>]`` table."""
+        for impl in self.hook.crm_configure.get_hookimpls():
+            own = self.plugin_settings.get(impl.plugin_name, {})
+            impl.function(*[{"crm": self, "settings": own}[a] for a in impl.argnames])
 
     def _check_sections(self) -> None:
         owned = {s for p in self.plugins.plugins.values() for s in p.info.sections}
