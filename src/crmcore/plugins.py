@@ -9,6 +9,7 @@ features are builtin plugins registered through the very same hooks.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import importlib
 import importlib.metadata
@@ -183,8 +184,8 @@ class PluginManager:
         state: dict[str, str] = {}
 
         def visit(name: str, path: tuple[str, ...], needed_by: str | None) -> None:
-            if state.get(name) == "done":
-                return
+            if state.get(name) == "done" or (name in self.plugins and name not in objects):
+                return  # ordered already, or a builtin
             if state.get(name) == "visiting":
                 cycle = " -> ".join((*path[path.index(name):], name))
                 raise PluginError(f"plugins require each other in a cycle: {cycle}", plugin=name)
@@ -202,10 +203,25 @@ class PluginManager:
             self._register(obj, info, builtin=False)
         # plugins offering hooks of their own add the specs before implementations are checked
         self.pm.hook.crm_add_hookspecs.call_historic(kwargs={"plugin_manager": self.pm})
-        try:
-            self.pm.check_pending()
-        except pluggy.PluginValidationError as exc:
-            raise PluginError(f"{exc}; check the spelling of the hook name", plugin=getattr(exc, "plugin", None) and self._name_of(exc.plugin)) from None
+        self._check_pending()
+
+    def _check_pending(self) -> None:
+        """Refuse hook implementations that match no specification, naming plugin and hook."""
+        specified = [n for n, c in vars(self.pm.hook).items() if not n.startswith("_") and c.has_spec()]
+        for name, caller in sorted(vars(self.pm.hook).items()):
+            if name.startswith("_") or caller.has_spec():
+                continue
+            for impl in caller.get_hookimpls():
+                if impl.optionalhook:
+                    continue
+                close = difflib.get_close_matches(name, specified, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise PluginError(
+                    f"plugin {impl.plugin_name!r} implements unknown hook {name!r}{hint}; "
+                    "check the spelling of the hook name",
+                    plugin=impl.plugin_name, hook=name,
+                )
+        self.pm.check_pending()  # anything the loop above did not cover
 
     def _name_of(self, obj: Any) -> str | None:
         for loaded in self.plugins.values():
@@ -221,7 +237,8 @@ class PluginManager:
         except ValueError as exc:  # the same object registered under two names
             raise PluginError(f"plugin {info.name!r} cannot be registered: {exc}", plugin=info.name) from None
         except pluggy.PluginValidationError as exc:
-            raise PluginError(f"plugin {info.name!r}: {exc}", plugin=info.name) from None
+            detail = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+            raise PluginError(f"plugin {info.name!r} cannot be registered: {detail}", plugin=info.name) from None
         for caller in self.pm.get_hookcallers(obj) or []:
             for impl in caller.get_hookimpls():
                 if impl.plugin is obj and not (impl.wrapper or impl.hookwrapper):
@@ -237,7 +254,7 @@ class PluginManager:
         """
         from crmcore.settings import check_value
 
-        for name, table in settings.items():
+        for name in settings:
             if name not in self.plugins:
                 raise ConfigError(
                     f"{source}: [plugins.{name}] configures a plugin that is not enabled; "
