@@ -26,6 +26,7 @@ import contextlib
 import datetime as dt
 import difflib
 import errno
+import importlib
 import json
 import logging
 import os
@@ -190,9 +191,16 @@ def _commands_of(app: Crm) -> dict[str, click.Command]:
 
 
 def _core_commands() -> dict[str, click.Command]:
-    from crmcore.builtin import cli as builtin_cli
+    """The commands of the builtin plugins, without an app (for broken settings)."""
+    from crmcore.plugins import DEFAULT_PLUGINS
 
-    return {command.name: command for command in builtin_cli.crm_cli_commands() if command.name}
+    commands: dict[str, click.Command] = {}
+    for module_name in DEFAULT_PLUGINS:
+        hook = getattr(importlib.import_module(module_name), "crm_cli_commands", None)
+        for command in (hook() if hook else None) or ():
+            if isinstance(command, click.Command) and command.name:
+                commands.setdefault(command.name, command)
+    return commands
 
 
 def cli_state(ctx: click.Context | None = None) -> CliState:

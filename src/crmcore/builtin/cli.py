@@ -188,7 +188,11 @@ def _echo_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 @click.argument("assignments", nargs=-1, metavar="FIELD=VALUE...")
 @_JSON
 def create(entity: str, assignments: tuple[str, ...], as_json: bool) -> None:
-    """Create a record of ENTITY and print its id; `field=` leaves a field empty."""
+    """Create a record of ENTITY and print its id (--json: the record).
+
+    Values are text, read like any input: `crm create opportunity name=Renewal amount="1200 EUR"`;
+    `field=` leaves a field empty.
+    """
     values = parse_assignments(assignments)
     crm = current_app()
     with crm.unit_of_work(current_actor()) as uow:
@@ -205,7 +209,7 @@ def create(entity: str, assignments: tuple[str, ...], as_json: bool) -> None:
 @click.argument("record_id", metavar="ID")
 @_JSON
 def show(entity: str, record_id: str, as_json: bool) -> None:
-    """Show one record of ENTITY."""
+    """Show a record of ENTITY (--json: as JSON)."""
     crm = current_app()
     with crm.unit_of_work(current_actor()) as uow:
         record = uow.get(entity, record_id)  # type: ignore[arg-type]  # text ids are checked there
@@ -223,7 +227,7 @@ def show(entity: str, record_id: str, as_json: bool) -> None:
 @click.argument("assignments", nargs=-1, metavar="FIELD=VALUE...")
 @_JSON
 def update(entity: str, record_id: str, assignments: tuple[str, ...], as_json: bool) -> None:
-    """Change fields of one record; `field=` empties a field."""
+    """Change fields of a record; `field=` empties one."""
     values = parse_assignments(assignments)
     crm = current_app()
     with crm.unit_of_work(current_actor()) as uow:
@@ -242,7 +246,7 @@ def update(entity: str, record_id: str, assignments: tuple[str, ...], as_json: b
 @click.argument("entity")
 @click.argument("record_id", metavar="ID")
 def delete(entity: str, record_id: str) -> None:
-    """Delete one record (refused while other records refer to it)."""
+    """Delete a record (refused while others refer to it)."""
     crm = current_app()
     with crm.unit_of_work(current_actor()) as uow:
         uow.delete(entity, record_id)  # type: ignore[arg-type]
@@ -255,7 +259,7 @@ def delete(entity: str, record_id: str) -> None:
 @click.argument("record_id", metavar="ID")
 @_JSON
 def timeline(entity: str, record_id: str, as_json: bool) -> None:
-    """The history of a record and of the records around it, oldest first."""
+    """A record's history, with the records around it, oldest first."""
     crm = current_app()
     with crm.unit_of_work(current_actor()) as uow:
         uow.get(entity, record_id)  # type: ignore[arg-type]  # a missing record is an error
@@ -331,7 +335,7 @@ def _reference_titles(crm: Crm, uow: UnitOfWork, record: Record, fields: Sequenc
 @click.option("--plugin", "extra_plugins", multiple=True, metavar="NAME",
               help="Also enable this installed plugin (repeatable).")
 def demo(path: str, extra_plugins: tuple[str, ...]) -> None:
-    """Create a small sample company in a fresh SQLite file and summarise it."""
+    """Build a sample company in a fresh SQLite file and summarise it."""
     from crmcore import demo as demo_module
 
     state = cli_state()
