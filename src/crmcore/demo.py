@@ -466,7 +466,7 @@ def _create_schema(crm: Crm) -> None:
         crm.upgrade()
     else:
         crm.create_schema()
-    with crm.engine.connect() as connection:
+    with crm.engine.begin() as connection:
         connection.exec_driver_sql(f"PRAGMA application_id = {APPLICATION_ID}")
 
 

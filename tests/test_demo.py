@@ -1,0 +1,177 @@
+"""``crm demo``: the real story on a fresh SQLite file, plugin chapters, and its bundled data."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import decimal
+import importlib.resources
+import io
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from crmcore import PluginInfo, create_app, hookimpl
+from crmcore.cli import CliState, main
+from crmcore.demo import CHAPTERS, read_data, tell
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CRM_DATABASE_URL", raising=False)
+    monkeypatch.delenv("CRM_PLUGINS", raising=False)
+
+
+def demo(*args: str, obj: CliState | None = None) -> Result:
+    return CliRunner().invoke(main, ["demo", *args], obj=obj, catch_exceptions=False)
+
+
+def _counts(path: Path) -> dict[str, int]:
+    connection = sqlite3.connect(path)
+    try:
+        return {
+            table: connection.execute(f"SELECT count(*) FROM crm_{table}").fetchone()[0]  # noqa: S608 - fixed names
+            for table in ("user", "team", "account", "contact", "lead", "opportunity", "activity", "note")
+        }
+    finally:
+        connection.close()
+
+
+class ServicePlugin:
+    PLUGIN = PluginInfo(name="service", title="A service chapter")
+
+    @hookimpl
+    def crm_demo(self, crm: Any, echo: Any) -> None:
+        with crm.unit_of_work() as uow:
+            account = uow.all("account", limit=1)[0]
+            uow.create("note", title="Service", body="Printer on fire", account_id=account.id)
+            uow.commit()
+        echo("Service: 1 complaint noted")
+
+
+def test_demo_builds_the_company_and_prints_a_summary(tmp_path: Path) -> None:
+    result = demo("--db", str(tmp_path / "demo.db"))
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert out.startswith(f"crm demo: a small company on sqlite:///{tmp_path / 'demo.db'}")
+    for heading in ("Records", "Pipeline by stage", "Top accounts by open pipeline", "Timeline of "):
+        assert f"\n{heading}" in out
+    assert "Northwind Analytics: 8 users in 3 teams (1 sales director, 2 sales managers, 4 sales reps, 1 support agent)" in out
+    assert re.search(r"^  opportunities +46$", out, re.M)
+    assert "open pipeline" in out
+    assert result.stderr == ""
+    counts = _counts(tmp_path / "demo.db")
+    assert counts == {"user": 8, "team": 3, "account": 20, "contact": 41, "lead": 30, "opportunity": 46,
+                      "activity": counts["activity"], "note": counts["note"]}
+    assert counts["activity"] > 46 and counts["note"] > 10
+
+
+def test_the_default_demo_file_is_crm_demo_db_and_a_rerun_replaces_it() -> None:
+    assert demo().exit_code == 0
+    assert demo().exit_code == 0
+    assert _counts(Path("crm-demo.db"))["account"] == 20  # not 40
+
+
+def test_the_demo_ignores_the_root_database_option(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["--db", "sqlite:///elsewhere.db", "demo", "--db", "d.db"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert Path("d.db").exists() and not Path("elsewhere.db").exists()
+
+
+def test_the_demo_accepts_an_sqlite_url() -> None:
+    assert demo("--db", "sqlite:///url.db").exit_code == 0
+    assert _counts(Path("url.db"))["lead"] == 30
+
+
+@pytest.mark.parametrize("content", [b"precious notes\n", None])
+def test_the_demo_refuses_to_replace_a_file_it_did_not_make(content: bytes | None) -> None:
+    path = Path("precious.db")
+    if content is None:  # an SQLite database of someone else's
+        connection = sqlite3.connect(path)
+        connection.execute("CREATE TABLE t (x)")
+        connection.commit()
+        connection.close()
+    else:
+        path.write_bytes(content)
+    before = path.read_bytes()
+    result = demo("--db", str(path))
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: 'precious.db' exists and was not made by crm demo; it was left alone.")
+    assert path.read_bytes() == before
+
+
+def test_the_demo_runs_on_sqlite_only() -> None:
+    result = demo("--db", "postgresql+psycopg://postgres@127.0.0.1/test")
+    assert result.exit_code == 1
+    assert "crm demo runs on an SQLite file" in result.stderr
+
+
+def test_plugins_tell_their_chapter_after_the_core_and_before_the_summary(tmp_path: Path) -> None:
+    result = demo("--db", "p.db", obj=CliState(plugins=[ServicePlugin()]))
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert out.index("Notes: ") < out.index("Service: 1 complaint noted") < out.index("\nRecords")
+    assert _counts(Path("p.db"))["note"] > 0
+
+
+def test_the_demo_uses_the_settings_file_but_not_its_database(tmp_path: Path) -> None:
+    Path("crm.toml").write_text('[crm]\ndatabase = "sqlite:///prod.db"\ntimezone = "Europe/Paris"\n'
+                               '[custom_fields.account]\ntier = { type = "choice", choices = ["a", "b"] }\n')
+    assert demo("--db", "t.db").exit_code == 0
+    assert not Path("prod.db").exists()
+    connection = sqlite3.connect("t.db")
+    assert "custom_tier" in [row[1] for row in connection.execute("PRAGMA table_info(crm_account)")]
+    connection.close()
+
+
+def test_broken_settings_stop_the_demo_with_one_line() -> None:
+    Path("crm.toml").write_text("[crm]\nplugins = 'x'\n")
+    result = demo("--db", "b.db")
+    assert result.exit_code == 1
+    assert result.stderr == "error: crm.toml: crm.plugins must be a list, got 'x' (line 2)\n"
+
+
+def test_the_story_is_told_on_the_database_under_test(crm_factory: Any) -> None:
+    """The core's chapters and the summary run on SQLite and on PostgreSQL alike."""
+    crm = crm_factory()
+    lines: list[str] = []
+    story = tell(crm, echo=lines.append, today=dt.date(2026, 3, 2))
+    assert len(story.opportunities) == 46 and len(story.leads) == 30
+    expected = sum(decimal.Decimal(row["amount"]) for row in read_data("opportunities.csv"))
+    assert sum(o.amount.amount for o in story.opportunities) == expected
+    open_deals = [o for o in story.opportunities if o.stage not in ("won", "lost")]
+    assert all(o.close_date >= dt.date(2026, 3, 2) for o in open_deals)
+    assert all(o.close_date <= dt.date(2026, 3, 2) for o in story.opportunities if o not in open_deals)
+    open_total = sum(o.amount.amount for o in open_deals)
+    assert any(line.strip().startswith("open pipeline") and f"{open_total:,.2f} USD" in line for line in lines)
+    with crm.unit_of_work() as uow:
+        furthest = max(open_deals, key=lambda o: o.probability)
+        moved = [e.changes["stage"] for e in uow.history("opportunity", furthest.id) if e.action == "updated"]
+        assert moved[0][0] == "initiation" and moved[-1][1] == furthest.stage == "final_stage"
+        assert sorted(uow.tag_counts()) == [("customer", 5)]
+
+
+def test_chapters_are_small_functions_of_the_story() -> None:
+    assert [c.__name__ for c in CHAPTERS] == ["company", "accounts", "leads", "pipeline", "activities", "notes"]
+    assert all(c.__doc__ for c in CHAPTERS)
+
+
+def test_the_sample_data_ships_with_the_package_and_its_provenance() -> None:
+    folder = importlib.resources.files("crmcore").joinpath("data")
+    provenance = folder.joinpath("PROVENANCE.md").read_text(encoding="utf-8")
+    assert "CC0" in provenance and "trailheadapps/apex-recipes" in provenance
+    for name in ("accounts.csv", "contacts.csv", "leads.csv", "opportunities.csv"):
+        rows = list(csv.DictReader(io.StringIO(folder.joinpath(name).read_text(encoding="utf-8"))))
+        assert rows, name
+        for row in rows:  # no real third-party addresses
+            assert row.get("email", "x@y.example.com").endswith(".example.com")
+            assert row.get("website", "https://y.example.com").endswith(".example.com")
+    app = create_app(database="sqlite://")  # every stage in the data is a stage of the core
+    stages = app.registry.entity("opportunity").field("stage").type.choices  # type: ignore[attr-defined]
+    assert {row["stage"] for row in read_data("opportunities.csv")} <= set(stages)
+    app.close()
