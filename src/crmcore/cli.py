@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 import click
+import sqlalchemy as sa
 
 from crmcore.actors import Actor
 from crmcore.app import Crm, create_app
@@ -120,7 +121,7 @@ class CliState:
         :raises ConfigError: for broken settings; :raises PluginError: for a broken plugin.
         """
         if self._app is None:
-            overrides = {"database": self.database} if self.database else {}
+            overrides: dict[str, Any] = {"database": self.database} if self.database else {}
             self._app = create_app(self.config_path, plugins=self.plugins, **overrides)
         return self._app
 
@@ -348,6 +349,13 @@ def _quoted_line(path: str, message: str) -> str:
     return f": {text[:60]!r}" if text else ""
 
 
+_MISSING_TABLES = "; the database lacks tables of the enabled plugins: run 'crm db upgrade'"
+
+
+def _missing_table(message: str) -> bool:
+    return bool(re.search(r"no such table|relation \S+ does not exist", message))
+
+
 def _one_line(text: str) -> str:
     return "; ".join(part.strip() for part in str(text).splitlines() if part.strip())
 
@@ -362,9 +370,15 @@ def _report(exc: BaseException, *, debug: bool) -> None:
             message += f" (line {line})" if line else ""
         elif isinstance(exc, ConfigError) and exc.path:
             message += _quoted_line(exc.path, message)
+        elif _missing_table(message):
+            message += _MISSING_TABLES
         click.echo(f"error: {message}", err=True)
         return
     hint = "" if debug else " (run with --debug for the traceback)"
+    if isinstance(exc, sa.exc.DBAPIError):  # the statement and its parameters are for --debug
+        reason = _one_line(str(exc.orig).strip().splitlines()[0] if exc.orig and str(exc.orig).strip() else str(exc))
+        click.echo(f"error: database error: {reason}{_MISSING_TABLES if _missing_table(reason) else ''}{hint}", err=True)
+        return
     message = _one_line(str(exc))
     click.echo(f"error: {type(exc).__name__}{': ' + message if message else ''}{hint}", err=True)
 
