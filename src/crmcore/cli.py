@@ -256,22 +256,20 @@ class CrmGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         state = cli_state(ctx)
-        handler = _log_handler(state.log_level)
-        try:
+        with _logging_to_stderr(state.log_level):
             try:
-                return super().invoke(ctx)
-            finally:
-                state.close()
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
-            raise
-        except OSError as exc:
-            if exc.errno == errno.EPIPE:  # output piped into a closed reader: not our failure
+                try:
+                    return super().invoke(ctx)
+                finally:
+                    state.close()
+            except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
                 raise
-            _report(exc, debug=state.debug)
-        except Exception as exc:
-            _report(exc, debug=state.debug)
-        finally:
-            logging.getLogger().removeHandler(handler)
+            except OSError as exc:
+                if exc.errno == errno.EPIPE:  # output piped into a closed reader: not our failure
+                    raise
+                _report(exc, debug=state.debug)
+            except Exception as exc:
+                _report(exc, debug=state.debug)
         ctx.exit(1)
 
 
@@ -290,15 +288,22 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
-def _log_handler(level: str) -> logging.Handler:
+@contextlib.contextmanager
+def _logging_to_stderr(level: str) -> Iterator[None]:
+    """Send log records from *level* on to stderr while a command runs (``--log-level``)."""
     handler = _StderrHandler()
     handler.setLevel(level.upper())
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
+    previous = root.level
     root.addHandler(handler)
     if root.getEffectiveLevel() > handler.level:
         root.setLevel(handler.level)
-    return handler
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous)
 
 
 def settings_line(path: str, key: str) -> int | None:
