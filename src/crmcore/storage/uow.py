@@ -13,9 +13,10 @@ with a :class:`~crmcore.errors.ConflictError` if someone else changed the row in
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 import sqlalchemy as sa
@@ -33,6 +34,7 @@ from crmcore.errors import (
 from crmcore.fields import Reference
 from crmcore.records import Record
 from crmcore.signals import CREATED, DELETED, UPDATED, RecordEvent
+from crmcore.storage.bulk import insert_rows
 from crmcore.validation import validate
 
 if TYPE_CHECKING:
@@ -78,6 +80,45 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+_Method = TypeVar("_Method", bound="Callable[..., Any]")
+
+
+def _atomic(method: _Method) -> _Method:
+    """Make a writing method all or nothing within its unit of work.
+
+    The method runs inside a SAVEPOINT. If it raises (bad input found late, a refused delete,
+    a hook's veto, a constraint of the database), its writes, audit entries, recorded changes
+    and queued signals are undone and the unit is left as it was before the call: the caller
+    may go on and commit the rest. Without it, a partial cascade would survive a refused delete,
+    and on PostgreSQL one failed statement would spoil the whole transaction. Calls nested in
+    another (a hook creating a record) run inside the outer call's savepoint.
+    """
+
+    @functools.wraps(method)
+    def run(self: UnitOfWork, *args: Any, **kwargs: Any) -> Any:
+        if self._depth:
+            return method(self, *args, **kwargs)
+        savepoint = self.connection.begin_nested()
+        marks = (len(self._audit), self._flushes, len(self.changes), len(self._signals))
+        self._depth += 1
+        try:
+            result = method(self, *args, **kwargs)
+        except BaseException:
+            self._depth -= 1
+            if savepoint.is_active:
+                savepoint.rollback()
+            audit, flushes, changes, signals = marks
+            del self._audit[0 if self._flushes != flushes else audit:]
+            del self.changes[changes:]
+            del self._signals[signals:]
+            raise
+        self._depth -= 1
+        savepoint.commit()
+        return result
+
+    return run  # type: ignore[return-value]
+
+
 class UnitOfWork:
     """One transaction on behalf of one actor. Create it with :meth:`crmcore.Crm.unit_of_work`."""
 
@@ -92,6 +133,8 @@ class UnitOfWork:
         self._connection: sa.Connection | None = None
         self._transaction: sa.RootTransaction | None = None
         self._done = False
+        self._depth = 0  # nesting of writing calls (see _atomic)
+        self._flushes = 0
 
     # -- lifecycle -----------------------------------------------------------------------------
     def __enter__(self) -> UnitOfWork:
@@ -149,24 +192,49 @@ class UnitOfWork:
     def flush(self) -> None:
         """Write the audit entries queued so far (done before every read of the trail)."""
         if self._audit:
-            self.connection.execute(sa.insert(self.crm.core_tables["audit"]), self._audit)
+            insert_rows(self.connection, self.crm.core_tables["audit"], self._audit)
             self._audit = []
+            self._flushes += 1
 
     def announce(self, name: str, sender: Any, **kwargs: Any) -> None:
         """Queue signal *name* to be sent after the commit (dropped on rollback)."""
         self._signals.append((name, sender, kwargs))
 
+    def announce_created(self, etype: EntityType, ids: Sequence[int]) -> None:
+        """Queue ``record-created`` for each of *ids*, records of *etype* created in bulk.
+
+        The bulk import calls it once per batch instead of holding a million events until the
+        commit: after the commit, if the signal has receivers for the entity type, the records
+        are read back in batches and each receiver gets the same :class:`RecordEvent` a single
+        :meth:`create` sends.
+        """
+        if ids:
+            self._signals.append((CREATED, etype.name, {_READ_BACK: (etype, ids)}))
+
     def _send_signals(self) -> None:
         failures = []
         queued, self._signals = self._signals, []
-        for name, sender, kwargs in queued:
-            signal = self.crm.signals.signal(name)
-            for receiver in list(signal.receivers_for(sender)):
-                try:
-                    receiver(sender, **kwargs)
-                except Exception as exc:
-                    log.error("receiver %r of %s raised %s", receiver, name, type(exc).__name__)
-                    failures.append((receiver, name, exc))
+        reader: sa.Connection | None = None
+        try:
+            for name, sender, kwargs in queued:
+                signal = self.crm.signals.signal(name)
+                receivers = list(signal.receivers_for(sender))
+                if not receivers:
+                    continue
+                sends: Iterable[dict[str, Any]] = [kwargs]
+                if _READ_BACK in kwargs:
+                    reader = reader or self.crm.connect()
+                    sends = self._created_events(reader, *kwargs[_READ_BACK])
+                for each in sends:
+                    for receiver in receivers:
+                        try:
+                            receiver(sender, **each)
+                        except Exception as exc:
+                            log.error("receiver %r of %s raised %s", receiver, name, type(exc).__name__)
+                            failures.append((receiver, name, exc))
+        finally:
+            if reader is not None:
+                reader.close()
         if failures:
             receiver, name, exc = failures[0]
             more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
@@ -174,6 +242,16 @@ class UnitOfWork:
                 f"receiver {getattr(receiver, '__qualname__', receiver)!r} of signal {name!r} raised "
                 f"{type(exc).__name__}: {exc}{more}; the unit of work was already committed"
             ) from exc
+
+    def _created_events(self, connection: sa.Connection, etype: EntityType, ids: Sequence[int]) -> Iterator[dict[str, Any]]:
+        table = self.registry.table(etype.name)
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start:start + 500])
+            rows = connection.execute(sa.select(table).where(table.c.id.in_(chunk))).mappings()
+            records = {row["id"]: self._row_to_record(etype, row) for row in rows}
+            for record_id in chunk:
+                if record_id in records:  # gone only if deleted later in the same unit
+                    yield {"event": RecordEvent("created", etype.name, records[record_id], self.actor, {})}
 
     def _translate(self, exc: sa.exc.OperationalError) -> CrmError:
         text = str(exc.orig).lower()
@@ -247,24 +325,49 @@ class UnitOfWork:
         if self.actor.is_system:
             return
         for name in names:
-            if entity.field(name).read_only:
+            if entity.has_field(name) and entity.field(name).read_only:  # unknown: validation says so
                 raise PermissionDeniedError(
                     f"{entity.name}.{name} is read-only; it is set by crmcore or its workflow",
                     field=name, reasons=[f"field {name!r} is declared read-only"],
                 )
 
     def _check_references(self, entity: EntityType, values: Mapping[str, Any]) -> None:
-        errors: dict[str, list[str]] = {}
-        for field in entity.fields:
-            value = values.get(field.name)
-            if value is None or not isinstance(field.type, Reference):
-                continue
-            target = self.registry.table(field.type.entity)
-            found = self._execute(sa.select(target.c.id).where(target.c.id == value)).first()
-            if found is None:
-                errors[field.name] = [f"no {field.type.entity} with id {value}; create it first or correct the id"]
+        errors = self.reference_errors(entity, [values]).get(0)
         if errors:
             raise ReferenceError(errors, entity=entity.name)
+
+    def reference_errors(
+        self, entity: EntityType, rows: Sequence[Mapping[str, Any]], *, pending: Mapping[str, Iterable[int]] | None = None,
+    ) -> dict[int, dict[str, list[str]]]:
+        """Check the references of many rows at once: one query per reference field.
+
+        :param rows: ``{field: parsed value}`` mappings (only the fields present are checked).
+        :param pending: ``{entity: ids}`` of records about to be inserted with these rows, which
+            count as existing.
+        :returns: ``{row index: {field: [message]}}`` for the rows naming a missing record.
+        """
+        result: dict[int, dict[str, list[str]]] = {}
+        for field in entity.fields:
+            if not isinstance(field.type, Reference):
+                continue
+            name = field.name
+            wanted = {value for row in rows if (value := row.get(name)) is not None}
+            if not wanted:
+                continue
+            target_name = field.type.entity
+            target = self.registry.table(target_name)
+            found = set(pending.get(target_name, ())) & wanted if pending else set()
+            ordered = sorted(wanted - found)
+            for start in range(0, len(ordered), 1000):
+                chunk = ordered[start:start + 1000]
+                found.update(r[0] for r in self._execute(sa.select(target.c.id).where(target.c.id.in_(chunk))))
+            if len(found) == len(wanted):
+                continue
+            for index, row in enumerate(rows):
+                value = row.get(name)
+                if value is not None and value not in found:
+                    result.setdefault(index, {})[name] = [f"no {target_name} with id {value}; create it first or correct the id"]
+        return result
 
     def _to_row(self, entity: EntityType, values: Mapping[str, Any]) -> dict[str, Any]:
         row: dict[str, Any] = {}
@@ -281,6 +384,7 @@ class UnitOfWork:
         if extra:
             values.update(validate(entity, extra, partial=True))
 
+    @_atomic
     def create(self, entity: str, data: Mapping[str, Any] | None = None, /, **values: Any) -> Record:
         """Create a record of *entity* from *data* and/or keyword values.
 
@@ -293,10 +397,7 @@ class UnitOfWork:
         etype = self.registry.entity(entity)
         given = {**(data or {}), **values}
         self._check_writable(etype, given)
-        parsed = validate(etype, given)
-        if etype.ownable and parsed.get("owner_id") is None and self.actor.user_id is not None:
-            parsed["owner_id"] = self.actor.user_id
-        self._merge_hook_changes(etype, self._hook.crm_before_create(uow=self, entity=entity, values=dict(parsed)), parsed)
+        parsed = self._prepare_create(etype, validate(etype, given))
         self._check_references(etype, parsed)
         now = _now()
         system = {"version": 1, "created_at": now, "updated_at": now, "created_by": self.actor.user_id, "updated_by": self.actor.user_id}
@@ -308,9 +409,27 @@ class UnitOfWork:
         for field in etype.fields:
             values_out[field.name] = parsed.get(field.name)
         record = Record(entity, values_out)
-        self._after_write("created", etype, record, None, {})
-        self._hook.crm_after_create(uow=self, record=record)
+        self._created(etype, record)
         return record
+
+    # The steps of a create, shared with the bulk import (crmcore.transfer), which runs them
+    # per record around its batched INSERT: validate -> _prepare_create -> reference check ->
+    # INSERT -> _created (audit, change, after hooks) -> record-created signal.
+    def _prepare_create(self, etype: EntityType, parsed: dict[str, Any]) -> dict[str, Any]:
+        """Default the owner to the acting user, then run the ``crm_before_create`` hooks and
+        merge (and validate) their changes into *parsed*, which is returned."""
+        if etype.ownable and parsed.get("owner_id") is None and self.actor.user_id is not None:
+            parsed["owner_id"] = self.actor.user_id
+        self._merge_hook_changes(etype, self._hook.crm_before_create(uow=self, entity=etype.name, values=dict(parsed)), parsed)
+        return parsed
+
+    def _created(self, etype: EntityType, record: Record, *, announce: bool = True, after_hooks: bool = True) -> None:
+        """Record the change and its audit entry, queue ``record-created`` (unless the caller
+        announces in bulk) and run the ``crm_after_create`` hooks (*after_hooks* ``False`` only
+        when the caller knows no plugin implements them)."""
+        self._after_write("created", etype, record, None, {}, announce=announce)
+        if after_hooks:
+            self._hook.crm_after_create(uow=self, record=record)
 
     def _insert(self, etype: EntityType, table: sa.Table, row: dict[str, Any]) -> sa.CursorResult[Any]:
         try:
@@ -330,6 +449,7 @@ class UnitOfWork:
                 )
         return ValidationError(f"the database refused the {etype.name}: {str(exc.orig).splitlines()[0]}", entity=etype.name)
 
+    @_atomic
     def update(
         self, target: Record | str, id: int | None = None, /, data: Mapping[str, Any] | None = None, **changes: Any
     ) -> Record:
@@ -399,6 +519,7 @@ class UnitOfWork:
             entity=entity, id=record_id, expected_version=expected,
         )
 
+    @_atomic
     def delete(self, target: Record | str, id: int | None = None, /) -> None:
         """Delete a record.
 
@@ -426,6 +547,8 @@ class UnitOfWork:
             table = self.registry.table(child.name)
             column = table.c[field.column]
             ids = [r[0] for r in self._execute(sa.select(table.c.id).where(column == record.id).order_by(table.c.id))]
+            if child.name == etype.name and record.id in ids:  # a record referring to itself
+                ids.remove(record.id)
             if not ids:
                 continue
             if field.type.on_delete == "cascade":
@@ -458,12 +581,15 @@ class UnitOfWork:
         now = _now()
         row = {**self._to_row(etype, changes), "version": record.version + 1, "updated_at": now, "updated_by": self.actor.user_id}
         self._execute(sa.update(table).where(table.c.id == record.id).values(**row))
-        new = Record(etype.name, {**record.values, **changes, "version": record.version + 1, "updated_at": now})
+        new = Record(etype.name, {**record.values, **changes, "version": record.version + 1, "updated_at": now,
+                                  "updated_by": self.actor.user_id})
         self._after_write("updated", etype, new, record, changes)
         return new
 
     # -- audit and signals ---------------------------------------------------------------------
-    def _after_write(self, action: str, etype: EntityType, record: Record, old: Record | None, diff: Mapping[str, Any]) -> None:
+    def _after_write(
+        self, action: str, etype: EntityType, record: Record, old: Record | None, diff: Mapping[str, Any], *, announce: bool = True,
+    ) -> None:
         self.changes.append(Change(action, etype.name, record.id))
         changes: dict[str, tuple[Any, Any]]
         if action == "created":
@@ -475,8 +601,9 @@ class UnitOfWork:
             changes = {f.name: (record.values[f.name], None) for f in etype.fields if record.values.get(f.name) is not None}
         if etype.auditable:
             self.queue_audit(etype, record.id, action, changes)
-        self.announce({"created": CREATED, "updated": UPDATED, "deleted": DELETED}[action], etype.name,
-                      event=RecordEvent(action, etype.name, record, self.actor, changes if action == "updated" else {}))
+        if announce:
+            self.announce({"created": CREATED, "updated": UPDATED, "deleted": DELETED}[action], etype.name,
+                          event=RecordEvent(action, etype.name, record, self.actor, changes if action == "updated" else {}))
 
     def queue_audit(self, etype: EntityType, record_id: int, action: str, changes: Mapping[str, tuple[Any, Any]]) -> None:
         """Queue one audit entry; written in bulk before reads of the trail and at commit."""
@@ -542,11 +669,17 @@ class UnitOfWork:
         ]
 
     # -- tags ----------------------------------------------------------------------------------
+    @_atomic
     def tag(self, record: Record, *names: str) -> None:
-        """Tag an ownable record with *names*, creating tags that do not exist yet."""
+        """Tag an ownable record with *names*, creating tags that do not exist yet.
+
+        Names are parsed like the tag's ``name`` field (surrounding space goes); the audit entry
+        lists the tags actually added.
+        """
         etype = self.registry.entity(record.entity)
         if not etype.ownable:
             raise ValidationError(f"{record.entity} records cannot be tagged; only ownable entity types can", entity=record.entity)
+        names = self._tag_names(names)
         tag_table = self.registry.table("tag")
         tagging = self.crm.core_tables["tagging"]
         existing = {r.name: r.id for r in self._execute(sa.select(tag_table.c.id, tag_table.c.name).where(tag_table.c.name.in_(names)))}
@@ -554,19 +687,43 @@ class UnitOfWork:
             if name not in existing:
                 existing[name] = self.create("tag", name=name).id
         present = {r[0] for r in self._execute(sa.select(tagging.c.tag_id).where(tagging.c.entity == record.entity, tagging.c.record_id == record.id))}
-        rows = [{"tag_id": existing[n], "entity": record.entity, "record_id": record.id} for n in dict.fromkeys(names) if existing[n] not in present]
-        if rows:
-            self._execute(sa.insert(tagging), rows)
-            self.queue_audit(etype, record.id, "tagged", {"tags": (None, ", ".join(n for n in names))})
+        added = [n for n in names if existing[n] not in present]
+        if added:
+            self._execute(sa.insert(tagging), [{"tag_id": existing[n], "entity": record.entity, "record_id": record.id} for n in added])
+            self.queue_audit(etype, record.id, "tagged", {"tags": (None, ", ".join(added))})
 
+    @_atomic
     def untag(self, record: Record, *names: str) -> None:
-        """Remove tags *names* from *record* (unknown names are ignored)."""
+        """Remove tags *names* from *record* (names it does not carry are ignored); the audit
+        entry lists the tags actually removed."""
+        names = self._tag_names(names)
         tag_table = self.registry.table("tag")
         tagging = self.crm.core_tables["tagging"]
-        ids = sa.select(tag_table.c.id).where(tag_table.c.name.in_(names))
-        result = self._execute(sa.delete(tagging).where(tagging.c.entity == record.entity, tagging.c.record_id == record.id, tagging.c.tag_id.in_(ids)))
-        if result.rowcount:
-            self.queue_audit(self.registry.entity(record.entity), record.id, "untagged", {"tags": (", ".join(names), None)})
+        carried = (
+            sa.select(tag_table.c.id, tag_table.c.name).join(tagging, tagging.c.tag_id == tag_table.c.id)
+            .where(tagging.c.entity == record.entity, tagging.c.record_id == record.id, tag_table.c.name.in_(names))
+        )
+        removed = {r.name: r.id for r in self._execute(carried)}
+        if removed:
+            self._execute(sa.delete(tagging).where(
+                tagging.c.entity == record.entity, tagging.c.record_id == record.id, tagging.c.tag_id.in_(removed.values()),
+            ))
+            gone = ", ".join(n for n in names if n in removed)
+            self.queue_audit(self.registry.entity(record.entity), record.id, "untagged", {"tags": (gone, None)})
+
+    def _tag_names(self, names: Iterable[str]) -> list[str]:
+        """*names* parsed like the tag's ``name`` field, without duplicates."""
+        field = self.registry.entity("tag").field("name")
+        parsed: list[str] = []
+        for name in names:
+            try:
+                value = field.parse(name)
+            except ValueError as exc:
+                raise ValidationError({"tags": [str(exc)]}, entity="tag") from None
+            if value is None:
+                raise ValidationError({"tags": [f"expected a tag name, got {name!r}"]}, entity="tag")
+            parsed.append(value)
+        return list(dict.fromkeys(parsed))
 
     def tags(self, record: Record) -> list[str]:
         """The names of *record*'s tags, sorted."""
@@ -616,6 +773,10 @@ class UnitOfWork:
     def __repr__(self) -> str:
         state = "closed" if self._done else "open"
         return f"<UnitOfWork {state} actor={self.actor.username} changes={len(self.changes)}>"
+
+
+#: Marks a queued signal whose events are read back after the commit (see announce_created).
+_READ_BACK = "__read_back__"
 
 
 def _as_id(entity: str, value: Any) -> int:

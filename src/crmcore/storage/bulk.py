@@ -1,0 +1,165 @@
+"""Set-based bulk writes: one compiled INSERT, many rows, one call to the driver.
+
+SQLAlchemy's generic ``executemany`` handles every parameter set in Python (defaults, bind
+processors, multi-row ``VALUES`` rendering), which costs more than the database spends storing
+the row. The audit trail of the unit of work and the bulk import write thousands of rows at a
+time, so they use :class:`BulkInsert`: SQLAlchemy still quotes the names and supplies each
+column type's own bind processor (scaled decimals, UTC datetimes, JSON), and the rows then go
+to the driver at once: ``executemany`` on SQLite, ``COPY ... FROM STDIN`` on PostgreSQL.
+Driver errors are re-raised as SQLAlchemy's exceptions (``IntegrityError``, ...) so callers
+handle them exactly as errors of ordinary statements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+__all__ = ["BulkInsert", "allocate_ids", "insert_rows", "sync_sequence"]
+
+
+class BulkInsert:
+    """An INSERT of *columns* into *table*, prepared for many rows on *connection*'s dialect.
+
+    :param connection: the connection (and transaction) to write on.
+    :param table: the target table.
+    :param columns: the column names, in the order of the values of each row.
+    """
+
+    def __init__(self, connection: sa.Connection, table: sa.Table, columns: Sequence[str]) -> None:
+        self.connection = connection
+        self.table = table
+        self.columns = tuple(columns)
+        dialect = connection.dialect
+        self.dialect = dialect
+        processors: list[tuple[int, Callable[[Any], Any]]] = []
+        for index, name in enumerate(self.columns):
+            processor = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+            if processor is not None:
+                processors.append((index, processor))
+        self.processors = processors
+        quote = dialect.identifier_preparer.quote
+        target = dialect.identifier_preparer.format_table(table)
+        names = ", ".join(quote(name) for name in self.columns)
+        self.copy = dialect.name == "postgresql"
+        if self.copy:
+            self.statement = f"COPY {target} ({names}) FROM STDIN"
+        else:
+            marks = ", ".join("?" for _ in self.columns)
+            self.statement = f"INSERT INTO {target} ({names}) VALUES ({marks})"
+
+    def processor(self, name: str) -> Callable[[Any], Any] | None:
+        """The bind processor of column *name* (``None`` when values pass unchanged)."""
+        index = self.columns.index(name)
+        return next((p for i, p in self.processors if i == index), None)
+
+    def process(self, rows: Iterable[Sequence[Any]]) -> list[tuple[Any, ...]]:
+        """Apply the columns' bind processors to plain Python values (``None`` stays ``None``)."""
+        processors = self.processors
+        if not processors:
+            return [tuple(row) for row in rows]
+        out = []
+        for row in rows:
+            values = list(row)
+            for index, processor in processors:
+                value = values[index]
+                if value is not None:
+                    values[index] = processor(value)
+            out.append(tuple(values))
+        return out
+
+    def execute(self, rows: Sequence[Sequence[Any]], *, processed: bool = False) -> None:
+        """Insert *rows* (sequences of values in column order).
+
+        :param processed: the rows are tuples whose values already went through
+            :meth:`process` (or need no processing); otherwise they are processed here.
+        """
+        if not rows:
+            return
+        if not processed:
+            rows = self.process(rows)
+        if not self.copy:
+            self.connection.exec_driver_sql(self.statement, rows)  # type: ignore[arg-type]
+            return
+        dbapi = self.dialect.loaded_dbapi
+        try:
+            cursor = self.connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            with cursor.copy(self.statement) as copy:
+                write_row = copy.write_row
+                for row in rows:
+                    write_row(row)
+        except dbapi.Error as exc:
+            raise sa.exc.DBAPIError.instance(
+                self.statement, None, exc, dbapi.Error, dialect=self.dialect
+            ) from exc
+
+
+def insert_rows(connection: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert *rows* (mappings with the same keys) into *table* in one driver call."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    BulkInsert(connection, table, columns).execute([[row[c] for c in columns] for row in rows])
+
+
+def allocate_ids(connection: sa.Connection, table: sa.Table, count: int, *, above: int = 0) -> list[int]:
+    """Reserve *count* new primary keys of *table* (ascending), so rows can be inserted with
+    their ids known in advance, without ``RETURNING``.
+
+    PostgreSQL draws them from the column's sequence (safe under concurrency). SQLite takes the
+    ids after the largest one in the table: inside the unit of work's transaction that is safe,
+    because SQLite lets one writer at a time commit and refuses to write from a snapshot that
+    another writer has overtaken.
+
+    :param above: the ids must also be greater than this (ids given explicitly in the batch).
+    """
+    if count <= 0:
+        return []
+    if connection.dialect.name == "postgresql":
+        sequence = _sequence(connection, table)
+        if above > 0:
+            _raise_sequence(connection, sequence, above)
+        rows = connection.execute(
+            sa.select(sa.func.nextval(sa.cast(sequence, _REGCLASS)))
+            .select_from(sa.func.generate_series(1, count))
+        )
+        return sorted(r[0] for r in rows)
+    start = connection.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0
+    start = max(start, above)
+    return list(range(start + 1, start + 1 + count))
+
+
+def sync_sequence(connection: sa.Connection, table: sa.Table) -> None:
+    """After rows were inserted with explicit ids, move PostgreSQL's id sequence past them
+    (nothing to do on SQLite, which numbers after the largest id)."""
+    if connection.dialect.name != "postgresql":
+        return
+    top = connection.execute(sa.select(sa.func.max(table.c.id))).scalar()
+    if top:
+        _raise_sequence(connection, _sequence(connection, table), top)
+
+
+class _RegClass(sa.types.UserDefinedType[str]):
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "regclass"
+
+
+_REGCLASS = _RegClass()
+
+
+def _sequence(connection: sa.Connection, table: sa.Table) -> str:
+    name = connection.execute(sa.select(sa.func.pg_get_serial_sequence(table.fullname, "id"))).scalar_one()
+    if name is None:
+        raise sa.exc.InvalidRequestError(f"table {table.fullname!r} has no id sequence")
+    return str(name)
+
+
+def _raise_sequence(connection: sa.Connection, sequence: str, value: int) -> None:
+    """Make the next id drawn from *sequence* greater than *value* (never lower it)."""
+    seq = sa.cast(sequence, _REGCLASS)
+    current = sa.func.coalesce(sa.func.pg_sequence_last_value(seq), 0)
+    connection.execute(sa.select(sa.func.setval(seq, sa.func.greatest(value, current))))
