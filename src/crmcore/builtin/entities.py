@@ -3,6 +3,7 @@ notes, tags and documents, declared through ``crm_entity_types`` like any plugin
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from crmcore.errors import ValidationError
@@ -234,3 +235,9 @@ def crm_before_create(entity: str, values: dict[str, Any]) -> None:
 def crm_before_update(record: Any, changes: dict[str, Any]) -> None:
     if record.entity == "activity":
         _check_activity({**record.values, **changes})
+
+
+@hookimpl
+def crm_migrations() -> str:
+    """The core's Alembic revisions (branch ``core``, version table ``crm_version_core``)."""
+    return str(Path(__file__).resolve().parent.parent / "migrations" / "versions")
