@@ -21,7 +21,8 @@ from crmcore.fields import timezone_named
 from crmcore.plugins import PluginManager
 from crmcore.registry import Registry
 from crmcore.schemas import SchemaFactory
-from crmcore.security import AccessService, SecurityModel, parse_security
+from crmcore.records import Record
+from crmcore.security import AccessService, Decision, SecurityModel, parse_security
 from crmcore.settings import Settings, load_settings
 from crmcore.signals import Signals
 from crmcore.storage.engine import NAMING_CONVENTION, check_connection, make_engine, safe_url
@@ -179,6 +180,22 @@ class Crm:
         if isinstance(actor, str):
             actor = self.actor(actor)
         return UnitOfWork(self, actor or Actor.system())
+
+    def explain(self, actor: Actor | str, entity: str | Record, id: int | None = None, action: str = "read") -> Decision:
+        """Whether *actor* may *action* a record, and the chain of rules behind the decision.
+
+        ``crm.explain("rep1", "lead", 42, "update")`` or ``crm.explain(actor, record)``.
+
+        :raises NotFoundError: when the record does not exist.
+        """
+        if isinstance(actor, str):
+            actor = self.actor(actor)
+        if isinstance(entity, Record):
+            entity, id = entity.entity, entity.id
+        with self.unit_of_work(Actor.system()) as system:
+            record = system.get(entity, id)  # type: ignore[arg-type]
+        with self.unit_of_work(actor) as uow:
+            return uow.explain(record, action)
 
     def actor(self, username: str) -> Actor:
         """The actor for the user called *username*.

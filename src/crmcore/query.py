@@ -58,7 +58,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import attrs
 import sqlalchemy as sa
 
-from crmcore.errors import ValidationError
+from crmcore.errors import PermissionDeniedError, ValidationError
 from crmcore.fields import (
     EQUALITY,
     Decimal,
@@ -94,15 +94,15 @@ def base_where(uow: UnitOfWork, entity: EntityType) -> sa.ColumnElement[bool]:
     """The predicate every read of *entity* by ``uow.actor`` starts from.
 
     Every statement a :class:`Query` runs (records, ids, pages, counts, aggregates, streams)
-    is ``WHERE base_where(...) AND <the query's conditions>``. The permission model replaces
-    this body with the predicate it compiles for (actor, entity, read); today every actor reads
-    every record, so it is ``true`` (which SQLAlchemy drops from the ``WHERE``).
+    is ``WHERE base_where(...) AND <the query's conditions>``: the predicate the permission
+    model compiles for (actor, entity, read); ``true`` for the system actor (which SQLAlchemy
+    drops from the ``WHERE``).
 
     :param uow: the unit of work; its ``actor`` is who reads.
     :param entity: the entity type read.
     :returns: a SQL boolean expression over the entity's table.
     """
-    return sa.true()
+    return uow.read_filter(entity.name)
 
 
 # -- the companion currency field of money fields ------------------------------------------------
@@ -378,8 +378,16 @@ class Query:
         to every use of a field.
 
         :raises ValidationError: for an unknown field, listing the fields.
+        :raises PermissionDeniedError: for a field hidden from the actor.
         """
         etype = self.entity
+        if isinstance(name, str):
+            base = name[: -len("_currency")] if name.endswith("_currency") and not etype.has_field(name) else name
+            if base in self.uow.hidden_fields(etype.name):
+                raise PermissionDeniedError(
+                    f"{etype.name}.{base} is hidden from {self.uow.actor.username}; it cannot be used to {purpose}",
+                    field=base, reasons=[f"field access of {etype.name}.{base} is hidden"],
+                )
         if isinstance(name, str) and etype.has_field(name):
             field = etype.field(name)
             column = self.table.c[field.column]

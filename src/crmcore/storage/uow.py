@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from crmcore.app import Crm
     from crmcore.query import Query
     from crmcore.registry import EntityType
+    from crmcore.security import AccessContext, Decision, Predicate
 
 __all__ = ["AuditEntry", "Change", "UnitOfWork"]
 
@@ -98,22 +99,24 @@ def _atomic(method: _Method) -> _Method:
     def run(self: UnitOfWork, *args: Any, **kwargs: Any) -> Any:
         if self._depth:
             return method(self, *args, **kwargs)
-        savepoint = self.connection.begin_nested()
+        self._driver_sql("SAVEPOINT crm_operation")
         marks = (len(self._audit), self._flushes, len(self.changes), len(self._signals))
         self._depth += 1
         try:
             result = method(self, *args, **kwargs)
         except BaseException:
             self._depth -= 1
-            if savepoint.is_active:
-                savepoint.rollback()
+            if not self._done:
+                self._driver_sql("ROLLBACK TO SAVEPOINT crm_operation")
+                self._driver_sql("RELEASE SAVEPOINT crm_operation")
             audit, flushes, changes, signals = marks
             del self._audit[0 if self._flushes != flushes else audit:]
             del self.changes[changes:]
             del self._signals[signals:]
             raise
         self._depth -= 1
-        savepoint.commit()
+        if not self._done:
+            self._driver_sql("RELEASE SAVEPOINT crm_operation")
         return result
 
     return run  # type: ignore[return-value]
@@ -135,6 +138,8 @@ class UnitOfWork:
         self._done = False
         self._depth = 0  # nesting of writing calls (see _atomic)
         self._flushes = 0
+        self._access: AccessContext | None = None
+        self._hidden: dict[str, frozenset[str]] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------
     def __enter__(self) -> UnitOfWork:
@@ -150,6 +155,15 @@ class UnitOfWork:
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
+
+    def _driver_sql(self, statement: str) -> None:
+        """Run a transaction-control statement straight on the driver (savepoints are on every
+        write path, so they skip SQLAlchemy's statement machinery)."""
+        cursor = self.connection.connection.cursor()
+        try:
+            cursor.execute(statement)
+        finally:
+            cursor.close()
 
     @property
     def connection(self) -> sa.Connection:
@@ -269,7 +283,9 @@ class UnitOfWork:
             raise self._translate(exc) from exc
 
     # -- reading -------------------------------------------------------------------------------
-    def _row_to_record(self, entity: EntityType, row: Mapping[str, Any]) -> Record:
+    def _row_to_record(self, entity: EntityType, row: Mapping[str, Any], *, full: bool = False) -> Record:
+        """The record of *row*, without the fields hidden from the actor (unless *full*, for
+        the unit of work's own bookkeeping)."""
         values: dict[str, Any] = {
             "id": row["id"],
             "version": row["version"],
@@ -278,26 +294,104 @@ class UnitOfWork:
             "created_by": row["created_by"],
             "updated_by": row["updated_by"],
         }
+        hidden = () if full or self.actor.is_system else self.hidden_fields(entity.name)
         for field in entity.fields:
-            values[field.name] = field.type.from_db(row, field.column)
+            if field.name not in hidden:
+                values[field.name] = field.type.from_db(row, field.column)
         return Record(entity.name, values)
 
-    def _select_one(self, entity: EntityType, record_id: int, *, lock: bool = False) -> Record:
+    def _select_one(self, entity: EntityType, record_id: int, *, lock: bool = False, action: str | None = None) -> Record:
+        """The full record (every field); with *action*, only if the actor may read it."""
         table = self.registry.table(entity.name)
         statement = sa.select(table).where(table.c.id == record_id)
+        if action is not None:
+            statement = statement.where(self.read_filter(entity.name, table))
         if lock:
             statement = statement.with_for_update()
         row = self._execute(statement).mappings().first()
         if row is None:
             raise NotFoundError(f"{entity.name} {record_id} not found", entity=entity.name, id=record_id)
-        return self._row_to_record(entity, row)
+        return self._row_to_record(entity, row, full=True)
 
     def get(self, entity: str, id: int) -> Record:
-        """The record of *entity* with *id*.
+        """The record of *entity* with *id*, if the actor may read it.
 
-        :raises NotFoundError: if there is none.
+        :raises NotFoundError: if there is none, or the actor may not see it (the two are not
+            told apart, so a hidden record is not revealed).
         """
-        return self._select_one(self.registry.entity(entity), _as_id(entity, id))
+        return self._visible(self._select_one(self.registry.entity(entity), _as_id(entity, id), action="read"))
+
+    # -- access ---------------------------------------------------------------------------------
+    @property
+    def access(self) -> AccessContext:
+        """The actor's roles, groups and profiles, read once per unit of work (and again after
+        the unit itself changes roles, assignments or groups)."""
+        if self._access is None:
+            self._access = self.crm.access.context(self.connection, self.actor)
+        return self._access
+
+    def _security_changed(self, entity: str) -> None:
+        if entity in _SECURITY_ENTITIES:
+            self._access = None
+            self._hidden.clear()
+
+    def predicate(self, entity: str, action: str = "read") -> Predicate:
+        """The one access predicate of (actor, *entity*, *action*)."""
+        return self.crm.access.predicate(self.access, entity, action)
+
+    def read_filter(self, entity: str, table: sa.Table | None = None) -> sa.ColumnElement[bool]:
+        """The SQL condition every read of *entity* carries (``true`` for the system actor)."""
+        if self.actor.is_system:
+            return sa.true()
+        return self.predicate(entity, "read").sql(table if table is not None else self.registry.table(entity))
+
+    def hidden_fields(self, entity: str) -> frozenset[str]:
+        """The fields of *entity* hidden from the actor by its profiles."""
+        if self.actor.is_system:
+            return frozenset()
+        if entity not in self._hidden:
+            self._hidden[entity] = self.crm.access.hidden_fields(self.access, entity)
+        return self._hidden[entity]
+
+    def _visible(self, record: Record) -> Record:
+        hidden = self.hidden_fields(record.entity)
+        if not hidden:
+            return record
+        return Record(record.entity, {k: v for k, v in record.values.items() if k not in hidden})
+
+    def can(self, entity: str, action: str) -> bool:
+        """Does a profile of the actor grant *action* on *entity*?"""
+        return self.crm.access.privilege(self.access, entity, action)[0]
+
+    def require(self, entity: str, action: str) -> None:
+        """Raise :class:`PermissionDeniedError` unless a profile grants *action* on *entity*
+        (plugins check their own actions, such as ``helpdesk.ticket.close``, with it)."""
+        if not self.actor.is_system:
+            self.crm.access.require(self.access, entity, action)
+
+    def explain(self, record: Record, action: str = "read") -> Decision:
+        """Whether the actor may *action* *record*, and the chain of rules behind it."""
+        etype = self.registry.entity(record.entity)
+        full = self._select_one(etype, record.id)
+        return self.crm.access.explain(self.connection, self.access, etype.name, _columns(etype, full), action)
+
+    def check_access(self, record: Record, action: str) -> None:
+        """Raise unless the actor may *action* the full *record*: :class:`NotFoundError` if it
+        may not even read it, :class:`PermissionDeniedError` (with the reasons) otherwise."""
+        if self.actor.is_system:
+            return
+        self.require(record.entity, action)
+        etype = self.registry.entity(record.entity)
+        columns = _columns(etype, record)
+        if self.crm.access.allows(self.connection, self.access, etype.name, columns, action):
+            return
+        if not self.crm.access.allows(self.connection, self.access, etype.name, columns, "read"):
+            raise NotFoundError(f"{etype.name} {record.id} not found", entity=etype.name, id=record.id)
+        decision = self.crm.access.explain(self.connection, self.access, etype.name, columns, action)
+        raise PermissionDeniedError(
+            f"{self.actor.username} may not {action} {etype.name} {record.id}: {decision.chain[-1]}",
+            reasons=list(decision.chain),
+        )
 
     def get_many(self, entity: str, ids: Iterable[int]) -> list[Record]:
         """The records of *entity* with *ids* (one query), in id order; missing ids are skipped."""
@@ -307,7 +401,8 @@ class UnitOfWork:
         records: list[Record] = []
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
-            rows = self._execute(sa.select(table).where(table.c.id.in_(chunk)).order_by(table.c.id)).mappings()
+            statement = sa.select(table).where(table.c.id.in_(chunk), self.read_filter(entity, table)).order_by(table.c.id)
+            rows = self._execute(statement).mappings()
             records.extend(self._row_to_record(etype, row) for row in rows)
         return records
 
@@ -315,7 +410,7 @@ class UnitOfWork:
         """Every record of *entity* in id order (up to *limit*); use queries for anything larger."""
         etype = self.registry.entity(entity)
         table = self.registry.table(entity)
-        statement = sa.select(table).order_by(table.c.id)
+        statement = sa.select(table).where(self.read_filter(entity, table)).order_by(table.c.id)
         if limit is not None:
             statement = statement.limit(limit)
         return [self._row_to_record(etype, row) for row in self._execute(statement).mappings()]
@@ -324,6 +419,8 @@ class UnitOfWork:
     def _check_writable(self, entity: EntityType, names: Iterable[str]) -> None:
         if self.actor.is_system:
             return
+        names = list(names)
+        self.crm.access.check_writable(self.access, entity.name, [n for n in names if entity.has_field(n)])
         for name in names:
             if entity.has_field(name) and entity.field(name).read_only:  # unknown: validation says so
                 raise PermissionDeniedError(
@@ -396,6 +493,7 @@ class UnitOfWork:
         """
         etype = self.registry.entity(entity)
         given = {**(data or {}), **values}
+        self.require(entity, "create")
         self._check_writable(etype, given)
         parsed = self._prepare_create(etype, validate(etype, given))
         self._check_references(etype, parsed)
@@ -410,7 +508,8 @@ class UnitOfWork:
             values_out[field.name] = parsed.get(field.name)
         record = Record(entity, values_out)
         self._created(etype, record)
-        return record
+        self._security_changed(entity)
+        return self._visible(record)
 
     # The steps of a create, shared with the bulk import (crmcore.transfer), which runs them
     # per record around its batched INSERT: validate -> _prepare_create -> reference check ->
@@ -473,10 +572,11 @@ class UnitOfWork:
             entity, record_id, expected = target, _as_id(target, id), None
         etype = self.registry.entity(entity)
         given = {**(data or {}), **changes}
+        self.require(entity, "update")
         self._check_writable(etype, given)
         parsed = validate(etype, given, partial=True)
         try:
-            old = self._select_one(etype, record_id)
+            old = self._select_one(etype, record_id, action="read")
         except NotFoundError:
             if expected is not None:
                 raise ConflictError(
@@ -486,6 +586,7 @@ class UnitOfWork:
             raise
         if expected is not None and old.version != expected:
             raise self._stale(entity, record_id, expected, old.version)
+        self.check_access(old, "update")
         version = old.version
         diff = {k: v for k, v in parsed.items() if old.values.get(k) != v}
         if diff:
@@ -509,7 +610,8 @@ class UnitOfWork:
         new = Record(entity, {**old.values, **diff, "version": version + 1, "updated_at": now, "updated_by": self.actor.user_id})
         self._after_write("updated", etype, new, old, diff)
         self._hook.crm_after_update(uow=self, old=old, new=new, changes=diff)
-        return new
+        self._security_changed(entity)
+        return self._visible(new)
 
     def _stale(self, entity: str, record_id: int, expected: int, current: int | None) -> ConflictError:
         now = f" (it is at version {current})" if current is not None else ""
@@ -534,10 +636,13 @@ class UnitOfWork:
                 raise TypeError("delete(entity, id) needs the record's id")
             entity, record_id, expected = target, _as_id(target, id), None
         etype = self.registry.entity(entity)
-        record = self._select_one(etype, record_id)
+        self.require(entity, "delete")
+        record = self._select_one(etype, record_id, action="read")
         if expected is not None and record.version != expected:
             raise self._stale(entity, record_id, expected, record.version)
+        self.check_access(record, "delete")
         self._delete(etype, record)
+        self._security_changed(entity)
 
     def _delete(self, etype: EntityType, record: Record) -> None:
         self._hook.crm_before_delete(uow=self, record=record)
@@ -623,10 +728,17 @@ class UnitOfWork:
 
     # -- timeline ------------------------------------------------------------------------------
     def history(self, entity: str, id: int) -> list[AuditEntry]:
-        """The audit trail of one record, oldest first."""
-        self.registry.entity(entity)
+        """The audit trail of one record, oldest first.
+
+        Other actors than the system see the trail of records they may read, without the fields
+        hidden from them; the trail of a deleted record is the system actor's.
+        """
+        etype = self.registry.entity(entity)
+        record_id = _as_id(entity, id)
+        if not self.actor.is_system:
+            self._select_one(etype, record_id, action="read")
         audit = self.crm.core_tables["audit"]
-        return self._audit_entries(sa.and_(audit.c.entity == entity, audit.c.record_id == _as_id(entity, id)))
+        return self._audit_entries(sa.and_(audit.c.entity == entity, audit.c.record_id == record_id))
 
     def timeline(self, entity: str, id: int) -> list[AuditEntry]:
         """The history of a record and of the records around it, oldest first.
@@ -638,6 +750,8 @@ class UnitOfWork:
         """
         etype = self.registry.entity(entity)
         record_id = _as_id(entity, id)
+        if not self.actor.is_system:
+            self._select_one(etype, record_id, action="read")
         audit = self.crm.core_tables["audit"]
         conditions = [sa.and_(audit.c.entity == entity, audit.c.record_id == record_id)]
         if entity != "user":
@@ -649,24 +763,26 @@ class UnitOfWork:
         related: list[tuple[str, sa.Select[Any]]] = []
         for child, field in self.registry.referencing(etype.name):
             table = self.registry.table(child.name)
-            ids = sa.select(table.c.id).where(table.c[field.column] == record_id)
+            ids = sa.select(table.c.id).where(table.c[field.column] == record_id, self.read_filter(child.name, table))
             related.append((child.name, ids))
             for grandchild, gfield in self.registry.referencing(child.name):
                 if grandchild.name == etype.name:
                     continue
                 gtable = self.registry.table(grandchild.name)
-                related.append((grandchild.name, sa.select(gtable.c.id).where(gtable.c[gfield.column].in_(ids))))
+                related.append((grandchild.name, sa.select(gtable.c.id).where(
+                    gtable.c[gfield.column].in_(ids), self.read_filter(grandchild.name, gtable))))
         return related
 
     def _audit_entries(self, condition: Any) -> list[AuditEntry]:
         self.flush()
         audit = self.crm.core_tables["audit"]
         rows = self._execute(sa.select(audit).where(condition).order_by(audit.c.at, audit.c.id)).mappings()
-        return [
-            AuditEntry(row["id"], row["at"], row["actor_id"], row["entity"], row["record_id"], row["action"],
-                       {k: (v[0], v[1]) for k, v in row["changes"].items()})
-            for row in rows
-        ]
+        entries = []
+        for row in rows:
+            hidden = self.hidden_fields(row["entity"]) if row["entity"] in self.registry else frozenset()
+            changes = {k: (v[0], v[1]) for k, v in row["changes"].items() if k not in hidden}
+            entries.append(AuditEntry(row["id"], row["at"], row["actor_id"], row["entity"], row["record_id"], row["action"], changes))
+        return entries
 
     # -- tags ----------------------------------------------------------------------------------
     @_atomic
@@ -744,6 +860,14 @@ class UnitOfWork:
         if entity is not None:
             self.registry.entity(entity)
             statement = statement.where(tagging.c.entity == entity)
+        if not self.actor.is_system:  # count only the records the actor may read
+            entities = [entity] if entity is not None else [e.name for e in self.registry if e.ownable]
+            visible = sa.or_(*(
+                sa.and_(tagging.c.entity == name, tagging.c.record_id.in_(
+                    sa.select(self.registry.table(name).c.id).where(self.read_filter(name))))
+                for name in entities
+            ))
+            statement = statement.where(visible)
         statement = statement.group_by(tag_table.c.name).order_by(count.desc(), tag_table.c.name)
         return [(r[0], r[1]) for r in self._execute(statement)]
 
@@ -755,7 +879,8 @@ class UnitOfWork:
         tagging = self.crm.core_tables["tagging"]
         statement = (
             sa.select(table).join(tagging, sa.and_(tagging.c.record_id == table.c.id, tagging.c.entity == entity))
-            .join(tag_table, tag_table.c.id == tagging.c.tag_id).where(tag_table.c.name == tag).order_by(table.c.id)
+            .join(tag_table, tag_table.c.id == tagging.c.tag_id)
+            .where(tag_table.c.name == tag, self.read_filter(entity, table)).order_by(table.c.id)
         )
         return [self._row_to_record(etype, row) for row in self._execute(statement).mappings()]
 
@@ -777,6 +902,17 @@ class UnitOfWork:
 
 #: Marks a queued signal whose events are read back after the commit (see announce_created).
 _READ_BACK = "__read_back__"
+
+
+_SECURITY_ENTITIES = frozenset({"role", "group", "role_assignment", "group_member"})
+
+
+def _columns(etype: EntityType, record: Record) -> dict[str, Any]:
+    """A record's values keyed by column, as access predicates see a row."""
+    values = {name: record.values.get(name) for name in ("id", "version", "created_at", "updated_at", "created_by", "updated_by")}
+    for field in etype.fields:
+        values[field.column] = record.values.get(field.name)
+    return values
 
 
 def _as_id(entity: str, value: Any) -> int:
