@@ -44,6 +44,10 @@ SYSTEM_FIELD_NAMES = frozenset(f.name for f in SYSTEM_FIELDS)
 OWNER_FIELD = Field("owner_id", Reference("user", on_delete="restrict"), label="Owner", index=True, origin="core")
 
 
+def _field_tuple(fields: Iterable[Field]) -> tuple[Field, ...]:
+    return tuple(fields)
+
+
 @attrs.frozen
 class EntityType:
     """The declaration of a kind of record.
@@ -61,7 +65,7 @@ class EntityType:
     """
 
     name: str
-    fields: tuple[Field, ...] = attrs.field(converter=tuple)
+    fields: tuple[Field, ...] = attrs.field(converter=_field_tuple)
     label: str = ""
     plural: str = ""
     ownable: bool = False
