@@ -31,7 +31,7 @@ def worlds(draw: Any) -> dict[str, Any]:
     role_profiles = [draw(st.lists(weighted, min_size=0, max_size=2, unique=True)) for _ in range(n_roles)]
     n_groups = draw(st.integers(0, 3))
     n_users = draw(st.integers(2, 5))
-    user_roles = [draw(st.lists(st.integers(0, n_roles - 1), min_size=1, max_size=3, unique=True)) for _ in range(n_users)]
+    user_roles = [draw(st.lists(st.integers(0, n_roles - 1), min_size=0, max_size=3, unique=True)) for _ in range(n_users)]
     members = draw(st.lists(
         st.tuples(st.integers(0, max(n_groups - 1, 0)), st.sampled_from(["user", "role", "role-tree"]), st.integers(0, 10)),
         max_size=6,
@@ -79,11 +79,8 @@ def _security(world: dict[str, Any]) -> dict[str, Any]:
             {"name": f"rule{i}", "entity": "lead", "owned_by": _party_text(o), "shared_with": _party_text(s), "access": a}
             for i, (o, s, a) in enumerate(world["rules"])
         ],
-        "base_profile": world["base"],
+        "no_role_profile": world["base"] or "nothing",
     }
-    if world["base"] is None:
-        del security["base_profile"]
-        security["base_profile"] = "nothing"
     return security
 
 
@@ -103,7 +100,7 @@ def _naive(world: dict[str, Any], user: int, owner: tuple[str, int], action: str
         return found
 
     mine = set(world["user_roles"][user])
-    profiles = {"read_only"} if world["base"] == "read_only" else set()
+    profiles = {"read_only"} if world["base"] == "read_only" and not mine else set()
     for role in mine:
         profiles |= set(world["role_profiles"][role])
     grants = {"reader": {"read"}, "writer": {"read", "update", "delete"}, "read_only": {"read"}}

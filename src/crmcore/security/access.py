@@ -196,10 +196,10 @@ class AccessService:
 
     def _profiles(self, my_roles: list[Any], roles: list[Any]) -> tuple[Profile, ...]:
         names: list[str] = []
-        if self.model.base_profile:
-            names.append(self.model.base_profile)
         for role in my_roles:
             names.extend(role.profiles or ())
+        if not self.model.configured or (not my_roles and self.model.no_role_profile):
+            names.append(self.model.no_role_profile or "")
         return tuple(self.model.profiles[n] for n in dict.fromkeys(names) if n in self.model.profiles)
 
     # -- privileges and fields ------------------------------------------------------------------
@@ -221,14 +221,16 @@ class AccessService:
 
     def field_levels(self, ctx: AccessContext, entity: str) -> dict[str, str]:
         """``{field: "hidden" | "read_only" | "read_write"}``: the most permissive of the actor's
-        profiles (a field a profile does not mention is read-write for it)."""
+        profiles that may read *entity* (a field a profile does not mention is read-write for
+        it)."""
         etype = self.crm.registry.entity(entity)
         if ctx.is_system:
             return {f.name: "read_write" for f in etype.fields}
+        readers = [p for p in ctx.profiles if p.allows(entity, "read")] or list(ctx.profiles)
         levels: dict[str, str] = {}
         for field in etype.fields:
-            best = "hidden" if ctx.profiles else "read_write"
-            for profile in ctx.profiles:
+            best = "hidden" if readers else "read_write"
+            for profile in readers:
                 level = profile.fields.get(entity, {}).get(field.name, "read_write")
                 if FIELD_LEVELS.index(level) > FIELD_LEVELS.index(best):
                     best = level

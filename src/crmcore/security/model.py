@@ -10,7 +10,7 @@ stops start-up with its name.
 Example::
 
     [security]
-    base_profile = "read_only"               # every user, with or without roles
+    no_role_profile = "read_only"            # the profile of users who hold no role
 
     [security.profiles.sales_rep]
     privileges = { lead = "all", opportunity = ["create", "read", "update"], account = ["read"] }
@@ -171,7 +171,7 @@ class SecurityModel:
     policies: Mapping[str, EntityPolicy] = attrs.field(factory=dict)
     default_policy: EntityPolicy = EntityPolicy()
     rules: tuple[SharingRule, ...] = ()
-    base_profile: str | None = None
+    no_role_profile: str | None = None
     configured: bool = False
     actions: frozenset[str] = frozenset(CORE_ACTIONS)
 
@@ -179,12 +179,13 @@ class SecurityModel:
         return self.policies.get(entity, self.default_policy)
 
 
-#: The profile every user gets when no [security] is configured: everything, everywhere.
+#: The profile of every user when no [security] is configured: everything, everywhere.
 OPEN_PROFILE = Profile("standard", privileges={"*": frozenset({"all"})}, label="Standard (no [security] configured)")
-#: The default base profile once [security] is configured: read what sharing allows.
+#: The default profile of users without roles once [security] is configured: they read
+#: what sharing makes public, and nothing else.
 READ_PROFILE = Profile("read_only", privileges={"*": frozenset({"read"})}, label="Read only")
 
-_SECURITY_KEYS = {"base_profile", "profiles", "roles", "groups", "entities", "rules", "default_sharing", "default_hierarchy"}
+_SECURITY_KEYS = {"no_role_profile", "profiles", "roles", "groups", "entities", "rules", "default_sharing", "default_hierarchy"}
 
 
 def _require(value: Any, kind: type | tuple[type, ...], where: str) -> Any:
@@ -221,7 +222,7 @@ def parse_security(
     if not table and not list(extra_profiles) and not list(extra_rules):
         return SecurityModel(
             profiles={OPEN_PROFILE.name: OPEN_PROFILE},
-            base_profile=OPEN_PROFILE.name,
+            no_role_profile=OPEN_PROFILE.name,
             default_policy=EntityPolicy("public_full", "read_write"),
             configured=False,
             actions=actions,
@@ -341,12 +342,12 @@ def parse_security(
         check_party(rule.shared_with, f"sharing rule {rule.name!r}")
         rules.append(rule)
 
-    base = table.get("base_profile", READ_PROFILE.name)
+    base = table.get("no_role_profile", READ_PROFILE.name)
     if base is not None and base not in profiles:
-        raise ConfigError(f"security.base_profile: unknown profile {base!r}; declared: {', '.join(sorted(profiles))}", key="security.base_profile")
+        raise ConfigError(f"security.no_role_profile: unknown profile {base!r}; declared: {', '.join(sorted(profiles))}", key="security.no_role_profile")
     return SecurityModel(
         profiles=profiles, roles=tuple(roles), groups=groups, policies=policies, default_policy=default_policy,
-        rules=tuple(rules), base_profile=base, configured=True, actions=actions,
+        rules=tuple(rules), no_role_profile=base, configured=True, actions=actions,
     )
 
 
