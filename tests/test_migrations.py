@@ -376,3 +376,21 @@ def test_a_unique_custom_field_gets_its_constraint(new_app: Any, crm_factory: An
     with second.connect() as connection:
         uniques = sa.inspect(connection).get_unique_constraints("crm_account")
     assert [u["column_names"] for u in uniques] == [["custom_code"]]
+
+
+# -- the command line --------------------------------------------------------------------------
+
+
+def test_crm_db_revision_names_what_is_missing(crm_factory: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from crmcore.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    url = crm_factory.database_url(file=True)
+    result = CliRunner().invoke(main, ["--db", url, "db", "revision", "--plugin", "core.cli", "-m", "nothing"])
+    assert result.exit_code != 0
+    assert "plugin 'core.cli' names no migration folder" in result.stderr
+    assert "Traceback" not in result.output
+    usage = CliRunner().invoke(main, ["--db", url, "db", "revision", "-m", "no plugin"])
+    assert usage.exit_code != 0 and "--plugin" in usage.output

@@ -1,6 +1,6 @@
 """The core's own ``crm`` commands, contributed through ``crm_cli_commands`` like a plugin's.
 
-``init``, ``db upgrade|check``, ``plugins list``, ``create``, ``show``, ``update``, ``delete``,
+``init``, ``db upgrade|check|revision``, ``plugins list``, ``create``, ``show``, ``update``, ``delete``,
 ``timeline`` and ``demo``. Each reaches the app through :func:`crmcore.cli.current_app` and acts
 as :func:`crmcore.cli.current_actor`; errors propagate to the root group, which prints them.
 """
@@ -97,7 +97,7 @@ def init() -> None:
 
 @click.group()
 def db() -> None:
-    """Database schema: upgrade, check."""
+    """Database schema: upgrade, check, revision."""
 
 
 @db.command()
@@ -123,6 +123,16 @@ def check(ctx: click.Context) -> None:
         click.echo(step)
     click.echo(f"database is not up to date: {len(pending)} step(s) pending; run 'crm db upgrade'", err=True)
     ctx.exit(1)
+
+
+@db.command()
+@click.option("--plugin", required=True, metavar="NAME", help="The plugin whose branch gets the revision ('core' for the core).")
+@click.option("-m", "--message", required=True, help="What the revision does, in a few words.")
+def revision(plugin: str, message: str) -> None:
+    """Write a plugin's next migration from its declarations (use a scratch --db)."""
+    from crmcore.storage import migrations
+
+    click.echo(f"wrote {migrations.revision(current_app(), plugin, message)}")
 
 
 # -- plugins ------------------------------------------------------------------------------------
