@@ -1,0 +1,198 @@
+"""Matching the columns of an import file to the fields of an entity type.
+
+A column matches a field by name or label, ignoring case, spaces and punctuation (``First
+Name``, ``first_name`` and ``FIRST-NAME`` all feed ``first_name``), or as the caller maps it
+(``--map "E-mail Address=email"``; ``--map "Notes="`` leaves a column out). ``id`` names the
+record's id (see :mod:`crmcore.transfer.importer` for what it does); ``version`` is ignored.
+Every other column must match exactly one field: unknown or ambiguous columns are an error that
+names them and says how to map them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+
+import attrs
+
+from crmcore.errors import ValidationError
+from crmcore.registry import SYSTEM_FIELD_NAMES
+
+if TYPE_CHECKING:
+    from crmcore.registry import EntityType
+
+__all__ = ["ID", "ColumnPlan", "FieldMatcher", "normalize"]
+
+#: The target of a column holding record ids.
+ID = "id"
+_IGNORED_SYSTEM = frozenset({"version"})
+
+
+def normalize(text: str) -> str:
+    """Lower-cased letters and digits only: ``"E-mail Address"`` gives ``"emailaddress"``."""
+    return "".join(ch for ch in text.casefold() if ch.isalnum())
+
+
+class FieldMatcher:
+    """Finds the field a column name or a ``--map`` target means.
+
+    :param entity: the entity type imported.
+    """
+
+    def __init__(self, entity: EntityType) -> None:
+        self.entity = entity
+        self.exact: dict[str, str] = {f.name: f.name for f in entity.fields}
+        self.exact[ID] = ID
+        loose: dict[str, set[str]] = {}
+        for f in entity.fields:
+            for key in (f.name, f.label, f.column):
+                loose.setdefault(normalize(key), set()).add(f.name)
+        loose.setdefault(normalize(ID), set()).add(ID)
+        self.loose = loose
+
+    def match(self, text: str) -> str | None:
+        """The field *text* names (``"id"`` for the id), or ``None``.
+
+        :raises ValidationError: when *text* matches several fields.
+        """
+        if text in self.exact:
+            return self.exact[text]
+        found = self.loose.get(normalize(text), set())
+        if len(found) > 1:
+            raise ValidationError(
+                f"column {text!r} matches the fields {', '.join(sorted(found))} of {self.entity.name}; "
+                f"choose one with --map '{text}=FIELD'"
+            )
+        return next(iter(found), None)
+
+    def field_for_map(self, column: str, target: str) -> str:
+        """The field a ``--map COLUMN=TARGET`` names.
+
+        :raises ValidationError: for a target that is no field, listing the fields.
+        """
+        field = self.match(target.strip())
+        if field is None:
+            raise ValidationError(
+                f"--map {column}={target}: {self.entity.name} has no field {target!r}; its fields are: "
+                f"id, {', '.join(self.entity.field_names)}"
+            )
+        return field
+
+    def system_field(self, text: str) -> str | None:
+        """The system field (``created_at``...) *text* names, if it names one."""
+        key = normalize(text)
+        for f in self.entity.all_fields:
+            if f.name in SYSTEM_FIELD_NAMES and key in (normalize(f.name), normalize(f.label)):
+                return f.name
+        return None
+
+
+@attrs.define
+class ColumnPlan:
+    """What each column of a file feeds.
+
+    :ivar targets: ``{column: field name}`` (``"id"`` for the id column) of imported columns.
+    :ivar ignored: columns left out (mapped to nothing, or ``version``).
+    """
+
+    targets: dict[str, str]
+    ignored: list[str]
+
+    @property
+    def fields(self) -> set[str]:
+        """The fields the file gives values for (the id excluded)."""
+        return {f for f in self.targets.values() if f != ID}
+
+    def column_of(self) -> dict[str, str]:
+        """``{field: column}``, to name the column of a field in messages."""
+        return {f: c for c, f in self.targets.items()}
+
+    @classmethod
+    def build(
+        cls, matcher: FieldMatcher, columns: Iterable[str], mapping: Mapping[str, str | None], *, source: str,
+        every_map_key: bool = True,
+    ) -> ColumnPlan:
+        """Plan the *columns* of a file (a CSV header, or the keys of JSON objects).
+
+        :param every_map_key: each ``--map`` key must name a column (a CSV header); the keys of
+            one JSON object need not include them all.
+
+        :raises ValidationError: naming unknown, ambiguous, doubled or system columns and the
+            ``--map`` entries that name no column.
+        """
+        columns = list(columns)
+        targets: dict[str, str] = {}
+        ignored: list[str] = []
+        problems: list[str] = []
+        unknown: list[str] = []
+        mapped = _resolve_mapping(columns, mapping, source, strict=every_map_key)
+        entity = matcher.entity.name
+        for column in columns:
+            if column in mapped:
+                target = mapped[column]
+                if target is None:
+                    ignored.append(column)
+                    continue
+                field = matcher.field_for_map(column, target)
+            else:
+                if not column:
+                    problems.append("a column has no name; name it or ignore it with --map '='")
+                    continue
+                try:
+                    field = matcher.match(column)
+                except ValidationError as exc:
+                    problems.append(str(exc))
+                    continue
+                if field is None:
+                    system = matcher.system_field(column)
+                    if system in _IGNORED_SYSTEM:
+                        ignored.append(column)
+                    elif system is not None:
+                        problems.append(
+                            f"column {column!r} is {entity}.{system}, which crmcore sets itself; "
+                            f"leave it out or ignore it with --map '{column}='"
+                        )
+                    else:
+                        unknown.append(column)
+                    continue
+            if field in targets.values():
+                other = next(c for c, f in targets.items() if f == field)
+                problems.append(
+                    f"columns {other!r} and {column!r} both feed {entity}.{field}; "
+                    f"ignore one with --map '{column}='"
+                )
+                continue
+            targets[column] = field
+        if unknown:
+            names = ", ".join(repr(c) for c in unknown)
+            problems.insert(0, (
+                f"unknown column{'s' if len(unknown) > 1 else ''} {names} for {entity} (fields: id, "
+                f"{', '.join(matcher.entity.field_names)}); map with --map 'COLUMN=FIELD' "
+                "or ignore with --map 'COLUMN='"
+            ))
+        if problems:
+            raise ValidationError("; ".join(problems), source=source)
+        return cls(targets, ignored)
+
+
+def _resolve_mapping(
+    columns: list[str], mapping: Mapping[str, str | None], source: str, *, strict: bool,
+) -> dict[str, str | None]:
+    """``--map`` keys matched to the file's columns: exactly, else ignoring case and spaces."""
+    resolved: dict[str, str | None] = {}
+    by_key: dict[str, list[str]] = {}
+    for column in columns:
+        by_key.setdefault(normalize(column), []).append(column)
+    for key, target in mapping.items():
+        target = target.strip() if isinstance(target, str) else None
+        if key in columns:
+            resolved[key] = target or None
+            continue
+        candidates = by_key.get(normalize(key), [])
+        if not strict and not candidates:
+            continue
+        if len(candidates) != 1:
+            listed = ", ".join(repr(c) for c in columns)
+            raise ValidationError(f"--map {key}={target or ''}: the file has no column {key!r}; its columns are: {listed}", source=source)
+        resolved[candidates[0]] = target or None
+    return resolved

@@ -1,0 +1,783 @@
+"""The bulk import engine: rows in, validated, deduplicated, audited records out.
+
+An :class:`Importer` runs inside one unit of work and takes the rows of a file in batches
+(2,000 by default), so memory stays flat however long the file is. Each batch goes through the
+steps of :meth:`UnitOfWork.create <crmcore.storage.uow.UnitOfWork.create>`, with the SQL done
+once per batch instead of once per row:
+
+1. every cell is parsed by its field's :meth:`~crmcore.fields.Field.parse` through
+   :func:`crmcore.validation.check_values` (the same code a single create runs);
+2. duplicates on the ``dedupe_on`` fields are found inside the batch and, with one
+   ``WHERE key IN (...)`` query, in the database (which also holds the earlier batches), and
+   follow the policy: ``error`` (the row is invalid), ``skip`` or ``update`` (the existing
+   record is updated: versioned, audited, ``record-updated`` sent); values of unique fields are
+   checked the same way;
+3. per record: the owner defaults to the acting user, and the ``crm_before_create`` hooks run
+   (``crm_before_update`` for updates) and may change or veto the row;
+4. references are checked with one query per reference field;
+5. the new rows are inserted at once (ids reserved first, then ``executemany`` on SQLite or
+   ``COPY`` on PostgreSQL), and per record the change and its audit entry are recorded (audit
+   rows are written in bulk) and the ``crm_after_create`` hooks run; ``record-created`` goes
+   out for every record after the commit.
+
+By default an import is atomic: when any row is invalid, nothing is written and
+:class:`~crmcore.transfer.report.ImportFailedError` lists the bad rows. With ``skip_invalid``
+the valid rows are written and the others set aside (in the rejects file, if one is given).
+
+The ``id`` column: by default it is read but not used, and new records get new ids. With
+``keep_ids`` the new records take the file's ids (so an export of several entity types imports
+back with every reference intact); with ``dedupe_on=("id",)`` it finds the existing record to
+skip or update.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import os
+import time
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import IO, TYPE_CHECKING, Any
+
+import attrs
+import sqlalchemy as sa
+
+from crmcore.errors import ValidationError
+from crmcore.fields import REQUIRED_MESSAGE, FieldType, FieldValueError, Json
+from crmcore.records import Record
+from crmcore.registry import SYSTEM_FIELDS
+from crmcore.storage.bulk import BulkInsert, allocate_ids, sync_sequence
+from crmcore.transfer.columns import ID, ColumnPlan, FieldMatcher
+from crmcore.transfer.report import ImportFailedError, ImportReport, RowError
+from crmcore.transfer.sources import SourceRow
+from crmcore.validation import check_values
+
+if TYPE_CHECKING:
+    from crmcore.registry import EntityType
+    from crmcore.storage.uow import UnitOfWork
+
+__all__ = ["DUPLICATE_POLICIES", "ImportOptions", "Importer"]
+
+DUPLICATE_POLICIES = ("error", "skip", "update")
+_ID_FIELD = SYSTEM_FIELDS[0]
+_SYSTEM_COLUMNS = ("version", "created_at", "updated_at", "created_by", "updated_by")
+
+
+def _policy(value: str | None) -> str | None:
+    if value is not None and value not in DUPLICATE_POLICIES:
+        raise ValidationError(f"on_duplicate must be one of {', '.join(DUPLICATE_POLICIES)}, got {value!r}")
+    return value
+
+
+@attrs.frozen
+class ImportOptions:
+    """How to import.
+
+    :param mapping: ``{column: field}``; a field of ``""`` or ``None`` leaves the column out.
+    :param skip_invalid: write the valid rows and set the invalid ones aside, instead of
+        writing nothing when any row is invalid.
+    :param rejects: a file to write the invalid rows to: a CSV source's columns plus ``error``
+        (a JSON source gives JSON lines with an ``error`` key).
+    :param dedupe_on: fields whose values identify a record (``("email",)``), inside the file
+        and against the database; ``"id"`` matches record ids.
+    :param on_duplicate: ``"error"`` (the default: the row is invalid), ``"skip"`` or
+        ``"update"`` (the existing record takes the row's values).
+    :param keep_ids: new records take the ids of the file's ``id`` column.
+    :param batch_size: rows per batch.
+    :param progress: called after each batch with (bytes read, total bytes) of the file.
+    """
+
+    mapping: Mapping[str, str | None] = attrs.field(factory=dict)
+    skip_invalid: bool = False
+    rejects: str | os.PathLike[str] | None = None
+    dedupe_on: tuple[str, ...] = attrs.field(default=(), converter=lambda v: tuple(_split(v)))
+    on_duplicate: str | None = attrs.field(default=None, converter=_policy)
+    keep_ids: bool = False
+    batch_size: int = 2000
+    progress: Callable[[int, int], None] | None = None
+
+
+def _split(value: str | Iterable[str] | None) -> list[str]:
+    if value is None:
+        return []
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return [item.strip() for item in items if item and item.strip()]
+
+
+class _Row:
+    """One row on its way through a batch."""
+
+    __slots__ = ("errors", "id", "key", "old", "parsed", "raw", "src")
+
+    def __init__(self, src: SourceRow, raw: dict[str, Any]) -> None:
+        self.src = src
+        self.raw = raw  # {field: value as read}
+        self.parsed: dict[str, Any] = {}
+        self.errors: dict[str, list[str]] = {}
+        self.id: int | None = None
+        self.key: tuple[Any, ...] | None = None
+        self.old: Record | None = None
+
+
+class Importer:
+    """Imports rows into *entity* within *uow* (which the caller commits or rolls back).
+
+    :param uow: the unit of work; its actor is who imports.
+    :param entity: the entity type's name.
+    :param options: :class:`ImportOptions`.
+    :param source: a name for the rows, used in messages (the file name).
+    :raises ValidationError: for options that do not fit the entity type.
+    """
+
+    def __init__(self, uow: UnitOfWork, entity: str, options: ImportOptions | None = None, *, source: str = "rows") -> None:
+        self.uow = uow
+        self.options = options = options or ImportOptions()
+        self.etype: EntityType = uow.registry.entity(entity)
+        self.table = uow.registry.table(entity)
+        self.source = source
+        self.report = ImportReport(entity, source)
+        self.matcher = FieldMatcher(self.etype)
+        self.dedupe = self._check_dedupe(options.dedupe_on)
+        if options.on_duplicate is not None and not self.dedupe:
+            raise ValidationError(
+                f"on_duplicate={options.on_duplicate!r} needs the fields that identify a duplicate; "
+                "name them with --dedupe-on FIELD,... (dedupe_on=)"
+            )
+        self.policy = options.on_duplicate or "error"
+        if options.batch_size < 1:
+            raise ValidationError(f"batch_size must be at least 1, got {options.batch_size!r}")
+        self.unique = [f.name for f in self.etype.fields if f.unique and (f.name,) != self.dedupe]
+        self._plan: ColumnPlan | None = None
+        self._plans: dict[tuple[str, ...], ColumnPlan | ValidationError] = {}
+        self._json_fields = frozenset(f.name for f in self.etype.fields if isinstance(f.type, Json))
+        self._writing = True
+        self._unwritten: dict[str, dict[Any, int]] = {}  # values seen once writes stopped
+        self._explicit_ids = False
+        self._rejects: _Rejects | None = None
+        hook = uow._hook
+        self._after_create = bool(hook.crm_after_create.get_hookimpls())
+        self._after_update = bool(hook.crm_after_update.get_hookimpls())
+        self._before_update = bool(hook.crm_before_update.get_hookimpls())
+        self._insert_plan = self._plan_insert()
+        self._self_references = [
+            f.name for f in self.etype.fields if f.is_reference and f.type.entity == self.etype.name  # type: ignore[attr-defined]
+        ]
+
+    # -- set-up --------------------------------------------------------------------------------
+    def _check_dedupe(self, names: Sequence[str]) -> tuple[str, ...]:
+        fields = []
+        for name in names:
+            field = self.matcher.match(name)
+            if field is None:
+                raise ValidationError(
+                    f"dedupe_on: {self.etype.name} has no field {name!r}; its fields are: id, "
+                    f"{', '.join(self.etype.field_names)}"
+                )
+            if field != ID and (len(self.etype.field(field).type.columns("c")) != 1 or field in self._json_like()):
+                raise ValidationError(
+                    f"dedupe_on: {self.etype.name}.{field} is a {self.etype.field(field).type.kind} field, "
+                    "which cannot identify records; use text, number, date or choice fields such as email"
+                )
+            fields.append(field)
+        return tuple(dict.fromkeys(fields))
+
+    def _json_like(self) -> set[str]:
+        return {f.name for f in self.etype.fields if f.type.kind in ("json", "multi_choice")}
+
+    def _plan_insert(self) -> tuple[list[str], list[tuple[str, FieldType, str, tuple[str, ...] | None]]]:
+        columns = ["id"]
+        plan: list[tuple[str, FieldType, str, tuple[str, ...] | None]] = []
+        for field in self.etype.fields:
+            names = tuple(c.name for c in field.type.columns(field.column))
+            simple = type(field.type).to_db is FieldType.to_db and names == (field.column,)
+            plan.append((field.name, field.type, field.column, None if simple else names))
+            columns.extend(names)
+        columns.extend(_SYSTEM_COLUMNS)
+        return columns, plan
+
+    def plan_columns(self, columns: Sequence[str], mapping: Mapping[str, str | None] | None = None) -> ColumnPlan:
+        """Match the columns of a CSV header to fields (done by :meth:`run` for CSV files).
+
+        :raises ValidationError: for unknown, ambiguous or doubled columns, for read-only fields
+            the actor may not write, and for missing required fields (unless updating).
+        """
+        plan = ColumnPlan.build(self.matcher, columns, mapping if mapping is not None else self.options.mapping, source=self.source)
+        self._use_plan(plan, check_required=True)
+        return plan
+
+    def _use_plan(self, plan: ColumnPlan, *, check_required: bool) -> None:
+        self.uow._check_writable(self.etype, plan.fields)
+        if check_required and self.policy != "update":
+            missing = [f.name for f in self.etype.fields if f.required and f.default is None and f.name not in plan.fields]
+            if missing:
+                raise ValidationError(
+                    f"no column for the required field{'s' if len(missing) > 1 else ''} "
+                    f"{', '.join(missing)} of {self.etype.name}; add {'them' if len(missing) > 1 else 'it'} "
+                    "or map a column with --map 'COLUMN=FIELD'",
+                    source=self.source,
+                )
+        if check_required:
+            for name in self.dedupe:
+                if name not in plan.targets.values():
+                    raise ValidationError(f"dedupe_on {name!r}: the file has no column for it", source=self.source)
+        if ID in plan.targets.values() and self.options.keep_ids:
+            self._explicit_ids = True
+        if self.options.keep_ids and ID not in plan.targets.values() and check_required:
+            raise ValidationError("keep_ids: the file has no id column", source=self.source)
+        self.report.ignored_columns = list(dict.fromkeys([*self.report.ignored_columns, *plan.ignored]))
+        if ID in plan.targets.values() and not self.options.keep_ids and ID not in self.dedupe:
+            column = next(c for c, f in plan.targets.items() if f == ID)
+            if column not in self.report.ignored_columns:
+                self.report.ignored_columns.append(column)
+
+    # -- running -------------------------------------------------------------------------------
+    def run(self, rows: Iterable[SourceRow], *, columns: Sequence[str] | None = None,
+            position: Callable[[], int] | None = None, total: int = 0) -> ImportReport:
+        """Import *rows* (cells of a CSV file whose header is *columns*, or objects).
+
+        :param position: returns the bytes read so far, for the progress callback.
+        :param total: the size of the file, for the progress callback.
+        :returns: the report; ``committed`` is left ``False`` for the caller to set.
+        :raises ImportFailedError: when the import is atomic and a row is invalid (the caller
+            rolls the unit of work back).
+        """
+        started = time.perf_counter()
+        if columns is not None:
+            self._plan = plan = self.plan_columns(columns)
+            index = {column: i for i, column in enumerate(columns)}
+            self._cell_targets = [(index[column], field) for column, field in plan.targets.items()]
+            self._width = len(columns)
+        progress = self.options.progress
+        try:
+            batch: list[SourceRow] = []
+            size = self.options.batch_size
+            for src in rows:
+                batch.append(src)
+                if len(batch) >= size:
+                    self._batch(batch)
+                    batch = []
+                    if progress is not None and position is not None:
+                        progress(position(), total)
+            if batch:
+                self._batch(batch)
+            if progress is not None and position is not None:
+                progress(total, total)
+            if self._explicit_ids and self._writing:
+                sync_sequence(self.uow.connection, self.table)
+            self.uow.flush()
+        finally:
+            if self._rejects is not None:
+                self._rejects.close()
+            self.report.seconds = time.perf_counter() - started
+        if self.report.invalid and not self.options.skip_invalid:
+            self.report.created = self.report.updated = 0
+            raise ImportFailedError(self.report)
+        return self.report
+
+    def open_rejects(self, columns: Sequence[str] | None) -> None:
+        """Start the rejects file (a CSV with *columns* and ``error``, or JSON lines)."""
+        if self.options.rejects is not None:
+            self._rejects = _Rejects(str(self.options.rejects), columns)
+            self.report.rejects = str(self.options.rejects)
+
+    # -- one batch -----------------------------------------------------------------------------
+    def _batch(self, sources: list[SourceRow]) -> None:
+        self.report.rows += len(sources)
+        rows = [row for src in sources if (row := self._parse(src)) is not None]
+        while rows:
+            rows = self._process(rows)  # returns duplicates left for another round (updates)
+
+    def _parse(self, src: SourceRow) -> _Row | None:
+        """Parse one row; record and drop it if it is invalid."""
+        etype = self.etype
+        if src.problem is not None:
+            row = _Row(src, {})
+            self._reject(row, {"_row": [src.problem]})
+            return None
+        plan = self._plan
+        values = src.values
+        if plan is not None:  # CSV: cells in header order
+            if len(values) != self._width:
+                row = _Row(src, {})
+                self._reject(row, {"_row": [f"has {len(values)} cells, but the header has {self._width} columns"]})
+                return None
+            raw = {field: values[index] for index, field in self._cell_targets}
+        else:
+            plan, raw = self._object_values(src)
+            if plan is None:
+                return None
+        row = _Row(src, raw)
+        given = raw
+        if ID in raw:
+            given = dict(raw)
+            try:
+                row.id = _ID_FIELD.parse(given.pop(ID))
+            except FieldValueError as exc:
+                row.errors[ID] = [str(exc)]
+        if self._json_fields and plan is not self._plan:
+            for name in self._json_fields & given.keys():
+                if isinstance(given[name], str):
+                    given = {**given, name: json.dumps(given[name])}
+        parsed, errors = check_values(etype, given, partial=False)
+        if errors:
+            row.errors.update(errors)
+        if row.errors:
+            # Required fields the file has no column for: an update does not need them, so the
+            # row waits until duplicates are known (an insert is refused then).
+            if self.policy != "update" or _has_present_errors(row.errors, plan):
+                self._reject(row, row.errors)
+                return None
+        row.parsed = parsed
+        if self.dedupe:
+            key = tuple(row.id if name == ID else parsed.get(name) for name in self.dedupe)
+            row.key = None if None in key else key
+        return row
+
+    def _object_values(self, src: SourceRow) -> tuple[ColumnPlan | None, dict[str, Any]]:
+        keys = tuple(src.values)
+        plan = self._plans.get(keys)
+        if plan is None:
+            try:
+                plan = ColumnPlan.build(self.matcher, keys, self.options.mapping, source=self.source, every_map_key=False)
+                self._use_plan(plan, check_required=False)
+            except ValidationError as exc:
+                plan = exc
+            self._plans[keys] = plan
+        if isinstance(plan, ValidationError):
+            self._reject(_Row(src, {}), {"_row": [str(plan)]})
+            return None, {}
+        values = src.values
+        return plan, {field: values[key] for key, field in plan.targets.items()}
+
+    # -- duplicates, hooks, references, writes ---------------------------------------------------
+    def _process(self, rows: list[_Row]) -> list[_Row]:
+        later: list[_Row] = []
+        if self.dedupe:
+            rows, later = self._dedupe_in_batch(rows)
+            inserts, updates = self._match_existing(rows)
+        else:
+            inserts, updates = rows, []
+        for row in inserts:  # rows kept for a possible update lack required fields
+            if row.errors:
+                self._reject(row, row.errors)
+        inserts = [row for row in inserts if not row.errors]
+        inserts, updates = self._check_unique(inserts, updates)
+        inserts = self._before_create(inserts)
+        updates = self._before_update_rows(updates)
+        inserts, updates = self._check_references(inserts, updates)
+        if self._writing and self.report.invalid and not self.options.skip_invalid:
+            self._writing = False  # atomic and failed: only find the remaining bad rows
+        if self._writing:
+            self._insert(inserts)
+            self._update(updates)
+        else:
+            self._remember(inserts)
+        return later
+
+    def _describe_key(self, row: _Row) -> str:
+        return ", ".join(f"{name} {row.raw.get(name, row.id if name == ID else None)!r}" for name in self.dedupe)
+
+    def _dedupe_in_batch(self, rows: list[_Row]) -> tuple[list[_Row], list[_Row]]:
+        seen: dict[tuple[Any, ...], _Row] = {}
+        earlier = self._unwritten.get("\0key", {})
+        kept: list[_Row] = []
+        later: list[_Row] = []
+        for row in rows:
+            key = row.key
+            if key is None:
+                kept.append(row)
+                continue
+            first = seen.get(key)
+            if first is None and key in earlier:
+                first_row = earlier[key]
+            elif first is not None:
+                first_row = first.src.row
+            else:
+                seen[key] = row
+                kept.append(row)
+                continue
+            if self.policy == "skip":
+                self.report.skipped += 1
+            elif self.policy == "error":
+                self._reject(row, {self.dedupe[0]: [f"duplicate of row {first_row} ({self._describe_key(row)})"]})
+            elif first is not None:
+                later.append(row)  # updates the record of the first, once that is written
+            else:
+                kept.append(row)
+        return kept, later
+
+    def _key_columns(self) -> list[sa.ColumnElement[Any]]:
+        return [self.table.c.id if name == ID else self.table.c[self.etype.field(name).column] for name in self.dedupe]
+
+    def _match_existing(self, rows: list[_Row]) -> tuple[list[_Row], list[_Row]]:
+        keys = {row.key for row in rows if row.key is not None}
+        found: dict[tuple[Any, ...], list[Record]] = {}
+        if keys:
+            columns = self._key_columns()
+            names = [c.name for c in columns]
+            ordered = sorted(keys, key=repr)
+            uow = self.uow
+            for start in range(0, len(ordered), 1000):
+                chunk = ordered[start:start + 1000]
+                if len(columns) == 1:
+                    condition = columns[0].in_([k[0] for k in chunk])
+                else:
+                    condition = sa.tuple_(*columns).in_(chunk)
+                statement = sa.select(self.table).where(condition).order_by(self.table.c.id)
+                if self.policy == "update":
+                    statement = statement.with_for_update()
+                for mapping in uow._execute(statement).mappings():
+                    key = tuple(mapping[n] for n in names)
+                    found.setdefault(key, []).append(uow._row_to_record(self.etype, mapping))
+        inserts: list[_Row] = []
+        updates: list[_Row] = []
+        for row in rows:
+            matches = found.get(row.key) if row.key is not None else None
+            if not matches:
+                inserts.append(row)
+                continue
+            if len(matches) > 1:
+                ids = ", ".join(str(r.id) for r in matches[:5])
+                self._reject(row, {self.dedupe[0]: [
+                    f"matches {len(matches)} existing {self.etype.plural.lower()} (ids {ids}); "
+                    "dedupe on fields that identify one record"
+                ]})
+            elif self.policy == "skip":
+                self.report.skipped += 1
+            elif self.policy == "error":
+                self._reject(row, {self.dedupe[0]: [
+                    f"duplicate of {self.etype.name} {matches[0].id} ({self._describe_key(row)}); "
+                    "use --on-duplicate skip or update to accept duplicates"
+                ]})
+            else:
+                row.old = matches[0]
+                row.errors = {}  # required fields may be absent from an update
+                updates.append(row)
+        return inserts, updates
+
+    def _check_unique(self, inserts: list[_Row], updates: list[_Row]) -> tuple[list[_Row], list[_Row]]:
+        checks = list(self.unique)
+        if self._explicit_ids and ID not in self.dedupe:
+            checks.append(ID)
+        if not checks or not (inserts or updates):
+            return inserts, updates
+        bad: set[_Row] = set()
+        for name in checks:
+            column = self.table.c.id if name == ID else self.table.c[self.etype.field(name).column]
+            candidates = [r for r in inserts if _value(r, name) is not None]
+            if name != ID:
+                candidates += [r for r in updates if _value(r, name) is not None]
+            values = {_value(r, name) for r in candidates}
+            owners: dict[Any, int] = {}
+            ordered = list(values)
+            for start in range(0, len(ordered), 1000):
+                statement = sa.select(self.table.c.id, column).where(column.in_(ordered[start:start + 1000]))
+                owners.update({value: rid for rid, value in self.uow._execute(statement)})
+            earlier = self._unwritten.get(name, {})
+            seen: dict[Any, int] = {}
+            for row in candidates:
+                value = _value(row, name)
+                owner = owners.get(value)
+                target = row.old.id if row.old is not None else None
+                if owner is not None and owner != target:
+                    message = (
+                        f"id {value} is already used by another {self.etype.name}; leave the id out, "
+                        "or find existing records with --dedupe-on id" if name == ID else
+                        f"{value!r} is already used by another {self.etype.name}"
+                    )
+                elif value in seen or value in earlier:
+                    message = f"{value!r} is also in row {seen.get(value) or earlier[value]}; it must be unique"
+                else:
+                    seen[value] = row.src.row
+                    continue
+                if row not in bad:
+                    bad.add(row)
+                    self._reject(row, {name: [message]})
+        if not bad:
+            return inserts, updates
+        return [r for r in inserts if r not in bad], [r for r in updates if r not in bad]
+
+    def _before_create(self, rows: list[_Row]) -> list[_Row]:
+        prepare = self.uow._prepare_create
+        etype = self.etype
+        kept = []
+        for row in rows:
+            try:
+                prepare(etype, row.parsed)
+            except ValidationError as exc:
+                self._reject(row, exc.messages)
+                continue
+            kept.append(row)
+        return kept
+
+    def _before_update_rows(self, rows: list[_Row]) -> list[_Row]:
+        uow = self.uow
+        kept = []
+        fields = self._given_fields
+        for row in rows:
+            old = row.old
+            assert old is not None
+            diff = {k: v for k, v in row.parsed.items() if k in fields(row) and old.values.get(k) != v}
+            if diff and self._before_update:
+                try:
+                    results = uow._hook.crm_before_update(uow=uow, record=old, changes=dict(diff))
+                    uow._merge_hook_changes(self.etype, results, diff)
+                except ValidationError as exc:
+                    self._reject(row, exc.messages)
+                    continue
+                diff = {k: v for k, v in diff.items() if old.values.get(k) != v}
+            if not diff:
+                self.report.unchanged += 1
+                continue
+            row.parsed = diff
+            kept.append(row)
+        return kept
+
+    def _given_fields(self, row: _Row) -> Iterable[str]:
+        return row.raw.keys()
+
+    def _check_references(self, inserts: list[_Row], updates: list[_Row]) -> tuple[list[_Row], list[_Row]]:
+        rows = inserts + updates
+        if not rows or not any(f.is_reference for f in self.etype.fields):
+            return inserts, updates
+        pending = {self.etype.name: [r.id for r in inserts if r.id is not None]} if self._explicit_ids else None
+        problems = self.uow.reference_errors(self.etype, [r.parsed for r in rows], pending=pending)
+        if not problems:
+            return inserts, updates
+        for index, messages in problems.items():
+            self._reject(rows[index], messages)
+        bad = {rows[i] for i in problems}
+        return [r for r in inserts if r not in bad], [r for r in updates if r not in bad]
+
+    def _remember(self, rows: list[_Row]) -> None:
+        """Once an atomic import stopped writing, keep the keys and unique values of the valid
+        rows, so later duplicates of them are still found."""
+        if not rows:
+            return
+        if self.dedupe:
+            keys = self._unwritten.setdefault("\0key", {})
+            for row in rows:
+                if row.key is not None:
+                    keys.setdefault(row.key, row.src.row)
+        for name in self.unique:
+            values = self._unwritten.setdefault(name, {})
+            for row in rows:
+                value = row.parsed.get(name)
+                if value is not None:
+                    values.setdefault(value, row.src.row)
+        if self._explicit_ids:
+            ids = self._unwritten.setdefault(ID, {})
+            for row in rows:
+                if row.id is not None:
+                    ids.setdefault(row.id, row.src.row)
+
+    def _insert(self, rows: list[_Row]) -> None:
+        if not rows:
+            return
+        uow = self.uow
+        etype = self.etype
+        connection = uow.connection
+        columns, plan = self._insert_plan
+        writer = BulkInsert(connection, self.table, columns)
+        if self._explicit_ids:
+            given = [r.id for r in rows if r.id is not None]
+            fresh = iter(allocate_ids(connection, self.table, len(rows) - len(given), above=max(given, default=0)))
+            ids = [r.id if r.id is not None else next(fresh) for r in rows]
+        else:
+            ids = allocate_ids(connection, self.table, len(rows))
+        if self._self_references:
+            rows, ids = _parents_first(rows, ids, self._self_references)
+        now = dt.datetime.now(dt.UTC)
+        user = uow.actor.user_id
+        system = {"version": 1, "created_at": now, "updated_at": now, "created_by": user, "updated_by": user}
+        system_db = tuple(
+            system[c] if system[c] is None or (p := writer.processor(c)) is None else p(system[c]) for c in _SYSTEM_COLUMNS
+        )
+        limit = len(columns) - len(_SYSTEM_COLUMNS)
+        processors = [(i, p) for i, p in writer.processors if i < limit]
+        tuples = []
+        for rid, row in zip(ids, rows, strict=True):
+            get = row.parsed.get
+            values: list[Any] = [rid]
+            for name, ftype, column, multi in plan:
+                value = get(name)
+                if multi is None:
+                    values.append(value)
+                elif value is None:
+                    values.extend([None] * len(multi))
+                else:
+                    stored = ftype.to_db(value, column)
+                    values.extend(stored[c] for c in multi)
+            for index, processor in processors:
+                value = values[index]
+                if value is not None:
+                    values[index] = processor(value)
+            values.extend(system_db)
+            tuples.append(tuple(values))
+        try:
+            writer.execute(tuples, processed=True)
+        except sa.exc.IntegrityError as exc:
+            raise uow._integrity(etype, exc, {}) from exc
+        except sa.exc.OperationalError as exc:
+            raise uow._translate(exc) from exc
+        created = uow._created
+        after = self._after_create
+        entity = etype.name
+        names = [f.name for f in etype.fields]
+        for rid, row in zip(ids, rows, strict=True):
+            get = row.parsed.get
+            values = {"id": rid, **system}
+            for name in names:
+                values[name] = get(name)
+            created(etype, Record(entity, values), announce=False, after_hooks=after)
+        uow.announce_created(etype, array("q", ids))
+        self.report.created += len(rows)
+
+    def _update(self, rows: list[_Row]) -> None:
+        if not rows:
+            return
+        uow = self.uow
+        etype = self.etype
+        table = self.table
+        now = dt.datetime.now(dt.UTC)
+        user = uow.actor.user_id
+        groups: dict[tuple[str, ...], list[_Row]] = {}
+        for row in rows:
+            groups.setdefault(tuple(sorted(row.parsed)), []).append(row)
+        for group in groups.values():
+            params = []
+            for row in group:
+                assert row.old is not None
+                stored = uow._to_row(etype, row.parsed)
+                params.append({
+                    **{f"v_{k}": v for k, v in stored.items()},
+                    "k_id": row.old.id, "k_version": row.old.version, "v_version": row.old.version + 1,
+                    "v_updated_at": now, "v_updated_by": user,
+                })
+            set_columns = [*params[0].keys()]
+            values = {name[2:]: sa.bindparam(name, type_=table.c[name[2:]].type) for name in set_columns if name.startswith("v_")}
+            statement = (
+                sa.update(table)
+                .where(table.c.id == sa.bindparam("k_id"), table.c.version == sa.bindparam("k_version"))
+                .values(values)
+            )
+            try:
+                result = uow.connection.execute(statement, params)
+            except sa.exc.IntegrityError as exc:
+                raise uow._integrity(etype, exc, {}) from exc
+            except sa.exc.OperationalError as exc:
+                raise uow._translate(exc) from exc
+            if uow.connection.dialect.supports_sane_multi_rowcount and result.rowcount != len(params):
+                first = group[0].old
+                assert first is not None
+                raise uow._stale(etype.name, first.id, first.version, None)
+        for row in rows:
+            old = row.old
+            assert old is not None
+            diff = row.parsed
+            new = Record(etype.name, {**old.values, **diff, "version": old.version + 1, "updated_at": now, "updated_by": user})
+            uow._after_write("updated", etype, new, old, diff)
+            if self._after_update:
+                uow._hook.crm_after_update(uow=uow, old=old, new=new, changes=diff)
+        self.report.updated += len(rows)
+
+    # -- invalid rows --------------------------------------------------------------------------
+    def _reject(self, row: _Row, messages: Mapping[str, Sequence[str]]) -> None:
+        column_of = self._column_of(row)
+        first = True
+        texts = []
+        for field, items in messages.items():
+            whole = field in ("_row", "_schema")
+            column = None if whole else column_of.get(field)
+            value = row.raw.get(field) if column is not None else None
+            for message in items:
+                text = message if whole or column is not None else f"{field}: {message}"
+                self.report.add_error(
+                    RowError(row.src.row, row.src.line, column, None if whole else field, value, text), new_row=first,
+                )
+                first = False
+                texts.append(text if column is None else f"{column}: {message}")
+        if first:  # no message at all: still a bad row
+            self.report.add_error(RowError(row.src.row, row.src.line, None, None, None, "invalid row"), new_row=True)
+        if self._rejects is not None:
+            self._rejects.write(row.src, "; ".join(texts))
+
+    def _column_of(self, row: _Row) -> dict[str, str]:
+        plan = self._plan
+        if plan is None and isinstance(row.src.values, dict):
+            cached = self._plans.get(tuple(row.src.values))
+            plan = cached if isinstance(cached, ColumnPlan) else None
+        return plan.column_of() if plan is not None else {}
+
+
+def _value(row: _Row, name: str) -> Any:
+    return row.id if name == ID else row.parsed.get(name)
+
+
+def _parents_first(rows: list[_Row], ids: list[int], fields: list[str]) -> tuple[list[_Row], list[int]]:
+    """Order a batch so that a row referring to another row of the batch (an account's parent)
+    comes after it, as SQLite checks each inserted row's references at once."""
+    position = {rid: i for i, rid in enumerate(ids)}
+    pending = list(range(len(rows)))
+    placed: set[int] = set()
+    order: list[int] = []
+    while pending:
+        waiting = []
+        for i in pending:
+            parents = (position.get(rows[i].parsed.get(f)) for f in fields)
+            if all(p is None or p in placed or p == i for p in parents):
+                order.append(i)
+                placed.add(i)
+            else:
+                waiting.append(i)
+        if len(waiting) == len(pending):  # a cycle: keep the file's order and let the database judge
+            order.extend(waiting)
+            break
+        pending = waiting
+    return [rows[i] for i in order], [ids[i] for i in order]
+
+
+def _has_present_errors(errors: Mapping[str, Sequence[str]], plan: ColumnPlan) -> bool:
+    fields = plan.fields
+    return any(k in fields or k == ID or v != [REQUIRED_MESSAGE] for k, v in errors.items())
+
+
+class _Rejects:
+    """Writes invalid rows: CSV (original columns plus ``error``) or JSON lines."""
+
+    def __init__(self, path: str, columns: Sequence[str] | None) -> None:
+        self.path = path
+        self.columns = list(columns) if columns is not None else None
+        try:
+            self._handle: IO[str] = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed by close()
+        except OSError as exc:
+            raise ValidationError(f"cannot write the rejects file {path!r}: {exc.strerror}") from None
+        self._csv = None
+        if self.columns is not None:
+            self._csv = csv.writer(self._handle)
+            self._csv.writerow([*self.columns, "error"])
+
+    def write(self, src: SourceRow, error: str) -> None:
+        if self._csv is not None:
+            cells = list(src.values) if isinstance(src.values, list) else [""] * len(self.columns or ())
+            self._csv.writerow([*cells, error])
+            return
+        if isinstance(src.values, dict):
+            data = {**src.values, "error": error}
+        else:
+            data = {"value": src.values, "error": error}
+        self._handle.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def iter_objects(objects: Iterable[Mapping[str, Any]]) -> Iterator[SourceRow]:
+    """Python mappings as import rows (for :func:`crmcore.transfer.import_rows`)."""
+    for number, values in enumerate(objects, 1):
+        if isinstance(values, Mapping):
+            yield SourceRow(number, None, dict(values))
+        else:
+            yield SourceRow(number, None, values, f"expected a mapping of field names to values, got {type(values).__name__}")
