@@ -27,6 +27,7 @@ from crmcore.cli import (
 from crmcore.hookspecs import hookimpl
 from crmcore.plugins import PluginInfo, installed_plugins, plugin_info
 from crmcore.registry import SYSTEM_FIELDS
+from crmcore.security.admin import resolve_owner
 from crmcore.settings import DEFAULT_DATABASE
 
 if TYPE_CHECKING:
@@ -201,11 +202,15 @@ def create(entity: str, assignments: tuple[str, ...], as_json: bool) -> None:
     """Create a record of ENTITY and print its id (--json: the record).
 
     Values are text, read like any input: `crm create opportunity name=Renewal amount="1200 EUR"`;
-    `field=` leaves a field empty.
+    `field=` leaves a field empty. The record is owned by the acting user (--as) unless
+    `owner=USERNAME` or `owner=group:NAME` says otherwise.
     """
-    values = parse_assignments(assignments)
+    values: dict[str, Any] = dict(parse_assignments(assignments))
     crm = current_app()
     with crm.unit_of_work(current_actor()) as uow:
+        owner = values.pop("owner", None)
+        if owner:
+            values.update(resolve_owner(uow, owner))
         record = uow.create(entity, values)
         uow.commit()
     if as_json:

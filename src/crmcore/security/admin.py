@@ -51,7 +51,9 @@ def find_by_name(uow: UnitOfWork, entity: str, name: str, *, field: str = "name"
         known = [r[0] for r in uow.connection.execute(sa.select(table.c[field]).order_by(table.c[field]).limit(20))]
         hint = f"; known: {', '.join(known)}" if known else f"; there is no {entity} yet"
         raise NotFoundError(f"no {entity} named {name!r}{hint}", entity=entity, id=name)
-    return uow.get(entity, row[0])
+    # names resolve for every actor (to give a record an owner, say); what may be done with
+    # the record is checked by the write that uses it
+    return uow._select_one(uow.registry.entity(entity), row[0])
 
 
 def add_user(
