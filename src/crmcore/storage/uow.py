@@ -4,10 +4,15 @@
 created, read, updated and deleted by entity name and handed out as immutable
 :class:`~crmcore.records.Record` values. Leaving the block without :meth:`UnitOfWork.commit`
 rolls everything back and drops the queued signals; any exception, in crmcore, in a hook or in
-a plugin, rolls the whole unit back. Signals go out only after a successful commit.
+a plugin, rolls the whole unit back. Signals go out only after a successful commit. Each
+writing call (create, update, delete, tag, untag) is all or nothing: when it raises, its own
+writes are undone and the caller may go on with the unit, on SQLite and PostgreSQL alike.
 
 Every row carries a ``version``. An update names the version it read (the record's) and loses
-with a :class:`~crmcore.errors.ConflictError` if someone else changed the row in between.
+with a :class:`~crmcore.errors.ConflictError` if someone else changed the row in between. On
+PostgreSQL a second writer of a row waits for the first one's commit, then conflicts. SQLite
+has one writer at a time: a unit that read before another unit committed a write conflicts when
+it writes, whatever the records; open a new unit and retry.
 """
 
 from __future__ import annotations
@@ -267,12 +272,17 @@ class UnitOfWork:
                 if record_id in records:  # gone only if deleted later in the same unit
                     yield {"event": RecordEvent("created", etype.name, records[record_id], self.actor, {})}
 
-    def _translate(self, exc: sa.exc.OperationalError) -> CrmError:
+    def _translate(self, exc: sa.exc.OperationalError, *, entity: str | None = None, id: int | None = None) -> CrmError:
+        """Turn a lost race (SQLite: database locked or snapshot outdated; PostgreSQL:
+        serialization failure, deadlock) into a :class:`ConflictError`, naming the record being
+        written when known."""
         text = str(exc.orig).lower()
         if "locked" in text or "could not serialize" in text or "deadlock" in text:
+            what = f"{entity} {id} could not be written: " if entity is not None else ""
             return ConflictError(
-                "the database changed under this unit of work (another transaction wrote first); "
-                "open a new unit of work, read the records again and retry"
+                f"{what}the database changed under this unit of work (another transaction wrote first); "
+                "open a new unit of work, read the records again and retry",
+                entity=entity, id=id,
             )
         return CrmError(f"database error: {str(exc.orig).splitlines()[0]}")
 
@@ -604,7 +614,7 @@ class UnitOfWork:
         except sa.exc.IntegrityError as exc:
             raise self._integrity(etype, exc, row) from exc
         except sa.exc.OperationalError as exc:
-            raise self._translate(exc) from exc
+            raise self._translate(exc, entity=entity, id=record_id) from exc
         if result.rowcount != 1:
             raise self._stale(entity, record_id, version, None)
         new = Record(entity, {**old.values, **diff, "version": version + 1, "updated_at": now, "updated_by": self.actor.user_id})
