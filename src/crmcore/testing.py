@@ -165,8 +165,8 @@ class CrmFactory:
                 app.close()
         if self._schemas:
             admin = make_engine(self.base_url)
-            with admin.begin() as connection:
-                for schema in self._schemas:
+            for schema in self._schemas:  # one transaction each: a drop locks every table in it
+                with admin.begin() as connection:
                     connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
             admin.dispose()
 

@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from crmcore.security.access import AccessContext, AccessService, Decision, Grant, Restriction
 from crmcore.security.model import Party, Profile, SecurityModel, SharingRule, parse_security
-from crmcore.security.predicate import ALWAYS, NEVER, FieldEquals, FieldIn, IdSet, Predicate, all_of, any_of
+from crmcore.security.predicate import (
+    ALWAYS,
+    NEVER,
+    FieldEquals,
+    FieldIn,
+    IdSet,
+    Not,
+    Predicate,
+    all_of,
+    any_of,
+)
 
 __all__ = [
     "ALWAYS",
@@ -20,6 +30,7 @@ __all__ = [
     "FieldIn",
     "Grant",
     "IdSet",
+    "Not",
     "Party",
     "Predicate",
     "Profile",

@@ -40,6 +40,7 @@ from crmcore.security.predicate import (
 
 if TYPE_CHECKING:
     from crmcore.app import Crm
+    from crmcore.registry import Registry
 
 __all__ = ["AccessContext", "AccessService", "Decision", "Grant", "Restriction"]
 
@@ -96,6 +97,11 @@ class AccessContext:
     group_ids_by_name: Mapping[str, int]
     group_roles: Mapping[int, tuple[tuple[int, bool], ...]]
     tables: Mapping[str, sa.Table]
+    registry: Registry
+
+    def table(self, entity: str) -> sa.Table:
+        """The table of *entity*, for plugins building grant and restriction predicates."""
+        return self.registry.table(entity)
 
     @property
     def is_system(self) -> bool:
@@ -169,7 +175,7 @@ class AccessService:
             group_roles.setdefault(row.group_id, []).append((row.role_id, bool(row.subordinates)))
         base = AccessContext(
             actor, (), frozenset(), frozenset(), frozenset(), names, {v: k for k, v in names.items()},
-            frozen_children, groups, {k: tuple(v) for k, v in group_roles.items()}, self.tables,
+            frozen_children, groups, {k: tuple(v) for k, v in group_roles.items()}, self.tables, self.crm.registry,
         )
         if actor.is_system or actor.user_id is None:
             return attrs.evolve(base, profiles=self._profiles([], roles))
