@@ -556,7 +556,7 @@ class Phone(FieldType):
 
     def parse(self, value: Any) -> str:
         text = _as_text(value)
-        if text and _PHONE_CHARS.match(text) and sum(c.isdigit() for c in text) >= 3:
+        if text and _PHONE_CHARS.match(text) and sum(map(str.isdigit, text)) >= 3:
             return " ".join(text.split())
         raise self._fail(value)
 

@@ -60,13 +60,23 @@ class BulkInsert:
         processors = self.processors
         if not processors:
             return [tuple(row) for row in rows]
+        # The same object in a column row after row (one time stamp for a batch) is processed
+        # once: each processor remembers its last input and output.
+        last_in: list[Any] = [None] * len(processors)
+        last_out: list[Any] = [None] * len(processors)
+        indexed = list(enumerate(processors))
         out = []
         for row in rows:
             values = list(row)
-            for index, processor in processors:
+            for slot, (index, processor) in indexed:
                 value = values[index]
-                if value is not None:
-                    values[index] = processor(value)
+                if value is None:
+                    continue
+                if value is last_in[slot]:
+                    values[index] = last_out[slot]
+                else:
+                    last_in[slot] = value
+                    values[index] = last_out[slot] = processor(value)
             out.append(tuple(values))
         return out
 

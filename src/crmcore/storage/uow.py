@@ -36,7 +36,7 @@ from crmcore.errors import (
     ReferenceError,
     ValidationError,
 )
-from crmcore.fields import Reference
+from crmcore.fields import FieldType, Reference
 from crmcore.records import Record
 from crmcore.signals import CREATED, DELETED, UPDATED, RecordEvent
 from crmcore.storage.bulk import insert_rows
@@ -143,6 +143,7 @@ class UnitOfWork:
         self._done = False
         self._depth = 0  # nesting of writing calls (see _atomic)
         self._flushes = 0
+        self._dumpers: dict[str, dict[str, Any]] = {}  # per entity: field -> dump, None if identity
         self._access: AccessContext | None = None
         self._hidden: dict[str, frozenset[str]] = {}
 
@@ -707,30 +708,44 @@ class UnitOfWork:
     ) -> None:
         self.changes.append(Change(action, etype.name, record.id))
         changes: dict[str, tuple[Any, Any]]
+        values = record.values
         if action == "created":
-            changes = {f.name: (None, record.values[f.name]) for f in etype.fields if record.values.get(f.name) is not None}
+            changes = {f.name: (None, value) for f in etype.fields if (value := values.get(f.name)) is not None}
         elif action == "updated":
             assert old is not None
             changes = {name: (old.values.get(name), value) for name, value in diff.items()}
         else:
-            changes = {f.name: (record.values[f.name], None) for f in etype.fields if record.values.get(f.name) is not None}
+            changes = {f.name: (value, None) for f in etype.fields if (value := values.get(f.name)) is not None}
         if etype.auditable:
-            self.queue_audit(etype, record.id, action, changes)
+            # a create or an update is audited at the record's own time stamp
+            at = values.get("updated_at") if action != "deleted" else None
+            self.queue_audit(etype, record.id, action, changes, at=at)
         if announce:
             self.announce({"created": CREATED, "updated": UPDATED, "deleted": DELETED}[action], etype.name,
                           event=RecordEvent(action, etype.name, record, self.actor, changes if action == "updated" else {}))
 
-    def queue_audit(self, etype: EntityType, record_id: int, action: str, changes: Mapping[str, tuple[Any, Any]]) -> None:
-        """Queue one audit entry; written in bulk before reads of the trail and at commit."""
+    def queue_audit(
+        self, etype: EntityType, record_id: int, action: str, changes: Mapping[str, tuple[Any, Any]],
+        *, at: dt.datetime | None = None,
+    ) -> None:
+        """Queue one audit entry; written in bulk before reads of the trail and at commit.
+
+        :param at: when the change happened (default: now).
+        """
+        dumpers = self._dumpers.get(etype.name)
+        if dumpers is None:
+            dumpers = self._dumpers[etype.name] = {
+                f.name: None if type(f.type).dump is FieldType.dump else f.type.dump for f in etype.all_fields
+            }
         dumped = {}
         for name, (old, new) in changes.items():
-            if etype.has_field(name):
-                ftype = etype.field(name).type
-                dumped[name] = [None if old is None else ftype.dump(old), None if new is None else ftype.dump(new)]
-            else:  # pseudo fields such as tags
+            dump = dumpers.get(name, _PSEUDO)
+            if dump is None or dump is _PSEUDO:  # values as they are, or a pseudo field (tags)
                 dumped[name] = [old, new]
+            else:
+                dumped[name] = [None if old is None else dump(old), None if new is None else dump(new)]
         self._audit.append({
-            "at": _now(), "actor_id": self.actor.user_id, "entity": etype.name,
+            "at": at or _now(), "actor_id": self.actor.user_id, "entity": etype.name,
             "record_id": record_id, "action": action, "changes": dumped,
         })
         if len(self._audit) >= 5000:
@@ -912,6 +927,8 @@ class UnitOfWork:
 
 #: Marks a queued signal whose events are read back after the commit (see announce_created).
 _READ_BACK = "__read_back__"
+#: Stands for the dump of a name that is no field (pseudo fields of the audit such as tags).
+_PSEUDO = object()
 
 
 _SECURITY_ENTITIES = frozenset({"role", "group", "role_assignment", "group_member"})
