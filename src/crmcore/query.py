@@ -674,10 +674,11 @@ _FUNCTIONS = ("sum", "avg", "min", "max")
 class _Aggregate:
     """One run of :meth:`Query.aggregate`.
 
-    With a single money field among the measures, the statement groups by the requested fields
-    only and reads the least and greatest currency of each group: when a group holds one
-    currency (the usual case) its rows follow without the extra grouping key, which SQLite
-    would otherwise sort for; a group mixing currencies makes it run grouped by currency too.
+    Money measures group by the currency column as well. PostgreSQL hashes that extra key at
+    no cost; SQLite would sort the whole table for it, so there, with a single money field, the
+    statement groups by the requested fields only and reads the least and greatest currency of
+    each group: a group holding one currency (the usual case) gives its rows directly, and a
+    group mixing currencies makes the statement run again grouped by currency.
     """
 
     def __init__(self, query: Query, group_by: list[str], count: bool, spec: dict[str, list[str]]) -> None:
@@ -730,7 +731,8 @@ class _Aggregate:
         return target
 
     def run(self) -> list[dict[str, Any]]:
-        rows = self._single_currency() if len(self.money) == 1 else None
+        sqlite = self.query.uow.connection.dialect.name == "sqlite"
+        rows = self._single_currency() if len(self.money) == 1 and sqlite else None
         if rows is None:
             rows = self._grouped_by_currency()
         names = list(dict.fromkeys([*(g.name for g in self.groups), *(f"{m.name}_currency" for m in self.money)]))
@@ -757,6 +759,8 @@ class _Aggregate:
             values = list(row[: len(keys)])
             currencies = dict(zip((m.name for m in self.money), values[len(self.groups):], strict=True))
             result.append(self._row(values[: len(self.groups)], currencies, row.n, self._values(row)))
+        if not result and not self.groups:  # totals of nothing: one row, as without currencies
+            result.append(self._row([], dict.fromkeys(m.name for m in self.money), 0, dict.fromkeys(self.needed)))
         return result
 
     def _single_currency(self) -> list[dict[str, Any]] | None:
