@@ -13,7 +13,7 @@ import marshmallow as ma
 
 from crmcore.errors import ValidationError
 from crmcore.fields import REQUIRED_MESSAGE, Field, FieldValueError
-from crmcore.validation import SYSTEM_MESSAGE, UNKNOWN_MESSAGE
+from crmcore.validation import SYSTEM_MESSAGE, UNKNOWN_MESSAGE, order_errors
 
 if TYPE_CHECKING:
     from crmcore.registry import EntityType, Registry
@@ -24,7 +24,12 @@ _MISSING = ma.missing
 
 
 class RegistryField(ma.fields.Field):  # type: ignore[type-arg]
-    """A marshmallow field that parses with a registry :class:`~crmcore.fields.Field`."""
+    """A marshmallow field that parses with a registry :class:`~crmcore.fields.Field`.
+
+    A missing value is handled here, as :func:`crmcore.validation.check_values` does: the
+    declared default is parsed like a given value (marshmallow would hand a ``load_default``
+    over as it is), and a required field without one is reported.
+    """
 
     def __init__(self, declaration: Field, **kwargs: Any) -> None:
         self.declaration = declaration
@@ -32,8 +37,16 @@ class RegistryField(ma.fields.Field):  # type: ignore[type-arg]
         super().__init__(**kwargs)
 
     def deserialize(self, value: Any, attr: str | None = None, data: Any = None, **kwargs: Any) -> Any:
-        if value is _MISSING:
-            return super().deserialize(value, attr, data, **kwargs)
+        if value is _MISSING:  # only asked when the load is not partial
+            default = self.declaration.default_value()
+            if default is None:
+                if self.declaration.required:
+                    raise ma.ValidationError(REQUIRED_MESSAGE)
+                return _MISSING
+            try:
+                return self.declaration.parse(default)
+            except FieldValueError as exc:
+                raise ma.ValidationError(f"default {default!r} is invalid: {exc}") from None
         try:
             parsed = self.declaration.parse(value)
         except FieldValueError as exc:
@@ -77,17 +90,15 @@ class SchemaFactory:
             return self.for_entity(entity, partial=partial).load(data)  # type: ignore[no-any-return]
         except ma.ValidationError as exc:
             messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+            messages = order_errors(self.registry.entity(entity), messages)
             raise ValidationError(messages, entity=entity, row=row) from None
 
 
 def _build(entity: EntityType, *, partial: bool) -> type[ma.Schema]:
     attributes: dict[str, Any] = {}
     for declaration in entity.fields:
-        default = declaration.default_value() if not partial else None
-        kwargs: dict[str, Any] = {"required": declaration.required and default is None and not partial, "allow_none": True}
-        if default is not None:
-            kwargs["load_default"] = default
-        attributes[declaration.name] = RegistryField(declaration, **kwargs)
+        required = declaration.required and declaration.default is None and not partial
+        attributes[declaration.name] = RegistryField(declaration, required=required, allow_none=True)
     for name in ("id", "version", "created_at", "updated_at", "created_by", "updated_by"):
         attributes[name] = _RejectSystem(load_only=True)
 

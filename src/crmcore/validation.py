@@ -14,7 +14,7 @@ from crmcore.errors import ValidationError
 from crmcore.fields import REQUIRED_MESSAGE, FieldValueError
 from crmcore.registry import SYSTEM_FIELD_NAMES, EntityType
 
-__all__ = ["UNKNOWN_MESSAGE", "check_values", "validate"]
+__all__ = ["UNKNOWN_MESSAGE", "check_values", "order_errors", "validate"]
 
 UNKNOWN_MESSAGE = "unknown field"
 SYSTEM_MESSAGE = "is set by crmcore and cannot be written"
@@ -60,7 +60,17 @@ def check_values(
                     errors[field.name] = [f"default {default!r} is invalid: {exc}"]
             elif field.required:
                 errors[field.name] = [REQUIRED_MESSAGE]
+    if errors:
+        errors = order_errors(entity, errors)
     return parsed, errors
+
+
+def order_errors(entity: EntityType, errors: Mapping[str, list[str]]) -> dict[str, list[str]]:
+    """*errors* in the entity's field order, then unknown keys as given, so that both paths
+    (and every run) report them alike."""
+    ordered = {name: list(errors[name]) for name in entity._by_name if name in errors}
+    ordered.update((name, list(messages)) for name, messages in errors.items() if name not in ordered)
+    return ordered
 
 
 def validate(
