@@ -227,3 +227,22 @@ def test_schema_dump_renders_json_compatible_values(app):
     dumped = app.schemas.for_entity("gadget").dump(loaded)
     assert (dumped["price"], dumped["made_on"], dumped["colors"]) == (
         {"amount": "3.00", "currency": "GBP"}, "2026-01-02", ["red"])
+
+
+GOOD_CREATES = [c for c in CORPUS if c[0] in (
+    "gadget-minimal", "gadget-empty-text-is-none", "gadget-explicit-none-skips-default",
+    "account-core-plugin-custom", "account-defaults-of-each-kind",
+)]
+
+
+@pytest.mark.parametrize(("entity", "row"), [(c[1], c[3]) for c in GOOD_CREATES], ids=[c[0] for c in GOOD_CREATES])
+def test_unit_of_work_stores_what_the_schema_loads(app, crm_factory, entity, row):
+    assert not _fast(app, entity, False, row)[1]
+    db = crm_factory([Kit()], {"custom_fields": CUSTOM, "crm": {"timezone": "Europe/Paris", "currency": "EUR"}})
+    with db.unit_of_work() as uow:
+        created = uow.create(entity, dict(row))
+        uow.commit()
+    with db.unit_of_work() as uow:
+        stored = uow.get(entity, created.id)
+    loaded = app.schemas.load(entity, dict(row))
+    assert {name: stored[name] for name in loaded} == loaded
