@@ -161,6 +161,7 @@ class Importer:
         self._after_update = bool(hook.crm_after_update.get_hookimpls())
         self._before_update = bool(hook.crm_before_update.get_hookimpls())
         self._insert_plan = self._plan_insert()
+        self._field_names = [f.name for f in self.etype.fields]
         self._self_references = [
             f.name for f in self.etype.fields if f.is_reference and f.type.entity == self.etype.name  # type: ignore[attr-defined]
         ]
@@ -285,7 +286,8 @@ class Importer:
     # -- one batch -----------------------------------------------------------------------------
     def _batch(self, sources: list[SourceRow]) -> None:
         self.report.rows += len(sources)
-        rows = [row for src in sources if (row := self._parse(src)) is not None]
+        parse = self._parse
+        rows = [row for src in sources if (row := parse(src)) is not None]
         while rows:
             rows = self._process(rows)  # returns duplicates left for another round (updates)
 
@@ -597,25 +599,30 @@ class Importer:
         )
         limit = len(columns) - len(_SYSTEM_COLUMNS)
         processors = [(i, p) for i, p in writer.processors if i < limit]
-        tuples = []
-        for rid, row in zip(ids, rows, strict=True):
-            get = row.parsed.get
-            values: list[Any] = [rid]
-            for name, ftype, column, multi in plan:
-                value = get(name)
-                if multi is None:
-                    values.append(value)
-                elif value is None:
-                    values.extend([None] * len(multi))
-                else:
-                    stored = ftype.to_db(value, column)
-                    values.extend(stored[c] for c in multi)
-            for index, processor in processors:
-                value = values[index]
-                if value is not None:
-                    values[index] = processor(value)
-            values.extend(system_db)
-            tuples.append(tuple(values))
+        names = self._field_names
+        if not processors and all(multi is None for *_, multi in plan):
+            # every field is one column stored as it is: build the rows in C
+            tuples = [(rid, *map(row.parsed.get, names), *system_db) for rid, row in zip(ids, rows, strict=True)]
+        else:
+            tuples = []
+            for rid, row in zip(ids, rows, strict=True):
+                get = row.parsed.get
+                values: list[Any] = [rid]
+                for name, ftype, column, multi in plan:
+                    value = get(name)
+                    if multi is None:
+                        values.append(value)
+                    elif value is None:
+                        values.extend([None] * len(multi))
+                    else:
+                        stored = ftype.to_db(value, column)
+                        values.extend(stored[c] for c in multi)
+                for index, processor in processors:
+                    value = values[index]
+                    if value is not None:
+                        values[index] = processor(value)
+                values.extend(system_db)
+                tuples.append(tuple(values))
         try:
             writer.execute(tuples, processed=True)
         except sa.exc.IntegrityError as exc:
@@ -625,13 +632,10 @@ class Importer:
         created = uow._created
         after = self._after_create
         entity = etype.name
-        names = [f.name for f in etype.fields]
         for rid, row in zip(ids, rows, strict=True):
-            get = row.parsed.get
-            values = {"id": rid, **system}
-            for name in names:
-                values[name] = get(name)
-            created(etype, Record(entity, values), announce=False, after_hooks=after)
+            record = dict(zip(names, map(row.parsed.get, names), strict=True))
+            record.update(system, id=rid)
+            created(etype, Record(entity, record), announce=False, after_hooks=after)
         uow.announce_created(etype, array("q", ids))
         self.report.created += len(rows)
 

@@ -16,9 +16,7 @@ import json
 import os
 import re
 from collections.abc import Iterator
-from typing import IO, Any
-
-import attrs
+from typing import IO, Any, NamedTuple
 
 from crmcore.errors import ValidationError
 
@@ -31,8 +29,7 @@ _CHUNK = 1 << 16
 _UTF8 = frozenset({"utf-8", "utf8", "utf_8", "u8", "utf-8-sig", "utf_8_sig"})
 
 
-@attrs.frozen
-class SourceRow:
+class SourceRow(NamedTuple):
     """One data row.
 
     :ivar row: counted from 1 over data rows.
@@ -86,20 +83,26 @@ class Source:
         self.path = str(path)
         self.format = fmt
         self.delimiter = delimiter
+        if encoding:
+            _check_encoding(encoding)
         try:
             self._binary: IO[bytes] = open(self.path, "rb")  # noqa: SIM115 - closed by close()
         except OSError as exc:
-            raise ValidationError(f"cannot read {self.path!r}: {exc.strerror}; check the path", source=self.path) from None
+            raise ValidationError(f"cannot read {self.path!r}: {exc.strerror}; check the path") from None
         self.total_bytes = os.fstat(self._binary.fileno()).st_size
         self.encoding = self._pick_encoding(encoding)
         self._text = io.TextIOWrapper(self._binary, encoding=self.encoding, errors="strict", newline="")  # type: ignore[arg-type]
         self.columns: list[str] | None = None
         self._csv: Any = None
         if fmt == "csv":
-            self._csv = csv.reader(self._text, delimiter=delimiter)
-            header = self._next_csv()
-            if header is None:
-                raise ValidationError(f"{self.path!r} is empty: a CSV import needs a header row naming the columns", source=self.path)
+            try:
+                self._csv = csv.reader(self._text, delimiter=delimiter)
+                header = self._next_csv()
+                if header is None:
+                    raise ValidationError("the file is empty: a CSV import needs a header row naming the columns", source=self.path)
+            except BaseException:
+                self.close()
+                raise
             self.columns = [c.strip() for c in header]
 
     def _pick_encoding(self, encoding: str | None) -> str:
@@ -159,7 +162,7 @@ class Source:
         offset, line, bad = _locate_decode_error(self.path, self.encoding)
         shown = "UTF-8" if self.encoding == "utf-8-sig" else self.encoding
         return ValidationError(
-            f"{self.path!r} is not valid {shown}: byte {offset} (line {line}) is {bad!r}; if the file "
+            f"not valid {shown}: byte {offset} (line {line}) is {bad!r}; if the file "
             "was saved in another encoding, name it with --encoding (encoding= in Python), for "
             "example --encoding cp1252 or --encoding latin-1",
             source=self.path,
@@ -175,7 +178,7 @@ class Source:
             raise self._decode_error() from None
         except csv.Error as exc:
             raise ValidationError(
-                f"{self.path!r} line {self._csv.line_num}: cannot read CSV: {exc}; check the quoting of that line",
+                f"line {self._csv.line_num}: cannot read CSV: {exc}; check the quoting of that line",
                 source=self.path,
             ) from None
 
@@ -183,15 +186,20 @@ class Source:
         reader = self._csv
         row = 0
         line = reader.line_num
-        while True:
-            cells = self._next_csv()
-            if cells is None:
-                return
-            start, line = line + 1, reader.line_num
-            if not cells or (len(cells) == 1 and not cells[0].strip()):
-                continue  # blank line
-            row += 1
-            yield SourceRow(row, start, cells)
+        try:
+            for cells in reader:
+                start, line = line + 1, reader.line_num
+                if not cells or (len(cells) == 1 and not cells[0].strip()):
+                    continue  # blank line
+                row += 1
+                yield SourceRow(row, start, cells)
+        except UnicodeDecodeError:
+            raise self._decode_error() from None
+        except csv.Error as exc:
+            raise ValidationError(
+                f"line {reader.line_num}: cannot read CSV: {exc}; check the quoting of that line",
+                source=self.path,
+            ) from None
 
     # -- JSON lines ----------------------------------------------------------------------------
     def _jsonl_rows(self) -> Iterator[SourceRow]:
@@ -249,7 +257,7 @@ class Source:
             found = buf[pos:pos + 20]
             hint = "; for one object per line use --format jsonl" if expected.startswith("'['") else ""
             return ValidationError(
-                f"{self.path!r} line {line_at(pos)}: expected {expected}, found {found or 'the end of the file'!r}{hint}",
+                f"line {line_at(pos)}: expected {expected}, found {found or 'the end of the file'!r}{hint}",
                 source=self.path,
             )
 
@@ -268,7 +276,7 @@ class Source:
                     if not eof and refill():
                         continue
                     raise ValidationError(
-                        f"{self.path!r} line {line_at(pos) + getattr(exc, 'lineno', 1) - 1}: not valid JSON: "
+                        f"line {base_line + getattr(exc, 'lineno', 1) - 1}: not valid JSON: "
                         f"{getattr(exc, 'msg', exc)}",
                         source=self.path,
                     ) from None

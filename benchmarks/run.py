@@ -1,0 +1,123 @@
+"""crmcore benchmarks: each one against its raw floor, in the same run.
+
+Usage::
+
+    python benchmarks/run.py [--only NAME,...] [--rows N] [--db URL] [--repeat K] [--json]
+
+Benchmarks (default: import_leads, list_page, aggregate):
+
+``import_leads``     a CSV of N leads (default 100,000; 8 columns) imported through crmcore:
+                     parsed, deduplicated on email, owner checked, audited, announced. Floor:
+                     the same rows inserted with sqlite3 ``executemany`` in one transaction
+                     (PostgreSQL: psycopg ``COPY``).
+``import_leads_1m``  the same with 1,000,000 leads, for the peak memory (target < 300 MB).
+``list_page``        a page of 50 of N opportunities (default 1,000,000) with two filters and
+                     a sort, through the query API; median latency. Floor: the same query
+                     written by hand in SQL, run with the driver.
+``aggregate``        the sum of amount by stage over N opportunities through the query API;
+                     median latency. Floor: the hand-written ``GROUP BY``.
+
+Each benchmark runs in a fresh process (so its ``peak_rss_mb`` is its own) on fresh databases:
+SQLite files in a temporary directory, or new schemas on the PostgreSQL server of ``--db``.
+``rows_per_s`` is rows over seconds; for the two queries, rows are those the query reads (the
+page size for ``list_page``, the table size for ``aggregate``). ``ratio_to_floor`` is crmcore's
+rate over the floor's. With ``--repeat K`` each benchmark runs K times and the run with the
+median crmcore time is reported (the machine is shared; repeat for stable figures). ``--json``
+prints exactly one JSON object: ``{"benchmarks": [{"name", "rows", "seconds", "rows_per_s",
+"floor_rows_per_s", "ratio_to_floor", "peak_rss_mb"}, ...]}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+#: name -> default rows
+BENCHMARKS: dict[str, int] = {
+    "import_leads": 100_000,
+    "import_leads_1m": 1_000_000,
+    "list_page": 1_000_000,
+    "aggregate": 1_000_000,
+}
+DEFAULT = ("import_leads", "list_page", "aggregate")
+FIELDS = ("name", "rows", "seconds", "rows_per_s", "floor_rows_per_s", "ratio_to_floor", "peak_rss_mb")
+
+
+def _child(name: str, rows: int, url: str | None) -> dict[str, Any]:
+    from common import temporary_directory
+
+    with temporary_directory() as workdir:
+        if name in ("import_leads", "import_leads_1m"):
+            import import_leads
+
+            result = import_leads.run(rows, url, workdir)
+            result["name"] = name
+            return result
+        import queries
+
+        return queries.run(name, rows, url, workdir)
+
+
+def _spawn(name: str, rows: int, url: str | None) -> dict[str, Any]:
+    command = [sys.executable, os.path.abspath(__file__), "--child", name, "--rows", str(rows)]
+    if url:
+        command += ["--db", url]
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"benchmark {name} failed (exit {done.returncode})")
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def _table(results: list[dict[str, Any]]) -> str:
+    head = ["benchmark", "rows", "seconds", "rows/s", "floor rows/s", "ratio", "peak RSS MB"]
+    lines = [[
+        r["name"], f"{r['rows']:,}", f"{r['seconds']:.4f}", f"{r['rows_per_s']:,.0f}",
+        f"{r['floor_rows_per_s']:,.0f}", f"{r['ratio_to_floor']:.3f}", f"{r['peak_rss_mb']:.1f}",
+    ] for r in results]
+    widths = [max(len(str(x)) for x in column) for column in zip(head, *lines, strict=True)]
+    out = ["  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(head, widths, strict=True)))]
+    for line in lines:
+        out.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths, strict=True))))
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="crmcore benchmarks against raw floors.")
+    parser.add_argument("--only", help=f"comma-separated benchmarks among {', '.join(BENCHMARKS)}")
+    parser.add_argument("--rows", type=int, help="rows per benchmark (default: each one's own)")
+    parser.add_argument("--db", help="a PostgreSQL URL (default: SQLite files in a temporary directory)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per benchmark; the median run is reported")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        result = _child(args.child, args.rows or BENCHMARKS[args.child], args.db)
+        print(json.dumps(result))
+        return 0
+    names = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else list(DEFAULT)
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark {', '.join(unknown)}; choose among {', '.join(BENCHMARKS)}")
+    results = []
+    for name in names:
+        runs = [_spawn(name, args.rows or BENCHMARKS[name], args.db) for _ in range(max(args.repeat, 1))]
+        runs.sort(key=lambda r: r["seconds"])
+        results.append(runs[len(runs) // 2])
+    if args.json:
+        print(json.dumps({"benchmarks": [{k: r[k] for k in FIELDS} for r in results]}))
+    else:
+        database = "PostgreSQL" if args.db else "SQLite"
+        print(f"crmcore benchmarks on {database}")
+        print(_table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
