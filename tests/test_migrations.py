@@ -70,6 +70,18 @@ def versions(crm: Any, plugin: str) -> list[str]:
     return [r[0] for r in rows(crm, f"SELECT version_num FROM {migrations.version_table(plugin)}")]
 
 
+def core_revisions() -> list[str]:
+    """``"core: <id> <message>"`` for each of the core's revisions, oldest first."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory(str(migrations.SCRIPT_LOCATION), version_locations=[str(migrations.CORE_VERSIONS)])
+    return [f"core: {rev.revision} {(rev.doc or '').strip()}" for rev in reversed(list(script.walk_revisions()))]
+
+
+def core_head() -> str:
+    return core_revisions()[-1].split()[1]
+
+
 def no_differences(crm: Any) -> list[Any]:
     """Alembic's comparison of the database with every declaration; empty when they match."""
     return migrations.differences(crm)
@@ -101,14 +113,14 @@ def test_pending_on_an_empty_database_lists_the_core_revision(new_app: Any) -> N
 def test_upgrade_from_empty_creates_exactly_the_registry_schema(new_app: Any) -> None:
     crm = new_app()
     done = crm.upgrade()
-    assert done[0] == "core: 0001 create core tables"
+    assert done[: len(core_revisions())] == core_revisions()
     assert migrations.differences(crm, "core") == [], (
         "the core's revisions differ from the core's declarations; if a core entity changed, write "
         "a revision: crm db revision --plugin core -m 'what changed'"
     )
     assert no_differences(crm) == []
     assert set(crm.metadata.tables) <= table_names(crm)
-    assert versions(crm, "core") == ["0001"]
+    assert versions(crm, "core") == [core_head()]
     assert "alembic_version" not in table_names(crm)
 
 
@@ -242,7 +254,7 @@ def test_enabling_a_scripted_plugin_later_runs_its_branch_and_keeps_rows(
     assert second.pending() == []
     assert no_differences(second) == []
     assert versions(second, "visits") == ["0001"]
-    assert versions(second, "core") == ["0001"]
+    assert versions(second, "core") == [core_head()]
     assert rows(second, "SELECT id, name FROM crm_account ORDER BY id") == before
     assert rows(second, "SELECT count(*) FROM crm_opportunity") == [(1,)]
     visit = make_record(second, "visit", account_id=account.id, visited_on="2026-04-01")
@@ -332,6 +344,34 @@ def test_an_unknown_recorded_revision_is_a_clear_error(new_app: Any) -> None:
         connection.exec_driver_sql("UPDATE crm_version_core SET version_num = 'zz99'")
     with pytest.raises(DatabaseError, match="'zz99'.*crm_version_core.*install the plugin version"):
         crm.pending()
+
+
+def test_a_database_made_by_create_schema_is_recorded_not_recreated(crm_factory: Any, make_record: Any) -> None:
+    crm = crm_factory(file=True)  # tables straight from the registry, no migration history
+    account = make_record(crm, "account", name="Acme")
+    recorded = [f"{line} (already in the database: recorded as applied)" for line in core_revisions()]
+    assert crm.pending() == recorded
+    assert crm.upgrade()[: len(recorded)] == recorded
+    assert versions(crm, "core") == [core_head()]
+    assert crm.pending() == []
+    with crm.unit_of_work() as uow:
+        assert uow.get("account", account.id).name == "Acme"
+
+
+def test_a_plugin_that_starts_shipping_scripts_records_its_first_revision(
+    new_app: Any, crm_factory: Any, make_record: Any, visits_folder: Path
+) -> None:
+    before = new_app([Visits()])
+    before.upgrade()
+    account = make_record(before, "account", name="Acme", tier="gold")
+    make_record(before, "visit", account_id=account.id, visited_on="2026-03-02")
+
+    after = same_database(crm_factory, before, [Visits(visits_folder)])
+    assert after.pending() == ["visits: 0001 create visits (already in the database: recorded as applied)"]
+    after.upgrade()
+    assert versions(after, "visits") == ["0001"]
+    assert after.pending() == []
+    assert rows(after, "SELECT count(*) FROM visits_visit") == [(1,)]
 
 
 # -- custom fields from the settings -----------------------------------------------------------

@@ -11,6 +11,9 @@ Two kinds of schema need no scripts. A plugin whose ``crm_migrations`` returns `
 does not implement it) gets its missing tables and columns created straight from the registry,
 and so do the custom fields of the settings (``[custom_fields.<entity>]``, columns
 ``custom_<field>``). Nothing is ever dropped: a removed custom field keeps its column and data.
+A branch never migrated on a database that already holds everything it declares (made by
+:meth:`Crm.create_schema`, or a plugin that ships scripts only since a later release) has its
+revisions recorded as applied instead of run.
 
 Which branch owns a table or column comes from the registry: ``Table.info["origin"]`` names the
 plugin that declared the entity, ``Column.info["origin"]`` the plugin (or ``"settings"``) that
@@ -34,7 +37,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 import sqlalchemy as sa
@@ -326,9 +329,25 @@ def _pending_revisions(crm: Crm, branch: Branch, connection: sa.Connection) -> l
     return [rev for rev in reversed(every) if rev.revision not in applied]
 
 
-def _describe(branch: Branch, rev: Script) -> str:
+def _describe(branch: Branch, rev: Script, *, recorded: bool = False) -> str:
     doc = (rev.doc or "").strip().splitlines()
-    return f"{branch.plugin}: {rev.revision} {doc[0] if doc else ''}".rstrip()
+    line = f"{branch.plugin}: {rev.revision} {doc[0] if doc else ''}".rstrip()
+    return f"{line} (already in the database: recorded as applied)" if recorded else line
+
+
+def _already_there(crm: Crm, branch: Branch, connection: sa.Connection) -> bool:
+    """Whether *branch* was never migrated here although everything it declares is in the
+    database as declared: a database made by :meth:`Crm.create_schema`, or a plugin that ships
+    scripts since a release after it was deployed. Its revisions are then recorded as applied
+    instead of run (they would create what exists)."""
+    context = MigrationContext.configure(connection, opts={"version_table": branch.version_table})
+    if context.get_current_heads():
+        return False
+    owns_something = any(
+        table_owner(t) == branch.plugin or any(column_owner(t, c) == branch.plugin for c in t.columns)
+        for t in crm.metadata.tables.values()
+    )
+    return owns_something and not _missing(connection, crm, branch.plugin) and not _compare(connection, crm, branch.plugin)
 
 
 # -- schema from the registry ------------------------------------------------------------------
@@ -403,17 +422,17 @@ def _add_columns(operations: Operations, table: sa.Table, columns: list[sa.Colum
                 sa.Column(column.name, column.type, nullable=column.nullable, server_default=column.server_default)
             )
         for constraint in sorted((c for c in table.constraints if ours(c)), key=lambda c: str(c.name)):
-            cols = [c.name for c in constraint.columns]
+            cols = [c.name for c in getattr(constraint, "columns", ())]
             if isinstance(constraint, sa.ForeignKeyConstraint):
                 batch.create_foreign_key(
-                    constraint.name, constraint.referred_table.name, cols,
+                    cast(str, constraint.name), constraint.referred_table.name, cols,
                     [e.column.name for e in constraint.elements],
                     ondelete=constraint.ondelete, onupdate=constraint.onupdate,
                 )
             elif isinstance(constraint, sa.UniqueConstraint):
-                batch.create_unique_constraint(constraint.name, cols)
+                batch.create_unique_constraint(cast(str, constraint.name), cols)
         for index in sorted((i for i in table.indexes if ours(i)), key=lambda i: str(i.name)):
-            batch.create_index(index.name, [c.name for c in index.columns], unique=bool(index.unique))
+            batch.create_index(cast(str, index.name), [c.name for c in index.columns], unique=bool(index.unique))
 
 
 def _create_table_ops(table: sa.Table, scripted: set[str]) -> list[alembic_ops.MigrateOperation]:
@@ -426,7 +445,7 @@ def _create_table_ops(table: sa.Table, scripted: set[str]) -> list[alembic_ops.M
     items: list[Any] = [c for c in table.columns if keep(c)]
     items += [
         c for c in table.constraints
-        if isinstance(c, sa.PrimaryKeyConstraint) or all(keep(col) for col in c.columns)
+        if isinstance(c, sa.PrimaryKeyConstraint) or all(keep(col) for col in getattr(c, "columns", ()))
     ]
     ops: list[alembic_ops.MigrateOperation] = [
         alembic_ops.CreateTableOp(
@@ -458,7 +477,8 @@ def pending(crm: Crm) -> list[str]:
         for branch in all_branches:
             if branch.scripted:
                 revisions = _pending_revisions(crm, branch, connection)
-                lines += [_describe(branch, rev) for rev in revisions]
+                recorded = bool(revisions) and _already_there(crm, branch, connection)
+                lines += [_describe(branch, rev, recorded=recorded) for rev in revisions]
                 if not revisions:
                     lines += [_drift_line(branch, step) for step in _missing(connection, crm, branch.plugin)]
             else:
@@ -513,6 +533,9 @@ def _upgrade_branch(crm: Crm, branch: Branch, connection: sa.Connection) -> list
     revisions = _pending_revisions(crm, branch, connection)
     if not revisions:
         return []
+    if _already_there(crm, branch, connection):
+        command.stamp(_config(crm, branch, connection), "heads")
+        return [_describe(branch, rev, recorded=True) for rev in revisions]
     try:
         command.upgrade(_config(crm, branch, connection), "heads")
     except CrmError:
@@ -595,6 +618,11 @@ def differences(crm: Crm, plugin: str | None = None) -> list[Any]:
     Column)``, as :func:`alembic.autogenerate.compare_metadata` returns them. Objects found only
     in the database (a disabled plugin's tables, say) are not reported.
     """
+    with crm.connect() as connection:
+        return _compare(connection, crm, plugin)
+
+
+def _compare(connection: sa.Connection, crm: Crm, plugin: str | None) -> list[Any]:
     declared = set(crm.metadata.tables)
 
     def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
@@ -609,10 +637,9 @@ def differences(crm: Crm, plugin: str | None = None) -> list[Any]:
         "include_object": declared_only if plugin is None else _include_object(plugin),
         "target_metadata": crm.metadata,
     }
-    with crm.connect() as connection:
-        context = MigrationContext.configure(connection, opts=opts)
-        with _tolerate_cycles():
-            return list(compare_metadata(context, crm.metadata))
+    context = MigrationContext.configure(connection, opts=opts)
+    with _tolerate_cycles():
+        return list(compare_metadata(context, crm.metadata))
 
 
 @contextlib.contextmanager
