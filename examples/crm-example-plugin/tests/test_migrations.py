@@ -58,7 +58,7 @@ def test_enabling_the_plugin_in_crm_toml_migrates_without_losing_rows(
 
     settings = write_settings(tmp_path / "crm.toml", database, ["example"])
     with create_app(settings) as crm:
-        assert crm.pending()[0] == "example: 0001 site visits, account customer since"
+        assert "example: 0001 site visits, account customer since" in crm.pending()
         assert "example: 0001 site visits, account customer since" in crm.upgrade()
         assert crm.pending() == []
         assert kept(before, snapshot(crm))
