@@ -91,11 +91,11 @@ def test_activity_can_be_about_any_core_record(crm):
     assert (task.lead_id, task.opportunity_id) == (lead.id, deal.id)
 
 
-def test_lead_starts_new_and_opportunity_starts_at_initiation(crm):
+def test_lead_source_is_one_of_the_known_sources(crm):
     with crm.unit_of_work() as uow:
-        lead = uow.create("lead", last_name="Byron")
-        deal = uow.create("opportunity", name="Deal")
-    assert (lead.status, deal.stage) == ("new", "initiation")
+        assert uow.create("lead", last_name="Byron", source="Referral").source == "referral"
+        with pytest.raises(ValidationError, match="source: expected one of 'web', 'referral'"):
+            uow.create("lead", last_name="Byron", source="rumour")
 
 
 def test_opportunity_amount_is_money(crm):

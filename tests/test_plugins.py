@@ -323,19 +323,19 @@ def test_changes_returned_by_a_hook_are_validated(crm_factory):
 
 def test_changes_returned_by_before_update_are_applied_and_audited(crm_factory):
     def stamp(record, changes):
-        if record.entity == "lead" and "status" in changes:
-            return {"description": f"status set to {changes['status']}"}
+        if record.entity == "lead" and "title" in changes:
+            return {"description": f"title set to {changes['title']}"}
         return None
 
     app = crm_factory([plugin("stamp", crm_before_update=stamp)])
     with app.unit_of_work() as uow:
         lead = uow.create("lead", last_name="Lovelace")
-        lead = uow.update(lead, status="working")
+        lead = uow.update(lead, title="CTO")
         uow.commit()
-    assert lead.description == "status set to working"
+    assert lead.description == "title set to CTO"
     with app.unit_of_work() as uow:
         assert uow.history("lead", lead.id)[-1].changes == {
-            "status": ("new", "working"), "description": (None, "status set to working"),
+            "title": (None, "CTO"), "description": (None, "title set to CTO"),
         }
 
 

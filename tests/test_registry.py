@@ -318,11 +318,11 @@ def test_each_kind_is_audited_old_to_new(kit, kind):
     }
 
 
-@pytest.mark.parametrize(("entity", "choice"), [("lead", "status"), ("account", "tier"), ("account", "level")],
+@pytest.mark.parametrize(("entity", "name"), [("user", "timezone"), ("account", "tier"), ("account", "level")],
                          ids=["core", "plugin", "custom"])
-def test_each_kind_applies_its_default_on_create(kit, make_record, entity, choice):
+def test_each_kind_applies_its_default_on_create(kit, make_record, entity, name):
     record = make_record(kit, entity)
-    assert record[choice] == kit.registry.entity(entity).field(choice).default
+    assert record[name] == kit.registry.entity(entity).field(name).default
 
 
 def test_each_kind_appears_in_filterable_sortable_and_import_columns(kit, kind):

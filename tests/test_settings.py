@@ -32,7 +32,7 @@ class Helpdesk:
             "queues": Setting(list, default=["support"]),
             "mailbox": Setting(str, required=True),
         },
-        sections=("pipelines",),
+        sections=("helpdesk_queues",),
     )
 
     def __init__(self):
@@ -203,8 +203,8 @@ def test_unknown_top_level_table_names_file_table_and_known_ones(tmp_path):
 
 
 def test_plugin_may_own_a_top_level_table(crm_factory):
-    app = crm_factory([Helpdesk()], {"plugins": {"helpdesk": {"mailbox": "x"}}, "pipelines": {"sales": {}}})
-    assert app.settings.sections == {"pipelines": {"sales": {}}}
+    app = crm_factory([Helpdesk()], {"plugins": {"helpdesk": {"mailbox": "x"}}, "helpdesk_queues": {"first": {}}})
+    assert app.settings.sections == {"helpdesk_queues": {"first": {}}}
 
 
 def test_plugins_table_that_is_not_per_plugin_is_refused(tmp_path):

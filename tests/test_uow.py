@@ -11,6 +11,7 @@ import pytest
 from crmcore import (
     ConflictError,
     CrmError,
+    DatabaseError,
     EntityType,
     Field,
     Money,
@@ -585,3 +586,18 @@ def test_work_of_an_after_create_hook_rolls_back_with_the_unit(crm_factory):
         uow.create("lead", last_name="Lovelace")
     with app.unit_of_work() as uow:
         assert uow.all("note") == [] and uow.all("lead") == []
+
+
+def test_second_unit_opened_meanwhile_never_ends_the_open_one(crm):
+    """In-memory SQLite has one connection: the second unit is refused with a clear error; a
+    database with real connections opens it. Either way the first unit keeps its work."""
+    with crm.unit_of_work() as uow:
+        account = uow.create("account", name="Acme")
+        try:
+            with crm.unit_of_work() as other:
+                assert other.all("account") == []  # not committed yet: invisible elsewhere
+        except DatabaseError as exc:
+            assert "the in-memory SQLite database has a single connection" in str(exc)
+        uow.commit()
+    with crm.unit_of_work() as uow:
+        assert uow.get("account", account.id).name == "Acme"

@@ -143,7 +143,7 @@ CORPUS = [
     ("lead-plugin-required-missing", "lead", False, {"last_name": "Byron"}),
     ("lead-good", "lead", False, {"last_name": "Byron", "rating": "3", "budget": "1000", "interests": "erp;crm",
                                   "source": "Web", "email": "b@example.org"}),
-    ("lead-bad", "lead", False, {"last_name": "", "rating": 2.5, "budget": "1.001", "interests": 5, "status": "lost"}),
+    ("lead-bad", "lead", False, {"last_name": "", "rating": 2.5, "budget": "1.001", "interests": 5, "source": "rumour"}),
     ("activity-good", "activity", False, {"kind": "Call", "subject": "Intro", "starts_at": "2026-05-04T09:00",
                                           "participants": [{"user_id": 1}], "all_day": "no"}),
     ("activity-bad", "activity", False, {"kind": "visit", "subject": None, "due_at": "2026-13-01"}),

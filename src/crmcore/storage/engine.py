@@ -41,7 +41,9 @@ def make_engine(url: str, *, echo: bool = False, **kwargs: Any) -> sa.Engine:
     """Create the engine for *url*.
 
     ``postgresql://`` URLs use psycopg 3. An in-memory SQLite URL shares one connection, so
-    every unit of work sees the same database.
+    every unit of work sees the same database; hence one transaction at a time: opening a
+    second one while a unit of work is open is a :class:`DatabaseError` (use a database file
+    for concurrent work), never a silent end of the open one.
 
     :raises ConfigError: for a URL that cannot be parsed or a database crmcore does not support.
     """
@@ -73,6 +75,9 @@ def make_engine(url: str, *, echo: bool = False, **kwargs: Any) -> sa.Engine:
     if memory:
         kwargs.setdefault("poolclass", StaticPool)
         kwargs.setdefault("connect_args", {"check_same_thread": False})
+        # the one shared connection: returning it must not roll back the transaction of
+        # whoever else holds it (every Connection ends its own transaction anyway)
+        kwargs.setdefault("pool_reset_on_return", None)
     else:
         kwargs.setdefault("connect_args", {"timeout": 30})
     engine = sa.create_engine(parsed, echo=echo, **kwargs)
@@ -89,6 +94,11 @@ def make_engine(url: str, *, echo: bool = False, **kwargs: Any) -> sa.Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:
+        if memory and connection.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+            raise DatabaseError(
+                "the in-memory SQLite database has a single connection and a transaction is open "
+                "on it; finish that unit of work first, or use a database file for concurrent work"
+            )
         connection.exec_driver_sql("BEGIN")
 
     return engine
