@@ -187,7 +187,7 @@ def test_the_readme_embedding_example_runs(tmp_path):
 
     assert done.returncode == 0, done.stderr
     assert "created account 1" in done.stdout
-    assert "opportunity 1 updated ['stage']" in done.stdout
+    assert "opportunity 1 updated ['next_step', 'probability']" in done.stdout
     assert (tmp_path / "example.db").is_file()
 
 
