@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from crmcore import ConfigError, PluginInfo, Setting, create_app, hookimpl
+from crmcore import ConfigError, DatabaseError, PluginInfo, Setting, create_app, hookimpl
 from crmcore.settings import DEFAULT_DATABASE, load_settings
 
 
@@ -330,5 +330,50 @@ shoe_size = { type = "integer", label = "Shoe size" }
             uow.commit()
         assert contact.shoe_size == 38
         assert app.registry.entity("account").field("annual_revenue").type.currency == "CHF"
+    finally:
+        app.close()
+
+
+# -- the database URL ---------------------------------------------------------------------------
+
+
+def test_unreachable_database_is_one_line_naming_it_without_the_password():
+    app = create_app(database="postgresql+psycopg://crm:secret@127.0.0.1:1/crm")
+    try:
+        with pytest.raises(DatabaseError) as info:
+            app.check_connection()
+    finally:
+        app.close()
+    message = str(info.value)
+    assert message.startswith("cannot reach database postgresql+psycopg://crm:***@127.0.0.1:1/crm: ")
+    assert message.endswith("check [crm] database (or --db) and that the server is running")
+    assert "secret" not in message and "\n" not in message
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+def test_unit_of_work_on_an_unreachable_database_is_the_same_clear_error():
+    app = create_app(database="postgresql+psycopg://crm@127.0.0.1:1/crm")
+    try:
+        with pytest.raises(DatabaseError, match=r"^cannot reach database postgresql\+psycopg://crm@127\.0\.0\.1:1/crm: "):
+            with app.unit_of_work():
+                pass
+    finally:
+        app.close()
+
+
+def test_unparsable_database_url_is_named():
+    app = create_app(database="not a url")
+    try:
+        with pytest.raises(ConfigError, match=r"cannot parse database URL 'not a url'; use 'sqlite:///crm.db'"):
+            app.check_connection()
+    finally:
+        app.close()
+
+
+def test_unsupported_database_is_named():
+    app = create_app(database="mysql://crm@localhost/crm")
+    try:
+        with pytest.raises(ConfigError, match=r"unsupported database 'mysql://crm@localhost/crm'; crmcore runs on SQLite and PostgreSQL"):
+            app.check_connection()
     finally:
         app.close()
