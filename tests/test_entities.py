@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from crmcore import ValidationError
+from crmcore import NotFoundError, ValidationError
 from crmcore.builtin.entities import ACTIVITY_KINDS, CORE_ENTITIES
 
 CORE_NAMES = ["user", "team", "account", "contact", "lead", "opportunity", "activity", "note", "tag", "document"]
@@ -256,3 +256,12 @@ def test_tags_roll_back_with_the_unit(crm):
         uow.tag(account, "vip")
     with crm.unit_of_work() as uow:
         assert uow.tags(account) == [] and uow.tag_counts() == []
+
+
+def test_deleted_record_cannot_be_tagged(crm):
+    with crm.unit_of_work() as uow:
+        account = uow.create("account", name="Acme")
+        uow.delete(account)
+        with pytest.raises(NotFoundError, match=f"account {account.id} not found"):
+            uow.tag(account, "vip")
+        assert uow.tag_counts() == []
