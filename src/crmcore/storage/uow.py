@@ -821,6 +821,7 @@ class UnitOfWork:
         if not etype.ownable:
             raise ValidationError(f"{record.entity} records cannot be tagged; only ownable entity types can", entity=record.entity)
         names = self._tag_names(names)
+        self._select_one(etype, record.id)  # it must (still) exist
         tag_table = self.registry.table("tag")
         tagging = self.crm.core_tables["tagging"]
         existing = {r.name: r.id for r in self._execute(sa.select(tag_table.c.id, tag_table.c.name).where(tag_table.c.name.in_(names)))}
