@@ -54,7 +54,8 @@ _WHERE = click.option(
               help="Sort by FIELD, descending with a leading '-' (repeatable; id breaks ties).")
 @click.option("--limit", type=click.IntRange(min=0), default=DEFAULT_LIMIT, show_default=True,
               help="Print at most N records; 0 prints all.")
-@click.option("--fields", "fields", metavar="A,B,...", help="The fields to show, in order [default: id and the first few].")
+@click.option("--fields", "fields", metavar="A,B,...",
+              help="The fields to show, in order [default: id, the title and the first few filled fields].")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of records.")
 def list_records(entity: str, where: tuple[str, ...], sort: tuple[str, ...], limit: int, fields: str | None, as_json: bool) -> None:
     """List the records of ENTITY that match every --where, as a table or JSON."""
@@ -72,7 +73,7 @@ def list_records(entity: str, where: tuple[str, ...], sort: tuple[str, ...], lim
     if not records:
         click.echo(f"no {etype.plural.lower()} found")
         return
-    shown = [etype.field(n) for n in names or _default_columns(etype)]
+    shown = [etype.field(n) for n in names or _default_columns(etype, records)]
     rows = [[_cell(f.type.format(r.values.get(f.name)) if r.values.get(f.name) is not None else "") for f in shown] for r in records]
     _echo_table([f.name for f in shown], rows, [isinstance(f.type, _NUMERIC) for f in shown])
     if more:
@@ -138,8 +139,9 @@ def _field_names(etype: EntityType, text: str) -> list[str]:
     return names
 
 
-def _default_columns(etype: EntityType) -> list[str]:
-    """``id``, the title field, then the first declared fields that read well in one line."""
+def _default_columns(etype: EntityType, records: Sequence[Record]) -> list[str]:
+    """``id``, the title field, then the first declared fields that read well in one line and
+    that some of the listed records fill."""
     names = ["id"]
     if etype.title_field != "id":
         names.append(etype.title_field)
@@ -148,7 +150,8 @@ def _default_columns(etype: EntityType) -> list[str]:
             break
         if field.name in names or isinstance(field.type, (Text, Json, MultiChoice, Reference)):
             continue
-        names.append(field.name)
+        if any(record.values.get(field.name) is not None for record in records):
+            names.append(field.name)
     return names
 
 
