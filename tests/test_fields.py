@@ -418,3 +418,8 @@ def test_wrong_type_names_field_value_and_expected_form(lab):
     }
     assert "count: expected a whole number, got 'twelve'" in str(info.value)
     assert str(info.value).startswith("specimen: ")
+
+
+def test_field_name_used_by_records_is_refused():
+    with pytest.raises(ValueError, match=r"field name 'values' is reserved \(records use it: record\.values\)"):
+        Field("values", Json())

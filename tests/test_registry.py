@@ -337,3 +337,9 @@ def test_each_kind_is_in_the_marshmallow_schema(kit, kind):
     number, money, _, _ = kind
     loaded = kit.schemas.load("account", {"name": "Acme", number: "3", money: "4 GBP"})
     assert (loaded[number], loaded[money]) == (3, Money(D("4.00"), "GBP"))
+
+
+def test_custom_field_with_a_reserved_name_names_the_settings_key(crm_factory):
+    with pytest.raises(ConfigError, match=r"field name 'entity' is reserved") as info:
+        crm_factory(settings={"custom_fields": {"account": {"entity": {"type": "string"}}}})
+    assert info.value.key == "custom_fields.account.entity"

@@ -54,6 +54,9 @@ TEXTUAL = ORDERED | {"contains", "startswith"}
 
 REQUIRED_MESSAGE = "is required"
 
+#: Names a field may not take, because records (:class:`crmcore.records.Record`) use them.
+RESERVED_NAMES = frozenset({"entity", "values", "get", "to_dict"})
+
 
 class FieldValueError(ValueError):
     """Raised by :meth:`FieldType.parse`; its text is the message shown to the user."""
@@ -699,6 +702,10 @@ class Field:
     def __attrs_post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
             raise ValueError(f"field name {self.name!r} must be lower-case snake case")
+        if self.name in RESERVED_NAMES:
+            raise ValueError(
+                f"field name {self.name!r} is reserved (records use it: record.{self.name}); choose another name"
+            )
         if not self.label:
             object.__setattr__(self, "label", _default_label(self.name))
         if not self.column:
