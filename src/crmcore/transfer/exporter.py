@@ -1,7 +1,8 @@
 """Export: the records of an entity type streamed to CSV, a JSON array or JSON lines.
 
 The columns are ``id`` and every declared field of the entity type (core, plugin and custom
-fields alike), named by field name, so the file imports back as it is. CSV cells hold each
+fields alike) that the reading actor may see, named by field name, so the file imports back as
+it is. CSV cells hold each
 type's text form (:meth:`~crmcore.fields.FieldType.format`: money as ``1234.50 EUR``, times in
 ISO 8601 with their offset, several choices joined by ``;``); JSON holds its JSON form
 (:meth:`~crmcore.fields.FieldType.dump`). Rows are read through the query API, so the reading
@@ -64,8 +65,10 @@ def export_to(
     statement = query.statement()
     selected = {c.name for c in statement.selected_columns}
     etype = uow.registry.entity(entity)
+    hidden = uow.hidden_fields(entity)
     fields: list[Field] = [
-        f for f in etype.fields if all(c.name in selected for c in f.type.columns(f.column))
+        f for f in etype.fields
+        if f.name not in hidden and all(c.name in selected for c in f.type.columns(f.column))
     ]
     report = ExportReport(entity, destination, fmt, columns=["id", *(f.name for f in fields)])
     result = uow._execute(statement.execution_options(yield_per=_BATCH))

@@ -146,6 +146,9 @@ class Importer:
                 "name them with --dedupe-on FIELD,... (dedupe_on=)"
             )
         self.policy = options.on_duplicate or "error"
+        uow.require(entity, "create")
+        if self.policy == "update":
+            uow.require(entity, "update")
         if options.batch_size < 1:
             raise ValidationError(f"batch_size must be at least 1, got {options.batch_size!r}")
         self.unique = [f.name for f in self.etype.fields if f.unique and (f.name,) != self.dedupe]
@@ -365,6 +368,7 @@ class Importer:
             if row.errors:
                 self._reject(row, row.errors)
         inserts = [row for row in inserts if not row.errors]
+        updates = self._check_update_access(updates)
         inserts, updates = self._check_unique(inserts, updates)
         inserts = self._before_create(inserts)
         updates = self._before_update_rows(updates)
@@ -432,7 +436,7 @@ class Importer:
                     statement = statement.with_for_update()
                 for mapping in uow._execute(statement).mappings():
                     key = tuple(mapping[n] for n in names)
-                    found.setdefault(key, []).append(uow._row_to_record(self.etype, mapping))
+                    found.setdefault(key, []).append(uow._row_to_record(self.etype, mapping, full=True))
         inserts: list[_Row] = []
         updates: list[_Row] = []
         for row in rows:
@@ -458,6 +462,28 @@ class Importer:
                 row.errors = {}  # required fields may be absent from an update
                 updates.append(row)
         return inserts, updates
+
+    def _check_update_access(self, rows: list[_Row]) -> list[_Row]:
+        """Keep the updates of records the actor may update (one query per batch)."""
+        uow = self.uow
+        if not rows or uow.actor.is_system:
+            return rows
+        ids = sorted({r.old.id for r in rows if r.old is not None})
+        predicate = uow.predicate(self.etype.name, "update").sql(self.table)
+        allowed: set[int] = set()
+        for start in range(0, len(ids), 1000):
+            statement = sa.select(self.table.c.id).where(self.table.c.id.in_(ids[start:start + 1000]), predicate)
+            allowed.update(r[0] for r in uow._execute(statement))
+        kept = []
+        for row in rows:
+            assert row.old is not None
+            if row.old.id in allowed:
+                kept.append(row)
+            else:
+                self._reject(row, {self.dedupe[0]: [
+                    f"matches {self.etype.name} {row.old.id}, which {uow.actor.username} may not update"
+                ]})
+        return kept
 
     def _check_unique(self, inserts: list[_Row], updates: list[_Row]) -> tuple[list[_Row], list[_Row]]:
         checks = list(self.unique)
@@ -637,6 +663,7 @@ class Importer:
             record.update(system, id=rid)
             created(etype, Record(entity, record), announce=False, after_hooks=after)
         uow.announce_created(etype, array("q", ids))
+        uow._security_changed(entity)
         self.report.created += len(rows)
 
     def _update(self, rows: list[_Row]) -> None:
