@@ -233,7 +233,22 @@ def test_a_missing_readme_fails(plugin_root):
     assert any("plugin 'tickets' has no README.md" in f for f in found), found
 
 
-def test_a_permission_without_the_plugin_prefix_fails(plugin_root):
+def test_a_declared_permission_without_the_plugin_prefix_fails(plugin_root):
+    source = GOOD_PLUGIN + textwrap.dedent(
+        """
+        @hookimpl
+        def crm_permissions():
+            return ["tickets.ticket.close", "ticket.escalate"]
+        """
+    )
+    plugin = load(write_plugin(plugin_root, source))
+
+    found = failures("tickets", plugins=[plugin])
+
+    assert found == ["permission 'ticket.escalate' of plugin 'tickets' does not start with 'tickets.'"]
+
+
+def test_a_permission_of_a_hook_the_plugin_offers_is_checked_too(plugin_root):
     source = GOOD_PLUGIN + textwrap.dedent(
         """
         import pluggy
