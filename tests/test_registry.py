@@ -343,3 +343,26 @@ def test_custom_field_with_a_reserved_name_names_the_settings_key(crm_factory):
     with pytest.raises(ConfigError, match=r"field name 'entity' is reserved") as info:
         crm_factory(settings={"custom_fields": {"account": {"entity": {"type": "string"}}}})
     assert info.value.key == "custom_fields.account.entity"
+
+
+def test_fields_storing_the_same_column_name_both_fields(crm_factory):
+    clash = EntityType("gizmo", fields=(Field("price", MoneyType()), Field("price_currency", String(3))))
+    with pytest.raises(ConfigError, match=(
+        r"field gizmo\.price_currency \(from rogue\) would store column 'price_currency' of table 'rogue_gizmo', "
+        r"which field gizmo\.price \(from rogue\) already uses"
+    )):
+        crm_factory([_plugin("rogue", entities=[clash])])
+
+
+def test_plugin_field_columns_that_collide_name_both_plugins(crm_factory):
+    first = _plugin("kit", fields={"account": [Field("a_b", Integer())]})
+    second = _plugin("kit_a", fields={"account": [Field("b", Integer())]})
+    with pytest.raises(ConfigError, match=r"field account\.b \(from kit_a\) would store column 'kit_a_b' .* field account\.a_b \(from kit\)"):
+        crm_factory([first, second])
+
+
+def test_entity_tables_that_collide_name_both_entities(crm_factory):
+    first = _plugin("kit", entities=[EntityType("x_y", fields=())])
+    second = _plugin("kit_x", entities=[EntityType("y", fields=())])
+    with pytest.raises(ConfigError, match=r"entity type 'y' \(from kit_x\) would use table 'kit_x_y', which entity type 'x_y' \(from kit\)"):
+        crm_factory([first, second])

@@ -314,7 +314,15 @@ class Registry:
     def build_tables(self, metadata: sa.MetaData) -> dict[str, sa.Table]:
         """Create one table per entity type on *metadata* and return them by entity name."""
         tables: dict[str, sa.Table] = {}
+        table_owner: dict[str, str] = {name: "crmcore" for name in metadata.tables}
         for entity in self._entities.values():
+            if entity.table in table_owner:
+                raise ConfigError(
+                    f"entity type {entity.name!r} (from {entity.origin}) would use table {entity.table!r}, "
+                    f"which {table_owner[entity.table]} already uses; rename one of them"
+                )
+            table_owner[entity.table] = f"entity type {entity.name!r} (from {entity.origin})"
+            column_owner = {name: "crmcore" for name in ("id", "version", "created_at", "updated_at", "created_by", "updated_by")}
             columns: list[sa.schema.SchemaItem] = [
                 sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
                 sa.Column("version", sa.Integer(), nullable=False, server_default="1"),
@@ -325,6 +333,13 @@ class Registry:
             ]
             for f in entity.fields:
                 for column in f.type.columns(f.column):
+                    if column.name in column_owner:
+                        raise ConfigError(
+                            f"field {entity.name}.{f.name} (from {f.origin}) would store column {column.name!r} "
+                            f"of table {entity.table!r}, which {column_owner[column.name]} already uses; rename one of them",
+                            key=f"custom_fields.{entity.name}.{f.name}" if f.origin == "settings" else None,
+                        )
+                    column_owner[column.name] = f"field {entity.name}.{f.name} (from {f.origin})"
                     column.info["origin"] = f.origin
                     if f.unique and column.name == f.column:
                         column.unique = True
