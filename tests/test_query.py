@@ -594,6 +594,8 @@ GRAMMAR = [
     ("signed_on<2026-01-01", ("signed_on", "<", "2026-01-01")),
     ("status in won,lost", ("status", "in", ["won", "lost"])),
     ("status not in won, lost", ("status", "not in", ["won", "lost"])),
+    ("status in (won, 'lost')", ("status", "in", ["won", "lost"])),
+    ("status in [won]", ("status", "in", ["won"])),
     ("owner_id is null", ("owner_id", "is null")),
     ("owner_id IS NOT NULL", ("owner_id", "is not null")),
     ("annual_revenue between 10..20", ("annual_revenue", "between", ("10", "20"))),

@@ -853,7 +853,7 @@ def parse_where(text: str) -> tuple[Any, ...]:
                  | field "is null" | field "is not null"
         op       = "=" | "!=" | "<" | "<=" | ">" | ">=" | "~" (contains) | "^" (startswith)
                  | "contains" | "startswith"
-        list     = value { "," value }
+        list     = value { "," value }, optionally in parentheses or brackets
         field    = a field name such as amount, stage, custom_region, amount_currency
         value    = the rest of the text, trimmed; quote it ('...' or "...") to keep
                    surrounding spaces
@@ -887,6 +887,9 @@ def parse_where(text: str) -> tuple[Any, ...]:
             raise ValidationError(f"cannot read filter {text!r}: nothing may follow {op!r}, got {rest.strip()!r}")
         return (field, op)
     if op in ("in", "not in"):
+        inner = rest.strip()
+        if len(inner) >= 2 and (inner[0], inner[-1]) in (("(", ")"), ("[", "]")):
+            rest = inner[1:-1]
         items = [_unquote(part) for part in rest.split(",")]
         if not rest.strip() or any(not item for item in items):
             raise ValidationError(f"cannot read filter {text!r}: {op!r} takes values separated by commas, such as 'won,lost'")
