@@ -423,3 +423,22 @@ def test_wrong_type_names_field_value_and_expected_form(lab):
 def test_field_name_used_by_records_is_refused():
     with pytest.raises(ValueError, match=r"field name 'values' is reserved \(records use it: record\.values\)"):
         Field("values", Json())
+
+
+def test_json_value_is_a_copy_in_stored_form():
+    given = {"tags": ("a", "b"), 1: "one"}
+    parsed = Json().parse(given)
+    given["tags"] = ()
+    assert parsed == {"tags": ["a", "b"], "1": "one"}
+
+
+def test_changing_json_after_create_changes_neither_row_nor_audit(lab):
+    data = {"steps": [1]}
+    with lab.unit_of_work() as uow:
+        created = uow.create("specimen", data=data)
+        data["steps"].append(2)
+        created.data["steps"].append(3)
+        uow.commit()
+    with lab.unit_of_work() as uow:
+        assert uow.get("specimen", created.id).data == {"steps": [1]}
+        assert uow.history("specimen", created.id)[0].changes["data"] == (None, {"steps": [1]})

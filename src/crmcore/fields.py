@@ -629,7 +629,12 @@ class Reference(FieldType):
 
 @attrs.frozen
 class Json(FieldType):
-    """Any JSON value (object, list, text, number); text input is parsed as JSON."""
+    """Any JSON value (object, list, text, number); text input is parsed as JSON.
+
+    The parsed value is a fresh copy in the form the database gives back (tuples become lists,
+    keys become text), so changing the object given, or the one a record holds, never changes
+    what was stored or audited.
+    """
 
     kind: ClassVar[str] = "json"
     operators: ClassVar[frozenset[str]] = frozenset({"is null", "is not null"})
@@ -644,13 +649,15 @@ class Json(FieldType):
                 raise self._fail(value) from None
             return parsed
         try:
-            json.dumps(value, allow_nan=False)
+            return json.loads(json.dumps(value, allow_nan=False))
         except (TypeError, ValueError):
             raise self._fail(value) from None
-        return value
 
     def describe(self) -> str:
         return "a JSON value"
+
+    def dump(self, value: Any) -> Any:
+        return None if value is None else json.loads(json.dumps(value))
 
     def sql_type(self) -> sa.types.TypeEngine[Any]:
         return sa.JSON(none_as_null=True)  # an empty field is SQL NULL, not JSON null
