@@ -374,6 +374,35 @@ def test_a_plugin_that_starts_shipping_scripts_records_its_first_revision(
     assert rows(after, "SELECT count(*) FROM visits_visit") == [(1,)]
 
 
+class CoreExtra:
+    """Stands for a builtin of the core that puts a column on another plugin's entity."""
+
+    PLUGIN = PluginInfo(name="core.extra")
+
+    @hookimpl
+    def crm_entity_fields(self, entity_type: str) -> list[Field] | None:
+        if entity_type == "visit":
+            return [Field("flag", String(10), column="extra_flag")]
+        return None
+
+
+def test_a_column_the_core_adds_to_a_plugins_table_needs_no_plugin_revision(
+    new_app: Any, crm_factory: Any, make_record: Any, visits_folder: Path
+) -> None:
+    deployed = new_app([Visits(visits_folder)])
+    deployed.upgrade()
+    account = make_record(deployed, "account", name="Acme")
+    make_record(deployed, "visit", account_id=account.id, visited_on="2026-03-02")
+
+    later = same_database(crm_factory, deployed, [Visits(visits_folder), CoreExtra()])
+    assert later.pending() == ["core.extra: add column visits_visit.extra_flag"]
+    assert later.upgrade() == ["core.extra: add column visits_visit.extra_flag"]
+    assert later.pending() == []
+    assert rows(later, "SELECT count(*) FROM visits_visit") == [(1,)]
+    with pytest.raises(CrmError, match="nothing to write for 'visits'"):
+        migrations.revision(later, "visits", "nothing of its own")
+
+
 # -- custom fields from the settings -----------------------------------------------------------
 
 

@@ -34,7 +34,7 @@ if connection is None or crm is None or plugin is None:
 context.configure(
     connection=connection,
     target_metadata=crm.metadata,
-    **migrations.context_options(crm, plugin),
+    **migrations.context_options(crm, plugin, connection),
 )
 
 with context.begin_transaction():

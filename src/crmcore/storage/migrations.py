@@ -66,6 +66,7 @@ __all__ = [
     "column_owner",
     "context_options",
     "differences",
+    "injected",
     "pending",
     "revision",
     "table_owner",
@@ -81,6 +82,8 @@ SCRIPT_LOCATION = Path(__file__).resolve().parent.parent / "migrations"
 CORE_VERSIONS = SCRIPT_LOCATION / "versions"
 #: The origin of the columns that custom fields in the settings add.
 SETTINGS = "settings"
+#: Stands for the columns the core adds to plugins' tables in :func:`_missing`.
+_INJECTED = "(core-added)"
 
 _alembic_lock = threading.RLock()
 
@@ -149,19 +152,32 @@ def table_owner(table: sa.Table) -> str:
     return str(table.info.get("origin") or "core")
 
 
+def _is_core(origin: str) -> bool:
+    return origin == "core" or origin.startswith("core.")
+
+
+def injected(table: sa.Table, column: sa.Column[Any]) -> bool:
+    """Whether the core or one of its builtin plugins adds *column* to another plugin's table
+    (``owner_id``, ``owner_group_id`` on every ownable entity...).
+
+    Such a column is created with its table when the plugin's revision creates it, and is
+    otherwise added from the registry: a plugin never needs a new revision because the core
+    puts a new column on every ownable entity.
+    """
+    origin = str(column.info.get("origin") or "")
+    return _is_core(origin) and not _is_core(str(table.info.get("origin") or "core"))
+
+
 def column_owner(table: sa.Table, column: sa.Column[Any]) -> str:
     """The plugin (or ``"settings"``) whose branch adds *column* to *table*.
 
     A column belongs to its table's owner unless another plugin or the settings added it as a
-    field extension. Columns the core puts on every ownable entity (``owner_id``, origin
-    ``"core"``) belong to the table's owner too; a field the core itself adds to a plugin's
-    entity has the ``core_`` prefix.
+    field extension. The columns the core adds to a plugin's table (see :func:`injected`)
+    belong to the table's owner too, but only at the table's creation.
     """
     owner = table_owner(table)
     origin = column.info.get("origin")
-    if not origin or origin == owner:
-        return owner
-    if origin == "core" and not column.name.startswith("core_"):
+    if not origin or origin == owner or injected(table, column):
         return owner
     return str(origin)
 
@@ -174,11 +190,15 @@ def _owned_columns(columns: Sequence[Any], owner: str) -> bool:
     )
 
 
-def _include_object(plugin: str) -> Callable[..., bool]:
+def _include_object(plugin: str, existing: set[str]) -> Callable[..., bool]:
     """An Alembic ``include_object`` that keeps only *plugin*'s objects.
 
-    Objects found only in the database are always left out: autogenerate never drops.
+    Objects found only in the database are always left out: autogenerate never drops. Columns
+    the core adds to the plugin's tables count only for tables not in *existing* yet.
     """
+
+    def core_added(columns: Any) -> bool:
+        return any(isinstance(c, sa.Column) and c.table is not None and injected(c.table, c) for c in columns)
 
     def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
         declared = compare_to if reflected else obj
@@ -191,8 +211,11 @@ def _include_object(plugin: str) -> Callable[..., bool]:
             exists = compare_to is not None
             return exists and any(column_owner(declared, c) == plugin for c in declared.columns)
         if type_ == "column":
-            return declared.table is not None and column_owner(declared.table, declared) == plugin
+            table = declared.table
+            return table is not None and not injected(table, declared) and column_owner(table, declared) == plugin
         if type_ in ("index", "unique_constraint", "foreign_key_constraint"):
+            if core_added(declared.columns) and declared.table.name in existing:
+                return False
             return _owned_columns(declared.columns, plugin)
         table = getattr(declared, "table", None)
         return isinstance(table, sa.Table) and table_owner(table) == plugin
@@ -242,19 +265,23 @@ def _filter_table_items(items: Sequence[Any], table_name: str, plugin: str) -> l
     return kept
 
 
-def context_options(crm: Crm, plugin: str) -> dict[str, Any]:
+def context_options(crm: Crm, plugin: str, connection: sa.Connection) -> dict[str, Any]:
     """The ``context.configure`` options of *plugin*'s branch (used by ``env.py``)."""
     return {
         "version_table": version_table(plugin),
         "render_as_batch": True,
         "compare_type": True,
-        "include_object": _include_object(plugin),
+        "include_object": _include_object(plugin, _table_names(connection)),
         "render_item": render_item,
         "process_revision_directives": _keep_owned_columns(plugin),
     }
 
 
 # -- Alembic plumbing --------------------------------------------------------------------------
+
+
+def _table_names(connection: sa.Connection) -> set[str]:
+    return set(sa.inspect(connection).get_table_names())
 
 
 def _ini(path: Path) -> str:
@@ -383,7 +410,11 @@ def _missing(connection: sa.Connection, crm: Crm, origin: str) -> list[_Step]:
             continue
         present = {c["name"] for c in inspector.get_columns(table.name)}
         for column in table.columns:
-            if column.name not in present and column_owner(table, column) == origin:
+            if column.name in present:
+                continue
+            if origin == _INJECTED and injected(table, column):
+                columns.append(_Step(str(column.info["origin"]), table, column))
+            elif not injected(table, column) and column_owner(table, column) == origin:
                 columns.append(_Step(origin, table, column))
     return tables + columns
 
@@ -483,6 +514,7 @@ def pending(crm: Crm) -> list[str]:
                     lines += [_drift_line(branch, step) for step in _missing(connection, crm, branch.plugin)]
             else:
                 lines += [str(step) for step in _missing(connection, crm, branch.plugin)]
+        lines += [str(step) for step in _missing(connection, crm, _INJECTED)]
         lines += [str(step) for step in _missing(connection, crm, SETTINGS)]
     return lines
 
@@ -518,6 +550,7 @@ def _upgrade(crm: Crm, *, warn_drift: bool) -> list[str]:
         for branch in all_branches:
             if not branch.scripted:
                 done += _upgrade_from_registry(connection, crm, branch.plugin, scripted)
+        done += _upgrade_from_registry(connection, crm, _INJECTED, scripted)
         done += _upgrade_from_registry(connection, crm, SETTINGS, scripted)
         _check_foreign_keys(connection)
         for branch in all_branches if warn_drift else ():
@@ -634,7 +667,7 @@ def _compare(connection: sa.Connection, crm: Crm, plugin: str | None) -> list[An
     opts = {
         "compare_type": True,
         "include_name": include_name,
-        "include_object": declared_only if plugin is None else _include_object(plugin),
+        "include_object": declared_only if plugin is None else _include_object(plugin, _table_names(connection)),
         "target_metadata": crm.metadata,
     }
     context = MigrationContext.configure(connection, opts=opts)
