@@ -28,6 +28,8 @@ from crmcore.signals import Signals
 from crmcore.storage.engine import NAMING_CONVENTION, check_connection, make_engine, safe_url
 from crmcore.storage.tables import build_core_tables
 from crmcore.storage.uow import UnitOfWork
+from crmcore.workflow.engine import Workflow
+from crmcore.workflow.pipelines import Pipeline, PipelineBuilder, pipeline_from_settings
 
 __all__ = ["Crm", "create_app"]
 
@@ -52,6 +54,7 @@ class Crm:
         self.signals = Signals()
         self.plugin_settings = self.plugins.plugin_settings(settings.plugin_settings, source=settings.source)
         self.access = AccessService(self, self._security_model())
+        self.workflow = Workflow(self, self._pipelines())
         self._engine = engine
         self._configure()
         log.info("app ready: %d entity types, plugins: %s", len(self.registry.entity_names), ", ".join(self.plugins.plugins))
@@ -71,6 +74,26 @@ class Crm:
                     f"custom_fields{''.join(', ' + s for s in sorted(owned))}",
                     path=self.settings.path, key=section,
                 )
+
+    def _pipelines(self) -> list[Pipeline]:
+        declared: dict[str, Pipeline] = {}
+        for result in self.hook.crm_pipelines():
+            for pipeline in result or ():
+                declared[pipeline.name] = pipeline
+        try:
+            tables = self.settings.sections.get("pipelines", {})
+            if not isinstance(tables, Mapping):
+                raise ConfigError(f"[pipelines] must hold one table per pipeline, got {tables!r}", key="pipelines")
+            for name, table in tables.items():
+                declared[name] = pipeline_from_settings(name, table)
+            frozen = []
+            for pipeline in declared.values():
+                builder = PipelineBuilder.of(pipeline)
+                self.hook.crm_extend_pipeline(pipeline=builder)
+                frozen.append(builder.freeze())
+            return frozen
+        except ConfigError as exc:
+            raise ConfigError(f"{self.settings.source}: {exc}", path=self.settings.path, key=exc.key) from None
 
     def _security_model(self) -> SecurityModel:
         def joined(results: list[Any]) -> list[Any]:

@@ -355,7 +355,7 @@ def summary(story: Story) -> None:
     table = registry.table("opportunity")
     amount = table.c[opportunity.field("amount").column]
     currency = table.c[f"{opportunity.field('amount').column}_currency"]
-    stages = list(opportunity.field("stage").type.choices)  # type: ignore[attr-defined]
+    stages = crm.workflow.defaults["opportunity"].stage_names
     with crm.unit_of_work() as uow:
         connection = uow.connection
         counts = []

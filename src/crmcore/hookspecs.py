@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import click
 
     from crmcore.app import Crm
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     from crmcore.registry import EntityType
     from crmcore.security import AccessContext, Grant, Profile, Restriction, SharingRule
     from crmcore.storage.uow import UnitOfWork
+    from crmcore.workflow.pipelines import Pipeline, PipelineBuilder, Transition
 
 PROJECT = "crmcore"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -406,6 +409,105 @@ def crm_access_restrictions(context: AccessContext, entity: str, action: str) ->
 
 
 # ---------------------------------------------------------------------------------------------
+# Workflow
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def crm_pipelines() -> list[Pipeline] | None:
+    """Declare pipelines: stages, transitions, guards, required and locked fields.
+
+    Called once while the app is built, after the registry is frozen. A pipeline of
+    ``[pipelines.<name>]`` in the settings with the same name replaces a plugin's. Guards are
+    type-checked against the registry at start-up: an unknown field stops it, naming it.
+
+    :returns: a list of :class:`~crmcore.workflow.pipelines.Pipeline`, or ``None``.
+
+    Example::
+
+        @hookimpl
+        def crm_pipelines():
+            stages = (Stage("new"), Stage("open"), Stage("closed", kind="won"))
+            return [Pipeline("helpdesk.ticket", "ticket", stages, tuple(default_transitions(stages)))]
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def crm_extend_pipeline(pipeline: PipelineBuilder) -> None:
+    """Change a pipeline another plugin (or the settings) declared: a phase plugin.
+
+    Called once per pipeline while the app is built, in plugin order, before the pipeline is
+    frozen and checked. Insert stages, add or remove transitions, add guards, require or lock
+    fields through the builder; never mutate a frozen pipeline.
+
+    :param pipeline: a :class:`~crmcore.workflow.pipelines.PipelineBuilder`; its ``name`` and
+        ``entity`` say which pipeline it is.
+    :returns: ``None``.
+
+    Example::
+
+        @hookimpl
+        def crm_extend_pipeline(pipeline):
+            if pipeline.name == "sales":
+                pipeline.insert_stage(Stage("legal_review", probability=70), after="quotation_sent")
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def crm_before_move(uow: UnitOfWork, record: Record, transition: Transition, values: dict[str, Any]) -> None:
+    """Veto a move after its transition, permission and guards passed (approvals use it).
+
+    Called inside the unit of work for every change of stage, before the UPDATE. All
+    implementations are called; raise :class:`~crmcore.errors.TransitionError` to refuse.
+
+    :param uow: the unit of work.
+    :param record: the record in its current stage.
+    :param transition: the :class:`~crmcore.workflow.pipelines.Transition` taken.
+    :param values: the record's values as they will be after the move.
+    :returns: ``None``.
+
+    Example::
+
+        @hookimpl
+        def crm_before_move(record, transition):
+            if transition.target == "won" and record.entity == "opportunity" and not record.contact_id:
+                raise TransitionError(f"opportunity {record.id} needs a contact to be won")
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def crm_record_moved(uow: UnitOfWork, old: Record, new: Record, source: str | None, target: str | None) -> None:
+    """Take part in the transaction after a record moved to another stage.
+
+    Called inside the unit of work right after the UPDATE of a move (rules ``on stage
+    entered`` run here). An exception rolls the whole unit back. The ``record-moved`` signal
+    follows after the commit.
+
+    :param uow: the unit of work.
+    :param old: the record before the move.
+    :param new: the record after it.
+    :param source: the stage it left.
+    :param target: the stage it entered.
+    :returns: ``None``.
+
+    Example::
+
+        @hookimpl
+        def crm_record_moved(uow, new, target):
+            if target == "won":
+                uow.create("note", opportunity_id=new.id, body="Won: hand over to delivery")
+
+    .. versionadded:: 0.1
+    """
+
+
+# ---------------------------------------------------------------------------------------------
 # Storage
 # ---------------------------------------------------------------------------------------------
 
@@ -450,6 +552,41 @@ def crm_seed(crm: Crm, uow: UnitOfWork) -> list[str] | None:
             if not uow.query("queue").where(name="General").count():
                 uow.create("queue", name="General")
                 return ["queue General created"]
+
+    .. versionadded:: 0.1
+    """
+
+
+# ---------------------------------------------------------------------------------------------
+# Jobs
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def crm_job_handlers() -> dict[str, Callable[[UnitOfWork, Any], Any]] | None:
+    """Name the functions that run jobs, by kind.
+
+    Called once per app, the first time a job is enqueued or a worker starts
+    (:func:`crmcore.jobs.job_handlers`). All implementations are called and the dicts are
+    joined; two plugins handling the same kind is an error naming both. ``crm worker`` calls a
+    handler with a unit of work of the system actor and the job's payload; the handler's writes
+    and the job's completion commit together, so the handler must not commit. A handler that
+    raises fails the job: it is retried later with a growing delay, and kept as ``failed`` with
+    the error after its last attempt. A job of a kind nobody handles fails the same way.
+
+    :returns: ``{kind: handler}``, each handler a function taking ``(uow, payload)``, or ``None``.
+        Name kinds ``<plugin>.<verb>`` (``"helpdesk.escalate"``).
+
+    Example::
+
+        def escalate(uow, payload):
+            ticket = uow.get("ticket", payload["ticket_id"])
+            if ticket.status == "open":
+                uow.update(ticket, priority="high")
+
+        @hookimpl
+        def crm_job_handlers():
+            return {"helpdesk.escalate": escalate}
 
     .. versionadded:: 0.1
     """

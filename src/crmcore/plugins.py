@@ -38,7 +38,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "crmcore.plugins"
-ESSENTIAL_PLUGINS = ("crmcore.builtin.entities", "crmcore.builtin.permissions")
+ESSENTIAL_PLUGINS = ("crmcore.builtin.entities", "crmcore.builtin.permissions", "crmcore.builtin.workflow")
 DEFAULT_PLUGINS = (*ESSENTIAL_PLUGINS, "crmcore.builtin.cli", "crmcore.builtin.query", "crmcore.builtin.access", "crmcore.builtin.transfer")
 
 

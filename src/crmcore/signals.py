@@ -9,6 +9,8 @@ the one keyword argument is ``event``, a :class:`RecordEvent`:
 ``record-updated``  a record was updated; ``event.changes`` maps each changed field to
                     ``(old, new)``
 ``record-deleted``  a record was deleted; ``event.record`` is the record as it was
+``record-moved``    a staged record moved to another stage of its pipeline; ``event`` is a
+                    :class:`MoveEvent` (pipeline, source and target stage)
 =================  ==========================================================================
 
 Receivers run after the unit of work committed, in the committing thread, in the order the
@@ -39,11 +41,12 @@ if TYPE_CHECKING:
     from crmcore.actors import Actor
     from crmcore.records import Record
 
-__all__ = ["CREATED", "DELETED", "UPDATED", "RecordEvent", "Signals"]
+__all__ = ["CREATED", "DELETED", "MOVED", "UPDATED", "MoveEvent", "RecordEvent", "Signals"]
 
 CREATED = "record-created"
 UPDATED = "record-updated"
 DELETED = "record-deleted"
+MOVED = "record-moved"
 
 
 @attrs.frozen
@@ -79,3 +82,16 @@ class Signals:
 
     def __contains__(self, name: str) -> bool:
         return name in self._namespace
+
+
+@attrs.frozen
+class MoveEvent:
+    """What ``record-moved`` carries: *record* (after the move) went from *source* to
+    *target* in *pipeline*, moved by *actor*."""
+
+    entity: str
+    record: Record
+    actor: Actor
+    pipeline: str
+    source: str | None
+    target: str | None

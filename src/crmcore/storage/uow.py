@@ -34,6 +34,7 @@ from crmcore.errors import (
     PermissionDeniedError,
     PluginError,
     ReferenceError,
+    TransitionError,
     ValidationError,
 )
 from crmcore.fields import FieldType, Reference
@@ -623,6 +624,109 @@ class UnitOfWork:
         self._hook.crm_after_update(uow=self, old=old, new=new, changes=diff)
         self._security_changed(entity)
         return self._visible(new)
+
+    def move(self, target: Record | str, stage_or_id: Any, stage: str | None = None, /, **changes: Any) -> Record:
+        """Move a staged record to another stage of its pipeline.
+
+        ``uow.move(record, "rfp_received")`` or ``uow.move("opportunity", 7, "won",
+        close_date=today)``: extra changes are applied in the same update. The pipeline's
+        transitions, guards, permissions, required and locked fields apply.
+
+        :raises TransitionError: for an illegal move (naming the record, its stage, the target
+            and the allowed targets) or a failing guard (naming the condition and the values).
+        """
+        if isinstance(target, Record):
+            record, wanted = target, stage_or_id
+        else:
+            record, wanted = self.get(target, stage_or_id), stage
+        field = self._stage_field(record.entity, record.values)
+        return self.update(record, {field: wanted, **changes})
+
+    def _stage_field(self, entity: str, values: Mapping[str, Any]) -> str:
+        workflow = self.crm.workflow
+        if not workflow.staged(entity):
+            raise TransitionError(f"{entity} records have no pipeline, so they do not move between stages")
+        return workflow.pipeline_of(entity, values).field
+
+    @_atomic
+    def move_many(self, records: Iterable[Record], stage: str) -> list[Record]:
+        """Move many records of one entity type to *stage*, set-based.
+
+        Each record gets the checks and hooks of :meth:`move`; the SQL runs in batches
+        (one UPDATE statement per batch, versions checked), the audit is written in bulk.
+
+        :returns: the moved records (records already in *stage* are returned unchanged).
+        :raises ConflictError: when a record changed since it was read.
+        """
+        given = list(records)
+        if not given:
+            return []
+        entity = given[0].entity
+        if any(r.entity != entity for r in given):
+            raise ValidationError("move_many moves records of one entity type at a time", entity=entity)
+        etype = self.registry.entity(entity)
+        self.require(entity, "update")
+        table = self.registry.table(entity)
+        current: dict[int, Record] = {}
+        movable: set[int] = set()
+        for start in range(0, len(given), 500):
+            chunk = [r.id for r in given[start:start + 500]]
+            statement = sa.select(table).where(table.c.id.in_(chunk), self.read_filter(entity, table))
+            for row in self._execute(statement).mappings():
+                current[row["id"]] = self._row_to_record(etype, row, full=True)
+            if not self.actor.is_system:
+                check = sa.select(table.c.id).where(table.c.id.in_(chunk), self.predicate(entity, "update").sql(table))
+                movable.update(r[0] for r in self._execute(check))
+        results: list[Record] = []
+        plan: list[tuple[Record, dict[str, Any]]] = []
+        for record in given:
+            old = current.get(record.id)
+            if old is None:
+                raise NotFoundError(f"{entity} {record.id} not found", entity=entity, id=record.id)
+            if old.version != record.version:
+                raise self._stale(entity, record.id, record.version, old.version)
+            if not self.actor.is_system and record.id not in movable:
+                self.check_access(old, "update")
+            diff = {self._stage_field(entity, old.values): stage}
+            diff = {k: v for k, v in diff.items() if old.values.get(k) != v}
+            if diff:
+                self._merge_hook_changes(etype, self._hook.crm_before_update(uow=self, record=old, changes=dict(diff)), diff)
+            if diff:
+                plan.append((old, diff))
+            else:
+                results.append(old)
+        now = _now()
+        groups: dict[tuple[str, ...], list[tuple[Record, dict[str, Any], dict[str, Any]]]] = {}
+        for old, diff in plan:
+            row = self._to_row(etype, diff)
+            groups.setdefault(tuple(sorted(row)), []).append((old, diff, row))
+        for columns, items in groups.items():
+            statement = (
+                sa.update(table)
+                .where(table.c.id == sa.bindparam("b_id"), table.c.version == sa.bindparam("b_version"))
+                .values({c: sa.bindparam(c) for c in columns} | {
+                    "version": sa.bindparam("b_new_version"), "updated_at": sa.bindparam("b_at"), "updated_by": sa.bindparam("b_by"),
+                })
+            )
+            params = [
+                {**row, "b_id": old.id, "b_version": old.version, "b_new_version": old.version + 1, "b_at": now, "b_by": self.actor.user_id}
+                for old, _, row in items
+            ]
+            for start in range(0, len(params), 1000):
+                batch = params[start:start + 1000]
+                result = self._execute(statement, batch)
+                if self.connection.dialect.supports_sane_multi_rowcount and result.rowcount != len(batch):
+                    raise ConflictError(
+                        f"some of the {len(batch)} {etype.plural.lower()} changed since they were read; read them again and retry",
+                        entity=entity,
+                    )
+            for old, diff, _ in items:
+                new = Record(entity, {**old.values, **diff, "version": old.version + 1, "updated_at": now, "updated_by": self.actor.user_id})
+                self._after_write("updated", etype, new, old, diff)
+                self._hook.crm_after_update(uow=self, old=old, new=new, changes=diff)
+                results.append(new)
+        order = {r.id: i for i, r in enumerate(given)}
+        return [self._visible(r) for r in sorted(results, key=lambda r: order[r.id])]
 
     def _stale(self, entity: str, record_id: int, expected: int, current: int | None) -> ConflictError:
         now = f" (it is at version {current})" if current is not None else ""
