@@ -38,6 +38,8 @@ Semantics, the same on SQLite and PostgreSQL:
   ``!=`` means ``is not null``.
 - Sorting: empty values sort after every value ascending and before every value descending
   (``NULLS LAST`` / ``NULLS FIRST``); money sorts by amount; ``id`` is always the final key.
+  Text compares and sorts by the database's collation (codepoint order on SQLite and on a
+  PostgreSQL database created with the ``C`` collation).
 
 Every statement starts from :func:`base_where`, the read predicate of (actor, entity type),
 which the permission model compiles; the fields a query names all pass through
