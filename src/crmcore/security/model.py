@@ -102,9 +102,10 @@ class Profile:
     label: str = ""
 
     def allows(self, entity: str, action: str) -> bool:
+        """``"all"`` grants every core action; plugin actions are granted by name."""
         for key in (entity, "*"):
             actions = self.privileges.get(key)
-            if actions and (action in actions or "all" in actions):
+            if actions and (action in actions or ("all" in actions and action in CORE_ACTIONS)):
                 return True
         return False
 
