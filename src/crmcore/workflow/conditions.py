@@ -34,7 +34,16 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from crmcore.errors import ConfigError
-from crmcore.fields import Boolean, Date, DateTime, Decimal, Integer, MoneyType, MultiChoice, Reference
+from crmcore.fields import (
+    Boolean,
+    Date,
+    DateTime,
+    Decimal,
+    Integer,
+    MoneyType,
+    MultiChoice,
+    Reference,
+)
 from crmcore.money import Money
 
 if TYPE_CHECKING:
