@@ -97,11 +97,12 @@ def fresh_url(url: str | None, workdir: str, label: str) -> Iterator[str]:
 
 @contextlib.contextmanager
 def raw_connection(app: Crm) -> Iterator[Any]:
-    """A plain driver connection to *app*'s database, outside SQLAlchemy: ``sqlite3`` (WAL,
-    as crmcore's engine sets it) or ``psycopg`` (on the same schema)."""
+    """A plain driver connection to *app*'s database, outside SQLAlchemy: ``sqlite3`` (foreign
+    keys on, WAL, as crmcore's engine sets them) or ``psycopg`` (on the same schema)."""
     url = app.engine.url
     if url.get_backend_name() == "sqlite":
         connection = sqlite3.connect(url.database, isolation_level=None)
+        connection.execute("PRAGMA foreign_keys=ON")  # as crmcore's engine sets them
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
         try:

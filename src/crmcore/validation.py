@@ -50,6 +50,8 @@ def check_values(
         parsed[key] = value
     if not partial:
         for field in entity.fields:
+            if field.default is None and not field.required:  # nothing to do when absent
+                continue
             if field.name in values:
                 continue
             default = field.default_value()

@@ -12,6 +12,7 @@ handle them exactly as errors of ordinary statements.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -57,28 +58,13 @@ class BulkInsert:
 
     def process(self, rows: Iterable[Sequence[Any]]) -> list[tuple[Any, ...]]:
         """Apply the columns' bind processors to plain Python values (``None`` stays ``None``)."""
-        processors = self.processors
-        if not processors:
+        rows = list(rows)
+        if not self.processors or not rows:
             return [tuple(row) for row in rows]
-        # The same object in a column row after row (one time stamp for a batch) is processed
-        # once: each processor remembers its last input and output.
-        last_in: list[Any] = [None] * len(processors)
-        last_out: list[Any] = [None] * len(processors)
-        indexed = list(enumerate(processors))
-        out = []
-        for row in rows:
-            values = list(row)
-            for slot, (index, processor) in indexed:
-                value = values[index]
-                if value is None:
-                    continue
-                if value is last_in[slot]:
-                    values[index] = last_out[slot]
-                else:
-                    last_in[slot] = value
-                    values[index] = last_out[slot] = processor(value)
-            out.append(tuple(values))
-        return out
+        columns = list(zip(*rows, strict=True))  # column by column: one tight loop per processor
+        for index, processor in self.processors:
+            columns[index] = _processed(columns[index], processor)
+        return list(zip(*columns, strict=True))
 
     def execute(self, rows: Sequence[Sequence[Any]], *, processed: bool = False) -> None:
         """Insert *rows* (sequences of values in column order).
@@ -106,12 +92,32 @@ class BulkInsert:
             ) from exc
 
 
+def _processed(values: Sequence[Any], processor: Callable[[Any], Any]) -> list[Any]:
+    """*values* through *processor*; ``None`` stays ``None``, and the same object repeated
+    (one time stamp for a whole batch) is processed once."""
+    out = []
+    append = out.append
+    last_in: Any = None
+    last_out: Any = None
+    for value in values:
+        if value is None:
+            append(None)
+        elif value is last_in:
+            append(last_out)
+        else:
+            last_in, last_out = value, processor(value)
+            append(last_out)
+    return out
+
+
 def insert_rows(connection: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert *rows* (mappings with the same keys) into *table* in one driver call."""
     if not rows:
         return
     columns = list(rows[0])
-    BulkInsert(connection, table, columns).execute([[row[c] for c in columns] for row in rows])
+    pick = operator.itemgetter(*columns)
+    values = [pick(row) for row in rows] if len(columns) > 1 else [(row[columns[0]],) for row in rows]
+    BulkInsert(connection, table, columns).execute(values)
 
 
 def allocate_ids(connection: sa.Connection, table: sa.Table, count: int, *, above: int = 0) -> list[int]:
