@@ -16,6 +16,11 @@ Benchmarks (default: import_leads, list_page, aggregate):
                      written by hand in SQL, run with the driver.
 ``aggregate``        the sum of amount by stage over N opportunities through the query API;
                      median latency. Floor: the hand-written ``GROUP BY``.
+``secure_list_page`` the list_page query for a manager in a 6-level role tree (1,000 users, 50
+                     groups, 20 sharing rules, private opportunities); floor: the same page for
+                     the system actor (target: ratio >= 0.5).
+``role_change``      a user moved to another role, then the first page query as that user, at
+                     1,000,000 opportunities (``role_change_100k``: at 100,000); constant time.
 
 Each benchmark runs in a fresh process (so its ``peak_rss_mb`` is its own) on fresh databases:
 SQLite files in a temporary directory, or new schemas on the PostgreSQL server of ``--db``.
@@ -45,6 +50,9 @@ BENCHMARKS: dict[str, int] = {
     "import_leads_1m": 1_000_000,
     "list_page": 1_000_000,
     "aggregate": 1_000_000,
+    "secure_list_page": 1_000_000,
+    "role_change_100k": 100_000,
+    "role_change": 1_000_000,
 }
 DEFAULT = ("import_leads", "list_page", "aggregate")
 FIELDS = ("name", "rows", "seconds", "rows_per_s", "floor_rows_per_s", "ratio_to_floor", "peak_rss_mb")
@@ -60,6 +68,10 @@ def _child(name: str, rows: int, url: str | None) -> dict[str, Any]:
             result = import_leads.run(rows, url, workdir)
             result["name"] = name
             return result
+        if name in ("secure_list_page", "role_change", "role_change_100k"):
+            import security
+
+            return security.run(name, rows, url, workdir)
         import queries
 
         return queries.run(name, rows, url, workdir)

@@ -10,7 +10,7 @@ same tree evaluated in memory for single-record checks.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -98,10 +98,19 @@ class AccessContext:
     group_roles: Mapping[int, tuple[tuple[int, bool], ...]]
     tables: Mapping[str, sa.Table]
     registry: Registry
+    service: AccessService | None = attrs.field(default=None, eq=False, repr=False)
 
     def table(self, entity: str) -> sa.Table:
         """The table of *entity*, for plugins building grant and restriction predicates."""
         return self.registry.table(entity)
+
+    def predicate(self, entity: str, action: str = "read") -> Predicate:
+        """The actor's predicate for *action* on another entity, for plugins whose records
+        follow a parent's access (an opportunity's lines: ``FieldIn("opportunity_id", IdSet(
+        query=select(opportunity.c.id).where(context.predicate("opportunity").sql(opportunity))))``)."""
+        if self.service is None:
+            raise TypeError("this access context was made without its access service")
+        return self.service.predicate(self, entity, action)
 
     @property
     def is_system(self) -> bool:
@@ -149,6 +158,19 @@ class AccessContext:
         return bool(self.subtree(role_id) & self.role_ids)
 
 
+@attrs.frozen
+class _Tree:
+    """The role tree and groups as read at one fingerprint of their tables."""
+
+    fingerprint: tuple[Any, ...]
+    names: Mapping[int, str]
+    ids_by_name: Mapping[str, int]
+    parents: Mapping[int, int | None]
+    children: Mapping[int, tuple[int, ...]]
+    groups: Mapping[str, int]
+    group_roles: Mapping[int, tuple[tuple[int, bool], ...]]
+
+
 class AccessService:
     """Permission decisions of one app."""
 
@@ -157,50 +179,74 @@ class AccessService:
         self.model = model
         registry = crm.registry
         self.tables = {name: registry.table(name) for name in ("role", "group", "role_assignment", "group_member")}
+        self._cached_tree: _Tree | None = None
 
     # -- context --------------------------------------------------------------------------------
-    def context(self, connection: sa.Connection, actor: Actor) -> AccessContext:
-        """Read the actor's roles, the role tree and group memberships (small tables only)."""
-        role, group, assignment, member = (self.tables[n] for n in ("role", "group", "role_assignment", "group_member"))
-        roles = connection.execute(sa.select(role.c.id, role.c.name, role.c.parent_id, role.c.profiles)).all()
+    def _tree(self, connection: sa.Connection) -> _Tree:
+        """The role tree, groups and role members of groups: read again only when a cheap
+        fingerprint of their tables (row count, highest id, latest change) has changed, so a
+        change shows on the next query while unchanged tables cost one small statement."""
+        role, group, member = (self.tables[n] for n in ("role", "group", "group_member"))
+        fingerprint = tuple(connection.execute(sa.select(*(
+            part for table in (role, group, member)
+            for part in (
+                sa.select(sa.func.count()).select_from(table).scalar_subquery(),
+                sa.select(sa.func.max(table.c.id)).scalar_subquery(),
+                sa.select(sa.func.max(table.c.updated_at)).scalar_subquery(),
+            )
+        ))).one())
+        cached = self._cached_tree
+        if cached is not None and cached.fingerprint == fingerprint:
+            return cached
+        roles = connection.execute(sa.select(role.c.id, role.c.name, role.c.parent_id)).all()
         names = {r.id: r.name for r in roles}
+        parents = {r.id: r.parent_id for r in roles}
         children: dict[int, list[int]] = {}
-        for r in roles:
-            if r.parent_id is not None:
-                children.setdefault(r.parent_id, []).append(r.id)
-        frozen_children = {k: tuple(v) for k, v in children.items()}
+        for role_id, parent_id in parents.items():
+            if parent_id is not None:
+                children.setdefault(parent_id, []).append(role_id)
         groups = {g.name: g.id for g in connection.execute(sa.select(group.c.id, group.c.name))}
         group_roles: dict[int, list[tuple[int, bool]]] = {}
         for row in connection.execute(sa.select(member.c.group_id, member.c.role_id, member.c.subordinates).where(member.c.role_id.is_not(None))):
             group_roles.setdefault(row.group_id, []).append((row.role_id, bool(row.subordinates)))
+        tree = _Tree(fingerprint, names, {v: k for k, v in names.items()}, parents,
+                     {k: tuple(v) for k, v in children.items()}, groups, {k: tuple(v) for k, v in group_roles.items()})
+        self._cached_tree = tree
+        return tree
+
+    def context(self, connection: sa.Connection, actor: Actor) -> AccessContext:
+        """Read the actor's roles, the role tree and group memberships (small tables only)."""
+        assignment, member, role = (self.tables[n] for n in ("role_assignment", "group_member", "role"))
+        tree = self._tree(connection)
+        parents = tree.parents
         base = AccessContext(
-            actor, (), frozenset(), frozenset(), frozenset(), names, {v: k for k, v in names.items()},
-            frozen_children, groups, {k: tuple(v) for k, v in group_roles.items()}, self.tables, self.crm.registry,
+            actor, (), frozenset(), frozenset(), frozenset(), tree.names, tree.ids_by_name,
+            tree.children, tree.groups, tree.group_roles, self.tables, self.crm.registry, self,
         )
         if actor.is_system or actor.user_id is None:
-            return attrs.evolve(base, profiles=self._profiles([], roles))
+            return attrs.evolve(base, profiles=self._profiles([]))
         mine = frozenset(r[0] for r in connection.execute(sa.select(assignment.c.role_id).where(assignment.c.user_id == actor.user_id)))
         below: set[int] = set()
         for role_id in mine:
             below |= base.subtree(role_id) - {role_id}
         ancestors_or_self: set[int] = set()
-        parents = {r.id: r.parent_id for r in roles}
         for role_id in mine:
             current: int | None = role_id
             while current is not None and current not in ancestors_or_self:
                 ancestors_or_self.add(current)
                 current = parents.get(current)
         group_ids = {row[0] for row in connection.execute(sa.select(member.c.group_id).where(member.c.user_id == actor.user_id))}
-        for group_id, members in group_roles.items():
+        for group_id, members in tree.group_roles.items():
             for role_id, subordinates in members:
                 if role_id in mine or (subordinates and role_id in ancestors_or_self):
                     group_ids.add(group_id)
+        held = connection.execute(sa.select(role.c.profiles).where(role.c.id.in_(sorted(mine)))).all() if mine else []
         return attrs.evolve(
-            base, profiles=self._profiles([r for r in roles if r.id in mine], roles),
+            base, profiles=self._profiles(held),
             role_ids=mine, below=frozenset(below), group_ids=frozenset(group_ids),
         )
 
-    def _profiles(self, my_roles: list[Any], roles: list[Any]) -> tuple[Profile, ...]:
+    def _profiles(self, my_roles: Sequence[Any]) -> tuple[Profile, ...]:
         names: list[str] = []
         for role in my_roles:
             names.extend(role.profiles or ())

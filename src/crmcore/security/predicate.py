@@ -54,7 +54,7 @@ class FieldEquals(Predicate):
     value: Any
 
     def sql(self, table: sa.Table) -> sa.ColumnElement[bool]:
-        column = table.c[self.column]
+        column = _checked(table.c[self.column])
         return column.is_(None) if self.value is None else column == self.value
 
     def test(self, values: Mapping[str, Any], run: Callable[[sa.Select[Any]], set[Any]]) -> bool:
@@ -81,7 +81,7 @@ class FieldIn(Predicate):
     ids: IdSet
 
     def sql(self, table: sa.Table) -> sa.ColumnElement[bool]:
-        column = table.c[self.column]
+        column = _checked(table.c[self.column])
         parts: list[sa.ColumnElement[bool]] = []
         if self.ids.ids:
             parts.append(column.in_(sorted(self.ids.ids)))
@@ -132,6 +132,20 @@ class Not(Predicate):
 
     def test(self, values: Mapping[str, Any], run: Callable[[sa.Select[Any]], set[Any]]) -> bool:
         return not self.part.test(values, run)
+
+
+def _checked(column: sa.Column[Any]) -> sa.ColumnElement[Any]:
+    """The column as an access check reads it: ``column + 0`` for whole numbers.
+
+    The arithmetic keeps every value (and NULL) but hides the column's index from the planner,
+    so the database drives a query by the query's own filters and sort and checks access on
+    each candidate row. Without it the planner may walk the owner indexes (an OR of index
+    scans): fast for a user who owns little, several times slower for a manager who sees much,
+    and a secured page should cost about what the same page costs the system actor.
+    """
+    if isinstance(column.type, sa.Integer):
+        return column + 0
+    return column
 
 
 def all_of(parts: Iterable[Predicate]) -> Predicate:
