@@ -226,3 +226,46 @@ def test_bad_security_settings_stop_start_up_naming_the_culprit(crm_factory, cha
     security = {**SECURITY, **change}
     with pytest.raises(ConfigError, match=message):
         crm_factory(security=security)
+
+
+def test_an_export_leaves_out_hidden_fields_and_invisible_records(team, tmp_path):
+    from crmcore.transfer import export
+
+    crm, actors, _ = team
+    path = tmp_path / "deals.csv"
+    export(crm, "opportunity", path, actor=actors["intern"])
+    header, *rows = path.read_text(encoding="utf-8").splitlines()
+    assert "amount" not in header.split(",") and "name" in header.split(",")
+    assert len(rows) == 2
+    export(crm, "lead", tmp_path / "leads.csv", actor=actors["rep1"])
+    assert len((tmp_path / "leads.csv").read_text(encoding="utf-8").splitlines()) == 2  # header + own lead
+
+
+def test_export_and_import_need_their_privileges(team, tmp_path):
+    from crmcore.transfer import export, import_file
+
+    crm, actors, _ = team
+    with pytest.raises(PermissionDeniedError, match="may not export lead"):
+        export(crm, "lead", tmp_path / "x.csv", actor=actors["agent"])
+    source = tmp_path / "accounts.csv"
+    source.write_text("name\nNew account\n", encoding="utf-8")
+    with pytest.raises(PermissionDeniedError, match="may not import account"):
+        import_file(crm, "account", source, actor=actors["agent"])
+
+
+def test_an_invisible_duplicate_is_neither_updated_nor_revealed_by_an_import(team, tmp_path):
+    from crmcore.transfer import import_file
+
+    crm, actors, records = team
+    with crm.unit_of_work() as uow:
+        uow.update("lead", records["rep2"]["lead"].id, email="shared@example.com")
+        uow.commit()
+    source = tmp_path / "leads.csv"
+    source.write_text("last_name,email\nImported,shared@example.com\n", encoding="utf-8")
+    report = import_file(crm, "lead", source, actor=actors["rep1"], dedupe_on="email", on_duplicate="update")
+    assert report.committed
+    with crm.unit_of_work() as uow:
+        hidden = uow.get("lead", records["rep2"]["lead"].id)
+        assert hidden.last_name == "rep2 lead" and hidden.version == 2
+        mine = uow.query("lead").where(email="shared@example.com", owner_id=actors["rep1"].user_id).all()
+        assert [r.last_name for r in mine] == ["Imported"]

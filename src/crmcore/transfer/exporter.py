@@ -59,6 +59,7 @@ def export_to(
 
     if fmt not in ("csv", "json", "jsonl"):
         raise ValidationError(f"unknown export format {fmt!r}; use csv, json or jsonl")
+    uow.require(entity, "export")
     query = uow.query(entity)
     for condition in where:
         query = query.where(parse_where(condition) if isinstance(condition, str) else condition)

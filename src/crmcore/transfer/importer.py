@@ -146,6 +146,7 @@ class Importer:
                 "name them with --dedupe-on FIELD,... (dedupe_on=)"
             )
         self.policy = options.on_duplicate or "error"
+        uow.require(entity, "import")
         uow.require(entity, "create")
         if self.policy == "update":
             uow.require(entity, "update")
@@ -431,7 +432,9 @@ class Importer:
                     condition = columns[0].in_([k[0] for k in chunk])
                 else:
                     condition = sa.tuple_(*columns).in_(chunk)
-                statement = sa.select(self.table).where(condition).order_by(self.table.c.id)
+                # only records the actor may read count as duplicates: an invisible record is
+                # neither updated nor revealed (the row is imported as a new record)
+                statement = sa.select(self.table).where(condition, uow.read_filter(self.etype.name, self.table)).order_by(self.table.c.id)
                 if self.policy == "update":
                     statement = statement.with_for_update()
                 for mapping in uow._execute(statement).mappings():
