@@ -33,9 +33,9 @@ from typing import IO, TYPE_CHECKING, Any
 
 from crmcore.actors import Actor
 from crmcore.transfer.exporter import ExportReport, export_to
-from crmcore.transfer.importer import DUPLICATE_POLICIES, Importer, ImportOptions, iter_objects
+from crmcore.transfer.importer import DUPLICATE_POLICIES, Importer, ImportOptions
 from crmcore.transfer.report import MAX_LISTED_ROWS, ImportFailedError, ImportReport, RowError
-from crmcore.transfer.sources import FORMATS, format_of, open_source
+from crmcore.transfer.sources import FORMATS, format_of, iter_objects, open_source
 
 if TYPE_CHECKING:
     from crmcore.app import Crm

@@ -32,26 +32,25 @@ skip or update.
 
 from __future__ import annotations
 
-import csv
-import datetime as dt
 import json
 import os
 import time
-from array import array
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import IO, TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import sqlalchemy as sa
 
 from crmcore.errors import ValidationError
-from crmcore.fields import REQUIRED_MESSAGE, FieldType, FieldValueError, Json
+from crmcore.fields import REQUIRED_MESSAGE, FieldValueError, Json
 from crmcore.records import Record
 from crmcore.registry import SYSTEM_FIELDS
-from crmcore.storage.bulk import BulkInsert, allocate_ids, sync_sequence
+from crmcore.storage.bulk import sync_sequence
 from crmcore.transfer.columns import ID, ColumnPlan, FieldMatcher
+from crmcore.transfer.rejects import RejectsFile
 from crmcore.transfer.report import ImportFailedError, ImportReport, RowError
 from crmcore.transfer.sources import SourceRow
+from crmcore.transfer.writer import PendingRow, RecordWriter
 from crmcore.validation import check_values
 
 if TYPE_CHECKING:
@@ -62,7 +61,6 @@ __all__ = ["DUPLICATE_POLICIES", "ImportOptions", "Importer"]
 
 DUPLICATE_POLICIES = ("error", "skip", "update")
 _ID_FIELD = SYSTEM_FIELDS[0]
-_SYSTEM_COLUMNS = ("version", "created_at", "updated_at", "created_by", "updated_by")
 
 
 def _policy(value: str | None) -> str | None:
@@ -106,21 +104,6 @@ def _split(value: str | Iterable[str] | None) -> list[str]:
     return [item.strip() for item in items if item and item.strip()]
 
 
-class _Row:
-    """One row on its way through a batch."""
-
-    __slots__ = ("errors", "id", "key", "old", "parsed", "raw", "src")
-
-    def __init__(self, src: SourceRow, raw: dict[str, Any]) -> None:
-        self.src = src
-        self.raw = raw  # {field: value as read}
-        self.parsed: dict[str, Any] = {}
-        self.errors: dict[str, list[str]] = {}
-        self.id: int | None = None
-        self.key: tuple[Any, ...] | None = None
-        self.old: Record | None = None
-
-
 class Importer:
     """Imports rows into *entity* within *uow* (which the caller commits or rolls back).
 
@@ -159,16 +142,9 @@ class Importer:
         self._writing = True
         self._unwritten: dict[str, dict[Any, int]] = {}  # values seen once writes stopped
         self._explicit_ids = False
-        self._rejects: _Rejects | None = None
-        hook = uow._hook
-        self._after_create = bool(hook.crm_after_create.get_hookimpls())
-        self._after_update = bool(hook.crm_after_update.get_hookimpls())
-        self._before_update = bool(hook.crm_before_update.get_hookimpls())
-        self._insert_plan = self._plan_insert()
-        self._field_names = [f.name for f in self.etype.fields]
-        self._self_references = [
-            f.name for f in self.etype.fields if f.is_reference and f.type.entity == self.etype.name  # type: ignore[attr-defined]
-        ]
+        self._rejects: RejectsFile | None = None
+        self._before_update = bool(uow._hook.crm_before_update.get_hookimpls())
+        self.writer = RecordWriter(uow, self.etype)
 
     # -- set-up --------------------------------------------------------------------------------
     def _check_dedupe(self, names: Sequence[str]) -> tuple[str, ...]:
@@ -190,17 +166,6 @@ class Importer:
 
     def _json_like(self) -> set[str]:
         return {f.name for f in self.etype.fields if f.type.kind in ("json", "multi_choice")}
-
-    def _plan_insert(self) -> tuple[list[str], list[tuple[str, FieldType, str, tuple[str, ...] | None]]]:
-        columns = ["id"]
-        plan: list[tuple[str, FieldType, str, tuple[str, ...] | None]] = []
-        for field in self.etype.fields:
-            names = tuple(c.name for c in field.type.columns(field.column))
-            simple = type(field.type).to_db is FieldType.to_db and names == (field.column,)
-            plan.append((field.name, field.type, field.column, None if simple else names))
-            columns.extend(names)
-        columns.extend(_SYSTEM_COLUMNS)
-        return columns, plan
 
     def plan_columns(self, columns: Sequence[str], mapping: Mapping[str, str | None] | None = None) -> ColumnPlan:
         """Match the columns of a CSV header to fields (done by :meth:`run` for CSV files).
@@ -284,7 +249,7 @@ class Importer:
     def open_rejects(self, columns: Sequence[str] | None) -> None:
         """Start the rejects file (a CSV with *columns* and ``error``, or JSON lines)."""
         if self.options.rejects is not None:
-            self._rejects = _Rejects(str(self.options.rejects), columns)
+            self._rejects = RejectsFile(str(self.options.rejects), columns)
             self.report.rejects = str(self.options.rejects)
 
     # -- one batch -----------------------------------------------------------------------------
@@ -295,18 +260,18 @@ class Importer:
         while rows:
             rows = self._process(rows)  # returns duplicates left for another round (updates)
 
-    def _parse(self, src: SourceRow) -> _Row | None:
+    def _parse(self, src: SourceRow) -> PendingRow | None:
         """Parse one row; record and drop it if it is invalid."""
         etype = self.etype
         if src.problem is not None:
-            row = _Row(src, {})
+            row = PendingRow(src, {})
             self._reject(row, {"_row": [src.problem]})
             return None
         plan = self._plan
         values = src.values
         if plan is not None:  # CSV: cells in header order
             if len(values) != self._width:
-                row = _Row(src, {})
+                row = PendingRow(src, {})
                 self._reject(row, {"_row": [f"has {len(values)} cells, but the header has {self._width} columns"]})
                 return None
             raw = {field: values[index] for index, field in self._cell_targets}
@@ -314,7 +279,7 @@ class Importer:
             plan, raw = self._object_values(src)
             if plan is None:
                 return None
-        row = _Row(src, raw)
+        row = PendingRow(src, raw)
         given = raw
         if ID in raw:
             given = dict(raw)
@@ -352,14 +317,14 @@ class Importer:
                 plan = exc
             self._plans[keys] = plan
         if isinstance(plan, ValidationError):
-            self._reject(_Row(src, {}), {"_row": [str(plan)]})
+            self._reject(PendingRow(src, {}), {"_row": [str(plan)]})
             return None, {}
         values = src.values
         return plan, {field: values[key] for key, field in plan.targets.items()}
 
     # -- duplicates, hooks, references, writes ---------------------------------------------------
-    def _process(self, rows: list[_Row]) -> list[_Row]:
-        later: list[_Row] = []
+    def _process(self, rows: list[PendingRow]) -> list[PendingRow]:
+        later: list[PendingRow] = []
         if self.dedupe:
             rows, later = self._dedupe_in_batch(rows)
             inserts, updates = self._match_existing(rows)
@@ -377,20 +342,22 @@ class Importer:
         if self._writing and self.report.invalid and not self.options.skip_invalid:
             self._writing = False  # atomic and failed: only find the remaining bad rows
         if self._writing:
-            self._insert(inserts)
-            self._update(updates)
+            self.writer.insert(inserts, explicit_ids=self._explicit_ids)
+            self.writer.update(updates)
+            self.report.created += len(inserts)
+            self.report.updated += len(updates)
         else:
             self._remember(inserts)
         return later
 
-    def _describe_key(self, row: _Row) -> str:
+    def _describe_key(self, row: PendingRow) -> str:
         return ", ".join(f"{name} {row.raw.get(name, row.id if name == ID else None)!r}" for name in self.dedupe)
 
-    def _dedupe_in_batch(self, rows: list[_Row]) -> tuple[list[_Row], list[_Row]]:
-        seen: dict[tuple[Any, ...], _Row] = {}
+    def _dedupe_in_batch(self, rows: list[PendingRow]) -> tuple[list[PendingRow], list[PendingRow]]:
+        seen: dict[tuple[Any, ...], PendingRow] = {}
         earlier = self._unwritten.get("\0key", {})
-        kept: list[_Row] = []
-        later: list[_Row] = []
+        kept: list[PendingRow] = []
+        later: list[PendingRow] = []
         for row in rows:
             key = row.key
             if key is None:
@@ -418,7 +385,7 @@ class Importer:
     def _key_columns(self) -> list[sa.ColumnElement[Any]]:
         return [self.table.c.id if name == ID else self.table.c[self.etype.field(name).column] for name in self.dedupe]
 
-    def _match_existing(self, rows: list[_Row]) -> tuple[list[_Row], list[_Row]]:
+    def _match_existing(self, rows: list[PendingRow]) -> tuple[list[PendingRow], list[PendingRow]]:
         keys = {row.key for row in rows if row.key is not None}
         found: dict[tuple[Any, ...], list[Record]] = {}
         if keys:
@@ -440,8 +407,8 @@ class Importer:
                 for mapping in uow._execute(statement).mappings():
                     key = tuple(mapping[n] for n in names)
                     found.setdefault(key, []).append(uow._row_to_record(self.etype, mapping, full=True))
-        inserts: list[_Row] = []
-        updates: list[_Row] = []
+        inserts: list[PendingRow] = []
+        updates: list[PendingRow] = []
         for row in rows:
             matches = found.get(row.key) if row.key is not None else None
             if not matches:
@@ -466,7 +433,7 @@ class Importer:
                 updates.append(row)
         return inserts, updates
 
-    def _check_update_access(self, rows: list[_Row]) -> list[_Row]:
+    def _check_update_access(self, rows: list[PendingRow]) -> list[PendingRow]:
         """Keep the updates of records the actor may update (one query per batch)."""
         uow = self.uow
         if not rows or uow.actor.is_system:
@@ -488,13 +455,13 @@ class Importer:
                 ]})
         return kept
 
-    def _check_unique(self, inserts: list[_Row], updates: list[_Row]) -> tuple[list[_Row], list[_Row]]:
+    def _check_unique(self, inserts: list[PendingRow], updates: list[PendingRow]) -> tuple[list[PendingRow], list[PendingRow]]:
         checks = list(self.unique)
         if self._explicit_ids and ID not in self.dedupe:
             checks.append(ID)
         if not checks or not (inserts or updates):
             return inserts, updates
-        bad: set[_Row] = set()
+        bad: set[PendingRow] = set()
         for name in checks:
             column = self.table.c.id if name == ID else self.table.c[self.etype.field(name).column]
             candidates = [r for r in inserts if _value(r, name) is not None]
@@ -530,7 +497,7 @@ class Importer:
             return inserts, updates
         return [r for r in inserts if r not in bad], [r for r in updates if r not in bad]
 
-    def _before_create(self, rows: list[_Row]) -> list[_Row]:
+    def _before_create(self, rows: list[PendingRow]) -> list[PendingRow]:
         prepare = self.uow._prepare_create
         etype = self.etype
         kept = []
@@ -543,7 +510,7 @@ class Importer:
             kept.append(row)
         return kept
 
-    def _before_update_rows(self, rows: list[_Row]) -> list[_Row]:
+    def _before_update_rows(self, rows: list[PendingRow]) -> list[PendingRow]:
         uow = self.uow
         kept = []
         fields = self._given_fields
@@ -566,10 +533,10 @@ class Importer:
             kept.append(row)
         return kept
 
-    def _given_fields(self, row: _Row) -> Iterable[str]:
+    def _given_fields(self, row: PendingRow) -> Iterable[str]:
         return row.raw.keys()
 
-    def _check_references(self, inserts: list[_Row], updates: list[_Row]) -> tuple[list[_Row], list[_Row]]:
+    def _check_references(self, inserts: list[PendingRow], updates: list[PendingRow]) -> tuple[list[PendingRow], list[PendingRow]]:
         rows = inserts + updates
         if not rows or not any(f.is_reference for f in self.etype.fields):
             return inserts, updates
@@ -582,7 +549,7 @@ class Importer:
         bad = {rows[i] for i in problems}
         return [r for r in inserts if r not in bad], [r for r in updates if r not in bad]
 
-    def _remember(self, rows: list[_Row]) -> None:
+    def _remember(self, rows: list[PendingRow]) -> None:
         """Once an atomic import stopped writing, keep the keys and unique values of the valid
         rows, so later duplicates of them are still found."""
         if not rows:
@@ -604,121 +571,8 @@ class Importer:
                 if row.id is not None:
                     ids.setdefault(row.id, row.src.row)
 
-    def _insert(self, rows: list[_Row]) -> None:
-        if not rows:
-            return
-        uow = self.uow
-        etype = self.etype
-        connection = uow.connection
-        columns, plan = self._insert_plan
-        writer = BulkInsert(connection, self.table, columns)
-        if self._explicit_ids:
-            given = [r.id for r in rows if r.id is not None]
-            fresh = iter(allocate_ids(connection, self.table, len(rows) - len(given), above=max(given, default=0)))
-            ids = [r.id if r.id is not None else next(fresh) for r in rows]
-        else:
-            ids = allocate_ids(connection, self.table, len(rows))
-        if self._self_references:
-            rows, ids = _parents_first(rows, ids, self._self_references)
-        now = dt.datetime.now(dt.UTC)
-        user = uow.actor.user_id
-        system = {"version": 1, "created_at": now, "updated_at": now, "created_by": user, "updated_by": user}
-        system_db = tuple(
-            system[c] if system[c] is None or (p := writer.processor(c)) is None else p(system[c]) for c in _SYSTEM_COLUMNS
-        )
-        limit = len(columns) - len(_SYSTEM_COLUMNS)
-        processors = [(i, p) for i, p in writer.processors if i < limit]
-        names = self._field_names
-        if not processors and all(multi is None for *_, multi in plan):
-            # every field is one column stored as it is: build the rows in C
-            tuples = [(rid, *map(row.parsed.get, names), *system_db) for rid, row in zip(ids, rows, strict=True)]
-        else:
-            tuples = []
-            for rid, row in zip(ids, rows, strict=True):
-                get = row.parsed.get
-                values: list[Any] = [rid]
-                for name, ftype, column, multi in plan:
-                    value = get(name)
-                    if multi is None:
-                        values.append(value)
-                    elif value is None:
-                        values.extend([None] * len(multi))
-                    else:
-                        stored = ftype.to_db(value, column)
-                        values.extend(stored[c] for c in multi)
-                for index, processor in processors:
-                    value = values[index]
-                    if value is not None:
-                        values[index] = processor(value)
-                values.extend(system_db)
-                tuples.append(tuple(values))
-        try:
-            writer.execute(tuples, processed=True)
-        except sa.exc.IntegrityError as exc:
-            raise uow._integrity(etype, exc, {}) from exc
-        except sa.exc.OperationalError as exc:
-            raise uow._translate(exc) from exc
-        created = uow._created
-        after = self._after_create
-        entity = etype.name
-        for rid, row in zip(ids, rows, strict=True):
-            record = dict(zip(names, map(row.parsed.get, names), strict=True))
-            record.update(system, id=rid)
-            created(etype, Record(entity, record), announce=False, after_hooks=after)
-        uow.announce_created(etype, array("q", ids))
-        uow._security_changed(entity)
-        self.report.created += len(rows)
-
-    def _update(self, rows: list[_Row]) -> None:
-        if not rows:
-            return
-        uow = self.uow
-        etype = self.etype
-        table = self.table
-        now = dt.datetime.now(dt.UTC)
-        user = uow.actor.user_id
-        groups: dict[tuple[str, ...], list[_Row]] = {}
-        for row in rows:
-            groups.setdefault(tuple(sorted(row.parsed)), []).append(row)
-        for group in groups.values():
-            params = []
-            for row in group:
-                assert row.old is not None
-                stored = uow._to_row(etype, row.parsed)
-                params.append({
-                    **{f"v_{k}": v for k, v in stored.items()},
-                    "k_id": row.old.id, "k_version": row.old.version, "v_version": row.old.version + 1,
-                    "v_updated_at": now, "v_updated_by": user,
-                })
-            set_columns = [*params[0].keys()]
-            values = {name[2:]: sa.bindparam(name, type_=table.c[name[2:]].type) for name in set_columns if name.startswith("v_")}
-            statement = (
-                sa.update(table)
-                .where(table.c.id == sa.bindparam("k_id"), table.c.version == sa.bindparam("k_version"))
-                .values(values)
-            )
-            try:
-                result = uow.connection.execute(statement, params)
-            except sa.exc.IntegrityError as exc:
-                raise uow._integrity(etype, exc, {}) from exc
-            except sa.exc.OperationalError as exc:
-                raise uow._translate(exc) from exc
-            if uow.connection.dialect.supports_sane_multi_rowcount and result.rowcount != len(params):
-                first = group[0].old
-                assert first is not None
-                raise uow._stale(etype.name, first.id, first.version, None)
-        for row in rows:
-            old = row.old
-            assert old is not None
-            diff = row.parsed
-            new = Record(etype.name, {**old.values, **diff, "version": old.version + 1, "updated_at": now, "updated_by": user})
-            uow._after_write("updated", etype, new, old, diff)
-            if self._after_update:
-                uow._hook.crm_after_update(uow=uow, old=old, new=new, changes=diff)
-        self.report.updated += len(rows)
-
     # -- invalid rows --------------------------------------------------------------------------
-    def _reject(self, row: _Row, messages: Mapping[str, Sequence[str]]) -> None:
+    def _reject(self, row: PendingRow, messages: Mapping[str, Sequence[str]]) -> None:
         column_of = self._column_of(row)
         first = True
         texts = []
@@ -738,7 +592,7 @@ class Importer:
         if self._rejects is not None:
             self._rejects.write(row.src, "; ".join(texts))
 
-    def _column_of(self, row: _Row) -> dict[str, str]:
+    def _column_of(self, row: PendingRow) -> dict[str, str]:
         plan = self._plan
         if plan is None and isinstance(row.src.values, dict):
             cached = self._plans.get(tuple(row.src.values))
@@ -746,72 +600,10 @@ class Importer:
         return plan.column_of() if plan is not None else {}
 
 
-def _value(row: _Row, name: str) -> Any:
+def _value(row: PendingRow, name: str) -> Any:
     return row.id if name == ID else row.parsed.get(name)
-
-
-def _parents_first(rows: list[_Row], ids: list[int], fields: list[str]) -> tuple[list[_Row], list[int]]:
-    """Order a batch so that a row referring to another row of the batch (an account's parent)
-    comes after it, as SQLite checks each inserted row's references at once."""
-    position = {rid: i for i, rid in enumerate(ids)}
-    pending = list(range(len(rows)))
-    placed: set[int] = set()
-    order: list[int] = []
-    while pending:
-        waiting = []
-        for i in pending:
-            parents = (position.get(rows[i].parsed.get(f)) for f in fields)
-            if all(p is None or p in placed or p == i for p in parents):
-                order.append(i)
-                placed.add(i)
-            else:
-                waiting.append(i)
-        if len(waiting) == len(pending):  # a cycle: keep the file's order and let the database judge
-            order.extend(waiting)
-            break
-        pending = waiting
-    return [rows[i] for i in order], [ids[i] for i in order]
 
 
 def _has_present_errors(errors: Mapping[str, Sequence[str]], plan: ColumnPlan) -> bool:
     fields = plan.fields
     return any(k in fields or k == ID or v != [REQUIRED_MESSAGE] for k, v in errors.items())
-
-
-class _Rejects:
-    """Writes invalid rows: CSV (original columns plus ``error``) or JSON lines."""
-
-    def __init__(self, path: str, columns: Sequence[str] | None) -> None:
-        self.path = path
-        self.columns = list(columns) if columns is not None else None
-        try:
-            self._handle: IO[str] = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed by close()
-        except OSError as exc:
-            raise ValidationError(f"cannot write the rejects file {path!r}: {exc.strerror}") from None
-        self._csv = None
-        if self.columns is not None:
-            self._csv = csv.writer(self._handle)
-            self._csv.writerow([*self.columns, "error"])
-
-    def write(self, src: SourceRow, error: str) -> None:
-        if self._csv is not None:
-            cells = list(src.values) if isinstance(src.values, list) else [""] * len(self.columns or ())
-            self._csv.writerow([*cells, error])
-            return
-        if isinstance(src.values, dict):
-            data = {**src.values, "error": error}
-        else:
-            data = {"value": src.values, "error": error}
-        self._handle.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
-
-    def close(self) -> None:
-        self._handle.close()
-
-
-def iter_objects(objects: Iterable[Mapping[str, Any]]) -> Iterator[SourceRow]:
-    """Python mappings as import rows (for :func:`crmcore.transfer.import_rows`)."""
-    for number, values in enumerate(objects, 1):
-        if isinstance(values, Mapping):
-            yield SourceRow(number, None, dict(values))
-        else:
-            yield SourceRow(number, None, values, f"expected a mapping of field names to values, got {type(values).__name__}")

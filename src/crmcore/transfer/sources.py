@@ -15,12 +15,12 @@ import io
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, Any, NamedTuple
 
 from crmcore.errors import ValidationError
 
-__all__ = ["FORMATS", "Source", "SourceRow", "format_of", "open_source"]
+__all__ = ["FORMATS", "Source", "SourceRow", "format_of", "iter_objects", "open_source"]
 
 #: The formats an import reads (and an export writes).
 FORMATS = ("csv", "json", "jsonl")
@@ -339,3 +339,12 @@ def _locate_decode_error(path: str, encoding: str) -> tuple[int, int, bytes]:
                 return offset, lines, b""
             lines += chunk.count(b"\n")
             offset += len(chunk)
+
+
+def iter_objects(objects: Iterable[Mapping[str, Any]]) -> Iterator[SourceRow]:
+    """Python mappings as import rows (for :func:`crmcore.transfer.import_rows`)."""
+    for number, values in enumerate(objects, 1):
+        if isinstance(values, Mapping):
+            yield SourceRow(number, None, dict(values))
+        else:
+            yield SourceRow(number, None, values, f"expected a mapping of field names to values, got {type(values).__name__}")
