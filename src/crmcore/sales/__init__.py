@@ -1,0 +1,64 @@
+"""The sales core: lead checks and scoring, lead conversion, opportunity details, forecasts.
+
+The builtin plugin :mod:`crmcore.builtin.sales` declares the entity types and fields and wires
+these functions into hooks and ``crm`` commands; each works inside a unit of work, as its
+actor::
+
+    from crmcore.sales import check_leads, convert_lead, score_leads, weighted_pipeline
+
+    with crm.unit_of_work("ada") as uow:
+        check_leads(uow)                         # sanity, authenticity, duplicates
+        score_leads(uow)                         # score and hot/warm/cold
+        lead = uow.move("lead", 7, "qualified")
+        conversion = convert_lead(uow, lead, opportunity={"amount": "12000 EUR"})
+        rows = weighted_pipeline(uow, period="quarter", by="owner")
+        uow.commit()
+"""
+
+from __future__ import annotations
+
+from crmcore.sales.conversion import (
+    LEAD_CONVERTED,
+    Conversion,
+    ConversionEvent,
+    convert_lead,
+    convert_leads,
+)
+from crmcore.sales.errors import ConversionError
+from crmcore.sales.forecast import (
+    ForecastRow,
+    HistoryForecast,
+    StageHistory,
+    history_forecast,
+    stage_history,
+    weighted_pipeline,
+)
+from crmcore.sales.leads import Issue, LeadCheck, check_lead, check_leads
+from crmcore.sales.opportunities import line_totals
+from crmcore.sales.scoring import LeadScore, score_leads
+from crmcore.sales.settings import ISSUES, SalesSettings, ScoringRules
+
+__all__ = [
+    "ISSUES",
+    "LEAD_CONVERTED",
+    "Conversion",
+    "ConversionError",
+    "ConversionEvent",
+    "ForecastRow",
+    "HistoryForecast",
+    "Issue",
+    "LeadCheck",
+    "LeadScore",
+    "SalesSettings",
+    "ScoringRules",
+    "StageHistory",
+    "check_lead",
+    "check_leads",
+    "convert_lead",
+    "convert_leads",
+    "history_forecast",
+    "line_totals",
+    "score_leads",
+    "stage_history",
+    "weighted_pipeline",
+]

@@ -1,0 +1,481 @@
+"""Lead conversion: a qualified lead becomes an account, a contact and maybe an opportunity.
+
+``convert_lead(uow, lead, opportunity={"amount": "12000 EUR"})`` does, in the unit of work's
+transaction and all or nothing:
+
+1. checks that the actor may update the lead and that its status may convert
+   (``[sales.conversion] statuses``, ``qualified`` by default); a lead converted before is
+   refused with a :class:`~crmcore.sales.errors.ConversionError` saying what it became;
+2. finds the account: the one given, else the lead's own ``account_id``, else an account the
+   actor may read whose name is the lead's company (case-insensitively) or whose ``domain`` is
+   the lead's website or e-mail domain (free mail providers excepted); else creates one from
+   the lead's company (leads without a company get no account);
+3. finds the contact by e-mail address among the contacts the actor may read, else creates one;
+4. creates the opportunity when asked (``opportunity=`` values, or ``{}`` for the defaults),
+   with the account and the contact, through the workflow like any new opportunity;
+5. moves what was about the lead (its activities, notes, documents, and the records of plugins
+   that refer to leads) to the contact, the account and the opportunity, and its tags to the
+   contact;
+6. removes the lead from the lead list: the lead is deleted, and its audit trail keeps its full
+   snapshot (the ``deleted`` entry) after a ``converted`` entry naming what it became; the
+   account's timeline gets a ``converted`` entry too. ``lead-converted`` is announced after the
+   commit.
+
+Which lead fields go to which field of the new account, contact and opportunity is
+``[sales.conversion]`` (plugin and custom fields included); see :mod:`crmcore.sales.settings`.
+:func:`convert_leads` converts many leads with the same steps, set-based: one query per batch
+for each lookup, one statement per batch for each kind of write.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import sqlalchemy as sa
+
+from crmcore.actors import Actor
+from crmcore.errors import NotFoundError, ReferenceError, ValidationError
+from crmcore.records import Record
+from crmcore.sales._writes import create_many, delete_many, update_many
+from crmcore.sales.errors import ConversionError
+from crmcore.sales.leads import sales_settings
+from crmcore.storage.uow import _atomic
+
+if TYPE_CHECKING:
+    from crmcore.registry import EntityType
+    from crmcore.sales.settings import ConversionSettings, SalesSettings
+    from crmcore.storage.uow import UnitOfWork
+
+__all__ = ["LEAD_CONVERTED", "Conversion", "ConversionEvent", "convert_lead", "convert_leads", "domain_of"]
+
+#: The signal announced after the commit for each converted lead (sender: ``"lead"``).
+LEAD_CONVERTED = "lead-converted"
+
+_BATCH = 500
+
+OpportunitySpec = Mapping[str, Any] | bool | None
+
+
+@attrs.frozen
+class Conversion:
+    """What one lead became.
+
+    :ivar lead_id: the converted (now deleted) lead's id.
+    :ivar account: the account found or created, or ``None`` (a lead without a company).
+    :ivar contact: the contact found or created.
+    :ivar opportunity: the opportunity created, or ``None``.
+    :ivar account_created: the account is new (not matched).
+    :ivar contact_created: the contact is new (not matched).
+    """
+
+    lead_id: int
+    account: Record | None
+    contact: Record
+    opportunity: Record | None = None
+    account_created: bool = False
+    contact_created: bool = False
+
+    def __repr__(self) -> str:
+        account = self.account.id if self.account is not None else None
+        opportunity = self.opportunity.id if self.opportunity is not None else None
+        return f"<Conversion lead={self.lead_id} account={account} contact={self.contact.id} opportunity={opportunity}>"
+
+
+@attrs.frozen
+class ConversionEvent:
+    """The argument ``event`` of ``lead-converted``: the lead as it was, what it became, who
+    converted it."""
+
+    lead: Record
+    conversion: Conversion
+    actor: Actor
+
+
+def convert_lead(
+    uow: UnitOfWork, lead: Record | int, opportunity: OpportunitySpec = None, account_id: int | None = None,
+) -> Conversion:
+    """Convert one qualified lead (see the module docs).
+
+    :param lead: the lead record or its id.
+    :param opportunity: values of the opportunity to create (``{"amount": "12000 EUR",
+        "close_date": ...}``; the name defaults from the mapping), ``{}`` or ``True`` for one with
+        the defaults, ``None`` for none.
+    :param account_id: attach to this account (which the actor must be able to read) instead of
+        finding or creating one.
+    :returns: the :class:`Conversion`.
+    :raises ConversionError: for a lead converted before, or not in a status that converts.
+    :raises NotFoundError: for a lead or account the actor may not read.
+    :raises PermissionDeniedError: when the actor may not update the lead or create the records.
+    """
+    return convert_leads(uow, [lead], opportunity=opportunity, account_id=account_id)[0]
+
+
+def convert_leads(
+    uow: UnitOfWork,
+    leads: Iterable[Record | int],
+    *,
+    opportunity: OpportunitySpec | Callable[[Record], OpportunitySpec] = None,
+    account_id: int | None = None,
+) -> list[Conversion]:
+    """Convert many qualified leads at once, all or nothing (see the module docs).
+
+    :param leads: lead records or ids.
+    :param opportunity: as for :func:`convert_lead`, the same for every lead, or a function of
+        the lead record returning it.
+    :param account_id: attach every lead to this account.
+    :returns: one :class:`Conversion` per lead, in the order given.
+    """
+    return _convert_all(uow, list(leads), opportunity, account_id)  # type: ignore[no-any-return]
+
+
+@_atomic
+def _convert_all(uow: UnitOfWork, leads: list[Record | int], opportunity: Any, account_id: int | None) -> list[Conversion]:
+    ids: list[int] = []
+    seen: set[int] = set()
+    versions: dict[int, int] = {}
+    for lead in leads:
+        lead_id = lead.id if isinstance(lead, Record) else int(lead)
+        if lead_id in seen:
+            raise ValidationError(f"lead {lead_id} is given twice; a lead converts once", entity="lead")
+        seen.add(lead_id)
+        ids.append(lead_id)
+        if isinstance(lead, Record):
+            versions[lead_id] = lead.version
+    if not ids:
+        return []
+    uow.require("lead", "update")
+    settings = sales_settings(uow)
+    account = uow.get("account", account_id) if account_id is not None else None
+    results: list[Conversion] = []
+    for start in range(0, len(ids), _BATCH):
+        chunk = ids[start:start + _BATCH]
+        results.extend(_Batch(uow, settings, _read_leads(uow, chunk, versions), opportunity, account).run())
+    return results
+
+
+def _read_leads(uow: UnitOfWork, ids: Sequence[int], versions: Mapping[int, int]) -> list[Record]:
+    """The full lead records of *ids*, locked, in the order of *ids*; the actor must be able to
+    update each, and each must be in a status that converts."""
+    etype = uow.registry.entity("lead")
+    table = uow.registry.table("lead")
+    statement = sa.select(table).where(table.c.id.in_(list(ids)), uow.read_filter("lead", table)).with_for_update()
+    found = {row["id"]: uow._row_to_record(etype, row, full=True) for row in uow._execute(statement).mappings()}
+    for lead_id in ids:
+        if lead_id not in found:
+            raise _missing(uow, lead_id)
+        expected = versions.get(lead_id)
+        if expected is not None and found[lead_id].version != expected:
+            raise uow._stale("lead", lead_id, expected, found[lead_id].version)
+    if not uow.actor.is_system:
+        allowed = {r[0] for r in uow._execute(sa.select(table.c.id).where(table.c.id.in_(list(ids)), uow.predicate("lead", "update").sql(table)))}
+        for lead_id in ids:
+            if lead_id not in allowed:
+                uow.check_access(found[lead_id], "update")
+    statuses = sales_settings(uow).conversion.statuses
+    for lead_id in ids:
+        status = found[lead_id].values.get("status")
+        if status not in statuses:
+            shown = " or ".join(repr(s) for s in statuses)
+            raise ConversionError(
+                f"lead {lead_id} is in status {status!r}; only leads in status {shown} convert; "
+                f"move it first (uow.move(lead, {statuses[0]!r}))",
+                id=lead_id, reason="status",
+            )
+    return [found[lead_id] for lead_id in ids]
+
+
+def _missing(uow: UnitOfWork, lead_id: int) -> Exception:
+    """Why lead *lead_id* cannot be read: converted before (its audit says so), or not found."""
+    uow.flush()
+    audit = uow.crm.core_tables["audit"]
+    row = uow._execute(
+        sa.select(audit.c.at, audit.c.changes)
+        .where(audit.c.entity == "lead", audit.c.record_id == lead_id, audit.c.action == "converted")
+        .order_by(audit.c.id.desc()).limit(1)
+    ).first()
+    if row is None:
+        return NotFoundError(f"lead {lead_id} not found", entity="lead", id=lead_id)
+    previous: dict[str, Any] = {name: change[1] for name, change in row.changes.items()}
+    made = ", ".join(f"{name[:-3]} {value}" for name, value in previous.items() if value is not None)
+    previous["at"] = row.at
+    return ConversionError(
+        f"lead {lead_id} was converted on {row.at:%Y-%m-%d %H:%M} UTC (into {made}); converting twice is "
+        "refused: work on those records instead",
+        id=lead_id, reason="converted", previous=previous,
+    )
+
+
+def domain_of(website: str | None, email: str | None, *, free: frozenset[str] = frozenset()) -> str | None:
+    """The company's internet domain: the host of *website* without ``www.``, else the domain
+    of *email* unless it is a free mail provider's (in *free*)."""
+    if website:
+        host = urllib.parse.urlsplit(website if "://" in website else f"https://{website}").hostname
+        if host:
+            host = host.lower().rstrip(".")
+            return host[4:] if host.startswith("www.") and host.count(".") > 1 else host
+    if email and "@" in email:
+        domain = email.rpartition("@")[2].lower().rstrip(".")
+        if domain and domain not in free:
+            return domain
+    return None
+
+
+class _Batch:
+    """The conversion of one batch of leads."""
+
+    def __init__(self, uow: UnitOfWork, settings: SalesSettings, leads: list[Record], opportunity: Any, account: Record | None) -> None:
+        self.uow = uow
+        self.settings = settings
+        self.conversion: ConversionSettings = settings.conversion
+        self.leads = leads
+        self.opportunity = opportunity
+        self.account = account
+        self.registry = uow.registry
+        self.lead_type = self.registry.entity("lead")
+
+    def run(self) -> list[Conversion]:
+        accounts, created_accounts = self._accounts()
+        contacts, created_contacts = self._contacts(accounts)
+        opportunities = self._opportunities(accounts, contacts)
+        conversions = []
+        for lead in self.leads:
+            account = accounts.get(lead.id)
+            conversions.append(Conversion(
+                lead.id, account, contacts[lead.id], opportunities.get(lead.id),
+                account is not None and account.id in created_accounts, contacts[lead.id].id in created_contacts,
+            ))
+        self._relink(conversions)
+        self._move_tags(conversions)
+        self._audit(conversions)
+        delete_many(self.uow, "lead", self.leads)
+        visible = self.uow._visible
+        out = []
+        for lead, conversion in zip(self.leads, conversions, strict=True):
+            shown = attrs.evolve(
+                conversion,
+                account=visible(conversion.account) if conversion.account is not None else None,
+                contact=visible(conversion.contact),
+                opportunity=visible(conversion.opportunity) if conversion.opportunity is not None else None,
+            )
+            self.uow.announce(LEAD_CONVERTED, "lead", event=ConversionEvent(lead, shown, self.uow.actor))
+            out.append(shown)
+        return out
+
+    # -- values -----------------------------------------------------------------------------
+    def _carry(self, target: str, lead: Record) -> dict[str, Any]:
+        """The values of a new *target* record from the lead, by the mapping."""
+        etype = self.registry.entity(target)
+        values: dict[str, Any] = {}
+        for target_field, lead_field in self.conversion.mapping.get(target, {}).items():
+            value = lead.values.get(lead_field)
+            if value is None:
+                continue
+            source = self.lead_type.field(lead_field).type
+            if source.kind != etype.field(target_field).type.kind:
+                value = source.format(value)
+            values[target_field] = value
+        return values
+
+    def _domain(self, lead: Record) -> str | None:
+        return domain_of(lead.values.get("website"), lead.values.get("email"), free=self.settings.free_mail_domains)
+
+    # -- accounts ---------------------------------------------------------------------------
+    def _accounts(self) -> tuple[dict[int, Record], set[int]]:
+        """``{lead id: account}`` and the ids of the accounts created."""
+        uow = self.uow
+        if self.account is not None:
+            return {lead.id: self.account for lead in self.leads}, set()
+        etype = self.registry.entity("account")
+        table = self.registry.table("account")
+        by_id: dict[int, Record] = {}
+        linked = {lead.values["account_id"] for lead in self.leads if lead.values.get("account_id") is not None}
+        names = {(lead.values.get("company") or "").strip().lower() for lead in self.leads} - {""}
+        domains = {d for lead in self.leads if (d := self._domain(lead)) is not None}
+        conditions = []
+        if linked:
+            conditions.append(table.c.id.in_(sorted(linked)))
+        if names and "name" in self.conversion.match_account_by:
+            conditions.append(sa.func.lower(table.c.name).in_(sorted(names)))
+        if domains and "domain" in self.conversion.match_account_by and "domain" in table.c:
+            conditions.append(table.c.domain.in_(sorted(domains)))
+        by_name: dict[str, Record] = {}
+        by_domain: dict[str, Record] = {}
+        if conditions:
+            statement = sa.select(table).where(sa.or_(*conditions), uow.read_filter("account", table)).order_by(table.c.id)
+            for row in uow._execute(statement).mappings():
+                record = uow._row_to_record(etype, row, full=True)
+                by_id[record.id] = record
+                if record.values.get("name"):
+                    by_name.setdefault(record.values["name"].strip().lower(), record)
+                if record.values.get("domain"):
+                    by_domain.setdefault(record.values["domain"], record)
+        found: dict[int, Record] = {}
+        wanted: dict[str, list[Record]] = {}
+        for lead in self.leads:
+            company = (lead.values.get("company") or "").strip()
+            domain = self._domain(lead)
+            match = by_id.get(lead.values.get("account_id") or 0)
+            if match is None and "name" in self.conversion.match_account_by:
+                match = by_name.get(company.lower())
+            if match is None and domain is not None and "domain" in self.conversion.match_account_by:
+                match = by_domain.get(domain)
+            if match is not None:
+                found[lead.id] = match
+            elif company:
+                wanted.setdefault(company.lower(), []).append(lead)
+        rows = []
+        for group in wanted.values():
+            first = group[0]
+            values = self._carry("account", first)
+            domain = self._domain(first)
+            if domain is not None and "domain" in table.c and not values.get("domain"):
+                values["domain"] = domain
+            rows.append(values)
+        created = create_many(uow, "account", rows)
+        for group, record in zip(wanted.values(), created, strict=True):
+            for lead in group:
+                found[lead.id] = record
+        return found, {r.id for r in created}
+
+    # -- contacts ---------------------------------------------------------------------------
+    def _contacts(self, accounts: Mapping[int, Record]) -> tuple[dict[int, Record], set[int]]:
+        uow = self.uow
+        etype = self.registry.entity("contact")
+        table = self.registry.table("contact")
+        emails = {lead.values["email"].lower() for lead in self.leads if lead.values.get("email")}
+        by_email: dict[str, Record] = {}
+        if emails and "email" in self.conversion.match_contact_by:
+            key = sa.func.lower(table.c.email)
+            statement = sa.select(table).where(key.in_(sorted(emails)), uow.read_filter("contact", table)).order_by(table.c.id)
+            for row in uow._execute(statement).mappings():
+                record = uow._row_to_record(etype, row, full=True)
+                by_email.setdefault(record.values["email"].lower(), record)
+        found: dict[int, Record] = {}
+        wanted: dict[str, list[Record]] = {}
+        for lead in self.leads:
+            email = (lead.values.get("email") or "").lower()
+            if email and email in by_email:
+                found[lead.id] = by_email[email]
+            else:
+                wanted.setdefault(email or f"lead:{lead.id}", []).append(lead)
+        rows = []
+        for group in wanted.values():
+            values = self._carry("contact", group[0])
+            account = accounts.get(group[0].id)
+            if account is not None:
+                values["account_id"] = account.id
+            rows.append(values)
+        created = create_many(uow, "contact", rows)
+        for group, record in zip(wanted.values(), created, strict=True):
+            for lead in group:
+                found[lead.id] = record
+        return found, {r.id for r in created}
+
+    # -- opportunities ----------------------------------------------------------------------
+    def _opportunities(self, accounts: Mapping[int, Record], contacts: Mapping[int, Record]) -> dict[int, Record]:
+        rows = []
+        owners = []
+        for lead in self.leads:
+            spec = self.opportunity(lead) if callable(self.opportunity) else self.opportunity
+            if spec is None or spec is False:
+                continue
+            values = self._carry("opportunity", lead)
+            if not values.get("name"):
+                values["name"] = " ".join(p for p in (lead.values.get("first_name"), lead.values.get("last_name")) if p)
+            account = accounts.get(lead.id)
+            if account is not None:
+                values["account_id"] = account.id
+            values["contact_id"] = contacts[lead.id].id
+            if isinstance(spec, Mapping):
+                values.update(spec)
+            rows.append(values)
+            owners.append(lead.id)
+        created = create_many(self.uow, "opportunity", rows)
+        return dict(zip(owners, created, strict=True))
+
+    # -- what was about the lead ------------------------------------------------------------
+    def _relink(self, conversions: Sequence[Conversion]) -> None:
+        """Point the records that refer to the leads at the contact, account and opportunity."""
+        uow = self.uow
+        by_lead = {c.lead_id: c for c in conversions}
+        lead_ids = sorted(by_lead)
+        for child, field in self.registry.referencing("lead"):
+            table = self.registry.table(child.name)
+            column = table.c[field.column]
+            rows = uow._execute(sa.select(table).where(column.in_(lead_ids)).order_by(table.c.id)).mappings().all()
+            if not rows:
+                continue
+            if field.required:
+                raise ReferenceError(
+                    f"cannot convert lead {rows[0][field.column]}: {child.name} {rows[0]['id']} requires a lead "
+                    f"(field {field.name}); delete or reassign it first", entity="lead",
+                )
+            plan = []
+            for row in rows:
+                record = uow._row_to_record(child, row, full=True)
+                conversion = by_lead[row[field.column]]
+                changes: dict[str, Any] = {field.name: None}
+                targets = (("contact", conversion.contact), ("account", conversion.account), ("opportunity", conversion.opportunity))
+                for entity, target in targets:
+                    slot = _slot(child, entity, exclude=field.name)
+                    if target is not None and slot is not None and record.values.get(slot) is None:
+                        changes[slot] = target.id
+                plan.append((record, changes))
+            update_many(uow, child.name, plan)
+
+    def _move_tags(self, conversions: Sequence[Conversion]) -> None:
+        uow = self.uow
+        tagging = uow.crm.core_tables["tagging"]
+        tags = self.registry.table("tag")
+        by_lead = {c.lead_id: c.contact.id for c in conversions}
+        rows = uow._execute(
+            sa.select(tagging.c.record_id, tagging.c.tag_id, tags.c.name).join(tags, tags.c.id == tagging.c.tag_id)
+            .where(tagging.c.entity == "lead", tagging.c.record_id.in_(sorted(by_lead))).order_by(tags.c.name)
+        ).all()
+        if not rows:
+            return
+        contact_ids = sorted(set(by_lead.values()))
+        present = {(r[0], r[1]) for r in uow._execute(
+            sa.select(tagging.c.record_id, tagging.c.tag_id).where(tagging.c.entity == "contact", tagging.c.record_id.in_(contact_ids))
+        )}
+        added: dict[int, list[str]] = {}
+        links = []
+        for lead_id, tag_id, name in rows:
+            contact_id = by_lead[lead_id]
+            if (contact_id, tag_id) not in present:
+                present.add((contact_id, tag_id))
+                links.append({"tag_id": tag_id, "entity": "contact", "record_id": contact_id})
+                added.setdefault(contact_id, []).append(name)
+        if links:
+            uow._execute(sa.insert(tagging), links)
+        contact_type = self.registry.entity("contact")
+        for contact_id, names in added.items():
+            uow.queue_audit(contact_type, contact_id, "tagged", {"tags": (None, ", ".join(names))})
+
+    def _audit(self, conversions: Sequence[Conversion]) -> None:
+        """A ``converted`` entry on each lead and on each account, naming what it became."""
+        uow = self.uow
+        now = dt.datetime.now(dt.UTC)
+        account_type = self.registry.entity("account")
+        for conversion in conversions:
+            made = {
+                "account_id": (None, conversion.account.id if conversion.account is not None else None),
+                "contact_id": (None, conversion.contact.id),
+                "opportunity_id": (None, conversion.opportunity.id if conversion.opportunity is not None else None),
+            }
+            uow.queue_audit(self.lead_type, conversion.lead_id, "converted", made, at=now)
+            if conversion.account is not None:
+                uow.queue_audit(account_type, conversion.account.id, "converted",
+                                {"lead_id": (None, conversion.lead_id), **{k: v for k, v in made.items() if k != "account_id"}}, at=now)
+
+
+def _slot(entity: EntityType, target: str, *, exclude: str) -> str | None:
+    """The first reference field of *entity* to *target* (other than *exclude*)."""
+    for field in entity.fields:
+        if field.name != exclude and field.is_reference and field.type.entity == target:  # type: ignore[attr-defined]
+            return field.name
+    return None
