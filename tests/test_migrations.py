@@ -102,6 +102,22 @@ def same_database(crm_factory: Any, first: Any, plugins: list[Any] | tuple[Any, 
     return crm_factory(plugins=plugins, database=first.settings.database, create_schema=False, **kw)
 
 
+# -- who owns what ----------------------------------------------------------------------------
+
+
+def test_each_table_and_column_has_one_branch(crm_factory: Any) -> None:
+    crm = crm_factory(plugins=[Visits()], create_schema=False)
+    account, visit = crm.metadata.tables["crm_account"], crm.metadata.tables["visits_visit"]
+    assert migrations.table_owner(account) == "core"
+    assert migrations.column_owner(account, account.c.name) == "core"
+    assert migrations.column_owner(account, account.c.visits_tier) == "visits"
+    assert migrations.column_owner(visit, visit.c.owner_id) == "visits"
+    assert migrations.injected(visit, visit.c.owner_id) and not migrations.injected(account, account.c.owner_id)
+    builtin = [t for t in crm.metadata.tables.values() if str(t.info.get("origin", "")).startswith("core.")]
+    assert all(migrations.table_owner(t) == "core" for t in builtin)
+    assert migrations.version_table("core.permissions") == "crm_version_core_permissions"
+
+
 # -- the core ----------------------------------------------------------------------------------
 
 
