@@ -16,12 +16,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from crmcore.actors import Actor
-from crmcore.errors import ConfigError, DatabaseError, NotFoundError
+from crmcore.errors import ConfigError, CrmError, DatabaseError, NotFoundError
 from crmcore.fields import timezone_named
 from crmcore.plugins import PluginManager
+from crmcore.records import Record
 from crmcore.registry import Registry
 from crmcore.schemas import SchemaFactory
-from crmcore.records import Record
 from crmcore.security import AccessService, Decision, SecurityModel, parse_security
 from crmcore.settings import Settings, load_settings
 from crmcore.signals import Signals
@@ -30,6 +30,7 @@ from crmcore.storage.tables import build_core_tables
 from crmcore.storage.uow import UnitOfWork
 from crmcore.workflow.engine import Workflow
 from crmcore.workflow.pipelines import Pipeline, PipelineBuilder, pipeline_from_settings
+from crmcore.workflow.rule_engine import RuleEngine
 
 __all__ = ["Crm", "create_app"]
 
@@ -89,7 +90,9 @@ class Crm:
             frozen = []
             for pipeline in declared.values():
                 builder = PipelineBuilder.of(pipeline)
-                self.hook.crm_extend_pipeline(pipeline=builder)
+                for impl in reversed(self.hook.crm_extend_pipeline.get_hookimpls()):  # as a hook call orders them
+                    arguments = {"pipeline": builder, "settings": self.plugin_settings.get(impl.plugin_name, {})}
+                    impl.function(*[arguments[a] for a in impl.argnames])
                 frozen.append(builder.freeze())
             return frozen
         except ConfigError as exc:
@@ -231,6 +234,15 @@ class Crm:
         if row is None:
             raise NotFoundError(f"no user named {username!r}; add one with 'crm user add {username}'", entity="user", id=username)
         return Actor(row.id, row.username)
+
+    @property
+    def rules(self) -> RuleEngine:
+        """The rules of the app, checked at start-up (builtin plugin ``core.rules``):
+        ``crm.rules.simulate("opportunity", {"amount": "60000"}, stage="rfp_received")``."""
+        engine = self.extras.get("core.rules")
+        if engine is None:
+            raise CrmError("this app has no rule engine: the builtin plugin 'core.rules' is not registered")
+        return engine  # type: ignore[no-any-return]
 
     @property
     def schemas(self) -> SchemaFactory:

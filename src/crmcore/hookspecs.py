@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     from crmcore.registry import EntityType
     from crmcore.security import AccessContext, Grant, Profile, Restriction, SharingRule
     from crmcore.storage.uow import UnitOfWork
+    from crmcore.workflow.actions import Action
     from crmcore.workflow.pipelines import Pipeline, PipelineBuilder, Transition
+    from crmcore.workflow.rules import Rule
 
 PROJECT = "crmcore"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -435,7 +437,7 @@ def crm_pipelines() -> list[Pipeline] | None:
 
 
 @hookspec
-def crm_extend_pipeline(pipeline: PipelineBuilder) -> None:
+def crm_extend_pipeline(pipeline: PipelineBuilder, settings: dict[str, Any]) -> None:
     """Change a pipeline another plugin (or the settings) declared: a phase plugin.
 
     Called once per pipeline while the app is built, in plugin order, before the pipeline is
@@ -444,6 +446,8 @@ def crm_extend_pipeline(pipeline: PipelineBuilder) -> None:
 
     :param pipeline: a :class:`~crmcore.workflow.pipelines.PipelineBuilder`; its ``name`` and
         ``entity`` say which pipeline it is.
+    :param settings: this plugin's ``[plugins.<name>]`` table with declared defaults filled in
+        (a guard's threshold, say), as ``crm_configure`` receives it.
     :returns: ``None``.
 
     Example::
@@ -502,6 +506,60 @@ def crm_record_moved(uow: UnitOfWork, old: Record, new: Record, source: str | No
         def crm_record_moved(uow, new, target):
             if target == "won":
                 uow.create("note", opportunity_id=new.id, body="Won: hand over to delivery")
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def crm_rules(crm: Crm, settings: dict[str, Any]) -> list[Rule] | None:
+    """Declare rules: on an event of an entity type, when a condition holds, then actions.
+
+    Called once while the app starts, after the pipelines are built. All implementations are
+    called. Every rule is checked against the registry, the pipelines and the known actions
+    before the app is ready: an unknown field, stage, action or parameter stops start-up naming
+    the rule. A ``[[rules]]`` table of the settings with a declared rule's name changes only the
+    keys it gives (``enabled = false`` switches the rule off); two plugins declaring one name is
+    an error.
+
+    :param crm: the app being started (its registry is frozen).
+    :param settings: this plugin's ``[plugins.<name>]`` table with declared defaults filled in.
+    :returns: a list of :class:`~crmcore.workflow.rules.Rule`, or ``None``.
+
+    Example::
+
+        @hookimpl
+        def crm_rules(settings):
+            return [Rule("escalate_stale", "ticket", on="days_in_stage:open:3",
+                         when="priority != 'low'",
+                         then=[{"action": "notify", "to": ["owner_manager"],
+                                "message": "Ticket {subject} is open for 3 days"}])]
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def crm_rule_actions() -> list[Action] | None:
+    """Offer actions that rules may name in their ``then``, beside the builtin ones.
+
+    Called once while the app starts, before the rules are checked. All implementations are
+    called; two plugins offering one name is an error naming both. An action declares its
+    parameters, so rules using it are type-checked at start-up, runs inside the unit of work
+    of the event (as the system actor), and describes what it would do for ``crm rules
+    simulate`` without writing.
+
+    :returns: a list of :class:`~crmcore.workflow.actions.Action`, or ``None``.
+
+    Example::
+
+        def open_ticket(ctx, params):
+            ctx.uow.create("ticket", subject=ctx.render(params["subject"]), account_id=ctx.record.id)
+
+        @hookimpl
+        def crm_rule_actions():
+            return [Action("open_ticket", open_ticket, {"subject": Param("text", required=True, template=True)},
+                           describe=lambda ctx, params: f"open a ticket {ctx.render(params['subject'])!r}")]
 
     .. versionadded:: 0.1
     """

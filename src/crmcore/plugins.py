@@ -57,6 +57,10 @@ class Setting:
     help: str = ""
 
 
+def _str_tuple(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(values)
+
+
 @attrs.frozen
 class PluginInfo:
     """What a plugin says about itself.
@@ -72,9 +76,9 @@ class PluginInfo:
     name: str
     title: str = ""
     version: str = ""
-    requires: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    requires: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
     settings: Mapping[str, Setting] = attrs.field(factory=dict)
-    sections: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    sections: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
     description: str = ""
 
 

@@ -364,7 +364,7 @@ class Query:
         return (*keys, _SortKey(self._target("id", "sort"), False))
 
     def _order_clauses(self, keys: Sequence[_SortKey] | None = None) -> list[sa.ColumnElement[Any]]:
-        clauses = []
+        clauses: list[sa.ColumnElement[Any]] = []
         for key in keys if keys is not None else self._keys():
             column = key.target.column
             if not _nullable(column):
@@ -641,7 +641,7 @@ def _from_json(value: Any) -> Any:
     raise ValueError(value)
 
 
-def _encode_cursor(keys: Sequence[_SortKey], row: Mapping[str, Any]) -> str:
+def _encode_cursor(keys: Sequence[_SortKey], row: Mapping[Any, Any]) -> str:
     payload = {"k": [k.token for k in keys], "v": [_to_json(row[k.target.column.name]) for k in keys]}
     text = json.dumps(payload, separators=(",", ":"))
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
@@ -740,7 +740,7 @@ class _Aggregate:
         names = list(dict.fromkeys([*(g.name for g in self.groups), *(f"{m.name}_currency" for m in self.money)]))
         return sorted(rows, key=lambda row: [_sort_value(row[name]) for name in names])
 
-    def _statement(self, extra: list[sa.ColumnElement[Any]], keys: list[sa.ColumnElement[Any]]) -> sa.Select[Any]:
+    def _statement(self, extra: Sequence[sa.ColumnElement[Any]], keys: Sequence[sa.ColumnElement[Any]]) -> sa.Select[Any]:
         columns = [
             *(column.label(f"g{i}") for i, column in enumerate(keys)),
             sa.func.count().label("n"),

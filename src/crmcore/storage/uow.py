@@ -295,7 +295,7 @@ class UnitOfWork:
             raise self._translate(exc) from exc
 
     # -- reading -------------------------------------------------------------------------------
-    def _row_to_record(self, entity: EntityType, row: Mapping[str, Any], *, full: bool = False) -> Record:
+    def _row_to_record(self, entity: EntityType, row: Mapping[Any, Any], *, full: bool = False) -> Record:
         """The record of *row*, without the fields hidden from the actor (unless *full*, for
         the unit of work's own bookkeeping)."""
         values: dict[str, Any] = {

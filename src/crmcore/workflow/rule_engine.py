@@ -1,0 +1,438 @@
+"""The rule engine of one app: which rules an event wakes, running them, simulating them.
+
+:class:`RuleEngine` (``crm.rules``) is built when the app starts from the rules of the settings
+and of plugins, checked against the registry. The builtin plugin ``core.rules`` calls it from
+the record hooks:
+
+- ``created``, ``updated`` and ``field_changed:<field>`` rules run from ``crm_after_create`` and
+  ``crm_after_update``, ``stage_entered`` and ``stage_left`` rules from ``crm_record_moved``,
+  inside the unit of work that caused the event: their actions commit or roll back with it;
+- time-based rules become jobs (kind ``rules.timed``, one per rule and record, keyed
+  ``rule:<rule>:<entity>:<id>``) when the record enters the stage or the date field is set,
+  moved when the date changes and cancelled when the record leaves the stage or the date is
+  cleared. When the worker runs the job, the rule checks that the record is still in that stage
+  since that time (or still has that date) and evaluates its condition again.
+
+Actions run as the system actor within the unit of work. A rule whose actions wake rules that
+wake it again stops after :data:`MAX_DEPTH` levels with an error naming the rules.
+
+:meth:`RuleEngine.simulate` evaluates rules against given values and describes what their
+actions would do, writing nothing (``crm rules simulate``; usable from pytest).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import sqlalchemy as sa
+
+from crmcore.actors import Actor
+from crmcore.errors import CrmError, ValidationError
+from crmcore.records import Record
+from crmcore.validation import validate
+from crmcore.workflow.actions import ActionContext, Assignees, resolve_assignee
+from crmcore.workflow.conditions import Evaluation
+from crmcore.workflow.rules import Event, Rule, RuleError, index_rules, parse_event, schedule_time
+
+if TYPE_CHECKING:
+    from crmcore.app import Crm
+    from crmcore.registry import EntityType
+    from crmcore.storage.uow import UnitOfWork
+    from crmcore.workflow.actions import Action
+
+__all__ = ["MAX_DEPTH", "TIMED_JOB", "Firing", "PlannedAction", "RuleEngine"]
+
+log = logging.getLogger(__name__)
+
+#: The job kind of time-based rules.
+TIMED_JOB = "rules.timed"
+#: How deep rules may wake each other (an action's write waking rules whose actions write...).
+MAX_DEPTH = 8
+
+
+@attrs.frozen
+class PlannedAction:
+    """What one action of a firing rule does (or would do): its name, parameters and a summary."""
+
+    action: str
+    params: Mapping[str, Any]
+    summary: str
+
+    def __str__(self) -> str:
+        return f"{self.action}: {self.summary}"
+
+
+@attrs.frozen
+class Firing:
+    """A rule evaluated for a record.
+
+    :ivar fired: whether its condition held (simulations list the others on request).
+    :ivar seen: the values the condition looked at.
+    :ivar actions: what its actions would do (empty when it did not fire).
+    """
+
+    rule: str
+    event: str
+    fired: bool
+    seen: Mapping[str, Any]
+    actions: tuple[PlannedAction, ...] = ()
+    condition: str = ""
+
+    def describe(self) -> str:
+        """What the condition saw, as text."""
+        return Evaluation(self.fired, dict(self.seen)).describe()
+
+    def __str__(self) -> str:
+        head = f"rule {self.rule} {'fires' if self.fired else 'does not fire'} on {self.event}"
+        if self.condition:
+            head += f": {self.condition} ({self.describe()})"
+        return "\n".join([head, *(f"  - {a}" for a in self.actions)])
+
+
+@attrs.define
+class _State:
+    depth: int = 0
+    chain: list[str] = attrs.field(factory=list)
+
+
+class RuleEngine:
+    """The checked rules and actions of one app (``crm.rules``)."""
+
+    def __init__(self, crm: Crm, rules: Sequence[Rule], actions: Mapping[str, Action]) -> None:
+        self.crm = crm
+        self.actions = dict(actions)
+        self.rules: dict[str, Rule] = {}
+        for rule in rules:
+            if rule.name in self.rules:
+                other = self.rules[rule.name]
+                raise RuleError(f"rule {rule.name!r} is declared twice ({other.origin or 'unknown'} and {rule.origin or 'unknown'}); "
+                                "rename one, or change the declared rule from [[rules]] by its name")
+            self.rules[rule.name] = rule
+        self.check()
+        enabled = [r for r in self.rules.values() if r.enabled]
+        self.index = index_rules([r for r in enabled if not r.on.timed])
+        self.timed: dict[str, list[Rule]] = {}
+        for rule in enabled:
+            if rule.on.timed:
+                self.timed.setdefault(rule.entity, []).append(rule)
+        self.approval_entities = frozenset(
+            r.entity for r in enabled if any(self.actions[c.action].blocks_moves for c in r.then)
+        )
+        self._states: weakref.WeakKeyDictionary[UnitOfWork, _State] = weakref.WeakKeyDictionary()
+
+    def __repr__(self) -> str:
+        return f"<RuleEngine rules={len(self.rules)} actions={len(self.actions)}>"
+
+    def check(self) -> None:
+        """Check the pipelines and every rule against the registry.
+
+        :raises ConfigError: naming the pipeline or rule and the unknown field, stage, action or
+            parameter.
+        """
+        self.crm.workflow.check(self.crm.registry)
+        for rule in self.rules.values():
+            rule.check(self.crm.registry, self.crm.workflow, self.actions)
+
+    def check_names(self, uow: UnitOfWork) -> list[str]:
+        """The roles, groups and users the rules name that the database lacks (they are data,
+        so start-up cannot check them): one line per problem."""
+        problems = []
+        registry = uow.registry
+        for rule in self.rules.values():
+            for index, call in enumerate(rule.then):
+                specs = []
+                for name, value in call.params.items():
+                    if name in ("assign_to",):
+                        specs.append(value)
+                    elif name in ("participants", "to"):
+                        specs.extend(value)
+                if call.action == "require_approval":
+                    specs.append(f"role:{call.params.get('role')}")
+                for spec in specs:
+                    kind, _, name = str(spec).partition(":")
+                    if kind not in ("role", "group", "user") or not name:
+                        continue
+                    entity, column = (kind, "username") if kind == "user" else (kind, "name")
+                    table = registry.table(entity)
+                    if uow.connection.execute(sa.select(table.c.id).where(table.c[column] == name)).first() is None:
+                        problems.append(f"rule {rule.name!r} then[{index}] ({call.action}): no {kind} named {name!r} in the database")
+        return problems
+
+    # -- events ---------------------------------------------------------------------------------
+    def watches(self, entity: str) -> bool:
+        """Whether any enabled rule is about *entity*."""
+        return entity in self.index or entity in self.timed
+
+    def on_created(self, uow: UnitOfWork, record: Record) -> None:
+        """Run the ``created`` rules of *record* and schedule its time-based rules."""
+        rules = self.index.get(record.entity, {}).get("created")
+        if rules:
+            self._fire(uow, rules, record, "created")
+        for rule in self.timed.get(record.entity, ()):
+            if rule.on.kind == "date_reached":
+                self._schedule(uow, rule, record)
+            elif record.get(self._stage_field(record)) == rule.on.target:
+                self._schedule(uow, rule, record)
+
+    def on_updated(self, uow: UnitOfWork, old: Record, new: Record, changes: Mapping[str, Any]) -> None:
+        """Run the ``updated`` and ``field_changed`` rules; move or cancel date-based jobs."""
+        index = self.index.get(new.entity)
+        if index:
+            rules = list(index.get("updated", ()))
+            for name in changes:
+                rules.extend(index.get(f"field_changed:{name}", ()))
+            if rules:
+                self._fire(uow, rules, new, "updated")
+        for rule in self.timed.get(new.entity, ()):
+            if rule.on.kind == "date_reached" and rule.on.target in changes:
+                self._schedule(uow, rule, new)
+
+    def on_moved(self, uow: UnitOfWork, old: Record, new: Record, source: str | None, target: str | None) -> None:
+        """Run the ``stage_left`` and ``stage_entered`` rules; cancel and schedule the
+        ``days_in_stage`` jobs."""
+        from crmcore.workflow.approvals import close_decided
+
+        if new.entity in self.approval_entities:
+            close_decided(uow, new)
+        index = self.index.get(new.entity)
+        if index:
+            left = index.get(f"stage_left:{source}", ())
+            if left:
+                self._fire(uow, left, new, f"stage_left:{source}")
+            entered = index.get(f"stage_entered:{target}", ())
+            if entered:
+                self._fire(uow, entered, new, f"stage_entered:{target}")
+        for rule in self.timed.get(new.entity, ()):
+            if rule.on.kind == "days_in_stage" and rule.on.target in (source, target):
+                self._schedule(uow, rule, new)
+
+    def check_move(self, uow: UnitOfWork, record: Record, transition: Any) -> None:
+        """Hold a move while an approval of the record is pending (see
+        :mod:`crmcore.workflow.approvals`)."""
+        if record.entity in self.approval_entities:
+            from crmcore.workflow.approvals import check_move
+
+            check_move(uow, record, transition)
+
+    # -- time-based rules -----------------------------------------------------------------------
+    def _stage_field(self, record: Record) -> str:
+        return self.crm.workflow.pipeline_of(record.entity, record.values).field
+
+    def _since(self, rule: Rule, record: Record) -> Any:
+        """The value a time-based rule counts from for *record*, or ``None`` if it does not apply."""
+        if rule.on.kind == "date_reached":
+            return record.get(rule.on.target or "")
+        field = self._stage_field(record)
+        if record.get(field) != rule.on.target:
+            return None
+        return record.get(f"{field}_entered_at")
+
+    @staticmethod
+    def job_key(rule: Rule, record: Record) -> str:
+        """The dedupe key of the job of *rule* for *record*."""
+        return f"rule:{rule.name}:{record.entity}:{record.id}"
+
+    def _schedule(self, uow: UnitOfWork, rule: Rule, record: Record) -> None:
+        from crmcore.jobs import cancel, enqueue
+
+        since = self._since(rule, record)
+        run_at = schedule_time(rule.on, since, self.crm.registry.timezone or dt.UTC)
+        key = self.job_key(rule, record)
+        if run_at is None:
+            cancel(uow, key)
+            return
+        payload = {"rule": rule.name, "entity": record.entity, "id": record.id, "since": since.isoformat()}
+        enqueue(uow, TIMED_JOB, payload, run_at=run_at, key=key)
+
+    def run_timed(self, uow: UnitOfWork, payload: Mapping[str, Any]) -> None:
+        """The handler of ``rules.timed`` jobs: fire the rule if the record still qualifies."""
+        rule = self.rules.get(payload.get("rule", ""))
+        if rule is None or not rule.enabled:
+            log.info("timed rule job for a rule that is gone or disabled; nothing to do")
+            return
+        found = uow.get_many(payload["entity"], [payload["id"]])
+        if not found:
+            return
+        record = found[0]
+        since = self._since(rule, record)
+        if since is None or not _same_time(since, payload.get("since")):
+            return
+        self._fire(uow, [rule], record, str(rule.on))
+
+    # -- firing ---------------------------------------------------------------------------------
+    def _fire(self, uow: UnitOfWork, rules: Iterable[Rule], record: Record, event: str) -> None:
+        state = self._states.get(uow)
+        if state is None:
+            state = self._states[uow] = _State()
+        if state.depth >= MAX_DEPTH:
+            raise CrmError(
+                f"rules woke each other more than {MAX_DEPTH} levels deep ({' -> '.join(state.chain)}); "
+                "change a rule so that its actions do not wake it again"
+            )
+        etype = uow.registry.entity(record.entity)
+        workflow = self.crm.workflow
+        lookup = workflow.lookup(uow, etype, record.values)
+        now = dt.datetime.now(dt.UTC)
+        state.depth += 1
+        try:
+            for rule in rules:
+                if rule.when is not None and not rule.when.evaluate(lookup).result:
+                    continue
+                log.debug("rule %s fires on %s for %s %s", rule.name, event, record.entity, record.id)
+                state.chain.append(rule.name)
+                ctx = ActionContext(uow, rule, etype, record, lookup, now)
+                with uow.acting_as(Actor.system()):
+                    for call in rule.then:
+                        action = self.actions[call.action]
+                        try:
+                            action.run(ctx, action.with_defaults(call.params))
+                        except CrmError as exc:
+                            exc.add_note(f"in rule {rule.name!r}, action {call.action}")
+                            raise
+                state.chain.pop()
+                if ctx.record is not record:  # set_field changed it: later rules see the new values
+                    record = ctx.record
+                    lookup = workflow.lookup(uow, etype, record.values)
+        finally:
+            state.depth -= 1
+            if state.depth == 0:
+                state.chain.clear()
+
+    # -- simulation -----------------------------------------------------------------------------
+    def simulate(
+        self,
+        entity: str,
+        values: Mapping[str, Any] | None = None,
+        *,
+        event: str | None = None,
+        stage: str | None = None,
+        actor: Actor | str | None = None,
+        include_skipped: bool = False,
+    ) -> list[Firing]:
+        """Which rules fire for a record with *values* on *event*, and what they would do.
+
+        Nothing is written: the values are parsed like any input, names (``owner.x``,
+        ``account.x``, assignees) are read in a unit of work that is rolled back.
+
+        :param values: field values, as text or Python values (``{"amount": "60000"}``).
+        :param event: the event (default: ``stage_entered:<stage>`` with *stage*, else
+            ``created``).
+        :param stage: the record's stage.
+        :param actor: who acts (a new record's owner by default).
+        :param include_skipped: also list the rules of the event whose condition does not hold.
+        :returns: one :class:`Firing` per rule, in declared order.
+        :raises ValidationError: for a value that does not fit its field or an unknown stage.
+        """
+        return self.simulate_many(entity, [values or {}], event=event, stage=stage, actor=actor,
+                                  include_skipped=include_skipped)[0]
+
+    def simulate_many(
+        self,
+        entity: str,
+        rows: Iterable[Mapping[str, Any]],
+        *,
+        event: str | None = None,
+        stage: str | None = None,
+        actor: Actor | str | None = None,
+        include_skipped: bool = False,
+    ) -> list[list[Firing]]:
+        """:meth:`simulate` for many records at once (one unit of work): a list per record."""
+        etype = self.crm.registry.entity(entity)
+        parsed_event = parse_event(event or (f"stage_entered:{stage}" if stage else "created"), where="simulate --event", any_days=True)
+        rules = self.matching(entity, parsed_event)
+        results: list[list[Firing]] = []
+        with self.crm.unit_of_work(actor) as uow:  # read only; left without commit: rolled back
+            names: dict[int, str] = {}
+            assignees: dict[tuple[str, Any, Any], Assignees] = {}
+            for values in rows:
+                record = self._hypothetical(uow, etype, values, stage)
+                results.append(self._simulate_one(uow, etype, record, rules, str(parsed_event), include_skipped, names, assignees))
+        return results
+
+    def matching(self, entity: str, event: Event) -> list[Rule]:
+        """The enabled rules of *entity* waiting for *event* (a ``days_in_stage`` event without
+        days matches every number of days)."""
+        return [
+            r for r in self.rules.values()
+            if r.enabled and r.entity == entity and r.on.kind == event.kind and r.on.target == event.target
+            and (not event.days or r.on.days == event.days)
+        ]
+
+    def _hypothetical(self, uow: UnitOfWork, etype: EntityType, values: Mapping[str, Any], stage: str | None) -> Record:
+        given = dict(values)
+        record_id = given.pop("id", None)
+        parsed = validate(etype, given, partial=True)
+        if etype.ownable and parsed.get("owner_id") is None and parsed.get("owner_group_id") is None:
+            parsed["owner_id"] = uow.actor.user_id
+        workflow = self.crm.workflow
+        if workflow.staged(etype.name):
+            pipeline = workflow.pipeline_of(etype.name, parsed)
+            name = stage or parsed.get(pipeline.field) or pipeline.first.name
+            if name not in pipeline.stage_names:
+                raise ValidationError({pipeline.field: [f"unknown stage {name!r} of pipeline {pipeline.name!r}; its stages: "
+                                                        f"{', '.join(pipeline.stage_names)}"]}, entity=etype.name)
+            parsed[pipeline.field] = name
+        full = {"id": record_id, **{f.name: None for f in etype.fields}, **parsed}
+        return Record(etype.name, full)
+
+    def _simulate_one(
+        self, uow: UnitOfWork, etype: EntityType, record: Record, rules: Sequence[Rule], event: str, include_skipped: bool,
+        names: dict[int, str], assignees: dict[tuple[str, Any, Any], Assignees],
+    ) -> list[Firing]:
+        lookup = self.crm.workflow.lookup(uow, etype, record.values)
+        now = dt.datetime.now(dt.UTC)
+        firings = []
+        for rule in rules:
+            if rule.when is not None:
+                evaluation = rule.when.evaluate(lookup)
+            else:
+                evaluation = Evaluation(True, {})
+            condition = str(rule.when) if rule.when is not None else ""
+            if not evaluation.result:
+                if include_skipped:
+                    firings.append(Firing(rule.name, event, False, evaluation.seen, (), condition))
+                continue
+            ctx = _SimulationContext(uow, rule, etype, record, lookup, now, simulate=True, names=names)
+            ctx.cache = assignees
+            planned = []
+            for call in rule.then:
+                action = self.actions[call.action]
+                params = action.with_defaults(call.params)
+                planned.append(PlannedAction(call.action, params, action.explain(ctx, params)))
+            firings.append(Firing(rule.name, event, True, evaluation.seen, tuple(planned), condition))
+        return firings
+
+
+@attrs.define(eq=False)
+class _SimulationContext(ActionContext):
+    """An action context that never writes and remembers resolved assignees across records."""
+
+    cache: dict[tuple[str, Any, Any], Assignees] = attrs.field(factory=dict)
+
+    def resolve(self, spec: str) -> Assignees:
+        key = (spec, self.record.get("owner_id"), self.record.get("owner_group_id"))
+        if key not in self.cache:
+            self.cache[key] = resolve_assignee(self.uow, spec, self.record, rule=self.rule.name)
+        return self.cache[key]
+
+
+def _same_time(value: Any, text: Any) -> bool:
+    """Is *value* (a date or a time) the one a job was scheduled for (*text*, ISO)?"""
+    if not isinstance(text, str):
+        return False
+    if isinstance(value, dt.datetime):
+        try:
+            other = dt.datetime.fromisoformat(text)
+        except ValueError:
+            return False
+        if other.tzinfo is None or value.tzinfo is None:
+            return abs(value.replace(tzinfo=None) - other.replace(tzinfo=None)) < dt.timedelta(seconds=1)
+        return abs(value - other) < dt.timedelta(seconds=1)
+    if isinstance(value, dt.date):
+        return value.isoformat() == text
+    return False
