@@ -77,9 +77,8 @@ def create_many(uow: UnitOfWork, entity: str, rows: Sequence[Mapping[str, Any]])
         raise uow._integrity(etype, exc, {}) from exc
     except sa.exc.OperationalError as exc:
         raise uow._translate(exc) from exc
-    after = bool(uow._hook.crm_after_create.get_hookimpls())
     for record in records:
-        uow._created(etype, record, after_hooks=after)
+        uow._created(etype, record)
     return records
 
 

@@ -266,7 +266,7 @@ def _money(units: int, scale: int, currency: str | None, *, keep: int | None = N
 
 
 def _order(row: ForecastRow) -> tuple[Any, ...]:
-    return (row.period is None, row.period or "", row.group is None, str(row.group or ""), row.currency or "")
+    return (row.period is None, row.period or "", row.group is None, str(row.group or ""), row.currency is None, row.currency or "")
 
 
 def _labels(uow: UnitOfWork, by: str | None, values: set[Any], kinds: Mapping[str, Any]) -> dict[Any, str]:

@@ -107,6 +107,7 @@ def _atomic(method: _Method) -> _Method:
             return method(self, *args, **kwargs)
         self._driver_sql("SAVEPOINT crm_operation")
         marks = (len(self._audit), self._flushes, len(self.changes), len(self._signals))
+        pending = self._audit  # a flush starts a new list and leaves this one as it was
         self._depth += 1
         try:
             result = method(self, *args, **kwargs)
@@ -116,7 +117,11 @@ def _atomic(method: _Method) -> _Method:
                 self._driver_sql("ROLLBACK TO SAVEPOINT crm_operation")
                 self._driver_sql("RELEASE SAVEPOINT crm_operation")
             audit, flushes, changes, signals = marks
-            del self._audit[0 if self._flushes != flushes else audit:]
+            if self._flushes != flushes:
+                # entries queued before the call and flushed during it went with the savepoint
+                self._audit = pending[:audit]
+            else:
+                del self._audit[audit:]
             del self.changes[changes:]
             del self._signals[signals:]
             raise
