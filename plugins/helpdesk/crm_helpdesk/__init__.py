@@ -1,0 +1,47 @@
+"""crm-helpdesk: tickets, queues, SLA in business hours, escalation, knowledge base and customer
+satisfaction for crmcore.
+
+Enable it per deployment with ``plugins = ["helpdesk"]``; it works through crmcore's public
+hooks only (see ``plugin.py``). The modules beside this one hold the logic: business time
+(:mod:`~crm_helpdesk.businesstime`), SLA clocks and the breach sweep (:mod:`~crm_helpdesk.sla`),
+tickets (:mod:`~crm_helpdesk.tickets`), assignment (:mod:`~crm_helpdesk.assignment`), the
+knowledge base (:mod:`~crm_helpdesk.kb`), surveys (:mod:`~crm_helpdesk.surveys`) and reports
+(:mod:`~crm_helpdesk.reports`).
+"""
+
+from __future__ import annotations
+
+from crmcore import PluginInfo, Setting
+
+__all__ = ["PLUGIN"]
+
+PLUGIN = PluginInfo(
+    name="helpdesk",
+    title="Help desk",
+    requires=(),
+    description=(
+        "Tickets, queues with automatic assignment, SLA clocks in business hours with warnings "
+        "and escalations, a knowledge base with full-text search, and satisfaction surveys."
+    ),
+    settings={
+        "default_queue": Setting(
+            str, default="General", help="The queue of tickets opened without one (seeded)."
+        ),
+        "reopen_window_days": Setting(
+            (int, float), default=7,
+            help="Days after resolution during which a resolved or closed ticket may be reopened; "
+            "resolved tickets close by themselves when it ends.",
+        ),
+        "sweep_interval_minutes": Setting(
+            int, default=5, help="Minutes between two SLA sweeps of the worker."
+        ),
+        "survey_valid_days": Setting(
+            int, default=30, help="Days during which a satisfaction survey can be answered."
+        ),
+        "escalation_actions": Setting(
+            list, default=["raise_priority", "reassign", "notify_manager"],
+            help="What a breach does: raise_priority, reassign (to the queue's escalation queue, "
+            "else its manager), notify_manager.",
+        ),
+    },
+)

@@ -1,0 +1,213 @@
+"""The knowledge base: full-text search over articles, suggestions for tickets, and how many
+tickets each article helped resolve.
+
+The search index lives in the database, beside ``helpdesk_kb_article``:
+
+- on SQLite, an FTS5 table ``helpdesk_kb_article_fts`` over the article's title and body
+  (external content, Porter stemming), kept in sync by three triggers;
+- on PostgreSQL, a GIN index over ``to_tsvector('english', title || ' ' || body)``.
+
+The plugin's migration creates it; :func:`ensure_search_index` (run by the seed, after every
+``crm db upgrade`` and :meth:`~crmcore.Crm.create_schema`) creates what is missing and rebuilds
+the SQLite index when its triggers had to be made again.
+
+Every search is one SQL statement: the text match, the actor's read predicate (the access
+restriction of the plugin lets only authors and publishers see unpublished articles) and the
+ranking, so no article is loaded that the actor may not read.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import sqlalchemy as sa
+
+from crm_helpdesk.entities import DONE_STAGES
+
+if TYPE_CHECKING:
+    from crmcore.records import Record
+    from crmcore.storage.uow import UnitOfWork
+
+__all__ = [
+    "FTS_TABLE",
+    "PG_INDEX",
+    "Hit",
+    "ensure_search_index",
+    "helped_counts",
+    "search",
+    "search_index_ddl",
+    "suggest",
+]
+
+ARTICLE_TABLE = "helpdesk_kb_article"
+FTS_TABLE = "helpdesk_kb_article_fts"
+PG_INDEX = "ix_helpdesk_kb_article_search"
+_TRIGGERS = (f"{FTS_TABLE}_insert", f"{FTS_TABLE}_delete", f"{FTS_TABLE}_update")
+_DOCUMENT = "coalesce({t}title, '') || ' ' || coalesce({t}body, '')"
+_WORD = re.compile(r"\w+", re.UNICODE)
+_MAX_TERMS = 24
+#: Words too common to suggest an article by.
+STOP_WORDS = frozenset(
+    "a an and are as at be but by can cannot could did do does for from had has have he her his how i "
+    "if in into is it its me my no not of on or our please she so that the their them then there "
+    "these they this to us was we were what when where which who why will with would you your hi "
+    "hello thanks thank regards dear".split()
+)
+
+
+def search_index_ddl(dialect: str) -> list[str]:
+    """The statements that create the search index on *dialect* (``sqlite`` or
+    ``postgresql``); the migration holds the same ones."""
+    if dialect == "sqlite":
+        return [
+            f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5(title, body, "
+            f"content='{ARTICLE_TABLE}', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2')",
+            f"CREATE TRIGGER IF NOT EXISTS {_TRIGGERS[0]} AFTER INSERT ON {ARTICLE_TABLE} BEGIN "
+            f"INSERT INTO {FTS_TABLE}(rowid, title, body) VALUES (new.id, new.title, new.body); END",
+            f"CREATE TRIGGER IF NOT EXISTS {_TRIGGERS[1]} AFTER DELETE ON {ARTICLE_TABLE} BEGIN "
+            f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, title, body) VALUES ('delete', old.id, old.title, old.body); END",
+            f"CREATE TRIGGER IF NOT EXISTS {_TRIGGERS[2]} AFTER UPDATE OF title, body ON {ARTICLE_TABLE} BEGIN "
+            f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, title, body) VALUES ('delete', old.id, old.title, old.body); "
+            f"INSERT INTO {FTS_TABLE}(rowid, title, body) VALUES (new.id, new.title, new.body); END",
+        ]
+    if dialect == "postgresql":
+        return [
+            f"CREATE INDEX IF NOT EXISTS {PG_INDEX} ON {ARTICLE_TABLE} USING gin "
+            f"(to_tsvector('english', {_DOCUMENT.format(t='')}))"
+        ]
+    return []
+
+
+def ensure_search_index(connection: sa.Connection) -> list[str]:
+    """Create the parts of the search index the database lacks (on SQLite, then rebuild it
+    from the articles). Returns one line per thing made."""
+    dialect = connection.dialect.name
+    if dialect == "sqlite":
+        names = (FTS_TABLE, *_TRIGGERS)
+        present = set(connection.execute(
+            sa.text("SELECT name FROM sqlite_master WHERE name IN (:a, :b, :c, :d)"),
+            dict(zip("abcd", names, strict=True)),
+        ).scalars())
+        if present == set(names):
+            return []
+        for statement in search_index_ddl(dialect):
+            connection.exec_driver_sql(statement)
+        connection.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')")
+        return ["knowledge base search index (FTS5) created"]
+    if dialect == "postgresql":
+        found = connection.execute(
+            sa.text("SELECT 1 FROM pg_indexes WHERE indexname = :name AND schemaname = current_schema()"),
+            {"name": PG_INDEX},
+        ).scalar()
+        if found:
+            return []
+        for statement in search_index_ddl(dialect):
+            connection.exec_driver_sql(statement)
+        return ["knowledge base search index (GIN) created"]
+    return []
+
+
+@attrs.frozen
+class Hit:
+    """One search result: the article, its rank (higher is better) and the number of resolved
+    tickets it helped."""
+
+    article: Record
+    rank: float
+    helped: int = 0
+
+
+def _terms(text: str, *, drop_common: bool) -> list[str]:
+    words = [w.lower() for w in _WORD.findall(text or "")]
+    if drop_common:
+        words = [w for w in words if w not in STOP_WORDS and len(w) > 1]
+    return list(dict.fromkeys(words))[:_MAX_TERMS]
+
+
+def _match_sqlite(terms: list[str], *, any_term: bool) -> str:
+    quoted = ['"' + t.replace('"', '""') + '"' for t in terms]
+    if any_term:
+        return " OR ".join(quoted)
+    if len(terms[-1]) >= 3:
+        quoted[-1] += "*"  # the last word may still be being typed
+    return " ".join(quoted)
+
+
+def _match_postgres(terms: list[str], *, any_term: bool) -> str:
+    if any_term:
+        return " | ".join(terms)
+    return " & ".join([*terms[:-1], terms[-1] + (":*" if len(terms[-1]) >= 3 else "")])
+
+
+def _ranked(uow: UnitOfWork, terms: list[str], *, any_term: bool) -> tuple[Any, Any, Any]:
+    """(FROM clause, match condition, rank expression: higher is better) for *terms*."""
+    article = uow.registry.table("kb_article")
+    if uow.connection.dialect.name == "postgresql":
+        vector = sa.literal_column(f"to_tsvector('english', {_DOCUMENT.format(t=ARTICLE_TABLE + '.')})")
+        query = sa.func.to_tsquery(sa.literal_column("'english'"), _match_postgres(terms, any_term=any_term))
+        return article, vector.op("@@")(query), sa.func.ts_rank(vector, query)
+    fts = sa.table(FTS_TABLE, sa.column("rowid"))
+    match = sa.literal_column(FTS_TABLE).op("MATCH")(_match_sqlite(terms, any_term=any_term))
+    rank = -sa.func.bm25(sa.literal_column(FTS_TABLE), 5.0, 1.0)  # title counts five times
+    return fts.join(article, article.c.id == fts.c.rowid), match, rank
+
+
+def _run(uow: UnitOfWork, terms: list[str], limit: int, *, any_term: bool, published_only: bool,
+         exclude: Iterable[int] = ()) -> list[Hit]:
+    if not terms or limit < 1:
+        return []
+    article = uow.registry.table("kb_article")
+    source, match, rank = _ranked(uow, terms, any_term=any_term)
+    statement = (
+        sa.select(article.c.id, rank.label("search_rank"))
+        .select_from(source)
+        .where(match, uow.read_filter("kb_article", article))
+        .order_by(sa.desc("search_rank"), article.c.id)
+        .limit(limit)
+    )
+    if published_only:
+        statement = statement.where(article.c.status == "published")
+    skipped = sorted(set(exclude))
+    if skipped:
+        statement = statement.where(article.c.id.not_in(skipped))
+    ranks = {row.id: float(row.search_rank) for row in uow.connection.execute(statement)}
+    records = {r.id: r for r in uow.get_many("kb_article", ranks)}
+    helped = helped_counts(uow, ranks)
+    return [Hit(records[i], rank, helped.get(i, 0)) for i, rank in ranks.items() if i in records]
+
+
+def search(uow: UnitOfWork, text: str, limit: int = 10, *, published_only: bool = False) -> list[Hit]:
+    """The articles the actor may read that contain every word of *text* (the last word may be
+    the start of a word), best first."""
+    return _run(uow, _terms(text, drop_common=False), limit, any_term=False, published_only=published_only)
+
+
+def suggest(uow: UnitOfWork, ticket: Record | int, limit: int = 5) -> list[Hit]:
+    """Published articles that may answer *ticket*, from its subject and description (any of
+    their significant words; the articles already used on the ticket are left out)."""
+    record = uow.get("ticket", ticket if isinstance(ticket, int) else ticket.id)
+    text = f"{record.subject} {record.values.get('description') or ''}"
+    link = uow.registry.table("ticket_article")
+    used = uow.connection.execute(sa.select(link.c.article_id).where(link.c.ticket_id == record.id)).scalars()
+    return _run(uow, _terms(text, drop_common=True), limit, any_term=True, published_only=True, exclude=used)
+
+
+def helped_counts(uow: UnitOfWork, article_ids: Iterable[int] | None = None) -> dict[int, int]:
+    """``{article id: resolved or closed tickets it helped}`` for *article_ids* (all when
+    ``None``), in one grouped query."""
+    link, ticket = uow.registry.table("ticket_article"), uow.registry.table("ticket")
+    statement = (
+        sa.select(link.c.article_id, sa.func.count(sa.distinct(link.c.ticket_id)))
+        .join(ticket, ticket.c.id == link.c.ticket_id)
+        .where(sa.or_(link.c.helped.is_(None), link.c.helped.is_(True)), ticket.c.status.in_(DONE_STAGES))
+        .group_by(link.c.article_id)
+    )
+    if article_ids is not None:
+        ids = sorted(set(article_ids))
+        if not ids:
+            return {}
+        statement = statement.where(link.c.article_id.in_(ids))
+    return {int(a): int(n) for a, n in uow.connection.execute(statement)}

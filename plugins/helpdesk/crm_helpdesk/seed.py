@@ -1,0 +1,77 @@
+"""What the help desk needs in a fresh database (``crm_seed``; created only when missing).
+
+- the calendar ``Standard``: Monday to Friday, 09:00 to 17:00, in the deployment's time zone;
+- a policy per support tier and priority on it (:data:`DEFAULT_TARGETS`), when there is none;
+- the default queue (``default_queue``, ``General``), assigning round robin;
+- the search index of the knowledge base (:func:`crm_helpdesk.kb.ensure_search_index`);
+- the first SLA sweep job, when none is queued or running.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from crmcore.jobs.queue import QUEUED, RUNNING
+
+from crm_helpdesk.escalation import SWEEP_JOB, queue_sweep
+from crm_helpdesk.kb import ensure_search_index
+from crm_helpdesk.settings import helpdesk_settings
+
+if TYPE_CHECKING:
+    from crmcore.storage.uow import UnitOfWork
+
+__all__ = ["DEFAULT_TARGETS", "seed"]
+
+_HOUR = 60
+_DAY = 8 * _HOUR  # a business day of the Standard calendar
+#: ``{(tier, priority): (first response, resolution)}`` in business minutes.
+DEFAULT_TARGETS: dict[tuple[str, str], tuple[int, int]] = {
+    ("basic", "low"): (2 * _DAY, 10 * _DAY),
+    ("basic", "normal"): (_DAY, 5 * _DAY),
+    ("basic", "high"): (4 * _HOUR, 3 * _DAY),
+    ("basic", "urgent"): (2 * _HOUR, _DAY),
+    ("standard", "low"): (_DAY, 5 * _DAY),
+    ("standard", "normal"): (4 * _HOUR, 3 * _DAY),
+    ("standard", "high"): (2 * _HOUR, 2 * _DAY),
+    ("standard", "urgent"): (_HOUR, _DAY),
+    ("premium", "low"): (4 * _HOUR, 3 * _DAY),
+    ("premium", "normal"): (2 * _HOUR, 2 * _DAY),
+    ("premium", "high"): (_HOUR, _DAY),
+    ("premium", "urgent"): (30, 4 * _HOUR),
+}
+
+
+def seed(uow: UnitOfWork) -> list[str]:
+    """Create what is missing; one line per thing created."""
+    done: list[str] = []
+    connection, registry = uow.connection, uow.registry
+    calendar, policy, queue = (registry.table(n) for n in ("sla_calendar", "sla_policy", "queue"))
+    if connection.execute(sa.select(sa.func.count()).select_from(calendar)).scalar_one() == 0:
+        tz = registry.timezone
+        name = getattr(tz, "key", None) or "UTC"
+        standard = uow.create("sla_calendar", name="Standard", timezone=name,
+                              description="Monday to Friday, 09:00 to 17:00")
+        for weekday in ("mon", "tue", "wed", "thu", "fri"):
+            uow.create("sla_hours", calendar_id=standard.id, weekday=weekday, opens="09:00", closes="17:00")
+        done.append(f"SLA calendar Standard created ({name}, Monday to Friday 09:00-17:00)")
+    if connection.execute(sa.select(sa.func.count()).select_from(policy)).scalar_one() == 0:
+        calendar_id = connection.execute(sa.select(sa.func.min(calendar.c.id))).scalar_one()
+        for (tier, priority), (response, resolution) in DEFAULT_TARGETS.items():
+            uow.create("sla_policy", name=f"{tier.capitalize()} {priority}", calendar_id=calendar_id,
+                       priority=priority, support_tier=tier, first_response_minutes=response,
+                       resolution_minutes=resolution, warning_percent=80)
+        done.append(f"{len(DEFAULT_TARGETS)} SLA policies created (support tier x priority)")
+    default = helpdesk_settings(uow.crm).default_queue
+    if connection.execute(sa.select(queue.c.id).where(queue.c.name == default)).scalar() is None:
+        uow.create("queue", name=default, assignment="round_robin", description="Tickets opened without a queue")
+        done.append(f"queue {default} created")
+    done += ensure_search_index(connection)
+    job = registry.table("job")
+    waiting = connection.execute(
+        sa.select(sa.func.count()).select_from(job).where(job.c.kind == SWEEP_JOB, job.c.status.in_((QUEUED, RUNNING)))
+    ).scalar_one()
+    if not waiting:
+        queue_sweep(uow)
+        done.append("SLA sweep job queued")
+    return done

@@ -1,0 +1,336 @@
+"""SLA clocks of tickets: the policy that applies, the due times, pauses, and the breach sweep.
+
+When a ticket is opened (or its priority or account changes) the most specific active
+``sla_policy`` for its priority and its account's support tier gives two targets in business
+minutes of the policy's calendar: the first response and the resolution. The due times are
+computed once, in business time, and stored on the ticket with the moments a warning is due
+(``warning_percent`` of the target), so the worker's check is plain SQL over time stamps:
+
+:func:`sla_sweep` runs four set-based ``UPDATE ... RETURNING`` statements over all open tickets
+(warnings, then breaches, of both targets), records an ``sla_event`` per change in one bulk
+insert, and enqueues the escalations (:mod:`crm_helpdesk.escalation`) as a few jobs of many
+tickets each. Nothing is done per ticket in SQL or Python beyond building those rows.
+
+While a ticket waits on the customer (``pending_customer``) its clocks stand still: on leaving
+that stage, the business minutes spent waiting are added to ``sla_paused_minutes`` and the due
+times move by as much.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import sqlalchemy as sa
+from crmcore.errors import ValidationError
+from crmcore.fields import timezone_named
+from crmcore.jobs import enqueue
+
+from crm_helpdesk.businesstime import WEEKDAYS, BusinessCalendar
+from crm_helpdesk.entities import ACTIVE_STAGES
+
+if TYPE_CHECKING:
+    from crmcore.storage.uow import UnitOfWork
+
+__all__ = [
+    "ESCALATE_JOB",
+    "QueueStatus",
+    "SweepResult",
+    "Targets",
+    "clock_fields",
+    "load_calendar",
+    "sla_status",
+    "sla_sweep",
+    "targets_for",
+]
+
+log = logging.getLogger(__name__)
+
+#: The job kind of escalations (payload: event, target, ticket_ids).
+ESCALATE_JOB = "helpdesk.escalate"
+#: Tickets per escalation job.
+ESCALATION_BATCH = 200
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+# -- calendars and policies ----------------------------------------------------------------------
+
+
+def load_calendar(uow: UnitOfWork, calendar_id: int) -> BusinessCalendar:
+    """The :class:`BusinessCalendar` of ``sla_calendar`` *calendar_id* with its hours and
+    holidays (read as the system: calendars are configuration, not the actor's records).
+
+    :raises ValidationError: when the calendar has no opening hours at all.
+    """
+    registry, connection = uow.registry, uow.connection
+    calendar, hours, holidays = (registry.table(n) for n in ("sla_calendar", "sla_hours", "sla_holiday"))
+    row = connection.execute(
+        sa.select(calendar.c.name, calendar.c.timezone).where(calendar.c.id == calendar_id)
+    ).one()
+    windows: dict[str, list[tuple[str, str]]] = {day: [] for day in WEEKDAYS}
+    for weekday, opens, closes in connection.execute(
+        sa.select(hours.c.weekday, hours.c.opens, hours.c.closes).where(hours.c.calendar_id == calendar_id)
+    ):
+        windows[weekday].append((opens, closes))
+    days = connection.execute(sa.select(holidays.c.day).where(holidays.c.calendar_id == calendar_id)).scalars()
+    try:
+        return BusinessCalendar.from_hours(timezone_named(row.timezone), windows, days, name=row.name)
+    except ValueError as exc:
+        raise ValidationError(
+            f"SLA calendar {row.name!r} (id {calendar_id}) cannot run clocks: {exc}; add its hours "
+            "as sla_hours records",
+            entity="sla_calendar",
+        ) from None
+
+
+@attrs.frozen
+class Targets:
+    """What the policy of a ticket asks: business minutes per target, on a calendar."""
+
+    policy_id: int
+    calendar: BusinessCalendar
+    response_minutes: int | None
+    resolution_minutes: int | None
+    warning_percent: int
+
+
+def targets_for(uow: UnitOfWork, priority: str | None, tier: str | None) -> Targets | None:
+    """The targets of the most specific active policy for *priority* and *tier* (a policy
+    naming both beats one naming either, which beats one naming neither; then the lowest id),
+    or ``None`` when no policy applies."""
+    policy = uow.registry.table("sla_policy")
+    specific = (
+        sa.case((policy.c.priority.is_not(None), 2), else_=0)
+        + sa.case((policy.c.support_tier.is_not(None), 1), else_=0)
+    )
+    row = uow.connection.execute(
+        sa.select(policy)
+        .where(
+            sa.or_(policy.c.active.is_(None), policy.c.active.is_(True)),
+            sa.or_(policy.c.priority.is_(None), policy.c.priority == priority),
+            sa.or_(policy.c.support_tier.is_(None), policy.c.support_tier == (tier or "basic")),
+        )
+        .order_by(specific.desc(), policy.c.id)
+        .limit(1)
+    ).mappings().first()
+    if row is None:
+        return None
+    return Targets(
+        row["id"], load_calendar(uow, row["calendar_id"]), row["first_response_minutes"],
+        row["resolution_minutes"], row["warning_percent"] or 0,
+    )
+
+
+def account_tier(uow: UnitOfWork, account_id: int | None) -> str | None:
+    """The support tier of an account (``None`` without an account)."""
+    if account_id is None:
+        return None
+    entity = uow.registry.entity("account")
+    table = uow.registry.table("account")
+    column = table.c[entity.field("support_tier").column]
+    return uow.connection.execute(sa.select(column).where(table.c.id == account_id)).scalar()
+
+
+# -- clocks ----------------------------------------------------------------------------------------
+
+
+def _due(calendar: BusinessCalendar, start: dt.datetime, minutes: float | None, paused: int) -> dt.datetime | None:
+    if minutes is None:
+        return None
+    return calendar.add(start, minutes + paused)
+
+
+def clock_fields(targets: Targets | None, values: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]:
+    """The SLA fields of a ticket whose values are *values* (after the change at hand).
+
+    Due and warning times follow from ``opened_at``, the targets and the paused minutes. A
+    target already ``breached`` stays so; one reached (first response, resolution) is ``met``
+    or ``breached`` by its due time; otherwise it is ``pending`` again, for the sweep to warn
+    about or breach when its time comes.
+    """
+    if targets is None:
+        return {
+            "sla_policy_id": None, "response_due": None, "response_warn_at": None,
+            "resolution_due": None, "resolution_warn_at": None,
+            "response_status": "none", "resolution_status": "none",
+        }
+    opened = values.get("opened_at") or now
+    paused = int(values.get("sla_paused_minutes") or 0)
+    calendar = targets.calendar
+    result: dict[str, Any] = {"sla_policy_id": targets.policy_id}
+    for target, minutes, reached in (
+        ("response", targets.response_minutes, values.get("first_response_at")),
+        ("resolution", targets.resolution_minutes, values.get("resolved_at")),
+    ):
+        due = _due(calendar, opened, minutes, paused)
+        warn = None
+        if minutes is not None and targets.warning_percent > 0:
+            warn = _due(calendar, opened, minutes * min(targets.warning_percent, 100) / 100, paused)
+        current = values.get(f"{target}_status")
+        if due is None:
+            status = "none"
+        elif reached is not None:
+            status = "met" if reached <= due and current != "breached" else "breached"
+        elif current in ("warning", "breached"):
+            status = current
+        else:
+            status = "pending"
+        result.update({f"{target}_due": due, f"{target}_warn_at": warn, f"{target}_status": status})
+    return result
+
+
+# -- the sweep -------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class SweepResult:
+    """What one sweep found: ticket ids per event, and the jobs it enqueued."""
+
+    at: dt.datetime
+    response_warnings: tuple[int, ...] = ()
+    resolution_warnings: tuple[int, ...] = ()
+    response_breaches: tuple[int, ...] = ()
+    resolution_breaches: tuple[int, ...] = ()
+    jobs: int = 0
+
+    @property
+    def changed(self) -> int:
+        return (len(self.response_warnings) + len(self.resolution_warnings)
+                + len(self.response_breaches) + len(self.resolution_breaches))
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.response_breaches)} response and {len(self.resolution_breaches)} resolution "
+            f"breaches, {len(self.response_warnings)} response and {len(self.resolution_warnings)} "
+            f"resolution warnings; {self.jobs} escalation job(s)"
+        )
+
+
+def sla_sweep(uow: UnitOfWork, now: dt.datetime | None = None, *, escalate: bool = True) -> SweepResult:
+    """Find, over every open ticket at once, the SLA targets that reached their warning or due
+    time at *now*, mark them, record ``sla_event`` rows and enqueue their escalations.
+
+    Four ``UPDATE ... RETURNING`` statements (breaches first, so a target that is past both
+    its warning and its due time is breached, not warned) over the tickets whose clocks run:
+    in an active stage and not paused. Writes in *uow*'s transaction; the caller commits.
+
+    :param now: the moment to check at (default: the clock).
+    :param escalate: enqueue the escalation jobs (``helpdesk.escalate``).
+    :returns: the :class:`SweepResult`.
+    """
+    at = (now or utcnow()).astimezone(dt.UTC)
+    ticket = uow.registry.table("ticket")
+    running = sa.and_(ticket.c.status.in_(ACTIVE_STAGES), ticket.c.sla_paused_at.is_(None))
+    bump = {"version": ticket.c.version + 1, "updated_at": at, "updated_by": uow.actor.user_id}
+    found: dict[tuple[str, str], tuple[int, ...]] = {}
+    for kind, status, column in (
+        ("breach", "breached", "due"),
+        ("warning", "warning", "warn_at"),
+    ):
+        for target in ("response", "resolution"):
+            state = ticket.c[f"{target}_status"]
+            moment = ticket.c[f"{target}_{column}"]
+            before = ("pending", "warning") if kind == "breach" else ("pending",)
+            statement = (
+                sa.update(ticket)
+                .where(running, state.in_(before), moment <= at)
+                .values({f"{target}_status": status, **bump})
+                .returning(ticket.c.id)
+            )
+            found[(kind, target)] = tuple(uow.connection.execute(statement).scalars())
+    events = [
+        {"ticket_id": ticket_id, "kind": kind, "target": target, "at": at}
+        for (kind, target), ids in found.items() for ticket_id in ids
+    ]
+    if events:
+        _insert_events(uow, events, at)
+    jobs = 0
+    if escalate:
+        for (kind, target), ids in found.items():
+            for start in range(0, len(ids), ESCALATION_BATCH):
+                chunk = list(ids[start:start + ESCALATION_BATCH])
+                enqueue(uow, ESCALATE_JOB, {"event": kind, "target": target, "ticket_ids": chunk})
+                jobs += 1
+    result = SweepResult(
+        at, found[("warning", "response")], found[("warning", "resolution")],
+        found[("breach", "response")], found[("breach", "resolution")], jobs,
+    )
+    if result.changed:
+        log.info("sla sweep at %s: %s", at.isoformat(), result.summary())
+    return result
+
+
+def _insert_events(uow: UnitOfWork, events: Sequence[dict[str, Any]], at: dt.datetime) -> None:
+    table = uow.registry.table("sla_event")
+    system = {"version": 1, "created_at": at, "updated_at": at, "created_by": uow.actor.user_id,
+              "updated_by": uow.actor.user_id}
+    uow.connection.execute(sa.insert(table), [{**system, **event} for event in events])
+
+
+# -- status ----------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class QueueStatus:
+    """The SLA state of one queue's unfinished tickets (``queue_id`` ``None``: no queue)."""
+
+    queue_id: int | None
+    name: str
+    open: int
+    paused: int
+    warning: int
+    breached: int
+    next_due: dt.datetime | None
+
+
+def sla_status(uow: UnitOfWork) -> list[QueueStatus]:
+    """Per queue, the unfinished tickets the actor may read: how many, paused, warned about,
+    breached, and the next due time of a running clock (one grouped query)."""
+    ticket, queue = uow.registry.table("ticket"), uow.registry.table("queue")
+    states = (ticket.c.response_status, ticket.c.resolution_status)
+
+    def count(condition: Any) -> Any:
+        return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+
+    running = sa.and_(ticket.c.status.in_(ACTIVE_STAGES), ticket.c.sla_paused_at.is_(None))
+    next_response = sa.case((sa.and_(running, ticket.c.response_status.in_(("pending", "warning"))),
+                             ticket.c.response_due))
+    next_resolution = sa.case((sa.and_(running, ticket.c.resolution_status.in_(("pending", "warning"))),
+                               ticket.c.resolution_due))
+    statement = (
+        sa.select(
+            ticket.c.queue_id, queue.c.name, sa.func.count().label("open"),
+            count(ticket.c.sla_paused_at.is_not(None)).label("paused"),
+            count(sa.or_(*(s == "warning" for s in states))).label("warning"),
+            count(sa.or_(*(s == "breached" for s in states))).label("breached"),
+            sa.func.min(next_response).label("next_response"),
+            sa.func.min(next_resolution).label("next_resolution"),
+        )
+        .select_from(ticket.outerjoin(queue, queue.c.id == ticket.c.queue_id))
+        .where(ticket.c.status.not_in(("resolved", "closed")), uow.read_filter("ticket", ticket))
+        .group_by(ticket.c.queue_id, queue.c.name)
+        .order_by(queue.c.name)
+    )
+    due_type = ticket.c.response_due.type
+    result = []
+    for row in uow.connection.execute(statement).mappings():
+        dues = [_as_time(due_type, row[k], uow) for k in ("next_response", "next_resolution")]
+        known = [d for d in dues if d is not None]
+        result.append(QueueStatus(row["queue_id"], row["name"] or "(no queue)", row["open"], row["paused"],
+                                  row["warning"], row["breached"], min(known) if known else None))
+    return result
+
+
+def _as_time(column_type: Any, value: Any, uow: UnitOfWork) -> dt.datetime | None:
+    """An aggregate of a time column, read back as the column reads it (SQLite returns text)."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return column_type.process_result_value(value, uow.connection.dialect)  # type: ignore[no-any-return]

@@ -1,0 +1,94 @@
+"""The help desk's pipelines: tickets (``helpdesk.ticket``) and articles (``helpdesk.kb_article``).
+
+A ticket is ``new`` until someone works it, ``open`` while worked, ``pending_customer`` while
+waiting on the customer (its SLA clocks stand still), ``pending_third_party`` while waiting on
+someone else (the clocks run), then ``resolved`` and ``closed``. A resolved or closed ticket
+may be reopened within the reopen window: the moves ``resolved -> open`` and ``closed -> open``
+carry the guard ``now - resolved_at <= <days>``, added from the plugin's settings
+(``reopen_window_days``) when the app starts. Closing needs the permission
+``helpdesk.ticket.close``; publishing an article ``helpdesk.kb_article.publish``.
+"""
+
+from __future__ import annotations
+
+import decimal
+from typing import TYPE_CHECKING
+
+from crmcore.workflow.pipelines import Pipeline, Stage, Transition
+
+from crm_helpdesk.entities import STAGES
+
+if TYPE_CHECKING:
+    from crmcore.workflow.pipelines import PipelineBuilder
+
+__all__ = [
+    "ARTICLE_PIPELINE",
+    "CLOSE_PERMISSION",
+    "PUBLISH_PERMISSION",
+    "TICKET_PIPELINE",
+    "add_reopen_guards",
+    "pipelines",
+    "reopen_guard",
+]
+
+TICKET_PIPELINE = "helpdesk.ticket"
+ARTICLE_PIPELINE = "helpdesk.kb_article"
+CLOSE_PERMISSION = "helpdesk.ticket.close"
+PUBLISH_PERMISSION = "helpdesk.kb_article.publish"
+
+_WORKING = ("new", "open", "pending_customer", "pending_third_party")
+
+
+def _ticket_pipeline() -> Pipeline:
+    labels = {"pending_customer": "Pending on customer", "pending_third_party": "Pending on third party"}
+    stages = tuple(
+        Stage(name, label=labels.get(name, ""), kind="won" if name in ("resolved", "closed") else "open")
+        for name in STAGES
+    )
+    transitions: list[Transition] = []
+    for source in _WORKING:
+        for target in _WORKING[1:]:
+            if target != source:
+                transitions.append(Transition(source, target))
+        transitions.append(Transition(source, "resolved"))
+        transitions.append(Transition(source, "closed", permission=CLOSE_PERMISSION))
+    transitions += [
+        Transition("resolved", "open"),
+        Transition("resolved", "closed", permission=CLOSE_PERMISSION),
+        Transition("closed", "open"),
+    ]
+    return Pipeline(TICKET_PIPELINE, "ticket", stages, tuple(transitions), field="status",
+                    label="Tickets", default=True, origin="helpdesk")
+
+
+def _article_pipeline() -> Pipeline:
+    stages = (Stage("draft"), Stage("published", kind="won"), Stage("archived", kind="lost"))
+    transitions = (
+        Transition("draft", "published", permission=PUBLISH_PERMISSION),
+        Transition("draft", "archived"),
+        Transition("published", "draft"),
+        Transition("published", "archived"),
+        Transition("archived", "draft"),
+        Transition("archived", "published", permission=PUBLISH_PERMISSION),
+    )
+    return Pipeline(ARTICLE_PIPELINE, "kb_article", stages, transitions, field="status",
+                    label="Knowledge base", default=True, origin="helpdesk")
+
+
+def pipelines() -> list[Pipeline]:
+    """The two pipelines the help desk declares."""
+    return [_ticket_pipeline(), _article_pipeline()]
+
+
+def reopen_guard(days: float) -> str:
+    """The guard of a reopening: at most *days* since the resolution (``resolved_at``)."""
+    number = decimal.Decimal(str(days)).normalize()
+    return f"now - resolved_at <= {number:f}"
+
+
+def add_reopen_guards(builder: PipelineBuilder, days: float) -> None:
+    """Guard the moves from ``resolved`` and ``closed`` back to ``open`` of the ticket pipeline
+    with the reopen window (those the pipeline has: settings may have replaced it)."""
+    for source in ("resolved", "closed"):
+        if any(t.source == source and t.target == "open" for t in builder.transitions):
+            builder.add_guard(source, "open", reopen_guard(days))
