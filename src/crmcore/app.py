@@ -217,7 +217,8 @@ class Crm:
         if isinstance(actor, str):
             actor = self.actor(actor)
         if isinstance(entity, Record):
-            entity, id = entity.entity, entity.id
+            record_given = entity
+            entity, id = record_given.entity, record_given.id
         with self.unit_of_work(Actor.system()) as system:
             record = system.get(entity, id)  # type: ignore[arg-type]
         with self.unit_of_work(actor) as uow:

@@ -282,6 +282,8 @@ class MoneyType(FieldType):
     operators: ClassVar[frozenset[str]] = ORDERED
 
     def parse(self, value: Any) -> Money:
+        amount: Any
+        currency: Any
         if isinstance(value, Money):
             amount, currency = value.amount, value.currency
         elif isinstance(value, Mapping):

@@ -61,7 +61,7 @@ class BulkInsert:
         rows = list(rows)
         if not self.processors or not rows:
             return [tuple(row) for row in rows]
-        columns = list(zip(*rows, strict=True))  # column by column: one tight loop per processor
+        columns: list[Sequence[Any]] = list(zip(*rows, strict=True))  # column by column: one tight loop per processor
         for index, processor in self.processors:
             columns[index] = _processed(columns[index], processor)
         return list(zip(*columns, strict=True))
@@ -95,7 +95,7 @@ class BulkInsert:
 def _processed(values: Sequence[Any], processor: Callable[[Any], Any]) -> list[Any]:
     """*values* through *processor*; ``None`` stays ``None``, and the same object repeated
     (one time stamp for a whole batch) is processed once."""
-    out = []
+    out: list[Any] = []
     append = out.append
     last_in: Any = None
     last_out: Any = None

@@ -128,6 +128,7 @@ class ColumnPlan:
         mapped = _resolve_mapping(columns, mapping, source, strict=every_map_key)
         entity = matcher.entity.name
         for column in columns:
+            field: str | None
             if column in mapped:
                 target = mapped[column]
                 if target is None:

@@ -41,6 +41,14 @@ __all__ = ["Pipeline", "PipelineBuilder", "Stage", "Transition", "pipeline_from_
 KINDS = ("open", "won", "lost")
 
 
+def _str_tuple(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(values)
+
+
+def _condition_tuple(values: Iterable[Condition]) -> tuple[Condition, ...]:
+    return tuple(values)
+
+
 @attrs.frozen
 class Stage:
     """One stage of a pipeline.
@@ -55,8 +63,8 @@ class Stage:
     label: str = ""
     probability: int = 0
     kind: str = attrs.field(default="open", validator=attrs.validators.in_(KINDS))
-    required: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    locked: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    required: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    locked: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
 
     def __attrs_post_init__(self) -> None:
         if not self.label:
@@ -73,7 +81,7 @@ class Transition:
 
     source: str
     target: str
-    guards: tuple[Condition, ...] = attrs.field(default=(), converter=tuple)
+    guards: tuple[Condition, ...] = attrs.field(default=(), converter=_condition_tuple)
     permission: str | None = None
 
     def __str__(self) -> str:
