@@ -149,7 +149,7 @@ class UnitOfWork:
         self._done = False
         self._depth = 0  # nesting of writing calls (see _atomic)
         self._flushes = 0
-        self._dumpers: dict[str, dict[str, Any]] = {}  # per entity: field -> dump, None if identity
+        self._dump_plans: dict[str, tuple[dict[str, Any], list[tuple[str, Any]]]] = {}  # see _dumpers
         self._access: AccessContext | None = None
         self._hidden: dict[str, frozenset[str]] = {}
 
@@ -531,21 +531,29 @@ class UnitOfWork:
     # The steps of a create, shared with the bulk import (crmcore.transfer), which runs them
     # per record around its batched INSERT: validate -> _prepare_create -> reference check ->
     # INSERT -> _created (audit, change, after hooks) -> record-created signal.
-    def _prepare_create(self, etype: EntityType, parsed: dict[str, Any]) -> dict[str, Any]:
+    def _prepare_create(
+        self, etype: EntityType, parsed: dict[str, Any], *, before: Callable[..., Any] | None = None,
+    ) -> dict[str, Any]:
         """Default the owner to the acting user, then run the ``crm_before_create`` hooks and
-        merge (and validate) their changes into *parsed*, which is returned."""
+        merge (and validate) their changes into *parsed*, which is returned.
+
+        :param before: calls the hooks instead of the hook relay (the bulk import passes a
+            caller prepared once for a whole file).
+        """
         if etype.ownable and parsed.get("owner_id") is None and self.actor.user_id is not None:
             parsed["owner_id"] = self.actor.user_id
-        self._merge_hook_changes(etype, self._hook.crm_before_create(uow=self, entity=etype.name, values=dict(parsed)), parsed)
+        hook = before or self._hook.crm_before_create
+        self._merge_hook_changes(etype, hook(uow=self, entity=etype.name, values=dict(parsed)), parsed)
         return parsed
 
-    def _created(self, etype: EntityType, record: Record, *, announce: bool = True, after_hooks: bool = True) -> None:
+    def _created(
+        self, etype: EntityType, record: Record, *, announce: bool = True, after: Callable[..., Any] | None = None,
+    ) -> None:
         """Record the change and its audit entry, queue ``record-created`` (unless the caller
-        announces in bulk) and run the ``crm_after_create`` hooks (*after_hooks* ``False`` only
-        when the caller knows no plugin implements them)."""
+        announces in bulk) and run the ``crm_after_create`` hooks (through *after*, when the
+        caller prepared a caller of them)."""
         self._after_write("created", etype, record, None, {}, announce=announce)
-        if after_hooks:
-            self._hook.crm_after_create(uow=self, record=record)
+        (after or self._hook.crm_after_create)(uow=self, record=record)
 
     def _insert(self, etype: EntityType, table: sa.Table, row: dict[str, Any]) -> sa.CursorResult[Any]:
         try:
@@ -816,22 +824,27 @@ class UnitOfWork:
         self, action: str, etype: EntityType, record: Record, old: Record | None, diff: Mapping[str, Any], *, announce: bool = True,
     ) -> None:
         self.changes.append(Change(action, etype.name, record.id))
-        changes: dict[str, tuple[Any, Any]]
+        changes: dict[str, tuple[Any, Any]] = {}
         values = record.values
-        if action == "created":
-            changes = {f.name: (None, value) for f in etype.fields if (value := values.get(f.name)) is not None}
-        elif action == "updated":
+        if action == "updated":
             assert old is not None
             changes = {name: (old.values.get(name), value) for name, value in diff.items()}
-        else:
-            changes = {f.name: (value, None) for f in etype.fields if (value := values.get(f.name)) is not None}
-        if etype.auditable:
-            # a create or an update is audited at the record's own time stamp
-            at = values.get("updated_at") if action != "deleted" else None
-            self.queue_audit(etype, record.id, action, changes, at=at)
+            if etype.auditable:  # audited at the record's own time stamp
+                self.queue_audit(etype, record.id, action, changes, at=values.get("updated_at"))
+        elif etype.auditable:
+            # a create lists every value it set (at the record's time stamp), a delete every
+            # value the record had: dumped in one pass, the hot path of bulk imports
+            get = values.get
+            pairs = self._dumpers(etype)[1]
+            if action == "created":
+                dumped = {n: [None, v if d is None else d(v)] for n, d in pairs if (v := get(n)) is not None}
+                self._queue_entry(etype, record.id, action, dumped, get("updated_at"))
+            else:
+                dumped = {n: [v if d is None else d(v), None] for n, d in pairs if (v := get(n)) is not None}
+                self._queue_entry(etype, record.id, action, dumped, None)
         if announce:
             self.announce({"created": CREATED, "updated": UPDATED, "deleted": DELETED}[action], etype.name,
-                          event=RecordEvent(action, etype.name, record, self.actor, changes if action == "updated" else {}))
+                          event=RecordEvent(action, etype.name, record, self.actor, changes))
 
     def queue_audit(
         self, etype: EntityType, record_id: int, action: str, changes: Mapping[str, tuple[Any, Any]],
@@ -841,11 +854,7 @@ class UnitOfWork:
 
         :param at: when the change happened (default: now).
         """
-        dumpers = self._dumpers.get(etype.name)
-        if dumpers is None:
-            dumpers = self._dumpers[etype.name] = {
-                f.name: None if type(f.type).dump is FieldType.dump else f.type.dump for f in etype.all_fields
-            }
+        dumpers = self._dumpers(etype)[0]
         dumped = {}
         for name, (old, new) in changes.items():
             dump = dumpers.get(name, _PSEUDO)
@@ -853,12 +862,24 @@ class UnitOfWork:
                 dumped[name] = [old, new]
             else:
                 dumped[name] = [None if old is None else dump(old), None if new is None else dump(new)]
+        self._queue_entry(etype, record_id, action, dumped, at)
+
+    def _queue_entry(self, etype: EntityType, record_id: int, action: str, dumped: dict[str, Any], at: dt.datetime | None) -> None:
         self._audit.append({
             "at": at or _now(), "actor_id": self.actor.user_id, "entity": etype.name,
             "record_id": record_id, "action": action, "changes": dumped,
         })
         if len(self._audit) >= 5000:
             self.flush()
+
+    def _dumpers(self, etype: EntityType) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
+        """``{field: dump}`` of every field and ``[(name, dump)]`` of the declared ones, where
+        ``dump`` is ``None`` when a value is its own JSON form."""
+        found = self._dump_plans.get(etype.name)
+        if found is None:
+            dumps = {f.name: None if type(f.type).dump is FieldType.dump else f.type.dump for f in etype.all_fields}
+            found = self._dump_plans[etype.name] = (dumps, [(f.name, dumps[f.name]) for f in etype.fields])
+        return found
 
     # -- timeline ------------------------------------------------------------------------------
     def history(self, entity: str, id: int) -> list[AuditEntry]:

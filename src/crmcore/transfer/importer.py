@@ -50,7 +50,7 @@ from crmcore.transfer.columns import ID, ColumnPlan, FieldMatcher
 from crmcore.transfer.rejects import RejectsFile
 from crmcore.transfer.report import ImportFailedError, ImportReport, RowError
 from crmcore.transfer.sources import SourceRow
-from crmcore.transfer.writer import PendingRow, RecordWriter
+from crmcore.transfer.writer import PendingRow, RecordWriter, direct_caller
 from crmcore.validation import check_values
 
 if TYPE_CHECKING:
@@ -145,6 +145,7 @@ class Importer:
         self._rejects: RejectsFile | None = None
         self._before_update = bool(uow._hook.crm_before_update.get_hookimpls())
         self.writer = RecordWriter(uow, self.etype)
+        self._before = direct_caller(uow, "crm_before_create")
 
     # -- set-up --------------------------------------------------------------------------------
     def _check_dedupe(self, names: Sequence[str]) -> tuple[str, ...]:
@@ -500,10 +501,11 @@ class Importer:
     def _before_create(self, rows: list[PendingRow]) -> list[PendingRow]:
         prepare = self.uow._prepare_create
         etype = self.etype
+        before = self._before
         kept = []
         for row in rows:
             try:
-                prepare(etype, row.parsed)
+                prepare(etype, row.parsed, before=before)
             except ValidationError as exc:
                 self._reject(row, exc.messages)
                 continue

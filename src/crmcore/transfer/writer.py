@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 from array import array
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from pluggy._callers import _multicall
 
 from crmcore.fields import FieldType
 from crmcore.records import Record
@@ -56,6 +58,32 @@ class PendingRow:
         self.old: Record | None = None
 
 
+def direct_caller(uow: UnitOfWork, name: str) -> Callable[..., list[Any]]:
+    """A caller of hook *name* for many calls in a row: the same implementations, in the same
+    order, with the same arguments and results as pluggy's, without its per-call set-up.
+
+    The implementations are listed once (a plugin registered meanwhile is not seen, which
+    cannot happen within one import). When an implementation wraps the others or hook calls
+    are traced (``CRM_TRACE_HOOKS``), pluggy's own caller is returned.
+    """
+    caller = getattr(uow._hook, name)
+    impls = caller.get_hookimpls()
+    traced = getattr(uow.crm.plugins.pm, "_inner_hookexec", _multicall) is not _multicall
+    if traced or caller.spec is None or caller.spec.opts.get("firstresult") or any(i.wrapper or i.hookwrapper for i in impls):
+        return caller  # type: ignore[no-any-return]
+    ordered = [(i.function, tuple(i.argnames)) for i in reversed(impls)]  # pluggy calls the last registered first
+
+    def call(**kwargs: Any) -> list[Any]:
+        results = []
+        for function, names in ordered:
+            result = function(*[kwargs[n] for n in names])
+            if result is not None:
+                results.append(result)
+        return results
+
+    return call
+
+
 class RecordWriter:
     """Writes batches of records of *etype* in *uow*."""
 
@@ -63,9 +91,8 @@ class RecordWriter:
         self.uow = uow
         self.etype = etype
         self.table = uow.registry.table(etype.name)
-        hook = uow._hook
-        self._after_create = bool(hook.crm_after_create.get_hookimpls())
-        self._after_update = bool(hook.crm_after_update.get_hookimpls())
+        self.after_create = direct_caller(uow, "crm_after_create")
+        self._after_update = bool(uow._hook.crm_after_update.get_hookimpls())
         self._insert_plan = self._plan_insert()
         self._field_names = [f.name for f in etype.fields]
         self._self_references = [
@@ -140,12 +167,12 @@ class RecordWriter:
         except sa.exc.OperationalError as exc:
             raise uow._translate(exc) from exc
         created = uow._created
-        after = self._after_create
+        after = self.after_create
         entity = etype.name
         for rid, row in zip(ids, rows, strict=True):
-            record = dict(zip(names, map(row.parsed.get, names), strict=True))
-            record.update(system, id=rid)
-            created(etype, Record(entity, record), announce=False, after_hooks=after)
+            record = {"id": rid, **system}
+            record.update(zip(names, map(row.parsed.get, names), strict=True))
+            created(etype, Record(entity, record), announce=False, after=after)
         uow.announce_created(etype, array("q", ids))
         uow._security_changed(entity)
 
