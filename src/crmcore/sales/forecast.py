@@ -327,14 +327,14 @@ def stage_history(uow: UnitOfWork) -> list[StageHistory]:
                 days = (closed_at - at).total_seconds() / 86400 if closed_at is not None and outcome == "won" else None
                 visits.setdefault((pipeline, stage), []).append((outcome == "won", days))
     result = []
-    for pipeline in uow.crm.workflow.by_entity["opportunity"]:
-        for stage in pipeline.stages:
+    for declared in uow.crm.workflow.by_entity["opportunity"]:
+        for stage in declared.stages:
             if stage.kind != "open":
                 continue
-            seen = visits.get((pipeline.name, stage.name), [])
+            seen = visits.get((declared.name, stage.name), [])
             durations = [days for won, days in seen if won and days is not None]
             result.append(StageHistory(
-                pipeline.name, stage.name, len(seen), sum(1 for won, _ in seen if won),
+                declared.name, stage.name, len(seen), sum(1 for won, _ in seen if won),
                 statistics.median(durations) if durations else None, stage.probability,
             ))
     return result
