@@ -246,7 +246,7 @@ class PluginManager:
         for caller in self.pm.get_hookcallers(obj) or []:
             for impl in caller.get_hookimpls():
                 if impl.plugin is obj and not (impl.wrapper or impl.hookwrapper):
-                    impl.function = _wrap_impl(impl.function, info.name, caller.name)
+                    impl.function = _wrap_impl(impl.function, info.name, caller.name)  # type: ignore[misc]  # Final in pluggy; wrapped on purpose
         self.plugins[info.name] = LoadedPlugin(info, obj, builtin)
         log.debug("registered plugin %s", info.name)
 
