@@ -45,6 +45,7 @@ from crmcore.jobs.queue import (
 from crmcore.jobs.reminders import dismiss, due_reminders, schedule_reminder, snooze
 from crmcore.jobs.worker import (
     RETRIED,
+    SUPERSEDED,
     TAKEN_OVER,
     WorkerSettings,
     WorkerStats,
@@ -66,6 +67,7 @@ __all__ = [
     "QUEUED",
     "RETRIED",
     "RUNNING",
+    "SUPERSEDED",
     "TAKEN_OVER",
     "Handler",
     "Job",

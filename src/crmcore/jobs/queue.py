@@ -69,7 +69,8 @@ ERROR_LENGTH = 4000
 #: A job handler: called with a unit of work of the system actor and the job's payload.
 Handler = Callable[["UnitOfWork", Any], Any]
 
-_HANDLERS = "core.jobs.handlers"  # crm.extras key of the collected handlers
+_HANDLERS = "core.jobs.handlers"  # crm.extras keys: the collected handlers, the INSERTs
+_INSERTS = "core.jobs.inserts"
 
 
 @attrs.frozen
@@ -200,7 +201,6 @@ def enqueue(
     if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
         raise ValidationError({"max_attempts": [f"expected a whole number of at least 1, got {max_attempts!r}"]}, entity="job")
     key = _checked_key(key)
-    table = uow.registry.table("job")
     stamp = utcnow()
     user = uow.actor.user_id
     row = {
@@ -208,19 +208,8 @@ def enqueue(
         "max_attempts": max_attempts, "key": key, "queued_key": key, "version": 1,
         "created_at": stamp, "updated_at": stamp, "created_by": user, "updated_by": user,
     }
-    if key is None:
-        statement: Any = sa.insert(table).values(row).returning(table.c.id)
-    else:
-        insert = _insert_for(uow.connection)(table).values(row)
-        statement = insert.on_conflict_do_update(
-            index_elements=[table.c.queued_key],
-            set_={
-                "kind": kind, "payload": insert.excluded.payload, "run_at": when,
-                "attempts": 0, "max_attempts": max_attempts, "version": table.c.version + 1,
-                "updated_at": stamp, "updated_by": user,
-            },
-        ).returning(table.c.id)
-    job_id: int = _execute(uow, statement).scalar_one()
+    statement = _inserts(uow)[key is not None]
+    job_id: int = _execute(uow, statement, row).scalar_one()
     log.debug("queued job %s (%s) due %s", job_id, kind, when.isoformat())
     return job_id
 
@@ -312,18 +301,27 @@ def _checked_key(key: str | None) -> str | None:
     return key
 
 
-def _insert_for(connection: sa.Connection) -> Any:
-    """The dialect's INSERT construct, which offers ON CONFLICT ... DO UPDATE."""
-    if connection.dialect.name == "postgresql":
-        return postgresql.insert
-    if connection.dialect.name == "sqlite":
-        return sqlite.insert
-    raise CrmError(f"jobs need SQLite or PostgreSQL, not {connection.dialect.name!r}")
+def _inserts(uow: UnitOfWork) -> tuple[Any, Any]:
+    """The INSERT of a job without a key and the one with a key (``ON CONFLICT (queued_key) DO
+    UPDATE``), built once per app: the values come as parameters."""
+    found: tuple[Any, Any] | None = uow.crm.extras.get(_INSERTS)
+    if found is None:
+        table = uow.registry.table("job")
+        dialect = uow.connection.dialect.name
+        if dialect not in ("postgresql", "sqlite"):
+            raise CrmError(f"jobs need SQLite or PostgreSQL, not {dialect!r}")
+        insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+        again = {name: insert.excluded[name] for name in ("kind", "payload", "run_at", "max_attempts", "updated_at", "updated_by")}
+        upsert = insert.on_conflict_do_update(
+            index_elements=[table.c.queued_key], set_={**again, "attempts": 0, "version": table.c.version + 1},
+        )
+        found = uow.crm.extras[_INSERTS] = (sa.insert(table).returning(table.c.id), upsert.returning(table.c.id))
+    return found
 
 
-def _execute(uow: UnitOfWork, statement: Any) -> sa.CursorResult[Any]:
+def _execute(uow: UnitOfWork, statement: Any, parameters: Any = None) -> sa.CursorResult[Any]:
     try:
-        return uow.connection.execute(statement)
+        return uow.connection.execute(statement, parameters)
     except sa.exc.OperationalError as exc:
         raise lost_race(exc) from exc
 

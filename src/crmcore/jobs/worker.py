@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RETRIED",
+    "SUPERSEDED",
     "TAKEN_OVER",
     "WorkerSettings",
     "WorkerStats",
@@ -75,13 +76,16 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Outcomes of :func:`run_job` besides ``done`` and ``failed``: queued again for a later attempt,
-#: or taken over by another worker (the job was reclaimed meanwhile; nothing was written).
+#: Outcomes of :func:`run_job` besides ``done`` and ``failed``: queued again for a later attempt;
+#: failed but cancelled, since a newer job of its key is queued (that one does the work); or
+#: taken over by another worker (the job was reclaimed meanwhile; nothing was written).
 RETRIED = "retried"
+SUPERSEDED = "superseded"
 TAKEN_OVER = "taken over"
 #: How often a job whose unit lost a race for the database is run again at once.
 CONFLICT_TRIES = 3
-_SETTINGS = "core.jobs.settings"  # crm.extras key
+_SETTINGS = "core.jobs.settings"  # crm.extras keys
+_STATEMENTS = "core.jobs.statements"
 
 
 @attrs.frozen
@@ -126,6 +130,7 @@ class WorkerStats:
     :ivar done: jobs that succeeded.
     :ivar retried: jobs that failed and were queued for a later attempt.
     :ivar failed: jobs that failed their last attempt.
+    :ivar superseded: jobs that failed while a newer job of their key was queued.
     :ivar taken_over: jobs another worker had reclaimed before this one ran them.
     :ivar reclaimed: running jobs of stopped workers given back to the queue.
     """
@@ -134,6 +139,7 @@ class WorkerStats:
     done: int = 0
     retried: int = 0
     failed: int = 0
+    superseded: int = 0
     taken_over: int = 0
     reclaimed: int = 0
     seconds: float = 0.0
@@ -141,7 +147,7 @@ class WorkerStats:
     @property
     def ran(self) -> int:
         """Jobs this worker ran to an outcome."""
-        return self.done + self.retried + self.failed
+        return self.done + self.retried + self.failed + self.superseded
 
     def count(self, outcome: str) -> None:
         if outcome == DONE:
@@ -150,6 +156,8 @@ class WorkerStats:
             self.retried += 1
         elif outcome == FAILED:
             self.failed += 1
+        elif outcome == SUPERSEDED:
+            self.superseded += 1
         else:
             self.taken_over += 1
 
@@ -160,6 +168,8 @@ class WorkerStats:
         else:
             text = (f"{self.ran} job{'s' if self.ran != 1 else ''} run: {self.done} done, "
                     f"{self.retried} to retry, {self.failed} failed")
+        if self.superseded:
+            text += f", {self.superseded} superseded by a newer job of their key"
         if self.reclaimed:
             text += f"; {self.reclaimed} reclaimed from stopped workers"
         if self.taken_over:
@@ -182,6 +192,8 @@ def _back_in_queue(table: sa.Table, *, final: sa.ColumnElement[bool] | None, err
     superseded = _superseded(table)
     def case(if_final: Any, if_superseded: Any, otherwise: Any) -> Any:
         branches = [*(((final, if_final),) if final is not None else ()), (superseded, if_superseded)]
+        if all(value is None for _, value in branches) and otherwise is None:
+            return None  # a bare NULL takes the column's type; a CASE of NULLs would be text
         return sa.case(*branches, else_=otherwise)
 
     superseded_note = sa.literal("superseded by a newer job with the same key")
@@ -198,13 +210,16 @@ def _back_in_queue(table: sa.Table, *, final: sa.ColumnElement[bool] | None, err
     }
 
 
-def _update(connection: sa.Connection, statement: Any) -> int:
-    """Run an UPDATE that may put a key back; on PostgreSQL a job of that key queued at the same
-    moment by another transaction makes it fail once, and the second try sees that job."""
+def _update(connection: sa.Connection, statement: Any) -> list[str]:
+    """Run an UPDATE of jobs that may put a key back, returning the new status of each job it
+    changed. On PostgreSQL a job of that key queued at the same moment by another transaction
+    makes it fail once, and the second try sees that job."""
+    table = statement.table
+    statement = statement.returning(table.c.status)
     for attempt in range(2):
         try:
             with connection.begin_nested():
-                return int(connection.execute(statement).rowcount)
+                return list(connection.execute(statement).scalars())
         except sa.exc.IntegrityError:
             if attempt:
                 raise
@@ -224,9 +239,14 @@ def claim(crm: Crm, worker_id: str, limit: int = 10, *, now: dt.datetime | None 
     )
     with crm.connect() as connection:
         if connection.dialect.name == "postgresql":
-            due = due.with_for_update(skip_locked=True)
+            # a materialized CTE: as a subquery of IN, PostgreSQL may scan it again per row and,
+            # skipping what it locked meanwhile, take more than *limit* jobs
+            chosen = due.with_for_update(skip_locked=True).cte("due_job").prefix_with("MATERIALIZED")
+            which = table.c.id == chosen.c.id
+        else:
+            which = table.c.id.in_(due)
         statement = (
-            sa.update(table).where(table.c.id.in_(due), table.c.status == QUEUED)
+            sa.update(table).where(which, table.c.status == QUEUED)
             .values(status=RUNNING, locked_by=worker_id, locked_at=now, attempts=table.c.attempts + 1,
                     queued_key=None, version=table.c.version + 1, updated_at=now, updated_by=None)
             .returning(*table.c)
@@ -258,11 +278,11 @@ def reclaim(crm: Crm, timeout: float, *, now: dt.datetime | None = None) -> int:
         values = _back_in_queue(table, final=table.c.attempts >= table.c.max_attempts, error=error, now=now)
         with connection.begin():
             try:
-                count = _update(connection, sa.update(table).where(table.c.id.in_(stale)).values(values))
+                count = len(_update(connection, sa.update(table).where(table.c.id.in_(stale)).values(values)))
             except sa.exc.IntegrityError:  # two stale jobs of one key: one at a time
                 count = 0
                 for job_id in connection.execute(stale).scalars().all():
-                    count += _update(connection, sa.update(table).where(table.c.id == job_id).values(values))
+                    count += len(_update(connection, sa.update(table).where(table.c.id == job_id).values(values)))
     if count:
         log.warning("reclaimed %d job(s) whose worker stopped before finishing them", count)
     return count
@@ -281,7 +301,7 @@ def release(crm: Crm, worker_id: str, job_ids: Sequence[int], *, now: dt.datetim
     mine = sa.and_(table.c.id.in_(list(job_ids)), table.c.status == RUNNING, table.c.locked_by == worker_id)
     values = {**_back_in_queue(table, final=None, error=None, now=now), "attempts": table.c.attempts - 1}
     with crm.connect() as connection, connection.begin():
-        count = _update(connection, sa.update(table).where(mine).values(values))
+        count = len(_update(connection, sa.update(table).where(mine).values(values)))
     log.debug("worker %s released %d job(s)", worker_id, count)
     return count
 
@@ -305,13 +325,12 @@ def run_job(
     error after its last one. A unit that lost a race for the database is run again at once.
 
     :param now: the time the worker acts at (tests freeze it); default: the clock.
-    :returns: ``"done"``, ``"retried"``, ``"failed"``, or ``"taken over"`` when another worker
+    :returns: ``"done"``, ``"retried"``, ``"failed"``, ``"superseded"`` (failed while a newer
+        job of its key is queued: it is cancelled), or ``"taken over"`` when another worker
         reclaimed the job meanwhile (nothing is written then).
     """
     handlers = job_handlers(crm) if handlers is None else handlers
     settings = settings or worker_settings(crm)
-    table = crm.registry.table("job")
-    mine = sa.and_(table.c.id == job.id, table.c.status == RUNNING, table.c.locked_by == worker_id)
     failure: Exception | None = None
     for _ in range(CONFLICT_TRIES):
         try:
@@ -327,15 +346,40 @@ def run_job(
                 release(crm, worker_id, [job.id])
             raise
     assert failure is not None
-    return _failed(crm, job, table, mine, failure, now or utcnow(), settings)
+    return _failed(crm, job, worker_id, failure, now or utcnow(), settings)
+
+
+@attrs.frozen
+class _Statements:
+    """The per-job statements, built once per app (a worker runs them for every job)."""
+
+    hold: Any
+    done: Any
+
+    @classmethod
+    def of(cls, crm: Crm) -> _Statements:
+        found: _Statements | None = crm.extras.get(_STATEMENTS)
+        if found is None:
+            table = crm.registry.table("job")
+            mine = sa.and_(table.c.id == sa.bindparam("job_id"), table.c.status == RUNNING,
+                           table.c.locked_by == sa.bindparam("worker_id"))
+            found = crm.extras[_STATEMENTS] = cls(
+                hold=sa.update(table).where(mine).values(locked_at=sa.bindparam("at")),
+                done=sa.update(table).where(mine).values(
+                    status=DONE, finished_at=sa.bindparam("at"), version=table.c.version + 1,
+                    updated_at=sa.bindparam("at"), updated_by=None,
+                ),
+            )
+        return found
 
 
 def _run_once(crm: Crm, job: Job, worker_id: str, handlers: Mapping[str, Handler], now: dt.datetime | None) -> str:
-    table = crm.registry.table("job")
-    mine = sa.and_(table.c.id == job.id, table.c.status == RUNNING, table.c.locked_by == worker_id)
-    started = now or utcnow()
+    statements = _Statements.of(crm)
+    ids = {"job_id": job.id, "worker_id": worker_id}
     with crm.unit_of_work(Actor.system()) as uow:
-        held = uow.connection.execute(sa.update(table).where(mine).values(locked_at=started)).rowcount
+        # the first statement: it checks that the job is still this worker's and takes its row
+        # (PostgreSQL) or the write lock (SQLite) for the whole unit
+        held = uow.connection.execute(statements.hold, {**ids, "at": now or utcnow()}).rowcount
         if held != 1:
             log.info("job %s (%s) was taken over by another worker", job.id, job.kind)
             return TAKEN_OVER
@@ -343,19 +387,16 @@ def _run_once(crm: Crm, job: Job, worker_id: str, handlers: Mapping[str, Handler
         if handler is None:
             raise NotFoundError(unknown_kind_message(job.kind, handlers), entity="job", id=job.id)
         handler(uow, job.payload)
-        finished = now or utcnow()
-        done = sa.update(table).where(mine).values(
-            status=DONE, finished_at=finished, version=table.c.version + 1, updated_at=finished, updated_by=None,
-        )
+        finished = {**ids, "at": now or utcnow()}
         try:
             connection = uow.connection
         except CrmError:  # the handler ended the unit itself: record the outcome on its own
             connection = None
         if connection is None:
             with crm.connect() as other, other.begin():
-                other.execute(done)
+                other.execute(statements.done, finished)
             return DONE
-        connection.execute(done)
+        connection.execute(statements.done, finished)
         try:
             uow.commit()
         except sa.exc.OperationalError as exc:
@@ -377,7 +418,9 @@ def _is_done(crm: Crm, job_id: int, worker_id: str) -> bool:
     return status == DONE
 
 
-def _failed(crm: Crm, job: Job, table: sa.Table, mine: Any, failure: Exception, now: dt.datetime, settings: WorkerSettings) -> str:
+def _failed(crm: Crm, job: Job, worker_id: str, failure: Exception, now: dt.datetime, settings: WorkerSettings) -> str:
+    table = crm.registry.table("job")
+    mine = sa.and_(table.c.id == job.id, table.c.status == RUNNING, table.c.locked_by == worker_id)
     final = job.attempts >= job.max_attempts
     text = error_text(failure)
     if final:
@@ -393,6 +436,10 @@ def _failed(crm: Crm, job: Job, table: sa.Table, mine: Any, failure: Exception, 
     if not changed:
         log.info("job %s (%s) was taken over by another worker", job.id, job.kind)
         return TAKEN_OVER
+    if changed[0] == CANCELLED:
+        log.warning("job %s (%s) failed attempt %d of %d: %s; cancelled, a newer job of its key is queued",
+                    job.id, job.kind, job.attempts, job.max_attempts, type(failure).__name__)
+        return SUPERSEDED
     if final:
         log.error("job %s (%s) failed its last attempt (%d of %d): %s", job.id, job.kind, job.attempts,
                   job.max_attempts, type(failure).__name__)
