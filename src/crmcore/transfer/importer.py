@@ -33,6 +33,7 @@ skip or update.
 from __future__ import annotations
 
 import json
+import operator
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -129,6 +130,7 @@ class Importer:
                 "name them with --dedupe-on FIELD,... (dedupe_on=)"
             )
         self.policy = options.on_duplicate or "error"
+        self._id_key = ID in self.dedupe
         uow.require(entity, "import")
         uow.require(entity, "create")
         if self.policy == "update":
@@ -218,7 +220,10 @@ class Importer:
         if columns is not None:
             self._plan = plan = self.plan_columns(columns)
             index = {column: i for i, column in enumerate(columns)}
-            self._cell_targets = [(index[column], field) for column, field in plan.targets.items()]
+            self._cell_fields = list(plan.targets.values())
+            # the cells of the imported columns, as a tuple even for one column (the extra 0 is
+            # dropped by zip)
+            self._cells = operator.itemgetter(*(index[c] for c in plan.targets), 0)
             self._width = len(columns)
         progress = self.options.progress
         try:
@@ -275,7 +280,7 @@ class Importer:
                 row = PendingRow(src, {})
                 self._reject(row, {"_row": [f"has {len(values)} cells, but the header has {self._width} columns"]})
                 return None
-            raw = {field: values[index] for index, field in self._cell_targets}
+            raw = dict(zip(self._cell_fields, self._cells(values), strict=False))
         else:
             plan, raw = self._object_values(src)
             if plan is None:
@@ -303,7 +308,10 @@ class Importer:
                 return None
         row.parsed = parsed
         if self.dedupe:
-            key = tuple(row.id if name == ID else parsed.get(name) for name in self.dedupe)
+            if self._id_key:
+                key = tuple(row.id if name == ID else parsed.get(name) for name in self.dedupe)
+            else:
+                key = tuple(map(parsed.get, self.dedupe))
             row.key = None if None in key else key
         return row
 
@@ -392,7 +400,7 @@ class Importer:
         if keys:
             columns = self._key_columns()
             names = [c.name for c in columns]
-            ordered = sorted(keys, key=repr)
+            ordered = list(keys)
             uow = self.uow
             for start in range(0, len(ordered), 1000):
                 chunk = ordered[start:start + 1000]
