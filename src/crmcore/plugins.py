@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "crmcore.plugins"
 ESSENTIAL_PLUGINS = ("crmcore.builtin.entities", "crmcore.builtin.permissions", "crmcore.builtin.workflow")
-DEFAULT_PLUGINS = (*ESSENTIAL_PLUGINS, "crmcore.builtin.cli", "crmcore.builtin.query", "crmcore.builtin.access", "crmcore.builtin.transfer", "crmcore.builtin.jobs", "crmcore.builtin.sales")
+DEFAULT_PLUGINS = (*ESSENTIAL_PLUGINS, "crmcore.builtin.cli", "crmcore.builtin.query", "crmcore.builtin.access", "crmcore.builtin.transfer", "crmcore.builtin.jobs", "crmcore.builtin.rules", "crmcore.builtin.sales")
 
 
 @attrs.frozen
@@ -144,10 +144,14 @@ class PluginManager:
 
     def load(self, enabled: Iterable[str], extra: Iterable[Any] = ()) -> None:
         """Register the builtins, the enabled installed plugins (and what they require), then
-        *extra* plugin objects, and check every hook implementation against a spec.
+        *extra* plugin objects, and check every hook implementation against a spec. A name
+        (text) among *extra* enables that installed plugin, like a name in *enabled*.
 
         :raises PluginError: unknown plugin, missing requirement, cycle, misspelt hook.
         """
+        extra = list(extra)
+        enabled = [*enabled, *(name for name in extra if isinstance(name, str) and name not in enabled)]
+        extra = [obj for obj in extra if not isinstance(obj, str)]
         for module_name in DEFAULT_PLUGINS:
             module = importlib.import_module(module_name)
             self._register(module, plugin_info(module, default_name=module_name), builtin=True)
