@@ -40,6 +40,7 @@ from crmcore.jobs import (
     Job,
     WorkerStats,
     claim,
+    current_job,
     default_worker_id,
     enqueue,
     run_job,
@@ -56,6 +57,9 @@ class Recorder:
     PLUGIN = PluginInfo(name="recorder")
     conflicts = 0
 
+    def __init__(self) -> None:
+        self.seen: list[Any] = []
+
     @hookimpl
     def crm_entity_types(self):
         return [EntityType("execution", fields=(Field("n", Integer()),), auditable=False)]
@@ -69,6 +73,7 @@ class Recorder:
             "test.conflict": self.conflict,
             "test.commit": self.commit,
             "test.interrupt": self.interrupt,
+            "test.seen": self.remember,
         }
 
     @staticmethod
@@ -98,6 +103,9 @@ class Recorder:
     @staticmethod
     def interrupt(uow, payload):
         raise KeyboardInterrupt
+
+    def remember(self, uow, payload):
+        self.seen.append(current_job())
 
 
 @pytest.fixture
@@ -143,6 +151,18 @@ def test_a_due_job_runs_once_and_is_done(app):
     done = job(app, job_id)
     assert (done.status, done.attempts, done.finished_at, done.locked_by, done.last_error) == (DONE, 1, T0, "w1", None)
     assert executions(app) == [7]
+
+
+def test_a_handler_learns_its_job_and_the_workers_time(crm_factory):
+    recorder = Recorder()
+    app = crm_factory(plugins=[recorder])
+    job_id = queue(app, "test.seen")
+
+    run_worker(app, once=True, now=T0 + MINUTE, worker_id="w1")
+
+    [running] = recorder.seen
+    assert (running.job.id, running.job.attempts, running.now, running.worker_id) == (job_id, 1, T0 + MINUTE, "w1")
+    assert current_job() is None
 
 
 def test_a_job_waits_until_it_is_due(app):

@@ -23,6 +23,7 @@ timeout) is queued again; on PostgreSQL a job whose unit is still open is never 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime as dt
 import logging
 import os
@@ -63,7 +64,9 @@ __all__ = [
     "TAKEN_OVER",
     "WorkerSettings",
     "WorkerStats",
+    "RunningJob",
     "claim",
+    "current_job",
     "default_worker_id",
     "reclaim",
     "release",
@@ -103,6 +106,37 @@ class WorkerSettings:
     lock_timeout: float = 900.0
     retry_delay: float = 30.0
     retry_delay_max: float = 3600.0
+
+
+@attrs.frozen
+class RunningJob:
+    """The job a handler runs, as :func:`current_job` tells it.
+
+    :ivar job: the job (``attempts`` counts this run).
+    :ivar now: the time the worker acts at: the clock's when the job started, or the ``now``
+        given to :func:`run_worker` (tests freeze time with it). Handlers that compare times
+        should use it rather than the clock.
+    :ivar worker_id: the worker running it.
+    """
+
+    job: Job
+    now: dt.datetime
+    worker_id: str
+
+
+_running: contextvars.ContextVar[RunningJob | None] = contextvars.ContextVar("crmcore_running_job", default=None)
+
+
+def current_job() -> RunningJob | None:
+    """The job the calling handler runs, or ``None`` outside a job.
+
+    Example::
+
+        def escalate(uow, payload):
+            running = current_job()
+            now = running.now if running else datetime.now(UTC)
+    """
+    return _running.get()
 
 
 def worker_settings(crm: Crm) -> WorkerSettings:
@@ -376,17 +410,22 @@ class _Statements:
 def _run_once(crm: Crm, job: Job, worker_id: str, handlers: Mapping[str, Handler], now: dt.datetime | None) -> str:
     statements = _Statements.of(crm)
     ids = {"job_id": job.id, "worker_id": worker_id}
+    started = now or utcnow()
     with crm.unit_of_work(Actor.system()) as uow:
         # the first statement: it checks that the job is still this worker's and takes its row
         # (PostgreSQL) or the write lock (SQLite) for the whole unit
-        held = uow.connection.execute(statements.hold, {**ids, "at": now or utcnow()}).rowcount
+        held = uow.connection.execute(statements.hold, {**ids, "at": started}).rowcount
         if held != 1:
             log.info("job %s (%s) was taken over by another worker", job.id, job.kind)
             return TAKEN_OVER
         handler = handlers.get(job.kind)
         if handler is None:
             raise NotFoundError(unknown_kind_message(job.kind, handlers), entity="job", id=job.id)
-        handler(uow, job.payload)
+        token = _running.set(RunningJob(job, started, worker_id))
+        try:
+            handler(uow, job.payload)
+        finally:
+            _running.reset(token)
         finished = {**ids, "at": now or utcnow()}
         try:
             connection = uow.connection
