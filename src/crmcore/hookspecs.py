@@ -630,7 +630,9 @@ def crm_job_handlers() -> dict[str, Callable[[UnitOfWork, Any], Any]] | None:
     handler with a unit of work of the system actor and the job's payload; the handler's writes
     and the job's completion commit together, so the handler must not commit. A handler that
     raises fails the job: it is retried later with a growing delay, and kept as ``failed`` with
-    the error after its last attempt. A job of a kind nobody handles fails the same way.
+    the error after its last attempt. A job of a kind nobody handles fails the same way. A
+    handler that needs its job or the worker's time (frozen in tests) reads
+    :func:`crmcore.jobs.current_job`.
 
     :returns: ``{kind: handler}``, each handler a function taking ``(uow, payload)``, or ``None``.
         Name kinds ``<plugin>.<verb>`` (``"helpdesk.escalate"``).
