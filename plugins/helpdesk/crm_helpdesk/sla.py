@@ -255,7 +255,7 @@ def sla_sweep(uow: UnitOfWork, now: dt.datetime | None = None, *, escalate: bool
         for (kind, target), ids in found.items():
             for start in range(0, len(ids), ESCALATION_BATCH):
                 chunk = list(ids[start:start + ESCALATION_BATCH])
-                enqueue(uow, ESCALATE_JOB, {"event": kind, "target": target, "ticket_ids": chunk})
+                enqueue(uow, ESCALATE_JOB, {"event": kind, "target": target, "ticket_ids": chunk}, run_at=at)
                 jobs += 1
     result = SweepResult(
         at, found[("warning", "response")], found[("warning", "resolution")],
