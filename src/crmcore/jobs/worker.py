@@ -224,6 +224,7 @@ def _back_in_queue(table: sa.Table, *, final: sa.ColumnElement[bool] | None, err
     """SET values that put running jobs back in the queue: ``failed`` where *final* holds,
     ``cancelled`` when a newer job of their key is queued, else ``queued`` (with their key)."""
     superseded = _superseded(table)
+
     def case(if_final: Any, if_superseded: Any, otherwise: Any) -> Any:
         branches = [*(((final, if_final),) if final is not None else ()), (superseded, if_superseded)]
         if all(value is None for _, value in branches) and otherwise is None:
@@ -303,10 +304,16 @@ def reclaim(crm: Crm, timeout: float, *, now: dt.datetime | None = None) -> int:
     """
     now = now or utcnow()
     table = crm.registry.table("job")
-    stale = sa.select(table.c.id).where(table.c.status == RUNNING, table.c.locked_at < now - dt.timedelta(seconds=timeout))
+    condition = sa.and_(table.c.status == RUNNING, table.c.locked_at < now - dt.timedelta(seconds=timeout))
+    stale = sa.select(table.c.id).where(condition)
     error = (sa.literal("worker ") + sa.func.coalesce(table.c.locked_by, "?")
              + sa.literal(f" stopped before finishing it (no result within {timeout:g} s)"))
     with crm.connect() as connection:
+        # almost always there is none: a plain read first, so that a poll writes nothing
+        found = connection.execute(sa.select(table.c.id).where(condition).limit(1)).first()
+        connection.rollback()
+        if found is None:
+            return 0
         if connection.dialect.name == "postgresql":
             stale = stale.with_for_update(skip_locked=True)
         values = _back_in_queue(table, final=table.c.attempts >= table.c.max_attempts, error=error, now=now)
