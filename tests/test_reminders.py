@@ -397,7 +397,7 @@ def test_crm_reminders_snooze_and_dismiss(world):
     run_worker(world, once=True, now=T0 + MINUTE)
 
     snoozed = crm(world, "--as", "ann", "reminders", "snooze", str(first.id), "--minutes", "15")
-    dismissed = crm(world, "reminders", "--as", "ann", "dismiss", str(second.id))
+    dismissed = crm(world, "reminders", "dismiss", str(second.id), "--as", "ann")
 
     assert snoozed.exit_code == 0, snoozed.output
     assert re.fullmatch(rf"reminder {first.id} snoozed until \d{{4}}-\d\d-\d\d \d\d:\d\d \+0[12]00\n", snoozed.stdout)
@@ -409,7 +409,7 @@ def test_crm_reminders_snooze_and_dismiss(world):
 def test_crm_reminders_refuses_another_users_reminder_and_bad_input_in_one_line(world):
     anns = remind(world, world.ann, T0)
 
-    other = crm(world, "--as", "bob", "reminders", "dismiss", str(anns.id))
+    other = crm(world, "reminders", "--as", "bob", "dismiss", str(anns.id))
     text = crm(world, "--as", "ann", "reminders", "snooze", "first")
     minutes = crm(world, "--as", "ann", "reminders", "snooze", str(anns.id), "--minutes", "0")
     nobody = crm(world, "reminders", "--as", "carol")

@@ -101,6 +101,17 @@ _AS = "crm.reminders.as"  # click meta key of `crm reminders --as`
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 
 
+def _remember_as(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value:
+        ctx.meta[_AS] = value
+    return value
+
+
+#: ``--as`` of ``crm reminders`` and its subcommands (``crm --as`` works as well).
+_AS_OPTION = click.option("--as", "username", metavar="USERNAME", callback=_remember_as, expose_value=False,
+                          help="Act as this user [default: crm --as, else the system actor].")
+
+
 @hookimpl
 def crm_entity_types() -> list[EntityType]:
     return [JOB, REMINDER]
@@ -208,12 +219,11 @@ def _reminder_actor(ctx: click.Context) -> Actor:
 
 
 @click.group(invoke_without_command=True)
-@click.option("--as", "username", metavar="USERNAME", help="Act as this user [default: crm --as, else the system actor].")
+@_AS_OPTION
 @_JSON
 @click.pass_context
-def reminders(ctx: click.Context, username: str | None, as_json: bool) -> None:
+def reminders(ctx: click.Context, as_json: bool) -> None:
     """Your due reminders (the system actor: everyone's); snooze or dismiss them."""
-    ctx.meta[_AS] = username
     if ctx.invoked_subcommand is not None:
         return
     crm = current_app()
@@ -241,6 +251,7 @@ def reminders(ctx: click.Context, username: str | None, as_json: bool) -> None:
 @click.argument("reminder_id", metavar="ID")
 @click.option("--minutes", type=click.IntRange(1, MAX_SNOOZE_MINUTES), default=15, show_default=True,
               help="How long to put the reminder off.")
+@_AS_OPTION
 @_JSON
 @click.pass_context
 def snooze_command(ctx: click.Context, reminder_id: str, minutes: int, as_json: bool) -> None:
@@ -259,6 +270,7 @@ def snooze_command(ctx: click.Context, reminder_id: str, minutes: int, as_json: 
 
 @reminders.command("dismiss")
 @click.argument("reminder_id", metavar="ID")
+@_AS_OPTION
 @click.pass_context
 def dismiss_command(ctx: click.Context, reminder_id: str) -> None:
     """Dismiss reminder ID."""
