@@ -132,8 +132,7 @@ def tell(crm: Crm, echo: Callable[[str], None], *, today: dt.date | None = None)
             done_at = answered + dt.timedelta(hours=rng.randint(1, 72))
             if done_at > now:
                 continue
-            for _ in range(1):
-                uow.create("ticket_article", ticket_id=ticket.id, article_id=articles[article_index])
+            uow.create("ticket_article", ticket_id=ticket.id, article_id=articles[article_index])
             uow.move("ticket", ticket.id, "resolved", resolved_at=done_at)
             resolved.append((ticket.id, number))
         sweep = sla.sla_sweep(uow, now)
