@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-__all__ = ["BulkInsert", "allocate_ids", "insert_rows", "sync_sequence"]
+__all__ = ["BulkInsert", "allocate_ids", "insert_rows", "processed_column", "sync_sequence"]
 
 
 class BulkInsert:
@@ -63,7 +63,7 @@ class BulkInsert:
             return [tuple(row) for row in rows]
         columns: list[Sequence[Any]] = list(zip(*rows, strict=True))  # column by column: one tight loop per processor
         for index, processor in self.processors:
-            columns[index] = _processed(columns[index], processor)
+            columns[index] = processed_column(columns[index], processor)
         return list(zip(*columns, strict=True))
 
     def execute(self, rows: Sequence[Sequence[Any]], *, processed: bool = False) -> None:
@@ -92,7 +92,7 @@ class BulkInsert:
             ) from exc
 
 
-def _processed(values: Sequence[Any], processor: Callable[[Any], Any]) -> list[Any]:
+def processed_column(values: Sequence[Any], processor: Callable[[Any], Any]) -> list[Any]:
     """*values* through *processor*; ``None`` stays ``None``, and the same object repeated
     (one time stamp for a whole batch) is processed once."""
     out: list[Any] = []

@@ -13,6 +13,7 @@ are grouped by the columns they change, one UPDATE statement (with a version che
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from array import array
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -22,7 +23,7 @@ from pluggy._callers import _multicall
 
 from crmcore.fields import FieldType
 from crmcore.records import Record
-from crmcore.storage.bulk import BulkInsert, allocate_ids
+from crmcore.storage.bulk import BulkInsert, allocate_ids, processed_column
 
 if TYPE_CHECKING:
     from crmcore.registry import EntityType
@@ -71,17 +72,28 @@ def direct_caller(uow: UnitOfWork, name: str) -> Callable[..., list[Any]]:
     traced = getattr(uow.crm.plugins.pm, "_inner_hookexec", _multicall) is not _multicall
     if traced or caller.spec is None or caller.spec.opts.get("firstresult") or any(i.wrapper or i.hookwrapper for i in impls):
         return caller  # type: ignore[no-any-return]
-    ordered = [(i.function, tuple(i.argnames)) for i in reversed(impls)]  # pluggy calls the last registered first
+    # pluggy calls the last registered first, each with the arguments it names
+    ordered = [(i.function, _picker(tuple(i.argnames))) for i in reversed(impls)]
 
     def call(**kwargs: Any) -> list[Any]:
         results = []
-        for function, names in ordered:
-            result = function(*[kwargs[n] for n in names])
+        for function, arguments in ordered:
+            result = function(*arguments(kwargs))
             if result is not None:
                 results.append(result)
         return results
 
     return call
+
+
+def _picker(names: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """Picks the values of *names* out of the keyword arguments of a hook call, as a tuple."""
+    if len(names) > 1:
+        return operator.itemgetter(*names)
+    if names:
+        name = names[0]
+        return lambda kwargs: (kwargs[name],)
+    return lambda kwargs: ()
 
 
 class RecordWriter:
@@ -137,11 +149,12 @@ class RecordWriter:
         limit = len(columns) - len(_SYSTEM_COLUMNS)
         processors = [(i, p) for i, p in writer.processors if i < limit]
         names = self._field_names
-        if not processors and all(multi is None for *_, multi in plan):
-            # every field is one column stored as it is: build the rows in C
-            tuples = [(rid, *map(row.parsed.get, names), *system_db) for rid, row in zip(ids, rows, strict=True)]
+        fields: list[tuple[Any, ...]]
+        if all(multi is None for *_, multi in plan):
+            # every field is one column: build the rows in C
+            fields = [(rid, *map(row.parsed.get, names)) for rid, row in zip(ids, rows, strict=True)]
         else:
-            tuples = []
+            fields = []
             for rid, row in zip(ids, rows, strict=True):
                 get = row.parsed.get
                 values: list[Any] = [rid]
@@ -154,12 +167,13 @@ class RecordWriter:
                     else:
                         stored = ftype.to_db(value, column)
                         values.extend(stored[c] for c in multi)
-                for index, processor in processors:
-                    value = values[index]
-                    if value is not None:
-                        values[index] = processor(value)
-                values.extend(system_db)
-                tuples.append(tuple(values))
+                fields.append(tuple(values))
+        if processors:  # column by column, then the system columns, processed once above
+            cells = list(zip(*fields, strict=True))
+            for index, processor in processors:
+                cells[index] = processed_column(cells[index], processor)
+            fields = list(zip(*cells, strict=True))
+        tuples = [(*values, *system_db) for values in fields]
         try:
             writer.execute(tuples, processed=True)
         except sa.exc.IntegrityError as exc:
