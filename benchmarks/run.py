@@ -21,6 +21,9 @@ Benchmarks (default: import_leads, list_page, aggregate):
                      the system actor (target: ratio >= 0.5).
 ``role_change``      a user moved to another role, then the first page query as that user, at
                      1,000,000 opportunities (``role_change_100k``: at 100,000); constant time.
+``rules_simulate``   N opportunities (default 10,000) simulated against 50 rules, writing
+                     nothing; rows are rule evaluations (target: >= 50,000/s); floor: the same
+                     comparisons hand-written in Python (see rules_simulate.py).
 
 Each benchmark runs in a fresh process (so its ``peak_rss_mb`` is its own) on fresh databases:
 SQLite files in a temporary directory, or new schemas on the PostgreSQL server of ``--db``.
@@ -53,6 +56,7 @@ BENCHMARKS: dict[str, int] = {
     "secure_list_page": 1_000_000,
     "role_change_100k": 100_000,
     "role_change": 1_000_000,
+    "rules_simulate": 10_000,
 }
 DEFAULT = ("import_leads", "list_page", "aggregate")
 FIELDS = ("name", "rows", "seconds", "rows_per_s", "floor_rows_per_s", "ratio_to_floor", "peak_rss_mb")
@@ -68,6 +72,10 @@ def _child(name: str, rows: int, url: str | None) -> dict[str, Any]:
             result = import_leads.run(rows, url, workdir)
             result["name"] = name
             return result
+        if name == "rules_simulate":
+            import rules_simulate
+
+            return rules_simulate.run(rows, url, workdir)
         if name in ("secure_list_page", "role_change", "role_change_100k"):
             import security
 

@@ -36,6 +36,7 @@ from crmcore.errors import CrmError, ValidationError
 from crmcore.records import Record
 from crmcore.validation import validate
 from crmcore.workflow.actions import ActionContext, Assignees, resolve_assignee
+from crmcore.workflow.compiled import Compiled, compile_condition
 from crmcore.workflow.conditions import Evaluation
 from crmcore.workflow.rules import Event, Rule, RuleError, index_rules, parse_event, schedule_time
 
@@ -124,6 +125,10 @@ class RuleEngine:
             r.entity for r in enabled if any(self.actions[c.action].blocks_moves for c in r.then)
         )
         self._states: weakref.WeakKeyDictionary[UnitOfWork, _State] = weakref.WeakKeyDictionary()
+        self._texts: dict[str, str] = {}  # conditions as text, for simulations
+        self._compiled: dict[str, Compiled] = {r.name: compile_condition(r.when) for r in enabled if r.when is not None}
+        self._plans = {r.name: [(self.actions[c.action], self.actions[c.action].with_defaults(c.params)) for c in r.then]
+                       for r in enabled}
 
     def __repr__(self) -> str:
         return f"<RuleEngine rules={len(self.rules)} actions={len(self.actions)}>"
@@ -280,24 +285,26 @@ class RuleEngine:
         now = dt.datetime.now(dt.UTC)
         state.depth += 1
         try:
+            values = record.values
             for rule in rules:
-                if rule.when is not None and not rule.when.evaluate(lookup).result:
+                test = self._compiled.get(rule.name)
+                if test is not None and not test(values, lookup, {}):
                     continue
                 log.debug("rule %s fires on %s for %s %s", rule.name, event, record.entity, record.id)
                 state.chain.append(rule.name)
                 ctx = ActionContext(uow, rule, etype, record, lookup, now)
                 with uow.acting_as(Actor.system()):
-                    for call in rule.then:
-                        action = self.actions[call.action]
+                    for action, params in self._plans[rule.name]:
                         try:
-                            action.run(ctx, action.with_defaults(call.params))
+                            action.run(ctx, params)
                         except CrmError as exc:
-                            exc.add_note(f"in rule {rule.name!r}, action {call.action}")
+                            exc.add_note(f"in rule {rule.name!r}, action {action.name}")
                             raise
                 state.chain.pop()
                 if ctx.record is not record:  # set_field changed it: later rules see the new values
                     record = ctx.record
-                    lookup = workflow.lookup(uow, etype, record.values)
+                    values = record.values
+                    lookup = workflow.lookup(uow, etype, values)
         finally:
             state.depth -= 1
             if state.depth == 0:
@@ -387,24 +394,21 @@ class RuleEngine:
         lookup = self.crm.workflow.lookup(uow, etype, record.values)
         now = dt.datetime.now(dt.UTC)
         firings = []
+        values = record.values
         for rule in rules:
-            if rule.when is not None:
-                evaluation = rule.when.evaluate(lookup)
-            else:
-                evaluation = Evaluation(True, {})
-            condition = str(rule.when) if rule.when is not None else ""
-            if not evaluation.result:
+            seen: dict[str, Any] = {}
+            test = self._compiled.get(rule.name)
+            fired = test(values, lookup, seen) if test is not None else True
+            condition = self._texts.get(rule.name)
+            if condition is None:
+                condition = self._texts[rule.name] = str(rule.when) if rule.when is not None else ""
+            if not fired:
                 if include_skipped:
-                    firings.append(Firing(rule.name, event, False, evaluation.seen, (), condition))
+                    firings.append(Firing(rule.name, event, False, seen, (), condition))
                 continue
-            ctx = _SimulationContext(uow, rule, etype, record, lookup, now, simulate=True, names=names)
-            ctx.cache = assignees
-            planned = []
-            for call in rule.then:
-                action = self.actions[call.action]
-                params = action.with_defaults(call.params)
-                planned.append(PlannedAction(call.action, params, action.explain(ctx, params)))
-            firings.append(Firing(rule.name, event, True, evaluation.seen, tuple(planned), condition))
+            ctx = _SimulationContext(uow, rule, etype, record, lookup, now, True, {}, names, assignees)
+            planned = tuple(PlannedAction(action.name, params, action.explain(ctx, params)) for action, params in self._plans[rule.name])
+            firings.append(Firing(rule.name, event, True, seen, planned, condition))
         return firings
 
 
