@@ -35,6 +35,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import attrs
 import pytest
 import sqlalchemy as sa
 
@@ -106,14 +107,89 @@ def _with_schema(url: str, schema: str) -> str:
     return parsed.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
 
 
+class SchemaPool:
+    """PostgreSQL schemas kept between tests, by table layout.
+
+    Creating every table of an app costs about a second on PostgreSQL; emptying them costs a
+    few milliseconds. A schema whose tables are exactly those of a finished test's app goes
+    back to the pool and is handed, emptied (rows deleted, id sequences restarted, so ids start
+    at 1 again), to the next app with the same layout. Anything else is dropped.
+    """
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.free: dict[tuple[Any, ...], list[str]] = {}
+
+    @staticmethod
+    def layout(app: Crm) -> tuple[Any, ...]:
+        return tuple(sorted(
+            (table.name, tuple((c.name, repr(c.type)) for c in table.columns))
+            for table in app.metadata.sorted_tables
+        ))
+
+    def take(self, layout: tuple[Any, ...], order: list[str]) -> str | None:
+        """An emptied schema of *layout*, or ``None``. *order* lists the tables parents first;
+        rows are deleted children first and every id sequence starts at 1 again, in one round
+        trip (on a busy server this costs a fifth of TRUNCATE or of creating the tables)."""
+        free = self.free.get(layout)
+        if not free:
+            return None
+        schema = free.pop()
+        with_ids = {name for name, columns in layout if any(c[0] == "id" for c in columns)}
+        script = [f'DELETE FROM "{schema}"."{t}"' for t in reversed(order)]
+        script += [
+            f"SELECT setval(pg_get_serial_sequence('\"{schema}\".\"{t}\"', 'id'), 1, false)"
+            for t in order if t in with_ids
+        ]
+        admin = make_engine(self.base_url)
+        try:
+            with admin.begin() as connection:
+                connection.exec_driver_sql("; ".join(script))
+        finally:
+            admin.dispose()
+        return schema
+
+    def give_back(self, schema: str, layout: tuple[Any, ...]) -> bool:
+        """Keep *schema* for reuse if it holds exactly the tables of *layout*."""
+        admin = make_engine(self.base_url)
+        try:
+            with admin.connect() as connection:
+                present = {r[0] for r in connection.execute(
+                    sa.text("SELECT tablename FROM pg_tables WHERE schemaname = :s"), {"s": schema})}
+        finally:
+            admin.dispose()
+        if present != {name for name, _ in layout}:
+            return False
+        self.free.setdefault(layout, []).append(schema)
+        return True
+
+    def close(self) -> None:
+        schemas = [s for free in self.free.values() for s in free]
+        self.free.clear()
+        if schemas:
+            _drop_schemas(self.base_url, schemas)
+
+
+def _drop_schemas(base_url: str, schemas: list[str]) -> None:
+    admin = make_engine(base_url)
+    try:
+        for schema in schemas:  # one transaction each: a drop locks every table in it
+            with admin.begin() as connection:
+                connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        admin.dispose()
+
+
 class CrmFactory:
     """Builds isolated apps for one test and cleans them up afterwards."""
 
-    def __init__(self, base_url: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    def __init__(self, base_url: str, tmp_path_factory: pytest.TempPathFactory, pool: SchemaPool | None = None) -> None:
         self.base_url = base_url
         self.tmp_path_factory = tmp_path_factory
         self.apps: list[Crm] = []
         self._schemas: list[str] = []
+        self._pooled: dict[str, tuple[Any, ...]] = {}
+        self.pool = pool
 
     def database_url(self, *, file: bool = False) -> str:
         """A fresh, empty database URL of the kind under test."""
@@ -151,10 +227,28 @@ class CrmFactory:
         data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in (settings or {}).items()}
         crm_table = dict(data.get("crm", {}))
         crm_table["plugins"] = [*crm_table.get("plugins", []), *names]
-        crm_table["database"] = database or self.database_url(file=file)
+        pooled = self.pool is not None and database is None and create_schema and self.base_url.startswith("postgresql")
+        crm_table["database"] = database or (self.base_url if pooled else self.database_url(file=file))
         data["crm"] = crm_table
         app = create_app(data, plugins=objects, **overrides)
         self.apps.append(app)
+        if pooled:
+            assert self.pool is not None
+            layout = SchemaPool.layout(app)
+            schema = self.pool.take(layout, [t.name for t in app.metadata.sorted_tables])
+            reused = schema is not None
+            if schema is None:
+                schema = f"t_{uuid.uuid4().hex[:12]}"
+                admin = make_engine(self.base_url)
+                with admin.begin() as connection:
+                    connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+                admin.dispose()
+            self._pooled[schema] = layout
+            # the engine is made on first use, so the app can still be pointed at its schema
+            app.settings = attrs.evolve(app.settings, database=_with_schema(self.base_url, schema))
+            if reused:
+                app.seed()
+                return app
         if create_schema:
             app.create_schema()
         return app
@@ -163,12 +257,25 @@ class CrmFactory:
         for app in self.apps:
             with contextlib.suppress(Exception):
                 app.close()
-        if self._schemas:
-            admin = make_engine(self.base_url)
-            for schema in self._schemas:  # one transaction each: a drop locks every table in it
-                with admin.begin() as connection:
-                    connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-            admin.dispose()
+        dropped = list(self._schemas)
+        for schema, layout in self._pooled.items():
+            if self.pool is None or not self.pool.give_back(schema, layout):
+                dropped.append(schema)
+        if dropped:
+            _drop_schemas(self.base_url, dropped)
+
+
+@pytest.fixture(scope="session")
+def _crm_schema_pool(crm_database_url: str) -> Iterator[SchemaPool | None]:
+    """Schemas reused between the tests of a session (PostgreSQL only)."""
+    if not crm_database_url.startswith("postgresql"):
+        yield None
+        return
+    pool = SchemaPool(crm_database_url)
+    try:
+        yield pool
+    finally:
+        pool.close()
 
 
 @pytest.fixture(scope="session")
@@ -178,9 +285,11 @@ def crm_database_url() -> str:
 
 
 @pytest.fixture
-def crm_factory(crm_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CrmFactory]:
+def crm_factory(
+    crm_database_url: str, tmp_path_factory: pytest.TempPathFactory, _crm_schema_pool: SchemaPool | None
+) -> Iterator[CrmFactory]:
     """Build apps with chosen plugins on a fresh database; see the module docs."""
-    factory = CrmFactory(crm_database_url, tmp_path_factory)
+    factory = CrmFactory(crm_database_url, tmp_path_factory, _crm_schema_pool)
     try:
         yield factory
     finally:
