@@ -24,6 +24,14 @@ Benchmarks (default: import_leads, list_page, aggregate):
 ``rules_simulate``   N opportunities (default 10,000) simulated against 50 rules, writing
                      nothing; rows are rule evaluations (target: >= 50,000/s); floor: the same
                      comparisons hand-written in Python (see rules_simulate.py).
+``move_opportunities``  N opportunities (default 10,000) each moved one stage with ``uow.move``, one
+                     call per record, in one unit of work with 10 active rules and the audit
+                     (target: >= 3,000 moves/s on SQLite); floor: one hand-written UPDATE per record.
+``move_opportunities_bulk``  the same N moves and rules with one ``uow.move_many`` (target:
+                     >= 20,000 moves/s); floor: the UPDATE with ``executemany``.
+``convert_leads``    N qualified leads (default 10,000) converted into accounts, contacts and
+                     opportunities with ``crmcore.sales.convert_leads`` (target: >= 2,000/s);
+                     floor: the same INSERTs and DELETE by hand (see sales.py).
 
 Each benchmark runs in a fresh process (so its ``peak_rss_mb`` is its own) on fresh databases:
 SQLite files in a temporary directory, or new schemas on the PostgreSQL server of ``--db``.
@@ -57,6 +65,9 @@ BENCHMARKS: dict[str, int] = {
     "role_change_100k": 100_000,
     "role_change": 1_000_000,
     "rules_simulate": 10_000,
+    "move_opportunities": 10_000,
+    "move_opportunities_bulk": 10_000,
+    "convert_leads": 10_000,
 }
 DEFAULT = ("import_leads", "list_page", "aggregate")
 FIELDS = ("name", "rows", "seconds", "rows_per_s", "floor_rows_per_s", "ratio_to_floor", "peak_rss_mb")
@@ -76,6 +87,10 @@ def _child(name: str, rows: int, url: str | None) -> dict[str, Any]:
             import rules_simulate
 
             return rules_simulate.run(rows, url, workdir)
+        if name in ("move_opportunities", "move_opportunities_bulk", "convert_leads"):
+            import sales
+
+            return sales.run(name, rows, url, workdir)
         if name in ("secure_list_page", "role_change", "role_change_100k"):
             import security
 

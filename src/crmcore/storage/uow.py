@@ -152,6 +152,7 @@ class UnitOfWork:
         self._dump_plans: dict[str, tuple[dict[str, Any], list[tuple[str, Any]]]] = {}  # see _dumpers
         self._access: AccessContext | None = None
         self._hidden: dict[str, frozenset[str]] = {}
+        self._statements: dict[tuple[Any, ...], Any] = {}  # see _statement
 
     # -- lifecycle -----------------------------------------------------------------------------
     def __enter__(self) -> UnitOfWork:
@@ -319,13 +320,16 @@ class UnitOfWork:
 
     def _select_one(self, entity: EntityType, record_id: int, *, lock: bool = False, action: str | None = None) -> Record:
         """The full record (every field); with *action*, only if the actor may read it."""
-        table = self.registry.table(entity.name)
-        statement = sa.select(table).where(table.c.id == record_id)
-        if action is not None:
-            statement = statement.where(self.read_filter(entity.name, table))
-        if lock:
-            statement = statement.with_for_update()
-        row = self._execute(statement).mappings().first()
+        def build() -> sa.Select[Any]:
+            table = self.registry.table(entity.name)
+            statement = sa.select(table).where(table.c.id == sa.bindparam("b_id"))
+            if action is not None:
+                statement = statement.where(self.read_filter(entity.name, table))
+            return statement.with_for_update() if lock else statement
+
+        viewer = (self.actor.is_system, self.actor.user_id) if action is not None else None
+        statement = self._statement(("one", entity.name, action, lock, viewer), build)
+        row = self._execute(statement, {"b_id": record_id}).mappings().first()
         if row is None:
             raise NotFoundError(f"{entity.name} {record_id} not found", entity=entity.name, id=record_id)
         return self._row_to_record(entity, row, full=True)
@@ -351,6 +355,17 @@ class UnitOfWork:
         if entity in _SECURITY_ENTITIES:
             self._access = None
             self._hidden.clear()
+            self._statements.clear()
+
+    def _statement(self, key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+        """The statement for *key*, built once per unit of work with its values as bound
+        parameters: single-record reads and writes repeated thousands of times (moves, say) then
+        skip SQLAlchemy's expression building and cache-key computation. Keys of statements that
+        carry an access filter name the actor; a change of roles or groups forgets them."""
+        statement = self._statements.get(key)
+        if statement is None:
+            statement = self._statements[key] = build()
+        return statement
 
     def predicate(self, entity: str, action: str = "read") -> Predicate:
         """The one access predicate of (actor, *entity*, *action*)."""
@@ -623,9 +638,12 @@ class UnitOfWork:
         now = _now()
         table = self.registry.table(entity)
         row = {**self._to_row(etype, diff), "version": version + 1, "updated_at": now, "updated_by": self.actor.user_id}
-        statement = sa.update(table).where(table.c.id == record_id, table.c.version == version).values(**row)
+        statement = self._statement(("update", entity, *row), lambda: (
+            sa.update(table).where(table.c.id == sa.bindparam("b_id"), table.c.version == sa.bindparam("b_version"))
+            .values({c: sa.bindparam(c) for c in row})
+        ))
         try:
-            result = self.connection.execute(statement)
+            result = self.connection.execute(statement, {**row, "b_id": record_id, "b_version": version})
         except sa.exc.IntegrityError as exc:
             raise self._integrity(etype, exc, row) from exc
         except sa.exc.OperationalError as exc:
