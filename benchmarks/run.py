@@ -21,6 +21,12 @@ Benchmarks (default: import_leads, list_page, aggregate):
                      the system actor (target: ratio >= 0.5).
 ``role_change``      a user moved to another role, then the first page query as that user, at
                      1,000,000 opportunities (``role_change_100k``: at 100,000); constant time.
+``sla_sweep``        the help desk's SLA breach check over N open tickets (default 100,000) in
+                     set-based SQL; floor: the same statements by hand (target: >= 50,000
+                     tickets/s on SQLite). Needs plugins/helpdesk installed (see helpdesk.py).
+``kb_search``        knowledge base search over N articles (default 10,000) as an agent, with
+                     permissions; median latency (target: < 20 ms on SQLite); floor: the FTS
+                     query by hand.
 ``rules_simulate``   N opportunities (default 10,000) simulated against 50 rules, writing
                      nothing; rows are rule evaluations (target: >= 50,000/s); floor: the same
                      comparisons hand-written in Python (see rules_simulate.py).
@@ -64,6 +70,8 @@ BENCHMARKS: dict[str, int] = {
     "secure_list_page": 1_000_000,
     "role_change_100k": 100_000,
     "role_change": 1_000_000,
+    "sla_sweep": 100_000,
+    "kb_search": 10_000,
     "rules_simulate": 10_000,
     "move_opportunities": 10_000,
     "move_opportunities_bulk": 10_000,
@@ -91,6 +99,10 @@ def _child(name: str, rows: int, url: str | None) -> dict[str, Any]:
             import sales
 
             return sales.run(name, rows, url, workdir)
+        if name in ("sla_sweep", "kb_search"):
+            import helpdesk
+
+            return helpdesk.run(name, rows, url, workdir)
         if name in ("secure_list_page", "role_change", "role_change_100k"):
             import security
 

@@ -28,7 +28,8 @@ PLUGIN = PluginInfo(
             str, default="General", help="The queue of tickets opened without one (seeded)."
         ),
         "reopen_window_days": Setting(
-            (int, float), default=7,
+            (int, float),
+            default=7,
             help="Days after resolution during which a resolved or closed ticket may be reopened; "
             "resolved tickets close by themselves when it ends.",
         ),
@@ -39,7 +40,8 @@ PLUGIN = PluginInfo(
             int, default=30, help="Days during which a satisfaction survey can be answered."
         ),
         "escalation_actions": Setting(
-            list, default=["raise_priority", "reassign", "notify_manager"],
+            list,
+            default=["raise_priority", "reassign", "notify_manager"],
             help="What a breach does: raise_priority, reassign (to the queue's escalation queue, "
             "else its manager), notify_manager.",
         ),

@@ -40,37 +40,63 @@ def grants(context: AccessContext, entity: str, action: str) -> list[Grant] | No
     if entity == "ticket":
         queues = member_queues_query(context)
         found = [
-            Grant("read_write", FieldEquals("assignee_id", me), "the actor is the ticket's assignee"),
+            Grant(
+                "read_write", FieldEquals("assignee_id", me), "the actor is the ticket's assignee"
+            ),
         ]
         managed = context.registry.table("queue")
-        found.append(Grant(
-            "read_write",
-            FieldIn("queue_id", IdSet(query=sa.select(managed.c.id).where(managed.c.manager_id == me),
-                                      label="queues the actor manages")),
-            "the actor manages the ticket's queue",
-        ))
+        found.append(
+            Grant(
+                "read_write",
+                FieldIn(
+                    "queue_id",
+                    IdSet(
+                        query=sa.select(managed.c.id).where(managed.c.manager_id == me),
+                        label="queues the actor manages",
+                    ),
+                ),
+                "the actor manages the ticket's queue",
+            )
+        )
         if action in _READS:
-            found.append(Grant("read", FieldIn("queue_id", IdSet(query=queues, label="the actor's queues")),
-                               "the ticket is in a queue the actor works"))
+            found.append(
+                Grant(
+                    "read",
+                    FieldIn("queue_id", IdSet(query=queues, label="the actor's queues")),
+                    "the ticket is in a queue the actor works",
+                )
+            )
         return found
     if entity in ("account", "contact") and action in _READS:
         ticket = context.registry.table("ticket")
         column = ticket.c.account_id if entity == "account" else ticket.c.contact_id
-        of_my_queues = sa.select(column).where(ticket.c.queue_id.in_(member_queues_query(context)), column.is_not(None))
-        return [Grant("read", FieldIn("id", IdSet(query=of_my_queues, label=f"{entity}s of the actor's queues")),
-                      f"the {entity} has a ticket in a queue the actor works")]
+        of_my_queues = sa.select(column).where(
+            ticket.c.queue_id.in_(member_queues_query(context)), column.is_not(None)
+        )
+        return [
+            Grant(
+                "read",
+                FieldIn("id", IdSet(query=of_my_queues, label=f"{entity}s of the actor's queues")),
+                f"the {entity} has a ticket in a queue the actor works",
+            )
+        ]
     if entity == "kb_article":
         found = []
         if _publisher(context):
             found.append(Grant("read_write", ALWAYS, "the actor publishes articles"))
         if action in _READS:
-            found.append(Grant("read", FieldEquals("status", "published"), "the article is published"))
+            found.append(
+                Grant("read", FieldEquals("status", "published"), "the article is published")
+            )
         return found
     return None
 
 
 def _publisher(context: AccessContext) -> bool:
-    return context.service is not None and context.service.privilege(context, "kb_article", PUBLISH_PERMISSION)[0]
+    return (
+        context.service is not None
+        and context.service.privilege(context, "kb_article", PUBLISH_PERMISSION)[0]
+    )
 
 
 def restrictions(context: AccessContext, entity: str, action: str) -> list[Restriction] | None:
@@ -78,5 +104,9 @@ def restrictions(context: AccessContext, entity: str, action: str) -> list[Restr
     if entity != "kb_article" or _publisher(context):
         return None
     mine = FieldEquals("owner_id", context.actor.user_id)
-    return [Restriction(any_of([FieldEquals("status", "published"), mine]),
-                        "unpublished articles are seen by their author and by publishers")]
+    return [
+        Restriction(
+            any_of([FieldEquals("status", "published"), mine]),
+            "unpublished articles are seen by their author and by publishers",
+        )
+    ]

@@ -35,8 +35,12 @@ def agent_ids_query(uow: UnitOfWork, queue_id: int) -> sa.Select[Any]:
     """A one-column SELECT of the user ids that work queue *queue_id* (active or not)."""
     registry = uow.registry
     agent, group = registry.table("queue_agent"), registry.table("queue_group")
-    parts: list[sa.Select[Any]] = [sa.select(agent.c.user_id.label("user_id")).where(agent.c.queue_id == queue_id)]
-    group_ids = uow.connection.execute(sa.select(group.c.group_id).where(group.c.queue_id == queue_id)).scalars()
+    parts: list[sa.Select[Any]] = [
+        sa.select(agent.c.user_id.label("user_id")).where(agent.c.queue_id == queue_id)
+    ]
+    group_ids = uow.connection.execute(
+        sa.select(group.c.group_id).where(group.c.queue_id == queue_id)
+    ).scalars()
     context = uow.access
     for group_id in sorted(set(group_ids)):
         members = context.users_of_group(group_id, f"members of group {group_id}").query
@@ -51,7 +55,9 @@ def pick_agent(uow: UnitOfWork, queue_id: int, *, exclude: int | None = None) ->
     or no active agent). *exclude* leaves one user out (a breached ticket's assignee)."""
     registry = uow.registry
     queue = registry.table("queue")
-    method = uow.connection.execute(sa.select(queue.c.assignment).where(queue.c.id == queue_id)).scalar()
+    method = uow.connection.execute(
+        sa.select(queue.c.assignment).where(queue.c.id == queue_id)
+    ).scalar()
     if method in (None, "manual"):
         return None
     user, ticket = registry.table("user"), registry.table("ticket")
@@ -71,7 +77,10 @@ def pick_agent(uow: UnitOfWork, queue_id: int, *, exclude: int | None = None) ->
         order.insert(0, still_open)
     statement = (
         sa.select(user.c.id)
-        .where(user.c.id.in_(agent_ids_query(uow, queue_id)), sa.or_(user.c.active.is_(None), user.c.active.is_(True)))
+        .where(
+            user.c.id.in_(agent_ids_query(uow, queue_id)),
+            sa.or_(user.c.active.is_(None), user.c.active.is_(True)),
+        )
         .order_by(*order)
         .limit(1)
     )
@@ -91,5 +100,9 @@ def member_queues_query(context: AccessContext) -> sa.Select[Any]:
         sa.select(queue.c.id.label("queue_id")).where(queue.c.manager_id == me),
     ]
     if context.group_ids:
-        parts.append(sa.select(group.c.queue_id.label("queue_id")).where(group.c.group_id.in_(sorted(context.group_ids))))
+        parts.append(
+            sa.select(group.c.queue_id.label("queue_id")).where(
+                group.c.group_id.in_(sorted(context.group_ids))
+            )
+        )
     return sa.select(sa.union(*parts).subquery().c.queue_id)

@@ -14,8 +14,12 @@ def _hours(values: Mapping[str, Any]) -> None:
     opens, closes = values.get("opens"), values.get("closes")
     if opens is not None and closes is not None and closes <= opens:
         raise ValidationError(
-            {"closes": [f"closes at {closes!r}, not after it opens at {opens!r}; use two windows "
-                        "for hours past midnight"]},
+            {
+                "closes": [
+                    f"closes at {closes!r}, not after it opens at {opens!r}; use two windows "
+                    "for hours past midnight"
+                ]
+            },
             entity="sla_hours",
         )
 
@@ -36,14 +40,20 @@ def _policy(values: Mapping[str, Any]) -> None:
 def _survey(values: Mapping[str, Any]) -> None:
     score = values.get("score")
     if score is not None and not 1 <= score <= 5:
-        raise ValidationError({"score": [f"expected 1 (very unhappy) to 5 (very happy), got {score!r}"]},
-                              entity="csat_survey")
+        raise ValidationError(
+            {"score": [f"expected 1 (very unhappy) to 5 (very happy), got {score!r}"]},
+            entity="csat_survey",
+        )
 
 
 def _queue(values: Mapping[str, Any]) -> None:
     if values.get("id") is not None and values.get("escalation_queue_id") == values.get("id"):
         raise ValidationError(
-            {"escalation_queue_id": [f"queue {values['id']} cannot escalate to itself; name another queue"]},
+            {
+                "escalation_queue_id": [
+                    f"queue {values['id']} cannot escalate to itself; name another queue"
+                ]
+            },
             entity="queue",
         )
 

@@ -59,9 +59,13 @@ def _describe(uow: UnitOfWork, ticket: Record) -> str:
     else:
         parts.append("unassigned")
     if ticket.response_due is not None:
-        parts.append(f"first response due {_when(crm, ticket.response_due)} ({ticket.response_status})")
+        parts.append(
+            f"first response due {_when(crm, ticket.response_due)} ({ticket.response_status})"
+        )
     if ticket.resolution_due is not None:
-        parts.append(f"resolution due {_when(crm, ticket.resolution_due)} ({ticket.resolution_status})")
+        parts.append(
+            f"resolution due {_when(crm, ticket.resolution_due)} ({ticket.resolution_status})"
+        )
     return "; ".join(parts)
 
 
@@ -78,7 +82,7 @@ def helpdesk() -> None:
     """Help desk: tickets, SLA, knowledge base, reports."""
 
 
-# -- tickets ----------------------------------------------------------------------------------------
+# -- tickets ---------------------------------------------------------------------------------------
 
 
 @helpdesk.group("ticket")
@@ -90,12 +94,21 @@ def ticket() -> None:
 @click.argument("subject")
 @click.option("--description", "-d", help="What the customer wrote.")
 @click.option("--account", "account_id", type=int, help="The account's id.")
-@click.option("--contact", "contact_id", type=int, help="The contact's id (its account is taken when --account is not given).")
-@click.option("--channel", type=click.Choice(CHANNELS), help="Where the request came from [default: web].")
+@click.option(
+    "--contact",
+    "contact_id",
+    type=int,
+    help="The contact's id (its account is taken when --account is not given).",
+)
+@click.option(
+    "--channel", type=click.Choice(CHANNELS), help="Where the request came from [default: web]."
+)
 @click.option("--priority", type=click.Choice(PRIORITIES), help="[default: normal]")
 @click.option("--category", help="A category, free text.")
 @click.option("--queue", help="The queue's name or id [default: the default queue].")
-@click.option("--assignee", metavar="USERNAME", help="Give it to this user instead of the queue's pick.")
+@click.option(
+    "--assignee", metavar="USERNAME", help="Give it to this user instead of the queue's pick."
+)
 @_JSON
 def open_command(subject: str, as_json: bool, assignee: str | None, **options: Any) -> None:
     """Open a ticket; its queue assigns it and its SLA policy sets its clocks."""
@@ -128,8 +141,13 @@ def assign_command(ticket_id: int, username: str | None, as_json: bool) -> None:
 @ticket.command("reply")
 @click.argument("ticket_id", type=int)
 @click.argument("text")
-@click.option("--kind", type=click.Choice(tickets.RESPONSE_KINDS), default="email", show_default=True,
-              help="How the customer was answered.")
+@click.option(
+    "--kind",
+    type=click.Choice(tickets.RESPONSE_KINDS),
+    default="email",
+    show_default=True,
+    help="How the customer was answered.",
+)
 @_JSON
 def reply_command(ticket_id: int, text: str, kind: str, as_json: bool) -> None:
     """Answer the customer: an activity on the ticket (the first one stops the response clock)."""
@@ -139,15 +157,28 @@ def reply_command(ticket_id: int, text: str, kind: str, as_json: bool) -> None:
         uow.commit()
     with crm.unit_of_work(current_actor()) as uow:
         if as_json:
-            echo_json({"activity": dump_record(crm, activity),
-                       "ticket": dump_record(crm, uow.get("ticket", ticket_id))})
+            echo_json(
+                {
+                    "activity": dump_record(crm, activity),
+                    "ticket": dump_record(crm, uow.get("ticket", ticket_id)),
+                }
+            )
         else:
-            click.echo(f"replied ({kind}, activity {activity.id}): {_describe(uow, uow.get('ticket', ticket_id))}")
+            click.echo(
+                f"replied ({kind}, activity {activity.id}): "
+                f"{_describe(uow, uow.get('ticket', ticket_id))}"
+            )
 
 
 @ticket.command("resolve")
 @click.argument("ticket_id", type=int)
-@click.option("--article", "articles", type=int, multiple=True, help="A knowledge base article that helped (repeat).")
+@click.option(
+    "--article",
+    "articles",
+    type=int,
+    multiple=True,
+    help="A knowledge base article that helped (repeat).",
+)
 @_JSON
 def resolve_command(ticket_id: int, articles: tuple[int, ...], as_json: bool) -> None:
     """Resolve a ticket; a satisfaction survey is sent."""
@@ -185,7 +216,7 @@ def reopen_command(ticket_id: int, as_json: bool) -> None:
         _done(uow, record, as_json, "reopened")
 
 
-# -- SLA ----------------------------------------------------------------------------------------------
+# -- SLA -------------------------------------------------------------------------------------------
 
 
 @helpdesk.group("sla")
@@ -201,17 +232,33 @@ def status_command(as_json: bool) -> None:
     with crm.unit_of_work(current_actor()) as uow:
         rows = sla.sla_status(uow)
     if as_json:
-        echo_json([{"queue_id": r.queue_id, "queue": r.name, "open": r.open, "paused": r.paused,
-                    "warning": r.warning, "breached": r.breached,
-                    "next_due": r.next_due.isoformat() if r.next_due else None} for r in rows])
+        echo_json(
+            [
+                {
+                    "queue_id": r.queue_id,
+                    "queue": r.name,
+                    "open": r.open,
+                    "paused": r.paused,
+                    "warning": r.warning,
+                    "breached": r.breached,
+                    "next_due": r.next_due.isoformat() if r.next_due else None,
+                }
+                for r in rows
+            ]
+        )
         return
     if not rows:
         click.echo("no unfinished tickets")
         return
     width = max(len("queue"), *(len(r.name) for r in rows))
-    click.echo(f"{'queue':<{width}}  {'open':>5}  {'paused':>6}  {'warning':>7}  {'breached':>8}  next due")
+    click.echo(
+        f"{'queue':<{width}}  {'open':>5}  {'paused':>6}  {'warning':>7}  {'breached':>8}  next due"
+    )
     for r in rows:
-        click.echo(f"{r.name:<{width}}  {r.open:>5}  {r.paused:>6}  {r.warning:>7}  {r.breached:>8}  {_when(crm, r.next_due)}")
+        click.echo(
+            f"{r.name:<{width}}  {r.open:>5}  {r.paused:>6}  {r.warning:>7}  {r.breached:>8}  "
+            f"{_when(crm, r.next_due)}"
+        )
 
 
 @sla_group.command("sweep")
@@ -223,15 +270,21 @@ def sweep_command(as_json: bool) -> None:
         result = sla.sla_sweep(uow)
         uow.commit()
     if as_json:
-        echo_json({"at": result.at.isoformat(), "response_warnings": list(result.response_warnings),
-                   "resolution_warnings": list(result.resolution_warnings),
-                   "response_breaches": list(result.response_breaches),
-                   "resolution_breaches": list(result.resolution_breaches), "jobs": result.jobs})
+        echo_json(
+            {
+                "at": result.at.isoformat(),
+                "response_warnings": list(result.response_warnings),
+                "resolution_warnings": list(result.resolution_warnings),
+                "response_breaches": list(result.response_breaches),
+                "resolution_breaches": list(result.resolution_breaches),
+                "jobs": result.jobs,
+            }
+        )
     else:
         click.echo(f"sla sweep at {_when(crm, result.at)}: {result.summary()}")
 
 
-# -- knowledge base -------------------------------------------------------------------------------------
+# -- knowledge base --------------------------------------------------------------------------------
 
 
 @helpdesk.group("kb")
@@ -241,8 +294,18 @@ def kb_group() -> None:
 
 def _hits(crm: Crm, hits: list[kb.Hit], as_json: bool) -> None:
     if as_json:
-        echo_json([{"id": h.article.id, "title": h.article.title, "status": h.article.status,
-                    "rank": round(h.rank, 4), "helped": h.helped} for h in hits])
+        echo_json(
+            [
+                {
+                    "id": h.article.id,
+                    "title": h.article.title,
+                    "status": h.article.status,
+                    "rank": round(h.rank, 4),
+                    "helped": h.helped,
+                }
+                for h in hits
+            ]
+        )
         return
     if not hits:
         click.echo("no article found")
@@ -276,7 +339,7 @@ def suggest_command(ticket_id: int, limit: int, as_json: bool) -> None:
     _hits(crm, hits, as_json)
 
 
-# -- report ----------------------------------------------------------------------------------------------
+# -- report ----------------------------------------------------------------------------------------
 
 
 def _percent(value: float | None) -> str:
@@ -284,7 +347,9 @@ def _percent(value: float | None) -> str:
 
 
 @helpdesk.command("report")
-@click.option("--month", required=True, metavar="YYYY-MM", help="The month, in the deployment's time zone.")
+@click.option(
+    "--month", required=True, metavar="YYYY-MM", help="The month, in the deployment's time zone."
+)
 @_JSON
 def report_command(month: str, as_json: bool) -> None:
     """SLA attainment and satisfaction per agent and per queue for one month."""
@@ -299,12 +364,15 @@ def report_command(month: str, as_json: bool) -> None:
         click.echo("")
         names = [line.name for line in lines] or [""]
         width = max(len(title or "total"), *(len(n) for n in names))
-        click.echo(f"{title or 'total':<{width}}  {'opened':>6}  {'response':>8}  {'resolved':>8}  "
-                   f"{'in time':>7}  {'surveys':>7}  {'CSAT':>6}  {'avg':>4}")
+        click.echo(
+            f"{title or 'total':<{width}}  {'opened':>6}  {'response':>8}  {'resolved':>8}  "
+            f"{'in time':>7}  {'surveys':>7}  {'CSAT':>6}  {'avg':>4}"
+        )
         for line in lines:
             average = "-" if line.average_score is None else f"{line.average_score:.1f}"
             click.echo(
                 f"{line.name:<{width}}  {line.opened:>6}  {_percent(line.response_attainment):>8}  "
-                f"{line.resolved:>8}  {_percent(line.resolution_attainment):>7}  {line.surveys:>7}  "
+                f"{line.resolved:>8}  {_percent(line.resolution_attainment):>7}  "
+                f"{line.surveys:>7}  "
                 f"{_percent(line.csat):>6}  {average:>4}"
             )

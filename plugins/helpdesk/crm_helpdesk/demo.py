@@ -27,33 +27,63 @@ if TYPE_CHECKING:
 __all__ = ["tell"]
 
 ARTICLES = (
-    ("Resetting your password", "Getting started",
-     "Open the sign-in page, choose 'Forgot password' and follow the link we e-mail you. The link "
-     "expires after one hour. If no e-mail arrives, check the spam folder or ask us to resend it."),
-    ("Adding users to your account", "Getting started",
-     "Administrators add users under Settings, Users. Each user receives an invitation e-mail; "
-     "licences are billed from the day the invitation is accepted."),
-    ("Understanding your invoice", "Billing",
-     "Invoices list licences, usage and taxes per month. Credit notes appear as negative lines. "
-     "Payment is due thirty days after the invoice date."),
-    ("Changing the payment method", "Billing",
-     "Update the credit card or switch to bank transfer under Settings, Billing. Changes apply "
-     "from the next invoice."),
-    ("Printer does not print labels", "Troubleshooting",
-     "Check that the label printer is the default printer, that the label size matches the roll, "
-     "and update the printer driver. Restart the print spooler if jobs stay queued."),
-    ("Sync stops with error 504", "Troubleshooting",
-     "A gateway timeout during synchronisation means the export is too large for one request. "
-     "Lower the batch size in the sync settings and run the sync again."),
-    ("Exporting your data", "Getting started",
-     "Every list can be exported as CSV or JSON from its menu. Exports respect your permissions: "
-     "you only export the records you may read."),
-    ("Two-factor authentication", "Getting started",
-     "Turn on two-factor authentication under Profile, Security, scan the code with an "
-     "authenticator app and keep the recovery codes in a safe place."),
+    (
+        "Resetting your password",
+        "Getting started",
+        "Open the sign-in page, choose 'Forgot password' and follow the link we e-mail you. "
+        "The link expires after one hour. If no e-mail arrives, check the spam folder or ask "
+        "us to resend it.",
+    ),
+    (
+        "Adding users to your account",
+        "Getting started",
+        "Administrators add users under Settings, Users. Each user receives an invitation e-mail; "
+        "licences are billed from the day the invitation is accepted.",
+    ),
+    (
+        "Understanding your invoice",
+        "Billing",
+        "Invoices list licences, usage and taxes per month. Credit notes appear as negative lines. "
+        "Payment is due thirty days after the invoice date.",
+    ),
+    (
+        "Changing the payment method",
+        "Billing",
+        "Update the credit card or switch to bank transfer under Settings, Billing. Changes apply "
+        "from the next invoice.",
+    ),
+    (
+        "Printer does not print labels",
+        "Troubleshooting",
+        "Check that the label printer is the default printer, that the label size matches the "
+        "roll, "
+        "and update the printer driver. Restart the print spooler if jobs stay queued.",
+    ),
+    (
+        "Sync stops with error 504",
+        "Troubleshooting",
+        "A gateway timeout during synchronisation means the export is too large for one request. "
+        "Lower the batch size in the sync settings and run the sync again.",
+    ),
+    (
+        "Exporting your data",
+        "Getting started",
+        "Every list can be exported as CSV or JSON from its menu. Exports respect your "
+        "permissions: "
+        "you only export the records you may read.",
+    ),
+    (
+        "Two-factor authentication",
+        "Getting started",
+        "Turn on two-factor authentication under Profile, Security, scan the code with an "
+        "authenticator app and keep the recovery codes in a safe place.",
+    ),
 )
-DRAFT = ("Migrating from the old portal", "Getting started",
-         "Draft: steps to move saved reports from the old portal.")
+DRAFT = (
+    "Migrating from the old portal",
+    "Getting started",
+    "Draft: steps to move saved reports from the old portal.",
+)
 
 REQUESTS = (
     ("Cannot reset my password", "The reset e-mail never arrives.", 0),
@@ -70,8 +100,12 @@ REQUESTS = (
 def _users(crm: Crm) -> list[tuple[int, str]]:
     user = crm.registry.table("user")
     with crm.connect() as connection:
-        return [(r.id, r.username) for r in connection.execute(
-            sa.select(user.c.id, user.c.username).order_by(user.c.id).limit(6))]
+        return [
+            (r.id, r.username)
+            for r in connection.execute(
+                sa.select(user.c.id, user.c.username).order_by(user.c.id).limit(6)
+            )
+        ]
 
 
 def tell(crm: Crm, echo: Callable[[str], None], *, today: dt.date | None = None) -> None:
@@ -92,19 +126,39 @@ def tell(crm: Crm, echo: Callable[[str], None], *, today: dt.date | None = None)
             tier = "premium" if index % 4 == 0 else "standard" if index % 4 == 1 else "basic"
             uow.update(account, support_tier=tier)
         general = tickets.find_queue(uow, helpdesk_settings(crm).default_queue)
-        billing = uow.create("queue", name="Billing", assignment="least_open", manager_id=manager[0],
-                             description="Invoices, payments and licences").id
+        billing = uow.create(
+            "queue",
+            name="Billing",
+            assignment="least_open",
+            manager_id=manager[0],
+            description="Invoices, payments and licences",
+        ).id
         uow.update("queue", general, manager_id=manager[0], escalation_queue_id=None)
         for user_id, _ in agents:
             uow.create("queue_agent", queue_id=general, user_id=user_id)
         for user_id, _ in agents[:2]:
             uow.create("queue_agent", queue_id=billing, user_id=user_id)
-        shelves = {name: uow.create("kb_category", name=name).id for name in ("Getting started", "Billing", "Troubleshooting")}
+        shelves = {
+            name: uow.create("kb_category", name=name).id
+            for name in ("Getting started", "Billing", "Troubleshooting")
+        }
         articles = []
         for title, shelf, body in ARTICLES:
-            article = uow.create("kb_article", title=title, body=body, category_id=shelves[shelf], owner_id=manager[0])
+            article = uow.create(
+                "kb_article",
+                title=title,
+                body=body,
+                category_id=shelves[shelf],
+                owner_id=manager[0],
+            )
             articles.append(uow.move(article, "published").id)
-        uow.create("kb_article", title=DRAFT[0], body=DRAFT[2], category_id=shelves[DRAFT[1]], owner_id=manager[0])
+        uow.create(
+            "kb_article",
+            title=DRAFT[0],
+            body=DRAFT[2],
+            category_id=shelves[DRAFT[1]],
+            owner_id=manager[0],
+        )
 
         for number in range(28):
             subject, description, article_index = REQUESTS[number % len(REQUESTS)]
@@ -112,8 +166,13 @@ def tell(crm: Crm, echo: Callable[[str], None], *, today: dt.date | None = None)
             account = accounts[rng.randrange(len(accounts))] if accounts else None
             queue = billing if article_index in (1, 2, 3) else general
             ticket = tickets.open_ticket(
-                uow, subject, description=description, account_id=account.id if account else None,
-                channel=CHANNELS[number % len(CHANNELS)], queue_id=queue, opened_at=opened,
+                uow,
+                subject,
+                description=description,
+                account_id=account.id if account else None,
+                channel=CHANNELS[number % len(CHANNELS)],
+                queue_id=queue,
+                opened_at=opened,
                 priority=rng.choice(("low", "normal", "normal", "high", "urgent")),
             )
             fate = rng.random()
@@ -122,8 +181,13 @@ def tell(crm: Crm, echo: Callable[[str], None], *, today: dt.date | None = None)
             answered = opened + dt.timedelta(minutes=rng.randint(10, 600))
             if answered > now:
                 continue
-            tickets.reply(uow, ticket, "Thank you, we are looking into it.",
-                          kind="call" if ticket.channel == "phone" else "email", starts_at=answered)
+            tickets.reply(
+                uow,
+                ticket,
+                "Thank you, we are looking into it.",
+                kind="call" if ticket.channel == "phone" else "email",
+                starts_at=answered,
+            )
             if fate < 0.3:
                 uow.move("ticket", ticket.id, "pending_customer")
                 continue
@@ -143,7 +207,12 @@ def tell(crm: Crm, echo: Callable[[str], None], *, today: dt.date | None = None)
         tokens = connection.execute(sa.select(survey.c.token).order_by(survey.c.id)).scalars().all()
     scores = (5, 4, 5, 3, 5, 4, 2, 5, 4, 5)
     for index, token in enumerate(tokens[: max(1, len(tokens) * 2 // 3)]):
-        answer_survey(crm, token, scores[index % len(scores)], "Quick and friendly" if index % 3 == 0 else None)
+        answer_survey(
+            crm,
+            token,
+            scores[index % len(scores)],
+            "Quick and friendly" if index % 3 == 0 else None,
+        )
 
     with crm.unit_of_work() as uow:
         month = now.astimezone(crm.registry.timezone or dt.UTC).strftime("%Y-%m")
@@ -162,12 +231,20 @@ def tell(crm: Crm, echo: Callable[[str], None], *, today: dt.date | None = None)
     echo("")
     echo("Service")
     echo(f"  queues General and Billing, {len(agents)} agents, manager {manager[1]}")
-    echo(f"  knowledge base: {len(ARTICLES)} articles published, 1 draft; "
-         f"search 'password reset' finds {', '.join(repr(h.article.title) for h in hits) or 'nothing'}")
-    echo(f"  28 tickets: {len(resolved)} resolved, {unfinished} unfinished, {breached} past an SLA target")
+    echo(
+        f"  knowledge base: {len(ARTICLES)} articles published, 1 draft; "
+        f"search 'password reset' finds "
+        f"{', '.join(repr(h.article.title) for h in hits) or 'nothing'}"
+    )
+    echo(
+        f"  28 tickets: {len(resolved)} resolved, {unfinished} unfinished, "
+        f"{breached} past an SLA target"
+    )
     echo(f"  SLA sweep: {sweep.summary()}")
-    echo(f"  this month: first responses in time {percent(report.response_attainment)}, "
-         f"resolutions in time {percent(report.resolution_attainment)}, "
-         f"CSAT {percent(report.csat)} ({report.surveys} surveys)")
+    echo(
+        f"  this month: first responses in time {percent(report.response_attainment)}, "
+        f"resolutions in time {percent(report.resolution_attainment)}, "
+        f"CSAT {percent(report.csat)} ({report.surveys} surveys)"
+    )
     if best_title:
         echo(f"  most helpful article: {best_title!r} ({best[1]} tickets)")  # type: ignore[index]

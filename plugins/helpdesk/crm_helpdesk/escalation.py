@@ -79,7 +79,7 @@ def handlers() -> dict[str, Any]:
     return {SWEEP_JOB: sweep, ESCALATE_JOB: escalate, AUTO_CLOSE_JOB: auto_close}
 
 
-# -- the sweep ---------------------------------------------------------------------------------------
+# -- the sweep -------------------------------------------------------------------------------------
 
 
 def worker_time(uow: UnitOfWork, kind: str) -> dt.datetime:
@@ -110,13 +110,18 @@ def sweep(uow: UnitOfWork, payload: Any) -> None:
     queue_sweep(uow, at + dt.timedelta(minutes=interval))
 
 
-# -- escalations -------------------------------------------------------------------------------------
+# -- escalations -----------------------------------------------------------------------------------
 
 
 def _task(uow: UnitOfWork, ticket: Record, owner_id: int | None, subject: str, due: Any) -> None:
     uow.create(
-        "activity", kind="task", subject=subject[:200], ticket_id=ticket.id, owner_id=owner_id,
-        due_at=due, description=f"Ticket {ticket.id}: {ticket.subject}",
+        "activity",
+        kind="task",
+        subject=subject[:200],
+        ticket_id=ticket.id,
+        owner_id=owner_id,
+        due_at=due,
+        description=f"Ticket {ticket.id}: {ticket.subject}",
     )
 
 
@@ -163,11 +168,16 @@ def escalate(uow: UnitOfWork, payload: Any) -> None:
         if "notify_manager" in actions and manager is not None:
             _task(uow, ticket, manager, f"SLA breached: {target} of ticket {ticket.id}", due)
             done.append("notified the manager")
-        log.info("ticket %s breached its %s target: %s", ticket.id, target, "; ".join(done) or "no action")
+        log.info(
+            "ticket %s breached its %s target: %s",
+            ticket.id,
+            target,
+            "; ".join(done) or "no action",
+        )
         uow.announce(BREACHED, "ticket", event=SlaEvent(ticket, target, kind, tuple(done)))
 
 
-# -- closing resolved tickets --------------------------------------------------------------------------
+# -- closing resolved tickets ----------------------------------------------------------------------
 
 
 def auto_close_key(ticket_id: int) -> str:

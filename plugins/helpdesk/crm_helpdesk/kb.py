@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 import sqlalchemy as sa
+from crmcore.records import Record
 
 from crm_helpdesk.entities import DONE_STAGES
 
 if TYPE_CHECKING:
-    from crmcore.records import Record
     from crmcore.storage.uow import UnitOfWork
 
 __all__ = [
@@ -51,10 +51,10 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 _MAX_TERMS = 24
 #: Words too common to suggest an article by.
 STOP_WORDS = frozenset(
-    "a an and are as at be but by can cannot could did do does for from had has have he her his how i "
-    "if in into is it its me my no not of on or our please she so that the their them then there "
-    "these they this to us was we were what when where which who why will with would you your hi "
-    "hello thanks thank regards dear".split()
+    """a an and are as at be but by can cannot could did do does for from had has have he her his
+    how i if in into is it its me my no not of on or our please she so that the their them then
+    there these they this to us was we were what when where which who why will with would you
+    your hi hello thanks thank regards dear""".split()
 )
 
 
@@ -62,16 +62,22 @@ def search_index_ddl(dialect: str) -> list[str]:
     """The statements that create the search index on *dialect* (``sqlite`` or
     ``postgresql``); the migration holds the same ones."""
     if dialect == "sqlite":
+        index, article = FTS_TABLE, ARTICLE_TABLE
+        add = f"INSERT INTO {index}(rowid, title, body) VALUES (new.id, new.title, new.body);"
+        remove = (
+            f"INSERT INTO {index}({index}, rowid, title, body) "
+            "VALUES ('delete', old.id, old.title, old.body);"
+        )
         return [
-            f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5(title, body, "
-            f"content='{ARTICLE_TABLE}', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2')",
-            f"CREATE TRIGGER IF NOT EXISTS {_TRIGGERS[0]} AFTER INSERT ON {ARTICLE_TABLE} BEGIN "
-            f"INSERT INTO {FTS_TABLE}(rowid, title, body) VALUES (new.id, new.title, new.body); END",
-            f"CREATE TRIGGER IF NOT EXISTS {_TRIGGERS[1]} AFTER DELETE ON {ARTICLE_TABLE} BEGIN "
-            f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, title, body) VALUES ('delete', old.id, old.title, old.body); END",
-            f"CREATE TRIGGER IF NOT EXISTS {_TRIGGERS[2]} AFTER UPDATE OF title, body ON {ARTICLE_TABLE} BEGIN "
-            f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, title, body) VALUES ('delete', old.id, old.title, old.body); "
-            f"INSERT INTO {FTS_TABLE}(rowid, title, body) VALUES (new.id, new.title, new.body); END",
+            f"CREATE VIRTUAL TABLE IF NOT EXISTS {index} USING fts5(title, body, "
+            f"content='{article}', content_rowid='id', "
+            "tokenize='porter unicode61 remove_diacritics 2')",
+            f"CREATE TRIGGER IF NOT EXISTS {_TRIGGERS[0]} AFTER INSERT ON {article} "
+            f"BEGIN {add} END",
+            f"CREATE TRIGGER IF NOT EXISTS {_TRIGGERS[1]} AFTER DELETE ON {article} "
+            f"BEGIN {remove} END",
+            f"CREATE TRIGGER IF NOT EXISTS {_TRIGGERS[2]} AFTER UPDATE OF title, body ON {article} "
+            f"BEGIN {remove} {add} END",
         ]
     if dialect == "postgresql":
         return [
@@ -87,10 +93,12 @@ def ensure_search_index(connection: sa.Connection) -> list[str]:
     dialect = connection.dialect.name
     if dialect == "sqlite":
         names = (FTS_TABLE, *_TRIGGERS)
-        present = set(connection.execute(
-            sa.text("SELECT name FROM sqlite_master WHERE name IN (:a, :b, :c, :d)"),
-            dict(zip("abcd", names, strict=True)),
-        ).scalars())
+        present = set(
+            connection.execute(
+                sa.text("SELECT name FROM sqlite_master WHERE name IN (:a, :b, :c, :d)"),
+                dict(zip("abcd", names, strict=True)),
+            ).scalars()
+        )
         if present == set(names):
             return []
         for statement in search_index_ddl(dialect):
@@ -99,7 +107,9 @@ def ensure_search_index(connection: sa.Connection) -> list[str]:
         return ["knowledge base search index (FTS5) created"]
     if dialect == "postgresql":
         found = connection.execute(
-            sa.text("SELECT 1 FROM pg_indexes WHERE indexname = :name AND schemaname = current_schema()"),
+            sa.text(
+                "SELECT 1 FROM pg_indexes WHERE indexname = :name AND schemaname = current_schema()"
+            ),
             {"name": PG_INDEX},
         ).scalar()
         if found:
@@ -146,8 +156,12 @@ def _ranked(uow: UnitOfWork, terms: list[str], *, any_term: bool) -> tuple[Any, 
     """(FROM clause, match condition, rank expression: higher is better) for *terms*."""
     article = uow.registry.table("kb_article")
     if uow.connection.dialect.name == "postgresql":
-        vector = sa.literal_column(f"to_tsvector('english', {_DOCUMENT.format(t=ARTICLE_TABLE + '.')})")
-        query = sa.func.to_tsquery(sa.literal_column("'english'"), _match_postgres(terms, any_term=any_term))
+        vector = sa.literal_column(
+            f"to_tsvector('english', {_DOCUMENT.format(t=ARTICLE_TABLE + '.')})"
+        )
+        query = sa.func.to_tsquery(
+            sa.literal_column("'english'"), _match_postgres(terms, any_term=any_term)
+        )
         return article, vector.op("@@")(query), sa.func.ts_rank(vector, query)
     fts = sa.table(FTS_TABLE, sa.column("rowid"))
     match = sa.literal_column(FTS_TABLE).op("MATCH")(_match_sqlite(terms, any_term=any_term))
@@ -155,34 +169,84 @@ def _ranked(uow: UnitOfWork, terms: list[str], *, any_term: bool) -> tuple[Any, 
     return fts.join(article, article.c.id == fts.c.rowid), match, rank
 
 
-def _run(uow: UnitOfWork, terms: list[str], limit: int, *, any_term: bool, published_only: bool,
-         exclude: Iterable[int] = ()) -> list[Hit]:
+def _run(
+    uow: UnitOfWork,
+    terms: list[str],
+    limit: int,
+    *,
+    any_term: bool,
+    published_only: bool,
+    exclude: Iterable[int] = (),
+) -> list[Hit]:
+    """One statement: the best *limit* matches the actor may read (inner query), then their rows
+    and helped counts (computed for those rows only)."""
     if not terms or limit < 1:
         return []
     article = uow.registry.table("kb_article")
     source, match, rank = _ranked(uow, terms, any_term=any_term)
-    statement = (
-        sa.select(article.c.id, rank.label("search_rank"))
+    best = (
+        sa.select(article.c.id.label("article_id"), rank.label("search_rank"))
         .select_from(source)
         .where(match, uow.read_filter("kb_article", article))
         .order_by(sa.desc("search_rank"), article.c.id)
         .limit(limit)
     )
     if published_only:
-        statement = statement.where(article.c.status == "published")
+        best = best.where(article.c.status == "published")
     skipped = sorted(set(exclude))
     if skipped:
-        statement = statement.where(article.c.id.not_in(skipped))
-    ranks = {row.id: float(row.search_rank) for row in uow.connection.execute(statement)}
-    records = {r.id: r for r in uow.get_many("kb_article", ranks)}
-    helped = helped_counts(uow, ranks)
-    return [Hit(records[i], rank, helped.get(i, 0)) for i, rank in ranks.items() if i in records]
+        best = best.where(article.c.id.not_in(skipped))
+    found = best.subquery("best")
+    helped = _helped(uow).where(
+        uow.registry.table("ticket_article").c.article_id == found.c.article_id
+    )
+    statement = (
+        sa.select(article, found.c.search_rank, helped.scalar_subquery().label("search_helped"))
+        .join(found, found.c.article_id == article.c.id)
+        .order_by(found.c.search_rank.desc(), article.c.id)
+    )
+    entity = uow.registry.entity("kb_article")
+    hidden = uow.hidden_fields("kb_article")
+    hits = []
+    for row in uow.connection.execute(statement).mappings():
+        values = {
+            name: row[name]
+            for name in ("id", "version", "created_at", "updated_at", "created_by", "updated_by")
+        }
+        values.update(
+            (f.name, f.type.from_db(row, f.column)) for f in entity.fields if f.name not in hidden
+        )
+        hits.append(
+            Hit(
+                Record("kb_article", values),
+                float(row["search_rank"]),
+                int(row["search_helped"] or 0),
+            )
+        )
+    return hits
 
 
-def search(uow: UnitOfWork, text: str, limit: int = 10, *, published_only: bool = False) -> list[Hit]:
+def _helped(uow: UnitOfWork) -> sa.Select[Any]:
+    """Counts the resolved or closed tickets an article helped (add the article condition)."""
+    link, ticket = uow.registry.table("ticket_article"), uow.registry.table("ticket")
+    return (
+        sa.select(sa.func.count(sa.distinct(link.c.ticket_id)))
+        .select_from(link.join(ticket, ticket.c.id == link.c.ticket_id))
+        .where(
+            sa.or_(link.c.helped.is_(None), link.c.helped.is_(True)),
+            ticket.c.status.in_(DONE_STAGES),
+        )
+    )
+
+
+def search(
+    uow: UnitOfWork, text: str, limit: int = 10, *, published_only: bool = False
+) -> list[Hit]:
     """The articles the actor may read that contain every word of *text* (the last word may be
     the start of a word), best first."""
-    return _run(uow, _terms(text, drop_common=False), limit, any_term=False, published_only=published_only)
+    return _run(
+        uow, _terms(text, drop_common=False), limit, any_term=False, published_only=published_only
+    )
 
 
 def suggest(uow: UnitOfWork, ticket: Record | int, limit: int = 5) -> list[Hit]:
@@ -191,8 +255,12 @@ def suggest(uow: UnitOfWork, ticket: Record | int, limit: int = 5) -> list[Hit]:
     record = uow.get("ticket", ticket if isinstance(ticket, int) else ticket.id)
     text = f"{record.subject} {record.values.get('description') or ''}"
     link = uow.registry.table("ticket_article")
-    used = uow.connection.execute(sa.select(link.c.article_id).where(link.c.ticket_id == record.id)).scalars()
-    return _run(uow, _terms(text, drop_common=True), limit, any_term=True, published_only=True, exclude=used)
+    used = uow.connection.execute(
+        sa.select(link.c.article_id).where(link.c.ticket_id == record.id)
+    ).scalars()
+    return _run(
+        uow, _terms(text, drop_common=True), limit, any_term=True, published_only=True, exclude=used
+    )
 
 
 def helped_counts(uow: UnitOfWork, article_ids: Iterable[int] | None = None) -> dict[int, int]:
@@ -202,7 +270,10 @@ def helped_counts(uow: UnitOfWork, article_ids: Iterable[int] | None = None) -> 
     statement = (
         sa.select(link.c.article_id, sa.func.count(sa.distinct(link.c.ticket_id)))
         .join(ticket, ticket.c.id == link.c.ticket_id)
-        .where(sa.or_(link.c.helped.is_(None), link.c.helped.is_(True)), ticket.c.status.in_(DONE_STAGES))
+        .where(
+            sa.or_(link.c.helped.is_(None), link.c.helped.is_(True)),
+            ticket.c.status.in_(DONE_STAGES),
+        )
         .group_by(link.c.article_id)
     )
     if article_ids is not None:

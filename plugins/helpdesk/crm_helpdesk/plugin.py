@@ -59,7 +59,9 @@ def crm_extend_pipeline(pipeline: PipelineBuilder, settings: dict[str, Any]) -> 
 
 
 @hookimpl
-def crm_before_create(uow: UnitOfWork, entity: str, values: dict[str, Any]) -> dict[str, Any] | None:
+def crm_before_create(
+    uow: UnitOfWork, entity: str, values: dict[str, Any]
+) -> dict[str, Any] | None:
     checks.check(entity, values)
     if entity == "ticket":
         return tickets.on_create(uow, values)
@@ -75,7 +77,9 @@ def crm_after_create(uow: UnitOfWork, record: Record) -> None:
 
 
 @hookimpl
-def crm_before_update(uow: UnitOfWork, record: Record, changes: dict[str, Any]) -> dict[str, Any] | None:
+def crm_before_update(
+    uow: UnitOfWork, record: Record, changes: dict[str, Any]
+) -> dict[str, Any] | None:
     checks.check(record.entity, {**record.values, **changes})
     if record.entity == "ticket":
         return tickets.on_update(uow, record, changes)
@@ -85,7 +89,9 @@ def crm_before_update(uow: UnitOfWork, record: Record, changes: dict[str, Any]) 
 
 
 @hookimpl
-def crm_record_moved(uow: UnitOfWork, old: Record, new: Record, source: str | None, target: str | None) -> None:
+def crm_record_moved(
+    uow: UnitOfWork, old: Record, new: Record, source: str | None, target: str | None
+) -> None:
     if new.entity == "ticket":
         tickets.on_moved(uow, old, new, source, target)
 
@@ -96,7 +102,9 @@ def crm_access_grants(context: AccessContext, entity: str, action: str) -> list[
 
 
 @hookimpl
-def crm_access_restrictions(context: AccessContext, entity: str, action: str) -> list[Restriction] | None:
+def crm_access_restrictions(
+    context: AccessContext, entity: str, action: str
+) -> list[Restriction] | None:
     return access.restrictions(context, entity, action)
 
 

@@ -79,8 +79,12 @@ class ReportLine:
         return _share(self.satisfied, self.surveys)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**attrs.asdict(self), "response_attainment": self.response_attainment,
-                "resolution_attainment": self.resolution_attainment, "csat": self.csat}
+        return {
+            **attrs.asdict(self),
+            "response_attainment": self.response_attainment,
+            "resolution_attainment": self.resolution_attainment,
+            "csat": self.csat,
+        }
 
 
 @attrs.frozen
@@ -93,22 +97,32 @@ class MonthlyReport:
     total: ReportLine
 
     def to_dict(self) -> dict[str, Any]:
-        return {"month": self.month, "agents": [a.to_dict() for a in self.agents],
-                "queues": [q.to_dict() for q in self.queues], "total": self.total.to_dict()}
+        return {
+            "month": self.month,
+            "agents": [a.to_dict() for a in self.agents],
+            "queues": [q.to_dict() for q in self.queues],
+            "total": self.total.to_dict(),
+        }
 
 
 def _count(condition: Any) -> Any:
     return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
 
 
-def _figures(uow: UnitOfWork, start: dt.datetime, end: dt.datetime, by: str | None) -> dict[Any, dict[str, Any]]:
+def _figures(
+    uow: UnitOfWork, start: dt.datetime, end: dt.datetime, by: str | None
+) -> dict[Any, dict[str, Any]]:
     ticket, survey = uow.registry.table("ticket"), uow.registry.table("csat_survey")
     figures: dict[Any, dict[str, Any]] = {}
 
-    def grouped(table: sa.Table, column: str, columns: dict[str, Any], condition: Any, entity: str) -> None:
+    def grouped(
+        table: sa.Table, column: str, columns: dict[str, Any], condition: Any, entity: str
+    ) -> None:
         key = table.c[column] if by is not None else sa.null()
         labelled = [expression.label(name) for name, expression in columns.items()]
-        statement = sa.select(key.label("key"), *labelled).where(condition, uow.read_filter(entity, table))
+        statement = sa.select(key.label("key"), *labelled).where(
+            condition, uow.read_filter(entity, table)
+        )
         if by is not None:
             statement = statement.group_by(table.c[column])
         for row in uow.connection.execute(statement).mappings():
@@ -116,22 +130,41 @@ def _figures(uow: UnitOfWork, start: dt.datetime, end: dt.datetime, by: str | No
                 continue
             figures.setdefault(row["key"], {}).update({name: row[name] for name in columns})
 
-    grouped(ticket, "assignee_id" if by == "agent" else "queue_id", {
-        "opened": sa.func.count(),
-        "responses_met": _count(ticket.c.response_status == "met"),
-        "responses_breached": _count(ticket.c.response_status == "breached"),
-    }, sa.and_(ticket.c.opened_at >= start, ticket.c.opened_at < end), "ticket")
-    grouped(ticket, "assignee_id" if by == "agent" else "queue_id", {
-        "resolved": sa.func.count(),
-        "resolutions_met": _count(ticket.c.resolution_status == "met"),
-        "resolutions_breached": _count(ticket.c.resolution_status == "breached"),
-    }, sa.and_(ticket.c.resolved_at >= start, ticket.c.resolved_at < end), "ticket")
-    grouped(survey, "agent_id" if by == "agent" else "queue_id", {
-        "surveys": sa.func.count(),
-        "satisfied": _count(survey.c.score >= 4),
-        "average_score": sa.func.avg(survey.c.score),
-    }, sa.and_(survey.c.answered_at >= start, survey.c.answered_at < end, survey.c.score.is_not(None)),
-        "csat_survey")
+    grouped(
+        ticket,
+        "assignee_id" if by == "agent" else "queue_id",
+        {
+            "opened": sa.func.count(),
+            "responses_met": _count(ticket.c.response_status == "met"),
+            "responses_breached": _count(ticket.c.response_status == "breached"),
+        },
+        sa.and_(ticket.c.opened_at >= start, ticket.c.opened_at < end),
+        "ticket",
+    )
+    grouped(
+        ticket,
+        "assignee_id" if by == "agent" else "queue_id",
+        {
+            "resolved": sa.func.count(),
+            "resolutions_met": _count(ticket.c.resolution_status == "met"),
+            "resolutions_breached": _count(ticket.c.resolution_status == "breached"),
+        },
+        sa.and_(ticket.c.resolved_at >= start, ticket.c.resolved_at < end),
+        "ticket",
+    )
+    grouped(
+        survey,
+        "agent_id" if by == "agent" else "queue_id",
+        {
+            "surveys": sa.func.count(),
+            "satisfied": _count(survey.c.score >= 4),
+            "average_score": sa.func.avg(survey.c.score),
+        },
+        sa.and_(
+            survey.c.answered_at >= start, survey.c.answered_at < end, survey.c.score.is_not(None)
+        ),
+        "csat_survey",
+    )
     return figures
 
 
@@ -146,9 +179,21 @@ def _names(uow: UnitOfWork, entity: str, column: str, ids: list[int]) -> dict[in
 def _line(key: Any, name: str, values: dict[str, Any]) -> ReportLine:
     average = values.get("average_score")
     return ReportLine(
-        key, name, *(int(values.get(f) or 0) for f in (
-            "opened", "responses_met", "responses_breached", "resolved", "resolutions_met",
-            "resolutions_breached", "surveys", "satisfied")),
+        key,
+        name,
+        *(
+            int(values.get(f) or 0)
+            for f in (
+                "opened",
+                "responses_met",
+                "responses_breached",
+                "resolved",
+                "resolutions_met",
+                "resolutions_breached",
+                "surveys",
+                "satisfied",
+            )
+        ),
         round(float(average), 2) if average is not None else None,
     )
 
@@ -162,11 +207,18 @@ def monthly_report(uow: UnitOfWork, month: str) -> MonthlyReport:
     agent_names = _names(uow, "user", "username", [k for k in agents if k is not None])
     queue_names = _names(uow, "queue", "name", [k for k in queues if k is not None])
 
-    def ordered(figures: dict[Any, dict[str, Any]], names: dict[int, str], empty: str) -> tuple[ReportLine, ...]:
-        lines = [_line(k, names.get(k, f"#{k}") if k is not None else empty, v) for k, v in figures.items()]
+    def ordered(
+        figures: dict[Any, dict[str, Any]], names: dict[int, str], empty: str
+    ) -> tuple[ReportLine, ...]:
+        lines = [
+            _line(k, names.get(k, f"#{k}") if k is not None else empty, v)
+            for k, v in figures.items()
+        ]
         return tuple(sorted(lines, key=lambda line: (line.key is None, line.name)))
 
     return MonthlyReport(
-        month.strip(), ordered(agents, agent_names, "(unassigned)"), ordered(queues, queue_names, "(no queue)"),
+        month.strip(),
+        ordered(agents, agent_names, "(unassigned)"),
+        ordered(queues, queue_names, "(no queue)"),
         _line(None, "total", total),
     )

@@ -50,26 +50,46 @@ def seed(uow: UnitOfWork) -> list[str]:
     if connection.execute(sa.select(sa.func.count()).select_from(calendar)).scalar_one() == 0:
         tz = registry.timezone
         name = getattr(tz, "key", None) or "UTC"
-        standard = uow.create("sla_calendar", name="Standard", timezone=name,
-                              description="Monday to Friday, 09:00 to 17:00")
+        standard = uow.create(
+            "sla_calendar",
+            name="Standard",
+            timezone=name,
+            description="Monday to Friday, 09:00 to 17:00",
+        )
         for weekday in ("mon", "tue", "wed", "thu", "fri"):
-            uow.create("sla_hours", calendar_id=standard.id, weekday=weekday, opens="09:00", closes="17:00")
+            uow.create(
+                "sla_hours", calendar_id=standard.id, weekday=weekday, opens="09:00", closes="17:00"
+            )
         done.append(f"SLA calendar Standard created ({name}, Monday to Friday 09:00-17:00)")
     if connection.execute(sa.select(sa.func.count()).select_from(policy)).scalar_one() == 0:
         calendar_id = connection.execute(sa.select(sa.func.min(calendar.c.id))).scalar_one()
         for (tier, priority), (response, resolution) in DEFAULT_TARGETS.items():
-            uow.create("sla_policy", name=f"{tier.capitalize()} {priority}", calendar_id=calendar_id,
-                       priority=priority, support_tier=tier, first_response_minutes=response,
-                       resolution_minutes=resolution, warning_percent=80)
+            uow.create(
+                "sla_policy",
+                name=f"{tier.capitalize()} {priority}",
+                calendar_id=calendar_id,
+                priority=priority,
+                support_tier=tier,
+                first_response_minutes=response,
+                resolution_minutes=resolution,
+                warning_percent=80,
+            )
         done.append(f"{len(DEFAULT_TARGETS)} SLA policies created (support tier x priority)")
     default = helpdesk_settings(uow.crm).default_queue
     if connection.execute(sa.select(queue.c.id).where(queue.c.name == default)).scalar() is None:
-        uow.create("queue", name=default, assignment="round_robin", description="Tickets opened without a queue")
+        uow.create(
+            "queue",
+            name=default,
+            assignment="round_robin",
+            description="Tickets opened without a queue",
+        )
         done.append(f"queue {default} created")
     done += ensure_search_index(connection)
     job = registry.table("job")
     waiting = connection.execute(
-        sa.select(sa.func.count()).select_from(job).where(job.c.kind == SWEEP_JOB, job.c.status.in_((QUEUED, RUNNING)))
+        sa.select(sa.func.count())
+        .select_from(job)
+        .where(job.c.kind == SWEEP_JOB, job.c.status.in_((QUEUED, RUNNING)))
     ).scalar_one()
     if not waiting:
         queue_sweep(uow)

@@ -56,8 +56,13 @@ class HelpdeskSettings:
                 "plugins.helpdesk.default_queue must name a queue, got an empty text",
                 key="plugins.helpdesk.default_queue",
             )
-        return cls(name, table["reopen_window_days"], table["sweep_interval_minutes"],
-                   table["survey_valid_days"], tuple(actions))
+        return cls(
+            name,
+            table["reopen_window_days"],
+            table["sweep_interval_minutes"],
+            table["survey_valid_days"],
+            tuple(actions),
+        )
 
 
 def helpdesk_settings(crm: Crm) -> HelpdeskSettings:

@@ -7,9 +7,10 @@ computed once, in business time, and stored on the ticket with the moments a war
 (``warning_percent`` of the target), so the worker's check is plain SQL over time stamps:
 
 :func:`sla_sweep` runs four set-based ``UPDATE ... RETURNING`` statements over all open tickets
-(warnings, then breaches, of both targets), records an ``sla_event`` per change in one bulk
-insert, and enqueues the escalations (:mod:`crm_helpdesk.escalation`) as a few jobs of many
-tickets each. Nothing is done per ticket in SQL or Python beyond building those rows.
+(breaches, then warnings, of both targets), records an ``sla_event`` per change with an
+``INSERT ... SELECT`` over the same set, and enqueues the escalations
+(:mod:`crm_helpdesk.escalation`) as a few jobs of many tickets each. Nothing is done per ticket,
+in SQL or in Python, beyond the ids the updates return.
 
 While a ticket waits on the customer (``pending_customer``) its clocks stand still: on leaving
 that stage, the business minutes spent waiting are added to ``sla_paused_minutes`` and the due
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -69,18 +70,26 @@ def load_calendar(uow: UnitOfWork, calendar_id: int) -> BusinessCalendar:
     :raises ValidationError: when the calendar has no opening hours at all.
     """
     registry, connection = uow.registry, uow.connection
-    calendar, hours, holidays = (registry.table(n) for n in ("sla_calendar", "sla_hours", "sla_holiday"))
+    calendar, hours, holidays = (
+        registry.table(n) for n in ("sla_calendar", "sla_hours", "sla_holiday")
+    )
     row = connection.execute(
         sa.select(calendar.c.name, calendar.c.timezone).where(calendar.c.id == calendar_id)
     ).one()
     windows: dict[str, list[tuple[str, str]]] = {day: [] for day in WEEKDAYS}
     for weekday, opens, closes in connection.execute(
-        sa.select(hours.c.weekday, hours.c.opens, hours.c.closes).where(hours.c.calendar_id == calendar_id)
+        sa.select(hours.c.weekday, hours.c.opens, hours.c.closes).where(
+            hours.c.calendar_id == calendar_id
+        )
     ):
         windows[weekday].append((opens, closes))
-    days = connection.execute(sa.select(holidays.c.day).where(holidays.c.calendar_id == calendar_id)).scalars()
+    days = connection.execute(
+        sa.select(holidays.c.day).where(holidays.c.calendar_id == calendar_id)
+    ).scalars()
     try:
-        return BusinessCalendar.from_hours(timezone_named(row.timezone), windows, days, name=row.name)
+        return BusinessCalendar.from_hours(
+            timezone_named(row.timezone), windows, days, name=row.name
+        )
     except ValueError as exc:
         raise ValidationError(
             f"SLA calendar {row.name!r} (id {calendar_id}) cannot run clocks: {exc}; add its hours "
@@ -105,25 +114,31 @@ def targets_for(uow: UnitOfWork, priority: str | None, tier: str | None) -> Targ
     naming both beats one naming either, which beats one naming neither; then the lowest id),
     or ``None`` when no policy applies."""
     policy = uow.registry.table("sla_policy")
-    specific = (
-        sa.case((policy.c.priority.is_not(None), 2), else_=0)
-        + sa.case((policy.c.support_tier.is_not(None), 1), else_=0)
+    specific = sa.case((policy.c.priority.is_not(None), 2), else_=0) + sa.case(
+        (policy.c.support_tier.is_not(None), 1), else_=0
     )
-    row = uow.connection.execute(
-        sa.select(policy)
-        .where(
-            sa.or_(policy.c.active.is_(None), policy.c.active.is_(True)),
-            sa.or_(policy.c.priority.is_(None), policy.c.priority == priority),
-            sa.or_(policy.c.support_tier.is_(None), policy.c.support_tier == (tier or "basic")),
+    row = (
+        uow.connection.execute(
+            sa.select(policy)
+            .where(
+                sa.or_(policy.c.active.is_(None), policy.c.active.is_(True)),
+                sa.or_(policy.c.priority.is_(None), policy.c.priority == priority),
+                sa.or_(policy.c.support_tier.is_(None), policy.c.support_tier == (tier or "basic")),
+            )
+            .order_by(specific.desc(), policy.c.id)
+            .limit(1)
         )
-        .order_by(specific.desc(), policy.c.id)
-        .limit(1)
-    ).mappings().first()
+        .mappings()
+        .first()
+    )
     if row is None:
         return None
     return Targets(
-        row["id"], load_calendar(uow, row["calendar_id"]), row["first_response_minutes"],
-        row["resolution_minutes"], row["warning_percent"] or 0,
+        row["id"],
+        load_calendar(uow, row["calendar_id"]),
+        row["first_response_minutes"],
+        row["resolution_minutes"],
+        row["warning_percent"] or 0,
     )
 
 
@@ -140,13 +155,17 @@ def account_tier(uow: UnitOfWork, account_id: int | None) -> str | None:
 # -- clocks ----------------------------------------------------------------------------------------
 
 
-def _due(calendar: BusinessCalendar, start: dt.datetime, minutes: float | None, paused: int) -> dt.datetime | None:
+def _due(
+    calendar: BusinessCalendar, start: dt.datetime, minutes: float | None, paused: int
+) -> dt.datetime | None:
     if minutes is None:
         return None
     return calendar.add(start, minutes + paused)
 
 
-def clock_fields(targets: Targets | None, values: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]:
+def clock_fields(
+    targets: Targets | None, values: Mapping[str, Any], now: dt.datetime
+) -> dict[str, Any]:
     """The SLA fields of a ticket whose values are *values* (after the change at hand).
 
     Due and warning times follow from ``opened_at``, the targets and the paused minutes. A
@@ -156,9 +175,13 @@ def clock_fields(targets: Targets | None, values: Mapping[str, Any], now: dt.dat
     """
     if targets is None:
         return {
-            "sla_policy_id": None, "response_due": None, "response_warn_at": None,
-            "resolution_due": None, "resolution_warn_at": None,
-            "response_status": "none", "resolution_status": "none",
+            "sla_policy_id": None,
+            "response_due": None,
+            "response_warn_at": None,
+            "resolution_due": None,
+            "resolution_warn_at": None,
+            "response_status": "none",
+            "resolution_status": "none",
         }
     opened = values.get("opened_at") or now
     paused = int(values.get("sla_paused_minutes") or 0)
@@ -201,18 +224,25 @@ class SweepResult:
 
     @property
     def changed(self) -> int:
-        return (len(self.response_warnings) + len(self.resolution_warnings)
-                + len(self.response_breaches) + len(self.resolution_breaches))
+        return (
+            len(self.response_warnings)
+            + len(self.resolution_warnings)
+            + len(self.response_breaches)
+            + len(self.resolution_breaches)
+        )
 
     def summary(self) -> str:
         return (
-            f"{len(self.response_breaches)} response and {len(self.resolution_breaches)} resolution "
+            f"{len(self.response_breaches)} response and "
+            f"{len(self.resolution_breaches)} resolution "
             f"breaches, {len(self.response_warnings)} response and {len(self.resolution_warnings)} "
             f"resolution warnings; {self.jobs} escalation job(s)"
         )
 
 
-def sla_sweep(uow: UnitOfWork, now: dt.datetime | None = None, *, escalate: bool = True) -> SweepResult:
+def sla_sweep(
+    uow: UnitOfWork, now: dt.datetime | None = None, *, escalate: bool = True
+) -> SweepResult:
     """Find, over every open ticket at once, the SLA targets that reached their warning or due
     time at *now*, mark them, record ``sla_event`` rows and enqueue their escalations.
 
@@ -237,40 +267,86 @@ def sla_sweep(uow: UnitOfWork, now: dt.datetime | None = None, *, escalate: bool
             state = ticket.c[f"{target}_status"]
             moment = ticket.c[f"{target}_{column}"]
             before = ("pending", "warning") if kind == "breach" else ("pending",)
-            statement = (
-                sa.update(ticket)
-                .where(running, state.in_(before), moment <= at)
-                .values({f"{target}_status": status, **bump})
-                .returning(ticket.c.id)
-            )
-            found[(kind, target)] = tuple(uow.connection.execute(statement).scalars())
-    events = [
-        {"ticket_id": ticket_id, "kind": kind, "target": target, "at": at}
-        for (kind, target), ids in found.items() for ticket_id in ids
-    ]
-    if events:
-        _insert_events(uow, events, at)
+            due = sa.and_(running, state.in_(before), moment <= at)
+            update = sa.update(ticket).where(due).values({f"{target}_status": status, **bump})
+            found[(kind, target)] = _mark(uow, update, due, kind, target, at)
     jobs = 0
     if escalate:
         for (kind, target), ids in found.items():
             for start in range(0, len(ids), ESCALATION_BATCH):
-                chunk = list(ids[start:start + ESCALATION_BATCH])
-                enqueue(uow, ESCALATE_JOB, {"event": kind, "target": target, "ticket_ids": chunk}, run_at=at)
+                chunk = list(ids[start : start + ESCALATION_BATCH])
+                enqueue(
+                    uow,
+                    ESCALATE_JOB,
+                    {"event": kind, "target": target, "ticket_ids": chunk},
+                    run_at=at,
+                )
                 jobs += 1
     result = SweepResult(
-        at, found[("warning", "response")], found[("warning", "resolution")],
-        found[("breach", "response")], found[("breach", "resolution")], jobs,
+        at,
+        found[("warning", "response")],
+        found[("warning", "resolution")],
+        found[("breach", "response")],
+        found[("breach", "resolution")],
+        jobs,
     )
     if result.changed:
         log.info("sla sweep at %s: %s", at.isoformat(), result.summary())
     return result
 
 
-def _insert_events(uow: UnitOfWork, events: Sequence[dict[str, Any]], at: dt.datetime) -> None:
-    table = uow.registry.table("sla_event")
-    system = {"version": 1, "created_at": at, "updated_at": at, "created_by": uow.actor.user_id,
-              "updated_by": uow.actor.user_id}
-    uow.connection.execute(sa.insert(table), [{**system, **event} for event in events])
+def _mark(
+    uow: UnitOfWork,
+    update: sa.Update,
+    due: sa.ColumnElement[bool],
+    kind: str,
+    target: str,
+    at: dt.datetime,
+) -> tuple[int, ...]:
+    """Run one marking *update* and record an ``sla_event`` per ticket it changed, set-based:
+    on PostgreSQL in one statement (the update in a CTE whose rows the insert reads), elsewhere
+    the insert from the same condition first (SQLite has one writer: nothing changes between)."""
+    ticket, event = uow.registry.table("ticket"), uow.registry.table("sla_event")
+    stamp = sa.bindparam("sla_at", at, type_=event.c.at.type)
+    columns = [
+        "ticket_id",
+        "kind",
+        "target",
+        "at",
+        "version",
+        "created_at",
+        "updated_at",
+        "created_by",
+        "updated_by",
+    ]
+
+    def rows(ids: Any) -> sa.Select[Any]:
+        user = (
+            sa.literal(uow.actor.user_id, sa.Integer())
+            if uow.actor.user_id is not None
+            else sa.null()
+        )
+        return sa.select(
+            ids,
+            sa.literal(kind),
+            sa.literal(target),
+            stamp,
+            sa.literal(1),
+            stamp,
+            stamp,
+            user,
+            user,
+        )
+
+    connection = uow.connection
+    if connection.dialect.name == "postgresql":
+        changed = update.returning(ticket.c.id).cte(f"marked_{kind}_{target}")
+        insert = (
+            sa.insert(event).from_select(columns, rows(changed.c.id)).returning(event.c.ticket_id)
+        )
+        return tuple(sorted(connection.execute(insert).scalars()))
+    connection.execute(sa.insert(event).from_select(columns, rows(ticket.c.id).where(due)))
+    return tuple(sorted(connection.execute(update.returning(ticket.c.id)).scalars()))
 
 
 # -- status ----------------------------------------------------------------------------------------
@@ -299,13 +375,23 @@ def sla_status(uow: UnitOfWork) -> list[QueueStatus]:
         return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
 
     running = sa.and_(ticket.c.status.in_(ACTIVE_STAGES), ticket.c.sla_paused_at.is_(None))
-    next_response = sa.case((sa.and_(running, ticket.c.response_status.in_(("pending", "warning"))),
-                             ticket.c.response_due))
-    next_resolution = sa.case((sa.and_(running, ticket.c.resolution_status.in_(("pending", "warning"))),
-                               ticket.c.resolution_due))
+    next_response = sa.case(
+        (
+            sa.and_(running, ticket.c.response_status.in_(("pending", "warning"))),
+            ticket.c.response_due,
+        )
+    )
+    next_resolution = sa.case(
+        (
+            sa.and_(running, ticket.c.resolution_status.in_(("pending", "warning"))),
+            ticket.c.resolution_due,
+        )
+    )
     statement = (
         sa.select(
-            ticket.c.queue_id, queue.c.name, sa.func.count().label("open"),
+            ticket.c.queue_id,
+            queue.c.name,
+            sa.func.count().label("open"),
             count(ticket.c.sla_paused_at.is_not(None)).label("paused"),
             count(sa.or_(*(s == "warning" for s in states))).label("warning"),
             count(sa.or_(*(s == "breached" for s in states))).label("breached"),
@@ -322,8 +408,17 @@ def sla_status(uow: UnitOfWork) -> list[QueueStatus]:
     for row in uow.connection.execute(statement).mappings():
         dues = [_as_time(due_type, row[k], uow) for k in ("next_response", "next_resolution")]
         known = [d for d in dues if d is not None]
-        result.append(QueueStatus(row["queue_id"], row["name"] or "(no queue)", row["open"], row["paused"],
-                                  row["warning"], row["breached"], min(known) if known else None))
+        result.append(
+            QueueStatus(
+                row["queue_id"],
+                row["name"] or "(no queue)",
+                row["open"],
+                row["paused"],
+                row["warning"],
+                row["breached"],
+                min(known) if known else None,
+            )
+        )
     return result
 
 

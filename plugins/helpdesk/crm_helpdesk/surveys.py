@@ -50,22 +50,30 @@ def create_survey(uow: UnitOfWork, ticket: Record) -> Record:
     with uow.acting_as(Actor.system()):
         pending = uow.connection.execute(
             sa.select(table.c.id).where(
-                table.c.ticket_id == ticket.id, table.c.answered_at.is_(None), table.c.expires_at > now,
+                table.c.ticket_id == ticket.id,
+                table.c.answered_at.is_(None),
+                table.c.expires_at > now,
             )
         ).scalar()
         if pending is not None:
             return uow.get("csat_survey", pending)
         days = helpdesk_settings(uow.crm).survey_valid_days
         survey = uow.create(
-            "csat_survey", ticket_id=ticket.id, token=secrets.token_urlsafe(24),
-            agent_id=ticket.values.get("assignee_id"), queue_id=ticket.values.get("queue_id"),
-            sent_at=now, expires_at=now + dt.timedelta(days=days),
+            "csat_survey",
+            ticket_id=ticket.id,
+            token=secrets.token_urlsafe(24),
+            agent_id=ticket.values.get("assignee_id"),
+            queue_id=ticket.values.get("queue_id"),
+            sent_at=now,
+            expires_at=now + dt.timedelta(days=days),
         )
     uow.announce(SURVEY_CREATED, "csat_survey", event=SurveyEvent(survey))
     return survey
 
 
-def answer_survey(crm: Crm, token: str, score: Any, comment: str | None = None, *, now: dt.datetime | None = None) -> Record:
+def answer_survey(
+    crm: Crm, token: str, score: Any, comment: str | None = None, *, now: dt.datetime | None = None
+) -> Record:
     """Answer the survey of *token* with *score* (1 to 5) and an optional *comment*.
 
     :returns: the answered survey.
@@ -76,32 +84,42 @@ def answer_survey(crm: Crm, token: str, score: Any, comment: str | None = None, 
     try:
         parsed = score_field.parse(score)
     except ValueError as exc:
-        raise ValidationError({"score": [f"{exc}; answer with 1 (very unhappy) to 5 (very happy)"]},
-                              entity="csat_survey") from None
+        raise ValidationError(
+            {"score": [f"{exc}; answer with 1 (very unhappy) to 5 (very happy)"]},
+            entity="csat_survey",
+        ) from None
     if parsed is None or not 1 <= parsed <= 5:
-        raise ValidationError({"score": [f"expected 1 (very unhappy) to 5 (very happy), got {score!r}"]},
-                              entity="csat_survey")
+        raise ValidationError(
+            {"score": [f"expected 1 (very unhappy) to 5 (very happy), got {score!r}"]},
+            entity="csat_survey",
+        )
     text = (comment or "").strip() or None
     if text is not None and len(text) > _MAX_COMMENT:
-        raise ValidationError({"comment": [f"at most {_MAX_COMMENT} characters, got {len(text)}"]},
-                              entity="csat_survey")
+        raise ValidationError(
+            {"comment": [f"at most {_MAX_COMMENT} characters, got {len(text)}"]},
+            entity="csat_survey",
+        )
     at = now or dt.datetime.now(dt.UTC)
     if not isinstance(token, str) or not token.strip():
         raise NotFoundError("no survey for this token; check the link", entity="csat_survey")
     with crm.unit_of_work() as uow:
         table = uow.registry.table("csat_survey")
-        found = uow.connection.execute(sa.select(table.c.id).where(table.c.token == token.strip())).scalar()
+        found = uow.connection.execute(
+            sa.select(table.c.id).where(table.c.token == token.strip())
+        ).scalar()
         if found is None:
             raise NotFoundError("no survey for this token; check the link", entity="csat_survey")
         survey = uow.get("csat_survey", found)
         if survey.answered_at is not None:
             raise ValidationError(
-                f"survey {survey.id} was already answered on {survey.answered_at:%Y-%m-%d}; it is answered once",
+                f"survey {survey.id} was already answered on {survey.answered_at:%Y-%m-%d}; "
+                "it is answered once",
                 entity="csat_survey",
             )
         if survey.expires_at is not None and survey.expires_at < at:
             raise ValidationError(
-                f"survey {survey.id} expired on {survey.expires_at:%Y-%m-%d}; it can no longer be answered",
+                f"survey {survey.id} expired on {survey.expires_at:%Y-%m-%d}; "
+                "it can no longer be answered",
                 entity="csat_survey",
             )
         survey = uow.update(survey, score=parsed, comment=text, answered_at=at)

@@ -86,11 +86,14 @@ def find_queue(uow: UnitOfWork, name_or_id: str | int) -> int:
         condition = sa.func.lower(table.c.name) == str(name_or_id).strip().lower()
     found = uow.connection.execute(sa.select(table.c.id).where(condition)).scalar()
     if found is None:
-        names = uow.connection.execute(sa.select(table.c.name).order_by(table.c.name)).scalars().all()
+        names = (
+            uow.connection.execute(sa.select(table.c.name).order_by(table.c.name)).scalars().all()
+        )
         raise NotFoundError(
             f"no queue {name_or_id!r}; queues: {', '.join(names) or 'none'} (create one with "
             "'crm create queue name=...')",
-            entity="queue", id=name_or_id,
+            entity="queue",
+            id=name_or_id,
         )
     return int(found)
 
@@ -101,7 +104,9 @@ def _check_assigner(uow: UnitOfWork, assignee: int | None) -> None:
 
 
 def _targets(uow: UnitOfWork, values: Mapping[str, Any]) -> sla.Targets | None:
-    return sla.targets_for(uow, values.get("priority"), sla.account_tier(uow, values.get("account_id")))
+    return sla.targets_for(
+        uow, values.get("priority"), sla.account_tier(uow, values.get("account_id"))
+    )
 
 
 # -- hooks ---------------------------------------------------------------------------------------
@@ -118,7 +123,9 @@ def on_create(uow: UnitOfWork, values: Mapping[str, Any]) -> dict[str, Any]:
     if queue_id is None:
         with_default = helpdesk_settings(uow.crm).default_queue
         table = uow.registry.table("queue")
-        queue_id = uow.connection.execute(sa.select(table.c.id).where(table.c.name == with_default)).scalar()
+        queue_id = uow.connection.execute(
+            sa.select(table.c.id).where(table.c.name == with_default)
+        ).scalar()
         if queue_id is not None:
             changes["queue_id"] = queue_id
     if values.get("account_id") is None and values.get("contact_id") is not None:
@@ -135,7 +142,13 @@ def on_create(uow: UnitOfWork, values: Mapping[str, Any]) -> dict[str, Any]:
             changes["assignee_id"] = assignee
     if assignee is not None:
         changes["assigned_at"] = now
-    merged = {**values, **changes, "sla_paused_minutes": 0, "response_status": None, "resolution_status": None}
+    merged = {
+        **values,
+        **changes,
+        "sla_paused_minutes": 0,
+        "response_status": None,
+        "resolution_status": None,
+    }
     changes.update(sla.clock_fields(_targets(uow, merged), merged, now))
     changes.update(sla_paused_minutes=0, reopen_count=0)
     return changes
@@ -181,7 +194,9 @@ def on_update(uow: UnitOfWork, record: Record, changes: Mapping[str, Any]) -> di
             since = merged.get("resolved_at")
             waited = found.calendar.between(since, now) if found and since else 0
             extra.update(
-                resolved_at=None, closed_at=None, reopen_count=int(merged.get("reopen_count") or 0) + 1,
+                resolved_at=None,
+                closed_at=None,
+                reopen_count=int(merged.get("reopen_count") or 0) + 1,
                 sla_paused_minutes=int(merged.get("sla_paused_minutes") or 0) + round(waited),
             )
             recompute = True
@@ -223,7 +238,9 @@ def on_activity_created(uow: UnitOfWork, activity: Record) -> None:
         if ticket.first_response_at is None:
             now = _now()
             started = activity.values.get("starts_at")
-            changes["first_response_at"] = started if started is not None and started <= now else now
+            changes["first_response_at"] = (
+                started if started is not None and started <= now else now
+            )
         if changes:
             ticket = uow.update(ticket, changes)
         if ticket.status == "new":
@@ -258,14 +275,22 @@ def assign(uow: UnitOfWork, ticket: Record | int, user_id: int | None = None) ->
     if user_id is None:
         if current.queue_id is None:
             raise ValidationError(
-                {"assignee_id": [f"ticket {current.id} has no queue to pick an agent; name the user"]},
+                {
+                    "assignee_id": [
+                        f"ticket {current.id} has no queue to pick an agent; name the user"
+                    ]
+                },
                 entity="ticket",
             )
         user_id = pick_agent(uow, current.queue_id, exclude=current.assignee_id)
         if user_id is None:
             raise ValidationError(
-                {"assignee_id": [f"queue {current.queue_id} has no other active agent for ticket "
-                                 f"{current.id} (or assigns manually); name the user"]},
+                {
+                    "assignee_id": [
+                        f"queue {current.queue_id} has no other active agent for ticket "
+                        f"{current.id} (or assigns manually); name the user"
+                    ]
+                },
                 entity="ticket",
             )
     updated = uow.update(current, assignee_id=user_id)
@@ -275,7 +300,12 @@ def assign(uow: UnitOfWork, ticket: Record | int, user_id: int | None = None) ->
 
 
 def reply(
-    uow: UnitOfWork, ticket: Record | int, text: str, *, kind: str = "email", subject: str | None = None,
+    uow: UnitOfWork,
+    ticket: Record | int,
+    text: str,
+    *,
+    kind: str = "email",
+    subject: str | None = None,
     starts_at: dt.datetime | None = None,
 ) -> Record:
     """Answer the customer: an activity (an e-mail by default) on the ticket, done.
@@ -284,14 +314,24 @@ def reply(
     """
     current = _ticket(uow, ticket)
     return uow.create(
-        "activity", kind=kind, subject=subject or f"Re: {current.subject}"[:200], description=text,
-        ticket_id=current.id, status="done", starts_at=starts_at,
+        "activity",
+        kind=kind,
+        subject=subject or f"Re: {current.subject}"[:200],
+        description=text,
+        ticket_id=current.id,
+        status="done",
+        starts_at=starts_at,
     )
 
 
 def log_call(
-    uow: UnitOfWork, ticket: Record | int, subject: str, *, starts_at: dt.datetime | None = None,
-    ends_at: dt.datetime | None = None, notes: str | None = None,
+    uow: UnitOfWork,
+    ticket: Record | int,
+    subject: str,
+    *,
+    starts_at: dt.datetime | None = None,
+    ends_at: dt.datetime | None = None,
+    notes: str | None = None,
 ) -> Record:
     """Log a call of the call center on the ticket (an activity of kind ``call``); the call
     answers the customer like a reply does.
@@ -300,8 +340,14 @@ def log_call(
     """
     current = _ticket(uow, ticket)
     return uow.create(
-        "activity", kind="call", subject=subject, description=notes, ticket_id=current.id,
-        status="done", starts_at=starts_at, ends_at=ends_at,
+        "activity",
+        kind="call",
+        subject=subject,
+        description=notes,
+        ticket_id=current.id,
+        status="done",
+        starts_at=starts_at,
+        ends_at=ends_at,
     )
 
 
@@ -332,7 +378,9 @@ CLOSED = "helpdesk.ticket-closed"
 REOPENED = "helpdesk.ticket-reopened"
 
 
-def on_moved(uow: UnitOfWork, old: Record, new: Record, source: str | None, target: str | None) -> None:
+def on_moved(
+    uow: UnitOfWork, old: Record, new: Record, source: str | None, target: str | None
+) -> None:
     """After a move of a ticket: a resolution sends a survey and plans the automatic close at
     the end of the reopen window; closing or reopening cancels that plan."""
     event = MoveEvent("ticket", new, uow.actor, TICKET_PIPELINE, source, target)
@@ -340,8 +388,13 @@ def on_moved(uow: UnitOfWork, old: Record, new: Record, source: str | None, targ
         create_survey(uow, new)
         days = helpdesk_settings(uow.crm).reopen_window_days
         resolved = new.values.get("resolved_at") or _now()
-        enqueue(uow, AUTO_CLOSE_JOB, {"ticket_id": new.id}, run_at=resolved + dt.timedelta(days=days),
-                key=auto_close_key(new.id))
+        enqueue(
+            uow,
+            AUTO_CLOSE_JOB,
+            {"ticket_id": new.id},
+            run_at=resolved + dt.timedelta(days=days),
+            key=auto_close_key(new.id),
+        )
         uow.announce(RESOLVED, "ticket", event=event)
     elif source == "resolved":
         cancel(uow, auto_close_key(new.id))

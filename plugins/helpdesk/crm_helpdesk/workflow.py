@@ -40,9 +40,16 @@ _WORKING = ("new", "open", "pending_customer", "pending_third_party")
 
 
 def _ticket_pipeline() -> Pipeline:
-    labels = {"pending_customer": "Pending on customer", "pending_third_party": "Pending on third party"}
+    labels = {
+        "pending_customer": "Pending on customer",
+        "pending_third_party": "Pending on third party",
+    }
     stages = tuple(
-        Stage(name, label=labels.get(name, ""), kind="won" if name in ("resolved", "closed") else "open")
+        Stage(
+            name,
+            label=labels.get(name, ""),
+            kind="won" if name in ("resolved", "closed") else "open",
+        )
         for name in STAGES
     )
     transitions: list[Transition] = []
@@ -57,8 +64,16 @@ def _ticket_pipeline() -> Pipeline:
         Transition("resolved", "closed", permission=CLOSE_PERMISSION),
         Transition("closed", "open"),
     ]
-    return Pipeline(TICKET_PIPELINE, "ticket", stages, tuple(transitions), field="status",
-                    label="Tickets", default=True, origin="helpdesk")
+    return Pipeline(
+        TICKET_PIPELINE,
+        "ticket",
+        stages,
+        tuple(transitions),
+        field="status",
+        label="Tickets",
+        default=True,
+        origin="helpdesk",
+    )
 
 
 def _article_pipeline() -> Pipeline:
@@ -71,8 +86,16 @@ def _article_pipeline() -> Pipeline:
         Transition("archived", "draft"),
         Transition("archived", "published", permission=PUBLISH_PERMISSION),
     )
-    return Pipeline(ARTICLE_PIPELINE, "kb_article", stages, transitions, field="status",
-                    label="Knowledge base", default=True, origin="helpdesk")
+    return Pipeline(
+        ARTICLE_PIPELINE,
+        "kb_article",
+        stages,
+        transitions,
+        field="status",
+        label="Knowledge base",
+        default=True,
+        origin="helpdesk",
+    )
 
 
 def pipelines() -> list[Pipeline]:

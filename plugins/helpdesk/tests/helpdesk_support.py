@@ -18,24 +18,49 @@ MONDAY = dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC)
 #: through the help desk's grants (accounts and contacts are private).
 SECURITY: dict[str, Any] = {
     "profiles": {
-        "agent": {"privileges": {
-            "ticket": ["create", "read", "update"], "activity": "all", "account": ["read"],
-            "contact": ["read"], "kb_article": ["create", "read", "update"], "kb_category": ["read"],
-            "ticket_article": ["create", "read"], "queue": ["read"], "user": ["read"],
-        }},
-        "lead": {"privileges": {
-            "ticket": ["create", "read", "update", "helpdesk.ticket.assign", "helpdesk.ticket.close"],
-            "activity": "all", "account": ["read"], "contact": ["read"],
-            "kb_article": ["create", "read", "update", "helpdesk.kb_article.publish"],
-            "ticket_article": ["create", "read"], "queue": ["read"], "user": ["read"],
-        }},
+        "agent": {
+            "privileges": {
+                "ticket": ["create", "read", "update"],
+                "activity": "all",
+                "account": ["read"],
+                "contact": ["read"],
+                "kb_article": ["create", "read", "update"],
+                "kb_category": ["read"],
+                "ticket_article": ["create", "read"],
+                "queue": ["read"],
+                "user": ["read"],
+            }
+        },
+        "lead": {
+            "privileges": {
+                "ticket": [
+                    "create",
+                    "read",
+                    "update",
+                    "helpdesk.ticket.assign",
+                    "helpdesk.ticket.close",
+                ],
+                "activity": "all",
+                "account": ["read"],
+                "contact": ["read"],
+                "kb_article": ["create", "read", "update", "helpdesk.kb_article.publish"],
+                "ticket_article": ["create", "read"],
+                "queue": ["read"],
+                "user": ["read"],
+            }
+        },
     },
-    "roles": {"support_lead": {"profiles": ["lead"]}, "support_agent": {"parent": "support_lead", "profiles": ["agent"]}},
+    "roles": {
+        "support_lead": {"profiles": ["lead"]},
+        "support_agent": {"parent": "support_lead", "profiles": ["agent"]},
+    },
     "groups": {"second_line": {}},
-    "entities": {"ticket": {"sharing": "private", "hierarchy": "none"},
-                 "account": {"sharing": "private", "hierarchy": "none"},
-                 "contact": {"sharing": "private", "hierarchy": "none"},
-                 "kb_article": {"sharing": "private", "hierarchy": "none"}},
+    "entities": {
+        "ticket": {"sharing": "private", "hierarchy": "none"},
+        "account": {"sharing": "private", "hierarchy": "none"},
+        "contact": {"sharing": "private", "hierarchy": "none"},
+        "kb_article": {"sharing": "private", "hierarchy": "none"},
+    },
 }
 
 
@@ -44,7 +69,11 @@ def users(crm: Crm, *names: str, roles: tuple[str, ...] = ()) -> list[Actor]:
     made = []
     with crm.unit_of_work() as uow:
         for name in names:
-            user = admin.add_user(uow, name, roles=list(roles)) if roles else uow.create("user", username=name)
+            user = (
+                admin.add_user(uow, name, roles=list(roles))
+                if roles
+                else uow.create("user", username=name)
+            )
             made.append(Actor(user.id, name))
         uow.commit()
     return made
@@ -76,7 +105,9 @@ def account(crm: Crm, name: str = "Acme", tier: str | None = None, **values: Any
     return record.id
 
 
-def open_ticket(crm: Crm, subject: str = "Printer on fire", actor: Actor | None = None, **values: Any) -> Any:
+def open_ticket(
+    crm: Crm, subject: str = "Printer on fire", actor: Actor | None = None, **values: Any
+) -> Any:
     """Open and commit one ticket; returns the record."""
     from crm_helpdesk import tickets
 

@@ -33,10 +33,15 @@ def test_agents_see_the_tickets_of_their_queues_only(crm_factory: Any) -> None:
         assert [t.subject for t in uow.query("ticket")] == ["Invoice"]
     with crm.unit_of_work(lee) as uow:  # the manager of First line
         assert [t.subject for t in uow.query("ticket")] == ["Printer"]
-    assert crm.explain(ann, "ticket", in_first.id).chain[-1] == "matched: the ticket is in a queue the actor works"
+    assert (
+        crm.explain(ann, "ticket", in_first.id).chain[-1]
+        == "matched: the ticket is in a queue the actor works"
+    )
 
 
-def test_agents_read_the_accounts_of_their_queues_tickets_but_cannot_change_them(crm_factory: Any) -> None:
+def test_agents_read_the_accounts_of_their_queues_tickets_but_cannot_change_them(
+    crm_factory: Any,
+) -> None:
     crm, (ann, _, _, _), _, (acme, globex) = _desk(crm_factory)
     with crm.unit_of_work(ann) as uow:
         assert [a.name for a in uow.query("account")] == ["Acme"]
@@ -47,7 +52,9 @@ def test_agents_read_the_accounts_of_their_queues_tickets_but_cannot_change_them
             uow.update("account", acme, name="Acme Corp")
 
 
-def test_a_queue_member_reads_a_ticket_but_only_its_assignee_or_manager_changes_it(crm_factory: Any) -> None:
+def test_a_queue_member_reads_a_ticket_but_only_its_assignee_or_manager_changes_it(
+    crm_factory: Any,
+) -> None:
     crm, (ann, bob, _, lee), (in_first, _), _ = _desk(crm_factory)
     with crm.unit_of_work(bob) as uow, pytest.raises(PermissionDeniedError):
         uow.update("ticket", in_first.id, category="hardware")
@@ -72,7 +79,9 @@ def test_members_of_a_queues_group_see_its_tickets(crm_factory: Any) -> None:
         assert sorted(t.subject for t in uow.query("ticket")) == ["Invoice", "Printer"]
 
 
-def test_drafts_are_seen_by_their_author_and_publishers_published_articles_by_everybody(crm_factory: Any) -> None:
+def test_drafts_are_seen_by_their_author_and_publishers_published_articles_by_everybody(
+    crm_factory: Any,
+) -> None:
     crm, (ann, bob, _, lee), _, _ = _desk(crm_factory)
     with crm.unit_of_work(ann) as uow:
         draft = uow.create("kb_article", title="Toner", body="Replace the toner cartridge.")

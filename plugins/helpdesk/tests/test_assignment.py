@@ -20,7 +20,9 @@ def test_round_robin_gives_each_agent_a_turn(crm_factory: Any) -> None:
     assert got == [ann.user_id, bob.user_id, cid.user_id, ann.user_id, bob.user_id]
 
 
-def test_least_open_gives_the_ticket_to_the_agent_with_the_fewest_unfinished(crm_factory: Any) -> None:
+def test_least_open_gives_the_ticket_to_the_agent_with_the_fewest_unfinished(
+    crm_factory: Any,
+) -> None:
     crm = crm_factory(plugins=["helpdesk"])
     ann, bob = users(crm, "ann", "bob")
     billing = queue(crm, "Billing", agents=(ann, bob), assignment="least_open")
@@ -92,7 +94,10 @@ def test_assigning_in_a_queue_without_other_agents_says_so(crm_factory: Any) -> 
 def test_a_queue_cannot_escalate_to_itself(crm_factory: Any) -> None:
     crm = crm_factory(plugins=["helpdesk"])
     desk = queue(crm, "Desk")
-    with crm.unit_of_work() as uow, pytest.raises(ValidationError, match="cannot escalate to itself"):
+    with (
+        crm.unit_of_work() as uow,
+        pytest.raises(ValidationError, match="cannot escalate to itself"),
+    ):
         uow.update("queue", desk, escalation_queue_id=desk)
 
 

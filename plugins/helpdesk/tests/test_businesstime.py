@@ -6,9 +6,10 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
-from crm_helpdesk.businesstime import BusinessCalendar, parse_window, parse_windows
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from crm_helpdesk.businesstime import BusinessCalendar, parse_window, parse_windows
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -34,7 +35,9 @@ def test_a_window_is_read_from_text_or_pairs() -> None:
     assert parse_window((0, 60)) == (0, 60)
 
 
-@pytest.mark.parametrize("text", ["9-17", "17:00-09:00", "09:00-24:30", "25:00-26:00", "09:60-10:00", "noon"])
+@pytest.mark.parametrize(
+    "text", ["9-17", "17:00-09:00", "09:00-24:30", "25:00-26:00", "09:60-10:00", "noon"]
+)
 def test_a_malformed_window_is_refused_naming_it(text: str) -> None:
     with pytest.raises(ValueError, match="mon"):
         parse_window(text, where="mon")
@@ -113,24 +116,34 @@ def test_berlin_friday_afternoon_over_the_weekend_summer_time_ends() -> None:
 
 def test_a_round_the_clock_day_has_23_hours_when_summer_time_begins() -> None:
     calendar = BusinessCalendar.always_open(BERLIN)
-    assert calendar.between(local(BERLIN, 2026, 3, 28, 12, 0), local(BERLIN, 2026, 3, 29, 12, 0)) == 23 * 60
+    assert (
+        calendar.between(local(BERLIN, 2026, 3, 28, 12, 0), local(BERLIN, 2026, 3, 29, 12, 0))
+        == 23 * 60
+    )
     assert calendar.add(local(BERLIN, 2026, 3, 29, 1, 30), 60) == local(BERLIN, 2026, 3, 29, 3, 30)
 
 
 def test_a_round_the_clock_day_has_25_hours_when_summer_time_ends() -> None:
     calendar = BusinessCalendar.always_open(BERLIN)
-    assert calendar.between(local(BERLIN, 2026, 10, 24, 12, 0), local(BERLIN, 2026, 10, 25, 12, 0)) == 25 * 60
+    assert (
+        calendar.between(local(BERLIN, 2026, 10, 24, 12, 0), local(BERLIN, 2026, 10, 25, 12, 0))
+        == 25 * 60
+    )
 
 
 def test_a_night_shift_in_the_skipped_hour_opens_at_the_change() -> None:
     calendar = BusinessCalendar.from_hours(BERLIN, {d: ["02:00-04:00"] for d in ("sat", "sun")})
-    assert calendar.windows(dt.date(2026, 3, 29)) == ((utc(2026, 3, 29, 1, 0), utc(2026, 3, 29, 2, 0)),)
+    assert calendar.windows(dt.date(2026, 3, 29)) == (
+        (utc(2026, 3, 29, 1, 0), utc(2026, 3, 29, 2, 0)),
+    )
     assert calendar.between(utc(2026, 3, 29, 0, 0), utc(2026, 3, 29, 6, 0)) == 60
 
 
 def test_a_night_shift_in_the_repeated_hour_spans_both_occurrences() -> None:
     calendar = BusinessCalendar.from_hours(BERLIN, {d: ["02:00-04:00"] for d in ("sat", "sun")})
-    assert calendar.windows(dt.date(2026, 10, 25)) == ((utc(2026, 10, 25, 0, 0), utc(2026, 10, 25, 3, 0)),)
+    assert calendar.windows(dt.date(2026, 10, 25)) == (
+        (utc(2026, 10, 25, 0, 0), utc(2026, 10, 25, 3, 0)),
+    )
     assert calendar.between(utc(2026, 10, 24, 22, 0), utc(2026, 10, 25, 6, 0)) == 180
 
 
@@ -158,12 +171,17 @@ def test_kolkata_half_hour_offset_six_day_week_and_a_monday_holiday() -> None:
     calendar = BusinessCalendar.from_hours(KOLKATA, hours, holidays=[dt.date(2026, 1, 26)])
     due = calendar.add(local(KOLKATA, 2026, 1, 24, 18, 0), 60)  # Saturday 18:00
     assert due == utc(2026, 1, 27, 5, 0)  # Tuesday 10:30 IST
-    assert calendar.between(local(KOLKATA, 2026, 1, 23, 10, 0), local(KOLKATA, 2026, 1, 27, 10, 0)) == 2 * 510
+    assert (
+        calendar.between(local(KOLKATA, 2026, 1, 23, 10, 0), local(KOLKATA, 2026, 1, 27, 10, 0))
+        == 2 * 510
+    )
 
 
 def test_sydney_over_easter_when_daylight_saving_ends() -> None:
     # 2026-04-05 (Sunday): 03:00 AEDT -> 02:00 AEST; Good Friday 04-03, Easter Monday 04-06
-    calendar = BusinessCalendar.from_hours(SYDNEY, OFFICE, holidays=[dt.date(2026, 4, 3), dt.date(2026, 4, 6)])
+    calendar = BusinessCalendar.from_hours(
+        SYDNEY, OFFICE, holidays=[dt.date(2026, 4, 3), dt.date(2026, 4, 6)]
+    )
     due = calendar.add(local(SYDNEY, 2026, 4, 2, 16, 0), 120)  # Thursday 16:00 AEDT
     assert due == utc(2026, 4, 7, 0, 0)  # Tuesday 10:00 AEST
 
@@ -171,7 +189,10 @@ def test_sydney_over_easter_when_daylight_saving_ends() -> None:
 def test_sydney_when_daylight_saving_begins() -> None:
     # 2026-10-04 (Sunday): 02:00 AEST -> 03:00 AEDT
     calendar = BusinessCalendar.always_open(SYDNEY)
-    assert calendar.between(local(SYDNEY, 2026, 10, 3, 12, 0), local(SYDNEY, 2026, 10, 4, 12, 0)) == 23 * 60
+    assert (
+        calendar.between(local(SYDNEY, 2026, 10, 3, 12, 0), local(SYDNEY, 2026, 10, 4, 12, 0))
+        == 23 * 60
+    )
 
 
 # -- counting business minutes ------------------------------------------------------------------
@@ -179,30 +200,42 @@ def test_sydney_when_daylight_saving_begins() -> None:
 
 def test_a_week_of_office_hours() -> None:
     calendar = BusinessCalendar.from_hours(BERLIN, OFFICE)
-    assert calendar.between(local(BERLIN, 2026, 3, 23, 9, 0), local(BERLIN, 2026, 3, 30, 9, 0)) == 5 * 480
+    assert (
+        calendar.between(local(BERLIN, 2026, 3, 23, 9, 0), local(BERLIN, 2026, 3, 30, 9, 0))
+        == 5 * 480
+    )
 
 
 def test_counting_backwards_is_negative() -> None:
     calendar = BusinessCalendar.from_hours(BERLIN, OFFICE)
-    assert calendar.between(local(BERLIN, 2026, 3, 24, 11, 0), local(BERLIN, 2026, 3, 24, 10, 0)) == -60
+    assert (
+        calendar.between(local(BERLIN, 2026, 3, 24, 11, 0), local(BERLIN, 2026, 3, 24, 10, 0))
+        == -60
+    )
 
 
 def test_nothing_counts_on_a_weekend_or_a_holiday() -> None:
     calendar = BusinessCalendar.from_hours(BERLIN, OFFICE, holidays=[dt.date(2026, 12, 25)])
     assert calendar.between(local(BERLIN, 2026, 3, 28, 0, 0), local(BERLIN, 2026, 3, 30, 0, 0)) == 0
-    assert calendar.between(local(BERLIN, 2026, 12, 25, 0, 0), local(BERLIN, 2026, 12, 26, 0, 0)) == 0
+    assert (
+        calendar.between(local(BERLIN, 2026, 12, 25, 0, 0), local(BERLIN, 2026, 12, 26, 0, 0)) == 0
+    )
     assert not calendar.is_open(local(BERLIN, 2026, 12, 25, 10, 0))
     assert calendar.is_open(local(BERLIN, 2026, 12, 24, 10, 0))
 
 
 ZONES = st.sampled_from([BERLIN, NEW_YORK, KOLKATA, SYDNEY, dt.UTC])
-MOMENTS = st.datetimes(min_value=dt.datetime(2025, 1, 1), max_value=dt.datetime(2027, 12, 31), timezones=ZONES)
+MOMENTS = st.datetimes(
+    min_value=dt.datetime(2025, 1, 1), max_value=dt.datetime(2027, 12, 31), timezones=ZONES
+)
 
 
 @settings(max_examples=150, deadline=None)
 @given(start=MOMENTS, minutes=st.integers(min_value=1, max_value=20_000), zone=ZONES)
 def test_counting_undoes_adding(start: dt.datetime, minutes: int, zone: ZoneInfo) -> None:
-    calendar = BusinessCalendar.from_hours(zone, {**OFFICE, "sat": ["10:00-13:00"]}, holidays=[dt.date(2026, 3, 30)])
+    calendar = BusinessCalendar.from_hours(
+        zone, {**OFFICE, "sat": ["10:00-13:00"]}, holidays=[dt.date(2026, 3, 30)]
+    )
     due = calendar.add(start, minutes)
     assert due > start
     assert abs(calendar.between(start, due) - minutes) < 1e-6

@@ -30,8 +30,11 @@ def db(crm_factory: Any) -> str:
         for user in (ann, bob):
             uow.create("queue_agent", queue_id=general.id, user_id=user.id)
         uow.create("account", name="Acme", support_tier="premium")
-        article = uow.create("kb_article", title="Printer prints blank labels",
-                             body="Check the label size and update the printer driver.")
+        article = uow.create(
+            "kb_article",
+            title="Printer prints blank labels",
+            body="Check the label size and update the printer driver.",
+        )
         uow.move(article, "published")
         uow.commit()
     return url
@@ -55,19 +58,31 @@ def fails(db: str, *args: str) -> str:
 
 
 def test_open_assigns_and_sets_the_clocks(db: str) -> None:
-    out = ok(db, "helpdesk", "ticket", "open", "Printer on fire", "--account", "1", "--priority", "high")
-    assert out.startswith("opened: ticket 1 new; priority high; queue General; assigned to ann; first response due ")
+    out = ok(
+        db, "helpdesk", "ticket", "open", "Printer on fire", "--account", "1", "--priority", "high"
+    )
+    assert out.startswith(
+        "opened: ticket 1 new; priority high; queue General; assigned to ann; first response due "
+    )
     data = json.loads(ok(db, "helpdesk", "ticket", "open", "Toner", "--channel", "phone", "--json"))
-    assert (data["assignee_id"], data["channel"], data["response_status"]) == (2, "phone", "pending")
+    assert (data["assignee_id"], data["channel"], data["response_status"]) == (
+        2,
+        "phone",
+        "pending",
+    )
 
 
 def test_a_ticket_is_worked_from_the_command_line(db: str) -> None:
     ok(db, "helpdesk", "ticket", "open", "Printer on fire", "--account", "1", "-d", "Blank labels")
-    assert ok(db, "helpdesk", "ticket", "assign", "1", "--to", "bob").startswith("assigned: ticket 1 open; priority normal; queue General; assigned to bob")
+    assert ok(db, "helpdesk", "ticket", "assign", "1", "--to", "bob").startswith(
+        "assigned: ticket 1 open; priority normal; queue General; assigned to bob"
+    )
     out = ok(db, "helpdesk", "ticket", "reply", "1", "We are on our way", "--kind", "call")
     assert out.startswith("replied (call, activity 1): ticket 1 open")
     assert "(met)" in out
-    assert "resolved: ticket 1 resolved" in ok(db, "helpdesk", "ticket", "resolve", "1", "--article", "1")
+    assert "resolved: ticket 1 resolved" in ok(
+        db, "helpdesk", "ticket", "resolve", "1", "--article", "1"
+    )
     assert "reopened: ticket 1 open" in ok(db, "helpdesk", "ticket", "reopen", "1")
     assert "closed: ticket 1 closed" in ok(db, "helpdesk", "ticket", "close", "1")
 
@@ -76,13 +91,27 @@ def test_errors_are_one_line(db: str) -> None:
     assert fails(db, "helpdesk", "ticket", "assign", "7") == "error: ticket 7 not found"
     ok(db, "helpdesk", "ticket", "open", "Printer on fire")
     assert "no user named 'zed'" in fails(db, "helpdesk", "ticket", "assign", "1", "--to", "zed")
-    assert "no queue 'Nowhere'" in fails(db, "helpdesk", "ticket", "open", "X", "--queue", "Nowhere")
-    assert "expected a month such as '2026-03'" in fails(db, "helpdesk", "report", "--month", "March")
+    assert "no queue 'Nowhere'" in fails(
+        db, "helpdesk", "ticket", "open", "X", "--queue", "Nowhere"
+    )
+    assert "expected a month such as '2026-03'" in fails(
+        db, "helpdesk", "report", "--month", "March"
+    )
 
 
 def test_sla_status_and_sweep(db: str) -> None:
     assert ok(db, "helpdesk", "sla", "status") == "no unfinished tickets\n"
-    ok(db, "helpdesk", "ticket", "open", "Printer on fire", "--account", "1", "--priority", "urgent")
+    ok(
+        db,
+        "helpdesk",
+        "ticket",
+        "open",
+        "Printer on fire",
+        "--account",
+        "1",
+        "--priority",
+        "urgent",
+    )
     lines = ok(db, "helpdesk", "sla", "status").splitlines()
     assert lines[0].split() == ["queue", "open", "paused", "warning", "breached", "next", "due"]
     assert lines[1].split()[:5] == ["General", "1", "0", "0", "0"]
@@ -93,7 +122,13 @@ def test_sla_status_and_sweep(db: str) -> None:
 
 def test_kb_search_and_suggest(db: str) -> None:
     assert ok(db, "helpdesk", "kb", "search", "printer driver").split() == [
-        "1", "Printer", "prints", "blank", "labels", "(published)"]
+        "1",
+        "Printer",
+        "prints",
+        "blank",
+        "labels",
+        "(published)",
+    ]
     assert ok(db, "helpdesk", "kb", "search", "nothing here") == "no article found\n"
     hits = json.loads(ok(db, "helpdesk", "kb", "search", "label", "--json"))
     assert [(h["id"], h["helped"]) for h in hits] == [(1, 0)]

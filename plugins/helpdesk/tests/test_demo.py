@@ -13,7 +13,12 @@ from crmcore.cli import CliState, main
 
 def test_the_demo_has_a_service_chapter(tmp_path: Path) -> None:
     lines: list[str] = []
-    demo.run(str(tmp_path / "demo.db"), plugins=["helpdesk"], echo=lines.append, today=dt.date(2026, 3, 20))
+    demo.run(
+        str(tmp_path / "demo.db"),
+        plugins=["helpdesk"],
+        echo=lines.append,
+        today=dt.date(2026, 3, 20),
+    )
     text = "\n".join(lines)
     assert "\nService\n" in text
     assert "queues General and Billing" in text
@@ -26,11 +31,17 @@ def test_the_demo_has_a_service_chapter(tmp_path: Path) -> None:
 
 
 def _app(tmp_path: Path) -> Crm:
-    return create_app({"crm": {"database": f"sqlite:///{tmp_path / 'demo.db'}", "plugins": ["helpdesk"]}})
+    return create_app(
+        {"crm": {"database": f"sqlite:///{tmp_path / 'demo.db'}", "plugins": ["helpdesk"]}}
+    )
 
 
-def test_the_demo_without_the_help_desk_has_no_service_chapter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_demo_without_the_help_desk_has_no_service_chapter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(main, ["demo", "--db", str(tmp_path / "plain.db")], obj=CliState(), catch_exceptions=False)
+    result = CliRunner().invoke(
+        main, ["demo", "--db", str(tmp_path / "plain.db")], obj=CliState(), catch_exceptions=False
+    )
     assert result.exit_code == 0, result.output
     assert "\nService\n" not in result.output

@@ -11,7 +11,10 @@ from crm_helpdesk import kb, tickets
 
 ARTICLES = (
     ("Printer prints blank labels", "Check the label size and update the printer driver."),
-    ("Resetting your password", "Choose 'Forgot password' on the sign-in page and follow the e-mailed link."),
+    (
+        "Resetting your password",
+        "Choose 'Forgot password' on the sign-in page and follow the e-mailed link.",
+    ),
     ("Understanding your invoice", "Invoices list licences, usage and taxes per month."),
     ("Sync stops with error 504", "Lower the batch size of the synchronisation and run it again."),
 )
@@ -64,7 +67,9 @@ def test_the_index_follows_updates_and_deletes(crm_factory: Any) -> None:
     crm = crm_factory(plugins=["helpdesk"])
     printer, *_ = _library(crm)
     with crm.unit_of_work() as uow:
-        uow.update("kb_article", printer, title="Label printer troubleshooting", body="Replace the ribbon.")
+        uow.update(
+            "kb_article", printer, title="Label printer troubleshooting", body="Replace the ribbon."
+        )
         uow.commit()
     with crm.unit_of_work() as uow:
         assert kb.search(uow, "driver") == []
@@ -93,13 +98,17 @@ def test_search_shows_only_what_the_actor_may_read(crm_factory: Any) -> None:
         assert _titles(kb.search(uow, "password")) == ["Resetting your password"]
 
 
-def test_suggestions_come_from_the_tickets_words_and_skip_drafts_and_used_articles(crm_factory: Any) -> None:
+def test_suggestions_come_from_the_tickets_words_and_skip_drafts_and_used_articles(
+    crm_factory: Any,
+) -> None:
     crm = crm_factory(plugins=["helpdesk"])
     printer, password, *_ = _library(crm)
     with crm.unit_of_work() as uow:
         uow.create("kb_article", title="Printer drafts", body="An unpublished note on the printer.")
         uow.commit()
-    ticket = open_ticket(crm, "The printer prints nothing", description="Since this morning, blank labels only.")
+    ticket = open_ticket(
+        crm, "The printer prints nothing", description="Since this morning, blank labels only."
+    )
     with crm.unit_of_work() as uow:
         assert _titles(kb.suggest(uow, ticket)) == ["Printer prints blank labels"]
         uow.create("ticket_article", ticket_id=ticket.id, article_id=printer)
@@ -143,11 +152,20 @@ def test_the_search_index_is_there_and_used(crm_factory: Any) -> None:
     with crm.connect() as connection:
         if connection.dialect.name != "postgresql":
             names = set(connection.execute(sa.text("SELECT name FROM sqlite_master")).scalars())
-            assert {kb.FTS_TABLE, f"{kb.FTS_TABLE}_insert", f"{kb.FTS_TABLE}_delete", f"{kb.FTS_TABLE}_update"} <= names
+            assert {
+                kb.FTS_TABLE,
+                f"{kb.FTS_TABLE}_insert",
+                f"{kb.FTS_TABLE}_delete",
+                f"{kb.FTS_TABLE}_update",
+            } <= names
             return
         connection.exec_driver_sql("SET enable_seqscan = off")
-        plan = "\n".join(connection.exec_driver_sql(
-            "EXPLAIN SELECT id FROM helpdesk_kb_article WHERE to_tsvector('english', "
-            "coalesce(helpdesk_kb_article.title, '') || ' ' || coalesce(helpdesk_kb_article.body, '')) "
-            "@@ to_tsquery('english', 'printer')").scalars())
+        plan = "\n".join(
+            connection.exec_driver_sql(
+                "EXPLAIN SELECT id FROM helpdesk_kb_article WHERE to_tsvector('english', "
+                "coalesce(helpdesk_kb_article.title, '') || ' ' || "
+                "coalesce(helpdesk_kb_article.body, '')) "
+                "@@ to_tsquery('english', 'printer')"
+            ).scalars()
+        )
     assert kb.PG_INDEX in plan

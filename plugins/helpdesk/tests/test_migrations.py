@@ -12,7 +12,10 @@ from crmcore import create_app
 from crm_helpdesk import kb
 
 TABLES = ("crm_user", "crm_account", "crm_contact", "crm_activity", "crm_opportunity", "crm_audit")
-MIGRATION = "helpdesk: 0001 help desk tables, account support tier, activity ticket, knowledge base search index"
+MIGRATION = (
+    "helpdesk: 0001 help desk tables, account support tier, activity ticket, "
+    "knowledge base search index"
+)
 
 
 def write_settings(path: Path, database: str, plugins: list[str]) -> Path:
@@ -24,7 +27,10 @@ def write_settings(path: Path, database: str, plugins: list[str]) -> Path:
 def snapshot(crm: Any) -> dict[str, list[dict[str, Any]]]:
     with crm.connect() as connection:
         return {
-            table: [dict(r) for r in connection.exec_driver_sql(f"SELECT * FROM {table} ORDER BY id").mappings()]
+            table: [
+                dict(r)
+                for r in connection.exec_driver_sql(f"SELECT * FROM {table} ORDER BY id").mappings()
+            ]
             for table in TABLES
         }
 
@@ -32,7 +38,8 @@ def snapshot(crm: Any) -> dict[str, list[dict[str, Any]]]:
 def kept(before: dict[str, list[dict[str, Any]]], after: dict[str, list[dict[str, Any]]]) -> bool:
     """Every row of *before* is in *after* with the same values (new columns and rows aside)."""
     return all(
-        [{k: row[k] for k in old} for row, old in zip(after[t], before[t], strict=False)] == before[t]
+        [{k: row[k] for k in old} for row, old in zip(after[t], before[t], strict=False)]
+        == before[t]
         and len(after[t]) >= len(before[t])
         for t in TABLES
     )
@@ -40,17 +47,25 @@ def kept(before: dict[str, list[dict[str, Any]]], after: dict[str, list[dict[str
 
 def helpdesk_tables(crm: Any) -> list[str]:
     with crm.connect() as connection:
-        return sorted(t for t in sa.inspect(connection).get_table_names() if t.startswith("helpdesk_"))
+        return sorted(
+            t for t in sa.inspect(connection).get_table_names() if t.startswith("helpdesk_")
+        )
 
 
-def test_enabling_disabling_and_enabling_again(crm_factory: Any, make_record: Any, make_user: Any, tmp_path: Path) -> None:
+def test_enabling_disabling_and_enabling_again(
+    crm_factory: Any, make_record: Any, make_user: Any, tmp_path: Path
+) -> None:
     existing = crm_factory(file=True, create_schema=False)
     existing.upgrade()
     owner = make_user(existing, "ada")
     account = make_record(existing, "account", name="Acme", owner_id=owner.user_id)
-    contact = make_record(existing, "contact", last_name="Lovelace", account_id=account.id, owner_id=owner.user_id)
+    contact = make_record(
+        existing, "contact", last_name="Lovelace", account_id=account.id, owner_id=owner.user_id
+    )
     make_record(existing, "activity", kind="call", subject="Intro call", contact_id=contact.id)
-    make_record(existing, "opportunity", name="Engines", account_id=account.id, owner_id=owner.user_id)
+    make_record(
+        existing, "opportunity", name="Engines", account_id=account.id, owner_id=owner.user_id
+    )
     before = snapshot(existing)
     assert helpdesk_tables(existing) == []
     database = existing.settings.database
@@ -66,9 +81,13 @@ def test_enabling_disabling_and_enabling_again(crm_factory: Any, make_record: An
         with crm.unit_of_work() as uow:
             assert uow.get("account", account.id).support_tier is None
             uow.update("account", account.id, support_tier="premium")
-            ticket = uow.create("ticket", subject="Printer on fire", contact_id=contact.id, priority="high")
+            ticket = uow.create(
+                "ticket", subject="Printer on fire", contact_id=contact.id, priority="high"
+            )
             uow.create("activity", kind="call", subject="Called back", ticket_id=ticket.id)
-            article = uow.create("kb_article", title="Printer prints blank labels", body="Update the driver.")
+            article = uow.create(
+                "kb_article", title="Printer prints blank labels", body="Update the driver."
+            )
             uow.commit()
         with crm.unit_of_work() as uow:
             assert uow.get("ticket", ticket.id).account_id == account.id
@@ -81,9 +100,12 @@ def test_enabling_disabling_and_enabling_again(crm_factory: Any, make_record: An
         assert "helpdesk_ticket" in helpdesk_tables(crm)
         assert not crm.registry.entity("account").has_field("support_tier")
         with crm.connect() as connection:
-            subjects = connection.exec_driver_sql("SELECT id, subject FROM helpdesk_ticket").fetchall()
+            subjects = connection.exec_driver_sql(
+                "SELECT id, subject FROM helpdesk_ticket"
+            ).fetchall()
             tier = connection.exec_driver_sql(
-                f"SELECT helpdesk_support_tier FROM crm_account WHERE id = {account.id}").scalar()
+                f"SELECT helpdesk_support_tier FROM crm_account WHERE id = {account.id}"
+            ).scalar()
         assert [tuple(s) for s in subjects] == [(ticket.id, "Printer on fire")]
         assert tier == "premium"
         with crm.unit_of_work() as uow:  # the core works on without the plugin's hooks
@@ -97,7 +119,9 @@ def test_enabling_disabling_and_enabling_again(crm_factory: Any, make_record: An
         with crm.unit_of_work() as uow:
             assert uow.get("account", account.id).support_tier == "premium"
             assert uow.get("ticket", ticket.id).subject == "Printer on fire"
-            assert [a.subject for a in uow.query("activity").where(ticket_id=ticket.id)] == ["Called back"]
+            assert [a.subject for a in uow.query("activity").where(ticket_id=ticket.id)] == [
+                "Called back"
+            ]
             assert [h.article.id for h in kb.search(uow, "labels")] == [article.id]
 
 

@@ -12,13 +12,20 @@ from crm_helpdesk import sla, tickets
 from crm_helpdesk.businesstime import BusinessCalendar
 from crm_helpdesk.sla import Targets, clock_fields
 
-OFFICE = BusinessCalendar.from_hours(dt.UTC, {d: ["09:00-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")})
+OFFICE = BusinessCalendar.from_hours(
+    dt.UTC, {d: ["09:00-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")}
+)
 
 
 def _premium_high(crm: Any, **values: Any) -> Any:
     """Premium / high: first response in 60 business minutes (warning at 48), resolution in 480."""
-    return open_ticket(crm, account_id=account(crm, f"Acme {values.get('subject', '')}", tier="premium"),
-                       priority="high", opened_at=MONDAY, **values)
+    return open_ticket(
+        crm,
+        account_id=account(crm, f"Acme {values.get('subject', '')}", tier="premium"),
+        priority="high",
+        opened_at=MONDAY,
+        **values,
+    )
 
 
 def _sweep(crm: Any, at: dt.datetime) -> sla.SweepResult:
@@ -53,8 +60,11 @@ def test_a_breached_target_stays_breached_and_a_reached_one_is_settled() -> None
     targets = Targets(1, OFFICE, 60, 480, 80)
     late = clock_fields(targets, {"opened_at": MONDAY, "response_status": "breached"}, MONDAY)
     assert late["response_status"] == "breached"
-    answered = clock_fields(targets, {"opened_at": MONDAY, "first_response_at": MONDAY + dt.timedelta(minutes=59)},
-                            MONDAY)
+    answered = clock_fields(
+        targets,
+        {"opened_at": MONDAY, "first_response_at": MONDAY + dt.timedelta(minutes=59)},
+        MONDAY,
+    )
     assert answered["response_status"] == "met"
 
 
@@ -93,13 +103,17 @@ def test_a_target_past_its_due_time_is_breached_without_a_warning_first(crm_fact
 
 def test_the_sweep_skips_paused_answered_and_resolved_tickets(crm_factory: Any) -> None:
     crm = crm_factory(plugins=["helpdesk"])
-    waiting, answered, done = (_premium_high(crm, subject=s) for s in ("waiting", "answered", "done"))
+    waiting, answered, done = (
+        _premium_high(crm, subject=s) for s in ("waiting", "answered", "done")
+    )
     with crm.unit_of_work() as uow:
         uow.move("ticket", waiting.id, "pending_customer")
         tickets.reply(uow, answered, "Here you are", starts_at=MONDAY + dt.timedelta(minutes=5))
         tickets.resolve(uow, done)
         uow.commit()
-    result = _sweep(crm, dt.datetime(2026, 3, 2, 16, 30, tzinfo=dt.UTC))  # resolution warning at 16:24
+    result = _sweep(
+        crm, dt.datetime(2026, 3, 2, 16, 30, tzinfo=dt.UTC)
+    )  # resolution warning at 16:24
     assert result.changed == 1 and result.resolution_warnings == (answered.id,)
 
 
@@ -118,13 +132,22 @@ def test_breaches_are_escalated_by_the_worker(crm_factory: Any, captured_signals
     assert (after.priority, after.assignee_id) == ("urgent", boss.user_id)
     with crm.unit_of_work() as uow:
         tasks = uow.query("activity").where(ticket_id=ticket.id, kind="task").all()
-    assert [(t.subject, t.owner_id) for t in tasks] == [("SLA breached: response of ticket 1", boss.user_id)]
+    assert [(t.subject, t.owner_id) for t in tasks] == [
+        ("SLA breached: response of ticket 1", boss.user_id)
+    ]
     assert [(e.record.id, e.target) for e in sent] == [(ticket.id, "response")]
-    assert sent[0].actions == ("raised priority to urgent", "reassigned to the queue manager", "notified the manager")
+    assert sent[0].actions == (
+        "raised priority to urgent",
+        "reassigned to the queue manager",
+        "notified the manager",
+    )
 
 
 def test_a_breach_moves_the_ticket_to_the_escalation_queue(crm_factory: Any) -> None:
-    crm = crm_factory(plugins=["helpdesk"], settings={"plugins": {"helpdesk": {"escalation_actions": ["reassign"]}}})
+    crm = crm_factory(
+        plugins=["helpdesk"],
+        settings={"plugins": {"helpdesk": {"escalation_actions": ["reassign"]}}},
+    )
     ann, expert = users(crm, "ann", "expert")
     second = queue(crm, "Second line", agents=(expert,))
     queue(crm, agents=(ann,), escalation_queue_id=second)
@@ -148,7 +171,8 @@ def test_a_warning_notifies_the_assignee(crm_factory: Any, captured_signals: Any
     with crm.unit_of_work() as uow:
         tasks = uow.query("activity").where(ticket_id=ticket.id).all()
     assert [(t.subject, t.owner_id, t.due_at) for t in tasks] == [
-        ("SLA warning: response due for ticket 1", ann.user_id, MONDAY + dt.timedelta(hours=1))]
+        ("SLA warning: response due for ticket 1", ann.user_id, MONDAY + dt.timedelta(hours=1))
+    ]
     assert len(sent) == 1 and get(crm, "ticket", ticket.id).priority == "high"
 
 
@@ -168,9 +192,13 @@ def test_an_escalation_of_a_ticket_resolved_meanwhile_does_nothing(crm_factory: 
 
 
 def test_the_worker_sweeps_at_its_own_time_and_queues_the_next_sweep(crm_factory: Any) -> None:
-    crm = crm_factory(plugins=["helpdesk"], settings={"plugins": {"helpdesk": {"sweep_interval_minutes": 10}}})
+    crm = crm_factory(
+        plugins=["helpdesk"], settings={"plugins": {"helpdesk": {"sweep_interval_minutes": 10}}}
+    )
     ticket = _premium_high(crm)
-    at = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=1)  # the seed queued a sweep for now
+    at = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(
+        days=1
+    )  # the seed queued a sweep for now
     stats = run_worker(crm, once=True, now=at)
     assert stats.failed == 0
     assert get(crm, "ticket", ticket.id).response_status == "breached"
@@ -179,7 +207,9 @@ def test_the_worker_sweeps_at_its_own_time_and_queues_the_next_sweep(crm_factory
     assert [j.run_at for j in queued] == [at + dt.timedelta(minutes=10)]
 
 
-def test_a_resolved_ticket_closes_when_its_reopen_window_ends(crm_factory: Any, captured_signals: Any) -> None:
+def test_a_resolved_ticket_closes_when_its_reopen_window_ends(
+    crm_factory: Any, captured_signals: Any
+) -> None:
     crm = crm_factory(plugins=["helpdesk"])
     ticket = open_ticket(crm)
     with crm.unit_of_work() as uow:
@@ -203,6 +233,14 @@ def test_sla_status_counts_per_queue(crm_factory: Any) -> None:
     _sweep(crm, MONDAY + dt.timedelta(minutes=61))
     with crm.unit_of_work() as uow:
         (general,) = sla.sla_status(uow)
-    assert (general.name, general.open, general.paused, general.warning, general.breached) == ("General", 3, 1, 0, 2)
+    assert (general.name, general.open, general.paused, general.warning, general.breached) == (
+        "General",
+        3,
+        1,
+        0,
+        2,
+    )
     assert general.next_due == dt.datetime(2026, 3, 3, 10, 0, tzinfo=dt.UTC)
-    assert {t.response_status for t in (get(crm, "ticket", first.id), get(crm, "ticket", second.id))} == {"breached"}
+    assert {
+        t.response_status for t in (get(crm, "ticket", first.id), get(crm, "ticket", second.id))
+    } == {"breached"}

@@ -26,14 +26,21 @@ def _resolved(crm: Any, **values: Any) -> tuple[Any, str]:
 # -- surveys ------------------------------------------------------------------------------------
 
 
-def test_a_survey_is_answered_with_its_token_no_login(crm_factory: Any, captured_signals: Any) -> None:
+def test_a_survey_is_answered_with_its_token_no_login(
+    crm_factory: Any, captured_signals: Any
+) -> None:
     crm = crm_factory(plugins=["helpdesk"])
     (ann,) = users(crm, "ann")
     queue(crm, agents=(ann,))
     ticket, token = _resolved(crm)
     with captured_signals("helpdesk.survey-answered", crm) as sent:
         survey = answer_survey(crm, token, "4", "  Quick and friendly  ")
-    assert (survey.score, survey.comment, survey.agent_id, survey.ticket_id) == (4, "Quick and friendly", ann.user_id, ticket.id)
+    assert (survey.score, survey.comment, survey.agent_id, survey.ticket_id) == (
+        4,
+        "Quick and friendly",
+        ann.user_id,
+        ticket.id,
+    )
     assert survey.answered_at is not None
     assert [e.record.id for e in sent] == [survey.id]
 
@@ -63,7 +70,9 @@ def test_an_unknown_token_is_not_found_and_not_repeated(crm_factory: Any) -> Non
 
 
 def test_an_expired_survey_cannot_be_answered(crm_factory: Any) -> None:
-    crm = crm_factory(plugins=["helpdesk"], settings={"plugins": {"helpdesk": {"survey_valid_days": 2}}})
+    crm = crm_factory(
+        plugins=["helpdesk"], settings={"plugins": {"helpdesk": {"survey_valid_days": 2}}}
+    )
     _, token = _resolved(crm)
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=3)
     with pytest.raises(ValidationError, match="expired"):
@@ -102,26 +111,50 @@ def _march(crm: Any) -> tuple[Any, Any]:
     premium = account(crm, tier="premium")  # high: response 60 min, resolution 480 min
     day = dt.timedelta(days=1)
     plan = [  # (queue, minutes to the first response, minutes to the resolution, score)
-        (None, 30, 300, 5), (None, 90, 400, 4), (None, 20, 2000, 2), (billing, 10, 100, 5), (billing, None, None, None),
+        (None, 30, 300, 5),
+        (None, 90, 400, 4),
+        (None, 20, 2000, 2),
+        (billing, 10, 100, 5),
+        (billing, None, None, None),
     ]
     with crm.unit_of_work() as uow:
         for index, (queue_id, response, resolution, _) in enumerate(plan):
             values = {"queue_id": queue_id} if queue_id else {}
-            ticket = tickets.open_ticket(uow, f"T{index}", account_id=premium, priority="high",
-                                         opened_at=MONDAY + index * day, **values)
+            ticket = tickets.open_ticket(
+                uow,
+                f"T{index}",
+                account_id=premium,
+                priority="high",
+                opened_at=MONDAY + index * day,
+                **values,
+            )
             if response is not None:
-                tickets.reply(uow, ticket, "On it", starts_at=ticket.opened_at + dt.timedelta(minutes=response))
+                tickets.reply(
+                    uow,
+                    ticket,
+                    "On it",
+                    starts_at=ticket.opened_at + dt.timedelta(minutes=response),
+                )
             if resolution is not None:
-                uow.move("ticket", ticket.id, "resolved", resolved_at=ticket.opened_at + dt.timedelta(minutes=resolution))
+                uow.move(
+                    "ticket",
+                    ticket.id,
+                    "resolved",
+                    resolved_at=ticket.opened_at + dt.timedelta(minutes=resolution),
+                )
         uow.commit()
     with crm.unit_of_work() as uow:
         surveys = uow.query("csat_survey").order_by("id").all()
-    for survey, (_, _, _, score) in zip(surveys, [p for p in plan if p[3] is not None], strict=True):
+    for survey, (_, _, _, score) in zip(
+        surveys, [p for p in plan if p[3] is not None], strict=True
+    ):
         answer_survey(crm, survey.token, score, now=dt.datetime(2026, 3, 20, 12, 0, tzinfo=dt.UTC))
     return ann, bob
 
 
-def test_the_report_gives_attainment_and_csat_per_agent_queue_and_in_total(crm_factory: Any) -> None:
+def test_the_report_gives_attainment_and_csat_per_agent_queue_and_in_total(
+    crm_factory: Any,
+) -> None:
     crm = crm_factory(plugins=["helpdesk"])
     ann, bob = _march(crm)
     with crm.unit_of_work() as uow:

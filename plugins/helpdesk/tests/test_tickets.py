@@ -12,7 +12,9 @@ from helpdesk_support import MONDAY, SECURITY, account, get, open_ticket, queue,
 from crm_helpdesk import tickets
 
 
-def test_a_ticket_opens_new_in_the_default_queue_with_clocks_from_its_policy(crm_factory: Any) -> None:
+def test_a_ticket_opens_new_in_the_default_queue_with_clocks_from_its_policy(
+    crm_factory: Any,
+) -> None:
     crm = crm_factory(plugins=["helpdesk"])
     premium = account(crm, tier="premium")
     ticket = open_ticket(crm, account_id=premium, priority="high", opened_at=MONDAY)
@@ -25,7 +27,9 @@ def test_a_ticket_opens_new_in_the_default_queue_with_clocks_from_its_policy(crm
     assert (ticket.response_status, ticket.resolution_status) == ("pending", "pending")
 
 
-def test_the_policy_follows_the_support_tier_and_an_account_without_one_is_basic(crm_factory: Any) -> None:
+def test_the_policy_follows_the_support_tier_and_an_account_without_one_is_basic(
+    crm_factory: Any,
+) -> None:
     crm = crm_factory(plugins=["helpdesk"])
     basic = open_ticket(crm, account_id=account(crm, "Plain"), opened_at=MONDAY)
     standard = open_ticket(crm, account_id=account(crm, "Mid", tier="standard"), opened_at=MONDAY)
@@ -36,7 +40,9 @@ def test_the_policy_follows_the_support_tier_and_an_account_without_one_is_basic
     assert crm.registry.entity("account").field("support_tier").column == "helpdesk_support_tier"
 
 
-def test_a_ticket_from_a_contact_gets_the_contacts_account(crm_factory: Any, make_record: Any) -> None:
+def test_a_ticket_from_a_contact_gets_the_contacts_account(
+    crm_factory: Any, make_record: Any
+) -> None:
     crm = crm_factory(plugins=["helpdesk"])
     acme = account(crm)
     contact = make_record(crm, "contact", last_name="Lovelace", account_id=acme)
@@ -46,7 +52,9 @@ def test_a_ticket_from_a_contact_gets_the_contacts_account(crm_factory: Any, mak
 def test_a_clock_started_on_friday_evening_runs_on_monday(crm_factory: Any) -> None:
     crm = crm_factory(plugins=["helpdesk"])
     friday = dt.datetime(2026, 3, 6, 16, 45, tzinfo=dt.UTC)
-    ticket = open_ticket(crm, account_id=account(crm, tier="premium"), priority="urgent", opened_at=friday)
+    ticket = open_ticket(
+        crm, account_id=account(crm, tier="premium"), priority="urgent", opened_at=friday
+    )
     # premium / urgent: 30 minutes, 15 of them on Friday
     assert ticket.response_due == dt.datetime(2026, 3, 9, 9, 15, tzinfo=dt.UTC)
 
@@ -61,38 +69,60 @@ def test_an_unknown_priority_or_channel_is_refused(crm_factory: Any) -> None:
 
 def test_a_reply_is_the_first_response_and_opens_the_ticket(crm_factory: Any) -> None:
     crm = crm_factory(plugins=["helpdesk"])
-    ticket = open_ticket(crm, account_id=account(crm, tier="premium"), priority="high", opened_at=MONDAY)
+    ticket = open_ticket(
+        crm, account_id=account(crm, tier="premium"), priority="high", opened_at=MONDAY
+    )
     with crm.unit_of_work() as uow:
-        activity = tickets.reply(uow, ticket, "We are on our way.", starts_at=MONDAY + dt.timedelta(minutes=20))
+        activity = tickets.reply(
+            uow, ticket, "We are on our way.", starts_at=MONDAY + dt.timedelta(minutes=20)
+        )
         uow.commit()
     after = get(crm, "ticket", ticket.id)
     assert after.status == "open"
     assert after.first_response_at == MONDAY + dt.timedelta(minutes=20)
     assert after.response_status == "met"
-    assert (activity.kind, activity.ticket_id, activity.account_id) == ("email", ticket.id, ticket.account_id)
+    assert (activity.kind, activity.ticket_id, activity.account_id) == (
+        "email",
+        ticket.id,
+        ticket.account_id,
+    )
 
 
 def test_a_late_first_response_is_a_breach(crm_factory: Any) -> None:
     crm = crm_factory(plugins=["helpdesk"])
-    ticket = open_ticket(crm, account_id=account(crm, tier="premium"), priority="high", opened_at=MONDAY)
+    ticket = open_ticket(
+        crm, account_id=account(crm, tier="premium"), priority="high", opened_at=MONDAY
+    )
     with crm.unit_of_work() as uow:
         tickets.reply(uow, ticket, "Sorry for the wait.", starts_at=MONDAY + dt.timedelta(hours=2))
         uow.commit()
     assert get(crm, "ticket", ticket.id).response_status == "breached"
 
 
-def test_a_call_of_the_call_center_is_an_activity_on_the_ticket_and_in_the_timelines(crm_factory: Any) -> None:
+def test_a_call_of_the_call_center_is_an_activity_on_the_ticket_and_in_the_timelines(
+    crm_factory: Any,
+) -> None:
     crm = crm_factory(plugins=["helpdesk"])
     acme = account(crm)
     ticket = open_ticket(crm, account_id=acme, channel="phone", opened_at=MONDAY)
     with crm.unit_of_work() as uow:
-        call = tickets.log_call(uow, ticket, "Customer called back", starts_at=MONDAY + dt.timedelta(minutes=5),
-                                ends_at=MONDAY + dt.timedelta(minutes=15), notes="Walked through the driver update")
+        call = tickets.log_call(
+            uow,
+            ticket,
+            "Customer called back",
+            starts_at=MONDAY + dt.timedelta(minutes=5),
+            ends_at=MONDAY + dt.timedelta(minutes=15),
+            notes="Walked through the driver update",
+        )
         uow.commit()
     with crm.unit_of_work() as uow:
         assert [a.id for a in uow.query("activity").where(ticket_id=ticket.id)] == [call.id]
-        assert ("activity", call.id) in [(e.entity, e.record_id) for e in uow.timeline("ticket", ticket.id)]
-        assert ("activity", call.id) in [(e.entity, e.record_id) for e in uow.timeline("account", acme)]
+        assert ("activity", call.id) in [
+            (e.entity, e.record_id) for e in uow.timeline("ticket", ticket.id)
+        ]
+        assert ("activity", call.id) in [
+            (e.entity, e.record_id) for e in uow.timeline("account", acme)
+        ]
         assert uow.get("ticket", ticket.id).first_response_at == MONDAY + dt.timedelta(minutes=5)
 
 
@@ -113,7 +143,9 @@ def test_waiting_on_the_customer_stops_the_clocks(crm_factory: Any) -> None:
         paused = uow.move("ticket", ticket.id, "pending_customer")
         assert paused.sla_paused_at is not None
         uow.commit()
-    with crm.unit_of_work() as uow:  # pretend the customer took two business days (Mon 10:00 to Wed 10:00)
+    with (
+        crm.unit_of_work() as uow
+    ):  # pretend the customer took two business days (Mon 10:00 to Wed 10:00)
         uow.update("ticket", ticket.id, sla_paused_at=MONDAY)
         uow.commit()
     now = dt.datetime.now(dt.UTC)
@@ -135,7 +167,9 @@ def _office_minutes(start: dt.datetime, end: dt.datetime) -> float:
 
 def test_raising_the_priority_shortens_the_clocks(crm_factory: Any) -> None:
     crm = crm_factory(plugins=["helpdesk"])
-    ticket = open_ticket(crm, account_id=account(crm, tier="premium"), priority="low", opened_at=MONDAY)
+    ticket = open_ticket(
+        crm, account_id=account(crm, tier="premium"), priority="low", opened_at=MONDAY
+    )
     with crm.unit_of_work() as uow:
         urgent = uow.update("ticket", ticket.id, priority="urgent")
         uow.commit()
@@ -181,7 +215,9 @@ def test_a_ticket_reopens_within_the_window(crm_factory: Any, captured_signals: 
 
 @pytest.mark.parametrize("stage", ["resolved", "closed"])
 def test_a_ticket_does_not_reopen_after_the_window(crm_factory: Any, stage: str) -> None:
-    crm = crm_factory(plugins=["helpdesk"], settings={"plugins": {"helpdesk": {"reopen_window_days": 3}}})
+    crm = crm_factory(
+        plugins=["helpdesk"], settings={"plugins": {"helpdesk": {"reopen_window_days": 3}}}
+    )
     ticket = open_ticket(crm)
     with crm.unit_of_work() as uow:
         uow.move("ticket", ticket.id, stage)
@@ -198,7 +234,10 @@ def test_closing_needs_its_permission_when_security_is_configured(crm_factory: A
     (agent,) = users(crm, "ann", roles=("support_agent",))
     (lead,) = users(crm, "lee", roles=("support_lead",))
     ticket = open_ticket(crm, actor=agent)
-    with crm.unit_of_work(agent) as uow, pytest.raises(TransitionError, match="helpdesk.ticket.close"):
+    with (
+        crm.unit_of_work(agent) as uow,
+        pytest.raises(TransitionError, match="helpdesk.ticket.close"),
+    ):
         tickets.close(uow, ticket.id)
     with crm.unit_of_work() as uow:
         uow.update("ticket", ticket.id, owner_id=lead.user_id)
@@ -211,7 +250,10 @@ def test_assigning_someone_else_needs_its_permission(crm_factory: Any) -> None:
     crm = crm_factory(plugins=["helpdesk"], security=SECURITY)
     ann, bob = users(crm, "ann", "bob", roles=("support_agent",))
     ticket = open_ticket(crm, actor=ann)
-    with crm.unit_of_work(ann) as uow, pytest.raises(PermissionDeniedError, match="helpdesk.ticket.assign"):
+    with (
+        crm.unit_of_work(ann) as uow,
+        pytest.raises(PermissionDeniedError, match="helpdesk.ticket.assign"),
+    ):
         tickets.assign(uow, ticket.id, bob.user_id)
     with crm.unit_of_work(ann) as uow:
         mine = tickets.assign(uow, ticket.id, ann.user_id)
@@ -239,4 +281,6 @@ def test_without_the_plugin_there_are_no_tickets_fields_or_hooks(crm_factory: An
     with crm.connect() as connection:
         import sqlalchemy as sa
 
-        assert not [t for t in sa.inspect(connection).get_table_names() if t.startswith("helpdesk_")]
+        assert not [
+            t for t in sa.inspect(connection).get_table_names() if t.startswith("helpdesk_")
+        ]
