@@ -2,7 +2,7 @@
 handler of reminder jobs, the hooks that keep reminders and their jobs together, and the
 ``crm worker`` and ``crm reminders`` commands.
 
-``job`` is an entity type (table ``crm_job``) so that ``crm list job where status=failed`` and
+``job`` is an entity type (table ``crm_job``) so that ``crm list job --where status=failed`` and
 ``crm show job 12`` work like for any record, and permissions decide who may read jobs. It is
 not audited: a job changes state several times per run, and the audit trail would fill with
 plumbing. Every field is read-only, written by :mod:`crmcore.jobs` only.
@@ -192,7 +192,7 @@ def worker(once: bool, max_jobs: int | None, poll: float, batch_size: int | None
     """Run due jobs (reminders, time-based rules, plugins' jobs) as the system actor.
 
     Failed jobs are retried later with a growing delay; after their last attempt they are kept
-    as failed with the error (`crm list job where status=failed`). SIGINT or SIGTERM: the
+    as failed with the error (`crm list job --where status=failed`). SIGINT or SIGTERM: the
     current job is finished, then the worker exits. Several workers may run side by side.
     """
     crm = current_app()
