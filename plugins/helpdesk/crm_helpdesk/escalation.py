@@ -89,11 +89,7 @@ def worker_time(uow: UnitOfWork, kind: str) -> dt.datetime:
     at = uow.connection.execute(
         sa.select(sa.func.max(job.c.locked_at)).where(job.c.kind == kind, job.c.status == RUNNING)
     ).scalar()
-    if at is None:
-        return utcnow()
-    if isinstance(at, str):  # an aggregate of SQLite bypasses the column type
-        at = dt.datetime.fromisoformat(at)
-    return at if at.tzinfo else at.replace(tzinfo=dt.UTC)
+    return at if at is not None else utcnow()
 
 
 def queue_sweep(uow: UnitOfWork, run_at: dt.datetime | None = None) -> int:

@@ -403,11 +403,9 @@ def sla_status(uow: UnitOfWork) -> list[QueueStatus]:
         .group_by(ticket.c.queue_id, queue.c.name)
         .order_by(queue.c.name)
     )
-    due_type = ticket.c.response_due.type
     result = []
     for row in uow.connection.execute(statement).mappings():
-        dues = [_as_time(due_type, row[k], uow) for k in ("next_response", "next_resolution")]
-        known = [d for d in dues if d is not None]
+        known = [row[k] for k in ("next_response", "next_resolution") if row[k] is not None]
         result.append(
             QueueStatus(
                 row["queue_id"],
@@ -420,12 +418,3 @@ def sla_status(uow: UnitOfWork) -> list[QueueStatus]:
             )
         )
     return result
-
-
-def _as_time(column_type: Any, value: Any, uow: UnitOfWork) -> dt.datetime | None:
-    """An aggregate of a time column, read back as the column reads it (SQLite returns text)."""
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-    return column_type.process_result_value(value, uow.connection.dialect)  # type: ignore[no-any-return]
