@@ -181,7 +181,8 @@ def auto_close_key(ticket_id: int) -> str:
 
 
 def auto_close(uow: UnitOfWork, payload: Any) -> None:
-    """Job ``helpdesk.auto_close``: close the ticket if it is still resolved."""
-    ticket = uow.get("ticket", payload["ticket_id"])
-    if ticket.status == "resolved":
-        uow.move(ticket, "closed")
+    """Job ``helpdesk.auto_close``: close the ticket if it is still resolved (a deleted ticket
+    needs nothing)."""
+    for ticket in uow.get_many("ticket", [payload["ticket_id"]]):
+        if ticket.status == "resolved":
+            uow.move(ticket, "closed")

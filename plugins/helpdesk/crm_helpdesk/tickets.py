@@ -142,6 +142,16 @@ def on_create(uow: UnitOfWork, values: Mapping[str, Any]) -> dict[str, Any]:
             changes["assignee_id"] = assignee
     if assignee is not None:
         changes["assigned_at"] = now
+    status = values.get("status")
+    if status == "pending_customer":  # an imported ticket waiting already: its clocks stand still
+        changes["sla_paused_at"] = now
+    elif status in DONE_STAGES:  # an imported ticket done already
+        resolved = values.get("resolved_at") or values.get("opened_at") or now
+        changes["resolved_at"] = resolved
+        if values.get("first_response_at") is None:
+            changes["first_response_at"] = resolved
+        if status == "closed" and values.get("closed_at") is None:
+            changes["closed_at"] = resolved
     merged = {
         **values,
         **changes,

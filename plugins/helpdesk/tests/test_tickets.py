@@ -284,3 +284,33 @@ def test_without_the_plugin_there_are_no_tickets_fields_or_hooks(crm_factory: An
         assert not [
             t for t in sa.inspect(connection).get_table_names() if t.startswith("helpdesk_")
         ]
+
+
+def test_a_ticket_imported_as_waiting_or_done_has_settled_clocks(crm_factory: Any) -> None:
+    crm = crm_factory(plugins=["helpdesk"])
+    waiting = open_ticket(crm, "Waiting", status="pending_customer", opened_at=MONDAY)
+    done = open_ticket(crm, "Done", status="closed", opened_at=MONDAY)
+    assert waiting.sla_paused_at is not None and waiting.resolved_at is None
+    assert (done.resolved_at, done.closed_at, done.first_response_at) == (MONDAY, MONDAY, MONDAY)
+    assert (done.response_status, done.resolution_status) == ("met", "met")
+
+
+def test_deleting_a_ticket_takes_its_activities_and_survey_and_the_close_job_ends_quietly(
+    crm_factory: Any,
+) -> None:
+    from crmcore.jobs import run_worker
+
+    crm = crm_factory(plugins=["helpdesk"])
+    ticket = open_ticket(crm)
+    with crm.unit_of_work() as uow:
+        tickets.reply(uow, ticket, "On it")
+        resolved = tickets.resolve(uow, ticket.id)
+        uow.commit()
+    with crm.unit_of_work() as uow:
+        uow.delete("ticket", ticket.id)
+        uow.commit()
+    with crm.unit_of_work() as uow:
+        assert uow.query("activity").where(ticket_id=ticket.id).count() == 0
+        assert uow.query("csat_survey").count() == 0
+    stats = run_worker(crm, once=True, now=resolved.resolved_at + dt.timedelta(days=8))
+    assert stats.failed == stats.retried == 0
