@@ -55,7 +55,8 @@ def create_many(uow: UnitOfWork, entity: str, rows: Sequence[Mapping[str, Any]])
     ids = allocate_ids(uow.connection, table, len(parsed))
     now = _now()
     by = uow.actor.user_id
-    fields = etype.fields
+    given = {name for row in parsed for name, value in row.items() if value is not None}
+    fields = [field for field in etype.fields if field.name in given]  # the others stay NULL
     columns = list(_SYSTEM)
     for field in fields:
         columns.extend(field.type.to_db(None, field.column))
@@ -68,7 +69,7 @@ def create_many(uow: UnitOfWork, entity: str, rows: Sequence[Mapping[str, Any]])
             cells.extend(field.type.to_db(row.get(field.name), field.column).values())
         values.append(cells)
         out = {"id": record_id, "version": 1, "created_at": now, "updated_at": now, "created_by": by, "updated_by": by}
-        for field in fields:
+        for field in etype.fields:
             out[field.name] = row.get(field.name)
         records.append(Record(entity, out))
     try:
