@@ -112,7 +112,8 @@ class Targets:
 def targets_for(uow: UnitOfWork, priority: str | None, tier: str | None) -> Targets | None:
     """The targets of the most specific active policy for *priority* and *tier* (a policy
     naming both beats one naming either, which beats one naming neither; then the lowest id),
-    or ``None`` when no policy applies."""
+    or ``None`` when no policy applies (or its calendar has no opening hours: a warning is
+    logged, and tickets open without clocks rather than not at all)."""
     policy = uow.registry.table("sla_policy")
     specific = sa.case((policy.c.priority.is_not(None), 2), else_=0) + sa.case(
         (policy.c.support_tier.is_not(None), 1), else_=0
@@ -133,9 +134,18 @@ def targets_for(uow: UnitOfWork, priority: str | None, tier: str | None) -> Targ
     )
     if row is None:
         return None
+    try:
+        calendar = load_calendar(uow, row["calendar_id"])
+    except ValidationError:  # a calendar without hours: the ticket opens, without clocks
+        log.warning(
+            "SLA policy %s: its calendar %s has no opening hours; no SLA clocks set",
+            row["id"],
+            row["calendar_id"],
+        )
+        return None
     return Targets(
         row["id"],
-        load_calendar(uow, row["calendar_id"]),
+        calendar,
         row["first_response_minutes"],
         row["resolution_minutes"],
         row["warning_percent"] or 0,

@@ -244,3 +244,80 @@ def test_sla_status_counts_per_queue(crm_factory: Any) -> None:
     assert {
         t.response_status for t in (get(crm, "ticket", first.id), get(crm, "ticket", second.id))
     } == {"breached"}
+
+
+def _retire(uow: Any, priority: str, tier: str) -> None:
+    """Switch off the seeded policy of *priority* and *tier*."""
+    seeded = uow.query("sla_policy").where(priority=priority, support_tier=tier).first()
+    uow.update(seeded, active=False)
+
+
+def test_a_policy_on_its_own_calendar_counts_its_hours_holidays_and_time_zone(
+    crm_factory: Any,
+) -> None:
+    crm = crm_factory(plugins=["helpdesk"])
+    with crm.unit_of_work() as uow:
+        _retire(uow, "urgent", "premium")
+        berlin = uow.create("sla_calendar", name="Berlin office", timezone="Europe/Berlin")
+        for day in ("mon", "tue", "wed", "thu", "fri"):
+            uow.create(
+                "sla_hours", calendar_id=berlin.id, weekday=day, opens="8:30", closes="12:00"
+            )
+            uow.create(
+                "sla_hours", calendar_id=berlin.id, weekday=day, opens="13:00", closes="17:00"
+            )
+        uow.create("sla_holiday", calendar_id=berlin.id, day="2026-03-30", name="Closed")
+        uow.create(
+            "sla_policy",
+            name="Berlin urgent",
+            calendar_id=berlin.id,
+            priority="urgent",
+            support_tier="premium",
+            first_response_minutes=120,
+            resolution_minutes=None,
+        )
+        uow.commit()
+    friday = dt.datetime(2026, 3, 27, 16, 0, tzinfo=dt.UTC)  # 17:00 in Berlin: closed
+    ticket = open_ticket(
+        crm, account_id=account(crm, tier="premium"), priority="urgent", opened_at=friday
+    )
+    # Monday the 30th is a holiday; Tuesday 08:30 CEST + 2 hours = 10:30 CEST = 08:30 UTC
+    assert ticket.response_due == dt.datetime(2026, 3, 31, 8, 30, tzinfo=dt.UTC)
+    assert (ticket.resolution_due, ticket.resolution_status) == (None, "none")
+
+
+def test_hours_that_close_before_they_open_are_refused(crm_factory: Any) -> None:
+    import pytest
+    from crmcore import ValidationError
+
+    crm = crm_factory(plugins=["helpdesk"])
+    with crm.unit_of_work() as uow, pytest.raises(ValidationError, match="closes at '09:00'"):
+        calendar = uow.create("sla_calendar", name="Night", timezone="UTC")
+        uow.create(
+            "sla_hours", calendar_id=calendar.id, weekday="mon", opens="17:00", closes="09:00"
+        )
+
+
+def test_a_policy_whose_calendar_has_no_hours_opens_tickets_without_clocks(
+    crm_factory: Any,
+) -> None:
+    crm = crm_factory(plugins=["helpdesk"])
+    with crm.unit_of_work() as uow:
+        _retire(uow, "low", "premium")
+        empty = uow.create("sla_calendar", name="Nothing", timezone="UTC")
+        uow.create(
+            "sla_policy",
+            name="Odd",
+            calendar_id=empty.id,
+            priority="low",
+            support_tier="premium",
+            first_response_minutes=60,
+            resolution_minutes=60,
+        )
+        uow.commit()
+    ticket = open_ticket(crm, account_id=account(crm, tier="premium"), priority="low")
+    assert (ticket.response_due, ticket.response_status, ticket.sla_policy_id) == (
+        None,
+        "none",
+        None,
+    )
