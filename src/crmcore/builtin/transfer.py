@@ -56,7 +56,7 @@ def _mapping(entries: tuple[str, ...]) -> dict[str, str | None]:
 @click.option("--encoding", metavar="ENC", help="The file's encoding, e.g. cp1252 or latin-1 [default: UTF-8, with or without BOM].")
 @click.option("--delimiter", default=",", show_default=True, help="The CSV separator.")
 @click.option("--keep-ids", is_flag=True, help="New records take the ids of the file's id column.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=2000, show_default=True, help="Rows per batch.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=5000, show_default=True, help="Rows per batch.")
 @click.pass_context
 def import_command(
     ctx: click.Context, entity: str, file: str, fmt: str | None, maps: tuple[str, ...], skip_invalid: bool,

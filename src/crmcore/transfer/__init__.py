@@ -72,7 +72,7 @@ def import_file(
     dedupe_on: str | Sequence[str] | None = None,
     on_duplicate: str | None = None,
     keep_ids: bool = False,
-    batch_size: int = 2000,
+    batch_size: int = 5000,
     progress: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
     """Import the rows of a file into *entity*, in one unit of work that this call commits.

@@ -1,7 +1,7 @@
 """The bulk import engine: rows in, validated, deduplicated, audited records out.
 
 An :class:`Importer` runs inside one unit of work and takes the rows of a file in batches
-(2,000 by default), so memory stays flat however long the file is. Each batch goes through the
+(5,000 by default), so memory stays flat however long the file is. Each batch goes through the
 steps of :meth:`UnitOfWork.create <crmcore.storage.uow.UnitOfWork.create>`, with the SQL done
 once per batch instead of once per row:
 
@@ -32,6 +32,7 @@ skip or update.
 
 from __future__ import annotations
 
+import gc
 import json
 import operator
 import os
@@ -94,7 +95,7 @@ class ImportOptions:
     dedupe_on: tuple[str, ...] = attrs.field(default=(), converter=lambda v: tuple(_split(v)))
     on_duplicate: str | None = attrs.field(default=None, converter=_policy)
     keep_ids: bool = False
-    batch_size: int = 2000
+    batch_size: int = 5000
     progress: Callable[[int, int], None] | None = None
 
 
@@ -226,6 +227,11 @@ class Importer:
             self._cells = operator.itemgetter(*(index[c] for c in plan.targets), 0)
             self._width = len(columns)
         progress = self.options.progress
+        # An import makes millions of short-lived objects without cycles, which reference
+        # counting frees; the cyclic collector's scans of them would cost about a fifth of the
+        # time, so it is paused for the import and restored afterwards.
+        collecting = gc.isenabled()
+        gc.disable()
         try:
             batch: list[SourceRow] = []
             size = self.options.batch_size
@@ -244,6 +250,8 @@ class Importer:
                 sync_sequence(self.uow.connection, self.table)
             self.uow.flush()
         finally:
+            if collecting:
+                gc.enable()
             if self._rejects is not None:
                 self._rejects.close()
             self.report.seconds = time.perf_counter() - started
