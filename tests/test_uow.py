@@ -9,6 +9,7 @@ import attrs
 import pytest
 
 from crmcore import (
+    Actor,
     ConflictError,
     CrmError,
     DatabaseError,
@@ -601,3 +602,20 @@ def test_second_unit_opened_meanwhile_never_ends_the_open_one(crm):
         uow.commit()
     with crm.unit_of_work() as uow:
         assert uow.get("account", account.id).name == "Acme"
+
+
+def test_acting_as_the_system_writes_read_only_fields_then_acts_as_before(crm, make_user):
+    ann = make_user(crm, "ann")
+    with crm.unit_of_work(ann) as uow:
+        lead = uow.create("lead", last_name="Lovelace")
+        with pytest.raises(PermissionDeniedError):
+            uow.update(lead, status_entered_at="2026-01-01T00:00:00+00:00")
+        with uow.acting_as(Actor.system()) as system:
+            assert system is uow and uow.actor.is_system
+            lead = uow.update(lead, status_entered_at="2026-01-01T00:00:00+00:00")
+        assert uow.actor == ann
+        with pytest.raises(RuntimeError), uow.acting_as(Actor.system()):
+            raise RuntimeError("inside")
+        assert uow.actor == ann
+        uow.commit()
+    assert lead.updated_by is None and lead.created_by == ann.user_id
