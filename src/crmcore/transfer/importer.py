@@ -269,10 +269,39 @@ class Importer:
     # -- one batch -----------------------------------------------------------------------------
     def _batch(self, sources: list[SourceRow]) -> None:
         self.report.rows += len(sources)
-        parse = self._parse
-        rows = [row for src in sources if (row := parse(src)) is not None]
+        if self._plan is not None and ID not in self._cell_fields:
+            rows = self._parse_cells(sources)
+        else:
+            parse = self._parse
+            rows = [row for src in sources if (row := parse(src)) is not None]
         while rows:
             rows = self._process(rows)  # returns duplicates left for another round (updates)
+
+    def _parse_cells(self, sources: list[SourceRow]) -> list[PendingRow]:
+        """:meth:`_parse` for the rows of a CSV file without an id column, the common case in
+        one loop; a row with a problem goes through :meth:`_parse` for its report."""
+        etype, width, fields, cells, dedupe = self.etype, self._width, self._cell_fields, self._cells, self.dedupe
+        parse = self._parse
+        out: list[PendingRow] = []
+        append = out.append
+        for src in sources:
+            values = src[2]
+            if len(values) != width or src[3] is not None:
+                row = parse(src)
+            else:
+                raw = dict(zip(fields, cells(values), strict=False))
+                parsed, errors = check_values(etype, raw, partial=False)
+                if errors:
+                    row = parse(src)
+                else:
+                    row = PendingRow(src, raw)
+                    row.parsed = parsed
+                    if dedupe:
+                        key = tuple(map(parsed.get, dedupe))
+                        row.key = None if None in key else key
+            if row is not None:
+                append(row)
+        return out
 
     def _parse(self, src: SourceRow) -> PendingRow | None:
         """Parse one row; record and drop it if it is invalid."""
