@@ -630,17 +630,11 @@ class UnitOfWork:
         self.require(entity, "update")
         self._check_writable(etype, given)
         parsed = validate(etype, given, partial=True)
-        try:
-            old = self._select_one(etype, record_id, action="read")
-        except NotFoundError:
-            if expected is not None:
-                raise ConflictError(
-                    f"{entity} {record_id} was deleted by someone else; it cannot be updated",
-                    entity=entity, id=record_id, expected_version=expected,
-                ) from None
-            raise
-        if expected is not None and old.version != expected:
-            raise self._stale(entity, record_id, expected, old.version)
+        # A full record (no field hidden from the actor) stands for the row at its version: the
+        # UPDATE below matches that version, so a row changed or deleted meanwhile is still a
+        # conflict, and the read is saved. Other targets are read first.
+        trusted = isinstance(target, Record) and len(target.values) == len(etype.all_fields)
+        old = target if trusted else self._current(etype, record_id, expected)
         self.check_access(old, "update")
         version = old.version
         diff = {k: v for k, v in parsed.items() if old.values.get(k) != v}
@@ -648,7 +642,7 @@ class UnitOfWork:
             self._merge_hook_changes(etype, self._hook.crm_before_update(uow=self, record=old, changes=dict(diff)), diff)
             diff = {k: v for k, v in diff.items() if old.values.get(k) != v}
         if not diff:
-            return old
+            return self._visible(self._current(etype, record_id, expected)) if trusted else old
         self._check_references(etype, diff)
         now = _now()
         table = self.registry.table(entity)
@@ -664,12 +658,34 @@ class UnitOfWork:
         except sa.exc.OperationalError as exc:
             raise self._translate(exc, entity=entity, id=record_id) from exc
         if result.rowcount != 1:
+            self._current(etype, record_id, version)  # raises: deleted, or changed since
             raise self._stale(entity, record_id, version, None)
         new = Record(entity, {**old.values, **diff, "version": version + 1, "updated_at": now, "updated_by": self.actor.user_id})
         self._after_write("updated", etype, new, old, diff)
         self._hook.crm_after_update(uow=self, old=old, new=new, changes=diff)
         self._security_changed(entity)
         return self._visible(new)
+
+    def _current(self, etype: EntityType, record_id: int, expected: int | None) -> Record:
+        """The full record as the actor may read it now, which must be at version *expected*
+        (when given).
+
+        :raises ConflictError: when it was deleted or changed since that version.
+        :raises NotFoundError: when the actor may not read it (or, without *expected*, it
+            does not exist).
+        """
+        try:
+            current = self._select_one(etype, record_id, action="read")
+        except NotFoundError:
+            if expected is not None:
+                raise ConflictError(
+                    f"{etype.name} {record_id} was deleted by someone else; it cannot be updated",
+                    entity=etype.name, id=record_id, expected_version=expected,
+                ) from None
+            raise
+        if expected is not None and current.version != expected:
+            raise self._stale(etype.name, record_id, expected, current.version)
+        return current
 
     def move(self, target: Record | str, stage_or_id: Any, stage: str | None = None, /, **changes: Any) -> Record:
         """Move a staged record to another stage of its pipeline.
