@@ -22,7 +22,7 @@ import datetime as dt
 import functools
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 import sqlalchemy as sa
@@ -295,7 +295,7 @@ class UnitOfWork:
             )
         return CrmError(f"database error: {str(exc.orig).splitlines()[0]}")
 
-    def _execute(self, statement: Any, params: Any = None) -> sa.CursorResult[Unpack[tuple[Any, ...]]]:
+    def _execute(self, statement: Any, params: Any = None) -> sa.CursorResult[*tuple[Any, ...]]:
         try:
             return self.connection.execute(statement, params)
         except sa.exc.OperationalError as exc:
