@@ -92,8 +92,8 @@ NOTIFICATION = EntityType(
 GUIDED_SELLING = Rule(
     "guided_selling_review",
     "opportunity",
-    on="stage_entered:rfp_received",
-    when="amount > 50000",
+    on="stage_entered:rfp_received",  # type: ignore[arg-type]  # text, parsed by Rule
+    when="amount > 50000",  # type: ignore[arg-type]  # text, parsed by Rule
     then=[
         {"action": "create_activity", "kind": "meeting", "subject": "Review with senior manager",
          "description": "Review the RFP of {name} ({amount}) before quoting.",
