@@ -5,16 +5,15 @@ on email (``on_duplicate="skip"``), every cell parsed by its field type, owner r
 checked, hooks run, every lead audited and announced. The rows are all valid and distinct, so
 N leads are created.
 
-Floor: the same N rows, already read from the file into tuples, inserted into the same table
-(same indexes) of a fresh database with the stdlib ``sqlite3`` ``executemany`` in one
-transaction; on PostgreSQL with psycopg ``COPY ... FROM STDIN``. No parsing, no checks, no
-audit: the speed of the storage alone.
+Floor: the same N rows, exactly as crmcore stored them (read back, every column, ids included),
+inserted into the same table (same indexes, foreign keys on) of a fresh database with the
+stdlib ``sqlite3`` ``executemany`` in one transaction; on PostgreSQL with psycopg ``COPY ...
+FROM STDIN``. No parsing, no checks, no audit: the speed of the storage alone.
 """
 
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import os
 import time
 from typing import Any
@@ -60,39 +59,36 @@ def run(rows: int, url: str | None, workdir: str) -> Result:
             audited = connection.execute(sa.text("SELECT count(*) FROM crm_audit WHERE entity = 'lead'")).scalar_one()
         if report.created != rows or leads != rows or audited != rows:
             raise SystemExit(f"import_leads: expected {rows} leads and audit entries, got {leads} and {audited} ({report!r})")
-    floor_seconds = _floor(path, url, workdir)
+        with raw_connection(app) as connection:  # the rows exactly as crmcore stored them
+            cursor = connection.cursor()
+            cursor.execute("SELECT * FROM crm_lead ORDER BY id")
+            names = [d[0] for d in cursor.description]
+            data = [tuple(r) for r in cursor.fetchall()]
+            cursor.close()
+            if is_postgres(url):
+                connection.rollback()
+    floor_seconds = _floor(url, workdir, names, data)
     return Result.make("import_leads", rows, seconds, floor_seconds, peak)
 
 
-def _floor(path: str, url: str | None, workdir: str) -> float:
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    names = [*COLUMNS, "status", "owner_id", "version", "created_at", "updated_at", "created_by", "updated_by"]
+def _floor(url: str | None, workdir: str, names: list[str], data: list[tuple[Any, ...]]) -> float:
+    """Time one transaction inserting *data* into the lead table of a fresh database (its user
+    created first, for the foreign keys) with the driver alone."""
     with fresh_app(url, workdir, "floor") as app:
         with app.unit_of_work() as uow:
-            user = uow.create("user", username="bench").id
+            uow.create("user", username="bench")
             uow.commit()
-        with open(path, encoding="utf-8", newline="") as handle:
-            reader = csv.reader(handle)
-            next(reader)
-            data: list[tuple[Any, ...]] = [(*cells[:7], int(cells[7]), "new", user, 1, now, now, user, user) for cells in reader]
         with raw_connection(app) as connection:
-            return _insert(connection, url, names, data, now, user)
-
-
-def _insert(connection: Any, url: str | None, names: list[str], data: list[tuple[Any, ...]], now: dt.datetime, user: int) -> float:
-    """Time one transaction inserting *data* with the driver alone."""
-    if is_postgres(url):
-        started = time.perf_counter()
-        with connection.cursor() as cursor, cursor.copy(f"COPY crm_lead ({', '.join(names)}) FROM STDIN") as copy:
-            for row in data:
-                copy.write_row(row)
-        connection.commit()
-        return time.perf_counter() - started
-    text_now = now.isoformat(" ")  # as SQLAlchemy stores datetimes in SQLite
-    data = [(*row[:-4], text_now, text_now, user, user) for row in data]
-    statement = f"INSERT INTO crm_lead ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})"
-    started = time.perf_counter()
-    connection.execute("BEGIN")
-    connection.executemany(statement, data)
-    connection.execute("COMMIT")
-    return time.perf_counter() - started
+            if is_postgres(url):
+                started = time.perf_counter()
+                with connection.cursor() as cursor, cursor.copy(f"COPY crm_lead ({', '.join(names)}) FROM STDIN") as copy:
+                    for row in data:
+                        copy.write_row(row)
+                connection.commit()
+                return time.perf_counter() - started
+            statement = f"INSERT INTO crm_lead ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})"
+            started = time.perf_counter()
+            connection.execute("BEGIN")
+            connection.executemany(statement, data)
+            connection.execute("COMMIT")
+            return time.perf_counter() - started
