@@ -10,6 +10,7 @@ values to CSV and JSON.
 
 from __future__ import annotations
 
+import abc
 import datetime as dt
 import decimal
 import json
@@ -63,7 +64,7 @@ class FieldValueError(ValueError):
 
 
 @attrs.frozen
-class FieldType:
+class FieldType(abc.ABC):
     """Base of every field type. Subclasses are small frozen values.
 
     :cvar kind: the name used in settings (``type = "money"``) and in the docs.
@@ -74,12 +75,12 @@ class FieldType:
     operators: ClassVar[frozenset[str]] = EQUALITY
     sortable: ClassVar[bool] = True
 
+    @abc.abstractmethod
     def parse(self, value: Any) -> Any:
         """Return the canonical Python value for *value* (never ``None`` or ``""``).
 
         :raises FieldValueError: with a message naming the expected form and the value.
         """
-        raise NotImplementedError  # pragma: no cover - every concrete type overrides it
 
     def describe(self) -> str:
         """A short description of accepted values, used in messages and docs."""
@@ -89,8 +90,9 @@ class FieldType:
         """The SQL columns that store a field of this type named *column*."""
         return [sa.Column(column, self.sql_type(), nullable=True)]
 
+    @abc.abstractmethod
     def sql_type(self) -> sa.types.TypeEngine[Any]:
-        raise NotImplementedError  # pragma: no cover
+        """The SQL type of the field's (main) column."""
 
     def to_db(self, value: Any, column: str) -> dict[str, Any]:
         """Map a parsed value to ``{column: db value}``."""
