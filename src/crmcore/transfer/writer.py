@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import operator
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -169,7 +169,7 @@ class RecordWriter:
                         values.extend(stored[c] for c in multi)
                 fields.append(tuple(values))
         if processors:  # column by column, then the system columns, processed once above
-            cells = list(zip(*fields, strict=True))
+            cells: list[Sequence[Any]] = list(zip(*fields, strict=True))
             for index, processor in processors:
                 cells[index] = processed_column(cells[index], processor)
             fields = list(zip(*cells, strict=True))
@@ -250,7 +250,7 @@ def parents_first(rows: list[PendingRow], ids: list[int], fields: list[str]) -> 
     while pending:
         waiting = []
         for i in pending:
-            parents = (position.get(rows[i].parsed.get(f)) for f in fields)
+            parents = (position.get(parent) for f in fields if (parent := rows[i].parsed.get(f)) is not None)
             if all(p is None or p in placed or p == i for p in parents):
                 order.append(i)
                 placed.add(i)
