@@ -98,6 +98,17 @@ def test_audit_rows_and_signals_equal_the_rows_imported(crm: Crm, captured_signa
     assert all((e.action, e.entity, e.changes) == ("created", "lead", {}) for e in sent)
 
 
+def test_each_audit_entry_describes_its_own_record(crm: Crm, tmp_path: Path) -> None:
+    rows = [f"F{n},L{n},p{n}@example.com,Co {n % 7},{n}" for n in range(120)]
+    import_file(crm, "lead", leads_csv(tmp_path, rows), batch_size=50)
+    with crm.unit_of_work() as uow:
+        for lead in uow.all("lead"):
+            (entry,) = uow.history("lead", lead.id)
+            assert entry.changes["last_name"] == (None, lead.last_name)
+            assert entry.changes["score"] == (None, lead.score)
+            assert lead.email == f"p{lead.score}@example.com"
+
+
 def test_signals_are_not_sent_before_the_commit(crm: Crm, captured_signals: Any, tmp_path: Path) -> None:
     path = leads_csv(tmp_path, ["A,B,a@example.com,,"])
     with captured_signals("record-created", crm) as sent, crm.unit_of_work() as uow:
