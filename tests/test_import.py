@@ -517,3 +517,12 @@ def test_import_rows_reports_without_committing(crm: Crm) -> None:
         report = import_rows(uow, "lead", [{"Last name": "Lovelace"}])
         assert report.created == 1 and not report.committed
     assert count(crm, "crm_lead") == 0
+
+
+def test_postgresql_plans_each_lookup_with_its_own_values(crm):
+    """Each batch's duplicate lookup (``email IN (...)``) runs as the same prepared statement; a
+    generic plan chosen while the table was empty would scan the whole table for every batch."""
+    if crm.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite has no plan cache")
+    with crm.connect() as connection:
+        assert connection.exec_driver_sql("SHOW plan_cache_mode").scalar_one() == "force_custom_plan"

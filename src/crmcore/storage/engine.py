@@ -65,6 +65,18 @@ def make_engine(url: str, *, echo: bool = False, **kwargs: Any) -> sa.Engine:
             raise ConfigError(
                 "PostgreSQL needs psycopg 3: pip install 'crmcore[postgres]'", key="crm.database"
             ) from None
+
+        @event.listens_for(engine, "connect")
+        def _on_pg_connect(dbapi_connection: Any, _record: Any) -> None:
+            # psycopg prepares a statement after a few runs and PostgreSQL may then switch it to
+            # a generic plan chosen while a table was small; a bulk import or move grows the
+            # table inside its transaction, and a generic plan (a sequential scan where the
+            # index should serve) turns each batch's duplicate lookup quadratic. Plan with the
+            # real parameters every time; the prepared statements still save the parsing.
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("SET plan_cache_mode = force_custom_plan")
+            dbapi_connection.commit()
+
         return engine
     if backend != "sqlite":
         raise ConfigError(
