@@ -233,6 +233,74 @@ def crm_after_update(uow: UnitOfWork, old: Record, new: Record, changes: dict[st
 
 
 @hookspec
+def crm_before_update_many(uow: UnitOfWork, entity: str, items: list[tuple[Record, dict[str, Any]]]) -> list[dict[str, Any] | None] | None:
+    """Change or veto a batch of updates of one entity type (the batch form of
+    ``crm_before_update``).
+
+    Called inside the unit of work by batch writes (:meth:`UnitOfWork.move_many`) once per
+    batch, after the changes are validated and before the UPDATE statements. Each plugin is
+    called once per record, in one form: in a batch, the plugins implementing only
+    ``crm_before_update`` are called first, once per record, then every implementation of this
+    hook with the whole batch (their ``crm_before_update``, if any, is not called). A single
+    :meth:`UnitOfWork.update` first calls this hook with a batch of one for the plugins that
+    implement it without ``crm_before_update``, then ``crm_before_update``. Every
+    implementation sees the same items (read them; return changes instead of mutating). Per
+    record, the returned changes are merged as one hook call's results are (where two plugins
+    change one field, the one called first wins) and validated again. Raise a
+    :class:`~crmcore.errors.CrmError` to veto: the whole batch is refused and its writes are
+    undone; name the record in the message, as the per-record hook would.
+
+    :param uow: the unit of work.
+    :param entity: the entity type's name (every record of the batch is of this type).
+    :param items: ``[(record, changes)]``: each record as it is now and its validated changes
+        (only fields whose value differs), in the order the caller gave the records.
+    :returns: ``None`` (no further changes), or a list with one entry per item, in the same
+        order: ``None`` or further ``{field: value}`` changes for that record. Returning the
+        same dictionary for many items is allowed and saves validating it again.
+
+    Example::
+
+        @hookimpl
+        def crm_before_update_many(entity, items):
+            if entity == "opportunity":
+                return [{"next_step": None} if "stage" in changes else None for record, changes in items]
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def crm_after_update_many(uow: UnitOfWork, entity: str, items: list[tuple[Record, Record, dict[str, Any]]]) -> None:
+    """Take part in the transaction after a batch of records of one entity type was updated
+    (the batch form of ``crm_after_update``).
+
+    Called inside the unit of work by batch writes (:meth:`UnitOfWork.move_many`) once per
+    batch, right after its UPDATE statements and audit entries. Each plugin is called once per
+    record, in one form: a plugin implementing this hook gets the batch instead of its
+    ``crm_after_update`` calls; a plugin implementing only ``crm_after_update`` is called once
+    per record, before the batch implementations. A single :meth:`UnitOfWork.update` first
+    calls this hook with a batch of one for the plugins that implement it without
+    ``crm_after_update``, then ``crm_after_update``. An exception rolls the whole batch back.
+
+    :param uow: the unit of work.
+    :param entity: the entity type's name.
+    :param items: ``[(old, new, changes)]``: each record before and after the update and
+        ``{field: new value}`` of the fields that changed, in the order the caller gave them.
+    :returns: ``None``.
+
+    Example::
+
+        @hookimpl
+        def crm_after_update_many(uow, entity, items):
+            owners = [new for old, new, changes in items if "owner_id" in changes]
+            if entity == "account" and owners:
+                uow.tag_many(owners, "reassigned")
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
 def crm_before_delete(uow: UnitOfWork, record: Record) -> None:
     """Veto a delete, or clean up before it.
 
@@ -486,6 +554,38 @@ def crm_before_move(uow: UnitOfWork, record: Record, transition: Transition, val
 
 
 @hookspec
+def crm_before_move_many(uow: UnitOfWork, entity: str, moves: list[tuple[Record, Transition, dict[str, Any]]]) -> None:
+    """Veto moves of a batch after their transitions, permissions and guards passed (the batch
+    form of ``crm_before_move``; approvals use it).
+
+    Called inside the unit of work once per :meth:`UnitOfWork.move_many` batch (for the records
+    whose stage changes), before the UPDATE statements. A plugin implementing this hook gets the
+    batch instead of its ``crm_before_move`` calls; a plugin implementing only
+    ``crm_before_move`` is called once per record, before the batch implementations. A single
+    move first calls this hook with a batch of one for the plugins that implement it without
+    ``crm_before_move``, then ``crm_before_move``. Raise :class:`~crmcore.errors.TransitionError` naming the record to
+    refuse: the whole batch is refused.
+
+    :param uow: the unit of work.
+    :param entity: the entity type's name.
+    :param moves: ``[(record, transition, values)]``: each record in its current stage, the
+        :class:`~crmcore.workflow.pipelines.Transition` taken and the record's values as they
+        will be after the move, in the order the caller gave the records.
+    :returns: ``None``.
+
+    Example::
+
+        @hookimpl
+        def crm_before_move_many(entity, moves):
+            for record, transition, values in moves:
+                if entity == "opportunity" and transition.target == "won" and not values.get("contact_id"):
+                    raise TransitionError(f"opportunity {record.id} needs a contact to be won")
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
 def crm_record_moved(uow: UnitOfWork, old: Record, new: Record, source: str | None, target: str | None) -> None:
     """Take part in the transaction after a record moved to another stage.
 
@@ -506,6 +606,37 @@ def crm_record_moved(uow: UnitOfWork, old: Record, new: Record, source: str | No
         def crm_record_moved(uow, new, target):
             if target == "won":
                 uow.create("note", opportunity_id=new.id, body="Won: hand over to delivery")
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def crm_records_moved(uow: UnitOfWork, entity: str, moves: list[tuple[Record, Record, str | None, str | None]]) -> None:
+    """Take part in the transaction after a batch of records moved to other stages (the batch
+    form of ``crm_record_moved``; rules on stage entered and stage left run here).
+
+    Called inside the unit of work once per :meth:`UnitOfWork.move_many` batch, right after
+    its UPDATE statements (from the batch ``crm_after_update_many`` of the workflow). A plugin
+    implementing this hook gets the batch instead of its ``crm_record_moved`` calls; a plugin
+    implementing only ``crm_record_moved`` is called once per record, before the batch
+    implementations. A single move first calls this hook with a batch of one for the plugins
+    that implement it without ``crm_record_moved``, then ``crm_record_moved``. An exception rolls the whole batch back. One
+    ``record-moved`` signal per record follows after the commit.
+
+    :param uow: the unit of work.
+    :param entity: the entity type's name.
+    :param moves: ``[(old, new, source, target)]``: each record before and after the move, the
+        stage it left and the stage it entered, in the order the caller gave the records.
+    :returns: ``None``.
+
+    Example::
+
+        @hookimpl
+        def crm_records_moved(uow, entity, moves):
+            won = [new for old, new, source, target in moves if target == "won"]
+            if entity == "opportunity" and won:
+                uow.tag_many(won, "handover")
 
     .. versionadded:: 0.1
     """

@@ -10,7 +10,9 @@
   it (``when = "amount > 100000"``) or switches it off (``enabled = false``);
 - declares the entity types ``approval`` and ``notification`` (a notification is seen by its
   user only);
-- runs rules from the record hooks and holds moves for approvals (``crm_before_move``);
+- runs rules from the record hooks (a batch at a time from ``crm_after_update_many`` and
+  ``crm_records_moved``) and holds moves for approvals (``crm_before_move``,
+  ``crm_before_move_many``);
 - handles the ``rules.timed`` jobs of time-based rules;
 - adds ``crm rules check|list|simulate`` and ``crm approvals list|approve|reject``.
 """
@@ -189,8 +191,27 @@ def crm_record_moved(uow: UnitOfWork, old: Record, new: Record, source: str | No
 
 
 @hookimpl
+def crm_after_update_many(uow: UnitOfWork, entity: str, items: list[tuple[Record, Record, dict[str, Any]]]) -> None:
+    engine = _engine(uow)
+    if engine.watches(entity):
+        engine.on_updated_many(uow, entity, items)
+
+
+@hookimpl
+def crm_records_moved(uow: UnitOfWork, entity: str, moves: list[tuple[Record, Record, str | None, str | None]]) -> None:
+    engine = _engine(uow)
+    if engine.watches(entity):
+        engine.on_moved_many(uow, entity, moves)
+
+
+@hookimpl
 def crm_before_move(uow: UnitOfWork, record: Record, transition: Transition) -> None:
     _engine(uow).check_move(uow, record, transition)
+
+
+@hookimpl
+def crm_before_move_many(uow: UnitOfWork, entity: str, moves: list[tuple[Record, Transition, dict[str, Any]]]) -> None:
+    _engine(uow).check_moves(uow, entity, moves)
 
 
 def _run_timed(uow: UnitOfWork, payload: Any) -> None:

@@ -2,7 +2,10 @@
 
 Declares the seed's opportunity pipeline (``sales``) and the lead pipeline (``lead``), reads
 ``[pipelines.*]`` of the settings, and routes every create and update of a staged entity
-through the :class:`~crmcore.workflow.engine.Workflow`.
+through the :class:`~crmcore.workflow.engine.Workflow`: one record at a time from the
+per-record hooks, a batch at a time from ``crm_before_update_many`` and
+``crm_after_update_many`` (:meth:`~crmcore.storage.uow.UnitOfWork.move_many`). After a move it
+calls ``crm_record_moved`` / ``crm_records_moved`` and queues the ``record-moved`` signal.
 """
 
 from __future__ import annotations
@@ -76,6 +79,14 @@ def crm_before_update(uow: UnitOfWork, record: Record, changes: dict[str, Any]) 
 
 
 @hookimpl
+def crm_before_update_many(uow: UnitOfWork, entity: str, items: list[tuple[Record, dict[str, Any]]]) -> list[Any] | None:
+    workflow = uow.crm.workflow
+    if workflow.staged(entity):
+        return workflow.on_update_many(uow, uow.registry.entity(entity), items)
+    return None
+
+
+@hookimpl
 def crm_after_update(uow: UnitOfWork, old: Record, new: Record, changes: dict[str, Any]) -> None:
     workflow = uow.crm.workflow
     if not workflow.staged(old.entity):
@@ -84,5 +95,35 @@ def crm_after_update(uow: UnitOfWork, old: Record, new: Record, changes: dict[st
     if pipeline.field not in changes:
         return
     source, target = old.values.get(pipeline.field), new.values.get(pipeline.field)
-    uow.crm.hook.crm_record_moved(uow=uow, old=old, new=new, source=source, target=target)
+    single, batch = uow.hook_callers("crm_record_moved", "crm_records_moved", many=False)
+    if batch is not None:  # plugins with the batch form only, first
+        batch(uow=uow, entity=old.entity, moves=[(old, new, source, target)])
+    if single is not None:
+        single(uow=uow, old=old, new=new, source=source, target=target)
     uow.announce(MOVED, old.entity, event=MoveEvent(old.entity, new, uow.actor, pipeline.name, source, target))
+
+
+@hookimpl
+def crm_after_update_many(uow: UnitOfWork, entity: str, items: list[tuple[Record, Record, dict[str, Any]]]) -> None:
+    workflow = uow.crm.workflow
+    if not workflow.staged(entity):
+        return
+    moves: list[tuple[Record, Record, Any, Any]] = []
+    names: list[str] = []
+    for old, new, changes in items:
+        pipeline = workflow.pipeline_of(entity, new.values)
+        field = pipeline.field
+        if field in changes:
+            moves.append((old, new, old.values.get(field), new.values.get(field)))
+            names.append(pipeline.name)
+    if not moves:
+        return
+    single, batch = uow.hook_callers("crm_record_moved", "crm_records_moved", many=True)
+    if single is not None:
+        for old, new, source, target in moves:
+            single(uow=uow, old=old, new=new, source=source, target=target)
+    if batch is not None:
+        batch(uow=uow, entity=entity, moves=moves)
+    actor = uow.actor
+    for (_, new, source, target), name in zip(moves, names, strict=True):
+        uow.announce(MOVED, entity, event=MoveEvent(entity, new, actor, name, source, target))

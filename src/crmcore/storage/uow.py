@@ -154,6 +154,8 @@ class UnitOfWork:
         self._access: AccessContext | None = None
         self._hidden: dict[str, frozenset[str]] = {}
         self._statements: dict[tuple[Any, ...], Any] = {}  # see _statement
+        self._hook_callers: dict[tuple[str, str, bool], tuple[Any, Any]] = {}  # see hook_callers
+        self._references: dict[str, frozenset[str]] = {}  # see _check_references
 
     # -- lifecycle -----------------------------------------------------------------------------
     def __enter__(self) -> UnitOfWork:
@@ -475,7 +477,15 @@ class UnitOfWork:
                     field=name, reasons=[f"field {name!r} is declared read-only"],
                 )
 
+    def _reference_names(self, entity: EntityType) -> frozenset[str]:
+        found = self._references.get(entity.name)
+        if found is None:
+            found = self._references[entity.name] = frozenset(f.name for f in entity.fields if isinstance(f.type, Reference))
+        return found
+
     def _check_references(self, entity: EntityType, values: Mapping[str, Any]) -> None:
+        if self._reference_names(entity).isdisjoint(values):
+            return
         errors = self.reference_errors(entity, [values]).get(0)
         if errors:
             raise ReferenceError(errors, entity=entity.name)
@@ -527,6 +537,53 @@ class UnitOfWork:
                 extra.update(result)
         if extra:
             values.update(validate(entity, extra, partial=True))
+
+    def hook_callers(self, single: str, batch: str, *, many: bool) -> tuple[Any, Any]:
+        """The callers of a per-record hook (*single*, ``crm_before_update``, say) and of its
+        batch form (*batch*, ``crm_before_update_many``), such that each plugin is called once
+        per record, in one form.
+
+        :param many: ``True`` for a batch of records: the batch hook calls every plugin that
+            implements it and the per-record hook only the plugins that implement it alone;
+            ``False`` for one record: the per-record hook calls every plugin that implements it
+            and the batch hook (with a batch of one) only the plugins that implement it alone.
+        :returns: ``(per-record caller, batch caller)``; either is ``None`` when it would call
+            nobody, so the caller skips it. Callers call the restricted one first (the plugins
+            of the other form, usually registered later), then the other; changes returned are
+            merged as one hook call's results: those of the first called win.
+        """
+        key = (single, batch, many)
+        found = self._hook_callers.get(key)
+        if found is None:
+            one, more = getattr(self._hook, single), getattr(self._hook, batch)
+            one_plugins = {impl.plugin for impl in one.get_hookimpls()}
+            more_plugins = {impl.plugin for impl in more.get_hookimpls()}
+            manager = self.crm.plugins.pm
+            if many:
+                found = (manager.subset_hook_caller(single, more_plugins) if one_plugins - more_plugins else None,
+                         more if more_plugins else None)
+            else:
+                found = (one if one_plugins else None,
+                         manager.subset_hook_caller(batch, one_plugins) if more_plugins - one_plugins else None)
+            self._hook_callers[key] = found
+        return found
+
+    @staticmethod
+    def _batch_results(hook: str, results: Sequence[Any], count: int) -> list[Sequence[Any]]:
+        """The non-``None`` results of a batch hook, each checked to be a list of *count*
+        entries (one per item of the batch), in the order pluggy returned them."""
+        checked: list[Sequence[Any]] = []
+        for result in results:
+            if result is None:
+                continue
+            if not isinstance(result, (list, tuple)) or len(result) != count:
+                raise PluginError(
+                    f"hook {hook!r} returned {type(result).__name__} {str(result)[:80]!r}; return None or a list with one "
+                    f"entry (None or changes) for each of the {count} items",
+                    hook=hook,
+                )
+            checked.append(result)
+        return checked
 
     @_atomic
     def create(self, entity: str, data: Mapping[str, Any] | None = None, /, **values: Any) -> Record:
@@ -637,10 +694,19 @@ class UnitOfWork:
         old = target if trusted else self._current(etype, record_id, expected)
         self.check_access(old, "update")
         version = old.version
-        diff = {k: v for k, v in parsed.items() if old.values.get(k) != v}
+        values = old.values
+        diff = {k: v for k, v in parsed.items() if values.get(k) != v}
         if diff:
-            self._merge_hook_changes(etype, self._hook.crm_before_update(uow=self, record=old, changes=dict(diff)), diff)
-            diff = {k: v for k, v in diff.items() if old.values.get(k) != v}
+            before, before_many = self.hook_callers("crm_before_update", "crm_before_update_many", many=False)
+            results: list[Any] = []
+            if before_many is not None:  # plugins with the batch form only, first: a batch of one
+                batched = before_many(uow=self, entity=entity, items=[(old, dict(diff))])
+                results = [r[0] for r in self._batch_results("crm_before_update_many", batched, 1)]
+            if before is not None:
+                results.extend(before(uow=self, record=old, changes=dict(diff)))
+            if results:
+                self._merge_hook_changes(etype, results, diff)
+                diff = {k: v for k, v in diff.items() if values.get(k) != v}
         if not diff:
             return self._visible(self._current(etype, record_id, expected)) if trusted else old
         self._check_references(etype, diff)
@@ -660,9 +726,13 @@ class UnitOfWork:
         if result.rowcount != 1:
             self._current(etype, record_id, version)  # raises: deleted, or changed since
             raise self._stale(entity, record_id, version, None)
-        new = Record(entity, {**old.values, **diff, "version": version + 1, "updated_at": now, "updated_by": self.actor.user_id})
+        new = Record(entity, {**values, **diff, "version": version + 1, "updated_at": now, "updated_by": self.actor.user_id})
         self._after_write("updated", etype, new, old, diff)
-        self._hook.crm_after_update(uow=self, old=old, new=new, changes=diff)
+        after, after_many = self.hook_callers("crm_after_update", "crm_after_update_many", many=False)
+        if after_many is not None:
+            after_many(uow=self, entity=entity, items=[(old, new, diff)])
+        if after is not None:
+            after(uow=self, old=old, new=new, changes=diff)
         self._security_changed(entity)
         return self._visible(new)
 
@@ -714,11 +784,20 @@ class UnitOfWork:
     def move_many(self, records: Iterable[Record], stage: str) -> list[Record]:
         """Move many records of one entity type to *stage*, set-based.
 
-        Each record gets the checks and hooks of :meth:`move`; the SQL runs in batches
-        (one UPDATE statement per batch, versions checked), the audit is written in bulk.
+        Each record gets the checks of :meth:`move` (permissions, transition, guards, required
+        and locked fields, approvals) with the same error messages; the first record of the
+        batch (in the given order) that may not move is named and the whole batch is refused.
+        The hooks get the batch: ``crm_before_update_many``, ``crm_before_move_many``,
+        ``crm_after_update_many`` and ``crm_records_moved``, while plugins implementing only
+        the per-record hooks are called once per record. The UPDATE statements, the reads and
+        the audit entries are set-based, versions are checked. A full record (as read, nothing
+        hidden from the actor) stands for its row once its version is checked, as in
+        :meth:`update`.
 
-        :returns: the moved records (records already in *stage* are returned unchanged).
-        :raises ConflictError: when a record changed since it was read.
+        :returns: the records after the move, in the given order (records already in *stage*
+            are returned unchanged).
+        :raises TransitionError: for an illegal move or a failing guard, naming the record.
+        :raises ConflictError: when a record changed since it was read, or was deleted.
         """
         given = list(records)
         if not given:
@@ -728,19 +807,57 @@ class UnitOfWork:
             raise ValidationError("move_many moves records of one entity type at a time", entity=entity)
         etype = self.registry.entity(entity)
         self.require(entity, "update")
+        current = self._current_many(etype, given)
+        parsed: dict[str, Any] = {}  # the stage as each stage field parses it
+        plan: list[tuple[Record, dict[str, Any]]] = []
+        unchanged: list[Record] = []
+        for record in given:
+            old = current[record.id]
+            field = self._stage_field(entity, old.values)
+            if field not in parsed:
+                self._check_writable(etype, [field])
+                parsed[field] = validate(etype, {field: stage}, partial=True)[field]
+            wanted = parsed[field]
+            if old.values.get(field) != wanted:
+                plan.append((old, {field: wanted}))
+            else:
+                unchanged.append(old)
+        if plan:
+            plan = self._before_update_many(etype, plan)
+        moved = self._update_many(etype, [(old, diff) for old, diff in plan if diff])
+        unchanged.extend(old for old, diff in plan if not diff)
+        by_id = {r.id: r for r in unchanged}
+        by_id.update((r.id, r) for r in moved)
+        return [self._visible(by_id[r.id]) for r in given]
+
+    def _current_many(self, etype: EntityType, given: Sequence[Record]) -> dict[int, Record]:
+        """``{id: full record}`` of *given*: a full record stands for its row once its version
+        is checked (only ids and versions are read), the others are read (the actor must see
+        them). Refuses records that are stale, missing or that the actor may not update."""
+        entity = etype.name
         table = self.registry.table(entity)
+        size = len(etype._by_name)
         current: dict[int, Record] = {}
-        movable: set[int] = set()
-        for start in range(0, len(given), 500):
-            chunk = [r.id for r in given[start:start + 500]]
-            statement = sa.select(table).where(table.c.id.in_(chunk), self.read_filter(entity, table))
+        trusted: list[Record] = []
+        wanted: list[int] = []
+        for record in given:
+            if len(record.values) == size:
+                current[record.id] = record
+                trusted.append(record)
+            else:
+                wanted.append(record.id)
+        if trusted:
+            self._check_versions(etype, trusted)
+        for start in range(0, len(wanted), 500):
+            statement = sa.select(table).where(table.c.id.in_(wanted[start:start + 500]), self.read_filter(entity, table))
             for row in self._execute(statement).mappings():
                 current[row["id"]] = self._row_to_record(etype, row, full=True)
-            if not self.actor.is_system:
-                check = sa.select(table.c.id).where(table.c.id.in_(chunk), self.predicate(entity, "update").sql(table))
+        movable: set[int] = set()
+        if not self.actor.is_system:
+            ids = list(current)
+            for start in range(0, len(ids), 500):
+                check = sa.select(table.c.id).where(table.c.id.in_(ids[start:start + 500]), self.predicate(entity, "update").sql(table))
                 movable.update(r[0] for r in self._execute(check))
-        results: list[Record] = []
-        plan: list[tuple[Record, dict[str, Any]]] = []
         for record in given:
             old = current.get(record.id)
             if old is None:
@@ -749,46 +866,160 @@ class UnitOfWork:
                 raise self._stale(entity, record.id, record.version, old.version)
             if not self.actor.is_system and record.id not in movable:
                 self.check_access(old, "update")
-            diff = {self._stage_field(entity, old.values): stage}
-            diff = {k: v for k, v in diff.items() if old.values.get(k) != v}
-            if diff:
-                self._merge_hook_changes(etype, self._hook.crm_before_update(uow=self, record=old, changes=dict(diff)), diff)
-            if diff:
-                plan.append((old, diff))
-            else:
-                results.append(old)
+        return current
+
+    def _before_update_many(self, etype: EntityType, plan: list[tuple[Record, dict[str, Any]]]) -> list[tuple[Record, dict[str, Any]]]:
+        """Run the before-update hooks over *plan* (``(old, diff)`` pairs): per record for the
+        plugins with ``crm_before_update`` only, once for those with ``crm_before_update_many``.
+        Returns the pairs with the hooks' changes merged and validated (diffs may end empty)."""
+        single, batch = self.hook_callers("crm_before_update", "crm_before_update_many", many=True)
+        count = len(plan)
+        per_record: list[Sequence[Any]] | None = None
+        if single is not None:
+            per_record = [single(uow=self, record=old, changes=dict(diff)) for old, diff in plan]
+        batched: list[Sequence[Any]] = []
+        if batch is not None:
+            items = [(old, dict(diff)) for old, diff in plan]
+            batched = self._batch_results("crm_before_update_many", batch(uow=self, entity=etype.name, items=items), count)
+        if per_record is None and not batched:
+            return plan
+        checked: dict[int, dict[str, Any]] = {}  # id of a dict of changes many items share -> validated
+        out: list[tuple[Record, dict[str, Any]]] = []
+        for index, (old, diff) in enumerate(plan):
+            # in the order of the calls (per record first, then the batch forms), merged from the
+            # end as one hook call's results are: the changes of the first called win
+            found = [*(per_record[index] if per_record is not None else ()), *(r[index] for r in batched)]
+            extra: dict[str, Any] | None = None
+            merged = False
+            for result in reversed(found):
+                if not result:
+                    continue
+                if extra is None:
+                    extra = result
+                else:
+                    if not merged:
+                        extra, merged = dict(extra), True
+                    extra.update(result)
+            if extra is not None:
+                if merged:
+                    valid = validate(etype, extra, partial=True)
+                else:
+                    valid = checked.get(id(extra))  # type: ignore[assignment]
+                    if valid is None:
+                        valid = checked[id(extra)] = validate(etype, extra, partial=True)
+                diff.update(valid)
+                values = old.values
+                diff = {k: v for k, v in diff.items() if values.get(k) != v}
+            out.append((old, diff))
+        return out
+
+    def _update_many(self, etype: EntityType, plan: Sequence[tuple[Record, dict[str, Any]]]) -> list[Record]:
+        """Write ``(old, diff)`` pairs of full records set-based (references checked, versions
+        matched), audit them, queue their signals and run the after-update hooks (per record
+        for plugins with ``crm_after_update`` only, once for those with
+        ``crm_after_update_many``). Returns the new records."""
+        if not plan:
+            return []
+        entity = etype.name
+        if not self._reference_names(etype).isdisjoint({name for _, diff in plan for name in diff}):
+            errors = self.reference_errors(etype, [diff for _, diff in plan])
+            if errors:
+                first = min(errors)
+                raise ReferenceError(errors[first], entity=entity)
         now = _now()
-        groups: dict[tuple[str, ...], list[tuple[Record, dict[str, Any], dict[str, Any]]]] = {}
+        self._write_updates(etype, plan, now)
+        by = self.actor.user_id
+        items = [
+            (old, Record(entity, {**old.values, **diff, "version": old.version + 1, "updated_at": now, "updated_by": by}), diff)
+            for old, diff in plan
+        ]
+        self._after_update_many(etype, items, now)
+        single, batch = self.hook_callers("crm_after_update", "crm_after_update_many", many=True)
+        if single is not None:
+            for old, new, diff in items:
+                single(uow=self, old=old, new=new, changes=diff)
+        if batch is not None:
+            batch(uow=self, entity=entity, items=items)
+        self._security_changed(entity)
+        return [new for _, new, _ in items]
+
+    def _write_updates(self, etype: EntityType, plan: Sequence[tuple[Record, dict[str, Any]]], now: dt.datetime) -> None:
+        """The UPDATE statements of *plan*: records sharing their changes (the same values)
+        and their version are updated together, ``WHERE id IN (...) AND version = ...``; the
+        rest with one ``executemany``. A row count short of the records raises the conflict of
+        the first record that changed or went."""
+        entity = etype.name
+        table = self.registry.table(entity)
+        by = self.actor.user_id
+        rows: dict[tuple[Any, ...], dict[str, Any]] = {}  # the changes' values by identity -> columns
+        groups: dict[tuple[Any, ...], list[Record]] = {}
         for old, diff in plan:
-            row = self._to_row(etype, diff)
-            groups.setdefault(tuple(sorted(row)), []).append((old, diff, row))
-        for columns, items in groups.items():
-            statement = (
+            key = tuple((k, id(v)) for k, v in diff.items())
+            if key not in rows:
+                rows[key] = self._to_row(etype, diff)
+            groups.setdefault((key, old.version), []).append(old)
+        single: dict[tuple[str, ...], list[tuple[Record, dict[str, Any]]]] = {}
+        for (key, version), olds in groups.items():
+            row = rows[key]
+            if len(olds) < _SET_UPDATE_MIN:
+                single.setdefault(tuple(row), []).extend((old, row) for old in olds)
+                continue
+            columns = tuple(row)
+            statement = self._statement(("update_set", entity, *columns), lambda columns=columns: (  # type: ignore[misc]
                 sa.update(table)
-                .where(table.c.id == sa.bindparam("b_id"), table.c.version == sa.bindparam("b_version"))
+                .where(table.c.id.in_(sa.bindparam("b_ids", expanding=True)), table.c.version == sa.bindparam("b_version"))
                 .values({c: sa.bindparam(c) for c in columns} | {
                     "version": sa.bindparam("b_new_version"), "updated_at": sa.bindparam("b_at"), "updated_by": sa.bindparam("b_by"),
                 })
+            ))
+            for start in range(0, len(olds), 500):
+                chunk = olds[start:start + 500]
+                params = {**row, "b_ids": [r.id for r in chunk], "b_version": version, "b_new_version": version + 1, "b_at": now,
+                          "b_by": by}
+                self._checked_update(etype, statement, params, chunk, row)
+        for columns, pairs in single.items():
+            head = (*columns, "version", "updated_at", "updated_by")
+            statement = self._statement(("update", entity, *head), lambda head=head: (  # type: ignore[misc]
+                sa.update(table).where(table.c.id == sa.bindparam("b_id"), table.c.version == sa.bindparam("b_version"))
+                .values({c: sa.bindparam(c) for c in head})
+            ))
+            for start in range(0, len(pairs), 1000):
+                chunk_pairs = pairs[start:start + 1000]
+                params_list = [{**row, "version": old.version + 1, "updated_at": now, "updated_by": by, "b_id": old.id,
+                                "b_version": old.version} for old, row in chunk_pairs]
+                self._checked_update(etype, statement, params_list, [old for old, _ in chunk_pairs], chunk_pairs[0][1])
+
+    def _checked_update(self, etype: EntityType, statement: Any, params: Any, olds: Sequence[Record], row: Mapping[str, Any]) -> None:
+        try:
+            result = self.connection.execute(statement, params)
+        except sa.exc.IntegrityError as exc:
+            raise self._integrity(etype, exc, row) from exc
+        except sa.exc.OperationalError as exc:
+            raise self._translate(exc, entity=etype.name) from exc
+        if result.rowcount != len(olds):  # changed since their versions were checked: a race
+            raise ConflictError(
+                f"some of the {len(olds)} {etype.plural.lower()} changed since they were read; read them again and retry",
+                entity=etype.name,
             )
-            params = [
-                {**row, "b_id": old.id, "b_version": old.version, "b_new_version": old.version + 1, "b_at": now, "b_by": self.actor.user_id}
-                for old, _, row in items
-            ]
-            for start in range(0, len(params), 1000):
-                batch = params[start:start + 1000]
-                result = self._execute(statement, batch)
-                if self.connection.dialect.supports_sane_multi_rowcount and result.rowcount != len(batch):
-                    raise ConflictError(
-                        f"some of the {len(batch)} {etype.plural.lower()} changed since they were read; read them again and retry",
-                        entity=entity,
-                    )
-            for old, diff, _ in items:
-                new = Record(entity, {**old.values, **diff, "version": old.version + 1, "updated_at": now, "updated_by": self.actor.user_id})
-                self._after_write("updated", etype, new, old, diff)
-                self._hook.crm_after_update(uow=self, old=old, new=new, changes=diff)
-                results.append(new)
-        order = {r.id: i for i, r in enumerate(given)}
-        return [self._visible(r) for r in sorted(results, key=lambda r: order[r.id])]
+
+    def _check_versions(self, etype: EntityType, records: Sequence[Record]) -> None:
+        """Raise the conflict of the first of *records* that was deleted or is no longer at
+        its version (ids and versions read, one query per 500 records)."""
+        table = self.registry.table(etype.name)
+        ids = [r.id for r in records]
+        versions: dict[int, int] = {}
+        for start in range(0, len(ids), 500):
+            statement = sa.select(table.c.id, table.c.version).where(table.c.id.in_(ids[start:start + 500]))
+            versions.update((r[0], r[1]) for r in self._execute(statement))
+        for record in records:
+            found = versions.get(record.id)
+            if found is None:
+                raise ConflictError(
+                    f"{etype.name} {record.id} was deleted by someone else; it cannot be updated",
+                    entity=etype.name, id=record.id, expected_version=record.version,
+                )
+            if found != record.version:
+                raise self._stale(etype.name, record.id, record.version, found)
 
     def _stale(self, entity: str, record_id: int, expected: int, current: int | None) -> ConflictError:
         now = f" (it is at version {current})" if current is not None else ""
@@ -895,6 +1126,38 @@ class UnitOfWork:
             self.announce({"created": CREATED, "updated": UPDATED, "deleted": DELETED}[action], etype.name,
                           event=RecordEvent(action, etype.name, record, self.actor, changes))
 
+    def _after_update_many(self, etype: EntityType, items: Sequence[tuple[Record, Record, dict[str, Any]]], at: dt.datetime) -> None:
+        """What :meth:`_after_write` does for an update, for ``(old, new, diff)`` of many
+        records: changes recorded, audit entries queued (a value many records share, such as
+        the time a batch entered a stage, dumped once), ``record-updated`` queued."""
+        entity = etype.name
+        actor = self.actor
+        record_change = self.changes.append
+        signal = self._signals.append
+        auditable = etype.auditable
+        dumpers = self._dumpers(etype)[0]
+        shared: dict[tuple[str, int], Any] = {}  # (field, id of a new value) -> dumped
+        for old, new, diff in items:
+            record_change(Change("updated", entity, new.id))
+            before = old.values
+            changes = {name: (before.get(name), value) for name, value in diff.items()}
+            if auditable:
+                dumped: dict[str, Any] = {}
+                for name, (was, value) in changes.items():
+                    dump = dumpers.get(name, _PSEUDO)
+                    if dump is None or dump is _PSEUDO:
+                        dumped[name] = [was, value]
+                        continue
+                    if value is not None:
+                        key = (name, id(value))
+                        if key in shared:
+                            value = shared[key]
+                        else:
+                            value = shared[key] = dump(value)
+                    dumped[name] = [None if was is None else dump(was), value]
+                self._queue_entry(etype, new.id, "updated", dumped, at)
+            signal((UPDATED, entity, {"event": RecordEvent("updated", entity, new, actor, changes)}))
+
     def queue_audit(
         self, etype: EntityType, record_id: int, action: str, changes: Mapping[str, tuple[Any, Any]],
         *, at: dt.datetime | None = None,
@@ -996,22 +1259,72 @@ class UnitOfWork:
         Names are parsed like the tag's ``name`` field (surrounding space goes); the audit entry
         lists the tags actually added.
         """
-        etype = self.registry.entity(record.entity)
+        self.tag_many([record], *names)
+
+    @_atomic
+    def tag_many(self, records: Iterable[Record], *names: str) -> None:
+        """Tag many ownable records of one entity type with *names*, set-based: :meth:`tag`
+        for each record, with one read of the tags, one of the records' present taggings and
+        one insert per 500 records.
+
+        :raises NotFoundError: when a record does not exist (any more).
+        """
+        given = list(records)
+        if not given:
+            return
+        entity = given[0].entity
+        etype = self.registry.entity(entity)
         if not etype.ownable:
-            raise ValidationError(f"{record.entity} records cannot be tagged; only ownable entity types can", entity=record.entity)
-        names = self._tag_names(names)
-        self._select_one(etype, record.id)  # it must (still) exist
+            raise ValidationError(f"{entity} records cannot be tagged; only ownable entity types can", entity=entity)
+        if any(r.entity != entity for r in given):
+            raise ValidationError("tag_many tags records of one entity type at a time", entity=entity)
+        parsed = self._tag_names(names)
+        ids = list(dict.fromkeys(r.id for r in given))
         tag_table = self.registry.table("tag")
         tagging = self.crm.core_tables["tagging"]
-        existing = {r.name: r.id for r in self._execute(sa.select(tag_table.c.id, tag_table.c.name).where(tag_table.c.name.in_(names)))}
-        for name in names:
+        table = self.registry.table(entity)
+        exists = self._statement(("tag_many", "exists", entity), lambda: (
+            sa.select(table.c.id).where(table.c.id.in_(sa.bindparam("b_ids", expanding=True)))
+        ))
+        present: dict[int, set[int]] = {}
+        found: set[int] = set()
+        for start in range(0, len(ids), 500):
+            found.update(r[0] for r in self._execute(exists, {"b_ids": ids[start:start + 500]}))
+        for record_id in ids:  # they must (still) exist
+            if record_id not in found:
+                raise NotFoundError(f"{entity} {record_id} not found", entity=entity, id=record_id)
+        if not parsed:
+            return
+        named = self._statement(("tag_many", "names"), lambda: (
+            sa.select(tag_table.c.id, tag_table.c.name).where(tag_table.c.name.in_(sa.bindparam("b_names", expanding=True)))
+        ))
+        existing = {r.name: r.id for r in self._execute(named, {"b_names": parsed})}
+        for name in parsed:
             if name not in existing:
                 existing[name] = self.create("tag", name=name).id
-        present = {r[0] for r in self._execute(sa.select(tagging.c.tag_id).where(tagging.c.entity == record.entity, tagging.c.record_id == record.id))}
-        added = [n for n in names if existing[n] not in present]
-        if added:
-            self._execute(sa.insert(tagging), [{"tag_id": existing[n], "entity": record.entity, "record_id": record.id} for n in added])
-            self.queue_audit(etype, record.id, "tagged", {"tags": (None, ", ".join(added))})
+        carried = self._statement(("tag_many", "present"), lambda: (
+            sa.select(tagging.c.record_id, tagging.c.tag_id).where(
+                tagging.c.entity == sa.bindparam("b_entity"), tagging.c.record_id.in_(sa.bindparam("b_ids", expanding=True)),
+                tagging.c.tag_id.in_(sa.bindparam("b_tags", expanding=True)),
+            )
+        ))
+        tag_ids = [existing[n] for n in parsed]
+        for start in range(0, len(ids), 500):
+            for record_id, tag_id in self._execute(carried, {"b_entity": entity, "b_ids": ids[start:start + 500], "b_tags": tag_ids}):
+                present.setdefault(record_id, set()).add(tag_id)
+        rows: list[dict[str, Any]] = []
+        entries: list[tuple[int, str]] = []
+        for record_id in ids:
+            has = present.get(record_id, ())
+            added = [n for n in parsed if existing[n] not in has]
+            if added:
+                rows.extend({"tag_id": existing[n], "entity": entity, "record_id": record_id} for n in added)
+                entries.append((record_id, ", ".join(added)))
+        if rows:
+            insert = self._statement(("tag_many", "insert"), lambda: sa.insert(tagging))
+            self._execute(insert, rows)
+            for record_id, text in entries:
+                self._queue_entry(etype, record_id, "tagged", {"tags": [None, text]}, None)
 
     @_atomic
     def untag(self, record: Record, *names: str) -> None:
@@ -1105,6 +1418,9 @@ class UnitOfWork:
         return f"<UnitOfWork {state} actor={self.actor.username} changes={len(self.changes)}>"
 
 
+#: Records of a batch sharing their changes and version are updated by one statement from this
+#: many on (fewer go into one executemany with the rest).
+_SET_UPDATE_MIN = 8
 #: Marks a queued signal whose events are read back after the commit (see announce_created).
 _READ_BACK = "__read_back__"
 #: Stands for the dump of a name that is no field (pseudo fields of the audit such as tags).

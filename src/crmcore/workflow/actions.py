@@ -4,7 +4,8 @@ An :class:`Action` declares its parameters (:class:`Param`), so a rule's ``then`
 when the app starts: an unknown action or parameter, a missing required one, a value of the
 wrong type or an unknown field stops start-up naming the rule. It runs with an
 :class:`ActionContext` (the unit of work, the rule, the record) and describes what it would do
-without doing it, for ``crm rules simulate``.
+without doing it, for ``crm rules simulate``. An action that can do its work for many records
+at once (a rule firing for a batch of moves) also offers ``run_many``.
 
 The builtin actions (:data:`BUILTIN_ACTIONS`):
 
@@ -118,6 +119,9 @@ class Action:
         ``ctx.fail(message)``.
     :param blocks_moves: the action makes records wait for approvals (the approval check of
         moves is on for the entity types of rules using it).
+    :param run_many: ``run_many(contexts, params)`` does what *run* does for each context (one
+        per record the rule fired for, in order) set-based; without it, *run* is called once
+        per context.
     """
 
     name: str
@@ -127,6 +131,7 @@ class Action:
     check: Callable[[CheckContext, Mapping[str, Any]], None] | None = None
     help: str = ""
     blocks_moves: bool = False
+    run_many: Callable[[Sequence[ActionContext], Mapping[str, Any]], Any] | None = None
 
     def check_params(self, ctx: CheckContext, given: Mapping[str, Any]) -> None:
         """Check *given* against the declared parameters, then the action's own check."""
@@ -516,6 +521,19 @@ def _add_tag(ctx: ActionContext, params: Mapping[str, Any]) -> None:
     ctx.uow.tag(ctx.record, *(ctx.render(t) or "" for t in _tags(params)))
 
 
+def _add_tag_many(contexts: Sequence[ActionContext], params: Mapping[str, Any]) -> None:
+    """Tag the records of *contexts* with one :meth:`~crmcore.storage.uow.UnitOfWork.tag_many`
+    per set of rendered names (one for them all when the names have no placeholders)."""
+    texts = _tags(params)
+    fixed = not any("{" in t for t in texts)
+    groups: dict[tuple[str, ...], list[Record]] = {}
+    for ctx in contexts:
+        names = tuple(texts) if fixed else tuple(ctx.render(t) or "" for t in texts)
+        groups.setdefault(names, []).append(ctx.record)
+    for names, records in groups.items():
+        contexts[0].uow.tag_many(records, *names)
+
+
 def _check_tag(ctx: CheckContext, params: Mapping[str, Any]) -> None:
     if not ctx.entity.ownable:
         raise ctx.fail(f"{ctx.entity.name} records cannot be tagged; only ownable entity types can")
@@ -623,7 +641,7 @@ BUILTIN_ACTIONS: dict[str, Action] = {
         Action("add_tag", _add_tag, {
             "tags": Param("texts", template=True), "tag": Param("text", template=True),
         }, lambda ctx, p: f"tag with {', '.join(repr(ctx.render(t)) for t in _tags(p))}", _check_tag,
-            help="Tag the record."),
+            help="Tag the record.", run_many=_add_tag_many),
         Action("notify", _notify, {
             "message": Param("text", required=True, template=True), "to": _TO,
         }, _describe_notify, help="Leave a notification for users."),

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -40,7 +40,9 @@ __all__ = [
     "approve",
     "approvals",
     "check_move",
+    "check_moves",
     "close_decided",
+    "close_decided_many",
     "may_decide",
     "reject",
     "request_approval",
@@ -108,8 +110,34 @@ def check_move(uow: UnitOfWork, record: Record, transition: Transition) -> None:
     :raises TransitionError: naming the approval, its role and what to do.
     """
     found = _open(uow, record.entity, record.id)
+    if found:
+        _check(uow, record, transition, found)
+
+
+def check_moves(uow: UnitOfWork, moves: Sequence[tuple[Record, Transition]]) -> None:
+    """:func:`check_move` for ``(record, transition)`` pairs of records of one entity type,
+    with one read of their open approvals per 500 records; the first record held is named."""
+    if not moves:
+        return
+    entity = moves[0][0].entity
+    table = uow.registry.table("approval")
+    ids = sorted({record.id for record, _ in moves})
+    found: dict[int, list[Any]] = {}
+    for start in range(0, len(ids), 500):
+        statement = sa.select(table.c.id, table.c.status, table.c.role, table.c.rule, table.c.decided_by, table.c.record_id).where(
+            table.c.record_entity == entity, table.c.record_id.in_(ids[start:start + 500]), table.c.closed_at.is_(None),
+        ).order_by(table.c.id)
+        for row in uow.connection.execute(statement):
+            found.setdefault(row.record_id, []).append(row)
     if not found:
         return
+    for record, transition in moves:
+        rows = found.get(record.id)
+        if rows:
+            _check(uow, record, transition, rows)
+
+
+def _check(uow: UnitOfWork, record: Record, transition: Transition, found: Sequence[Any]) -> None:
     workflow = uow.crm.workflow
     pipeline = workflow.pipeline_of(record.entity, record.values)
     current = record.get(pipeline.field)
@@ -144,6 +172,25 @@ def close_decided(uow: UnitOfWork, record: Record) -> int:
         for approval_id in ids:
             uow.update("approval", approval_id, closed_at=stamp)
     return len(ids)
+
+
+def close_decided_many(uow: UnitOfWork, records: Sequence[Record]) -> int:
+    """:func:`close_decided` for many records of one entity type (one read per 500 records)."""
+    if not records:
+        return 0
+    table = uow.registry.table("approval")
+    stamp = _now()
+    ids = sorted({record.id for record in records})
+    found: list[int] = []
+    for start in range(0, len(ids), 500):
+        found.extend(r[0] for r in uow.connection.execute(sa.select(table.c.id).where(
+            table.c.record_entity == records[0].entity, table.c.record_id.in_(ids[start:start + 500]),
+            table.c.closed_at.is_(None), table.c.status != PENDING,
+        ).order_by(table.c.id)))
+    with as_system(uow):
+        for approval_id in found:
+            uow.update("approval", approval_id, closed_at=stamp)
+    return len(found)
 
 
 def may_decide(uow: UnitOfWork, approval: Record) -> bool:

@@ -1,32 +1,43 @@
 """The workflow engine: where records are in their pipelines, and how they move.
 
 Every write of a staged entity passes here (from the ``crm_before_create`` and
-``crm_before_update`` hooks of the builtin workflow plugin): a create gets its pipeline and
-first stage; a change of stage is a move, checked against the pipeline's transitions, guards,
-permission and the target's required fields; fields locked in the current stage cannot change.
-An illegal move raises :class:`~crmcore.errors.TransitionError` naming the record, the stage,
-the target and the allowed targets; a failing guard names the condition and the values it saw.
+``crm_before_update`` hooks of the builtin workflow plugin, or ``crm_before_update_many`` for a
+batch of moves): a create gets its pipeline and first stage; a change of stage is a move,
+checked against the pipeline's transitions, guards, permission and the target's required
+fields; fields locked in the current stage cannot change. An illegal move raises
+:class:`~crmcore.errors.TransitionError` naming the record, the stage, the target and the
+allowed targets; a failing guard names the condition and the values it saw.
+
+Stages and transitions are looked up once per (pipeline, stage) and guards are compiled once
+(:mod:`crmcore.workflow.compiled`). A batch (:meth:`Workflow.on_update_many`) checks every
+record as a single move would, with the same messages, and reads the records its guards refer
+to once for the batch (:meth:`Workflow.lookup_many`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from crmcore.errors import ConfigError, TransitionError, ValidationError
+from crmcore.errors import ConfigError, NotFoundError, TransitionError, ValidationError
 from crmcore.fields import Reference
 from crmcore.records import Record
+from crmcore.workflow.compiled import Compiled, compile_condition
 from crmcore.workflow.pipelines import Pipeline, Stage, Transition
 
 if TYPE_CHECKING:
     from crmcore.app import Crm
     from crmcore.registry import EntityType, Registry
     from crmcore.storage.uow import UnitOfWork
+    from crmcore.workflow.conditions import Condition
 
-__all__ = ["Workflow"]
+__all__ = ["Lookups", "Workflow"]
+
+#: Resolves a name of a condition (a path such as ``("owner", "username")``) to a value.
+Lookup = Callable[[tuple[str, ...]], Any]
 
 
 def _now() -> dt.datetime:
@@ -52,6 +63,10 @@ class Workflow:
                 raise ConfigError(f"entity {entity!r} has several default pipelines: {', '.join(p.name for p in marked)}")
             self.defaults[entity] = marked[0] if marked else declared[0]
         self.check(crm.registry)
+        # lookups of the frozen pipelines, filled as moves need them
+        self._stages: dict[tuple[str, str], Stage] = {}
+        self._transitions: dict[tuple[str, str, str], Transition | None] = {}
+        self._guards: dict[int, tuple[Transition, list[tuple[Condition, Compiled]]]] = {}  # by id of the transition
 
     # -- start-up checks ------------------------------------------------------------------------
     def check(self, registry: Registry) -> None:
@@ -102,13 +117,45 @@ class Workflow:
         return self.defaults[entity]
 
     def stage_of(self, pipeline: Pipeline, name: str, entity: str) -> Stage:
+        found = self._stages.get((pipeline.name, name))
+        if found is not None and self.pipelines.get(pipeline.name) is pipeline:
+            return found
         try:
-            return pipeline.stage(name)
+            found = pipeline.stage(name)
         except KeyError:
             raise ValidationError(
                 {pipeline.field: [f"unknown stage {name!r} of pipeline {pipeline.name!r}; its stages: {', '.join(pipeline.stage_names)}"]},
                 entity=entity,
             ) from None
+        if self.pipelines.get(pipeline.name) is pipeline:
+            self._stages[(pipeline.name, name)] = found
+        return found
+
+    def _transition(self, entity: EntityType, record: Record, pipeline: Pipeline, current: Stage, target: Stage) -> Transition:
+        """The transition from *current* to *target*, or the :class:`TransitionError` of an
+        illegal move of *record*."""
+        key = (pipeline.name, current.name, target.name)
+        if key in self._transitions and self.pipelines.get(pipeline.name) is pipeline:
+            transition = self._transitions[key]
+        else:
+            transition = pipeline.find(current.name, target.name)
+            if self.pipelines.get(pipeline.name) is pipeline:
+                self._transitions[key] = transition
+        if transition is None:
+            allowed = pipeline.targets(current.name)
+            shown = ", ".join(repr(t) for t in allowed) or "none (it is a final stage)"
+            raise TransitionError(
+                f"{entity.name} {record.id} cannot move from {current.name!r} to {target.name!r}; allowed targets: {shown}"
+            )
+        return transition
+
+    def _compiled_guards(self, transition: Transition) -> list[tuple[Condition, Compiled]]:
+        """The guards of *transition* with their compiled forms (kept with the transition, so
+        the id that keys them cannot be reused)."""
+        found = self._guards.get(id(transition))
+        if found is None or found[0] is not transition:
+            found = self._guards[id(transition)] = (transition, [(guard, compile_condition(guard)) for guard in transition.guards])
+        return found[1]
 
     # -- writes ---------------------------------------------------------------------------------
     def on_create(self, uow: UnitOfWork, entity: EntityType, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -133,66 +180,147 @@ class Workflow:
     def on_update(self, uow: UnitOfWork, record: Record, changes: Mapping[str, Any]) -> dict[str, Any]:
         """Check a change of a staged record; returns the changes a move implies."""
         entity = uow.registry.entity(record.entity)
-        pipeline = self.pipeline_of(entity.name, record.values)
-        current = self.stage_of(pipeline, record.values.get(pipeline.field) or pipeline.first.name, entity.name)
-        target_name = changes.get(pipeline.field, current.name)
-        if "pipeline" in changes and changes["pipeline"] != record.values.get("pipeline"):
-            new_pipeline = self.pipeline_of(entity.name, changes)
-            if pipeline.field not in changes:
-                raise TransitionError(
-                    f"{entity.name} {record.id} changes pipeline to {new_pipeline.name!r}: give its stage too "
-                    f"({', '.join(new_pipeline.stage_names)})"
-                )
-            target = self.stage_of(new_pipeline, target_name, entity.name)
-            return self._entered(entity, new_pipeline, target, record, changes)
-        locked = [name for name in changes if name in current.locked and name != pipeline.field]
-        if locked and target_name == current.name:
-            raise ValidationError(
-                {name: [f"is locked while {entity.name} {record.id} is in stage {current.name!r}"] for name in locked},
-                entity=entity.name,
-            )
-        if target_name == current.name:
+        values = record.values
+        if "pipeline" in changes and changes["pipeline"] != values.get("pipeline"):
+            return self._change_pipeline(entity, record, changes)
+        pipeline, current, target = self._locate(entity, record, changes)
+        if target is None:
             return {}
-        target = self.stage_of(pipeline, target_name, entity.name)
-        transition = pipeline.find(current.name, target.name)
-        if transition is None:
-            allowed = pipeline.targets(current.name)
-            shown = ", ".join(repr(t) for t in allowed) or "none (it is a final stage)"
-            raise TransitionError(
-                f"{entity.name} {record.id} cannot move from {current.name!r} to {target.name!r}; allowed targets: {shown}"
-            )
-        merged = {**record.values, **changes}
+        transition = self._transition(entity, record, pipeline, current, target)
+        merged = {**values, **changes}
         self.check_transition(uow, entity, record, transition, merged)
         return self._entered(entity, pipeline, target, record, changes)
 
-    def _entered(self, entity: EntityType, pipeline: Pipeline, target: Stage, record: Record, changes: Mapping[str, Any]) -> dict[str, Any]:
+    def on_update_many(
+        self, uow: UnitOfWork, entity: EntityType, items: Sequence[tuple[Record, Mapping[str, Any]]],
+    ) -> list[dict[str, Any] | None]:
+        """:meth:`on_update` for a batch of changes of *entity*: each record is checked as a
+        single move would check it, with the same messages, in three rounds over the batch
+        (transitions, permissions and guards; then the ``crm_before_move_many`` and
+        ``crm_before_move`` hooks; then the target stages' required fields), so the first
+        record of a round that may not move is named. The permission of a transition is asked
+        once, guards run compiled over the batch and the records they refer to are read once.
+
+        :returns: the changes each move implies, in the order of *items* (``None`` for none).
+        """
+        results: list[dict[str, Any] | None] = [None] * len(items)
+        moves: list[tuple[int, Record, Mapping[str, Any], Pipeline, Stage, Transition, dict[str, Any]]] = []
+        for index, (record, changes) in enumerate(items):
+            values = record.values
+            if "pipeline" in changes and changes["pipeline"] != values.get("pipeline"):
+                results[index] = self.on_update(uow, record, changes)  # rare: the single path
+                continue
+            pipeline, current, target = self._locate(entity, record, changes)
+            if target is None:
+                continue
+            transition = self._transition(entity, record, pipeline, current, target)
+            moves.append((index, record, changes, pipeline, target, transition, {**values, **changes}))
+        if not moves:
+            return results
+        allowed: dict[str, bool] = {}
+        lookups = self.lookup_many(uow, entity, [move[6] for move in moves])
+        for number, (_, record, _, _, _, transition, merged) in enumerate(moves):
+            permission = transition.permission
+            if permission is not None:
+                if permission not in allowed:
+                    allowed[permission] = uow.can(entity.name, permission)
+                if not allowed[permission]:
+                    self._refuse_permission(uow, entity, record, transition)
+            if transition.guards:
+                self._check_guards(entity, record, transition, merged, lookups.of(number))
+        single, batch = uow.hook_callers("crm_before_move", "crm_before_move_many", many=True)
+        if single is not None:
+            for _, record, _, _, _, transition, merged in moves:
+                single(uow=uow, record=record, transition=transition, values=dict(merged))
+        if batch is not None:
+            batch(uow=uow, entity=entity.name, moves=[(m[1], m[5], dict(m[6])) for m in moves])
+        now = _now()
+        entered: dict[tuple[str, str, bool], dict[str, Any]] = {}  # shared by the moves alike
+        for index, record, changes, pipeline, target, _, merged in moves:
+            key = (pipeline.name, target.name, "probability" in changes)
+            extra = entered.get(key)
+            if extra is None:
+                extra = entered[key] = self._entry_changes(entity, pipeline, target, changes, now)
+            if target.required:
+                self._require_fields(entity, target, {**merged, **extra}, record)
+            results[index] = extra
+        return results
+
+    def _locate(self, entity: EntityType, record: Record, changes: Mapping[str, Any]) -> tuple[Pipeline, Stage, Stage | None]:
+        """The record's pipeline, its current stage and the stage it moves to (``None`` when
+        it stays; a change of a field locked in the stage is refused then)."""
+        values = record.values
+        pipeline = self.pipeline_of(entity.name, values)
+        current = self.stage_of(pipeline, values.get(pipeline.field) or pipeline.first.name, entity.name)
+        target_name = changes.get(pipeline.field, current.name)
+        if target_name == current.name:
+            locked = [name for name in changes if name in current.locked and name != pipeline.field]
+            if locked:
+                raise ValidationError(
+                    {name: [f"is locked while {entity.name} {record.id} is in stage {current.name!r}"] for name in locked},
+                    entity=entity.name,
+                )
+            return pipeline, current, None
+        return pipeline, current, self.stage_of(pipeline, target_name, entity.name)
+
+    def _change_pipeline(self, entity: EntityType, record: Record, changes: Mapping[str, Any]) -> dict[str, Any]:
+        pipeline = self.pipeline_of(entity.name, record.values)
+        new_pipeline = self.pipeline_of(entity.name, changes)
+        if pipeline.field not in changes:
+            raise TransitionError(
+                f"{entity.name} {record.id} changes pipeline to {new_pipeline.name!r}: give its stage too "
+                f"({', '.join(new_pipeline.stage_names)})"
+            )
+        target = self.stage_of(new_pipeline, changes[pipeline.field], entity.name)
+        return self._entered(entity, new_pipeline, target, record, changes)
+
+    def _entry_changes(self, entity: EntityType, pipeline: Pipeline, target: Stage, changes: Mapping[str, Any],
+                       now: dt.datetime) -> dict[str, Any]:
         extra: dict[str, Any] = {}
         entered = f"{pipeline.field}_entered_at"
         if entity.has_field(entered):
-            extra[entered] = _now()
+            extra[entered] = now
         if entity.has_field("probability") and "probability" not in changes:
             extra["probability"] = target.probability
-        self._require_fields(entity, target, {**record.values, **changes, **extra}, record)
+        return extra
+
+    def _entered(self, entity: EntityType, pipeline: Pipeline, target: Stage, record: Record, changes: Mapping[str, Any]) -> dict[str, Any]:
+        extra = self._entry_changes(entity, pipeline, target, changes, _now())
+        if target.required:
+            self._require_fields(entity, target, {**record.values, **changes, **extra}, record)
         return extra
 
     def check_transition(self, uow: UnitOfWork, entity: EntityType, record: Record, transition: Transition, merged: Mapping[str, Any]) -> None:  # noqa: E501
-        """Permission and guards of one move (raises :class:`TransitionError`)."""
+        """Permission and guards of one move, then the ``crm_before_move`` hooks (raises
+        :class:`TransitionError`)."""
+        if transition.permission is not None and not uow.can(entity.name, transition.permission):
+            self._refuse_permission(uow, entity, record, transition)
+        if transition.guards:
+            self._check_guards(entity, record, transition, merged, self.lookup(uow, entity, merged))
+        single, batch = uow.hook_callers("crm_before_move", "crm_before_move_many", many=False)
+        if batch is not None:  # plugins with the batch form only, first
+            batch(uow=uow, entity=entity.name, moves=[(record, transition, dict(merged))])
+        if single is not None:
+            single(uow=uow, record=record, transition=transition, values=dict(merged))
+
+    def _refuse_permission(self, uow: UnitOfWork, entity: EntityType, record: Record, transition: Transition) -> None:
         current = record.values.get(self.pipeline_of(entity.name, record.values).field)
-        if transition.permission is not None:
-            if not uow.can(entity.name, transition.permission):
-                raise TransitionError(
-                    f"{entity.name} {record.id} cannot move from {current!r} to {transition.target!r}: "
-                    f"{uow.actor.username} lacks permission {transition.permission!r}"
-                )
-        lookup = self.lookup(uow, entity, merged)
-        for guard in transition.guards:
-            evaluation = guard.evaluate(lookup)
+        raise TransitionError(
+            f"{entity.name} {record.id} cannot move from {current!r} to {transition.target!r}: "
+            f"{uow.actor.username} lacks permission {transition.permission!r}"
+        )
+
+    def _check_guards(self, entity: EntityType, record: Record, transition: Transition, merged: Mapping[str, Any], lookup: Lookup) -> None:
+        for guard, test in self._compiled_guards(transition):
+            if test(merged, lookup, {}):
+                continue
+            evaluation = guard.evaluate(lookup)  # again, for the values it saw
             if not evaluation.result:
+                current = record.values.get(self.pipeline_of(entity.name, record.values).field)
                 raise TransitionError(
                     f"{entity.name} {record.id} cannot move from {current!r} to {transition.target!r}: "
                     f"guard {str(guard)!r} failed ({evaluation.describe()})"
                 )
-        uow.crm.hook.crm_before_move(uow=uow, record=record, transition=transition, values=dict(merged))
 
     @staticmethod
     def _require_fields(entity: EntityType, stage: Stage, values: Mapping[str, Any], record: Record | None) -> None:
@@ -203,37 +331,93 @@ class Workflow:
                 {name: [f"is required to enter stage {stage.name!r} ({who})"] for name in missing}, entity=entity.name
             )
 
-    def lookup(self, uow: UnitOfWork, entity: EntityType, values: Mapping[str, Any]) -> Any:
+    def lookup(self, uow: UnitOfWork, entity: EntityType, values: Mapping[str, Any]) -> Lookup:
         """A name resolver for conditions: record fields, then ``ref.field`` of referenced
         records (read as the system would: conditions are rules, not the actor's view)."""
-        cache: dict[tuple[str, int], Record | None] = {}
+        return Lookups(uow, entity, [values]).resolve
 
-        def resolve(path: tuple[str, ...]) -> Any:
-            current: Mapping[str, Any] = values
-            current_entity = entity
-            for index, part in enumerate(path):
-                if index == len(path) - 1:
-                    return current.get(part)
-                reference = f"{part}_id" if current_entity.has_field(f"{part}_id") else part
-                target_id = current.get(reference)
-                if target_id is None:
-                    return None
-                field = current_entity.field(reference)
-                assert isinstance(field.type, Reference)
-                key = (field.type.entity, target_id)
-                if key not in cache:
-                    cache[key] = _read(uow, field.type.entity, target_id)
-                found = cache[key]
-                if found is None:
-                    return None
-                current_entity, current = uow.registry.entity(field.type.entity), found.values
-            return None
+    def lookup_many(self, uow: UnitOfWork, entity: EntityType, rows: Sequence[Mapping[str, Any]]) -> Lookups:
+        """Name resolvers for the values of many records of *entity* (see :class:`Lookups`)."""
+        return Lookups(uow, entity, rows)
 
-        return resolve
+
+class Lookups:
+    """Name resolvers for the conditions of many records at once.
+
+    A plain name is the record's value; ``ref.field`` reads the referenced record, as the system
+    would. The records that the rows refer to through one reference field are read together, one
+    query per 500 of them, the first time a row needs one, and kept for the other rows (deeper
+    paths read their records one at a time). :meth:`resolve` answers for the row at :attr:`at`
+    (set it while looping: no resolver is built per row); :meth:`of` gives a row its own.
+    """
+
+    def __init__(self, uow: UnitOfWork, entity: EntityType, rows: Sequence[Mapping[str, Any]]) -> None:
+        self.uow = uow
+        self.entity = entity
+        self.rows = rows
+        self.at = 0
+        self._cache: dict[tuple[str, int], Record | None] = {}
+        self._filled: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"<Lookups {self.entity.name} rows={len(self.rows)} read={len(self._cache)}>"
+
+    def resolve(self, path: tuple[str, ...]) -> Any:
+        """The value of *path* for the row at :attr:`at`."""
+        return self._resolve(self.rows[self.at], path)
+
+    def of(self, index: int) -> Lookup:
+        """The resolver of row *index*."""
+        row = self.rows[index]
+        return lambda path: self._resolve(row, path)
+
+    def _resolve(self, values: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+        current = values
+        current_entity = self.entity
+        registry = self.uow.registry
+        last = len(path) - 1
+        for index, part in enumerate(path):
+            if index == last:
+                return current.get(part)
+            reference = f"{part}_id" if current_entity.has_field(f"{part}_id") else part
+            target_id = current.get(reference)
+            if target_id is None:
+                return None
+            field = current_entity.field(reference)
+            assert isinstance(field.type, Reference)
+            target = field.type.entity
+            key = (target, target_id)
+            if key not in self._cache:
+                if index == 0 and reference not in self._filled:
+                    self._fill(reference, target)
+                if key not in self._cache:
+                    self._cache[key] = _read(self.uow, target, target_id)
+            found = self._cache[key]
+            if found is None:
+                return None
+            current_entity, current = registry.entity(target), found.values
+        return None
+
+    def _fill(self, reference: str, target: str) -> None:
+        """Read the records of *target* that the rows name in field *reference*."""
+        self._filled.add(reference)
+        cache = self._cache
+        ids = sorted({v for row in self.rows if (v := row.get(reference)) is not None and (target, v) not in cache})
+        if not ids:
+            return
+        uow = self.uow
+        etype = uow.registry.entity(target)
+        table = uow.registry.table(target)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            for row in uow.connection.execute(sa.select(table).where(table.c.id.in_(chunk))).mappings():
+                cache[(target, row["id"])] = uow._row_to_record(etype, row, full=True)
+            for record_id in chunk:
+                cache.setdefault((target, record_id), None)
 
 
 def _read(uow: UnitOfWork, entity: str, record_id: int) -> Record | None:
-    table = uow.registry.table(entity)
-    row = uow.connection.execute(sa.select(table).where(table.c.id == record_id)).mappings().first()
-    return None if row is None else uow._row_to_record(uow.registry.entity(entity), row, full=True)
-
+    try:
+        return uow._select_one(uow.registry.entity(entity), record_id)
+    except NotFoundError:
+        return None

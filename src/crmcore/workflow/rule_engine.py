@@ -7,6 +7,12 @@ the record hooks:
 - ``created``, ``updated`` and ``field_changed:<field>`` rules run from ``crm_after_create`` and
   ``crm_after_update``, ``stage_entered`` and ``stage_left`` rules from ``crm_record_moved``,
   inside the unit of work that caused the event: their actions commit or roll back with it;
+- for a batch of moves (``uow.move_many``) the same rules run from ``crm_after_update_many``
+  and ``crm_records_moved``: each rule's compiled condition is evaluated over the batch (the
+  records conditions refer to are read once for it), then its actions run for the records it
+  fires for, batched where the action can (:attr:`Action.run_many`, such as ``add_tag``), one
+  record at a time otherwise. For each record the rules fire in the same order as for a single
+  move; a batch runs one rule over all its records before the next rule;
 - time-based rules become jobs (kind ``rules.timed``, one per rule and record, keyed
   ``rule:<rule>:<entity>:<id>``) when the record enters the stage or the date field is set,
   moved when the date changes and cancelled when the record leaves the stage or the date is
@@ -216,6 +222,53 @@ class RuleEngine:
             if rule.on.kind == "days_in_stage" and rule.on.target in (source, target):
                 self._schedule(uow, rule, new)
 
+    def on_updated_many(self, uow: UnitOfWork, entity: str, items: Sequence[tuple[Record, Record, Mapping[str, Any]]]) -> None:
+        """:meth:`on_updated` for ``(old, new, changes)`` of many records of *entity*."""
+        index = self.index.get(entity)
+        if index:
+            groups: dict[tuple[str, ...], list[Record]] = {}  # records by the fields they changed
+            for _, new, changes in items:
+                groups.setdefault(tuple(changes), []).append(new)
+            updated = index.get("updated", ())
+            for names, records in groups.items():
+                rules = list(updated)
+                for name in names:
+                    rules.extend(index.get(f"field_changed:{name}", ()))
+                if rules:
+                    self._fire_many(uow, rules, records, "updated")
+        for rule in self.timed.get(entity, ()):
+            if rule.on.kind == "date_reached":
+                for _, new, changes in items:
+                    if rule.on.target in changes:
+                        self._schedule(uow, rule, new)
+
+    def on_moved_many(self, uow: UnitOfWork, entity: str, moves: Sequence[tuple[Record, Record, str | None, str | None]]) -> None:
+        """:meth:`on_moved` for ``(old, new, source, target)`` of many records of *entity*."""
+        if entity in self.approval_entities:
+            from crmcore.workflow.approvals import close_decided_many
+
+            close_decided_many(uow, [new for _, new, _, _ in moves])
+        index = self.index.get(entity)
+        if index:
+            left: dict[str | None, list[Record]] = {}
+            entered: dict[str | None, list[Record]] = {}
+            for _, new, source, target in moves:
+                left.setdefault(source, []).append(new)
+                entered.setdefault(target, []).append(new)
+            for source, records in left.items():
+                rules = index.get(f"stage_left:{source}", ())
+                if rules:
+                    self._fire_many(uow, rules, records, f"stage_left:{source}")
+            for target, records in entered.items():
+                rules = index.get(f"stage_entered:{target}", ())
+                if rules:
+                    self._fire_many(uow, rules, records, f"stage_entered:{target}")
+        for rule in self.timed.get(entity, ()):
+            if rule.on.kind == "days_in_stage":
+                for _, new, source, target in moves:
+                    if rule.on.target in (source, target):
+                        self._schedule(uow, rule, new)
+
     def check_move(self, uow: UnitOfWork, record: Record, transition: Any) -> None:
         """Hold a move while an approval of the record is pending (see
         :mod:`crmcore.workflow.approvals`)."""
@@ -223,6 +276,14 @@ class RuleEngine:
             from crmcore.workflow.approvals import check_move
 
             check_move(uow, record, transition)
+
+    def check_moves(self, uow: UnitOfWork, entity: str, moves: Sequence[tuple[Record, Any, Any]]) -> None:
+        """:meth:`check_move` for ``(record, transition, values)`` of many records (one read of
+        their open approvals)."""
+        if entity in self.approval_entities:
+            from crmcore.workflow.approvals import check_moves
+
+            check_moves(uow, [(record, transition) for record, transition, _ in moves])
 
     # -- time-based rules -----------------------------------------------------------------------
     def _stage_field(self, record: Record) -> str:
@@ -305,6 +366,69 @@ class RuleEngine:
                     record = ctx.record
                     values = record.values
                     lookup = workflow.lookup(uow, etype, values)
+        finally:
+            state.depth -= 1
+            if state.depth == 0:
+                state.chain.clear()
+
+    def _fire_many(self, uow: UnitOfWork, rules: Sequence[Rule], records: Sequence[Record], event: str) -> None:
+        """:meth:`_fire` for many records of one entity type: per rule, its compiled condition
+        over the records, then its actions for those it fires for (batched when the action has
+        :attr:`~crmcore.workflow.actions.Action.run_many`)."""
+        if len(records) == 1:
+            self._fire(uow, rules, records[0], event)
+            return
+        state = self._states.get(uow)
+        if state is None:
+            state = self._states[uow] = _State()
+        if state.depth >= MAX_DEPTH:
+            raise CrmError(
+                f"rules woke each other more than {MAX_DEPTH} levels deep ({' -> '.join(state.chain)}); "
+                "change a rule so that its actions do not wake it again"
+            )
+        etype = uow.registry.entity(records[0].entity)
+        workflow = self.crm.workflow
+        current = list(records)
+        now = dt.datetime.now(dt.UTC)
+        debug = log.isEnabledFor(logging.DEBUG)
+        lookups = None
+        state.depth += 1
+        try:
+            for rule in rules:
+                if lookups is None:  # again after actions ran: they may have changed what conditions read
+                    lookups = workflow.lookup_many(uow, etype, [r.values for r in current])
+                test = self._compiled.get(rule.name)
+                if test is None:
+                    firing = list(range(len(current)))
+                else:
+                    firing = []
+                    resolve = lookups.resolve
+                    for index, record in enumerate(current):
+                        lookups.at = index
+                        if test(record.values, resolve, {}):
+                            firing.append(index)
+                if not firing:
+                    continue
+                if debug:
+                    for index in firing:
+                        log.debug("rule %s fires on %s for %s %s", rule.name, event, etype.name, current[index].id)
+                state.chain.append(rule.name)
+                contexts = [ActionContext(uow, rule, etype, current[index], lookups.of(index), now) for index in firing]
+                with uow.acting_as(Actor.system()):
+                    for action, params in self._plans[rule.name]:
+                        try:
+                            if action.run_many is not None:
+                                action.run_many(contexts, params)
+                            else:
+                                for ctx in contexts:
+                                    action.run(ctx, params)
+                        except CrmError as exc:
+                            exc.add_note(f"in rule {rule.name!r}, action {action.name}")
+                            raise
+                state.chain.pop()
+                for index, ctx in zip(firing, contexts, strict=True):
+                    current[index] = ctx.record  # set_field changed it: later rules see the new values
+                lookups = None
         finally:
             state.depth -= 1
             if state.depth == 0:
