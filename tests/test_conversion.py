@@ -391,3 +391,155 @@ def _account_of(crm: Any, owner: str) -> int:
     with crm.unit_of_work() as uow:
         user = uow.query("user").where(username=owner).first()
         return uow.query("account").where(owner_id=user.id).first().id
+
+
+# -- batches -------------------------------------------------------------------------------------
+
+_TIMES = {"created_at", "updated_at", "stage_entered_at", "status_entered_at"}
+
+
+def _leads_for_batches(uow: Any) -> list[Any]:
+    """Leads of which some share a company or an e-mail address, some match records made
+    beforehand, and one has no company."""
+    uow.create("account", name="Known Ltd")
+    uow.create("contact", last_name="Known", email="known@mail.example")
+    spec = [("Acme", "a1@acme.example"), ("Navy", "n1@navy.example"), ("acme", "a2@acme.example"),
+            ("Known Ltd", "k1@known.example"), ("Navy", "n1@navy.example"), ("Solo", "known@mail.example"),
+            (None, "x@gmail.com"), ("Acme", "a3@acme.example")]
+    leads = [qualified(uow, last_name=f"L{n}", company=company, email=email) for n, (company, email) in enumerate(spec)]
+    uow.tag(leads[0], "vip")
+    uow.create("note", body="Likes engines", lead_id=leads[2].id)
+    return leads
+
+
+def _state(crm: Any) -> dict[str, Any]:
+    """Every record and audit entry, without the times of day."""
+    with crm.unit_of_work() as uow:
+        records = {entity: sorted(({k: v for k, v in r.to_dict().items() if k not in _TIMES}
+                                   for r in uow.query(entity).all()), key=lambda v: v["id"])
+                   for entity in ("account", "contact", "opportunity", "note", "lead")}
+        trails = {}
+        for entity, rows in records.items():
+            for row in rows:
+                trails[entity, row["id"]] = [(e.action, {k: v for k, v in e.changes.items() if k not in _TIMES})
+                                             for e in uow.history(entity, row["id"])]
+        timelines = {row["id"]: sorted((e.entity, e.record_id, e.action) for e in uow.timeline("account", row["id"]))
+                     for row in records["account"]}
+        tags = {contact.id: uow.tags(contact) for contact in uow.query("contact").all()}
+    return {"records": records, "trails": trails, "timelines": timelines, "tags": tags}
+
+
+def test_batches_mixing_new_and_matched_records_convert_as_one_by_one(crm_factory, monkeypatch, captured_signals):
+    from crmcore.sales import conversion
+
+    monkeypatch.setattr(conversion, "_BATCH", 3)  # later batches match the accounts earlier ones created
+    results, sent = [], []
+    for together in (True, False):
+        crm = crm_factory()
+        with captured_signals("record-created", crm) as created, captured_signals(LEAD_CONVERTED, crm) as converted, \
+                crm.unit_of_work() as uow:
+            leads = _leads_for_batches(uow)
+            uow.commit()
+        with captured_signals("record-created", crm) as created, captured_signals(LEAD_CONVERTED, crm) as converted, \
+                captured_signals("record-deleted", crm) as deleted, crm.unit_of_work() as uow:
+            spec = {"amount": "500 EUR", "close_date": "2026-09-30"}
+            if together:
+                done = convert_leads(uow, leads, opportunity=spec)
+            else:
+                done = [convert_lead(uow, lead.id, opportunity=spec) for lead in leads]
+            uow.commit()
+        results.append(_state(crm))
+        sent.append({
+            "created": sorted((e.entity, e.record.id) for e in created),
+            "deleted": sorted((e.entity, e.record.id) for e in deleted),
+            "converted": [(e.lead.id, e.conversion.account and e.conversion.account.id, e.conversion.contact.id,
+                           e.conversion.opportunity.id, e.conversion.contact_created) for e in converted],
+            "account_created": [e.conversion.account_created for e in converted],
+            "returned": [(c.lead_id, c.account and c.account.to_dict(), c.contact.to_dict(), c.opportunity.id) for c in done],
+        })
+    batch, single = results
+    assert batch["records"] == single["records"]
+    assert batch["trails"] == single["trails"]
+    assert batch["timelines"] == single["timelines"]
+    assert batch["tags"] == single["tags"]
+    assert sent[0]["created"] == sent[1]["created"] and sent[0]["deleted"] == sent[1]["deleted"]
+    assert sent[0]["converted"] == sent[1]["converted"]
+    returned = [[(lead, {k: v for k, v in (a or {}).items() if k not in _TIMES}, {k: v for k, v in c.items() if k not in _TIMES}, o)
+                 for lead, a, c, o in run["returned"]] for run in sent]
+    assert returned[0] == returned[1]
+    # what was checked: 4 accounts (Known Ltd matched, Acme and Navy matched again by later
+    # batches), a contact matched, one shared across batches, every lead gone
+    assert len(batch["records"]["account"]) == 4 and batch["records"]["lead"] == []
+    assert [c[4] for c in sent[0]["converted"]] == [True, True, True, True, False, False, True, True]
+    # leads of one batch that share a new account all report it created
+    assert sent[0]["account_created"] == [True, True, True, False, False, True, False, False]
+    assert sent[1]["account_created"] == [True, True, False, False, False, True, False, False]
+
+
+def test_a_failing_lead_in_a_later_batch_rolls_every_batch_back(crm_factory, monkeypatch, captured_signals):
+    from crmcore.sales import conversion
+
+    class Veto:
+        PLUGIN = PluginInfo(name="veto")
+
+        @hookimpl
+        def crm_before_create(self, uow, entity, values):
+            if entity == "opportunity" and values.get("name") == "Navy":
+                raise ValidationError("no deals with the navy", entity="opportunity")
+
+    monkeypatch.setattr(conversion, "_BATCH", 2)
+    crm = crm_factory([Veto()])
+    with crm.unit_of_work() as uow:
+        leads = [qualified(uow, last_name=f"L{n}", company=company, email=f"p{n}@x.example")
+                 for n, company in enumerate(["Acme", "Babbage", "Curie", "Navy", "Euler"])]
+        uow.commit()
+    with captured_signals("record-created", crm) as created, captured_signals(LEAD_CONVERTED, crm) as converted, \
+            crm.unit_of_work() as uow:
+        with pytest.raises(ValidationError, match="no deals with the navy"):
+            convert_leads(uow, leads, opportunity={})
+        assert [uow.query(entity).count() for entity in ("account", "contact", "opportunity", "lead")] == [0, 0, 0, 5]
+        uow.commit()
+    assert created == [] and converted == []
+    with crm.unit_of_work() as uow:
+        assert [e.action for e in uow.history("lead", leads[0].id)] == ["created"]
+        assert uow.query("lead").count() == 5
+
+
+def test_a_lead_changed_during_its_conversion_is_a_conflict(crm_factory):
+    class Touch:
+        PLUGIN = PluginInfo(name="touch")
+
+        @hookimpl
+        def crm_after_create(self, uow, record):
+            if record.entity == "contact":
+                lead = uow.query("lead").where(email=record.email).first()
+                uow.update(lead, title="Touched")
+
+    crm = crm_factory([Touch()])
+    with crm.unit_of_work() as uow:
+        lead = qualified(uow, company="Acme", email="ada@acme.org")
+        with pytest.raises(CrmError, match="changed since they were read"):
+            convert_lead(uow, lead)
+        assert uow.get("lead", lead.id).title is None and uow.query("account").count() == 0
+
+
+def test_an_account_changed_since_an_earlier_batch_is_matched_as_it_is_now(crm_factory, monkeypatch):
+    from crmcore.sales import conversion
+
+    class Stamp:
+        PLUGIN = PluginInfo(name="stamp")
+
+        @hookimpl
+        def crm_after_create(self, uow, record):
+            if record.entity == "account":
+                uow.update(record, description="Stamped")
+
+    monkeypatch.setattr(conversion, "_BATCH", 1)
+    crm = crm_factory([Stamp()])
+    with crm.unit_of_work() as uow:
+        first = qualified(uow, company="Acme", email="a@acme.example")
+        second = qualified(uow, last_name="Hopper", company="ACME", email="g@acme.example")
+        done = convert_leads(uow, [first, second])
+        assert done[0].account_created and not done[1].account_created
+        assert done[1].account == uow.get("account", done[0].account.id)
+        assert (done[1].account.version, done[1].account.description) == (2, "Stamped")

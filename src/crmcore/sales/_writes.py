@@ -3,21 +3,25 @@
 Each function runs, per record, exactly the steps of the unit of work's single-record method
 (validation, ``before`` hooks, audit entry, recorded change, queued signal, ``after`` hooks),
 and sends the SQL once per batch: an ``INSERT`` of every row with ids reserved in advance
-(:mod:`crmcore.storage.bulk`), an ``UPDATE`` or ``DELETE`` ``executemany`` that checks each
-row's version. Callers check permissions first; these helpers write what they are given.
+(:mod:`crmcore.storage.bulk`), an ``UPDATE`` ``executemany`` that checks each row's version, a
+``DELETE`` of the rows whose ids and versions are those read. The hooks are called through
+callers prepared once per batch, as in the bulk import. Callers check permissions first; these
+helpers write what they are given.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from crmcore.errors import ConflictError, ReferenceError
+from crmcore.fields import FieldType
 from crmcore.records import Record
 from crmcore.storage.bulk import BulkInsert, allocate_ids
+from crmcore.transfer.writer import direct_caller
 from crmcore.validation import validate
 
 if TYPE_CHECKING:
@@ -34,9 +38,17 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def create_many(uow: UnitOfWork, entity: str, rows: Sequence[Mapping[str, Any]]) -> list[Record]:
+def create_many(
+    uow: UnitOfWork, entity: str, rows: Sequence[Mapping[str, Any]], *, known: Mapping[str, Iterable[int]] | None = None,
+) -> list[Record]:
     """Create one record of *entity* per mapping of *rows*, as :meth:`UnitOfWork.create` would.
 
+    The hooks are called through callers prepared once for the batch (as the bulk import does),
+    the rows go to the database in one driver call, and each record is then recorded, audited,
+    announced and passed to the ``crm_after_create`` hooks.
+
+    :param known: ``{entity: ids}`` of records read or written in this unit of work, whose
+        existence the reference check need not query again.
     :returns: the new records (full, for the caller's bookkeeping), in the order of *rows*.
     :raises ValidationError: naming the first row that does not fit.
     :raises ReferenceError: when a reference names a missing record.
@@ -47,39 +59,65 @@ def create_many(uow: UnitOfWork, entity: str, rows: Sequence[Mapping[str, Any]])
     table = uow.registry.table(entity)
     uow.require(entity, "create")
     uow._check_writable(etype, {name for row in rows for name in row})
-    parsed = [uow._prepare_create(etype, validate(etype, row)) for row in rows]
-    problems = uow.reference_errors(etype, parsed)
+    prepare = uow._prepare_create
+    before = direct_caller(uow, "crm_before_create")
+    parsed = [prepare(etype, validate(etype, row), before=before) for row in rows]
+    problems = uow.reference_errors(etype, parsed, pending=known)
     if problems:
         index = min(problems)
         raise ReferenceError(problems[index], entity=entity)
     ids = allocate_ids(uow.connection, table, len(parsed))
     now = _now()
     by = uow.actor.user_id
-    given = {name for row in parsed for name, value in row.items() if value is not None}
+    given: set[str] = set()
+    for row in parsed:
+        given.update(name for name, value in row.items() if value is not None)
     fields = [field for field in etype.fields if field.name in given]  # the others stay NULL
     columns = list(_SYSTEM)
+    plan: list[tuple[str, Any, str, tuple[str, ...] | None]] = []
     for field in fields:
-        columns.extend(field.type.to_db(None, field.column))
+        names = tuple(c.name for c in field.type.columns(field.column))
+        simple = type(field.type).to_db is FieldType.to_db and names == (field.column,)
+        plan.append((field.name, field.type, field.column, None if simple else names))
+        columns.extend(names)
     insert = BulkInsert(uow.connection, table, columns)
-    values: list[list[Any]] = []
-    records: list[Record] = []
-    for record_id, row in zip(ids, parsed, strict=True):
-        cells: list[Any] = [record_id, 1, now, now, by, by]
-        for field in fields:
-            cells.extend(field.type.to_db(row.get(field.name), field.column).values())
-        values.append(cells)
-        out = {"id": record_id, "version": 1, "created_at": now, "updated_at": now, "created_by": by, "updated_by": by}
-        for field in etype.fields:
-            out[field.name] = row.get(field.name)
-        records.append(Record(entity, out))
+    system = (1, now, now, by, by)
+    values: list[tuple[Any, ...]] = []
+    if all(multi is None for *_, multi in plan):
+        present = [name for name, *_ in plan]
+        values = [(record_id, *system, *map(row.get, present)) for record_id, row in zip(ids, parsed, strict=True)]
+    else:
+        for record_id, row in zip(ids, parsed, strict=True):
+            cells: list[Any] = [record_id, *system]
+            get = row.get
+            for name, ftype, column, multi in plan:
+                value = get(name)
+                if multi is None:
+                    cells.append(value)
+                elif value is None:
+                    cells.extend([None] * len(multi))
+                else:
+                    stored = ftype.to_db(value, column)
+                    cells.extend(stored[c] for c in multi)
+            values.append(tuple(cells))
     try:
         insert.execute(values)
     except sa.exc.IntegrityError as exc:
         raise uow._integrity(etype, exc, {}) from exc
     except sa.exc.OperationalError as exc:
         raise uow._translate(exc) from exc
-    for record in records:
-        uow._created(etype, record)
+    created = uow._created
+    after = direct_caller(uow, "crm_after_create")
+    head = {"version": 1, "created_at": now, "updated_at": now, "created_by": by, "updated_by": by}
+    every = [field.name for field in etype.fields]
+    records: list[Record] = []
+    for record_id, row in zip(ids, parsed, strict=True):
+        out = {"id": record_id, **head}
+        out.update(zip(every, map(row.get, every), strict=True))
+        record = Record(entity, out)
+        created(etype, record, after=after)
+        records.append(record)
+    uow._security_changed(entity)
     return records
 
 
@@ -134,24 +172,37 @@ def update_many(uow: UnitOfWork, entity: str, plan: Sequence[tuple[Record, Mappi
 def delete_many(uow: UnitOfWork, entity: str, records: Sequence[Record]) -> None:
     """Delete *records* (full, as read) whose references were dealt with by the caller: the
     ``crm_before_delete`` and ``crm_after_delete`` hooks run, tag links go, each deletion is
-    audited with the record's full snapshot and announced."""
+    audited with the record's full snapshot and announced.
+
+    One ``DELETE`` per batch removes the rows whose id and version are those of *records*;
+    when a row is missing or changed since it was read, :class:`ConflictError` is raised.
+    """
     if not records:
         return
     etype = uow.registry.entity(entity)
-    hook = uow._hook
+    before = direct_caller(uow, "crm_before_delete")
     for record in records:
-        hook.crm_before_delete(uow=uow, record=record)
+        before(uow=uow, record=record)
     tagging = uow.crm.core_tables["tagging"]
     table = uow.registry.table(entity)
-    ids = [r.id for r in records]
-    for start in range(0, len(ids), _BATCH):
-        chunk = ids[start:start + _BATCH]
-        uow._execute(sa.delete(tagging).where(tagging.c.entity == entity, tagging.c.record_id.in_(chunk)))
-    statement = sa.delete(table).where(table.c.id == sa.bindparam("b_id"), table.c.version == sa.bindparam("b_version"))
-    _execute_checked(uow, etype, statement, [{"b_id": r.id, "b_version": r.version} for r in records])
+    sane = uow.connection.dialect.supports_sane_rowcount
+    for start in range(0, len(records), _BATCH):
+        chunk = records[start:start + _BATCH]
+        ids = [r.id for r in chunk]
+        uow._execute(sa.delete(tagging).where(tagging.c.entity == entity, tagging.c.record_id.in_(ids)))
+        result = uow._execute(sa.delete(table).where(
+            table.c.id.in_(ids), sa.tuple_(table.c.id, table.c.version).in_([(r.id, r.version) for r in chunk]),
+        ))
+        if sane and result.rowcount != len(chunk):
+            raise ConflictError(
+                f"some of the {len(chunk)} {etype.plural.lower()} changed since they were read; read them again and retry",
+                entity=entity,
+            )
+    after_write = uow._after_write
+    after = direct_caller(uow, "crm_after_delete")
     for record in records:
-        uow._after_write("deleted", etype, record, record, {})
-        hook.crm_after_delete(uow=uow, record=record)
+        after_write("deleted", etype, record, record, {})
+        after(uow=uow, record=record)
 
 
 def _execute_checked(uow: UnitOfWork, etype: EntityType, statement: Any, params: list[dict[str, Any]]) -> None:
