@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from crmcore.errors import ConflictError, ReferenceError
 from crmcore.fields import FieldType
 from crmcore.records import Record
-from crmcore.storage.bulk import BulkInsert, allocate_ids
+from crmcore.storage.bulk import BulkInsert, allocate_ids, processed_column
 from crmcore.transfer.writer import direct_caller
 from crmcore.validation import validate
 
@@ -69,39 +69,30 @@ def create_many(
     ids = allocate_ids(uow.connection, table, len(parsed))
     now = _now()
     by = uow.actor.user_id
-    given: set[str] = set()
-    for row in parsed:
-        given.update(name for name, value in row.items() if value is not None)
-    fields = [field for field in etype.fields if field.name in given]  # the others stay NULL
+    # column by column: the values of each field, stored and processed for the driver in one
+    # pass, then the rows; fields no row gives are left out (NULL, or the column's default)
+    count = len(parsed)
+    cells: list[Sequence[Any]] = [ids, [1] * count, [now] * count, [now] * count, [by] * count, [by] * count]
     columns = list(_SYSTEM)
-    plan: list[tuple[str, Any, str, tuple[str, ...] | None]] = []
-    for field in fields:
-        names = tuple(c.name for c in field.type.columns(field.column))
-        simple = type(field.type).to_db is FieldType.to_db and names == (field.column,)
-        plan.append((field.name, field.type, field.column, None if simple else names))
+    for field in etype.fields:
+        name = field.name
+        column_values = [row.get(name) for row in parsed]
+        if all(value is None for value in column_values):
+            continue
+        names = [c.name for c in field.type.columns(field.column)]
+        if type(field.type).to_db is FieldType.to_db and names == [field.column]:
+            cells.append(column_values)
+        else:
+            to_db = field.type.to_db
+            stored = [None if value is None else to_db(value, field.column) for value in column_values]
+            cells.extend([None if cell is None else cell[c] for cell in stored] for c in names)
         columns.extend(names)
     insert = BulkInsert(uow.connection, table, columns)
-    system = (1, now, now, by, by)
-    values: list[tuple[Any, ...]] = []
-    if all(multi is None for *_, multi in plan):
-        present = [name for name, *_ in plan]
-        values = [(record_id, *system, *map(row.get, present)) for record_id, row in zip(ids, parsed, strict=True)]
-    else:
-        for record_id, row in zip(ids, parsed, strict=True):
-            cells: list[Any] = [record_id, *system]
-            get = row.get
-            for name, ftype, column, multi in plan:
-                value = get(name)
-                if multi is None:
-                    cells.append(value)
-                elif value is None:
-                    cells.extend([None] * len(multi))
-                else:
-                    stored = ftype.to_db(value, column)
-                    cells.extend(stored[c] for c in multi)
-            values.append(tuple(cells))
+    for index, processor in insert.processors:
+        cells[index] = processed_column(cells[index], processor, keep_none=index not in insert.null_aware)
+    values = list(zip(*cells, strict=True))
     try:
-        insert.execute(values)
+        insert.execute(values, processed=True)
     except sa.exc.IntegrityError as exc:
         raise uow._integrity(etype, exc, {}) from exc
     except sa.exc.OperationalError as exc:
@@ -174,8 +165,8 @@ def delete_many(uow: UnitOfWork, entity: str, records: Sequence[Record]) -> None
     ``crm_before_delete`` and ``crm_after_delete`` hooks run, tag links go, each deletion is
     audited with the record's full snapshot and announced.
 
-    One ``DELETE`` per batch removes the rows whose id and version are those of *records*;
-    when a row is missing or changed since it was read, :class:`ConflictError` is raised.
+    One ``DELETE`` per batch of records read at the same version removes the rows that still
+    have it; when a row is missing or changed since it was read, :class:`ConflictError` is raised.
     """
     if not records:
         return
@@ -185,19 +176,23 @@ def delete_many(uow: UnitOfWork, entity: str, records: Sequence[Record]) -> None
         before(uow=uow, record=record)
     tagging = uow.crm.core_tables["tagging"]
     table = uow.registry.table(entity)
+    ids: sa.BindParameter[Any] = sa.bindparam("b_ids", expanding=True)
+    untag = sa.delete(tagging).where(tagging.c.entity == entity, tagging.c.record_id.in_(ids))
+    delete = sa.delete(table).where(table.c.id.in_(ids), table.c.version == sa.bindparam("b_version"))
     sane = uow.connection.dialect.supports_sane_rowcount
-    for start in range(0, len(records), _BATCH):
-        chunk = records[start:start + _BATCH]
-        ids = [r.id for r in chunk]
-        uow._execute(sa.delete(tagging).where(tagging.c.entity == entity, tagging.c.record_id.in_(ids)))
-        result = uow._execute(sa.delete(table).where(
-            table.c.id.in_(ids), sa.tuple_(table.c.id, table.c.version).in_([(r.id, r.version) for r in chunk]),
-        ))
-        if sane and result.rowcount != len(chunk):
-            raise ConflictError(
-                f"some of the {len(chunk)} {etype.plural.lower()} changed since they were read; read them again and retry",
-                entity=entity,
-            )
+    by_version: dict[int, list[int]] = {}
+    for record in records:
+        by_version.setdefault(record.version, []).append(record.id)
+    for version, same in by_version.items():
+        for start in range(0, len(same), _BATCH):
+            chunk = same[start:start + _BATCH]
+            uow._execute(untag, {"b_ids": chunk})
+            result = uow._execute(delete, {"b_ids": chunk, "b_version": version})
+            if sane and result.rowcount != len(chunk):
+                raise ConflictError(
+                    f"some of the {len(chunk)} {etype.plural.lower()} changed since they were read; read them again and retry",
+                    entity=entity,
+                )
     after_write = uow._after_write
     after = direct_caller(uow, "crm_after_delete")
     for record in records:

@@ -61,6 +61,13 @@ LEAD_CONVERTED = "lead-converted"
 _BATCH = 500
 _SYSTEM_NAMES = ("id", "version", "created_at", "updated_at", "created_by", "updated_by")
 
+
+def _listed(name: str) -> sa.BindParameter[Any]:
+    """A list of values bound as one parameter (``column.in_(_listed("b_ids"))``): SQLAlchemy
+    then neither coerces each value into the statement nor keys its cache on them."""
+    return sa.bindparam(name, expanding=True)
+
+
 OpportunitySpec = Mapping[str, Any] | bool | None
 
 
@@ -178,8 +185,9 @@ def _read_leads(uow: UnitOfWork, ids: Sequence[int], versions: Mapping[int, int]
     """The full lead records of *ids*, locked, in the order of *ids*; the actor must be able to
     update each, and each must be in a status that converts."""
     table = uow.registry.table("lead")
-    statement = sa.select(table).where(table.c.id.in_(list(ids)), uow.read_filter("lead", table)).with_for_update()
-    found = {record.id: record for record in map(read, uow._execute(statement))}
+    given = {"b_ids": list(ids)}
+    statement = sa.select(table).where(table.c.id.in_(_listed("b_ids")), uow.read_filter("lead", table)).with_for_update()
+    found = {record.id: record for record in map(read, uow._execute(statement, given))}
     for lead_id in ids:
         if lead_id not in found:
             raise _missing(uow, lead_id)
@@ -187,7 +195,8 @@ def _read_leads(uow: UnitOfWork, ids: Sequence[int], versions: Mapping[int, int]
         if expected is not None and found[lead_id].version != expected:
             raise uow._stale("lead", lead_id, expected, found[lead_id].version)
     if not uow.actor.is_system:
-        allowed = {r[0] for r in uow._execute(sa.select(table.c.id).where(table.c.id.in_(list(ids)), uow.predicate("lead", "update").sql(table)))}
+        may = uow.predicate("lead", "update").sql(table)
+        allowed = {r[0] for r in uow._execute(sa.select(table.c.id).where(table.c.id.in_(_listed("b_ids")), may), given)}
         for lead_id in ids:
             if lead_id not in allowed:
                 uow.check_access(found[lead_id], "update")
@@ -358,12 +367,16 @@ class _Converter:
         names = {(lead.values.get("company") or "").strip().lower() for lead in leads} - {""}
         domains = set(domain_of_lead.values()) - {None}
         conditions = []
+        given: dict[str, list[Any]] = {}
         if linked:
-            conditions.append(table.c.id.in_(sorted(linked)))
+            conditions.append(table.c.id.in_(_listed("b_ids")))
+            given["b_ids"] = sorted(linked)
         if names and by_name_on:
-            conditions.append(sa.func.lower(table.c.name).in_(sorted(names)))
+            conditions.append(sa.func.lower(table.c.name).in_(_listed("b_names")))
+            given["b_names"] = sorted(names)
         if domains and by_domain_on and has_domain:
-            conditions.append(table.c.domain.in_(sorted(domains)))
+            conditions.append(table.c.domain.in_(_listed("b_domains")))
+            given["b_domains"] = sorted(domains)
         by_id: dict[int, Record] = {}
         by_name: dict[str, Record] = {}
         by_domain: dict[str, Record] = {}
@@ -371,7 +384,7 @@ class _Converter:
             # the keys first; the full records of the accounts this call has not seen as they are
             keys = [table.c.id, table.c.version, table.c.name, *([table.c.domain] if has_domain else [])]
             statement = sa.select(*keys).where(sa.or_(*conditions), uow.read_filter("account", table)).order_by(table.c.id)
-            rows = uow._execute(statement).all()
+            rows = uow._execute(statement, given).all()
             records = self._account_records(rows)
             for row in rows:
                 record = by_id[row[0]] = records[row[0]]
@@ -423,7 +436,7 @@ class _Converter:
         if missing:
             table = self.registry.table("account")
             read = self.reader("account")
-            for row in self.uow._execute(sa.select(table).where(table.c.id.in_(missing))):
+            for row in self.uow._execute(sa.select(table).where(table.c.id.in_(_listed("b_ids"))), {"b_ids": missing}):
                 known[row[0]] = records[row[0]] = read(row)
         return records
 
@@ -435,9 +448,9 @@ class _Converter:
         by_email: dict[str, Record] = {}
         if emails and "email" in self.conversion.match_contact_by:
             key = sa.func.lower(table.c.email)
-            statement = sa.select(table).where(key.in_(sorted(emails)), uow.read_filter("contact", table)).order_by(table.c.id)
+            statement = sa.select(table).where(key.in_(_listed("b_emails")), uow.read_filter("contact", table)).order_by(table.c.id)
             read = self.reader("contact")
-            for row in uow._execute(statement):
+            for row in uow._execute(statement, {"b_emails": sorted(emails)}):
                 record = read(row)
                 by_email.setdefault(record.values["email"].lower(), record)
         found: dict[int, Record] = {}
@@ -493,7 +506,8 @@ class _Converter:
         for child, field in self.registry.referencing("lead"):
             table = self.registry.table(child.name)
             column = table.c[field.column]
-            rows = uow._execute(sa.select(table).where(column.in_(lead_ids)).order_by(table.c.id)).mappings().all()
+            statement = sa.select(table).where(column.in_(_listed("b_ids"))).order_by(table.c.id)
+            rows = uow._execute(statement, {"b_ids": lead_ids}).mappings().all()
             if not rows:
                 continue
             if field.required:
@@ -521,13 +535,15 @@ class _Converter:
         by_lead = {c.lead_id: c.contact.id for c in conversions}
         rows = uow._execute(
             sa.select(tagging.c.record_id, tagging.c.tag_id, tags.c.name).join(tags, tags.c.id == tagging.c.tag_id)
-            .where(tagging.c.entity == "lead", tagging.c.record_id.in_(sorted(by_lead))).order_by(tags.c.name)
+            .where(tagging.c.entity == "lead", tagging.c.record_id.in_(_listed("b_ids"))).order_by(tags.c.name),
+            {"b_ids": sorted(by_lead)},
         ).all()
         if not rows:
             return
         contact_ids = sorted(set(by_lead.values()))
         present = {(r[0], r[1]) for r in uow._execute(
-            sa.select(tagging.c.record_id, tagging.c.tag_id).where(tagging.c.entity == "contact", tagging.c.record_id.in_(contact_ids))
+            sa.select(tagging.c.record_id, tagging.c.tag_id).where(tagging.c.entity == "contact", tagging.c.record_id.in_(_listed("b_ids"))),
+            {"b_ids": contact_ids},
         )}
         added: dict[int, list[str]] = {}
         links = []
