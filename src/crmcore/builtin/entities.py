@@ -241,6 +241,13 @@ def crm_before_update(record: Any, changes: dict[str, Any]) -> None:
 
 
 @hookimpl
+def crm_before_update_many(entity: str, items: list[tuple[Any, dict[str, Any]]]) -> None:
+    if entity == "activity":
+        for record, changes in items:
+            _check_activity({**record.values, **changes})
+
+
+@hookimpl
 def crm_migrations() -> str:
     """The core's Alembic revisions (branch ``core``, version table ``crm_version_core``)."""
     return str(Path(__file__).resolve().parent.parent / "migrations" / "versions")

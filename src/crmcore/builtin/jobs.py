@@ -155,9 +155,23 @@ def crm_before_update(uow: UnitOfWork, record: Record, changes: dict[str, Any]) 
 
 
 @hookimpl
+def crm_before_update_many(uow: UnitOfWork, entity: str, items: list[tuple[Record, dict[str, Any]]]) -> None:
+    if entity == "reminder":
+        for record, changes in items:
+            reminder_rules.check_update(uow, record, changes)
+
+
+@hookimpl
 def crm_after_update(uow: UnitOfWork, new: Record, changes: dict[str, Any]) -> None:
     if new.entity == "reminder":
         reminder_rules.on_updated(uow, new, changes)
+
+
+@hookimpl
+def crm_after_update_many(uow: UnitOfWork, entity: str, items: list[tuple[Record, Record, dict[str, Any]]]) -> None:
+    if entity == "reminder":
+        for _, new, changes in items:
+            reminder_rules.on_updated(uow, new, changes)
 
 
 @hookimpl

@@ -111,6 +111,13 @@ def crm_before_update(uow: Any, record: Any, changes: dict[str, Any]) -> None:
             _check_role_parent(uow, record.id, changes["parent_id"])
 
 
+@hookimpl
+def crm_before_update_many(uow: Any, entity: str, items: list[tuple[Any, dict[str, Any]]]) -> None:
+    if entity in ("group_member", "role"):
+        for record, changes in items:
+            crm_before_update(uow, record, changes)
+
+
 def _check_role_parent(uow: Any, role_id: int, parent_id: int) -> None:
     table = uow.registry.table("role")
     import sqlalchemy as sa

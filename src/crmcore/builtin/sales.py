@@ -185,6 +185,13 @@ def crm_before_update(uow: UnitOfWork, record: Record, changes: dict[str, Any]) 
     return None
 
 
+@hookimpl
+def crm_before_update_many(uow: UnitOfWork, entity: str, items: list[tuple[Record, dict[str, Any]]]) -> list[Any] | None:
+    if entity == "account" or entity in CHILDREN:
+        return [crm_before_update(uow, record, changes) for record, changes in items]
+    return None
+
+
 def _line(values: dict[str, Any]) -> dict[str, Any]:
     quantity = values.get("quantity")
     if quantity is not None and quantity <= 0:
