@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     import click
 
@@ -554,7 +554,7 @@ def crm_before_move(uow: UnitOfWork, record: Record, transition: Transition, val
 
 
 @hookspec
-def crm_before_move_many(uow: UnitOfWork, entity: str, moves: list[tuple[Record, Transition, dict[str, Any]]]) -> None:
+def crm_before_move_many(uow: UnitOfWork, entity: str, moves: list[tuple[Record, Transition, Mapping[str, Any]]]) -> None:
     """Veto moves of a batch after their transitions, permissions and guards passed (the batch
     form of ``crm_before_move``; approvals use it).
 
@@ -570,7 +570,7 @@ def crm_before_move_many(uow: UnitOfWork, entity: str, moves: list[tuple[Record,
     :param entity: the entity type's name.
     :param moves: ``[(record, transition, values)]``: each record in its current stage, the
         :class:`~crmcore.workflow.pipelines.Transition` taken and the record's values as they
-        will be after the move, in the order the caller gave the records.
+        will be after the move (a read-only mapping), in the order the caller gave the records.
     :returns: ``None``.
 
     Example::

@@ -20,7 +20,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -210,7 +210,7 @@ def crm_before_move(uow: UnitOfWork, record: Record, transition: Transition) -> 
 
 
 @hookimpl
-def crm_before_move_many(uow: UnitOfWork, entity: str, moves: list[tuple[Record, Transition, dict[str, Any]]]) -> None:
+def crm_before_move_many(uow: UnitOfWork, entity: str, moves: list[tuple[Record, Transition, Mapping[str, Any]]]) -> None:
     _engine(uow).check_moves(uow, entity, moves)
 
 

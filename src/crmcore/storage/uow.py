@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import gc
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -245,10 +246,15 @@ class UnitOfWork:
         failures = []
         queued, self._signals = self._signals, []
         reader: sa.Connection | None = None
+        found: dict[tuple[str, Any], list[Any]] = {}  # receivers by signal and sender, looked up once
         try:
             for name, sender, kwargs in queued:
-                signal = self.crm.signals.signal(name)
-                receivers = list(signal.receivers_for(sender))
+                try:
+                    receivers = found[(name, sender)]
+                except KeyError:
+                    receivers = found[(name, sender)] = list(self.crm.signals.signal(name).receivers_for(sender))
+                except TypeError:  # a sender that cannot be a key
+                    receivers = list(self.crm.signals.signal(name).receivers_for(sender))
                 if not receivers:
                     continue
                 sends: Iterable[dict[str, Any]] = [kwargs]
@@ -266,12 +272,12 @@ class UnitOfWork:
             if reader is not None:
                 reader.close()
         if failures:
-            receiver, name, exc = failures[0]
+            receiver, name, error = failures[0]
             more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
             raise PluginError(
                 f"receiver {getattr(receiver, '__qualname__', receiver)!r} of signal {name!r} raised "
-                f"{type(exc).__name__}: {exc}{more}; the unit of work was already committed"
-            ) from exc
+                f"{type(error).__name__}: {error}{more}; the unit of work was already committed"
+            ) from error
 
     def _created_events(self, connection: sa.Connection, etype: EntityType, ids: Sequence[int]) -> Iterator[dict[str, Any]]:
         table = self.registry.table(etype.name)
@@ -383,6 +389,17 @@ class UnitOfWork:
         if statement is None:
             statement = self._statements[key] = build()
         return statement
+
+    def _driver(self, key: tuple[Any, ...], build: Callable[[], Any]) -> _Prepared:
+        """The statement for *key* (built by *build*, with plain bound parameters only)
+        compiled once per unit of work for the dialect, to run straight on the driver: the
+        statements a move runs for each record cost several times the database's work when
+        SQLAlchemy runs them."""
+        key = ("driver", *key)
+        prepared = self._statements.get(key)
+        if prepared is None:
+            prepared = self._statements[key] = _Prepared.of(build(), self.connection.dialect)
+        return prepared  # type: ignore[no-any-return]
 
     def predicate(self, entity: str, action: str = "read") -> Predicate:
         """The one access predicate of (actor, *entity*, *action*)."""
@@ -690,8 +707,8 @@ class UnitOfWork:
         # A full record (no field hidden from the actor) stands for the row at its version: the
         # UPDATE below matches that version, so a row changed or deleted meanwhile is still a
         # conflict, and the read is saved. Other targets are read first.
-        trusted = isinstance(target, Record) and len(target.values) == len(etype.all_fields)
-        old = target if trusted else self._current(etype, record_id, expected)
+        trusted = isinstance(target, Record) and len(target.values) == len(etype._by_name)
+        old = target if trusted and isinstance(target, Record) else self._current(etype, record_id, expected)
         self.check_access(old, "update")
         version = old.version
         values = old.values
@@ -713,17 +730,17 @@ class UnitOfWork:
         now = _now()
         table = self.registry.table(entity)
         row = {**self._to_row(etype, diff), "version": version + 1, "updated_at": now, "updated_by": self.actor.user_id}
-        statement = self._statement(("update", entity, *row), lambda: (
+        statement = self._driver(("update", entity, *row), lambda: (
             sa.update(table).where(table.c.id == sa.bindparam("b_id"), table.c.version == sa.bindparam("b_version"))
             .values({c: sa.bindparam(c) for c in row})
         ))
         try:
-            result = self.connection.execute(statement, {**row, "b_id": record_id, "b_version": version})
+            count = statement.run(self, {**row, "b_id": record_id, "b_version": version})
         except sa.exc.IntegrityError as exc:
             raise self._integrity(etype, exc, row) from exc
         except sa.exc.OperationalError as exc:
             raise self._translate(exc, entity=entity, id=record_id) from exc
-        if result.rowcount != 1:
+        if count != 1:
             self._current(etype, record_id, version)  # raises: deleted, or changed since
             raise self._stale(entity, record_id, version, None)
         new = Record(entity, {**values, **diff, "version": version + 1, "updated_at": now, "updated_by": self.actor.user_id})
@@ -772,7 +789,7 @@ class UnitOfWork:
         else:
             record, wanted = self.get(target, stage_or_id), stage
         field = self._stage_field(record.entity, record.values)
-        return self.update(record, {field: wanted, **changes})
+        return self.update(record, data={field: wanted, **changes})
 
     def _stage_field(self, entity: str, values: Mapping[str, Any]) -> str:
         workflow = self.crm.workflow
@@ -805,15 +822,31 @@ class UnitOfWork:
         entity = given[0].entity
         if any(r.entity != entity for r in given):
             raise ValidationError("move_many moves records of one entity type at a time", entity=entity)
+        # A batch makes many short-lived objects without cycles, which reference counting
+        # frees; as in the bulk import, the cyclic collector is paused meanwhile (its scans of
+        # them and of the records the caller holds would cost a fifth of the time).
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return self._move_many(entity, given, stage)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _move_many(self, entity: str, given: list[Record], stage: str) -> list[Record]:
         etype = self.registry.entity(entity)
         self.require(entity, "update")
         current = self._current_many(etype, given)
         parsed: dict[str, Any] = {}  # the stage as each stage field parses it
+        fields: dict[Any, str] = {}  # the stage field by the records' pipeline
         plan: list[tuple[Record, dict[str, Any]]] = []
         unchanged: list[Record] = []
         for record in given:
             old = current[record.id]
-            field = self._stage_field(entity, old.values)
+            pipeline = old.values.get("pipeline")
+            field = fields.get(pipeline)
+            if field is None:
+                field = fields[pipeline] = self._stage_field(entity, old.values)
             if field not in parsed:
                 self._check_writable(etype, [field])
                 parsed[field] = validate(etype, {field: stage}, partial=True)[field]
@@ -885,6 +918,20 @@ class UnitOfWork:
             return plan
         checked: dict[int, dict[str, Any]] = {}  # id of a dict of changes many items share -> validated
         out: list[tuple[Record, dict[str, Any]]] = []
+        if per_record is None and len(batched) == 1:  # the common case: one plugin has changes
+            for (old, diff), returned in zip(plan, batched[0], strict=True):
+                if returned:
+                    valid = checked.get(id(returned))
+                    if valid is None:
+                        valid = checked[id(returned)] = validate(etype, returned, partial=True)
+                    values = old.values
+                    for name, value in valid.items():
+                        if values.get(name) != value:
+                            diff[name] = value
+                        else:
+                            diff.pop(name, None)
+                out.append((old, diff))
+            return out
         for index, (old, diff) in enumerate(plan):
             # in the order of the calls (per record first, then the batch forms), merged from the
             # end as one hook call's results are: the changes of the first called win
@@ -954,7 +1001,7 @@ class UnitOfWork:
         rows: dict[tuple[Any, ...], dict[str, Any]] = {}  # the changes' values by identity -> columns
         groups: dict[tuple[Any, ...], list[Record]] = {}
         for old, diff in plan:
-            key = tuple((k, id(v)) for k, v in diff.items())
+            key = (tuple(diff), tuple(map(id, diff.values())))
             if key not in rows:
                 rows[key] = self._to_row(etype, diff)
             groups.setdefault((key, old.version), []).append(old)
@@ -1002,15 +1049,36 @@ class UnitOfWork:
                 entity=etype.name,
             )
 
+    def _versions(self, etype: EntityType, ids: Sequence[int]) -> dict[int, int]:
+        """``{id: version}`` of the rows of *ids* that exist: a plain statement per 500 ids run
+        on the driver (SQLAlchemy's row handling would cost more than the database's work)."""
+        dialect = self.connection.dialect
+        table = self.registry.table(etype.name)
+        quote = dialect.identifier_preparer.quote
+        head = f"SELECT {quote('id')}, {quote('version')} FROM {dialect.identifier_preparer.format_table(table)} WHERE {quote('id')} IN "
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        versions: dict[int, int] = {}
+        cursor = self.connection.connection.cursor()
+        try:
+            for start in range(0, len(ids), 500):
+                chunk = list(ids[start:start + 500])
+                statement = f"{head}({', '.join([mark] * len(chunk))})"
+                try:
+                    cursor.execute(statement, chunk)
+                except dialect.loaded_dbapi.Error as exc:
+                    error = sa.exc.DBAPIError.instance(statement, chunk, exc, dialect.loaded_dbapi.Error, dialect=dialect)
+                    if isinstance(error, sa.exc.OperationalError):
+                        raise self._translate(error, entity=etype.name) from exc
+                    raise error from exc
+                versions.update(cursor.fetchall())
+        finally:
+            cursor.close()
+        return versions
+
     def _check_versions(self, etype: EntityType, records: Sequence[Record]) -> None:
         """Raise the conflict of the first of *records* that was deleted or is no longer at
         its version (ids and versions read, one query per 500 records)."""
-        table = self.registry.table(etype.name)
-        ids = [r.id for r in records]
-        versions: dict[int, int] = {}
-        for start in range(0, len(ids), 500):
-            statement = sa.select(table.c.id, table.c.version).where(table.c.id.in_(ids[start:start + 500]))
-            versions.update((r[0], r[1]) for r in self._execute(statement))
+        versions = self._versions(etype, [r.id for r in records])
         for record in records:
             found = versions.get(record.id)
             if found is None:
@@ -1132,31 +1200,38 @@ class UnitOfWork:
         the time a batch entered a stage, dumped once), ``record-updated`` queued."""
         entity = etype.name
         actor = self.actor
+        actor_id = actor.user_id
         record_change = self.changes.append
         signal = self._signals.append
+        queue = self._audit.append
         auditable = etype.auditable
-        dumpers = self._dumpers(etype)[0]
+        dumpers = self._dumpers(etype)[0]  # None (or absent: a pseudo field) for values as they are
         shared: dict[tuple[str, int], Any] = {}  # (field, id of a new value) -> dumped
         for old, new, diff in items:
-            record_change(Change("updated", entity, new.id))
+            record_id = new.values["id"]
+            record_change(Change("updated", entity, record_id))
             before = old.values
-            changes = {name: (before.get(name), value) for name, value in diff.items()}
+            changes: dict[str, tuple[Any, Any]] = {}
+            dumped: dict[str, Any] = {}
+            for name, value in diff.items():
+                was = before.get(name)
+                changes[name] = (was, value)
+                dump = dumpers.get(name)
+                if dump is None:
+                    dumped[name] = [was, value]
+                    continue
+                if value is not None:
+                    key = (name, id(value))
+                    if key in shared:
+                        value = shared[key]
+                    else:
+                        value = shared[key] = dump(value)
+                dumped[name] = [None if was is None else dump(was), value]
             if auditable:
-                dumped: dict[str, Any] = {}
-                for name, (was, value) in changes.items():
-                    dump = dumpers.get(name, _PSEUDO)
-                    if dump is None or dump is _PSEUDO:
-                        dumped[name] = [was, value]
-                        continue
-                    if value is not None:
-                        key = (name, id(value))
-                        if key in shared:
-                            value = shared[key]
-                        else:
-                            value = shared[key] = dump(value)
-                    dumped[name] = [None if was is None else dump(was), value]
-                self._queue_entry(etype, new.id, "updated", dumped, at)
+                queue({"at": at, "actor_id": actor_id, "entity": entity, "record_id": record_id, "action": "updated", "changes": dumped})
             signal((UPDATED, entity, {"event": RecordEvent("updated", entity, new, actor, changes)}))
+        if len(self._audit) >= 5000:
+            self.flush()
 
     def queue_audit(
         self, etype: EntityType, record_id: int, action: str, changes: Mapping[str, tuple[Any, Any]],
@@ -1280,38 +1355,30 @@ class UnitOfWork:
             raise ValidationError("tag_many tags records of one entity type at a time", entity=entity)
         parsed = self._tag_names(names)
         ids = list(dict.fromkeys(r.id for r in given))
-        tag_table = self.registry.table("tag")
-        tagging = self.crm.core_tables["tagging"]
-        table = self.registry.table(entity)
-        exists = self._statement(("tag_many", "exists", entity), lambda: (
-            sa.select(table.c.id).where(table.c.id.in_(sa.bindparam("b_ids", expanding=True)))
-        ))
-        present: dict[int, set[int]] = {}
+        existing: dict[str, int] = {}
+        if parsed:
+            for tag_id, name in self._driven(self._driver(("tag_names", len(parsed)), lambda: self._tag_names_statement(len(parsed))),
+                                             {f"b_n{i}": n for i, n in enumerate(parsed)}):
+                existing[name] = tag_id
+            for name in parsed:
+                if name not in existing:
+                    existing[name] = self.create("tag", name=name).id
+        tag_ids = [existing[n] for n in parsed]
         found: set[int] = set()
+        present: dict[int, set[int]] = {}
         for start in range(0, len(ids), 500):
-            found.update(r[0] for r in self._execute(exists, {"b_ids": ids[start:start + 500]}))
+            chunk = ids[start:start + 500]
+            size = len(chunk)
+            statement = self._driver(("tagging", entity, size, len(tag_ids)),
+                                     lambda size=size: self._taggings_statement(entity, size, len(tag_ids)))  # type: ignore[misc]
+            params = {"b_entity": entity, **{f"b_i{i}": v for i, v in enumerate(chunk)}, **{f"b_t{i}": v for i, v in enumerate(tag_ids)}}
+            for record_id, tag_id in self._driven(statement, params):
+                found.add(record_id)
+                if tag_id is not None:
+                    present.setdefault(record_id, set()).add(tag_id)
         for record_id in ids:  # they must (still) exist
             if record_id not in found:
                 raise NotFoundError(f"{entity} {record_id} not found", entity=entity, id=record_id)
-        if not parsed:
-            return
-        named = self._statement(("tag_many", "names"), lambda: (
-            sa.select(tag_table.c.id, tag_table.c.name).where(tag_table.c.name.in_(sa.bindparam("b_names", expanding=True)))
-        ))
-        existing = {r.name: r.id for r in self._execute(named, {"b_names": parsed})}
-        for name in parsed:
-            if name not in existing:
-                existing[name] = self.create("tag", name=name).id
-        carried = self._statement(("tag_many", "present"), lambda: (
-            sa.select(tagging.c.record_id, tagging.c.tag_id).where(
-                tagging.c.entity == sa.bindparam("b_entity"), tagging.c.record_id.in_(sa.bindparam("b_ids", expanding=True)),
-                tagging.c.tag_id.in_(sa.bindparam("b_tags", expanding=True)),
-            )
-        ))
-        tag_ids = [existing[n] for n in parsed]
-        for start in range(0, len(ids), 500):
-            for record_id, tag_id in self._execute(carried, {"b_entity": entity, "b_ids": ids[start:start + 500], "b_tags": tag_ids}):
-                present.setdefault(record_id, set()).add(tag_id)
         rows: list[dict[str, Any]] = []
         entries: list[tuple[int, str]] = []
         for record_id in ids:
@@ -1321,28 +1388,58 @@ class UnitOfWork:
                 rows.extend({"tag_id": existing[n], "entity": entity, "record_id": record_id} for n in added)
                 entries.append((record_id, ", ".join(added)))
         if rows:
-            insert = self._statement(("tag_many", "insert"), lambda: sa.insert(tagging))
-            self._execute(insert, rows)
+            tagging = self.crm.core_tables["tagging"]
+            insert = self._driver(("tag_insert",), lambda: sa.insert(tagging).values(
+                {c: sa.bindparam(c) for c in ("tag_id", "entity", "record_id")}))
+            try:
+                insert.run_many(self, rows)
+            except sa.exc.OperationalError as exc:
+                raise self._translate(exc, entity=entity) from exc
             for record_id, text in entries:
                 self._queue_entry(etype, record_id, "tagged", {"tags": [None, text]}, None)
+
+    def _driven(self, statement: _Prepared, params: Mapping[str, Any]) -> list[Any]:
+        try:
+            return statement.rows(self, params)
+        except sa.exc.OperationalError as exc:
+            raise self._translate(exc) from exc
+
+    def _tag_names_statement(self, count: int) -> sa.Select[Any]:
+        """``(id, name)`` of the tags named ``b_n0``... (*count* names)."""
+        tag_table = self.registry.table("tag")
+        return sa.select(tag_table.c.id, tag_table.c.name).where(tag_table.c.name.in_([sa.bindparam(f"b_n{i}") for i in range(count)]))
+
+    def _taggings_statement(self, entity: str, records: int, tags: int) -> sa.Select[Any]:
+        """``(record id, tag id)`` of the records ``b_i0``... of *entity* that exist, with each
+        of the tags ``b_t0``... it carries (``NULL`` for a record that carries none of them)."""
+        table = self.registry.table(entity)
+        tagging = self.crm.core_tables["tagging"]
+        ids = table.c.id.in_([sa.bindparam(f"b_i{i}") for i in range(records)])
+        if not tags:
+            return sa.select(table.c.id, sa.null()).where(ids)
+        joined = table.outerjoin(tagging, sa.and_(
+            tagging.c.record_id == table.c.id, tagging.c.entity == sa.bindparam("b_entity"),
+            tagging.c.tag_id.in_([sa.bindparam(f"b_t{i}") for i in range(tags)]),
+        ))
+        return sa.select(table.c.id, tagging.c.tag_id).select_from(joined).where(ids)
 
     @_atomic
     def untag(self, record: Record, *names: str) -> None:
         """Remove tags *names* from *record* (names it does not carry are ignored); the audit
         entry lists the tags actually removed."""
-        names = self._tag_names(names)
+        wanted = self._tag_names(names)
         tag_table = self.registry.table("tag")
         tagging = self.crm.core_tables["tagging"]
         carried = (
             sa.select(tag_table.c.id, tag_table.c.name).join(tagging, tagging.c.tag_id == tag_table.c.id)
-            .where(tagging.c.entity == record.entity, tagging.c.record_id == record.id, tag_table.c.name.in_(names))
+            .where(tagging.c.entity == record.entity, tagging.c.record_id == record.id, tag_table.c.name.in_(wanted))
         )
         removed = {r.name: r.id for r in self._execute(carried)}
         if removed:
             self._execute(sa.delete(tagging).where(
                 tagging.c.entity == record.entity, tagging.c.record_id == record.id, tagging.c.tag_id.in_(removed.values()),
             ))
-            gone = ", ".join(n for n in names if n in removed)
+            gone = ", ".join(n for n in wanted if n in removed)
             self.queue_audit(self.registry.entity(record.entity), record.id, "untagged", {"tags": (gone, None)})
 
     def _tag_names(self, names: Iterable[str]) -> list[str]:
@@ -1416,6 +1513,70 @@ class UnitOfWork:
     def __repr__(self) -> str:
         state = "closed" if self._done else "open"
         return f"<UnitOfWork {state} actor={self.actor.username} changes={len(self.changes)}>"
+
+
+class _Prepared:
+    """A statement compiled for one dialect, run on the driver's cursor with its parameters
+    passed through the bind processors of their types (as SQLAlchemy would pass them); driver
+    errors come out as SQLAlchemy's exceptions."""
+
+    __slots__ = ("names", "positional", "processors", "sql")
+
+    def __init__(self, sql: str, names: tuple[str, ...], positional: bool, processors: dict[str, Callable[[Any], Any]]) -> None:
+        self.sql = sql
+        self.names = names  # the parameters (in their order, when positional)
+        self.positional = positional
+        self.processors = processors
+
+    @classmethod
+    def of(cls, statement: Any, dialect: sa.Dialect) -> _Prepared:
+        compiled = statement.compile(dialect=dialect)
+        processors = {}
+        for name, bind in compiled.binds.items():
+            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if processor is not None:
+                processors[name] = processor
+        positions = compiled.positiontup
+        if positions is not None:
+            return cls(compiled.string, tuple(positions), True, processors)
+        return cls(compiled.string, tuple(compiled.binds), False, processors)
+
+    def __repr__(self) -> str:
+        return f"<_Prepared {self.sql[:60]!r}>"
+
+    def _params(self, params: Mapping[str, Any]) -> Any:
+        processors = self.processors
+        if self.positional:
+            return [(processors[k](params[k]) if k in processors else params[k]) for k in self.names]
+        return {k: (processors[k](params[k]) if k in processors else params[k]) for k in self.names}
+
+    def _run(self, uow: UnitOfWork, params: Any, *, many: bool = False, fetch: bool = False) -> Any:
+        connection = uow.connection
+        dialect = connection.dialect
+        cursor = connection.connection.cursor()
+        try:
+            try:
+                if many:
+                    cursor.executemany(self.sql, params)
+                else:
+                    cursor.execute(self.sql, params)
+            except dialect.loaded_dbapi.Error as exc:
+                raise sa.exc.DBAPIError.instance(self.sql, params, exc, dialect.loaded_dbapi.Error, dialect=dialect) from exc
+            return cursor.fetchall() if fetch else cursor.rowcount
+        finally:
+            cursor.close()
+
+    def run(self, uow: UnitOfWork, params: Mapping[str, Any]) -> int:
+        """Run it once; the number of rows it changed."""
+        return self._run(uow, self._params(params))  # type: ignore[no-any-return]
+
+    def run_many(self, uow: UnitOfWork, params: Sequence[Mapping[str, Any]]) -> int:
+        """Run it for each of *params* in one ``executemany``; the number of rows changed."""
+        return self._run(uow, [self._params(p) for p in params], many=True)  # type: ignore[no-any-return]
+
+    def rows(self, uow: UnitOfWork, params: Mapping[str, Any]) -> list[Any]:
+        """The rows it reads (tuples of the driver's values, not processed)."""
+        return self._run(uow, self._params(params), fetch=True)  # type: ignore[no-any-return]
 
 
 #: Records of a batch sharing their changes and version are updated by one statement from this

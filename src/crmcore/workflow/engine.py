@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -205,20 +206,25 @@ class Workflow:
         """
         results: list[dict[str, Any] | None] = [None] * len(items)
         moves: list[tuple[int, Record, Mapping[str, Any], Pipeline, Stage, Transition, dict[str, Any]]] = []
+        field = self.defaults[entity.name].field  # every pipeline of an entity keeps its stage there
+        legal: dict[tuple[Any, Any, Any], tuple[Pipeline, Stage, Transition]] = {}  # moves found allowed
         for index, (record, changes) in enumerate(items):
             values = record.values
             if "pipeline" in changes and changes["pipeline"] != values.get("pipeline"):
                 results[index] = self.on_update(uow, record, changes)  # rare: the single path
                 continue
-            pipeline, current, target = self._locate(entity, record, changes)
-            if target is None:
-                continue
-            transition = self._transition(entity, record, pipeline, current, target)
-            moves.append((index, record, changes, pipeline, target, transition, {**values, **changes}))
+            key = (values.get("pipeline"), values.get(field), changes.get(field))
+            found = legal.get(key)
+            if found is None:
+                pipeline, current, target = self._locate(entity, record, changes)
+                if target is None:
+                    continue
+                found = legal[key] = (pipeline, target, self._transition(entity, record, pipeline, current, target))
+            moves.append((index, record, changes, found[0], found[1], found[2], {**values, **changes}))
         if not moves:
             return results
         allowed: dict[str, bool] = {}
-        lookups = self.lookup_many(uow, entity, [move[6] for move in moves])
+        lookups: Lookups | None = None
         for number, (_, record, _, _, _, transition, merged) in enumerate(moves):
             permission = transition.permission
             if permission is not None:
@@ -227,20 +233,22 @@ class Workflow:
                 if not allowed[permission]:
                     self._refuse_permission(uow, entity, record, transition)
             if transition.guards:
+                if lookups is None:
+                    lookups = self.lookup_many(uow, entity, [move[6] for move in moves])
                 self._check_guards(entity, record, transition, merged, lookups.of(number))
         single, batch = uow.hook_callers("crm_before_move", "crm_before_move_many", many=True)
         if single is not None:
             for _, record, _, _, _, transition, merged in moves:
                 single(uow=uow, record=record, transition=transition, values=dict(merged))
         if batch is not None:
-            batch(uow=uow, entity=entity.name, moves=[(m[1], m[5], dict(m[6])) for m in moves])
+            batch(uow=uow, entity=entity.name, moves=[(m[1], m[5], MappingProxyType(m[6])) for m in moves])
         now = _now()
         entered: dict[tuple[str, str, bool], dict[str, Any]] = {}  # shared by the moves alike
         for index, record, changes, pipeline, target, _, merged in moves:
-            key = (pipeline.name, target.name, "probability" in changes)
-            extra = entered.get(key)
+            key2 = (pipeline.name, target.name, "probability" in changes)
+            extra = entered.get(key2)
             if extra is None:
-                extra = entered[key] = self._entry_changes(entity, pipeline, target, changes, now)
+                extra = entered[key2] = self._entry_changes(entity, pipeline, target, changes, now)
             if target.required:
                 self._require_fields(entity, target, {**merged, **extra}, record)
             results[index] = extra
