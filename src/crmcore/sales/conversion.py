@@ -162,11 +162,11 @@ def _convert_all(uow: UnitOfWork, leads: list[Record | int], opportunity: Any, a
     settings = sales_settings(uow)
     account = uow.get("account", account_id) if account_id is not None else None
     results: list[Conversion] = []
+    converter = _Converter(uow, settings, opportunity, account)
     # A conversion makes many short-lived objects without cycles, which reference counting
     # frees; the cyclic collector's scans of them (and of the records the unit of work keeps
     # until the commit) would cost about a fifth of the time. As in the bulk import, it is
     # paused while the leads convert and collects the young generations between batches.
-    converter = _Converter(uow, settings, opportunity, account)
     collecting = gc.isenabled()
     gc.disable()
     try:
