@@ -520,9 +520,17 @@ def test_import_rows_reports_without_committing(crm: Crm) -> None:
 
 
 def test_postgresql_plans_each_lookup_with_its_own_values(crm):
-    """Each batch's duplicate lookup (``email IN (...)``) runs as the same prepared statement; a
-    generic plan chosen while the table was empty would scan the whole table for every batch."""
+    """Each batch's duplicate lookup (``email IN (...)``) is the same statement; prepared, it
+    could get a generic plan chosen while the table was empty and scan the whole table for
+    every batch. crmcore's connections send statements unprepared, so each is planned with its
+    own values."""
     if crm.engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL only: SQLite has no plan cache")
     with crm.connect() as connection:
-        assert connection.exec_driver_sql("SHOW plan_cache_mode").scalar_one() == "force_custom_plan"
+        assert connection.connection.dbapi_connection.prepare_threshold is None
+        lookup = "SELECT id FROM crm_lead WHERE email IN (%s, %s)"
+        cursor = connection.connection.dbapi_connection.cursor()
+        for n in range(8):
+            cursor.execute(lookup, (f"a{n}@example.com", f"b{n}@example.com"))
+        prepared = connection.exec_driver_sql("SELECT count(*) FROM pg_prepared_statements").scalar_one()
+        assert prepared == 0

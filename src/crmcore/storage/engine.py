@@ -71,11 +71,11 @@ def make_engine(url: str, *, echo: bool = False, **kwargs: Any) -> sa.Engine:
             # psycopg prepares a statement after a few runs and PostgreSQL may then switch it to
             # a generic plan chosen while a table was small; a bulk import or move grows the
             # table inside its transaction, and a generic plan (a sequential scan where the
-            # index should serve) turns each batch's duplicate lookup quadratic. Plan with the
-            # real parameters every time; the prepared statements still save the parsing.
-            with dbapi_connection.cursor() as cursor:
-                cursor.execute("SET plan_cache_mode = force_custom_plan")
-            dbapi_connection.commit()
+            # index should serve) turns each batch's duplicate lookup quadratic. Statements are
+            # sent unprepared, so each is planned with its own values. (The server's own
+            # foreign-key checks keep their cached plans: forcing custom plans server-wide
+            # would re-plan one of those for every row a bulk delete removes.)
+            dbapi_connection.prepare_threshold = None
 
         return engine
     if backend != "sqlite":
