@@ -110,11 +110,15 @@ def crm_after_update_many(uow: UnitOfWork, entity: str, items: list[tuple[Record
         return
     moves: list[tuple[Record, Record, Any, Any]] = []
     names: list[str] = []
+    pipelines: dict[Any, Any] = {}  # by the records' pipeline field
     for old, new, changes in items:
-        pipeline = workflow.pipeline_of(entity, new.values)
+        values = new.values
+        pipeline = pipelines.get(values.get("pipeline"))
+        if pipeline is None:
+            pipeline = pipelines[values.get("pipeline")] = workflow.pipeline_of(entity, values)
         field = pipeline.field
         if field in changes:
-            moves.append((old, new, old.values.get(field), new.values.get(field)))
+            moves.append((old, new, old.values.get(field), values.get(field)))
             names.append(pipeline.name)
     if not moves:
         return
@@ -125,5 +129,6 @@ def crm_after_update_many(uow: UnitOfWork, entity: str, items: list[tuple[Record
     if batch is not None:
         batch(uow=uow, entity=entity, moves=moves)
     actor = uow.actor
-    for (_, new, source, target), name in zip(moves, names, strict=True):
-        uow.announce(MOVED, entity, event=MoveEvent(entity, new, actor, name, source, target))
+    uow.announce_many(MOVED, entity, lambda: (
+        {"event": MoveEvent(entity, new, actor, name, source, target)} for (_, new, source, target), name in zip(moves, names, strict=True)
+    ))

@@ -231,6 +231,14 @@ class UnitOfWork:
         """Queue signal *name* to be sent after the commit (dropped on rollback)."""
         self._signals.append((name, sender, kwargs))
 
+    def announce_many(self, name: str, sender: Any, events: Callable[[], Iterable[dict[str, Any]]]) -> None:
+        """Queue signal *name* once for each set of keyword arguments *events()* gives, to be
+        sent after the commit (dropped on rollback): :meth:`announce` for a batch. *events* is
+        called only if the signal has receivers for *sender*, so a batch nobody listens to
+        builds no event at all.
+        """
+        self._signals.append((name, sender, {_MANY: events}))
+
     def announce_created(self, etype: EntityType, ids: Sequence[int]) -> None:
         """Queue ``record-created`` for each of *ids*, records of *etype* created in bulk.
 
@@ -261,6 +269,8 @@ class UnitOfWork:
                 if _READ_BACK in kwargs:
                     reader = reader or self.crm.connect()
                     sends = self._created_events(reader, *kwargs[_READ_BACK])
+                elif _MANY in kwargs:
+                    sends = kwargs[_MANY]()
                 for each in sends:
                     for receiver in receivers:
                         try:
@@ -735,11 +745,9 @@ class UnitOfWork:
             .values({c: sa.bindparam(c) for c in row})
         ))
         try:
-            count = statement.run(self, {**row, "b_id": record_id, "b_version": version})
+            count = statement.run(self, {**row, "b_id": record_id, "b_version": version}, entity=entity, id=record_id)
         except sa.exc.IntegrityError as exc:
             raise self._integrity(etype, exc, row) from exc
-        except sa.exc.OperationalError as exc:
-            raise self._translate(exc, entity=entity, id=record_id) from exc
         if count != 1:
             self._current(etype, record_id, version)  # raises: deleted, or changed since
             raise self._stale(entity, record_id, version, None)
@@ -859,8 +867,10 @@ class UnitOfWork:
             plan = self._before_update_many(etype, plan)
         moved = self._update_many(etype, [(old, diff) for old, diff in plan if diff])
         unchanged.extend(old for old, diff in plan if not diff)
-        by_id = {r.id: r for r in unchanged}
-        by_id.update((r.id, r) for r in moved)
+        by_id = {r.values["id"]: r for r in unchanged}
+        by_id.update((r.values["id"], r) for r in moved)
+        if self.actor.is_system:
+            return [by_id[r.values["id"]] for r in given]
         return [self._visible(by_id[r.id]) for r in given]
 
     def _current_many(self, etype: EntityType, given: Sequence[Record]) -> dict[int, Record]:
@@ -885,20 +895,22 @@ class UnitOfWork:
             statement = sa.select(table).where(table.c.id.in_(wanted[start:start + 500]), self.read_filter(entity, table))
             for row in self._execute(statement).mappings():
                 current[row["id"]] = self._row_to_record(etype, row, full=True)
-        movable: set[int] = set()
+        if wanted:  # read now: they must be at the version given
+            for record in given:
+                old = current.get(record.id)
+                if old is None:
+                    raise NotFoundError(f"{entity} {record.id} not found", entity=entity, id=record.id)
+                if old.version != record.version:
+                    raise self._stale(entity, record.id, record.version, old.version)
         if not self.actor.is_system:
+            movable: set[int] = set()
             ids = list(current)
             for start in range(0, len(ids), 500):
                 check = sa.select(table.c.id).where(table.c.id.in_(ids[start:start + 500]), self.predicate(entity, "update").sql(table))
                 movable.update(r[0] for r in self._execute(check))
-        for record in given:
-            old = current.get(record.id)
-            if old is None:
-                raise NotFoundError(f"{entity} {record.id} not found", entity=entity, id=record.id)
-            if old.version != record.version:
-                raise self._stale(entity, record.id, record.version, old.version)
-            if not self.actor.is_system and record.id not in movable:
-                self.check_access(old, "update")
+            for record in given:
+                if record.id not in movable:
+                    self.check_access(current[record.id], "update")
         return current
 
     def _before_update_many(self, etype: EntityType, plan: list[tuple[Record, dict[str, Any]]]) -> list[tuple[Record, dict[str, Any]]]:
@@ -991,96 +1003,144 @@ class UnitOfWork:
         return [new for _, new, _ in items]
 
     def _write_updates(self, etype: EntityType, plan: Sequence[tuple[Record, dict[str, Any]]], now: dt.datetime) -> None:
-        """The UPDATE statements of *plan*: records sharing their changes (the same values)
-        and their version are updated together, ``WHERE id IN (...) AND version = ...``; the
-        rest with one ``executemany``. A row count short of the records raises the conflict of
-        the first record that changed or went."""
+        """The UPDATE statements of *plan*, on the driver: records sharing their changes (the
+        same values) and their version are updated together, ``WHERE version = ... AND id IN
+        (...)`` per 500; the rest with one ``executemany``. A row count short of the records
+        (they changed since their versions were checked) is a conflict."""
         entity = etype.name
-        table = self.registry.table(entity)
         by = self.actor.user_id
         rows: dict[tuple[Any, ...], dict[str, Any]] = {}  # the changes' values by identity -> columns
-        groups: dict[tuple[Any, ...], list[Record]] = {}
+        groups: dict[tuple[Any, ...], list[int]] = {}
         for old, diff in plan:
             key = (tuple(diff), tuple(map(id, diff.values())))
             if key not in rows:
                 rows[key] = self._to_row(etype, diff)
-            groups.setdefault((key, old.version), []).append(old)
-        single: dict[tuple[str, ...], list[tuple[Record, dict[str, Any]]]] = {}
-        for (key, version), olds in groups.items():
+            values = old.values
+            groups.setdefault((key, values["version"]), []).append(values["id"])
+        single: dict[tuple[str, ...], list[tuple[int, int, dict[str, Any]]]] = {}
+        for (key, version), ids in groups.items():
             row = rows[key]
-            if len(olds) < _SET_UPDATE_MIN:
-                single.setdefault(tuple(row), []).extend((old, row) for old in olds)
+            if len(ids) < _SET_UPDATE_MIN:
+                single.setdefault(tuple(row), []).extend((record_id, version, row) for record_id in ids)
                 continue
-            columns = tuple(row)
-            statement = self._statement(("update_set", entity, *columns), lambda columns=columns: (  # type: ignore[misc]
-                sa.update(table)
-                .where(table.c.id.in_(sa.bindparam("b_ids", expanding=True)), table.c.version == sa.bindparam("b_version"))
-                .values({c: sa.bindparam(c) for c in columns} | {
-                    "version": sa.bindparam("b_new_version"), "updated_at": sa.bindparam("b_at"), "updated_by": sa.bindparam("b_by"),
-                })
-            ))
-            for start in range(0, len(olds), 500):
-                chunk = olds[start:start + 500]
-                params = {**row, "b_ids": [r.id for r in chunk], "b_version": version, "b_new_version": version + 1, "b_at": now,
-                          "b_by": by}
-                self._checked_update(etype, statement, params, chunk, row)
-        for columns, pairs in single.items():
-            head = (*columns, "version", "updated_at", "updated_by")
-            statement = self._statement(("update", entity, *head), lambda head=head: (  # type: ignore[misc]
+            head, processors = self._update_by_ids(etype, tuple(row))
+            bound = [p(v) if p is not None else v for p, v in zip(processors, [*row.values(), version + 1, now, by, version], strict=True)]
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                self._checked_update(etype, f"{head}({self._marks(len(chunk))})", [*bound, *chunk], len(chunk), row)
+        table = self.registry.table(entity)
+        for columns, triples in single.items():
+            names = (*columns, "version", "updated_at", "updated_by")
+            statement = self._driver(("update", entity, *names), lambda names=names: (  # type: ignore[misc]
                 sa.update(table).where(table.c.id == sa.bindparam("b_id"), table.c.version == sa.bindparam("b_version"))
-                .values({c: sa.bindparam(c) for c in head})
+                .values({c: sa.bindparam(c) for c in names})
             ))
-            for start in range(0, len(pairs), 1000):
-                chunk_pairs = pairs[start:start + 1000]
-                params_list = [{**row, "version": old.version + 1, "updated_at": now, "updated_by": by, "b_id": old.id,
-                                "b_version": old.version} for old, row in chunk_pairs]
-                self._checked_update(etype, statement, params_list, [old for old, _ in chunk_pairs], chunk_pairs[0][1])
+            for start in range(0, len(triples), 1000):
+                chunk_triples = triples[start:start + 1000]
+                params = [statement._params({**row, "version": version + 1, "updated_at": now, "updated_by": by, "b_id": record_id,
+                                             "b_version": version}) for record_id, version, row in chunk_triples]
+                self._checked_update(etype, statement.sql, params, len(params), chunk_triples[0][2], many=True)
 
-    def _checked_update(self, etype: EntityType, statement: Any, params: Any, olds: Sequence[Record], row: Mapping[str, Any]) -> None:
+    def _update_by_ids(self, etype: EntityType, columns: tuple[str, ...]) -> tuple[str, list[Callable[[Any], Any] | None]]:
+        """``UPDATE ... SET <columns>, version, updated_at, updated_by WHERE version = ? AND id
+        IN `` (the ids' marks to follow) written for the driver, and the bind processors of the
+        values in the order of the marks (the ids' are ``None``)."""
+        key = ("update_by_ids", etype.name, *columns)
+        found = self._statements.get(key)
+        if found is None:
+            table = self.registry.table(etype.name)
+            dialect = self.connection.dialect
+            quote, name = self._quoted(table)
+            mark = self._marks(1)
+            names = (*columns, "version", "updated_at", "updated_by")
+            head = (f"UPDATE {name} SET {', '.join(f'{quote(c)} = {mark}' for c in names)} "
+                    f"WHERE {quote('version')} = {mark} AND {quote('id')} IN ")
+            processors: list[Callable[[Any], Any] | None] = [
+                table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in (*names, "version")
+            ]
+            found = self._statements[key] = (head, processors)
+        return found  # type: ignore[no-any-return]
+
+    def _checked_update(self, etype: EntityType, statement: str, params: Any, count: int, row: Mapping[str, Any], *,
+                        many: bool = False) -> None:
         try:
-            result = self.connection.execute(statement, params)
+            changed = self._plain(statement, params, many=many, entity=etype.name)
         except sa.exc.IntegrityError as exc:
             raise self._integrity(etype, exc, row) from exc
-        except sa.exc.OperationalError as exc:
-            raise self._translate(exc, entity=etype.name) from exc
-        if result.rowcount != len(olds):  # changed since their versions were checked: a race
+        if changed != count:  # changed since their versions were checked: a race
             raise ConflictError(
-                f"some of the {len(olds)} {etype.plural.lower()} changed since they were read; read them again and retry",
+                f"some of the {count} {etype.plural.lower()} changed since they were read; read them again and retry",
                 entity=etype.name,
             )
 
     def _versions(self, etype: EntityType, ids: Sequence[int]) -> dict[int, int]:
         """``{id: version}`` of the rows of *ids* that exist: a plain statement per 500 ids run
         on the driver (SQLAlchemy's row handling would cost more than the database's work)."""
-        dialect = self.connection.dialect
-        table = self.registry.table(etype.name)
-        quote = dialect.identifier_preparer.quote
-        head = f"SELECT {quote('id')}, {quote('version')} FROM {dialect.identifier_preparer.format_table(table)} WHERE {quote('id')} IN "
-        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        quote, table = self._quoted(self.registry.table(etype.name))
+        head = f"SELECT {quote('id')}, {quote('version')} FROM {table} WHERE {quote('id')} IN "
         versions: dict[int, int] = {}
-        cursor = self.connection.connection.cursor()
+        wanted = sorted(set(ids))
+        if wanted and wanted[-1] - wanted[0] < 2 * len(wanted):  # dense ids: one range read
+            low, high = wanted[0], wanted[-1]
+            statement = (f"SELECT {quote('id')}, {quote('version')} FROM {table} "
+                         f"WHERE {quote('id')} >= {self._marks(1)} AND {quote('id')} <= {self._marks(1)}")
+            rows = self._plain(statement, [low, high], fetch=True, entity=etype.name)
+            if len(rows) == len(wanted):
+                return dict(rows)
+            members = set(wanted)
+            return {i: v for i, v in rows if i in members}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            versions.update(self._plain(f"{head}({self._marks(len(chunk))})", chunk, fetch=True, entity=etype.name))
+        return versions
+
+    def _quoted(self, table: sa.Table) -> tuple[Callable[[str], str], str]:
+        """The dialect's quoting of names, and *table*'s quoted name, for statements written
+        for the driver."""
+        preparer = self.connection.dialect.identifier_preparer
+        return preparer.quote, preparer.format_table(table)
+
+    def _marks(self, count: int) -> str:
+        """*count* parameter marks of the driver, separated by commas."""
+        mark = "?" if self.connection.dialect.paramstyle == "qmark" else "%s"
+        return ", ".join([mark] * count)
+
+    def _plain(
+        self, statement: str, params: Any, *, fetch: bool = False, many: bool = False, entity: str | None = None, id: int | None = None,
+    ) -> Any:
+        """Run *statement*, written for the driver (names quoted by the dialect, marks from
+        :meth:`_marks`), with positional *params* (for each of them with *many*).
+
+        :returns: the rows read (*fetch*), else the number of rows changed.
+        :raises ConflictError: for a lost race; other driver errors as SQLAlchemy's.
+        """
+        connection = self.connection
+        dialect = connection.dialect
+        cursor = connection.connection.cursor()
         try:
-            for start in range(0, len(ids), 500):
-                chunk = list(ids[start:start + 500])
-                statement = f"{head}({', '.join([mark] * len(chunk))})"
-                try:
-                    cursor.execute(statement, chunk)
-                except dialect.loaded_dbapi.Error as exc:
-                    error = sa.exc.DBAPIError.instance(statement, chunk, exc, dialect.loaded_dbapi.Error, dialect=dialect)
-                    if isinstance(error, sa.exc.OperationalError):
-                        raise self._translate(error, entity=etype.name) from exc
-                    raise error from exc
-                versions.update(cursor.fetchall())
+            try:
+                if many:
+                    cursor.executemany(statement, params)
+                else:
+                    cursor.execute(statement, params)
+            except dialect.loaded_dbapi.Error as exc:
+                error = sa.exc.DBAPIError.instance(statement, params, exc, dialect.loaded_dbapi.Error, dialect=dialect)
+                if isinstance(error, sa.exc.OperationalError):
+                    raise self._translate(error, entity=entity, id=id) from exc
+                raise error from exc
+            return cursor.fetchall() if fetch else cursor.rowcount
         finally:
             cursor.close()
-        return versions
 
     def _check_versions(self, etype: EntityType, records: Sequence[Record]) -> None:
         """Raise the conflict of the first of *records* that was deleted or is no longer at
-        its version (ids and versions read, one query per 500 records)."""
+        its version (only ids and versions are read)."""
         versions = self._versions(etype, [r.id for r in records])
         for record in records:
-            found = versions.get(record.id)
+            values = record.values
+            found = versions.get(values["id"])
+            if found == values["version"]:
+                continue
             if found is None:
                 raise ConflictError(
                     f"{etype.name} {record.id} was deleted by someone else; it cannot be updated",
@@ -1197,12 +1257,12 @@ class UnitOfWork:
     def _after_update_many(self, etype: EntityType, items: Sequence[tuple[Record, Record, dict[str, Any]]], at: dt.datetime) -> None:
         """What :meth:`_after_write` does for an update, for ``(old, new, diff)`` of many
         records: changes recorded, audit entries queued (a value many records share, such as
-        the time a batch entered a stage, dumped once), ``record-updated`` queued."""
+        the time a batch entered a stage, dumped once), ``record-updated`` queued for each (the
+        events made after the commit, if anyone listens)."""
         entity = etype.name
         actor = self.actor
         actor_id = actor.user_id
         record_change = self.changes.append
-        signal = self._signals.append
         queue = self._audit.append
         auditable = etype.auditable
         dumpers = self._dumpers(etype)[0]  # None (or absent: a pseudo field) for values as they are
@@ -1210,12 +1270,12 @@ class UnitOfWork:
         for old, new, diff in items:
             record_id = new.values["id"]
             record_change(Change("updated", entity, record_id))
+            if not auditable:
+                continue
             before = old.values
-            changes: dict[str, tuple[Any, Any]] = {}
             dumped: dict[str, Any] = {}
             for name, value in diff.items():
                 was = before.get(name)
-                changes[name] = (was, value)
                 dump = dumpers.get(name)
                 if dump is None:
                     dumped[name] = [was, value]
@@ -1227,11 +1287,14 @@ class UnitOfWork:
                     else:
                         value = shared[key] = dump(value)
                 dumped[name] = [None if was is None else dump(was), value]
-            if auditable:
-                queue({"at": at, "actor_id": actor_id, "entity": entity, "record_id": record_id, "action": "updated", "changes": dumped})
-            signal((UPDATED, entity, {"event": RecordEvent("updated", entity, new, actor, changes)}))
+            queue({"at": at, "actor_id": actor_id, "entity": entity, "record_id": record_id, "action": "updated", "changes": dumped})
         if len(self._audit) >= 5000:
             self.flush()
+        kept = list(items)
+        self.announce_many(UPDATED, entity, lambda: (
+            {"event": RecordEvent("updated", entity, new, actor, {n: (old.values.get(n), v) for n, v in diff.items()})}
+            for old, new, diff in kept
+        ))
 
     def queue_audit(
         self, etype: EntityType, record_id: int, action: str, changes: Mapping[str, tuple[Any, Any]],
@@ -1355,73 +1418,51 @@ class UnitOfWork:
             raise ValidationError("tag_many tags records of one entity type at a time", entity=entity)
         parsed = self._tag_names(names)
         ids = list(dict.fromkeys(r.id for r in given))
+        tagging = self.crm.core_tables["tagging"]
+        quote, table = self._quoted(self.registry.table(entity))
+        _, taggings = self._quoted(tagging)
         existing: dict[str, int] = {}
         if parsed:
-            for tag_id, name in self._driven(self._driver(("tag_names", len(parsed)), lambda: self._tag_names_statement(len(parsed))),
-                                             {f"b_n{i}": n for i, n in enumerate(parsed)}):
+            _, tags = self._quoted(self.registry.table("tag"))
+            statement = f"SELECT {quote('id')}, {quote('name')} FROM {tags} WHERE {quote('name')} IN ({self._marks(len(parsed))})"
+            for tag_id, name in self._plain(statement, parsed, fetch=True, entity="tag"):
                 existing[name] = tag_id
             for name in parsed:
                 if name not in existing:
                     existing[name] = self.create("tag", name=name).id
         tag_ids = [existing[n] for n in parsed]
+        # each record that exists, with each of the tags it carries (NULL: none of them)
+        if tag_ids:
+            head = (f"SELECT r.{quote('id')}, t.{quote('tag_id')} FROM {table} r LEFT OUTER JOIN {taggings} t "
+                    f"ON t.{quote('record_id')} = r.{quote('id')} AND t.{quote('entity')} = {self._marks(1)} "
+                    f"AND t.{quote('tag_id')} IN ({self._marks(len(tag_ids))}) WHERE r.{quote('id')} IN ")
+        else:
+            head = f"SELECT {quote('id')}, NULL FROM {table} WHERE {quote('id')} IN "
         found: set[int] = set()
         present: dict[int, set[int]] = {}
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
-            size = len(chunk)
-            statement = self._driver(("tagging", entity, size, len(tag_ids)),
-                                     lambda size=size: self._taggings_statement(entity, size, len(tag_ids)))  # type: ignore[misc]
-            params = {"b_entity": entity, **{f"b_i{i}": v for i, v in enumerate(chunk)}, **{f"b_t{i}": v for i, v in enumerate(tag_ids)}}
-            for record_id, tag_id in self._driven(statement, params):
+            params = [entity, *tag_ids, *chunk] if tag_ids else chunk
+            for record_id, tag_id in self._plain(f"{head}({self._marks(len(chunk))})", params, fetch=True, entity=entity):
                 found.add(record_id)
                 if tag_id is not None:
                     present.setdefault(record_id, set()).add(tag_id)
         for record_id in ids:  # they must (still) exist
             if record_id not in found:
                 raise NotFoundError(f"{entity} {record_id} not found", entity=entity, id=record_id)
-        rows: list[dict[str, Any]] = []
+        rows: list[tuple[int, str, int]] = []
         entries: list[tuple[int, str]] = []
         for record_id in ids:
             has = present.get(record_id, ())
             added = [n for n in parsed if existing[n] not in has]
             if added:
-                rows.extend({"tag_id": existing[n], "entity": entity, "record_id": record_id} for n in added)
+                rows.extend((existing[n], entity, record_id) for n in added)
                 entries.append((record_id, ", ".join(added)))
         if rows:
-            tagging = self.crm.core_tables["tagging"]
-            insert = self._driver(("tag_insert",), lambda: sa.insert(tagging).values(
-                {c: sa.bindparam(c) for c in ("tag_id", "entity", "record_id")}))
-            try:
-                insert.run_many(self, rows)
-            except sa.exc.OperationalError as exc:
-                raise self._translate(exc, entity=entity) from exc
+            insert = f"INSERT INTO {taggings} ({quote('tag_id')}, {quote('entity')}, {quote('record_id')}) VALUES ({self._marks(3)})"
+            self._plain(insert, rows, many=True, entity=entity)
             for record_id, text in entries:
                 self._queue_entry(etype, record_id, "tagged", {"tags": [None, text]}, None)
-
-    def _driven(self, statement: _Prepared, params: Mapping[str, Any]) -> list[Any]:
-        try:
-            return statement.rows(self, params)
-        except sa.exc.OperationalError as exc:
-            raise self._translate(exc) from exc
-
-    def _tag_names_statement(self, count: int) -> sa.Select[Any]:
-        """``(id, name)`` of the tags named ``b_n0``... (*count* names)."""
-        tag_table = self.registry.table("tag")
-        return sa.select(tag_table.c.id, tag_table.c.name).where(tag_table.c.name.in_([sa.bindparam(f"b_n{i}") for i in range(count)]))
-
-    def _taggings_statement(self, entity: str, records: int, tags: int) -> sa.Select[Any]:
-        """``(record id, tag id)`` of the records ``b_i0``... of *entity* that exist, with each
-        of the tags ``b_t0``... it carries (``NULL`` for a record that carries none of them)."""
-        table = self.registry.table(entity)
-        tagging = self.crm.core_tables["tagging"]
-        ids = table.c.id.in_([sa.bindparam(f"b_i{i}") for i in range(records)])
-        if not tags:
-            return sa.select(table.c.id, sa.null()).where(ids)
-        joined = table.outerjoin(tagging, sa.and_(
-            tagging.c.record_id == table.c.id, tagging.c.entity == sa.bindparam("b_entity"),
-            tagging.c.tag_id.in_([sa.bindparam(f"b_t{i}") for i in range(tags)]),
-        ))
-        return sa.select(table.c.id, tagging.c.tag_id).select_from(joined).where(ids)
 
     @_atomic
     def untag(self, record: Record, *names: str) -> None:
@@ -1550,33 +1591,13 @@ class _Prepared:
             return [(processors[k](params[k]) if k in processors else params[k]) for k in self.names]
         return {k: (processors[k](params[k]) if k in processors else params[k]) for k in self.names}
 
-    def _run(self, uow: UnitOfWork, params: Any, *, many: bool = False, fetch: bool = False) -> Any:
-        connection = uow.connection
-        dialect = connection.dialect
-        cursor = connection.connection.cursor()
-        try:
-            try:
-                if many:
-                    cursor.executemany(self.sql, params)
-                else:
-                    cursor.execute(self.sql, params)
-            except dialect.loaded_dbapi.Error as exc:
-                raise sa.exc.DBAPIError.instance(self.sql, params, exc, dialect.loaded_dbapi.Error, dialect=dialect) from exc
-            return cursor.fetchall() if fetch else cursor.rowcount
-        finally:
-            cursor.close()
+    def run(self, uow: UnitOfWork, params: Mapping[str, Any], *, entity: str | None = None, id: int | None = None) -> int:
+        """Run it once; the number of rows it changed (errors as :meth:`UnitOfWork._plain`'s)."""
+        return uow._plain(self.sql, self._params(params), entity=entity, id=id)  # type: ignore[no-any-return]
 
-    def run(self, uow: UnitOfWork, params: Mapping[str, Any]) -> int:
-        """Run it once; the number of rows it changed."""
-        return self._run(uow, self._params(params))  # type: ignore[no-any-return]
-
-    def run_many(self, uow: UnitOfWork, params: Sequence[Mapping[str, Any]]) -> int:
+    def run_many(self, uow: UnitOfWork, params: Sequence[Mapping[str, Any]], *, entity: str | None = None) -> int:
         """Run it for each of *params* in one ``executemany``; the number of rows changed."""
-        return self._run(uow, [self._params(p) for p in params], many=True)  # type: ignore[no-any-return]
-
-    def rows(self, uow: UnitOfWork, params: Mapping[str, Any]) -> list[Any]:
-        """The rows it reads (tuples of the driver's values, not processed)."""
-        return self._run(uow, self._params(params), fetch=True)  # type: ignore[no-any-return]
+        return uow._plain(self.sql, [self._params(p) for p in params], many=True, entity=entity)  # type: ignore[no-any-return]
 
 
 #: Records of a batch sharing their changes and version are updated by one statement from this
@@ -1584,6 +1605,8 @@ class _Prepared:
 _SET_UPDATE_MIN = 8
 #: Marks a queued signal whose events are read back after the commit (see announce_created).
 _READ_BACK = "__read_back__"
+#: Marks a queued signal whose events are made after the commit (see announce_many).
+_MANY = "__many__"
 #: Stands for the dump of a name that is no field (pseudo fields of the audit such as tags).
 _PSEUDO = object()
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -205,7 +204,7 @@ class Workflow:
         :returns: the changes each move implies, in the order of *items* (``None`` for none).
         """
         results: list[dict[str, Any] | None] = [None] * len(items)
-        moves: list[tuple[int, Record, Mapping[str, Any], Pipeline, Stage, Transition, dict[str, Any]]] = []
+        moves: list[tuple[int, Record, Mapping[str, Any], tuple[Pipeline, Stage, Transition]]] = []
         field = self.defaults[entity.name].field  # every pipeline of an entity keeps its stage there
         legal: dict[tuple[Any, Any, Any], tuple[Pipeline, Stage, Transition]] = {}  # moves found allowed
         for index, (record, changes) in enumerate(items):
@@ -220,37 +219,38 @@ class Workflow:
                 if target is None:
                     continue
                 found = legal[key] = (pipeline, target, self._transition(entity, record, pipeline, current, target))
-            moves.append((index, record, changes, found[0], found[1], found[2], {**values, **changes}))
+            moves.append((index, record, changes, found))
         if not moves:
             return results
-        allowed: dict[str, bool] = {}
-        lookups: Lookups | None = None
-        for number, (_, record, _, _, _, transition, merged) in enumerate(moves):
-            permission = transition.permission
-            if permission is not None:
-                if permission not in allowed:
-                    allowed[permission] = uow.can(entity.name, permission)
-                if not allowed[permission]:
-                    self._refuse_permission(uow, entity, record, transition)
-            if transition.guards:
-                if lookups is None:
-                    lookups = self.lookup_many(uow, entity, [move[6] for move in moves])
-                self._check_guards(entity, record, transition, merged, lookups.of(number))
+        if any(t.permission is not None or t.guards for _, _, t in legal.values()):
+            allowed: dict[str, bool] = {}
+            lookups: Lookups | None = None
+            for number, (_, record, changes, (_, _, transition)) in enumerate(moves):
+                permission = transition.permission
+                if permission is not None:
+                    if permission not in allowed:
+                        allowed[permission] = uow.can(entity.name, permission)
+                    if not allowed[permission]:
+                        self._refuse_permission(uow, entity, record, transition)
+                if transition.guards:
+                    if lookups is None:
+                        lookups = self.lookup_many(uow, entity, [_After(m[1].values, m[2]) for m in moves])
+                    self._check_guards(entity, record, transition, {**record.values, **changes}, lookups.of(number))
         single, batch = uow.hook_callers("crm_before_move", "crm_before_move_many", many=True)
         if single is not None:
-            for _, record, _, _, _, transition, merged in moves:
-                single(uow=uow, record=record, transition=transition, values=dict(merged))
+            for _, record, changes, (_, _, transition) in moves:
+                single(uow=uow, record=record, transition=transition, values={**record.values, **changes})
         if batch is not None:
-            batch(uow=uow, entity=entity.name, moves=[(m[1], m[5], MappingProxyType(m[6])) for m in moves])
+            batch(uow=uow, entity=entity.name, moves=[(m[1], m[3][2], _After(m[1].values, m[2])) for m in moves])
         now = _now()
-        entered: dict[tuple[str, str, bool], dict[str, Any]] = {}  # shared by the moves alike
-        for index, record, changes, pipeline, target, _, merged in moves:
-            key2 = (pipeline.name, target.name, "probability" in changes)
+        entered: dict[tuple[int, bool], dict[str, Any]] = {}  # shared by the moves alike
+        for index, record, changes, (pipeline, target, _) in moves:
+            key2 = (id(target), "probability" in changes)
             extra = entered.get(key2)
             if extra is None:
                 extra = entered[key2] = self._entry_changes(entity, pipeline, target, changes, now)
             if target.required:
-                self._require_fields(entity, target, {**merged, **extra}, record)
+                self._require_fields(entity, target, {**record.values, **changes, **extra}, record)
             results[index] = extra
         return results
 
@@ -347,6 +347,37 @@ class Workflow:
     def lookup_many(self, uow: UnitOfWork, entity: EntityType, rows: Sequence[Mapping[str, Any]]) -> Lookups:
         """Name resolvers for the values of many records of *entity* (see :class:`Lookups`)."""
         return Lookups(uow, entity, rows)
+
+
+class _After(Mapping[str, Any]):
+    """A record's values with changes applied, read-only, without copying them."""
+
+    __slots__ = ("_changes", "_values")
+
+    def __init__(self, values: Mapping[str, Any], changes: Mapping[str, Any]) -> None:
+        self._values = values
+        self._changes = changes
+
+    def __getitem__(self, key: str) -> Any:
+        changes = self._changes
+        return changes[key] if key in changes else self._values[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        changes = self._changes
+        return changes[key] if key in changes else self._values.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._changes or key in self._values
+
+    def __iter__(self) -> Any:
+        yield from self._values
+        yield from (k for k in self._changes if k not in self._values)
+
+    def __len__(self) -> int:
+        return len(self._values) + sum(1 for k in self._changes if k not in self._values)
+
+    def __repr__(self) -> str:
+        return f"<values {dict(self)!r}>"
 
 
 class Lookups:

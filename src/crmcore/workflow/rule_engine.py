@@ -240,9 +240,7 @@ class RuleEngine:
         """:meth:`on_updated` for ``(old, new, changes)`` of many records of *entity*."""
         index = self.index.get(entity)
         if index:
-            groups: dict[tuple[str, ...], list[Record]] = {}  # records by the fields they changed
-            for _, new, changes in items:
-                groups.setdefault(tuple(changes), []).append(new)
+            groups = _grouped([tuple(changes) for _, _, changes in items], [new for _, new, _ in items])  # by fields changed
             updated = index.get("updated", ())
             for names, records in groups.items():
                 rules = list(updated)
@@ -264,11 +262,9 @@ class RuleEngine:
             close_decided_many(uow, [new for _, new, _, _ in moves])
         index = self.index.get(entity)
         if index:
-            left: dict[str | None, list[Record]] = {}
-            entered: dict[str | None, list[Record]] = {}
-            for _, new, source, target in moves:
-                left.setdefault(source, []).append(new)
-                entered.setdefault(target, []).append(new)
+            news = [new for _, new, _, _ in moves]
+            left = _grouped([source for _, _, source, _ in moves], news)
+            entered = _grouped([target for _, _, _, target in moves], news)
             for source, records in left.items():
                 rules = index.get(f"stage_left:{source}", ())
                 if rules:
@@ -546,6 +542,16 @@ class RuleEngine:
         return firings
 
 
+def _grouped(keys: list[Any], records: list[Record]) -> dict[Any, list[Record]]:
+    """*records* by their *keys* (in order), all in one group when the keys are alike."""
+    if keys and keys.count(keys[0]) == len(keys):
+        return {keys[0]: records}
+    groups: dict[Any, list[Record]] = {}
+    for key, record in zip(keys, records, strict=True):
+        groups.setdefault(key, []).append(record)
+    return groups
+
+
 def _lazy_lookup(workflow: Any, uow: UnitOfWork, etype: EntityType, values: Mapping[str, Any]) -> Callable[[tuple[str, ...]], Any]:
     """The lookup of *values*, made when a condition or action first names a reference."""
     made: list[Callable[[tuple[str, ...]], Any]] = []
@@ -569,12 +575,28 @@ class _Batch:
         self.rows = rows
         self.lookups = lookups
         self._columns: dict[str, list[Any]] = {}
+        self._numbers: dict[str, list[Any]] = {}
 
     def column(self, name: str) -> list[Any]:
         found = self._columns.get(name)
         if found is None:
             found = self._columns[name] = [row.get(name) for row in self.rows]
         return found
+
+    def numbers(self, name: str) -> list[Any]:
+        """The column of *name* as the numbers ordered comparisons use (a money amount, an
+        integer or decimal as it is), :data:`_OTHER` for any other value."""
+        found = self._numbers.get(name)
+        if found is None:
+            found = self._numbers[name] = [
+                v.amount if (kind := type(v)) is Money else v if kind is int or kind is decimal.Decimal else _OTHER
+                for v in self.column(name)
+            ]
+        return found
+
+
+#: Stands for a value that is no number in :meth:`_Batch.numbers`.
+_OTHER = object()
 
 
 #: ``filter(batch, indexes) -> indexes``: the rows (by index, in order) a condition holds for.
@@ -641,20 +663,9 @@ def _column_compare(node: Compare) -> _Filter | None:
         constant, order = right.value, _ORDER[op]
 
         def ordered(batch: _Batch, indexes: list[int]) -> list[int]:
+            numbers = batch.numbers(name)
             column = batch.column(name)
-            out = []
-            for index in indexes:
-                found = column[index]
-                kind = type(found)
-                if kind is Money:
-                    held = order(found.amount, constant)
-                elif kind is int or kind is decimal.Decimal:
-                    held = order(found, constant)
-                else:
-                    held = _compare(op, found, constant)
-                if held:
-                    out.append(index)
-            return out
+            return [i for i in indexes if (order(n, constant) if (n := numbers[i]) is not _OTHER else _compare(op, column[i], constant))]
 
         return ordered
     if op in ("=", "!=") and isinstance(right, Literal) and type(right.value) is str:
