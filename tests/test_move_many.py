@@ -426,3 +426,37 @@ def test_tag_many_refuses_a_missing_record_and_leaves_the_others_untagged(crm_fa
         assert uow.tags(deals[0]) == []
         with pytest.raises(ValidationError, match="only ownable entity types"):
             uow.tag_many([uow.create("tag", name="x")], "gold")
+
+
+CONDITIONS = [
+    "amount > 60000", "amount <= 9000", "amount >= 75000 and amount < 150000", "amount < 5000 or amount > 150000",
+    "not (amount > 60000)", "amount >= 1000 and amount <= 5000", "probability >= 20", "next_step = 'call'", "next_step != 'call'",
+    "stage in ('identification', 'won')", "stage not in ('lost')", "account.industry = 'Banking'", "owner.username = 'ann'",
+    "amount > 0 and description is null", "amount * 2 > 100000", "amount is null", "account.industry = 'Retail' or amount < 2000",
+]
+
+
+def test_each_condition_fires_for_the_same_records_in_a_batch_as_one_by_one(crm_factory: Any) -> None:
+    rules = [{"name": f"c{n}", "entity": "opportunity", "on": "stage_entered:identification", "when": text,
+              "then": [{"action": "add_tag", "tag": f"c{n}"}]} for n, text in enumerate(CONDITIONS)]
+    apps = [seeded(crm_factory, rules=rules) for _ in range(2)]
+    for crm, deals in apps:
+        with crm.unit_of_work() as uow:
+            uow.update(deals[2], next_step="call")
+            uow.update(deals[5], description="shortlisted")
+            uow.update(deals[7], amount=None)
+            uow.commit()
+    (one, deals), (many, _) = apps
+    with one.unit_of_work() as uow:
+        for deal in deals:
+            uow.move(uow.get("opportunity", deal.id), "identification")
+        uow.commit()
+    with many.unit_of_work() as uow:
+        uow.move_many(uow.get_many("opportunity", [d.id for d in deals]), "identification")
+        uow.commit()
+
+    expected = snapshot(one)["tags"]
+    assert snapshot(many)["tags"] == expected
+    fired = {tag for tags in expected.values() for tag in tags}
+    assert len(fired) >= len(CONDITIONS) - 1  # nearly every condition holds for some deal (and not for all)
+    assert all(len(tags) < len(CONDITIONS) for tags in expected.values())

@@ -850,23 +850,29 @@ class UnitOfWork:
         plan: list[tuple[Record, dict[str, Any]]] = []
         unchanged: list[Record] = []
         for record in given:
-            old = current[record.id]
-            pipeline = old.values.get("pipeline")
+            old = current[record.values["id"]]
+            values = old.values
+            pipeline = values.get("pipeline")
             field = fields.get(pipeline)
             if field is None:
-                field = fields[pipeline] = self._stage_field(entity, old.values)
-            if field not in parsed:
-                self._check_writable(etype, [field])
-                parsed[field] = validate(etype, {field: stage}, partial=True)[field]
+                field = fields[pipeline] = self._stage_field(entity, values)
+                if field not in parsed:
+                    self._check_writable(etype, [field])
+                    parsed[field] = validate(etype, {field: stage}, partial=True)[field]
             wanted = parsed[field]
-            if old.values.get(field) != wanted:
+            if values.get(field) != wanted:
                 plan.append((old, {field: wanted}))
             else:
                 unchanged.append(old)
         if plan:
             plan = self._before_update_many(etype, plan)
-        moved = self._update_many(etype, [(old, diff) for old, diff in plan if diff])
-        unchanged.extend(old for old, diff in plan if not diff)
+        if all(diff for _, diff in plan):
+            moved = self._update_many(etype, plan)
+            if not unchanged and self.actor.is_system and len(moved) == len(given):
+                return moved  # in the order given
+        else:
+            moved = self._update_many(etype, [(old, diff) for old, diff in plan if diff])
+            unchanged.extend(old for old, diff in plan if not diff)
         by_id = {r.values["id"]: r for r in unchanged}
         by_id.update((r.values["id"], r) for r in moved)
         if self.actor.is_system:
@@ -980,16 +986,17 @@ class UnitOfWork:
         if not plan:
             return []
         entity = etype.name
-        if not self._reference_names(etype).isdisjoint({name for _, diff in plan for name in diff}):
+        references = self._reference_names(etype)
+        if references and any(not references.isdisjoint(diff) for _, diff in plan):
             errors = self.reference_errors(etype, [diff for _, diff in plan])
             if errors:
                 first = min(errors)
                 raise ReferenceError(errors[first], entity=entity)
         now = _now()
         self._write_updates(etype, plan, now)
-        by = self.actor.user_id
+        stamp = {"updated_at": now, "updated_by": self.actor.user_id}
         items = [
-            (old, Record(entity, {**old.values, **diff, "version": old.version + 1, "updated_at": now, "updated_by": by}), diff)
+            (old, Record(entity, {**(values := old.values), **diff, **stamp, "version": values["version"] + 1}), diff)
             for old, diff in plan
         ]
         self._after_update_many(etype, items, now)
@@ -1012,7 +1019,7 @@ class UnitOfWork:
         rows: dict[tuple[Any, ...], dict[str, Any]] = {}  # the changes' values by identity -> columns
         groups: dict[tuple[Any, ...], list[int]] = {}
         for old, diff in plan:
-            key = (tuple(diff), tuple(map(id, diff.values())))
+            key = (*diff, *map(id, diff.values()))
             if key not in rows:
                 rows[key] = self._to_row(etype, diff)
             values = old.values
@@ -1266,6 +1273,7 @@ class UnitOfWork:
         queue = self._audit.append
         auditable = etype.auditable
         dumpers = self._dumpers(etype)[0]  # None (or absent: a pseudo field) for values as they are
+        dumped_fields = frozenset(name for name, dump in dumpers.items() if dump is not None)
         shared: dict[tuple[str, int], Any] = {}  # (field, id of a new value) -> dumped
         for old, new, diff in items:
             record_id = new.values["id"]
@@ -1273,20 +1281,20 @@ class UnitOfWork:
             if not auditable:
                 continue
             before = old.values
-            dumped: dict[str, Any] = {}
-            for name, value in diff.items():
-                was = before.get(name)
-                dump = dumpers.get(name)
-                if dump is None:
-                    dumped[name] = [was, value]
-                    continue
-                if value is not None:
-                    key = (name, id(value))
-                    if key in shared:
-                        value = shared[key]
-                    else:
-                        value = shared[key] = dump(value)
-                dumped[name] = [None if was is None else dump(was), value]
+            dumped = {name: [before.get(name), value] for name, value in diff.items()}
+            if not dumped_fields.isdisjoint(diff):  # values with a JSON form of their own
+                for name in dumped_fields.intersection(diff):
+                    pair = dumped[name]
+                    was, value = pair
+                    dump = dumpers[name]
+                    if was is not None:
+                        pair[0] = dump(was)
+                    if value is not None:
+                        key = (name, id(value))
+                        if key in shared:
+                            pair[1] = shared[key]
+                        else:
+                            pair[1] = shared[key] = dump(value)
             queue({"at": at, "actor_id": actor_id, "entity": entity, "record_id": record_id, "action": "updated", "changes": dumped})
         if len(self._audit) >= 5000:
             self.flush()

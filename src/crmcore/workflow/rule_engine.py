@@ -28,6 +28,7 @@ actions would do, writing nothing (``crm rules simulate``; usable from pytest).
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import decimal
 import logging
@@ -404,7 +405,6 @@ class RuleEngine:
         current = list(records)
         now = dt.datetime.now(dt.UTC)
         debug = log.isEnabledFor(logging.DEBUG)
-        everyone = list(range(len(current)))
         batch: _Batch | None = None
         state = self._enter(uow)
         try:
@@ -414,7 +414,7 @@ class RuleEngine:
                     batch = _Batch(rows, workflow.lookup_many(uow, etype, rows))
                 lookups = batch.lookups
                 test = self._filters.get(rule.name)
-                firing = everyone if test is None else test(batch, everyone)
+                firing = batch.everyone if test is None else test(batch, batch.everyone)
                 if not firing:
                     continue
                 if debug:
@@ -576,6 +576,8 @@ class _Batch:
         self.lookups = lookups
         self._columns: dict[str, list[Any]] = {}
         self._numbers: dict[str, list[Any]] = {}
+        self._ranked: dict[str, tuple[list[Any], list[int], list[int]]] = {}
+        self.everyone = list(range(len(rows)))
 
     def column(self, name: str) -> list[Any]:
         found = self._columns.get(name)
@@ -592,6 +594,18 @@ class _Batch:
                 v.amount if (kind := type(v)) is Money else v if kind is int or kind is decimal.Decimal else _OTHER
                 for v in self.column(name)
             ]
+        return found
+
+
+    def ranked(self, name: str) -> tuple[list[Any], list[int], list[int]]:
+        """``(numbers ascending, their row indexes, indexes of the rows whose value is no
+        number)`` of the column of *name*: one sort serves every threshold on the column."""
+        found = self._ranked.get(name)
+        if found is None:
+            numbers = self.numbers(name)
+            order = sorted((i for i in self.everyone if numbers[i] is not _OTHER), key=numbers.__getitem__)
+            others = [i for i in self.everyone if numbers[i] is _OTHER] if len(order) < len(numbers) else []
+            found = self._ranked[name] = ([numbers[i] for i in order], order, others)
         return found
 
 
@@ -663,6 +677,20 @@ def _column_compare(node: Compare) -> _Filter | None:
         constant, order = right.value, _ORDER[op]
 
         def ordered(batch: _Batch, indexes: list[int]) -> list[int]:
+            if indexes is batch.everyone:  # the rows past the threshold, back in batch order
+                numbers, rows, others = batch.ranked(name)
+                if op == ">":
+                    found = rows[bisect.bisect_right(numbers, constant):]
+                elif op == ">=":
+                    found = rows[bisect.bisect_left(numbers, constant):]
+                elif op == "<":
+                    found = rows[:bisect.bisect_left(numbers, constant)]
+                else:
+                    found = rows[:bisect.bisect_right(numbers, constant)]
+                if others:
+                    column = batch.column(name)
+                    found = found + [i for i in others if _compare(op, column[i], constant)]
+                return sorted(found)
             numbers = batch.numbers(name)
             column = batch.column(name)
             return [i for i in indexes if (order(n, constant) if (n := numbers[i]) is not _OTHER else _compare(op, column[i], constant))]
