@@ -460,3 +460,78 @@ def test_each_condition_fires_for_the_same_records_in_a_batch_as_one_by_one(crm_
     fired = {tag for tags in expected.values() for tag in tags}
     assert len(fired) >= len(CONDITIONS) - 1  # nearly every condition holds for some deal (and not for all)
     assert all(len(tags) < len(CONDITIONS) for tags in expected.values())
+
+
+def test_an_approved_approval_is_closed_by_the_batch_move_as_by_a_single_one(crm_factory: Any) -> None:
+    from crmcore.workflow.approvals import approve
+
+    rule = {"name": "sign_off", "entity": "opportunity", "on": "stage_entered:identification", "when": "amount > 100000",
+            "then": [{"action": "require_approval", "role": "director"}]}
+    crm = crm_factory(settings={"rules": [rule], "security": {"profiles": {"all": {"privileges": {"*": "all"}}},
+                                                              "roles": {"director": {"profiles": ["all"]}}}})
+    with crm.unit_of_work() as uow:
+        add_user(uow, "boss", roles=["director"])
+        deals = uow.move_many([uow.create("opportunity", name=f"D{n}", amount="200000 EUR") for n in range(3)], "identification")
+        uow.commit()
+    with crm.unit_of_work("boss") as uow:
+        decided = [approve(uow, a.id) for a in approvals(uow)]
+        uow.commit()
+
+    with crm.unit_of_work() as uow:
+        moved = uow.move_many(deals, "qualification")
+        uow.commit()
+    with crm.unit_of_work() as uow:
+        assert [d.stage for d in moved] == ["qualification"] * 3
+        assert all(uow.get("approval", a.id).closed_at is not None for a in decided)
+        assert approvals(uow, status=None) == [uow.get("approval", a.id) for a in decided]
+
+
+def test_field_access_holds_in_a_batch_as_in_a_single_move(crm_factory: Any) -> None:
+    security = {
+        "profiles": {
+            "rep": {"privileges": {"opportunity": "all"}, "fields": {"opportunity": {"amount": "hidden"}}},
+            "trainee": {"privileges": {"opportunity": "all"}, "fields": {"opportunity": {"stage": "read_only"}}},
+        },
+        "roles": {"rep": {"profiles": ["rep"]}, "trainee": {"profiles": ["trainee"]}},
+        "entities": {"opportunity": {"sharing": "public_read_write"}},
+    }
+    crm = crm_factory(settings={"security": security})
+    with crm.unit_of_work() as uow:
+        add_user(uow, "rep", roles=["rep"])
+        add_user(uow, "trainee", roles=["trainee"])
+        deals = [uow.create("opportunity", name=f"D{n}", amount="500 EUR") for n in range(3)]
+        uow.commit()
+
+    with crm.unit_of_work("rep") as uow:
+        mine = uow.get_many("opportunity", [d.id for d in deals])
+        moved = uow.move_many(mine, "identification")
+        assert [(d.stage, "amount" in d.values) for d in moved] == [("identification", False)] * 3
+        uow.commit()
+    with crm.unit_of_work() as uow:
+        assert [d.amount.amount for d in uow.get_many("opportunity", [d.id for d in deals])] == [500] * 3
+
+    with crm.unit_of_work("trainee") as uow, pytest.raises(Exception) as single:
+        uow.move("opportunity", deals[0].id, "qualification")
+    with crm.unit_of_work("trainee") as uow, pytest.raises(type(single.value)) as batch:
+        uow.move_many(uow.get_many("opportunity", [d.id for d in deals]), "qualification")
+    assert str(batch.value) == str(single.value) and "stage" in str(single.value)
+
+
+def test_a_stale_record_among_records_at_different_versions_is_named(crm_factory: Any) -> None:
+    crm, deals = seeded(crm_factory, rules=[])
+    with crm.unit_of_work() as uow:
+        uow.update(deals[1], description="one")
+        uow.update(uow.update(deals[2], description="one"), description="two")
+        read = uow.get_many("opportunity", [d.id for d in deals[:3]])  # at versions 1, 2 and 3
+        uow.commit()
+    with crm.unit_of_work() as uow:
+        uow.update(read[2], next_step="call")
+        uow.commit()
+    before = snapshot(crm)
+
+    with crm.unit_of_work() as uow, pytest.raises(ConflictError, match=f"opportunity {deals[2].id} changed since version 3 was read "
+                                                                       r"\(it is at version 4\)"):
+        uow.move_many(read, "identification")
+    assert snapshot(crm) == before
+    with crm.unit_of_work() as uow:
+        assert [d.version for d in uow.move_many(uow.get_many("opportunity", [d.id for d in read]), "identification")] == [2, 3, 5]

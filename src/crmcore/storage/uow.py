@@ -816,8 +816,8 @@ class UnitOfWork:
         ``crm_after_update_many`` and ``crm_records_moved``, while plugins implementing only
         the per-record hooks are called once per record. The UPDATE statements, the reads and
         the audit entries are set-based, versions are checked. A full record (as read, nothing
-        hidden from the actor) stands for its row once its version is checked, as in
-        :meth:`update`.
+        hidden from the actor) stands for its row at its version, as in :meth:`update`: the
+        UPDATE matches that version, so a row changed or deleted meanwhile is a conflict.
 
         :returns: the records after the move, in the given order (records already in *stage*
             are returned unchanged).
@@ -880,23 +880,19 @@ class UnitOfWork:
         return [self._visible(by_id[r.id]) for r in given]
 
     def _current_many(self, etype: EntityType, given: Sequence[Record]) -> dict[int, Record]:
-        """``{id: full record}`` of *given*: a full record stands for its row once its version
-        is checked (only ids and versions are read), the others are read (the actor must see
-        them). Refuses records that are stale, missing or that the actor may not update."""
+        """``{id: full record}`` of *given*: a full record stands for its row at its version
+        (the UPDATE matches that version, as in :meth:`update`), the others are read (the actor
+        must see them, at the version given). Refuses records the actor may not update."""
         entity = etype.name
         table = self.registry.table(entity)
         size = len(etype._by_name)
         current: dict[int, Record] = {}
-        trusted: list[Record] = []
         wanted: list[int] = []
         for record in given:
             if len(record.values) == size:
-                current[record.id] = record
-                trusted.append(record)
+                current[record.values["id"]] = record
             else:
                 wanted.append(record.id)
-        if trusted:
-            self._check_versions(etype, trusted)
         for start in range(0, len(wanted), 500):
             statement = sa.select(table).where(table.c.id.in_(wanted[start:start + 500]), self.read_filter(entity, table))
             for row in self._execute(statement).mappings():
@@ -935,10 +931,9 @@ class UnitOfWork:
         if per_record is None and not batched:
             return plan
         checked: dict[int, dict[str, Any]] = {}  # id of a dict of changes many items share -> validated
-        out: list[tuple[Record, dict[str, Any]]] = []
         if per_record is None and len(batched) == 1:  # the common case: one plugin has changes
             for (old, diff), returned in zip(plan, batched[0], strict=True):
-                if returned:
+                if returned:  # merged into the plan's own diff
                     valid = checked.get(id(returned))
                     if valid is None:
                         valid = checked[id(returned)] = validate(etype, returned, partial=True)
@@ -948,8 +943,8 @@ class UnitOfWork:
                             diff[name] = value
                         else:
                             diff.pop(name, None)
-                out.append((old, diff))
-            return out
+            return plan
+        out: list[tuple[Record, dict[str, Any]]] = []
         for index, (old, diff) in enumerate(plan):
             # in the order of the calls (per record first, then the batch forms), merged from the
             # end as one hook call's results are: the changes of the first called win
@@ -1012,8 +1007,8 @@ class UnitOfWork:
     def _write_updates(self, etype: EntityType, plan: Sequence[tuple[Record, dict[str, Any]]], now: dt.datetime) -> None:
         """The UPDATE statements of *plan*, on the driver: records sharing their changes (the
         same values) and their version are updated together, ``WHERE version = ... AND id IN
-        (...)`` per 500; the rest with one ``executemany``. A row count short of the records
-        (they changed since their versions were checked) is a conflict."""
+        (...)`` per 500; the rest with one ``executemany``. A row count short of the records is
+        the conflict of the first one that changed or went since it was read."""
         entity = etype.name
         by = self.actor.user_id
         rows: dict[tuple[Any, ...], dict[str, Any]] = {}  # the changes' values by identity -> columns
@@ -1034,7 +1029,8 @@ class UnitOfWork:
             bound = [p(v) if p is not None else v for p, v in zip(processors, [*row.values(), version + 1, now, by, version], strict=True)]
             for start in range(0, len(ids), 500):
                 chunk = ids[start:start + 500]
-                self._checked_update(etype, f"{head}({self._marks(len(chunk))})", [*bound, *chunk], len(chunk), row)
+                self._checked_update(etype, f"{head}({self._marks(len(chunk))})", [*bound, *chunk], [(i, version) for i in chunk],
+                                     row, now)
         table = self.registry.table(entity)
         for columns, triples in single.items():
             names = (*columns, "version", "updated_at", "updated_by")
@@ -1046,7 +1042,8 @@ class UnitOfWork:
                 chunk_triples = triples[start:start + 1000]
                 params = [statement._params({**row, "version": version + 1, "updated_at": now, "updated_by": by, "b_id": record_id,
                                              "b_version": version}) for record_id, version, row in chunk_triples]
-                self._checked_update(etype, statement.sql, params, len(params), chunk_triples[0][2], many=True)
+                self._checked_update(etype, statement.sql, params, [(i, v) for i, v, _ in chunk_triples], chunk_triples[0][2], now,
+                                     many=True)
 
     def _update_by_ids(self, etype: EntityType, columns: tuple[str, ...]) -> tuple[str, list[Callable[[Any], Any] | None]]:
         """``UPDATE ... SET <columns>, version, updated_at, updated_by WHERE version = ? AND id
@@ -1068,38 +1065,16 @@ class UnitOfWork:
             found = self._statements[key] = (head, processors)
         return found  # type: ignore[no-any-return]
 
-    def _checked_update(self, etype: EntityType, statement: str, params: Any, count: int, row: Mapping[str, Any], *,
-                        many: bool = False) -> None:
+    def _checked_update(self, etype: EntityType, statement: str, params: Any, expected: Sequence[tuple[int, int]],
+                        row: Mapping[str, Any], at: dt.datetime, *, many: bool = False) -> None:
+        """Run an UPDATE of the ``(id, version)`` pairs *expected*; a row count short of them
+        raises the conflict of the first record that changed or went."""
         try:
             changed = self._plain(statement, params, many=many, entity=etype.name)
         except sa.exc.IntegrityError as exc:
             raise self._integrity(etype, exc, row) from exc
-        if changed != count:  # changed since their versions were checked: a race
-            raise ConflictError(
-                f"some of the {count} {etype.plural.lower()} changed since they were read; read them again and retry",
-                entity=etype.name,
-            )
-
-    def _versions(self, etype: EntityType, ids: Sequence[int]) -> dict[int, int]:
-        """``{id: version}`` of the rows of *ids* that exist: a plain statement per 500 ids run
-        on the driver (SQLAlchemy's row handling would cost more than the database's work)."""
-        quote, table = self._quoted(self.registry.table(etype.name))
-        head = f"SELECT {quote('id')}, {quote('version')} FROM {table} WHERE {quote('id')} IN "
-        versions: dict[int, int] = {}
-        wanted = sorted(set(ids))
-        if wanted and wanted[-1] - wanted[0] < 2 * len(wanted):  # dense ids: one range read
-            low, high = wanted[0], wanted[-1]
-            statement = (f"SELECT {quote('id')}, {quote('version')} FROM {table} "
-                         f"WHERE {quote('id')} >= {self._marks(1)} AND {quote('id')} <= {self._marks(1)}")
-            rows = self._plain(statement, [low, high], fetch=True, entity=etype.name)
-            if len(rows) == len(wanted):
-                return dict(rows)
-            members = set(wanted)
-            return {i: v for i, v in rows if i in members}
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start:start + 500]
-            versions.update(self._plain(f"{head}({self._marks(len(chunk))})", chunk, fetch=True, entity=etype.name))
-        return versions
+        if changed != len(expected):
+            raise self._conflict(etype, expected, at)
 
     def _quoted(self, table: sa.Table) -> tuple[Callable[[str], str], str]:
         """The dialect's quoting of names, and *table*'s quoted name, for statements written
@@ -1139,22 +1114,30 @@ class UnitOfWork:
         finally:
             cursor.close()
 
-    def _check_versions(self, etype: EntityType, records: Sequence[Record]) -> None:
-        """Raise the conflict of the first of *records* that was deleted or is no longer at
-        its version (only ids and versions are read)."""
-        versions = self._versions(etype, [r.id for r in records])
-        for record in records:
-            values = record.values
-            found = versions.get(values["id"])
-            if found == values["version"]:
-                continue
-            if found is None:
-                raise ConflictError(
-                    f"{etype.name} {record.id} was deleted by someone else; it cannot be updated",
-                    entity=etype.name, id=record.id, expected_version=record.version,
+    def _conflict(self, etype: EntityType, expected: Sequence[tuple[int, int]], at: dt.datetime) -> ConflictError:
+        """The conflict of an UPDATE of ``(id, version)`` pairs *expected* (made at *at*) that
+        changed fewer rows: the first record deleted, or at a version this update did not give
+        it (a row it changed is one version on, written at *at* by this actor)."""
+        table = self.registry.table(etype.name)
+        found: dict[int, Any] = {}
+        ids = [record_id for record_id, _ in expected]
+        for start in range(0, len(ids), 500):
+            statement = sa.select(table.c.id, table.c.version, table.c.updated_at, table.c.updated_by).where(
+                table.c.id.in_(ids[start:start + 500]))
+            found.update((row.id, row) for row in self._execute(statement))
+        for record_id, version in expected:
+            row = found.get(record_id)
+            if row is None:
+                return ConflictError(
+                    f"{etype.name} {record_id} was deleted by someone else; it cannot be updated",
+                    entity=etype.name, id=record_id, expected_version=version,
                 )
-            if found != record.version:
-                raise self._stale(etype.name, record.id, record.version, found)
+            if not (row.version == version + 1 and row.updated_at == at and row.updated_by == self.actor.user_id):
+                return self._stale(etype.name, record_id, version, row.version)
+        return ConflictError(
+            f"some of the {len(expected)} {etype.plural.lower()} changed since they were read; read them again and retry",
+            entity=etype.name,
+        )
 
     def _stale(self, entity: str, record_id: int, expected: int, current: int | None) -> ConflictError:
         now = f" (it is at version {current})" if current is not None else ""
@@ -1269,33 +1252,31 @@ class UnitOfWork:
         entity = etype.name
         actor = self.actor
         actor_id = actor.user_id
-        record_change = self.changes.append
-        queue = self._audit.append
-        auditable = etype.auditable
-        dumpers = self._dumpers(etype)[0]  # None (or absent: a pseudo field) for values as they are
-        dumped_fields = frozenset(name for name, dump in dumpers.items() if dump is not None)
-        shared: dict[tuple[str, int], Any] = {}  # (field, id of a new value) -> dumped
-        for old, new, diff in items:
-            record_id = new.values["id"]
-            record_change(Change("updated", entity, record_id))
-            if not auditable:
-                continue
-            before = old.values
-            dumped = {name: [before.get(name), value] for name, value in diff.items()}
-            if not dumped_fields.isdisjoint(diff):  # values with a JSON form of their own
-                for name in dumped_fields.intersection(diff):
-                    pair = dumped[name]
-                    was, value = pair
-                    dump = dumpers[name]
-                    if was is not None:
-                        pair[0] = dump(was)
-                    if value is not None:
-                        key = (name, id(value))
-                        if key in shared:
-                            pair[1] = shared[key]
-                        else:
-                            pair[1] = shared[key] = dump(value)
-            queue({"at": at, "actor_id": actor_id, "entity": entity, "record_id": record_id, "action": "updated", "changes": dumped})
+        self.changes.extend([Change("updated", entity, new.values["id"]) for _, new, _ in items])
+        if etype.auditable:
+            dumpers = self._dumpers(etype)[0]  # None (or absent: a pseudo field) for values as they are
+            dumped_fields = frozenset(name for name, dump in dumpers.items() if dump is not None)
+            entries = [
+                {"at": at, "actor_id": actor_id, "entity": entity, "record_id": new.values["id"], "action": "updated",
+                 "changes": {name: [old.values.get(name), value] for name, value in diff.items()}}
+                for old, new, diff in items
+            ]
+            if any(not dumped_fields.isdisjoint(diff) for _, _, diff in items):  # values with a JSON form of their own
+                shared: dict[tuple[str, int], Any] = {}  # (field, id of a new value) -> dumped
+                for entry, (_, _, diff) in zip(entries, items, strict=True):
+                    for name in dumped_fields.intersection(diff):
+                        pair = entry["changes"][name]
+                        was, value = pair
+                        dump = dumpers[name]
+                        if was is not None:
+                            pair[0] = dump(was)
+                        if value is not None:
+                            key = (name, id(value))
+                            if key in shared:
+                                pair[1] = shared[key]
+                            else:
+                                pair[1] = shared[key] = dump(value)
+            self._audit.extend(entries)
         if len(self._audit) >= 5000:
             self.flush()
         kept = list(items)
@@ -1435,10 +1416,7 @@ class UnitOfWork:
             statement = f"SELECT {quote('id')}, {quote('name')} FROM {tags} WHERE {quote('name')} IN ({self._marks(len(parsed))})"
             for tag_id, name in self._plain(statement, parsed, fetch=True, entity="tag"):
                 existing[name] = tag_id
-            for name in parsed:
-                if name not in existing:
-                    existing[name] = self.create("tag", name=name).id
-        tag_ids = [existing[n] for n in parsed]
+        tag_ids = list(existing.values())
         # each record that exists, with each of the tags it carries (NULL: none of them)
         if tag_ids:
             head = (f"SELECT r.{quote('id')}, t.{quote('tag_id')} FROM {table} r LEFT OUTER JOIN {taggings} t "
@@ -1458,6 +1436,9 @@ class UnitOfWork:
         for record_id in ids:  # they must (still) exist
             if record_id not in found:
                 raise NotFoundError(f"{entity} {record_id} not found", entity=entity, id=record_id)
+        for name in parsed:  # new tags: no record carries them yet
+            if name not in existing:
+                existing[name] = self.create("tag", name=name).id
         rows: list[tuple[int, str, int]] = []
         entries: list[tuple[int, str]] = []
         for record_id in ids:
