@@ -145,6 +145,7 @@ class RuleEngine:
             r.entity for r in enabled if any(self.actions[c.action].blocks_moves for c in r.then)
         )
         self._states: dict[UnitOfWork, _State] = {}  # units firing rules now (dropped at depth 0)
+        self._updated: dict[tuple[str, ...], list[Rule]] = {}  # the rules an update of these fields wakes
         self._texts: dict[str, str] = {}  # conditions as text, for simulations
         self._compiled: dict[str, Compiled] = {r.name: compile_condition(r.when) for r in enabled if r.when is not None}
         self._filters: dict[str, _Filter] = {r.name: _batch_filter(r.when.root) for r in enabled if r.when is not None}
@@ -209,9 +210,15 @@ class RuleEngine:
         """Run the ``updated`` and ``field_changed`` rules; move or cancel date-based jobs."""
         index = self.index.get(new.entity)
         if index:
-            rules = list(index.get("updated", ()))
-            for name in changes:
-                rules.extend(index.get(f"field_changed:{name}", ()))
+            key = (new.entity, *changes)
+            rules = self._updated.get(key)
+            if rules is None:
+                rules = list(index.get("updated", ()))
+                for name in changes:
+                    rules.extend(index.get(f"field_changed:{name}", ()))
+                if len(self._updated) >= 1000:  # kept for the usual few sets of fields only
+                    self._updated.clear()
+                self._updated[key] = rules
             if rules:
                 self._fire(uow, rules, new, "updated")
         for rule in self.timed.get(new.entity, ()):
@@ -342,17 +349,31 @@ class RuleEngine:
         self._fire(uow, [rule], record, str(rule.on))
 
     # -- firing ---------------------------------------------------------------------------------
-    def _fire(self, uow: UnitOfWork, rules: Iterable[Rule], record: Record, event: str) -> None:
+    def _fire(self, uow: UnitOfWork, rules: Sequence[Rule], record: Record, event: str) -> None:
+        state = self._states.get(uow)
+        if state is not None and state.depth >= MAX_DEPTH:
+            self._enter(uow)  # raises, naming the rules
+        etype = uow.registry.entity(record.entity)
+        workflow = self.crm.workflow
+        values = record.values
+        lookup = _lazy_lookup(workflow, uow, etype, values)
+        compiled = self._compiled
+        first = -1  # the first rule that fires; the common case: none, nothing else to do
+        for position, rule in enumerate(rules):
+            test = compiled.get(rule.name)
+            if test is None or test(values, lookup, {}):
+                first = position
+                break
+        if first < 0:
+            return
         state = self._enter(uow)
         try:
-            etype = uow.registry.entity(record.entity)
-            workflow = self.crm.workflow
-            values = record.values
-            lookup = _lazy_lookup(workflow, uow, etype, values)
             now: dt.datetime | None = None
-            for rule in rules:
-                test = self._compiled.get(rule.name)
-                if test is not None and not test(values, lookup, {}):
+            for position, rule in enumerate(rules):
+                if position < first:
+                    continue
+                test = compiled.get(rule.name)
+                if position > first and test is not None and not test(values, lookup, {}):
                     continue
                 log.debug("rule %s fires on %s for %s %s", rule.name, event, record.entity, record.id)
                 if now is None:
