@@ -5,8 +5,11 @@ created, read, updated and deleted by entity name and handed out as immutable
 :class:`~crmcore.records.Record` values. Leaving the block without :meth:`UnitOfWork.commit`
 rolls everything back and drops the queued signals; any exception, in crmcore, in a hook or in
 a plugin, rolls the whole unit back. Signals go out only after a successful commit. Each
-writing call (create, update, delete, tag, untag) is all or nothing: when it raises, its own
-writes are undone and the caller may go on with the unit, on SQLite and PostgreSQL alike.
+writing call (create, update, move_many, delete, tag, tag_many, untag) is all or nothing: when
+it raises, its own writes are undone and the caller may go on with the unit, on SQLite and
+PostgreSQL alike. The statements a move repeats for every record (its UPDATE, the tags rules
+add) are compiled once per unit and run straight on the driver; batches (:meth:`UnitOfWork.move_many`,
+:meth:`UnitOfWork.tag_many`) write set-based and call the batch forms of the record hooks.
 
 Every row carries a ``version``. An update names the version it read (the record's) and loses
 with a :class:`~crmcore.errors.ConflictError` if someone else changed the row in between. On
