@@ -99,7 +99,9 @@ def test_move_many_leaves_what_the_same_moves_one_by_one_leave(crm_factory: Any,
     assert expected["tags"][deals[0].id] == ["bank", "fast"]
     assert len(expected["activities"]) == 4 and len(expected["reminders"]) == 4
     assert [j[0] for j in expected["jobs"]].count("rules.timed") == len(deals)
-    assert sorted(e.record.id for e in moved_many) == sorted(e.record.id for e in moved_one) == sorted(d.id for d in deals if d.id != deals[3].id)
+    moves = sorted((e.record.id, e.pipeline, e.source, e.target) for e in moved_one)
+    assert sorted((e.record.id, e.pipeline, e.source, e.target) for e in moved_many) == moves
+    assert moves == [(d.id, "sales", "initiation", "identification") for d in deals if d.id != deals[3].id]
     assert sorted((e.record.id, tuple(e.changes)) for e in updated_many) == sorted((e.record.id, tuple(e.changes)) for e in updated_one)
 
 
@@ -431,7 +433,7 @@ def test_tag_many_refuses_a_missing_record_and_leaves_the_others_untagged(crm_fa
 CONDITIONS = [
     "amount > 60000", "amount <= 9000", "amount >= 75000 and amount < 150000", "amount < 5000 or amount > 150000",
     "not (amount > 60000)", "amount >= 1000 and amount <= 5000", "probability >= 20", "next_step = 'call'", "next_step != 'call'",
-    "stage in ('identification', 'won')", "stage not in ('lost')", "account.industry = 'Banking'", "owner.username = 'ann'",
+    "stage in ('identification', 'won')", "stage not in ('lost')", "next_step in ('call', 'visit')", "next_step not in ('call')", "account.industry = 'Banking'", "owner.username = 'ann'",
     "amount > 0 and description is null", "amount * 2 > 100000", "amount is null", "account.industry = 'Retail' or amount < 2000",
 ]
 

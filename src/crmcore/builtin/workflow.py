@@ -108,18 +108,8 @@ def crm_after_update_many(uow: UnitOfWork, entity: str, items: list[tuple[Record
     workflow = uow.crm.workflow
     if not workflow.staged(entity):
         return
-    moves: list[tuple[Record, Record, Any, Any]] = []
-    names: list[str] = []
-    pipelines: dict[Any, Any] = {}  # by the records' pipeline field
-    for old, new, changes in items:
-        values = new.values
-        pipeline = pipelines.get(values.get("pipeline"))
-        if pipeline is None:
-            pipeline = pipelines[values.get("pipeline")] = workflow.pipeline_of(entity, values)
-        field = pipeline.field
-        if field in changes:
-            moves.append((old, new, old.values.get(field), values.get(field)))
-            names.append(pipeline.name)
+    field = workflow.defaults[entity].field  # every pipeline of an entity keeps its stage there
+    moves = [(old, new, old.values.get(field), new.values.get(field)) for old, new, changes in items if field in changes]
     if not moves:
         return
     single, batch = uow.hook_callers("crm_record_moved", "crm_records_moved", many=True)
@@ -130,5 +120,6 @@ def crm_after_update_many(uow: UnitOfWork, entity: str, items: list[tuple[Record
         batch(uow=uow, entity=entity, moves=moves)
     actor = uow.actor
     uow.announce_many(MOVED, entity, lambda: (
-        {"event": MoveEvent(entity, new, actor, name, source, target)} for (_, new, source, target), name in zip(moves, names, strict=True)
+        {"event": MoveEvent(entity, new, actor, workflow.pipeline_of(entity, new.values).name, source, target)}
+        for _, new, source, target in moves
     ))

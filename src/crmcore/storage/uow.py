@@ -1282,7 +1282,7 @@ class UnitOfWork:
             self._audit.extend(entries)
         if len(self._audit) >= 5000:
             self.flush()
-        kept = list(items)
+        kept = items  # the list _update_many made; nothing changes it
         self.announce_many(UPDATED, entity, lambda: (
             {"event": RecordEvent("updated", entity, new, actor, {n: (old.values.get(n), v) for n, v in diff.items()})}
             for old, new, diff in kept

@@ -708,9 +708,9 @@ def _column_compare(node: Compare) -> _Filter | None:
                     found = rows[:bisect.bisect_left(numbers, constant)]
                 else:
                     found = rows[:bisect.bisect_right(numbers, constant)]
-                if others:
+                if others:  # a missing value is never above or below anything
                     column = batch.column(name)
-                    found = found + [i for i in others if _compare(op, column[i], constant)]
+                    found = found + [i for i in others if column[i] is not None and _compare(op, column[i], constant)]
                 return sorted(found)
             numbers = batch.numbers(name)
             column = batch.column(name)
@@ -720,9 +720,10 @@ def _column_compare(node: Compare) -> _Filter | None:
     if op in ("=", "!=") and isinstance(right, Literal) and type(right.value) is str:
         text, equal = right.value, op == "="
 
-        def same(batch: _Batch, indexes: list[int]) -> list[int]:
+        def same(batch: _Batch, indexes: list[int]) -> list[int]:  # a missing value is unequal to any text
             column = batch.column(name)
-            return [i for i in indexes if ((column[i] == text) is equal if type(column[i]) is str else _compare(op, column[i], text))]
+            return [i for i in indexes if (
+                (v == text) is equal if type(v := column[i]) is str else (not equal) if v is None else _compare(op, v, text))]
 
         return same
     if op in ("in", "not in") and isinstance(right, ListOf) and right.items and all(
@@ -731,9 +732,10 @@ def _column_compare(node: Compare) -> _Filter | None:
         items = [i.value for i in right.items]  # type: ignore[attr-defined]
         texts, inside = frozenset(items), op == "in"
 
-        def member(batch: _Batch, indexes: list[int]) -> list[int]:
+        def member(batch: _Batch, indexes: list[int]) -> list[int]:  # a missing value is neither in nor not in
             column = batch.column(name)
-            return [i for i in indexes if ((column[i] in texts) is inside if type(column[i]) is str else _compare(op, column[i], items))]
+            return [i for i in indexes if (
+                (v in texts) is inside if type(v := column[i]) is str else False if v is None else _compare(op, v, items))]
 
         return member
     return None
