@@ -635,8 +635,9 @@ class UnitOfWork:
         system = {"version": 1, "created_at": now, "updated_at": now, "created_by": self.actor.user_id, "updated_by": self.actor.user_id}
         row = {**self._to_row(etype, parsed), **system}
         table = self.registry.table(entity)
-        result = self._insert(etype, table, row)
-        record_id = result.inserted_primary_key[0]
+        key = self._insert(etype, table, row).inserted_primary_key
+        assert key is not None  # an INSERT of one row always has its key
+        record_id = key[0]
         values_out = {"id": record_id, **system}
         for field in etype.fields:
             values_out[field.name] = parsed.get(field.name)
