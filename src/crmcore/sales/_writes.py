@@ -91,12 +91,8 @@ def create_many(
     for index, processor in insert.processors:
         cells[index] = processed_column(cells[index], processor, keep_none=index not in insert.null_aware)
     values = list(zip(*cells, strict=True))
-    try:
+    with uow._refusals(etype):
         insert.execute(values, processed=True)
-    except sa.exc.IntegrityError as exc:
-        raise uow._integrity(etype, exc, {}) from exc
-    except sa.exc.OperationalError as exc:
-        raise uow._translate(exc) from exc
     created = uow._created
     after = direct_caller(uow, "crm_after_create")
     head = {"version": 1, "created_at": now, "updated_at": now, "created_by": by, "updated_by": by}

@@ -674,10 +674,19 @@ class UnitOfWork:
         (after or self._hook.crm_after_create)(uow=self, record=record)
 
     def _insert(self, etype: EntityType, table: sa.Table, row: dict[str, Any]) -> sa.CursorResult[Any]:
-        try:
+        with self._refusals(etype, row):
             return self.connection.execute(sa.insert(table), row)
+
+    @contextlib.contextmanager
+    def _refusals(self, etype: EntityType, row: Mapping[str, Any] | None = None) -> Iterator[None]:
+        """Turn the database's refusal of a write of *etype* records into crmcore's errors: a
+        broken constraint into a :class:`ValidationError` (naming the unique field and *row*'s
+        value when it can), a lock or other operational failure into what :meth:`_translate`
+        makes of it."""
+        try:
+            yield
         except sa.exc.IntegrityError as exc:
-            raise self._integrity(etype, exc, row) from exc
+            raise self._integrity(etype, exc, row or {}) from exc
         except sa.exc.OperationalError as exc:
             raise self._translate(exc) from exc
 

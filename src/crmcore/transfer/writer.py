@@ -174,12 +174,8 @@ class RecordWriter:
                 cells[index] = processed_column(cells[index], processor)
             fields = list(zip(*cells, strict=True))
         tuples = [(*values, *system_db) for values in fields]
-        try:
+        with uow._refusals(etype):
             writer.execute(tuples, processed=True)
-        except sa.exc.IntegrityError as exc:
-            raise uow._integrity(etype, exc, {}) from exc
-        except sa.exc.OperationalError as exc:
-            raise uow._translate(exc) from exc
         created = uow._created
         after = self.after_create
         entity = etype.name
@@ -220,12 +216,8 @@ class RecordWriter:
                 .where(table.c.id == sa.bindparam("k_id"), table.c.version == sa.bindparam("k_version"))
                 .values(values)
             )
-            try:
+            with uow._refusals(etype):
                 result = uow.connection.execute(statement, params)
-            except sa.exc.IntegrityError as exc:
-                raise uow._integrity(etype, exc, {}) from exc
-            except sa.exc.OperationalError as exc:
-                raise uow._translate(exc) from exc
             if uow.connection.dialect.supports_sane_multi_rowcount and result.rowcount != len(params):
                 first = group[0].old
                 assert first is not None
