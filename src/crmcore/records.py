@@ -26,7 +26,7 @@ class Record:
     """
 
     entity: str
-    values: Mapping[str, Any] = attrs.field(converter=lambda v: MappingProxyType(dict(v)))
+    values: Mapping[str, Any] = attrs.field(converter=lambda v: MappingProxyType(_copy(v)))
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
@@ -56,10 +56,23 @@ class Record:
         return self.values["version"]  # type: ignore[no-any-return]
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.values)
+        return _copy(self.values)
+
+    def merged(self, *changes: Mapping[str, Any]) -> dict[str, Any]:
+        """A new dict of the record's values updated by each of *changes* in turn: what
+        ``{**record.values, **changes}`` gives, several times faster (Python unpacks a
+        read-only mapping key by key).
+
+        >>> Record("lead", {"id": 1, "status": "new"}).merged({"status": "working"})
+        {'id': 1, 'status': 'working'}
+        """
+        out = _copy(self.values)
+        for each in changes:
+            out.update(each)
+        return out
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Record) and other.entity == self.entity and dict(other.values) == dict(self.values)
+        return isinstance(other, Record) and other.entity == self.entity and _copy(other.values) == _copy(self.values)
 
     def __hash__(self) -> int:
         return hash((self.entity, self.values.get("id"), self.values.get("version")))
@@ -68,8 +81,16 @@ class Record:
         return f"<{self.entity.replace('_', ' ').title().replace(' ', '')} id={self.values.get('id')}>"
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"entity": self.entity, "values": dict(self.values)}
+        return {"entity": self.entity, "values": _copy(self.values)}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         object.__setattr__(self, "entity", state["entity"])
         object.__setattr__(self, "values", MappingProxyType(state["values"]))
+
+
+def _copy(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A new dict of *values*; a dict or a read-only view of one is copied at C speed, where
+    ``dict(view)`` reads it key by key."""
+    if type(values) is MappingProxyType or type(values) is dict:
+        return values.copy()  # type: ignore[attr-defined,no-any-return]
+    return dict(values)

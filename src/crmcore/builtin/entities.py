@@ -237,14 +237,14 @@ def crm_before_create(entity: str, values: dict[str, Any]) -> None:
 @hookimpl
 def crm_before_update(record: Any, changes: dict[str, Any]) -> None:
     if record.entity == "activity":
-        _check_activity({**record.values, **changes})
+        _check_activity(record.merged(changes))
 
 
 @hookimpl
 def crm_before_update_many(entity: str, items: list[tuple[Any, dict[str, Any]]]) -> None:
     if entity == "activity":
         for record, changes in items:
-            _check_activity({**record.values, **changes})
+            _check_activity(record.merged(changes))
 
 
 @hookimpl

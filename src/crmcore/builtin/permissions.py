@@ -104,7 +104,7 @@ def crm_before_create(uow: Any, entity: str, values: dict[str, Any]) -> None:
 @hookimpl
 def crm_before_update(uow: Any, record: Any, changes: dict[str, Any]) -> None:
     if record.entity == "group_member":
-        _check_member({**record.values, **changes})
+        _check_member(record.merged(changes))
     elif record.entity == "role":
         _check_profiles(uow, changes)
         if "parent_id" in changes and changes["parent_id"] is not None:

@@ -174,11 +174,11 @@ def crm_before_update(uow: UnitOfWork, record: Record, changes: dict[str, Any]) 
         free = sales_settings(uow).free_mail_domains
         kept = domain_of(record.values.get("website"), record.values.get("email"), free=free)
         if record.values.get("domain") in (None, kept):  # derived before, so derived again
-            merged = {**record.values, **changes}
+            merged = record.merged(changes)
             return {"domain": domain_of(merged.get("website"), merged.get("email"), free=free)}
         return None
     if entity in CHILDREN:
-        merged = {**record.values, **changes}
+        merged = record.merged(changes)
         check_child(uow, entity, merged, record)
         if entity == "opportunity_line":
             return _line(merged)

@@ -149,7 +149,7 @@ def update_many(uow: UnitOfWork, entity: str, plan: Sequence[tuple[Record, Mappi
         ]
         _execute_checked(uow, etype, statement, params)
         for old, diff, _ in items:
-            new = Record(entity, {**old.values, **diff, "version": old.version + 1, "updated_at": now, "updated_by": by})
+            new = Record(entity, old.merged(diff, {"version": old.version + 1, "updated_at": now, "updated_by": by}))
             uow._after_write("updated", etype, new, old, diff)
             hook.crm_after_update(uow=uow, old=old, new=new, changes=diff)
             updated.append(new)

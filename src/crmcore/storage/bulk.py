@@ -5,13 +5,16 @@ processors, multi-row ``VALUES`` rendering), which costs more than the database 
 the row. The audit trail of the unit of work and the bulk import write thousands of rows at a
 time, so they use :class:`BulkInsert`: SQLAlchemy still quotes the names and supplies each
 column type's own bind processor (scaled decimals, UTC datetimes, JSON), and the rows then go
-to the driver at once: ``executemany`` on SQLite, ``COPY ... FROM STDIN`` on PostgreSQL.
+to the driver at once: ``executemany`` of multi-row ``VALUES`` on SQLite (one statement step
+per :data:`ROWS_PER_STATEMENT` rows instead of one per row), ``COPY ... FROM STDIN`` on
+PostgreSQL.
 Driver errors are re-raised as SQLAlchemy's exceptions (``IntegrityError``, ...) so callers
 handle them exactly as errors of ordinary statements.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -20,7 +23,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-__all__ = ["BulkInsert", "allocate_ids", "insert_rows", "processed_column", "sync_sequence"]
+__all__ = ["ROWS_PER_STATEMENT", "BulkInsert", "allocate_ids", "insert_rows", "processed_column", "sync_sequence"]
+
+#: Rows per multi-row ``INSERT ... VALUES`` on SQLite (fewer when a row has many columns, so a
+#: statement stays within SQLite's historical limit of 999 parameters).
+ROWS_PER_STATEMENT = 100
+_MAX_PARAMETERS = 999
 
 
 class BulkInsert:
@@ -54,8 +62,10 @@ class BulkInsert:
         if self.copy:
             self.statement = f"COPY {target} ({names}) FROM STDIN"
         else:
-            marks = ", ".join("?" for _ in self.columns)
-            self.statement = f"INSERT INTO {target} ({names}) VALUES ({marks})"
+            marks = f"({', '.join('?' for _ in self.columns)})"
+            self.statement = f"INSERT INTO {target} ({names}) VALUES {marks}"
+            self.per_statement = max(1, min(ROWS_PER_STATEMENT, _MAX_PARAMETERS // len(self.columns)))
+            self.multi_statement = f"INSERT INTO {target} ({names}) VALUES {', '.join([marks] * self.per_statement)}"
 
     def processor(self, name: str) -> Callable[[Any], Any] | None:
         """The bind processor of column *name* (``None`` when values pass unchanged)."""
@@ -83,7 +93,7 @@ class BulkInsert:
         if not processed:
             rows = self.process(rows)
         if not self.copy:
-            self.connection.exec_driver_sql(self.statement, rows)  # type: ignore[arg-type]
+            self._insert_sqlite(rows)
             return
         dbapi = self.dialect.loaded_dbapi
         try:
@@ -96,6 +106,18 @@ class BulkInsert:
             raise sa.exc.DBAPIError.instance(
                 self.statement, None, exc, dbapi.Error, dialect=self.dialect
             ) from exc
+
+    def _insert_sqlite(self, rows: Sequence[Sequence[Any]]) -> None:
+        """*rows* in statements of :attr:`per_statement` rows each (their values in one flat
+        parameter list), the rest one row per statement, all in two driver calls at most."""
+        size = self.per_statement
+        full = len(rows) - len(rows) % size
+        if size > 1 and full:
+            chain = itertools.chain.from_iterable
+            self.connection.exec_driver_sql(self.multi_statement, [tuple(chain(rows[i:i + size])) for i in range(0, full, size)])
+            rows = rows[full:]
+        if rows:
+            self.connection.exec_driver_sql(self.statement, rows)  # type: ignore[arg-type]
 
 
 def processed_column(values: Sequence[Any], processor: Callable[[Any], Any], *, keep_none: bool = True) -> list[Any]:

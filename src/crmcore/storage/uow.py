@@ -764,7 +764,7 @@ class UnitOfWork:
         if count != 1:
             self._current(etype, record_id, version)  # raises: deleted, or changed since
             raise self._stale(entity, record_id, version, None)
-        new = Record(entity, {**values, **diff, "version": version + 1, "updated_at": now, "updated_by": self.actor.user_id})
+        new = Record(entity, old.merged(diff, {"version": version + 1, "updated_at": now, "updated_by": self.actor.user_id}))
         self._after_write("updated", etype, new, old, diff)
         after, after_many = self.hook_callers("crm_after_update", "crm_after_update_many", many=False)
         if after_many is not None:
@@ -1004,7 +1004,7 @@ class UnitOfWork:
         self._write_updates(etype, plan, now)
         stamp = {"updated_at": now, "updated_by": self.actor.user_id}
         items = [
-            (old, Record(entity, {**(values := old.values), **diff, **stamp, "version": values["version"] + 1}), diff)
+            (old, Record(entity, old.merged(diff, stamp, {"version": old.values["version"] + 1})), diff)
             for old, diff in plan
         ]
         self._after_update_many(etype, items, now)
@@ -1225,8 +1225,8 @@ class UnitOfWork:
         now = _now()
         row = {**self._to_row(etype, changes), "version": record.version + 1, "updated_at": now, "updated_by": self.actor.user_id}
         self._execute(sa.update(table).where(table.c.id == record.id).values(**row))
-        new = Record(etype.name, {**record.values, **changes, "version": record.version + 1, "updated_at": now,
-                                  "updated_by": self.actor.user_id})
+        new = Record(etype.name, record.merged(changes, {"version": record.version + 1, "updated_at": now,
+                                                         "updated_by": self.actor.user_id}))
         self._after_write("updated", etype, new, record, changes)
         return new
 

@@ -226,7 +226,7 @@ class RecordWriter:
             old = row.old
             assert old is not None
             diff = row.parsed
-            new = Record(etype.name, {**old.values, **diff, "version": old.version + 1, "updated_at": now, "updated_by": user})
+            new = Record(etype.name, old.merged(diff, {"version": old.version + 1, "updated_at": now, "updated_by": user}))
             uow._after_write("updated", etype, new, old, diff)
             if self._after_update:
                 uow._hook.crm_after_update(uow=uow, old=old, new=new, changes=diff)

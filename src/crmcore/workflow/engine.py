@@ -187,7 +187,7 @@ class Workflow:
         if target is None:
             return {}
         transition = self._transition(entity, record, pipeline, current, target)
-        merged = {**values, **changes}
+        merged = record.merged(changes)
         self.check_transition(uow, entity, record, transition, merged)
         return self._entered(entity, pipeline, target, record, changes)
 
@@ -235,11 +235,11 @@ class Workflow:
                 if transition.guards:
                     if lookups is None:
                         lookups = self.lookup_many(uow, entity, [_After(m[1].values, m[2]) for m in moves])
-                    self._check_guards(entity, record, transition, {**record.values, **changes}, lookups.of(number))
+                    self._check_guards(entity, record, transition, record.merged(changes), lookups.of(number))
         single, batch = uow.hook_callers("crm_before_move", "crm_before_move_many", many=True)
         if single is not None:
             for _, record, changes, (_, _, transition) in moves:
-                single(uow=uow, record=record, transition=transition, values={**record.values, **changes})
+                single(uow=uow, record=record, transition=transition, values=record.merged(changes))
         if batch is not None:
             batch(uow=uow, entity=entity.name, moves=[(m[1], m[3][2], _After(m[1].values, m[2])) for m in moves])
         now = _now()
@@ -250,7 +250,7 @@ class Workflow:
             if extra is None:
                 extra = entered[key2] = self._entry_changes(entity, pipeline, target, changes, now)
             if target.required:
-                self._require_fields(entity, target, {**record.values, **changes, **extra}, record)
+                self._require_fields(entity, target, record.merged(changes, extra), record)
             results[index] = extra
         return results
 
@@ -295,7 +295,7 @@ class Workflow:
     def _entered(self, entity: EntityType, pipeline: Pipeline, target: Stage, record: Record, changes: Mapping[str, Any]) -> dict[str, Any]:
         extra = self._entry_changes(entity, pipeline, target, changes, _now())
         if target.required:
-            self._require_fields(entity, target, {**record.values, **changes, **extra}, record)
+            self._require_fields(entity, target, record.merged(changes, extra), record)
         return extra
 
     def check_transition(self, uow: UnitOfWork, entity: EntityType, record: Record, transition: Transition, merged: Mapping[str, Any]) -> None:  # noqa: E501
