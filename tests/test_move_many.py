@@ -536,3 +536,48 @@ def test_a_stale_record_among_records_at_different_versions_is_named(crm_factory
     assert snapshot(crm) == before
     with crm.unit_of_work() as uow:
         assert [d.version for d in uow.move_many(uow.get_many("opportunity", [d.id for d in read]), "identification")] == [2, 3, 5]
+
+
+class Retyped:
+    """Changes fields of several types on every opportunity a move changes, for one record or
+    for a batch: money, a date, text beyond ASCII, a value cleared."""
+
+    PLUGIN = PluginInfo(name="retyped")
+    CHANGES = {"amount": "123.45 USD", "close_date": "2027-01-31", "next_step": "Café “Zürich” ☕\n\t\\ end", "account_id": None}
+
+    @hookimpl
+    def crm_before_update(self, record: Any, changes: Any) -> Any:
+        return dict(self.CHANGES) if "stage" in changes else None
+
+    @hookimpl
+    def crm_before_update_many(self, entity: str, items: Any) -> Any:
+        return [dict(self.CHANGES) if "stage" in changes else None for _, changes in items]
+
+
+def test_a_batch_audits_every_kind_of_value_as_single_updates_do(crm_factory: Any) -> None:
+    one, deals = seeded(crm_factory, plugins=[Retyped()], rules=[])
+    many, _ = seeded(crm_factory, plugins=[Retyped()], rules=[])
+    ids = [d.id for d in deals if d.id != deals[3].id]
+    with one.unit_of_work() as uow:
+        for record_id in ids:
+            uow.move(uow.get("opportunity", record_id), "identification")
+        uow.commit()
+    with many.unit_of_work() as uow:
+        before = {d.id: d for d in uow.get_many("opportunity", ids)}
+        after = {d.id: d for d in uow.move_many(list(before.values()), "identification")}
+        uow.commit()
+
+    def entries(crm: Any) -> list[Any]:
+        with crm.unit_of_work() as uow:
+            return [uow.history("opportunity", record_id)[-1].changes for record_id in ids]
+
+    batch = entries(many)
+    assert [{k: v for k, v in e.items() if k != "stage_entered_at"} for e in batch] == [
+        {k: v for k, v in e.items() if k != "stage_entered_at"} for e in entries(one)]
+    first = batch[0]
+    assert first["amount"][1] == {"amount": "123.45", "currency": "USD"}
+    assert first["close_date"][1] == "2027-01-31"
+    assert first["next_step"] == (None, Retyped.CHANGES["next_step"])
+    assert first["account_id"][1] is None and first["account_id"][0] is not None
+    assert [e["stage_entered_at"] for e in batch] == [
+        (before[i].stage_entered_at.isoformat(), after[i].stage_entered_at.isoformat()) for i in ids]

@@ -23,12 +23,22 @@ from typing import Any
 
 import sqlalchemy as sa
 
-__all__ = ["ROWS_PER_STATEMENT", "BulkInsert", "allocate_ids", "insert_rows", "processed_column", "sync_sequence"]
+__all__ = [
+    "ROWS_PER_STATEMENT", "BulkInsert", "JsonText", "allocate_ids", "insert_rows", "json_fragment", "processed_column", "sync_sequence",
+]
 
 #: Rows per multi-row ``INSERT ... VALUES`` on SQLite (fewer when a row has many columns, so a
 #: statement stays within SQLite's historical limit of 999 parameters).
 ROWS_PER_STATEMENT = 100
 _MAX_PARAMETERS = 999
+
+
+class JsonText(str):
+    """Text already in JSON form: a JSON column of :class:`BulkInsert` stores it as it is,
+    where any other value (a ``str`` included) is encoded first. Writers that assemble many
+    similar documents from shared parts (the audit entries of a batch) hand them over so."""
+
+    __slots__ = ()
 
 
 class BulkInsert:
@@ -50,6 +60,8 @@ class BulkInsert:
         for index, name in enumerate(self.columns):
             column_type = table.c[name].type
             processor = _json_text(column_type, dialect) or column_type.dialect_impl(dialect).bind_processor(dialect)
+            if processor is not None and isinstance(column_type, sa.JSON):
+                processor = _passing_json_text(processor)
             if processor is not None:
                 processors.append((index, processor))
                 if isinstance(column_type, sa.JSON) and not column_type.none_as_null:
@@ -138,6 +150,42 @@ def processed_column(values: Sequence[Any], processor: Callable[[Any], Any], *, 
     return out
 
 
+def _passing_json_text(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """*processor* of a JSON column, leaving :class:`JsonText` as it is (plain text: SQLite
+    stores JSON as text, and PostgreSQL parses the text ``COPY`` sends)."""
+    return lambda value: str(value) if type(value) is JsonText else processor(value)
+
+
+def json_fragment(dump: Callable[[Any], Any] | None) -> Callable[[Any], str]:
+    """``value -> JSON text`` of ``dump(value)`` (of the value itself when *dump* is ``None``),
+    as ``json.dumps`` writes it; ``None`` is ``null``. The parts :class:`JsonText` documents
+    are assembled from."""
+    encode = _encoder()
+    join = "".join
+    quote = encode_basestring_ascii
+    if dump is None:
+        def plain(value: Any) -> str:
+            return quote(value) if type(value) is str else join(encode(value, 0))
+
+        return plain
+
+    def dumped(value: Any) -> str:
+        if value is None:
+            return "null"
+        value = dump(value)
+        return quote(value) if type(value) is str else join(encode(value, 0))
+
+    return dumped
+
+
+def _encoder() -> Callable[[Any, int], Any]:
+    """``json.dumps(value)`` with its defaults as one C encoder prepared once, without the check
+    for circular structures (values bound to a column are plain data)."""
+    if c_make_encoder is None:  # a Python without the C accelerator
+        return lambda value, _indent: json.dumps(value)
+    return c_make_encoder(None, json.JSONEncoder().default, encode_basestring_ascii, None, ": ", ", ", False, False, True)  # type: ignore[no-any-return]
+
+
 def _json_text(column_type: Any, dialect: sa.Dialect) -> Callable[[Any], Any] | None:
     """For a plain JSON column on SQLite, the bind processor SQLAlchemy would use (the text of
     ``json.dumps(value)``; SQL NULL for ``None`` when ``none_as_null``), made with one C
@@ -147,9 +195,7 @@ def _json_text(column_type: Any, dialect: sa.Dialect) -> Callable[[Any], Any] | 
         or getattr(dialect, "_json_serializer", None) is not None or c_make_encoder is None
     ):
         return None
-    # json.dumps(value) with its defaults, without the check for circular structures (values
-    # bound to a column are plain data)
-    encode = c_make_encoder(None, json.JSONEncoder().default, encode_basestring_ascii, None, ": ", ", ", False, False, True)
+    encode = _encoder()
     join = "".join
     if column_type.none_as_null:
         return lambda value: None if value is None else join(encode(value, 0))

@@ -26,6 +26,7 @@ import functools
 import gc
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
@@ -45,7 +46,7 @@ from crmcore.errors import (
 from crmcore.fields import FieldType, Reference
 from crmcore.records import Record
 from crmcore.signals import CREATED, DELETED, UPDATED, RecordEvent
-from crmcore.storage.bulk import insert_rows
+from crmcore.storage.bulk import BulkInsert, JsonText, json_fragment
 from crmcore.validation import validate
 
 if TYPE_CHECKING:
@@ -148,13 +149,14 @@ class UnitOfWork:
         self.changes: list[Change] = []
         self._hook = crm.hook
         self._signals: list[tuple[str, str, dict[str, Any]]] = []
-        self._audit: list[dict[str, Any]] = []
+        self._audit: list[tuple[Any, ...]] = []  # entries to write, values in the order of _AUDIT_COLUMNS
         self._connection: sa.Connection | None = None
         self._transaction: sa.RootTransaction | None = None
         self._done = False
         self._depth = 0  # nesting of writing calls (see _atomic)
         self._flushes = 0
         self._dump_plans: dict[str, tuple[dict[str, Any], list[tuple[str, Any]]]] = {}  # see _dumpers
+        self._fragment_plans: dict[str, dict[str | None, Callable[[Any], str]]] = {}  # see _fragments
         self._access: AccessContext | None = None
         self._hidden: dict[str, frozenset[str]] = {}
         self._statements: dict[tuple[Any, ...], Any] = {}  # see _statement
@@ -226,7 +228,7 @@ class UnitOfWork:
     def flush(self) -> None:
         """Write the audit entries queued so far (done before every read of the trail)."""
         if self._audit:
-            insert_rows(self.connection, self.crm.core_tables["audit"], self._audit)
+            BulkInsert(self.connection, self.crm.core_tables["audit"], _AUDIT_COLUMNS).execute(self._audit)
             self._audit = []
             self._flushes += 1
 
@@ -1267,29 +1269,9 @@ class UnitOfWork:
         actor_id = actor.user_id
         self.changes.extend([Change("updated", entity, new.values["id"]) for _, new, _ in items])
         if etype.auditable:
-            dumpers = self._dumpers(etype)[0]  # None (or absent: a pseudo field) for values as they are
-            dumped_fields = frozenset(name for name, dump in dumpers.items() if dump is not None)
-            entries = [
-                {"at": at, "actor_id": actor_id, "entity": entity, "record_id": new.values["id"], "action": "updated",
-                 "changes": {name: [old.values.get(name), value] for name, value in diff.items()}}
-                for old, new, diff in items
-            ]
-            if any(not dumped_fields.isdisjoint(diff) for _, _, diff in items):  # values with a JSON form of their own
-                shared: dict[tuple[str, int], Any] = {}  # (field, id of a new value) -> dumped
-                for entry, (_, _, diff) in zip(entries, items, strict=True):
-                    for name in dumped_fields.intersection(diff):
-                        pair = entry["changes"][name]
-                        was, value = pair
-                        dump = dumpers[name]
-                        if was is not None:
-                            pair[0] = dump(was)
-                        if value is not None:
-                            key = (name, id(value))
-                            if key in shared:
-                                pair[1] = shared[key]
-                            else:
-                                pair[1] = shared[key] = dump(value)
-            self._audit.extend(entries)
+            texts = self._changes_texts(etype, items)
+            self._audit.extend([(at, actor_id, entity, new.values["id"], "updated", text)
+                                for (_, new, _), text in zip(items, texts, strict=True)])
         if len(self._audit) >= 5000:
             self.flush()
         kept = items  # the list _update_many made; nothing changes it
@@ -1297,6 +1279,40 @@ class UnitOfWork:
             {"event": RecordEvent("updated", entity, new, actor, {n: (old.values.get(n), v) for n, v in diff.items()})}
             for old, new, diff in kept
         ))
+
+    def _changes_texts(self, etype: EntityType, items: Sequence[tuple[Record, Record, dict[str, Any]]]) -> list[JsonText]:
+        """The ``changes`` of the audit entries of ``(old, new, diff)`` as JSON text, ``{field:
+        [old, new]}`` with each value in its audit form, assembled from parts: a new value many
+        records share (the stage a batch entered, the time it did) is written once."""
+        fragments = self._fragments(etype)
+        plain = fragments[None]
+        fields: dict[str, tuple[str, Callable[[Any], str], dict[int, str]]] = {}  # field -> key, fragment, texts by id
+        out: list[JsonText] = []
+        append = out.append
+        for old, _, diff in items:
+            was = old.values
+            parts = []
+            for name, value in diff.items():
+                found = fields.get(name)
+                if found is None:
+                    found = fields[name] = (f"{encode_basestring_ascii(name)}: [", fragments.get(name, plain), {})
+                head, fragment, texts = found
+                text = texts.get(id(value))  # the values stay alive in items while this runs
+                if text is None:
+                    text = texts[id(value)] = fragment(value)
+                parts.append(f"{head}{fragment(was.get(name))}, {text}]")
+            append(JsonText("{" + ", ".join(parts) + "}"))
+        return out
+
+    def _fragments(self, etype: EntityType) -> dict[str | None, Callable[[Any], str]]:
+        """``{field: value -> JSON text of its audit form}`` of *etype*, and at ``None`` the one
+        for values that are their own JSON form (pseudo fields such as tags)."""
+        found = self._fragment_plans.get(etype.name)
+        if found is None:
+            found = {name: json_fragment(dump) for name, dump in self._dumpers(etype)[0].items()}
+            found[None] = json_fragment(None)
+            self._fragment_plans[etype.name] = found
+        return found
 
     def queue_audit(
         self, etype: EntityType, record_id: int, action: str, changes: Mapping[str, tuple[Any, Any]],
@@ -1317,10 +1333,7 @@ class UnitOfWork:
         self._queue_entry(etype, record_id, action, dumped, at)
 
     def _queue_entry(self, etype: EntityType, record_id: int, action: str, dumped: dict[str, Any], at: dt.datetime | None) -> None:
-        self._audit.append({
-            "at": at or _now(), "actor_id": self.actor.user_id, "entity": etype.name,
-            "record_id": record_id, "action": action, "changes": dumped,
-        })
+        self._audit.append((at or _now(), self.actor.user_id, etype.name, record_id, action, dumped))
         if len(self._audit) >= 5000:
             self.flush()
 
@@ -1611,6 +1624,9 @@ _READ_BACK = "__read_back__"
 _MANY = "__many__"
 #: Stands for the dump of a name that is no field (pseudo fields of the audit such as tags).
 _PSEUDO = object()
+
+#: The columns of an audit entry queued by the unit of work, in the order of its tuple.
+_AUDIT_COLUMNS = ("at", "actor_id", "entity", "record_id", "action", "changes")
 
 
 _SECURITY_ENTITIES = frozenset({"role", "group", "role_assignment", "group_member"})
