@@ -16,8 +16,10 @@ from crmcore.jobs import (
     RUNNING,
     Job,
     cancel,
+    cancel_many,
     claim,
     enqueue,
+    enqueue_many,
     get_job,
     job_handlers,
     retry,
@@ -183,6 +185,46 @@ def test_a_key_can_be_queued_again_while_its_job_runs(app):
 
     assert claimed.id == first != second
     assert [(j.status, j.key) for j in jobs(app)] == [(RUNNING, "k"), (QUEUED, "k")]
+
+
+def _state(app):
+    return [(j.kind, j.payload, j.run_at, j.status, j.attempts, j.max_attempts, j.key) for j in jobs(app)]
+
+
+def test_enqueue_many_leaves_what_enqueueing_each_in_turn_leaves(crm_factory):
+    batch = [({"v": n}, T0 + dt.timedelta(minutes=n), key) for n, key in enumerate(["a", None, "held", "b", "a", None, "held"])]
+    one, many = crm_factory(plugins=[Handlers()]), crm_factory(plugins=[Handlers()])
+    for app in (one, many):
+        queue(app, "test.pong", {"old": True}, run_at=T0, max_attempts=9, key="held")
+    with one.unit_of_work() as uow:
+        for payload, run_at, key in batch:
+            enqueue(uow, "test.ping", payload, run_at=run_at, max_attempts=3, key=key)
+        uow.commit()
+    with many.unit_of_work() as uow:
+        assert enqueue_many(uow, "test.ping", batch, max_attempts=3) == 5  # a, b, held and two without a key
+        uow.commit()
+
+    assert sorted(_state(many), key=repr) == sorted(_state(one), key=repr)
+    assert {(j.key, j.payload["v"]) for j in jobs(many)} == {("a", 4), ("b", 3), ("held", 6), (None, 1), (None, 5)}
+
+
+def test_enqueue_many_queues_none_when_one_is_bad(app):
+    with app.unit_of_work() as uow, pytest.raises(ValidationError, match="payload must be a JSON value"):
+        enqueue_many(uow, "test.ping", [({"v": 1}, T0, "fine"), ({"v": object()}, T0, "bad")])
+    assert jobs(app) == []
+
+
+def test_cancel_many_cancels_the_queued_jobs_of_the_keys(app):
+    for key in ("a", "b", "c"):
+        queue(app, "test.ping", key=key)
+    with app.unit_of_work() as uow:
+        assert cancel_many(uow, ["a", "c", "never", *[f"k{n}" for n in range(600)]]) == 2
+        assert cancel_many(uow, []) == 0
+        uow.commit()
+
+    assert [(j.key, j.status) for j in jobs(app)] == [("a", CANCELLED), ("b", QUEUED), ("c", CANCELLED)]
+    with app.unit_of_work() as uow, pytest.raises(ValidationError, match="a dedupe key is text of 1 to 200 characters, got ''"):
+        cancel_many(uow, ["b", ""])
 
 
 # -- cancel and retry -----------------------------------------------------------------------------

@@ -581,3 +581,25 @@ def test_a_batch_audits_every_kind_of_value_as_single_updates_do(crm_factory: An
     assert first["account_id"][1] is None and first["account_id"][0] is not None
     assert [e["stage_entered_at"] for e in batch] == [
         (before[i].stage_entered_at.isoformat(), after[i].stage_entered_at.isoformat()) for i in ids]
+
+
+def test_leaving_a_stage_in_a_batch_cancels_its_timed_jobs_as_single_moves_do(crm_factory: Any) -> None:
+    one, deals = seeded(crm_factory)
+    many, _ = seeded(crm_factory)
+    ids = [d.id for d in deals]
+    for crm in (one, many):
+        with crm.unit_of_work() as uow:
+            uow.move_many(uow.get_many("opportunity", ids), "identification")
+            uow.commit()
+    with one.unit_of_work() as uow:
+        for record_id in ids[:6]:
+            uow.move(uow.get("opportunity", record_id), "qualification")
+        uow.commit()
+    with many.unit_of_work() as uow:
+        uow.move_many(uow.get_many("opportunity", ids[:6]), "qualification")
+        uow.commit()
+
+    expected = snapshot(one)["jobs"]
+    assert snapshot(many)["jobs"] == expected
+    timed = [(key, status) for kind, key, status, _ in expected if kind == "rules.timed"]
+    assert sorted(status for _, status in timed) == ["cancelled"] * 6 + ["queued"] * (len(ids) - 6)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -44,7 +44,9 @@ __all__ = [
     "Handler",
     "Job",
     "cancel",
+    "cancel_many",
     "enqueue",
+    "enqueue_many",
     "get_job",
     "job_handlers",
     "retry",
@@ -71,6 +73,7 @@ Handler = Callable[["UnitOfWork", Any], Any]
 
 _HANDLERS = "core.jobs.handlers"  # crm.extras keys: the collected handlers, the INSERTs
 _INSERTS = "core.jobs.inserts"
+_INSERTS_MANY = "core.jobs.inserts_many"
 
 
 @attrs.frozen
@@ -187,31 +190,44 @@ def enqueue(
     :raises ValidationError: for an unknown kind, a payload that is not JSON, a bad time, a
         *max_attempts* below 1 or a key that is empty or too long.
     """
-    handlers = job_handlers(uow.crm)
-    if kind not in handlers:
-        raise ValidationError({"kind": [unknown_kind_message(kind, handlers)]}, entity="job")
-    try:
-        json.dumps(payload, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(
-            {"payload": [f"a job's payload must be a JSON value (ids rather than records), got {payload!r}: {exc}"]},
-            entity="job",
-        ) from None
-    when = _due_time(uow, run_at)
-    if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
-        raise ValidationError({"max_attempts": [f"expected a whole number of at least 1, got {max_attempts!r}"]}, entity="job")
-    key = _checked_key(key)
-    stamp = utcnow()
-    user = uow.actor.user_id
-    row = {
-        "kind": kind, "payload": payload, "run_at": when, "status": QUEUED, "attempts": 0,
-        "max_attempts": max_attempts, "key": key, "queued_key": key, "version": 1,
-        "created_at": stamp, "updated_at": stamp, "created_by": user, "updated_by": user,
-    }
+    row = _job_row(uow, kind, payload, run_at, max_attempts, key, utcnow())
     statement = _inserts(uow)[key is not None]
     job_id: int = _execute(uow, statement, row).scalar_one()
-    log.debug("queued job %s (%s) due %s", job_id, kind, when.isoformat())
+    log.debug("queued job %s (%s) due %s", job_id, kind, row["run_at"].isoformat())
     return job_id
+
+
+def enqueue_many(
+    uow: UnitOfWork,
+    kind: str,
+    jobs: Iterable[tuple[Any, dt.datetime | dt.timedelta | str | None, str | None]],
+    max_attempts: int = 5,
+) -> int:
+    """:func:`enqueue` for many jobs of one *kind*: ``(payload, run_at, key)`` each, validated
+    first (a bad one queues none), then written with one statement for those with a key and one
+    for those without. Where several share a key, the last one given is queued, as if each had
+    been enqueued in turn.
+
+    :returns: how many jobs were queued or updated (one per key).
+    :raises ValidationError: as :func:`enqueue`, naming the payload or key at fault.
+    """
+    stamp = utcnow()
+    keyed: dict[str, dict[str, Any]] = {}
+    plain: list[dict[str, Any]] = []
+    for payload, run_at, key in jobs:
+        row = _job_row(uow, kind, payload, run_at, max_attempts, key, stamp)
+        if row["key"] is None:
+            plain.append(row)
+        else:
+            keyed.pop(row["key"], None)  # the last of a key wins, in its place
+            keyed[row["key"]] = row
+    insert, upsert = _inserts(uow, returning=False)
+    for statement, rows in ((insert, plain), (upsert, list(keyed.values()))):
+        for start in range(0, len(rows), 1000):
+            _execute(uow, statement, rows[start:start + 1000])
+    if plain or keyed:
+        log.debug("queued %d jobs (%s)", len(plain) + len(keyed), kind)
+    return len(plain) + len(keyed)
 
 
 def cancel(uow: UnitOfWork, key: str) -> int:
@@ -219,18 +235,31 @@ def cancel(uow: UnitOfWork, key: str) -> int:
 
     :returns: how many jobs were cancelled: 1, or 0 when none of that key is queued.
     """
-    checked = _checked_key(key)
-    if checked is None:
-        raise ValidationError({"key": ["cancel needs the dedupe key the job was enqueued with"]}, entity="job")
+    return cancel_many(uow, [key])
+
+
+def cancel_many(uow: UnitOfWork, keys: Iterable[str]) -> int:
+    """:func:`cancel` for each of *keys*, with one statement per 500 keys.
+
+    :returns: how many jobs were cancelled (keys with no queued job count none).
+    """
+    checked = []
+    for key in keys:
+        valid = _checked_key(key)
+        if valid is None:
+            raise ValidationError({"key": ["cancel needs the dedupe key the job was enqueued with"]}, entity="job")
+        checked.append(valid)
     table = uow.registry.table("job")
     stamp = utcnow()
-    statement = sa.update(table).where(table.c.queued_key == checked).values(
-        status=CANCELLED, queued_key=None, finished_at=stamp,
-        version=table.c.version + 1, updated_at=stamp, updated_by=uow.actor.user_id,
-    )
-    cancelled = _execute(uow, statement).rowcount
+    cancelled = 0
+    for start in range(0, len(checked), 500):
+        statement = sa.update(table).where(table.c.queued_key.in_(checked[start:start + 500])).values(
+            status=CANCELLED, queued_key=None, finished_at=stamp,
+            version=table.c.version + 1, updated_at=stamp, updated_by=uow.actor.user_id,
+        )
+        cancelled += _execute(uow, statement).rowcount
     if cancelled:
-        log.debug("cancelled the queued job of a key (%d row)", cancelled)
+        log.debug("cancelled the queued jobs of %d keys", cancelled)
     return cancelled
 
 
@@ -291,6 +320,33 @@ def _due_time(uow: UnitOfWork, run_at: dt.datetime | dt.timedelta | str | None) 
     return parsed  # type: ignore[no-any-return]
 
 
+def _job_row(
+    uow: UnitOfWork, kind: str, payload: Any, run_at: dt.datetime | dt.timedelta | str | None, max_attempts: int,
+    key: str | None, stamp: dt.datetime,
+) -> dict[str, Any]:
+    """The row of a new job, its values checked as :func:`enqueue` documents."""
+    handlers = job_handlers(uow.crm)
+    if kind not in handlers:
+        raise ValidationError({"kind": [unknown_kind_message(kind, handlers)]}, entity="job")
+    try:
+        json.dumps(payload, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(
+            {"payload": [f"a job's payload must be a JSON value (ids rather than records), got {payload!r}: {exc}"]},
+            entity="job",
+        ) from None
+    when = _due_time(uow, run_at)
+    if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+        raise ValidationError({"max_attempts": [f"expected a whole number of at least 1, got {max_attempts!r}"]}, entity="job")
+    key = _checked_key(key)
+    user = uow.actor.user_id
+    return {
+        "kind": kind, "payload": payload, "run_at": when, "status": QUEUED, "attempts": 0,
+        "max_attempts": max_attempts, "key": key, "queued_key": key, "version": 1,
+        "created_at": stamp, "updated_at": stamp, "created_by": user, "updated_by": user,
+    }
+
+
 def _checked_key(key: str | None) -> str | None:
     if key is None:
         return None
@@ -301,10 +357,11 @@ def _checked_key(key: str | None) -> str | None:
     return key
 
 
-def _inserts(uow: UnitOfWork) -> tuple[Any, Any]:
+def _inserts(uow: UnitOfWork, *, returning: bool = True) -> tuple[Any, Any]:
     """The INSERT of a job without a key and the one with a key (``ON CONFLICT (queued_key) DO
-    UPDATE``), built once per app: the values come as parameters."""
-    found: tuple[Any, Any] | None = uow.crm.extras.get(_INSERTS)
+    UPDATE``), built once per app: the values come as parameters. With *returning* they
+    return the job's id; without, they suit many rows at once."""
+    found: tuple[Any, Any] | None = uow.crm.extras.get(_INSERTS if returning else _INSERTS_MANY)
     if found is None:
         table = uow.registry.table("job")
         dialect = uow.connection.dialect.name
@@ -315,7 +372,9 @@ def _inserts(uow: UnitOfWork) -> tuple[Any, Any]:
         upsert = insert.on_conflict_do_update(
             index_elements=[table.c.queued_key], set_={**again, "attempts": 0, "version": table.c.version + 1},
         )
-        found = uow.crm.extras[_INSERTS] = (sa.insert(table).returning(table.c.id), upsert.returning(table.c.id))
+        uow.crm.extras[_INSERTS] = (sa.insert(table).returning(table.c.id), upsert.returning(table.c.id))
+        uow.crm.extras[_INSERTS_MANY] = (sa.insert(table), upsert)
+        found = uow.crm.extras[_INSERTS if returning else _INSERTS_MANY]
     return found
 
 

@@ -258,9 +258,7 @@ class RuleEngine:
                     self._fire_many(uow, rules, records, "updated")
         for rule in self.timed.get(entity, ()):
             if rule.on.kind == "date_reached":
-                for _, new, changes in items:
-                    if rule.on.target in changes:
-                        self._schedule(uow, rule, new)
+                self._schedule_many(uow, rule, [new for _, new, changes in items if rule.on.target in changes])
 
     def on_moved_many(self, uow: UnitOfWork, entity: str, moves: Sequence[tuple[Record, Record, str | None, str | None]]) -> None:
         """:meth:`on_moved` for ``(old, new, source, target)`` of many records of *entity*."""
@@ -283,9 +281,7 @@ class RuleEngine:
                     self._fire_many(uow, rules, records, f"stage_entered:{target}")
         for rule in self.timed.get(entity, ()):
             if rule.on.kind == "days_in_stage":
-                for _, new, source, target in moves:
-                    if rule.on.target in (source, target):
-                        self._schedule(uow, rule, new)
+                self._schedule_many(uow, rule, [new for _, new, source, target in moves if rule.on.target in (source, target)])
 
     def check_move(self, uow: UnitOfWork, record: Record, transition: Any) -> None:
         """Hold a move while an approval of the record is pending (see
@@ -332,6 +328,31 @@ class RuleEngine:
             return
         payload = {"rule": rule.name, "entity": record.entity, "id": record.id, "since": since.isoformat()}
         enqueue(uow, TIMED_JOB, payload, run_at=run_at, key=key)
+
+    def _schedule_many(self, uow: UnitOfWork, rule: Rule, records: Sequence[Record]) -> None:
+        """:meth:`_schedule` for many records: their jobs queued with one statement, the jobs
+        of those the rule no longer applies to cancelled with another."""
+        if len(records) <= 1:
+            for record in records:
+                self._schedule(uow, rule, record)
+            return
+        from crmcore.jobs import cancel_many, enqueue_many
+
+        zone = self.crm.registry.timezone or dt.UTC
+        jobs: list[tuple[Any, dt.datetime, str]] = []
+        gone: list[str] = []
+        for record in records:
+            since = self._since(rule, record)
+            run_at = schedule_time(rule.on, since, zone)
+            key = self.job_key(rule, record)
+            if run_at is None:
+                gone.append(key)
+            else:
+                jobs.append(({"rule": rule.name, "entity": record.entity, "id": record.id, "since": since.isoformat()}, run_at, key))
+        if gone:
+            cancel_many(uow, gone)
+        if jobs:
+            enqueue_many(uow, TIMED_JOB, jobs)
 
     def run_timed(self, uow: UnitOfWork, payload: Mapping[str, Any]) -> None:
         """The handler of ``rules.timed`` jobs: fire the rule if the record still qualifies."""
