@@ -16,20 +16,21 @@ with a :class:`~crmcore.errors.ConflictError` if someone else changed the row in
 PostgreSQL a second writer of a row waits for the first one's commit, then conflicts. SQLite
 has one writer at a time: a unit that read before another unit committed a write conflicts when
 it writes, whatever the records; open a new unit and retry.
+
+The unit keeps the transaction, the reads, the access checks and the single-record writes; the
+work of its batch moves (:mod:`crmcore.storage.batch`), tags (:mod:`crmcore.storage.tagging`)
+and audit trail (:mod:`crmcore.storage.audit`) lives in modules of its own, called through its
+methods.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import functools
-import gc
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-import attrs
 import sqlalchemy as sa
 
 from crmcore.actors import Actor
@@ -43,10 +44,16 @@ from crmcore.errors import (
     TransitionError,
     ValidationError,
 )
-from crmcore.fields import FieldType, Reference
+from crmcore.fields import Reference
 from crmcore.records import Record
 from crmcore.signals import CREATED, DELETED, UPDATED, RecordEvent
-from crmcore.storage.bulk import BulkInsert, JsonText, json_fragment
+from crmcore.storage import audit as _audit
+from crmcore.storage import batch as _batch
+from crmcore.storage import tagging as _tagging
+from crmcore.storage.audit import AUDIT_COLUMNS, AuditEntry
+from crmcore.storage.bulk import BulkInsert
+from crmcore.storage.operations import Change, _as_id, _atomic, _now
+from crmcore.storage.prepared import _Prepared
 from crmcore.validation import validate
 
 if TYPE_CHECKING:
@@ -60,85 +67,6 @@ __all__ = ["AuditEntry", "Change", "UnitOfWork"]
 log = logging.getLogger(__name__)
 
 
-@attrs.frozen
-class Change:
-    """One change a unit of work made: ``action`` is created, updated or deleted."""
-
-    action: str
-    entity: str
-    id: int
-
-
-@attrs.frozen
-class AuditEntry:
-    """One entry of the audit trail, as timelines return it.
-
-    :ivar changes: ``{field: (old, new)}`` in JSON form (money as ``{"amount", "currency"}``,
-        times as ISO text).
-    """
-
-    id: int
-    at: dt.datetime
-    actor_id: int | None
-    entity: str
-    record_id: int
-    action: str
-    changes: dict[str, tuple[Any, Any]]
-
-    def __repr__(self) -> str:
-        return f"<AuditEntry {self.action} {self.entity} {self.record_id} at={self.at.isoformat()}>"
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-_Method = TypeVar("_Method", bound="Callable[..., Any]")
-
-
-def _atomic(method: _Method) -> _Method:
-    """Make a writing method all or nothing within its unit of work.
-
-    The method runs inside a SAVEPOINT. If it raises (bad input found late, a refused delete,
-    a hook's veto, a constraint of the database), its writes, audit entries, recorded changes
-    and queued signals are undone and the unit is left as it was before the call: the caller
-    may go on and commit the rest. Without it, a partial cascade would survive a refused delete,
-    and on PostgreSQL one failed statement would spoil the whole transaction. Calls nested in
-    another (a hook creating a record) run inside the outer call's savepoint.
-    """
-
-    @functools.wraps(method)
-    def run(self: UnitOfWork, *args: Any, **kwargs: Any) -> Any:
-        if self._depth:
-            return method(self, *args, **kwargs)
-        self._driver_sql("SAVEPOINT crm_operation")
-        marks = (len(self._audit), self._flushes, len(self.changes), len(self._signals))
-        pending = self._audit  # a flush starts a new list and leaves this one as it was
-        self._depth += 1
-        try:
-            result = method(self, *args, **kwargs)
-        except BaseException:
-            self._depth -= 1
-            if not self._done:
-                self._driver_sql("ROLLBACK TO SAVEPOINT crm_operation")
-                self._driver_sql("RELEASE SAVEPOINT crm_operation")
-            audit, flushes, changes, signals = marks
-            if self._flushes != flushes:
-                # entries queued before the call and flushed during it went with the savepoint
-                self._audit = pending[:audit]
-            else:
-                del self._audit[audit:]
-            del self.changes[changes:]
-            del self._signals[signals:]
-            raise
-        self._depth -= 1
-        if not self._done:
-            self._driver_sql("RELEASE SAVEPOINT crm_operation")
-        return result
-
-    return run  # type: ignore[return-value]
-
-
 class UnitOfWork:
     """One transaction on behalf of one actor. Create it with :meth:`crmcore.Crm.unit_of_work`."""
 
@@ -149,14 +77,14 @@ class UnitOfWork:
         self.changes: list[Change] = []
         self._hook = crm.hook
         self._signals: list[tuple[str, str, dict[str, Any]]] = []
-        self._audit: list[tuple[Any, ...]] = []  # entries to write, values in the order of _AUDIT_COLUMNS
+        self._audit: list[tuple[Any, ...]] = []  # entries to write, values in the order of AUDIT_COLUMNS
         self._connection: sa.Connection | None = None
         self._transaction: sa.RootTransaction | None = None
         self._done = False
         self._depth = 0  # nesting of writing calls (see _atomic)
         self._flushes = 0
-        self._dump_plans: dict[str, tuple[dict[str, Any], list[tuple[str, Any]]]] = {}  # see _dumpers
-        self._fragment_plans: dict[str, dict[str | None, Callable[[Any], str]]] = {}  # see _fragments
+        self._dump_plans: dict[str, tuple[dict[str, Any], list[tuple[str, Any]]]] = {}  # see audit.dump_plan
+        self._fragment_plans: dict[str, dict[str | None, Callable[[Any], str]]] = {}  # see audit.changes_texts
         self._access: AccessContext | None = None
         self._hidden: dict[str, frozenset[str]] = {}
         self._statements: dict[tuple[Any, ...], Any] = {}  # see _statement
@@ -228,7 +156,7 @@ class UnitOfWork:
     def flush(self) -> None:
         """Write the audit entries queued so far (done before every read of the trail)."""
         if self._audit:
-            BulkInsert(self.connection, self.crm.core_tables["audit"], _AUDIT_COLUMNS).execute(self._audit)
+            BulkInsert(self.connection, self.crm.core_tables["audit"], AUDIT_COLUMNS).execute(self._audit)
             self._audit = []
             self._flushes += 1
 
@@ -839,257 +767,7 @@ class UnitOfWork:
         :raises TransitionError: for an illegal move or a failing guard, naming the record.
         :raises ConflictError: when a record changed since it was read, or was deleted.
         """
-        given = list(records)
-        if not given:
-            return []
-        entity = given[0].entity
-        if any(r.entity != entity for r in given):
-            raise ValidationError("move_many moves records of one entity type at a time", entity=entity)
-        # A batch makes many short-lived objects without cycles, which reference counting
-        # frees; as in the bulk import, the cyclic collector is paused meanwhile (its scans of
-        # them and of the records the caller holds would cost a fifth of the time).
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            return self._move_many(entity, given, stage)
-        finally:
-            if collecting:
-                gc.enable()
-
-    def _move_many(self, entity: str, given: list[Record], stage: str) -> list[Record]:
-        etype = self.registry.entity(entity)
-        self.require(entity, "update")
-        current = self._current_many(etype, given)
-        parsed: dict[str, Any] = {}  # the stage as each stage field parses it
-        fields: dict[Any, str] = {}  # the stage field by the records' pipeline
-        plan: list[tuple[Record, dict[str, Any]]] = []
-        unchanged: list[Record] = []
-        for record in given:
-            old = current[record.values["id"]]
-            values = old.values
-            pipeline = values.get("pipeline")
-            field = fields.get(pipeline)
-            if field is None:
-                field = fields[pipeline] = self._stage_field(entity, values)
-                if field not in parsed:
-                    self._check_writable(etype, [field])
-                    parsed[field] = validate(etype, {field: stage}, partial=True)[field]
-            wanted = parsed[field]
-            if values.get(field) != wanted:
-                plan.append((old, {field: wanted}))
-            else:
-                unchanged.append(old)
-        if plan:
-            plan = self._before_update_many(etype, plan)
-        if all(diff for _, diff in plan):
-            moved = self._update_many(etype, plan)
-            if not unchanged and self.actor.is_system and len(moved) == len(given):
-                return moved  # in the order given
-        else:
-            moved = self._update_many(etype, [(old, diff) for old, diff in plan if diff])
-            unchanged.extend(old for old, diff in plan if not diff)
-        by_id = {r.values["id"]: r for r in unchanged}
-        by_id.update((r.values["id"], r) for r in moved)
-        if self.actor.is_system:
-            return [by_id[r.values["id"]] for r in given]
-        return [self._visible(by_id[r.id]) for r in given]
-
-    def _current_many(self, etype: EntityType, given: Sequence[Record]) -> dict[int, Record]:
-        """``{id: full record}`` of *given*: a full record stands for its row at its version
-        (the UPDATE matches that version, as in :meth:`update`), the others are read (the actor
-        must see them, at the version given). Refuses records the actor may not update."""
-        entity = etype.name
-        table = self.registry.table(entity)
-        size = len(etype._by_name)
-        current: dict[int, Record] = {}
-        wanted: list[int] = []
-        for record in given:
-            if len(record.values) == size:
-                current[record.values["id"]] = record
-            else:
-                wanted.append(record.id)
-        for start in range(0, len(wanted), 500):
-            statement = sa.select(table).where(table.c.id.in_(wanted[start:start + 500]), self.read_filter(entity, table))
-            for row in self._execute(statement).mappings():
-                current[row["id"]] = self._row_to_record(etype, row, full=True)
-        if wanted:  # read now: they must be at the version given
-            for record in given:
-                old = current.get(record.id)
-                if old is None:
-                    raise NotFoundError(f"{entity} {record.id} not found", entity=entity, id=record.id)
-                if old.version != record.version:
-                    raise self._stale(entity, record.id, record.version, old.version)
-        if not self.actor.is_system:
-            movable: set[int] = set()
-            ids = list(current)
-            for start in range(0, len(ids), 500):
-                check = sa.select(table.c.id).where(table.c.id.in_(ids[start:start + 500]), self.predicate(entity, "update").sql(table))
-                movable.update(r[0] for r in self._execute(check))
-            for record in given:
-                if record.id not in movable:
-                    self.check_access(current[record.id], "update")
-        return current
-
-    def _before_update_many(self, etype: EntityType, plan: list[tuple[Record, dict[str, Any]]]) -> list[tuple[Record, dict[str, Any]]]:
-        """Run the before-update hooks over *plan* (``(old, diff)`` pairs): per record for the
-        plugins with ``crm_before_update`` only, once for those with ``crm_before_update_many``.
-        Returns the pairs with the hooks' changes merged and validated (diffs may end empty)."""
-        single, batch = self.hook_callers("crm_before_update", "crm_before_update_many", many=True)
-        count = len(plan)
-        per_record: list[Sequence[Any]] | None = None
-        if single is not None:
-            per_record = [single(uow=self, record=old, changes=dict(diff)) for old, diff in plan]
-        batched: list[Sequence[Any]] = []
-        if batch is not None:
-            items = [(old, dict(diff)) for old, diff in plan]
-            batched = self._batch_results("crm_before_update_many", batch(uow=self, entity=etype.name, items=items), count)
-        if per_record is None and not batched:
-            return plan
-        checked: dict[int, dict[str, Any]] = {}  # id of a dict of changes many items share -> validated
-        if per_record is None and len(batched) == 1:  # the common case: one plugin has changes
-            for (old, diff), returned in zip(plan, batched[0], strict=True):
-                if returned:  # merged into the plan's own diff
-                    valid = checked.get(id(returned))
-                    if valid is None:
-                        valid = checked[id(returned)] = validate(etype, returned, partial=True)
-                    values = old.values
-                    for name, value in valid.items():
-                        if values.get(name) != value:
-                            diff[name] = value
-                        else:
-                            diff.pop(name, None)
-            return plan
-        out: list[tuple[Record, dict[str, Any]]] = []
-        for index, (old, diff) in enumerate(plan):
-            # in the order of the calls (per record first, then the batch forms), merged from the
-            # end as one hook call's results are: the changes of the first called win
-            found = [*(per_record[index] if per_record is not None else ()), *(r[index] for r in batched)]
-            extra: dict[str, Any] | None = None
-            merged = False
-            for result in reversed(found):
-                if not result:
-                    continue
-                if extra is None:
-                    extra = result
-                else:
-                    if not merged:
-                        extra, merged = dict(extra), True
-                    extra.update(result)
-            if extra is not None:
-                if merged:
-                    valid = validate(etype, extra, partial=True)
-                else:
-                    valid = checked.get(id(extra))  # type: ignore[assignment]
-                    if valid is None:
-                        valid = checked[id(extra)] = validate(etype, extra, partial=True)
-                diff.update(valid)
-                values = old.values
-                diff = {k: v for k, v in diff.items() if values.get(k) != v}
-            out.append((old, diff))
-        return out
-
-    def _update_many(self, etype: EntityType, plan: Sequence[tuple[Record, dict[str, Any]]]) -> list[Record]:
-        """Write ``(old, diff)`` pairs of full records set-based (references checked, versions
-        matched), audit them, queue their signals and run the after-update hooks (per record
-        for plugins with ``crm_after_update`` only, once for those with
-        ``crm_after_update_many``). Returns the new records."""
-        if not plan:
-            return []
-        entity = etype.name
-        references = self._reference_names(etype)
-        if references and any(not references.isdisjoint(diff) for _, diff in plan):
-            errors = self.reference_errors(etype, [diff for _, diff in plan])
-            if errors:
-                first = min(errors)
-                raise ReferenceError(errors[first], entity=entity)
-        now = _now()
-        self._write_updates(etype, plan, now)
-        stamp = {"updated_at": now, "updated_by": self.actor.user_id}
-        items = [
-            (old, Record(entity, old.merged(diff, stamp, {"version": old.values["version"] + 1})), diff)
-            for old, diff in plan
-        ]
-        self._after_update_many(etype, items, now)
-        single, batch = self.hook_callers("crm_after_update", "crm_after_update_many", many=True)
-        if single is not None:
-            for old, new, diff in items:
-                single(uow=self, old=old, new=new, changes=diff)
-        if batch is not None:
-            batch(uow=self, entity=entity, items=items)
-        self._security_changed(entity)
-        return [new for _, new, _ in items]
-
-    def _write_updates(self, etype: EntityType, plan: Sequence[tuple[Record, dict[str, Any]]], now: dt.datetime) -> None:
-        """The UPDATE statements of *plan*, on the driver: records sharing their changes (the
-        same values) and their version are updated together, ``WHERE version = ... AND id IN
-        (...)`` per 500; the rest with one ``executemany``. A row count short of the records is
-        the conflict of the first one that changed or went since it was read."""
-        entity = etype.name
-        by = self.actor.user_id
-        rows: dict[tuple[Any, ...], dict[str, Any]] = {}  # the changes' values by identity -> columns
-        groups: dict[tuple[Any, ...], list[int]] = {}
-        for old, diff in plan:
-            key = (*diff, *map(id, diff.values()))
-            if key not in rows:
-                rows[key] = self._to_row(etype, diff)
-            values = old.values
-            groups.setdefault((key, values["version"]), []).append(values["id"])
-        single: dict[tuple[str, ...], list[tuple[int, int, dict[str, Any]]]] = {}
-        for (key, version), ids in groups.items():
-            row = rows[key]
-            if len(ids) < _SET_UPDATE_MIN:
-                single.setdefault(tuple(row), []).extend((record_id, version, row) for record_id in ids)
-                continue
-            head, processors = self._update_by_ids(etype, tuple(row))
-            bound = [p(v) if p is not None else v for p, v in zip(processors, [*row.values(), version + 1, now, by, version], strict=True)]
-            for start in range(0, len(ids), 500):
-                chunk = ids[start:start + 500]
-                self._checked_update(etype, f"{head}({self._marks(len(chunk))})", [*bound, *chunk], [(i, version) for i in chunk],
-                                     row, now)
-        table = self.registry.table(entity)
-        for columns, triples in single.items():
-            names = (*columns, "version", "updated_at", "updated_by")
-            statement = self._driver(("update", entity, *names), lambda names=names: (  # type: ignore[misc]
-                sa.update(table).where(table.c.id == sa.bindparam("b_id"), table.c.version == sa.bindparam("b_version"))
-                .values({c: sa.bindparam(c) for c in names})
-            ))
-            for start in range(0, len(triples), 1000):
-                chunk_triples = triples[start:start + 1000]
-                params = [statement._params({**row, "version": version + 1, "updated_at": now, "updated_by": by, "b_id": record_id,
-                                             "b_version": version}) for record_id, version, row in chunk_triples]
-                self._checked_update(etype, statement.sql, params, [(i, v) for i, v, _ in chunk_triples], chunk_triples[0][2], now,
-                                     many=True)
-
-    def _update_by_ids(self, etype: EntityType, columns: tuple[str, ...]) -> tuple[str, list[Callable[[Any], Any] | None]]:
-        """``UPDATE ... SET <columns>, version, updated_at, updated_by WHERE version = ? AND id
-        IN `` (the ids' marks to follow) written for the driver, and the bind processors of the
-        values in the order of the marks (the ids' are ``None``)."""
-        key = ("update_by_ids", etype.name, *columns)
-        found = self._statements.get(key)
-        if found is None:
-            table = self.registry.table(etype.name)
-            dialect = self.connection.dialect
-            quote, name = self._quoted(table)
-            mark = self._marks(1)
-            names = (*columns, "version", "updated_at", "updated_by")
-            head = (f"UPDATE {name} SET {', '.join(f'{quote(c)} = {mark}' for c in names)} "
-                    f"WHERE {quote('version')} = {mark} AND {quote('id')} IN ")
-            processors: list[Callable[[Any], Any] | None] = [
-                table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in (*names, "version")
-            ]
-            found = self._statements[key] = (head, processors)
-        return found  # type: ignore[no-any-return]
-
-    def _checked_update(self, etype: EntityType, statement: str, params: Any, expected: Sequence[tuple[int, int]],
-                        row: Mapping[str, Any], at: dt.datetime, *, many: bool = False) -> None:
-        """Run an UPDATE of the ``(id, version)`` pairs *expected*; a row count short of them
-        raises the conflict of the first record that changed or went."""
-        try:
-            changed = self._plain(statement, params, many=many, entity=etype.name)
-        except sa.exc.IntegrityError as exc:
-            raise self._integrity(etype, exc, row) from exc
-        if changed != len(expected):
-            raise self._conflict(etype, expected, at)
+        return _batch.move_many(self, records, stage)
 
     def _quoted(self, table: sa.Table) -> tuple[Callable[[str], str], str]:
         """The dialect's quoting of names, and *table*'s quoted name, for statements written
@@ -1248,71 +926,16 @@ class UnitOfWork:
             # a create lists every value it set (at the record's time stamp), a delete every
             # value the record had: dumped in one pass, the hot path of bulk imports
             get = values.get
-            pairs = self._dumpers(etype)[1]
+            pairs = _audit.dump_plan(self, etype)[1]
             if action == "created":
                 dumped = {n: [None, v if d is None else d(v)] for n, d in pairs if (v := get(n)) is not None}
-                self._queue_entry(etype, record.id, action, dumped, get("updated_at"))
+                _audit.queue_entry(self, etype, record.id, action, dumped, get("updated_at"))
             else:
                 dumped = {n: [v if d is None else d(v), None] for n, d in pairs if (v := get(n)) is not None}
-                self._queue_entry(etype, record.id, action, dumped, None)
+                _audit.queue_entry(self, etype, record.id, action, dumped, None)
         if announce:
             self.announce({"created": CREATED, "updated": UPDATED, "deleted": DELETED}[action], etype.name,
                           event=RecordEvent(action, etype.name, record, self.actor, changes))
-
-    def _after_update_many(self, etype: EntityType, items: Sequence[tuple[Record, Record, dict[str, Any]]], at: dt.datetime) -> None:
-        """What :meth:`_after_write` does for an update, for ``(old, new, diff)`` of many
-        records: changes recorded, audit entries queued (a value many records share, such as
-        the time a batch entered a stage, dumped once), ``record-updated`` queued for each (the
-        events made after the commit, if anyone listens)."""
-        entity = etype.name
-        actor = self.actor
-        actor_id = actor.user_id
-        self.changes.extend([Change("updated", entity, new.values["id"]) for _, new, _ in items])
-        if etype.auditable:
-            texts = self._changes_texts(etype, items)
-            self._audit.extend([(at, actor_id, entity, new.values["id"], "updated", text)
-                                for (_, new, _), text in zip(items, texts, strict=True)])
-        if len(self._audit) >= 5000:
-            self.flush()
-        kept = items  # the list _update_many made; nothing changes it
-        self.announce_many(UPDATED, entity, lambda: (
-            {"event": RecordEvent("updated", entity, new, actor, {n: (old.values.get(n), v) for n, v in diff.items()})}
-            for old, new, diff in kept
-        ))
-
-    def _changes_texts(self, etype: EntityType, items: Sequence[tuple[Record, Record, dict[str, Any]]]) -> list[JsonText]:
-        """The ``changes`` of the audit entries of ``(old, new, diff)`` as JSON text, ``{field:
-        [old, new]}`` with each value in its audit form, assembled from parts: a new value many
-        records share (the stage a batch entered, the time it did) is written once."""
-        fragments = self._fragments(etype)
-        plain = fragments[None]
-        fields: dict[str, tuple[str, Callable[[Any], str], dict[int, str]]] = {}  # field -> key, fragment, texts by id
-        out: list[JsonText] = []
-        append = out.append
-        for old, _, diff in items:
-            was = old.values
-            parts = []
-            for name, value in diff.items():
-                found = fields.get(name)
-                if found is None:
-                    found = fields[name] = (f"{encode_basestring_ascii(name)}: [", fragments.get(name, plain), {})
-                head, fragment, texts = found
-                text = texts.get(id(value))  # the values stay alive in items while this runs
-                if text is None:
-                    text = texts[id(value)] = fragment(value)
-                parts.append(f"{head}{fragment(was.get(name))}, {text}]")
-            append(JsonText("{" + ", ".join(parts) + "}"))
-        return out
-
-    def _fragments(self, etype: EntityType) -> dict[str | None, Callable[[Any], str]]:
-        """``{field: value -> JSON text of its audit form}`` of *etype*, and at ``None`` the one
-        for values that are their own JSON form (pseudo fields such as tags)."""
-        found = self._fragment_plans.get(etype.name)
-        if found is None:
-            found = {name: json_fragment(dump) for name, dump in self._dumpers(etype)[0].items()}
-            found[None] = json_fragment(None)
-            self._fragment_plans[etype.name] = found
-        return found
 
     def queue_audit(
         self, etype: EntityType, record_id: int, action: str, changes: Mapping[str, tuple[Any, Any]],
@@ -1322,29 +945,7 @@ class UnitOfWork:
 
         :param at: when the change happened (default: now).
         """
-        dumpers = self._dumpers(etype)[0]
-        dumped = {}
-        for name, (old, new) in changes.items():
-            dump = dumpers.get(name, _PSEUDO)
-            if dump is None or dump is _PSEUDO:  # values as they are, or a pseudo field (tags)
-                dumped[name] = [old, new]
-            else:
-                dumped[name] = [None if old is None else dump(old), None if new is None else dump(new)]
-        self._queue_entry(etype, record_id, action, dumped, at)
-
-    def _queue_entry(self, etype: EntityType, record_id: int, action: str, dumped: dict[str, Any], at: dt.datetime | None) -> None:
-        self._audit.append((at or _now(), self.actor.user_id, etype.name, record_id, action, dumped))
-        if len(self._audit) >= 5000:
-            self.flush()
-
-    def _dumpers(self, etype: EntityType) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
-        """``{field: dump}`` of every field and ``[(name, dump)]`` of the declared ones, where
-        ``dump`` is ``None`` when a value is its own JSON form."""
-        found = self._dump_plans.get(etype.name)
-        if found is None:
-            dumps = {f.name: None if type(f.type).dump is FieldType.dump else f.type.dump for f in etype.all_fields}
-            found = self._dump_plans[etype.name] = (dumps, [(f.name, dumps[f.name]) for f in etype.fields])
-        return found
+        _audit.queue_audit(self, etype, record_id, action, changes, at=at)
 
     # -- timeline ------------------------------------------------------------------------------
     def history(self, entity: str, id: int) -> list[AuditEntry]:
@@ -1353,12 +954,7 @@ class UnitOfWork:
         Other actors than the system see the trail of records they may read, without the fields
         hidden from them; the trail of a deleted record is the system actor's.
         """
-        etype = self.registry.entity(entity)
-        record_id = _as_id(entity, id)
-        if not self.actor.is_system:
-            self._select_one(etype, record_id, action="read")
-        audit = self.crm.core_tables["audit"]
-        return self._audit_entries(sa.and_(audit.c.entity == entity, audit.c.record_id == record_id))
+        return _audit.history(self, entity, id)
 
     def timeline(self, entity: str, id: int) -> list[AuditEntry]:
         """The history of a record and of the records around it, oldest first.
@@ -1368,41 +964,7 @@ class UnitOfWork:
         the fields plugins add) and of the records that refer to those (the activities of the
         account's contacts): the 360-degree view, derived from the registry's references.
         """
-        etype = self.registry.entity(entity)
-        record_id = _as_id(entity, id)
-        if not self.actor.is_system:
-            self._select_one(etype, record_id, action="read")
-        audit = self.crm.core_tables["audit"]
-        conditions = [sa.and_(audit.c.entity == entity, audit.c.record_id == record_id)]
-        if entity != "user":
-            for child, ids in self._related_ids(etype, record_id):
-                conditions.append(sa.and_(audit.c.entity == child, audit.c.record_id.in_(ids)))
-        return self._audit_entries(sa.or_(*conditions))
-
-    def _related_ids(self, etype: EntityType, record_id: int) -> list[tuple[str, sa.Select[Any]]]:
-        related: list[tuple[str, sa.Select[Any]]] = []
-        for child, field in self.registry.referencing(etype.name):
-            table = self.registry.table(child.name)
-            ids = sa.select(table.c.id).where(table.c[field.column] == record_id, self.read_filter(child.name, table))
-            related.append((child.name, ids))
-            for grandchild, gfield in self.registry.referencing(child.name):
-                if grandchild.name == etype.name:
-                    continue
-                gtable = self.registry.table(grandchild.name)
-                related.append((grandchild.name, sa.select(gtable.c.id).where(
-                    gtable.c[gfield.column].in_(ids), self.read_filter(grandchild.name, gtable))))
-        return related
-
-    def _audit_entries(self, condition: Any) -> list[AuditEntry]:
-        self.flush()
-        audit = self.crm.core_tables["audit"]
-        rows = self._execute(sa.select(audit).where(condition).order_by(audit.c.at, audit.c.id)).mappings()
-        entries = []
-        for row in rows:
-            hidden = self.hidden_fields(row["entity"]) if row["entity"] in self.registry else frozenset()
-            changes = {k: (v[0], v[1]) for k, v in row["changes"].items() if k not in hidden}
-            entries.append(AuditEntry(row["id"], row["at"], row["actor_id"], row["entity"], row["record_id"], row["action"], changes))
-        return entries
+        return _audit.timeline(self, entity, id)
 
     # -- tags ----------------------------------------------------------------------------------
     @_atomic
@@ -1412,7 +974,7 @@ class UnitOfWork:
         Names are parsed like the tag's ``name`` field (surrounding space goes); the audit entry
         lists the tags actually added.
         """
-        self.tag_many([record], *names)
+        _tagging.tag(self, record, *names)
 
     @_atomic
     def tag_many(self, records: Iterable[Record], *names: str) -> None:
@@ -1422,138 +984,25 @@ class UnitOfWork:
 
         :raises NotFoundError: when a record does not exist (any more).
         """
-        given = list(records)
-        if not given:
-            return
-        entity = given[0].entity
-        etype = self.registry.entity(entity)
-        if not etype.ownable:
-            raise ValidationError(f"{entity} records cannot be tagged; only ownable entity types can", entity=entity)
-        if any(r.entity != entity for r in given):
-            raise ValidationError("tag_many tags records of one entity type at a time", entity=entity)
-        parsed = self._tag_names(names)
-        ids = list(dict.fromkeys(r.id for r in given))
-        tagging = self.crm.core_tables["tagging"]
-        quote, table = self._quoted(self.registry.table(entity))
-        _, taggings = self._quoted(tagging)
-        existing: dict[str, int] = {}
-        if parsed:
-            _, tags = self._quoted(self.registry.table("tag"))
-            statement = f"SELECT {quote('id')}, {quote('name')} FROM {tags} WHERE {quote('name')} IN ({self._marks(len(parsed))})"
-            for tag_id, name in self._plain(statement, parsed, fetch=True, entity="tag"):
-                existing[name] = tag_id
-        tag_ids = list(existing.values())
-        # each record that exists, with each of the tags it carries (NULL: none of them)
-        if tag_ids:
-            head = (f"SELECT r.{quote('id')}, t.{quote('tag_id')} FROM {table} r LEFT OUTER JOIN {taggings} t "
-                    f"ON t.{quote('record_id')} = r.{quote('id')} AND t.{quote('entity')} = {self._marks(1)} "
-                    f"AND t.{quote('tag_id')} IN ({self._marks(len(tag_ids))}) WHERE r.{quote('id')} IN ")
-        else:
-            head = f"SELECT {quote('id')}, NULL FROM {table} WHERE {quote('id')} IN "
-        found: set[int] = set()
-        present: dict[int, set[int]] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            params = [entity, *tag_ids, *chunk] if tag_ids else chunk
-            for record_id, tag_id in self._plain(f"{head}({self._marks(len(chunk))})", params, fetch=True, entity=entity):
-                found.add(record_id)
-                if tag_id is not None:
-                    present.setdefault(record_id, set()).add(tag_id)
-        for record_id in ids:  # they must (still) exist
-            if record_id not in found:
-                raise NotFoundError(f"{entity} {record_id} not found", entity=entity, id=record_id)
-        for name in parsed:  # new tags: no record carries them yet
-            if name not in existing:
-                existing[name] = self.create("tag", name=name).id
-        rows: list[tuple[int, str, int]] = []
-        entries: list[tuple[int, str]] = []
-        for record_id in ids:
-            has = present.get(record_id, ())
-            added = [n for n in parsed if existing[n] not in has]
-            if added:
-                rows.extend((existing[n], entity, record_id) for n in added)
-                entries.append((record_id, ", ".join(added)))
-        if rows:
-            insert = f"INSERT INTO {taggings} ({quote('tag_id')}, {quote('entity')}, {quote('record_id')}) VALUES ({self._marks(3)})"
-            self._plain(insert, rows, many=True, entity=entity)
-            for record_id, text in entries:
-                self._queue_entry(etype, record_id, "tagged", {"tags": [None, text]}, None)
+        _tagging.tag_many(self, records, *names)
 
     @_atomic
     def untag(self, record: Record, *names: str) -> None:
         """Remove tags *names* from *record* (names it does not carry are ignored); the audit
         entry lists the tags actually removed."""
-        wanted = self._tag_names(names)
-        tag_table = self.registry.table("tag")
-        tagging = self.crm.core_tables["tagging"]
-        carried = (
-            sa.select(tag_table.c.id, tag_table.c.name).join(tagging, tagging.c.tag_id == tag_table.c.id)
-            .where(tagging.c.entity == record.entity, tagging.c.record_id == record.id, tag_table.c.name.in_(wanted))
-        )
-        removed = {r.name: r.id for r in self._execute(carried)}
-        if removed:
-            self._execute(sa.delete(tagging).where(
-                tagging.c.entity == record.entity, tagging.c.record_id == record.id, tagging.c.tag_id.in_(removed.values()),
-            ))
-            gone = ", ".join(n for n in wanted if n in removed)
-            self.queue_audit(self.registry.entity(record.entity), record.id, "untagged", {"tags": (gone, None)})
-
-    def _tag_names(self, names: Iterable[str]) -> list[str]:
-        """*names* parsed like the tag's ``name`` field, without duplicates."""
-        field = self.registry.entity("tag").field("name")
-        parsed: list[str] = []
-        for name in names:
-            try:
-                value = field.parse(name)
-            except ValueError as exc:
-                raise ValidationError({"tags": [str(exc)]}, entity="tag") from None
-            if value is None:
-                raise ValidationError({"tags": [f"expected a tag name, got {name!r}"]}, entity="tag")
-            parsed.append(value)
-        return list(dict.fromkeys(parsed))
+        _tagging.untag(self, record, *names)
 
     def tags(self, record: Record) -> list[str]:
         """The names of *record*'s tags, sorted."""
-        tag_table = self.registry.table("tag")
-        tagging = self.crm.core_tables["tagging"]
-        statement = (
-            sa.select(tag_table.c.name).join(tagging, tagging.c.tag_id == tag_table.c.id)
-            .where(tagging.c.entity == record.entity, tagging.c.record_id == record.id).order_by(tag_table.c.name)
-        )
-        return [r[0] for r in self._execute(statement)]
+        return _tagging.tags(self, record)
 
     def tag_counts(self, entity: str | None = None) -> list[tuple[str, int]]:
         """``(tag name, number of tagged records)`` for a tag cloud, most used first."""
-        tag_table = self.registry.table("tag")
-        tagging = self.crm.core_tables["tagging"]
-        count = sa.func.count(tagging.c.record_id)
-        statement = sa.select(tag_table.c.name, count).join(tagging, tagging.c.tag_id == tag_table.c.id)
-        if entity is not None:
-            self.registry.entity(entity)
-            statement = statement.where(tagging.c.entity == entity)
-        if not self.actor.is_system:  # count only the records the actor may read
-            entities = [entity] if entity is not None else [e.name for e in self.registry if e.ownable]
-            visible = sa.or_(*(
-                sa.and_(tagging.c.entity == name, tagging.c.record_id.in_(
-                    sa.select(self.registry.table(name).c.id).where(self.read_filter(name))))
-                for name in entities
-            ))
-            statement = statement.where(visible)
-        statement = statement.group_by(tag_table.c.name).order_by(count.desc(), tag_table.c.name)
-        return [(r[0], r[1]) for r in self._execute(statement)]
+        return _tagging.tag_counts(self, entity)
 
     def tagged(self, entity: str, tag: str) -> list[Record]:
         """The records of *entity* tagged *tag*."""
-        etype = self.registry.entity(entity)
-        table = self.registry.table(entity)
-        tag_table = self.registry.table("tag")
-        tagging = self.crm.core_tables["tagging"]
-        statement = (
-            sa.select(table).join(tagging, sa.and_(tagging.c.record_id == table.c.id, tagging.c.entity == entity))
-            .join(tag_table, tag_table.c.id == tagging.c.tag_id)
-            .where(tag_table.c.name == tag, self.read_filter(entity, table)).order_by(table.c.id)
-        )
-        return [self._row_to_record(etype, row) for row in self._execute(statement).mappings()]
+        return _tagging.tagged(self, entity, tag)
 
     # -- queries -------------------------------------------------------------------------------
     def query(self, entity: str) -> Query:
@@ -1571,62 +1020,10 @@ class UnitOfWork:
         return f"<UnitOfWork {state} actor={self.actor.username} changes={len(self.changes)}>"
 
 
-class _Prepared:
-    """A statement compiled for one dialect, run on the driver's cursor with its parameters
-    passed through the bind processors of their types (as SQLAlchemy would pass them); driver
-    errors come out as SQLAlchemy's exceptions."""
-
-    __slots__ = ("names", "positional", "processors", "sql")
-
-    def __init__(self, sql: str, names: tuple[str, ...], positional: bool, processors: dict[str, Callable[[Any], Any]]) -> None:
-        self.sql = sql
-        self.names = names  # the parameters (in their order, when positional)
-        self.positional = positional
-        self.processors = processors
-
-    @classmethod
-    def of(cls, statement: Any, dialect: sa.Dialect) -> _Prepared:
-        compiled = statement.compile(dialect=dialect)
-        processors = {}
-        for name, bind in compiled.binds.items():
-            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
-            if processor is not None:
-                processors[name] = processor
-        positions = compiled.positiontup
-        if positions is not None:
-            return cls(compiled.string, tuple(positions), True, processors)
-        return cls(compiled.string, tuple(compiled.binds), False, processors)
-
-    def __repr__(self) -> str:
-        return f"<_Prepared {self.sql[:60]!r}>"
-
-    def _params(self, params: Mapping[str, Any]) -> Any:
-        processors = self.processors
-        if self.positional:
-            return [(processors[k](params[k]) if k in processors else params[k]) for k in self.names]
-        return {k: (processors[k](params[k]) if k in processors else params[k]) for k in self.names}
-
-    def run(self, uow: UnitOfWork, params: Mapping[str, Any], *, entity: str | None = None, id: int | None = None) -> int:
-        """Run it once; the number of rows it changed (errors as :meth:`UnitOfWork._plain`'s)."""
-        return uow._plain(self.sql, self._params(params), entity=entity, id=id)  # type: ignore[no-any-return]
-
-    def run_many(self, uow: UnitOfWork, params: Sequence[Mapping[str, Any]], *, entity: str | None = None) -> int:
-        """Run it for each of *params* in one ``executemany``; the number of rows changed."""
-        return uow._plain(self.sql, [self._params(p) for p in params], many=True, entity=entity)  # type: ignore[no-any-return]
-
-
-#: Records of a batch sharing their changes and version are updated by one statement from this
-#: many on (fewer go into one executemany with the rest).
-_SET_UPDATE_MIN = 8
 #: Marks a queued signal whose events are read back after the commit (see announce_created).
 _READ_BACK = "__read_back__"
 #: Marks a queued signal whose events are made after the commit (see announce_many).
 _MANY = "__many__"
-#: Stands for the dump of a name that is no field (pseudo fields of the audit such as tags).
-_PSEUDO = object()
-
-#: The columns of an audit entry queued by the unit of work, in the order of its tuple.
-_AUDIT_COLUMNS = ("at", "actor_id", "entity", "record_id", "action", "changes")
 
 
 _SECURITY_ENTITIES = frozenset({"role", "group", "role_assignment", "group_member"})
@@ -1638,11 +1035,3 @@ def _columns(etype: EntityType, record: Record) -> dict[str, Any]:
     for field in etype.fields:
         values[field.column] = record.values.get(field.name)
     return values
-
-
-def _as_id(entity: str, value: Any) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    raise NotFoundError(f"{entity} id must be a whole number, got {value!r}", entity=entity, id=value)

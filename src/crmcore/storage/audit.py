@@ -1,0 +1,169 @@
+"""The audit trail: entries queued by the unit of work (written in bulk before reads of the
+trail and at commit), a record's history and its timeline (the 360-degree view of the records
+around it): the work of :meth:`UnitOfWork.queue_audit`, ``history`` and ``timeline``. Values
+are kept in their JSON form: money as ``{"amount", "currency"}``, times as ISO text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import sqlalchemy as sa
+
+from crmcore.fields import FieldType
+from crmcore.records import Record
+from crmcore.storage.bulk import JsonText, json_fragment
+from crmcore.storage.operations import _as_id, _now
+
+if TYPE_CHECKING:
+    from crmcore.registry import EntityType
+    from crmcore.storage.uow import UnitOfWork
+
+__all__ = ["AuditEntry"]
+
+#: The columns of an audit entry queued by the unit of work, in the order of its tuple.
+AUDIT_COLUMNS = ("at", "actor_id", "entity", "record_id", "action", "changes")
+#: Stands for the dump of a name that is no field (pseudo fields of the audit such as tags).
+_PSEUDO = object()
+
+
+@attrs.frozen
+class AuditEntry:
+    """One entry of the audit trail, as timelines return it.
+
+    :ivar changes: ``{field: (old, new)}`` in JSON form (money as ``{"amount", "currency"}``,
+        times as ISO text).
+    """
+
+    id: int
+    at: dt.datetime
+    actor_id: int | None
+    entity: str
+    record_id: int
+    action: str
+    changes: dict[str, tuple[Any, Any]]
+
+    def __repr__(self) -> str:
+        return f"<AuditEntry {self.action} {self.entity} {self.record_id} at={self.at.isoformat()}>"
+
+
+def changes_texts(uow: UnitOfWork, etype: EntityType, items: Sequence[tuple[Record, Record, dict[str, Any]]]) -> list[JsonText]:
+    """The ``changes`` of the audit entries of ``(old, new, diff)`` as JSON text, ``{field:
+    [old, new]}`` with each value in its audit form, assembled from parts: a new value many
+    records share (the stage a batch entered, the time it did) is written once."""
+    fragments = _fragments(uow, etype)
+    plain = fragments[None]
+    fields: dict[str, tuple[str, Callable[[Any], str], dict[int, str]]] = {}  # field -> key, fragment, texts by id
+    out: list[JsonText] = []
+    append = out.append
+    for old, _, diff in items:
+        was = old.values
+        parts = []
+        for name, value in diff.items():
+            found = fields.get(name)
+            if found is None:
+                found = fields[name] = (f"{encode_basestring_ascii(name)}: [", fragments.get(name, plain), {})
+            head, fragment, texts = found
+            text = texts.get(id(value))  # the values stay alive in items while this runs
+            if text is None:
+                text = texts[id(value)] = fragment(value)
+            parts.append(f"{head}{fragment(was.get(name))}, {text}]")
+        append(JsonText("{" + ", ".join(parts) + "}"))
+    return out
+
+
+def _fragments(uow: UnitOfWork, etype: EntityType) -> dict[str | None, Callable[[Any], str]]:
+    """``{field: value -> JSON text of its audit form}`` of *etype*, and at ``None`` the one
+    for values that are their own JSON form (pseudo fields such as tags)."""
+    found = uow._fragment_plans.get(etype.name)
+    if found is None:
+        found = {name: json_fragment(dump) for name, dump in dump_plan(uow, etype)[0].items()}
+        found[None] = json_fragment(None)
+        uow._fragment_plans[etype.name] = found
+    return found
+
+
+def queue_audit(uow: UnitOfWork, etype: EntityType, record_id: int, action: str, changes: Mapping[str, tuple[Any, Any]],
+    *, at: dt.datetime | None = None,
+) -> None:
+    """The work of :meth:`UnitOfWork.queue_audit`."""
+    dumpers = dump_plan(uow, etype)[0]
+    dumped = {}
+    for name, (old, new) in changes.items():
+        dump = dumpers.get(name, _PSEUDO)
+        if dump is None or dump is _PSEUDO:  # values as they are, or a pseudo field (tags)
+            dumped[name] = [old, new]
+        else:
+            dumped[name] = [None if old is None else dump(old), None if new is None else dump(new)]
+    queue_entry(uow, etype, record_id, action, dumped, at)
+
+
+def queue_entry(uow: UnitOfWork, etype: EntityType, record_id: int, action: str, dumped: dict[str, Any], at: dt.datetime | None) -> None:
+    uow._audit.append((at or _now(), uow.actor.user_id, etype.name, record_id, action, dumped))
+    if len(uow._audit) >= 5000:
+        uow.flush()
+
+
+def dump_plan(uow: UnitOfWork, etype: EntityType) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
+    """``{field: dump}`` of every field and ``[(name, dump)]`` of the declared ones, where
+    ``dump`` is ``None`` when a value is its own JSON form."""
+    found = uow._dump_plans.get(etype.name)
+    if found is None:
+        dumps = {f.name: None if type(f.type).dump is FieldType.dump else f.type.dump for f in etype.all_fields}
+        found = uow._dump_plans[etype.name] = (dumps, [(f.name, dumps[f.name]) for f in etype.fields])
+    return found
+
+
+def history(uow: UnitOfWork, entity: str, id: int) -> list[AuditEntry]:
+    """The work of :meth:`UnitOfWork.history`."""
+    etype = uow.registry.entity(entity)
+    record_id = _as_id(entity, id)
+    if not uow.actor.is_system:
+        uow._select_one(etype, record_id, action="read")
+    audit = uow.crm.core_tables["audit"]
+    return audit_entries(uow, sa.and_(audit.c.entity == entity, audit.c.record_id == record_id))
+
+
+def timeline(uow: UnitOfWork, entity: str, id: int) -> list[AuditEntry]:
+    """The work of :meth:`UnitOfWork.timeline`."""
+    etype = uow.registry.entity(entity)
+    record_id = _as_id(entity, id)
+    if not uow.actor.is_system:
+        uow._select_one(etype, record_id, action="read")
+    audit = uow.crm.core_tables["audit"]
+    conditions = [sa.and_(audit.c.entity == entity, audit.c.record_id == record_id)]
+    if entity != "user":
+        for child, ids in related_ids(uow, etype, record_id):
+            conditions.append(sa.and_(audit.c.entity == child, audit.c.record_id.in_(ids)))
+    return audit_entries(uow, sa.or_(*conditions))
+
+
+def related_ids(uow: UnitOfWork, etype: EntityType, record_id: int) -> list[tuple[str, sa.Select[Any]]]:
+    related: list[tuple[str, sa.Select[Any]]] = []
+    for child, field in uow.registry.referencing(etype.name):
+        table = uow.registry.table(child.name)
+        ids = sa.select(table.c.id).where(table.c[field.column] == record_id, uow.read_filter(child.name, table))
+        related.append((child.name, ids))
+        for grandchild, gfield in uow.registry.referencing(child.name):
+            if grandchild.name == etype.name:
+                continue
+            gtable = uow.registry.table(grandchild.name)
+            related.append((grandchild.name, sa.select(gtable.c.id).where(
+                gtable.c[gfield.column].in_(ids), uow.read_filter(grandchild.name, gtable))))
+    return related
+
+
+def audit_entries(uow: UnitOfWork, condition: Any) -> list[AuditEntry]:
+    uow.flush()
+    audit = uow.crm.core_tables["audit"]
+    rows = uow._execute(sa.select(audit).where(condition).order_by(audit.c.at, audit.c.id)).mappings()
+    entries = []
+    for row in rows:
+        hidden = uow.hidden_fields(row["entity"]) if row["entity"] in uow.registry else frozenset()
+        changes = {k: (v[0], v[1]) for k, v in row["changes"].items() if k not in hidden}
+        entries.append(AuditEntry(row["id"], row["at"], row["actor_id"], row["entity"], row["record_id"], row["action"], changes))
+    return entries

@@ -1,0 +1,85 @@
+"""What the writing calls of the unit of work share: the record of a change, the clock, ids
+given as text, and :func:`_atomic`, which makes a call all or nothing within its unit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import attrs
+
+from crmcore.errors import NotFoundError
+
+if TYPE_CHECKING:
+    from crmcore.storage.uow import UnitOfWork
+
+__all__ = ["Change"]
+
+
+@attrs.frozen
+class Change:
+    """One change a unit of work made: ``action`` is created, updated or deleted."""
+
+    action: str
+    entity: str
+    id: int
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+_Method = TypeVar("_Method", bound="Callable[..., Any]")
+
+
+def _atomic(method: _Method) -> _Method:
+    """Make a writing method all or nothing within its unit of work.
+
+    The method runs inside a SAVEPOINT. If it raises (bad input found late, a refused delete,
+    a hook's veto, a constraint of the database), its writes, audit entries, recorded changes
+    and queued signals are undone and the unit is left as it was before the call: the caller
+    may go on and commit the rest. Without it, a partial cascade would survive a refused delete,
+    and on PostgreSQL one failed statement would spoil the whole transaction. Calls nested in
+    another (a hook creating a record) run inside the outer call's savepoint.
+    """
+
+    @functools.wraps(method)
+    def run(self: UnitOfWork, *args: Any, **kwargs: Any) -> Any:
+        if self._depth:
+            return method(self, *args, **kwargs)
+        self._driver_sql("SAVEPOINT crm_operation")
+        marks = (len(self._audit), self._flushes, len(self.changes), len(self._signals))
+        pending = self._audit  # a flush starts a new list and leaves this one as it was
+        self._depth += 1
+        try:
+            result = method(self, *args, **kwargs)
+        except BaseException:
+            self._depth -= 1
+            if not self._done:
+                self._driver_sql("ROLLBACK TO SAVEPOINT crm_operation")
+                self._driver_sql("RELEASE SAVEPOINT crm_operation")
+            audit, flushes, changes, signals = marks
+            if self._flushes != flushes:
+                # entries queued before the call and flushed during it went with the savepoint
+                self._audit = pending[:audit]
+            else:
+                del self._audit[audit:]
+            del self.changes[changes:]
+            del self._signals[signals:]
+            raise
+        self._depth -= 1
+        if not self._done:
+            self._driver_sql("RELEASE SAVEPOINT crm_operation")
+        return result
+
+    return run  # type: ignore[return-value]
+
+
+def _as_id(entity: str, value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    raise NotFoundError(f"{entity} id must be a whole number, got {value!r}", entity=entity, id=value)
