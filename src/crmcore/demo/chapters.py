@@ -1,176 +1,40 @@
-"""``crm demo``: the story of a small company's sales, told on a fresh SQLite file.
-
-The story is a list of chapters (:data:`CHAPTERS`), each a small function taking the
-:class:`Story` (the app, the records made so far, a seeded random generator and ``echo``). The
-core's chapters work on the bundled sample data in ``crmcore/data`` (see its ``PROVENANCE.md``)
-through the same functions the ``crm`` commands call:
-
-1. the company: teams, users and the role tree that says who manages whom;
-2. accounts and their contacts;
-3. two lead lists imported (``crm import``, deduplicated on e-mail, audited), checked and scored
-   hot, warm or cold (``crm leads check``, ``crm leads score``);
-4. the hot leads qualified through the lead pipeline and converted (``crm leads convert``);
-5. the sample opportunities moved through the pipeline to where they stand;
-6. activities (with reminders) and notes;
-7. today's moves: a deal over 50,000 entering ``rfp_received`` wakes the guided-selling rule;
-8. a day later the worker runs once (``crm worker --once``) and reminders are due
-   (``crm reminders --as USER``).
-
-Then every plugin tells its own chapter through the ``crm_demo`` hook, and :func:`summary`
-prints counts, the pipeline by stage, the forecast by quarter, the reminders due per user, the
-top accounts and the timeline of one account. To extend the story, add a chapter function to
-:data:`CHAPTERS`.
-
-The story is told around its ``today``; the rule engine and the job queue read the clock, so
-what rules plan is dated from the moment the demo runs, and the worker runs a day after the
-later of that moment and noon (UTC) of ``today``.
+"""The core's chapters of ``crm demo`` (:data:`CHAPTERS`), each a function taking the
+:class:`~crmcore.demo.story.Story`, and the chapters plugins tell through ``crm_demo``.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import decimal
-import importlib.resources
-import importlib.util
-import io
-import json
 import random
-import sqlite3
-import zoneinfo
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
-import attrs
-import sqlalchemy as sa
-
-from crmcore.actors import Actor
-from crmcore.app import Crm, create_app
-from crmcore.errors import ConfigError
-from crmcore.jobs import WorkerStats, due_reminders, run_worker, schedule_reminder
+from crmcore.demo.story import (
+    DATA_ANCHOR,
+    GUIDED_SELLING,
+    LEAD_FILES,
+    LEAD_SOURCES,
+    OPEN_STAGES,
+    PROBABILITY,
+    SHOWN,
+    WORKED_FROM,
+    Move,
+    Story,
+    due_by_user,
+    money_text,
+    read_data,
+)
+from crmcore.jobs import run_worker, schedule_reminder
 from crmcore.money import Money
 from crmcore.records import Record
-from crmcore.sales import Conversion, check_leads, convert_leads, score_leads, weighted_pipeline
+from crmcore.sales import check_leads, convert_leads, score_leads
 from crmcore.sales.leads import sales_settings
 from crmcore.security import admin
-from crmcore.settings import load_settings
-from crmcore.transfer import ImportReport, import_rows
+from crmcore.transfer import import_rows
 from crmcore.workflow.actions import manager_of
 
-__all__ = ["CHAPTERS", "DEFAULT_PATH", "Move", "Story", "read_data", "run", "summary", "tell"]
-
-DEFAULT_PATH = "crm-demo.db"
-
-#: Marks a database file as made by ``crm demo`` (SQLite ``PRAGMA application_id``), so that a
-#: rerun replaces only its own files.
-APPLICATION_ID = 0x43524D44  # "CRMD"
-
-#: The sample close dates are spread around this day; the demo moves them around today.
-DATA_ANCHOR = dt.date(2025, 6, 1)
-
-OPEN_STAGES = ("initiation", "identification", "qualification", "rfp_received", "quotation_sent", "final_stage")
-PROBABILITY = {
-    "initiation": 10, "identification": 20, "qualification": 30, "rfp_received": 50,
-    "quotation_sent": 65, "final_stage": 80, "won": 100, "lost": 0,
-}
-#: Sources of the trade-show list's leads, by row (the web list names its own).
-LEAD_SOURCES = ("web", "referral", "event", "campaign", "partner", "cold_call")
-#: The lead lists imported, in order: file name and what it is.
-LEAD_FILES = (("leads.csv", "trade-show list"), ("web_leads.csv", "web sign-ups"))
-#: Warm leads from this score on are being worked (first call logged); the others wait.
-WORKED_FROM = 50
-#: How many of a user's due reminders the worker chapter lists.
-SHOWN = 5
-#: The guided-selling rule the builtin rules plugin ships (``crmcore.builtin.rules``).
-GUIDED_SELLING = "guided_selling_review"
-
-Echo = Callable[[str], None]
-
-
-def read_data(name: str) -> Any:
-    """A bundled sample file: CSV as a list of dicts, JSON as parsed."""
-    text = importlib.resources.files("crmcore").joinpath("data", name).read_text(encoding="utf-8")
-    if name.endswith(".json"):
-        return json.loads(text)
-    return list(csv.DictReader(io.StringIO(text)))
-
-
-@attrs.frozen
-class Move:
-    """A deal moved today: the deal after the move, the stage it left, and the activities and
-    reminders the move made through the rules (the guided-selling meeting and its reminder)."""
-
-    opportunity: Record
-    source: str
-    activities: tuple[Record, ...] = ()
-    reminders: tuple[Record, ...] = ()
-
-
-@attrs.define(eq=False)
-class Story:
-    """What the chapters share: the app, the records made so far, the clock and the dice."""
-
-    crm: Crm
-    echo: Echo
-    today: dt.date
-    company: dict[str, Any]
-    rng: random.Random = attrs.field(factory=lambda: random.Random(20250601))
-    users: dict[str, Record] = attrs.field(factory=dict)
-    roles: dict[str, str] = attrs.field(factory=dict)
-    managers: dict[str, str | None] = attrs.field(factory=dict)
-    teams: dict[str, Record] = attrs.field(factory=dict)
-    accounts: dict[str, Record] = attrs.field(factory=dict)
-    contacts: dict[str, list[Record]] = attrs.field(factory=dict)
-    imports: list[ImportReport] = attrs.field(factory=list)
-    leads: list[Record] = attrs.field(factory=list)
-    conversions: list[Conversion] = attrs.field(factory=list)
-    opportunities: list[Record] = attrs.field(factory=list)
-    moved: list[Move] = attrs.field(factory=list)
-    worker_at: dt.datetime | None = None
-    worker_stats: WorkerStats | None = None
-    due: dict[str, list[Record]] = attrs.field(factory=dict)
-
-    @property
-    def currency(self) -> str:
-        return str(self.company.get("currency", "USD"))
-
-    @property
-    def reps(self) -> list[str]:
-        """Usernames of the sales reps, in the order of the company file."""
-        return [name for name, role in self.roles.items() if role == "Sales rep"]
-
-    @property
-    def director(self) -> str:
-        """The username of the sales director (the first user otherwise)."""
-        return next((name for name, role in self.roles.items() if role == "Sales director"), next(iter(self.users)))
-
-    def actor(self, username: str) -> Actor:
-        """The actor of a demo user (the records they make are theirs in the audit trail)."""
-        user = self.users[username]
-        return Actor(user.id, username)
-
-    def owner_name(self, record: Record) -> str:
-        return next(name for name, user in self.users.items() if user.id == record.owner_id)
-
-    def username(self, user_id: int | None) -> str:
-        return next((name for name, user in self.users.items() if user.id == user_id), f"user {user_id}")
-
-    def at(self, username: str, day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
-        """A time on *day* in the user's own time zone."""
-        tz = zoneinfo.ZoneInfo(self.users[username].timezone or "UTC")
-        return dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz)
-
-    def local(self, username: str, when: dt.datetime) -> str:
-        """*when* in the user's time zone, as ``crm reminders`` shows times."""
-        tz = zoneinfo.ZoneInfo(self.users[username].timezone or "UTC")
-        return when.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
-
-    def __repr__(self) -> str:
-        return f"<Story users={len(self.users)} accounts={len(self.accounts)} opportunities={len(self.opportunities)}>"
-
-
-# -- chapters -----------------------------------------------------------------------------------
+__all__ = ["CHAPTERS", "plugin_chapters"]
 
 
 def company(story: Story) -> None:
@@ -327,7 +191,7 @@ def conversion(story: Story) -> None:
         f"Conversion: {len(story.conversions)} hot leads qualified and converted: {len(accounts)} accounts "
         f"({new_accounts} new, {len(accounts) - new_accounts} existing), {len(contacts)} contacts ({new_contacts} new, "
         f"{len(contacts) - new_contacts} existing), {len(story.conversions)} opportunities worth "
-        f"{_money(Money(total, story.currency))}; {disqualified} cold leads disqualified, {worked} warm leads worked on"
+        f"{money_text(Money(total, story.currency))}; {disqualified} cold leads disqualified, {worked} warm leads worked on"
     )
     for c in story.conversions:
         parts = []
@@ -466,7 +330,7 @@ def notes(story: Story) -> None:
     by_owner: dict[str, list[dict[str, Any]]] = {}
     for opportunity in story.opportunities:
         if opportunity.stage in ("won", "lost"):
-            body = texts[opportunity.stage].format(deal=opportunity.name, amount=_money(opportunity.amount))
+            body = texts[opportunity.stage].format(deal=opportunity.name, amount=money_text(opportunity.amount))
             by_owner.setdefault(story.owner_name(opportunity), []).append(
                 {"title": f"{opportunity.stage.capitalize()}: {opportunity.name}"[:200], "body": body,
                  "opportunity_id": opportunity.id, "account_id": opportunity.account_id})
@@ -533,7 +397,7 @@ def moves(story: Story) -> None:
                f"{len(biggest)} RFPs received)")
     for move in story.moved:
         deal = move.opportunity
-        story.echo(f"  {story.owner_name(deal)}: {deal.name}  {move.source} -> {deal.stage}  ({_money(deal.amount)})")
+        story.echo(f"  {story.owner_name(deal)}: {deal.name}  {move.source} -> {deal.stage}  ({money_text(deal.amount)})")
     rule = story.crm.rules.rules.get(GUIDED_SELLING)
     fired = [m for m in story.moved if m.activities]
     if rule is None or not rule.enabled:
@@ -548,7 +412,7 @@ def moves(story: Story) -> None:
             people = [story.username(p["user_id"]) for p in meeting.participants or () if "user_id" in p]
             whose = f" ({owner}'s manager)" if people == [story.managers.get(owner)] else ""
             due = story.local(owner, meeting.due_at) if meeting.due_at else "no due time"
-            story.echo(f"  {deal.name} ({_money(deal.amount)}): {meeting.kind} {meeting.id} {meeting.subject!r} for "
+            story.echo(f"  {deal.name} ({money_text(deal.amount)}): {meeting.kind} {meeting.id} {meeting.subject!r} for "
                        f"{story.username(meeting.owner_id)} with {', '.join(people) or 'nobody'}{whose} as participant, "
                        f"due {due}")
         for reminder in move.reminders:
@@ -566,7 +430,7 @@ def worker(story: Story) -> None:
     stats = story.worker_stats = run_worker(story.crm, once=True, now=story.worker_at, worker_id="crm-demo")
     story.echo(f"Worker: a day later ({story.worker_at:%Y-%m-%d %H:%M} UTC) crm worker --once ran {stats.ran} jobs: "
                f"{stats.done} done, {stats.retried} to retry, {stats.failed} failed")
-    story.due = _due_by_user(story)
+    story.due = due_by_user(story)
     if not story.due:
         story.echo("  no reminders are due")
     for name, due in story.due.items():
@@ -580,17 +444,6 @@ def worker(story: Story) -> None:
             story.echo(text if len(text) <= 110 else text[:109] + "…")
         if len(due) > SHOWN:
             story.echo(f"    … and {len(due) - SHOWN} more")
-
-
-def _due_by_user(story: Story) -> dict[str, list[Record]]:
-    """The due reminders of each user, read as that user (as ``crm reminders --as USER``)."""
-    due: dict[str, list[Record]] = {}
-    for name in story.users:
-        with story.crm.unit_of_work(story.actor(name)) as uow:
-            found = due_reminders(uow)
-        if found:
-            due[name] = found
-    return due
 
 
 def _read_activities(story: Story, name: str, due: Sequence[Record]) -> list[Record]:
@@ -609,194 +462,3 @@ def plugin_chapters(story: Story) -> None:
     arguments = {"crm": story.crm, "echo": story.echo}
     for impl in story.crm.hook.crm_demo.get_hookimpls():
         impl.function(*[arguments[name] for name in impl.argnames])
-
-
-# -- summary ------------------------------------------------------------------------------------
-
-
-def _money(value: Money | None) -> str:
-    return "-" if value is None else f"{value.amount:,.2f} {value.currency}"
-
-
-def stage_totals(crm: Crm) -> list[tuple[str, str | None, int, Money | None]]:
-    """``(stage, currency, deals, amount)`` per stage and currency of the opportunities, in the
-    order of the default pipeline's stages (the query API's aggregate, as the system sees it)."""
-    stages = crm.workflow.defaults["opportunity"].stage_names
-    with crm.unit_of_work() as uow:
-        rows = uow.query("opportunity").aggregate(group_by=["stage"], sum=["amount"])
-    found = [(r["stage"], r.get("amount_currency"), int(r["count"]), r.get("sum_amount")) for r in rows]
-    return sorted(found, key=lambda r: (stages.index(r[0]) if r[0] in stages else len(stages), r[0] or "", r[1] or ""))
-
-
-def summary(story: Story) -> None:
-    """Counts per entity type, the pipeline by stage, the forecast by quarter, the reminders due
-    per user, the top accounts and one account's timeline."""
-    from crmcore.cli import timeline_lines
-
-    crm, echo = story.crm, story.echo
-    registry = crm.registry
-    opportunity = registry.entity("opportunity")
-    table = registry.table("opportunity")
-    amount = table.c[opportunity.field("amount").column]
-    currency = table.c[f"{opportunity.field('amount').column}_currency"]
-    by_stage = stage_totals(crm)
-    with crm.unit_of_work() as uow:
-        connection = uow.connection
-        counts = []
-        for entity in registry:
-            number = connection.execute(sa.select(sa.func.count()).select_from(registry.table(entity.name))).scalar_one()
-            counts.append((entity.plural.lower(), number))
-        forecast = weighted_pipeline(uow, period="quarter")
-        accounts = registry.table("account")
-        open_amount = sa.func.sum(amount)
-        top = connection.execute(
-            sa.select(accounts.c.id, accounts.c.name, currency, sa.func.count(), open_amount)
-            .join(table, table.c[opportunity.field("account_id").column] == accounts.c.id)
-            .where(table.c.stage.not_in(("won", "lost")))
-            .group_by(accounts.c.id, accounts.c.name, currency)
-            .order_by(open_amount.desc(), accounts.c.id).limit(5)
-        ).all()
-        featured = top[0] if top else None
-        lines = timeline_lines(crm, uow, uow.timeline("account", featured.id)) if featured else []
-    due = _due_by_user(story)
-
-    echo("")
-    echo("Records")
-    width = max(len(name) for name, _ in counts)
-    for name, number in counts:
-        echo(f"  {name:<{width}}  {number:>5}")
-
-    echo("")
-    echo("Pipeline by stage")
-    totals: dict[str, decimal.Decimal] = {}
-    echo(f"  {'stage':<16} {'deals':>5}  {'amount':>18}")
-    for stage, code, number, total in by_stage:
-        echo(f"  {stage:<16} {number:>5}  {_money(total):>18}")
-        if code and stage not in ("won", "lost") and total is not None:
-            totals[code] = totals.get(code, decimal.Decimal(0)) + total.amount
-    for code, value in totals.items():
-        echo(f"  {'open pipeline':<16} {'':>5}  {_money(Money(value, code)):>18}")
-
-    echo("")
-    echo("Forecast by quarter (crm forecast --period quarter)")
-    if not forecast:
-        echo("  no open opportunities")
-    else:
-        echo(f"  {'period':<8} {'currency':<8} {'open':>4}  {'pipeline':>16}  {'weighted':>16}  {'won':>16}")
-        for row in forecast:
-            cells = ["" if m is None else f"{m.amount:,.2f}" for m in (row.amount, row.weighted, row.won)]
-            echo(f"  {row.period or 'no date':<8} {row.currency or '-':<8} {row.count:>4}  "
-                 f"{cells[0]:>16}  {cells[1]:>16}  {cells[2]:>16}")
-
-    echo("")
-    echo("Reminders due (crm reminders --as USER)")
-    if not due:
-        echo("  none")
-    for name, found in due.items():
-        echo(f"  {name:<8} {len(found):>3}")
-
-    echo("")
-    echo("Top accounts by open pipeline")
-    for n, (_, name, code, number, total) in enumerate(top, 1):
-        echo(f"  {n}. {name:<24} {_money(Money(total, code)):>18}  ({number} open)")
-
-    if featured is not None:
-        echo("")
-        echo(f"Timeline of {featured.name} (latest {min(8, len(lines))} of {len(lines)} entries)")
-        for line in lines[-8:]:
-            echo("  " + (line if len(line) <= 110 else line[:109] + "…"))
-
-
-# -- running ------------------------------------------------------------------------------------
-
-
-def tell(crm: Crm, *, echo: Echo = print, today: dt.date | None = None,
-         chapters: Sequence[Callable[[Story], None]] = CHAPTERS) -> Story:
-    """Tell the story on *crm*, whose schema exists and holds no records yet.
-
-    :param today: the day the story is told (default: today); dates are placed around it.
-    :returns: the :class:`Story`, with the records the chapters made.
-    """
-    story = Story(crm=crm, echo=echo, today=today or dt.date.today(), company=read_data("company.json"))
-    for chapter in chapters:
-        chapter(story)
-    plugin_chapters(story)
-    summary(story)
-    return story
-
-
-def _fresh_file(path: str) -> Path:
-    """The demo's SQLite file, its old copy (made by ``crm demo``) removed."""
-    if path.startswith("sqlite:///"):
-        path = path[len("sqlite:///"):]
-    elif "://" in path:
-        raise ConfigError(f"crm demo runs on an SQLite file; give a path such as {DEFAULT_PATH!r}, not {path!r}")
-    file = Path(path)
-    if file.is_dir():
-        raise ConfigError(f"{str(file)!r} is a folder; give crm demo a file path such as {DEFAULT_PATH!r}")
-    if file.exists() and file.stat().st_size > 0:
-        if _application_id(file) != APPLICATION_ID:
-            raise ConfigError(
-                f"{str(file)!r} exists and was not made by crm demo; it was left alone. "
-                "Remove it or give another path with --db"
-            )
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        Path(f"{file}{suffix}").unlink(missing_ok=True)
-    file.parent.mkdir(parents=True, exist_ok=True)
-    return file
-
-
-def _application_id(file: Path) -> int | None:
-    with open(file, "rb") as handle:
-        if handle.read(16) != b"SQLite format 3\x00":
-            return None
-    try:
-        connection = sqlite3.connect(f"file:{file}?mode=ro", uri=True)
-        try:
-            return int(connection.execute("PRAGMA application_id").fetchone()[0])
-        finally:
-            connection.close()
-    except sqlite3.Error:
-        return None
-
-
-def _create_schema(crm: Crm) -> None:
-    if importlib.util.find_spec("crmcore.storage.migrations") is not None:
-        crm.upgrade()
-    else:
-        crm.create_schema()
-    with crm.engine.begin() as connection:
-        connection.exec_driver_sql(f"PRAGMA application_id = {APPLICATION_ID}")
-
-
-def run(
-    path: str = DEFAULT_PATH,
-    *,
-    settings: str | None = None,
-    plugins: Sequence[str] = (),
-    plugin_objects: Sequence[Any] = (),
-    echo: Echo = print,
-    today: dt.date | None = None,
-) -> Story:
-    """``crm demo``: (re)create *path* as an SQLite file and tell the story on it.
-
-    :param settings: a settings file whose plugins, plugin settings and custom fields the demo
-        uses (its database is replaced by *path*).
-    :param plugins: names of further installed plugins to enable.
-    :param plugin_objects: plugin objects to register (embedding, tests).
-    :raises ConfigError: when *path* is not an SQLite file path, or exists and was not made by
-        ``crm demo``.
-    """
-    base = load_settings(settings)
-    file = _fresh_file(path)
-    url = f"sqlite:///{file}"
-    merged = load_settings(base, database=url, plugins=[*base.plugins, *(p for p in plugins if p not in base.plugins)])
-    with create_app(merged, plugins=plugin_objects) as crm:
-        _create_schema(crm)
-        echo(f"crm demo: a small company on {url}")
-        echo("")
-        story = tell(crm, echo=echo, today=today)
-        echo("")
-        echo(f"Explore it: crm --db {url} show account 1   (or: timeline account 1, forecast --period quarter, "
-             "reminders --as sam, plugins list)")
-    return story
