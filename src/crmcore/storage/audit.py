@@ -103,6 +103,8 @@ def queue_audit(uow: UnitOfWork, etype: EntityType, record_id: int, action: str,
 
 
 def queue_entry(uow: UnitOfWork, etype: EntityType, record_id: int, action: str, dumped: dict[str, Any], at: dt.datetime | None) -> None:
+    """Queue an entry whose changes are in their JSON form already (*at* ``None``: now); a full
+    queue is written at once."""
     uow._audit.append((at or _now(), uow.actor.user_id, etype.name, record_id, action, dumped))
     if len(uow._audit) >= 5000:
         uow.flush()
@@ -120,29 +122,32 @@ def dump_plan(uow: UnitOfWork, etype: EntityType) -> tuple[dict[str, Any], list[
 
 def history(uow: UnitOfWork, entity: str, id: int) -> list[AuditEntry]:
     """The work of :meth:`UnitOfWork.history`."""
-    etype = uow.registry.entity(entity)
-    record_id = _as_id(entity, id)
-    if not uow.actor.is_system:
-        uow._select_one(etype, record_id, action="read")
-    audit = uow.crm.core_tables["audit"]
-    return audit_entries(uow, sa.and_(audit.c.entity == entity, audit.c.record_id == record_id))
+    return _audit_entries(uow, _own_entries(uow, entity, id)[2])
 
 
 def timeline(uow: UnitOfWork, entity: str, id: int) -> list[AuditEntry]:
     """The work of :meth:`UnitOfWork.timeline`."""
+    etype, record_id, own = _own_entries(uow, entity, id)
+    audit = uow.crm.core_tables["audit"]
+    conditions = [own]
+    if entity != "user":
+        for child, ids in _related_ids(uow, etype, record_id):
+            conditions.append(sa.and_(audit.c.entity == child, audit.c.record_id.in_(ids)))
+    return _audit_entries(uow, sa.or_(*conditions))
+
+
+def _own_entries(uow: UnitOfWork, entity: str, id: int) -> tuple[EntityType, int, sa.ColumnElement[bool]]:
+    """The entity type, the id and the condition on the audit entries of one record, once the
+    actor may read it (the system actor may read the trail of a deleted record)."""
     etype = uow.registry.entity(entity)
     record_id = _as_id(entity, id)
     if not uow.actor.is_system:
         uow._select_one(etype, record_id, action="read")
     audit = uow.crm.core_tables["audit"]
-    conditions = [sa.and_(audit.c.entity == entity, audit.c.record_id == record_id)]
-    if entity != "user":
-        for child, ids in related_ids(uow, etype, record_id):
-            conditions.append(sa.and_(audit.c.entity == child, audit.c.record_id.in_(ids)))
-    return audit_entries(uow, sa.or_(*conditions))
+    return etype, record_id, sa.and_(audit.c.entity == entity, audit.c.record_id == record_id)
 
 
-def related_ids(uow: UnitOfWork, etype: EntityType, record_id: int) -> list[tuple[str, sa.Select[Any]]]:
+def _related_ids(uow: UnitOfWork, etype: EntityType, record_id: int) -> list[tuple[str, sa.Select[Any]]]:
     related: list[tuple[str, sa.Select[Any]]] = []
     for child, field in uow.registry.referencing(etype.name):
         table = uow.registry.table(child.name)
@@ -157,7 +162,7 @@ def related_ids(uow: UnitOfWork, etype: EntityType, record_id: int) -> list[tupl
     return related
 
 
-def audit_entries(uow: UnitOfWork, condition: Any) -> list[AuditEntry]:
+def _audit_entries(uow: UnitOfWork, condition: Any) -> list[AuditEntry]:
     uow.flush()
     audit = uow.crm.core_tables["audit"]
     rows = uow._execute(sa.select(audit).where(condition).order_by(audit.c.at, audit.c.id)).mappings()

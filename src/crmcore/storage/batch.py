@@ -57,7 +57,7 @@ def _move_batch(uow: UnitOfWork, entity: str, given: list[Record], stage: str) -
     """Move *given*, records of *entity*, to *stage* (the collector paused by the caller)."""
     etype = uow.registry.entity(entity)
     uow.require(entity, "update")
-    current = current_many(uow, etype, given)
+    current = _current_many(uow, etype, given)
     parsed: dict[str, Any] = {}  # the stage as each stage field parses it
     fields: dict[Any, str] = {}  # the stage field by the records' pipeline
     plan: list[tuple[Record, dict[str, Any]]] = []
@@ -78,13 +78,13 @@ def _move_batch(uow: UnitOfWork, entity: str, given: list[Record], stage: str) -
         else:
             unchanged.append(old)
     if plan:
-        plan = before_update_many(uow, etype, plan)
+        plan = _before_update_many(uow, etype, plan)
     if all(diff for _, diff in plan):
-        moved = update_many(uow, etype, plan)
+        moved = _update_many(uow, etype, plan)
         if not unchanged and uow.actor.is_system and len(moved) == len(given):
             return moved  # in the order given
     else:
-        moved = update_many(uow, etype, [(old, diff) for old, diff in plan if diff])
+        moved = _update_many(uow, etype, [(old, diff) for old, diff in plan if diff])
         unchanged.extend(old for old, diff in plan if not diff)
     by_id = {r.values["id"]: r for r in unchanged}
     by_id.update((r.values["id"], r) for r in moved)
@@ -93,7 +93,7 @@ def _move_batch(uow: UnitOfWork, entity: str, given: list[Record], stage: str) -
     return [uow._visible(by_id[r.id]) for r in given]
 
 
-def current_many(uow: UnitOfWork, etype: EntityType, given: Sequence[Record]) -> dict[int, Record]:
+def _current_many(uow: UnitOfWork, etype: EntityType, given: Sequence[Record]) -> dict[int, Record]:
     """``{id: full record}`` of *given*: a full record stands for its row at its version
     (the UPDATE matches that version, as in :meth:`update`), the others are read (the actor
     must see them, at the version given). Refuses records the actor may not update."""
@@ -130,7 +130,7 @@ def current_many(uow: UnitOfWork, etype: EntityType, given: Sequence[Record]) ->
     return current
 
 
-def before_update_many(uow: UnitOfWork, etype: EntityType, plan: list[tuple[Record, dict[str, Any]]]) -> list[tuple[Record, dict[str, Any]]]:
+def _before_update_many(uow: UnitOfWork, etype: EntityType, plan: list[tuple[Record, dict[str, Any]]]) -> list[tuple[Record, dict[str, Any]]]:
     """Run the before-update hooks over *plan* (``(old, diff)`` pairs): per record for the
     plugins with ``crm_before_update`` only, once for those with ``crm_before_update_many``.
     Returns the pairs with the hooks' changes merged and validated (diffs may end empty)."""
@@ -189,7 +189,7 @@ def before_update_many(uow: UnitOfWork, etype: EntityType, plan: list[tuple[Reco
     return out
 
 
-def update_many(uow: UnitOfWork, etype: EntityType, plan: Sequence[tuple[Record, dict[str, Any]]]) -> list[Record]:
+def _update_many(uow: UnitOfWork, etype: EntityType, plan: Sequence[tuple[Record, dict[str, Any]]]) -> list[Record]:
     """Write ``(old, diff)`` pairs of full records set-based (references checked, versions
     matched), audit them, queue their signals and run the after-update hooks (per record
     for plugins with ``crm_after_update`` only, once for those with
@@ -204,13 +204,13 @@ def update_many(uow: UnitOfWork, etype: EntityType, plan: Sequence[tuple[Record,
             first = min(errors)
             raise ReferenceError(errors[first], entity=entity)
     now = _now()
-    write_updates(uow, etype, plan, now)
+    _write_updates(uow, etype, plan, now)
     stamp = {"updated_at": now, "updated_by": uow.actor.user_id}
     items = [
         (old, Record(entity, old.merged(diff, stamp, {"version": old.values["version"] + 1})), diff)
         for old, diff in plan
     ]
-    after_update_many(uow, etype, items, now)
+    _after_update_many(uow, etype, items, now)
     single, batch = uow.hook_callers("crm_after_update", "crm_after_update_many", many=True)
     if single is not None:
         for old, new, diff in items:
@@ -221,7 +221,7 @@ def update_many(uow: UnitOfWork, etype: EntityType, plan: Sequence[tuple[Record,
     return [new for _, new, _ in items]
 
 
-def write_updates(uow: UnitOfWork, etype: EntityType, plan: Sequence[tuple[Record, dict[str, Any]]], now: dt.datetime) -> None:
+def _write_updates(uow: UnitOfWork, etype: EntityType, plan: Sequence[tuple[Record, dict[str, Any]]], now: dt.datetime) -> None:
     """The UPDATE statements of *plan*, on the driver: records sharing their changes (the
     same values) and their version are updated together, ``WHERE version = ... AND id IN
     (...)`` per 500; the rest with one ``executemany``. A row count short of the records is
@@ -242,11 +242,11 @@ def write_updates(uow: UnitOfWork, etype: EntityType, plan: Sequence[tuple[Recor
         if len(ids) < _SET_UPDATE_MIN:
             single.setdefault(tuple(row), []).extend((record_id, version, row) for record_id in ids)
             continue
-        head, processors = update_by_ids(uow, etype, tuple(row))
+        head, processors = _update_by_ids(uow, etype, tuple(row))
         bound = [p(v) if p is not None else v for p, v in zip(processors, [*row.values(), version + 1, now, by, version], strict=True)]
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
-            checked_update(uow, etype, f"{head}({uow._marks(len(chunk))})", [*bound, *chunk], [(i, version) for i in chunk],
+            _checked_update(uow, etype, f"{head}({uow._marks(len(chunk))})", [*bound, *chunk], [(i, version) for i in chunk],
                                  row, now)
     table = uow.registry.table(entity)
     for columns, triples in single.items():
@@ -259,11 +259,11 @@ def write_updates(uow: UnitOfWork, etype: EntityType, plan: Sequence[tuple[Recor
             chunk_triples = triples[start:start + 1000]
             params = [statement._params({**row, "version": version + 1, "updated_at": now, "updated_by": by, "b_id": record_id,
                                          "b_version": version}) for record_id, version, row in chunk_triples]
-            checked_update(uow, etype, statement.sql, params, [(i, v) for i, v, _ in chunk_triples], chunk_triples[0][2], now,
+            _checked_update(uow, etype, statement.sql, params, [(i, v) for i, v, _ in chunk_triples], chunk_triples[0][2], now,
                                  many=True)
 
 
-def update_by_ids(uow: UnitOfWork, etype: EntityType, columns: tuple[str, ...]) -> tuple[str, list[Callable[[Any], Any] | None]]:
+def _update_by_ids(uow: UnitOfWork, etype: EntityType, columns: tuple[str, ...]) -> tuple[str, list[Callable[[Any], Any] | None]]:
     """``UPDATE ... SET <columns>, version, updated_at, updated_by WHERE version = ? AND id
     IN `` (the ids' marks to follow) written for the driver, and the bind processors of the
     values in the order of the marks (the ids' are ``None``)."""
@@ -284,7 +284,7 @@ def update_by_ids(uow: UnitOfWork, etype: EntityType, columns: tuple[str, ...]) 
     return found  # type: ignore[no-any-return]
 
 
-def checked_update(uow: UnitOfWork, etype: EntityType, statement: str, params: Any, expected: Sequence[tuple[int, int]],
+def _checked_update(uow: UnitOfWork, etype: EntityType, statement: str, params: Any, expected: Sequence[tuple[int, int]],
                     row: Mapping[str, Any], at: dt.datetime, *, many: bool = False) -> None:
     """Run an UPDATE of the ``(id, version)`` pairs *expected*; a row count short of them
     raises the conflict of the first record that changed or went."""
@@ -296,7 +296,7 @@ def checked_update(uow: UnitOfWork, etype: EntityType, statement: str, params: A
         raise uow._conflict(etype, expected, at)
 
 
-def after_update_many(uow: UnitOfWork, etype: EntityType, items: Sequence[tuple[Record, Record, dict[str, Any]]], at: dt.datetime) -> None:
+def _after_update_many(uow: UnitOfWork, etype: EntityType, items: Sequence[tuple[Record, Record, dict[str, Any]]], at: dt.datetime) -> None:
     """What :meth:`_after_write` does for an update, for ``(old, new, diff)`` of many
     records: changes recorded, audit entries queued (a value many records share, such as
     the time a batch entered a stage, dumped once), ``record-updated`` queued for each (the

@@ -36,7 +36,7 @@ def tag_many(uow: UnitOfWork, records: Iterable[Record], *names: str) -> None:
         raise ValidationError(f"{entity} records cannot be tagged; only ownable entity types can", entity=entity)
     if any(r.entity != entity for r in given):
         raise ValidationError("tag_many tags records of one entity type at a time", entity=entity)
-    parsed = tag_names(uow, names)
+    parsed = _tag_names(uow, names)
     ids = list(dict.fromkeys(r.id for r in given))
     tagging = uow.crm.core_tables["tagging"]
     quote, table = uow._quoted(uow.registry.table(entity))
@@ -87,7 +87,7 @@ def tag_many(uow: UnitOfWork, records: Iterable[Record], *names: str) -> None:
 
 def untag(uow: UnitOfWork, record: Record, *names: str) -> None:
     """The work of :meth:`UnitOfWork.untag`."""
-    wanted = tag_names(uow, names)
+    wanted = _tag_names(uow, names)
     tag_table = uow.registry.table("tag")
     tagging = uow.crm.core_tables["tagging"]
     carried = (
@@ -103,7 +103,7 @@ def untag(uow: UnitOfWork, record: Record, *names: str) -> None:
         _audit.queue_audit(uow, uow.registry.entity(record.entity), record.id, "untagged", {"tags": (gone, None)})
 
 
-def tag_names(uow: UnitOfWork, names: Iterable[str]) -> list[str]:
+def _tag_names(uow: UnitOfWork, names: Iterable[str]) -> list[str]:
     """*names* parsed like the tag's ``name`` field, without duplicates."""
     field = uow.registry.entity("tag").field("name")
     parsed: list[str] = []
