@@ -1,8 +1,9 @@
 """Jobs, the worker and reminders: time-based work that ``crm worker`` runs.
 
 Time-based rules, reminders and escalations become rows of the jobs table, written in the
-caller's unit of work (:func:`enqueue`, :func:`cancel`). Plugins name the handler of each kind
-of job through the ``crm_job_handlers`` hook. :func:`run_worker` (``crm worker``) claims due
+caller's unit of work (:func:`enqueue`, :func:`cancel`, and for a batch :func:`enqueue_many`,
+:func:`cancel_many`). Plugins name the handler of each kind of job through the
+``crm_job_handlers`` hook. :func:`run_worker` (``crm worker``) claims due
 jobs, runs each in its own unit of work of the system actor, retries failures with an
 exponential delay and keeps a job that failed its last attempt with its error. On PostgreSQL
 several workers run side by side and never run a job twice.
