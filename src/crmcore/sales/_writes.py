@@ -1,17 +1,16 @@
-"""Set-based writes for the sales features: many creates, updates and deletes at once.
+"""Set-based writes for the sales features: many creates and deletes at once (many updates
+are :func:`crmcore.storage.batch.update_many`).
 
 Each function runs, per record, exactly the steps of the unit of work's single-record method
 (validation, ``before`` hooks, audit entry, recorded change, queued signal, ``after`` hooks),
 and sends the SQL once per batch: an ``INSERT`` of every row with ids reserved in advance
-(:mod:`crmcore.storage.bulk`), an ``UPDATE`` ``executemany`` that checks each row's version, a
-``DELETE`` of the rows whose ids and versions are those read. The hooks are called through
-callers prepared once per batch, as in the bulk import. Callers check permissions first; these
-helpers write what they are given.
+(:mod:`crmcore.storage.bulk`), a ``DELETE`` of the rows whose ids and versions are those read.
+The hooks are called through callers prepared once per batch, as in the bulk import. Callers
+check permissions first; these helpers write what they are given.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -21,21 +20,17 @@ from crmcore.errors import ConflictError, ReferenceError
 from crmcore.fields import FieldType
 from crmcore.records import Record
 from crmcore.storage.bulk import BulkInsert, allocate_ids, processed_column
+from crmcore.storage.operations import _now
 from crmcore.transfer.writer import direct_caller
 from crmcore.validation import validate
 
 if TYPE_CHECKING:
-    from crmcore.registry import EntityType
     from crmcore.storage.uow import UnitOfWork
 
-__all__ = ["create_many", "delete_many", "update_many"]
+__all__ = ["create_many", "delete_many"]
 
 _BATCH = 1000
 _SYSTEM = ("id", "version", "created_at", "updated_at", "created_by", "updated_by")
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def create_many(
@@ -108,54 +103,6 @@ def create_many(
     return records
 
 
-def update_many(uow: UnitOfWork, entity: str, plan: Sequence[tuple[Record, Mapping[str, Any]]]) -> list[Record]:
-    """Apply ``(record, changes)`` pairs: each *record* is the full record as read, *changes*
-    its parsed new values. The ``crm_before_update`` hooks may add changes; unchanged values
-    are dropped; a record whose version moved on raises :class:`ConflictError`.
-
-    :returns: the updated records (those without a change are left out).
-    """
-    etype = uow.registry.entity(entity)
-    hook = uow._hook
-    todo: list[tuple[Record, dict[str, Any]]] = []
-    for old, changes in plan:
-        diff = {k: v for k, v in changes.items() if old.values.get(k) != v}
-        if diff:
-            uow._merge_hook_changes(etype, hook.crm_before_update(uow=uow, record=old, changes=dict(diff)), diff)
-            diff = {k: v for k, v in diff.items() if old.values.get(k) != v}
-        if diff:
-            todo.append((old, diff))
-    if not todo:
-        return []
-    table = uow.registry.table(entity)
-    now = _now()
-    by = uow.actor.user_id
-    groups: dict[tuple[str, ...], list[tuple[Record, dict[str, Any], dict[str, Any]]]] = {}
-    for old, diff in todo:
-        row = uow._to_row(etype, diff)
-        groups.setdefault(tuple(sorted(row)), []).append((old, diff, row))
-    updated: list[Record] = []
-    for columns, items in groups.items():
-        statement = (
-            sa.update(table)
-            .where(table.c.id == sa.bindparam("b_id"), table.c.version == sa.bindparam("b_version"))
-            .values({c: sa.bindparam(c) for c in columns} | {
-                "version": sa.bindparam("b_new_version"), "updated_at": sa.bindparam("b_at"), "updated_by": sa.bindparam("b_by"),
-            })
-        )
-        params = [
-            {**row, "b_id": old.id, "b_version": old.version, "b_new_version": old.version + 1, "b_at": now, "b_by": by}
-            for old, _, row in items
-        ]
-        _execute_checked(uow, etype, statement, params)
-        for old, diff, _ in items:
-            new = Record(entity, old.merged(diff, {"version": old.version + 1, "updated_at": now, "updated_by": by}))
-            uow._after_write("updated", etype, new, old, diff)
-            hook.crm_after_update(uow=uow, old=old, new=new, changes=diff)
-            updated.append(new)
-    return updated
-
-
 def delete_many(uow: UnitOfWork, entity: str, records: Sequence[Record]) -> None:
     """Delete *records* (full, as read) whose references were dealt with by the caller: the
     ``crm_before_delete`` and ``crm_after_delete`` hooks run, tag links go, each deletion is
@@ -194,15 +141,3 @@ def delete_many(uow: UnitOfWork, entity: str, records: Sequence[Record]) -> None
     for record in records:
         after_write("deleted", etype, record, record, {})
         after(uow=uow, record=record)
-
-
-def _execute_checked(uow: UnitOfWork, etype: EntityType, statement: Any, params: list[dict[str, Any]]) -> None:
-    """Run *statement* for every parameter set, in batches; every set must hit one row."""
-    for start in range(0, len(params), _BATCH):
-        batch = params[start:start + _BATCH]
-        result = uow._execute(statement, batch)
-        if uow.connection.dialect.supports_sane_multi_rowcount and result.rowcount != len(batch):
-            raise ConflictError(
-                f"some of the {len(batch)} {etype.plural.lower()} changed since they were read; read them again and retry",
-                entity=etype.name,
-            )

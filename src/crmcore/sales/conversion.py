@@ -43,9 +43,10 @@ from crmcore.actors import Actor
 from crmcore.errors import NotFoundError, ReferenceError, ValidationError
 from crmcore.fields import FieldType
 from crmcore.records import Record
-from crmcore.sales._writes import create_many, delete_many, update_many
+from crmcore.sales._writes import create_many, delete_many
 from crmcore.sales.errors import ConversionError
 from crmcore.sales.leads import sales_settings
+from crmcore.storage.batch import update_many
 from crmcore.storage.uow import _atomic
 
 if TYPE_CHECKING:

@@ -36,8 +36,8 @@ import sqlalchemy as sa
 
 from crmcore.errors import NotFoundError, PermissionDeniedError
 from crmcore.records import Record
-from crmcore.sales._writes import update_many
 from crmcore.sales.settings import ISSUES, SalesSettings
+from crmcore.storage.batch import update_many
 from crmcore.validation import validate
 
 if TYPE_CHECKING:

@@ -17,8 +17,8 @@ import attrs
 import sqlalchemy as sa
 
 from crmcore.records import Record
-from crmcore.sales._writes import update_many
 from crmcore.sales.leads import _lead_ids, read_leads, sales_settings
+from crmcore.storage.batch import update_many
 
 if TYPE_CHECKING:
     from crmcore.query import Query

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from crmcore.registry import EntityType
     from crmcore.storage.uow import UnitOfWork
 
-__all__: list[str] = []
+__all__ = ["update_many"]
 
 #: Records of a batch sharing their changes and version are updated by one statement from this
 #: many on (fewer go into one executemany with the rest).
@@ -91,6 +91,28 @@ def _move_batch(uow: UnitOfWork, entity: str, given: list[Record], stage: str) -
     if uow.actor.is_system:
         return [by_id[r.values["id"]] for r in given]
     return [uow._visible(by_id[r.id]) for r in given]
+
+
+def update_many(uow: UnitOfWork, entity: str, plan: Sequence[tuple[Record, Mapping[str, Any]]]) -> list[Record]:
+    """Update records of *entity* set-based: each pair is a full record as read and its parsed
+    new values. Values a record already has are dropped; the before-update hooks (the batch
+    form once, the per-record form for plugins with only that) may add changes; the rows are
+    written with their versions checked, audited, and the after-update hooks get the batch.
+
+    :returns: the updated records in the order of *plan* (those left without a change are left out).
+    :raises ConflictError: when a record changed since it was read, or was deleted.
+    """
+    etype = uow.registry.entity(entity)
+    todo: list[tuple[Record, dict[str, Any]]] = []
+    for old, changes in plan:
+        values = old.values
+        diff = {k: v for k, v in changes.items() if values.get(k) != v}
+        if diff:
+            todo.append((old, diff))
+    if not todo:
+        return []
+    todo = _before_update_many(uow, etype, todo)
+    return _update_many(uow, etype, [(old, diff) for old, diff in todo if diff])
 
 
 def _current_many(uow: UnitOfWork, etype: EntityType, given: Sequence[Record]) -> dict[int, Record]:
