@@ -318,23 +318,14 @@ class RuleEngine:
         return f"rule:{rule.name}:{record.entity}:{record.id}"
 
     def _schedule(self, uow: UnitOfWork, rule: Rule, record: Record) -> None:
-        from crmcore.jobs import cancel, enqueue
-
-        since = self._since(rule, record)
-        run_at = schedule_time(rule.on, since, self.crm.registry.timezone or dt.UTC)
-        key = self.job_key(rule, record)
-        if run_at is None:
-            cancel(uow, key)
-            return
-        payload = {"rule": rule.name, "entity": record.entity, "id": record.id, "since": since.isoformat()}
-        enqueue(uow, TIMED_JOB, payload, run_at=run_at, key=key)
+        """Queue the job of time-based *rule* for *record*, or cancel it when the rule no longer
+        applies to the record."""
+        self._schedule_many(uow, rule, [record])
 
     def _schedule_many(self, uow: UnitOfWork, rule: Rule, records: Sequence[Record]) -> None:
         """:meth:`_schedule` for many records: their jobs queued with one statement, the jobs
         of those the rule no longer applies to cancelled with another."""
-        if len(records) <= 1:
-            for record in records:
-                self._schedule(uow, rule, record)
+        if not records:
             return
         from crmcore.jobs import cancel_many, enqueue_many
 
