@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from crmcore.storage.bulk import ROWS_PER_STATEMENT, BulkInsert, insert_rows
+from crmcore.storage.bulk import ROWS_PER_STATEMENT, BulkInsert
 
 
 def _audit_rows(count: int) -> list[dict]:
@@ -18,6 +18,11 @@ def _audit_rows(count: int) -> list[dict]:
          "changes": {"n": [n, n + 1], "text": f"row {n} ’"}}
         for n in range(count)
     ]
+
+
+def insert_rows(connection, table, rows: list[dict]) -> None:
+    """*rows* (mappings with the same keys) into *table* with one :class:`BulkInsert`."""
+    BulkInsert(connection, table, list(rows[0])).execute([tuple(row.values()) for row in rows])
 
 
 @pytest.mark.parametrize("count", [1, ROWS_PER_STATEMENT - 1, ROWS_PER_STATEMENT, 2 * ROWS_PER_STATEMENT + 7])

@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import itertools
 import json
-import operator
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 import sqlalchemy as sa
 
 __all__ = [
-    "ROWS_PER_STATEMENT", "BulkInsert", "JsonText", "allocate_ids", "insert_rows", "json_fragment", "processed_column", "sync_sequence",
+    "ROWS_PER_STATEMENT", "BulkInsert", "JsonText", "allocate_ids", "json_fragment", "processed_column", "sync_sequence",
 ]
 
 #: Rows per multi-row ``INSERT ... VALUES`` on SQLite (fewer when a row has many columns, so a
@@ -200,16 +199,6 @@ def _json_text(column_type: Any, dialect: sa.Dialect) -> Callable[[Any], Any] | 
     if column_type.none_as_null:
         return lambda value: None if value is None else join(encode(value, 0))
     return lambda value: join(encode(value, 0))
-
-
-def insert_rows(connection: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert *rows* (mappings with the same keys) into *table* in one driver call."""
-    if not rows:
-        return
-    columns = list(rows[0])
-    pick = operator.itemgetter(*columns)
-    values = [pick(row) for row in rows] if len(columns) > 1 else [(row[columns[0]],) for row in rows]
-    BulkInsert(connection, table, columns).execute(values)
 
 
 def allocate_ids(connection: sa.Connection, table: sa.Table, count: int, *, above: int = 0) -> list[int]:
