@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from crmcore import PluginInfo, Setting, create_app, docgen, hookimpl, hookspecs, signals
@@ -149,18 +150,22 @@ def test_links_between_docs_pages_resolve(page):
 def test_crm_configure_receives_the_plugins_own_settings_table():
     seen: dict[str, Any] = {}
 
+    @attrs.frozen
+    class SlaHours:
+        hours: int
+
     class Helpdesk:
         PLUGIN = PluginInfo(name="helpdesk", settings={"sla_hours": Setting(int, default=8)})
 
         @hookimpl
         def crm_configure(self, crm, settings):
             seen["settings"] = settings
-            crm.extras["helpdesk.sla_hours"] = settings["sla_hours"]
+            crm.set_state(SlaHours(settings["sla_hours"]))
 
     crm = create_app(Settings(database="sqlite://", plugin_settings={"helpdesk": {"sla_hours": 4}}), plugins=[Helpdesk()])
 
     assert seen["settings"] == {"sla_hours": 4}
-    assert crm.extras["helpdesk.sla_hours"] == 4
+    assert crm.state(SlaHours).hours == 4
 
 
 def readme_blocks(language: str) -> list[str]:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
 from crmcore.actors import Actor
-from crmcore.errors import ConfigError, CrmError, DatabaseError, NotFoundError
+from crmcore.errors import ConfigError, CrmError, DatabaseError, NotFoundError, PluginError
 from crmcore.fields import timezone_named
 from crmcore.plugins import PluginManager
 from crmcore.records import Record
@@ -36,13 +36,15 @@ __all__ = ["Crm", "create_app"]
 
 log = logging.getLogger(__name__)
 
+_T = TypeVar("_T")
+
 
 class Crm:
     """One CRM deployment in one process. Build it with :func:`create_app`."""
 
     def __init__(self, settings: Settings, *, plugins: Iterable[Any] = (), engine: sa.Engine | None = None) -> None:
         self.settings = settings
-        self.extras: dict[str, Any] = {}
+        self._state: dict[type, Any] = {}
         self.plugins = PluginManager()
         self.plugins.load(settings.plugins, plugins)
         self.hook = self.plugins.hook
@@ -54,6 +56,7 @@ class Crm:
         self.core_tables = build_core_tables(self.metadata)
         self.signals = Signals()
         self.plugin_settings = self.plugins.plugin_settings(settings.plugin_settings, source=settings.source)
+        self.plugins.own_settings = self.plugin_settings
         self.access = AccessService(self, self._security_model())
         self.workflow = Workflow(self, self._pipelines())
         self._engine = engine
@@ -61,10 +64,50 @@ class Crm:
         log.info("app ready: %d entity types, plugins: %s", len(self.registry.entity_names), ", ".join(self.plugins.plugins))
 
     def _configure(self) -> None:
-        """Call ``crm_configure``: each plugin receives its own ``[plugins.<name>]`` table."""
-        for impl in self.hook.crm_configure.get_hookimpls():
-            own = self.plugin_settings.get(impl.plugin_name, {})
-            impl.function(*[{"crm": self, "settings": own}[a] for a in impl.argnames])
+        """Call ``crm_configure`` in plugin order: each plugin receives its own
+        ``[plugins.<name>]`` table."""
+        self.plugins.call_each("crm_configure", own_settings=True, crm=self)
+
+    # -- plugin state --------------------------------------------------------------------------
+    def set_state(self, state: object) -> None:
+        """Keep *state*, a plugin's own object (its parsed settings, caches, services), for the
+        life of the app, found again by its type with :meth:`state`. A plugin sets its state in
+        ``crm_configure``; each type is set once.
+
+        :raises PluginError: when a state of that type is already set.
+        """
+        kind = type(state)
+        if kind in self._state:
+            raise PluginError(
+                f"a {kind.__qualname__} is already kept in this app; each state type is set once "
+                "(in the crm_configure of the plugin that owns it)",
+            )
+        self._state[kind] = state
+
+    def state(self, kind: type[_T]) -> _T:
+        """The state object of type *kind* a plugin set with :meth:`set_state`.
+
+        :raises CrmError: when none is set (the plugin that owns it is not enabled).
+        """
+        try:
+            return self._state[kind]  # type: ignore[no-any-return]
+        except KeyError:
+            raise CrmError(
+                f"this app holds no {kind.__qualname__}: the plugin that keeps it is not enabled, or has not "
+                "been configured yet; enable it in [crm] plugins",
+            ) from None
+
+    def find_state(self, kind: type[_T]) -> _T | None:
+        """The state object of type *kind*, or ``None`` when no plugin set one."""
+        return self._state.get(kind)  # type: ignore[no-any-return]
+
+    def cached_state(self, kind: type[_T], make: Callable[[], _T]) -> _T:
+        """The state object of type *kind*, made by *make* and kept on first use (for state a
+        module derives lazily, such as prepared statements)."""
+        found = self._state.get(kind)
+        if found is None:
+            found = self._state[kind] = make()
+        return found  # type: ignore[no-any-return]
 
     def _check_sections(self) -> None:
         owned = {s for p in self.plugins.plugins.values() for s in p.info.sections}
@@ -90,9 +133,7 @@ class Crm:
             frozen = []
             for pipeline in declared.values():
                 builder = PipelineBuilder.of(pipeline)
-                for impl in reversed(self.hook.crm_extend_pipeline.get_hookimpls()):  # as a hook call orders them
-                    arguments = {"pipeline": builder, "settings": self.plugin_settings.get(impl.plugin_name, {})}
-                    impl.function(*[arguments[a] for a in impl.argnames])
+                self.plugins.call_each("crm_extend_pipeline", own_settings=True, pipeline=builder)
                 frozen.append(builder.freeze())
             return frozen
         except ConfigError as exc:
@@ -116,17 +157,13 @@ class Crm:
             raise ConfigError(f"{self.settings.source}: {exc}", path=self.settings.path, key=exc.key) from None
 
     def _collect_entities(self) -> None:
-        caller = self.hook.crm_entity_types
-        for impl in caller.get_hookimpls():
-            for entity in impl.function() or ():
-                self.registry.add_entity(entity, origin=impl.plugin_name)
-        names = list(self.registry.entity_names)
-        for impl in self.hook.crm_entity_fields.get_hookimpls():
-            for name in names:
-                args = {"entity_type": name, "entity": self.registry.entity(name)}
-                fields = impl.function(*[args[a] for a in impl.argnames])
-                if fields:
-                    self.registry.extend_entity(name, fields, origin=impl.plugin_name)
+        for part in self.plugins.call_each("crm_entity_types"):
+            for entity in part.result:
+                self.registry.add_entity(entity, origin=part.plugin)
+        for name in list(self.registry.entity_names):
+            for part in self.plugins.call_each("crm_entity_fields", entity_type=name, entity=self.registry.entity(name)):
+                if part.result:
+                    self.registry.extend_entity(name, part.result, origin=part.plugin)
         try:
             self.registry.add_custom_fields(self.settings.custom_fields)
             self.registry.freeze()
@@ -240,28 +277,23 @@ class Crm:
     def rules(self) -> RuleEngine:
         """The rules of the app, checked at start-up (builtin plugin ``core.rules``):
         ``crm.rules.simulate("opportunity", {"amount": "60000"}, stage="rfp_received")``."""
-        engine = self.extras.get("core.rules")
+        engine = self.find_state(RuleEngine)
         if engine is None:
             raise CrmError("this app has no rule engine: the builtin plugin 'core.rules' is not registered")
-        return engine  # type: ignore[no-any-return]
+        return engine
 
     @property
     def schemas(self) -> SchemaFactory:
         """Marshmallow schemas derived from the registry: ``crm.schemas.for_entity("lead")``."""
-        factory = self.extras.get("_schemas")
-        if factory is None:
-            factory = self.extras["_schemas"] = SchemaFactory(self.registry)
-        return factory  # type: ignore[no-any-return]
+        return self.cached_state(SchemaFactory, lambda: SchemaFactory(self.registry))
 
     def close(self) -> None:
         """Call ``crm_shutdown`` on every plugin and dispose of the engine."""
         errors = []
-        for impl in self.hook.crm_shutdown.get_hookimpls():
-            try:
-                impl.function(*[{"crm": self}[a] for a in impl.argnames])
-            except Exception as exc:  # every plugin gets its turn; the first failure is reported
-                errors.append(exc)
-                log.warning("crm_shutdown of plugin %s raised %s", impl.plugin_name, type(exc).__name__)
+        for part in self.plugins.call_each("crm_shutdown", keep_going=True, crm=self):
+            if part.error is not None:  # every plugin gets its turn; the first failure is reported
+                errors.append(part.error)
+                log.warning("crm_shutdown of plugin %s raised %s", part.plugin, type(part.error).__name__)
         if self._engine is not None:
             self._engine.dispose()
         if errors:

@@ -172,22 +172,22 @@ class CliState:
 def _commands_of(app: Crm) -> dict[str, click.Command]:
     commands: dict[str, click.Command] = {}
     owners: dict[str, str] = {}
-    for impl in app.hook.crm_cli_commands.get_hookimpls():  # registration order
-        for command in impl.function() or ():
+    for part in app.plugins.call_each("crm_cli_commands"):
+        for command in part.result:
             if not isinstance(command, click.Command) or not command.name:
                 raise PluginError(
-                    f"plugin {impl.plugin_name!r} returned {command!r} from crm_cli_commands; "
+                    f"plugin {part.plugin!r} returned {command!r} from crm_cli_commands; "
                     "return named click commands or groups",
-                    plugin=impl.plugin_name, hook="crm_cli_commands",
+                    plugin=part.plugin, hook="crm_cli_commands",
                 )
             if command.name in commands:
                 raise PluginError(
-                    f"plugins {owners[command.name]!r} and {impl.plugin_name!r} both add the command "
+                    f"plugins {owners[command.name]!r} and {part.plugin!r} both add the command "
                     f"'crm {command.name}'; disable one of them",
-                    plugin=impl.plugin_name, hook="crm_cli_commands",
+                    plugin=part.plugin, hook="crm_cli_commands",
                 )
             commands[command.name] = command
-            owners[command.name] = impl.plugin_name
+            owners[command.name] = part.plugin
     return commands
 
 

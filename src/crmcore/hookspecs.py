@@ -61,13 +61,17 @@ def crm_add_hookspecs(plugin_manager: pluggy.PluginManager) -> None:
     """
 
 
-@hookspec(historic=True)
+@hookspec
 def crm_configure(crm: Crm, settings: dict[str, Any]) -> None:
-    """Read the plugin's settings once the registry is frozen.
+    """Read the plugin's settings once the registry is frozen, and keep what the plugin
+    derives from them as its state.
 
-    Called once per app after every plugin is registered and the entity registry is built;
-    historic. All implementations are called, in plugin order. Raise
+    Called once per app after every plugin is registered and the entity registry is built (no
+    plugin is registered later, so the hook is not historic). All implementations are called,
+    in plugin order: a plugin after the plugins it requires, so it may read their state. Raise
     :class:`~crmcore.errors.ConfigError` to stop start-up with a message naming the key.
+    Keep state with :meth:`Crm.set_state` (an object of the plugin's own type, found again
+    with ``crm.state(Type)``), never in module globals.
 
     :param crm: the app being started.
     :param settings: this plugin's ``[plugins.<name>]`` table, with declared defaults filled in
@@ -76,9 +80,16 @@ def crm_configure(crm: Crm, settings: dict[str, Any]) -> None:
 
     Example::
 
+        @attrs.frozen
+        class HelpdeskSettings:
+            sla_hours: int
+
         @hookimpl
         def crm_configure(crm, settings):
-            crm.extras["helpdesk.sla_hours"] = settings["sla_hours"]
+            crm.set_state(HelpdeskSettings(sla_hours=settings["sla_hours"]))
+
+        # later, anywhere the app is at hand:
+        hours = crm.state(HelpdeskSettings).sla_hours
 
     .. versionadded:: 0.1
     """
@@ -854,7 +865,7 @@ def crm_shutdown(crm: Crm) -> None:
 
         @hookimpl
         def crm_shutdown(crm):
-            crm.extras.pop("helpdesk.cache", None)
+            crm.state(HelpdeskCache).clear()
 
     .. versionadded:: 0.1
     """

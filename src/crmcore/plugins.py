@@ -26,6 +26,7 @@ from crmcore import hookspecs
 from crmcore.errors import ConfigError, CrmError, PluginError
 
 __all__ = [
+    "Contribution",
     "DEFAULT_PLUGINS",
     "ENTRY_POINT_GROUP",
     "ESSENTIAL_PLUGINS",
@@ -83,6 +84,21 @@ class PluginInfo:
 
 
 @attrs.frozen
+class Contribution:
+    """What one plugin's implementation returned from a hook called with
+    :meth:`PluginManager.call_each`, or the exception it raised (with ``keep_going``).
+
+    :ivar plugin: the plugin's name.
+    :ivar result: the implementation's return value (``None`` when it raised).
+    :ivar error: the exception it raised, or ``None``.
+    """
+
+    plugin: str
+    result: Any = None
+    error: BaseException | None = None
+
+
+@attrs.frozen
 class LoadedPlugin:
     """A plugin registered in one app."""
 
@@ -134,6 +150,8 @@ class PluginManager:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, LoadedPlugin] = {}
+        self.own_settings: Mapping[str, Mapping[str, Any]] = {}  # set by the app once checked
+        self._subsets: dict[tuple[str, str], Any] = {}  # see call_each
         if os.environ.get("CRM_TRACE_HOOKS"):
             self.pm.trace.root.setwriter(lambda text: log.debug("hook: %s", text.rstrip()))
             self.pm.enable_tracing()
@@ -288,6 +306,47 @@ class PluginManager:
                     table[key] = setting.default
             result[name] = table
         return result
+
+    def call_each(
+        self, name: str, /, *, own_settings: bool = False, keep_going: bool = False, **kwargs: Any,
+    ) -> list[Contribution]:
+        """Call hook *name* through pluggy once for each plugin implementing it, in plugin order
+        (builtin defaults marked ``trylast`` first, then the plugins in the order they were
+        registered: every plugin after the plugins it requires), and return each non-``None``
+        result with the name of the plugin that returned it.
+
+        The core uses it for the hooks whose results it keeps per plugin (entity types, rules,
+        commands, job handlers, migrations) and for the ones that must run in plugin order
+        (``crm_configure``, ``crm_demo``, ``crm_shutdown``). Each plugin is called through a
+        pluggy caller restricted to it, so tracing and hook wrappers apply as for any call.
+
+        :param own_settings: pass each plugin its own ``[plugins.<name>]`` table (declared
+            defaults filled in) as the ``settings`` argument.
+        :param keep_going: when an implementation raises, record the exception in its
+            :class:`Contribution` and call the next plugin (``crm_shutdown``).
+        :returns: the contributions in plugin order.
+        """
+        implementing: list[str] = []
+        hook = getattr(self.pm.hook, name, None)
+        for impl in hook.get_hookimpls() if hook is not None else ():
+            if impl.plugin_name not in implementing:
+                implementing.append(impl.plugin_name)
+        found: list[Contribution] = []
+        for plugin in implementing:
+            caller = self._subsets.get((name, plugin))
+            if caller is None:
+                others = [self.pm.get_plugin(p) for p in implementing if p != plugin]
+                caller = self._subsets[(name, plugin)] = self.pm.subset_hook_caller(name, others)
+            arguments = {**kwargs, "settings": self.own_settings.get(plugin, {})} if own_settings else kwargs
+            try:
+                results = caller(**arguments)
+            except Exception as exc:
+                if not keep_going:
+                    raise
+                found.append(Contribution(plugin, None, exc))
+                continue
+            found.extend(Contribution(plugin, result) for result in reversed(results))
+        return found
 
     def owner_of_impl(self, obj: Any) -> str:
         return self._name_of(obj) or repr(obj)

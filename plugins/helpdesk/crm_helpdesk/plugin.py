@@ -11,7 +11,7 @@ from crmcore import EntityType, Field, hookimpl
 
 from crm_helpdesk import access, checks, escalation, seed, tickets, workflow
 from crm_helpdesk.entities import ACCOUNT_FIELDS, ACTIVITY_FIELDS, ENTITIES
-from crm_helpdesk.settings import EXTRAS_KEY, HelpdeskSettings
+from crm_helpdesk.settings import HelpdeskSettings
 from crm_helpdesk.tickets import ASSIGN_PERMISSION
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ def crm_entity_fields(entity_type: str) -> list[Field] | None:
 
 @hookimpl
 def crm_configure(crm: Crm, settings: dict[str, Any]) -> None:
-    crm.extras[EXTRAS_KEY] = HelpdeskSettings.from_table(settings)
+    crm.set_state(HelpdeskSettings.from_table(settings))
 
 
 @hookimpl

@@ -1,4 +1,5 @@
-"""The help desk's settings (``[plugins.helpdesk]``), checked once and kept in ``crm.extras``."""
+"""The help desk's settings (``[plugins.helpdesk]``), checked once and kept as the app's state
+(``crm.state(HelpdeskSettings)``)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,10 @@ from crmcore.errors import ConfigError
 if TYPE_CHECKING:
     from crmcore.app import Crm
 
-__all__ = ["ESCALATION_ACTIONS", "EXTRAS_KEY", "HelpdeskSettings", "helpdesk_settings"]
+__all__ = ["ESCALATION_ACTIONS", "HelpdeskSettings", "helpdesk_settings"]
 
 #: What a breach may do (``escalation_actions``).
 ESCALATION_ACTIONS = ("raise_priority", "reassign", "notify_manager")
-#: The ``crm.extras`` key of an app's :class:`HelpdeskSettings`.
-EXTRAS_KEY = "helpdesk.settings"
 
 
 @attrs.frozen
@@ -67,5 +66,4 @@ class HelpdeskSettings:
 
 def helpdesk_settings(crm: Crm) -> HelpdeskSettings:
     """The help desk settings of *crm* (the defaults when the plugin was not configured)."""
-    found = crm.extras.get(EXTRAS_KEY)
-    return found if isinstance(found, HelpdeskSettings) else HelpdeskSettings()
+    return crm.find_state(HelpdeskSettings) or HelpdeskSettings()

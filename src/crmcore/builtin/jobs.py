@@ -125,10 +125,10 @@ def crm_configure(crm: Crm, settings: dict[str, Any]) -> None:
             raise ConfigError(
                 f'plugins."core.jobs".{key} must be a positive number, got {value!r}', key=f"plugins.core.jobs.{key}",
             )
-    crm.extras["core.jobs.settings"] = WorkerSettings(
+    crm.set_state(WorkerSettings(
         batch_size=settings["batch_size"], lock_timeout=float(settings["lock_timeout"]),
         retry_delay=float(settings["retry_delay"]), retry_delay_max=float(settings["retry_delay_max"]),
-    )
+    ))
 
 
 @hookimpl

@@ -54,8 +54,6 @@ PLUGIN = PluginInfo(
     description="Rules (on an event, when a condition, then actions), approvals and notifications.",
 )
 
-ENGINE = "core.rules"  # crm.extras key
-
 APPROVAL = EntityType(
     "approval",
     fields=(
@@ -126,7 +124,7 @@ def crm_rule_actions() -> list[Action]:
 def crm_configure(crm: Crm) -> None:
     settings = crm.settings
     try:
-        crm.extras[ENGINE] = RuleEngine(crm, _rules(crm), _actions(crm))
+        crm.set_state(RuleEngine(crm, _rules(crm), _actions(crm)))
     except ConfigError as exc:
         raise ConfigError(f"{settings.source}: {exc}", path=settings.path, key=exc.key) from None
 
@@ -134,29 +132,28 @@ def crm_configure(crm: Crm) -> None:
 def _actions(crm: Crm) -> dict[str, Action]:
     actions: dict[str, Action] = {}
     owners: dict[str, str] = {}
-    for impl in crm.hook.crm_rule_actions.get_hookimpls():
-        for action in impl.function() or ():
+    for part in crm.plugins.call_each("crm_rule_actions"):
+        for action in part.result:
             if not isinstance(action, Action):
-                raise PluginError(f"plugin {impl.plugin_name!r} returned {action!r} from crm_rule_actions; return "
-                                  "crmcore.workflow.actions.Action objects", plugin=impl.plugin_name, hook="crm_rule_actions")
+                raise PluginError(f"plugin {part.plugin!r} returned {action!r} from crm_rule_actions; return "
+                                  "crmcore.workflow.actions.Action objects", plugin=part.plugin, hook="crm_rule_actions")
             if action.name in actions:
-                raise PluginError(f"plugins {owners[action.name]!r} and {impl.plugin_name!r} both add the rule action "
-                                  f"{action.name!r}; rename one", plugin=impl.plugin_name, hook="crm_rule_actions")
+                raise PluginError(f"plugins {owners[action.name]!r} and {part.plugin!r} both add the rule action "
+                                  f"{action.name!r}; rename one", plugin=part.plugin, hook="crm_rule_actions")
             actions[action.name] = action
-            owners[action.name] = impl.plugin_name
+            owners[action.name] = part.plugin
     return actions
 
 
 def _rules(crm: Crm) -> list[Rule]:
     declared: dict[str, Rule] = {}
-    for impl in crm.hook.crm_rules.get_hookimpls():  # defaults (trylast) first, then registration order
-        arguments = {"crm": crm, "settings": crm.plugin_settings.get(impl.plugin_name, {})}
-        for rule in impl.function(*[arguments[a] for a in impl.argnames]) or ():
+    for part in crm.plugins.call_each("crm_rules", own_settings=True, crm=crm):  # defaults (trylast) first
+        for rule in part.result:
             if not isinstance(rule, Rule):
-                raise PluginError(f"plugin {impl.plugin_name!r} returned {rule!r} from crm_rules; return "
-                                  "crmcore.workflow.rules.Rule objects", plugin=impl.plugin_name, hook="crm_rules")
+                raise PluginError(f"plugin {part.plugin!r} returned {rule!r} from crm_rules; return "
+                                  "crmcore.workflow.rules.Rule objects", plugin=part.plugin, hook="crm_rules")
             if not rule.origin:
-                rule = Rule(rule.name, rule.entity, rule.on, rule.when, rule.then, rule.description, rule.enabled, impl.plugin_name)
+                rule = Rule(rule.name, rule.entity, rule.on, rule.when, rule.then, rule.description, rule.enabled, part.plugin)
             if rule.name in declared:
                 raise ConfigError(f"rule {rule.name!r} is declared by both {declared[rule.name].origin!r} and {rule.origin!r}; "
                                   "rename one")
@@ -166,7 +163,7 @@ def _rules(crm: Crm) -> list[Rule]:
 
 
 def _engine(uow: UnitOfWork) -> RuleEngine:
-    return uow.crm.extras[ENGINE]  # type: ignore[no-any-return]
+    return uow.crm.state(RuleEngine)
 
 
 @hookimpl

@@ -140,7 +140,7 @@ def crm_entity_fields(entity_type: str) -> list[Field] | None:
 def crm_configure(crm: Crm) -> None:
     statuses = tuple(dict.fromkeys(s.name for p in crm.workflow.by_entity.get("lead", []) for s in p.stages))
     try:
-        crm.extras["core.sales"] = parse_sales_settings(crm.settings.sections.get("sales"), crm.registry, lead_statuses=statuses)
+        crm.set_state(parse_sales_settings(crm.settings.sections.get("sales"), crm.registry, lead_statuses=statuses))
     except ConfigError as exc:
         raise ConfigError(f"{crm.settings.source}: {exc}", path=crm.settings.path, key=exc.key) from None
 

@@ -459,6 +459,4 @@ CHAPTERS: tuple[Callable[[Story], None], ...] = (
 
 def plugin_chapters(story: Story) -> None:
     """Let every plugin tell its chapter (``crm_demo``), in plugin order."""
-    arguments = {"crm": story.crm, "echo": story.echo}
-    for impl in story.crm.hook.crm_demo.get_hookimpls():
-        impl.function(*[arguments[name] for name in impl.argnames])
+    story.crm.plugins.call_each("crm_demo", crm=story.crm, echo=story.echo)

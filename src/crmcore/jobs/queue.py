@@ -71,9 +71,21 @@ ERROR_LENGTH = 4000
 #: A job handler: called with a unit of work of the system actor and the job's payload.
 Handler = Callable[["UnitOfWork", Any], Any]
 
-_HANDLERS = "core.jobs.handlers"  # crm.extras keys: the collected handlers, the INSERTs
-_INSERTS = "core.jobs.inserts"
-_INSERTS_MANY = "core.jobs.inserts_many"
+
+@attrs.frozen
+class _Handlers:
+    """The job handlers of an app by kind, collected once (kept as the app's state)."""
+
+    by_kind: dict[str, Handler]
+
+
+@attrs.frozen
+class _Inserts:
+    """The INSERTs of a job without and with a dedupe key, built once per app (kept as the
+    app's state): returning the id (*one*) and for many rows (*many*)."""
+
+    one: tuple[Any, Any]
+    many: tuple[Any, Any]
 
 
 @attrs.frozen
@@ -123,37 +135,35 @@ def job_handlers(crm: Crm) -> dict[str, Handler]:
     :raises PluginError: when a plugin returns something else than ``{kind: callable}``, or two
         plugins handle the same kind.
     """
-    handlers: dict[str, Handler] | None = crm.extras.get(_HANDLERS)
-    if handlers is not None:
-        return handlers
-    handlers = {}
+    return crm.cached_state(_Handlers, lambda: _Handlers(_collect_handlers(crm))).by_kind
+
+
+def _collect_handlers(crm: Crm) -> dict[str, Handler]:
+    handlers: dict[str, Handler] = {}
     owners: dict[str, str] = {}
-    for impl in crm.hook.crm_job_handlers.get_hookimpls():  # registration order
-        result = impl.function()
-        if result is None:
-            continue
+    for part in crm.plugins.call_each("crm_job_handlers"):
+        plugin, result = part.plugin, part.result
         if not isinstance(result, Mapping):
             raise PluginError(
-                f"plugin {impl.plugin_name!r} returned {result!r} from crm_job_handlers; "
+                f"plugin {plugin!r} returned {result!r} from crm_job_handlers; "
                 "return a dict of job kind to handler function",
-                plugin=impl.plugin_name, hook="crm_job_handlers",
+                plugin=plugin, hook="crm_job_handlers",
             )
         for kind, handler in result.items():
             if not isinstance(kind, str) or not kind.strip() or not callable(handler):
                 raise PluginError(
-                    f"plugin {impl.plugin_name!r} returned {kind!r}: {handler!r} from crm_job_handlers; "
+                    f"plugin {plugin!r} returned {kind!r}: {handler!r} from crm_job_handlers; "
                     "each entry maps a job kind (text) to a function taking (uow, payload)",
-                    plugin=impl.plugin_name, hook="crm_job_handlers",
+                    plugin=plugin, hook="crm_job_handlers",
                 )
             if kind in handlers:
                 raise PluginError(
-                    f"plugins {owners[kind]!r} and {impl.plugin_name!r} both handle job kind {kind!r}; "
+                    f"plugins {owners[kind]!r} and {plugin!r} both handle job kind {kind!r}; "
                     "disable one of them",
-                    plugin=impl.plugin_name, hook="crm_job_handlers",
+                    plugin=plugin, hook="crm_job_handlers",
                 )
             handlers[kind] = handler
-            owners[kind] = impl.plugin_name
-    crm.extras[_HANDLERS] = handlers
+            owners[kind] = plugin
     return handlers
 
 
@@ -361,21 +371,22 @@ def _inserts(uow: UnitOfWork, *, returning: bool = True) -> tuple[Any, Any]:
     """The INSERT of a job without a key and the one with a key (``ON CONFLICT (queued_key) DO
     UPDATE``), built once per app: the values come as parameters. With *returning* they
     return the job's id; without, they suit many rows at once."""
-    found: tuple[Any, Any] | None = uow.crm.extras.get(_INSERTS if returning else _INSERTS_MANY)
-    if found is None:
-        table = uow.registry.table("job")
-        dialect = uow.connection.dialect.name
-        if dialect not in ("postgresql", "sqlite"):
-            raise CrmError(f"jobs need SQLite or PostgreSQL, not {dialect!r}")
-        insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-        again = {name: insert.excluded[name] for name in ("kind", "payload", "run_at", "max_attempts", "updated_at", "updated_by")}
-        upsert = insert.on_conflict_do_update(
-            index_elements=[table.c.queued_key], set_={**again, "attempts": 0, "version": table.c.version + 1},
-        )
-        uow.crm.extras[_INSERTS] = (sa.insert(table).returning(table.c.id), upsert.returning(table.c.id))
-        uow.crm.extras[_INSERTS_MANY] = (sa.insert(table), upsert)
-        found = uow.crm.extras[_INSERTS if returning else _INSERTS_MANY]
-    return found
+    inserts = uow.crm.cached_state(_Inserts, lambda: _make_inserts(uow))
+    return inserts.one if returning else inserts.many
+
+
+def _make_inserts(uow: UnitOfWork) -> _Inserts:
+    table = uow.registry.table("job")
+    dialect = uow.connection.dialect.name
+    if dialect not in ("postgresql", "sqlite"):
+        raise CrmError(f"jobs need SQLite or PostgreSQL, not {dialect!r}")
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    again = {name: insert.excluded[name] for name in ("kind", "payload", "run_at", "max_attempts", "updated_at", "updated_by")}
+    upsert = insert.on_conflict_do_update(
+        index_elements=[table.c.queued_key], set_={**again, "attempts": 0, "version": table.c.version + 1},
+    )
+    return _Inserts(one=(sa.insert(table).returning(table.c.id), upsert.returning(table.c.id)),
+                    many=(sa.insert(table), upsert))
 
 
 def _execute(uow: UnitOfWork, statement: Any, parameters: Any = None) -> sa.CursorResult[Any]:

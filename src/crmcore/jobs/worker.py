@@ -87,8 +87,6 @@ SUPERSEDED = "superseded"
 TAKEN_OVER = "taken over"
 #: How often a job whose unit lost a race for the database is run again at once.
 CONFLICT_TRIES = 3
-_SETTINGS = "core.jobs.settings"  # crm.extras keys
-_STATEMENTS = "core.jobs.statements"
 
 
 @attrs.frozen
@@ -141,7 +139,7 @@ def current_job() -> RunningJob | None:
 
 def worker_settings(crm: Crm) -> WorkerSettings:
     """The worker settings of *crm* (the defaults unless the settings change them)."""
-    return crm.extras.get(_SETTINGS) or WorkerSettings()
+    return crm.find_state(WorkerSettings) or WorkerSettings()
 
 
 def retry_delay(attempts: int, base: float = 30.0, cap: float = 3600.0) -> dt.timedelta:
@@ -399,19 +397,19 @@ class _Statements:
 
     @classmethod
     def of(cls, crm: Crm) -> _Statements:
-        found: _Statements | None = crm.extras.get(_STATEMENTS)
-        if found is None:
+        def make() -> _Statements:
             table = crm.registry.table("job")
             mine = sa.and_(table.c.id == sa.bindparam("job_id"), table.c.status == RUNNING,
                            table.c.locked_by == sa.bindparam("worker_id"))
-            found = crm.extras[_STATEMENTS] = cls(
+            return cls(
                 hold=sa.update(table).where(mine).values(locked_at=sa.bindparam("at")),
                 done=sa.update(table).where(mine).values(
                     status=DONE, finished_at=sa.bindparam("at"), version=table.c.version + 1,
                     updated_at=sa.bindparam("at"), updated_by=None,
                 ),
             )
-        return found
+
+        return crm.cached_state(cls, make)
 
 
 def _run_once(crm: Crm, job: Job, worker_id: str, handlers: Mapping[str, Handler], now: dt.datetime | None) -> str:

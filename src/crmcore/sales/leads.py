@@ -97,8 +97,7 @@ class LeadCheck:
 
 def sales_settings(uow: UnitOfWork) -> SalesSettings:
     """The app's ``[sales]`` settings (defaults when the sales plugin is not configured)."""
-    settings = uow.crm.extras.get("core.sales")
-    return settings if isinstance(settings, SalesSettings) else SalesSettings()
+    return uow.crm.find_state(SalesSettings) or SalesSettings()
 
 
 # -- one lead -------------------------------------------------------------------------------------

@@ -130,11 +130,10 @@ def branches(crm: Crm) -> list[Branch]:
 
     :raises ConfigError: when a plugin names a migration folder that does not exist.
     """
-    impls = {impl.plugin_name: impl for impl in crm.hook.crm_migrations.get_hookimpls()}
+    folders = {part.plugin: part.result for part in crm.plugins.call_each("crm_migrations")}
     result = []
     for name in crm.plugins.plugins:
-        impl = impls.get(name)
-        folder = impl.function() if impl is not None else None
+        folder = folders.get(name)
         path = None
         if folder is not None:
             path = Path(folder)
