@@ -382,14 +382,12 @@ def _permission_names(name: str, crm: Crm) -> list[str]:
             elif isinstance(getattr(value, "name", None), str):
                 names.append(value.name)
 
-    plugin = crm.plugins.pm.get_plugin(name)
-    for hook_name in vars(crm.hook):
-        if hook_name.startswith("_") or not hook_name.endswith("permissions"):
+    for hook_name, caller in vars(crm.hook).items():
+        if hook_name.startswith("_") or not hook_name.endswith("permissions") or caller.spec is None or caller.spec.argnames:
             continue
-        for impl in getattr(crm.hook, hook_name).get_hookimpls():
-            if impl.plugin is plugin and not impl.argnames and not (impl.wrapper or impl.hookwrapper):
-                with contextlib.suppress(Exception):  # a failing hook is found by the app's own tests
-                    collect(impl.function())
+        for part in crm.plugins.call_each(hook_name, keep_going=True):  # a failing hook is found by the app's own tests
+            if part.plugin == name and part.error is None:
+                collect(part.result)
     declared = getattr(crm.registry, "permissions", None)
     if declared is not None and not callable(declared):
         items = declared.values() if isinstance(declared, dict) else declared
