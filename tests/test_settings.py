@@ -111,7 +111,7 @@ def test_unknown_key_in_crm_names_file_key_and_value(tmp_path):
         load_settings(path)
     assert str(info.value) == (
         f"{path}: unknown key crm.databse = 'sqlite:///x.db'; "
-        "known keys: currency, database, echo_sql, plugins, timezone"
+        "known keys: busy_timeout, currency, database, echo_sql, plugins, timezone"
     )
     assert (info.value.path, info.value.key) == (str(path), "crm.databse")
 

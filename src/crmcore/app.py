@@ -177,7 +177,7 @@ class Crm:
     def engine(self) -> sa.Engine:
         """The SQLAlchemy engine (created on first use)."""
         if self._engine is None:
-            self._engine = make_engine(self.settings.database, echo=self.settings.echo_sql)
+            self._engine = make_engine(self.settings.database, echo=self.settings.echo_sql, busy_timeout=self.settings.busy_timeout)
         return self._engine
 
     @property

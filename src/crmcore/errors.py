@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = [
+    "BusyError",
     "ConfigError",
     "ConflictError",
     "CrmError",
@@ -144,3 +145,16 @@ class ConflictError(CrmError):
         self.entity = entity
         self.id = id
         self.expected_version = expected_version
+
+
+class BusyError(ConflictError):
+    """A write waited for another transaction's lock longer than the busy timeout
+    (``[crm] busy_timeout``). Nothing changed under the unit of work: the database was busy.
+    Retrying later usually succeeds, as for a :class:`ConflictError` (which it is a kind of).
+
+    :ivar timeout: the busy timeout in seconds.
+    """
+
+    def __init__(self, message: str, *, timeout: float | None = None, entity: str | None = None, id: Any = None) -> None:
+        super().__init__(message, entity=entity, id=id)
+        self.timeout = timeout

@@ -43,7 +43,12 @@ _CRM_KEYS: dict[str, type | tuple[type, ...]] = {
     "timezone": str,
     "currency": str,
     "echo_sql": bool,
+    "busy_timeout": (int, float),
 }
+#: Seconds a write waits for another transaction's lock before it fails as busy.
+DEFAULT_BUSY_TIMEOUT = 30.0
+#: The longest busy timeout accepted (a day).
+MAX_BUSY_TIMEOUT = 86_400.0
 _CORE_SECTIONS = frozenset({"crm", "plugins", "custom_fields"})
 
 
@@ -57,6 +62,9 @@ class Settings:
         against each plugin's declared settings).
     :ivar custom_fields: ``{entity: {field: spec}}``.
     :ivar sections: further top-level tables, owned by plugins.
+    :ivar busy_timeout: seconds a write waits for another transaction's lock (SQLite's busy
+        timeout, PostgreSQL's ``lock_timeout``) before it fails with
+        :class:`~crmcore.errors.BusyError`.
     :ivar path: the file read, if any (for messages).
     """
 
@@ -65,6 +73,7 @@ class Settings:
     timezone: str = "UTC"
     currency: str = "USD"
     echo_sql: bool = False
+    busy_timeout: float = DEFAULT_BUSY_TIMEOUT
     plugin_settings: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
     custom_fields: Mapping[str, Mapping[str, Mapping[str, Any]]] = attrs.field(factory=dict)
     sections: Mapping[str, Any] = attrs.field(factory=dict)
@@ -155,6 +164,13 @@ def load_settings(
             path=path, key="crm.currency",
         )
 
+    busy_timeout = float(crm.get("busy_timeout", DEFAULT_BUSY_TIMEOUT))
+    if not 0 <= busy_timeout <= MAX_BUSY_TIMEOUT:  # nan fails both comparisons
+        raise ConfigError(
+            f"{where}: crm.busy_timeout must be a number of seconds from 0 to {MAX_BUSY_TIMEOUT:,.0f}, "
+            f"got {crm['busy_timeout']!r}", path=path, key="crm.busy_timeout",
+        )
+
     plugin_settings = data.get("plugins", {})
     if not isinstance(plugin_settings, Mapping):
         raise ConfigError(f"{where}: [plugins] must hold one table per plugin, got {plugin_settings!r}", path=path, key="plugins")
@@ -172,6 +188,7 @@ def load_settings(
         timezone=timezone,
         currency=currency,
         echo_sql=crm.get("echo_sql", False),
+        busy_timeout=busy_timeout,
         plugin_settings={k: dict(v) for k, v in plugin_settings.items()},
         custom_fields={e: {f: dict(s) for f, s in fs.items()} for e, fs in custom_fields.items()},
         sections=sections,
@@ -229,6 +246,7 @@ def _settings_to_dict(settings: Settings) -> dict[str, Any]:
             "timezone": settings.timezone,
             "currency": settings.currency,
             "echo_sql": settings.echo_sql,
+            "busy_timeout": settings.busy_timeout,
         },
         "plugins": {k: dict(v) for k, v in settings.plugin_settings.items()},
         "custom_fields": {e: {f: dict(s) for f, s in fs.items()} for e, fs in settings.custom_fields.items()},

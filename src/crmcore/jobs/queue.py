@@ -28,7 +28,8 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from crmcore.errors import ConflictError, CrmError, PluginError, ValidationError
+from crmcore.errors import CrmError, PluginError, ValidationError
+from crmcore.storage.engine import lost_race
 
 if TYPE_CHECKING:
     from crmcore.app import Crm
@@ -393,19 +394,8 @@ def _execute(uow: UnitOfWork, statement: Any, parameters: Any = None) -> sa.Curs
     try:
         return uow.connection.execute(statement, parameters)
     except sa.exc.OperationalError as exc:
-        raise lost_race(exc) from exc
+        raise lost_race(exc, timeout=uow.crm.settings.busy_timeout) from exc
 
-
-def lost_race(exc: sa.exc.OperationalError) -> CrmError:
-    """A lost race for the database (SQLite: locked; PostgreSQL: serialization failure or
-    deadlock) as a :class:`ConflictError`; any other operational error as a :class:`CrmError`."""
-    text = str(exc.orig).lower()
-    if "locked" in text or "could not serialize" in text or "deadlock" in text:
-        return ConflictError(
-            "the database changed under this unit of work (another transaction wrote first); "
-            "open a new unit of work and retry",
-        )
-    return CrmError(f"database error: {str(exc.orig).splitlines()[0]}")
 
 
 def error_text(exc: BaseException) -> str:

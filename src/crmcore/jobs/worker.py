@@ -50,10 +50,10 @@ from crmcore.jobs.queue import (
     Job,
     error_text,
     job_handlers,
-    lost_race,
     unknown_kind_message,
     utcnow,
 )
+from crmcore.storage.engine import lost_race
 
 if TYPE_CHECKING:
     from crmcore.app import Crm
@@ -444,7 +444,7 @@ def _run_once(crm: Crm, job: Job, worker_id: str, handlers: Mapping[str, Handler
         try:
             uow.commit()
         except sa.exc.OperationalError as exc:
-            raise lost_race(exc) from exc
+            raise lost_race(exc, timeout=crm.settings.busy_timeout) from exc
         except CrmError:
             if _is_done(crm, job.id, worker_id):  # committed; a signal receiver raised afterwards
                 log.warning("job %s (%s) is done, but a signal receiver raised after the commit", job.id, job.kind)

@@ -1,7 +1,10 @@
 """Engines for SQLite (the embedded default) and PostgreSQL (the scale-out path).
 
 SQLite gets WAL journaling, foreign keys, a busy timeout and explicit ``BEGIN`` so that a unit
-of work is one real transaction. PostgreSQL goes through psycopg 3.
+of work is one real transaction. PostgreSQL goes through psycopg 3, with a ``lock_timeout`` of
+the same length. :func:`lost_race` tells a busy database (a write that waited for another
+transaction's lock longer than the busy timeout) from a real conflict (another transaction
+wrote first).
 """
 
 from __future__ import annotations
@@ -14,9 +17,16 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
-from crmcore.errors import ConfigError, DatabaseError
+from crmcore.errors import BusyError, ConfigError, ConflictError, CrmError, DatabaseError
 
-__all__ = ["check_connection", "make_engine", "safe_url"]
+__all__ = ["check_connection", "lost_race", "make_engine", "safe_url"]
+
+#: SQLite's result of a write whose snapshot is older than the last commit: a real conflict.
+_SQLITE_SNAPSHOT = "SQLITE_BUSY_SNAPSHOT"
+#: PostgreSQL's SQLSTATEs of a lost race: serialization failure, deadlock (conflicts), and a
+#: lock not granted within lock_timeout (busy).
+_PG_CONFLICTS = frozenset({"40001", "40P01"})
+_PG_BUSY = "55P03"
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +47,46 @@ def safe_url(url: str | sa.URL) -> str:
         return str(url)
 
 
-def make_engine(url: str, *, echo: bool = False, **kwargs: Any) -> sa.Engine:
+def lost_race(
+    exc: sa.exc.DBAPIError, *, timeout: float | None = None, entity: str | None = None, id: Any = None,
+) -> CrmError:
+    """What a failed statement means for the unit of work that ran it.
+
+    - another transaction held a lock longer than the busy timeout (SQLite: ``database is
+      locked`` after waiting; PostgreSQL: ``lock_timeout``): a :class:`BusyError` saying so;
+    - another transaction wrote first (SQLite: the unit's snapshot is older than the last
+      commit; PostgreSQL: serialization failure or deadlock): a :class:`ConflictError`;
+    - anything else: a :class:`CrmError` with the database's first line (no SQL text).
+
+    :param timeout: the busy timeout in force, named in the message.
+    :param entity: the entity type being written, when known (named in the message).
+    :param id: the record being written, when known.
+    """
+    orig = exc.orig
+    text = str(orig).lower()
+    name = getattr(orig, "sqlite_errorname", None)
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    what = f"{entity} {id} could not be written: " if entity is not None else ""
+    conflict = name == _SQLITE_SNAPSHOT or code in _PG_CONFLICTS or "could not serialize" in text or "deadlock" in text
+    if conflict:
+        return ConflictError(
+            f"{what}the database changed under this unit of work (another transaction wrote first); "
+            "open a new unit of work, read the records again and retry",
+            entity=entity, id=id,
+        )
+    if code == _PG_BUSY or (name or "").startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in text:
+        waits = f"a write waits at most {timeout:g} s, " if timeout is not None else ""
+        return BusyError(
+            f"{what}the database is busy: another transaction holds the lock this write needs "
+            f"({waits}[crm] busy_timeout); nothing was changed. Open a new unit of work and retry in a "
+            "moment, keep units of work short, or raise [crm] busy_timeout",
+            timeout=timeout, entity=entity, id=id,
+        )
+    first = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    return CrmError(f"database error: {first}")
+
+
+def make_engine(url: str, *, echo: bool = False, busy_timeout: float = 30.0, **kwargs: Any) -> sa.Engine:
     """Create the engine for *url*.
 
     ``postgresql://`` URLs use psycopg 3. An in-memory SQLite URL shares one connection, so
@@ -45,6 +94,8 @@ def make_engine(url: str, *, echo: bool = False, **kwargs: Any) -> sa.Engine:
     second one while a unit of work is open is a :class:`DatabaseError` (use a database file
     for concurrent work), never a silent end of the open one.
 
+    :param busy_timeout: seconds a write waits for another transaction's lock (SQLite's busy
+        timeout, PostgreSQL's ``lock_timeout``; 0 waits forever on PostgreSQL).
     :raises ConfigError: for a URL that cannot be parsed or a database crmcore does not support.
     """
     try:
@@ -76,6 +127,9 @@ def make_engine(url: str, *, echo: bool = False, **kwargs: Any) -> sa.Engine:
             # foreign-key checks keep their cached plans: forcing custom plans server-wide
             # would re-plan one of those for every row a bulk delete removes.)
             dbapi_connection.prepare_threshold = None
+            with dbapi_connection.cursor() as cursor:  # a session setting: committed, so it stays
+                cursor.execute(f"SET lock_timeout = {round(busy_timeout * 1000)}")
+            dbapi_connection.commit()
 
         return engine
     if backend != "sqlite":
@@ -91,7 +145,7 @@ def make_engine(url: str, *, echo: bool = False, **kwargs: Any) -> sa.Engine:
         # whoever else holds it (every Connection ends its own transaction anyway)
         kwargs.setdefault("pool_reset_on_return", None)
     else:
-        kwargs.setdefault("connect_args", {"timeout": 30})
+        kwargs.setdefault("connect_args", {"timeout": busy_timeout})
     engine = sa.create_engine(parsed, echo=echo, **kwargs)
 
     @event.listens_for(engine, "connect")

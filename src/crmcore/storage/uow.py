@@ -52,6 +52,7 @@ from crmcore.storage import batch as _batch
 from crmcore.storage import tagging as _tagging
 from crmcore.storage.audit import AUDIT_COLUMNS, AuditEntry
 from crmcore.storage.bulk import BulkInsert
+from crmcore.storage.engine import lost_race
 from crmcore.storage.operations import Change, _as_id, _atomic, _now
 from crmcore.storage.prepared import _Prepared
 from crmcore.validation import validate
@@ -233,18 +234,10 @@ class UnitOfWork:
                     yield {"event": RecordEvent("created", etype.name, records[record_id], self.actor, {})}
 
     def _translate(self, exc: sa.exc.OperationalError, *, entity: str | None = None, id: int | None = None) -> CrmError:
-        """Turn a lost race (SQLite: database locked or snapshot outdated; PostgreSQL:
-        serialization failure, deadlock) into a :class:`ConflictError`, naming the record being
-        written when known."""
-        text = str(exc.orig).lower()
-        if "locked" in text or "could not serialize" in text or "deadlock" in text:
-            what = f"{entity} {id} could not be written: " if entity is not None else ""
-            return ConflictError(
-                f"{what}the database changed under this unit of work (another transaction wrote first); "
-                "open a new unit of work, read the records again and retry",
-                entity=entity, id=id,
-            )
-        return CrmError(f"database error: {str(exc.orig).splitlines()[0]}")
+        """Turn a lost race into a :class:`ConflictError` (another transaction wrote first) or
+        a :class:`~crmcore.errors.BusyError` (a lock was held longer than the busy timeout),
+        naming the record being written when known (see :func:`crmcore.storage.engine.lost_race`)."""
+        return lost_race(exc, timeout=self.crm.settings.busy_timeout, entity=entity, id=id)
 
     def _execute(self, statement: Any, params: Any = None) -> sa.CursorResult[*tuple[Any, ...]]:
         try:
