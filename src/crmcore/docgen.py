@@ -129,7 +129,7 @@ probability, a kind `open`, `won` or `lost`, fields required to enter it and fie
 while in it) and the transitions allowed between them, each with optional guards (conditions
 that must hold, see [the condition language](conditions.md)) and an optional permission.
 Pipelines are declared by the core and by plugins (`crm_pipelines`), in `[pipelines.<name>]` of
-the settings (see [settings](settings.md)), and changed by phase plugins
+the settings (below), and changed by phase plugins
 (`crm_extend_pipeline`, see [the plugin guide](plugin-guide.md#pipelines-and-phase-plugins)).
 `crm pipelines` lists a deployment's pipelines and `crm pipelines show NAME` prints one.
 
@@ -160,6 +160,31 @@ the settings (see [settings](settings.md)), and changed by phase plugins
 - **Without `transitions`** (in the settings or `default_transitions(stages)` in code), a record
   moves to the next or the previous open stage, from any open stage to a lost stage, and from
   the last open stage to the won stages.
+
+## Declaring a pipeline in the settings
+
+A `[pipelines.<name>]` table with the name of a plugin's pipeline replaces it; phase plugins
+still extend it. Every key is checked at start-up, guards against the entity's fields.
+
+```toml
+[pipelines.renewals]
+entity = "opportunity"
+label = "Renewals"
+stages = [
+    { name = "due", probability = 40 },
+    { name = "negotiation", probability = 70, required = ["amount"] },
+    { name = "renewed", kind = "won", probability = 100, locked = ["amount"] },
+    { name = "churned", kind = "lost" },
+]
+transitions = [
+    { from = "due", to = "negotiation" },
+    { from = "negotiation", to = "renewed", guards = ["amount >= 1000"] },
+    { from = "*", to = "churned" },
+]
+```
+
+An entity with several pipelines needs a `pipeline` field; a record names the pipeline it
+follows there (the one marked `default = true`, else the first, when it names none).
 
 ## Built-in pipelines
 
