@@ -11,7 +11,12 @@ import pytest
 from crmcore import ConfigError, PluginInfo, TransitionError, ValidationError, hookimpl
 from crmcore.security import admin
 from crmcore.transfer import import_rows
-from crmcore.workflow.pipelines import PipelineBuilder, Stage, default_transitions, pipeline_from_settings
+from crmcore.workflow.pipelines import (
+    PipelineBuilder,
+    Stage,
+    default_transitions,
+    pipeline_from_settings,
+)
 
 STAGES = [Stage("open"), Stage("review"), Stage("won", kind="won"), Stage("lost", kind="lost")]
 

@@ -64,18 +64,19 @@ def pipelines(ctx: click.Context, as_json: bool) -> None:
     if ctx.invoked_subcommand is not None:
         return
     workflow = current_app().workflow
-    rows = [{
-        "name": p.name, "entity": p.entity, "label": p.label, "stages": len(p.stages),
-        "default": _is_default(workflow, p), "origin": p.origin,
-    } for p in sorted(workflow.pipelines.values(), key=lambda p: p.name)]
+    listed = sorted(workflow.pipelines.values(), key=lambda p: p.name)
     if as_json:
-        echo_json(rows)
+        echo_json([{
+            "name": p.name, "entity": p.entity, "label": p.label, "stages": len(p.stages),
+            "default": _is_default(workflow, p), "origin": p.origin,
+        } for p in listed])
         return
-    if not rows:
+    if not listed:
         click.echo("no pipelines")
         return
     lines = [["NAME", "ENTITY", "STAGES", "DEFAULT", "LABEL", "ORIGIN"]]
-    lines += [[r["name"], r["entity"], str(r["stages"]), "yes" if r["default"] else "no", r["label"], r["origin"]] for r in rows]
+    lines += [[p.name, p.entity, str(len(p.stages)), "yes" if _is_default(workflow, p) else "no", p.label, p.origin]
+              for p in listed]
     click.echo("\n".join(_table(lines)))
 
 
