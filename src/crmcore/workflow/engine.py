@@ -2,7 +2,9 @@
 
 Every write of a staged entity passes here (from the ``crm_before_create`` and
 ``crm_before_update`` hooks of the builtin workflow plugin, or ``crm_before_update_many`` for a
-batch of moves): a create gets its pipeline and first stage; a change of stage is a move,
+batch of moves): a create gets its pipeline and first stage (a create in a later stage, or a
+change of pipeline into one, must be admitted by one transition into that stage:
+:meth:`Workflow.entry_refusal`); a change of stage is a move,
 checked against the pipeline's transitions, guards, permission and the target's required
 fields; fields locked in the current stage cannot change. An illegal move raises
 :class:`~crmcore.errors.TransitionError` naming the record, the stage, the target and the
