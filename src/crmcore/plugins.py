@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "crmcore.plugins"
 ESSENTIAL_PLUGINS = ("crmcore.builtin.entities", "crmcore.builtin.permissions", "crmcore.builtin.workflow")
-DEFAULT_PLUGINS = (*ESSENTIAL_PLUGINS, "crmcore.builtin.cli", "crmcore.builtin.query", "crmcore.builtin.access", "crmcore.builtin.transfer", "crmcore.builtin.jobs", "crmcore.builtin.rules", "crmcore.builtin.sales")
+DEFAULT_PLUGINS = (*ESSENTIAL_PLUGINS, "crmcore.builtin.cli", "crmcore.builtin.query", "crmcore.builtin.access", "crmcore.builtin.transfer", "crmcore.builtin.jobs", "crmcore.builtin.rules", "crmcore.builtin.pipelines_cli", "crmcore.builtin.sales")
 
 
 @attrs.frozen

@@ -2,7 +2,9 @@
 
 Every write of a staged entity passes here (from the ``crm_before_create`` and
 ``crm_before_update`` hooks of the builtin workflow plugin, or ``crm_before_update_many`` for a
-batch of moves): a create gets its pipeline and first stage; a change of stage is a move,
+batch of moves): a create gets its pipeline and first stage (a create in a later stage, or a
+change of pipeline into one, must be admitted by one transition into that stage:
+:meth:`Workflow.entry_refusal`); a change of stage is a move,
 checked against the pipeline's transitions, guards, permission and the target's required
 fields; fields locked in the current stage cannot change. An illegal move raises
 :class:`~crmcore.errors.TransitionError` naming the record, the stage, the target and the
@@ -67,6 +69,7 @@ class Workflow:
         self._stages: dict[tuple[str, str], Stage] = {}
         self._transitions: dict[tuple[str, str, str], Transition | None] = {}
         self._guards: dict[int, tuple[Transition, list[tuple[Condition, Compiled]]]] = {}  # by id of the transition
+        self._into: dict[tuple[str, str], list[Transition]] = {}  # transitions into a stage
 
     # -- start-up checks ------------------------------------------------------------------------
     def check(self, registry: Registry) -> None:
@@ -160,7 +163,19 @@ class Workflow:
     # -- writes ---------------------------------------------------------------------------------
     def on_create(self, uow: UnitOfWork, entity: EntityType, values: Mapping[str, Any]) -> dict[str, Any]:
         """Changes for a record about to be created: pipeline, first stage, time of entry,
-        probability; the stage's required fields are checked."""
+        probability.
+
+        A record is created in its pipeline's first stage unless *values* name another one. A
+        record created in a later stage *S* must satisfy what entering *S* requires, as if it
+        had moved there: the required fields of *S*, and **one** transition into *S* must admit
+        it: the actor holds the transition's permission (if it has one) and every guard of the
+        transition holds on the new record's values. One is enough, as for a move, where the
+        record takes one path; none admitting it (or no transition leading into *S*) refuses the
+        create. The first stage needs its required fields only.
+
+        :raises ValidationError: on the stage field, naming the stage and, for each transition
+            into it, why it does not admit the record; or on a missing required field.
+        """
         pipeline = self.pipeline_of(entity.name, values)
         changes: dict[str, Any] = {}
         if entity.has_field("pipeline") and not values.get("pipeline"):
@@ -174,15 +189,58 @@ class Workflow:
             changes[entered] = _now()
         if entity.has_field("probability") and values.get("probability") is None:
             changes["probability"] = stage.probability
-        self._require_fields(entity, stage, {**values, **changes}, None)
+        merged = {**values, **changes}
+        self._require_fields(entity, stage, merged, None)
+        if stage.name != pipeline.first.name:
+            refusal = self.entry_refusal(uow, entity, pipeline, stage, merged)
+            if refusal is not None:
+                raise ValidationError(
+                    {pipeline.field: [f"a new {entity.name} cannot start in stage {stage.name!r}: {refusal}"]},
+                    entity=entity.name,
+                )
         return changes
+
+    def entry_refusal(self, uow: UnitOfWork, entity: EntityType, pipeline: Pipeline, stage: Stage,
+                      values: Mapping[str, Any]) -> str | None:
+        """Why a record with *values* may not enter *stage* without moving there (created in
+        it, or changing pipeline into it), or ``None`` when one transition into the stage
+        admits it (its permission granted to the actor, all its guards holding).
+
+        :returns: ``None``, or the reasons, one per transition into *stage*, and what to do.
+        """
+        into = self._into.get((pipeline.name, stage.name))
+        if into is None or self.pipelines.get(pipeline.name) is not pipeline:
+            into = pipeline.transitions_into(stage.name)
+            if self.pipelines.get(pipeline.name) is pipeline:
+                self._into[(pipeline.name, stage.name)] = into
+        if not into:
+            return f"no transition leads into it; start in {pipeline.first.name!r} and move the record"
+        reasons = []
+        lookup: Lookup | None = None
+        for transition in into:
+            if transition.permission is not None and not uow.can(entity.name, transition.permission):
+                reasons.append(f"{transition}: {uow.actor.username} lacks permission {transition.permission!r}")
+                continue
+            failed = None
+            for guard, test in self._compiled_guards(transition):
+                if lookup is None:
+                    lookup = self.lookup(uow, entity, values)
+                if not test(values, lookup, {}):
+                    evaluation = guard.evaluate(lookup)
+                    if not evaluation.result:
+                        failed = f"{transition}: guard {str(guard)!r} failed ({evaluation.describe()})"
+                        break
+            if failed is None:
+                return None
+            reasons.append(failed)
+        return "no transition into it admits it (" + "; ".join(reasons) + ")"
 
     def on_update(self, uow: UnitOfWork, record: Record, changes: Mapping[str, Any]) -> dict[str, Any]:
         """Check a change of a staged record; returns the changes a move implies."""
         entity = uow.registry.entity(record.entity)
         values = record.values
         if "pipeline" in changes and changes["pipeline"] != values.get("pipeline"):
-            return self._change_pipeline(entity, record, changes)
+            return self._change_pipeline(uow, entity, record, changes)
         pipeline, current, target = self._locate(entity, record, changes)
         if target is None:
             return {}
@@ -271,7 +329,7 @@ class Workflow:
             return pipeline, current, None
         return pipeline, current, self.stage_of(pipeline, target_name, entity.name)
 
-    def _change_pipeline(self, entity: EntityType, record: Record, changes: Mapping[str, Any]) -> dict[str, Any]:
+    def _change_pipeline(self, uow: UnitOfWork, entity: EntityType, record: Record, changes: Mapping[str, Any]) -> dict[str, Any]:
         pipeline = self.pipeline_of(entity.name, record.values)
         new_pipeline = self.pipeline_of(entity.name, changes)
         if pipeline.field not in changes:
@@ -280,7 +338,15 @@ class Workflow:
                 f"({', '.join(new_pipeline.stage_names)})"
             )
         target = self.stage_of(new_pipeline, changes[pipeline.field], entity.name)
-        return self._entered(entity, new_pipeline, target, record, changes)
+        extra = self._entered(entity, new_pipeline, target, record, changes)
+        if target.name != new_pipeline.first.name:
+            refusal = self.entry_refusal(uow, entity, new_pipeline, target, record.merged(changes, extra))
+            if refusal is not None:
+                raise TransitionError(
+                    f"{entity.name} {record.id} cannot change pipeline to {new_pipeline.name!r} in stage "
+                    f"{target.name!r}: {refusal}"
+                )
+        return extra
 
     def _entry_changes(self, entity: EntityType, pipeline: Pipeline, target: Stage, changes: Mapping[str, Any],
                        now: dt.datetime) -> dict[str, Any]:

@@ -24,6 +24,11 @@ stages, add transitions and guards through a :class:`PipelineBuilder`::
 
 Without ``transitions``, a record moves to the next or the previous open stage, and from any
 open stage to a lost stage; the last open stage leads to the won stages.
+
+A pipeline has at most one transition per (source, target): :meth:`PipelineBuilder.add_transition`
+refuses a second one, and :meth:`PipelineBuilder.add_guard` adds guards to the one there is. A
+record created directly in a stage other than the first must satisfy what entering that stage
+requires (see :meth:`crmcore.workflow.engine.Workflow.on_create`).
 """
 
 from __future__ import annotations
@@ -121,6 +126,32 @@ class Pipeline:
     def targets(self, source: str) -> list[str]:
         return list(dict.fromkeys(t.target for t in self.transitions_from(source)))
 
+    def transitions_into(self, target: str) -> list[Transition]:
+        """The transitions that lead into stage *target* from another stage (``"*"`` included)."""
+        return [t for t in self.transitions if t.target == target and t.source != target]
+
+    def describe(self) -> dict[str, Any]:
+        """The pipeline as plain data (for ``crm pipelines show --json`` and the reference):
+        stages with probability, kind, required and locked fields; transitions with their guards
+        as text and their permission."""
+        return {
+            "name": self.name,
+            "entity": self.entity,
+            "label": self.label,
+            "field": self.field,
+            "default": self.default,
+            "origin": self.origin,
+            "stages": [
+                {"name": s.name, "label": s.label, "probability": s.probability, "kind": s.kind,
+                 "required": list(s.required), "locked": list(s.locked)}
+                for s in self.stages
+            ],
+            "transitions": [
+                {"from": t.source, "to": t.target, "guards": [str(g) for g in t.guards], "permission": t.permission}
+                for t in self.transitions
+            ],
+        }
+
     def find(self, source: str, target: str) -> Transition | None:
         exact = [t for t in self.transitions if t.source == source and t.target == target]
         if exact:
@@ -152,7 +183,32 @@ def default_transitions(stages: Sequence[Stage]) -> list[Transition]:
 
 @attrs.define
 class PipelineBuilder:
-    """A pipeline while plugins extend it (``crm_extend_pipeline``); frozen afterwards."""
+    """A pipeline while plugins extend it (``crm_extend_pipeline``); frozen afterwards.
+
+    A phase plugin receives one builder per pipeline (its ``name`` and ``entity`` say which)
+    and changes it in place: :meth:`insert_stage`, :meth:`update_stage`,
+    :meth:`add_transition`, :meth:`remove_transition`, :meth:`add_guard`. A pipeline holds at
+    most one transition per (source, target): adding one that exists raises
+    :class:`~crmcore.errors.ConfigError`, so two plugins cannot silently both define a move.
+    To tighten a move another plugin (or the core) declared, add guards to it with
+    :meth:`add_guard`; to change its permission, remove it and add it again.
+
+    Example::
+
+        @hookimpl
+        def crm_extend_pipeline(pipeline, settings):
+            if pipeline.name != "sales":
+                return
+            pipeline.insert_stage(Stage("legal_review", probability=70), after="quotation_sent")
+            # the direct move quotation_sent -> final_stage stays, for small deals only
+            pipeline.add_transition("quotation_sent", "final_stage", guards=["amount <= 100000"])
+            # every deal needs a contact to be won
+            pipeline.add_guard("final_stage", "won", "contact_id is not null")
+
+    Errors raised here name the pipeline, the transition or stage and what to do instead;
+    :meth:`freeze` checks the whole pipeline again (unknown stages, a stage or a transition
+    declared twice).
+    """
 
     name: str
     entity: str
@@ -165,6 +221,7 @@ class PipelineBuilder:
 
     @classmethod
     def of(cls, pipeline: Pipeline) -> PipelineBuilder:
+        """A builder holding *pipeline*'s stages and transitions, to change them."""
         return cls(pipeline.name, pipeline.entity, list(pipeline.stages), list(pipeline.transitions),
                    pipeline.field, pipeline.label, pipeline.default, pipeline.origin)
 
@@ -174,12 +231,27 @@ class PipelineBuilder:
                 return index
         raise ConfigError(f"pipeline {self.name!r} has no stage {name!r}; its stages: {', '.join(s.name for s in self.stages)}")
 
+    def _find(self, source: str, target: str) -> Transition | None:
+        for transition in self.transitions:
+            if transition.source == source and transition.target == target:
+                return transition
+        return None
+
     def insert_stage(self, stage: Stage, *, after: str | None = None, before: str | None = None, rewire: bool = True) -> None:
         """Insert *stage* after (or before) an existing one.
 
         With *rewire*, moves between the two neighbours now pass through the new stage: the
         direct transition is removed and two are added (neighbour -> new -> neighbour), with
-        the backward moves when the pipeline had them.
+        the backward moves when the pipeline had them, and the new stage may go to the lost
+        stages its predecessor may go to.
+
+        :param stage: the new :class:`Stage`.
+        :param after: the name of the stage it follows; or
+        :param before: the name of the stage it precedes (give exactly one of the two).
+        :param rewire: route the moves between the neighbours through the new stage.
+        :returns: ``None``.
+        :raises ConfigError: without exactly one of *after* and *before*, or naming an unknown
+            stage.
         """
         if (after is None) == (before is None):
             raise ConfigError(f"insert_stage({stage.name!r}) needs exactly one of after= or before=")
@@ -200,44 +272,113 @@ class PipelineBuilder:
                 self.transitions.append(Transition(stage.name, closed.name))
 
     def add_transition(self, source: str, target: str, *, guards: Iterable[Any] = (), permission: str | None = None) -> None:
-        """Allow a move; *guards* are conditions (data or text)."""
+        """Allow a move from *source* to *target*.
+
+        :param source: a stage name, or ``"*"`` for any stage.
+        :param target: a stage name.
+        :param guards: conditions (data or text, see ``docs/conditions.md``) that must all hold
+            on the record, as it will be after the move, for the move to be allowed.
+        :param permission: an action the actor's profiles must grant, such as
+            ``"opportunity.close"`` (declared through ``crm_permissions``).
+        :returns: ``None``.
+        :raises ConfigError: naming an unknown stage, a malformed guard, or a transition from
+            *source* to *target* that the pipeline already has (add guards to it with
+            :meth:`add_guard`, or :meth:`remove_transition` it first to replace it).
+
+        Example::
+
+            pipeline.add_transition("quotation_sent", "final_stage", guards=["amount <= 100000"])
+        """
         for name in (source, target):
             if name != "*":
                 self._index(name)
         where = f"pipeline {self.name!r} transition {source} -> {target}"
+        existing = self._find(source, target)
+        if existing is not None:
+            guarded = f" (guards: {', '.join(repr(str(g)) for g in existing.guards)})" if existing.guards else ""
+            raise ConfigError(
+                f"{where} exists already{guarded}; add guards to it with "
+                f"add_guard({source!r}, {target!r}, guard), or remove_transition({source!r}, {target!r}) "
+                "first to replace it"
+            )
         self.transitions.append(Transition(source, target, tuple(parse(g, where=where) for g in guards), permission))
 
     def remove_transition(self, source: str, target: str) -> None:
+        """Forbid the move from *source* to *target* (exactly these names; ``"*"`` for a
+        wildcard transition). Removing a transition the pipeline lacks does nothing.
+
+        :returns: ``None``.
+        """
         self.transitions = [t for t in self.transitions if not (t.source == source and t.target == target)]
 
     def add_guard(self, source: str, target: str, guard: Any) -> None:
-        """Add a guard to every transition from *source* to *target*."""
+        """Add *guard* to the transition from *source* to *target*, after its own guards.
+
+        The way for a plugin to tighten a move that the core or another plugin declared: every
+        guard of the transition must hold for the move (and for a record created in *target*
+        through it, see ``docs/pipelines.md``).
+
+        :param source: the transition's source as declared: a stage name or ``"*"``.
+        :param target: the transition's target stage.
+        :param guard: a condition, as data or text (``"contact_id is not null"``).
+        :returns: ``None``.
+        :raises ConfigError: for a malformed guard, or when the pipeline has no transition
+            from *source* to *target* (the message lists the transitions into *target*; a
+            move allowed by a ``"*"`` transition is guarded through ``add_guard("*", target, ...)``).
+
+        Example::
+
+            pipeline.add_guard("final_stage", "won", "contact_id is not null")
+        """
         where = f"pipeline {self.name!r} transition {source} -> {target}"
         condition = parse(guard, where=where)
-        found = False
-        updated = []
-        for transition in self.transitions:
-            if transition.source == source and transition.target == target:
-                transition = attrs.evolve(transition, guards=(*transition.guards, condition))
-                found = True
-            updated.append(transition)
-        if not found:
-            raise ConfigError(f"{where}: no such transition to guard")
-        self.transitions = updated
+        existing = self._find(source, target)
+        if existing is None:
+            into = [str(t) for t in self.transitions if t.target == target]
+            raise ConfigError(
+                f"{where}: no such transition to guard; transitions into {target!r}: {', '.join(into) or 'none'}; "
+                f"add it with add_transition({source!r}, {target!r}, guards=[...])"
+            )
+        self.transitions = [
+            attrs.evolve(t, guards=(*t.guards, condition)) if t is existing else t for t in self.transitions
+        ]
 
     def update_stage(self, name: str, **changes: Any) -> None:
-        """Change a stage's label, probability, kind, required or locked fields."""
+        """Change a stage's label, probability, kind, required or locked fields.
+
+        :param name: the stage's name.
+        :param changes: attributes of :class:`Stage`, such as ``required=("amount",)``.
+        :returns: ``None``.
+        :raises ConfigError: naming an unknown stage.
+
+        Example::
+
+            pipeline.update_stage("final_stage", required=("amount", "contact_id"))
+        """
         index = self._index(name)
         self.stages[index] = attrs.evolve(self.stages[index], **changes)
 
     def freeze(self) -> Pipeline:
+        """The frozen :class:`Pipeline`.
+
+        :raises ConfigError: when a stage is named twice, a transition names an unknown stage,
+            or two transitions have the same source and target.
+        """
         names = [s.name for s in self.stages]
         if len(set(names)) != len(names):
             raise ConfigError(f"pipeline {self.name!r} names a stage twice: {', '.join(names)}")
+        seen: set[tuple[str, str]] = set()
         for transition in self.transitions:
             for name in (transition.source, transition.target):
                 if name != "*" and name not in names:
                     raise ConfigError(f"pipeline {self.name!r}: transition {transition} names unknown stage {name!r}; its stages: {', '.join(names)}")
+            key = (transition.source, transition.target)
+            if key in seen:
+                raise ConfigError(
+                    f"pipeline {self.name!r} declares transition {transition} twice; declare it once, "
+                    "with all its guards"
+                )
+            seen.add(key)
         return Pipeline(self.name, self.entity, tuple(self.stages), tuple(self.transitions), self.field,
                         self.label, self.default, self.origin)
 
