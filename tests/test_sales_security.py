@@ -31,7 +31,7 @@ ALL = {"lead": "all", "contact": "all", "account": "all", "opportunity": "all", 
 SECURITY = {
     "profiles": {
         "sales": {"privileges": ALL},
-        "intern": {"privileges": ALL, "fields": {"opportunity": {"amount": "hidden"}}},
+        "intern": {"privileges": ALL, "fields": {"opportunity": {"amount": "hidden"}, "lead": {"email": "hidden"}}},
     },
     "roles": {
         "manager": {"profiles": ["sales"]},
@@ -46,7 +46,8 @@ D = decimal.Decimal
 
 @pytest.fixture
 def office(crm_factory: Any) -> tuple[Any, dict[str, Actor]]:
-    """A manager, two reps and an intern (who may not see opportunity amounts), each with
+    """A manager, two reps and an intern (who may not see opportunity amounts nor lead
+    e-mail addresses), each with
     deals; leads, accounts, contacts and deals are private to their owners (and managers)."""
     crm = crm_factory(security=SECURITY, sales={"default_region": "GB"}, database=crm_factory.database_url(file=True))  # the command line reconnects
     with crm.unit_of_work() as uow:
@@ -218,6 +219,23 @@ def test_conversion_matches_only_accounts_and_contacts_the_actor_may_read(office
     assert not found.contact_created and found.contact.id == contact.id
 
 
+def test_a_lead_field_hidden_from_the_actor_neither_matches_nor_is_carried(office):
+    crm, actors = office
+    with crm.unit_of_work() as uow:
+        contact = uow.create("contact", last_name="Lovelace", email="ada@analytical.org", owner_id=actors["intern"].user_id)
+        lead = uow.create("lead", last_name="Lovelace", status="qualified", email="ada@analytical.org",
+                          owner_id=actors["intern"].user_id)
+        uow.commit()
+    with crm.unit_of_work(actors["intern"]) as uow:
+        assert uow.get("contact", contact.id).email == "ada@analytical.org"
+        for check in (lambda: check_leads(uow, store=False), lambda: check_lead(uow, lead.id)):
+            with pytest.raises(PermissionDeniedError, match="lead.email is hidden from intern"):
+                check()
+        done = convert_lead(uow, lead.id)
+        uow.commit()
+    assert done.contact_created and done.contact.id != contact.id and done.contact.get("email") is None
+
+
 def test_import_dedupe_ignores_records_the_actor_may_not_read(office):
     crm, actors = office
     hidden = add_lead(crm, actors["rep2"], email="ada@analytical.org")
@@ -302,3 +320,9 @@ def test_an_invisible_account_is_refused_like_a_missing_one(office):
         with pytest.raises(NotFoundError) as missing:
             convert_lead(uow, lead.id, account_id=9999)
     assert message(invisible, theirs.id) == message(missing, 9999)
+
+
+def test_import_cannot_dedupe_on_a_field_hidden_from_the_actor(office):
+    crm, actors = office
+    with crm.unit_of_work(actors["intern"]) as uow, pytest.raises(PermissionDeniedError, match="lead.email is hidden from intern; it cannot be used to find"):
+        import_rows(uow, "lead", [{"last_name": "Lovelace", "email": "ada@analytical.org"}], dedupe_on="email")
