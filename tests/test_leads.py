@@ -191,18 +191,6 @@ def test_a_lead_does_not_duplicate_itself(crm_factory):
         assert check_lead(uow, only.id).ok
 
 
-def test_duplicates_are_searched_among_records_the_actor_may_not_read(crm_factory):
-    crm = crm_factory(security=SECURITY)
-    with crm.unit_of_work() as uow:
-        reps = [admin.add_user(uow, name, roles=["rep"]) for name in ("rep1", "rep2")]
-        uow.commit()
-    with crm.unit_of_work(Actor(reps[1].id, "rep2")) as uow:
-        uow.create("lead", last_name="Hidden", email="ada@analytical.org")
-        uow.commit()
-    with crm.unit_of_work(Actor(reps[0].id, "rep1")) as uow:
-        assert codes(check_lead(uow, {"last_name": "Mine", "email": "ada@analytical.org"})) == ["duplicate_lead"]
-
-
 # -- storing ---------------------------------------------------------------------------------------
 
 

@@ -1,12 +1,13 @@
 """The summary that ends ``crm demo``: counts, the pipeline by stage, the forecast by quarter, the
-reminders due per user, the top accounts and the timeline of one account.
+reminders due per user, the top accounts and the timeline of one account. Every figure comes
+from the unit of work's query API (counts, aggregates), so it applies the read predicate and
+hidden fields of the actor (the demo's system actor sees everything).
 """
 
 from __future__ import annotations
 
 import decimal
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING
 
 from crmcore.app import Crm
 from crmcore.demo.story import (
@@ -16,6 +17,9 @@ from crmcore.demo.story import (
 )
 from crmcore.money import Money
 from crmcore.sales import weighted_pipeline
+
+if TYPE_CHECKING:
+    from crmcore.storage.uow import UnitOfWork
 
 __all__ = ["stage_totals", "summary"]
 
@@ -30,6 +34,17 @@ def stage_totals(crm: Crm) -> list[tuple[str, str | None, int, Money | None]]:
     return sorted(found, key=lambda r: (stages.index(r[0]) if r[0] in stages else len(stages), r[0] or "", r[1] or ""))
 
 
+def _top_accounts(uow: UnitOfWork, limit: int = 5) -> list[tuple[int, str, int, Money]]:
+    """``(account id, name, open deals, open amount)`` of the accounts with the largest open
+    pipeline in one currency (the query API's aggregate, so what the actor may read)."""
+    rows = (uow.query("opportunity").where(("stage", "not in", ["won", "lost"]))
+            .aggregate(group_by=["account_id"], sum=["amount"]))
+    rows = [r for r in rows if r["account_id"] is not None and r["sum_amount"] is not None]
+    rows = sorted(rows, key=lambda r: (-r["sum_amount"].amount, r["account_id"]))[:limit]
+    names = {a.id: a.get("name", "") for a in uow.get_many("account", [r["account_id"] for r in rows])}
+    return [(r["account_id"], names[r["account_id"]], r["count"], r["sum_amount"]) for r in rows if r["account_id"] in names]
+
+
 def summary(story: Story) -> None:
     """Counts per entity type, the pipeline by stage, the forecast by quarter, the reminders due
     per user, the top accounts and one account's timeline."""
@@ -37,29 +52,13 @@ def summary(story: Story) -> None:
 
     crm, echo = story.crm, story.echo
     registry = crm.registry
-    opportunity = registry.entity("opportunity")
-    table = registry.table("opportunity")
-    amount = table.c[opportunity.field("amount").column]
-    currency = table.c[f"{opportunity.field('amount').column}_currency"]
     by_stage = stage_totals(crm)
     with crm.unit_of_work() as uow:
-        connection = uow.connection
-        counts = []
-        for entity in registry:
-            number = connection.execute(sa.select(sa.func.count()).select_from(registry.table(entity.name))).scalar_one()
-            counts.append((entity.plural.lower(), number))
+        counts = [(entity.plural.lower(), uow.query(entity.name).count()) for entity in registry]
         forecast = weighted_pipeline(uow, period="quarter")
-        accounts = registry.table("account")
-        open_amount = sa.func.sum(amount)
-        top = connection.execute(
-            sa.select(accounts.c.id, accounts.c.name, currency, sa.func.count(), open_amount)
-            .join(table, table.c[opportunity.field("account_id").column] == accounts.c.id)
-            .where(table.c.stage.not_in(("won", "lost")))
-            .group_by(accounts.c.id, accounts.c.name, currency)
-            .order_by(open_amount.desc(), accounts.c.id).limit(5)
-        ).all()
+        top = _top_accounts(uow)
         featured = top[0] if top else None
-        lines = timeline_lines(crm, uow, uow.timeline("account", featured.id)) if featured else []
+        lines = timeline_lines(crm, uow, uow.timeline("account", featured[0])) if featured else []
     due = due_by_user(story)
 
     echo("")
@@ -99,11 +98,11 @@ def summary(story: Story) -> None:
 
     echo("")
     echo("Top accounts by open pipeline")
-    for n, (_, name, code, number, total) in enumerate(top, 1):
-        echo(f"  {n}. {name:<24} {money_text(Money(total, code)):>18}  ({number} open)")
+    for n, (_, name, number, total) in enumerate(top, 1):
+        echo(f"  {n}. {name:<24} {money_text(total):>18}  ({number} open)")
 
     if featured is not None:
         echo("")
-        echo(f"Timeline of {featured.name} (latest {min(8, len(lines))} of {len(lines)} entries)")
+        echo(f"Timeline of {featured[1]} (latest {min(8, len(lines))} of {len(lines)} entries)")
         for line in lines[-8:]:
             echo("  " + (line if len(line) <= 110 else line[:109] + "…"))

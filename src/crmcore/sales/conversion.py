@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import json
 import operator
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -40,8 +41,8 @@ import attrs
 import sqlalchemy as sa
 
 from crmcore.actors import Actor
-from crmcore.errors import NotFoundError, ReferenceError, ValidationError
-from crmcore.fields import FieldType
+from crmcore.errors import NotFoundError, PermissionDeniedError, ReferenceError, ValidationError
+from crmcore.fields import FieldType, FieldValueError
 from crmcore.records import Record
 from crmcore.sales._writes import create_many, delete_many
 from crmcore.sales.errors import ConversionError
@@ -150,6 +151,8 @@ def _convert_all(uow: UnitOfWork, leads: list[Record | int], opportunity: Any, a
     seen: set[int] = set()
     versions: dict[int, int] = {}
     for lead in leads:
+        if isinstance(lead, Record) and lead.entity != "lead":
+            raise ValidationError(f"convert_leads takes leads, got a {lead.entity} record ({lead.id!r})", entity="lead")
         lead_id = lead.id if isinstance(lead, Record) else int(lead)
         if lead_id in seen:
             raise ValidationError(f"lead {lead_id} is given twice; a lead converts once", entity="lead")
@@ -215,7 +218,10 @@ def _read_leads(uow: UnitOfWork, ids: Sequence[int], versions: Mapping[int, int]
 
 
 def _missing(uow: UnitOfWork, lead_id: int) -> Exception:
-    """Why lead *lead_id* cannot be read: converted before (its audit says so), or not found."""
+    """Why lead *lead_id* cannot be read: converted before (its audit says so) by a lead the
+    actor could read, or not found (the same error, with the same text, whether the lead never
+    existed or the actor may not read it)."""
+    not_found = NotFoundError(f"lead {lead_id} not found", entity="lead", id=lead_id)
     uow.flush()
     audit = uow.crm.core_tables["audit"]
     row = uow._execute(
@@ -223,8 +229,8 @@ def _missing(uow: UnitOfWork, lead_id: int) -> Exception:
         .where(audit.c.entity == "lead", audit.c.record_id == lead_id, audit.c.action == "converted")
         .order_by(audit.c.id.desc()).limit(1)
     ).first()
-    if row is None:
-        return NotFoundError(f"lead {lead_id} not found", entity="lead", id=lead_id)
+    if row is None or not _was_readable(uow, lead_id):
+        return not_found
     previous: dict[str, Any] = {name: change[1] for name, change in row.changes.items()}
     made = ", ".join(f"{name[:-3]} {value}" for name, value in previous.items() if value is not None)
     previous["at"] = row.at
@@ -233,6 +239,36 @@ def _missing(uow: UnitOfWork, lead_id: int) -> Exception:
         "refused: work on those records instead",
         id=lead_id, reason="converted", previous=previous,
     )
+
+
+def _was_readable(uow: UnitOfWork, lead_id: int) -> bool:
+    """Whether the actor may read the deleted lead *lead_id* as it was when deleted (its
+    ``deleted`` audit entry holds its snapshot; the actor's read predicate is tested on it)."""
+    if uow.actor.is_system:
+        return True
+    audit = uow.crm.core_tables["audit"]
+    changes = uow._execute(
+        sa.select(audit.c.changes)
+        .where(audit.c.entity == "lead", audit.c.record_id == lead_id, audit.c.action == "deleted")
+        .order_by(audit.c.id.desc()).limit(1)
+    ).scalar()
+    if isinstance(changes, str):
+        changes = json.loads(changes)
+    if not changes:
+        return False
+    etype = uow.registry.entity("lead")
+    values: dict[str, Any] = {"id": lead_id}
+    for field in etype.fields:
+        old = (changes.get(field.name) or (None, None))[0]
+        try:
+            values[field.name] = None if old is None else field.parse(old)
+        except FieldValueError:
+            values[field.name] = old
+    try:
+        uow.check_access(Record("lead", values), "read")
+    except (NotFoundError, PermissionDeniedError):
+        return False
+    return True
 
 
 def domain_of(website: str | None, email: str | None, *, free: frozenset[str] = frozenset()) -> str | None:
@@ -298,9 +334,13 @@ class _Converter:
 
     def run(self, leads: list[Record]) -> list[Conversion]:
         uow = self.uow
-        accounts, created_accounts = self._accounts(leads)
-        contacts, created_contacts = self._contacts(leads, accounts)
-        opportunities = self._opportunities(leads, accounts, contacts)
+        # what the actor may see of the leads finds and fills the records they become; the
+        # full leads are deleted (their audit keeps the whole snapshot)
+        hidden_lead = uow.hidden_fields("lead")
+        seen = [Record("lead", {k: v for k, v in lead.values.items() if k not in hidden_lead}) for lead in leads] if hidden_lead else leads
+        accounts, created_accounts = self._accounts(seen)
+        contacts, created_contacts = self._contacts(seen, accounts)
+        opportunities = self._opportunities(seen, accounts, contacts)
         conversions = []
         for lead in leads:
             lead_id = lead.id
@@ -360,8 +400,9 @@ class _Converter:
         if self.account is not None:
             return {lead.id: self.account for lead in leads}, set()
         table = self.registry.table("account")
-        by_name_on = "name" in self.conversion.match_account_by
-        by_domain_on = "domain" in self.conversion.match_account_by
+        hidden = uow.hidden_fields("account")  # a hidden field matches nothing: it would show
+        by_name_on = "name" in self.conversion.match_account_by and "name" not in hidden
+        by_domain_on = "domain" in self.conversion.match_account_by and "domain" not in hidden
         has_domain = "domain" in table.c
         domain_of_lead = {lead.id: self._domain(lead) for lead in leads}
         linked = {lead.values["account_id"] for lead in leads if lead.values.get("account_id") is not None}
@@ -447,7 +488,7 @@ class _Converter:
         table = self.registry.table("contact")
         emails = {lead.values["email"].lower() for lead in leads if lead.values.get("email")}
         by_email: dict[str, Record] = {}
-        if emails and "email" in self.conversion.match_contact_by:
+        if emails and "email" in self.conversion.match_contact_by and "email" not in uow.hidden_fields("contact"):
             key = sa.func.lower(table.c.email)
             statement = sa.select(table).where(key.in_(_listed("b_emails")), uow.read_filter("contact", table)).order_by(table.c.id)
             read = self.reader("contact")

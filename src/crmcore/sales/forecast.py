@@ -2,10 +2,12 @@
 
 :func:`weighted_pipeline` adds up, per month or quarter of the expected close date and per
 owner, team or pipeline, the open opportunities' amounts and their amounts weighted by their
-probability (``amount × probability / 100``), and what was won. One ``GROUP BY`` statement
-does it, built from the query API, so it counts exactly the opportunities the actor may read
-and sums exactly: amounts are stored as integers and multiplied by the probability in SQL, one
-row per currency (amounts in different currencies are never added).
+probability (``amount × probability / 100``), and what was won. The figures of both forecasts
+come from :meth:`crmcore.query.Query.aggregate` (amounts summed per close date, stage,
+probability and group), so they count exactly the opportunities the actor may read, and a
+field hidden from the actor (the amount, say) refuses the forecast with
+:class:`~crmcore.errors.PermissionDeniedError` as it refuses any aggregate. Sums are exact,
+one row per currency (amounts in different currencies are never added).
 
 :func:`history_forecast` learns from the opportunities that closed: for each stage of each
 pipeline, the share of the deals that passed through it and were won (its win rate) and the
@@ -25,7 +27,7 @@ import datetime as dt
 import decimal
 import json
 import statistics
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
@@ -159,26 +161,51 @@ def _base(uow: UnitOfWork, where: Iterable[Any], start: dt.date | None, end: dt.
     return query
 
 
-def _kind_condition(table: sa.Table, kinds: Mapping[str, Mapping[str, str]], default: str, wanted: str) -> sa.ColumnElement[bool]:
-    pipeline = sa.func.coalesce(table.c.pipeline, default)
-    parts = []
+def _kind_condition(kinds: Mapping[str, Mapping[str, str]], default: str, *wanted: str) -> dict[str, Any]:
+    """A query condition: the opportunities in a stage of one of the *wanted* kinds (an empty
+    pipeline is the default one)."""
+    parts: list[Any] = []
     for name, stages in kinds.items():
-        names = sorted(s for s, kind in stages.items() if kind == wanted)
-        if names:
-            parts.append(sa.and_(pipeline == name, table.c.stage.in_(names)))
-    return sa.or_(sa.false(), *parts)
+        names = sorted(s for s, kind in stages.items() if kind in wanted)
+        if not names:
+            continue
+        pipeline: Any = ("pipeline", "=", name)
+        if name == default:
+            pipeline = {"any": [pipeline, ("pipeline", "is null")]}
+        parts.append({"all": [pipeline, ("stage", "in", names)]})
+    return {"any": parts}
 
 
-def _group_column(uow: UnitOfWork, table: sa.Table, by: str | None, default: str) -> tuple[sa.ColumnElement[Any] | None, Any]:
-    """The group-by expression for *by* and the FROM clause it needs."""
+def _group_fields(by: str | None) -> list[str]:
+    """The fields a forecast grouped *by* owner, team or pipeline groups the aggregate by."""
     if by == "owner":
-        return table.c.owner_id, table
-    if by == "pipeline":
-        return sa.func.coalesce(table.c.pipeline, default), table
+        return ["owner_id"]
     if by == "team":
-        user = uow.registry.table("user").alias("owner_user")
-        return sa.func.coalesce(table.c.team_id, user.c.team_id), table.outerjoin(user, user.c.id == table.c.owner_id)
-    return None, table
+        return ["team_id", "owner_id"]
+    return ["pipeline"] if by == "pipeline" else []
+
+
+def _grouper(uow: UnitOfWork, by: str | None, default: str, rows: Sequence[Mapping[str, Any]]) -> Callable[[Mapping[str, Any]], Any]:
+    """The group value of an aggregate row: its owner, its team (the opportunity's ``team_id``
+    when set, else its owner's team) or its pipeline."""
+    if by == "owner":
+        return lambda row: row["owner_id"]
+    if by == "pipeline":
+        return lambda row: row["pipeline"] or default
+    if by == "team":
+        owners = sorted({row["owner_id"] for row in rows if row["team_id"] is None and row["owner_id"] is not None})
+        teams: dict[Any, Any] = {}
+        if owners:
+            user = uow.registry.table("user")
+            statement = sa.select(user.c.id, user.c.team_id).where(user.c.id.in_(owners))
+            teams = {row[0]: row[1] for row in uow._execute(statement)}
+        return lambda row: row["team_id"] if row["team_id"] is not None else teams.get(row["owner_id"])
+    return lambda row: None
+
+
+def _units(money: Money | None, scale: int) -> int | None:
+    """*money* in integer units of ``10**-scale``."""
+    return None if money is None else int(money.amount.scaleb(scale))
 
 
 def weighted_pipeline(
@@ -193,6 +220,10 @@ def weighted_pipeline(
     """The weighted pipeline per period of close date (and per owner, team or pipeline), of the
     opportunities the actor may read.
 
+    The figures come from one :meth:`~crmcore.query.Query.aggregate` (amounts summed per close
+    date, stage, probability and group), so the actor's read predicate and hidden fields apply
+    exactly as they do to any aggregate.
+
     :param period: ``"month"`` or ``"quarter"``.
     :param by: ``"owner"``, ``"team"``, ``"pipeline"`` or ``None``.
     :param start: only opportunities closing on or after this day.
@@ -200,45 +231,27 @@ def weighted_pipeline(
     :param where: further conditions, as :meth:`crmcore.query.Query.where` takes them.
     :returns: rows ordered by period (no date last), group and currency.
     :raises ValidationError: for an unknown period or grouping, or a bad condition.
+    :raises PermissionDeniedError: when a field the forecast uses (amount, probability, stage,
+        pipeline, close date, owner, team) is hidden from the actor.
     """
     _check(period, by)
     kinds, default = _stage_kinds(uow.crm.workflow)
-    query = _base(uow, where, start, end)
-    table = query.table
+    query = _base(uow, where, start, end).where(_kind_condition(kinds, default, "open", "won"))
     scale = uow.registry.entity("opportunity").field("amount").type.scale  # type: ignore[attr-defined]
-    is_open = _kind_condition(table, kinds, default, "open")
-    is_won = _kind_condition(table, kinds, default, "won")
-    units = sa.type_coerce(table.c.amount, sa.BigInteger())
-    chance = sa.func.coalesce(table.c.probability, 0)
-    group, source = _group_column(uow, table, by, default)
-    year = sa.extract("year", table.c.close_date)
-    month = sa.extract("month", table.c.close_date)
-    keys: list[sa.ColumnElement[Any]] = [year.label("y"), month.label("m"), table.c.amount_currency.label("currency")]
-    if group is not None:
-        keys.append(group.label("g"))
-    statement = (
-        query.statement().order_by(None).limit(None)
-        .with_only_columns(
-            *keys,
-            sa.func.sum(sa.case((is_open, 1), else_=0)).label("n"),
-            sa.func.sum(sa.case((is_open, units))).label("amount"),
-            sa.func.sum(sa.case((is_open, units * chance))).label("weighted"),
-            sa.func.sum(sa.case((is_won, units))).label("won"),
-        )
-        .select_from(source)
-        .where(sa.or_(is_open, is_won))
-        .group_by(*keys)
-    )
+    fields = list(dict.fromkeys(["close_date", "pipeline", "stage", "probability", *_group_fields(by)]))
+    found = query.aggregate(group_by=fields, sum=["amount"])
+    group_of = _grouper(uow, by, default, found)
     totals: dict[tuple[Any, ...], list[int]] = {}
-    for row in uow._execute(statement):
-        day = dt.date(int(row.y), int(row.m), 1) if row.y is not None else None
-        key = (period_of(day, period), row.g if group is not None else None, row.currency)
+    for row in found:
+        key = (period_of(row["close_date"], period), group_of(row), row["amount_currency"])
         into = totals.setdefault(key, [0, 0, 0, 0, 0])  # count, amount, weighted, won, has won
-        into[0] += int(row.n or 0)
-        into[1] += int(row.amount or 0)
-        into[2] += int(row.weighted or 0)
-        if row.won is not None:
-            into[3] += int(row.won)
+        units = _units(row["sum_amount"], scale)
+        if kinds[row["pipeline"] or default].get(row["stage"]) == "open":
+            into[0] += row["count"]
+            into[1] += units or 0
+            into[2] += (units or 0) * (row["probability"] or 0)
+        elif units is not None:
+            into[3] += units
             into[4] = 1
     labels = _labels(uow, by, {key[1] for key in totals}, kinds)
     rows = []
@@ -288,13 +301,17 @@ def _labels(uow: UnitOfWork, by: str | None, values: set[Any], kinds: Mapping[st
 
 def stage_history(uow: UnitOfWork) -> list[StageHistory]:
     """Win rates and cycle times per stage, from the closed opportunities the actor may read
-    and the audit trail of their stage changes."""
+    (found with the query API, so its predicate and hidden fields apply) and the audit trail
+    of their stage changes.
+
+    :raises PermissionDeniedError: when the stage or pipeline is hidden from the actor.
+    """
     kinds, default = _stage_kinds(uow.crm.workflow)
-    table = uow.registry.table("opportunity")
-    query = uow.query("opportunity")
-    closed = sa.or_(_kind_condition(table, kinds, default, "won"), _kind_condition(table, kinds, default, "lost"))
-    ids = query.statement().order_by(None).with_only_columns(table.c.id, sa.func.coalesce(table.c.pipeline, default), table.c.stage).where(closed)
-    final: dict[int, tuple[str, str]] = {row[0]: (row[1], row[2]) for row in uow._execute(ids)}
+    closed = uow.query("opportunity").where(_kind_condition(kinds, default, "won", "lost"))
+    final: dict[int, tuple[str, str]] = {
+        row["id"]: (row["pipeline"] or default, row["stage"])
+        for row in closed.aggregate(group_by=["id", "pipeline", "stage"], count=False)
+    }
     visits: dict[tuple[str, str], list[tuple[bool, float | None]]] = {}
     uow.flush()
     audit = uow.crm.core_tables["audit"]
@@ -358,52 +375,46 @@ def history_forecast(
     :param end: only those expected to close on or before this day.
     :returns: a :class:`HistoryForecast`; each row's ``weighted`` is the expected amount won,
         rounded half-even to the currency's cents once per row.
+    :raises PermissionDeniedError: when a field the forecast uses is hidden from the actor (the
+        figures come from :meth:`~crmcore.query.Query.aggregate`, as for
+        :func:`weighted_pipeline`).
     """
     _check(period, by)
     today = today or dt.datetime.now(dt.UTC).date()
     minimum = sales_settings(uow).min_history
     kinds, default = _stage_kinds(uow.crm.workflow)
     history = {(h.pipeline, h.stage): h for h in stage_history(uow)}
-    query = _base(uow, where, None, None)
-    table = query.table
+    query = _base(uow, where, None, None).where(_kind_condition(kinds, default, "open"))
     scale = uow.registry.entity("opportunity").field("amount").type.scale  # type: ignore[attr-defined]
-    group, source = _group_column(uow, table, by, default)
-    columns: list[sa.ColumnElement[Any]] = [
-        sa.func.coalesce(table.c.pipeline, default).label("pipeline"), table.c.stage,
-        sa.type_coerce(table.c.amount, sa.BigInteger()).label("units"), table.c.amount_currency.label("currency"),
-        table.c.stage_entered_at, table.c.created_at, table.c.close_date,
-    ]
-    if group is not None:
-        columns.append(group.label("g"))
-    statement = (
-        query.statement().order_by(None).limit(None).with_only_columns(*columns).select_from(source)
-        .where(_kind_condition(table, kinds, default, "open"))
-    )
+    fields = ["pipeline", "stage", "stage_entered_at", "created_at", "close_date", *_group_fields(by)]
+    found = query.aggregate(group_by=list(dict.fromkeys(fields)), sum=["amount"])
+    group_of = _grouper(uow, by, default, found)
     totals: dict[tuple[Any, ...], list[Any]] = {}
-    for row in uow._execute(statement):
-        stage = history.get((row.pipeline, row.stage))
+    for row in found:
+        stage = history.get((row["pipeline"] or default, row["stage"]))
         learned = stage is not None and stage.closed >= minimum
         if learned:
             assert stage is not None
             rate = stage.win_rate or Fraction(0)
             if stage.days_to_close is not None:
-                entered = row.stage_entered_at or row.created_at
+                entered = row["stage_entered_at"] or row["created_at"]
                 expected = max((entered + dt.timedelta(days=stage.days_to_close)).date(), today)
             else:
-                expected = row.close_date
+                expected = row["close_date"]
         else:
             rate = Fraction(stage.probability if stage is not None else 0, 100)
-            expected = row.close_date
+            expected = row["close_date"]
         if (start is not None or end is not None) and (
             expected is None or (start is not None and expected < start) or (end is not None and expected > end)
         ):
             continue
-        key = (period_of(expected, period), row.g if group is not None else None, row.currency)
+        key = (period_of(expected, period), group_of(row), row["amount_currency"])
         into = totals.setdefault(key, [0, 0, Fraction(0)])
-        into[0] += 1
-        if row.units is not None:
-            into[1] += int(row.units)
-            into[2] += int(row.units) * rate
+        into[0] += row["count"]
+        units = _units(row["sum_amount"], scale)
+        if units is not None:
+            into[1] += units
+            into[2] += units * rate
     labels = _labels(uow, by, {key[1] for key in totals}, kinds)
     quantum = decimal.Decimal(1).scaleb(-scale)
     rows = []

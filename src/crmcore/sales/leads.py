@@ -15,8 +15,9 @@ lead: the e-mail address in its normalised form, the phone number in E.164
   ``+CC`` (``invalid_phone``);
 - duplicates among the other leads and the contacts, by e-mail address (case-insensitively)
   and by phone number (whatever its separators and whether written with ``+CC`` or
-  nationally): ``duplicate_lead``, ``duplicate_contact``. Duplicates are searched among all
-  records, also those the actor may not read: a duplicate is a property of the data.
+  nationally): ``duplicate_lead``, ``duplicate_contact``. Duplicates are searched among the
+  records the actor may read (the system actor: all), comparing only the fields not hidden
+  from the actor, so a check never reveals a record, or a value, the actor could not see.
 
 E-mail validation and phone parsing cost a fraction of a millisecond per lead, so they do not
 run on every create: bulk imports stay fast. Leads are checked by :func:`check_leads` (``crm
@@ -34,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import sqlalchemy as sa
 
-from crmcore.errors import NotFoundError, PermissionDeniedError
+from crmcore.errors import NotFoundError, PermissionDeniedError, ValidationError
 from crmcore.records import Record
 from crmcore.sales.settings import ISSUES, SalesSettings
 from crmcore.storage.batch import update_many
@@ -49,6 +50,7 @@ __all__ = ["Issue", "LeadCheck", "check_lead", "check_leads", "check_records", "
 _BATCH = 1000
 _ISSUE_ORDER = {code: index for index, code in enumerate(ISSUES)}
 _SEPARATORS = (" ", "-", "(", ")", ".", "/")
+_CHECKED = ("email", "phone")  # the fields of a saved lead a check reads and shows
 
 
 @attrs.frozen
@@ -110,15 +112,15 @@ def check_lead(uow: UnitOfWork, lead: Record | int | Mapping[str, Any], *, resol
         parsed like a create's.
     :param resolver: a ``dns.resolver.Resolver`` (or an object with its ``resolve`` method) for
         the deliverability lookups of ``[sales] check_deliverability``.
-    :raises NotFoundError: for an id the actor may not read.
+    :raises NotFoundError: for a lead (id or record) the actor may not read.
     :raises ValidationError: for values that do not fit the lead's fields.
+    :raises PermissionDeniedError: for a saved lead whose e-mail or phone is hidden from the actor.
     """
-    if isinstance(lead, Record):
-        values: Mapping[str, Any] = lead.values
-    elif isinstance(lead, Mapping):
-        values = validate(uow.registry.entity("lead"), lead, partial=True)
-    else:
-        values = uow.get("lead", lead).values
+    if isinstance(lead, Mapping):
+        values: Mapping[str, Any] = validate(uow.registry.entity("lead"), lead, partial=True)
+    else:  # a record is read again: only what the actor may read is checked
+        _require_visible(uow, "lead", _CHECKED)
+        values = read_leads(uow, [_lead_id(lead)], update=False, explicit=True)[0].values
     checker = _Checker(uow, sales_settings(uow), resolver)
     return checker.run([values])[0]
 
@@ -144,9 +146,11 @@ def check_leads(
     :param resolver: see :func:`check_lead`.
     :returns: one :class:`LeadCheck` per lead, in id order.
     :raises NotFoundError: for a given id the actor may not read.
-    :raises PermissionDeniedError: with *store*, for a given lead the actor may not update.
+    :raises PermissionDeniedError: with *store*, for a given lead the actor may not update; for
+        a lead e-mail or phone hidden from the actor.
     """
     ids, explicit = _lead_ids(uow, leads, unchecked=unchecked)
+    _require_visible(uow, "lead", _CHECKED)
     if store:
         uow.require("lead", "update")
     checker = _Checker(uow, sales_settings(uow), resolver)
@@ -192,11 +196,20 @@ def _lead_ids(uow: UnitOfWork, leads: Iterable[Record | int] | Query | None, *, 
             raise NotFoundError(f"expected a query over leads, got one over {leads.entity.name}", entity="lead")
         query = leads
     else:
-        ids = sorted({item.id if isinstance(item, Record) else int(item) for item in leads})
+        ids = sorted({_lead_id(item) for item in leads})
         return ids, True
     if unchecked:
         query = query.where(("checked_at", "is null"))
     return sorted(query.ids()), False
+
+
+def _lead_id(lead: Record | int) -> int:
+    """The id of a lead given as a record or an id (a record of another entity is refused)."""
+    if isinstance(lead, Record):
+        if lead.entity != "lead":
+            raise ValidationError(f"expected a lead, got a {lead.entity} record ({lead.id!r})", entity="lead")
+        return int(lead.id)
+    return int(lead)
 
 
 def read_leads(uow: UnitOfWork, ids: Sequence[int], *, update: bool, explicit: bool) -> list[Record]:
@@ -204,7 +217,8 @@ def read_leads(uow: UnitOfWork, ids: Sequence[int], *, update: bool, explicit: b
 
     With *update*, only those it may also update. When the ids were *explicit* (named by the
     caller), a lead the actor may not read is a :class:`NotFoundError` and one it may not update
-    a :class:`PermissionDeniedError`; otherwise such leads are left out.
+    a :class:`PermissionDeniedError`; otherwise such leads are left out. The records are full
+    (every field, for the writes): callers that show what they read check hidden fields.
     """
     if not ids:
         return []
@@ -225,6 +239,17 @@ def read_leads(uow: UnitOfWork, ids: Sequence[int], *, update: bool, explicit: b
                     raise PermissionDeniedError(f"{uow.actor.username} may not update lead {record.id}")
         records = [r for r in records if r.id in allowed]
     return records
+
+
+def _require_visible(uow: UnitOfWork, entity: str, names: Iterable[str]) -> None:
+    """Refuse, as a query refuses a hidden field, when a field a check reads is hidden."""
+    hidden = uow.hidden_fields(entity)
+    for name in names:
+        if name in hidden:
+            raise PermissionDeniedError(
+                f"{entity}.{name} is hidden from {uow.actor.username}; it cannot be used to check leads",
+                field=name, reasons=[f"field access of {entity}.{name} is hidden"],
+            )
 
 
 # -- the checks -----------------------------------------------------------------------------------
@@ -327,27 +352,31 @@ class _Checker:
                 phones.setdefault(key, []).append(index)
         found: list[dict[tuple[str, int], None]] = [{} for _ in rows]
         for entity, phone_columns in (("lead", ("phone",)), ("contact", ("phone", "mobile"))):
-            table = self.uow.registry.table(entity)
-            for record_id, indexes in self._matches(table, emails, phones, phone_columns):
+            for record_id, indexes in self._matches(entity, emails, phones, phone_columns):
                 for index in indexes:
                     if not (entity == "lead" and rows[index].get("id") == record_id):
                         found[index][(entity, record_id)] = None
         return [sorted(f) for f in found]
 
     def _matches(
-        self, table: sa.Table, emails: dict[str, list[int]], phones: dict[str, list[int]], phone_columns: Sequence[str],
+        self, entity: str, emails: dict[str, list[int]], phones: dict[str, list[int]], phone_columns: Sequence[str],
     ) -> Iterable[tuple[int, list[int]]]:
-        """``(record id, indexes of the rows it matches)`` for the records of *table* sharing an
-        e-mail address or a phone key with the rows."""
+        """``(record id, indexes of the rows it matches)`` for the records of *entity* the actor
+        may read sharing an e-mail address or a phone key with the rows (fields hidden from
+        the actor are not compared)."""
+        uow = self.uow
+        table = uow.registry.table(entity)
+        hidden = uow.hidden_fields(entity)
+        readable = uow.read_filter(entity, table)
         searches: list[tuple[sa.ColumnElement[Any], dict[str, list[int]]]] = []
-        if emails and "email" in table.c:
+        if emails and "email" in table.c and "email" not in hidden:
             searches.append((sa.func.lower(table.c.email), emails))
         if phones:
-            searches.extend((_stripped(table.c[c]), phones) for c in phone_columns if c in table.c)
+            searches.extend((_stripped(table.c[c]), phones) for c in phone_columns if c in table.c and c not in hidden)
         for key, wanted in searches:
             names = sorted(wanted)
             for start in range(0, len(names), _BATCH):
-                statement = sa.select(table.c.id, key).where(key.in_(names[start:start + _BATCH]))
+                statement = sa.select(table.c.id, key).where(key.in_(names[start:start + _BATCH]), readable)
                 for record_id, value in self.uow._execute(statement):
                     yield record_id, wanted[value]
 

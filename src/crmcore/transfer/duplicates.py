@@ -5,7 +5,10 @@ for each batch, the rows whose ``dedupe_on`` values repeat an earlier row of the
 existing records (one ``WHERE key IN (...)`` query per batch; the database already holds the
 earlier batches), applies the duplicate policy, checks that the records an update would change
 may be updated by the actor (one query per batch), and that the values of unique fields (and
-kept ids) are not taken. Once an atomic import has stopped writing, the keys and values of the
+kept ids) are not taken. Only records the actor may read count as duplicates (the system
+actor: all), and a ``dedupe_on`` field hidden from the actor is refused, as a query refuses
+to filter on it. A unique value is unique among all records, since the database refuses a
+second one whoever reads it: its message names no record. Once an atomic import has stopped writing, the keys and values of the
 valid rows are remembered so later duplicates of them are still found.
 """
 
@@ -15,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from crmcore.errors import PermissionDeniedError
 from crmcore.records import Record
 from crmcore.transfer.columns import ID
 
@@ -76,6 +80,13 @@ class DuplicateChecks:
         return kept, later
 
     def _key_columns(self) -> list[sa.ColumnElement[Any]]:
+        hidden = self.uow.hidden_fields(self.etype.name)
+        for name in self.dedupe:
+            if name in hidden:
+                raise PermissionDeniedError(
+                    f"{self.etype.name}.{name} is hidden from {self.uow.actor.username}; it cannot be used to find duplicates",
+                    field=name, reasons=[f"field access of {self.etype.name}.{name} is hidden"],
+                )
         return [self.table.c.id if name == ID else self.table.c[self.etype.field(name).column] for name in self.dedupe]
 
     def _match_existing(self, rows: list[PendingRow]) -> tuple[list[PendingRow], list[PendingRow]]:
