@@ -43,6 +43,7 @@ import sqlalchemy as sa
 from crmcore.actors import Actor
 from crmcore.app import Crm, create_app
 from crmcore.errors import ConfigError, CrmError, PluginError, ValidationError
+from crmcore.security.admin import acting_user
 
 if TYPE_CHECKING:
     from crmcore.records import Record
@@ -129,9 +130,10 @@ class CliState:
         """The user named by ``--as``, or the system actor.
 
         :raises NotFoundError: when there is no such user.
+        :raises PermissionDeniedError: when the user is deactivated.
         """
         if self._actor is None:
-            self._actor = self.app().actor(self.username) if self.username else Actor.system()
+            self._actor = acting_user(self.app(), self.username) if self.username else Actor.system()
         return self._actor
 
     def commands(self) -> dict[str, click.Command]:

@@ -83,6 +83,14 @@ class Settings:
     def source(self) -> str:
         return self.path or "settings"
 
+    @property
+    def open_security(self) -> bool:
+        """No ``[security]`` section: the app runs in *open mode*, where every user may do
+        everything, unless a plugin declares profiles or sharing rules (the app's own answer is
+        ``crm.access.model.open``). Adding a ``[security]`` section, even an empty one, turns
+        open mode off; ``crm init`` writes one."""
+        return "security" not in self.sections
+
 
 def _type_name(expected: type | tuple[type, ...]) -> str:
     names = {str: "text", int: "a whole number", float: "a number", bool: "true or false", list: "a list", dict: "a table"}

@@ -1,7 +1,13 @@
 """``crm user``, ``crm group`` and ``crm access explain``: users, groups and "why?" on the
-command line, contributed through ``crm_cli_commands`` like a plugin's commands."""
+command line, contributed through ``crm_cli_commands`` like a plugin's commands.
+
+In open mode (no ``[security]`` section) ``crm user add`` and ``crm access explain`` say so in
+one line on stderr, :data:`~crmcore.security.model.OPEN_MODE_NOTICE`.
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import click
 
@@ -9,6 +15,10 @@ from crmcore.cli import current_actor, current_app, echo_json
 from crmcore.hookspecs import hookimpl
 from crmcore.plugins import PluginInfo
 from crmcore.security import admin
+from crmcore.security.model import OPEN_MODE_NOTICE, READ_PROFILE
+
+if TYPE_CHECKING:
+    from crmcore.app import Crm
 
 PLUGIN = PluginInfo(name="core.access", title="Access commands", description="crm user, crm group, crm access.")
 
@@ -18,6 +28,21 @@ _JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON instead
 @hookimpl
 def crm_cli_commands() -> list[click.Command]:
     return [user, group, access]
+
+
+def _note_open_mode(crm: Crm) -> None:
+    if crm.access.model.open:
+        click.echo(f"note: {OPEN_MODE_NOTICE}", err=True)
+
+
+def _without_roles(crm: Crm) -> str:
+    """What a user who holds no role may do, in a few words."""
+    model = crm.access.model
+    if model.open:
+        return "open mode: may do everything"
+    if model.no_role_profile == READ_PROFILE.name:
+        return "sees only public records"
+    return f"profile {model.no_role_profile!r}"
 
 
 @click.group("user")
@@ -34,10 +59,11 @@ def user() -> None:
 def user_add(username: str, roles: tuple[str, ...], groups: tuple[str, ...], full_name: str | None, email: str | None) -> None:
     """Create user USERNAME with its roles and groups."""
     crm = current_app()
+    _note_open_mode(crm)
     with crm.unit_of_work(current_actor()) as uow:
         record = admin.add_user(uow, username, roles=roles, groups=groups, full_name=full_name, email=email)
         uow.commit()
-    held = f" with roles {', '.join(roles)}" if roles else " without roles (sees only public records)"
+    held = f" with roles {', '.join(roles)}" if roles else f" without roles ({_without_roles(crm)})"
     click.echo(f"user {username} created (id {record.id}){held}")
 
 
@@ -132,11 +158,16 @@ def access() -> None:
 @click.option("--action", default="read", show_default=True, help="read, update, delete, or a plugin action.")
 @_JSON
 def access_explain(username: str, entity: str, record_id: int, action: str, as_json: bool) -> None:
-    """Explain whether USERNAME may ACTION record ID of ENTITY, and by which rules."""
+    """Explain whether USERNAME may ACTION record ID of ENTITY, and by which rules.
+
+    Explaining another user's access, or a record you cannot read, needs the security.explain
+    privilege (an administrator's); acting as the system actor (no --as) explains anything.
+    """
     crm = current_app()
-    decision = crm.explain(crm.actor(username), entity, record_id, action)
+    _note_open_mode(crm)
+    decision = admin.explain_access(crm, current_actor(), username, entity, record_id, action)
     if as_json:
-        echo_json({"allowed": decision.allowed, "chain": list(decision.chain)})
+        echo_json({"allowed": decision.allowed, "chain": list(decision.chain), "open_mode": crm.access.model.open})
         return
     verdict = "may" if decision.allowed else "may not"
     click.echo(f"{username} {verdict} {action} {entity} {record_id}")

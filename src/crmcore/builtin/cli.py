@@ -67,6 +67,38 @@ currency = "USD"
 # audit like declared ones:
 # [custom_fields.account]
 # loyalty = {{ type = "choice", choices = ["bronze", "silver", "gold"] }}
+
+# Who may do what. Without a [security] section a deployment runs in open mode: every user
+# may read, change and delete every record. `crm user add NAME --role ROLE` gives a user a role;
+# `crm access explain USER ENTITY ID` tells why a user may or may not act on a record.
+[security]
+# The profile of users who hold no role (read_only when this key is left out).
+no_role_profile = "standard"
+# Records of others are read-only unless an entity type below says otherwise; owners edit
+# their own, and managers those of the roles below theirs.
+default_sharing = "public_read"
+
+# The administrator: every action on every record, explains anyone's access (`crm access
+# explain`) and keeps the file's ids on import (`crm import --keep-ids`).
+[security.profiles.admin]
+label = "Administrator"
+privileges = {{ "*" = ["all", "security.explain", "security.keep_ids"] }}
+modify_all = true
+
+# Roles are created in the database by `crm init` and `crm db upgrade`. The builtin "standard"
+# profile may do everything with the records sharing lets it reach, and reads users, roles and
+# groups without changing them; "read_only" only reads.
+[security.roles]
+administrator = {{ profiles = ["admin"] }}
+user = {{ profiles = ["standard"] }}
+
+# Leads and opportunities are private: their owner, the roles above and the administrators
+# see them.
+[security.entities.lead]
+sharing = "private"
+
+[security.entities.opportunity]
+sharing = "private"
 """
 
 

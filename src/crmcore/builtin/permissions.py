@@ -14,6 +14,7 @@ from crmcore.fields import Boolean, Field, Json, Reference, String, Text
 from crmcore.hookspecs import hookimpl
 from crmcore.plugins import PluginInfo
 from crmcore.registry import EntityType
+from crmcore.security.model import ADMIN_ACTIONS
 
 PLUGIN = PluginInfo(
     name="core.permissions",
@@ -64,6 +65,13 @@ GROUP_MEMBER = EntityType(
 @hookimpl
 def crm_entity_types() -> list[EntityType]:
     return [ROLE, GROUP, ROLE_ASSIGNMENT, GROUP_MEMBER]
+
+
+@hookimpl
+def crm_permissions() -> list[str]:
+    """The administrator's privileges: ``security.explain`` (explain another user's access, or a
+    record one cannot read) and ``security.keep_ids`` (import keeping the file's ids)."""
+    return list(ADMIN_ACTIONS)
 
 
 @hookimpl

@@ -17,6 +17,7 @@ from crmcore.errors import ValidationError
 from crmcore.hookspecs import hookimpl
 from crmcore.plugins import PluginInfo
 from crmcore.transfer import DUPLICATE_POLICIES, FORMATS, ImportFailedError, export, import_file
+from crmcore.transfer.importer import require_keep_ids
 
 PLUGIN = PluginInfo(name="core.transfer", title="Import and export", description="crm import and crm export.")
 
@@ -55,7 +56,8 @@ def _mapping(entries: tuple[str, ...]) -> dict[str, str | None]:
               help="What a duplicate does: error (the row is invalid), skip, or update the existing record [default: error].")
 @click.option("--encoding", metavar="ENC", help="The file's encoding, e.g. cp1252 or latin-1 [default: UTF-8, with or without BOM].")
 @click.option("--delimiter", default=",", show_default=True, help="The CSV separator.")
-@click.option("--keep-ids", is_flag=True, help="New records take the ids of the file's id column.")
+@click.option("--keep-ids", is_flag=True,
+              help="New records take the ids of the file's id column (the system actor and administrators only).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=5000, show_default=True, help="Rows per batch.")
 @click.pass_context
 def import_command(
@@ -67,6 +69,9 @@ def import_command(
     crm = current_app()
     actor = current_actor()
     mapping = _mapping(maps)
+    if keep_ids:  # refused before the file is opened
+        with crm.unit_of_work(actor) as uow:
+            require_keep_ids(uow, entity)
     try:
         size = os.path.getsize(file)
     except OSError:

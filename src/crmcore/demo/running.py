@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from crmcore.app import Crm, create_app
 from crmcore.demo.chapters import CHAPTERS, plugin_chapters
 from crmcore.demo.story import (
@@ -99,13 +101,15 @@ def run(
     """``crm demo``: (re)create *path* as an SQLite file and tell the story on it.
 
     :param settings: a settings file whose plugins, plugin settings and custom fields the demo
-        uses (its database is replaced by *path*).
+        uses (its database is replaced by *path*, and its ``[security]`` section is left out:
+        the demo's company has roles and users of its own).
     :param plugins: names of further installed plugins to enable.
     :param plugin_objects: plugin objects to register (embedding, tests).
     :raises ConfigError: when *path* is not an SQLite file path, or exists and was not made by
         ``crm demo``.
     """
     base = load_settings(settings)
+    base = attrs.evolve(base, sections={k: v for k, v in base.sections.items() if k != "security"})
     file = _fresh_file(path)
     url = f"sqlite:///{file}"
     merged = load_settings(base, database=url, plugins=[*base.plugins, *(p for p in plugins if p not in base.plugins)])

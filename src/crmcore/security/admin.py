@@ -19,17 +19,23 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from crmcore.errors import NotFoundError, ValidationError
+from crmcore.actors import Actor
+from crmcore.errors import NotFoundError, PermissionDeniedError, ValidationError
 from crmcore.records import Record
+from crmcore.security.model import EXPLAIN_ACTION
 
 if TYPE_CHECKING:
+    from crmcore.app import Crm
+    from crmcore.security.access import Decision
     from crmcore.storage.uow import UnitOfWork
 
 __all__ = [
+    "acting_user",
     "add_group",
     "add_group_members",
     "add_user",
     "assign_roles",
+    "explain_access",
     "find_by_name",
     "group_members",
     "remove_roles",
@@ -180,3 +186,54 @@ def resolve_owner(uow: UnitOfWork, text: str) -> dict[str, Any]:
         return {"owner_group_id": find_by_name(uow, "group", text[len("group:"):]).id}
     name = text[len("user:"):] if text.startswith("user:") else text
     return {"owner_id": find_by_name(uow, "user", name, field="username").id}
+
+
+def acting_user(crm: Crm, username: str) -> Actor:
+    """The actor of the active user *username*, for acting as it (``crm --as USERNAME``).
+
+    :raises NotFoundError: when there is no such user.
+    :raises PermissionDeniedError: when the user is deactivated (``active`` is false).
+    """
+    table = crm.registry.table("user")
+    with crm.connect() as connection:
+        row = connection.execute(
+            sa.select(table.c.id, table.c.username, table.c.active).where(table.c.username == username)
+        ).first()
+    if row is None:
+        raise NotFoundError(
+            f"no user named {username!r}; add one with 'crm user add {username}' ('crm user list' lists the users)",
+            entity="user", id=username,
+        )
+    if row.active is False:
+        raise PermissionDeniedError(
+            f"user {username!r} is deactivated and cannot act; act as an active user, or reactivate it "
+            f"with 'crm update user {row.id} active=true'"
+        )
+    return Actor(row.id, row.username)
+
+
+def explain_access(crm: Crm, caller: Actor, username: str, entity: str, record_id: int, action: str = "read") -> Decision:
+    """Whether the user *username* may *action* record *record_id* of *entity*, explained to
+    *caller* (``crm access explain``).
+
+    The system actor may explain anything. Other callers may explain their own access to the
+    records they can read; explaining another user's access, or a record the caller cannot
+    read, needs the ``security.explain`` privilege on *entity* (an administrator's). Without it,
+    a record the caller cannot read is reported exactly like a missing one.
+
+    :raises PermissionDeniedError: when *caller* asks about another user without the privilege.
+    :raises NotFoundError: for an unknown user, entity type or record (or an unreadable record).
+    """
+    crm.registry.entity(entity)  # an unknown entity type is named before anything else
+    own = not caller.is_system and username == caller.username
+    with crm.unit_of_work(caller) as uow:
+        if not caller.is_system and not uow.can(entity, EXPLAIN_ACTION):
+            if not own:
+                raise PermissionDeniedError(
+                    f"{caller.username} may not explain the access of {username!r} to {entity} records: that needs "
+                    f"the {EXPLAIN_ACTION} privilege (an administrator's); explain your own access with "
+                    f"'crm --as {caller.username} access explain {caller.username} {entity} ID'",
+                    reasons=[f"no profile of {caller.username} grants {EXPLAIN_ACTION} on {entity}"],
+                )
+            uow.get(entity, record_id)  # unreadable or missing: the same NotFoundError
+    return crm.explain(caller if own else crm.actor(username), entity, record_id, action)

@@ -7,6 +7,13 @@ declared roles are created there when the schema is upgraded, and may then be re
 time. The model is checked at start-up: a rule naming an unknown role, group, entity or field
 stops start-up with its name.
 
+Without a ``[security]`` section (and without plugin profiles or sharing rules) an app runs in
+*open mode* (:attr:`SecurityModel.open`): every user may do everything. Once configured, two
+profiles are builtin: ``read_only`` (reads what sharing makes readable; the profile of users who
+hold no role unless ``no_role_profile`` names another) and ``standard`` (every core action on
+every entity type but users, roles and groups, which it reads). An administrator's profile
+grants :data:`ADMIN_ACTIONS`.
+
 Example::
 
     [security]
@@ -51,17 +58,42 @@ from crmcore.errors import ConfigError
 
 __all__ = [
     "ACCESS_LEVELS",
+    "ADMIN_ACTIONS",
     "CORE_ACTIONS",
+    "EXPLAIN_ACTION",
     "FIELD_LEVELS",
+    "KEEP_IDS_ACTION",
+    "OPEN_MODE_NOTICE",
     "Party",
     "Profile",
     "RoleDecl",
+    "SECURITY_ENTITIES",
     "SecurityModel",
     "SharingRule",
     "parse_security",
+    "standard_profile",
 ]
 
 CORE_ACTIONS = ("create", "read", "update", "delete", "import", "export")
+#: Explain another user's access to records of an entity, or access to a record the actor
+#: cannot read (``crm access explain``): an administrator's privilege.
+EXPLAIN_ACTION = "security.explain"
+#: Import records of an entity keeping the ids of the file (``crm import --keep-ids``): an
+#: administrator's privilege.
+KEEP_IDS_ACTION = "security.keep_ids"
+#: The privileges that make a profile an administrator's; ``"all"`` does not grant them, a
+#: profile names them (``privileges = { "*" = ["all", "security.explain", "security.keep_ids"] }``).
+ADMIN_ACTIONS = (EXPLAIN_ACTION, KEEP_IDS_ACTION)
+#: Entity types that hold the permission model itself: the builtin ``standard`` profile may only
+#: read them, so a standard user cannot give itself a role or change another user.
+SECURITY_ENTITIES = ("user", "role", "group", "role_assignment", "group_member")
+#: One line saying what open mode is and how to leave it (``crm access explain``, ``crm user add``).
+OPEN_MODE_NOTICE = (
+    "open mode: the settings have no [security] section, so every user may read, change and delete "
+    "every record and explain anyone's access; add a [security] section to turn it off "
+    "('crm init' writes one with an administrator profile, a standard user profile and private "
+    "leads and opportunities)"
+)
 #: Record access levels, weakest first.
 ACCESS_LEVELS = ("none", "read", "read_write", "full")
 SHARING_DEFAULTS = {"private": "none", "public_read": "read", "public_read_write": "read_write", "public_full": "full"}
@@ -176,6 +208,12 @@ class SecurityModel:
     configured: bool = False
     actions: frozenset[str] = frozenset(CORE_ACTIONS)
 
+    @property
+    def open(self) -> bool:
+        """Open mode: no ``[security]`` section (and no plugin profiles or sharing rules), so
+        every user may do everything (:data:`OPEN_MODE_NOTICE` says it in one line)."""
+        return not self.configured
+
     def policy(self, entity: str) -> EntityPolicy:
         return self.policies.get(entity, self.default_policy)
 
@@ -185,6 +223,16 @@ OPEN_PROFILE = Profile("standard", privileges={"*": frozenset({"all"})}, label="
 #: The default profile of users without roles once [security] is configured: they read
 #: what sharing makes public, and nothing else.
 READ_PROFILE = Profile("read_only", privileges={"*": frozenset({"read"})}, label="Read only")
+
+
+def standard_profile(entities: Iterable[str]) -> Profile:
+    """The builtin ``standard`` profile once [security] is configured: every core action on every
+    entity type but those of :data:`SECURITY_ENTITIES`, which it may only read. Sharing decides
+    which records: with the defaults ``crm init`` writes, a standard user reads public records
+    and edits its own."""
+    privileges = {e: frozenset({"read"} if e in SECURITY_ENTITIES else {"all"}) for e in entities}
+    return Profile("standard", privileges=privileges, label="Standard user")
+
 
 _SECURITY_KEYS = {"no_role_profile", "profiles", "roles", "groups", "entities", "rules", "default_sharing", "default_hierarchy"}
 
@@ -220,7 +268,8 @@ def parse_security(
     :raises ConfigError: naming the key and the unknown role, group, entity or field.
     """
     actions = frozenset((*CORE_ACTIONS, *extra_actions))
-    if not table and not list(extra_profiles) and not list(extra_rules):
+    extra_profiles, extra_rules = list(extra_profiles), list(extra_rules)
+    if table is None and not extra_profiles and not extra_rules:
         return SecurityModel(
             profiles={OPEN_PROFILE.name: OPEN_PROFILE},
             no_role_profile=OPEN_PROFILE.name,
@@ -236,7 +285,8 @@ def parse_security(
         if name != "*" and name not in entities:
             raise ConfigError(f"{where}: unknown entity type {name!r}; known: {', '.join(sorted(entities))}", key=where)
 
-    profiles: dict[str, Profile] = {READ_PROFILE.name: READ_PROFILE, OPEN_PROFILE.name: OPEN_PROFILE}
+    standard = standard_profile(entities)
+    profiles: dict[str, Profile] = {READ_PROFILE.name: READ_PROFILE, standard.name: standard}
     for name, spec in _require(table.get("profiles", {}), dict, "security.profiles").items():
         where = f"security.profiles.{name}"
         _require(spec, dict, where)
@@ -343,8 +393,8 @@ def parse_security(
         check_party(rule.shared_with, f"sharing rule {rule.name!r}")
         rules.append(rule)
 
-    base = table.get("no_role_profile", READ_PROFILE.name)
-    if base is not None and base not in profiles:
+    base = _require(table.get("no_role_profile", READ_PROFILE.name), str, "security.no_role_profile")
+    if base not in profiles:
         raise ConfigError(f"security.no_role_profile: unknown profile {base!r}; declared: {', '.join(sorted(profiles))}", key="security.no_role_profile")
     return SecurityModel(
         profiles=profiles, roles=tuple(roles), groups=groups, policies=policies, default_policy=default_policy,

@@ -27,7 +27,9 @@ the valid rows are written and the others set aside (in the rejects file, if one
 The ``id`` column: by default it is read but not used, and new records get new ids. With
 ``keep_ids`` the new records take the file's ids (so an export of several entity types imports
 back with every reference intact); with ``dedupe_on=("id",)`` it finds the existing record to
-skip or update.
+skip or update. Keeping ids is for the system actor and administrators (the
+``security.keep_ids`` privilege on the entity): anyone else is refused by
+:func:`require_keep_ids` before a row is read or written, whatever ids the file holds.
 """
 
 from __future__ import annotations
@@ -42,9 +44,10 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from crmcore.errors import ValidationError
+from crmcore.errors import PermissionDeniedError, ValidationError
 from crmcore.fields import REQUIRED_MESSAGE, FieldValueError, Json
 from crmcore.registry import SYSTEM_FIELDS
+from crmcore.security.model import KEEP_IDS_ACTION
 from crmcore.storage.bulk import sync_sequence
 from crmcore.transfer.columns import ID, ColumnPlan, FieldMatcher
 from crmcore.transfer.duplicates import DuplicateChecks
@@ -58,7 +61,7 @@ if TYPE_CHECKING:
     from crmcore.registry import EntityType
     from crmcore.storage.uow import UnitOfWork
 
-__all__ = ["DUPLICATE_POLICIES", "ImportOptions", "Importer"]
+__all__ = ["DUPLICATE_POLICIES", "ImportOptions", "Importer", "require_keep_ids"]
 
 DUPLICATE_POLICIES = ("error", "skip", "update")
 _ID_FIELD = SYSTEM_FIELDS[0]
@@ -98,6 +101,26 @@ class ImportOptions:
     progress: Callable[[int, int], None] | None = None
 
 
+def require_keep_ids(uow: UnitOfWork, entity: str) -> None:
+    """Raise :class:`PermissionDeniedError` unless the actor of *uow* may import *entity* records
+    keeping the file's ids: the system actor, or a profile granting ``security.keep_ids`` on
+    *entity* (an administrator's). Nothing is read from the records, so the answer is the same
+    whichever ids the file holds.
+
+    :raises NotFoundError: for an unknown entity type.
+    """
+    uow.registry.entity(entity)
+    if uow.actor.is_system or uow.can(entity, KEEP_IDS_ACTION):
+        return
+    name = uow.actor.username
+    raise PermissionDeniedError(
+        f"{name} may not keep ids when importing {entity} records: that is for the system actor and "
+        f"administrators (the {KEEP_IDS_ACTION} privilege); import without --keep-ids (keep_ids=) and "
+        "the records get new ids",
+        reasons=[f"no profile of {name} grants {KEEP_IDS_ACTION} on {entity}"],
+    )
+
+
 def _split(value: str | Iterable[str] | None) -> list[str]:
     if value is None:
         return []
@@ -133,6 +156,8 @@ class Importer(DuplicateChecks):
         self._id_key = ID in self.dedupe
         uow.require(entity, "import")
         uow.require(entity, "create")
+        if options.keep_ids:
+            require_keep_ids(uow, entity)
         if self.policy == "update":
             uow.require(entity, "update")
         if options.batch_size < 1:
