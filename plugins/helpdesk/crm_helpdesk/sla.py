@@ -30,6 +30,7 @@ from crmcore.errors import ValidationError
 from crmcore.fields import timezone_named
 from crmcore.jobs import enqueue
 
+from crm_helpdesk.access import system_scope
 from crm_helpdesk.businesstime import WEEKDAYS, BusinessCalendar
 from crm_helpdesk.entities import ACTIVE_STAGES
 
@@ -153,13 +154,13 @@ def targets_for(uow: UnitOfWork, priority: str | None, tier: str | None) -> Targ
 
 
 def account_tier(uow: UnitOfWork, account_id: int | None) -> str | None:
-    """The support tier of an account (``None`` without an account)."""
+    """The support tier of an account (``None`` without an account), read in the help desk's
+    system scope: the SLA policy follows the customer's tier, whoever opens the ticket."""
     if account_id is None:
         return None
-    entity = uow.registry.entity("account")
-    table = uow.registry.table("account")
-    column = table.c[entity.field("support_tier").column]
-    return uow.connection.execute(sa.select(column).where(table.c.id == account_id)).scalar()
+    with system_scope(uow, "a ticket's SLA targets follow its account's support tier"):
+        found = uow.get_many("account", [account_id])
+    return found[0].values.get("support_tier") if found else None
 
 
 # -- clocks ----------------------------------------------------------------------------------------
