@@ -291,7 +291,9 @@ def _helped(uow: UnitOfWork) -> sa.Select[Any]:
         hidden from the actor, as a query filtering on them would.
     """
     link, ticket = uow.registry.table("ticket_article"), uow.registry.table("ticket")
-    links = uow.query("ticket_article").where({"any": [("helped", "is null"), ("helped", "=", True)]})
+    links = uow.query("ticket_article").where(
+        {"any": [("helped", "is null"), ("helped", "=", True)]}
+    )
     done = uow.query("ticket").where(("status", "in", DONE_STAGES))
     return (
         sa.select(sa.func.count(sa.distinct(link.c.ticket_id)))
