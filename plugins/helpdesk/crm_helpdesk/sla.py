@@ -30,11 +30,11 @@ from crmcore.errors import ValidationError
 from crmcore.fields import timezone_named
 from crmcore.jobs import enqueue
 
-from crm_helpdesk.access import system_scope
 from crm_helpdesk.businesstime import WEEKDAYS, BusinessCalendar
 from crm_helpdesk.entities import ACTIVE_STAGES
 
 if TYPE_CHECKING:
+    from crmcore.records import Record
     from crmcore.storage.uow import UnitOfWork
 
 __all__ = [
@@ -66,34 +66,25 @@ def utcnow() -> dt.datetime:
 
 def load_calendar(uow: UnitOfWork, calendar_id: int) -> BusinessCalendar:
     """The :class:`BusinessCalendar` of ``sla_calendar`` *calendar_id* with its hours and
-    holidays (read as the system: calendars are configuration, not the actor's records).
+    holidays, read with the unit's rights (the help desk reads calendars, which are
+    configuration, in its system scope).
 
+    :raises NotFoundError: when there is no such calendar the actor may read.
     :raises ValidationError: when the calendar has no opening hours at all.
     """
-    registry, connection = uow.registry, uow.connection
-    calendar, hours, holidays = (
-        registry.table(n) for n in ("sla_calendar", "sla_hours", "sla_holiday")
-    )
-    row = connection.execute(
-        sa.select(calendar.c.name, calendar.c.timezone).where(calendar.c.id == calendar_id)
-    ).one()
+    calendar = uow.get("sla_calendar", calendar_id)
+    name = calendar.values.get("name")
     windows: dict[str, list[tuple[str, str]]] = {day: [] for day in WEEKDAYS}
-    for weekday, opens, closes in connection.execute(
-        sa.select(hours.c.weekday, hours.c.opens, hours.c.closes).where(
-            hours.c.calendar_id == calendar_id
-        )
-    ):
-        windows[weekday].append((opens, closes))
-    days = connection.execute(
-        sa.select(holidays.c.day).where(holidays.c.calendar_id == calendar_id)
-    ).scalars()
+    for hours in uow.query("sla_hours").where(calendar_id=calendar_id):
+        windows[hours.values["weekday"]].append((hours.values["opens"], hours.values["closes"]))
+    days = [h.values["day"] for h in uow.query("sla_holiday").where(calendar_id=calendar_id)]
     try:
         return BusinessCalendar.from_hours(
-            timezone_named(row.timezone), windows, days, name=row.name
+            timezone_named(calendar.values.get("timezone")), windows, days, name=name
         )
     except ValueError as exc:
         raise ValidationError(
-            f"SLA calendar {row.name!r} (id {calendar_id}) cannot run clocks: {exc}; add its hours "
+            f"SLA calendar {name!r} (id {calendar_id}) cannot run clocks: {exc}; add its hours "
             "as sla_hours records",
             entity="sla_calendar",
         ) from None
@@ -110,56 +101,54 @@ class Targets:
     warning_percent: int
 
 
+def _specificity(policy: Record) -> tuple[int, int]:
+    named = 2 * (policy.values.get("priority") is not None)
+    return (-(named + (policy.values.get("support_tier") is not None)), policy.id)
+
+
 def targets_for(uow: UnitOfWork, priority: str | None, tier: str | None) -> Targets | None:
     """The targets of the most specific active policy for *priority* and *tier* (a policy
     naming both beats one naming either, which beats one naming neither; then the lowest id),
     or ``None`` when no policy applies (or its calendar has no opening hours: a warning is
-    logged, and tickets open without clocks rather than not at all)."""
-    policy = uow.registry.table("sla_policy")
-    specific = sa.case((policy.c.priority.is_not(None), 2), else_=0) + sa.case(
-        (policy.c.support_tier.is_not(None), 1), else_=0
-    )
-    row = (
-        uow.connection.execute(
-            sa.select(policy)
-            .where(
-                sa.or_(policy.c.active.is_(None), policy.c.active.is_(True)),
-                sa.or_(policy.c.priority.is_(None), policy.c.priority == priority),
-                sa.or_(policy.c.support_tier.is_(None), policy.c.support_tier == (tier or "basic")),
-            )
-            .order_by(specific.desc(), policy.c.id)
-            .limit(1)
+    logged, and tickets open without clocks rather than not at all). Policies and calendars are
+    read with the unit's rights (the help desk reads them in its system scope)."""
+    candidates = (
+        uow.query("sla_policy")
+        .where(
+            {"any": [("active", "is null"), ("active", "=", True)]},
+            {"any": [("priority", "is null"), ("priority", "=", priority)]},
+            {"any": [("support_tier", "is null"), ("support_tier", "=", tier or "basic")]},
         )
-        .mappings()
-        .first()
+        .all()
     )
-    if row is None:
+    if not candidates:
         return None
+    policy = min(candidates, key=_specificity).values
     try:
-        calendar = load_calendar(uow, row["calendar_id"])
+        calendar = load_calendar(uow, policy["calendar_id"])
     except ValidationError:  # a calendar without hours: the ticket opens, without clocks
         log.warning(
             "SLA policy %s: its calendar %s has no opening hours; no SLA clocks set",
-            row["id"],
-            row["calendar_id"],
+            policy["id"],
+            policy["calendar_id"],
         )
         return None
     return Targets(
-        row["id"],
+        policy["id"],
         calendar,
-        row["first_response_minutes"],
-        row["resolution_minutes"],
-        row["warning_percent"] or 0,
+        policy["first_response_minutes"],
+        policy["resolution_minutes"],
+        policy["warning_percent"] or 0,
     )
 
 
 def account_tier(uow: UnitOfWork, account_id: int | None) -> str | None:
-    """The support tier of an account (``None`` without an account), read in the help desk's
-    system scope: the SLA policy follows the customer's tier, whoever opens the ticket."""
+    """The support tier of an account (``None`` without an account, or one the unit's actor
+    may not read; the help desk reads it in its system scope: the SLA policy follows the
+    customer's tier, whoever opens the ticket)."""
     if account_id is None:
         return None
-    with system_scope(uow, "a ticket's SLA targets follow its account's support tier"):
-        found = uow.get_many("account", [account_id])
+    found = uow.get_many("account", [account_id])
     return found[0].values.get("support_tier") if found else None
 
 

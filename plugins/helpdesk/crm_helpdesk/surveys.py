@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from crmcore.errors import NotFoundError, ValidationError
 
-from crm_helpdesk.access import system_scope
+from crm_helpdesk.scope import system_scope
 from crm_helpdesk.settings import helpdesk_settings
 
 if TYPE_CHECKING:

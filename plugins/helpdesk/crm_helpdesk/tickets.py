@@ -30,10 +30,10 @@ from crmcore.jobs import cancel, enqueue
 from crmcore.signals import MoveEvent
 
 from crm_helpdesk import sla
-from crm_helpdesk.access import referenced, system_scope
 from crm_helpdesk.assignment import pick_agent
 from crm_helpdesk.entities import DONE_STAGES
 from crm_helpdesk.escalation import AUTO_CLOSE_JOB, auto_close_key
+from crm_helpdesk.scope import referenced, system_scope
 from crm_helpdesk.settings import helpdesk_settings
 from crm_helpdesk.surveys import create_survey
 from crm_helpdesk.workflow import TICKET_PIPELINE
@@ -101,9 +101,10 @@ def _check_assigner(uow: UnitOfWork, assignee: int | None) -> None:
 
 
 def _targets(uow: UnitOfWork, values: Mapping[str, Any]) -> sla.Targets | None:
-    return sla.targets_for(
-        uow, values.get("priority"), sla.account_tier(uow, values.get("account_id"))
-    )
+    reason = "a ticket's SLA clocks follow the deployment's policies and its account's tier"
+    with system_scope(uow, reason):
+        tier = sla.account_tier(uow, values.get("account_id"))
+        return sla.targets_for(uow, values.get("priority"), tier)
 
 
 # -- hooks ---------------------------------------------------------------------------------------

@@ -95,7 +95,7 @@ def test_a_response_on_a_readable_ticket_copies_its_account_and_opens_it_in_the_
     crm_factory: Any, caplog: Any
 ) -> None:
     crm, (ann, _, _), (mine, _), _ = _desk(crm_factory)
-    with caplog.at_level(logging.INFO, logger="crm_helpdesk.access"):
+    with caplog.at_level(logging.INFO, logger="crm_helpdesk.scope"):
         with crm.unit_of_work(ann) as uow:  # ann may read the ticket, not change it
             activity = tickets.reply(uow, mine, "On our way")
             uow.commit()
