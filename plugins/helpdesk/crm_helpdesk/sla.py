@@ -31,7 +31,7 @@ from crmcore.fields import timezone_named
 from crmcore.jobs import enqueue
 
 from crm_helpdesk.businesstime import WEEKDAYS, BusinessCalendar
-from crm_helpdesk.entities import ACTIVE_STAGES
+from crm_helpdesk.entities import ACTIVE_STAGES, DONE_STAGES
 
 if TYPE_CHECKING:
     from crmcore.records import Record
@@ -367,54 +367,45 @@ class QueueStatus:
 
 def sla_status(uow: UnitOfWork) -> list[QueueStatus]:
     """Per queue, the unfinished tickets the actor may read: how many, paused, warned about,
-    breached, and the next due time of a running clock (one grouped query)."""
-    ticket, queue = uow.registry.table("ticket"), uow.registry.table("queue")
-    states = (ticket.c.response_status, ticket.c.resolution_status)
+    breached, and the next due time of a running clock. Four aggregate queries
+    (:meth:`crmcore.query.Query.aggregate`), so the read predicate and hidden fields apply as
+    to any query; queues are named where the actor may read them (``#id`` else)."""
+    figures: dict[int | None, dict[str, Any]] = {}
 
-    def count(condition: Any) -> Any:
-        return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+    def of(queue_id: int | None) -> dict[str, Any]:
+        return figures.setdefault(
+            queue_id, {"open": 0, "paused": 0, "warning": 0, "breached": 0, "due": []}
+        )
 
-    running = sa.and_(ticket.c.status.in_(ACTIVE_STAGES), ticket.c.sla_paused_at.is_(None))
-    next_response = sa.case(
-        (
-            sa.and_(running, ticket.c.response_status.in_(("pending", "warning"))),
-            ticket.c.response_due,
-        )
+    unfinished = uow.query("ticket").where(("status", "not in", DONE_STAGES))
+    states = ["response_status", "resolution_status"]
+    for row in unfinished.aggregate(group_by=["queue_id", *states]):
+        found, held = of(row["queue_id"]), {row[name] for name in states}
+        found["open"] += row["count"]
+        found["warning"] += row["count"] if "warning" in held else 0
+        found["breached"] += row["count"] if "breached" in held else 0
+    for row in unfinished.where(("sla_paused_at", "is not null")).aggregate(group_by=["queue_id"]):
+        of(row["queue_id"])["paused"] = row["count"]
+    running = uow.query("ticket").where(
+        ("status", "in", ACTIVE_STAGES), ("sla_paused_at", "is null")
     )
-    next_resolution = sa.case(
-        (
-            sa.and_(running, ticket.c.resolution_status.in_(("pending", "warning"))),
-            ticket.c.resolution_due,
+    for target in ("response", "resolution"):
+        ticking = running.where((f"{target}_status", "in", ("pending", "warning")))
+        for row in ticking.aggregate(group_by=["queue_id"], count=False, min=[f"{target}_due"]):
+            if row[f"min_{target}_due"] is not None:
+                of(row["queue_id"])["due"].append(row[f"min_{target}_due"])
+    known = [q for q in figures if q is not None]
+    names = {q.id: q.values.get("name") for q in uow.get_many("queue", known)}
+    result = [
+        QueueStatus(
+            queue_id,
+            str(names.get(queue_id) or f"#{queue_id}") if queue_id is not None else "(no queue)",
+            found["open"],
+            found["paused"],
+            found["warning"],
+            found["breached"],
+            min(found["due"]) if found["due"] else None,
         )
-    )
-    statement = (
-        sa.select(
-            ticket.c.queue_id,
-            queue.c.name,
-            sa.func.count().label("open"),
-            count(ticket.c.sla_paused_at.is_not(None)).label("paused"),
-            count(sa.or_(*(s == "warning" for s in states))).label("warning"),
-            count(sa.or_(*(s == "breached" for s in states))).label("breached"),
-            sa.func.min(next_response).label("next_response"),
-            sa.func.min(next_resolution).label("next_resolution"),
-        )
-        .select_from(ticket.outerjoin(queue, queue.c.id == ticket.c.queue_id))
-        .where(ticket.c.status.not_in(("resolved", "closed")), uow.read_filter("ticket", ticket))
-        .group_by(ticket.c.queue_id, queue.c.name)
-        .order_by(queue.c.name)
-    )
-    result = []
-    for row in uow.connection.execute(statement).mappings():
-        known = [row[k] for k in ("next_response", "next_resolution") if row[k] is not None]
-        result.append(
-            QueueStatus(
-                row["queue_id"],
-                row["name"] or "(no queue)",
-                row["open"],
-                row["paused"],
-                row["warning"],
-                row["breached"],
-                min(known) if known else None,
-            )
-        )
-    return result
+        for queue_id, found in figures.items()
+    ]
+    return sorted(result, key=lambda status: (status.queue_id is None, status.name))

@@ -256,3 +256,19 @@ def test_a_field_hidden_from_the_actor_refuses_the_report_as_an_aggregate_would(
     assert report.value.field == "response_status"
     with crm.unit_of_work(lee) as uow:  # the lead's profile hides nothing
         assert reports.monthly_report(uow, "2026-03").total.opened == 2
+
+
+def test_sla_status_counts_the_actors_tickets_and_honours_hidden_fields(crm_factory: Any) -> None:
+    from crm_helpdesk import sla
+
+    crm, (ann, _, lee), _, _ = _desk(crm_factory, {"ticket": {"sla_paused_at": "hidden"}})
+    with crm.unit_of_work(lee) as uow:
+        assert {(s.name, s.open) for s in sla.sla_status(uow)} == {
+            ("First line", 1),
+            ("Billing", 1),
+        }
+    with crm.unit_of_work(ann) as uow, pytest.raises(PermissionDeniedError) as refused:
+        sla.sla_status(uow)
+    assert refused.value.field == "sla_paused_at"
+    with crm.unit_of_work() as uow:
+        assert sum(s.open for s in sla.sla_status(uow)) == 2
