@@ -172,11 +172,11 @@ def _ranked(uow: UnitOfWork, columns: tuple[str, ...]) -> tuple[Any, Any, Any]:
     article = uow.registry.table("kb_article")
     text = sa.bindparam("kb_match", type_=sa.String())
     if uow.connection.dialect.name == "postgresql":
-        document = sa.literal_column(
+        document: sa.ColumnElement[Any] = sa.literal_column(
             f"to_tsvector('english', {_DOCUMENT.format(t=ARTICLE_TABLE + '.')})"
         )
         query = sa.func.to_tsquery(sa.literal_column("'english'"), text)
-        match = document.op("@@")(query)  # the indexed document finds the candidates
+        match: sa.ColumnElement[Any] = document.op("@@")(query)  # the indexed document finds the candidates
         if columns != _SEARCHED:  # which must match in the visible fields alone
             visible = " || ' ' || ".join(f"coalesce({ARTICLE_TABLE}.{c}, '')" for c in columns)
             document = sa.literal_column(f"to_tsvector('english', {visible})")

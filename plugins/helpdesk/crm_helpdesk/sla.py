@@ -73,14 +73,14 @@ def load_calendar(uow: UnitOfWork, calendar_id: int) -> BusinessCalendar:
     :raises ValidationError: when the calendar has no opening hours at all.
     """
     calendar = uow.get("sla_calendar", calendar_id)
-    name = calendar.values.get("name")
+    name = str(calendar.values["name"])
     windows: dict[str, list[tuple[str, str]]] = {day: [] for day in WEEKDAYS}
     for hours in uow.query("sla_hours").where(calendar_id=calendar_id):
         windows[hours.values["weekday"]].append((hours.values["opens"], hours.values["closes"]))
     days = [h.values["day"] for h in uow.query("sla_holiday").where(calendar_id=calendar_id)]
     try:
         return BusinessCalendar.from_hours(
-            timezone_named(calendar.values.get("timezone")), windows, days, name=name
+            timezone_named(str(calendar.values["timezone"])), windows, days, name=name
         )
     except ValueError as exc:
         raise ValidationError(
