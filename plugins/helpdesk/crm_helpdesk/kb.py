@@ -176,7 +176,8 @@ def _ranked(uow: UnitOfWork, columns: tuple[str, ...]) -> tuple[Any, Any, Any]:
             f"to_tsvector('english', {_DOCUMENT.format(t=ARTICLE_TABLE + '.')})"
         )
         query = sa.func.to_tsquery(sa.literal_column("'english'"), text)
-        match: sa.ColumnElement[Any] = document.op("@@")(query)  # the indexed document finds the candidates
+        # the indexed document finds the candidates
+        match: sa.ColumnElement[Any] = document.op("@@")(query)
         if columns != _SEARCHED:  # which must match in the visible fields alone
             visible = " || ' ' || ".join(f"coalesce({ARTICLE_TABLE}.{c}, '')" for c in columns)
             document = sa.literal_column(f"to_tsvector('english', {visible})")
