@@ -18,11 +18,13 @@ table's indexes; nothing is loaded and counted in Python.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from crm_helpdesk.entities import DONE_STAGES
+from crm_helpdesk.scope import system_scope
 
 if TYPE_CHECKING:
     from crmcore.security import AccessContext
@@ -31,16 +33,18 @@ if TYPE_CHECKING:
 __all__ = ["agent_ids_query", "member_queues_query", "pick_agent"]
 
 
-def agent_ids_query(uow: UnitOfWork, queue_id: int) -> sa.Select[Any]:
-    """A one-column SELECT of the user ids that work queue *queue_id* (active or not)."""
-    registry = uow.registry
-    agent, group = registry.table("queue_agent"), registry.table("queue_group")
+def agent_ids_query(
+    uow: UnitOfWork, queue_id: int, group_ids: Iterable[int] | None = None
+) -> sa.Select[Any]:
+    """A one-column SELECT of the user ids that work queue *queue_id* (active or not): its
+    ``queue_agent`` users and the members of *group_ids* (default: the groups of its
+    ``queue_group`` records the actor may read)."""
+    agent = uow.registry.table("queue_agent")
     parts: list[sa.Select[Any]] = [
         sa.select(agent.c.user_id.label("user_id")).where(agent.c.queue_id == queue_id)
     ]
-    group_ids = uow.connection.execute(
-        sa.select(group.c.group_id).where(group.c.queue_id == queue_id)
-    ).scalars()
+    if group_ids is None:
+        group_ids = _group_ids(uow, queue_id)
     context = uow.access
     for group_id in sorted(set(group_ids)):
         members = context.users_of_group(group_id, f"members of group {group_id}").query
@@ -54,10 +58,10 @@ def pick_agent(uow: UnitOfWork, queue_id: int, *, exclude: int | None = None) ->
     """The agent queue *queue_id* gives its next ticket to, or ``None`` (manual assignment,
     or no active agent). *exclude* leaves one user out (a breached ticket's assignee)."""
     registry = uow.registry
-    queue = registry.table("queue")
-    method = uow.connection.execute(
-        sa.select(queue.c.assignment).where(queue.c.id == queue_id)
-    ).scalar()
+    with system_scope(uow, "a queue's assignment rule picks the agent of a ticket"):
+        found = uow.get_many("queue", [queue_id])
+        method = found[0].values.get("assignment") if found else None
+        group_ids = _group_ids(uow, queue_id) if method not in (None, "manual") else []
     if method in (None, "manual"):
         return None
     user, ticket = registry.table("user"), registry.table("ticket")
@@ -78,7 +82,7 @@ def pick_agent(uow: UnitOfWork, queue_id: int, *, exclude: int | None = None) ->
     statement = (
         sa.select(user.c.id)
         .where(
-            user.c.id.in_(agent_ids_query(uow, queue_id)),
+            user.c.id.in_(agent_ids_query(uow, queue_id, group_ids)),
             sa.or_(user.c.active.is_(None), user.c.active.is_(True)),
         )
         .order_by(*order)
@@ -87,6 +91,11 @@ def pick_agent(uow: UnitOfWork, queue_id: int, *, exclude: int | None = None) ->
     if exclude is not None:
         statement = statement.where(user.c.id != exclude)
     return uow.connection.execute(statement).scalar()
+
+
+def _group_ids(uow: UnitOfWork, queue_id: int) -> list[int]:
+    links = uow.query("queue_group").where(queue_id=queue_id)
+    return sorted({g.values["group_id"] for g in links if g.values.get("group_id") is not None})
 
 
 def member_queues_query(context: AccessContext) -> sa.Select[Any]:

@@ -14,8 +14,6 @@ import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-
 from crm_helpdesk import kb, reports, sla, tickets
 from crm_helpdesk.entities import CHANNELS
 from crm_helpdesk.settings import helpdesk_settings
@@ -98,14 +96,8 @@ REQUESTS = (
 
 
 def _users(crm: Crm) -> list[tuple[int, str]]:
-    user = crm.registry.table("user")
-    with crm.connect() as connection:
-        return [
-            (r.id, r.username)
-            for r in connection.execute(
-                sa.select(user.c.id, user.c.username).order_by(user.c.id).limit(6)
-            )
-        ]
+    with crm.unit_of_work() as uow:
+        return [(r.id, r.values["username"]) for r in uow.query("user").order_by("id").limit(6)]
 
 
 def tell(crm: Crm, echo: Callable[[str], None], *, today: dt.date | None = None) -> None:
@@ -202,9 +194,8 @@ def tell(crm: Crm, echo: Callable[[str], None], *, today: dt.date | None = None)
         sweep = sla.sla_sweep(uow, now)
         uow.commit()
 
-    survey = crm.registry.table("csat_survey")
-    with crm.connect() as connection:
-        tokens = connection.execute(sa.select(survey.c.token).order_by(survey.c.id)).scalars().all()
+    with crm.unit_of_work() as uow:
+        tokens = [s.values["token"] for s in uow.query("csat_survey").order_by("id")]
     scores = (5, 4, 5, 3, 5, 4, 2, 5, 4, 5)
     for index, token in enumerate(tokens[: max(1, len(tokens) * 2 // 3)]):
         answer_survey(

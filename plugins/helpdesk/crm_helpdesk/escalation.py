@@ -21,7 +21,6 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import attrs
-import sqlalchemy as sa
 from crmcore.jobs import enqueue
 from crmcore.jobs.queue import RUNNING
 
@@ -85,10 +84,8 @@ def handlers() -> dict[str, Any]:
 def worker_time(uow: UnitOfWork, kind: str) -> dt.datetime:
     """The time the worker running a job of *kind* acts at: the job's ``locked_at`` (a worker
     given ``now=`` stamps it with that time), else the clock."""
-    job = uow.registry.table("job")
-    at = uow.connection.execute(
-        sa.select(sa.func.max(job.c.locked_at)).where(job.c.kind == kind, job.c.status == RUNNING)
-    ).scalar()
+    (row,) = uow.query("job").where(kind=kind, status=RUNNING).aggregate(max=["locked_at"])
+    at = row["max_locked_at"]
     return at if at is not None else utcnow()
 
 

@@ -83,6 +83,9 @@ def crm_before_update(
     checks.check(record.entity, {**record.values, **changes})
     if record.entity == "ticket":
         return tickets.on_update(uow, record, changes)
+    if record.entity == "activity":
+        tickets.on_activity_update(uow, changes)
+        return None
     if record.entity == "kb_article" and changes.get("status") == "published":
         return {"published_at": dt.datetime.now(dt.UTC)}
     return None

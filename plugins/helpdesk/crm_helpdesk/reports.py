@@ -7,18 +7,21 @@ For one calendar month (in the deployment's time zone):
 - **resolution attainment**: of the tickets resolved in the month, the share resolved in time;
 - **CSAT**: of the surveys answered in the month, the share scoring 4 or 5, and the average.
 
-Agents are the tickets' assignees (a survey's agent is the assignee at resolution). Each figure
-is one grouped SQL statement over the tickets (or surveys) the actor may read.
+Agents are the tickets' assignees (a survey's agent is the assignee at resolution). The figures
+come from three aggregate queries (:meth:`crmcore.query.Query.aggregate`), so they count only
+the tickets and surveys the actor may read, and a field the report needs that is hidden from
+the actor refuses the report as such a query would (:class:`~crmcore.errors.PermissionDeniedError`
+naming the field). Agents and queues are named where the actor may read them (``#id`` else).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import re
 from typing import TYPE_CHECKING, Any
 
 import attrs
-import sqlalchemy as sa
 from crmcore.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -105,75 +108,84 @@ class MonthlyReport:
         }
 
 
-def _count(condition: Any) -> Any:
-    return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+#: The figures of a report line read from each aggregate: (entity, time field, extra
+#: condition, the field whose values split the count, {figure: values counted}).
+_SOURCES: tuple[tuple[str, str, tuple[Any, ...], str, dict[str, tuple[Any, ...] | None]], ...] = (
+    (
+        "ticket",
+        "opened_at",
+        (),
+        "response_status",
+        {"opened": None, "responses_met": ("met",), "responses_breached": ("breached",)},
+    ),
+    (
+        "ticket",
+        "resolved_at",
+        (),
+        "resolution_status",
+        {"resolved": None, "resolutions_met": ("met",), "resolutions_breached": ("breached",)},
+    ),
+    (
+        "csat_survey",
+        "answered_at",
+        (("score", "is not null"),),
+        "score",
+        {"surveys": None, "satisfied": (4, 5)},
+    ),
+)
+_KEYS = {"ticket": ("assignee_id", "queue_id"), "csat_survey": ("agent_id", "queue_id")}
 
 
 def _figures(
-    uow: UnitOfWork, start: dt.datetime, end: dt.datetime, by: str | None
-) -> dict[Any, dict[str, Any]]:
-    ticket, survey = uow.registry.table("ticket"), uow.registry.table("csat_survey")
-    figures: dict[Any, dict[str, Any]] = {}
-
-    def grouped(
-        table: sa.Table, column: str, columns: dict[str, Any], condition: Any, entity: str
-    ) -> None:
-        key = table.c[column] if by is not None else sa.null()
-        labelled = [expression.label(name) for name, expression in columns.items()]
-        statement = sa.select(key.label("key"), *labelled).where(
-            condition, uow.read_filter(entity, table)
+    uow: UnitOfWork, start: dt.datetime, end: dt.datetime
+) -> tuple[dict[Any, dict[str, Any]], dict[Any, dict[str, Any]], dict[str, Any]]:
+    """``(per agent, per queue, total)`` figures, each ``{figure: value}``: one aggregate query
+    per source, grouped by agent, queue and the field the figures split on."""
+    agents: dict[Any, dict[str, Any]] = {}
+    queues: dict[Any, dict[str, Any]] = {}
+    total: dict[str, Any] = {}
+    scores: dict[tuple[str, Any], list[int]] = {}  # (level, key) -> [sum of scores, count]
+    for entity, moment, extra, split, counted in _SOURCES:
+        agent_key, queue_key = _KEYS[entity]
+        rows = (
+            uow.query(entity)
+            .where((moment, ">=", start), (moment, "<", end), *extra)
+            .aggregate(group_by=[agent_key, queue_key, split])
         )
-        if by is not None:
-            statement = statement.group_by(table.c[column])
-        for row in uow.connection.execute(statement).mappings():
-            if by is None and not any(row[name] for name in columns):
-                continue
-            figures.setdefault(row["key"], {}).update({name: row[name] for name in columns})
-
-    grouped(
-        ticket,
-        "assignee_id" if by == "agent" else "queue_id",
-        {
-            "opened": sa.func.count(),
-            "responses_met": _count(ticket.c.response_status == "met"),
-            "responses_breached": _count(ticket.c.response_status == "breached"),
-        },
-        sa.and_(ticket.c.opened_at >= start, ticket.c.opened_at < end),
-        "ticket",
-    )
-    grouped(
-        ticket,
-        "assignee_id" if by == "agent" else "queue_id",
-        {
-            "resolved": sa.func.count(),
-            "resolutions_met": _count(ticket.c.resolution_status == "met"),
-            "resolutions_breached": _count(ticket.c.resolution_status == "breached"),
-        },
-        sa.and_(ticket.c.resolved_at >= start, ticket.c.resolved_at < end),
-        "ticket",
-    )
-    grouped(
-        survey,
-        "agent_id" if by == "agent" else "queue_id",
-        {
-            "surveys": sa.func.count(),
-            "satisfied": _count(survey.c.score >= 4),
-            "average_score": sa.func.avg(survey.c.score),
-        },
-        sa.and_(
-            survey.c.answered_at >= start, survey.c.answered_at < end, survey.c.score.is_not(None)
-        ),
-        "csat_survey",
-    )
-    return figures
+        for row in rows:
+            n, value = row["count"], row[split]
+            for level, key, figures in (
+                ("agent", row[agent_key], agents.setdefault(row[agent_key], {})),
+                ("queue", row[queue_key], queues.setdefault(row[queue_key], {})),
+                ("total", None, total),
+            ):
+                for name, values in counted.items():
+                    if values is None or value in values:
+                        figures[name] = figures.get(name, 0) + n
+                if split == "score":
+                    held = scores.setdefault((level, key), [0, 0])
+                    held[0] += int(value) * n
+                    held[1] += n
+    for (level, key), (summed, count) in scores.items():
+        figures = total if level == "total" else (agents if level == "agent" else queues)[key]
+        figures["average_score"] = _average(summed, count)
+    return agents, queues, total
 
 
-def _names(uow: UnitOfWork, entity: str, column: str, ids: list[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    table = uow.registry.table(entity)
-    rows = uow.connection.execute(sa.select(table.c.id, table.c[column]).where(table.c.id.in_(ids)))
-    return {row[0]: row[1] for row in rows}
+def _average(summed: int, count: int) -> decimal.Decimal:
+    """The average as :meth:`crmcore.query.Query.aggregate` gives it for an integer field:
+    the exact quotient rounded half-even to 2 places."""
+    with decimal.localcontext() as context:
+        context.prec = 60
+        return (decimal.Decimal(summed) / count).quantize(
+            decimal.Decimal("0.01"), rounding=decimal.ROUND_HALF_EVEN
+        )
+
+
+def _names(uow: UnitOfWork, entity: str, field: str, ids: list[int]) -> dict[int, str]:
+    """The *field* of the records of *entity* the actor may read (where visible)."""
+    found = uow.get_many(entity, ids) if ids else []
+    return {r.id: str(r.values[field]) for r in found if r.values.get(field) is not None}
 
 
 def _line(key: Any, name: str, values: dict[str, Any]) -> ReportLine:
@@ -201,9 +213,7 @@ def _line(key: Any, name: str, values: dict[str, Any]) -> ReportLine:
 def monthly_report(uow: UnitOfWork, month: str) -> MonthlyReport:
     """The service report of *month* (``"2026-03"``), over what the actor may read."""
     start, end = month_bounds(month, uow.registry.timezone or dt.UTC)
-    agents = _figures(uow, start, end, "agent")
-    queues = _figures(uow, start, end, "queue")
-    total = _figures(uow, start, end, None).get(None, {})
+    agents, queues, total = _figures(uow, start, end)
     agent_names = _names(uow, "user", "username", [k for k in agents if k is not None])
     queue_names = _names(uow, "queue", "name", [k for k in queues if k is not None])
 

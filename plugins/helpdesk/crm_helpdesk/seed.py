@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
 from crmcore.jobs.queue import QUEUED, RUNNING
 
 from crm_helpdesk.escalation import SWEEP_JOB, queue_sweep
@@ -45,9 +44,8 @@ DEFAULT_TARGETS: dict[tuple[str, str], tuple[int, int]] = {
 def seed(uow: UnitOfWork) -> list[str]:
     """Create what is missing; one line per thing created."""
     done: list[str] = []
-    connection, registry = uow.connection, uow.registry
-    calendar, policy, queue = (registry.table(n) for n in ("sla_calendar", "sla_policy", "queue"))
-    if connection.execute(sa.select(sa.func.count()).select_from(calendar)).scalar_one() == 0:
+    registry = uow.registry
+    if uow.query("sla_calendar").count() == 0:
         tz = registry.timezone
         name = getattr(tz, "key", None) or "UTC"
         standard = uow.create(
@@ -61,8 +59,8 @@ def seed(uow: UnitOfWork) -> list[str]:
                 "sla_hours", calendar_id=standard.id, weekday=weekday, opens="09:00", closes="17:00"
             )
         done.append(f"SLA calendar Standard created ({name}, Monday to Friday 09:00-17:00)")
-    if connection.execute(sa.select(sa.func.count()).select_from(policy)).scalar_one() == 0:
-        calendar_id = connection.execute(sa.select(sa.func.min(calendar.c.id))).scalar_one()
+    if uow.query("sla_policy").count() == 0:
+        calendar_id = uow.query("sla_calendar").order_by("id").limit(1).ids()[0]
         for (tier, priority), (response, resolution) in DEFAULT_TARGETS.items():
             uow.create(
                 "sla_policy",
@@ -76,7 +74,7 @@ def seed(uow: UnitOfWork) -> list[str]:
             )
         done.append(f"{len(DEFAULT_TARGETS)} SLA policies created (support tier x priority)")
     default = helpdesk_settings(uow.crm).default_queue
-    if connection.execute(sa.select(queue.c.id).where(queue.c.name == default)).scalar() is None:
+    if uow.query("queue").where(name=default).count() == 0:
         uow.create(
             "queue",
             name=default,
@@ -84,13 +82,8 @@ def seed(uow: UnitOfWork) -> list[str]:
             description="Tickets opened without a queue",
         )
         done.append(f"queue {default} created")
-    done += ensure_search_index(connection)
-    job = registry.table("job")
-    waiting = connection.execute(
-        sa.select(sa.func.count())
-        .select_from(job)
-        .where(job.c.kind == SWEEP_JOB, job.c.status.in_((QUEUED, RUNNING)))
-    ).scalar_one()
+    done += ensure_search_index(uow.connection)  # DDL of the search index, not records
+    waiting = uow.query("job").where(("status", "in", (QUEUED, RUNNING)), kind=SWEEP_JOB).count()
     if not waiting:
         queue_sweep(uow)
         done.append("SLA sweep job queued")

@@ -31,9 +31,10 @@ from crmcore.fields import timezone_named
 from crmcore.jobs import enqueue
 
 from crm_helpdesk.businesstime import WEEKDAYS, BusinessCalendar
-from crm_helpdesk.entities import ACTIVE_STAGES
+from crm_helpdesk.entities import ACTIVE_STAGES, DONE_STAGES
 
 if TYPE_CHECKING:
+    from crmcore.records import Record
     from crmcore.storage.uow import UnitOfWork
 
 __all__ = [
@@ -65,34 +66,25 @@ def utcnow() -> dt.datetime:
 
 def load_calendar(uow: UnitOfWork, calendar_id: int) -> BusinessCalendar:
     """The :class:`BusinessCalendar` of ``sla_calendar`` *calendar_id* with its hours and
-    holidays (read as the system: calendars are configuration, not the actor's records).
+    holidays, read with the unit's rights (the help desk reads calendars, which are
+    configuration, in its system scope).
 
+    :raises NotFoundError: when there is no such calendar the actor may read.
     :raises ValidationError: when the calendar has no opening hours at all.
     """
-    registry, connection = uow.registry, uow.connection
-    calendar, hours, holidays = (
-        registry.table(n) for n in ("sla_calendar", "sla_hours", "sla_holiday")
-    )
-    row = connection.execute(
-        sa.select(calendar.c.name, calendar.c.timezone).where(calendar.c.id == calendar_id)
-    ).one()
+    calendar = uow.get("sla_calendar", calendar_id)
+    name = str(calendar.values["name"])
     windows: dict[str, list[tuple[str, str]]] = {day: [] for day in WEEKDAYS}
-    for weekday, opens, closes in connection.execute(
-        sa.select(hours.c.weekday, hours.c.opens, hours.c.closes).where(
-            hours.c.calendar_id == calendar_id
-        )
-    ):
-        windows[weekday].append((opens, closes))
-    days = connection.execute(
-        sa.select(holidays.c.day).where(holidays.c.calendar_id == calendar_id)
-    ).scalars()
+    for hours in uow.query("sla_hours").where(calendar_id=calendar_id):
+        windows[hours.values["weekday"]].append((hours.values["opens"], hours.values["closes"]))
+    days = [h.values["day"] for h in uow.query("sla_holiday").where(calendar_id=calendar_id)]
     try:
         return BusinessCalendar.from_hours(
-            timezone_named(row.timezone), windows, days, name=row.name
+            timezone_named(str(calendar.values["timezone"])), windows, days, name=name
         )
     except ValueError as exc:
         raise ValidationError(
-            f"SLA calendar {row.name!r} (id {calendar_id}) cannot run clocks: {exc}; add its hours "
+            f"SLA calendar {name!r} (id {calendar_id}) cannot run clocks: {exc}; add its hours "
             "as sla_hours records",
             entity="sla_calendar",
         ) from None
@@ -109,57 +101,55 @@ class Targets:
     warning_percent: int
 
 
+def _specificity(policy: Record) -> tuple[int, int]:
+    named = 2 * (policy.values.get("priority") is not None)
+    return (-(named + (policy.values.get("support_tier") is not None)), policy.id)
+
+
 def targets_for(uow: UnitOfWork, priority: str | None, tier: str | None) -> Targets | None:
     """The targets of the most specific active policy for *priority* and *tier* (a policy
     naming both beats one naming either, which beats one naming neither; then the lowest id),
     or ``None`` when no policy applies (or its calendar has no opening hours: a warning is
-    logged, and tickets open without clocks rather than not at all)."""
-    policy = uow.registry.table("sla_policy")
-    specific = sa.case((policy.c.priority.is_not(None), 2), else_=0) + sa.case(
-        (policy.c.support_tier.is_not(None), 1), else_=0
-    )
-    row = (
-        uow.connection.execute(
-            sa.select(policy)
-            .where(
-                sa.or_(policy.c.active.is_(None), policy.c.active.is_(True)),
-                sa.or_(policy.c.priority.is_(None), policy.c.priority == priority),
-                sa.or_(policy.c.support_tier.is_(None), policy.c.support_tier == (tier or "basic")),
-            )
-            .order_by(specific.desc(), policy.c.id)
-            .limit(1)
+    logged, and tickets open without clocks rather than not at all). Policies and calendars are
+    read with the unit's rights (the help desk reads them in its system scope)."""
+    candidates = (
+        uow.query("sla_policy")
+        .where(
+            {"any": [("active", "is null"), ("active", "=", True)]},
+            {"any": [("priority", "is null"), ("priority", "=", priority)]},
+            {"any": [("support_tier", "is null"), ("support_tier", "=", tier or "basic")]},
         )
-        .mappings()
-        .first()
+        .all()
     )
-    if row is None:
+    if not candidates:
         return None
+    policy = min(candidates, key=_specificity).values
     try:
-        calendar = load_calendar(uow, row["calendar_id"])
+        calendar = load_calendar(uow, policy["calendar_id"])
     except ValidationError:  # a calendar without hours: the ticket opens, without clocks
         log.warning(
             "SLA policy %s: its calendar %s has no opening hours; no SLA clocks set",
-            row["id"],
-            row["calendar_id"],
+            policy["id"],
+            policy["calendar_id"],
         )
         return None
     return Targets(
-        row["id"],
+        policy["id"],
         calendar,
-        row["first_response_minutes"],
-        row["resolution_minutes"],
-        row["warning_percent"] or 0,
+        policy["first_response_minutes"],
+        policy["resolution_minutes"],
+        policy["warning_percent"] or 0,
     )
 
 
 def account_tier(uow: UnitOfWork, account_id: int | None) -> str | None:
-    """The support tier of an account (``None`` without an account)."""
+    """The support tier of an account (``None`` without an account, or one the unit's actor
+    may not read; the help desk reads it in its system scope: the SLA policy follows the
+    customer's tier, whoever opens the ticket)."""
     if account_id is None:
         return None
-    entity = uow.registry.entity("account")
-    table = uow.registry.table("account")
-    column = table.c[entity.field("support_tier").column]
-    return uow.connection.execute(sa.select(column).where(table.c.id == account_id)).scalar()
+    found = uow.get_many("account", [account_id])
+    return found[0].values.get("support_tier") if found else None
 
 
 # -- clocks ----------------------------------------------------------------------------------------
@@ -377,54 +367,45 @@ class QueueStatus:
 
 def sla_status(uow: UnitOfWork) -> list[QueueStatus]:
     """Per queue, the unfinished tickets the actor may read: how many, paused, warned about,
-    breached, and the next due time of a running clock (one grouped query)."""
-    ticket, queue = uow.registry.table("ticket"), uow.registry.table("queue")
-    states = (ticket.c.response_status, ticket.c.resolution_status)
+    breached, and the next due time of a running clock. Four aggregate queries
+    (:meth:`crmcore.query.Query.aggregate`), so the read predicate and hidden fields apply as
+    to any query; queues are named where the actor may read them (``#id`` else)."""
+    figures: dict[int | None, dict[str, Any]] = {}
 
-    def count(condition: Any) -> Any:
-        return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+    def of(queue_id: int | None) -> dict[str, Any]:
+        return figures.setdefault(
+            queue_id, {"open": 0, "paused": 0, "warning": 0, "breached": 0, "due": []}
+        )
 
-    running = sa.and_(ticket.c.status.in_(ACTIVE_STAGES), ticket.c.sla_paused_at.is_(None))
-    next_response = sa.case(
-        (
-            sa.and_(running, ticket.c.response_status.in_(("pending", "warning"))),
-            ticket.c.response_due,
-        )
+    unfinished = uow.query("ticket").where(("status", "not in", DONE_STAGES))
+    states = ["response_status", "resolution_status"]
+    for row in unfinished.aggregate(group_by=["queue_id", *states]):
+        found, held = of(row["queue_id"]), {row[name] for name in states}
+        found["open"] += row["count"]
+        found["warning"] += row["count"] if "warning" in held else 0
+        found["breached"] += row["count"] if "breached" in held else 0
+    for row in unfinished.where(("sla_paused_at", "is not null")).aggregate(group_by=["queue_id"]):
+        of(row["queue_id"])["paused"] = row["count"]
+    running = uow.query("ticket").where(
+        ("status", "in", ACTIVE_STAGES), ("sla_paused_at", "is null")
     )
-    next_resolution = sa.case(
-        (
-            sa.and_(running, ticket.c.resolution_status.in_(("pending", "warning"))),
-            ticket.c.resolution_due,
+    for target in ("response", "resolution"):
+        ticking = running.where((f"{target}_status", "in", ("pending", "warning")))
+        for row in ticking.aggregate(group_by=["queue_id"], count=False, min=[f"{target}_due"]):
+            if row[f"min_{target}_due"] is not None:
+                of(row["queue_id"])["due"].append(row[f"min_{target}_due"])
+    known = [q for q in figures if q is not None]
+    names = {q.id: q.values.get("name") for q in uow.get_many("queue", known)}
+    result = [
+        QueueStatus(
+            queue_id,
+            str(names.get(queue_id) or f"#{queue_id}") if queue_id is not None else "(no queue)",
+            found["open"],
+            found["paused"],
+            found["warning"],
+            found["breached"],
+            min(found["due"]) if found["due"] else None,
         )
-    )
-    statement = (
-        sa.select(
-            ticket.c.queue_id,
-            queue.c.name,
-            sa.func.count().label("open"),
-            count(ticket.c.sla_paused_at.is_not(None)).label("paused"),
-            count(sa.or_(*(s == "warning" for s in states))).label("warning"),
-            count(sa.or_(*(s == "breached" for s in states))).label("breached"),
-            sa.func.min(next_response).label("next_response"),
-            sa.func.min(next_resolution).label("next_resolution"),
-        )
-        .select_from(ticket.outerjoin(queue, queue.c.id == ticket.c.queue_id))
-        .where(ticket.c.status.not_in(("resolved", "closed")), uow.read_filter("ticket", ticket))
-        .group_by(ticket.c.queue_id, queue.c.name)
-        .order_by(queue.c.name)
-    )
-    result = []
-    for row in uow.connection.execute(statement).mappings():
-        known = [row[k] for k in ("next_response", "next_resolution") if row[k] is not None]
-        result.append(
-            QueueStatus(
-                row["queue_id"],
-                row["name"] or "(no queue)",
-                row["open"],
-                row["paused"],
-                row["warning"],
-                row["breached"],
-                min(known) if known else None,
-            )
-        )
-    return result
+        for queue_id, found in figures.items()
+    ]
+    return sorted(result, key=lambda status: (status.queue_id is None, status.name))

@@ -14,10 +14,9 @@ import secrets
 from typing import TYPE_CHECKING, Any
 
 import attrs
-import sqlalchemy as sa
-from crmcore.actors import Actor
 from crmcore.errors import NotFoundError, ValidationError
 
+from crm_helpdesk.scope import system_scope
 from crm_helpdesk.settings import helpdesk_settings
 
 if TYPE_CHECKING:
@@ -46,17 +45,15 @@ def create_survey(uow: UnitOfWork, ticket: Record) -> Record:
     :returns: the survey.
     """
     now = dt.datetime.now(dt.UTC)
-    table = uow.registry.table("csat_survey")
-    with uow.acting_as(Actor.system()):
-        pending = uow.connection.execute(
-            sa.select(table.c.id).where(
-                table.c.ticket_id == ticket.id,
-                table.c.answered_at.is_(None),
-                table.c.expires_at > now,
-            )
-        ).scalar()
+    with system_scope(uow, "a resolution sends the customer a satisfaction survey"):
+        pending = (
+            uow.query("csat_survey")
+            .where(ticket_id=ticket.id, answered_at=None)
+            .where(("expires_at", ">", now))
+            .first()
+        )
         if pending is not None:
-            return uow.get("csat_survey", pending)
+            return pending
         days = helpdesk_settings(uow.crm).survey_valid_days
         survey = uow.create(
             "csat_survey",
@@ -102,14 +99,10 @@ def answer_survey(
     at = now or dt.datetime.now(dt.UTC)
     if not isinstance(token, str) or not token.strip():
         raise NotFoundError("no survey for this token; check the link", entity="csat_survey")
-    with crm.unit_of_work() as uow:
-        table = uow.registry.table("csat_survey")
-        found = uow.connection.execute(
-            sa.select(table.c.id).where(table.c.token == token.strip())
-        ).scalar()
-        if found is None:
+    with crm.unit_of_work() as uow:  # the system's: the token is the proof, not a login
+        survey = uow.query("csat_survey").where(token=token.strip()).first()
+        if survey is None:
             raise NotFoundError("no survey for this token; check the link", entity="csat_survey")
-        survey = uow.get("csat_survey", found)
         if survey.answered_at is not None:
             raise ValidationError(
                 f"survey {survey.id} was already answered on {survey.answered_at:%Y-%m-%d}; "

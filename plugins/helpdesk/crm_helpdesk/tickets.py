@@ -25,8 +25,6 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-from crmcore.actors import Actor
 from crmcore.errors import NotFoundError, ValidationError
 from crmcore.jobs import cancel, enqueue
 from crmcore.signals import MoveEvent
@@ -35,6 +33,7 @@ from crm_helpdesk import sla
 from crm_helpdesk.assignment import pick_agent
 from crm_helpdesk.entities import DONE_STAGES
 from crm_helpdesk.escalation import AUTO_CLOSE_JOB, auto_close_key
+from crm_helpdesk.scope import referenced, system_scope
 from crm_helpdesk.settings import helpdesk_settings
 from crm_helpdesk.surveys import create_survey
 from crm_helpdesk.workflow import TICKET_PIPELINE
@@ -55,6 +54,7 @@ __all__ = [
     "log_call",
     "on_activity_created",
     "on_activity_create",
+    "on_activity_update",
     "on_create",
     "on_moved",
     "on_update",
@@ -75,27 +75,24 @@ def _now() -> dt.datetime:
 
 
 def find_queue(uow: UnitOfWork, name_or_id: str | int) -> int:
-    """The id of the queue named (or numbered) *name_or_id*.
+    """The id of the queue named (or numbered) *name_or_id*, among those the actor may read.
 
-    :raises NotFoundError: listing the known queues.
+    :raises NotFoundError: listing the queues the actor may read.
     """
-    table = uow.registry.table("queue")
-    if isinstance(name_or_id, int) or str(name_or_id).strip().isdigit():
-        condition = table.c.id == int(name_or_id)
-    else:
-        condition = sa.func.lower(table.c.name) == str(name_or_id).strip().lower()
-    found = uow.connection.execute(sa.select(table.c.id).where(condition)).scalar()
-    if found is None:
-        names = (
-            uow.connection.execute(sa.select(table.c.name).order_by(table.c.name)).scalars().all()
-        )
-        raise NotFoundError(
-            f"no queue {name_or_id!r}; queues: {', '.join(names) or 'none'} (create one with "
-            "'crm create queue name=...')",
-            entity="queue",
-            id=name_or_id,
-        )
-    return int(found)
+    queues = uow.query("queue").order_by("name").all()
+    wanted = str(name_or_id).strip()
+    for queue in queues:
+        if (wanted.isdigit() and queue.id == int(wanted)) or (
+            str(queue.values.get("name") or "").lower() == wanted.lower()
+        ):
+            return queue.id
+    names = [str(q.values["name"]) for q in queues if q.values.get("name") is not None]
+    raise NotFoundError(
+        f"no queue {name_or_id!r}; queues: {', '.join(names) or 'none'} (create one with "
+        "'crm create queue name=...')",
+        entity="queue",
+        id=name_or_id,
+    )
 
 
 def _check_assigner(uow: UnitOfWork, assignee: int | None) -> None:
@@ -104,9 +101,10 @@ def _check_assigner(uow: UnitOfWork, assignee: int | None) -> None:
 
 
 def _targets(uow: UnitOfWork, values: Mapping[str, Any]) -> sla.Targets | None:
-    return sla.targets_for(
-        uow, values.get("priority"), sla.account_tier(uow, values.get("account_id"))
-    )
+    reason = "a ticket's SLA clocks follow the deployment's policies and its account's tier"
+    with system_scope(uow, reason):
+        tier = sla.account_tier(uow, values.get("account_id"))
+        return sla.targets_for(uow, values.get("priority"), tier)
 
 
 # -- hooks ---------------------------------------------------------------------------------------
@@ -122,17 +120,13 @@ def on_create(uow: UnitOfWork, values: Mapping[str, Any]) -> dict[str, Any]:
     queue_id = values.get("queue_id")
     if queue_id is None:
         with_default = helpdesk_settings(uow.crm).default_queue
-        table = uow.registry.table("queue")
-        queue_id = uow.connection.execute(
-            sa.select(table.c.id).where(table.c.name == with_default)
-        ).scalar()
+        with system_scope(uow, "a ticket without a queue goes to the deployment's default queue"):
+            queue_id = next(iter(uow.query("queue").where(name=with_default).limit(1).ids()), None)
         if queue_id is not None:
             changes["queue_id"] = queue_id
     if values.get("account_id") is None and values.get("contact_id") is not None:
-        contact = uow.registry.table("contact")
-        account_id = uow.connection.execute(
-            sa.select(contact.c.account_id).where(contact.c.id == values["contact_id"])
-        ).scalar()
+        contact = referenced(uow, "ticket", "contact_id", "contact", values["contact_id"])
+        account_id = contact.values.get("account_id")
         if account_id is not None:
             changes["account_id"] = account_id
     assignee = values.get("assignee_id")
@@ -219,30 +213,42 @@ def on_update(uow: UnitOfWork, record: Record, changes: Mapping[str, Any]) -> di
 
 
 def on_activity_create(uow: UnitOfWork, values: Mapping[str, Any]) -> dict[str, Any] | None:
-    """An activity about a ticket is also about the ticket's account and contact."""
+    """An activity about a ticket is also about the ticket's account and contact (those the
+    actor sees on the ticket).
+
+    :raises ReferenceError: when the actor may not read the ticket, as for a missing one.
+    """
     ticket_id = values.get("ticket_id")
     if ticket_id is None:
         return None
-    table = uow.registry.table("ticket")
-    row = uow.connection.execute(
-        sa.select(table.c.account_id, table.c.contact_id).where(table.c.id == ticket_id)
-    ).first()
-    if row is None:
-        return None
+    ticket = referenced(uow, "activity", "ticket_id", "ticket", ticket_id).values
     changes = {}
-    if values.get("account_id") is None and row.account_id is not None:
-        changes["account_id"] = row.account_id
-    if values.get("contact_id") is None and row.contact_id is not None:
-        changes["contact_id"] = row.contact_id
+    for name in ("account_id", "contact_id"):
+        if values.get(name) is None and ticket.get(name) is not None:
+            changes[name] = ticket[name]
     return changes or None
 
 
+def on_activity_update(uow: UnitOfWork, changes: Mapping[str, Any]) -> None:
+    """An activity moved to another ticket must name one the actor may read.
+
+    :raises ReferenceError: when the actor may not read the ticket, as for a missing one.
+    """
+    if changes.get("ticket_id") is not None:
+        referenced(uow, "activity", "ticket_id", "ticket", changes["ticket_id"])
+
+
 def on_activity_created(uow: UnitOfWork, activity: Record) -> None:
-    """A response logged on a ticket: stamp its first response, open it if new."""
+    """A response logged on a ticket: stamp its first response, open it if new.
+
+    The actor needs to read the ticket, not to change it: the stamp and the move run in the
+    help desk's system scope, on a ticket the actor was shown to read.
+    """
     ticket_id = activity.values.get("ticket_id")
     if ticket_id is None or activity.values.get("kind") not in RESPONSE_KINDS:
         return
-    with uow.acting_as(Actor.system()):
+    referenced(uow, "activity", "ticket_id", "ticket", ticket_id)
+    with system_scope(uow, "a response on a ticket stamps its first response and opens it"):
         ticket = uow.get("ticket", ticket_id)
         changes: dict[str, Any] = {}
         if ticket.first_response_at is None:
