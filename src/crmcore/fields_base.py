@@ -115,5 +115,8 @@ def check_text(text: str) -> str:
 
 def shown(value: Any, limit: int = 80) -> str:
     """``repr(value)`` for a message, cut short past *limit* characters."""
-    text = repr(value)
+    try:
+        text = repr(value)
+    except RecursionError:
+        return f"a {type(value).__name__} nested too deep to show"
     return text if len(text) <= limit else f"{text[: limit - 20]}... ({len(text)} characters)"
