@@ -17,10 +17,10 @@ import sqlalchemy as sa
 
 from crmcore.actors import Actor
 from crmcore.errors import ConfigError, CrmError, DatabaseError, NotFoundError
-from crmcore.fields import timezone_named
-from crmcore.plugins import PluginManager
+from crmcore.fields import Field, timezone_named
+from crmcore.plugins import PluginManager, hook_items
 from crmcore.records import Record
-from crmcore.registry import Registry
+from crmcore.registry import EntityType, Registry
 from crmcore.schemas import SchemaFactory
 from crmcore.security import AccessService, Decision, SecurityModel, parse_security
 from crmcore.settings import Settings, load_settings
@@ -118,13 +118,15 @@ class Crm:
     def _collect_entities(self) -> None:
         caller = self.hook.crm_entity_types
         for impl in caller.get_hookimpls():
-            for entity in impl.function() or ():
+            for entity in hook_items(impl.function(), EntityType, plugin=impl.plugin_name, hook="crm_entity_types",
+                                     what="crmcore.registry.EntityType objects"):
                 self.registry.add_entity(entity, origin=impl.plugin_name)
         names = list(self.registry.entity_names)
         for impl in self.hook.crm_entity_fields.get_hookimpls():
             for name in names:
                 args = {"entity_type": name, "entity": self.registry.entity(name)}
-                fields = impl.function(*[args[a] for a in impl.argnames])
+                fields = hook_items(impl.function(*[args[a] for a in impl.argnames]), Field, plugin=impl.plugin_name,
+                                    hook="crm_entity_fields", what="crmcore.fields.Field objects")
                 if fields:
                     self.registry.extend_entity(name, fields, origin=impl.plugin_name)
         try:

@@ -30,7 +30,7 @@ from crmcore.cli import current_actor, current_app, echo_json, parse_assignments
 from crmcore.errors import ConfigError, PluginError
 from crmcore.fields import Boolean, Choice, DateTime, Field, Integer, Reference, String, Text
 from crmcore.hookspecs import hookimpl
-from crmcore.plugins import PluginInfo
+from crmcore.plugins import PluginInfo, hook_items
 from crmcore.registry import EntityType
 from crmcore.security import FieldEquals, Restriction
 from crmcore.workflow import approvals as approval_rules
@@ -135,10 +135,8 @@ def _actions(crm: Crm) -> dict[str, Action]:
     actions: dict[str, Action] = {}
     owners: dict[str, str] = {}
     for impl in crm.hook.crm_rule_actions.get_hookimpls():
-        for action in impl.function() or ():
-            if not isinstance(action, Action):
-                raise PluginError(f"plugin {impl.plugin_name!r} returned {action!r} from crm_rule_actions; return "
-                                  "crmcore.workflow.actions.Action objects", plugin=impl.plugin_name, hook="crm_rule_actions")
+        for action in hook_items(impl.function(), Action, plugin=impl.plugin_name, hook="crm_rule_actions",
+                                 what="crmcore.workflow.actions.Action objects"):
             if action.name in actions:
                 raise PluginError(f"plugins {owners[action.name]!r} and {impl.plugin_name!r} both add the rule action "
                                   f"{action.name!r}; rename one", plugin=impl.plugin_name, hook="crm_rule_actions")
@@ -151,10 +149,8 @@ def _rules(crm: Crm) -> list[Rule]:
     declared: dict[str, Rule] = {}
     for impl in crm.hook.crm_rules.get_hookimpls():  # defaults (trylast) first, then registration order
         arguments = {"crm": crm, "settings": crm.plugin_settings.get(impl.plugin_name, {})}
-        for rule in impl.function(*[arguments[a] for a in impl.argnames]) or ():
-            if not isinstance(rule, Rule):
-                raise PluginError(f"plugin {impl.plugin_name!r} returned {rule!r} from crm_rules; return "
-                                  "crmcore.workflow.rules.Rule objects", plugin=impl.plugin_name, hook="crm_rules")
+        returned = impl.function(*[arguments[a] for a in impl.argnames])
+        for rule in hook_items(returned, Rule, plugin=impl.plugin_name, hook="crm_rules", what="crmcore.workflow.rules.Rule objects"):
             if not rule.origin:
                 rule = Rule(rule.name, rule.entity, rule.on, rule.when, rule.then, rule.description, rule.enabled, impl.plugin_name)
             if rule.name in declared:

@@ -180,7 +180,7 @@ def _wrap(node: Node, *, logical: bool = False) -> str:
 # -- parsing the data form -----------------------------------------------------------------------
 
 
-def _from_data(spec: Any, where: str, depth: int = 0) -> Node:
+def _from_data(spec: Any, where: str, depth: int = 0, params: Mapping[str, Any] | None = None) -> Node:
     if depth > MAX_NESTING:
         raise _too_deep(where)
     if isinstance(spec, Mapping):
@@ -191,12 +191,12 @@ def _from_data(spec: Any, where: str, depth: int = 0) -> Node:
             if not isinstance(value, list) or not value:
                 raise ConditionError(f"{where}: {key} takes a non-empty list of conditions, got {_excerpt(value)}")
             return Logical("and" if key == "all" else "or",
-                           tuple(_from_data(v, f"{where}.{key}[{i}]", depth + 1) for i, v in enumerate(value)))
+                           tuple(_from_data(v, f"{where}.{key}[{i}]", depth + 1, params) for i, v in enumerate(value)))
         if key == "not":
-            return Negation(_from_data(value, f"{where}.not", depth + 1))
+            return Negation(_from_data(value, f"{where}.not", depth + 1, params))
         raise ConditionError(f"{where}: unknown key {key!r}; use all, any or not")
     if isinstance(spec, str):
-        return _Parser(spec, where, depth).parse()
+        return _Parser(spec, where, depth, params).parse()
     if isinstance(spec, (list, tuple)):
         if len(spec) == 2 and spec[1] in ("is null", "is not null"):
             return Compare(spec[1], _operand(spec[0], where))
@@ -248,7 +248,7 @@ def _operand(value: Any, where: str) -> Node:
 # -- parsing the text form -----------------------------------------------------------------------
 
 _TOKEN = re.compile(
-    r"\s*(?:(?P<number>\d+(?:\.\d+)?)|(?P<string>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")"
+    r"\s*(?:(?P<number>\d+(?:\.\d+)?)|(?P<string>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")|(?P<param>:[A-Za-z_][A-Za-z0-9_]*)"
     r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)|(?P<op><=|>=|!=|==|[=<>+\-*/(),]))"
 )
 _KEYWORDS = {"and", "or", "not", "in", "is", "null", "true", "false", "contains"}
@@ -256,9 +256,10 @@ _END = re.compile(r"\s*\Z")
 
 
 class _Parser:
-    def __init__(self, text: str, where: str, depth: int = 0) -> None:
+    def __init__(self, text: str, where: str, depth: int = 0, params: Mapping[str, Any] | None = None) -> None:
         self.text = text
         self.where = where
+        self.params = params or {}
         self.tokens: list[tuple[str, str, int]] = []
         self.depth = depth  # how deep the tree is at the token being parsed
         position, end, token = 0, len(text), _TOKEN.match
@@ -388,6 +389,19 @@ class _Parser:
             return node
         return self.parse_atom()
 
+    def bound(self, name: str, position: int) -> Literal:
+        """The value given for the parameter ``:name`` (never text put into the condition)."""
+        if name not in self.params:
+            raise self._error(f"no value given for parameter :{name}; given: {', '.join(sorted(self.params)) or 'none'}", position)
+        value = self.params[name]
+        if isinstance(value, float):
+            check_number(value, f"{self.where} parameter :{name}")
+            value = decimal.Decimal(repr(value))
+        if not isinstance(value, (str, int, decimal.Decimal, dt.date, Money)) and value is not None:
+            raise self._error(f"parameter :{name} must be text, a number, a date or an amount, got {_excerpt(value)}", position)
+        check_number(value, f"{self.where} parameter :{name}")
+        return Literal(value)
+
     def parse_atom(self) -> Node:
         token = self.peek()
         if token is None:
@@ -402,6 +416,8 @@ class _Parser:
             return Literal(number)
         if kind == "string":
             return Literal(re.sub(r"\\(.)", r"\1", value[1:-1]))
+        if kind == "param":
+            return self.bound(value[1:], position)
         if kind == "keyword" and value in ("true", "false"):
             return Literal(value == "true")
         if kind == "keyword" and value == "null":
@@ -536,14 +552,17 @@ class Condition:
         return Evaluation(result, seen)
 
 
-def parse(spec: Any, *, where: str = "condition") -> Condition:
+def parse(spec: Any, *, where: str = "condition", params: Mapping[str, Any] | None = None) -> Condition:
     """Parse a condition from its data or text form.
 
+    :param params: values of the parameters the text names as ``:name``
+        (``parse("now - resolved_at <= :days", params={"days": 7})``): a setting reaches a
+        condition as a bound value this way, never formatted into its text.
     :raises ConditionError: naming *where* and what is wrong, for malformed input.
     """
     if isinstance(spec, Condition):
         return spec
-    return Condition(_from_data(spec, where), spec)
+    return Condition(_from_data(spec, where, 0, params), spec)
 
 
 
