@@ -6,9 +6,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import attrs
 import pytest
 
-from crmcore import ConfigError
+from crmcore import ConfigError, CrmError, PluginError, PluginInfo, hookimpl
+from crmcore.fields import Field, String
 from crmcore.jobs import run_worker
 from crmcore.workflow.conditions import MAX_NESTING, ConditionError, parse
 from crmcore.workflow.rules import Event, schedule_time
@@ -108,3 +110,48 @@ def test_schedule_time_before_year_one_is_due_at_once() -> None:
     due = schedule_time(Event("date_reached", "close_date", -30), dt.date(1, 1, 5), dt.UTC)
     assert due == dt.datetime.min.replace(tzinfo=dt.UTC)
     assert schedule_time(Event("date_reached", "close_date", 30), dt.date(9999, 12, 20), dt.UTC) is None
+
+
+class _Version:
+    """A plugin's value that refuses to be compared with anything but another version."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __gt__(self, other: Any) -> bool:
+        if not isinstance(other, _Version):
+            raise ValueError(f"cannot compare version {self.text} with {other!r}")
+        return self.text > other.text
+
+
+class Versioned:
+    PLUGIN = PluginInfo(name="versioned")
+
+    @hookimpl
+    def crm_entity_fields(self, entity_type: str) -> list[Field]:
+        return [Field("release", _VersionType())] if entity_type == "opportunity" else []
+
+
+@attrs.frozen
+class _VersionType(String):
+    def parse(self, value: Any) -> Any:
+        return _Version(super().parse(value))
+
+    def to_db(self, value: Any, column: str) -> dict[str, Any]:
+        return {column: None if value is None else value.text}
+
+    def from_db(self, row: Any, column: str) -> Any:
+        return None if row[column] is None else _Version(row[column])
+
+
+def test_a_rule_that_cannot_be_evaluated_names_the_rule_and_its_fields(crm_factory: Any) -> None:
+    crm = crm_factory(plugins=[Versioned()], settings={"rules": [rule("release > '1.0'", name="new_release")]})
+    with crm.unit_of_work() as uow, pytest.raises(CrmError) as caught:
+        uow.create("opportunity", name="Deal", release="2.0")
+    message = str(caught.value)
+    assert message.startswith("rule 'new_release' cannot be evaluated for opportunity")
+    assert "ValueError: cannot compare version 2.0 with '1.0'" in message
+    assert "reads the fields 'release'" in message
+    assert not isinstance(caught.value, PluginError)
+    with crm.unit_of_work() as uow:
+        assert uow.query("opportunity").count() == 0
