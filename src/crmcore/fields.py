@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import json
 import re
 import zoneinfo
 from collections.abc import Callable, Iterable, Mapping
@@ -27,12 +26,13 @@ from crmcore.fields_base import (
     TEXTUAL,
     FieldType,
     FieldValueError,
-    check_text,
-    shown,
+    _finite,
 )
+from crmcore.fields_json import Json
 from crmcore.fields_text import Email, Phone, String, Text, Url
+from crmcore.fields_time import Date, DateTime
 from crmcore.money import CURRENCIES, Money
-from crmcore.storage.types import JSONList, ScaledDecimal, UTCDateTime
+from crmcore.storage.types import JSONList, ScaledDecimal
 
 __all__ = [
     "EQUALITY",
@@ -117,11 +117,6 @@ class Integer(FieldType):
 
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-
-
-def _finite(value: float | decimal.Decimal) -> bool:
-    return value.is_finite() if isinstance(value, decimal.Decimal) else value not in (
-        float("inf"), float("-inf")) and value == value
 
 
 #: The most decimal places a decimal or money field may declare (values are scaled 64-bit integers).
@@ -298,82 +293,6 @@ class Boolean(FieldType):
         return "" if value is None else ("true" if value else "false")
 
 
-@attrs.frozen
-class Date(FieldType):
-    """A calendar date, written ``YYYY-MM-DD``."""
-
-    kind: ClassVar[str] = "date"
-    operators: ClassVar[frozenset[str]] = ORDERED
-
-    def parse(self, value: Any) -> dt.date:
-        if isinstance(value, dt.datetime):
-            raise self._fail(value)
-        if isinstance(value, dt.date):
-            return value
-        if isinstance(value, str):
-            try:
-                return dt.date.fromisoformat(value.strip())
-            except ValueError:
-                pass
-        raise self._fail(value)
-
-    def describe(self) -> str:
-        return "a date such as '2026-03-31'"
-
-    def sql_type(self) -> sa.types.TypeEngine[Any]:
-        return sa.Date()
-
-    def dump(self, value: Any) -> Any:
-        return None if value is None else value.isoformat()
-
-    def format(self, value: Any) -> str:
-        return "" if value is None else value.isoformat()
-
-
-@attrs.frozen
-class DateTime(FieldType):
-    """A moment in time, always timezone-aware (stored in UTC).
-
-    Text is ISO 8601; a value without an offset is read in the deployment's time zone.
-    """
-
-    timezone: dt.tzinfo | None = None
-    kind: ClassVar[str] = "datetime"
-    operators: ClassVar[frozenset[str]] = ORDERED
-
-    def parse(self, value: Any) -> dt.datetime:
-        if isinstance(value, str):
-            try:
-                value = dt.datetime.fromisoformat(value.strip())
-            except ValueError:
-                raise self._fail(value) from None
-        if not isinstance(value, dt.datetime):
-            raise self._fail(value)
-        if value.tzinfo is None or value.utcoffset() is None:
-            value = value.replace(tzinfo=self.timezone or dt.UTC)
-        try:
-            return value.astimezone(dt.UTC)
-        except OverflowError:
-            raise FieldValueError(
-                f"{value.isoformat()} falls outside the years 1 to 9999 once in UTC; give a time within them"
-            ) from None
-
-    def describe(self) -> str:
-        return "a date and time such as '2026-03-31T14:30:00+02:00'"
-
-    def sql_type(self) -> sa.types.TypeEngine[Any]:
-        return UTCDateTime()
-
-    def dump(self, value: Any) -> Any:
-        return None if value is None else value.isoformat()
-
-    def format(self, value: Any) -> str:
-        return "" if value is None else value.isoformat()
-
-    def bind(self, *, currency: str, timezone: dt.tzinfo) -> FieldType:
-        return self if self.timezone else attrs.evolve(self, timezone=timezone)
-
-
 def _choices(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(values)
 
@@ -484,79 +403,6 @@ class Reference(FieldType):
 
     def sql_type(self) -> sa.types.TypeEngine[Any]:
         return sa.Integer()
-
-
-@attrs.frozen
-class Json(FieldType):
-    """Any JSON value (object, list, text, number); text input is parsed as JSON.
-
-    The parsed value is a fresh copy in the form the database gives back (tuples become lists,
-    keys become text), so changing the object given, or the one a record holds, never changes
-    what was stored or audited.
-    """
-
-    kind: ClassVar[str] = "json"
-    operators: ClassVar[frozenset[str]] = frozenset({"is null", "is not null"})
-    sortable: ClassVar[bool] = False
-
-    def parse(self, value: Any) -> Any:
-        if isinstance(value, str):
-            try:
-                parsed = json.loads(value)
-            except ValueError:
-                raise self._fail(value) from None
-            except RecursionError:
-                raise self._too_deep(value) from None
-            _check_json(parsed, value)
-            return parsed
-        _check_json(value, value)
-        try:
-            return json.loads(json.dumps(value, allow_nan=False))
-        except (TypeError, ValueError):
-            raise self._fail(value) from None
-
-    @staticmethod
-    def _too_deep(value: Any) -> FieldValueError:
-        return FieldValueError(f"expected a JSON value nested at most {JSON_MAX_DEPTH} levels deep, got {shown(value)}")
-
-    def describe(self) -> str:
-        return "a JSON value"
-
-    def dump(self, value: Any) -> Any:
-        return None if value is None else json.loads(json.dumps(value))
-
-    def sql_type(self) -> sa.types.TypeEngine[Any]:
-        return sa.JSON(none_as_null=True)  # an empty field is SQL NULL, not JSON null
-
-    def format(self, value: Any) -> str:
-        return "" if value is None else json.dumps(value, separators=(",", ":"))
-
-
-#: How deep a JSON value may nest, and how many digits its numbers may have.
-JSON_MAX_DEPTH, JSON_MAX_DIGITS = 64, 38
-
-
-def _check_json(value: Any, given: Any) -> None:
-    """Refuse what some database or the JSON encoder would choke on: nesting past
-    :data:`JSON_MAX_DEPTH`, numbers of more than :data:`JSON_MAX_DIGITS` digits, ``NaN`` and
-    infinities, NUL characters. Walks the value without recursion."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, (dict, list, tuple)):
-            if depth > JSON_MAX_DEPTH:
-                raise Json._too_deep(given)
-            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
-        elif isinstance(item, str):
-            check_text(item)
-        elif isinstance(item, bool):
-            continue
-        elif isinstance(item, int) and len(str(abs(item))) > JSON_MAX_DIGITS:
-            raise FieldValueError(f"expected a JSON value whose numbers have at most {JSON_MAX_DIGITS} digits, "
-                                  f"got {shown(given)}")
-        elif isinstance(item, float) and not _finite(item):
-            raise FieldValueError(f"expected a JSON value, got {shown(given)}")  # NaN and Infinity are not JSON
 
 
 def _default_label(name: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
+import decimal
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -100,6 +101,11 @@ def _as_text(value: Any) -> str | None:
 
 def _short(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _finite(value: float | decimal.Decimal) -> bool:
+    return value.is_finite() if isinstance(value, decimal.Decimal) else value not in (
+        float("inf"), float("-inf")) and value == value
 
 
 def check_text(text: str) -> str:

@@ -17,6 +17,12 @@ Names are fields of the record, ``<reference>.<field>`` for a field of a referen
 and ``now``. Arithmetic works on numbers, on money amounts (a bare number compares with an
 amount), and on dates (``date - date`` is a number of days, ``date + 3`` is three days later).
 
+A value from elsewhere (a plugin's setting) is bound, never formatted into the text: the text
+names a parameter, ``now - resolved_at <= :days``, and ``parse(..., params={"days": 7})`` gives
+its value. Conditions nest at most :data:`MAX_NESTING` levels (``and``/``or`` chains and
+all/any lists do not nest) and their numbers have at most 38 digits and are finite; date
+arithmetic past year 9999 stays comparable (:mod:`crmcore.workflow.operations`).
+
 :func:`parse` turns either form into a tree; :meth:`Condition.check` type-checks it against an
 entity type of the registry when the app starts (an unknown field stops start-up naming it);
 :meth:`Condition.evaluate` runs it against one record with a tiny interpreter that knows only
