@@ -91,7 +91,7 @@ class FieldType(abc.ABC):
 
 def _as_text(value: Any) -> str | None:
     if isinstance(value, str):
-        return check_text(value).strip()
+        return (check_text(value) if "\x00" in value else value).strip()
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
