@@ -35,8 +35,10 @@ NAMES = ("values", "declarations", "services", "app", "edges")
 
 
 def layer_of(module: str) -> int:
+    if module == "crmcore":
+        return LAYERS[module]
     parts = module.split(".")
-    for end in range(len(parts), 0, -1):
+    for end in range(len(parts), 1, -1):  # the package itself stands for itself alone
         prefix = ".".join(parts[:end])
         if prefix in LAYERS:
             return LAYERS[prefix]

@@ -7,6 +7,7 @@ import decimal
 
 import attrs
 import pytest
+import sqlalchemy as sa
 
 from crmcore import (
     Actor,
@@ -414,7 +415,12 @@ def test_set_null_record_remembers_who_cleared_it(crm, make_user):
 def test_record_referencing_itself_can_be_deleted(crm):
     with crm.unit_of_work() as uow:
         account = uow.create("account", name="Acme")
-        account = uow.update(account, parent_id=account.id)
+        uow.commit()
+    with crm.engine.begin() as connection:  # stored before accounts were refused as their own parent
+        connection.execute(sa.update(crm.registry.table("account")).values(parent_id=account.id))
+    with crm.unit_of_work() as uow:
+        account = uow.get("account", account.id)
+        assert account.parent_id == account.id
         uow.delete(account)
         assert uow.all("account") == []
 

@@ -17,10 +17,10 @@ import sqlalchemy as sa
 
 from crmcore.actors import Actor
 from crmcore.errors import ConfigError, CrmError, DatabaseError, NotFoundError, PluginError
-from crmcore.fields import timezone_named
-from crmcore.plugins import PluginManager
+from crmcore.fields import Field, timezone_named
+from crmcore.plugins import PluginManager, hook_items
 from crmcore.records import Record
-from crmcore.registry import Registry
+from crmcore.registry import EntityType, Registry
 from crmcore.schemas import SchemaFactory
 from crmcore.security import AccessService, Decision, SecurityModel, parse_security
 from crmcore.settings import Settings, load_settings
@@ -158,12 +158,15 @@ class Crm:
 
     def _collect_entities(self) -> None:
         for part in self.plugins.call_each("crm_entity_types"):
-            for entity in part.result:
+            for entity in hook_items(part.result, EntityType, plugin=part.plugin, hook="crm_entity_types",
+                                     what="crmcore.registry.EntityType objects"):
                 self.registry.add_entity(entity, origin=part.plugin)
         for name in list(self.registry.entity_names):
             for part in self.plugins.call_each("crm_entity_fields", entity_type=name, entity=self.registry.entity(name)):
-                if part.result:
-                    self.registry.extend_entity(name, part.result, origin=part.plugin)
+                fields = hook_items(part.result, Field, plugin=part.plugin, hook="crm_entity_fields",
+                                    what="crmcore.fields.Field objects")
+                if fields:
+                    self.registry.extend_entity(name, fields, origin=part.plugin)
         try:
             self.registry.add_custom_fields(self.settings.custom_fields)
             self.registry.freeze()

@@ -24,6 +24,7 @@ import pluggy
 
 from crmcore import hookspecs
 from crmcore.errors import ConfigError, CrmError, PluginError
+from crmcore.fields.base import shown
 
 __all__ = [
     "Contribution",
@@ -50,12 +51,17 @@ class Setting:
     :param type: the expected Python type (``int``, ``str``, ``bool``, ``float``, ``list``) or a
         tuple of them.
     :param default: the value when the key is absent; ``required=True`` has none.
+    :param minimum: the smallest number accepted (numbers only).
+    :param maximum: the largest number accepted (numbers only); without it a number may not
+        pass :data:`~crmcore.settings.NUMBER_LIMIT` either way. ``nan`` and infinities never pass.
     """
 
     type: type | tuple[type, ...]
     default: Any = None
     required: bool = False
     help: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
 
 
 def _str_tuple(values: Iterable[str]) -> tuple[str, ...]:
@@ -141,6 +147,24 @@ def _wrap_impl(function: Callable[..., Any], plugin: str, hook: str) -> Callable
             ) from exc
 
     return call
+
+
+def hook_items(result: Any, expected: type | tuple[type, ...], *, plugin: str, hook: str, what: str) -> list[Any]:
+    """The items a plugin's hook returned: a list (or tuple) of *expected*, or ``None`` for none.
+
+    :param what: the expected items in words, for the message (``"crmcore.Field objects"``).
+    :raises PluginError: naming the plugin, the hook, what it returned and what was expected.
+    """
+    if result is None:
+        return []
+    if not isinstance(result, (list, tuple)):
+        raise PluginError(f"hook {hook!r} in plugin {plugin!r} returned {shown(result)}; expected a list of {what} "
+                          "(or None)", plugin=plugin, hook=hook)
+    for item in result:
+        if not isinstance(item, expected):
+            raise PluginError(f"hook {hook!r} in plugin {plugin!r} returned a list holding {shown(item)}; "
+                              f"expected a list of {what}", plugin=plugin, hook=hook)
+    return list(result)
 
 
 class PluginManager:
@@ -298,7 +322,9 @@ class PluginManager:
                         f"{source}: unknown key plugins.{name}.{key} = {value!r}; known keys: {known}",
                         path=source, key=f"plugins.{name}.{key}",
                     )
-                check_value(value, declared[key].type, key=f"plugins.{name}.{key}", source=source)
+                setting = declared[key]
+                check_value(value, setting.type, key=f"plugins.{name}.{key}", source=source,
+                            minimum=setting.minimum, maximum=setting.maximum)
             for key, setting in declared.items():
                 if key not in table:
                     if setting.required:

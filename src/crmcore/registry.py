@@ -262,16 +262,16 @@ class Registry:
                         key=f"custom_fields.{entity.name}.{f.name}" if f.origin == "settings" else None,
                     )
             for f in entity.fields:
+                key = f"custom_fields.{entity.name}.{f.name}" if f.origin == "settings" else None
+                where = key or f"field {entity.name}.{f.name} (from {f.origin})"
+                problem = f.type.declaration_problem()
+                if problem is not None:
+                    raise ConfigError(f"{where}: {problem}", key=key)
                 if f.default is not None and not callable(f.default):
                     try:
                         f.parse(f.default)
                     except ValueError as exc:
-                        where = (f"custom_fields.{entity.name}.{f.name}" if f.origin == "settings"
-                                 else f"field {entity.name}.{f.name} (from {f.origin})")
-                        raise ConfigError(
-                            f"{where}: default {f.default!r} is invalid: {exc}",
-                            key=f"custom_fields.{entity.name}.{f.name}" if f.origin == "settings" else None,
-                        ) from None
+                        raise ConfigError(f"{where}: default {f.default!r} is invalid: {exc}", key=key) from None
         self._frozen = True
 
     def _check_open(self) -> None:

@@ -22,6 +22,7 @@ environment override the file.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -31,9 +32,10 @@ import attrs
 
 from crmcore.errors import ConfigError
 from crmcore.fields import FIELD_SPEC_KEYS, timezone_named
+from crmcore.fields.base import shown
 from crmcore.money import CURRENCIES
 
-__all__ = ["DEFAULT_DATABASE", "Settings", "load_settings"]
+__all__ = ["DEFAULT_DATABASE", "NUMBER_LIMIT", "Settings", "check_value", "load_settings"]
 
 DEFAULT_DATABASE = "sqlite:///crm.db"
 
@@ -99,14 +101,36 @@ def _type_name(expected: type | tuple[type, ...]) -> str:
     return names.get(expected, expected.__name__)
 
 
-def check_value(value: Any, expected: type | tuple[type, ...], *, key: str, source: str) -> None:
-    """Raise :class:`ConfigError` unless *value* is of *expected* type (bool is not an int)."""
+#: The largest size a number in the settings may have unless its setting declares a maximum.
+NUMBER_LIMIT = 10**9
+
+
+def check_value(
+    value: Any, expected: type | tuple[type, ...], *, key: str, source: str,
+    minimum: float | None = None, maximum: float | None = None,
+) -> None:
+    """Raise :class:`ConfigError` unless *value* is of *expected* type (bool is not an int) and,
+    for a number, finite and within *minimum* and *maximum* (by default within
+    ±:data:`NUMBER_LIMIT`)."""
     types = expected if isinstance(expected, tuple) else (expected,)
     ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
     if not ok:
         raise ConfigError(
-            f"{source}: {key} must be {_type_name(expected)}, got {value!r}", path=source, key=key
+            f"{source}: {key} must be {_type_name(expected)}, got {shown(value)}", path=source, key=key
         )
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{source}: {key} must be a finite number, got {value!r}", path=source, key=key)
+    low = -NUMBER_LIMIT if minimum is None else minimum
+    high = NUMBER_LIMIT if maximum is None else maximum
+    if not low <= value <= high:
+        raise ConfigError(f"{source}: {key} must be from {_number(low)} to {_number(high)}, got {shown(value)}",
+                          path=source, key=key)
+
+
+def _number(value: float) -> str:
+    return f"{value:,}" if abs(value) >= 10**6 else str(value)
 
 
 def load_settings(

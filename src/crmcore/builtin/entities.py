@@ -3,9 +3,11 @@ notes, tags and documents, declared through ``crm_entity_types`` like any plugin
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from crmcore.actors import Actor
 from crmcore.errors import ValidationError
 from crmcore.fields import (
     Boolean,
@@ -26,6 +28,9 @@ from crmcore.fields import (
 from crmcore.hookspecs import hookimpl
 from crmcore.plugins import PluginInfo
 from crmcore.registry import EntityType
+
+if TYPE_CHECKING:
+    from crmcore.storage.uow import UnitOfWork
 
 PLUGIN = PluginInfo(name="core", title="Core entities", description="Users, teams, accounts, contacts, leads, opportunities, activities, notes, tags, documents.")
 
@@ -146,7 +151,7 @@ OPPORTUNITY = EntityType(
         Field("pipeline", String(64), index=True, help="The pipeline the opportunity moves through; the default one when empty."),
         Field("stage", String(64), index=True, help="The stage in its pipeline; moves follow the pipeline's transitions."),
         Field("stage_entered_at", DateTime(), read_only=True, help="When the opportunity entered its stage."),
-        Field("probability", Integer(), help="Percent chance to win, 0 to 100; set from the stage on each move unless given."),
+        Field("probability", Integer(minimum=0, maximum=100), help="Percent chance to win, 0 to 100; set from the stage on each move unless given."),
         Field("next_step", String(200)),
         Field("description", Text()),
     ),
@@ -228,23 +233,60 @@ def _check_activity(values: dict[str, Any]) -> None:
             )
 
 
+#: How many levels of parent accounts the cycle check follows before giving up.
+MAX_ACCOUNT_DEPTH = 1000
+
+
+def _check_account_parents(uow: UnitOfWork, parents: Mapping[int, int | None]) -> None:
+    """Refuse giving account *id* the parent *parents[id]* when that parent is the account
+    itself or one of its sub-accounts. The hierarchy is walked up one level at a time for all
+    the accounts at once (one read per level, as the system actor: a hidden account still
+    closes a loop), with the new parents of the batch in place of the stored ones."""
+    known: dict[int, int | None] = dict(parents)
+    climbing = {child: parent for child, parent in parents.items() if parent is not None}
+    for _ in range(MAX_ACCOUNT_DEPTH):
+        for child, ancestor in climbing.items():
+            if ancestor == child:
+                raise ValidationError({"parent_id": [
+                    f"account {parents[child]} is account {child} itself or one of its sub-accounts; "
+                    "an account cannot be its own parent or ancestor: choose another parent"]}, entity="account")
+        unknown = {ancestor for ancestor in climbing.values() if ancestor not in known}
+        if unknown:
+            with uow.acting_as(Actor.system()):
+                found = {r.id: r.get("parent_id") for r in uow.get_many("account", unknown)}
+            known.update({ancestor: found.get(ancestor) for ancestor in unknown})
+        climbing = {child: known[a] for child, a in climbing.items() if known[a] is not None}  # type: ignore[misc]
+        if not climbing:
+            return
+    raise ValidationError({"parent_id": [f"the parent accounts go more than {MAX_ACCOUNT_DEPTH} levels up; "
+                                         "flatten the account hierarchy"]}, entity="account")
+
+
 @hookimpl
-def crm_before_create(entity: str, values: dict[str, Any]) -> None:
+def crm_before_create(uow: UnitOfWork, entity: str, values: dict[str, Any]) -> None:
     if entity == "activity":
         _check_activity(values)
+    elif entity == "account" and values.get("id") is not None and values.get("parent_id") is not None:
+        _check_account_parents(uow, {values["id"]: values["parent_id"]})  # an import keeping ids
 
 
 @hookimpl
-def crm_before_update(record: Any, changes: dict[str, Any]) -> None:
+def crm_before_update(uow: UnitOfWork, record: Any, changes: dict[str, Any]) -> None:
     if record.entity == "activity":
         _check_activity(record.merged(changes))
+    elif record.entity == "account" and "parent_id" in changes:
+        _check_account_parents(uow, {record.id: changes["parent_id"]})
 
 
 @hookimpl
-def crm_before_update_many(entity: str, items: list[tuple[Any, dict[str, Any]]]) -> None:
+def crm_before_update_many(uow: UnitOfWork, entity: str, items: list[tuple[Any, dict[str, Any]]]) -> None:
     if entity == "activity":
         for record, changes in items:
             _check_activity(record.merged(changes))
+    elif entity == "account":
+        parents = {record.id: changes["parent_id"] for record, changes in items if "parent_id" in changes}
+        if parents:
+            _check_account_parents(uow, parents)
 
 
 @hookimpl

@@ -30,7 +30,7 @@ from crmcore.cli import current_actor, current_app, echo_json, parse_assignments
 from crmcore.errors import ConfigError, PluginError
 from crmcore.fields import Boolean, Choice, DateTime, Field, Integer, Reference, String, Text
 from crmcore.hookspecs import hookimpl
-from crmcore.plugins import PluginInfo
+from crmcore.plugins import PluginInfo, hook_items
 from crmcore.registry import EntityType
 from crmcore.security import FieldEquals, Restriction
 from crmcore.workflow import approvals as approval_rules
@@ -133,10 +133,8 @@ def _actions(crm: Crm) -> dict[str, Action]:
     actions: dict[str, Action] = {}
     owners: dict[str, str] = {}
     for part in crm.plugins.call_each("crm_rule_actions"):
-        for action in part.result:
-            if not isinstance(action, Action):
-                raise PluginError(f"plugin {part.plugin!r} returned {action!r} from crm_rule_actions; return "
-                                  "crmcore.workflow.actions.Action objects", plugin=part.plugin, hook="crm_rule_actions")
+        for action in hook_items(part.result, Action, plugin=part.plugin, hook="crm_rule_actions",
+                                 what="crmcore.workflow.actions.Action objects"):
             if action.name in actions:
                 raise PluginError(f"plugins {owners[action.name]!r} and {part.plugin!r} both add the rule action "
                                   f"{action.name!r}; rename one", plugin=part.plugin, hook="crm_rule_actions")
@@ -148,10 +146,7 @@ def _actions(crm: Crm) -> dict[str, Action]:
 def _rules(crm: Crm) -> list[Rule]:
     declared: dict[str, Rule] = {}
     for part in crm.plugins.call_each("crm_rules", own_settings=True, crm=crm):  # defaults (trylast) first
-        for rule in part.result:
-            if not isinstance(rule, Rule):
-                raise PluginError(f"plugin {part.plugin!r} returned {rule!r} from crm_rules; return "
-                                  "crmcore.workflow.rules.Rule objects", plugin=part.plugin, hook="crm_rules")
+        for rule in hook_items(part.result, Rule, plugin=part.plugin, hook="crm_rules", what="crmcore.workflow.rules.Rule objects"):
             if not rule.origin:
                 rule = Rule(rule.name, rule.entity, rule.on, rule.when, rule.then, rule.description, rule.enabled, part.plugin)
             if rule.name in declared:

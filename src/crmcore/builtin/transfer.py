@@ -121,7 +121,11 @@ def import_command(
               help="A filter such as 'amount>50000' or 'stage=won', as for crm list (repeatable; all must hold).")
 @click.option("-o", "--output", default="-", metavar="FILE", type=click.Path(dir_okay=False, allow_dash=True),
               help="Write to FILE [default: standard output].")
-def export_command(entity: str, fmt: str | None, where: tuple[str, ...], output: str) -> None:
+@click.option("--keep-formulas", is_flag=True,
+              help="Write CSV text cells starting with =, +, -, @, tab or carriage return as they are "
+                   "[default: with a leading ' so that a spreadsheet does not run them; import takes it off].")
+def export_command(entity: str, fmt: str | None, where: tuple[str, ...], output: str, keep_formulas: bool) -> None:
     """Export the ENTITY records you may read: id and every field, in a file that imports back."""
-    report = export(current_app(), entity, output, actor=current_actor(), format=fmt, where=where)
+    report = export(current_app(), entity, output, actor=current_actor(), format=fmt, where=where,
+                    keep_formulas=keep_formulas)
     click.echo(report.summary(), err=output == "-")

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from crmcore.actors import Actor
+from crmcore.errors import ValidationError
 from crmcore.transfer.exporter import ExportReport, export_to
 from crmcore.transfer.importer import DUPLICATE_POLICIES, Importer, ImportOptions
 from crmcore.transfer.report import MAX_LISTED_ROWS, ImportFailedError, ImportReport, RowError
@@ -139,6 +140,7 @@ def export(
     actor: Actor | str | None = None,
     format: str | None = None,
     where: Iterable[Any] = (),
+    keep_formulas: bool = False,
 ) -> ExportReport:
     """Export the records of *entity* that *actor* may read.
 
@@ -146,18 +148,27 @@ def export(
     :param format: ``csv``, ``json`` or ``jsonl``; default: from the path's extension, else CSV.
     :param where: filters as for :meth:`crmcore.query.Query.where`; text filters such as
         ``"amount>50000"`` are read with :func:`crmcore.query.parse_where`.
+    :param keep_formulas: write CSV text cells that start like a spreadsheet formula (``=``,
+        ``+``, ``-``, ``@``, tab, carriage return) as they are; by default they get a leading
+        ``'`` that the import takes off again.
     :returns: the :class:`ExportReport` (how many records were written).
     """
     path = None if destination is None or destination == "-" or hasattr(destination, "write") else os.fspath(destination)  # type: ignore[arg-type]
     fmt = format_of(path or "", format)
     with crm.unit_of_work(actor) as uow, _open_out(destination, path) as out:
-        return export_to(uow, entity, out, fmt=fmt, where=where, destination=path or "standard output")
+        return export_to(uow, entity, out, fmt=fmt, where=where, destination=path or "standard output",
+                         keep_formulas=keep_formulas)
 
 
 @contextlib.contextmanager
 def _open_out(destination: Any, path: str | None) -> Iterator[IO[str]]:
     if path is not None:
-        with open(path, "w", encoding="utf-8", newline="") as handle:
+        try:
+            handle = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise ValidationError(f"cannot write {path!r}: {exc.strerror}; check that its folder exists and "
+                                  "that you may write there") from None
+        with handle:
             yield handle
     elif destination is None or destination == "-":
         yield sys.stdout

@@ -10,7 +10,7 @@ names them and says how to map them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import attrs
@@ -165,15 +165,28 @@ class ColumnPlan:
                 continue
             targets[column] = field
         if unknown:
-            names = ", ".join(repr(c) for c in unknown)
+            names = listed(unknown)
             problems.insert(0, (
                 f"unknown column{'s' if len(unknown) > 1 else ''} {names} for {entity} (fields: id, "
                 f"{', '.join(matcher.entity.field_names)}); map with --map 'COLUMN=FIELD' "
                 "or ignore with --map 'COLUMN='"
             ))
         if problems:
-            raise ValidationError("; ".join(problems), source=source)
+            problems = list(dict.fromkeys(problems))  # 5,000 unnamed columns are one problem
+            more = len(problems) - MAX_LISTED
+            shown = problems[:MAX_LISTED] + ([f"and {more:,} more problem{'s' if more > 1 else ''} with the columns"] if more > 0 else [])
+            raise ValidationError("; ".join(shown), source=source)
         return cls(targets, ignored)
+
+
+#: How many column names or problems a message lists before it counts the rest.
+MAX_LISTED = 10
+
+
+def listed(names: Sequence[str], limit: int = MAX_LISTED) -> str:
+    """``'a', 'b', 'c'``: the first *limit* names (each cut to 60 characters), then how many more."""
+    shown = ", ".join(repr(name if len(name) <= 60 else name[:59] + "…") for name in names[:limit])
+    return shown + (f" and {len(names) - limit:,} more" if len(names) > limit else "")
 
 
 def _resolve_mapping(
@@ -193,7 +206,7 @@ def _resolve_mapping(
         if not strict and not candidates:
             continue
         if len(candidates) != 1:
-            listed = ", ".join(repr(c) for c in columns)
-            raise ValidationError(f"--map {key}={target or ''}: the file has no column {key!r}; its columns are: {listed}", source=source)
+            raise ValidationError(f"--map {key}={target or ''}: the file has no column {key!r}; its columns are: {listed(columns)}",
+                                  source=source)
         resolved[candidates[0]] = target or None
     return resolved

@@ -8,13 +8,22 @@ ISO 8601 with their offset, several choices joined by ``;``); JSON holds its JSO
 (:meth:`~crmcore.fields.FieldType.dump`). Rows are read through the query API, so the reading
 actor's permissions apply and ``--where`` filters are the same as ``crm list``'s, and streamed in
 batches (a server-side cursor on PostgreSQL): memory stays flat for any number of records.
+
+A CSV export is safe to open in a spreadsheet: a text cell that starts with ``=``, ``+``, ``-``,
+``@``, a tab or a carriage return (which a spreadsheet would run as a formula) is written with
+a leading ``'``, as is one that already starts with ``'`` followed by one of those, and the
+import takes that ``'`` off again, so the file still imports back to identical records.
+Numbers, amounts, dates and times are written as they are. ``keep_formulas=True``
+(``crm export --keep-formulas``) writes text cells unchanged. A NUL character, which no
+field accepts but older data may hold, is written to CSV as U+FFFD (�); JSON escapes it
+(``\\u0000``).
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import IO, TYPE_CHECKING, Any
 
 import attrs
@@ -25,9 +34,31 @@ if TYPE_CHECKING:
     from crmcore.fields import Field
     from crmcore.storage.uow import UnitOfWork
 
-__all__ = ["ExportReport", "export_to"]
+__all__ = ["FORMULA_STARTS", "ExportReport", "export_to", "neutralise", "restore"]
 
 _BATCH = 2000
+#: The first characters that make a spreadsheet read a cell as a formula.
+FORMULA_STARTS = frozenset("=+-@\t\r")
+#: Field kinds whose text form never starts a formula: their cells are written as they are.
+_PLAIN_KINDS = frozenset({"integer", "decimal", "money", "date", "datetime", "boolean", "reference"})
+
+
+def neutralise(text: str) -> str:
+    """*text* for a CSV cell: without NUL, and with a ``'`` in front when a spreadsheet would
+    run it as a formula (or when it starts with ``'`` before such a character)."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    first = text[:1]
+    if first in FORMULA_STARTS or (first == "'" and text.lstrip("'")[:1] in FORMULA_STARTS):
+        return "'" + text
+    return text
+
+
+def restore(text: str) -> str:
+    """The inverse of :func:`neutralise` for a cell read back (the NUL aside)."""
+    if text[:1] == "'" and text.lstrip("'")[:1] in FORMULA_STARTS:
+        return text[1:]
+    return text
 
 
 @attrs.define
@@ -46,13 +77,15 @@ class ExportReport:
 
 def export_to(
     uow: UnitOfWork, entity: str, out: IO[str], *, fmt: str = "csv", where: Iterable[Any] = (),
-    destination: str = "stream",
+    destination: str = "stream", keep_formulas: bool = False,
 ) -> ExportReport:
     """Write the records of *entity* that ``uow.actor`` may read, and match *where*, to *out*.
 
     :param fmt: ``csv``, ``json`` (an array of objects) or ``jsonl`` (one object per line).
     :param where: conditions for :meth:`crmcore.query.Query.where`; text such as
         ``"amount>50000"`` is read with :func:`crmcore.query.parse_where`.
+    :param keep_formulas: write CSV text cells that a spreadsheet would run as formulas as they
+        are, instead of with a leading ``'`` (see the module).
     :raises ValidationError: for an unknown format, field or operator.
     """
     from crmcore.query import parse_where
@@ -75,7 +108,7 @@ def export_to(
     result = uow._execute(statement.execution_options(yield_per=_BATCH))
     try:
         if fmt == "csv":
-            _write_csv(out, report, fields, result)
+            _write_csv(out, report, fields, result, keep_formulas=keep_formulas)
         else:
             _write_json(out, report, fields, result, lines=fmt == "jsonl")
     finally:
@@ -83,10 +116,10 @@ def export_to(
     return report
 
 
-def _write_csv(out: IO[str], report: ExportReport, fields: list[Field], result: Any) -> None:
+def _write_csv(out: IO[str], report: ExportReport, fields: list[Field], result: Any, *, keep_formulas: bool) -> None:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(report.columns)
-    plan = [(f.type.from_db, f.type.format, f.column) for f in fields]
+    plan = [(f.type.from_db, _cell_writer(f, keep_formulas), f.column) for f in fields]
     count = 0
     for rows in result.mappings().partitions():
         block = []
@@ -99,6 +132,15 @@ def _write_csv(out: IO[str], report: ExportReport, fields: list[Field], result: 
         writer.writerows(block)
         count += len(block)
     report.records = count
+
+
+def _cell_writer(field: Field, keep_formulas: bool) -> Callable[[Any], str]:
+    text = field.type.format
+    if field.type.kind in _PLAIN_KINDS:
+        return text
+    if keep_formulas:
+        return lambda value: text(value).replace("\x00", "\ufffd")
+    return lambda value: neutralise(text(value))
 
 
 def _write_json(out: IO[str], report: ExportReport, fields: list[Field], result: Any, *, lines: bool) -> None:

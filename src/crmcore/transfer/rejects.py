@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import IO
 
 from crmcore.errors import ValidationError
+from crmcore.transfer.exporter import neutralise
 from crmcore.transfer.sources import SourceRow
 
 __all__ = ["RejectsFile"]
@@ -36,7 +37,7 @@ class RejectsFile:
     def write(self, src: SourceRow, error: str) -> None:
         if self._csv is not None:
             cells = list(src.values) if isinstance(src.values, list) else [""] * len(self.columns or ())
-            self._csv.writerow([*cells, error])
+            self._csv.writerow([neutralise(str(cell)) for cell in (*cells, error)])
             return
         if isinstance(src.values, dict):
             data = {**src.values, "error": error}

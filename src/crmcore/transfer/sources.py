@@ -5,6 +5,10 @@ array is decoded one object at a time from a sliding buffer, JSON lines one line
 Text is UTF-8 by default, with or without a byte order mark (a UTF-16 file with a BOM is also
 recognised); any other encoding is given explicitly. Bytes that do not decode stop the import
 with the file name, the byte offset and the line, and the advice to name the encoding.
+
+A CSV cell that a CSV export neutralised (``'=SUM(A1)``: a ``'`` before a character that
+starts a spreadsheet formula) is read without that ``'``
+(:func:`~crmcore.transfer.exporter.restore`), so an export imports back unchanged.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, Any, NamedTuple
 
 from crmcore.errors import ValidationError
+from crmcore.transfer.exporter import restore
 
 __all__ = ["FORMATS", "Source", "SourceRow", "format_of", "iter_objects", "open_source"]
 
@@ -82,6 +87,9 @@ class Source:
     def __init__(self, path: str, fmt: str, *, encoding: str | None = None, delimiter: str = ",") -> None:
         self.path = str(path)
         self.format = fmt
+        if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '\r\n"':
+            raise ValidationError(f"the CSV delimiter must be one character other than a quote or a line break, "
+                                  f"got {delimiter!r}; for example --delimiter ';' (delimiter=';' in Python)")
         self.delimiter = delimiter
         if encoding:
             _check_encoding(encoding)
@@ -192,6 +200,8 @@ class Source:
                 if not cells or (len(cells) == 1 and not cells[0].strip()):
                     continue  # blank line
                 row += 1
+                if "'" in "".join(cells):  # rarely: a cell an export neutralised (or a name such as O'Hara)
+                    cells = [restore(cell) for cell in cells]
                 yield SourceRow(row, start, cells)
         except UnicodeDecodeError:
             raise self._decode_error() from None

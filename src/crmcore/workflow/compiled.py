@@ -28,11 +28,8 @@ from crmcore.workflow.conditions import (
     Negation,
     Negative,
     Node,
-    _arith,
-    _compare,
-    _number,
-    _Unknown,
 )
+from crmcore.workflow.operations import _arith, _compare, _negate, _Unknown
 
 __all__ = ["Compiled", "compile_condition"]
 
@@ -60,10 +57,7 @@ def _value(node: Node) -> _Part:
         operand = _value(node.operand)
 
         def negative(values: Mapping[str, Any], lookup: Lookup, seen: dict[str, Any]) -> Any:
-            found = operand(values, lookup, seen)
-            if found is None:
-                raise _Unknown
-            return -_number(found)
+            return _negate(operand(values, lookup, seen))
 
         return negative
     if isinstance(node, Arithmetic):

@@ -17,6 +17,12 @@ Names are fields of the record, ``<reference>.<field>`` for a field of a referen
 and ``now``. Arithmetic works on numbers, on money amounts (a bare number compares with an
 amount), and on dates (``date - date`` is a number of days, ``date + 3`` is three days later).
 
+A value from elsewhere (a plugin's setting) is bound, never formatted into the text: the text
+names a parameter, ``now - resolved_at <= :days``, and ``parse(..., params={"days": 7})`` gives
+its value. Conditions nest at most :data:`MAX_NESTING` levels (``and``/``or`` chains and
+all/any lists do not nest) and their numbers have at most 38 digits and are finite; date
+arithmetic past year 9999 stays comparable (:mod:`crmcore.workflow.operations`).
+
 :func:`parse` turns either form into a tree; :meth:`Condition.check` type-checks it against an
 entity type of the registry when the app starts (an unknown field stops start-up naming it);
 :meth:`Condition.evaluate` runs it against one record with a tiny interpreter that knows only
@@ -33,7 +39,6 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from crmcore.errors import ConfigError
 from crmcore.fields import (
     Boolean,
     Date,
@@ -45,196 +50,128 @@ from crmcore.fields import (
     Reference,
 )
 from crmcore.money import Money
+from crmcore.workflow.condition_tree import (
+    Arithmetic,
+    Compare,
+    ListOf,
+    Literal,
+    Logical,
+    Name,
+    Negation,
+    Negative,
+    Node,
+)
+from crmcore.workflow.operations import (
+    MAX_DIGITS,
+    MAX_NESTING,
+    ConditionError,
+    _arith,
+    _compare,
+    _negate,
+    _Unknown,
+    check_number,
+)
 
 if TYPE_CHECKING:
     from crmcore.registry import EntityType, Registry
 
-__all__ = ["Condition", "ConditionError", "Evaluation", "parse"]
+__all__ = ["MAX_NESTING", "Condition", "ConditionError", "Evaluation", "parse"]
 
 COMPARISONS = ("=", "!=", "<", "<=", ">", ">=")
 OPERATORS = (*COMPARISONS, "in", "not in", "contains", "is null", "is not null")
 
 
-class ConditionError(ConfigError):
-    """A condition that cannot be parsed or does not fit the registry."""
-
-
-# -- the tree ------------------------------------------------------------------------------------
-
-
-@attrs.frozen
-class Node:
-    def names(self) -> list[str]:
-        return []
-
-
-@attrs.frozen
-class Literal(Node):
-    value: Any
-
-    def __str__(self) -> str:
-        if isinstance(self.value, str):
-            return "'" + self.value.replace("'", "\\'") + "'"
-        if self.value is None:
-            return "null"
-        if isinstance(self.value, bool):
-            return "true" if self.value else "false"
-        return str(self.value)
-
-
-@attrs.frozen
-class Name(Node):
-    path: tuple[str, ...]
-
-    def names(self) -> list[str]:
-        return [".".join(self.path)]
-
-    def __str__(self) -> str:
-        return ".".join(self.path)
-
-
-@attrs.frozen
-class ListOf(Node):
-    items: tuple[Node, ...]
-
-    def names(self) -> list[str]:
-        return [n for item in self.items for n in item.names()]
-
-    def __str__(self) -> str:
-        return "(" + ", ".join(str(i) for i in self.items) + ")"
-
-
-@attrs.frozen
-class Arithmetic(Node):
-    op: str
-    left: Node
-    right: Node
-
-    def names(self) -> list[str]:
-        return [*self.left.names(), *self.right.names()]
-
-    def __str__(self) -> str:
-        return f"{_wrap(self.left)} {self.op} {_wrap(self.right)}"
-
-
-@attrs.frozen
-class Negative(Node):
-    operand: Node
-
-    def names(self) -> list[str]:
-        return self.operand.names()
-
-    def __str__(self) -> str:
-        return f"-{_wrap(self.operand)}"
-
-
-@attrs.frozen
-class Compare(Node):
-    op: str
-    left: Node
-    right: Node | None = None
-
-    def names(self) -> list[str]:
-        return [*self.left.names(), *(self.right.names() if self.right is not None else [])]
-
-    def __str__(self) -> str:
-        if self.right is None:
-            return f"{self.left} {self.op}"
-        return f"{self.left} {self.op} {self.right}"
-
-
-@attrs.frozen
-class Logical(Node):
-    op: str  # "and" | "or"
-    parts: tuple[Node, ...]
-
-    def names(self) -> list[str]:
-        return [n for part in self.parts for n in part.names()]
-
-    def __str__(self) -> str:
-        return f" {self.op} ".join(_wrap(p, logical=True) for p in self.parts)
-
-
-@attrs.frozen
-class Negation(Node):
-    operand: Node
-
-    def names(self) -> list[str]:
-        return self.operand.names()
-
-    def __str__(self) -> str:
-        return f"not ({self.operand})"
-
-
-def _wrap(node: Node, *, logical: bool = False) -> str:
-    if isinstance(node, (Arithmetic, Logical)) or (logical and isinstance(node, Logical)):
-        return f"({node})"
-    return str(node)
-
-
 # -- parsing the data form -----------------------------------------------------------------------
 
 
-def _from_data(spec: Any, where: str) -> Node:
+def _from_data(spec: Any, where: str, depth: int = 0, params: Mapping[str, Any] | None = None) -> Node:
+    if depth > MAX_NESTING:
+        raise _too_deep(where)
     if isinstance(spec, Mapping):
         if len(spec) != 1:
             raise ConditionError(f"{where}: a condition table has one key, all, any or not; got {sorted(spec)}")
         key, value = next(iter(spec.items()))
         if key in ("all", "any"):
             if not isinstance(value, list) or not value:
-                raise ConditionError(f"{where}: {key} takes a non-empty list of conditions, got {value!r}")
-            return Logical("and" if key == "all" else "or", tuple(_from_data(v, f"{where}.{key}[{i}]") for i, v in enumerate(value)))
+                raise ConditionError(f"{where}: {key} takes a non-empty list of conditions, got {_excerpt(value)}")
+            return Logical("and" if key == "all" else "or",
+                           tuple(_from_data(v, f"{where}.{key}[{i}]", depth + 1, params) for i, v in enumerate(value)))
         if key == "not":
-            return Negation(_from_data(value, f"{where}.not"))
+            return Negation(_from_data(value, f"{where}.not", depth + 1, params))
         raise ConditionError(f"{where}: unknown key {key!r}; use all, any or not")
     if isinstance(spec, str):
-        return _Parser(spec, where).parse()
+        return _Parser(spec, where, depth, params).parse()
     if isinstance(spec, (list, tuple)):
         if len(spec) == 2 and spec[1] in ("is null", "is not null"):
             return Compare(spec[1], _operand(spec[0], where))
         if len(spec) != 3:
-            raise ConditionError(f"{where}: a comparison is [name, operator, value], got {spec!r}")
+            raise ConditionError(f"{where}: a comparison is [name, operator, value], got {_excerpt(spec)}")
         left, op, right = spec
         if op == "==":
             op = "="
         if op not in OPERATORS:
-            raise ConditionError(f"{where}: unknown operator {op!r}; use one of {', '.join(OPERATORS)}")
+            raise ConditionError(f"{where}: unknown operator {_excerpt(op)}; use one of {', '.join(OPERATORS)}")
         if op in ("is null", "is not null"):
             return Compare(op, _operand(left, where))
         if op in ("in", "not in"):
             if not isinstance(right, (list, tuple)):
-                raise ConditionError(f"{where}: {op} takes a list, got {right!r}")
-            return Compare(op, _operand(left, where), ListOf(tuple(Literal(v) for v in right)))
-        return Compare(op, _operand(left, where), Literal(right))
-    raise ConditionError(f"{where}: expected a condition (a list, a table or an expression), got {spec!r}")
+                raise ConditionError(f"{where}: {op} takes a list, got {_excerpt(right)}")
+            return Compare(op, _operand(left, where), ListOf(tuple(_literal(v, where) for v in right)))
+        return Compare(op, _operand(left, where), _literal(right, where))
+    raise ConditionError(f"{where}: expected a condition (a list, a table or an expression), got {_excerpt(spec)}")
+
+
+def _literal(value: Any, where: str) -> Literal:
+    items = value if isinstance(value, (list, tuple)) else [value]
+    for item in items:
+        if isinstance(item, (list, tuple, Mapping)):
+            raise ConditionError(f"{where}: expected a value or a list of values to compare with, got {_excerpt(value)}")
+        check_number(item, where)
+    return Literal(value)
+
+
+def _too_deep(where: str) -> ConditionError:
+    if len(where) > 120:
+        where = f"{where[:100]}..."
+    return ConditionError(f"{where}: the condition nests more than {MAX_NESTING} levels deep; "
+                          "write it flatter (all/any lists and 'and'/'or' chains do not nest)")
+
+
+def _excerpt(value: Any) -> str:
+    """``repr(value)``, cut short for a message."""
+    text = repr(value)
+    return text if len(text) <= 200 else f"{text[:160]}... ({len(text)} characters)"
 
 
 def _operand(value: Any, where: str) -> Node:
     if not isinstance(value, str) or not re.fullmatch(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*", value):
-        raise ConditionError(f"{where}: expected a field name such as 'amount' or 'owner.team_id', got {value!r}")
+        raise ConditionError(f"{where}: expected a field name such as 'amount' or 'owner.team_id', got {_excerpt(value)}")
     return Name(tuple(value.split(".")))
 
 
 # -- parsing the text form -----------------------------------------------------------------------
 
 _TOKEN = re.compile(
-    r"\s*(?:(?P<number>\d+(?:\.\d+)?)|(?P<string>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")"
+    r"\s*(?:(?P<number>\d+(?:\.\d+)?)|(?P<string>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")|(?P<param>:[A-Za-z_][A-Za-z0-9_]*)"
     r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)|(?P<op><=|>=|!=|==|[=<>+\-*/(),]))"
 )
 _KEYWORDS = {"and", "or", "not", "in", "is", "null", "true", "false", "contains"}
+_END = re.compile(r"\s*\Z")
 
 
 class _Parser:
-    def __init__(self, text: str, where: str) -> None:
+    def __init__(self, text: str, where: str, depth: int = 0, params: Mapping[str, Any] | None = None) -> None:
         self.text = text
         self.where = where
+        self.params = params or {}
         self.tokens: list[tuple[str, str, int]] = []
-        position = 0
-        while position < len(text):
-            if text[position:].strip() == "":
-                break
-            match = _TOKEN.match(text, position)
+        self.depth = depth  # how deep the tree is at the token being parsed
+        position, end, token = 0, len(text), _TOKEN.match
+        while position < end:
+            match = token(text, position)
             if match is None or match.end() == position:
+                if _END.match(text, position):
+                    break
                 raise self._error(f"unexpected character {text[position:].strip()[0]!r}", position)
             kind = match.lastgroup or ""
             value, start = match.group(kind), match.start(kind)
@@ -246,7 +183,12 @@ class _Parser:
 
     def _error(self, message: str, position: int | None = None) -> ConditionError:
         at = f" at column {position + 1}" if position is not None else ""
-        return ConditionError(f"{self.where}: {message}{at} in {self.text!r}")
+        return ConditionError(f"{self.where}: {message}{at} in {_excerpt(self.text)}")
+
+    def _deeper(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise _too_deep(self.where)
 
     def peek(self) -> tuple[str, str, int] | None:
         return self.tokens[self.index] if self.index < len(self.tokens) else None
@@ -286,7 +228,10 @@ class _Parser:
 
     def parse_not(self) -> Node:
         if self.accept("keyword", "not"):
-            return Negation(self.parse_not())
+            self._deeper()
+            node = Negation(self.parse_not())
+            self.depth -= 1
+            return node
         return self.parse_comparison()
 
     def parse_comparison(self) -> Node:
@@ -322,29 +267,44 @@ class _Parser:
         return left
 
     def parse_sum(self) -> Node:
-        node = self.parse_term()
-        while True:
-            token = self.peek()
-            if token and token[0] == "op" and token[1] in "+-":
-                self.index += 1
-                node = Arithmetic(token[1], node, self.parse_term())
-            else:
-                return node
+        return self._chain("+-", self.parse_term)
 
     def parse_term(self) -> Node:
-        node = self.parse_unary()
+        return self._chain("*/", self.parse_unary)
+
+    def _chain(self, ops: str, operand: Callable[[], Node]) -> Node:
+        """``a + b - c``: each operator nests the tree one level deeper (to the left)."""
+        node, start = operand(), self.depth
         while True:
             token = self.peek()
-            if token and token[0] == "op" and token[1] in "*/":
+            if token and token[0] == "op" and token[1] in ops:
                 self.index += 1
-                node = Arithmetic(token[1], node, self.parse_unary())
+                self._deeper()
+                node = Arithmetic(token[1], node, operand())
             else:
+                self.depth = start
                 return node
 
     def parse_unary(self) -> Node:
         if self.accept("op", "-"):
-            return Negative(self.parse_unary())
+            self._deeper()
+            node = Negative(self.parse_unary())
+            self.depth -= 1
+            return node
         return self.parse_atom()
+
+    def bound(self, name: str, position: int) -> Literal:
+        """The value given for the parameter ``:name`` (never text put into the condition)."""
+        if name not in self.params:
+            raise self._error(f"no value given for parameter :{name}; given: {', '.join(sorted(self.params)) or 'none'}", position)
+        value = self.params[name]
+        if isinstance(value, float):
+            check_number(value, f"{self.where} parameter :{name}")
+            value = decimal.Decimal(repr(value))
+        if not isinstance(value, (str, int, decimal.Decimal, dt.date, Money)) and value is not None:
+            raise self._error(f"parameter :{name} must be text, a number, a date or an amount, got {_excerpt(value)}", position)
+        check_number(value, f"{self.where} parameter :{name}")
+        return Literal(value)
 
     def parse_atom(self) -> Node:
         token = self.peek()
@@ -353,9 +313,15 @@ class _Parser:
         kind, value, position = token
         self.index += 1
         if kind == "number":
-            return Literal(decimal.Decimal(value) if "." in value else int(value))
+            if len(value) > 2 * MAX_DIGITS + 1:
+                check_number(decimal.Decimal(value), self.where)  # refuses it, naming the number
+            number = decimal.Decimal(value) if "." in value else int(value)
+            check_number(number, self.where)
+            return Literal(number)
         if kind == "string":
             return Literal(re.sub(r"\\(.)", r"\1", value[1:-1]))
+        if kind == "param":
+            return self.bound(value[1:], position)
         if kind == "keyword" and value in ("true", "false"):
             return Literal(value == "true")
         if kind == "keyword" and value == "null":
@@ -363,8 +329,10 @@ class _Parser:
         if kind == "name":
             return Name(tuple(value.split(".")))
         if kind == "op" and value == "(":
+            self._deeper()
             node = self.parse_or()
             self.expect("op", ")")
+            self.depth -= 1
             return node
         raise self._error(f"unexpected {value!r}", position)
 
@@ -449,103 +417,6 @@ def _show(value: Any) -> str:
     return repr(value)
 
 
-class _Unknown(Exception):
-    """A value needed by an operation is missing: comparisons with it are false."""
-
-
-def _number(value: Any) -> Any:
-    if isinstance(value, Money):
-        return value.amount
-    if isinstance(value, bool):
-        raise _Unknown
-    if isinstance(value, float):
-        return decimal.Decimal(repr(value))
-    return value
-
-
-def _arith(op: str, left: Any, right: Any) -> Any:
-    if left is None or right is None:
-        raise _Unknown
-    if isinstance(left, dt.date) and not isinstance(left, dt.datetime) and isinstance(right, dt.date) and op == "-":
-        return (left - right).days
-    if isinstance(left, dt.datetime) and isinstance(right, dt.datetime) and op == "-":
-        return decimal.Decimal((left - right).total_seconds()) / 86400
-    if isinstance(left, (dt.date, dt.datetime)) and isinstance(_number(right), (int, decimal.Decimal)):
-        days = dt.timedelta(days=float(_number(right)))
-        return left + days if op == "+" else left - days
-    a, b = _number(left), _number(right)
-    if not isinstance(a, (int, decimal.Decimal)) or not isinstance(b, (int, decimal.Decimal)):
-        raise _Unknown
-    if op == "+":
-        return a + b
-    if op == "-":
-        return a - b
-    if op == "*":
-        return a * b
-    if b == 0:
-        raise _Unknown
-    return decimal.Decimal(a) / decimal.Decimal(b)
-
-
-def _normalise(value: Any) -> Any:
-    if isinstance(value, Money):
-        return value.amount
-    if isinstance(value, dt.datetime):
-        return value
-    return value
-
-
-def _compare(op: str, left: Any, right: Any) -> bool:
-    if op == "is null":
-        return left is None
-    if op == "is not null":
-        return left is not None
-    if op == "contains":
-        if left is None or right is None:
-            return False
-        if isinstance(left, (list, tuple)):
-            return right in left
-        return str(right).lower() in str(left).lower()
-    if op in ("in", "not in"):
-        found = left is not None and any(_equal(left, item) for item in right)
-        return found if op == "in" else not found and left is not None
-    if left is None or right is None:
-        if op == "=":
-            return left is None and right is None
-        return op == "!=" and (left is None) != (right is None)
-    if op == "=":
-        return _equal(left, right)
-    if op == "!=":
-        return not _equal(left, right)
-    a, b = _normalise(left), _normalise(right)
-    if isinstance(a, dt.datetime) and isinstance(b, dt.date) and not isinstance(b, dt.datetime):
-        a = a.date()
-    if isinstance(b, dt.datetime) and isinstance(a, dt.date) and not isinstance(a, dt.datetime):
-        b = b.date()
-    try:
-        if op == "<":
-            return a < b  # type: ignore[no-any-return]
-        if op == "<=":
-            return a <= b  # type: ignore[no-any-return]
-        if op == ">":
-            return a > b  # type: ignore[no-any-return]
-        return a >= b  # type: ignore[no-any-return]
-    except TypeError:
-        return False
-
-
-def _equal(left: Any, right: Any) -> bool:
-    a, b = _normalise(left), _normalise(right)
-    if isinstance(a, str) and isinstance(b, str):
-        return a == b
-    if isinstance(a, bool) or isinstance(b, bool):
-        return a is b
-    try:
-        return a == b  # type: ignore[no-any-return]
-    except TypeError:
-        return False
-
-
 Lookup = Callable[[tuple[str, ...]], Any]
 
 
@@ -585,14 +456,18 @@ class Condition:
         return Evaluation(result, seen)
 
 
-def parse(spec: Any, *, where: str = "condition") -> Condition:
+def parse(spec: Any, *, where: str = "condition", params: Mapping[str, Any] | None = None) -> Condition:
     """Parse a condition from its data or text form.
 
+    :param params: values of the parameters the text names as ``:name``
+        (``parse("now - resolved_at <= :days", params={"days": 7})``): a setting reaches a
+        condition as a bound value this way, never formatted into its text.
     :raises ConditionError: naming *where* and what is wrong, for malformed input.
     """
     if isinstance(spec, Condition):
         return spec
-    return Condition(_from_data(spec, where), spec)
+    return Condition(_from_data(spec, where, 0, params), spec)
+
 
 
 class _Checker:
@@ -701,10 +576,7 @@ class _Interpreter:
         if isinstance(node, ListOf):
             return [self.value(item) for item in node.items]
         if isinstance(node, Negative):
-            operand = self.value(node.operand)
-            if operand is None:
-                raise _Unknown
-            return -_number(operand)
+            return _negate(self.value(node.operand))
         if isinstance(node, Arithmetic):
             return _arith(node.op, self.value(node.left), self.value(node.right))
         return self.truth(node)

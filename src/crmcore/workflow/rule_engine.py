@@ -55,8 +55,8 @@ from crmcore.workflow.conditions import (
     Logical,
     Name,
     Node,
-    _compare,
 )
+from crmcore.workflow.operations import _compare
 from crmcore.workflow.rules import Event, Rule, RuleError, index_rules, parse_event, schedule_time
 
 if TYPE_CHECKING:
@@ -371,11 +371,15 @@ class RuleEngine:
         lookup = _lazy_lookup(workflow, uow, etype, values)
         compiled = self._compiled
         first = -1  # the first rule that fires; the common case: none, nothing else to do
-        for position, rule in enumerate(rules):
-            test = compiled.get(rule.name)
-            if test is None or test(values, lookup, {}):
-                first = position
-                break
+        seen: dict[str, Any] = {}
+        try:
+            for position, rule in enumerate(rules):
+                test = compiled.get(rule.name)
+                if test is None or test(values, lookup, seen):
+                    first = position
+                    break
+        except _EVALUATION_ERRORS as exc:
+            raise _unevaluable(rule, record, seen, exc) from exc
         if first < 0:
             return
         state = self._enter(uow)
@@ -385,7 +389,7 @@ class RuleEngine:
                 if position < first:
                     continue
                 test = compiled.get(rule.name)
-                if position > first and test is not None and not test(values, lookup, {}):
+                if position > first and test is not None and not _holds(rule, test, record, lookup):
                     continue
                 log.debug("rule %s fires on %s for %s %s", rule.name, event, record.entity, record.id)
                 if now is None:
@@ -447,7 +451,10 @@ class RuleEngine:
                     batch = _Batch(rows, workflow.lookup_many(uow, etype, rows))
                 lookups = batch.lookups
                 test = self._filters.get(rule.name)
-                firing = batch.everyone if test is None else test(batch, batch.everyone)
+                try:
+                    firing = batch.everyone if test is None else test(batch, batch.everyone)
+                except _EVALUATION_ERRORS as exc:
+                    raise _unevaluable(rule, None, {}, exc) from exc
                 if not firing:
                     continue
                 if debug:
@@ -573,6 +580,30 @@ class RuleEngine:
             planned = tuple(PlannedAction(action.name, params, action.explain(ctx, params)) for action, params in self._plans[rule.name])
             firings.append(Firing(rule.name, event, True, seen, planned, condition))
         return firings
+
+
+#: What evaluating a condition on unforeseen values may raise (reported naming the rule).
+_EVALUATION_ERRORS = (ArithmeticError, TypeError, ValueError, RecursionError)
+
+
+def _holds(rule: Rule, test: Compiled, record: Record, lookup: Callable[[tuple[str, ...]], Any]) -> bool:
+    seen: dict[str, Any] = {}
+    try:
+        return test(record.values, lookup, seen)
+    except _EVALUATION_ERRORS as exc:
+        raise _unevaluable(rule, record, seen, exc) from exc
+
+
+def _unevaluable(rule: Rule, record: Record | None, seen: Mapping[str, Any], exc: BaseException) -> CrmError:
+    """The error of a rule whose condition failed on the values of a record."""
+    which = f" for {record.entity} {record.id}" if record is not None else f" for a batch of {rule.entity} records"
+    fields = ", ".join(repr(name) for name in rule.when.names) if rule.when is not None else "none"
+    looked = f"; it saw {Evaluation(False, dict(seen)).describe()}" if seen else ""
+    return CrmError(
+        f"rule {rule.name!r} cannot be evaluated{which}: {type(exc).__name__}: {str(exc)[:200]} "
+        f"(its condition {str(rule.when)!r} reads the fields {fields}{looked}); "
+        "correct the value of the field, or change or disable the rule"
+    )
 
 
 def _grouped(keys: list[Any], records: list[Record]) -> dict[Any, list[Record]]:

@@ -337,7 +337,8 @@ def rules_from_settings(
 def schedule_time(event: Event, value: Any, tz: dt.tzinfo) -> dt.datetime | None:
     """When a time-based rule is due: *value* is the time the record entered its stage
     (``days_in_stage``) or the date field's value (``date_reached``; a date means its midnight
-    in the deployment's time zone)."""
+    in the deployment's time zone). A time past the end of the calendar (9999-12-31 in UTC) is
+    never due (``None``); one before its start is due at once."""
     if value is None:
         return None
     if isinstance(value, dt.datetime):
@@ -346,7 +347,11 @@ def schedule_time(event: Event, value: Any, tz: dt.tzinfo) -> dt.datetime | None
         start = dt.datetime.combine(value, dt.time(), tzinfo=tz)
     else:
         return None
-    return start + dt.timedelta(days=event.days)
+    try:
+        return (start + dt.timedelta(days=event.days)).astimezone(dt.UTC)
+    except OverflowError:
+        later = event.days > 0 or (event.days == 0 and start.year > 1)
+        return None if later else dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
 def ordered(rules: Iterable[Rule]) -> list[Rule]:

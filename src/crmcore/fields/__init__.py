@@ -10,12 +10,9 @@ values to CSV and JSON.
 
 from __future__ import annotations
 
-import abc
 import datetime as dt
 import decimal
-import json
 import re
-import urllib.parse
 import zoneinfo
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
@@ -23,10 +20,24 @@ from typing import Any, ClassVar
 import attrs
 import sqlalchemy as sa
 
+from crmcore.fields.base import (
+    EQUALITY,
+    ORDERED,
+    TEXTUAL,
+    FieldType,
+    FieldValueError,
+    _finite,
+)
+from crmcore.fields.json import Json
+from crmcore.fields.text import Email, Phone, String, Text, Url
+from crmcore.fields.time import Date, DateTime
 from crmcore.money import CURRENCIES, Money
-from crmcore.storage.types import JSONList, ScaledDecimal, UTCDateTime
+from crmcore.storage.types import JSONList, ScaledDecimal
 
 __all__ = [
+    "EQUALITY",
+    "ORDERED",
+    "TEXTUAL",
     "Boolean",
     "Choice",
     "Date",
@@ -49,135 +60,18 @@ __all__ = [
     "field_type_from_spec",
 ]
 
-EQUALITY = frozenset({"=", "!=", "in", "not in", "is null", "is not null"})
-ORDERED = EQUALITY | {"<", "<=", ">", ">=", "between"}
-TEXTUAL = ORDERED | {"contains", "startswith"}
-
 REQUIRED_MESSAGE = "is required"
 
 #: Names a field may not take, because records (:class:`crmcore.records.Record`) use them.
 RESERVED_NAMES = frozenset({"entity", "values", "get", "to_dict"})
 
 
-class FieldValueError(ValueError):
-    """Raised by :meth:`FieldType.parse`; its text is the message shown to the user."""
-
-
-@attrs.frozen
-class FieldType(abc.ABC):
-    """Base of every field type. Subclasses are small frozen values.
-
-    :cvar kind: the name used in settings (``type = "money"``) and in the docs.
-    :cvar operators: the filter operators the type supports.
-    """
-
-    kind: ClassVar[str] = "abstract"
-    operators: ClassVar[frozenset[str]] = EQUALITY
-    sortable: ClassVar[bool] = True
-
-    @abc.abstractmethod
-    def parse(self, value: Any) -> Any:
-        """Return the canonical Python value for *value* (never ``None`` or ``""``).
-
-        :raises FieldValueError: with a message naming the expected form and the value.
-        """
-
-    def describe(self) -> str:
-        """A short description of accepted values, used in messages and docs."""
-        return self.kind
-
-    def columns(self, column: str) -> list[sa.Column[Any]]:
-        """The SQL columns that store a field of this type named *column*."""
-        return [sa.Column(column, self.sql_type(), nullable=True)]
-
-    @abc.abstractmethod
-    def sql_type(self) -> sa.types.TypeEngine[Any]:
-        """The SQL type of the field's (main) column."""
-
-    def to_db(self, value: Any, column: str) -> dict[str, Any]:
-        """Map a parsed value to ``{column: db value}``."""
-        return {column: value}
-
-    def from_db(self, row: Mapping[str, Any], column: str) -> Any:
-        """Read the value of a field stored under *column* from a result row mapping."""
-        return row[column]
-
-    def dump(self, value: Any) -> Any:
-        """A JSON-compatible rendering of a parsed value (used by JSON export and audit)."""
-        return value
-
-    def format(self, value: Any) -> str:
-        """A text rendering that :meth:`parse` accepts back (used by CSV export and the CLI)."""
-        if value is None:
-            return ""
-        return str(value)
-
-    def bind(self, *, currency: str, timezone: dt.tzinfo) -> FieldType:
-        """Return a copy configured with deployment defaults (currency, time zone)."""
-        return self
-
-    def _fail(self, value: Any) -> FieldValueError:
-        return FieldValueError(f"expected {self.describe()}, got {value!r}")
-
-
-def _as_text(value: Any) -> str | None:
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return str(value)
-    return None
-
-
-@attrs.frozen
-class String(FieldType):
-    """A single line of text up to *max_length* characters."""
-
-    max_length: int = 255
-    kind: ClassVar[str] = "string"
-    operators: ClassVar[frozenset[str]] = TEXTUAL
-
-    def parse(self, value: Any) -> str:
-        text = _as_text(value)
-        if text is None:
-            raise self._fail(value)
-        if len(text) > self.max_length:
-            raise FieldValueError(
-                f"expected {self.describe()}, got {_short(text)!r} ({len(text)} characters)"
-            )
-        return text
-
-    def describe(self) -> str:
-        return f"text of at most {self.max_length} characters"
-
-    def sql_type(self) -> sa.types.TypeEngine[Any]:
-        return sa.String(self.max_length)
-
-
-@attrs.frozen
-class Text(FieldType):
-    """Text of any length, several lines allowed."""
-
-    kind: ClassVar[str] = "text"
-    operators: ClassVar[frozenset[str]] = TEXTUAL
-
-    def parse(self, value: Any) -> str:
-        if not isinstance(value, str):
-            raise self._fail(value)
-        return value.strip()
-
-    def describe(self) -> str:
-        return "text"
-
-    def sql_type(self) -> sa.types.TypeEngine[Any]:
-        return sa.Text()
-
-
 @attrs.frozen
 class Integer(FieldType):
-    """A whole number that fits a signed 64-bit column."""
+    """A whole number that fits a signed 64-bit column, within *minimum* and *maximum* if given."""
 
+    minimum: int | None = None
+    maximum: int | None = None
     kind: ClassVar[str] = "integer"
     operators: ClassVar[frozenset[str]] = ORDERED
 
@@ -197,10 +91,26 @@ class Integer(FieldType):
                 number = int(value)
         if number is None or not _INT64_MIN <= number <= _INT64_MAX:
             raise self._fail(value)
+        if (self.minimum is not None and number < self.minimum) or (self.maximum is not None and number > self.maximum):
+            raise self._fail(value)
         return number
 
     def describe(self) -> str:
+        if self.minimum is not None and self.maximum is not None:
+            return f"a whole number from {self.minimum} to {self.maximum}"
+        if self.minimum is not None:
+            return f"a whole number of at least {self.minimum}"
+        if self.maximum is not None:
+            return f"a whole number of at most {self.maximum}"
         return "a whole number"
+
+    def declaration_problem(self) -> str | None:
+        bounds = [b for b in (self.minimum, self.maximum) if b is not None]
+        if any(isinstance(b, bool) or not isinstance(b, int) or not _INT64_MIN <= b <= _INT64_MAX for b in bounds):
+            return f"minimum and maximum must be whole numbers of a 64-bit column, got {self.minimum!r} and {self.maximum!r}"
+        if len(bounds) == 2 and bounds[0] > bounds[1]:
+            return f"minimum {self.minimum} is above maximum {self.maximum}"
+        return None
 
     def sql_type(self) -> sa.types.TypeEngine[Any]:
         return sa.BigInteger()
@@ -209,9 +119,14 @@ class Integer(FieldType):
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
-def _finite(value: float | decimal.Decimal) -> bool:
-    return value.is_finite() if isinstance(value, decimal.Decimal) else value not in (
-        float("inf"), float("-inf")) and value == value
+#: The most decimal places a decimal or money field may declare (values are scaled 64-bit integers).
+MAX_SCALE = 12
+
+
+def _scale_problem(scale: Any) -> str | None:
+    if isinstance(scale, bool) or not isinstance(scale, int) or not 0 <= scale <= MAX_SCALE:
+        return f"scale must be a whole number of decimal places from 0 to {MAX_SCALE}, got {scale!r}"
+    return None
 
 
 def _parse_decimal(value: Any, scale: int) -> decimal.Decimal | None:
@@ -258,6 +173,9 @@ class Decimal(FieldType):
 
     def describe(self) -> str:
         return f"a decimal number with at most {self.scale} decimal places"
+
+    def declaration_problem(self) -> str | None:
+        return _scale_problem(self.scale)
 
     def sql_type(self) -> sa.types.TypeEngine[Any]:
         return ScaledDecimal(self.scale)
@@ -308,6 +226,9 @@ class MoneyType(FieldType):
 
     def describe(self) -> str:
         return f"an amount with at most {self.scale} decimal places and a currency, such as '1250.00 EUR'"
+
+    def declaration_problem(self) -> str | None:
+        return _scale_problem(self.scale)
 
     def columns(self, column: str) -> list[sa.Column[Any]]:
         return [
@@ -370,77 +291,6 @@ class Boolean(FieldType):
 
     def format(self, value: Any) -> str:
         return "" if value is None else ("true" if value else "false")
-
-
-@attrs.frozen
-class Date(FieldType):
-    """A calendar date, written ``YYYY-MM-DD``."""
-
-    kind: ClassVar[str] = "date"
-    operators: ClassVar[frozenset[str]] = ORDERED
-
-    def parse(self, value: Any) -> dt.date:
-        if isinstance(value, dt.datetime):
-            raise self._fail(value)
-        if isinstance(value, dt.date):
-            return value
-        if isinstance(value, str):
-            try:
-                return dt.date.fromisoformat(value.strip())
-            except ValueError:
-                pass
-        raise self._fail(value)
-
-    def describe(self) -> str:
-        return "a date such as '2026-03-31'"
-
-    def sql_type(self) -> sa.types.TypeEngine[Any]:
-        return sa.Date()
-
-    def dump(self, value: Any) -> Any:
-        return None if value is None else value.isoformat()
-
-    def format(self, value: Any) -> str:
-        return "" if value is None else value.isoformat()
-
-
-@attrs.frozen
-class DateTime(FieldType):
-    """A moment in time, always timezone-aware (stored in UTC).
-
-    Text is ISO 8601; a value without an offset is read in the deployment's time zone.
-    """
-
-    timezone: dt.tzinfo | None = None
-    kind: ClassVar[str] = "datetime"
-    operators: ClassVar[frozenset[str]] = ORDERED
-
-    def parse(self, value: Any) -> dt.datetime:
-        if isinstance(value, str):
-            try:
-                value = dt.datetime.fromisoformat(value.strip())
-            except ValueError:
-                raise self._fail(value) from None
-        if not isinstance(value, dt.datetime):
-            raise self._fail(value)
-        if value.tzinfo is None or value.utcoffset() is None:
-            value = value.replace(tzinfo=self.timezone or dt.UTC)
-        return value.astimezone(dt.UTC)
-
-    def describe(self) -> str:
-        return "a date and time such as '2026-03-31T14:30:00+02:00'"
-
-    def sql_type(self) -> sa.types.TypeEngine[Any]:
-        return UTCDateTime()
-
-    def dump(self, value: Any) -> Any:
-        return None if value is None else value.isoformat()
-
-    def format(self, value: Any) -> str:
-        return "" if value is None else value.isoformat()
-
-    def bind(self, *, currency: str, timezone: dt.tzinfo) -> FieldType:
-        return self if self.timezone else attrs.evolve(self, timezone=timezone)
 
 
 def _choices(values: Iterable[str]) -> tuple[str, ...]:
@@ -522,82 +372,6 @@ class MultiChoice(FieldType):
         return "" if value is None else ";".join(value)
 
 
-# The WHATWG HTML definition of a valid e-mail address (the grammar browsers apply).
-_EMAIL = re.compile(
-    r"^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
-    r"(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)+$"
-)
-
-
-@attrs.frozen
-class Email(FieldType):
-    """An e-mail address (WHATWG HTML syntax; the domain needs a dot); domain lower-cased."""
-
-    kind: ClassVar[str] = "email"
-    operators: ClassVar[frozenset[str]] = TEXTUAL
-
-    def parse(self, value: Any) -> str:
-        if isinstance(value, str):
-            text = value.strip()
-            if len(text) <= 254 and _EMAIL.match(text):
-                local, _, domain = text.rpartition("@")
-                return f"{local}@{domain.lower()}"
-        raise self._fail(value)
-
-    def describe(self) -> str:
-        return "an e-mail address such as 'ada@example.com'"
-
-    def sql_type(self) -> sa.types.TypeEngine[Any]:
-        return sa.String(254)
-
-
-_PHONE_CHARS = re.compile(r"^\+?[0-9 ()./\-]+(?:\s*(?:x|ext\.?)\s*[0-9]+)?$", re.IGNORECASE)
-
-
-@attrs.frozen
-class Phone(FieldType):
-    """A telephone number: digits with the usual separators, optional leading ``+``."""
-
-    kind: ClassVar[str] = "phone"
-    operators: ClassVar[frozenset[str]] = TEXTUAL
-
-    def parse(self, value: Any) -> str:
-        text = _as_text(value)
-        if text and _PHONE_CHARS.match(text) and sum(map(str.isdigit, text)) >= 3:
-            return " ".join(text.split())
-        raise self._fail(value)
-
-    def describe(self) -> str:
-        return "a phone number such as '+44 20 7946 0958'"
-
-    def sql_type(self) -> sa.types.TypeEngine[Any]:
-        return sa.String(40)
-
-
-@attrs.frozen
-class Url(FieldType):
-    """An http(s) address; ``example.com`` becomes ``https://example.com``."""
-
-    kind: ClassVar[str] = "url"
-    operators: ClassVar[frozenset[str]] = TEXTUAL
-
-    def parse(self, value: Any) -> str:
-        if isinstance(value, str):
-            text = value.strip()
-            if "://" not in text:
-                text = "https://" + text
-            parts = urllib.parse.urlsplit(text)
-            if parts.scheme in ("http", "https") and "." in parts.netloc and " " not in text:
-                return text
-        raise self._fail(value)
-
-    def describe(self) -> str:
-        return "a web address such as 'https://example.com'"
-
-    def sql_type(self) -> sa.types.TypeEngine[Any]:
-        return sa.String(2000)
-
-
 _ID_MAX = 2**31 - 1  # ids are INTEGER columns
 
 
@@ -629,49 +403,6 @@ class Reference(FieldType):
 
     def sql_type(self) -> sa.types.TypeEngine[Any]:
         return sa.Integer()
-
-
-@attrs.frozen
-class Json(FieldType):
-    """Any JSON value (object, list, text, number); text input is parsed as JSON.
-
-    The parsed value is a fresh copy in the form the database gives back (tuples become lists,
-    keys become text), so changing the object given, or the one a record holds, never changes
-    what was stored or audited.
-    """
-
-    kind: ClassVar[str] = "json"
-    operators: ClassVar[frozenset[str]] = frozenset({"is null", "is not null"})
-    sortable: ClassVar[bool] = False
-
-    def parse(self, value: Any) -> Any:
-        if isinstance(value, str):
-            try:
-                parsed = json.loads(value)
-                json.dumps(parsed, allow_nan=False)  # NaN and Infinity are not JSON
-            except ValueError:
-                raise self._fail(value) from None
-            return parsed
-        try:
-            return json.loads(json.dumps(value, allow_nan=False))
-        except (TypeError, ValueError):
-            raise self._fail(value) from None
-
-    def describe(self) -> str:
-        return "a JSON value"
-
-    def dump(self, value: Any) -> Any:
-        return None if value is None else json.loads(json.dumps(value))
-
-    def sql_type(self) -> sa.types.TypeEngine[Any]:
-        return sa.JSON(none_as_null=True)  # an empty field is SQL NULL, not JSON null
-
-    def format(self, value: Any) -> str:
-        return "" if value is None else json.dumps(value, separators=(",", ":"))
-
-
-def _short(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _default_label(name: str) -> str:
