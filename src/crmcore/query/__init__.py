@@ -52,5 +52,6 @@ The package: :mod:`~crmcore.query.conditions` (the filter language), :mod:`~crmc
 
 from crmcore.query.base import Page, Query, base_where
 from crmcore.query.conditions import OPERATORS, parse_where
+from crmcore.query.select import Select
 
-__all__ = ["OPERATORS", "Page", "Query", "base_where", "parse_where"]
+__all__ = ["OPERATORS", "Page", "Query", "Select", "base_where", "parse_where"]

@@ -8,7 +8,7 @@ import binascii
 import datetime as dt
 import decimal
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -20,6 +20,7 @@ from crmcore.query.conditions import Conditions, _nullable, _Target, resolve
 from crmcore.records import Record
 
 if TYPE_CHECKING:
+    from crmcore.query.select import Select
     from crmcore.registry import EntityType
     from crmcore.storage.uow import UnitOfWork
 
@@ -94,6 +95,7 @@ class Query(Conditions):
     conditions: tuple[sa.ColumnElement[bool], ...] = ()
     sort: tuple[_SortKey, ...] = ()
     max_rows: int | None = None
+    projection: tuple[_Target, ...] | None = None
 
     @classmethod
     def for_entity(cls, uow: UnitOfWork, entity: str) -> Query:
@@ -130,58 +132,62 @@ class Query(Conditions):
 
         :raises ValidationError: for an unknown field or one that cannot be sorted.
         """
-        keys: list[_SortKey] = []
-        for token in fields:
-            if not isinstance(token, str) or not token.strip("-+ "):
-                raise ValidationError(f"sort keys are field names such as 'name' or '-amount', got {token!r}", entity=self.entity.name)
-            token = token.strip()
-            descending = token.startswith("-")
-            target = self._target(token.lstrip("-+"), "sort")
-            if not target.field.type.sortable:
-                sortable = ", ".join(self.entity.sortable)
-                raise ValidationError(
-                    {target.name: [f"a {target.kind} field cannot be sorted; sortable fields: {sortable}"]},
-                    entity=self.entity.name,
-                )
-            if any(k.target.name == target.name for k in keys):
-                continue
-            keys.append(_SortKey(target, descending))
-        return attrs.evolve(self, sort=tuple(keys))
+        return attrs.evolve(self, sort=sort_keys(self, fields))
 
     def limit(self, n: int | None) -> Query:
         """Return at most *n* records (``None`` for no limit)."""
-        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
-            raise ValidationError(f"limit must be a whole number of at least 0, got {n!r}", entity=self.entity.name)
-        return attrs.evolve(self, max_rows=n)
+        return attrs.evolve(self, max_rows=checked_limit(n, self.entity.name))
+
+    def fields(self, *names: str) -> Query:
+        """Read only the fields *names* (a projection): the records a list page shows need
+        not carry whole rows. Each record holds ``id`` and the named fields, nothing else,
+        so it cannot stand for a full record (updating it by id re-reads the row); order,
+        pages, counts and aggregates are as without a projection.
+
+        :param names: fields of the entity (``id`` is always included).
+        :raises ValidationError: for an unknown field, or no field at all.
+        :raises PermissionDeniedError: for a field hidden from the actor, as filters and
+            aggregates refuse them.
+        """
+        if not names:
+            raise ValidationError("fields() needs at least one field name, such as 'name'", entity=self.entity.name)
+        targets = {"id": self._target("id", "read")}
+        for name in names:
+            target = self._target(name, "read")
+            if not self.entity.has_field(target.name):  # the currency of a money field
+                raise ValidationError({target.name: ["the currency comes with its money field; name that field"]},
+                                      entity=self.entity.name)
+            targets.setdefault(target.name, target)
+        return attrs.evolve(self, projection=tuple(targets.values()))
 
     # -- running -------------------------------------------------------------------------------
     def statement(self) -> sa.Select[Any]:
         """The ``SELECT`` this query runs for :meth:`all` (for inspection and ``EXPLAIN``)."""
-        statement = self._select(self.table).order_by(*self._order_clauses())
+        statement = self._select(*self._columns()).order_by(*self._order_clauses())
         if self.max_rows is not None:
             statement = statement.limit(self.max_rows)
         return statement
 
     def all(self) -> list[Record]:
         """Every matching record, in order, as a list."""
-        etype, convert = self.entity, self.uow._row_to_record
-        return [convert(etype, row) for row in self.uow._execute(self.statement()).mappings()]
+        convert = self._converter()
+        return [convert(row) for row in self.uow._execute(self.statement()).mappings()]
 
     def __iter__(self) -> Iterator[Record]:
         """Stream the matching records in batches (a server-side cursor on PostgreSQL), so an
         export of any size runs in constant memory. Consume it inside the unit of work."""
-        etype, convert = self.entity, self.uow._row_to_record
+        convert = self._converter()
         result = self.uow._execute(self.statement().execution_options(yield_per=_STREAM_BATCH))
         try:
             for row in result.mappings():
-                yield convert(etype, row)
+                yield convert(row)
         finally:
             result.close()
 
     def first(self) -> Record | None:
         """The first matching record in order, or ``None``."""
         row = self.uow._execute(self.statement().limit(1)).mappings().first()
-        return None if row is None else self.uow._row_to_record(self.entity, row)
+        return None if row is None else self._converter()(row)
 
     def ids(self) -> list[int]:
         """The ids of the matching records, in order."""
@@ -208,7 +214,7 @@ class Query(Conditions):
         if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= _MAX_PAGE:
             raise ValidationError(f"page size must be a whole number from 1 to {_MAX_PAGE}, got {size!r}", entity=self.entity.name)
         keys = self._keys()
-        statement = self._select(self.table)
+        statement = self._select(*self._columns(keys))
         if after is not None:
             statement = statement.where(_after(keys, _decode_cursor(after, keys, self.entity.name)))
         statement = statement.order_by(*self._order_clauses(keys)).limit(size + 1)
@@ -217,8 +223,8 @@ class Query(Conditions):
         if len(rows) > size:
             rows = rows[:size]
             next_cursor = _encode_cursor(keys, rows[-1])
-        convert, etype = self.uow._row_to_record, self.entity
-        return Page(tuple(convert(etype, row) for row in rows), next_cursor)
+        convert = self._converter()
+        return Page(tuple(convert(row) for row in rows), next_cursor)
 
     def aggregate(
         self,
@@ -270,14 +276,24 @@ class Query(Conditions):
         return (*keys, _SortKey(self._target("id", "sort"), False))
 
     def _order_clauses(self, keys: Sequence[_SortKey] | None = None) -> list[sa.ColumnElement[Any]]:
-        clauses: list[sa.ColumnElement[Any]] = []
-        for key in keys if keys is not None else self._keys():
-            column = key.target.column
-            if not _nullable(column):
-                clauses.append(column.desc() if key.descending else column.asc())
-            else:
-                clauses.append(column.desc().nulls_first() if key.descending else column.asc().nulls_last())
-        return clauses
+        return order_clauses(keys if keys is not None else self._keys())
+
+    def _columns(self, keys: Sequence[_SortKey] = ()) -> list[Any]:
+        """The columns a statement reads: the whole row, or the projection's columns and those
+        of the sort *keys* (a page cursor holds their values)."""
+        if self.projection is None:
+            return [self.table]
+        columns = [*(t.column for t in self.projection), *(t.currency for t in self.projection if t.currency is not None),
+                   *(k.target.column for k in keys)]
+        return list({id(c): c for c in columns}.values())
+
+    def _converter(self) -> Callable[[Mapping[str, Any]], Record]:
+        """Turns a row of :meth:`_columns` into a record."""
+        name, etype, convert = self.entity.name, self.entity, self.uow._row_to_record
+        if self.projection is None:
+            return lambda row: convert(etype, row)
+        fields = [t.field for t in self.projection]
+        return lambda row: Record(name, {f.name: f.type.from_db(row, f.column) for f in fields})
 
     def _target(self, name: str, purpose: str) -> _Target:
         """Resolve a field named by a filter, sort or aggregate (*purpose*); see
@@ -287,6 +303,59 @@ class Query(Conditions):
     def __repr__(self) -> str:
         order = ",".join(k.token for k in self.sort) or "id"
         return f"<Query {self.entity.name} conditions={len(self.conditions)} order={order} limit={self.max_rows}>"
+
+
+# -- helpers shared with selects -------------------------------------------------------------
+
+
+def sort_keys(owner: Query | Select, fields: Sequence[str]) -> tuple[_SortKey, ...]:
+    """The sort keys of *fields* (``"-amount"`` for descending) as *owner* resolves them.
+
+    :raises ValidationError: for an unknown field or one that cannot be sorted.
+    """
+    keys: list[_SortKey] = []
+    entity = owner.entity
+    for token in fields:
+        if not isinstance(token, str) or not token.strip("-+ "):
+            raise ValidationError(f"sort keys are field names such as 'name' or '-amount', got {token!r}", entity=entity.name)
+        token = token.strip()
+        descending = token.startswith("-")
+        target = owner._target(token.lstrip("-+"), "sort")
+        if not target.field.type.sortable:
+            sortable = ", ".join(entity.sortable)
+            raise ValidationError(
+                {target.name: [f"a {target.kind} field cannot be sorted; sortable fields: {sortable}"]},
+                entity=entity.name,
+            )
+        if any(k.target.name == target.name for k in keys):
+            continue
+        keys.append(_SortKey(target, descending))
+    return tuple(keys)
+
+
+def order_clauses(keys: Sequence[_SortKey]) -> list[sa.ColumnElement[Any]]:
+    """``ORDER BY`` clauses of *keys*: empty values last ascending, first descending."""
+    clauses: list[sa.ColumnElement[Any]] = []
+    for key in keys:
+        column = key.target.column
+        if not _nullable(column):
+            clauses.append(column.desc() if key.descending else column.asc())
+        else:
+            clauses.append(column.desc().nulls_first() if key.descending else column.asc().nulls_last())
+    return clauses
+
+
+def checked_limit(n: int | None, entity: str) -> int | None:
+    """*n* if it is a row limit (a whole number of at least 0, or ``None``).
+
+    :raises ValidationError: otherwise.
+    """
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
+        raise ValidationError(f"limit must be a whole number of at least 0, got {n!r}", entity=entity)
+    return n
+
+
+# -- cursors --------------------------------------------------------------------------------
 
 
 def _after(keys: Sequence[_SortKey], values: Sequence[Any]) -> sa.ColumnElement[bool]:

@@ -313,7 +313,7 @@ def _like_escape(text: str) -> str:
 
 # -- the text filter syntax ---------------------------------------------------------------------
 
-_FIELD = r"(?P<field>[A-Za-z_][A-Za-z0-9_]*)"
+_FIELD = r"(?P<field>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)"  # dotted: a select's path
 _SYMBOLIC = re.compile(rf"^\s*{_FIELD}\s*(?P<op>>=|<=|!=|=|>|<|~|\^)(?P<value>.*)$", re.DOTALL)
 _WORDS = re.compile(
     rf"^\s*{_FIELD}\s+(?P<op>is\s+not\s+null|is\s+null|not\s+in|in|between|contains|startswith)\b(?P<value>.*)$",
@@ -341,7 +341,8 @@ def parse_where(text: str) -> tuple[Any, ...]:
         op       = "=" | "!=" | "<" | "<=" | ">" | ">=" | "~" (contains) | "^" (startswith)
                  | "contains" | "startswith"
         list     = value { "," value }, optionally in parentheses or brackets
-        field    = a field name such as amount, stage, custom_region, amount_currency
+        field    = a field name such as amount, stage, custom_region, amount_currency;
+                   in a select, a dotted path such as account_id.name
         value    = the rest of the text, trimmed; quote it ('...' or "...") to keep
                    surrounding spaces
 
