@@ -10,12 +10,15 @@ account's revenue or an opportunity's probability.
 from __future__ import annotations
 
 import decimal
+import importlib
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from crmcore import hookimpl
+from crmcore.conformance import RAW_ACCESS_SCHEDULED, conformance_failures
 from crmcore.errors import (
     NotFoundError,
     PermissionDeniedError,
@@ -28,6 +31,7 @@ from crmcore.money import Money
 from crmcore.plugins import PluginInfo
 from crmcore.registry import EntityType
 from crmcore.security import admin
+from crmcore.storage.raw import raw_access_uses
 
 D = decimal.Decimal
 
@@ -329,3 +333,50 @@ def test_raw_api_reaches_the_plugins_own_tables_only(world: dict[str, Any]) -> N
             raw.execute(sa.text("DELETE FROM crm_account"))
         with pytest.raises(PluginError, match="no enabled plugin 'nope'"):
             uow.raw("nope")
+
+
+# -- the conformance check of data access -------------------------------------------------------
+
+PLUGIN_SOURCE = '''
+import sqlalchemy as sa
+from crmcore import hookimpl
+
+OWN = sa.Table("{name}_cursor", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True))
+
+
+@hookimpl
+def crm_after_create(uow, record):
+    if record.entity == "account":
+        {body}
+'''
+GOOD_BODY = 'uow.select("contact", fields=("id",)).where(("account_id", "=", record.id)).count(); uow.raw("{name}").execute(sa.select(OWN))'
+BAD_BODY = 'uow.connection.execute(sa.select(uow.registry.table("contact")))'
+
+
+def _plugin(tmp_path: Any, monkeypatch: Any, name: str, body: str) -> Any:
+    package = tmp_path / f"crm_dataapi_{name}"
+    package.mkdir()
+    (package / "__init__.py").write_text(f"from crmcore import PluginInfo\nPLUGIN = PluginInfo(name={name!r})\n")
+    (package / "README.md").write_text(f"# {name}\n")
+    (package / "plugin.py").write_text(PLUGIN_SOURCE.format(name=name, body=body.format(name=name)))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return importlib.import_module(f"crm_dataapi_{name}.plugin")
+
+
+def test_conformance_fails_a_plugin_that_reaches_records_past_the_road(tmp_path: Any, monkeypatch: Any) -> None:
+    bad = _plugin(tmp_path, monkeypatch, "baddata", BAD_BODY)
+    failures = conformance_failures("baddata", plugins=[bad]).failures
+    assert len(failures) == 1 and "reaches records past the unit of work's secured road" in failures[0]
+    assert "crm_dataapi_baddata/plugin.py:11: uow.connection" in failures[0]
+    assert "uow.registry.table('contact')" in failures[0]
+
+
+def test_conformance_passes_a_plugin_on_the_road_and_its_own_raw_tables(tmp_path: Any, monkeypatch: Any) -> None:
+    good = _plugin(tmp_path, monkeypatch, "gooddata", GOOD_BODY)
+    assert conformance_failures("gooddata", plugins=[good]).failures == []
+
+
+def test_the_help_desk_uses_are_listed_while_its_conversion_is_scheduled() -> None:
+    helpdesk = Path(importlib.import_module("crm_helpdesk").__file__).parent  # type: ignore[arg-type]
+    uses = raw_access_uses(helpdesk)
+    assert "helpdesk" in RAW_ACCESS_SCHEDULED and any(u.startswith("crm_helpdesk/sla.py:") for u in uses)

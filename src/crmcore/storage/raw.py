@@ -9,10 +9,16 @@ target of an INSERT, UPDATE or DELETE) must carry the plugin's prefix and must n
 of an entity type or of the core (audit, tagging). Records are never reached this way: they go
 through the unit of work's secured road (``get``, ``query``, ``select``, ``update_where``...).
 Plain SQL text cannot be checked and is refused.
+
+:func:`raw_access_uses` finds, statically, the places in a plugin's source that go past the
+road (the unit of work's ``connection``, an entity's table from ``registry.table(...)``, the
+core's tables); the conformance check (:mod:`crmcore.conformance`) reports them.
 """
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -23,7 +29,7 @@ from crmcore.errors import PluginError
 if TYPE_CHECKING:
     from crmcore.storage.uow import UnitOfWork
 
-__all__ = ["RawConnection"]
+__all__ = ["RawConnection", "raw_access_uses"]
 
 
 class RawConnection:
@@ -93,3 +99,47 @@ class RawConnection:
 
     def __repr__(self) -> str:
         return f"<RawConnection plugin={self.plugin!r}>"
+
+
+def raw_access_uses(source: Path) -> list[str]:
+    """The places in the Python source under *source* (a package folder or one module) that
+    reach records past the unit of work's secured road, as ``"<file>:<line>: <what>"``:
+
+    - ``<anything>.connection``: the unit of work's connection (internal; plugins use
+      :meth:`~crmcore.storage.uow.UnitOfWork.raw` for their own tables);
+    - ``registry.table(...)``: an entity type's table;
+    - ``<anything>.core_tables``: the core's tables (audit, tagging).
+
+    Test modules (``test_*.py``, ``conftest.py`` and folders named ``tests``) are skipped.
+    Code is read, never imported or run.
+
+    :param source: a folder (searched recursively) or a ``.py`` file.
+    :returns: the uses found, by file then line.
+    """
+    files = sorted(source.rglob("*.py")) if source.is_dir() else [source]
+    found: set[tuple[str, int, str]] = set()
+    for path in files:
+        relative = path.relative_to(source.parent)
+        if "tests" in relative.parts[:-1] or path.name.startswith("test_") or path.name == "conftest.py":
+            continue
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        except (OSError, SyntaxError, UnicodeDecodeError) as exc:
+            found.add((str(relative), 0, f"cannot be read ({type(exc).__name__}), so nothing in it could be checked"))
+            continue
+        for node in ast.walk(tree):
+            what = _raw_use(node)
+            if what is not None:
+                found.add((str(relative), getattr(node, "lineno", 0), what))
+    return [f"{file}:{line}: {what}" for file, line, what in sorted(found)]
+
+
+def _raw_use(node: ast.AST) -> str | None:
+    """What *node* reaches past the road, or ``None``."""
+    if isinstance(node, ast.Attribute) and node.attr in ("connection", "core_tables"):
+        return f"{ast.unparse(node)} (use uow.get/query/select/update_where/delete_where, or uow.raw(plugin) for its own tables)"
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "table":
+        owner = node.func.value
+        if (isinstance(owner, ast.Name) and owner.id == "registry") or (isinstance(owner, ast.Attribute) and owner.attr == "registry"):
+            return f"{ast.unparse(node)} (an entity's table; read and write its records through the unit of work)"
+    return None
