@@ -287,7 +287,7 @@ class Query(Conditions):
                    *(k.target.column for k in keys)]
         return list({id(c): c for c in columns}.values())
 
-    def _converter(self) -> Callable[[Mapping[str, Any]], Record]:
+    def _converter(self) -> Callable[[Mapping[Any, Any]], Record]:
         """Turns a row of :meth:`_columns` into a record."""
         name, etype, convert = self.entity.name, self.entity, self.uow._row_to_record
         if self.projection is None:

@@ -32,7 +32,7 @@ paths allowed wherever a field name is.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -175,8 +175,8 @@ class Select(Conditions):
                 entity=self.entity.name,
             )
         readers = [(t.name, t.field.type.from_db, f"c{i}") for i, t in enumerate(self.targets)]
-        return [{name: read(row, label) for name, read, label in readers}
-                for row in self.uow._execute(self.statement()).mappings()]
+        rows: Iterable[Mapping[str, Any]] = self.uow._execute(self.statement()).mappings()  # type: ignore[assignment]
+        return [{name: read(row, label) for name, read, label in readers} for row in rows]
 
     def first(self) -> dict[str, Any] | None:
         """The first row :meth:`all` would give, or ``None``."""
@@ -242,7 +242,8 @@ class Select(Conditions):
         if not isinstance(name, str) or "." not in name:
             return resolve(self.uow, self.entity, self.table, name, purpose)
         steps = name.split(".")
-        etype, source = self.entity, self.table
+        etype: EntityType = self.entity
+        source: sa.FromClause = self.table
         for depth, step in enumerate(steps[:-1]):
             reference = resolve(self.uow, etype, source, step, "join")
             ftype = reference.field.type
