@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/run.py [--only NAME,...] [--rows N] [--db URL] [--repeat K] [--json]
 
-Benchmarks (default: import_leads, list_page, aggregate):
+Benchmarks (default: import_leads, list_page, list_page_fields, aggregate):
 
 ``import_leads``     a CSV of N leads (default 100,000; 8 columns) imported through crmcore:
                      parsed, deduplicated on email, owner checked, audited, announced. Floor:
@@ -14,6 +14,8 @@ Benchmarks (default: import_leads, list_page, aggregate):
 ``list_page``        a page of 50 of N opportunities (default 1,000,000) with two filters and
                      a sort, through the query API; median latency. Floor: the same query
                      written by hand in SQL, run with the driver.
+``list_page_fields`` the list_page query reading a projection of 7 fields (``Query.fields``)
+                     instead of whole records; floor: the same columns selected by hand.
 ``aggregate``        the sum of amount by stage over N opportunities through the query API;
                      median latency. Floor: the hand-written ``GROUP BY``.
 ``secure_list_page`` the list_page query for a manager in a 6-level role tree (1,000 users, 50
@@ -66,6 +68,7 @@ BENCHMARKS: dict[str, int] = {
     "import_leads": 100_000,
     "import_leads_1m": 1_000_000,
     "list_page": 1_000_000,
+    "list_page_fields": 1_000_000,
     "aggregate": 1_000_000,
     "secure_list_page": 1_000_000,
     "role_change_100k": 100_000,
@@ -77,7 +80,7 @@ BENCHMARKS: dict[str, int] = {
     "move_opportunities_bulk": 10_000,
     "convert_leads": 10_000,
 }
-DEFAULT = ("import_leads", "list_page", "aggregate")
+DEFAULT = ("import_leads", "list_page", "list_page_fields", "aggregate")
 FIELDS = ("name", "rows", "seconds", "rows_per_s", "floor_rows_per_s", "ratio_to_floor", "peak_rss_mb")
 
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from crmcore.registry import EntityType
     from crmcore.storage.uow import UnitOfWork
 
-__all__ = ["update_many"]
+__all__ = ["check_access_many", "update_many"]
 
 #: Records of a batch sharing their changes and version are updated by one statement from this
 #: many on (fewer go into one executemany with the rest).
@@ -140,16 +140,30 @@ def _current_many(uow: UnitOfWork, etype: EntityType, given: Sequence[Record]) -
                 raise NotFoundError(f"{entity} {record.id} not found", entity=entity, id=record.id)
             if old.version != record.version:
                 raise uow._stale(entity, record.id, record.version, old.version)
-    if not uow.actor.is_system:
-        movable: set[int] = set()
-        ids = list(current)
-        for start in range(0, len(ids), 500):
-            check = sa.select(table.c.id).where(table.c.id.in_(ids[start:start + 500]), uow.predicate(entity, "update").sql(table))
-            movable.update(r[0] for r in uow._execute(check))
-        for record in given:
-            if record.id not in movable:
-                uow.check_access(current[record.id], "update")
+    check_access_many(uow, etype, [current[record.id] for record in given], "update")
     return current
+
+
+def check_access_many(uow: UnitOfWork, etype: EntityType, records: Sequence[Record], action: str) -> None:
+    """:meth:`UnitOfWork.check_access` for many full *records* of *etype*, set-based: one
+    query per 500 records finds those the actor may *action*; the first other one (in the
+    given order) is refused with the error the single check gives.
+
+    :raises PermissionDeniedError: naming the first record the actor may read but not *action*.
+    :raises NotFoundError: for the first record it may not even read.
+    """
+    if uow.actor.is_system or not records:
+        return
+    table = uow.registry.table(etype.name)
+    allowed: set[int] = set()
+    ids = [record.id for record in records]
+    condition = uow.predicate(etype.name, action).sql(table)
+    for start in range(0, len(ids), 500):
+        check = sa.select(table.c.id).where(table.c.id.in_(ids[start:start + 500]), condition)
+        allowed.update(r[0] for r in uow._execute(check))
+    for record in records:
+        if record.id not in allowed:
+            uow.check_access(record, action)
 
 
 def _before_update_many(uow: UnitOfWork, etype: EntityType, plan: list[tuple[Record, dict[str, Any]]]) -> list[tuple[Record, dict[str, Any]]]:

@@ -50,16 +50,18 @@ from crmcore.signals import CREATED, DELETED, UPDATED, RecordEvent
 from crmcore.storage import audit as _audit
 from crmcore.storage import batch as _batch
 from crmcore.storage import tagging as _tagging
+from crmcore.storage import writes_where as _writes_where
 from crmcore.storage.audit import AUDIT_COLUMNS, AuditEntry
 from crmcore.storage.bulk import BulkInsert
 from crmcore.storage.engine import lost_race
 from crmcore.storage.operations import Change, _as_id, _atomic, _now
 from crmcore.storage.prepared import _Prepared
+from crmcore.storage.raw import RawConnection
 from crmcore.validation import validate
 
 if TYPE_CHECKING:
     from crmcore.app import Crm
-    from crmcore.query import Query
+    from crmcore.query import Query, Select
     from crmcore.registry import EntityType
     from crmcore.security import AccessContext, Decision, Predicate
 
@@ -118,7 +120,9 @@ class UnitOfWork:
 
     @property
     def connection(self) -> sa.Connection:
-        """The unit's connection, for plugins that run their own statements in the transaction."""
+        """The unit's connection: internal to crmcore. Deprecated for plugins, which read and
+        write records through :meth:`get`, :meth:`query`, :meth:`select`, :meth:`update_where`
+        and :meth:`delete_where`, and their own non-record tables through :meth:`raw`."""
         if self._connection is None or self._done:
             raise CrmError("this unit of work is closed; open a new one with crm.unit_of_work()")
         return self._connection
@@ -1007,6 +1011,66 @@ class UnitOfWork:
         from crmcore.query import Query
 
         return Query.for_entity(self, entity)
+
+    def select(self, entity: str, fields: Sequence[str] = ()) -> Select:
+        """A set-based read of *fields* of the records of *entity* the actor may read and of
+        the records they reference, along dotted paths (``"account_id.name"``): filters,
+        sorting, grouping, aggregates, ``exists()``, ``count()``; ``all()`` gives plain dicts
+        keyed by the names given. Every entity touched carries its read predicate (a
+        referenced record the actor may not read reads as missing: its fields ``None``) and
+        its hidden fields are refused (see :mod:`crmcore.query.select`).
+
+        :param fields: fields or dotted paths; default ``id`` and every field the actor sees.
+        :returns: a :class:`~crmcore.query.Select`.
+        :raises NotFoundError: for an unknown entity type.
+        :raises ValidationError: for an unknown field or a path through a non-reference field.
+        :raises PermissionDeniedError: for a field hidden from the actor.
+        """
+        from crmcore.query import Select
+
+        return Select.for_entity(self, entity, fields)
+
+    @_atomic
+    def update_where(self, entity: str, where: Any, /, *, set: Mapping[str, Any]) -> int:  # noqa: A002 - SQL's word
+        """Update every record of *entity* matching *where* that the actor may read: set-based,
+        with the checks, hooks (batch and per-record forms), version checks, audit and signals
+        of :meth:`update` (see :mod:`crmcore.storage.writes_where`). All or nothing.
+
+        :param where: a condition as :meth:`~crmcore.query.Query.where` takes it, a list of
+            them, or ``{field: value}`` equalities (``{}``: every record).
+        :param set: the changes, ``{field: value}``.
+        :returns: the number of records changed (those already holding the values are not).
+        :raises PermissionDeniedError: when the actor may not update the entity or a field,
+            or may read but not update a matching record (the first in id order is named;
+            nothing is changed).
+        :raises ValidationError: for a condition or a value that does not fit.
+        :raises ConflictError: when a matching record changed meanwhile.
+        """
+        return _writes_where.update_where(self, entity, where, set)
+
+    @_atomic
+    def delete_where(self, entity: str, where: Any, /) -> int:
+        """Delete every record of *entity* matching *where* that the actor may read: set-based,
+        with the checks, hooks, reference rules, audit and signals of :meth:`delete`. All or
+        nothing.
+
+        :param where: as for :meth:`update_where`.
+        :returns: the number of records deleted (those a cascade removes too not counted).
+        :raises PermissionDeniedError: when the actor may read but not delete a matching
+            record (the first in id order is named; nothing is deleted).
+        :raises ReferenceError: when a ``restrict`` reference holds a matching record.
+        """
+        return _writes_where.delete_where(self, entity, where)
+
+    def raw(self, plugin: str) -> RawConnection:
+        """The named raw API of *plugin*: runs its SQLAlchemy Core statements on its own
+        non-record tables (``<plugin>_...``) in this transaction, and refuses any statement
+        touching the table of an entity type (see :mod:`crmcore.storage.raw`). Plugins use it
+        instead of :attr:`connection`, which is internal.
+
+        :raises PluginError: when *plugin* is not enabled.
+        """
+        return RawConnection(self, plugin)
 
     def __repr__(self) -> str:
         state = "closed" if self._done else "open"

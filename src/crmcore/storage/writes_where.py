@@ -1,0 +1,166 @@
+"""Set-based writes of the records matching a filter: the work of
+:meth:`UnitOfWork.update_where` and :meth:`UnitOfWork.delete_where`.
+
+Both read the matching records the actor may read (the filter is a query's, see
+:mod:`crmcore.query`), check in one query per 500 records that the actor may also update or
+delete each of them, and refuse the whole call with the error :meth:`UnitOfWork.check_access`
+gives for the first one (in id order) it may not: records the actor cannot read are never
+touched nor named. Updates go through the batch update of :mod:`crmcore.storage.batch` (before
+and after hooks in their batch and per-record forms, versions checked, audit, signals); deletes
+call the per-record delete hooks, write the audit entries and signals of a delete, and remove
+the rows and their taggings with one statement per 500 records. A record that other records
+refer to with ``on_delete`` cascade or set null is deleted the way :meth:`UnitOfWork.delete`
+deletes it; a ``restrict`` reference refuses the whole call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from crmcore.errors import ConflictError, ReferenceError, ValidationError
+from crmcore.fields import Reference
+from crmcore.storage.batch import check_access_many, update_many
+from crmcore.validation import validate
+
+if TYPE_CHECKING:
+    from crmcore.records import Record
+    from crmcore.registry import EntityType
+    from crmcore.storage.uow import UnitOfWork
+
+__all__ = ["delete_where", "matching", "update_where"]
+
+_CHUNK = 500
+
+
+def matching(uow: UnitOfWork, entity: str, where: Any) -> list[Record]:
+    """The full records of *entity* matching *where* that the actor may read, in id order.
+
+    :param where: a condition as :meth:`crmcore.query.Select.where` takes it (a tuple, a
+        group such as ``{"any": [...]}``, a text filter; dotted paths along references
+        allowed), a list of such conditions (all must hold), or a mapping ``{field: value}``
+        of equalities (``{}`` matches every record).
+    :raises ValidationError: for ``None`` or a condition that does not fit the entity.
+    """
+    if where is None:
+        raise ValidationError(
+            f"say which {entity} records to write: pass a condition such as ('status', '=', 'open'), "
+            "or {} for every record", entity=entity,
+        )
+    select = uow.select(entity, fields=("id",))
+    if isinstance(where, Mapping) and not (len(where) == 1 and next(iter(where)) in ("all", "any", "not")):
+        select = select.where(**where)
+    elif isinstance(where, list):
+        select = select.where(*where)
+    else:
+        select = select.where(where)
+    etype, table = select.entity, select.table
+    statement = select._select(table).select_from(select.source).order_by(table.c.id)
+    rows = uow._execute(statement).mappings()
+    return [uow._row_to_record(etype, row, full=True) for row in rows]
+
+
+def update_where(uow: UnitOfWork, entity: str, where: Any, values: Mapping[str, Any]) -> int:
+    """The work of :meth:`UnitOfWork.update_where`: returns the number of records changed."""
+    etype = uow.registry.entity(entity)
+    if not values:
+        raise ValidationError("update_where needs the changes to make: set={'field': value, ...}", entity=entity)
+    uow.require(entity, "update")
+    uow._check_writable(etype, values)
+    parsed = validate(etype, dict(values), partial=True)
+    records = matching(uow, entity, where)
+    check_access_many(uow, etype, records, "update")
+    return len(update_many(uow, entity, [(record, parsed) for record in records]))
+
+
+def delete_where(uow: UnitOfWork, entity: str, where: Any) -> int:
+    """The work of :meth:`UnitOfWork.delete_where`: returns the number of records deleted."""
+    etype = uow.registry.entity(entity)
+    uow.require(entity, "delete")
+    records = matching(uow, entity, where)
+    check_access_many(uow, etype, records, "delete")
+    if not records:
+        return 0
+    linked = _linked(uow, etype, records)
+    plain = [record for record in records if record.id not in linked]
+    for record in records:
+        if record.id in linked:
+            uow._delete(etype, record)  # its references followed as a single delete follows them
+    if plain:
+        _delete_plain(uow, etype, plain)
+    uow._security_changed(entity)
+    return len(records)
+
+
+def _linked(uow: UnitOfWork, etype: EntityType, records: Sequence[Record]) -> set[int]:
+    """The ids of *records* that others refer to with ``cascade`` or ``set_null`` (one query
+    per reference field and 500 records).
+
+    :raises ReferenceError: naming the first record a ``restrict`` reference holds, as
+        :meth:`UnitOfWork.delete` does (records of the batch referring to each other do not hold).
+    """
+    ids = [record.id for record in records]
+    going = set(ids)
+    linked: set[int] = set()
+    blockers: dict[int, list[str]] = {}
+    for child, field in uow.registry.referencing(etype.name):
+        assert isinstance(field.type, Reference)
+        table = uow.registry.table(child.name)
+        column = table.c[field.column]
+        found: dict[int, list[int]] = {}
+        for start in range(0, len(ids), _CHUNK):
+            statement = sa.select(column, table.c.id).where(column.in_(ids[start:start + _CHUNK])).order_by(table.c.id)
+            for parent, child_id in uow._execute(statement):
+                if child.name != etype.name or child_id not in going:
+                    found.setdefault(parent, []).append(child_id)
+        if field.type.on_delete in ("cascade", "set_null"):
+            linked.update(found)
+            continue
+        for parent, children in found.items():
+            shown = ", ".join(map(str, children[:10])) + (f" and {len(children) - 10} more" if len(children) > 10 else "")
+            blockers.setdefault(parent, []).append(f"{child.name} {shown} (field {field.name})")
+    for record_id in ids:
+        if record_id in blockers:
+            raise ReferenceError(
+                f"cannot delete {etype.name} {record_id}: referenced by {'; '.join(blockers[record_id])}; "
+                "delete or reassign those first",
+            )
+    return linked
+
+
+def _delete_plain(uow: UnitOfWork, etype: EntityType, records: Sequence[Record]) -> None:
+    """Delete *records*, which nothing refers to: before hooks, taggings and rows (versions
+    checked) set-based, audit and signals, after hooks."""
+    entity = etype.name
+    for record in records:
+        uow._hook.crm_before_delete(uow=uow, record=record)
+    tagging = uow.crm.core_tables["tagging"]
+    table = uow.registry.table(entity)
+    for start in range(0, len(records), _CHUNK):
+        chunk = records[start:start + _CHUNK]
+        ids = [record.id for record in chunk]
+        uow._execute(sa.delete(tagging).where(tagging.c.entity == entity, tagging.c.record_id.in_(ids)))
+        pairs = [(record.id, record.version) for record in chunk]
+        result = uow._execute(sa.delete(table).where(sa.tuple_(table.c.id, table.c.version).in_(pairs)))
+        if result.rowcount != len(pairs):
+            raise _conflict(uow, etype, pairs)
+    for record in records:
+        uow._after_write("deleted", etype, record, record, {})
+        uow._hook.crm_after_delete(uow=uow, record=record)
+
+
+def _conflict(uow: UnitOfWork, etype: EntityType, pairs: Sequence[tuple[int, int]]) -> ConflictError:
+    """The conflict of a DELETE of ``(id, version)`` *pairs* that removed fewer rows: the
+    first record that changed since it was read (the deleted ones are gone by now)."""
+    table = uow.registry.table(etype.name)
+    statement = sa.select(table.c.id, table.c.version).where(table.c.id.in_([i for i, _ in pairs]))
+    current = dict(uow._execute(statement).tuples().all())
+    for record_id, version in pairs:
+        if current.get(record_id, version) != version:
+            return uow._stale(etype.name, record_id, version, current[record_id])
+    return ConflictError(
+        f"some of the {len(pairs)} {etype.plural.lower()} were deleted by someone else meanwhile; read them again and retry",
+        entity=etype.name,
+    )
