@@ -20,6 +20,10 @@ Example::
     privileges = { "*" = ["read"] }
     fields = { opportunity = { amount = "hidden" } }
 
+    [security.profiles.admin]                # an administrator: explains anyone's access
+    privileges = { "*" = ["all", "security.explain"] }
+    modify_all = true
+
     [security.roles]
     ceo = { profiles = ["admin"] }
     sales_manager = { parent = "ceo", profiles = ["sales_rep"] }
@@ -52,6 +56,7 @@ from crmcore.errors import ConfigError
 __all__ = [
     "ACCESS_LEVELS",
     "CORE_ACTIONS",
+    "EXPLAIN",
     "FIELD_LEVELS",
     "Party",
     "Profile",
@@ -62,6 +67,11 @@ __all__ = [
 ]
 
 CORE_ACTIONS = ("create", "read", "update", "delete", "import", "export")
+#: The administrative privilege of explaining access (``uow.explain``) to records the actor
+#: may not read, and another user's access to any record. Granted by name, per entity type
+#: or for all (``privileges = { "*" = ["all", "security.explain"] }``): ``"all"`` does not
+#: include it, so a profile granting every action on leads does not make an administrator.
+EXPLAIN = "security.explain"
 #: Record access levels, weakest first.
 ACCESS_LEVELS = ("none", "read", "read_write", "full")
 SHARING_DEFAULTS = {"private": "none", "public_read": "read", "public_read_write": "read_write", "public_full": "full"}
@@ -174,14 +184,14 @@ class SecurityModel:
     rules: tuple[SharingRule, ...] = ()
     no_role_profile: str | None = None
     configured: bool = False
-    actions: frozenset[str] = frozenset(CORE_ACTIONS)
+    actions: frozenset[str] = frozenset((*CORE_ACTIONS, EXPLAIN))
 
     def policy(self, entity: str) -> EntityPolicy:
         return self.policies.get(entity, self.default_policy)
 
 
 #: The profile of every user when no [security] is configured: everything, everywhere.
-OPEN_PROFILE = Profile("standard", privileges={"*": frozenset({"all"})}, label="Standard (no [security] configured)")
+OPEN_PROFILE = Profile("standard", privileges={"*": frozenset({"all", EXPLAIN})}, label="Standard (no [security] configured)")
 #: The default profile of users without roles once [security] is configured: they read
 #: what sharing makes public, and nothing else.
 READ_PROFILE = Profile("read_only", privileges={"*": frozenset({"read"})}, label="Read only")
@@ -219,7 +229,7 @@ def parse_security(
     :param ownable: names of ownable entity types (sharing applies to them).
     :raises ConfigError: naming the key and the unknown role, group, entity or field.
     """
-    actions = frozenset((*CORE_ACTIONS, *extra_actions))
+    actions = frozenset((*CORE_ACTIONS, EXPLAIN, *extra_actions))
     if not table and not list(extra_profiles) and not list(extra_rules):
         return SecurityModel(
             profiles={OPEN_PROFILE.name: OPEN_PROFILE},
