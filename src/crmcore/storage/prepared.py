@@ -36,9 +36,12 @@ class _Prepared:
 
     @classmethod
     def of(cls, statement: Any, dialect: sa.Dialect) -> _Prepared:
-        # IN lists are rendered as one parameter per value, so the values a statement carries
-        # (the ids of an access filter) are plain parameters too
-        compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+        compiled = statement.compile(dialect=dialect)
+        if compiled.post_compile_params:
+            # IN lists rendered as one parameter per value, so the values a statement carries
+            # (the ids of an access filter) are plain parameters too; its other parameters
+            # are then bound with ``required=False``
+            compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
         processors = {}
         for name, bind in compiled.binds.items():
             processor = bind.type.dialect_impl(dialect).bind_processor(dialect)

@@ -285,7 +285,7 @@ class UnitOfWork:
         """
         def build() -> sa.Select[Any]:
             table = self.registry.table(entity.name)
-            statement = sa.select(table).where(table.c.id == sa.bindparam("b_id"))
+            statement = sa.select(table).where(table.c.id == sa.bindparam("b_id", required=False))
             if action is not None:
                 statement = statement.where(self.read_filter(entity.name, table))
             return statement.with_for_update() if lock else statement
