@@ -43,16 +43,21 @@ class _Prepared:
             # are then bound with ``required=False``
             compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
         processors = {}
-        for name, bind in compiled.binds.items():
+        for bind in compiled.binds.values():
             processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if processor is not None:
-                processors[name] = processor
+                processors[compiled.bind_names[bind]] = processor
+        params = compiled.params  # by the names the SQL uses, an IN list's values as name_1, name_2...
+        for name in params:
+            base = name.rpartition("_")[0]
+            if name not in processors and base in processors:
+                processors[name] = processors[base]
         positions = compiled.positiontup
         if positions is not None:
             prepared = cls(compiled.string, tuple(positions), True, processors)
         else:
-            prepared = cls(compiled.string, tuple(compiled.binds), False, processors)
-        prepared.defaults = {k: v for k, v in compiled.params.items() if v is not None}
+            prepared = cls(compiled.string, tuple(params), False, processors)
+        prepared.defaults = {k: v for k, v in params.items() if v is not None}
         prepared.columns = tuple(c.keyname for c in compiled._result_columns)
         prepared.dialect = dialect
         prepared.types = [c.type for c in compiled._result_columns]
