@@ -14,7 +14,14 @@ from typing import Any
 
 import pytest
 
-from crmcore import Actor, ConflictError, NotFoundError, PermissionDeniedError, ReferenceError, ValidationError
+from crmcore import (
+    Actor,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    ReferenceError,
+    ValidationError,
+)
 from crmcore.money import Money
 from crmcore.records import Record
 from crmcore.security import admin
@@ -173,6 +180,7 @@ def test_the_intern_updates_what_it_reads_without_touching_the_hidden_amount(roa
         seen = uow.get("opportunity", deal.id)
         assert "amount" not in seen.values
         assert "amount" not in uow.update(seen, next_step="ask the boss").values
+        assert "amount" not in uow.update("opportunity", deal.id, next_step="ask the boss").values  # nothing changes
         uow.commit()
     with crm.unit_of_work() as uow:
         assert uow.get("opportunity", deal.id).amount == Money(Decimal(60000), "EUR")

@@ -19,7 +19,7 @@ from crmcore.errors import NotFoundError, ReferenceError, ValidationError
 from crmcore.records import Record
 from crmcore.signals import UPDATED, RecordEvent
 from crmcore.storage import audit as _audit
-from crmcore.storage.operations import Change, _issued_by, _Issued, _now
+from crmcore.storage.operations import Change, _Issued, _issued_by, _now
 from crmcore.validation import validate
 
 if TYPE_CHECKING:
@@ -152,11 +152,7 @@ def current_many(
             current[record.values["id"]] = record
         else:
             wanted.append(record.id)
-    readable = uow.read_filter(entity, table) if action is not None else sa.true()
-    for start in range(0, len(wanted), 500):
-        statement = sa.select(table).where(table.c.id.in_(wanted[start:start + 500]), readable)
-        for row in uow._execute(statement).mappings():
-            current[row["id"]] = uow._row_to_record(etype, row, full=True)
+    current.update(_read_many(uow, etype, wanted, filtered=action is not None))
     if wanted:  # read now: they must exist (for the actor), at the version given
         for record in given:
             old = current.get(record.id)
@@ -175,6 +171,29 @@ def current_many(
             if record.id not in allowed:
                 uow.check_access(current[record.id], action)
     return current
+
+
+def _read_many(uow: UnitOfWork, etype: EntityType, ids: Sequence[int], *, filtered: bool) -> dict[int, Record]:
+    """``{id: full record}`` of the rows of *ids* (those the actor may read, when *filtered*),
+    500 a statement: ``SELECT ... WHERE id IN (...)`` compiled once per unit and size (and
+    actor), run on the driver."""
+    entity = etype.name
+    viewer = (uow.actor.is_system, uow.actor.user_id) if filtered else None
+    found: dict[int, Record] = {}
+    convert = uow._row_to_record
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        size = len(chunk)
+
+        def build(size: int = size) -> sa.Select[Any]:
+            table = uow.registry.table(entity)
+            statement = sa.select(table).where(table.c.id.in_([sa.bindparam(f"b_{i}", required=False) for i in range(size)]))
+            return statement.where(uow.read_filter(entity, table)) if filtered else statement
+
+        statement = uow._driver(("many", entity, size, viewer), build)
+        for row in statement.rows(uow, {f"b_{i}": record_id for i, record_id in enumerate(chunk)}, entity=entity):
+            found[row["id"]] = convert(etype, row, full=True)
+    return found
 
 
 def _before_update_many(uow: UnitOfWork, etype: EntityType, plan: list[tuple[Record, dict[str, Any]]]) -> list[tuple[Record, dict[str, Any]]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from types import MappingProxyType
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -41,9 +42,18 @@ class _Issued(Record):
 
     @classmethod
     def of(cls, entity: str, values: dict[str, Any], origin: object) -> _Issued:
-        record = cls(entity, values)
-        object.__setattr__(record, "_origin", origin)
+        """The record of *values*, a dict made for it that it takes over (not copied, unlike
+        ``Record(entity, values)``: nothing else holds it), issued by the unit whose token
+        is *origin*."""
+        record = _new(cls)
+        _set(record, "entity", entity)
+        _set(record, "values", MappingProxyType(values))
+        _set(record, "_origin", origin)
         return record
+
+
+_new = object.__new__
+_set = object.__setattr__
 
 
 def _issued_by(record: Record, origin: object) -> bool:

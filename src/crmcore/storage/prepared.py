@@ -48,9 +48,10 @@ class _Prepared:
             if processor is not None:
                 processors[compiled.bind_names[bind]] = processor
         params = compiled.params  # by the names the SQL uses, an IN list's values as name_1, name_2...
+        named = set(compiled.bind_names.values())
         for name in params:
             base = name.rpartition("_")[0]
-            if name not in processors and base in processors:
+            if name not in named and base in processors:  # a value of IN list *base*
                 processors[name] = processors[base]
         positions = compiled.positiontup
         if positions is not None:

@@ -44,9 +44,9 @@ from crmcore.errors import (
     TransitionError,
     ValidationError,
 )
-from crmcore.fields import Reference
-from crmcore.security.model import EXPLAIN
+from crmcore.fields import FieldType, Reference
 from crmcore.records import Record
+from crmcore.security.model import EXPLAIN
 from crmcore.signals import CREATED, DELETED, UPDATED, RecordEvent
 from crmcore.storage import audit as _audit
 from crmcore.storage import batch as _batch
@@ -92,6 +92,7 @@ class UnitOfWork:
         self._hook_callers: dict[tuple[str, str, bool], tuple[Any, Any]] = {}  # see hook_callers
         self._references: dict[str, frozenset[str]] = {}  # see _check_references
         self._origin = object()  # marks the records this unit issues (see operations._Issued)
+        self._read_plans: dict[tuple[str, frozenset[str]], Any] = {}  # see _row_to_record
         self._scope: dict[str, Any] | None = None  # see system_scope
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -259,18 +260,23 @@ class UnitOfWork:
     def _row_to_record(self, entity: EntityType, row: Mapping[Any, Any], *, full: bool = False) -> Record:
         """The record of *row*, without the fields hidden from the actor (unless *full*, for
         the unit of work's own bookkeeping)."""
-        values: dict[str, Any] = {
-            "id": row["id"],
-            "version": row["version"],
-            "created_at": row["created_at"],
-            "updated_at": row["updated_at"],
-            "created_by": row["created_by"],
-            "updated_by": row["updated_by"],
-        }
-        hidden = () if full or self.actor.is_system else self.hidden_fields(entity.name)
-        for field in entity.fields:
-            if field.name not in hidden:
-                values[field.name] = field.type.from_db(row, field.column)
+        hidden = frozenset() if full or self.actor.is_system else self.hidden_fields(entity.name)
+        key = (entity.name, hidden)
+        plan = self._read_plans.get(key)
+        if plan is None:  # (name, column) of the values read as they are, (name, type, column) of the others
+            plain = [(n, n) for n in ("id", "version", "created_at", "updated_at", "created_by", "updated_by")]
+            typed = []
+            for field in entity.fields:
+                if field.name not in hidden:
+                    if type(field.type).from_db is FieldType.from_db:
+                        plain.append((field.name, field.column))
+                    else:
+                        typed.append((field.name, field.type, field.column))
+            plan = self._read_plans[key] = (plain, typed)
+        plain, typed = plan
+        values: dict[str, Any] = {name: row[column] for name, column in plain}
+        for name, kind, column in typed:
+            values[name] = kind.from_db(row, column)
         if hidden:
             return Record(entity.name, values)
         return _Issued.of(entity.name, values, self._origin)
@@ -743,7 +749,7 @@ class UnitOfWork:
                 self._merge_hook_changes(etype, results, diff)
                 diff = {k: v for k, v in diff.items() if values.get(k) != v}
         if not diff:
-            return self._visible(self._current(etype, record_id, expected)) if trusted else old
+            return self._visible(self._current(etype, record_id, expected) if trusted else old)
         self._check_references(etype, diff)
         now = _now()
         table = self.registry.table(entity)
