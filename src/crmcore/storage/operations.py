@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from types import MappingProxyType
 from collections.abc import Callable
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
