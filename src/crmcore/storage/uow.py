@@ -263,20 +263,16 @@ class UnitOfWork:
         hidden = frozenset() if full or self.actor.is_system else self.hidden_fields(entity.name)
         key = (entity.name, hidden)
         plan = self._read_plans.get(key)
-        if plan is None:  # (name, column) of the values read as they are, (name, type, column) of the others
-            plain = [(n, n) for n in ("id", "version", "created_at", "updated_at", "created_by", "updated_by")]
-            typed = []
-            for field in entity.fields:
-                if field.name not in hidden:
-                    if type(field.type).from_db is FieldType.from_db:
-                        plain.append((field.name, field.column))
-                    else:
-                        typed.append((field.name, field.type, field.column))
-            plan = self._read_plans[key] = (plain, typed)
-        plain, typed = plan
-        values: dict[str, Any] = {name: row[column] for name, column in plain}
-        for name, kind, column in typed:
-            values[name] = kind.from_db(row, column)
+        if plan is None:  # (name, type, column) in field order; no type: the value is read as it is
+            plan = [(n, None, n) for n in ("id", "version", "created_at", "updated_at", "created_by", "updated_by")]
+            plan.extend(
+                (f.name, None if type(f.type).from_db is FieldType.from_db else f.type, f.column)
+                for f in entity.fields if f.name not in hidden
+            )
+            self._read_plans[key] = plan
+        values: dict[str, Any] = {
+            name: row[column] if kind is None else kind.from_db(row, column) for name, kind, column in plan
+        }
         if hidden:
             return Record(entity.name, values)
         return _Issued.of(entity.name, values, self._origin)
