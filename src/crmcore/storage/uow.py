@@ -17,6 +17,15 @@ PostgreSQL a second writer of a row waits for the first one's commit, then confl
 has one writer at a time: a unit that read before another unit committed a write conflicts when
 it writes, whatever the records; open a new unit and retry.
 
+Nothing trusts a record handed in by a caller. A record this unit issued (read or wrote, with
+every field) holds its row's values at its version, and the write matches that version; any
+other record (built by hand, kept from another unit, with fields hidden) is read from its row
+first (one read by key on the driver; one per 500 records in a batch). Access, diff, hooks and
+audit then use the row. A record the actor may not read is refused exactly like a missing one
+(:class:`~crmcore.errors.NotFoundError`, the same message); one read at another version is a
+:class:`~crmcore.errors.ConflictError`. Side effects that need more rights than the actor holds
+run in :meth:`UnitOfWork.system_scope`, audited as the system's on the actor's behalf.
+
 The unit keeps the transaction, the reads, the access checks and the single-record writes; the
 work of its batch moves (:mod:`crmcore.storage.batch`), tags (:mod:`crmcore.storage.tagging`)
 and audit trail (:mod:`crmcore.storage.audit`) lives in modules of its own, called through its
