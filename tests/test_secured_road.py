@@ -121,6 +121,7 @@ def test_a_hand_built_record_neither_changes_an_invisible_lead_nor_takes_it_over
         _same_as_missing(uow.update, forged, company="Mine now", owner_id=actors["rep2"].user_id)
         _same_as_missing(uow.move, forged, "working")
         _same_as_missing(uow.delete, forged)
+        _same_as_missing(uow.check_access, forged, "update")
         with pytest.raises(NotFoundError, match=f"^lead {lead.id} not found$"):
             uow.move_many([own, forged], "working")
         uow.commit()
