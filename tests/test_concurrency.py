@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from crmcore import ConflictError
+from crmcore import ConflictError, NotFoundError
 
 
 @pytest.fixture
@@ -113,14 +113,23 @@ def test_stale_record_from_an_earlier_unit_conflicts(shared):
     assert read(shared, account.id).employees == 10
 
 
-def test_update_of_a_record_deleted_meanwhile_conflicts(shared):
+def test_update_of_a_record_deleted_before_the_unit_is_not_found(shared):
     account = shared.account
     stale = read(shared, account.id)
     with shared.unit_of_work() as uow:
         uow.delete("account", account.id)
         uow.commit()
-    with shared.unit_of_work() as uow, pytest.raises(ConflictError, match=f"account {account.id} was deleted by someone else"):
+    with shared.unit_of_work() as uow, pytest.raises(NotFoundError, match=f"^account {account.id} not found$"):
         uow.update(stale, name="Ghost")
+
+
+def test_update_of_a_record_deleted_after_the_unit_read_it_conflicts(shared):
+    account = shared.account
+    with shared.unit_of_work() as uow:
+        mine = uow.get("account", account.id)
+        uow.delete("account", account.id)
+        with pytest.raises(ConflictError, match=f"account {account.id} was deleted by someone else"):
+            uow.update(mine, name="Ghost")
 
 
 def test_delete_of_a_stale_record_conflicts_and_keeps_the_row(shared):

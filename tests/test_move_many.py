@@ -10,6 +10,7 @@ import pytest
 
 from crmcore import (
     ConflictError,
+    NotFoundError,
     PluginError,
     PluginInfo,
     TransitionError,
@@ -391,7 +392,7 @@ def test_a_pending_approval_holds_its_record_in_a_batch(crm_factory: Any) -> Non
         assert [d.stage for d in uow.move_many([deals[0], deals[2]], "qualification")] == ["qualification"] * 2
 
 
-def test_a_record_changed_or_deleted_since_it_was_read_is_a_conflict(crm_factory: Any) -> None:
+def test_a_record_changed_since_it_was_read_is_a_conflict_and_one_deleted_is_not_found(crm_factory: Any) -> None:
     crm, deals = seeded(crm_factory, rules=[])
     with crm.unit_of_work() as uow:
         uow.update(deals[5], description="changed")
@@ -399,7 +400,7 @@ def test_a_record_changed_or_deleted_since_it_was_read_is_a_conflict(crm_factory
         uow.commit()
     with crm.unit_of_work() as uow, pytest.raises(ConflictError, match=f"opportunity {deals[5].id} changed since version 1"):
         uow.move_many(deals[:7], "identification")
-    with crm.unit_of_work() as uow, pytest.raises(ConflictError, match=f"opportunity {deals[7].id} was deleted by someone else"):
+    with crm.unit_of_work() as uow, pytest.raises(NotFoundError, match=f"^opportunity {deals[7].id} not found$"):
         uow.move_many(deals[6:9], "identification")
     _unchanged(crm, deals[:5])
 

@@ -27,6 +27,10 @@ Example::
     privileges = { "*" = ["read"] }
     fields = { opportunity = { amount = "hidden" } }
 
+    [security.profiles.admin]                # an administrator: explains anyone's access
+    privileges = { "*" = ["all", "security.explain"] }
+    modify_all = true
+
     [security.roles]
     ceo = { profiles = ["admin"] }
     sales_manager = { parent = "ceo", profiles = ["sales_rep"] }
@@ -60,6 +64,7 @@ __all__ = [
     "ACCESS_LEVELS",
     "ADMIN_ACTIONS",
     "CORE_ACTIONS",
+    "EXPLAIN",
     "EXPLAIN_ACTION",
     "FIELD_LEVELS",
     "KEEP_IDS_ACTION",
@@ -94,6 +99,8 @@ OPEN_MODE_NOTICE = (
     "('crm init' writes one with an administrator profile, a standard user profile and private "
     "leads and opportunities)"
 )
+#: The same privilege under the name :meth:`UnitOfWork.explain` documents.
+EXPLAIN = EXPLAIN_ACTION
 #: Record access levels, weakest first.
 ACCESS_LEVELS = ("none", "read", "read_write", "full")
 SHARING_DEFAULTS = {"private": "none", "public_read": "read", "public_read_write": "read_write", "public_full": "full"}
@@ -206,7 +213,7 @@ class SecurityModel:
     rules: tuple[SharingRule, ...] = ()
     no_role_profile: str | None = None
     configured: bool = False
-    actions: frozenset[str] = frozenset(CORE_ACTIONS)
+    actions: frozenset[str] = frozenset((*CORE_ACTIONS, *ADMIN_ACTIONS))
 
     @property
     def open(self) -> bool:
@@ -219,7 +226,7 @@ class SecurityModel:
 
 
 #: The profile of every user when no [security] is configured: everything, everywhere.
-OPEN_PROFILE = Profile("standard", privileges={"*": frozenset({"all"})}, label="Standard (no [security] configured)")
+OPEN_PROFILE = Profile("standard", privileges={"*": frozenset({"all", EXPLAIN})}, label="Standard (no [security] configured)")
 #: The default profile of users without roles once [security] is configured: they read
 #: what sharing makes public, and nothing else.
 READ_PROFILE = Profile("read_only", privileges={"*": frozenset({"read"})}, label="Read only")

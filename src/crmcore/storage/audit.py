@@ -29,6 +29,9 @@ __all__ = ["AuditEntry"]
 AUDIT_COLUMNS = ("at", "actor_id", "entity", "record_id", "action", "changes")
 #: Stands for the dump of a name that is no field (pseudo fields of the audit such as tags).
 _PSEUDO = object()
+#: The key of ``changes`` that holds, for an entry written in :meth:`UnitOfWork.system_scope`,
+#: ``{"on_behalf_of": user id, "reason": text}`` (no field is named so: names are identifiers).
+SCOPE_KEY = "@scope"
 
 
 @attrs.frozen
@@ -37,6 +40,9 @@ class AuditEntry:
 
     :ivar changes: ``{field: (old, new)}`` in JSON form (money as ``{"amount", "currency"}``,
         times as ISO text).
+    :ivar on_behalf_of: for a change the system made in :meth:`UnitOfWork.system_scope`, the
+        user on whose behalf it acted (``actor_id`` is then ``None``, the system's).
+    :ivar reason: the reason that scope gave.
     """
 
     id: int
@@ -46,6 +52,8 @@ class AuditEntry:
     record_id: int
     action: str
     changes: dict[str, tuple[Any, Any]]
+    on_behalf_of: int | None = None
+    reason: str | None = None
 
     def __repr__(self) -> str:
         return f"<AuditEntry {self.action} {self.entity} {self.record_id} at={self.at.isoformat()}>"
@@ -73,6 +81,10 @@ def changes_texts(uow: UnitOfWork, etype: EntityType, items: Sequence[tuple[Reco
                 text = texts[id(value)] = fragment(value)
             parts.append(f"{head}{fragment(was.get(name))}, {text}]")
         append(JsonText("{" + ", ".join(parts) + "}"))
+    scope = uow._scope
+    if scope is not None:  # the same scope for the batch: appended to each text
+        tail = f"{encode_basestring_ascii(SCOPE_KEY)}: {json_fragment(None)(scope)}}}"
+        out = [JsonText(f"{text[:-1]}, {tail}" if len(text) > 2 else "{" + tail) for text in out]
     return out
 
 
@@ -105,6 +117,8 @@ def queue_audit(uow: UnitOfWork, etype: EntityType, record_id: int, action: str,
 def queue_entry(uow: UnitOfWork, etype: EntityType, record_id: int, action: str, dumped: dict[str, Any], at: dt.datetime | None) -> None:
     """Queue an entry whose changes are in their JSON form already (*at* ``None``: now); a full
     queue is written at once."""
+    if uow._scope is not None:
+        dumped = {**dumped, SCOPE_KEY: uow._scope}
     uow._audit.append((at or _now(), uow.actor.user_id, etype.name, record_id, action, dumped))
     if len(uow._audit) >= 5000:
         uow.flush()
@@ -169,6 +183,9 @@ def _audit_entries(uow: UnitOfWork, condition: Any) -> list[AuditEntry]:
     entries = []
     for row in rows:
         hidden = uow.hidden_fields(row["entity"]) if row["entity"] in uow.registry else frozenset()
-        changes = {k: (v[0], v[1]) for k, v in row["changes"].items() if k not in hidden}
-        entries.append(AuditEntry(row["id"], row["at"], row["actor_id"], row["entity"], row["record_id"], row["action"], changes))
+        stored = row["changes"]
+        scope = stored.get(SCOPE_KEY) or {}
+        changes = {k: (v[0], v[1]) for k, v in stored.items() if k not in hidden and k != SCOPE_KEY}
+        entries.append(AuditEntry(row["id"], row["at"], row["actor_id"], row["entity"], row["record_id"], row["action"], changes,
+                                  scope.get("on_behalf_of"), scope.get("reason")))
     return entries

@@ -19,14 +19,14 @@ from crmcore.errors import NotFoundError, ReferenceError, ValidationError
 from crmcore.records import Record
 from crmcore.signals import UPDATED, RecordEvent
 from crmcore.storage import audit as _audit
-from crmcore.storage.operations import Change, _now
+from crmcore.storage.operations import Change, _Issued, _issued_by, _now
 from crmcore.validation import validate
 
 if TYPE_CHECKING:
     from crmcore.registry import EntityType
     from crmcore.storage.uow import UnitOfWork
 
-__all__ = ["check_access_many", "update_many"]
+__all__ = ["check_access_many", "current_many", "update_many"]
 
 #: Records of a batch sharing their changes and version are updated by one statement from this
 #: many on (fewer go into one executemany with the rest).
@@ -57,7 +57,7 @@ def _move_batch(uow: UnitOfWork, entity: str, given: list[Record], stage: str) -
     """Move *given*, records of *entity*, to *stage* (the collector paused by the caller)."""
     etype = uow.registry.entity(entity)
     uow.require(entity, "update")
-    current = _current_many(uow, etype, given)
+    current = current_many(uow, etype, given)
     parsed: dict[str, Any] = {}  # the stage as each stage field parses it
     fields: dict[Any, str] = {}  # the stage field by the records' pipeline
     plan: list[tuple[Record, dict[str, Any]]] = []
@@ -94,15 +94,22 @@ def _move_batch(uow: UnitOfWork, entity: str, given: list[Record], stage: str) -
 
 
 def update_many(uow: UnitOfWork, entity: str, plan: Sequence[tuple[Record, Mapping[str, Any]]]) -> list[Record]:
-    """Update records of *entity* set-based: each pair is a full record as read and its parsed
-    new values. Values a record already has are dropped; the before-update hooks (the batch
-    form once, the per-record form for plugins with only that) may add changes; the rows are
-    written with their versions checked, audited, and the after-update hooks get the batch.
+    """Update records of *entity* set-based: each pair is a record and its parsed new values.
+    Access is the caller's check; the values are the rows' (a record the unit did not issue is
+    read again, at its version). Values a record already has are dropped; the before-update
+    hooks (the batch form once, the per-record form for plugins with only that) may add
+    changes; the rows are written with their versions checked, audited, and the after-update
+    hooks get the batch.
 
     :returns: the updated records in the order of *plan* (those left without a change are left out).
+    :raises NotFoundError: when a record the unit did not issue does not exist.
     :raises ConflictError: when a record changed since it was read, or was deleted.
     """
     etype = uow.registry.entity(entity)
+    origin = uow._origin
+    if not all(_issued_by(old, origin) for old, _ in plan):
+        rows = current_many(uow, etype, [old for old, _ in plan], action=None)
+        plan = [(rows[old.id], changes) for old, changes in plan]
     todo: list[tuple[Record, dict[str, Any]]] = []
     for old, changes in plan:
         values = old.values
@@ -115,32 +122,45 @@ def update_many(uow: UnitOfWork, entity: str, plan: Sequence[tuple[Record, Mappi
     return _update_many(uow, etype, [(old, diff) for old, diff in todo if diff])
 
 
-def _current_many(uow: UnitOfWork, etype: EntityType, given: Sequence[Record]) -> dict[int, Record]:
-    """``{id: full record}`` of *given*: a full record stands for its row at its version
-    (the UPDATE matches that version, as in :meth:`update`), the others are read (the actor
-    must see them, at the version given). Refuses records the actor may not update."""
+def current_many(
+    uow: UnitOfWork, etype: EntityType, given: Sequence[Record], *, action: str | None = "update", versions: bool = True,
+) -> dict[int, Record]:
+    """``{id: full record}`` of *given*, as their rows stand, once the actor may *action* each.
+
+    A record the unit issued stands for its row at its version (a write matches that version,
+    as in :meth:`UnitOfWork.update`); the others are read set-based, one query per 500 with the
+    actor's read filter, so a record the actor may not read is missing like one that does not
+    exist. Access is checked on the rows, one query per 500 with the *action* predicate.
+
+    :param action: ``None``: no access check and no read filter (for callers that made the
+        check, see :func:`update_many`).
+    :param versions: the rows read must be at the versions of *given* (not for tags, which
+        do not change the row).
+    :raises NotFoundError: for the first record (in the order given) missing or unreadable.
+    :raises ConflictError: for the first one read at another version (with *versions*).
+    :raises PermissionDeniedError: for the first one the actor may read but not *action*.
+    """
     entity = etype.name
-    table = uow.registry.table(entity)
-    size = len(etype._by_name)
+    if action is not None:
+        uow.require(entity, action)
+    origin = uow._origin
     current: dict[int, Record] = {}
     wanted: list[int] = []
     for record in given:
-        if len(record.values) == size:
+        if _issued_by(record, origin):
             current[record.values["id"]] = record
         else:
             wanted.append(record.id)
-    for start in range(0, len(wanted), 500):
-        statement = sa.select(table).where(table.c.id.in_(wanted[start:start + 500]), uow.read_filter(entity, table))
-        for row in uow._execute(statement).mappings():
-            current[row["id"]] = uow._row_to_record(etype, row, full=True)
-    if wanted:  # read now: they must be at the version given
+    current.update(_read_many(uow, etype, wanted, filtered=action is not None))
+    if wanted:  # read now: they must exist (for the actor), at the version given
         for record in given:
             old = current.get(record.id)
             if old is None:
                 raise NotFoundError(f"{entity} {record.id} not found", entity=entity, id=record.id)
-            if old.version != record.version:
+            if versions and old.version != record.version:
                 raise uow._stale(entity, record.id, record.version, old.version)
-    check_access_many(uow, etype, [current[record.id] for record in given], "update")
+    if action is not None:
+        check_access_many(uow, etype, [current[record.id] for record in given], action)
     return current
 
 
@@ -164,6 +184,29 @@ def check_access_many(uow: UnitOfWork, etype: EntityType, records: Sequence[Reco
     for record in records:
         if record.id not in allowed:
             uow.check_access(record, action)
+
+
+def _read_many(uow: UnitOfWork, etype: EntityType, ids: Sequence[int], *, filtered: bool) -> dict[int, Record]:
+    """``{id: full record}`` of the rows of *ids* (those the actor may read, when *filtered*),
+    500 a statement: ``SELECT ... WHERE id IN (...)`` compiled once per unit and size (and
+    actor), run on the driver."""
+    entity = etype.name
+    viewer = (uow.actor.is_system, uow.actor.user_id) if filtered else None
+    found: dict[int, Record] = {}
+    convert = uow._row_to_record
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        size = len(chunk)
+
+        def build(size: int = size) -> sa.Select[Any]:
+            table = uow.registry.table(entity)
+            statement = sa.select(table).where(table.c.id.in_([sa.bindparam(f"b_{i}", required=False) for i in range(size)]))
+            return statement.where(uow.read_filter(entity, table)) if filtered else statement
+
+        statement = uow._driver(("many", entity, size, viewer), build)
+        for row in statement.rows(uow, {f"b_{i}": record_id for i, record_id in enumerate(chunk)}, entity=entity):
+            found[row["id"]] = convert(etype, row, full=True)
+    return found
 
 
 def _before_update_many(uow: UnitOfWork, etype: EntityType, plan: list[tuple[Record, dict[str, Any]]]) -> list[tuple[Record, dict[str, Any]]]:
@@ -242,8 +285,9 @@ def _update_many(uow: UnitOfWork, etype: EntityType, plan: Sequence[tuple[Record
     now = _now()
     _write_updates(uow, etype, plan, now)
     stamp = {"updated_at": now, "updated_by": uow.actor.user_id}
+    origin, issued = uow._origin, _Issued.of
     items = [
-        (old, Record(entity, old.merged(diff, stamp, {"version": old.values["version"] + 1})), diff)
+        (old, issued(entity, old.merged(diff, stamp, {"version": old.values["version"] + 1}), origin), diff)
         for old, diff in plan
     ]
     _after_update_many(uow, etype, items, now)

@@ -1,16 +1,19 @@
 """What the writing calls of the unit of work share: the record of a change, the clock, ids
-given as text, and :func:`_atomic`, which makes a call all or nothing within its unit."""
+given as text, the records a unit issued itself (:class:`_Issued`), and :func:`_atomic`, which
+makes a call all or nothing within its unit."""
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
 from collections.abc import Callable
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
 from crmcore.errors import NotFoundError
+from crmcore.records import Record
 
 if TYPE_CHECKING:
     from crmcore.storage.uow import UnitOfWork
@@ -25,6 +28,37 @@ class Change:
     action: str
     entity: str
     id: int
+
+
+class _Issued(Record):
+    """A record with every field, as a unit of work read it from its row or wrote it: the
+    values of the row at the record's version. A write handed such a record by the unit that
+    issued it checks access on these values and matches the version in its ``UPDATE``, without
+    reading the row again; any other record (built by hand, from another unit, with fields
+    hidden) is read again from the database first. Equal to a :class:`Record` of the same values.
+    """
+
+    __slots__ = ("_origin",)
+
+    @classmethod
+    def of(cls, entity: str, values: dict[str, Any], origin: object) -> _Issued:
+        """The record of *values*, a dict made for it that it takes over (not copied, unlike
+        ``Record(entity, values)``: nothing else holds it), issued by the unit whose token
+        is *origin*."""
+        record = _new(cls)
+        _set(record, "entity", entity)
+        _set(record, "values", MappingProxyType(values))
+        _set(record, "_origin", origin)
+        return record
+
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _issued_by(record: Record, origin: object) -> bool:
+    """Did the unit of work whose token is *origin* issue *record* (see :class:`_Issued`)?"""
+    return type(record) is _Issued and getattr(record, "_origin", None) is origin
 
 
 def _now() -> dt.datetime:

@@ -1,6 +1,12 @@
 """Tags on records: the work of :meth:`UnitOfWork.tag`, ``tag_many``, ``untag``, ``tags``,
 ``tag_counts`` and ``tagged``. A tag is a ``tag`` record; a record's tags are rows of
 ``crm_tagging``, written set-based and audited as a ``tags`` change.
+
+Tags follow the access to the records they are on, checked on the rows in the database (see
+:func:`crmcore.storage.batch.current_many`): seeing a record's tags needs read access to it,
+changing them needs update access, and tag lists and counts cover the records the actor may
+read. A record the actor may not read is missing like one that does not exist. Tagging does
+not change the record's row, so the version of the record handed in is not compared.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import sqlalchemy as sa
 from crmcore.errors import NotFoundError, ValidationError
 from crmcore.records import Record
 from crmcore.storage import audit as _audit
+from crmcore.storage.batch import current_many
 
 if TYPE_CHECKING:
     from crmcore.storage.uow import UnitOfWork
@@ -37,6 +44,8 @@ def tag_many(uow: UnitOfWork, records: Iterable[Record], *names: str) -> None:
     if any(r.entity != entity for r in given):
         raise ValidationError("tag_many tags records of one entity type at a time", entity=entity)
     parsed = _tag_names(uow, names)
+    if not uow.actor.is_system:  # the system actor's tags are checked to exist below
+        current_many(uow, etype, given, versions=False)
     ids = list(dict.fromkeys(r.id for r in given))
     tagging = uow.crm.core_tables["tagging"]
     quote, table = uow._quoted(uow.registry.table(entity))
@@ -88,6 +97,7 @@ def tag_many(uow: UnitOfWork, records: Iterable[Record], *names: str) -> None:
 def untag(uow: UnitOfWork, record: Record, *names: str) -> None:
     """The work of :meth:`UnitOfWork.untag`."""
     wanted = _tag_names(uow, names)
+    current_many(uow, uow.registry.entity(record.entity), [record], versions=False)
     tag_table = uow.registry.table("tag")
     tagging = uow.crm.core_tables["tagging"]
     carried = (
@@ -120,6 +130,7 @@ def _tag_names(uow: UnitOfWork, names: Iterable[str]) -> list[str]:
 
 def tags(uow: UnitOfWork, record: Record) -> list[str]:
     """The work of :meth:`UnitOfWork.tags`."""
+    current_many(uow, uow.registry.entity(record.entity), [record], action="read", versions=False)
     tag_table = uow.registry.table("tag")
     tagging = uow.crm.core_tables["tagging"]
     statement = (

@@ -17,6 +17,15 @@ PostgreSQL a second writer of a row waits for the first one's commit, then confl
 has one writer at a time: a unit that read before another unit committed a write conflicts when
 it writes, whatever the records; open a new unit and retry.
 
+Nothing trusts a record handed in by a caller. A record this unit issued (read or wrote, with
+every field) holds its row's values at its version, and the write matches that version; any
+other record (built by hand, kept from another unit, with fields hidden) is read from its row
+first (one read by key on the driver; one per 500 records in a batch). Access, diff, hooks and
+audit then use the row. A record the actor may not read is refused exactly like a missing one
+(:class:`~crmcore.errors.NotFoundError`, the same message); one read at another version is a
+:class:`~crmcore.errors.ConflictError`. Side effects that need more rights than the actor holds
+run in :meth:`UnitOfWork.system_scope`, audited as the system's on the actor's behalf.
+
 The unit keeps the transaction, the reads, the access checks and the single-record writes; the
 work of its batch moves (:mod:`crmcore.storage.batch`), tags (:mod:`crmcore.storage.tagging`)
 and audit trail (:mod:`crmcore.storage.audit`) lives in modules of its own, called through its
@@ -44,8 +53,9 @@ from crmcore.errors import (
     TransitionError,
     ValidationError,
 )
-from crmcore.fields import Reference
+from crmcore.fields import FieldType, Reference
 from crmcore.records import Record
+from crmcore.security.model import EXPLAIN
 from crmcore.signals import CREATED, DELETED, UPDATED, RecordEvent
 from crmcore.storage import audit as _audit
 from crmcore.storage import batch as _batch
@@ -54,7 +64,7 @@ from crmcore.storage import writes_where as _writes_where
 from crmcore.storage.audit import AUDIT_COLUMNS, AuditEntry
 from crmcore.storage.bulk import BulkInsert
 from crmcore.storage.engine import lost_race
-from crmcore.storage.operations import Change, _as_id, _atomic, _now
+from crmcore.storage.operations import Change, _as_id, _atomic, _Issued, _issued_by, _now
 from crmcore.storage.prepared import _Prepared
 from crmcore.storage.raw import RawConnection
 from crmcore.validation import validate
@@ -93,6 +103,9 @@ class UnitOfWork:
         self._statements: dict[tuple[Any, ...], Any] = {}  # see _statement
         self._hook_callers: dict[tuple[str, str, bool], tuple[Any, Any]] = {}  # see hook_callers
         self._references: dict[str, frozenset[str]] = {}  # see _check_references
+        self._origin = object()  # marks the records this unit issues (see operations._Issued)
+        self._read_plans: dict[tuple[str, frozenset[str]], Any] = {}  # see _row_to_record
+        self._scope: dict[str, Any] | None = None  # see system_scope
 
     # -- lifecycle -----------------------------------------------------------------------------
     def __enter__(self) -> UnitOfWork:
@@ -253,35 +266,44 @@ class UnitOfWork:
     def _row_to_record(self, entity: EntityType, row: Mapping[Any, Any], *, full: bool = False) -> Record:
         """The record of *row*, without the fields hidden from the actor (unless *full*, for
         the unit of work's own bookkeeping)."""
+        hidden = frozenset() if full or self.actor.is_system else self.hidden_fields(entity.name)
+        key = (entity.name, hidden)
+        plan = self._read_plans.get(key)
+        if plan is None:  # (name, type, column) in field order; no type: the value is read as it is
+            plan = [(n, None, n) for n in ("id", "version", "created_at", "updated_at", "created_by", "updated_by")]
+            plan.extend(
+                (f.name, None if type(f.type).from_db is FieldType.from_db else f.type, f.column)
+                for f in entity.fields if f.name not in hidden
+            )
+            self._read_plans[key] = plan
         values: dict[str, Any] = {
-            "id": row["id"],
-            "version": row["version"],
-            "created_at": row["created_at"],
-            "updated_at": row["updated_at"],
-            "created_by": row["created_by"],
-            "updated_by": row["updated_by"],
+            name: row[column] if kind is None else kind.from_db(row, column) for name, kind, column in plan
         }
-        hidden = () if full or self.actor.is_system else self.hidden_fields(entity.name)
-        for field in entity.fields:
-            if field.name not in hidden:
-                values[field.name] = field.type.from_db(row, field.column)
-        return Record(entity.name, values)
+        if hidden:
+            return Record(entity.name, values)
+        return _Issued.of(entity.name, values, self._origin)
 
     def _select_one(self, entity: EntityType, record_id: int, *, lock: bool = False, action: str | None = None) -> Record:
-        """The full record (every field); with *action*, only if the actor may read it."""
+        """The full record (every field) read from its row; with *action*, only if the actor
+        may read it. The read by primary key is compiled once per unit (and actor) and run on
+        the driver: every single write of a record the unit did not issue makes it.
+
+        :raises NotFoundError: when there is no such row, or the actor may not read it (the
+            same error, so a hidden record is not revealed).
+        """
         def build() -> sa.Select[Any]:
             table = self.registry.table(entity.name)
-            statement = sa.select(table).where(table.c.id == sa.bindparam("b_id"))
+            statement = sa.select(table).where(table.c.id == sa.bindparam("b_id", required=False))
             if action is not None:
                 statement = statement.where(self.read_filter(entity.name, table))
             return statement.with_for_update() if lock else statement
 
         viewer = (self.actor.is_system, self.actor.user_id) if action is not None else None
-        statement = self._statement(("one", entity.name, action, lock, viewer), build)
-        row = self._execute(statement, {"b_id": record_id}).mappings().first()
-        if row is None:
+        statement = self._driver(("one", entity.name, action, lock, viewer), build)
+        rows = statement.rows(self, {"b_id": record_id}, entity=entity.name, id=record_id)
+        if not rows:
             raise NotFoundError(f"{entity.name} {record_id} not found", entity=entity.name, id=record_id)
-        return self._row_to_record(entity, row, full=True)
+        return self._row_to_record(entity, rows[0], full=True)
 
     def get(self, entity: str, id: int) -> Record:
         """The record of *entity* with *id*, if the actor may read it.
@@ -307,12 +329,34 @@ class UnitOfWork:
         The rule engine runs its actions as the system actor inside the user's unit of work
         (rules are the deployment's automation, not the user's own writes).
         """
-        saved = (self.actor, self._access, self._hidden)
-        self.actor, self._access, self._hidden = actor, None, {}
+        saved = (self.actor, self._access, self._hidden, self._scope)
+        self.actor, self._access, self._hidden, self._scope = actor, None, {}, None
         try:
             yield self
         finally:
-            self.actor, self._access, self._hidden = saved
+            self.actor, self._access, self._hidden, self._scope = saved
+
+    @contextlib.contextmanager
+    def system_scope(self, reason: str) -> Iterator[UnitOfWork]:
+        """Do a block of this unit's work as the system actor, on behalf of the acting user,
+        for *reason*: the side effects a hook must make with more rights than the user holds
+        (a ticket's survey sent when the user closes it, say).
+
+        It is :meth:`acting_as` the system actor, audited: every audit entry written in the
+        block has the system as its actor (``actor_id`` ``NULL``) and says for whom and why
+        (:attr:`AuditEntry.on_behalf_of`, :attr:`AuditEntry.reason`; in the audit table, the
+        ``"@scope"`` entry of ``changes``). Scopes nest: an inner one keeps the user of the
+        outer one and gives its own reason.
+
+        :raises ValidationError: when *reason* is empty.
+        """
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValidationError(f"system_scope needs a reason naming why the system acts, got {reason!r}")
+        user_id = self._scope["on_behalf_of"] if self._scope is not None else self.actor.user_id
+        scope = {"on_behalf_of": user_id, "reason": reason.strip()}
+        with self.acting_as(Actor.system()):
+            self._scope = scope
+            yield self
 
     def _security_changed(self, entity: str) -> None:
         if entity in _SECURITY_ENTITIES:
@@ -375,19 +419,42 @@ class UnitOfWork:
         if not self.actor.is_system:
             self.crm.access.require(self.access, entity, action)
 
-    def explain(self, record: Record, action: str = "read") -> Decision:
-        """Whether the actor may *action* *record*, and the chain of rules behind it."""
+    def explain(self, record: Record, action: str = "read", *, user: Actor | None = None) -> Decision:
+        """Whether the actor (or *user*) may *action* *record*, and the chain of rules behind
+        it, decided on the record's row in the database (not on *record*'s values).
+
+        About a record the actor may not read, and about another *user*'s access, only an
+        administrator answers: the actor needs the ``security.explain`` privilege on the
+        entity type (see :data:`crmcore.security.model.EXPLAIN`).
+
+        :raises NotFoundError: when the record does not exist, or the actor may not read it
+            and lacks ``security.explain`` (the same error).
+        :raises PermissionDeniedError: when *user* is another user and the actor lacks
+            ``security.explain``.
+        """
         etype = self.registry.entity(record.entity)
-        full = self._select_one(etype, record.id)
-        return self.crm.access.explain(self.connection, self.access, etype.name, _columns(etype, full), action)
+        other = user is not None and (user.is_system, user.user_id) != (self.actor.is_system, self.actor.user_id)
+        if other:
+            self.require(etype.name, EXPLAIN)
+        full = self._select_one(etype, _as_id(etype.name, record.id))
+        columns = _columns(etype, full)
+        if not (other or self.actor.is_system or self.can(etype.name, EXPLAIN)
+                or self.crm.access.allows(self.connection, self.access, etype.name, columns, "read")):
+            raise NotFoundError(f"{etype.name} {full.id} not found", entity=etype.name, id=full.id)
+        context = self.crm.access.context(self.connection, user) if other and user is not None else self.access
+        return self.crm.access.explain(self.connection, context, etype.name, columns, action)
 
     def check_access(self, record: Record, action: str) -> None:
-        """Raise unless the actor may *action* the full *record*: :class:`NotFoundError` if it
-        may not even read it, :class:`PermissionDeniedError` (with the reasons) otherwise."""
+        """Raise unless the actor may *action* *record*, as its row in the database stands (a
+        record this unit did not issue is read again): :class:`NotFoundError` if the actor may
+        not even read it (or it does not exist), :class:`PermissionDeniedError` (with the
+        reasons) otherwise."""
         if self.actor.is_system:
             return
         self.require(record.entity, action)
         etype = self.registry.entity(record.entity)
+        if not _issued_by(record, self._origin):
+            record = self._select_one(etype, _as_id(etype.name, record.id))
         columns = _columns(etype, record)
         if self.crm.access.allows(self.connection, self.access, etype.name, columns, action):
             return
@@ -450,12 +517,19 @@ class UnitOfWork:
     def reference_errors(
         self, entity: EntityType, rows: Sequence[Mapping[str, Any]], *, pending: Mapping[str, Iterable[int]] | None = None,
     ) -> dict[int, dict[str, list[str]]]:
-        """Check the references of many rows at once: one query per reference field.
+        """Check the references of many rows at once: one query per reference field, with the
+        target entity's read filter.
+
+        A record the actor may not read is refused exactly like a missing one. References to
+        the entity types naming people and their groupings (:data:`OPEN_TARGETS`: users,
+        teams, roles, groups) are checked for existence only: every actor names them, to give
+        a record an owner say, as :func:`crmcore.security.admin.find_by_name` resolves them.
 
         :param rows: ``{field: parsed value}`` mappings (only the fields present are checked).
         :param pending: ``{entity: ids}`` of records about to be inserted with these rows, which
             count as existing.
-        :returns: ``{row index: {field: [message]}}`` for the rows naming a missing record.
+        :returns: ``{row index: {field: [message]}}`` for the rows naming a missing (or
+            unreadable) record.
         """
         result: dict[int, dict[str, list[str]]] = {}
         for field in entity.fields:
@@ -469,9 +543,10 @@ class UnitOfWork:
             target = self.registry.table(target_name)
             found = set(pending.get(target_name, ())) & wanted if pending else set()
             ordered = sorted(wanted - found)
+            readable = sa.true() if target_name in OPEN_TARGETS else self.read_filter(target_name, target)
             for start in range(0, len(ordered), 1000):
                 chunk = ordered[start:start + 1000]
-                found.update(r[0] for r in self._execute(sa.select(target.c.id).where(target.c.id.in_(chunk))))
+                found.update(r[0] for r in self._execute(sa.select(target.c.id).where(target.c.id.in_(chunk), readable)))
             if len(found) == len(wanted):
                 continue
             for index, row in enumerate(rows):
@@ -568,7 +643,7 @@ class UnitOfWork:
         values_out = {"id": record_id, **system}
         for field in etype.fields:
             values_out[field.name] = parsed.get(field.name)
-        record = Record(entity, values_out)
+        record = _Issued.of(entity, values_out, self._origin)
         self._created(etype, record)
         self._security_changed(entity)
         return self._visible(record)
@@ -654,10 +729,11 @@ class UnitOfWork:
         self.require(entity, "update")
         self._check_writable(etype, given)
         parsed = validate(etype, given, partial=True)
-        # A full record (no field hidden from the actor) stands for the row at its version: the
-        # UPDATE below matches that version, so a row changed or deleted meanwhile is still a
-        # conflict, and the read is saved. Other targets are read first.
-        trusted = isinstance(target, Record) and len(target.values) == len(etype._by_name)
+        # A record this unit issued holds its row's values at its version: the UPDATE below
+        # matches that version, so a row changed or deleted meanwhile is still a conflict, and
+        # the read is saved. Any other target (built by hand, from another unit, with fields
+        # hidden) is read from the database first: access, diff and audit use the row.
+        trusted = isinstance(target, Record) and _issued_by(target, self._origin)
         old = target if trusted and isinstance(target, Record) else self._current(etype, record_id, expected)
         self.check_access(old, "update")
         version = old.version
@@ -675,7 +751,7 @@ class UnitOfWork:
                 self._merge_hook_changes(etype, results, diff)
                 diff = {k: v for k, v in diff.items() if values.get(k) != v}
         if not diff:
-            return self._visible(self._current(etype, record_id, expected)) if trusted else old
+            return self._visible(self._current(etype, record_id, expected) if trusted else old)
         self._check_references(etype, diff)
         now = _now()
         table = self.registry.table(entity)
@@ -688,10 +764,10 @@ class UnitOfWork:
             count = statement.run(self, {**row, "b_id": record_id, "b_version": version}, entity=entity, id=record_id)
         except sa.exc.IntegrityError as exc:
             raise self._integrity(etype, exc, row) from exc
-        if count != 1:
-            self._current(etype, record_id, version)  # raises: deleted, or changed since
-            raise self._stale(entity, record_id, version, None)
-        new = Record(entity, old.merged(diff, {"version": version + 1, "updated_at": now, "updated_by": self.actor.user_id}))
+        if count != 1:  # deleted or changed since it was read (or issued)
+            raise self._conflict(etype, [(record_id, version)], now)
+        new = _Issued.of(entity, old.merged(diff, {"version": version + 1, "updated_at": now, "updated_by": self.actor.user_id}),
+                         self._origin)
         self._after_write("updated", etype, new, old, diff)
         after, after_many = self.hook_callers("crm_after_update", "crm_after_update_many", many=False)
         if after_many is not None:
@@ -702,22 +778,14 @@ class UnitOfWork:
         return self._visible(new)
 
     def _current(self, etype: EntityType, record_id: int, expected: int | None) -> Record:
-        """The full record as the actor may read it now, which must be at version *expected*
-        (when given).
+        """The full record read from its row, if the actor may read it; it must be at version
+        *expected* (when given).
 
-        :raises ConflictError: when it was deleted or changed since that version.
-        :raises NotFoundError: when the actor may not read it (or, without *expected*, it
-            does not exist).
+        :raises NotFoundError: when it does not exist or the actor may not read it (the same
+            error, whatever version the caller named).
+        :raises ConflictError: when it changed since that version.
         """
-        try:
-            current = self._select_one(etype, record_id, action="read")
-        except NotFoundError:
-            if expected is not None:
-                raise ConflictError(
-                    f"{etype.name} {record_id} was deleted by someone else; it cannot be updated",
-                    entity=etype.name, id=record_id, expected_version=expected,
-                ) from None
-            raise
+        current = self._select_one(etype, record_id, action="read")
         if expected is not None and current.version != expected:
             raise self._stale(etype.name, record_id, expected, current.version)
         return current
@@ -732,10 +800,14 @@ class UnitOfWork:
         :raises TransitionError: for an illegal move (naming the record, its stage, the target
             and the allowed targets) or a failing guard (naming the condition and the values).
         """
+        # the pipeline (and so the stage field) is the row's: a record the unit did not issue
+        # is read first (and update then trusts what was read)
         if isinstance(target, Record):
-            record, wanted = target, stage_or_id
+            wanted = stage_or_id
+            record = target if _issued_by(target, self._origin) else self._current(
+                self.registry.entity(target.entity), target.id, target.version)
         else:
-            record, wanted = self.get(target, stage_or_id), stage
+            record, wanted = self._current(self.registry.entity(target), _as_id(target, stage_or_id), None), stage
         field = self._stage_field(record.entity, record.values)
         return self.update(record, data={field: wanted, **changes})
 
@@ -779,11 +851,13 @@ class UnitOfWork:
 
     def _plain(
         self, statement: str, params: Any, *, fetch: bool = False, many: bool = False, entity: str | None = None, id: int | None = None,
+        described: bool = False,
     ) -> Any:
         """Run *statement*, written for the driver (names quoted by the dialect, marks from
         :meth:`_marks`), with positional *params* (for each of them with *many*).
 
-        :returns: the rows read (*fetch*), else the number of rows changed.
+        :returns: the rows read (*fetch*; with *described*, the cursor's description and the
+            rows), else the number of rows changed.
         :raises ConflictError: for a lost race; other driver errors as SQLAlchemy's.
         """
         connection = self.connection
@@ -800,6 +874,8 @@ class UnitOfWork:
                 if isinstance(error, sa.exc.OperationalError):
                     raise self._translate(error, entity=entity, id=id) from exc
                 raise error from exc
+            if described:
+                return cursor.description, cursor.fetchall()
             return cursor.fetchall() if fetch else cursor.rowcount
         finally:
             cursor.close()
@@ -902,8 +978,8 @@ class UnitOfWork:
         now = _now()
         row = {**self._to_row(etype, changes), "version": record.version + 1, "updated_at": now, "updated_by": self.actor.user_id}
         self._execute(sa.update(table).where(table.c.id == record.id).values(**row))
-        new = Record(etype.name, record.merged(changes, {"version": record.version + 1, "updated_at": now,
-                                                         "updated_by": self.actor.user_id}))
+        new = _Issued.of(etype.name, record.merged(changes, {"version": record.version + 1, "updated_at": now,
+                                                             "updated_by": self.actor.user_id}), self._origin)
         self._after_write("updated", etype, new, record, changes)
         return new
 
@@ -1084,6 +1160,8 @@ _MANY = "__many__"
 
 
 _SECURITY_ENTITIES = frozenset({"role", "group", "role_assignment", "group_member"})
+#: Entity types whose records every actor may name in a reference (see reference_errors).
+OPEN_TARGETS = frozenset({"user", "team", "role", "group"})
 
 
 def _columns(etype: EntityType, record: Record) -> dict[str, Any]:
