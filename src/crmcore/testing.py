@@ -32,7 +32,7 @@ import datetime as dt
 import decimal
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import attrs
@@ -60,6 +60,7 @@ from crmcore.fields import (
     Url,
 )
 from crmcore.records import Record
+from crmcore.security.admin import add_user
 from crmcore.registry import EntityType
 from crmcore.storage.engine import make_engine, safe_url
 
@@ -304,11 +305,20 @@ def crm(crm_factory: CrmFactory) -> Crm:
 
 @pytest.fixture
 def make_user() -> Callable[..., Actor]:
-    """``make_user(crm, username, **fields)``: create a user, return its actor."""
+    """``make_user(crm, username, roles=(), groups=(), **fields)``: create a user holding
+    *roles* and belonging to *groups* (both by name), return its actor.
 
-    def make(crm: Crm, username: str, **fields: Any) -> Actor:
+    Example::
+
+        crm = crm_factory(settings={"security": {...}})
+        rep = make_user(crm, "rep1", roles=["sales_rep"])
+        with crm.unit_of_work(rep) as uow:
+            ...
+    """
+
+    def make(crm: Crm, username: str, *, roles: Sequence[str] = (), groups: Sequence[str] = (), **fields: Any) -> Actor:
         with crm.unit_of_work() as uow:
-            user = uow.create("user", username=username, **fields)
+            user = add_user(uow, username, roles=roles, groups=groups, **fields)
             uow.commit()
         return Actor(user.id, username)
 
