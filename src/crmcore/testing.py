@@ -60,8 +60,8 @@ from crmcore.fields import (
     Url,
 )
 from crmcore.records import Record
-from crmcore.security.admin import add_user
 from crmcore.registry import EntityType
+from crmcore.security.admin import add_user
 from crmcore.storage.engine import make_engine, safe_url
 
 __all__ = ["check_plugin", "database_url_for_tests", "sample_value", "sample_values"]
