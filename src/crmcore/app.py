@@ -57,8 +57,8 @@ class Crm:
         self.signals = Signals()
         self.plugin_settings = self.plugins.plugin_settings(settings.plugin_settings, source=settings.source)
         self.plugins.own_settings = self.plugin_settings
-        self.access = AccessService(self, self._security_model())
-        self.workflow = Workflow(self, self._pipelines())
+        self.access = AccessService(self.registry, self._security_model(), self.hook)
+        self.workflow = Workflow(self.registry, self._pipelines(), permissions=self.access.model.actions)
         self._engine = engine
         self._configure()
         log.info("app ready: %d entity types, plugins: %s", len(self.registry.entity_names), ", ".join(self.plugins.plugins))

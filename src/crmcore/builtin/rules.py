@@ -129,7 +129,7 @@ def crm_rule_actions() -> list[Action]:
 def crm_configure(crm: Crm) -> None:
     settings = crm.settings
     try:
-        crm.set_state(RuleEngine(crm, _rules(crm), _actions(crm)))
+        crm.set_state(RuleEngine(crm.registry, crm.workflow, _rules(crm), _actions(crm), unit_of_work=crm.unit_of_work))
     except ConfigError as exc:
         raise ConfigError(f"{settings.source}: {exc}", path=settings.path, key=exc.key) from None
 
