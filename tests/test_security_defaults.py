@@ -4,6 +4,7 @@ without a role, ``crm access explain`` and imports keeping ids, on the database 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,33 @@ def test_as_a_deactivated_user_is_refused_and_debug_shows_the_traceback(deployme
     assert debug.exit_code == 1 and "Traceback" in debug.stderr and "PermissionDeniedError" in debug.stderr
     ok("update", "user", "2", "active=true")
     assert ok("--as", "ann", "create", "lead", "last_name=Back").strip() == "1"
+
+
+def test_a_deactivated_user_cannot_act_from_python_either(crm, make_user) -> None:
+    ann = make_user(crm, "ann", active=False)
+    bob = make_user(crm, "bob")
+    refusal = re.escape(f"user 'ann' is deactivated and cannot act; act as an active user, or reactivate it "
+                        f"with 'crm update user {ann.user_id} active=true'")
+
+    with pytest.raises(PermissionDeniedError, match=f"^{refusal}$"):
+        crm.actor("ann")
+    with pytest.raises(PermissionDeniedError, match=f"^{refusal}$"):
+        crm.unit_of_work("ann")
+    with pytest.raises(PermissionDeniedError, match=f"^{refusal}$"):
+        admin.acting_user(crm, "ann")  # what --as uses: the same refusal
+    assert crm.actor("bob") == bob
+    with crm.unit_of_work("bob") as uow:
+        assert uow.actor == bob
+    with crm.unit_of_work() as uow:
+        assert uow.actor.is_system
+        lead = uow.create("lead", last_name="Explained", owner_id=bob.user_id)
+        uow.commit()
+    assert crm.explain("ann", "lead", lead.id).chain  # explaining a deactivated user's access is not acting as it
+
+    with crm.unit_of_work() as uow:
+        uow.update("user", ann.user_id, active=True)
+        uow.commit()
+    assert crm.actor("ann") == ann
 
 
 # -- open mode -----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from __future__ import annotations
 from crmcore.actors import Actor
 from crmcore.app import Crm, create_app
 from crmcore.errors import (
+    BusyError,
     ConfigError,
     ConflictError,
     CrmError,
@@ -31,12 +32,15 @@ from crmcore.hookspecs import hookimpl, hookspec
 from crmcore.money import Money
 from crmcore.plugins import PluginInfo, Setting
 from crmcore.records import Record
-from crmcore.registry import EntityType
+from crmcore.registry import SYSTEM_FIELDS, EntityType
+from crmcore.storage.uow import UnitOfWork
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "SYSTEM_FIELDS",
     "Actor",
+    "BusyError",
     "ConfigError",
     "ConflictError",
     "Crm",
@@ -53,6 +57,7 @@ __all__ = [
     "ReferenceError",
     "Setting",
     "TransitionError",
+    "UnitOfWork",
     "ValidationError",
     "__version__",
     "create_app",

@@ -16,7 +16,14 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 
 from crmcore.actors import Actor
-from crmcore.errors import ConfigError, CrmError, DatabaseError, NotFoundError, PluginError
+from crmcore.errors import (
+    ConfigError,
+    CrmError,
+    DatabaseError,
+    NotFoundError,
+    PermissionDeniedError,
+    PluginError,
+)
 from crmcore.fields import Field, timezone_named
 from crmcore.plugins import PluginManager, hook_items
 from crmcore.records import Record
@@ -57,8 +64,8 @@ class Crm:
         self.signals = Signals()
         self.plugin_settings = self.plugins.plugin_settings(settings.plugin_settings, source=settings.source)
         self.plugins.own_settings = self.plugin_settings
-        self.access = AccessService(self, self._security_model())
-        self.workflow = Workflow(self, self._pipelines())
+        self.access = AccessService(self.registry, self._security_model(), self.hook)
+        self.workflow = Workflow(self.registry, self._pipelines(), permissions=self.access.model.actions)
         self._engine = engine
         self._configure()
         log.info("app ready: %d entity types, plugins: %s", len(self.registry.entity_names), ", ".join(self.plugins.plugins))
@@ -242,6 +249,8 @@ class Crm:
         """Open a unit of work (use it as a context manager).
 
         :param actor: an :class:`Actor`, a username, or ``None`` for the system actor.
+        :raises NotFoundError: for an unknown username.
+        :raises PermissionDeniedError: for the username of a deactivated user.
         """
         if isinstance(actor, str):
             actor = self.actor(actor)
@@ -254,8 +263,8 @@ class Crm:
 
         :raises NotFoundError: when the record does not exist.
         """
-        if isinstance(actor, str):
-            actor = self.actor(actor)
+        if isinstance(actor, str):  # explaining is not acting: a deactivated user's access is explained too
+            actor = self._user_actor(actor, acting=False)
         if isinstance(entity, Record):
             record_given = entity
             entity, id = record_given.entity, record_given.id
@@ -263,15 +272,30 @@ class Crm:
             return system.explain(system.get(entity, id), action, user=actor)  # type: ignore[arg-type]
 
     def actor(self, username: str) -> Actor:
-        """The actor for the user called *username*.
+        """The actor for the active user called *username* (``crm.unit_of_work("rep1")`` and the
+        command line's ``--as rep1`` use it).
 
         :raises NotFoundError: when there is no such user.
+        :raises PermissionDeniedError: when the user is deactivated (``active`` is false).
         """
+        return self._user_actor(username, acting=True)
+
+    def _user_actor(self, username: str, *, acting: bool) -> Actor:
         table = self.registry.table("user")
         with self.connect() as connection:
-            row = connection.execute(sa.select(table.c.id, table.c.username).where(table.c.username == username)).first()
+            row = connection.execute(
+                sa.select(table.c.id, table.c.username, table.c.active).where(table.c.username == username)
+            ).first()
         if row is None:
-            raise NotFoundError(f"no user named {username!r}; add one with 'crm user add {username}'", entity="user", id=username)
+            raise NotFoundError(
+                f"no user named {username!r}; add one with 'crm user add {username}' ('crm user list' lists the users)",
+                entity="user", id=username,
+            )
+        if acting and row.active is False:
+            raise PermissionDeniedError(
+                f"user {username!r} is deactivated and cannot act; act as an active user, or reactivate it "
+                f"with 'crm update user {row.id} active=true'"
+            )
         return Actor(row.id, row.username)
 
     @property

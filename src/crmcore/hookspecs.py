@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from crmcore.workflow.pipelines import Pipeline, PipelineBuilder, Transition
     from crmcore.workflow.rules import Rule
 
+__all__ = ["PROJECT", "hookimpl", "hookspec"]
+
 PROJECT = "crmcore"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)

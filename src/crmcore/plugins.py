@@ -34,7 +34,9 @@ __all__ = [
     "PluginInfo",
     "PluginManager",
     "Setting",
+    "hook_items",
     "installed_plugins",
+    "plugin_info",
 ]
 
 log = logging.getLogger(__name__)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from crmcore.errors import ConfigError
-from crmcore.workflow.pipelines import PipelineBuilder, Stage
+from crmcore.workflow import PipelineBuilder, Stage
 
 __all__ = ["LEGAL_REVIEW", "PIPELINE", "extend_sales"]
 

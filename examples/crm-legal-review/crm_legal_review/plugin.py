@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from crmcore import hookimpl
-from crmcore.workflow.pipelines import PipelineBuilder
+from crmcore.workflow import PipelineBuilder
 
 from crm_legal_review.phase import PIPELINE, extend_sales
 

@@ -27,8 +27,8 @@ from crm_helpdesk.entities import DONE_STAGES
 from crm_helpdesk.scope import system_scope
 
 if TYPE_CHECKING:
+    from crmcore import UnitOfWork
     from crmcore.security import AccessContext
-    from crmcore.storage.uow import UnitOfWork
 
 __all__ = ["agent_ids_query", "member_queues_query", "pick_agent"]
 

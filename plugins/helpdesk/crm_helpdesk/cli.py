@@ -28,9 +28,8 @@ from crm_helpdesk import kb, reports, sla, tickets
 from crm_helpdesk.entities import CHANNELS, PRIORITIES
 
 if TYPE_CHECKING:
-    from crmcore.app import Crm
+    from crmcore import Crm, UnitOfWork
     from crmcore.records import Record
-    from crmcore.storage.uow import UnitOfWork
 
 __all__ = ["helpdesk"]
 

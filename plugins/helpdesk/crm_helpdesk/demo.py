@@ -20,7 +20,7 @@ from crm_helpdesk.settings import helpdesk_settings
 from crm_helpdesk.surveys import answer_survey
 
 if TYPE_CHECKING:
-    from crmcore.app import Crm
+    from crmcore import Crm
 
 __all__ = ["tell"]
 

@@ -21,8 +21,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import attrs
-from crmcore.jobs import enqueue
-from crmcore.jobs.queue import RUNNING
+from crmcore.jobs import RUNNING, enqueue
 
 from crm_helpdesk.assignment import pick_agent
 from crm_helpdesk.entities import ACTIVE_STAGES, PRIORITIES
@@ -30,8 +29,8 @@ from crm_helpdesk.settings import helpdesk_settings
 from crm_helpdesk.sla import ESCALATE_JOB, sla_sweep, utcnow
 
 if TYPE_CHECKING:
+    from crmcore import UnitOfWork
     from crmcore.records import Record
-    from crmcore.storage.uow import UnitOfWork
 
 __all__ = [
     "AUTO_CLOSE_JOB",

@@ -31,8 +31,8 @@ from crmcore.records import Record
 from crm_helpdesk.entities import DONE_STAGES
 
 if TYPE_CHECKING:
+    from crmcore import UnitOfWork
     from crmcore.security import AccessContext
-    from crmcore.storage.uow import UnitOfWork
 
 __all__ = [
     "FTS_TABLE",

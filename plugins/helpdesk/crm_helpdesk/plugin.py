@@ -16,11 +16,10 @@ from crm_helpdesk.tickets import ASSIGN_PERMISSION
 
 if TYPE_CHECKING:
     import click
-    from crmcore.app import Crm
+    from crmcore import Crm, UnitOfWork
     from crmcore.records import Record
     from crmcore.security import AccessContext, Grant, Restriction
-    from crmcore.storage.uow import UnitOfWork
-    from crmcore.workflow.pipelines import Pipeline, PipelineBuilder
+    from crmcore.workflow import Pipeline, PipelineBuilder
 
 
 @hookimpl

@@ -25,7 +25,7 @@ import attrs
 from crmcore.errors import ValidationError
 
 if TYPE_CHECKING:
-    from crmcore.storage.uow import UnitOfWork
+    from crmcore import UnitOfWork
 
 __all__ = ["MonthlyReport", "ReportLine", "month_bounds", "monthly_report"]
 

@@ -16,8 +16,8 @@ from crmcore.actors import Actor
 from crmcore.errors import NotFoundError, ReferenceError
 
 if TYPE_CHECKING:
+    from crmcore import UnitOfWork
     from crmcore.records import Record
-    from crmcore.storage.uow import UnitOfWork
 
 __all__ = ["referenced", "system_scope"]
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from crmcore.jobs.queue import QUEUED, RUNNING
+from crmcore.jobs import QUEUED, RUNNING
 
 from crm_helpdesk.escalation import SWEEP_JOB, queue_sweep
 from crm_helpdesk.kb import ensure_search_index
 from crm_helpdesk.settings import helpdesk_settings
 
 if TYPE_CHECKING:
-    from crmcore.storage.uow import UnitOfWork
+    from crmcore import UnitOfWork
 
 __all__ = ["DEFAULT_TARGETS", "seed"]
 

@@ -10,7 +10,7 @@ import attrs
 from crmcore.errors import ConfigError
 
 if TYPE_CHECKING:
-    from crmcore.app import Crm
+    from crmcore import Crm
 
 __all__ = ["ESCALATION_ACTIONS", "HelpdeskSettings", "helpdesk_settings"]
 

@@ -34,8 +34,8 @@ from crm_helpdesk.businesstime import WEEKDAYS, BusinessCalendar
 from crm_helpdesk.entities import ACTIVE_STAGES, DONE_STAGES
 
 if TYPE_CHECKING:
+    from crmcore import UnitOfWork
     from crmcore.records import Record
-    from crmcore.storage.uow import UnitOfWork
 
 __all__ = [
     "ESCALATE_JOB",

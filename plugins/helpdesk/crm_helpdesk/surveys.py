@@ -20,9 +20,8 @@ from crm_helpdesk.scope import system_scope
 from crm_helpdesk.settings import helpdesk_settings
 
 if TYPE_CHECKING:
-    from crmcore.app import Crm
+    from crmcore import Crm, UnitOfWork
     from crmcore.records import Record
-    from crmcore.storage.uow import UnitOfWork
 
 __all__ = ["SURVEY_CREATED", "SURVEY_ANSWERED", "SurveyEvent", "answer_survey", "create_survey"]
 

@@ -39,8 +39,8 @@ from crm_helpdesk.surveys import create_survey
 from crm_helpdesk.workflow import TICKET_PIPELINE
 
 if TYPE_CHECKING:
+    from crmcore import UnitOfWork
     from crmcore.records import Record
-    from crmcore.storage.uow import UnitOfWork
 
 __all__ = [
     "ASSIGN_PERMISSION",

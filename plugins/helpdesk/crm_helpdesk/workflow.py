@@ -14,12 +14,12 @@ from __future__ import annotations
 import decimal
 from typing import TYPE_CHECKING
 
-from crmcore.workflow.pipelines import Pipeline, Stage, Transition
+from crmcore.workflow import Pipeline, Stage, Transition
 
 from crm_helpdesk.entities import STAGES
 
 if TYPE_CHECKING:
-    from crmcore.workflow.pipelines import PipelineBuilder
+    from crmcore.workflow import PipelineBuilder
 
 __all__ = [
     "ARTICLE_PIPELINE",

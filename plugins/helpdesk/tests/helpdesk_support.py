@@ -5,9 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from crmcore import Actor, NotFoundError
-from crmcore.app import Crm
-from crmcore.security import admin
+from crmcore import Actor, Crm, NotFoundError
+from crmcore import security as admin
 
 #: A Monday in March 2026, 10:00 UTC: tickets opened then have fixed due times on the seeded
 #: Standard calendar (Monday to Friday, 09:00 to 17:00, UTC).

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from crmcore import NotFoundError, PermissionDeniedError
-from crmcore.security import admin
+from crmcore import security as admin
 from helpdesk_support import SECURITY, account, open_ticket, queue, users
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from crmcore import ValidationError
-from crmcore.security import admin
+from crmcore import security as admin
 from helpdesk_support import MONDAY, get, open_ticket, queue, users
 
 from crm_helpdesk import tickets

@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING
 
 import click
 
+from crmcore import security as admin
 from crmcore.cli import current_actor, current_app, echo_json
 from crmcore.hookspecs import hookimpl
 from crmcore.plugins import PluginInfo
-from crmcore.security import admin
-from crmcore.security.model import OPEN_MODE_NOTICE, READ_PROFILE
+from crmcore.security import OPEN_MODE_NOTICE, READ_PROFILE
 
 if TYPE_CHECKING:
-    from crmcore.app import Crm
+    from crmcore import Crm
 
 PLUGIN = PluginInfo(name="core.access", title="Access commands", description="crm user, crm group, crm access.")
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from crmcore import SYSTEM_FIELDS
 from crmcore.cli import (
     DEFAULT_CONFIG,
     cli_state,
@@ -26,14 +27,12 @@ from crmcore.cli import (
 )
 from crmcore.hookspecs import hookimpl
 from crmcore.plugins import PluginInfo, installed_plugins, plugin_info
-from crmcore.registry import SYSTEM_FIELDS
-from crmcore.security.admin import resolve_owner
+from crmcore.security import resolve_owner
 from crmcore.settings import DEFAULT_DATABASE
 
 if TYPE_CHECKING:
-    from crmcore.app import Crm
+    from crmcore import Crm, UnitOfWork
     from crmcore.records import Record
-    from crmcore.storage.uow import UnitOfWork
 
 PLUGIN = PluginInfo(name="core.cli", title="Core commands")
 
@@ -163,9 +162,9 @@ def check(ctx: click.Context) -> None:
 @click.option("-m", "--message", required=True, help="What the revision does, in a few words.")
 def revision(plugin: str, message: str) -> None:
     """Write a plugin's next migration from its declarations (use a scratch --db)."""
-    from crmcore.storage import migrations
+    from crmcore.storage import revision as write_revision
 
-    click.echo(f"wrote {migrations.revision(current_app(), plugin, message)}")
+    click.echo(f"wrote {write_revision(current_app(), plugin, message)}")
 
 
 # -- plugins ------------------------------------------------------------------------------------

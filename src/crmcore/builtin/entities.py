@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from crmcore import EntityType
 from crmcore.actors import Actor
 from crmcore.errors import ValidationError
 from crmcore.fields import (
@@ -27,10 +28,9 @@ from crmcore.fields import (
 )
 from crmcore.hookspecs import hookimpl
 from crmcore.plugins import PluginInfo
-from crmcore.registry import EntityType
 
 if TYPE_CHECKING:
-    from crmcore.storage.uow import UnitOfWork
+    from crmcore import UnitOfWork
 
 PLUGIN = PluginInfo(name="core", title="Core entities", description="Users, teams, accounts, contacts, leads, opportunities, activities, notes, tags, documents.")
 

@@ -29,24 +29,30 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from crmcore import EntityType
 from crmcore.cli import current_actor, current_app, echo_json
 from crmcore.errors import ConfigError
 from crmcore.fields import Choice, DateTime, Field, Integer, Json, Reference, String, Text
 from crmcore.hookspecs import hookimpl
+from crmcore.jobs import (
+    JOB_STATUSES,
+    KEY_LENGTH,
+    QUEUED,
+    Job,
+    WorkerSettings,
+    run_worker,
+    stop_on_signals,
+)
 from crmcore.jobs import reminders as reminder_rules
-from crmcore.jobs.queue import JOB_STATUSES, KEY_LENGTH, QUEUED, Job
 from crmcore.jobs.reminders import MAX_SNOOZE_MINUTES, REMINDER_DUE, REMINDER_STATUSES, SCHEDULED
-from crmcore.jobs.worker import WorkerSettings, run_worker, stop_on_signals
 from crmcore.plugins import PluginInfo, Setting
-from crmcore.registry import EntityType
 from crmcore.security import FieldEquals, Restriction
 
 if TYPE_CHECKING:
+    from crmcore import Crm, UnitOfWork
     from crmcore.actors import Actor
-    from crmcore.app import Crm
     from crmcore.records import Record
     from crmcore.security import AccessContext
-    from crmcore.storage.uow import UnitOfWork
 
 PLUGIN = PluginInfo(
     name="core.jobs",

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from crmcore import EntityType
 from crmcore.errors import ValidationError
 from crmcore.fields import Boolean, Field, Json, Reference, String, Text
 from crmcore.hookspecs import hookimpl
 from crmcore.plugins import PluginInfo
-from crmcore.registry import EntityType
-from crmcore.security.model import ADMIN_ACTIONS
+from crmcore.security import ADMIN_ACTIONS
 
 PLUGIN = PluginInfo(
     name="core.permissions",

@@ -20,8 +20,7 @@ from crmcore.hookspecs import hookimpl
 from crmcore.plugins import PluginInfo
 
 if TYPE_CHECKING:
-    from crmcore.workflow.engine import Workflow
-    from crmcore.workflow.pipelines import Pipeline
+    from crmcore.workflow import Pipeline, Workflow
 
 PLUGIN = PluginInfo(name="core.pipelines", title="Pipeline commands")
 

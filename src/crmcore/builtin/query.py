@@ -22,9 +22,9 @@ from crmcore.plugins import PluginInfo
 from crmcore.query import parse_where
 
 if TYPE_CHECKING:
+    from crmcore import EntityType
     from crmcore.query import Query
     from crmcore.records import Record
-    from crmcore.registry import EntityType
 
 PLUGIN = PluginInfo(name="core.query", title="Query commands", description="crm list and crm report.")
 

@@ -26,26 +26,31 @@ from typing import TYPE_CHECKING, Any
 import click
 import sqlalchemy as sa
 
+from crmcore import EntityType
+from crmcore import workflow as approval_rules
 from crmcore.cli import current_actor, current_app, echo_json, parse_assignments
 from crmcore.errors import ConfigError, PluginError
 from crmcore.fields import Boolean, Choice, DateTime, Field, Integer, Reference, String, Text
 from crmcore.hookspecs import hookimpl
 from crmcore.plugins import PluginInfo, hook_items
-from crmcore.registry import EntityType
 from crmcore.security import FieldEquals, Restriction
-from crmcore.workflow import approvals as approval_rules
-from crmcore.workflow.actions import BUILTIN_ACTIONS, Action
-from crmcore.workflow.approvals import APPROVAL_STATUSES, PENDING
-from crmcore.workflow.rule_engine import TIMED_JOB, RuleEngine
-from crmcore.workflow.rules import Rule, rules_from_settings
+from crmcore.workflow import (
+    APPROVAL_STATUSES,
+    BUILTIN_ACTIONS,
+    PENDING,
+    TIMED_JOB,
+    Action,
+    Rule,
+    RuleEngine,
+    rules_from_settings,
+)
 
 if TYPE_CHECKING:
+    from crmcore import Crm, UnitOfWork
     from crmcore.actors import Actor
-    from crmcore.app import Crm
     from crmcore.records import Record
     from crmcore.security import AccessContext
-    from crmcore.storage.uow import UnitOfWork
-    from crmcore.workflow.pipelines import Transition
+    from crmcore.workflow import Transition
 
 PLUGIN = PluginInfo(
     name="core.rules",
@@ -124,7 +129,7 @@ def crm_rule_actions() -> list[Action]:
 def crm_configure(crm: Crm) -> None:
     settings = crm.settings
     try:
-        crm.set_state(RuleEngine(crm, _rules(crm), _actions(crm)))
+        crm.set_state(RuleEngine(crm.registry, crm.workflow, _rules(crm), _actions(crm), unit_of_work=crm.unit_of_work))
     except ConfigError as exc:
         raise ConfigError(f"{settings.source}: {exc}", path=settings.path, key=exc.key) from None
 
@@ -351,7 +356,7 @@ def approvals_list(ctx: click.Context, show_all: bool = False, as_json: bool = F
     """The pending approvals you may decide (the system actor: all pending ones)."""
     crm = current_app()
     with crm.unit_of_work(_approval_actor(ctx)) as uow:
-        found = approval_rules.approvals(uow, status=None if show_all else PENDING, mine=not show_all)
+        found = approval_rules.list_approvals(uow, status=None if show_all else PENDING, mine=not show_all)
         actor = uow.actor
     rows = [_approval_row(a) for a in found]
     if as_json:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from crmcore import EntityType
 from crmcore.errors import ConfigError, ValidationError
 from crmcore.fields import (
     Choice,
@@ -34,7 +35,6 @@ from crmcore.fields import (
 )
 from crmcore.hookspecs import hookimpl
 from crmcore.plugins import PluginInfo
-from crmcore.registry import EntityType
 from crmcore.sales import cli as sales_cli
 from crmcore.sales.conversion import domain_of
 from crmcore.sales.leads import check_records, sales_settings
@@ -51,10 +51,9 @@ from crmcore.sales.settings import ISSUES, TEMPERATURES, parse_sales_settings
 if TYPE_CHECKING:
     import click
 
-    from crmcore.app import Crm
+    from crmcore import Crm, UnitOfWork
     from crmcore.records import Record
     from crmcore.security import AccessContext, Restriction
-    from crmcore.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 

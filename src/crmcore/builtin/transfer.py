@@ -16,8 +16,14 @@ from crmcore.cli import current_actor, current_app, progress
 from crmcore.errors import ValidationError
 from crmcore.hookspecs import hookimpl
 from crmcore.plugins import PluginInfo
-from crmcore.transfer import DUPLICATE_POLICIES, FORMATS, ImportFailedError, export, import_file
-from crmcore.transfer.importer import require_keep_ids
+from crmcore.transfer import (
+    DUPLICATE_POLICIES,
+    FORMATS,
+    ImportFailedError,
+    export,
+    import_file,
+    require_keep_ids,
+)
 
 PLUGIN = PluginInfo(name="core.transfer", title="Import and export", description="crm import and crm export.")
 

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 from crmcore.hookspecs import hookimpl
 from crmcore.plugins import PluginInfo
 from crmcore.signals import MOVED, MoveEvent
-from crmcore.workflow.pipelines import Pipeline, Stage, Transition, default_transitions
+from crmcore.workflow import Pipeline, Stage, Transition, default_transitions
 
 if TYPE_CHECKING:
+    from crmcore import UnitOfWork
     from crmcore.records import Record
-    from crmcore.storage.uow import UnitOfWork
 
 PLUGIN = PluginInfo(
     name="core.workflow",

@@ -58,6 +58,7 @@ __all__ = [
     "Text",
     "Url",
     "field_type_from_spec",
+    "timezone_named",
 ]
 
 REQUIRED_MESSAGE = "is required"

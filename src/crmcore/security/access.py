@@ -39,7 +39,8 @@ from crmcore.security.predicate import (
 )
 
 if TYPE_CHECKING:
-    from crmcore.app import Crm
+    import pluggy
+
     from crmcore.registry import Registry
 
 __all__ = ["AccessContext", "AccessService", "Decision", "Grant", "Restriction"]
@@ -172,12 +173,18 @@ class _Tree:
 
 
 class AccessService:
-    """Permission decisions of one app."""
+    """Permission decisions of one app.
 
-    def __init__(self, crm: Crm, model: SecurityModel) -> None:
-        self.crm = crm
+    :param registry: the frozen registry (entity types and their tables).
+    :param model: the parsed security model (profiles, sharing defaults and rules).
+    :param hook: the plugins' hooks, asked for grants and restrictions
+        (``crm_access_grants``, ``crm_access_restrictions``).
+    """
+
+    def __init__(self, registry: Registry, model: SecurityModel, hook: pluggy.HookRelay) -> None:
+        self.registry = registry
         self.model = model
-        registry = crm.registry
+        self.hook = hook
         self.tables = {name: registry.table(name) for name in ("role", "group", "role_assignment", "group_member")}
         self._cached_tree: _Tree | None = None
 
@@ -221,7 +228,7 @@ class AccessService:
         parents = tree.parents
         base = AccessContext(
             actor, (), frozenset(), frozenset(), frozenset(), tree.names, tree.ids_by_name,
-            tree.children, tree.groups, tree.group_roles, self.tables, self.crm.registry, self,
+            tree.children, tree.groups, tree.group_roles, self.tables, self.registry, self,
         )
         if actor.is_system or actor.user_id is None:
             return attrs.evolve(base, profiles=self._profiles([]))
@@ -277,7 +284,7 @@ class AccessService:
         """``{field: "hidden" | "read_only" | "read_write"}``: the most permissive of the actor's
         profiles that may read *entity* (a field a profile does not mention is read-write for
         it)."""
-        etype = self.crm.registry.entity(entity)
+        etype = self.registry.entity(entity)
         if ctx.is_system:
             return {f.name: "read_write" for f in etype.fields}
         readers = [p for p in ctx.profiles if p.allows(entity, "read")] or list(ctx.profiles)
@@ -325,7 +332,7 @@ class AccessService:
         say(reason)
         if not allowed:
             return NEVER
-        etype = self.crm.registry.entity(entity)
+        etype = self.registry.entity(entity)
         need = needed_level(action)
         restrictions = self._restrictions(ctx, entity, action)
         for restriction in restrictions:
@@ -383,13 +390,13 @@ class AccessService:
 
     def _plugin_grants(self, ctx: AccessContext, entity: str, action: str) -> list[Grant]:
         found: list[Grant] = []
-        for result in self.crm.hook.crm_access_grants(context=ctx, entity=entity, action=action):
+        for result in self.hook.crm_access_grants(context=ctx, entity=entity, action=action):
             found.extend(result or ())
         return found
 
     def _restrictions(self, ctx: AccessContext, entity: str, action: str) -> list[Restriction]:
         found: list[Restriction] = []
-        for result in self.crm.hook.crm_access_restrictions(context=ctx, entity=entity, action=action):
+        for result in self.hook.crm_access_restrictions(context=ctx, entity=entity, action=action):
             found.extend(result or ())
         return found
 

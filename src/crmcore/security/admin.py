@@ -194,22 +194,7 @@ def acting_user(crm: Crm, username: str) -> Actor:
     :raises NotFoundError: when there is no such user.
     :raises PermissionDeniedError: when the user is deactivated (``active`` is false).
     """
-    table = crm.registry.table("user")
-    with crm.connect() as connection:
-        row = connection.execute(
-            sa.select(table.c.id, table.c.username, table.c.active).where(table.c.username == username)
-        ).first()
-    if row is None:
-        raise NotFoundError(
-            f"no user named {username!r}; add one with 'crm user add {username}' ('crm user list' lists the users)",
-            entity="user", id=username,
-        )
-    if row.active is False:
-        raise PermissionDeniedError(
-            f"user {username!r} is deactivated and cannot act; act as an active user, or reactivate it "
-            f"with 'crm update user {row.id} active=true'"
-        )
-    return Actor(row.id, row.username)
+    return crm.actor(username)
 
 
 def explain_access(crm: Crm, caller: Actor, username: str, entity: str, record_id: int, action: str = "read") -> Decision:
@@ -236,4 +221,4 @@ def explain_access(crm: Crm, caller: Actor, username: str, entity: str, record_i
                     reasons=[f"no profile of {caller.username} grants {EXPLAIN_ACTION} on {entity}"],
                 )
             uow.get(entity, record_id)  # unreadable or missing: the same NotFoundError
-    return crm.explain(caller if own else crm.actor(username), entity, record_id, action)
+    return crm.explain(caller if own else username, entity, record_id, action)

@@ -34,7 +34,7 @@ from typing import IO, TYPE_CHECKING, Any
 from crmcore.actors import Actor
 from crmcore.errors import ValidationError
 from crmcore.transfer.exporter import ExportReport, export_to
-from crmcore.transfer.importer import DUPLICATE_POLICIES, Importer, ImportOptions
+from crmcore.transfer.importer import DUPLICATE_POLICIES, Importer, ImportOptions, require_keep_ids
 from crmcore.transfer.report import MAX_LISTED_ROWS, ImportFailedError, ImportReport, RowError
 from crmcore.transfer.sources import FORMATS, format_of, iter_objects, open_source
 
@@ -55,6 +55,7 @@ __all__ = [
     "export",
     "import_file",
     "import_rows",
+    "require_keep_ids",
 ]
 
 

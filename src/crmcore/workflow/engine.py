@@ -19,7 +19,7 @@ to once for the batch (:meth:`Workflow.lookup_many`).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -31,7 +31,6 @@ from crmcore.workflow.compiled import Compiled, compile_condition
 from crmcore.workflow.pipelines import Pipeline, Stage, Transition
 
 if TYPE_CHECKING:
-    from crmcore.app import Crm
     from crmcore.registry import EntityType, Registry
     from crmcore.storage.uow import UnitOfWork
     from crmcore.workflow.conditions import Condition
@@ -47,10 +46,16 @@ def _now() -> dt.datetime:
 
 
 class Workflow:
-    """The frozen pipelines of one app and the rules of moving between their stages."""
+    """The frozen pipelines of one app and the rules of moving between their stages.
 
-    def __init__(self, crm: Crm, pipelines: Sequence[Pipeline]) -> None:
-        self.crm = crm
+    :param registry: the frozen registry the pipelines are checked against.
+    :param pipelines: the pipelines, extended by the plugins and frozen.
+    :param permissions: the actions the security model knows, which a transition's
+        ``permission`` must name.
+    """
+
+    def __init__(self, registry: Registry, pipelines: Sequence[Pipeline], *, permissions: Collection[str]) -> None:
+        self.permissions = frozenset(permissions)
         self.pipelines: dict[str, Pipeline] = {}
         self.by_entity: dict[str, list[Pipeline]] = {}
         for pipeline in pipelines:
@@ -64,7 +69,7 @@ class Workflow:
             if len(marked) > 1:
                 raise ConfigError(f"entity {entity!r} has several default pipelines: {', '.join(p.name for p in marked)}")
             self.defaults[entity] = marked[0] if marked else declared[0]
-        self.check(crm.registry)
+        self.check(registry)
         # lookups of the frozen pipelines, filled as moves need them
         self._stages: dict[tuple[str, str], Stage] = {}
         self._transitions: dict[tuple[str, str, str], Transition | None] = {}
@@ -94,7 +99,7 @@ class Workflow:
                 for name in (*stage.required, *stage.locked):
                     if not entity.has_field(name):
                         raise ConfigError(f"{where} stage {stage.name!r}: unknown field {name!r} of {entity.name}")
-            actions = self.crm.access.model.actions
+            actions = self.permissions
             for transition in pipeline.transitions:
                 for index, guard in enumerate(transition.guards):
                     guard.check(registry, entity, where=f"{where} transition {transition} guard {index + 1}")

@@ -60,11 +60,10 @@ from crmcore.workflow.operations import _compare
 from crmcore.workflow.rules import Event, Rule, RuleError, index_rules, parse_event, schedule_time
 
 if TYPE_CHECKING:
-    from crmcore.app import Crm
-    from crmcore.registry import EntityType
+    from crmcore.registry import EntityType, Registry
     from crmcore.storage.uow import UnitOfWork
     from crmcore.workflow.actions import Action
-    from crmcore.workflow.engine import Lookups
+    from crmcore.workflow.engine import Lookups, Workflow
 
 __all__ = ["MAX_DEPTH", "TIMED_JOB", "Firing", "PlannedAction", "RuleEngine"]
 
@@ -122,10 +121,22 @@ class _State:
 
 
 class RuleEngine:
-    """The checked rules and actions of one app (``crm.rules``)."""
+    """The checked rules and actions of one app (``crm.rules``).
 
-    def __init__(self, crm: Crm, rules: Sequence[Rule], actions: Mapping[str, Action]) -> None:
-        self.crm = crm
+    :param registry: the frozen registry the rules are checked against.
+    :param workflow: the app's pipelines (rules name their stages; moves fire rules).
+    :param rules: the declared rules; *actions*: the rule actions by name.
+    :param unit_of_work: opens a unit of work for an actor, an actor's name or ``None`` (the
+        system): simulations read through it (``crm.unit_of_work``).
+    """
+
+    def __init__(
+        self, registry: Registry, workflow: Workflow, rules: Sequence[Rule], actions: Mapping[str, Action], *,
+        unit_of_work: Callable[[Actor | str | None], UnitOfWork],
+    ) -> None:
+        self.registry = registry
+        self.workflow = workflow
+        self.unit_of_work = unit_of_work
         self.actions = dict(actions)
         self.rules: dict[str, Rule] = {}
         for rule in rules:
@@ -161,9 +172,9 @@ class RuleEngine:
         :raises ConfigError: naming the pipeline or rule and the unknown field, stage, action or
             parameter.
         """
-        self.crm.workflow.check(self.crm.registry)
+        self.workflow.check(self.registry)
         for rule in self.rules.values():
-            rule.check(self.crm.registry, self.crm.workflow, self.actions)
+            rule.check(self.registry, self.workflow, self.actions)
 
     def check_names(self, uow: UnitOfWork) -> list[str]:
         """The roles, groups and users the rules name that the database lacks (they are data,
@@ -301,7 +312,7 @@ class RuleEngine:
 
     # -- time-based rules -----------------------------------------------------------------------
     def _stage_field(self, record: Record) -> str:
-        return self.crm.workflow.pipeline_of(record.entity, record.values).field
+        return self.workflow.pipeline_of(record.entity, record.values).field
 
     def _since(self, rule: Rule, record: Record) -> Any:
         """The value a time-based rule counts from for *record*, or ``None`` if it does not apply."""
@@ -329,7 +340,7 @@ class RuleEngine:
             return
         from crmcore.jobs import cancel_many, enqueue_many
 
-        zone = self.crm.registry.timezone or dt.UTC
+        zone = self.registry.timezone or dt.UTC
         jobs: list[tuple[Any, dt.datetime, str]] = []
         gone: list[str] = []
         for record in records:
@@ -366,7 +377,7 @@ class RuleEngine:
         if state is not None and state.depth >= MAX_DEPTH:
             self._enter(uow)  # raises, naming the rules
         etype = uow.registry.entity(record.entity)
-        workflow = self.crm.workflow
+        workflow = self.workflow
         values = record.values
         lookup = _lazy_lookup(workflow, uow, etype, values)
         compiled = self._compiled
@@ -438,7 +449,7 @@ class RuleEngine:
             self._fire(uow, rules, records[0], event)
             return
         etype = uow.registry.entity(records[0].entity)
-        workflow = self.crm.workflow
+        workflow = self.workflow
         current = list(records)
         now = dt.datetime.now(dt.UTC)
         debug = log.isEnabledFor(logging.DEBUG)
@@ -519,11 +530,11 @@ class RuleEngine:
         include_skipped: bool = False,
     ) -> list[list[Firing]]:
         """:meth:`simulate` for many records at once (one unit of work): a list per record."""
-        etype = self.crm.registry.entity(entity)
+        etype = self.registry.entity(entity)
         parsed_event = parse_event(event or (f"stage_entered:{stage}" if stage else "created"), where="simulate --event", any_days=True)
         rules = self.matching(entity, parsed_event)
         results: list[list[Firing]] = []
-        with self.crm.unit_of_work(actor) as uow:  # read only; left without commit: rolled back
+        with self.unit_of_work(actor) as uow:  # read only; left without commit: rolled back
             names: dict[int, str] = {}
             assignees: dict[tuple[str, Any, Any], Assignees] = {}
             for values in rows:
@@ -546,7 +557,7 @@ class RuleEngine:
         parsed = validate(etype, given, partial=True)
         if etype.ownable and parsed.get("owner_id") is None and parsed.get("owner_group_id") is None:
             parsed["owner_id"] = uow.actor.user_id
-        workflow = self.crm.workflow
+        workflow = self.workflow
         if workflow.staged(etype.name):
             pipeline = workflow.pipeline_of(etype.name, parsed)
             name = stage or parsed.get(pipeline.field) or pipeline.first.name
@@ -561,7 +572,7 @@ class RuleEngine:
         self, uow: UnitOfWork, etype: EntityType, record: Record, rules: Sequence[Rule], event: str, include_skipped: bool,
         names: dict[int, str], assignees: dict[tuple[str, Any, Any], Assignees],
     ) -> list[Firing]:
-        lookup = self.crm.workflow.lookup(uow, etype, record.values)
+        lookup = self.workflow.lookup(uow, etype, record.values)
         now = dt.datetime.now(dt.UTC)
         firings = []
         values = record.values
