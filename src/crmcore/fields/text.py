@@ -1,5 +1,5 @@
 """Text field types: :class:`String`, :class:`Text`, :class:`Email`, :class:`Phone` and
-:class:`Url`. None of them accepts a NUL character (:func:`~crmcore.fields.base.check_text`).
+:class:`Url`. None of them accepts a NUL character or a lone surrogate (:func:`~crmcore.fields.base.check_text`).
 
 Import from :mod:`crmcore.fields`, which re-exports these.
 """
@@ -62,7 +62,7 @@ class Text(FieldType):
     def parse(self, value: Any) -> str:
         if not isinstance(value, str):
             raise self._fail(value)
-        return (check_text(value) if "\x00" in value else value).strip()
+        return (check_text(value) if "\x00" in value or not value.isascii() else value).strip()
 
     def describe(self) -> str:
         return "text"
@@ -87,7 +87,7 @@ class Email(FieldType):
 
     def parse(self, value: Any) -> str:
         if isinstance(value, str):
-            text = (check_text(value) if "\x00" in value else value).strip()
+            text = (check_text(value) if "\x00" in value or not value.isascii() else value).strip()
             if len(text) <= 254 and _EMAIL.match(text):
                 local, _, domain = text.rpartition("@")
                 return f"{local}@{domain.lower()}"
@@ -132,7 +132,7 @@ class Url(FieldType):
 
     def parse(self, value: Any) -> str:
         if isinstance(value, str):
-            text = (check_text(value) if "\x00" in value else value).strip()
+            text = (check_text(value) if "\x00" in value or not value.isascii() else value).strip()
             if "://" not in text:
                 text = "https://" + text
             parts = urllib.parse.urlsplit(text)
