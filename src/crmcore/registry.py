@@ -219,6 +219,7 @@ class Registry:
                             index=spec.get("index", False),
                             read_only=spec.get("read_only", False),
                             help=spec.get("help", ""),
+                            aliases=spec.get("aliases", ()),
                         )
                     )
                 except ValueError as exc:

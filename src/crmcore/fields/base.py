@@ -78,6 +78,18 @@ class FieldType(abc.ABC):
             return ""
         return str(value)
 
+    def dedupe_key(self, value: Any) -> Any:
+        """The key under which two parsed values count as the same when looking for
+        duplicates (imports, the lead check, lead conversion): the value itself, unless the
+        type says otherwise (:class:`~crmcore.fields.Email`: the address lower-cased).
+        :meth:`dedupe_column` computes the same key in SQL."""
+        return value
+
+    def dedupe_column(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """:meth:`dedupe_key` of the values stored in *column*, as a SQL expression that gives
+        the same result on every database."""
+        return column
+
     def declaration_problem(self) -> str | None:
         """What is wrong with the type's parameters (``String(max_length=0)``), or ``None``;
         the registry refuses a field whose type has a problem when the app starts."""

@@ -80,7 +80,8 @@ _EMAIL = re.compile(
 
 @attrs.frozen
 class Email(FieldType):
-    """An e-mail address (WHATWG HTML syntax; the domain needs a dot); domain lower-cased."""
+    """An e-mail address (WHATWG HTML syntax; the domain needs a dot); domain lower-cased.
+    Duplicates are found whatever the case of the whole address (:meth:`dedupe_key`)."""
 
     kind: ClassVar[str] = "email"
     operators: ClassVar[frozenset[str]] = TEXTUAL
@@ -95,6 +96,15 @@ class Email(FieldType):
 
     def describe(self) -> str:
         return "an e-mail address such as 'ada@example.com'"
+
+    def dedupe_key(self, value: Any) -> Any:
+        """The whole address lower-cased: ``Ana.Ferreira@Exemplo.PT`` and
+        ``ana.ferreira@exemplo.pt`` are one person's (addresses are ASCII here, so Python's
+        and SQL's ``lower`` agree)."""
+        return value.lower() if isinstance(value, str) else value
+
+    def dedupe_column(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        return sa.func.lower(column)
 
     def sql_type(self) -> sa.types.TypeEngine[Any]:
         return sa.String(254)
