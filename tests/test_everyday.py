@@ -1,0 +1,161 @@
+"""Everyday cases found by trying crmcore as a new user: e-mail duplicates whatever the case,
+column names of common exports, the close date of lost deals, deleting what a disabled plugin's
+rows refer to, hidden fields in ``crm show``, a missing SQLite file, and a plugin whose migration
+has not run."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crmcore.fields import Email
+from crmcore.transfer import import_file
+
+DATA = Path(__file__).parent / "data"
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def emails(crm: Any, entity: str) -> list[str]:
+    with crm.unit_of_work() as uow:
+        return [r.email for r in uow.query(entity).order_by("id")]
+
+
+# -- e-mail duplicates whatever the case -----------------------------------------------------------
+
+
+def test_the_dedupe_key_of_an_address_is_the_whole_address_lower_cased() -> None:
+    email = Email()
+    assert email.dedupe_key(email.parse("Ana.Ferreira@Exemplo.PT")) == email.dedupe_key("ana.ferreira@exemplo.pt")
+    assert email.parse("Ana.Ferreira@Exemplo.PT") == "Ana.Ferreira@exemplo.pt"  # stored as given (domain lower)
+
+
+@pytest.mark.parametrize("policy", ["skip", "update", "error"])
+def test_an_import_finds_a_stored_address_whatever_its_case(crm: Any, tmp_path: Path, policy: str) -> None:
+    with crm.unit_of_work() as uow:
+        uow.create("contact", last_name="Ferreira", email="ana.ferreira@exemplo.pt")
+        uow.commit()
+    path = write(tmp_path / "c.csv", "last_name,email,title\nFerreira,Ana.Ferreira@Exemplo.PT,CEO\n")
+    report = import_file(crm, "contact", path, dedupe_on="email", on_duplicate=policy, skip_invalid=True)
+    # an update writes the file's spelling; the others leave the record alone
+    assert emails(crm, "contact") == ["Ana.Ferreira@exemplo.pt" if policy == "update" else "ana.ferreira@exemplo.pt"]
+    assert (report.created, report.skipped, report.updated, report.invalid) == {
+        "skip": (0, 1, 0, 0), "update": (0, 0, 1, 0), "error": (0, 0, 0, 1)}[policy]
+    if policy == "error":
+        assert "duplicate of contact 1" in report.errors[0].message
+
+
+def test_an_import_finds_addresses_repeated_in_the_file_whatever_their_case(crm: Any, tmp_path: Path) -> None:
+    path = write(tmp_path / "c.csv", "last_name,email\nA,ANA@EXEMPLO.PT\nB,ana@exemplo.pt\nC,Ana@Exemplo.pt\n")
+    report = import_file(crm, "contact", path, dedupe_on="email", on_duplicate="skip", batch_size=2)
+    assert (report.created, report.skipped) == (1, 2)
+    assert emails(crm, "contact") == ["ANA@exemplo.pt"]
+
+
+# -- column names of common exports --------------------------------------------------------------------
+
+
+def test_common_crm_column_names_need_no_map(crm: Any, tmp_path: Path) -> None:
+    path = write(tmp_path / "a.csv", "Company Name,E-mail Address,Business Phone,Web Page\nAcme,info@acme.test,+1 555 0100,acme.test\n")
+    report = import_file(crm, "account", path)
+    assert report.columns == {"Company Name": "name", "E-mail Address": "email", "Business Phone": "phone", "Web Page": "website"}
+    with crm.unit_of_work() as uow:
+        account = uow.query("account").first()
+    assert (account.name, account.email, account.phone, account.website) == (
+        "Acme", "info@acme.test", "+1 555 0100", "https://acme.test")
+
+
+def test_company_feeds_the_account_name_and_the_lead_company(crm: Any, tmp_path: Path) -> None:
+    assert import_file(crm, "account", write(tmp_path / "a.csv", "Company\nAcme\n")).columns == {"Company": "name"}
+    path = write(tmp_path / "l.csv", "Last Name,Company,Mobile Phone,E-mail Address\nLee,Acme,+1 555 0101,lee@acme.test\n")
+    report = import_file(crm, "lead", path, skip_invalid=True)
+    assert report.columns == {"Last Name": "last_name", "Company": "company", "E-mail Address": "email"}
+    assert report.ignored_columns == ["Mobile Phone"]  # a lead has one phone: no column is guessed
+
+
+def test_a_field_declared_in_settings_takes_aliases(crm_factory: Any, tmp_path: Path) -> None:
+    crm = crm_factory(settings={"custom_fields": {"account": {"region": {"type": "string", "aliases": ["Sales Region"]}}}})
+    report = import_file(crm, "account", write(tmp_path / "a.csv", "name,Sales Region\nAcme,North\n"))
+    assert report.columns["Sales Region"] == "region"
+
+
+def test_an_unknown_column_is_still_an_error(crm: Any, tmp_path: Path) -> None:
+    from crmcore import ValidationError
+
+    with pytest.raises(ValidationError, match=r"unknown column 'Shoe size'"):
+        import_file(crm, "contact", write(tmp_path / "c.csv", "Last Name,Shoe size\nLee,42\n"))
+
+
+EXPORTS = {
+    "outlook_desktop_export_sample.csv": (
+        {"First Name": "first_name", "Last Name": "last_name", "Job Title": "title", "Business Street": "mailing_street",
+         "Business City": "mailing_city", "Business Postal Code": "mailing_postal_code",
+         "Business Country/Region": "mailing_country", "Business Phone": "phone", "Mobile Phone": "mobile",
+         "Account": "account_id", "Notes": "description", "E-mail Address": "email"},
+        [("Ann", "Example", "ann@example.com", "Head of Sales", "+49 170 0000000"), ("Björn", "Ñúñez", "bjorn@example.org", None, None)],
+        0,
+    ),
+    "outlook_com_export_sample.csv": (
+        {"First Name": "first_name", "Last Name": "last_name", "E-mail Address": "email", "Business Phone": "phone",
+         "Mobile Phone": "mobile", "Job Title": "title", "Business Street": "mailing_street", "Business City": "mailing_city",
+         "Business Postal Code": "mailing_postal_code", "Business Country/Region": "mailing_country", "Notes": "description"},
+        [("Ann", "Example", "ann@example.com", "CTO", "+1 555 0100"), ("Zoë", "Sample", "zoe@example.net", None, None)],
+        0,
+    ),
+    "google_outlook_csv_export_sample.csv": (
+        {"First Name": "first_name", "Last Name": "last_name", "Notes": "description", "E-mail Address": "email",
+         "Mobile Phone": "mobile", "Business Street": "mailing_street", "Business City": "mailing_city",
+         "Business Postal Code": "mailing_postal_code", "Business Phone": "phone", "Job Title": "title",
+         "Account": "account_id", "Business Country": "mailing_country"},
+        [("Ann", "Example", "ann@example.com", "CTO", "+1 555 0100")],
+        0,
+    ),
+    "google_csv_legacy_export_sample.csv": (
+        {"Given Name": "first_name", "Family Name": "last_name", "Notes": "description", "E-mail 1 - Value": "email",
+         "Phone 1 - Value": "phone", "Address 1 - Street": "mailing_street", "Address 1 - City": "mailing_city",
+         "Address 1 - Postal Code": "mailing_postal_code", "Address 1 - Country": "mailing_country",
+         "Organization 1 - Title": "title"},
+        [("Ann", "Example", "ann@example.com", "CTO", None)],
+        0,
+    ),
+    "google_csv_export_sample.csv": (
+        {"First Name": "first_name", "Last Name": "last_name", "Organization Title": "title", "Notes": "description",
+         "E-mail 1 - Value": "email", "Phone 1 - Value": "phone", "Address 1 - Street": "mailing_street",
+         "Address 1 - City": "mailing_city", "Address 1 - Postal Code": "mailing_postal_code",
+         "Address 1 - Country": "mailing_country"},
+        [],  # Google joins several values with ' ::: ', which no e-mail or phone field takes
+        3,
+    ),
+}
+
+
+ERRORS = {"google_csv_export_sample.csv": [(1, "email"), (2, "last_name"), (3, "phone")]}
+
+
+@pytest.mark.parametrize("name", sorted(EXPORTS))
+def test_contact_exports_of_outlook_and_google_import_without_a_map(crm: Any, name: str) -> None:
+    columns, imported, invalid = EXPORTS[name]
+    report = import_file(crm, "contact", DATA / name, skip_invalid=True)
+    assert report.columns == columns
+    header = (DATA / name).read_text(encoding="utf-8-sig").splitlines()[0]
+    assert len(report.columns) + len(report.ignored_columns) == len(next(csv.reader([header])))
+    with crm.unit_of_work() as uow:
+        rows = [(r.first_name, r.last_name, r.email, r.title, r.mobile) for r in uow.query("contact").order_by("id")]
+    assert rows == imported
+    assert report.invalid == invalid
+    assert [(e.row, e.field) for e in report.errors] == ERRORS.get(name, [])
+
+
+def test_the_cli_says_which_column_fed_which_field(cli: Any) -> None:
+    result = cli("import", "contact", str(DATA / "outlook_com_export_sample.csv"))
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert "'E-mail Address' → email" in lines[0] and lines[0].startswith("columns matched: ")
+    assert lines[1].startswith("columns not imported: ") and lines[1].endswith("more")
+    assert "2 created" in result.stdout
