@@ -6,6 +6,7 @@ has not run."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -159,3 +160,61 @@ def test_the_cli_says_which_column_fed_which_field(cli: Any) -> None:
     assert "'E-mail Address' → email" in lines[0] and lines[0].startswith("columns matched: ")
     assert lines[1].startswith("columns not imported: ") and lines[1].endswith("more")
     assert "2 created" in result.stdout
+
+
+# -- the close date of a lost deal -------------------------------------------------------------------
+
+
+def opportunity(crm: Any, **values: Any) -> Any:
+    with crm.unit_of_work() as uow:
+        account = uow.create("account", name="Acme")
+        record = uow.create("opportunity", name="Deal", account_id=account.id, **values)
+        uow.commit()
+    return record
+
+
+@pytest.mark.parametrize("how", ["move", "update", "move_many"])
+def test_entering_lost_sets_an_empty_close_date_to_today(crm: Any, how: str) -> None:
+    record = opportunity(crm)
+    with crm.unit_of_work() as uow:
+        if how == "move":
+            lost = uow.move(record, "lost")
+        elif how == "update":
+            lost = uow.update(record, stage="lost")
+        else:
+            (lost,) = uow.move_many([record], "lost")
+        uow.commit()
+    assert (lost.stage, lost.close_date) == ("lost", dt.date.today())
+
+
+def test_entering_lost_keeps_a_close_date_already_set(crm: Any) -> None:
+    record = opportunity(crm, close_date="2026-01-15")
+    with crm.unit_of_work() as uow:
+        lost = uow.move(record, "lost")
+        uow.commit()
+    assert lost.close_date == dt.date(2026, 1, 15)
+
+
+def test_an_opportunity_created_lost_gets_todays_close_date(crm: Any) -> None:
+    assert opportunity(crm, stage="lost").close_date == dt.date.today()
+
+
+def test_won_still_requires_a_close_date(crm: Any) -> None:
+    from crmcore import ValidationError
+
+    record = opportunity(crm, amount="100 EUR", stage="final_stage")
+    with crm.unit_of_work() as uow, pytest.raises(ValidationError, match="close_date: is required to enter stage 'won'"):
+        uow.move(record, "won")
+
+
+def test_a_pipeline_in_settings_declares_entry_values(crm_factory: Any) -> None:
+    from crmcore import ConfigError
+
+    stages = [{"name": "open"}, {"name": "closed", "kind": "lost", "on_enter": {"close_date": "today"}}]
+    crm = crm_factory(settings={"pipelines": {"simple": {"entity": "opportunity", "stages": stages}}})
+    record = opportunity(crm, pipeline="simple")
+    with crm.unit_of_work() as uow:
+        assert uow.move(record, "closed").close_date == dt.date.today()
+    stages[1]["on_enter"] = {"close_date": "yesterday"}
+    with pytest.raises(ConfigError, match=r"on_enter maps field names to \"today\" or \"now\""):
+        crm_factory(settings={"pipelines": {"simple": {"entity": "opportunity", "stages": stages}}})
