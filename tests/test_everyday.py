@@ -218,3 +218,40 @@ def test_a_pipeline_in_settings_declares_entry_values(crm_factory: Any) -> None:
     stages[1]["on_enter"] = {"close_date": "yesterday"}
     with pytest.raises(ConfigError, match=r"on_enter maps field names to \"today\" or \"now\""):
         crm_factory(settings={"pipelines": {"simple": {"entity": "opportunity", "stages": stages}}})
+
+
+# -- deleting what a disabled plugin's rows refer to ------------------------------------------------------
+
+
+@pytest.fixture
+def ticket_left_behind(crm_factory: Any) -> tuple[Any, Any, Any]:
+    """An app without the help desk, on a database where a ticket of it refers to an account
+    and a contact: ``(app, account, contact)``."""
+    url = crm_factory.database_url(file=True)
+    with_desk = crm_factory(plugins=["helpdesk"], database=url)
+    with with_desk.unit_of_work() as uow:
+        account = uow.create("account", name="Acme")
+        contact = uow.create("contact", last_name="Lee", account_id=account.id)
+        uow.create("ticket", subject="Printer on fire", account_id=account.id, contact_id=contact.id)
+        uow.commit()
+    return crm_factory(database=url), account, contact
+
+
+@pytest.mark.parametrize("how", ["delete", "delete_where"])
+def test_deleting_a_record_a_disabled_plugins_rows_refer_to_names_the_table(ticket_left_behind: Any, how: str) -> None:
+    from crmcore.errors import ReferenceError
+
+    crm, account, contact = ticket_left_behind
+    with crm.unit_of_work() as uow, pytest.raises(ReferenceError) as caught:
+        if how == "delete":
+            uow.delete("contact", contact.id)
+        else:
+            uow.delete_where("contact", {"id": contact.id})
+    assert str(caught.value).startswith(
+        f"contact: cannot delete contact {contact.id}: rows of table 'helpdesk_ticket' still refer to it, "
+        "and crmcore does not manage that table here")
+    with crm.unit_of_work() as uow:  # nothing changed, and the unit of work goes on after the refusal
+        assert [r.id for r in uow.query("contact")] == [contact.id]
+        with pytest.raises(ReferenceError, match="referenced by contact"):
+            uow.delete("account", account.id)
+        assert uow.query("account").count() == 1

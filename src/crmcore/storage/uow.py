@@ -55,6 +55,7 @@ from crmcore.storage.audit import AUDIT_COLUMNS, AuditEntry
 from crmcore.storage.bulk import BulkInsert
 from crmcore.storage.engine import lost_race
 from crmcore.storage.operations import Change, _as_id, _atomic, _now
+from crmcore.storage.unmanaged_refs import raise_delete_refusal
 from crmcore.storage.prepared import _Prepared
 from crmcore.storage.raw import RawConnection
 from crmcore.validation import validate
@@ -891,7 +892,10 @@ class UnitOfWork:
             self.crm.core_tables["tagging"].c.record_id == record.id,
         ))
         table = self.registry.table(etype.name)
-        result = self._execute(sa.delete(table).where(table.c.id == record.id, table.c.version == record.version))
+        try:
+            result = self._execute(sa.delete(table).where(table.c.id == record.id, table.c.version == record.version))
+        except sa.exc.IntegrityError as exc:  # a table the registry does not know refers to it
+            raise_delete_refusal(self, etype, [record.id], exc)
         if result.rowcount != 1:
             raise self._stale(etype.name, record.id, record.version, None)
         self._after_write("deleted", etype, record, record, {})
