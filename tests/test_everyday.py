@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from crmcore.cli import main
 from crmcore.fields import Email
 from crmcore.transfer import import_file
 
@@ -255,3 +257,41 @@ def test_deleting_a_record_a_disabled_plugins_rows_refer_to_names_the_table(tick
         with pytest.raises(ReferenceError, match="referenced by contact"):
             uow.delete("account", account.id)
         assert uow.query("account").count() == 1
+
+
+# -- crm show and hidden fields -----------------------------------------------------------------------------
+
+VIEWER_SETTINGS = """
+[crm]
+database = "{url}"
+[security.profiles.viewer]
+privileges = {{ account = "all" }}
+fields = {{ account = {{ phone = "hidden" }} }}
+[security.roles.viewer]
+profiles = ["viewer"]
+"""
+
+
+def test_crm_show_leaves_out_the_fields_hidden_from_the_actor(crm_factory: Any, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import tomllib
+
+    from crmcore.security import admin
+
+    monkeypatch.chdir(tmp_path)
+    url = crm_factory.database_url(file=True)
+    config = write(tmp_path / "crm.toml", VIEWER_SETTINGS.format(url=url.replace("\\", "\\\\")))
+    crm = crm_factory(settings={"security": tomllib.loads(config.read_text())["security"]}, database=url)
+    with crm.unit_of_work() as uow:
+        admin.add_user(uow, "vera", roles=["viewer"])
+        record = uow.create("account", name="Acme", phone="+1 555 0100", industry="Retail")
+        uow.commit()
+    shown = {}
+    for user in ("vera", None):
+        args = ["--config", str(config), *(["--as", user] if user else []), "show", "account", str(record.id)]
+        result = CliRunner().invoke(main, args, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        shown[user] = [line.split(":")[0] for line in result.stdout.splitlines()]
+    assert "Phone" in shown[None]
+    assert shown["vera"] == [label for label in shown[None] if label != "Phone"]
+    assert "Industry" in shown["vera"]

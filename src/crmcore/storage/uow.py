@@ -55,9 +55,9 @@ from crmcore.storage.audit import AUDIT_COLUMNS, AuditEntry
 from crmcore.storage.bulk import BulkInsert
 from crmcore.storage.engine import lost_race
 from crmcore.storage.operations import Change, _as_id, _atomic, _now
-from crmcore.storage.unmanaged_refs import raise_delete_refusal
 from crmcore.storage.prepared import _Prepared
 from crmcore.storage.raw import RawConnection
+from crmcore.storage.unmanaged_refs import raise_delete_refusal
 from crmcore.validation import validate
 
 if TYPE_CHECKING:
