@@ -295,3 +295,46 @@ def test_crm_show_leaves_out_the_fields_hidden_from_the_actor(crm_factory: Any, 
     assert "Phone" in shown[None]
     assert shown["vera"] == [label for label in shown[None] if label != "Phone"]
     assert "Industry" in shown["vera"]
+
+
+# -- a missing SQLite file -------------------------------------------------------------------------------------
+
+
+def test_a_command_on_a_missing_sqlite_file_does_not_create_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CRM_DATABASE_URL", raising=False)
+    path = tmp_path / "typo.db"
+    for args in (["show", "account", "1"], ["create", "account", "name=Acme"], ["export", "account"]):
+        result = CliRunner().invoke(main, ["--db", f"sqlite:///{path}", *args], catch_exceptions=False)
+        assert result.exit_code == 1, result.output
+        assert result.stderr.splitlines() == [
+            f"error: the database file '{path}' does not exist; create it with 'crm init' or 'crm db upgrade' "
+            "(Crm.upgrade()), or check [crm] database (or --db)"]
+    assert not path.exists()
+    result = CliRunner().invoke(main, ["--db", f"sqlite:///{path}", "db", "upgrade"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(main, ["--db", f"sqlite:///{path}", "create", "account", "name=Acme"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+
+
+def test_crm_init_creates_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CRM_DATABASE_URL", raising=False)
+    result = CliRunner().invoke(main, ["--db", "sqlite:///new.db", "init"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "new.db").exists()
+
+
+def test_the_python_api_refuses_a_missing_file_too(tmp_path: Path) -> None:
+    from crmcore import DatabaseError, create_app
+
+    crm = create_app({"crm": {"database": f"sqlite:///{tmp_path / 'missing.db'}"}})
+    try:
+        with pytest.raises(DatabaseError, match="does not exist; create it with 'crm init'"):
+            crm.unit_of_work().__enter__()
+        assert not (tmp_path / "missing.db").exists()
+        crm.create_schema()
+        with crm.unit_of_work() as uow:
+            assert uow.query("account").count() == 0
+    finally:
+        crm.close()

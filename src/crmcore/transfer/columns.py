@@ -114,10 +114,12 @@ class ColumnPlan:
 
     :ivar targets: ``{column: field name}`` (``"id"`` for the id column) of imported columns.
     :ivar ignored: columns left out (mapped to nothing, or ``version``).
+    :ivar aliased: ``{column: field}`` of the columns matched by one of the field's aliases.
     """
 
     targets: dict[str, str]
     ignored: list[str]
+    aliased: dict[str, str] = attrs.field(factory=dict)
 
     @property
     def fields(self) -> set[str]:
@@ -208,7 +210,7 @@ class ColumnPlan:
             more = len(problems) - MAX_LISTED
             shown = problems[:MAX_LISTED] + ([f"and {more:,} more problem{'s' if more > 1 else ''} with the columns"] if more > 0 else [])
             raise ValidationError("; ".join(shown), source=source)
-        return cls(targets, ignored)
+        return cls(targets, ignored, {c: targets[c] for c in aliased if c in targets})
 
 
 #: How many column names or problems a message lists before it counts the rest.

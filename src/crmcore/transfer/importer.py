@@ -226,6 +226,7 @@ class Importer(DuplicateChecks):
             raise ValidationError("keep_ids: the file has no id column", source=self.source)
         self.report.ignored_columns = list(dict.fromkeys([*self.report.ignored_columns, *plan.ignored]))
         self.report.columns.update(plan.targets)
+        self.report.aliased_columns.update(plan.aliased)
         if ID in plan.targets.values() and not self.options.keep_ids and ID not in self.dedupe:
             column = next(c for c, f in plan.targets.items() if f == ID)
             if column not in self.report.ignored_columns:

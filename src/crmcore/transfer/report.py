@@ -68,6 +68,7 @@ class ImportReport:
     :ivar ignored_columns: columns of the file that were not imported.
     :ivar columns: ``{column: field}``: which field each imported column of the file fed
         (``{"E-mail Address": "email"}``), ``"id"`` for the id column.
+    :ivar aliased_columns: those of :attr:`columns` matched by an alias of their field.
     :ivar seconds: wall time of the import.
     """
 
@@ -84,6 +85,7 @@ class ImportReport:
     rejects: str | None = None
     ignored_columns: list[str] = attrs.field(factory=list)
     columns: dict[str, str] = attrs.field(factory=dict)
+    aliased_columns: dict[str, str] = attrs.field(factory=dict)
     seconds: float = 0.0
 
     @property
@@ -123,9 +125,9 @@ class ImportReport:
         return text
 
     def matched_columns(self) -> str | None:
-        """One line naming the columns that fed a field of another name (``'E-mail Address' →
-        email``), or ``None`` when every column is named as its field."""
-        renamed = [f"{column!r} → {field}" for column, field in self.columns.items() if column != field]
+        """One line naming the columns matched by an alias of their field (``'E-mail Address'
+        → email``), or ``None`` when there are none."""
+        renamed = [f"{column!r} → {field}" for column, field in self.aliased_columns.items()]
         return f"columns matched: {', '.join(renamed)}" if renamed else None
 
     def error_lines(self) -> list[str]:
