@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Any
 
@@ -338,3 +339,44 @@ def test_the_python_api_refuses_a_missing_file_too(tmp_path: Path) -> None:
             assert uow.query("account").count() == 0
     finally:
         crm.close()
+
+
+# -- a plugin enabled before its migration ran -------------------------------------------------------------------
+
+
+@pytest.fixture
+def behind(crm_factory: Any) -> Any:
+    """An app with the help desk on a database brought up to date without it."""
+    url = crm_factory.database_url(file=True)
+    core = crm_factory(database=url, create_schema=False)
+    core.upgrade()
+    with core.unit_of_work() as uow:
+        uow.create("account", name="Acme")
+        uow.commit()
+    return crm_factory(plugins=["helpdesk"], database=url, create_schema=False)
+
+
+def test_a_plugin_enabled_before_its_migration_says_run_crm_db_upgrade(behind: Any) -> None:
+    from crmcore import DatabaseError
+
+    with behind.unit_of_work() as uow, pytest.raises(DatabaseError) as caught:
+        uow.query("account").all()  # the help desk adds columns to accounts
+    message = str(caught.value)
+    assert re.fullmatch(r"the database lacks the column (crm_account\.)?helpdesk_\w+ \(declared by plugin 'helpdesk'\): "
+                        r"it is behind the enabled plugins; run 'crm db upgrade' \(Crm.upgrade\(\)\) to bring it up to date",
+                        message), message
+    with behind.unit_of_work() as uow, pytest.raises(DatabaseError, match=r"lacks the table helpdesk_\w+ \(declared by plugin 'helpdesk'\)"):
+        uow.query("ticket").count()
+    behind.upgrade()
+    with behind.unit_of_work() as uow:
+        assert [r.name for r in uow.query("account")] == ["Acme"]
+
+
+def test_the_cli_says_run_crm_db_upgrade_in_one_line(behind: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CRM_PLUGINS", "helpdesk")
+    result = CliRunner().invoke(main, ["--db", str(behind.engine.url.render_as_string(hide_password=False)),
+                                       "show", "account", "1"], catch_exceptions=False)
+    assert result.exit_code == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("error: the database lacks the column") and line.endswith("run 'crm db upgrade' (Crm.upgrade()) to bring it up to date")
