@@ -405,6 +405,10 @@ class Reference(FieldType):
         return sa.Integer()
 
 
+def _texts(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(values)
+
+
 def _default_label(name: str) -> str:
     base = name[:-3] if name.endswith("_id") else name
     return base.replace("_", " ").capitalize()
@@ -443,7 +447,7 @@ class Field:
     help: str = ""
     origin: str = ""
     column: str = ""
-    aliases: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    aliases: tuple[str, ...] = attrs.field(default=(), converter=_texts)
 
     def __attrs_post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
