@@ -197,7 +197,7 @@ def test_a_database_without_tables_suggests_db_upgrade(crm_factory: Any) -> None
     if url.startswith("sqlite"):  # an empty file: a missing one is refused before (test_everyday.py)
         Path(url.removeprefix("sqlite:///")).touch()
     line = fails("--db", url, "show", "account", "1")
-    assert line.startswith("error: database error: ")
+    assert line.startswith("error: the database lacks the table crm_account")
     assert "crm_account" in line and "run 'crm db upgrade'" in line
     assert "SELECT" not in line
 
