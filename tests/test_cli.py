@@ -193,8 +193,11 @@ def test_an_unreachable_database_is_one_line() -> None:
 
 
 def test_a_database_without_tables_suggests_db_upgrade(crm_factory: Any) -> None:
-    line = fails("--db", crm_factory.database_url(file=True), "show", "account", "1")
-    assert line.startswith("error: database error: ")
+    url = crm_factory.database_url(file=True)
+    if url.startswith("sqlite"):  # an empty file: a missing one is refused before (test_everyday.py)
+        Path(url.removeprefix("sqlite:///")).touch()
+    line = fails("--db", url, "show", "account", "1")
+    assert line.startswith("error: the database lacks the table crm_account")
     assert "crm_account" in line and "run 'crm db upgrade'" in line
     assert "SELECT" not in line
 

@@ -103,7 +103,7 @@ def test_pipelines_show_json_gives_the_whole_pipeline(workdir: Path) -> None:
     data = json.loads(result.stdout)
     assert (data["name"], data["entity"], data["field"], data["default"]) == ("renewals", "opportunity", "stage", False)
     assert data["stages"][2] == {"name": "renewed", "label": "Renewed", "probability": 100, "kind": "won",
-                                 "required": [], "locked": ["amount"]}
+                                 "required": [], "locked": ["amount"], "on_enter": {}}
     assert data["transitions"][1:] == [
         {"from": "negotiation", "to": "renewed", "guards": ["amount >= 1000", "close_date is not null"], "permission": None},
         {"from": "*", "to": "churned", "guards": [], "permission": "delete"},

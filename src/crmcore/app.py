@@ -32,7 +32,13 @@ from crmcore.schemas import SchemaFactory
 from crmcore.security import AccessService, Decision, SecurityModel, parse_security
 from crmcore.settings import Settings, load_settings
 from crmcore.signals import Signals
-from crmcore.storage.engine import NAMING_CONVENTION, check_connection, make_engine, safe_url
+from crmcore.storage.engine import (
+    NAMING_CONVENTION,
+    check_connection,
+    make_engine,
+    missing_sqlite_file,
+    safe_url,
+)
 from crmcore.storage.tables import build_core_tables
 from crmcore.storage.uow import UnitOfWork
 from crmcore.workflow.engine import Workflow
@@ -67,6 +73,7 @@ class Crm:
         self.access = AccessService(self.registry, self._security_model(), self.hook)
         self.workflow = Workflow(self.registry, self._pipelines(), permissions=self.access.model.actions)
         self._engine = engine
+        self._file_checked = False  # a SQLite file is known to exist (or may be created)
         self._configure()
         log.info("app ready: %d entity types, plugins: %s", len(self.registry.entity_names), ", ".join(self.plugins.plugins))
 
@@ -195,8 +202,22 @@ class Crm:
         """The database URL with any password masked."""
         return safe_url(self.engine.url)
 
-    def connect(self) -> sa.Connection:
-        """A new connection; failure to reach the database is one clear :class:`DatabaseError`."""
+    def connect(self, *, create: bool = False) -> sa.Connection:
+        """A new connection; failure to reach the database is one clear :class:`DatabaseError`.
+
+        A SQLite file that does not exist is such a failure unless *create* is true: only
+        :meth:`create_schema` and the migrations (:meth:`upgrade`: ``crm init``, ``crm db
+        upgrade``; ``crm db check`` and ``revision``) create one, so a command pointed at a
+        mistyped path does not leave an empty database behind.
+        """
+        if not self._file_checked and not create:
+            missing = missing_sqlite_file(self.engine.url)
+            if missing is not None:
+                raise DatabaseError(
+                    f"the database file {missing!r} does not exist; create it with 'crm init' or "
+                    "'crm db upgrade' (Crm.upgrade()), or check [crm] database (or --db)"
+                )
+            self._file_checked = True
         try:
             return self.engine.connect()
         except sa.exc.DBAPIError as exc:
@@ -215,7 +236,7 @@ class Crm:
         Tests and throwaway databases use it; deployments use :meth:`upgrade`, which also
         records the migration state.
         """
-        with self.connect() as connection, connection.begin():
+        with self.connect(create=True) as connection, connection.begin():
             self.metadata.create_all(connection)
         self.seed()
 

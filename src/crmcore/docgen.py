@@ -142,6 +142,9 @@ the settings (below), and changed by phase plugins
   `crm_before_move` hooks (approvals) must not refuse. An illegal move raises
   `TransitionError` naming the record, the stages and the allowed targets or the failed guard.
 - **Locked fields** of the current stage cannot change while the record stays in it.
+- **On enter** values fill fields that are empty when a record enters the stage, before its
+  required fields are checked: `on_enter = { close_date = "today" }` (`"today"` or `"now"`).
+  The core's `lost` stage sets the close date so, as `won` requires one.
 - **A new record** starts in the first stage of its pipeline unless it names another stage. A
   record created directly in a later stage S (`uow.create("opportunity", stage="won", ...)`,
   an import row, a conversion) must satisfy what entering S requires, as if it had moved
@@ -196,11 +199,14 @@ def render_pipeline(pipeline: Pipeline, *, default: bool) -> str:
     """The reference section of one pipeline: its stages and its transitions, as Markdown."""
     role = f"the default pipeline of `{pipeline.entity}`" if default else f"a pipeline of `{pipeline.entity}`"
     lines = [f"### {pipeline.name}", "", f"{pipeline.label or pipeline.name}: {role}, stage in field `{pipeline.field}`.", ""]
-    lines += ["| Stage | Label | Probability | Kind | Required | Locked |", "| --- | --- | --- | --- | --- | --- |"]
+    lines += ["| Stage | Label | Probability | Kind | Required | Locked | On enter |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
     for stage in pipeline.stages:
         required = ", ".join(f"`{f}`" for f in stage.required)
         locked = ", ".join(f"`{f}`" for f in stage.locked)
-        lines.append(f"| `{stage.name}` | {_cell(stage.label)} | {stage.probability}% | {stage.kind} | {required} | {locked} |")
+        on_enter = ", ".join(f"`{f}` = {value}" for f, value in stage.on_enter)
+        lines.append(f"| `{stage.name}` | {_cell(stage.label)} | {stage.probability}% | {stage.kind} | {required} | {locked} "
+                     f"| {on_enter} |")
     lines += ["", "| From | To | Guards | Permission |", "| --- | --- | --- | --- |"]
     for transition in pipeline.transitions:
         guards = "; ".join(f"`{_cell(str(g))}`" for g in transition.guards)

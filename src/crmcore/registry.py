@@ -30,10 +30,13 @@ if TYPE_CHECKING:
 
 __all__ = ["SYSTEM_FIELDS", "EntityType", "Registry"]
 
+#: The range of the ``INTEGER`` columns ``id`` and ``version`` (32 bits on PostgreSQL).
+_INT32 = {"minimum": -(2**31), "maximum": 2**31 - 1}
+
 #: Columns every table has, managed by the unit of work.
 SYSTEM_FIELDS: tuple[Field, ...] = (
-    Field("id", Integer(), label="ID", read_only=True, origin="core"),
-    Field("version", Integer(), label="Version", read_only=True, origin="core"),
+    Field("id", Integer(**_INT32), label="ID", read_only=True, origin="core"),
+    Field("version", Integer(**_INT32), label="Version", read_only=True, origin="core"),
     Field("created_at", DateTime(), label="Created at", read_only=True, origin="core"),
     Field("updated_at", DateTime(), label="Updated at", read_only=True, origin="core"),
     Field("created_by", Reference("user", on_delete="set_null"), label="Created by", read_only=True, origin="core"),
@@ -216,6 +219,7 @@ class Registry:
                             index=spec.get("index", False),
                             read_only=spec.get("read_only", False),
                             help=spec.get("help", ""),
+                            aliases=spec.get("aliases", ()),
                         )
                     )
                 except ValueError as exc:

@@ -336,11 +336,13 @@ def timeline(entity: str, record_id: str, as_json: bool) -> None:
 
 
 def _record_lines(crm: Crm, uow: UnitOfWork, record: Record) -> list[str]:
-    """``label: value`` lines, aligned; references show the title of the record they name."""
+    """``label: value`` lines, aligned; references show the title of the record they name.
+    Fields hidden from the actor are left out."""
     entity = crm.registry.entity(record.entity)
     system = {f.name: f for f in SYSTEM_FIELDS}
-    fields = [system["id"], *entity.fields, system["version"], system["created_at"], system["created_by"],
-              system["updated_at"], system["updated_by"]]
+    hidden = uow.hidden_fields(entity.name)  # left out, not shown empty as if they had no value
+    fields = [system["id"], *(f for f in entity.fields if f.name not in hidden), system["version"], system["created_at"],
+              system["created_by"], system["updated_at"], system["updated_by"]]
     titles = _reference_titles(crm, uow, record, fields)
     rows = []
     for field in fields:

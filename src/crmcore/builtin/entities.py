@@ -41,6 +41,22 @@ OPPORTUNITY_STAGES = (
 ACTIVITY_KINDS = ("meeting", "call", "email", "task")
 
 
+# Column names of common CRM and contact exports (Outlook, Google Contacts) meaning a field;
+# an import matches them without --map (see crmcore.transfer.formats).
+_EMAIL = ("E-mail Address", "Email Address", "E-mail 1 - Value")
+_PHONE = ("Business Phone", "Work Phone", "Phone Number", "Phone 1 - Value")
+_FIRST_NAME = ("Given Name",)
+_LAST_NAME = ("Family Name", "Surname")
+_JOB_TITLE = ("Job Title", "Organization Title", "Organization 1 - Title")
+_WEBSITE = ("Web Page", "Web Site", "Website 1 - Value")
+_NOTES = ("Notes",)
+
+
+def _address(part: str) -> tuple[str, ...]:
+    """The columns of an address *part* (``"City"``) in business-contact exports."""
+    return (f"Business {part}", f"Address 1 - {part}", part)
+
+
 def _links(on_delete: str = "cascade") -> tuple[Field, ...]:
     """The records an activity, note or document can be about."""
     return (
@@ -77,19 +93,20 @@ TEAM = EntityType(
 ACCOUNT = EntityType(
     "account",
     fields=(
-        Field("name", String(200), required=True, index=True),
-        Field("website", Url()),
+        Field("name", String(200), required=True, index=True,
+              aliases=("Company Name", "Company", "Account Name", "Organization Name", "Organization 1 - Name")),
+        Field("website", Url(), aliases=_WEBSITE),
         Field("industry", String(100)),
-        Field("phone", Phone()),
-        Field("email", Email()),
+        Field("phone", Phone(), aliases=("Business Phone", "Company Main Phone", "Main Phone")),
+        Field("email", Email(), aliases=_EMAIL),
         Field("employees", Integer()),
         Field("annual_revenue", MoneyType()),
-        Field("billing_street", String(200)),
-        Field("billing_city", String(100)),
-        Field("billing_postal_code", String(20)),
-        Field("billing_country", String(100)),
+        Field("billing_street", String(200), aliases=_address("Street")),
+        Field("billing_city", String(100), aliases=_address("City")),
+        Field("billing_postal_code", String(20), aliases=(*_address("Postal Code"), "ZIP Code", "ZIP")),
+        Field("billing_country", String(100), aliases=(*_address("Country"), "Business Country/Region")),
         Field("parent_id", Reference("account", on_delete="set_null"), label="Parent account"),
-        Field("description", Text()),
+        Field("description", Text(), aliases=_NOTES),
     ),
     ownable=True,
     help="A company or organisation you do business with.",
@@ -98,19 +115,19 @@ ACCOUNT = EntityType(
 CONTACT = EntityType(
     "contact",
     fields=(
-        Field("first_name", String(100)),
-        Field("last_name", String(100), required=True, index=True),
-        Field("email", Email(), index=True),
-        Field("phone", Phone()),
-        Field("mobile", Phone()),
-        Field("title", String(100)),
+        Field("first_name", String(100), aliases=_FIRST_NAME),
+        Field("last_name", String(100), required=True, index=True, aliases=_LAST_NAME),
+        Field("email", Email(), index=True, aliases=_EMAIL),
+        Field("phone", Phone(), aliases=_PHONE),
+        Field("mobile", Phone(), aliases=("Mobile Phone", "Mobile Number", "Cell Phone", "Cell")),
+        Field("title", String(100), aliases=_JOB_TITLE),
         Field("account_id", Reference("account"), label="Account"),
         Field("birthdate", Date()),
-        Field("mailing_street", String(200)),
-        Field("mailing_city", String(100)),
-        Field("mailing_postal_code", String(20)),
-        Field("mailing_country", String(100)),
-        Field("description", Text()),
+        Field("mailing_street", String(200), aliases=_address("Street")),
+        Field("mailing_city", String(100), aliases=_address("City")),
+        Field("mailing_postal_code", String(20), aliases=(*_address("Postal Code"), "ZIP Code", "ZIP")),
+        Field("mailing_country", String(100), aliases=(*_address("Country"), "Business Country/Region")),
+        Field("description", Text(), aliases=_NOTES),
     ),
     ownable=True,
     title_field="last_name",
@@ -120,13 +137,13 @@ CONTACT = EntityType(
 LEAD = EntityType(
     "lead",
     fields=(
-        Field("first_name", String(100)),
-        Field("last_name", String(100), required=True, index=True),
-        Field("company", String(200)),
-        Field("title", String(100)),
-        Field("email", Email(), index=True),
-        Field("phone", Phone()),
-        Field("website", Url()),
+        Field("first_name", String(100), aliases=_FIRST_NAME),
+        Field("last_name", String(100), required=True, index=True, aliases=_LAST_NAME),
+        Field("company", String(200), aliases=("Company Name", "Account Name", "Organization Name", "Organization 1 - Name")),
+        Field("title", String(100), aliases=_JOB_TITLE),
+        Field("email", Email(), index=True, aliases=_EMAIL),
+        Field("phone", Phone(), aliases=_PHONE),
+        Field("website", Url(), aliases=_WEBSITE),
         Field("source", Choice(*LEAD_SOURCES)),
         Field("status", String(64), index=True, help="The stage in the lead pipeline: new, working, qualified, disqualified."),
         Field("status_entered_at", DateTime(), read_only=True, help="When the lead entered its status."),

@@ -114,8 +114,13 @@ def import_command(
         ctx.exit(1)
     for line in report.error_lines():
         click.echo(line, err=True)
+    matched = report.matched_columns()
+    if matched:
+        click.echo(matched, err=True)
     if report.ignored_columns:
-        click.echo(f"columns not imported: {', '.join(report.ignored_columns)}", err=True)
+        ignored = report.ignored_columns
+        more = f" and {len(ignored) - 10} more" if len(ignored) > 10 else ""
+        click.echo(f"columns not imported: {', '.join(ignored[:10])}{more}", err=True)
     click.echo(report.summary())
 
 

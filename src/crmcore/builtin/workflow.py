@@ -36,7 +36,7 @@ SALES_STAGES = (
     Stage("quotation_sent", probability=65),
     Stage("final_stage", probability=80),
     Stage("won", kind="won", probability=100, required=("amount", "close_date"), locked=("amount", "close_date")),
-    Stage("lost", kind="lost", probability=0),
+    Stage("lost", kind="lost", probability=0, on_enter={"close_date": "today"}),
 )
 SALES = Pipeline("sales", "opportunity", SALES_STAGES, tuple(default_transitions(SALES_STAGES)),
                  label="New business", default=True, origin="core.workflow")

@@ -406,6 +406,10 @@ class Reference(FieldType):
         return sa.Integer()
 
 
+def _texts(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(values)
+
+
 def _default_label(name: str) -> str:
     base = name[:-3] if name.endswith("_id") else name
     return base.replace("_", " ").capitalize()
@@ -428,6 +432,9 @@ class Field:
         by the registry.
     :param column: the column name; filled in by the registry (``<plugin>_<name>`` for a field
         a plugin adds to another's entity, ``custom_<name>`` for a custom field).
+    :param aliases: other column names that mean this field in the files of common CRMs and
+        contact exports (``("E-mail Address", "Email Address")``); an import matches them like
+        the label, ignoring case, spaces and punctuation.
     """
 
     name: str
@@ -441,6 +448,7 @@ class Field:
     help: str = ""
     origin: str = ""
     column: str = ""
+    aliases: tuple[str, ...] = attrs.field(default=(), converter=_texts)
 
     def __attrs_post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
@@ -449,6 +457,8 @@ class Field:
             raise ValueError(
                 f"field name {self.name!r} is reserved (records use it: record.{self.name}); choose another name"
             )
+        if not all(isinstance(a, str) and a.strip() for a in self.aliases):
+            raise ValueError(f"the aliases of field {self.name!r} must be non-empty texts, got {self.aliases!r}")
         if not self.label:
             object.__setattr__(self, "label", _default_label(self.name))
         if not self.column:
@@ -509,6 +519,7 @@ FIELD_SPEC_KEYS: dict[str, type | tuple[type, ...]] = {
     "currency": str,
     "entity": str,
     "on_delete": str,
+    "aliases": list,
 }
 
 

@@ -1,6 +1,7 @@
 """The base of field types: :class:`FieldType`, :class:`FieldValueError`, the operator sets
 and the checks every text value passes (:func:`check_text`: no NUL character, which one
-database would store and the other refuse).
+database would store and the other refuse, and no lone surrogate, which neither driver can
+encode).
 
 Import from :mod:`crmcore.fields`, which re-exports these.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import abc
 import datetime as dt
 import decimal
+import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -76,6 +78,18 @@ class FieldType(abc.ABC):
             return ""
         return str(value)
 
+    def dedupe_key(self, value: Any) -> Any:
+        """The key under which two parsed values count as the same when looking for
+        duplicates (imports, the lead check, lead conversion): the value itself, unless the
+        type says otherwise (:class:`~crmcore.fields.Email`: the address lower-cased).
+        :meth:`dedupe_column` computes the same key in SQL."""
+        return value
+
+    def dedupe_column(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """:meth:`dedupe_key` of the values stored in *column*, as a SQL expression that gives
+        the same result on every database."""
+        return column
+
     def declaration_problem(self) -> str | None:
         """What is wrong with the type's parameters (``String(max_length=0)``), or ``None``;
         the registry refuses a field whose type has a problem when the app starts."""
@@ -91,7 +105,7 @@ class FieldType(abc.ABC):
 
 def _as_text(value: Any) -> str | None:
     if isinstance(value, str):
-        return (check_text(value) if "\x00" in value else value).strip()
+        return (check_text(value) if "\x00" in value or not value.isascii() else value).strip()
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -109,14 +123,25 @@ def _finite(value: float | decimal.Decimal) -> bool:
 
 
 def check_text(text: str) -> str:
-    """*text* itself, unless it holds a NUL character (``\\x00``), which text never may.
+    """*text* itself, unless it holds a NUL character (``\\x00``) or a lone surrogate
+    (``\\ud800`` to ``\\udfff``, half of a character that UTF-8 cannot encode), which text
+    never may. Callers on hot paths call it only for text with a NUL or outside ASCII.
 
-    :raises FieldValueError: naming the position of the first NUL.
+    :raises FieldValueError: naming the position of the first such character.
     """
     if "\x00" in text:
         raise FieldValueError(f"text may not contain the NUL character (\\x00), found at position "
                               f"{text.index(chr(0)) + 1} of {shown(text)}; remove it")
+    if not text.isascii():
+        found = _SURROGATE.search(text)
+        if found is not None:
+            raise FieldValueError(f"text may not contain a lone surrogate ({found.group()!r}), found at position "
+                                  f"{found.start() + 1} of {shown(text)}; it is half of a character, not text; "
+                                  "check the encoding of the source")
     return text
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def shown(value: Any, limit: int = 80) -> str:

@@ -1,5 +1,5 @@
 """Text field types: :class:`String`, :class:`Text`, :class:`Email`, :class:`Phone` and
-:class:`Url`. None of them accepts a NUL character (:func:`~crmcore.fields.base.check_text`).
+:class:`Url`. None of them accepts a NUL character or a lone surrogate (:func:`~crmcore.fields.base.check_text`).
 
 Import from :mod:`crmcore.fields`, which re-exports these.
 """
@@ -62,7 +62,7 @@ class Text(FieldType):
     def parse(self, value: Any) -> str:
         if not isinstance(value, str):
             raise self._fail(value)
-        return (check_text(value) if "\x00" in value else value).strip()
+        return (check_text(value) if "\x00" in value or not value.isascii() else value).strip()
 
     def describe(self) -> str:
         return "text"
@@ -80,14 +80,15 @@ _EMAIL = re.compile(
 
 @attrs.frozen
 class Email(FieldType):
-    """An e-mail address (WHATWG HTML syntax; the domain needs a dot); domain lower-cased."""
+    """An e-mail address (WHATWG HTML syntax; the domain needs a dot); domain lower-cased.
+    Duplicates are found whatever the case of the whole address (:meth:`dedupe_key`)."""
 
     kind: ClassVar[str] = "email"
     operators: ClassVar[frozenset[str]] = TEXTUAL
 
     def parse(self, value: Any) -> str:
         if isinstance(value, str):
-            text = (check_text(value) if "\x00" in value else value).strip()
+            text = (check_text(value) if "\x00" in value or not value.isascii() else value).strip()
             if len(text) <= 254 and _EMAIL.match(text):
                 local, _, domain = text.rpartition("@")
                 return f"{local}@{domain.lower()}"
@@ -95,6 +96,15 @@ class Email(FieldType):
 
     def describe(self) -> str:
         return "an e-mail address such as 'ada@example.com'"
+
+    def dedupe_key(self, value: Any) -> Any:
+        """The whole address lower-cased: ``Ana.Ferreira@Exemplo.PT`` and
+        ``ana.ferreira@exemplo.pt`` are one person's (addresses are ASCII here, so Python's
+        and SQL's ``lower`` agree)."""
+        return value.lower() if isinstance(value, str) else value
+
+    def dedupe_column(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        return sa.func.lower(column)
 
     def sql_type(self) -> sa.types.TypeEngine[Any]:
         return sa.String(254)
@@ -132,7 +142,7 @@ class Url(FieldType):
 
     def parse(self, value: Any) -> str:
         if isinstance(value, str):
-            text = (check_text(value) if "\x00" in value else value).strip()
+            text = (check_text(value) if "\x00" in value or not value.isascii() else value).strip()
             if "://" not in text:
                 text = "https://" + text
             parts = urllib.parse.urlsplit(text)

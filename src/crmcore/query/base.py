@@ -15,6 +15,9 @@ import attrs
 import sqlalchemy as sa
 
 from crmcore.errors import ValidationError
+from crmcore.fields import Decimal as DecimalType
+from crmcore.fields import FieldValueError, MoneyType
+from crmcore.fields.base import shown
 from crmcore.query.aggregate import _Aggregate
 from crmcore.query.conditions import Conditions, _nullable, _Target, resolve
 from crmcore.records import Record
@@ -29,6 +32,8 @@ __all__ = ["Page", "Query", "base_where"]
 
 _STREAM_BATCH = 500
 _MAX_PAGE = 10_000
+_MAX_CURSOR = 100_000  # characters; a cursor holds a few sort-key values
+_MAX_LIMIT = 2**63 - 1  # LIMIT is a signed 64-bit number on both databases
 
 
 def base_where(uow: UnitOfWork, entity: EntityType) -> sa.ColumnElement[bool]:
@@ -212,7 +217,7 @@ class Query(Conditions):
             was made by a query with another order.
         """
         if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= _MAX_PAGE:
-            raise ValidationError(f"page size must be a whole number from 1 to {_MAX_PAGE}, got {size!r}", entity=self.entity.name)
+            raise ValidationError(f"page size must be a whole number from 1 to {_MAX_PAGE}, got {shown(size)}", entity=self.entity.name)
         keys = self._keys()
         statement = self._select(*self._columns(keys))
         if after is not None:
@@ -346,12 +351,12 @@ def order_clauses(keys: Sequence[_SortKey]) -> list[sa.ColumnElement[Any]]:
 
 
 def checked_limit(n: int | None, entity: str) -> int | None:
-    """*n* if it is a row limit (a whole number of at least 0, or ``None``).
+    """*n* if it is a row limit (a whole number from 0 to 2**63 - 1, or ``None``).
 
     :raises ValidationError: otherwise.
     """
-    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
-        raise ValidationError(f"limit must be a whole number of at least 0, got {n!r}", entity=entity)
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= _MAX_LIMIT):
+        raise ValidationError(f"limit must be a whole number from 0 to {_MAX_LIMIT}, got {shown(n)}", entity=entity)
     return n
 
 
@@ -415,21 +420,48 @@ def _encode_cursor(keys: Sequence[_SortKey], row: Mapping[Any, Any]) -> str:
 
 
 def _decode_cursor(cursor: str, keys: Sequence[_SortKey], entity: str) -> list[Any]:
+    """The sort-key values a cursor holds, each checked by the type of its field: a cursor
+    comes back from the caller, so it is input like any other."""
+    if not isinstance(cursor, str) or len(cursor) > _MAX_CURSOR:
+        raise ValidationError(
+            f"cannot read page cursor {shown(cursor, 60)}; pass the next_cursor of a previous page unchanged",
+            entity=entity,
+        )
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         payload = json.loads(raw)
         tokens, values = payload["k"], [_from_json(v) for v in payload["v"]]
-    except (binascii.Error, ValueError, TypeError, KeyError, AttributeError):
+    except (binascii.Error, ValueError, TypeError, KeyError, AttributeError, RecursionError):
         raise ValidationError(
             f"cannot read page cursor {cursor[:40]!r}; pass the next_cursor of a previous page unchanged",
             entity=entity,
         ) from None
     expected = [k.token for k in keys]
     if tokens != expected or len(values) != len(keys):
+        made = ",".join(t if isinstance(t, str) else shown(t) for t in tokens) if isinstance(tokens, list) else shown(tokens)
         raise ValidationError(
-            f"the page cursor belongs to a query sorted by {','.join(map(str, tokens))}, but this one is "
+            f"the page cursor belongs to a query sorted by {made[:200]}, but this one is "
             f"sorted by {','.join(expected)}; start again from the first page",
             entity=entity,
         )
-    return values
+    return [_cursor_value(key.target, value, entity) for key, value in zip(keys, values, strict=True)]
 
+
+def _cursor_value(target: _Target, value: Any, entity: str) -> Any:
+    """*value* of a cursor for the sort key *target*, parsed by the field's type (a money
+    key holds the amount only)."""
+    if value is None and _nullable(target.column):
+        return None
+    ftype = target.field.type
+    try:
+        if value is None:
+            raise FieldValueError("an empty value, which this field never holds")
+        if isinstance(ftype, MoneyType):
+            return DecimalType(scale=ftype.scale).parse(value)
+        return ftype.parse(value)
+    except FieldValueError as exc:
+        raise ValidationError(
+            {target.name: [f"the page cursor holds a value this field cannot hold ({exc}); "
+                           "pass the next_cursor of a previous page unchanged"]},
+            entity=entity,
+        ) from None

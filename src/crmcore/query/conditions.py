@@ -20,13 +20,17 @@ import sqlalchemy as sa
 
 from crmcore.errors import PermissionDeniedError, ValidationError
 from crmcore.fields import EQUALITY, Field, FieldType, FieldValueError, MoneyType, MultiChoice
+from crmcore.fields.base import check_text, shown
 from crmcore.money import CURRENCIES, Money
 
 if TYPE_CHECKING:
     from crmcore.registry import EntityType
     from crmcore.storage.uow import UnitOfWork
 
-__all__ = ["OPERATORS", "Conditions", "parse_where", "resolve"]
+__all__ = ["MAX_NESTING", "OPERATORS", "Conditions", "parse_where", "resolve"]
+
+#: How deep condition groups (``{"all": [...]}``, ``{"any": [...]}``, ``{"not": ...}``) may nest.
+MAX_NESTING = 32
 
 
 #: Every operator a condition may use.
@@ -116,7 +120,7 @@ def resolve(uow: UnitOfWork, etype: EntityType, table: sa.FromClause, name: str,
     known = [f.name for f in etype.all_fields]
     known += [f"{f.name}_currency" for f in etype.all_fields if isinstance(f.type, MoneyType)]
     raise ValidationError(
-        {str(name): [f"unknown field; the fields of {etype.name} are: {', '.join(known)}"]},
+        {name if isinstance(name, str) else shown(name): [f"unknown field; the fields of {etype.name} are: {', '.join(known)}"]},
         entity=etype.name,
     )
 
@@ -132,21 +136,26 @@ class Conditions:
     def _target(self, name: str, purpose: str) -> _Target:
         raise NotImplementedError
 
-    def _compile(self, condition: Any, *, negate: bool) -> sa.ColumnElement[bool]:
+    def _compile(self, condition: Any, *, negate: bool, depth: int = 0) -> sa.ColumnElement[bool]:
         if isinstance(condition, str):
-            return self._compile(parse_where(condition), negate=negate)
+            return self._compile(parse_where(condition), negate=negate, depth=depth)
         if isinstance(condition, Mapping):
+            if depth >= MAX_NESTING:
+                raise ValidationError(
+                    f"the condition groups nest more than {MAX_NESTING} levels deep; write them flatter "
+                    "(one 'all' or 'any' list takes any number of conditions)", entity=self.entity.name,
+                )
             if len(condition) != 1 or next(iter(condition)) not in ("all", "any", "not"):
                 raise ValidationError(
                     f"a condition group is {{'all': [...]}}, {{'any': [...]}} or {{'not': condition}}, "
-                    f"got {dict(condition)!r}", entity=self.entity.name,
+                    f"got {shown(condition)}", entity=self.entity.name,
                 )
             kind, inner = next(iter(condition.items()))
             if kind == "not":
-                return self._compile(inner, negate=not negate)
+                return self._compile(inner, negate=not negate, depth=depth + 1)
             if isinstance(inner, (str, Mapping)) or not isinstance(inner, Iterable):
-                raise ValidationError(f"{kind!r} takes a list of conditions, got {inner!r}", entity=self.entity.name)
-            parts = [self._compile(c, negate=negate) for c in inner]
+                raise ValidationError(f"{kind!r} takes a list of conditions, got {shown(inner)}", entity=self.entity.name)
+            parts = [self._compile(c, negate=negate, depth=depth + 1) for c in inner]
             conjunction = (kind == "all") != negate  # De Morgan: not(all) is any(not)
             if conjunction:
                 return sa.and_(sa.true(), *parts)
@@ -157,7 +166,7 @@ class Conditions:
             if len(condition) == 3 and isinstance(condition[1], str):
                 return self._leaf(condition[0], condition[1], condition[2], negate=negate)
         raise ValidationError(
-            f"cannot read condition {condition!r}; write (field, operator, value), (field, 'is null'), "
+            f"cannot read condition {shown(condition)}; write (field, operator, value), (field, 'is null'), "
             "a group such as {'all': [...]}, or a text filter such as 'amount>50000'",
             entity=self.entity.name,
         )
@@ -167,14 +176,14 @@ class Conditions:
         op = " ".join(op.lower().split()) if isinstance(op, str) else op
         if op not in OPERATORS:
             raise ValidationError(
-                {target.name: [f"unknown operator {op!r}; operators are: {', '.join(OPERATORS)}"]},
+                {target.name: [f"unknown operator {shown(op)}; operators are: {', '.join(OPERATORS)}"]},
                 entity=self.entity.name,
             )
         allowed = target.field.type.operators
         if op not in allowed:
-            shown = ", ".join(o for o in OPERATORS if o in allowed)
+            listed = ", ".join(o for o in OPERATORS if o in allowed)
             raise ValidationError(
-                {target.name: [f"operator {op!r} does not apply to a {target.kind} field; use one of: {shown}"]},
+                {target.name: [f"operator {op!r} does not apply to a {target.kind} field; use one of: {listed}"]},
                 entity=self.entity.name,
             )
         if op in ("=", "!=") and _is_empty(value):
@@ -216,7 +225,7 @@ class Conditions:
                 value = value.split("..", 1)
             if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence) or len(value) != 2:
                 raise ValidationError(
-                    {target.name: [f"'between' takes two values (low, high) or text 'low..high', got {value!r}"]},
+                    {target.name: [f"'between' takes two values (low, high) or text 'low..high', got {shown(value)}"]},
                     entity=self.entity.name,
                 )
             low, high = (self._parse(target, op, v) for v in value)
@@ -247,7 +256,7 @@ class Conditions:
             parsed = target.field.parse(value)
         except FieldValueError as exc:
             raise ValidationError(
-                {target.name: [f"cannot filter with {op!r} on {value!r}: {exc}"]}, entity=self.entity.name
+                {target.name: [f"cannot filter with {op!r} on {shown(value)}: {exc}"]}, entity=self.entity.name
             ) from None
         if parsed is None:
             raise ValidationError(
@@ -293,7 +302,7 @@ def _items(target: _Target, value: Any, entity: str) -> list[Any]:
         return [v for v in value.split(",") if v.strip()]
     if isinstance(value, Mapping) or not isinstance(value, Iterable):
         raise ValidationError(
-            {target.name: [f"'in' takes a list of values or text 'a,b,c', got {value!r}"]}, entity=entity
+            {target.name: [f"'in' takes a list of values or text 'a,b,c', got {shown(value)}"]}, entity=entity
         )
     return list(value)
 
@@ -302,8 +311,11 @@ def _fragment(target: _Target, op: str, value: Any, entity: str) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str) or not value.strip():
-        raise ValidationError({target.name: [f"{op!r} needs some text, got {value!r}"]}, entity=entity)
-    return value.strip()
+        raise ValidationError({target.name: [f"{op!r} needs some text, got {shown(value)}"]}, entity=entity)
+    try:
+        return check_text(value).strip()
+    except FieldValueError as exc:
+        raise ValidationError({target.name: [f"cannot filter with {op!r}: {exc}"]}, entity=entity) from None
 
 
 def _like_escape(text: str) -> str:
@@ -357,11 +369,11 @@ def parse_where(text: str) -> tuple[Any, ...]:
     :raises ValidationError: for text that does not follow the grammar, saying what is wrong.
     """
     if not isinstance(text, str):
-        raise ValidationError(f"a text filter is a string such as 'amount>50000', got {text!r}")
+        raise ValidationError(f"a text filter is a string such as 'amount>50000', got {shown(text)}")
     match = _WORDS.match(text) or _SYMBOLIC.match(text)
     if match is None:
         raise ValidationError(
-            f"cannot read filter {text!r}: expected FIELD OPERATOR VALUE such as 'amount>50000', "
+            f"cannot read filter {shown(text)}: expected FIELD OPERATOR VALUE such as 'amount>50000', "
             "'stage=won', 'email~acme.test', 'stage in won,lost', 'owner_id is null' or "
             "'amount between 10..20'; operators: = != < <= > >= ~ ^ in, not in, between, "
             "contains, startswith, is null, is not null"
@@ -372,7 +384,7 @@ def parse_where(text: str) -> tuple[Any, ...]:
     rest = match.group("value")
     if op in _NULL_OPERATORS:
         if rest.strip():
-            raise ValidationError(f"cannot read filter {text!r}: nothing may follow {op!r}, got {rest.strip()!r}")
+            raise ValidationError(f"cannot read filter {shown(text)}: nothing may follow {op!r}, got {rest.strip()!r}")
         return (field, op)
     if op in ("in", "not in"):
         inner = rest.strip()
@@ -380,17 +392,17 @@ def parse_where(text: str) -> tuple[Any, ...]:
             rest = inner[1:-1]
         items = [_unquote(part) for part in rest.split(",")]
         if not rest.strip() or any(not item for item in items):
-            raise ValidationError(f"cannot read filter {text!r}: {op!r} takes values separated by commas, such as 'won,lost'")
+            raise ValidationError(f"cannot read filter {shown(text)}: {op!r} takes values separated by commas, such as 'won,lost'")
         return (field, op, items)
     if op == "between":
         low, sep, high = rest.partition("..")
         if not sep or not low.strip() or not high.strip():
-            raise ValidationError(f"cannot read filter {text!r}: 'between' takes LOW..HIGH, such as 'amount between 10..20'")
+            raise ValidationError(f"cannot read filter {shown(text)}: 'between' takes LOW..HIGH, such as 'amount between 10..20'")
         return (field, op, (_unquote(low), _unquote(high)))
     value = _unquote(rest)
     if not value and op not in ("=", "!="):
-        raise ValidationError(f"cannot read filter {text!r}: {op!r} needs a value after it")
+        raise ValidationError(f"cannot read filter {shown(text)}: {op!r} needs a value after it")
     if not rest.strip() and op in ("=", "!="):
         hint = "is null" if op == "=" else "is not null"
-        raise ValidationError(f"cannot read filter {text!r}: no value after {op!r}; to test for empty values write '{field} {hint}'")
+        raise ValidationError(f"cannot read filter {shown(text)}: no value after {op!r}; to test for empty values write '{field} {hint}'")
     return (field, op, value)

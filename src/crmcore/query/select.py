@@ -145,7 +145,7 @@ class Select(Conditions):
     def limit(self, n: int | None) -> Select:
         """Return at most *n* rows from :meth:`all` (``None`` for no limit).
 
-        :raises ValidationError: for anything but a whole number of at least 0 or ``None``.
+        :raises ValidationError: for anything but a whole number from 0 to 2**63 - 1 or ``None``.
         """
         return attrs.evolve(self, max_rows=checked_limit(n, self.entity.name))
 

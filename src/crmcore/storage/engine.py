@@ -10,6 +10,7 @@ wrote first).
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,7 +20,7 @@ from sqlalchemy.pool import StaticPool
 
 from crmcore.errors import BusyError, ConfigError, ConflictError, CrmError, DatabaseError
 
-__all__ = ["check_connection", "lost_race", "make_engine", "safe_url"]
+__all__ = ["check_connection", "lost_race", "make_engine", "missing_sqlite_file", "safe_url"]
 
 #: SQLite's result of a write whose snapshot is older than the last commit: a real conflict.
 _SQLITE_SNAPSHOT = "SQLITE_BUSY_SNAPSHOT"
@@ -168,6 +169,18 @@ def make_engine(url: str, *, echo: bool = False, busy_timeout: float = 30.0, **k
         connection.exec_driver_sql("BEGIN")
 
     return engine
+
+
+def missing_sqlite_file(url: sa.URL) -> str | None:
+    """The path of the SQLite database file *url* names when that file does not exist (SQLite
+    would create it, empty, on connecting); ``None`` otherwise (another database, in memory,
+    a URI filename, or a file that exists)."""
+    if url.get_backend_name() != "sqlite":
+        return None
+    path = url.database
+    if not path or path == ":memory:" or path.startswith("file:") or url.query.get("uri"):
+        return None
+    return None if os.path.exists(path) else path
 
 
 def check_connection(engine: sa.Engine) -> None:

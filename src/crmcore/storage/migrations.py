@@ -317,7 +317,7 @@ def _migration_connection(crm: Crm) -> Iterator[sa.Connection]:
     which would otherwise cascade or fail on the rows that refer to it. :func:`_check_foreign_keys`
     checks them before commit instead.
     """
-    with _alembic_lock, crm.connect() as connection:
+    with _alembic_lock, crm.connect(create=True) as connection:
         sqlite = connection.dialect.name == "sqlite"
         if sqlite:
             connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
@@ -513,7 +513,7 @@ def pending(crm: Crm) -> list[str]:
     whose revisions are all applied, what its declarations have that no revision creates.
     """
     lines: list[str] = []
-    with _alembic_lock, crm.connect() as connection:
+    with _alembic_lock, crm.connect(create=True) as connection:
         all_branches = branches(crm)
         for branch in all_branches:
             if branch.scripted:
@@ -661,7 +661,7 @@ def differences(crm: Crm, plugin: str | None = None) -> list[Any]:
     Column)``, as :func:`alembic.autogenerate.compare_metadata` returns them. Objects found only
     in the database (a disabled plugin's tables, say) are not reported.
     """
-    with crm.connect() as connection:
+    with crm.connect(create=True) as connection:
         return _compare(connection, crm, plugin)
 
 

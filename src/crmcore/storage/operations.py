@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import attrs
 
 from crmcore.errors import NotFoundError
+from crmcore.fields.base import shown
 from crmcore.records import Record
 
 if TYPE_CHECKING:
@@ -111,9 +112,18 @@ def _atomic(method: _Method) -> _Method:
     return run  # type: ignore[return-value]
 
 
+_ID_MAX = 2**31 - 1  # ids are INTEGER columns (32 bits on PostgreSQL)
+
+
 def _as_id(entity: str, value: Any) -> int:
+    number = None
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    raise NotFoundError(f"{entity} id must be a whole number, got {value!r}", entity=entity, id=value)
+        number = value
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        number = int(value)
+    if number is not None and abs(number) <= _ID_MAX:
+        return number
+    if number is not None:
+        raise NotFoundError(f"{entity} {number} not found: ids are whole numbers from 1 to {_ID_MAX}",
+                            entity=entity, id=value)
+    raise NotFoundError(f"{entity} id must be a whole number, got {shown(value)}", entity=entity, id=value)

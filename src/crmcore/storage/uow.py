@@ -67,6 +67,8 @@ from crmcore.storage.engine import lost_race
 from crmcore.storage.operations import Change, _as_id, _atomic, _Issued, _issued_by, _now
 from crmcore.storage.prepared import _Prepared
 from crmcore.storage.raw import RawConnection
+from crmcore.storage.schema_lag import behind_schema
+from crmcore.storage.unmanaged_refs import raise_delete_refusal
 from crmcore.validation import validate
 
 if TYPE_CHECKING:
@@ -250,16 +252,18 @@ class UnitOfWork:
                 if record_id in records:  # gone only if deleted later in the same unit
                     yield {"event": RecordEvent("created", etype.name, records[record_id], self.actor, {})}
 
-    def _translate(self, exc: sa.exc.OperationalError, *, entity: str | None = None, id: int | None = None) -> CrmError:
+    def _translate(self, exc: sa.exc.DBAPIError, *, entity: str | None = None, id: int | None = None) -> CrmError:
         """Turn a lost race into a :class:`ConflictError` (another transaction wrote first) or
         a :class:`~crmcore.errors.BusyError` (a lock was held longer than the busy timeout),
-        naming the record being written when known (see :func:`crmcore.storage.engine.lost_race`)."""
-        return lost_race(exc, timeout=self.crm.settings.busy_timeout, entity=entity, id=id)
+        naming the record being written when known (see :func:`crmcore.storage.engine.lost_race`);
+        a table or column the database lacks into "run crm db upgrade" (see
+        :func:`crmcore.storage.schema_lag.behind_schema`)."""
+        return behind_schema(self.registry, exc) or lost_race(exc, timeout=self.crm.settings.busy_timeout, entity=entity, id=id)
 
     def _execute(self, statement: Any, params: Any = None) -> sa.CursorResult[*tuple[Any, ...]]:
         try:
             return self.connection.execute(statement, params)
-        except sa.exc.OperationalError as exc:
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
             raise self._translate(exc) from exc
 
     # -- reading -------------------------------------------------------------------------------
@@ -967,7 +971,10 @@ class UnitOfWork:
             self.crm.core_tables["tagging"].c.record_id == record.id,
         ))
         table = self.registry.table(etype.name)
-        result = self._execute(sa.delete(table).where(table.c.id == record.id, table.c.version == record.version))
+        try:
+            result = self._execute(sa.delete(table).where(table.c.id == record.id, table.c.version == record.version))
+        except sa.exc.IntegrityError as exc:  # a table the registry does not know refers to it
+            raise_delete_refusal(self, etype, [record.id], exc)
         if result.rowcount != 1:
             raise self._stale(etype.name, record.id, record.version, None)
         self._after_write("deleted", etype, record, record, {})

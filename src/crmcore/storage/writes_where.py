@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from crmcore.errors import ConflictError, ReferenceError, ValidationError
 from crmcore.fields import Reference
 from crmcore.storage.batch import check_access_many, update_many
+from crmcore.storage.unmanaged_refs import raise_delete_refusal
 from crmcore.validation import validate
 
 if TYPE_CHECKING:
@@ -143,7 +144,10 @@ def _delete_plain(uow: UnitOfWork, etype: EntityType, records: Sequence[Record])
         ids = [record.id for record in chunk]
         uow._execute(sa.delete(tagging).where(tagging.c.entity == entity, tagging.c.record_id.in_(ids)))
         pairs = [(record.id, record.version) for record in chunk]
-        result = uow._execute(sa.delete(table).where(sa.tuple_(table.c.id, table.c.version).in_(pairs)))
+        try:
+            result = uow._execute(sa.delete(table).where(sa.tuple_(table.c.id, table.c.version).in_(pairs)))
+        except sa.exc.IntegrityError as exc:  # a table the registry does not know refers to them
+            raise_delete_refusal(uow, etype, ids, exc)
         if result.rowcount != len(pairs):
             raise _conflict(uow, etype, pairs)
     for record in records:

@@ -1,11 +1,15 @@
 """Matching the columns of an import file to the fields of an entity type.
 
 A column matches a field by name or label, ignoring case, spaces and punctuation (``First
-Name``, ``first_name`` and ``FIRST-NAME`` all feed ``first_name``), or as the caller maps it
-(``--map "E-mail Address=email"``; ``--map "Notes="`` leaves a column out). ``id`` names the
-record's id (see :mod:`crmcore.transfer.importer` for what it does); ``version`` is ignored.
-Every other column must match exactly one field: unknown or ambiguous columns are an error that
-names them and says how to map them.
+Name``, ``first_name`` and ``FIRST-NAME`` all feed ``first_name``), else by one of the field's
+declared aliases (``E-mail Address`` feeds ``email``), or as the caller maps it (``--map
+"Mail=email"``; ``--map "Notes="`` leaves a column out). ``id`` names the record's id (see
+:mod:`crmcore.transfer.importer` for what it does); ``version`` is ignored. Every other column
+must match exactly one field: unknown or ambiguous columns are an error that names them and
+says how to map them, except the columns of common contact exports
+(:mod:`crmcore.transfer.formats`), which are left out and listed. When such a column feeds a
+field by name and another by alias (Outlook's ``Title``, a name prefix, and ``Job Title``), the
+alias wins and the other is left out.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import attrs
 
 from crmcore.errors import ValidationError
 from crmcore.registry import SYSTEM_FIELD_NAMES
+from crmcore.transfer.formats import is_export_column
 
 if TYPE_CHECKING:
     from crmcore.registry import EntityType
@@ -49,21 +54,37 @@ class FieldMatcher:
                 loose.setdefault(normalize(key), set()).add(f.name)
         loose.setdefault(normalize(ID), set()).add(ID)
         self.loose = loose
+        aliases: dict[str, set[str]] = {}
+        for f in entity.fields:
+            for alias in f.aliases:
+                aliases.setdefault(normalize(alias), set()).add(f.name)
+        self.aliases = aliases
 
     def match(self, text: str) -> str | None:
         """The field *text* names (``"id"`` for the id), or ``None``.
 
         :raises ValidationError: when *text* matches several fields.
         """
+        return self.match_how(text)[0]
+
+    def match_how(self, text: str) -> tuple[str | None, bool]:
+        """``(field, by_alias)``: the field *text* names by name or label, else by one of the
+        fields' aliases (then *by_alias* is true), or ``(None, False)``.
+
+        :raises ValidationError: when *text* matches several fields.
+        """
         if text in self.exact:
-            return self.exact[text]
-        found = self.loose.get(normalize(text), set())
+            return self.exact[text], False
+        key = normalize(text)
+        found, by_alias = self.loose.get(key, set()), False
+        if not found:
+            found, by_alias = self.aliases.get(key, set()), True
         if len(found) > 1:
             raise ValidationError(
                 f"column {text!r} matches the fields {', '.join(sorted(found))} of {self.entity.name}; "
                 f"choose one with --map '{text}=FIELD'"
             )
-        return next(iter(found), None)
+        return next(iter(found), None), by_alias and bool(found)
 
     def field_for_map(self, column: str, target: str) -> str:
         """The field a ``--map COLUMN=TARGET`` names.
@@ -93,10 +114,12 @@ class ColumnPlan:
 
     :ivar targets: ``{column: field name}`` (``"id"`` for the id column) of imported columns.
     :ivar ignored: columns left out (mapped to nothing, or ``version``).
+    :ivar aliased: ``{column: field}`` of the columns matched by one of the field's aliases.
     """
 
     targets: dict[str, str]
     ignored: list[str]
+    aliased: dict[str, str] = attrs.field(factory=dict)
 
     @property
     def fields(self) -> set[str]:
@@ -127,8 +150,10 @@ class ColumnPlan:
         unknown: list[str] = []
         mapped = _resolve_mapping(columns, mapping, source, strict=every_map_key)
         entity = matcher.entity.name
+        aliased: set[str] = set()  # columns matched by an alias
         for column in columns:
             field: str | None
+            by_alias = False
             if column in mapped:
                 target = mapped[column]
                 if target is None:
@@ -140,13 +165,13 @@ class ColumnPlan:
                     problems.append("a column has no name; name it or ignore it with --map '='")
                     continue
                 try:
-                    field = matcher.match(column)
+                    field, by_alias = matcher.match_how(column)
                 except ValidationError as exc:
                     problems.append(str(exc))
                     continue
                 if field is None:
                     system = matcher.system_field(column)
-                    if system in _IGNORED_SYSTEM:
+                    if system in _IGNORED_SYSTEM or (system is None and is_export_column(column)):
                         ignored.append(column)
                     elif system is not None:
                         problems.append(
@@ -158,12 +183,21 @@ class ColumnPlan:
                     continue
             if field in targets.values():
                 other = next(c for c, f in targets.items() if f == field)
-                problems.append(
-                    f"columns {other!r} and {column!r} both feed {entity}.{field}; "
-                    f"ignore one with --map '{column}='"
-                )
-                continue
+                if by_alias and other not in mapped and other not in aliased and is_export_column(other):
+                    del targets[other]  # Outlook's 'Title' (a name prefix) gives way to 'Job Title'
+                    ignored.append(other)
+                elif other in aliased and column not in mapped and is_export_column(column):
+                    ignored.append(column)
+                    continue
+                else:
+                    problems.append(
+                        f"columns {other!r} and {column!r} both feed {entity}.{field}; "
+                        f"ignore one with --map '{column}='"
+                    )
+                    continue
             targets[column] = field
+            if by_alias:
+                aliased.add(column)
         if unknown:
             names = listed(unknown)
             problems.insert(0, (
@@ -176,7 +210,7 @@ class ColumnPlan:
             more = len(problems) - MAX_LISTED
             shown = problems[:MAX_LISTED] + ([f"and {more:,} more problem{'s' if more > 1 else ''} with the columns"] if more > 0 else [])
             raise ValidationError("; ".join(shown), source=source)
-        return cls(targets, ignored)
+        return cls(targets, ignored, {c: targets[c] for c in aliased if c in targets})
 
 
 #: How many column names or problems a message lists before it counts the rest.

@@ -47,6 +47,15 @@ class DuplicateChecks:
     _unwritten: dict[str, dict[Any, int]]
     _reject: Callable[[PendingRow, Mapping[str, Sequence[str]]], None]  # the importer's
 
+    def _dedupe_key(self, values: Sequence[Any]) -> tuple[Any, ...] | None:
+        """The key of a row whose ``dedupe_on`` fields hold *values*, or ``None`` when one is
+        empty: each value as its field type compares duplicates
+        (:meth:`~crmcore.fields.FieldType.dedupe_key`: e-mail addresses whatever their case)."""
+        if None in values:
+            return None
+        return tuple(v if name == ID else self.etype.field(name).type.dedupe_key(v)
+                     for name, v in zip(self.dedupe, values, strict=True))
+
     def _describe_key(self, row: PendingRow) -> str:
         return ", ".join(f"{name} {row.raw.get(name, row.id if name == ID else None)!r}" for name in self.dedupe)
 
@@ -87,14 +96,15 @@ class DuplicateChecks:
                     f"{self.etype.name}.{name} is hidden from {self.uow.actor.username}; it cannot be used to find duplicates",
                     field=name, reasons=[f"field access of {self.etype.name}.{name} is hidden"],
                 )
-        return [self.table.c.id if name == ID else self.table.c[self.etype.field(name).column] for name in self.dedupe]
+        return [self.table.c.id if name == ID else self.etype.field(name).type.dedupe_column(
+            self.table.c[self.etype.field(name).column]) for name in self.dedupe]
 
     def _match_existing(self, rows: list[PendingRow]) -> tuple[list[PendingRow], list[PendingRow]]:
         keys = {row.key for row in rows if row.key is not None}
         found: dict[tuple[Any, ...], list[Record]] = {}
         if keys:
             columns = self._key_columns()
-            names = [c.name for c in columns]
+            names = [f"dedupe_key_{i}" for i in range(len(columns))]
             ordered = list(keys)
             uow = self.uow
             for start in range(0, len(ordered), 1000):
@@ -105,7 +115,7 @@ class DuplicateChecks:
                     condition = sa.tuple_(*columns).in_(chunk)
                 # only records the actor may read count as duplicates: an invisible record is
                 # neither updated nor revealed (the row is imported as a new record)
-                statement = sa.select(self.table).where(condition, uow.read_filter(self.etype.name, self.table)).order_by(self.table.c.id)
+                statement = sa.select(self.table, *(c.label(n) for c, n in zip(columns, names, strict=True))).where(condition, uow.read_filter(self.etype.name, self.table)).order_by(self.table.c.id)
                 if self.policy == "update":
                     statement = statement.with_for_update()
                 for mapping in uow._execute(statement).mappings():

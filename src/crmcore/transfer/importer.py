@@ -225,6 +225,8 @@ class Importer(DuplicateChecks):
         if self.options.keep_ids and ID not in plan.targets.values() and check_required:
             raise ValidationError("keep_ids: the file has no id column", source=self.source)
         self.report.ignored_columns = list(dict.fromkeys([*self.report.ignored_columns, *plan.ignored]))
+        self.report.columns.update(plan.targets)
+        self.report.aliased_columns.update(plan.aliased)
         if ID in plan.targets.values() and not self.options.keep_ids and ID not in self.dedupe:
             column = next(c for c, f in plan.targets.items() if f == ID)
             if column not in self.report.ignored_columns:
@@ -325,8 +327,7 @@ class Importer(DuplicateChecks):
                     row = PendingRow(src, raw)
                     row.parsed = parsed
                     if dedupe:
-                        key = tuple(map(parsed.get, dedupe))
-                        row.key = None if None in key else key
+                        row.key = self._dedupe_key(tuple(map(parsed.get, dedupe)))
             if row is not None:
                 append(row)
         return out
@@ -377,7 +378,7 @@ class Importer(DuplicateChecks):
                 key = tuple(row.id if name == ID else parsed.get(name) for name in self.dedupe)
             else:
                 key = tuple(map(parsed.get, self.dedupe))
-            row.key = None if None in key else key
+            row.key = self._dedupe_key(key)
         return row
 
     def _object_values(self, src: SourceRow) -> tuple[ColumnPlan | None, dict[str, Any]]:

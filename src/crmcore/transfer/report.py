@@ -66,6 +66,9 @@ class ImportReport:
         when the caller's unit of work has yet to commit).
     :ivar rejects: the file the invalid rows were written to, if any.
     :ivar ignored_columns: columns of the file that were not imported.
+    :ivar columns: ``{column: field}``: which field each imported column of the file fed
+        (``{"E-mail Address": "email"}``), ``"id"`` for the id column.
+    :ivar aliased_columns: those of :attr:`columns` matched by an alias of their field.
     :ivar seconds: wall time of the import.
     """
 
@@ -81,6 +84,8 @@ class ImportReport:
     committed: bool = False
     rejects: str | None = None
     ignored_columns: list[str] = attrs.field(factory=list)
+    columns: dict[str, str] = attrs.field(factory=dict)
+    aliased_columns: dict[str, str] = attrs.field(factory=dict)
     seconds: float = 0.0
 
     @property
@@ -118,6 +123,12 @@ class ImportReport:
         if self.rejects and self.invalid:
             text += f"; invalid rows written to {self.rejects}"
         return text
+
+    def matched_columns(self) -> str | None:
+        """One line naming the columns matched by an alias of their field (``'E-mail Address'
+        → email``), or ``None`` when there are none."""
+        renamed = [f"{column!r} → {field}" for column, field in self.aliased_columns.items()]
+        return f"columns matched: {', '.join(renamed)}" if renamed else None
 
     def error_lines(self) -> list[str]:
         """One line per listed error, then how many invalid rows were not listed."""

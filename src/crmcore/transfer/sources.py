@@ -156,21 +156,25 @@ class Source:
                 line = next(lines)
             except StopIteration:
                 return
-            except UnicodeDecodeError:
+            except UnicodeError:  # UTF-16 without a byte order mark is not a UnicodeDecodeError
                 raise self._decode_error() from None
             yield line
 
     def _read(self, size: int) -> str:
         try:
             return self._text.read(size)
-        except UnicodeDecodeError:
+        except UnicodeError:
             raise self._decode_error() from None
 
     def _decode_error(self) -> ValidationError:
-        offset, line, bad = _locate_decode_error(self.path, self.encoding)
         shown = "UTF-8" if self.encoding == "utf-8-sig" else self.encoding
+        try:
+            offset, line, bad = _locate_decode_error(self.path, self.encoding)
+            where = f"byte {offset} (line {line}) is {bad!r}"
+        except UnicodeError as exc:  # no position: "UTF-16 stream does not start with BOM"
+            where = str(exc)
         return ValidationError(
-            f"not valid {shown}: byte {offset} (line {line}) is {bad!r}; if the file "
+            f"not valid {shown}: {where}; if the file "
             "was saved in another encoding, name it with --encoding (encoding= in Python), for "
             "example --encoding cp1252 or --encoding latin-1",
             source=self.path,
@@ -182,7 +186,7 @@ class Source:
             return next(self._csv)  # type: ignore[no-any-return]
         except StopIteration:
             return None
-        except UnicodeDecodeError:
+        except UnicodeError:
             raise self._decode_error() from None
         except csv.Error as exc:
             raise ValidationError(
@@ -203,7 +207,7 @@ class Source:
                 if "'" in "".join(cells):  # rarely: a cell an export neutralised (or a name such as O'Hara)
                     cells = [restore(cell) for cell in cells]
                 yield SourceRow(row, start, cells)
-        except UnicodeDecodeError:
+        except UnicodeError:
             raise self._decode_error() from None
         except csv.Error as exc:
             raise ValidationError(

@@ -41,6 +41,14 @@ __all__ = ["Lookups", "Workflow"]
 Lookup = Callable[[tuple[str, ...]], Any]
 
 
+def _entry_defaults(stage: Stage, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``on_enter`` values of *stage* for the fields empty in *values*."""
+    if not stage.on_enter:
+        return {}
+    made = {"today": dt.date.today(), "now": _now()}  # today as conditions read it
+    return {name: made[value] for name, value in stage.on_enter if values.get(name) in (None, "", ())}
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -96,7 +104,7 @@ class Workflow:
             if len(self.by_entity[entity.name]) > 1 and not entity.has_field("pipeline"):
                 raise ConfigError(f"{where}: {entity.name} has several pipelines but no 'pipeline' field to say which a record follows")
             for stage in pipeline.stages:
-                for name in (*stage.required, *stage.locked):
+                for name in (*stage.required, *stage.locked, *(f for f, _ in stage.on_enter)):
                     if not entity.has_field(name):
                         raise ConfigError(f"{where} stage {stage.name!r}: unknown field {name!r} of {entity.name}")
             actions = self.permissions
@@ -194,6 +202,7 @@ class Workflow:
             changes[entered] = _now()
         if entity.has_field("probability") and values.get("probability") is None:
             changes["probability"] = stage.probability
+        changes.update(_entry_defaults(stage, {**values, **changes}))
         merged = {**values, **changes}
         self._require_fields(entity, stage, merged, None)
         if stage.name != pipeline.first.name:
@@ -312,6 +321,8 @@ class Workflow:
             extra = entered.get(key2)
             if extra is None:
                 extra = entered[key2] = self._entry_changes(entity, pipeline, target, changes, now)
+            if target.on_enter:
+                extra = {**extra, **_entry_defaults(target, record.merged(changes, extra))}
             if target.required:
                 self._require_fields(entity, target, record.merged(changes, extra), record)
             results[index] = extra
@@ -365,6 +376,7 @@ class Workflow:
 
     def _entered(self, entity: EntityType, pipeline: Pipeline, target: Stage, record: Record, changes: Mapping[str, Any]) -> dict[str, Any]:
         extra = self._entry_changes(entity, pipeline, target, changes, _now())
+        extra.update(_entry_defaults(target, record.merged(changes, extra)))
         if target.required:
             self._require_fields(entity, target, record.merged(changes, extra), record)
         return extra

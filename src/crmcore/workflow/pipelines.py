@@ -54,6 +54,18 @@ def _condition_tuple(values: Iterable[Condition]) -> tuple[Condition, ...]:
     return tuple(values)
 
 
+#: What a stage's ``on_enter`` may set an empty field to: the date or the moment of entry.
+ENTRY_VALUES = ("today", "now")
+
+
+def _entry_pairs(values: Mapping[str, str] | Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    pairs = tuple(values.items()) if isinstance(values, Mapping) else tuple(tuple(p) for p in values)
+    for pair in pairs:
+        if len(pair) != 2 or not isinstance(pair[0], str) or pair[1] not in ENTRY_VALUES:
+            raise ValueError(f"on_enter maps field names to one of {', '.join(map(repr, ENTRY_VALUES))}, got {pair!r}")
+    return pairs  # type: ignore[return-value]
+
+
 @attrs.frozen
 class Stage:
     """One stage of a pipeline.
@@ -62,6 +74,9 @@ class Stage:
     :param kind: ``open``, ``won`` or ``lost``.
     :param required: fields that must have a value to enter the stage.
     :param locked: fields that cannot change while the record is in the stage.
+    :param on_enter: fields set on entering the stage when they are empty: ``{"close_date":
+        "today"}`` (``"today"``: the date of entry; ``"now"``: its moment). They are set before
+        the required fields are checked.
     """
 
     name: str
@@ -70,6 +85,7 @@ class Stage:
     kind: str = attrs.field(default="open", validator=attrs.validators.in_(KINDS))
     required: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
     locked: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    on_enter: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_entry_pairs)
 
     def __attrs_post_init__(self) -> None:
         if not self.label:
@@ -143,7 +159,7 @@ class Pipeline:
             "origin": self.origin,
             "stages": [
                 {"name": s.name, "label": s.label, "probability": s.probability, "kind": s.kind,
-                 "required": list(s.required), "locked": list(s.locked)}
+                 "required": list(s.required), "locked": list(s.locked), "on_enter": dict(s.on_enter)}
                 for s in self.stages
             ],
             "transitions": [
@@ -384,7 +400,7 @@ class PipelineBuilder:
 
 
 _PIPELINE_KEYS = {"entity", "label", "field", "stages", "transitions", "default"}
-_STAGE_KEYS = {"name", "label", "probability", "kind", "required", "locked"}
+_STAGE_KEYS = {"name", "label", "probability", "kind", "required", "locked", "on_enter"}
 _TRANSITION_KEYS = {"from", "to", "guards", "permission"}
 
 
@@ -427,7 +443,12 @@ def pipeline_from_settings(name: str, table: Mapping[str, Any]) -> Pipeline:
             value = spec.get(key, [])
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ConfigError(f"{at}.{key} must be a list of field names, got {value!r}", key=f"{at}.{key}")
-        stages.append(Stage(spec["name"], spec.get("label", ""), probability, kind, spec.get("required", []), spec.get("locked", [])))
+        on_enter = spec.get("on_enter", {})
+        if not isinstance(on_enter, Mapping) or any(v not in ENTRY_VALUES for v in on_enter.values()):
+            raise ConfigError(f"{at}.on_enter maps field names to \"today\" or \"now\", such as "
+                              f"{{ close_date = \"today\" }}, got {on_enter!r}", key=f"{at}.on_enter")
+        stages.append(Stage(spec["name"], spec.get("label", ""), probability, kind, spec.get("required", []),
+                            spec.get("locked", []), on_enter))
     transitions = None
     if "transitions" in table:
         transitions = []
