@@ -75,12 +75,9 @@ def pick_agent(uow: UnitOfWork, queue_id: int, *, exclude: int | None = None) ->
         candidates = sorted(agent_ids(scoped, queue_id) - {exclude})
         if not candidates:
             return None
-        active = [
-            row["id"]
-            for row in scoped.select("user", fields=("id",))
-            .where(("id", "in", candidates), {"any": [("active", "is null"), ("active", "=", True)]})
-            .all()
-        ]
+        enabled = {"any": [("active", "is null"), ("active", "=", True)]}
+        users = scoped.select("user", fields=("id",)).where(("id", "in", candidates), enabled)
+        active = [row["id"] for row in users.all()]
         if not active:
             return None
         tickets = scoped.select("ticket").where(("assignee_id", "in", active))

@@ -1031,6 +1031,18 @@ class UnitOfWork:
         return Select.for_entity(self, entity, fields)
 
     @_atomic
+    def create_many(self, entity: str, rows: Sequence[Mapping[str, Any]], /) -> list[Record]:
+        """Create one record of *entity* per mapping of *rows*, each as :meth:`create` would
+        (checks, hooks, audit, signals), set-based: one reference check per field, one INSERT
+        (see :mod:`crmcore.storage.writes_where`). All or nothing.
+
+        :returns: the new records, in the order of *rows*.
+        :raises ValidationError: naming the fields of the first row that does not fit.
+        :raises ReferenceError: for the first row naming a missing record.
+        """
+        return _writes_where.create_many(self, entity, rows)
+
+    @_atomic
     def update_where(self, entity: str, where: Any, /, *, set: Mapping[str, Any]) -> int:  # noqa: A002 - SQL's word
         """Update every record of *entity* matching *where* that the actor may read: set-based,
         with the checks, hooks (batch and per-record forms), version checks, audit and signals
