@@ -45,7 +45,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 import sqlalchemy as sa
-from sqlalchemy.sql import visitors
 
 from crmcore.errors import PluginError, ValidationError
 from crmcore.fields import ORDERED, Field, FieldType, Reference
@@ -90,6 +89,18 @@ class _Computed(FieldType):
 
 
 _COMPUTED = _Computed()
+#: The annotation of the subqueries :meth:`Select.count_per` makes, secured as they are built.
+_SECURED = "crm_secured_select"
+
+
+def _walk(element: Any) -> Iterable[Any]:
+    """*element* and everything in it, except what is inside a :meth:`Select.count_per`."""
+    todo = [element]
+    while todo:
+        current = todo.pop()
+        yield current
+        if not getattr(current, "_annotations", {}).get(_SECURED):
+            todo.extend(current.get_children())
 
 
 @attrs.frozen(repr=False)
@@ -228,7 +239,7 @@ class Select(Conditions):
         allowed = {id(column) for column in visible.values()}
 
         def checked(expression: Any, what: str) -> sa.ColumnElement[Any]:
-            for element in visitors.iterate(expression):
+            for element in _walk(expression):
                 if isinstance(element, sa.TextClause) or (
                     isinstance(element, sa.ColumnClause) and element.is_literal and not _LITERAL.match(element.name)
                 ):
@@ -250,8 +261,23 @@ class Select(Conditions):
             if self.entity.has_field(name) or name in SYSTEM_COLUMNS:
                 raise ValidationError({name: [f"a computed column cannot be named like a field of {self.entity.name}"]},
                                       entity=self.entity.name)
-            computed.append((name, checked(build(visible), f"column {name!r}")))
+            computed.append((name, checked(build(visible), f"column {name!r}").label(f"x{len(computed)}")))
         return attrs.evolve(select, own=tuple(own), conditions=tuple(conditions), computed=tuple(computed))
+
+    def count_per(self, field: str, outer: sa.ColumnElement[Any], *, distinct: str | None = None) -> Any:
+        """A correlated scalar subquery counting the records this select matches whose *field*
+        equals *outer*, a column a builder of :meth:`extend` gets (the tickets each article
+        helped, say): ``COUNT(DISTINCT distinct)`` when *distinct* names a field. It carries
+        this select's read predicates and conditions, so :meth:`extend` accepts it.
+
+        :raises ValidationError: for an unknown field or path.
+        :raises PermissionDeniedError: for a hidden field.
+        """
+        select = self._copy()
+        key = select._target(field, "filter").column
+        counted = sa.func.count() if distinct is None else sa.func.count(sa.distinct(select._target(distinct, "select").column))
+        statement = select._select(counted).select_from(select.source).where(key == outer)
+        return statement.scalar_subquery()._annotate({_SECURED: True})
 
     def params(self, **values: Any) -> Select:
         """The select with values for the bound parameters (``sa.bindparam("kb_match")``) its
@@ -284,11 +310,47 @@ class Select(Conditions):
             columns.append(target.column.label(f"c{i}"))
             if target.currency is not None:
                 columns.append(target.currency.label(f"c{i}_currency"))
-        columns += [expression.label(f"x{i}") for i, (_, expression) in enumerate(self.computed)]
         id_key = _SortKey(resolve(self.uow, self.entity, self.table, "id", "sort"), False)
-        statement = self._select(*columns).select_from(self.source).order_by(*order_clauses([*self.sort, id_key]))
-        built = self._built["all"] = statement if self.max_rows is None else statement.limit(self.max_rows)
+        keys = [*self.sort, id_key]
+        if self.max_rows is not None and self.computed:
+            built = self._ranked_first(columns, keys)
+        else:
+            columns += [expression for _, expression in self.computed]  # labelled x0, x1, ... by extend
+            built = self._select(*columns).select_from(self.source).order_by(*order_clauses(keys))
+            built = built if self.max_rows is None else built.limit(self.max_rows)
+        self._built["all"] = built
         return built
+
+    def _ranked_first(self, columns: list[Any], keys: list[_SortKey]) -> sa.Select[Any]:
+        """A limited select with computed columns, in two steps: the ids, sort values and
+        own-table columns of the best rows first (a search index ranking its matches), then
+        the fields and the other computed columns of those rows only."""
+        own = {id(table) for table, _ in self.own}
+
+        def needs_own(expression: Any) -> bool:
+            return any(id(getattr(e, "table", None)) in own for e in _walk(expression))
+
+        sorted_by = {id(key.target.column) for key in keys}
+        first = [(name, e) for name, e in self.computed if id(e) in sorted_by or needs_own(e)]
+        ranks = {id(e) for _, e in first}  # sort keys already among the selected columns
+        later = [e for _, e in self.computed if id(e) not in ranks]
+        picked = [self.table.c.id.label("k0")]
+        names = []
+        for i, key in enumerate(keys[:-1]):
+            column = key.target.column
+            if id(column) not in ranks:
+                column = column.label(f"k{i + 1}")
+                picked.append(column)
+            names.append(column.name)
+        best = (self._select(*picked, *(e for _, e in first)).select_from(self.source)
+                .order_by(*order_clauses(keys)).limit(self.max_rows).subquery("best"))
+        source: sa.FromClause = self.table.join(best, best.c.k0 == self.table.c.id)
+        for join in self.joins.values():
+            source = source.outerjoin(join.alias, join.on)
+        order = [(best.c[name], k.descending) for name, k in zip(names, keys[:-1], strict=True)]
+        clauses = [c.desc().nulls_first() if down else c.asc().nulls_last() for c, down in order]
+        outputs = [best.c[e.name] for _, e in first]
+        return sa.select(*columns, *outputs, *later).select_from(source).order_by(*clauses, best.c.k0)
 
     def all(self) -> list[dict[str, Any]]:
         """The selected fields of every matching record, in order: one dict per record, keyed
@@ -375,6 +437,8 @@ class Select(Conditions):
         for computed, expression in self.computed:
             if name == computed:
                 return _Target(Field(name, _COMPUTED), expression)
+        if name in SYSTEM_COLUMNS[1:]:  # never hidden
+            return _Target(Field(name, _COMPUTED), self.table.c[name])
         if not isinstance(name, str) or "." not in name:
             return resolve(self.uow, self.entity, self.table, name, purpose)
         steps = name.split(".")
