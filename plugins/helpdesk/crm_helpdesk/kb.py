@@ -33,6 +33,7 @@ from crm_helpdesk.entities import DONE_STAGES
 if TYPE_CHECKING:
     from crmcore.query import Select
     from crmcore.security import AccessContext
+    from crmcore.storage.raw import RawConnection
     from crmcore.storage.uow import UnitOfWork
 
 __all__ = [
@@ -64,9 +65,9 @@ STOP_WORDS = frozenset(
 )
 
 
-def search_index_ddl(dialect: str) -> list[str]:
-    """The statements that create the search index on *dialect* (``sqlite`` or
-    ``postgresql``); the migration holds the same ones."""
+def search_index_ddl(dialect: str) -> list[tuple[str, str]]:
+    """``(name, statement)`` of each object of the search index on *dialect* (``sqlite`` or
+    ``postgresql``); the migration creates the same ones."""
     if dialect == "sqlite":
         index, article = FTS_TABLE, ARTICLE_TABLE
         add = f"INSERT INTO {index}(rowid, title, body) VALUES (new.id, new.title, new.body);"
@@ -75,55 +76,49 @@ def search_index_ddl(dialect: str) -> list[str]:
             "VALUES ('delete', old.id, old.title, old.body);"
         )
         return [
-            f"CREATE VIRTUAL TABLE IF NOT EXISTS {index} USING fts5(title, body, "
-            f"content='{article}', content_rowid='id', "
-            "tokenize='porter unicode61 remove_diacritics 2')",
-            f"CREATE TRIGGER IF NOT EXISTS {_TRIGGERS[0]} AFTER INSERT ON {article} "
-            f"BEGIN {add} END",
-            f"CREATE TRIGGER IF NOT EXISTS {_TRIGGERS[1]} AFTER DELETE ON {article} "
-            f"BEGIN {remove} END",
-            f"CREATE TRIGGER IF NOT EXISTS {_TRIGGERS[2]} AFTER UPDATE OF title, body ON {article} "
-            f"BEGIN {remove} {add} END",
+            (
+                index,
+                f"CREATE VIRTUAL TABLE IF NOT EXISTS {index} USING fts5(title, body, "
+                f"content='{article}', content_rowid='id', "
+                "tokenize='porter unicode61 remove_diacritics 2')",
+            ),
+            (
+                _TRIGGERS[0],
+                f"CREATE TRIGGER IF NOT EXISTS {_TRIGGERS[0]} AFTER INSERT ON {article} "
+                f"BEGIN {add} END",
+            ),
+            (
+                _TRIGGERS[1],
+                f"CREATE TRIGGER IF NOT EXISTS {_TRIGGERS[1]} AFTER DELETE ON {article} "
+                f"BEGIN {remove} END",
+            ),
+            (
+                _TRIGGERS[2],
+                f"CREATE TRIGGER IF NOT EXISTS {_TRIGGERS[2]} AFTER UPDATE OF title, body ON "
+                f"{article} BEGIN {remove} {add} END",
+            ),
         ]
     if dialect == "postgresql":
         return [
-            f"CREATE INDEX IF NOT EXISTS {PG_INDEX} ON {ARTICLE_TABLE} USING gin "
-            f"(to_tsvector('english', {_DOCUMENT.format(t='')}))"
+            (
+                PG_INDEX,
+                f"CREATE INDEX IF NOT EXISTS {PG_INDEX} ON {ARTICLE_TABLE} USING gin "
+                f"(to_tsvector('english', {_DOCUMENT.format(t='')}))",
+            )
         ]
     return []
 
 
-def ensure_search_index(connection: sa.Connection) -> list[str]:
-    """Create the parts of the search index the database lacks (on SQLite, then rebuild it
-    from the articles). Returns one line per thing made."""
-    dialect = connection.dialect.name
-    if dialect == "sqlite":
-        names = (FTS_TABLE, *_TRIGGERS)
-        present = set(
-            connection.execute(
-                sa.text("SELECT name FROM sqlite_master WHERE name IN (:a, :b, :c, :d)"),
-                dict(zip("abcd", names, strict=True)),
-            ).scalars()
-        )
-        if present == set(names):
-            return []
-        for statement in search_index_ddl(dialect):
-            connection.exec_driver_sql(statement)
-        connection.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')")
+def ensure_search_index(raw: RawConnection) -> list[str]:
+    """Create, through the help desk's raw API, the parts of the search index the database
+    lacks (on SQLite, then rebuild it from the articles). Returns one line per thing made."""
+    made = [raw.ensure(name, statement) for name, statement in search_index_ddl(raw.dialect)]
+    if not any(made):
+        return []
+    if raw.dialect == "sqlite":
+        raw.execute(sa.insert(_FTS).values({FTS_TABLE: "rebuild"}))
         return ["knowledge base search index (FTS5) created"]
-    if dialect == "postgresql":
-        found = connection.execute(
-            sa.text(
-                "SELECT 1 FROM pg_indexes WHERE indexname = :name AND schemaname = current_schema()"
-            ),
-            {"name": PG_INDEX},
-        ).scalar()
-        if found:
-            return []
-        for statement in search_index_ddl(dialect):
-            connection.exec_driver_sql(statement)
-        return ["knowledge base search index (GIN) created"]
-    return []
+    return ["knowledge base search index (GIN) created"]
 
 
 @attrs.frozen
