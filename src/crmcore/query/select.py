@@ -305,7 +305,7 @@ class Select(Conditions):
         built = self._built.get("all")
         if built is not None:
             return built  # type: ignore[no-any-return]
-        columns = []
+        columns: list[Any] = []
         for i, target in enumerate(self.targets):
             columns.append(target.column.label(f"c{i}"))
             if target.currency is not None:
