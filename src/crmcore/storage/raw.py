@@ -120,16 +120,19 @@ class RawConnection:
     def ensure(self, name: str, statement: str) -> bool:
         """Create the schema object *name* of the plugin (a table, index, trigger or SQLite
         virtual table its migration also makes: a search index, say) with the DDL *statement*,
-        unless the database has it, in the unit of work's transaction.
+        unless the database has it, in the unit of work's transaction. The name starts with the
+        plugin's prefix (an index's may start with ``ix_`` before it, as crmcore names indexes).
 
         :returns: whether it was created.
         :raises PluginError: when *name* lacks the plugin's prefix, or *statement* is not the
             ``CREATE`` of *name*.
         """
         made = _CREATE.match(statement)
-        if not name.startswith(f"{self.plugin}_") or made is None or made.group(1) != name:
+        prefix = f"{self.plugin}_"
+        if not name.removeprefix("ix_").startswith(prefix) or made is None or made.group(1) != name:
             raise PluginError(
-                f"plugin {self.plugin!r}: ensure() creates one schema object named {self.plugin}_..., with the "
+                f"plugin {self.plugin!r}: ensure() creates one schema object named {prefix}... (an index "
+                f"ix_{prefix}...), with the "
                 f"CREATE statement of that name; got {name!r} and {statement[:60]!r}",
                 plugin=self.plugin,
             )
