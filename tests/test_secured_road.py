@@ -17,11 +17,15 @@ import pytest
 from crmcore import (
     Actor,
     ConflictError,
+    EntityType,
+    Field,
     NotFoundError,
     PermissionDeniedError,
     ReferenceError,
     ValidationError,
+    hookimpl,
 )
+from crmcore.fields import Reference, String
 from crmcore.money import Money
 from crmcore.records import Record
 from crmcore.security import admin
@@ -277,6 +281,36 @@ def test_a_reference_to_an_unreadable_record_is_refused_like_a_missing_one(road:
         assert uow.create("opportunity", name="Team deal", account_id=theirs).account_id == theirs
     with crm.unit_of_work() as uow:  # the system sees all
         assert uow.update(uow.get("opportunity", mine.id), account_id=theirs).account_id == theirs
+
+
+def test_an_entity_referable_by_all_is_named_by_actors_who_cannot_read_it(crm_factory: Any) -> None:
+    class Plans:
+        """A plugin's configuration entity any rep may name, and a private one nobody else may."""
+
+        @hookimpl
+        def crm_entity_types(self) -> list[EntityType]:
+            return [EntityType("price_plan", fields=(Field("name", String(50)),), referable_by_all=True),
+                    EntityType("secret_plan", fields=(Field("name", String(50)),))]
+
+        @hookimpl
+        def crm_entity_fields(self, entity_type: str) -> list[Field] | None:
+            if entity_type == "account":
+                return [Field("price_plan_id", Reference("price_plan")), Field("secret_plan_id", Reference("secret_plan"))]
+            return None
+
+    crm = crm_factory(plugins=[Plans()], security=SECURITY)
+    with crm.unit_of_work() as uow:
+        rep = admin.add_user(uow, "rep", roles=["sales_rep"])
+        plan = uow.create("price_plan", name="Gold")
+        secret = uow.create("secret_plan", name="Platinum")
+        uow.commit()
+    with crm.unit_of_work(Actor(rep.id, "rep")) as uow:
+        with pytest.raises(NotFoundError):
+            uow.get("price_plan", plan.id)  # reading still needs read access
+        assert uow.create("account", name="Acme", price_plan_id=plan.id).price_plan_id == plan.id
+        with pytest.raises(ReferenceError) as info:
+            uow.create("account", name="Globex", secret_plan_id=secret.id)
+        assert info.value.messages == {"secret_plan_id": [f"no secret_plan with id {secret.id}; create it first or correct the id"]}
 
 
 # -- explain ---------------------------------------------------------------------------------------

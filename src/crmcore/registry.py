@@ -61,6 +61,11 @@ class EntityType:
     :param plural: human plural; derived from *label*.
     :param ownable: records have an owner (``owner_id``) and take part in sharing and tags.
     :param auditable: every change writes an audit entry.
+    :param referable_by_all: any actor may name its records in a reference (an owner, a
+        role, a policy a plugin stamps on a record): references to it are checked for existence
+        only. Reading its records still needs read access. Meant for directories and
+        configuration (users, teams, roles, groups, a help desk's SLA policies); without it, a
+        reference to a record the actor cannot read is refused exactly like a missing one.
     :param title_field: the field that names a record in lists and timelines.
     :param table: the table name; filled in by the registry (``crm_<name>`` for the core,
         ``<plugin>_<name>`` for a plugin).
@@ -73,6 +78,7 @@ class EntityType:
     plural: str = ""
     ownable: bool = False
     auditable: bool = True
+    referable_by_all: bool = False
     title_field: str = ""
     table: str = ""
     origin: str = ""

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from crmcore import PluginInfo, Setting
 
-__all__ = ["PLUGIN"]
+__all__ = ["MAX_DAYS", "PLUGIN"]
+
+#: The longest span in days a day-count setting accepts (a hundred years).
+MAX_DAYS = 36500
 
 PLUGIN = PluginInfo(
     name="helpdesk",
@@ -30,14 +33,23 @@ PLUGIN = PluginInfo(
         "reopen_window_days": Setting(
             (int, float),
             default=7,
+            maximum=MAX_DAYS,
             help="Days after resolution during which a resolved or closed ticket may be reopened; "
             "resolved tickets close by themselves when it ends.",
         ),
         "sweep_interval_minutes": Setting(
-            int, default=5, help="Minutes between two SLA sweeps of the worker."
+            int,
+            default=5,
+            minimum=1,
+            maximum=MAX_DAYS * 24 * 60,
+            help="Minutes between two SLA sweeps of the worker.",
         ),
         "survey_valid_days": Setting(
-            int, default=30, help="Days during which a satisfaction survey can be answered."
+            int,
+            default=30,
+            minimum=1,
+            maximum=MAX_DAYS,
+            help="Days during which a satisfaction survey can be answered.",
         ),
         "escalation_actions": Setting(
             list,

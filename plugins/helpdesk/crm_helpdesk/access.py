@@ -44,7 +44,7 @@ def grants(context: AccessContext, entity: str, action: str) -> list[Grant] | No
                 "read_write", FieldEquals("assignee_id", me), "the actor is the ticket's assignee"
             ),
         ]
-        managed = context.registry.table("queue")
+        managed = context.table("queue")
         found.append(
             Grant(
                 "read_write",
@@ -68,7 +68,7 @@ def grants(context: AccessContext, entity: str, action: str) -> list[Grant] | No
             )
         return found
     if entity in ("account", "contact") and action in _READS:
-        ticket = context.registry.table("ticket")
+        ticket = context.table("ticket")
         column = ticket.c.account_id if entity == "account" else ticket.c.contact_id
         of_my_queues = sa.select(column).where(
             ticket.c.queue_id.in_(member_queues_query(context)), column.is_not(None)

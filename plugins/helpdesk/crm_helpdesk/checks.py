@@ -7,7 +7,7 @@ from typing import Any
 
 from crmcore.errors import ValidationError
 
-__all__ = ["check"]
+__all__ = ["applies", "check"]
 
 
 def _hours(values: Mapping[str, Any]) -> None:
@@ -59,6 +59,11 @@ def _queue(values: Mapping[str, Any]) -> None:
 
 
 _CHECKS = {"sla_hours": _hours, "sla_policy": _policy, "csat_survey": _survey, "queue": _queue}
+
+
+def applies(entity: str) -> bool:
+    """Whether *entity* has invariants :func:`check` checks."""
+    return entity in _CHECKS
 
 
 def check(entity: str, values: Mapping[str, Any]) -> None:

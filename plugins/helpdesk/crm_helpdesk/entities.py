@@ -148,6 +148,7 @@ SLA_POLICY = EntityType(
     ),
     label="SLA policy",
     plural="SLA policies",
+    referable_by_all=True,  # stamped on every ticket by the help desk, whoever opens it
     help="Targets by priority and support tier; the most specific active policy applies.",
 )
 

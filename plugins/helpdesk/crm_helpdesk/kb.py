@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -32,7 +32,9 @@ from crm_helpdesk.entities import DONE_STAGES
 
 if TYPE_CHECKING:
     from crmcore import UnitOfWork
+    from crmcore.query import Select
     from crmcore.security import AccessContext
+    from crmcore.storage import RawConnection
 
 __all__ = [
     "FTS_TABLE",
@@ -50,6 +52,7 @@ FTS_TABLE = "helpdesk_kb_article_fts"
 PG_INDEX = "ix_helpdesk_kb_article_search"
 _TRIGGERS = (f"{FTS_TABLE}_insert", f"{FTS_TABLE}_delete", f"{FTS_TABLE}_update")
 _SEARCHED = ("title", "body")
+_SYSTEM = ("id", "version", "created_at", "updated_at", "created_by", "updated_by")
 _DOCUMENT = "coalesce({t}title, '') || ' ' || coalesce({t}body, '')"
 _WORD = re.compile(r"\w+", re.UNICODE)
 _MAX_TERMS = 24
@@ -62,9 +65,9 @@ STOP_WORDS = frozenset(
 )
 
 
-def search_index_ddl(dialect: str) -> list[str]:
-    """The statements that create the search index on *dialect* (``sqlite`` or
-    ``postgresql``); the migration holds the same ones."""
+def search_index_ddl(dialect: str) -> list[tuple[str, str]]:
+    """``(name, statement)`` of each object of the search index on *dialect* (``sqlite`` or
+    ``postgresql``); the migration creates the same ones."""
     if dialect == "sqlite":
         index, article = FTS_TABLE, ARTICLE_TABLE
         add = f"INSERT INTO {index}(rowid, title, body) VALUES (new.id, new.title, new.body);"
@@ -73,55 +76,49 @@ def search_index_ddl(dialect: str) -> list[str]:
             "VALUES ('delete', old.id, old.title, old.body);"
         )
         return [
-            f"CREATE VIRTUAL TABLE IF NOT EXISTS {index} USING fts5(title, body, "
-            f"content='{article}', content_rowid='id', "
-            "tokenize='porter unicode61 remove_diacritics 2')",
-            f"CREATE TRIGGER IF NOT EXISTS {_TRIGGERS[0]} AFTER INSERT ON {article} "
-            f"BEGIN {add} END",
-            f"CREATE TRIGGER IF NOT EXISTS {_TRIGGERS[1]} AFTER DELETE ON {article} "
-            f"BEGIN {remove} END",
-            f"CREATE TRIGGER IF NOT EXISTS {_TRIGGERS[2]} AFTER UPDATE OF title, body ON {article} "
-            f"BEGIN {remove} {add} END",
+            (
+                index,
+                f"CREATE VIRTUAL TABLE IF NOT EXISTS {index} USING fts5(title, body, "
+                f"content='{article}', content_rowid='id', "
+                "tokenize='porter unicode61 remove_diacritics 2')",
+            ),
+            (
+                _TRIGGERS[0],
+                f"CREATE TRIGGER IF NOT EXISTS {_TRIGGERS[0]} AFTER INSERT ON {article} "
+                f"BEGIN {add} END",
+            ),
+            (
+                _TRIGGERS[1],
+                f"CREATE TRIGGER IF NOT EXISTS {_TRIGGERS[1]} AFTER DELETE ON {article} "
+                f"BEGIN {remove} END",
+            ),
+            (
+                _TRIGGERS[2],
+                f"CREATE TRIGGER IF NOT EXISTS {_TRIGGERS[2]} AFTER UPDATE OF title, body ON "
+                f"{article} BEGIN {remove} {add} END",
+            ),
         ]
     if dialect == "postgresql":
         return [
-            f"CREATE INDEX IF NOT EXISTS {PG_INDEX} ON {ARTICLE_TABLE} USING gin "
-            f"(to_tsvector('english', {_DOCUMENT.format(t='')}))"
+            (
+                PG_INDEX,
+                f"CREATE INDEX IF NOT EXISTS {PG_INDEX} ON {ARTICLE_TABLE} USING gin "
+                f"(to_tsvector('english', {_DOCUMENT.format(t='')}))",
+            )
         ]
     return []
 
 
-def ensure_search_index(connection: sa.Connection) -> list[str]:
-    """Create the parts of the search index the database lacks (on SQLite, then rebuild it
-    from the articles). Returns one line per thing made."""
-    dialect = connection.dialect.name
-    if dialect == "sqlite":
-        names = (FTS_TABLE, *_TRIGGERS)
-        present = set(
-            connection.execute(
-                sa.text("SELECT name FROM sqlite_master WHERE name IN (:a, :b, :c, :d)"),
-                dict(zip("abcd", names, strict=True)),
-            ).scalars()
-        )
-        if present == set(names):
-            return []
-        for statement in search_index_ddl(dialect):
-            connection.exec_driver_sql(statement)
-        connection.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')")
+def ensure_search_index(raw: RawConnection) -> list[str]:
+    """Create, through the help desk's raw API, the parts of the search index the database
+    lacks (on SQLite, then rebuild it from the articles). Returns one line per thing made."""
+    made = [raw.ensure(name, statement) for name, statement in search_index_ddl(raw.dialect)]
+    if not any(made):
+        return []
+    if raw.dialect == "sqlite":
+        raw.execute(sa.insert(_FTS).values({FTS_TABLE: "rebuild"}))
         return ["knowledge base search index (FTS5) created"]
-    if dialect == "postgresql":
-        found = connection.execute(
-            sa.text(
-                "SELECT 1 FROM pg_indexes WHERE indexname = :name AND schemaname = current_schema()"
-            ),
-            {"name": PG_INDEX},
-        ).scalar()
-        if found:
-            return []
-        for statement in search_index_ddl(dialect):
-            connection.exec_driver_sql(statement)
-        return ["knowledge base search index (GIN) created"]
-    return []
+    return ["knowledge base search index (GIN) created"]
 
 
 @attrs.frozen
@@ -166,78 +163,84 @@ def _searched(uow: UnitOfWork) -> tuple[str, ...]:
     return tuple(name for name in _SEARCHED if name not in hidden)
 
 
-def _ranked(uow: UnitOfWork, columns: tuple[str, ...]) -> tuple[Any, Any, Any]:
-    """(FROM clause, match condition, rank expression: higher is better) of the search text
-    (the bound parameter ``kb_match``) in the fields *columns* (some of ``title`` and ``body``)."""
-    article = uow.registry.table("kb_article")
-    text = sa.bindparam("kb_match", type_=sa.String())
-    if uow.connection.dialect.name == "postgresql":
-        document: sa.ColumnElement[Any] = sa.literal_column(
-            f"to_tsvector('english', {_DOCUMENT.format(t=ARTICLE_TABLE + '.')})"
-        )
-        query = sa.func.to_tsquery(sa.literal_column("'english'"), text)
-        # the indexed document finds the candidates
-        match: sa.ColumnElement[Any] = document.op("@@")(query)
-        if columns != _SEARCHED:  # which must match in the visible fields alone
-            visible = " || ' ' || ".join(f"coalesce({ARTICLE_TABLE}.{c}, '')" for c in columns)
-            document = sa.literal_column(f"to_tsvector('english', {visible})")
-            match = sa.and_(match, document.op("@@")(query))
-        return article, match, sa.func.ts_rank(document, query)
-    fts = sa.table(FTS_TABLE, sa.column("rowid"))
-    match = sa.literal_column(FTS_TABLE).op("MATCH")(text)
-    rank = -sa.func.bm25(sa.literal_column(FTS_TABLE), 5.0, 1.0)  # title counts five times
-    return fts.join(article, article.c.id == fts.c.rowid), match, rank
+def _postgres(uow: UnitOfWork) -> bool:
+    return uow.crm.engine.dialect.name == "postgresql"
 
 
-#: Search statements per unit of work, for its current access context (the actor's rights):
-#: built once and run with the text, limit and left-out ids as parameters.
-_STATEMENTS: weakref.WeakKeyDictionary[UnitOfWork, tuple[AccessContext, dict[Any, Any]]] = (
+#: The search index of SQLite, a table of the plugin's own: ``rowid`` is the article's id, and
+#: the column named like the table is the one ``MATCH`` and ``bm25`` take.
+_FTS = sa.table(FTS_TABLE, sa.column("rowid"), sa.column(FTS_TABLE))
+_TEXT = sa.bindparam("kb_match", type_=sa.String())
+_ENGLISH = sa.literal_column("'english'")
+
+
+def _document(columns: Mapping[str, Any], names: tuple[str, ...]) -> Any:
+    """PostgreSQL's document of the fields *names*: the GIN index's expression when both."""
+    parts = [sa.func.coalesce(columns[name], sa.literal_column("''")) for name in names]
+    text = parts[0]
+    for part in parts[1:]:
+        text = text + sa.literal_column("' '") + part
+    return sa.func.to_tsvector(_ENGLISH, text)
+
+
+def _extension(uow: UnitOfWork, columns: tuple[str, ...]) -> dict[str, Any]:
+    """The arguments of :meth:`~crmcore.query.Select.extend` that match the search text (the
+    bound parameter ``kb_match``) in the fields *columns* and rank the matches (higher is
+    better): SQLite's FTS5 table joined on the article's id; on PostgreSQL the document of the
+    visible fields (indexed when both are)."""
+    if _postgres(uow):
+        query = sa.func.to_tsquery(_ENGLISH, _TEXT)
+        return {
+            "where": lambda c: _document(c, columns).op("@@")(query),
+            "columns": {"search_rank": lambda c: sa.func.ts_rank(_document(c, columns), query)},
+        }
+    index = _FTS.c[FTS_TABLE]
+    return {
+        "join": (_FTS, "rowid"),
+        "where": lambda c: index.op("MATCH")(_TEXT),
+        # title counts five times
+        "columns": {"search_rank": lambda c: -sa.func.bm25(index, 5.0, 1.0)},
+    }
+
+
+#: Search selects per unit of work, for its current access context (the actor's rights):
+#: built once and run with the text as a parameter.
+_SELECTS: weakref.WeakKeyDictionary[UnitOfWork, tuple[AccessContext, dict[Any, Any]]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def _statement(
-    uow: UnitOfWork, columns: tuple[str, ...], *, published_only: bool, skipping: bool
-) -> sa.Select[Any]:
-    """The search statement: the best ``kb_limit`` matches the actor may read (inner query),
-    then their rows and helped counts (computed for those rows only). Built once per unit of
-    work and access context (a change of the actor or its roles builds it again)."""
+def _select(
+    uow: UnitOfWork, columns: tuple[str, ...], limit: int, *, published_only: bool
+) -> Select:
+    """The search: the best *limit* matches among the articles the actor may read, their
+    visible fields and the tickets they helped (one statement). Built once per unit of work
+    and access context (a change of the actor or its roles builds it again)."""
     access = uow.access
-    held = _STATEMENTS.get(uow)
+    held = _SELECTS.get(uow)
     if held is None or held[0] is not access:
-        held = _STATEMENTS[uow] = (access, {})
-    key = (columns, published_only, skipping)
-    statement = held[1].get(key)
-    if statement is not None:
-        return statement  # type: ignore[no-any-return]
-    article = uow.registry.table("kb_article")
-    source, match, rank = _ranked(uow, columns)
-    best = (
-        sa.select(article.c.id.label("article_id"), rank.label("search_rank"))
-        .select_from(source)
-        .where(match, uow.read_filter("kb_article", article))
-        .order_by(sa.desc("search_rank"), article.c.id)
-        .limit(sa.bindparam("kb_limit", type_=sa.Integer()))
-    )
-    if published_only:  # as a query filters, so a hidden status cannot be filtered on
-        best = best.where(*uow.query("kb_article").where(status="published").conditions)
-    if skipping:
-        best = best.where(article.c.id.not_in(sa.bindparam("kb_skip", expanding=True)))
-    found = best.subquery("best")
+        held = _SELECTS[uow] = (access, {})
+    key = (columns, limit, published_only)
+    select = held[1].get(key)
+    if select is not None:
+        return select  # type: ignore[no-any-return]
+    hidden = uow.hidden_fields("kb_article")
+    entity = uow.registry.entity("kb_article")
+    fields = (*_SYSTEM, *(f.name for f in entity.fields if f.name not in hidden))
+    select = uow.select("kb_article", fields=fields).extend("helpdesk", **_extension(uow, columns))
     try:
-        helped: Any = (
-            _helped(uow)
-            .where(uow.registry.table("ticket_article").c.article_id == found.c.article_id)
-            .scalar_subquery()
-        )
+        links = _links(uow)
+
+        def helped(c: Mapping[str, Any]) -> Any:
+            return links.count_per("article_id", c["id"], distinct="ticket_id")
+
+        select = select.extend("helpdesk", columns={"search_helped": helped})
     except PermissionDeniedError:  # the actor may not see what "helped" is made of
-        helped = sa.literal(0)
-    statement = held[1][key] = (
-        sa.select(article, found.c.search_rank, helped.label("search_helped"))
-        .join(found, found.c.article_id == article.c.id)
-        .order_by(found.c.search_rank.desc(), article.c.id)
-    )
-    return statement
+        pass
+    if published_only:  # as a query filters, so a hidden status cannot be filtered on
+        select = select.where(status="published")
+    select = held[1][key] = select.order_by("-search_rank").limit(limit)
+    return select
 
 
 def _run(
@@ -254,57 +257,31 @@ def _run(
     columns = _searched(uow)
     if not terms or limit < 1 or not columns:
         return []
-    if uow.connection.dialect.name == "postgresql":
+    if _postgres(uow):
         text = _match_postgres(terms, any_term=any_term)
     else:
         text = _match_sqlite(terms, any_term=any_term, columns=columns)
+    select = _select(uow, columns, limit, published_only=published_only)
     skipped = sorted(set(exclude))
-    statement = _statement(uow, columns, published_only=published_only, skipping=bool(skipped))
-    parameters: dict[str, Any] = {"kb_match": text, "kb_limit": limit}
     if skipped:
-        parameters["kb_skip"] = skipped
-    entity = uow.registry.entity("kb_article")
-    hidden = uow.hidden_fields("kb_article")
+        select = select.where(("id", "not in", skipped))
     hits = []
-    for row in uow.connection.execute(statement, parameters).mappings():
-        values = {
-            name: row[name]
-            for name in ("id", "version", "created_at", "updated_at", "created_by", "updated_by")
-        }
-        values.update(
-            (f.name, f.type.from_db(row, f.column)) for f in entity.fields if f.name not in hidden
-        )
-        hits.append(
-            Hit(
-                Record("kb_article", values),
-                float(row["search_rank"]),
-                int(row["search_helped"] or 0),
-            )
-        )
+    for row in select.params(kb_match=text).all():
+        rank, helped = row.pop("search_rank"), row.pop("search_helped", 0)
+        hits.append(Hit(Record("kb_article", row), float(rank), int(helped or 0)))
     return hits
 
 
-def _helped(uow: UnitOfWork) -> sa.Select[Any]:
-    """Counts the resolved or closed tickets an article helped, of the links and tickets the
-    actor may read (add the article condition).
+def _links(uow: UnitOfWork) -> Select:
+    """The links of articles to resolved or closed tickets they helped, of the links and
+    tickets the actor may read.
 
     :raises PermissionDeniedError: when ``ticket_article.helped`` or ``ticket.status`` is
         hidden from the actor, as a query filtering on them would.
     """
-    link, ticket = uow.registry.table("ticket_article"), uow.registry.table("ticket")
-    links = uow.query("ticket_article").where(
-        {"any": [("helped", "is null"), ("helped", "=", True)]}
-    )
-    done = uow.query("ticket").where(("status", "in", DONE_STAGES))
-    return (
-        sa.select(sa.func.count(sa.distinct(link.c.ticket_id)))
-        .select_from(link.join(ticket, ticket.c.id == link.c.ticket_id))
-        .where(
-            uow.read_filter("ticket_article", link),
-            uow.read_filter("ticket", ticket),
-            *links.conditions,
-            *done.conditions,
-        )
+    return uow.select("ticket_article", fields=("article_id", "ticket_id")).where(
+        {"any": [("helped", "is null"), ("helped", "=", True)]},
+        ("ticket_id.status", "in", DONE_STAGES),
     )
 
 
@@ -339,11 +316,13 @@ def helped_counts(uow: UnitOfWork, article_ids: Iterable[int] | None = None) -> 
 
     :raises PermissionDeniedError: when a field the count filters on is hidden from the actor.
     """
-    link = uow.registry.table("ticket_article")
-    statement = _helped(uow).add_columns(link.c.article_id).group_by(link.c.article_id)
+    links = _links(uow)
     if article_ids is not None:
         ids = sorted(set(article_ids))
         if not ids:
             return {}
-        statement = statement.where(link.c.article_id.in_(ids))
-    return {int(a): int(n) for n, a in uow.connection.execute(statement)}
+        links = links.where(("article_id", "in", ids))
+    counts: dict[int, int] = {}
+    for row in links.group_by("article_id", "ticket_id").aggregate():  # one row per ticket
+        counts[row["article_id"]] = counts.get(row["article_id"], 0) + 1
+    return counts

@@ -79,7 +79,8 @@ def crm_after_create(uow: UnitOfWork, record: Record) -> None:
 def crm_before_update(
     uow: UnitOfWork, record: Record, changes: dict[str, Any]
 ) -> dict[str, Any] | None:
-    checks.check(record.entity, {**record.values, **changes})
+    if checks.applies(record.entity):
+        checks.check(record.entity, {**record.values, **changes})
     if record.entity == "ticket":
         return tickets.on_update(uow, record, changes)
     if record.entity == "activity":

@@ -82,7 +82,7 @@ def seed(uow: UnitOfWork) -> list[str]:
             description="Tickets opened without a queue",
         )
         done.append(f"queue {default} created")
-    done += ensure_search_index(uow.connection)  # DDL of the search index, not records
+    done += ensure_search_index(uow.raw("helpdesk"))  # the search index, not records
     waiting = uow.query("job").where(("status", "in", (QUEUED, RUNNING)), kind=SWEEP_JOB).count()
     if not waiting:
         queue_sweep(uow)

@@ -6,11 +6,12 @@ minutes of the policy's calendar: the first response and the resolution. The due
 computed once, in business time, and stored on the ticket with the moments a warning is due
 (``warning_percent`` of the target), so the worker's check is plain SQL over time stamps:
 
-:func:`sla_sweep` runs four set-based ``UPDATE ... RETURNING`` statements over all open tickets
-(breaches, then warnings, of both targets), records an ``sla_event`` per change with an
-``INSERT ... SELECT`` over the same set, and enqueues the escalations
-(:mod:`crm_helpdesk.escalation`) as a few jobs of many tickets each. Nothing is done per ticket,
-in SQL or in Python, beyond the ids the updates return.
+:func:`sla_sweep` runs four set-based updates through the unit of work over all open tickets
+(breaches, then warnings, of both targets: :meth:`crmcore.query.Select.update`, with the hooks,
+versions and audit of any update), creates an ``sla_event`` per change with one
+:meth:`~crmcore.storage.uow.UnitOfWork.create_many`, and enqueues the escalations
+(:mod:`crm_helpdesk.escalation`) as a few jobs of many tickets each. No statement runs per
+ticket.
 
 While a ticket waits on the customer (``pending_customer``) its clocks stand still: on leaving
 that stage, the business minutes spent waiting are added to ``sla_paused_minutes`` and the due
@@ -25,13 +26,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
-import sqlalchemy as sa
 from crmcore.errors import ValidationError
 from crmcore.fields import timezone_named
 from crmcore.jobs import enqueue
 
 from crm_helpdesk.businesstime import WEEKDAYS, BusinessCalendar
 from crm_helpdesk.entities import ACTIVE_STAGES, DONE_STAGES
+from crm_helpdesk.scope import system_scope
 
 if TYPE_CHECKING:
     from crmcore import UnitOfWork
@@ -246,42 +247,43 @@ def sla_sweep(
     """Find, over every open ticket at once, the SLA targets that reached their warning or due
     time at *now*, mark them, record ``sla_event`` rows and enqueue their escalations.
 
-    Four ``UPDATE ... RETURNING`` statements (breaches first, so a target that is past both
-    its warning and its due time is breached, not warned) over the tickets whose clocks run:
-    in an active stage and not paused. Writes in *uow*'s transaction; the caller commits.
+    Four set-based updates (breaches first, so a target that is past both its warning and its
+    due time is breached, not warned) over the tickets whose clocks run: in an active stage and
+    not paused. They run in the help desk's system scope (the sweep is the system's, whoever
+    starts it), in *uow*'s transaction; the caller commits.
 
     :param now: the moment to check at (default: the clock).
     :param escalate: enqueue the escalation jobs (``helpdesk.escalate``).
     :returns: the :class:`SweepResult`.
     """
     at = (now or utcnow()).astimezone(dt.UTC)
-    ticket = uow.registry.table("ticket")
-    running = sa.and_(ticket.c.status.in_(ACTIVE_STAGES), ticket.c.sla_paused_at.is_(None))
-    bump = {"version": ticket.c.version + 1, "updated_at": at, "updated_by": uow.actor.user_id}
     found: dict[tuple[str, str], tuple[int, ...]] = {}
-    for kind, status, column in (
-        ("breach", "breached", "due"),
-        ("warning", "warning", "warn_at"),
-    ):
-        for target in ("response", "resolution"):
-            state = ticket.c[f"{target}_status"]
-            moment = ticket.c[f"{target}_{column}"]
-            before = ("pending", "warning") if kind == "breach" else ("pending",)
-            due = sa.and_(running, state.in_(before), moment <= at)
-            update = sa.update(ticket).where(due).values({f"{target}_status": status, **bump})
-            found[(kind, target)] = _mark(uow, update, due, kind, target, at)
-    jobs = 0
-    if escalate:
-        for (kind, target), ids in found.items():
-            for start in range(0, len(ids), ESCALATION_BATCH):
-                chunk = list(ids[start : start + ESCALATION_BATCH])
-                enqueue(
-                    uow,
-                    ESCALATE_JOB,
-                    {"event": kind, "target": target, "ticket_ids": chunk},
-                    run_at=at,
+    with system_scope(uow, "the SLA sweep marks the clocks of every open ticket") as scoped:
+        running = scoped.select("ticket", fields=("id",)).where(
+            ("status", "in", ACTIVE_STAGES), ("sla_paused_at", "is null")
+        )
+        for kind, status, column in (
+            ("breach", "breached", "due"),
+            ("warning", "warning", "warn_at"),
+        ):
+            for target in ("response", "resolution"):
+                before = ("pending", "warning") if kind == "breach" else ("pending",)
+                due = running.where(
+                    (f"{target}_status", "in", before), (f"{target}_{column}", "<=", at)
                 )
-                jobs += 1
+                found[(kind, target)] = _mark(scoped, due, status, kind, target, at)
+        jobs = 0
+        if escalate:
+            for (kind, target), ids in found.items():
+                for start in range(0, len(ids), ESCALATION_BATCH):
+                    chunk = list(ids[start : start + ESCALATION_BATCH])
+                    enqueue(
+                        scoped,
+                        ESCALATE_JOB,
+                        {"event": kind, "target": target, "ticket_ids": chunk},
+                        run_at=at,
+                    )
+                    jobs += 1
     result = SweepResult(
         at,
         found[("warning", "response")],
@@ -296,57 +298,16 @@ def sla_sweep(
 
 
 def _mark(
-    uow: UnitOfWork,
-    update: sa.Update,
-    due: sa.ColumnElement[bool],
-    kind: str,
-    target: str,
-    at: dt.datetime,
+    uow: UnitOfWork, due: Any, status: str, kind: str, target: str, at: dt.datetime
 ) -> tuple[int, ...]:
-    """Run one marking *update* and record an ``sla_event`` per ticket it changed, set-based:
-    on PostgreSQL in one statement (the update in a CTE whose rows the insert reads), elsewhere
-    the insert from the same condition first (SQLite has one writer: nothing changes between)."""
-    ticket, event = uow.registry.table("ticket"), uow.registry.table("sla_event")
-    stamp = sa.bindparam("sla_at", at, type_=event.c.at.type)
-    columns = [
-        "ticket_id",
-        "kind",
-        "target",
-        "at",
-        "version",
-        "created_at",
-        "updated_at",
-        "created_by",
-        "updated_by",
-    ]
-
-    def rows(ids: Any) -> sa.Select[Any]:
-        user = (
-            sa.literal(uow.actor.user_id, sa.Integer())
-            if uow.actor.user_id is not None
-            else sa.null()
-        )
-        return sa.select(
-            ids,
-            sa.literal(kind),
-            sa.literal(target),
-            stamp,
-            sa.literal(1),
-            stamp,
-            stamp,
-            user,
-            user,
-        )
-
-    connection = uow.connection
-    if connection.dialect.name == "postgresql":
-        changed = update.returning(ticket.c.id).cte(f"marked_{kind}_{target}")
-        insert = (
-            sa.insert(event).from_select(columns, rows(changed.c.id)).returning(event.c.ticket_id)
-        )
-        return tuple(sorted(connection.execute(insert).scalars()))
-    connection.execute(sa.insert(event).from_select(columns, rows(ticket.c.id).where(due)))
-    return tuple(sorted(connection.execute(update.returning(ticket.c.id)).scalars()))
+    """Mark the *target* of the tickets *due* selects with *status*, and record an
+    ``sla_event`` of *kind* for each ticket changed; the ids changed, in order."""
+    ids = due.update(set={f"{target}_status": status})
+    uow.create_many(
+        "sla_event",
+        [{"ticket_id": i, "kind": kind, "target": target, "at": at} for i in ids],
+    )
+    return tuple(ids)
 
 
 # -- status ----------------------------------------------------------------------------------------

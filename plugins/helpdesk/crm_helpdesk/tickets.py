@@ -68,6 +68,8 @@ ASSIGN_PERMISSION = "helpdesk.ticket.assign"
 #: Kinds of activity that answer the customer (a task does not).
 RESPONSE_KINDS = ("email", "call", "meeting")
 _CLOCK_INPUTS = ("priority", "account_id", "opened_at")
+#: The changes of a ticket :func:`on_update` acts on.
+_WATCHED = frozenset({"assignee_id", "status", "first_response_at", *_CLOCK_INPUTS})
 
 
 def _now() -> dt.datetime:
@@ -160,6 +162,8 @@ def on_create(uow: UnitOfWork, values: Mapping[str, Any]) -> dict[str, Any]:
 
 def on_update(uow: UnitOfWork, record: Record, changes: Mapping[str, Any]) -> dict[str, Any]:
     """The changes the help desk adds to an update of ticket *record*."""
+    if _WATCHED.isdisjoint(changes):  # the sweep marking clocks, say: nothing to add
+        return {}
     now = _now()
     extra: dict[str, Any] = {}
     if "assignee_id" in changes:

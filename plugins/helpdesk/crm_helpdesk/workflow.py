@@ -4,17 +4,17 @@ A ticket is ``new`` until someone works it, ``open`` while worked, ``pending_cus
 waiting on the customer (its SLA clocks stand still), ``pending_third_party`` while waiting on
 someone else (the clocks run), then ``resolved`` and ``closed``. A resolved or closed ticket
 may be reopened within the reopen window: the moves ``resolved -> open`` and ``closed -> open``
-carry the guard ``now - resolved_at <= <days>``, added from the plugin's settings
-(``reopen_window_days``) when the app starts. Closing needs the permission
+carry the guard ``now - resolved_at <= :days``, added from the plugin's settings
+(``reopen_window_days``, bound as the parameter ``days``, never formatted into the text) when
+the app starts. Closing needs the permission
 ``helpdesk.ticket.close``; publishing an article ``helpdesk.kb_article.publish``.
 """
 
 from __future__ import annotations
 
-import decimal
 from typing import TYPE_CHECKING
 
-from crmcore.workflow import Pipeline, Stage, Transition
+from crmcore.workflow import Condition, Pipeline, Stage, Transition, parse_condition
 
 from crm_helpdesk.entities import STAGES
 
@@ -25,6 +25,7 @@ __all__ = [
     "ARTICLE_PIPELINE",
     "CLOSE_PERMISSION",
     "PUBLISH_PERMISSION",
+    "REOPEN_GUARD",
     "TICKET_PIPELINE",
     "add_reopen_guards",
     "pipelines",
@@ -35,6 +36,9 @@ TICKET_PIPELINE = "helpdesk.ticket"
 ARTICLE_PIPELINE = "helpdesk.kb_article"
 CLOSE_PERMISSION = "helpdesk.ticket.close"
 PUBLISH_PERMISSION = "helpdesk.kb_article.publish"
+
+#: The reopen guard's text; the window is bound as the parameter ``days``.
+REOPEN_GUARD = "now - resolved_at <= :days"
 
 _WORKING = ("new", "open", "pending_customer", "pending_third_party")
 
@@ -103,10 +107,14 @@ def pipelines() -> list[Pipeline]:
     return [_ticket_pipeline(), _article_pipeline()]
 
 
-def reopen_guard(days: float) -> str:
-    """The guard of a reopening: at most *days* since the resolution (``resolved_at``)."""
-    number = decimal.Decimal(str(days)).normalize()
-    return f"now - resolved_at <= {number:f}"
+def reopen_guard(days: float) -> Condition:
+    """The guard of a reopening: at most *days* since the resolution (``resolved_at``), the
+    number bound as the parameter ``:days`` of :data:`REOPEN_GUARD`."""
+    return parse_condition(
+        REOPEN_GUARD,
+        where="plugins.helpdesk.reopen_window_days",
+        params={"days": days},
+    )
 
 
 def add_reopen_guards(builder: PipelineBuilder, days: float) -> None:

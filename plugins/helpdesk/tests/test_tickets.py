@@ -6,10 +6,10 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from crmcore import PermissionDeniedError, TransitionError, ValidationError
+from crmcore import ConfigError, PermissionDeniedError, TransitionError, ValidationError
 from helpdesk_support import MONDAY, SECURITY, account, get, open_ticket, queue, users
 
-from crm_helpdesk import tickets
+from crm_helpdesk import tickets, workflow
 
 
 def test_a_ticket_opens_new_in_the_default_queue_with_clocks_from_its_policy(
@@ -227,6 +227,27 @@ def test_a_ticket_does_not_reopen_after_the_window(crm_factory: Any, stage: str)
         uow.commit()
     with crm.unit_of_work() as uow, pytest.raises(TransitionError, match="now - resolved_at <= 3"):
         tickets.reopen(uow, ticket.id)
+
+
+def test_the_reopen_window_is_bound_into_its_guard_never_formatted_into_the_text() -> None:
+    guard = workflow.reopen_guard(0.5)
+    assert guard.source == workflow.REOPEN_GUARD == "now - resolved_at <= :days"
+    assert str(guard) == "now - resolved_at <= 0.5"
+    resolved = dt.datetime.now(dt.UTC)
+    assert guard.evaluate({"resolved_at": resolved - dt.timedelta(hours=11)}).result
+    assert not guard.evaluate({"resolved_at": resolved - dt.timedelta(hours=13)}).result
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("reopen_window_days", 36501), ("survey_valid_days", 36501), ("survey_valid_days", 0),
+     ("sweep_interval_minutes", 0)],
+)
+def test_day_and_minute_counts_out_of_their_bounds_stop_start_up(
+    crm_factory: Any, key: str, value: int
+) -> None:
+    with pytest.raises(ConfigError, match=f"plugins.helpdesk.{key}.*{value}"):
+        crm_factory(plugins=["helpdesk"], settings={"plugins": {"helpdesk": {key: value}}})
 
 
 def test_closing_needs_its_permission_when_security_is_configured(crm_factory: Any) -> None:

@@ -78,6 +78,7 @@ USER = EntityType(
         Field("timezone", String(64), default="UTC", help="IANA time zone name for reminders and the calendar."),
         Field("active", Boolean(), default=True),
     ),
+    referable_by_all=True,
     help="A person who signs in and acts: owns records, holds roles.",
 )
 
@@ -87,6 +88,7 @@ TEAM = EntityType(
         Field("name", String(200), required=True, unique=True),
         Field("description", Text()),
     ),
+    referable_by_all=True,
     help="A group of users working together (sales region, support squad).",
 )
 

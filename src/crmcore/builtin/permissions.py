@@ -32,12 +32,14 @@ ROLE = EntityType(
               help="The role above; its holders see (and may edit) what this role's holders own."),
         Field("profiles", Json(), help='Names of the profiles the role carries, e.g. ["sales_rep"].'),
     ),
+    referable_by_all=True,
     help="A place in the role tree (CEO, VP Sales, Sales Rep...). Users hold one or more.",
 )
 
 GROUP = EntityType(
     "group",
     fields=(Field("name", String(64), required=True, unique=True), Field("description", Text())),
+    referable_by_all=True,
     help="A set of users, roles and role trees; a group can own records.",
 )
 

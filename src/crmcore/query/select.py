@@ -28,18 +28,26 @@ Security, for every entity a select touches:
 
 Conditions are those of :meth:`crmcore.query.Query.where` (the same compiler), with dotted
 paths allowed wherever a field name is.
+
+A plugin adds SQL of its own with :meth:`Select.extend`: a join to one of its own non-record
+tables (a search index) and conditions and computed columns over that table and the fields of
+the entity the actor sees, each expression checked before it runs (see :meth:`Select.extend`).
+:meth:`Select.params` binds the values of the bound parameters such SQL names, so a select
+built once runs many times. :meth:`Select.update` updates the matching records as
+:meth:`~crmcore.storage.uow.UnitOfWork.update_where` does and gives their ids.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 import sqlalchemy as sa
 
-from crmcore.errors import ValidationError
-from crmcore.fields import Reference
+from crmcore.errors import PluginError, ValidationError
+from crmcore.fields import ORDERED, Field, FieldType, Reference
 from crmcore.query.aggregate import _Aggregate
 from crmcore.query.base import _SortKey, base_where, checked_limit, order_clauses, sort_keys
 from crmcore.query.conditions import Conditions, _Target, resolve
@@ -60,6 +68,41 @@ class _Join:
     on: sa.ColumnElement[bool]
 
 
+#: The columns every record has besides its fields; :meth:`Select.extend` offers them too.
+SYSTEM_COLUMNS = ("id", "version", "created_at", "updated_at", "created_by", "updated_by")
+#: Literal SQL an extension may hold: a quoted string or a number (nothing naming a column).
+_LITERAL = re.compile(r"^(?:'(?:[^']|'')*'|-?\d+(?:\.\d+)?)$")
+
+
+@attrs.frozen
+class _Computed(FieldType):
+    """The type of a column :meth:`Select.extend` computes: read as the database gives it."""
+
+    kind: ClassVar[str] = "computed"
+    operators: ClassVar[frozenset[str]] = ORDERED
+
+    def parse(self, value: Any) -> Any:
+        return value
+
+    def sql_type(self) -> sa.types.TypeEngine[Any]:
+        return sa.Float()
+
+
+_COMPUTED = _Computed()
+#: The annotation of the subqueries :meth:`Select.count_per` makes, secured as they are built.
+_SECURED = "crm_secured_select"
+
+
+def _walk(element: Any) -> Iterable[Any]:
+    """*element* and everything in it, except what is inside a :meth:`Select.count_per`."""
+    todo = [element]
+    while todo:
+        current = todo.pop()
+        yield current
+        if not getattr(current, "_annotations", {}).get(_SECURED):
+            todo.extend(current.get_children())
+
+
 @attrs.frozen(repr=False)
 class Select(Conditions):
     """An immutable set-based read; every method returns a new select or a result.
@@ -77,6 +120,10 @@ class Select(Conditions):
     sort: tuple[_SortKey, ...] = ()
     groups: tuple[str, ...] = ()
     max_rows: int | None = None
+    own: tuple[tuple[sa.FromClause, sa.ColumnElement[bool]], ...] = ()  # joined own tables, ON
+    computed: tuple[tuple[str, sa.ColumnElement[Any]], ...] = ()  # extend(columns=...)
+    bound: tuple[tuple[str, Any], ...] = ()  # params()
+    _built: dict[str, Any] = attrs.field(factory=dict, init=False, eq=False)  # statement(), once
 
     @classmethod
     def for_entity(cls, uow: UnitOfWork, entity: str, fields: Sequence[str] = ()) -> Select:
@@ -102,6 +149,8 @@ class Select(Conditions):
         """What the select reads from: the entity's table, ``LEFT JOIN`` ed to each
         referenced table its paths name."""
         source: sa.FromClause = self.table
+        for table, on in self.own:
+            source = source.join(table, on)
         for join in self.joins.values():
             source = source.outerjoin(join.alias, join.on)
         return source
@@ -149,17 +198,159 @@ class Select(Conditions):
         """
         return attrs.evolve(self, max_rows=checked_limit(n, self.entity.name))
 
+    def extend(
+        self,
+        plugin: str,
+        *,
+        join: tuple[sa.FromClause, str] | None = None,
+        where: Callable[[Mapping[str, sa.ColumnElement[Any]]], sa.ColumnElement[bool]] | None = None,
+        columns: Mapping[str, Callable[[Mapping[str, sa.ColumnElement[Any]]], sa.ColumnElement[Any]]] | None = None,
+    ) -> Select:
+        """Add SQL of *plugin* to the select: the way to a plugin's own index (a full-text
+        table, a database function over the fields the actor sees) without leaving the road.
+
+        Each builder is called with ``{name: column}`` of the entity's fields the actor sees
+        and its system columns (``id``, ``version``, ``created_at``, ...) and returns a
+        SQLAlchemy expression over those columns, the plugin's own tables, functions, bound
+        parameters (:meth:`params`) and literal strings or numbers; anything else (another
+        entity's or the core's table, a hidden field, SQL text naming a column) is refused.
+
+        :param plugin: the enabled plugin whose SQL it is; its own tables are those
+            ``uow.raw(plugin)`` accepts.
+        :param join: ``(table, column)``: keep only the records with a row in the plugin's own
+            *table* whose *column* is their id (an inner join).
+        :param where: builds a condition every record must meet.
+        :param columns: ``{name: builder}``: computed columns, read by :meth:`all` under their
+            names, and usable by :meth:`order_by` (``"-search_rank"``) and :meth:`where`.
+        :raises PluginError: for a plugin that is not enabled, or an expression or table that
+            is not the plugin's own or the actor's.
+        :raises ValidationError: for a computed column named like a field.
+        """
+        raw = self.uow.raw(plugin)
+        select = self._copy()
+        own = list(self.own)
+        if join is not None:
+            table, column = join
+            raw.check(sa.select(table))
+            own.append((table, table.c[column] == self.table.c.id))
+        hidden = self.uow.hidden_fields(self.entity.name)
+        visible = {name: self.table.c[name] for name in SYSTEM_COLUMNS}
+        visible.update((f.name, self.table.c[f.column]) for f in self.entity.fields if f.name not in hidden)
+        allowed = {id(column) for column in visible.values()}
+
+        def checked(expression: Any, what: str) -> sa.ColumnElement[Any]:
+            for element in _walk(expression):
+                if isinstance(element, sa.TextClause) or (
+                    isinstance(element, sa.ColumnClause) and element.is_literal and not _LITERAL.match(element.name)
+                ):
+                    raise PluginError(f"plugin {plugin!r}: {what} of a select of {self.entity.name} may hold literal "
+                                      f"strings and numbers, not SQL text such as {str(element)[:60]!r}", plugin=plugin)
+                table = getattr(element, "table", None)
+                if isinstance(element, sa.ColumnClause) and table is not None and id(element) not in allowed:
+                    if table is self.table:
+                        raise PluginError(f"plugin {plugin!r}: {what} of a select of {self.entity.name} may not use "
+                                          f"{element.name!r}, hidden from the actor", plugin=plugin)
+                    raw.check(sa.select(table))  # the plugin's own table, or refused
+            return expression  # type: ignore[no-any-return]
+
+        conditions = list(self.conditions)
+        if where is not None:
+            conditions.append(checked(where(visible), "a condition"))
+        computed = list(self.computed)
+        for name, build in (columns or {}).items():
+            if self.entity.has_field(name) or name in SYSTEM_COLUMNS:
+                raise ValidationError({name: [f"a computed column cannot be named like a field of {self.entity.name}"]},
+                                      entity=self.entity.name)
+            computed.append((name, checked(build(visible), f"column {name!r}").label(f"x{len(computed)}")))
+        return attrs.evolve(select, own=tuple(own), conditions=tuple(conditions), computed=tuple(computed))
+
+    def count_per(self, field: str, outer: sa.ColumnElement[Any], *, distinct: str | None = None) -> Any:
+        """A correlated scalar subquery counting the records this select matches whose *field*
+        equals *outer*, a column a builder of :meth:`extend` gets (the tickets each article
+        helped, say): ``COUNT(DISTINCT distinct)`` when *distinct* names a field. It carries
+        this select's read predicates and conditions, so :meth:`extend` accepts it.
+
+        :raises ValidationError: for an unknown field or path.
+        :raises PermissionDeniedError: for a hidden field.
+        """
+        select = self._copy()
+        key = select._target(field, "filter").column
+        counted = sa.func.count() if distinct is None else sa.func.count(sa.distinct(select._target(distinct, "select").column))
+        statement = select._select(counted).select_from(select.source).where(key == outer)
+        return statement.scalar_subquery()._annotate({_SECURED: True})
+
+    def params(self, **values: Any) -> Select:
+        """The select with values for the bound parameters (``sa.bindparam("kb_match")``) its
+        extensions name; the statement built once is kept, so a select made once per unit of
+        work runs with new values at the cost of the query alone."""
+        select = attrs.evolve(self, bound=tuple({**dict(self.bound), **values}.items()))
+        object.__setattr__(select, "_built", self._built)
+        return select
+
+    def update(self, *, set: Mapping[str, Any]) -> list[int]:  # noqa: A002 - SQL's word
+        """Update the matching records as :meth:`~crmcore.storage.uow.UnitOfWork.update_where`
+        does (access checks, hooks, versions, audit, signals; all or nothing).
+
+        :returns: the ids of the records changed, in id order (those already holding the
+            values left out).
+        :raises PermissionDeniedError: as ``update_where``.
+        """
+        from crmcore.storage.writes_where import update_selected
+
+        return update_selected(self.uow, self, set)
+
     # -- running -------------------------------------------------------------------------------
     def statement(self) -> sa.Select[Any]:
         """The ``SELECT`` :meth:`all` runs (for inspection and ``EXPLAIN``)."""
-        columns = []
+        built = self._built.get("all")
+        if built is not None:
+            return built  # type: ignore[no-any-return]
+        columns: list[Any] = []
         for i, target in enumerate(self.targets):
             columns.append(target.column.label(f"c{i}"))
             if target.currency is not None:
                 columns.append(target.currency.label(f"c{i}_currency"))
         id_key = _SortKey(resolve(self.uow, self.entity, self.table, "id", "sort"), False)
-        statement = self._select(*columns).select_from(self.source).order_by(*order_clauses([*self.sort, id_key]))
-        return statement if self.max_rows is None else statement.limit(self.max_rows)
+        keys = [*self.sort, id_key]
+        if self.max_rows is not None and self.computed:
+            built = self._ranked_first(columns, keys)
+        else:
+            columns += [expression for _, expression in self.computed]  # labelled x0, x1, ... by extend
+            built = self._select(*columns).select_from(self.source).order_by(*order_clauses(keys))
+            built = built if self.max_rows is None else built.limit(self.max_rows)
+        self._built["all"] = built
+        return built
+
+    def _ranked_first(self, columns: list[Any], keys: list[_SortKey]) -> sa.Select[Any]:
+        """A limited select with computed columns, in two steps: the ids, sort values and
+        own-table columns of the best rows first (a search index ranking its matches), then
+        the fields and the other computed columns of those rows only."""
+        own = {id(table) for table, _ in self.own}
+
+        def needs_own(expression: Any) -> bool:
+            return any(id(getattr(e, "table", None)) in own for e in _walk(expression))
+
+        sorted_by = {id(key.target.column) for key in keys}
+        first = [(name, e) for name, e in self.computed if id(e) in sorted_by or needs_own(e)]
+        ranks = {id(e) for _, e in first}  # sort keys already among the selected columns
+        later = [e for _, e in self.computed if id(e) not in ranks]
+        picked = [self.table.c.id.label("k0")]
+        names = []
+        for i, key in enumerate(keys[:-1]):
+            column = key.target.column
+            if id(column) not in ranks:
+                column = column.label(f"k{i + 1}")
+                picked.append(column)
+            names.append(column.name)
+        best = (self._select(*picked, *(e for _, e in first)).select_from(self.source)
+                .order_by(*order_clauses(keys)).limit(self.max_rows).subquery("best"))
+        source: sa.FromClause = self.table.join(best, best.c.k0 == self.table.c.id)
+        for join in self.joins.values():
+            source = source.outerjoin(join.alias, join.on)
+        order = [(best.c[name], k.descending) for name, k in zip(names, keys[:-1], strict=True)]
+        clauses = [c.desc().nulls_first() if down else c.asc().nulls_last() for c, down in order]
+        outputs = [best.c[e.name] for _, e in first]
+        return sa.select(*columns, *outputs, *later).select_from(source).order_by(*clauses, best.c.k0)
 
     def all(self) -> list[dict[str, Any]]:
         """The selected fields of every matching record, in order: one dict per record, keyed
@@ -175,7 +366,8 @@ class Select(Conditions):
                 entity=self.entity.name,
             )
         readers = [(t.name, t.field.type.from_db, f"c{i}") for i, t in enumerate(self.targets)]
-        rows: Iterable[Mapping[str, Any]] = self.uow._execute(self.statement()).mappings()  # type: ignore[assignment]
+        readers += [(name, _COMPUTED.from_db, f"x{i}") for i, (name, _) in enumerate(self.computed)]
+        rows: Iterable[Mapping[str, Any]] = self._run(self.statement()).mappings()  # type: ignore[assignment]
         return [{name: read(row, label) for name, read, label in readers} for row in rows]
 
     def first(self) -> dict[str, Any] | None:
@@ -186,12 +378,12 @@ class Select(Conditions):
     def count(self) -> int:
         """The number of matching records (order, limit and grouping do not apply)."""
         statement = self._select(sa.func.count()).select_from(self.source)
-        return int(self.uow._execute(statement).scalar_one())
+        return int(self._run(statement).scalar_one())
 
     def exists(self) -> bool:
         """Whether any record matches (one row is read at most)."""
         statement = self._select(sa.literal(1)).select_from(self.source).limit(1)
-        return self.uow._execute(statement).first() is not None
+        return self._run(statement).first() is not None
 
     def aggregate(
         self,
@@ -227,6 +419,9 @@ class Select(Conditions):
         """This select with a copy of its joins, which resolving new paths may extend."""
         return attrs.evolve(self, joins=dict(self.joins))
 
+    def _run(self, statement: Any) -> Any:
+        return self.uow._execute(statement, dict(self.bound) if self.bound else None)
+
     def _select(self, *columns: Any) -> sa.Select[Any]:
         parts = [c for c in (base_where(self.uow, self.entity), *self.conditions) if not isinstance(c, sa.sql.elements.True_)]
         return sa.select(*columns).where(*parts) if parts else sa.select(*columns)
@@ -239,6 +434,11 @@ class Select(Conditions):
             a reference.
         :raises PermissionDeniedError: for a hidden field, the reference fields crossed included.
         """
+        for computed, expression in self.computed:
+            if name == computed:
+                return _Target(Field(name, _COMPUTED), expression)
+        if name in SYSTEM_COLUMNS[1:]:  # never hidden
+            return _Target(Field(name, _COMPUTED), self.table.c[name])
         if not isinstance(name, str) or "." not in name:
             return resolve(self.uow, self.entity, self.table, name, purpose)
         steps = name.split(".")

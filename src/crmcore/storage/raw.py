@@ -8,7 +8,9 @@ SQLAlchemy's :func:`sqlalchemy.sql.util.find_tables`, through joins, aliases, su
 target of an INSERT, UPDATE or DELETE) must carry the plugin's prefix and must not be the table
 of an entity type or of the core (audit, tagging). Records are never reached this way: they go
 through the unit of work's secured road (``get``, ``query``, ``select``, ``update_where``...).
-Plain SQL text cannot be checked and is refused.
+Plain SQL text cannot be checked and is refused, and so is DDL: the schema objects a plugin
+keeps beside its migrations (a search index, its triggers) are made by :meth:`RawConnection.ensure`,
+which creates only objects named with the plugin's prefix.
 
 :func:`raw_access_uses` finds, statically, the places in a plugin's source that go past the
 road (the unit of work's ``connection``, an entity's table from ``registry.table(...)``, the
@@ -18,6 +20,7 @@ core's tables); the conformance check (:mod:`crmcore.conformance`) reports them.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +33,12 @@ if TYPE_CHECKING:
     from crmcore.storage.uow import UnitOfWork
 
 __all__ = ["RawConnection", "raw_access_uses"]
+
+#: The statements :meth:`RawConnection.ensure` runs: the creation of one named schema object.
+_CREATE = re.compile(
+    r"^\s*CREATE\s+(?:UNIQUE\s+)?(?:INDEX|TRIGGER|VIRTUAL\s+TABLE|TABLE)\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)\b",
+    re.IGNORECASE,
+)
 
 
 class RawConnection:
@@ -51,6 +60,12 @@ class RawConnection:
 
         :raises PluginError: for plain SQL text, whose tables cannot be known.
         """
+        if isinstance(statement, sa.schema.ExecutableDDLElement):
+            raise PluginError(
+                f"plugin {self.plugin!r}: the raw API runs no DDL such as {str(statement)[:60]!r}; a plugin's "
+                "schema objects come from its migrations, or from RawConnection.ensure",
+                plugin=self.plugin,
+            )
         if isinstance(statement, (str, sa.TextClause)) or not isinstance(statement, sa.sql.ClauseElement):
             raise PluginError(
                 f"plugin {self.plugin!r}: the raw API runs SQLAlchemy Core statements on Table objects (sa.select, "
@@ -96,6 +111,41 @@ class RawConnection:
         """
         self.check(statement)
         return self.uow._execute(statement, parameters)
+
+    @property
+    def dialect(self) -> str:
+        """The database's dialect name: ``sqlite`` or ``postgresql``."""
+        return self.uow.crm.engine.dialect.name
+
+    def ensure(self, name: str, statement: str) -> bool:
+        """Create the schema object *name* of the plugin (a table, index, trigger or SQLite
+        virtual table its migration also makes: a search index, say) with the DDL *statement*,
+        unless the database has it, in the unit of work's transaction. The name starts with the
+        plugin's prefix (an index's may start with ``ix_`` before it, as crmcore names indexes).
+
+        :returns: whether it was created.
+        :raises PluginError: when *name* lacks the plugin's prefix, or *statement* is not the
+            ``CREATE`` of *name*.
+        """
+        made = _CREATE.match(statement)
+        prefix = f"{self.plugin}_"
+        if not name.removeprefix("ix_").startswith(prefix) or made is None or made.group(1) != name:
+            raise PluginError(
+                f"plugin {self.plugin!r}: ensure() creates one schema object named {prefix}... (an index "
+                f"ix_{prefix}...), with the "
+                f"CREATE statement of that name; got {name!r} and {statement[:60]!r}",
+                plugin=self.plugin,
+            )
+        if self.dialect == "postgresql":
+            present = sa.text("SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                              "WHERE c.relname = :name AND n.nspname = current_schema() UNION ALL "
+                              "SELECT 1 FROM pg_trigger WHERE tgname = :name")
+        else:
+            present = sa.text("SELECT 1 FROM sqlite_master WHERE name = :name")
+        if self.uow._execute(present, {"name": name}).first() is not None:
+            return False
+        self.uow.connection.exec_driver_sql(statement)
+        return True
 
     def __repr__(self) -> str:
         return f"<RawConnection plugin={self.plugin!r}>"

@@ -525,9 +525,10 @@ class UnitOfWork:
         target entity's read filter.
 
         A record the actor may not read is refused exactly like a missing one. References to
-        the entity types naming people and their groupings (:data:`OPEN_TARGETS`: users,
-        teams, roles, groups) are checked for existence only: every actor names them, to give
-        a record an owner say, as :func:`crmcore.security.admin.find_by_name` resolves them.
+        entity types declared ``referable_by_all`` (users, teams, roles, groups, and the
+        configuration plugins declare so) are checked for existence only: every actor names
+        them, to give a record an owner say, as :func:`crmcore.security.admin.find_by_name`
+        resolves them.
 
         :param rows: ``{field: parsed value}`` mappings (only the fields present are checked).
         :param pending: ``{entity: ids}`` of records about to be inserted with these rows, which
@@ -547,7 +548,8 @@ class UnitOfWork:
             target = self.registry.table(target_name)
             found = set(pending.get(target_name, ())) & wanted if pending else set()
             ordered = sorted(wanted - found)
-            readable = sa.true() if target_name in OPEN_TARGETS else self.read_filter(target_name, target)
+            open_target = self.registry.entity(target_name).referable_by_all
+            readable = sa.true() if open_target else self.read_filter(target_name, target)
             for start in range(0, len(ordered), 1000):
                 chunk = ordered[start:start + 1000]
                 found.update(r[0] for r in self._execute(sa.select(target.c.id).where(target.c.id.in_(chunk), readable)))
@@ -1114,6 +1116,18 @@ class UnitOfWork:
         return Select.for_entity(self, entity, fields)
 
     @_atomic
+    def create_many(self, entity: str, rows: Sequence[Mapping[str, Any]], /) -> list[Record]:
+        """Create one record of *entity* per mapping of *rows*, each as :meth:`create` would
+        (checks, hooks, audit, signals), set-based: one reference check per field, one INSERT
+        (see :mod:`crmcore.storage.writes_where`). All or nothing.
+
+        :returns: the new records, in the order of *rows*.
+        :raises ValidationError: naming the fields of the first row that does not fit.
+        :raises ReferenceError: for the first row naming a missing record.
+        """
+        return _writes_where.create_many(self, entity, rows)
+
+    @_atomic
     def update_where(self, entity: str, where: Any, /, *, set: Mapping[str, Any]) -> int:  # noqa: A002 - SQL's word
         """Update every record of *entity* matching *where* that the actor may read: set-based,
         with the checks, hooks (batch and per-record forms), version checks, audit and signals
@@ -1167,8 +1181,6 @@ _MANY = "__many__"
 
 
 _SECURITY_ENTITIES = frozenset({"role", "group", "role_assignment", "group_member"})
-#: Entity types whose records every actor may name in a reference (see reference_errors).
-OPEN_TARGETS = frozenset({"user", "team", "role", "group"})
 
 
 def _columns(etype: EntityType, record: Record) -> dict[str, Any]:

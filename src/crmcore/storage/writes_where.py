@@ -11,6 +11,10 @@ call the per-record delete hooks, write the audit entries and signals of a delet
 the rows and their taggings with one statement per 500 records. A record that other records
 refer to with ``on_delete`` cascade or set null is deleted the way :meth:`UnitOfWork.delete`
 deletes it; a ``restrict`` reference refuses the whole call.
+
+:func:`update_selected` is the update of the records a :class:`~crmcore.query.Select`
+matches (:meth:`Select.update <crmcore.query.Select.update>`), giving their ids;
+:func:`create_many` creates many records at once (:meth:`UnitOfWork.create_many`).
 """
 
 from __future__ import annotations
@@ -22,16 +26,19 @@ import sqlalchemy as sa
 
 from crmcore.errors import ConflictError, ReferenceError, ValidationError
 from crmcore.fields import Reference
+from crmcore.records import Record
 from crmcore.storage.batch import check_access_many, update_many
+from crmcore.storage.bulk import BulkInsert, allocate_ids
+from crmcore.storage.operations import _atomic, _now
 from crmcore.storage.unmanaged_refs import raise_delete_refusal
 from crmcore.validation import validate
 
 if TYPE_CHECKING:
-    from crmcore.records import Record
+    from crmcore.query import Select
     from crmcore.registry import EntityType
     from crmcore.storage.uow import UnitOfWork
 
-__all__ = ["delete_where", "matching", "update_where"]
+__all__ = ["create_many", "delete_where", "matching", "update_selected", "update_where"]
 
 _CHUNK = 500
 
@@ -45,6 +52,10 @@ def matching(uow: UnitOfWork, entity: str, where: Any) -> list[Record]:
         of equalities (``{}`` matches every record).
     :raises ValidationError: for ``None`` or a condition that does not fit the entity.
     """
+    return _records(_selecting(uow, entity, where))
+
+
+def _selecting(uow: UnitOfWork, entity: str, where: Any) -> Select:
     if where is None:
         raise ValidationError(
             f"say which {entity} records to write: pass a condition such as ('status', '=', 'open'), "
@@ -52,28 +63,72 @@ def matching(uow: UnitOfWork, entity: str, where: Any) -> list[Record]:
         )
     select = uow.select(entity, fields=("id",))
     if isinstance(where, Mapping) and not (len(where) == 1 and next(iter(where)) in ("all", "any", "not")):
-        select = select.where(**where)
-    elif isinstance(where, list):
-        select = select.where(*where)
-    else:
-        select = select.where(where)
-    etype, table = select.entity, select.table
+        return select.where(**where)
+    if isinstance(where, list):
+        return select.where(*where)
+    return select.where(where)
+
+
+def _records(select: Select) -> list[Record]:
+    """The full records *select* matches, in id order."""
+    uow, etype, table = select.uow, select.entity, select.table
     statement = select._select(table).select_from(select.source).order_by(table.c.id)
-    rows = uow._execute(statement).mappings()
+    rows = select._run(statement).mappings()
     return [uow._row_to_record(etype, row, full=True) for row in rows]
 
 
 def update_where(uow: UnitOfWork, entity: str, where: Any, values: Mapping[str, Any]) -> int:
     """The work of :meth:`UnitOfWork.update_where`: returns the number of records changed."""
-    etype = uow.registry.entity(entity)
+    return len(update_selected(uow, _selecting(uow, entity, where), values))
+
+
+@_atomic
+def update_selected(uow: UnitOfWork, select: Select, values: Mapping[str, Any]) -> list[int]:
+    """The work of :meth:`crmcore.query.Select.update` (and of ``update_where``): update the
+    records *select* matches with *values*; returns the ids of those changed, in id order."""
+    etype = select.entity
+    entity = etype.name
     if not values:
-        raise ValidationError("update_where needs the changes to make: set={'field': value, ...}", entity=entity)
+        raise ValidationError("an update needs the changes to make: set={'field': value, ...}", entity=entity)
     uow.require(entity, "update")
     uow._check_writable(etype, values)
     parsed = validate(etype, dict(values), partial=True)
-    records = matching(uow, entity, where)
+    records = _records(select)
     check_access_many(uow, etype, records, "update")
-    return len(update_many(uow, entity, [(record, parsed) for record in records]))
+    return [record.id for record in update_many(uow, entity, [(record, parsed) for record in records])]
+
+
+def create_many(uow: UnitOfWork, entity: str, rows: Sequence[Mapping[str, Any]]) -> list[Record]:
+    """The work of :meth:`UnitOfWork.create_many`: what :meth:`UnitOfWork.create` does for
+    each of *rows* (access, validation, ``before``/``after`` hooks, audit, signals), with the
+    references checked in one query per field and the rows inserted in one driver call."""
+    etype = uow.registry.entity(entity)
+    if not rows:
+        return []
+    uow.require(entity, "create")
+    uow._check_writable(etype, {name for row in rows for name in row})
+    from crmcore.transfer.writer import direct_caller  # the hooks' callers, prepared once
+
+    before, after = direct_caller(uow, "crm_before_create"), direct_caller(uow, "crm_after_create")
+    parsed = [uow._prepare_create(etype, validate(etype, dict(row)), before=before) for row in rows]
+    problems = uow.reference_errors(etype, parsed)
+    if problems:
+        raise ReferenceError(problems[min(problems)], entity=entity)
+    table = uow.registry.table(entity)
+    ids = allocate_ids(uow.connection, table, len(parsed))
+    now, by = _now(), uow.actor.user_id
+    head = {"version": 1, "created_at": now, "updated_at": now, "created_by": by, "updated_by": by}
+    stored = [{**uow._to_row(etype, values), **head, "id": record_id} for record_id, values in zip(ids, parsed, strict=True)]
+    columns = sorted({column for row in stored for column in row})
+    with uow._refusals(etype):
+        BulkInsert(uow.connection, table, columns).execute([[row.get(c) for c in columns] for row in stored])
+    names = [field.name for field in etype.fields]
+    records = [Record(entity, {"id": record_id, **head, **{n: values.get(n) for n in names}})
+               for record_id, values in zip(ids, parsed, strict=True)]
+    for record in records:
+        uow._created(etype, record, after=after)
+    uow._security_changed(entity)
+    return [uow._visible(record) for record in records]
 
 
 def delete_where(uow: UnitOfWork, entity: str, where: Any) -> int:
