@@ -12,7 +12,6 @@ import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from crmcore.actors import Actor
 from crmcore.errors import NotFoundError, ReferenceError
 
 if TYPE_CHECKING:
@@ -27,7 +26,8 @@ log = logging.getLogger(__name__)
 @contextlib.contextmanager
 def system_scope(uow: UnitOfWork, reason: str) -> Iterator[UnitOfWork]:
     """Run a block of *uow*'s work as the system, in the same transaction, for *reason* (a
-    sentence saying why the actor's own rights do not suffice), which is logged with the actor.
+    sentence saying why the actor's own rights do not suffice), which is logged with the actor
+    and written with every audit entry of the block (:meth:`UnitOfWork.system_scope`).
 
     The help desk's only way to act with more rights than the actor's; read what the actor
     names with the actor's rights first (``uow.get``), then widen for the side effect alone::
@@ -37,7 +37,7 @@ def system_scope(uow: UnitOfWork, reason: str) -> Iterator[UnitOfWork]:
             uow.update("ticket", ticket.id, first_response_at=now)
     """
     log.info("system scope for %s: %s", uow.actor.username, reason)
-    with uow.acting_as(Actor.system()) as scoped:
+    with uow.system_scope(reason) as scoped:  # audited: the trail says for whom and why
         yield scoped
 
 
