@@ -19,7 +19,7 @@ from crmcore import (
     hookimpl,
 )
 from crmcore.money import Money
-from crmcore.sales import line_totals
+from crmcore.builtin.opportunities import line_totals
 from crmcore.security import FieldIn, IdSet, Restriction, admin
 from crmcore.security.predicate import ALWAYS
 

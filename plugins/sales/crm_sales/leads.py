@@ -34,12 +34,12 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 import sqlalchemy as sa
-
 from crmcore.errors import NotFoundError, PermissionDeniedError, ValidationError
 from crmcore.records import Record
-from crmcore.sales.settings import ISSUES, SalesSettings
 from crmcore.storage.batch import update_many
 from crmcore.validation import validate
+
+from crm_sales.settings import ISSUES, SalesSettings
 
 if TYPE_CHECKING:
     from crmcore.query import Query

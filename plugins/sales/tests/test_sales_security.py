@@ -10,11 +10,13 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-
 from crmcore import Actor, ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from crmcore.cli import CliState, main
 from crmcore.records import Record
-from crmcore.sales import (
+from crmcore.security import admin
+from crmcore.transfer import ImportFailedError, import_rows
+
+from crm_sales import (
     ConversionError,
     check_lead,
     check_leads,
@@ -23,9 +25,7 @@ from crmcore.sales import (
     history_forecast,
     weighted_pipeline,
 )
-from crmcore.sales.forecast import period_of
-from crmcore.security import admin
-from crmcore.transfer import ImportFailedError, import_rows
+from crm_sales.forecast import period_of
 
 ALL = {"lead": "all", "contact": "all", "account": "all", "opportunity": "all", "activity": "all"}
 SECURITY = {

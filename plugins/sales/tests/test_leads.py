@@ -9,12 +9,12 @@ from typing import Any
 
 import dns.resolver
 import pytest
-
 from crmcore import Actor, ConfigError, NotFoundError, PermissionDeniedError, ValidationError
-from crmcore.sales import ScoringRules, check_lead, check_leads, score_leads
-from crmcore.sales.settings import bundled_disposable_domains
 from crmcore.security import admin
 from crmcore.transfer import import_rows
+
+from crm_sales import ScoringRules, check_lead, check_leads, score_leads
+from crm_sales.settings import bundled_disposable_domains
 
 SECURITY = {
     "profiles": {"sales": {"privileges": {"lead": "all", "contact": "all", "account": "all", "activity": "all"}}},

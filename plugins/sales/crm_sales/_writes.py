@@ -15,7 +15,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-
 from crmcore.errors import ConflictError, ReferenceError
 from crmcore.fields import FieldType
 from crmcore.records import Record

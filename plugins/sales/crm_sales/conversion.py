@@ -5,7 +5,7 @@ transaction and all or nothing:
 
 1. checks that the actor may update the lead and that its status may convert
    (``[sales.conversion] statuses``, ``qualified`` by default); a lead converted before is
-   refused with a :class:`~crmcore.sales.errors.ConversionError` saying what it became;
+   refused with a :class:`~crm_sales.errors.ConversionError` saying what it became;
 2. finds the account: the one given, else the lead's own ``account_id``, else an account the
    actor may read whose name is the lead's company (case-insensitively) or whose ``domain`` is
    the lead's website or e-mail domain (free mail providers excepted); else creates one from
@@ -22,7 +22,7 @@ transaction and all or nothing:
    commit.
 
 Which lead fields go to which field of the new account, contact and opportunity is
-``[sales.conversion]`` (plugin and custom fields included); see :mod:`crmcore.sales.settings`.
+``[sales.conversion]`` (plugin and custom fields included); see :mod:`crm_sales.settings`.
 :func:`convert_leads` converts many leads with the same steps, set-based: one query per batch
 for each lookup, one statement per batch for each kind of write.
 """
@@ -39,21 +39,22 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 import sqlalchemy as sa
-
 from crmcore.actors import Actor
 from crmcore.errors import NotFoundError, PermissionDeniedError, ReferenceError, ValidationError
 from crmcore.fields import FieldType, FieldValueError
 from crmcore.records import Record
-from crmcore.sales._writes import create_many, delete_many
-from crmcore.sales.errors import ConversionError
-from crmcore.sales.leads import sales_settings
 from crmcore.storage.batch import update_many
 from crmcore.storage.uow import _atomic
 
+from crm_sales._writes import create_many, delete_many
+from crm_sales.errors import ConversionError
+from crm_sales.leads import sales_settings
+
 if TYPE_CHECKING:
     from crmcore.registry import EntityType
-    from crmcore.sales.settings import ConversionSettings, SalesSettings
     from crmcore.storage.uow import UnitOfWork
+
+    from crm_sales.settings import ConversionSettings, SalesSettings
 
 __all__ = ["LEAD_CONVERTED", "Conversion", "ConversionEvent", "convert_lead", "convert_leads", "domain_of"]
 

@@ -9,12 +9,12 @@ import decimal
 from typing import Any
 
 import pytest
-
 from crmcore import Actor, ValidationError
 from crmcore.money import Money
-from crmcore.sales import history_forecast, stage_history, weighted_pipeline
-from crmcore.sales.forecast import period_of
 from crmcore.security import admin
+
+from crm_sales import history_forecast, stage_history, weighted_pipeline
+from crm_sales.forecast import period_of
 
 SECURITY = {
     "profiles": {"sales": {"privileges": {"opportunity": "all", "account": "all"}}},

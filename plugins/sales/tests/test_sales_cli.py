@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-
 from crmcore.cli import CliState, main
 from crmcore.security import admin
 

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-
 from crmcore import (
     Actor,
     ConfigError,
@@ -20,9 +19,10 @@ from crmcore import (
 from crmcore.errors import CrmError
 from crmcore.fields import Choice, Field
 from crmcore.money import Money
-from crmcore.sales import LEAD_CONVERTED, ConversionError, convert_lead, convert_leads
-from crmcore.sales.conversion import domain_of
 from crmcore.security import admin
+
+from crm_sales import LEAD_CONVERTED, ConversionError, convert_lead, convert_leads
+from crm_sales.conversion import domain_of
 
 SECURITY = {
     "profiles": {
@@ -431,7 +431,7 @@ def _state(crm: Any) -> dict[str, Any]:
 
 
 def test_batches_mixing_new_and_matched_records_convert_as_one_by_one(crm_factory, monkeypatch, captured_signals):
-    from crmcore.sales import conversion
+    from crm_sales import conversion
 
     monkeypatch.setattr(conversion, "_BATCH", 3)  # later batches match the accounts earlier ones created
     results, sent = [], []
@@ -478,7 +478,7 @@ def test_batches_mixing_new_and_matched_records_convert_as_one_by_one(crm_factor
 
 
 def test_a_failing_lead_in_a_later_batch_rolls_every_batch_back(crm_factory, monkeypatch, captured_signals):
-    from crmcore.sales import conversion
+    from crm_sales import conversion
 
     class Veto:
         PLUGIN = PluginInfo(name="veto")
@@ -525,7 +525,7 @@ def test_a_lead_changed_during_its_conversion_is_a_conflict(crm_factory):
 
 
 def test_an_account_changed_since_an_earlier_batch_is_matched_as_it_is_now(crm_factory, monkeypatch):
-    from crmcore.sales import conversion
+    from crm_sales import conversion
 
     class Stamp:
         PLUGIN = PluginInfo(name="stamp")
@@ -547,7 +547,7 @@ def test_an_account_changed_since_an_earlier_batch_is_matched_as_it_is_now(crm_f
 
 
 def test_rows_are_read_into_the_records_the_unit_of_work_makes(crm):
-    from crmcore.sales.conversion import _Reader
+    from crm_sales.conversion import _Reader
 
     with crm.unit_of_work() as uow:
         account = uow.create("account", name="Acme", website="acme.org", annual_revenue="5000000 USD")

@@ -2,7 +2,7 @@
 
 A lead's score (0 to 100) adds the points of each field that has a value, of its source, of
 the activities about it (per kind, up to a cap: its engagement) and of the quality issues its
-last check found (usually negative), as :class:`~crmcore.sales.settings.ScoringRules` says.
+last check found (usually negative), as :class:`~crm_sales.settings.ScoringRules` says.
 Its ``temperature`` is ``hot`` from the ``hot`` threshold on, ``warm`` from ``warm``, else
 ``cold``. :func:`score_leads` scores many leads with one query per batch for the leads and one
 for their activities, and writes the scores that changed in one statement per batch.
@@ -10,21 +10,25 @@ for their activities, and writes the scores that changed in one statement per ba
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import attrs
 import sqlalchemy as sa
-
+from crmcore.actors import Actor
 from crmcore.records import Record
-from crmcore.sales.leads import _lead_ids, read_leads, sales_settings
 from crmcore.storage.batch import update_many
+
+from crm_sales.leads import _lead_ids, check_records, read_leads, sales_settings
 
 if TYPE_CHECKING:
     from crmcore.query import Query
     from crmcore.storage.uow import UnitOfWork
 
-__all__ = ["LeadScore", "activity_counts", "score_leads", "score_records"]
+__all__ = ["LeadScore", "activity_counts", "check_changed_leads", "score_leads", "score_records"]
+
+log = logging.getLogger(__name__)
 
 _BATCH = 1000
 
@@ -104,3 +108,37 @@ def activity_counts(uow: UnitOfWork, lead_ids: Sequence[int]) -> dict[int, Mappi
             counts.setdefault(lead_id, {})[kind] = int(number)
     return dict(counts)
 
+
+
+def check_changed_leads(uow: UnitOfWork) -> None:
+    """Before *uow* commits: check the leads it created or changed and score them and the
+    leads of the activities it created or changed, up to ``[sales] check_on_commit`` leads
+    (more are left for ``crm leads check``). Bookkeeping: the leads are read in full, as the
+    system."""
+    limit = sales_settings(uow).check_on_commit
+    if limit <= 0:
+        return
+    leads: set[int] = set()
+    activities: set[int] = set()
+    for change in uow.changes:
+        if change.entity == "lead" and change.action != "deleted":
+            leads.add(change.id)
+        elif change.entity == "activity" and change.action != "deleted":
+            activities.add(change.id)
+    if len(leads) > limit:
+        log.info("%d leads were created or changed; left for 'crm leads check' (check_on_commit = %d)", len(leads), limit)
+        return
+    scored = set(leads)
+    with uow.acting_as(Actor.system()):
+        if activities:
+            chunk = sorted(activities)[: limit * 10]
+            rows = uow.select("activity", ["lead_id"]).where(("id", "in", chunk), ("lead_id", "is not null")).all()
+            scored |= {row["lead_id"] for row in rows}
+        if not scored or len(scored) > limit:
+            return
+        checked = uow.get_many("lead", leads)
+    if checked:
+        check_records(uow, checked, store=True)
+    with uow.acting_as(Actor.system()):
+        full = uow.get_many("lead", scored)
+    score_records(uow, full, store=True)

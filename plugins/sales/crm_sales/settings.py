@@ -43,7 +43,6 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import attrs
-
 from crmcore.errors import ConfigError
 from crmcore.fields import Choice
 

@@ -33,10 +33,10 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 import sqlalchemy as sa
-
 from crmcore.errors import ValidationError
 from crmcore.money import Money
-from crmcore.sales.leads import sales_settings
+
+from crm_sales.leads import sales_settings
 
 if TYPE_CHECKING:
     from crmcore.query import Query
