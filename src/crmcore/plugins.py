@@ -42,10 +42,14 @@ log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "crmcore.plugins"
 #: The builtin plugins every app runs: listing one in ``[crm] disabled`` is a ConfigError.
-ESSENTIAL_PLUGINS = ("crmcore.builtin.entities", "crmcore.builtin.opportunities", "crmcore.builtin.permissions", "crmcore.builtin.workflow")
-#: Every builtin plugin, in registration order: the essential ones, then the default ones,
-#: which run unless listed in ``[crm] disabled``.
-DEFAULT_PLUGINS = (*ESSENTIAL_PLUGINS, "crmcore.builtin.cli", "crmcore.builtin.query", "crmcore.builtin.access", "crmcore.builtin.transfer", "crmcore.builtin.jobs", "crmcore.builtin.rules", "crmcore.builtin.pipelines_cli")
+ESSENTIAL_PLUGINS = ("crmcore.builtin.entities", "crmcore.builtin.permissions", "crmcore.builtin.workflow", "crmcore.builtin.opportunities")
+#: Every builtin plugin, in registration order: the essential ones always, the others unless
+#: listed in ``[crm] disabled``.
+DEFAULT_PLUGINS = (
+    "crmcore.builtin.entities", "crmcore.builtin.permissions", "crmcore.builtin.workflow", "crmcore.builtin.cli",
+    "crmcore.builtin.query", "crmcore.builtin.access", "crmcore.builtin.transfer", "crmcore.builtin.jobs",
+    "crmcore.builtin.rules", "crmcore.builtin.pipelines_cli", "crmcore.builtin.opportunities",
+)
 #: First-party plugins installed as packages of their own (entry points) that run by default
 #: when installed, unless listed in ``[crm] disabled``; an app starts without one that is not
 #: installed.

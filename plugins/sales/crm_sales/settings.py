@@ -109,7 +109,7 @@ _TEXTUAL_SOURCES = frozenset({"string", "text", "email", "phone", "url", "choice
 
 def bundled_disposable_domains() -> frozenset[str]:
     """The disposable domains shipped in ``crmcore/data/disposable_domains.txt``."""
-    text = resources.files("crmcore").joinpath("data/disposable_domains.txt").read_text(encoding="utf-8")
+    text = resources.files("crm_sales").joinpath("data/disposable_domains.txt").read_text(encoding="utf-8")
     return frozenset(
         line.strip().lower() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")
     )
