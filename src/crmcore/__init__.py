@@ -32,6 +32,7 @@ from crmcore.money import Money
 from crmcore.plugins import PluginInfo, Setting
 from crmcore.records import Record
 from crmcore.registry import EntityType
+from crmcore.storage.uow import UnitOfWork
 
 __version__ = "0.1.0"
 
@@ -53,6 +54,7 @@ __all__ = [
     "ReferenceError",
     "Setting",
     "TransitionError",
+    "UnitOfWork",
     "ValidationError",
     "__version__",
     "create_app",

@@ -45,8 +45,7 @@ from crm_sales.errors import ConversionError
 from crm_sales.leads import sales_settings
 
 if TYPE_CHECKING:
-    from crmcore.registry import EntityType
-    from crmcore.storage.uow import UnitOfWork
+    from crmcore import EntityType, UnitOfWork
 
     from crm_sales.settings import ConversionSettings, SalesSettings
 

@@ -32,7 +32,7 @@ from crm_sales.leads import check_leads, sales_settings
 from crm_sales.scoring import score_leads
 
 if TYPE_CHECKING:
-    from crmcore.app import Crm
+    from crmcore import Crm
 
 __all__ = ["CHAPTERS", "summary", "tell"]
 

@@ -24,10 +24,9 @@ from crm_sales.settings import parse_sales_settings
 
 if TYPE_CHECKING:
     import click
-    from crmcore.app import Crm
+    from crmcore import Crm, UnitOfWork
     from crmcore.demo import Story
     from crmcore.records import Record
-    from crmcore.storage.uow import UnitOfWork
 
 @hookimpl
 def crm_configure(crm: Crm) -> None:

@@ -15,16 +15,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import attrs
-import sqlalchemy as sa
 from crmcore.actors import Actor
 from crmcore.records import Record
-from crmcore.storage.batch import update_many
 
 from crm_sales.leads import _lead_ids, check_records, read_leads, sales_settings
 
 if TYPE_CHECKING:
+    from crmcore import UnitOfWork
     from crmcore.query import Query
-    from crmcore.storage.uow import UnitOfWork
 
 __all__ = ["LeadScore", "activity_counts", "check_changed_leads", "score_leads", "score_records"]
 
@@ -86,7 +84,8 @@ def score_records(uow: UnitOfWork, records: Sequence[Record], *, store: bool) ->
         if store and result.changed:
             plan.append((record, {"score": score, "temperature": temperature}))
     if plan:
-        update_many(uow, "lead", plan)
+        with uow.acting_as(Actor.system()):  # score and temperature are read-only: set by scoring
+            uow.update_many("lead", plan)
     return scores
 
 
@@ -95,19 +94,14 @@ def activity_counts(uow: UnitOfWork, lead_ids: Sequence[int]) -> dict[int, Mappi
     whoever may read them: engagement is a property of the lead)."""
     if not lead_ids or not uow.registry.entity("activity").has_field("lead_id"):
         return {}
-    table = uow.registry.table("activity")
-    column = table.c[uow.registry.entity("activity").field("lead_id").column]
     counts: dict[int, dict[str, int]] = {}
-    for start in range(0, len(lead_ids), _BATCH):
-        statement = (
-            sa.select(column, table.c.kind, sa.func.count())
-            .where(column.in_(list(lead_ids[start:start + _BATCH])))
-            .group_by(column, table.c.kind)
-        )
-        for lead_id, kind, number in uow._execute(statement):
-            counts.setdefault(lead_id, {})[kind] = int(number)
+    with uow.acting_as(Actor.system()):
+        for start in range(0, len(lead_ids), _BATCH):
+            chunk = list(lead_ids[start:start + _BATCH])
+            rows = uow.select("activity").where(("lead_id", "in", chunk)).group_by("lead_id", "kind").aggregate()
+            for row in rows:
+                counts.setdefault(row["lead_id"], {})[row["kind"]] = int(row["count"])
     return dict(counts)
-
 
 
 def check_changed_leads(uow: UnitOfWork) -> None:

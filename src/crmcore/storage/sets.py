@@ -68,12 +68,14 @@ class _Reader:
 
 
 def _read_full(uow: UnitOfWork, entity: str, column: str, values: Sequence[Any], *, ignore_case: bool = False,
-               lock: bool = False) -> list[Record]:
+               ignore_chars: str = "", lock: bool = False) -> list[Record]:
     """The full records of *entity* the actor may read whose *column* holds one of *values*."""
     etype = uow.registry.entity(entity)
     table = uow.registry.table(entity)
     read = _Reader(etype, table)
     key: sa.ColumnElement[Any] = sa.func.lower(table.c[column]) if ignore_case else table.c[column]
+    for char in dict.fromkeys(ignore_chars):
+        key = sa.func.replace(key, char, "")
     statement = sa.select(table).where(key.in_(_listed("b_values")), uow.read_filter(entity, table)).order_by(table.c.id)
     if lock:
         statement = statement.with_for_update()
@@ -84,7 +86,7 @@ def _read_full(uow: UnitOfWork, entity: str, column: str, values: Sequence[Any],
 
 
 def find_many(uow: UnitOfWork, entity: str, field: str, values: Iterable[Any], *, ignore_case: bool = False,
-              lock: bool = False) -> list[Record]:
+              ignore_chars: str = "", lock: bool = False) -> list[Record]:
     """The work of :meth:`UnitOfWork.find_many`."""
     etype = uow.registry.entity(entity)
     if field != "id":
@@ -96,7 +98,7 @@ def find_many(uow: UnitOfWork, entity: str, field: str, values: Iterable[Any], *
     if not wanted:
         return []
     column = "id" if field == "id" else etype.field(field).column
-    records = _read_full(uow, entity, column, wanted, ignore_case=ignore_case, lock=lock)
+    records = _read_full(uow, entity, column, wanted, ignore_case=ignore_case, ignore_chars=ignore_chars, lock=lock)
     return [uow._visible(record) for record in records]
 
 

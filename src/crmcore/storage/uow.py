@@ -1079,16 +1079,18 @@ class UnitOfWork:
 
     # -- set-based work for plugins (crmcore.storage.sets) ---------------------------------------
     def find_many(self, entity: str, field: str, values: Iterable[Any], /, *, ignore_case: bool = False,
-                  lock: bool = False) -> list[Record]:
+                  ignore_chars: str = "", lock: bool = False) -> list[Record]:
         """The records of *entity* the actor may read whose *field* holds one of *values*, in id
         order, without the fields hidden from the actor: one query per 500 values.
 
         :param ignore_case: compare text without case (``values`` are lowered).
+        :param ignore_chars: characters the stored text is compared without (phone separators
+            such as ``" -()./"``; *values* are given without them).
         :param lock: lock the rows until the unit ends (``SELECT ... FOR UPDATE``).
         :raises ValidationError: for an unknown field.
         :raises PermissionDeniedError: for a field hidden from the actor.
         """
-        return _sets.find_many(self, entity, field, values, ignore_case=ignore_case, lock=lock)
+        return _sets.find_many(self, entity, field, values, ignore_case=ignore_case, ignore_chars=ignore_chars, lock=lock)
 
     def check_access_many(self, records: Sequence[Record], action: str, /) -> None:
         """:meth:`check_access` for many records of one entity type, on their rows as stored:
