@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from crmcore import Actor, ConflictError, Money, NotFoundError, PermissionDeniedError, ValidationError
+from crmcore import (
+    Actor,
+    ConflictError,
+    Money,
+    NotFoundError,
+    PermissionDeniedError,
+    ValidationError,
+)
 from crmcore.security import admin
 from crmcore.storage.sets import _Reader
 

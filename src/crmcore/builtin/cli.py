@@ -8,7 +8,6 @@ as :func:`crmcore.cli.current_actor`; errors propagate to the root group, which 
 from __future__ import annotations
 
 import importlib
-
 import json
 import os
 from collections.abc import Sequence
