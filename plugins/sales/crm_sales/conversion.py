@@ -330,14 +330,17 @@ class _Converter:
         by_domain_on = "domain" in self.conversion.match_account_by and "domain" not in hidden and has_domain
         domain_of_lead = {lead.id: self._domain(lead) for lead in leads}
         linked = {lead.values["account_id"] for lead in leads if lead.values.get("account_id") is not None}
-        names = {(lead.values.get("company") or "").strip().lower() for lead in leads} - {""}
-        domains = set(domain_of_lead.values()) - {None}
         by_id = {record.id: record for record in uow.find_many("account", "id", linked)}
+        # each lookup only for the leads the ones before did not match
+        rest = [lead for lead in leads if lead.values.get("account_id") not in by_id]
         by_name: dict[str, Record] = {}
-        by_domain: dict[str, Record] = {}
+        names = {(lead.values.get("company") or "").strip().lower() for lead in rest} - {""}
         if names and by_name_on:
             for record in uow.find_many("account", "name", names, ignore_case=True):
                 by_name.setdefault(record.values["name"].strip().lower(), record)
+            rest = [lead for lead in rest if (lead.values.get("company") or "").strip().lower() not in by_name]
+        by_domain: dict[str, Record] = {}
+        domains = {domain_of_lead[lead.id] for lead in rest} - {None}
         if domains and by_domain_on:
             for record in uow.find_many("account", "domain", domains):
                 by_domain.setdefault(record.values["domain"], record)

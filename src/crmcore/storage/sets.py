@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from crmcore.errors import NotFoundError, ReferenceError, ValidationError
+from crmcore.errors import NotFoundError, PermissionDeniedError, ReferenceError, ValidationError
 from crmcore.fields import FieldType
 from crmcore.records import Record
 from crmcore.storage import writes_where
@@ -99,42 +99,74 @@ def find_many(uow: UnitOfWork, entity: str, field: str, values: Iterable[Any], *
         return []
     column = "id" if field == "id" else etype.field(field).column
     records = _read_full(uow, entity, column, wanted, ignore_case=ignore_case, ignore_chars=ignore_chars, lock=lock)
+    if lock:  # locked rows read now are what a write of them in this unit starts from
+        _locked(uow).update(((entity, record.id), record) for record in records)
     return [uow._visible(record) for record in records]
 
 
-def _hidden(uow: UnitOfWork, entity: str, field: str) -> Exception:
-    from crmcore.errors import PermissionDeniedError
+def _locked(uow: UnitOfWork) -> dict[tuple[str, int], Record]:
+    """The full rows this unit read with ``find_many(..., lock=True)`` and has not written yet,
+    by entity and id: another transaction cannot change them, and a change in this unit gives
+    them a new version, so a record given at the same version stands for its row."""
+    found: dict[tuple[str, int], Record] | None = uow.__dict__.get("_locked_rows")
+    if found is None:
+        found = uow.__dict__["_locked_rows"] = {}
+    return found
 
+
+def _hidden(uow: UnitOfWork, entity: str, field: str) -> Exception:
     return PermissionDeniedError(f"{entity}.{field} is hidden from {uow.actor.username}", field=field,
                                  reasons=[f"field {field!r} is hidden from the actor's profiles"])
 
 
 def _current(uow: UnitOfWork, entity: str, records: Sequence[Record], *, lock: bool = False) -> list[Record]:
-    """The rows of *records* as stored, read with the actor's read predicate: a record the actor
-    may not read is not found, one at another version than given a conflict."""
-    ids = [record.id for record in records]
-    current = {record.id: record for record in _read_full(uow, entity, "id", ids, lock=lock)}
+    """The rows of *records* as stored, read with the actor's read predicate (unless this unit
+    holds them locked at the version given): a record the actor may not read is not found, one
+    at another version than given a conflict."""
+    locked = _locked(uow)
+    current: dict[int, Record] = {}
+    for record in records:
+        known = locked.pop((entity, record.id), None)
+        if known is not None and known.version == record.version:
+            current[record.id] = known
+    ids = [record.id for record in records if record.id not in current]
+    if ids:
+        current.update((record.id, record) for record in _read_full(uow, entity, "id", ids, lock=lock))
     for record in records:
         found = current.get(record.id)
         if found is None:
             raise NotFoundError(f"{entity} {record.id} not found", entity=entity, id=record.id)
         if found.version != record.version:
             raise uow._stale(entity, record.id, record.version, found.version)
-    return [current[record_id] for record_id in ids]
+    return [current[record.id] for record in records]
 
 
 def check_access_many(uow: UnitOfWork, records: Sequence[Record], action: str) -> None:
-    """The work of :meth:`UnitOfWork.check_access_many`."""
-    if not records:
+    """The work of :meth:`UnitOfWork.check_access_many`: one query per 500 records finds those
+    the actor may read and *action*; the rows of the others are read (never the caller's
+    values) for the error the single check gives."""
+    if not records or uow.actor.is_system:
         return
     entity = records[0].entity
     if any(record.entity != entity for record in records):
         raise ValidationError(f"check_access_many takes records of one entity type, got {entity} and others", entity=entity)
-    stored = {record.id: record for record in _read_full(uow, entity, "id", [record.id for record in records])}
-    for record in records:
-        if record.id not in stored:
-            raise NotFoundError(f"{entity} {record.id} not found", entity=entity, id=record.id)
-    _check_access_many(uow, uow.registry.entity(entity), [stored[record.id] for record in records], action)
+    table = uow.registry.table(entity)
+    allowed: set[int] = set()
+    check = sa.select(table.c.id).where(table.c.id.in_(_listed("b_ids")), uow.read_filter(entity, table),
+                                        uow.predicate(entity, action).sql(table))
+    ids = [record.id for record in records]
+    for start in range(0, len(ids), _CHUNK):
+        allowed.update(r[0] for r in uow._execute(check, {"b_ids": ids[start:start + _CHUNK]}))
+    refused = [record_id for record_id in ids if record_id not in allowed]
+    if not refused:
+        return
+    stored = {record.id: record for record in _read_full(uow, entity, "id", refused)}
+    for record_id in refused:
+        if record_id not in stored:
+            raise NotFoundError(f"{entity} {record_id} not found", entity=entity, id=record_id)
+        uow.check_access(stored[record_id], action)  # raises, with the reasons
+        raise PermissionDeniedError(f"{uow.actor.username} may not {action} {entity} {record_id}",
+                                    reasons=[f"no profile, role or sharing rule lets it {action} this {entity}"])
 
 
 def create_many(uow: UnitOfWork, entity: str, rows: Sequence[Mapping[str, Any]],
@@ -229,9 +261,37 @@ def delete_many(uow: UnitOfWork, entity: str, records: Sequence[Record], privile
         if record.id in linked:
             uow._delete(etype, record)  # its references followed as a single delete follows them
     if plain:
-        writes_where._delete_plain(uow, etype, plain)
+        _delete_rows(uow, etype, plain)
     uow._security_changed(entity)
     return len(current)
+
+
+def _delete_rows(uow: UnitOfWork, etype: EntityType, records: Sequence[Record]) -> None:
+    """Delete *records* (full, as just read), which nothing refers to: the hooks through callers
+    prepared once, the taggings and the rows of each batch at one version in one statement
+    each, an audit entry with each record's snapshot, its signal."""
+    entity = etype.name
+    before = direct_caller(uow, "crm_before_delete")
+    for record in records:
+        before(uow=uow, record=record)
+    tagging = uow.crm.core_tables["tagging"]
+    table = uow.registry.table(entity)
+    untag = sa.delete(tagging).where(tagging.c.entity == entity, tagging.c.record_id.in_(_listed("b_ids")))
+    delete = sa.delete(table).where(table.c.id.in_(_listed("b_ids")), table.c.version == sa.bindparam("b_version"))
+    by_version: dict[int, list[int]] = {}
+    for record in records:
+        by_version.setdefault(record.version, []).append(record.id)
+    for version, same in by_version.items():
+        for start in range(0, len(same), _CHUNK):
+            chunk = same[start:start + _CHUNK]
+            uow._execute(untag, {"b_ids": chunk})
+            if uow._execute(delete, {"b_ids": chunk, "b_version": version}).rowcount != len(chunk):
+                raise writes_where._conflict(uow, etype, [(record_id, version) for record_id in chunk])
+    after_write = uow._after_write
+    after = direct_caller(uow, "crm_after_delete")
+    for record in records:
+        after_write("deleted", etype, record, record, {})
+        after(uow=uow, record=record)
 
 
 def field_history(uow: UnitOfWork, entity: str, ids: Iterable[int], field: str) -> dict[int, list[tuple[Any, Any, Any]]]:
