@@ -176,3 +176,25 @@ def test_rows_are_read_into_the_records_the_unit_of_work_makes(crm: Any) -> None
         assert read.values["status_entered_at"].tzinfo is not None
         table = uow.registry.table("opportunity")
         assert _Reader(uow.registry.entity("opportunity"), table)(uow._execute(sa.select(table)).one()).amount == Money("12000.50", "EUR")
+
+
+def test_find_many_reads_projections_and_refuses_hidden_fields_in_them(office: Any) -> None:
+    crm, actors = office
+    with crm.unit_of_work(actors["ann"]) as uow:
+        account = uow.create("account", name="Acme", website="acme.example", industry="Energy")
+        uow.commit()
+    with crm.unit_of_work(actors["ann"]) as uow:
+        [key] = uow.find_many("account", "name", ["ACME"], ignore_case=True, fields=("version", "industry"))
+        assert key.values == {"id": account.id, "version": 1, "industry": "Energy"}
+    with crm.unit_of_work(actors["vic"]) as uow, pytest.raises(PermissionDeniedError, match="website"):
+        uow.find_many("account", "name", ["Acme"], fields=("website",))
+
+
+def test_a_row_read_locked_then_changed_in_the_unit_is_a_conflict_for_the_old_record(crm: Any) -> None:
+    with crm.unit_of_work() as uow:
+        lead = uow.create("lead", last_name="Hopper")
+        [locked] = uow.find_many("lead", "id", [lead.id], lock=True)
+        uow.update(locked, title="Touched")  # version 2 now
+        with pytest.raises(ConflictError, match=f"lead {lead.id} changed since version 1 was read"):
+            uow.delete_many("lead", [locked])
+        assert uow.get("lead", lead.id).title == "Touched"

@@ -270,6 +270,9 @@ class _Converter:
         self.registry = uow.registry
         self.lead_type = self.registry.entity("lead")
         self._plans: dict[str, list[tuple[str, str, Callable[[Any], str] | None]]] = {}
+        # the accounts this call created or read, by id: an account matched again (by a later
+        # batch's leads) is taken from here when its version shows it has not changed since
+        self._accounts_seen: dict[int, Record] = {}
 
     def run(self, leads: list[Record]) -> list[Conversion]:
         uow = self.uow
@@ -336,7 +339,8 @@ class _Converter:
         by_name: dict[str, Record] = {}
         names = {(lead.values.get("company") or "").strip().lower() for lead in rest} - {""}
         if names and by_name_on:
-            for record in uow.find_many("account", "name", names, ignore_case=True):
+            for record in self._known_accounts(uow.find_many("account", "name", names, ignore_case=True,
+                                                             fields=("version", "name"))):
                 by_name.setdefault(record.values["name"].strip().lower(), record)
             rest = [lead for lead in rest if (lead.values.get("company") or "").strip().lower() not in by_name]
         by_domain: dict[str, Record] = {}
@@ -368,9 +372,19 @@ class _Converter:
             rows_out.append(values)
         created = uow.create_many("account", rows_out)
         for group, record in zip(wanted.values(), created, strict=True):
+            self._accounts_seen[record.id] = record
             for lead in group:
                 found[lead.id] = record
         return found, {r.id for r in created}
+
+    def _known_accounts(self, keys: list[Record]) -> list[Record]:
+        """The whole accounts of *keys* (``id``, ``version``, ...): those this call created or
+        read, at the same version, as they were; the others read now."""
+        seen = self._accounts_seen
+        missing = [key.id for key in keys if (seen.get(key.id) is None or seen[key.id].version != key.version)]
+        if missing:
+            seen.update((record.id, record) for record in self.uow.find_many("account", "id", missing))
+        return [seen[key.id] for key in keys if key.id in seen]
 
     # -- contacts ---------------------------------------------------------------------------
     def _contacts(self, leads: list[Record], accounts: Mapping[int, Record]) -> tuple[dict[int, Record], set[int]]:

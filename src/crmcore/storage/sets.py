@@ -73,9 +73,7 @@ def _read_full(uow: UnitOfWork, entity: str, column: str, values: Sequence[Any],
     etype = uow.registry.entity(entity)
     table = uow.registry.table(entity)
     read = _Reader(etype, table)
-    key: sa.ColumnElement[Any] = sa.func.lower(table.c[column]) if ignore_case else table.c[column]
-    for char in dict.fromkeys(ignore_chars):
-        key = sa.func.replace(key, char, "")
+    key = _key(table, column, ignore_case=ignore_case, ignore_chars=ignore_chars)
     statement = sa.select(table).where(key.in_(_listed("b_values")), uow.read_filter(entity, table)).order_by(table.c.id)
     if lock:
         statement = statement.with_for_update()
@@ -86,22 +84,52 @@ def _read_full(uow: UnitOfWork, entity: str, column: str, values: Sequence[Any],
 
 
 def find_many(uow: UnitOfWork, entity: str, field: str, values: Iterable[Any], *, ignore_case: bool = False,
-              ignore_chars: str = "", lock: bool = False) -> list[Record]:
+              ignore_chars: str = "", lock: bool = False, fields: Sequence[str] | None = None) -> list[Record]:
     """The work of :meth:`UnitOfWork.find_many`."""
     etype = uow.registry.entity(entity)
-    if field != "id":
-        if not etype.has_field(field):
-            raise ValidationError(f"{entity} has no field {field!r}; known fields: {', '.join(etype.field_names)}", entity=entity)
-        if field in uow.hidden_fields(entity):
-            raise _hidden(uow, entity, field)
+    hidden = uow.hidden_fields(entity)
+    for name in (field, *(fields or ())):
+        if name in _SYSTEM:
+            continue
+        if not etype.has_field(name):
+            raise ValidationError(f"{entity} has no field {name!r}; known fields: {', '.join(etype.field_names)}", entity=entity)
+        if name in hidden:
+            raise _hidden(uow, entity, name)
     wanted = sorted({str(v).lower() if ignore_case else v for v in values if v is not None})
     if not wanted:
         return []
-    column = "id" if field == "id" else etype.field(field).column
+    column = field if field in _SYSTEM else etype.field(field).column
+    if fields is not None:
+        return _read_some(uow, entity, column, wanted, fields, ignore_case=ignore_case, ignore_chars=ignore_chars)
     records = _read_full(uow, entity, column, wanted, ignore_case=ignore_case, ignore_chars=ignore_chars, lock=lock)
     if lock:  # locked rows read now are what a write of them in this unit starts from
         _locked(uow).update(((entity, record.id), record) for record in records)
     return [uow._visible(record) for record in records]
+
+
+def _key(table: sa.Table, column: str, *, ignore_case: bool, ignore_chars: str) -> sa.ColumnElement[Any]:
+    key: sa.ColumnElement[Any] = sa.func.lower(table.c[column]) if ignore_case else table.c[column]
+    for char in dict.fromkeys(ignore_chars):
+        key = sa.func.replace(key, char, "")
+    return key
+
+
+def _read_some(uow: UnitOfWork, entity: str, column: str, values: Sequence[Any], fields: Sequence[str], *,
+               ignore_case: bool, ignore_chars: str) -> list[Record]:
+    """Records carrying ``id`` and *fields* only (a projection, as ``Query.fields`` makes)."""
+    etype = uow.registry.entity(entity)
+    table = uow.registry.table(entity)
+    names = list(dict.fromkeys(("id", *fields)))
+    readers = [(name, None) if name in _SYSTEM else (name, etype.field(name)) for name in names]
+    columns = [table.c[name] if f is None else table.c[c.name] for name, f in readers
+               for c in ([table.c[name]] if f is None else f.type.columns(f.column))]
+    key = _key(table, column, ignore_case=ignore_case, ignore_chars=ignore_chars)
+    statement = sa.select(*columns).where(key.in_(_listed("b_values")), uow.read_filter(entity, table)).order_by(table.c.id)
+    found: list[Record] = []
+    for start in range(0, len(values), _CHUNK):
+        for row in uow._execute(statement, {"b_values": list(values[start:start + _CHUNK])}).mappings():
+            found.append(Record(entity, {name: row[name] if f is None else f.type.from_db(row, f.column) for name, f in readers}))
+    return found
 
 
 def _locked(uow: UnitOfWork) -> dict[tuple[str, int], Record]:

@@ -1079,7 +1079,7 @@ class UnitOfWork:
 
     # -- set-based work for plugins (crmcore.storage.sets) ---------------------------------------
     def find_many(self, entity: str, field: str, values: Iterable[Any], /, *, ignore_case: bool = False,
-                  ignore_chars: str = "", lock: bool = False) -> list[Record]:
+                  ignore_chars: str = "", lock: bool = False, fields: Sequence[str] | None = None) -> list[Record]:
         """The records of *entity* the actor may read whose *field* holds one of *values*, in id
         order, without the fields hidden from the actor: one query per 500 values.
 
@@ -1087,10 +1087,13 @@ class UnitOfWork:
         :param ignore_chars: characters the stored text is compared without (phone separators
             such as ``" -()./"``; *values* are given without them).
         :param lock: lock the rows until the unit ends (``SELECT ... FOR UPDATE``).
+        :param fields: read only ``id`` and these fields (``"version"`` included): records that
+            are projections, as ``Query.fields`` makes them (no lock).
         :raises ValidationError: for an unknown field.
         :raises PermissionDeniedError: for a field hidden from the actor.
         """
-        return _sets.find_many(self, entity, field, values, ignore_case=ignore_case, ignore_chars=ignore_chars, lock=lock)
+        return _sets.find_many(self, entity, field, values, ignore_case=ignore_case, ignore_chars=ignore_chars, lock=lock,
+                               fields=fields)
 
     def check_access_many(self, records: Sequence[Record], action: str, /) -> None:
         """:meth:`check_access` for many records of one entity type, on their rows as stored:

@@ -110,9 +110,9 @@ def _linked(uow: UnitOfWork, etype: EntityType, records: Sequence[Record]) -> se
         table = uow.registry.table(child.name)
         column = table.c[field.column]
         found: dict[int, list[int]] = {}
+        statement = sa.select(column, table.c.id).where(column.in_(sa.bindparam("b_ids", expanding=True))).order_by(table.c.id)
         for start in range(0, len(ids), _CHUNK):
-            statement = sa.select(column, table.c.id).where(column.in_(ids[start:start + _CHUNK])).order_by(table.c.id)
-            for parent, child_id in uow._execute(statement):
+            for parent, child_id in uow._execute(statement, {"b_ids": ids[start:start + _CHUNK]}):
                 if child.name != etype.name or child_id not in going:
                     found.setdefault(parent, []).append(child_id)
         if field.type.on_delete in ("cascade", "set_null"):
@@ -156,7 +156,7 @@ def _conflict(uow: UnitOfWork, etype: EntityType, pairs: Sequence[tuple[int, int
     first record that changed since it was read (the deleted ones are gone by now)."""
     table = uow.registry.table(etype.name)
     statement = sa.select(table.c.id, table.c.version).where(table.c.id.in_([i for i, _ in pairs]))
-    current = dict(uow._execute(statement).tuples().all())
+    current = {row[0]: row[1] for row in uow._execute(statement)}
     for record_id, version in pairs:
         if current.get(record_id, version) != version:
             return uow._stale(etype.name, record_id, version, current[record_id])
