@@ -121,14 +121,17 @@ def _read_some(uow: UnitOfWork, entity: str, column: str, values: Sequence[Any],
     table = uow.registry.table(entity)
     names = list(dict.fromkeys(("id", *fields)))
     readers = [(name, None) if name in _SYSTEM else (name, etype.field(name)) for name in names]
-    columns = [table.c[name] if f is None else table.c[c.name] for name, f in readers
-               for c in ([table.c[name]] if f is None else f.type.columns(f.column))]
+    columns: list[sa.ColumnElement[Any]] = []
+    for name, f in readers:
+        columns.extend([table.c[name]] if f is None else (table.c[c.name] for c in f.type.columns(f.column)))
     key = _key(table, column, ignore_case=ignore_case, ignore_chars=ignore_chars)
     statement = sa.select(*columns).where(key.in_(_listed("b_values")), uow.read_filter(entity, table)).order_by(table.c.id)
     found: list[Record] = []
     for start in range(0, len(values), _CHUNK):
         for row in uow._execute(statement, {"b_values": list(values[start:start + _CHUNK])}).mappings():
-            found.append(Record(entity, {name: row[name] if f is None else f.type.from_db(row, f.column) for name, f in readers}))
+            mapping: Mapping[str, Any] = row  # type: ignore[assignment]
+            found.append(Record(entity, {name: mapping[name] if f is None else f.type.from_db(mapping, f.column)
+                                         for name, f in readers}))
     return found
 
 
