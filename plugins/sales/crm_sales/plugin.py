@@ -28,6 +28,10 @@ if TYPE_CHECKING:
     from crmcore.demo import Story
     from crmcore.records import Record
 
+
+# -- settings ----------------------------------------------------------------------------------
+
+
 @hookimpl
 def crm_configure(crm: Crm) -> None:
     statuses = tuple(dict.fromkeys(s.name for p in crm.workflow.by_entity.get("lead", []) for s in p.stages))
