@@ -38,7 +38,7 @@ Benchmarks (default: import_leads, list_page, list_page_fields, aggregate):
 ``move_opportunities_bulk``  the same N moves and rules with one ``uow.move_many`` (target:
                      >= 20,000 moves/s); floor: the UPDATE with ``executemany``.
 ``convert_leads``    N qualified leads (default 10,000) converted into accounts, contacts and
-                     opportunities with ``crmcore.sales.convert_leads`` (target: >= 2,000/s);
+                     opportunities with ``crm_sales.convert_leads`` (target: >= 2,000/s);
                      floor: the same INSERTs and DELETE by hand (see sales.py).
 
 Each benchmark runs in a fresh process (so its ``peak_rss_mb`` is its own) on fresh databases:

@@ -12,7 +12,7 @@ record, in one transaction with the driver.
 with ``executemany``.
 
 ``convert_leads``: N qualified leads (default 10,000; 2,000 companies, so some leads find the
-account an earlier one created) converted with ``crmcore.sales.convert_leads`` into accounts,
+account an earlier one created) converted with ``crm_sales.convert_leads`` into accounts,
 contacts and one opportunity each, in one unit of work: matching, workflow, audit (the lead's
 snapshot included), deletion of the leads. Target: at least 2,000 conversions/s. Floor: the
 same rows written with the driver (``executemany`` INSERTs of accounts, contacts and
@@ -187,7 +187,7 @@ def _seed_leads(app: Crm, rows: int) -> None:
 
 
 def _convert(rows: int, url: str | None, workdir: str) -> Result:
-    from crmcore.sales import convert_leads
+    from crm_sales import convert_leads
 
     with fresh_url(url, workdir, "convert") as database:
         app, _ = _app(database, rules=False)

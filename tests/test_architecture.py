@@ -33,7 +33,7 @@ LAYERS: dict[str, int] = {
     # 3 the app, which assembles the services from the plugins
     "crmcore.app": 3,
     # 4 the edges: the package's public face, the command line, builtin plugins, tools
-    "crmcore": 4, "crmcore.cli": 4, "crmcore.builtin": 4, "crmcore.sales": 4, "crmcore.demo": 4,
+    "crmcore": 4, "crmcore.cli": 4, "crmcore.builtin": 4, "crmcore.demo": 4,
     "crmcore.testing": 4, "crmcore.conformance": 4, "crmcore.docgen": 4, "crmcore.migrations": 4,
 }
 NAMES = ("values", "declarations", "services", "app", "edges")

@@ -394,17 +394,17 @@ def test_two_plugins_adding_one_command_name_are_both_named(db: str) -> None:
 def test_plugins_list_shows_builtins_and_enabled_plugins(db: str) -> None:
     out = ok("--db", db, "plugins", "list", obj=CliState(plugins=[HelloPlugin()]))
     header, *rows = out.splitlines()
-    assert header.split() == ["name", "enabled", "version", "requires", "title"]
-    assert any(r.split()[:3] == ["hello", "yes", "1.2.3"] and r.endswith("Hello commands") for r in rows)
-    assert any(r.split()[:2] == ["core", "yes"] and r.endswith("(builtin)") for r in rows)
+    assert header.split() == ["name", "enabled", "kind", "version", "requires", "title"]
+    assert any(r.split()[:4] == ["hello", "yes", "optional", "1.2.3"] and r.endswith("Hello commands") for r in rows)
+    assert any(r.split()[:3] == ["core", "yes", "essential"] and r.endswith("(builtin)") for r in rows)
 
 
 def test_plugins_list_json(db: str) -> None:
     data = json.loads(ok("--db", db, "plugins", "list", "--json", obj=CliState(plugins=[HelloPlugin(), ClashingPlugin()])))
     by_name = {p["name"]: p for p in data}
     assert by_name["clash"]["requires"] == ["hello"]
-    assert by_name["hello"] == {"name": "hello", "enabled": True, "builtin": False, "version": "1.2.3",
-                                "requires": [], "title": "Hello commands"}
+    assert by_name["hello"] == {"name": "hello", "enabled": True, "builtin": False, "kind": "optional", "installed": True,
+                                "version": "1.2.3", "requires": [], "title": "Hello commands"}
     assert by_name["core"]["builtin"] is True and by_name["core"]["enabled"] is True
 
 

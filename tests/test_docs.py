@@ -175,7 +175,7 @@ def readme_blocks(language: str) -> list[str]:
 def test_the_readme_gives_the_two_set_up_commands():
     commands = [block.strip() for block in readme_blocks("bash")]
 
-    assert "python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/crm demo" in commands
+    assert "python3 -m venv .venv && .venv/bin/pip install -e . -e plugins/sales && .venv/bin/crm demo" in commands
     assert "bash scripts/test" in commands
     assert (ROOT / "scripts" / "test").is_file()
 

@@ -18,8 +18,8 @@ from crmcore import (
     ValidationError,
     hookimpl,
 )
+from crmcore.builtin.opportunities import line_totals
 from crmcore.money import Money
-from crmcore.sales import line_totals
 from crmcore.security import FieldIn, IdSet, Restriction, admin
 from crmcore.security.predicate import ALWAYS
 

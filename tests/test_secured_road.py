@@ -283,6 +283,19 @@ def test_a_reference_to_an_unreadable_record_is_refused_like_a_missing_one(road:
         assert uow.update(uow.get("opportunity", mine.id), account_id=theirs).account_id == theirs
 
 
+def test_allows_values_decides_on_values_that_no_longer_stand_in_a_row(road: Any) -> None:
+    crm, actors, records = road
+    lead = records["rep1"]["lead"]
+    with crm.unit_of_work() as uow:
+        snapshot = dict(uow.get("lead", lead.id).values)
+        uow.delete("lead", lead.id)
+        uow.commit()
+    for who, expected in (("rep1", True), ("manager", True), ("rep2", False), ("nobody", False)):
+        with crm.unit_of_work(actors[who]) as uow:
+            assert uow.allows_values("lead", snapshot) is expected, who
+            assert uow.allows_values("lead", {**snapshot, "owner_id": actors["rep2"].user_id}) is (who in ("rep2", "manager"))
+
+
 def test_an_entity_referable_by_all_is_named_by_actors_who_cannot_read_it(crm_factory: Any) -> None:
     class Plans:
         """A plugin's configuration entity any rep may name, and a private one nobody else may."""

@@ -111,7 +111,7 @@ def test_unknown_key_in_crm_names_file_key_and_value(tmp_path):
         load_settings(path)
     assert str(info.value) == (
         f"{path}: unknown key crm.databse = 'sqlite:///x.db'; "
-        "known keys: busy_timeout, currency, database, echo_sql, plugins, timezone"
+        "known keys: busy_timeout, currency, database, disabled, echo_sql, plugins, timezone"
     )
     assert (info.value.path, info.value.key) == (str(path), "crm.databse")
 
@@ -218,7 +218,7 @@ def test_plugins_table_that_is_not_per_plugin_is_refused(tmp_path):
 
 def test_settings_for_a_plugin_that_is_not_enabled_name_it(crm_factory):
     with pytest.raises(ConfigError) as info:
-        crm_factory(settings={"plugins": {"warranty": {"months": 24}}})
+        crm_factory(settings={"crm": {"disabled": ["sales"]}, "plugins": {"warranty": {"months": 24}}})
     assert str(info.value) == (
         "settings: [plugins.warranty] configures a plugin that is not enabled; enabled: none"
     )

@@ -59,7 +59,7 @@ class Crm:
         self.settings = settings
         self._state: dict[type, Any] = {}
         self.plugins = PluginManager()
-        self.plugins.load(settings.plugins, plugins)
+        self.plugins.load(settings.plugins, plugins, disabled=settings.disabled, source=settings.source, path=settings.path)
         self.hook = self.plugins.hook
         self._check_sections()
         self.registry = Registry(currency=settings.currency, timezone=timezone_named(settings.timezone))

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import click
 
     from crmcore.app import Crm
+    from crmcore.demo import Story
     from crmcore.fields import Field
     from crmcore.records import Record
     from crmcore.registry import EntityType
@@ -825,14 +826,20 @@ def crm_cli_commands() -> list[click.Command] | None:
 
 
 @hookspec
-def crm_demo(crm: Crm, echo: Any) -> None:
+def crm_demo(crm: Crm, echo: Any, story: Story) -> None:
     """Tell a chapter of ``crm demo``.
 
-    Called by ``crm demo`` after the core's chapter has created the sample company, in plugin
-    order. Create records through ``crm.unit_of_work()`` and print with *echo*.
+    Called by ``crm demo`` after the core's chapters have created the sample company (its
+    users, accounts, contacts, opportunities, activities and notes) and before the worker runs
+    a day later (so the jobs a chapter schedules run too), in plugin order. Create records
+    through ``crm.unit_of_work()`` (or as a demo user: ``story.actor(username)``) and print
+    with *echo*.
 
     :param crm: the demo app, on its own SQLite file.
     :param echo: a function that prints one line.
+    :param story: the :class:`crmcore.demo.Story` told so far: the users, teams, accounts,
+        contacts and opportunities the core's chapters made, the day it is told and a seeded
+        random generator; a chapter may add what it makes (``story.leads``, ``story.moved``).
     :returns: ``None``.
 
     Example::
@@ -845,6 +852,31 @@ def crm_demo(crm: Crm, echo: Any) -> None:
             echo("Service: 1 ticket opened")
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2 the *story* argument.
+    """
+
+
+@hookspec
+def crm_demo_summary(crm: Crm, story: Story) -> list[str] | None:
+    """Add a part to the summary that ends ``crm demo``.
+
+    Called once per plugin, in plugin order, after the summary's pipeline by stage and before
+    the reminders due. The part is printed after an empty line, as returned: a heading, then
+    its lines (indented by two spaces, as the core's parts are).
+
+    :param crm: the demo app.
+    :param story: the :class:`crmcore.demo.Story` told.
+    :returns: the lines of the part, or ``None`` for none.
+
+    Example::
+
+        @hookimpl
+        def crm_demo_summary(crm):
+            with crm.unit_of_work() as uow:
+                count = uow.query("ticket").where(status="open").count()
+            return ["Help desk", f"  {count} open tickets"]
+
+    .. versionadded:: 0.2
     """
 
 

@@ -28,6 +28,7 @@ from crmcore.fields.base import shown
 
 __all__ = [
     "Contribution",
+    "DEFAULT_ENTRY_POINTS",
     "DEFAULT_PLUGINS",
     "ENTRY_POINT_GROUP",
     "ESSENTIAL_PLUGINS",
@@ -42,8 +43,19 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "crmcore.plugins"
-ESSENTIAL_PLUGINS = ("crmcore.builtin.entities", "crmcore.builtin.permissions", "crmcore.builtin.workflow")
-DEFAULT_PLUGINS = (*ESSENTIAL_PLUGINS, "crmcore.builtin.cli", "crmcore.builtin.query", "crmcore.builtin.access", "crmcore.builtin.transfer", "crmcore.builtin.jobs", "crmcore.builtin.rules", "crmcore.builtin.pipelines_cli", "crmcore.builtin.sales")
+#: The builtin plugins every app runs: listing one in ``[crm] disabled`` is a ConfigError.
+ESSENTIAL_PLUGINS = ("crmcore.builtin.entities", "crmcore.builtin.permissions", "crmcore.builtin.workflow", "crmcore.builtin.opportunities")
+#: Every builtin plugin, in registration order: the essential ones always, the others unless
+#: listed in ``[crm] disabled``.
+DEFAULT_PLUGINS = (
+    "crmcore.builtin.entities", "crmcore.builtin.permissions", "crmcore.builtin.workflow", "crmcore.builtin.cli",
+    "crmcore.builtin.query", "crmcore.builtin.access", "crmcore.builtin.transfer", "crmcore.builtin.jobs",
+    "crmcore.builtin.rules", "crmcore.builtin.pipelines_cli", "crmcore.builtin.opportunities",
+)
+#: First-party plugins installed as packages of their own (entry points) that run by default
+#: when installed, unless listed in ``[crm] disabled``; an app starts without one that is not
+#: installed.
+DEFAULT_ENTRY_POINTS = ("sales",)
 
 
 @attrs.frozen
@@ -169,6 +181,32 @@ def hook_items(result: Any, expected: type | tuple[type, ...], *, plugin: str, h
     return list(result)
 
 
+def _check_disabled(
+    disabled: tuple[str, ...], enabled: list[str], builtins: list[tuple[Any, PluginInfo, bool]], *,
+    source: str, path: str | None,
+) -> None:
+    """Refuse an essential plugin, or one that is not a default plugin, in ``[crm] disabled``,
+    and a plugin that is both enabled and disabled."""
+    essential = [info.name for _, info, is_essential in builtins if is_essential]
+    defaults = [*(info.name for _, info, is_essential in builtins if not is_essential), *DEFAULT_ENTRY_POINTS]
+    for name in disabled:
+        if name in essential:
+            raise ConfigError(
+                f"{source}: crm.disabled: plugin {name!r} is essential and cannot be disabled; "
+                f"essential plugins: {', '.join(essential)}", path=path, key="crm.disabled",
+            )
+        if name not in defaults:
+            raise ConfigError(
+                f"{source}: crm.disabled: {name!r} is not a default plugin; default plugins: {', '.join(defaults)} "
+                "(other plugins run only when listed in crm.plugins)", path=path, key="crm.disabled",
+            )
+        if name in enabled:
+            raise ConfigError(
+                f"{source}: plugin {name!r} is listed both in crm.plugins and in crm.disabled; keep one",
+                path=path, key="crm.disabled",
+            )
+
+
 class PluginManager:
     """The plugins of one app: a pluggy manager plus what each plugin said about itself."""
 
@@ -178,6 +216,10 @@ class PluginManager:
         self.plugins: dict[str, LoadedPlugin] = {}
         self.own_settings: Mapping[str, Mapping[str, Any]] = {}  # set by the app once checked
         self._subsets: dict[tuple[str, str], Any] = {}  # see call_each
+        #: the default plugins left out by ``[crm] disabled``
+        self.disabled: tuple[str, ...] = ()
+        #: the default first-party plugins (:data:`DEFAULT_ENTRY_POINTS`) that are not installed
+        self.missing_defaults: tuple[str, ...] = ()
         if os.environ.get("CRM_TRACE_HOOKS"):
             self.pm.trace.root.setwriter(lambda text: log.debug("hook: %s", text.rstrip()))
             self.pm.enable_tracing()
@@ -186,21 +228,37 @@ class PluginManager:
     def hook(self) -> Any:
         return self.pm.hook
 
-    def load(self, enabled: Iterable[str], extra: Iterable[Any] = ()) -> None:
-        """Register the builtins, the enabled installed plugins (and what they require), then
+    def load(
+        self, enabled: Iterable[str], extra: Iterable[Any] = (), *, disabled: Iterable[str] = (),
+        source: str = "settings", path: str | None = None,
+    ) -> None:
+        """Register the builtins, the enabled installed plugins (and what they require), the
+        default first-party plugins that are installed (:data:`DEFAULT_ENTRY_POINTS`), then
         *extra* plugin objects, and check every hook implementation against a spec. A name
         (text) among *extra* enables that installed plugin, like a name in *enabled*.
 
+        :param disabled: names of default plugins left out (``[crm] disabled``).
+        :param source: where the settings come from, for messages; *path* their file.
+        :raises ConfigError: an essential plugin, or a plugin that is not a default one, in
+            *disabled*; a plugin both enabled and disabled.
         :raises PluginError: unknown plugin, missing requirement, cycle, misspelt hook.
         """
         extra = list(extra)
         enabled = [*enabled, *(name for name in extra if isinstance(name, str) and name not in enabled)]
         extra = [obj for obj in extra if not isinstance(obj, str)]
+        builtins = []
         for module_name in DEFAULT_PLUGINS:
             module = importlib.import_module(module_name)
-            self._register(module, plugin_info(module, default_name=module_name), builtin=True)
+            builtins.append((module, plugin_info(module, default_name=module_name), module_name in ESSENTIAL_PLUGINS))
+        self.disabled = tuple(dict.fromkeys(disabled))
+        _check_disabled(self.disabled, enabled, builtins, source=source, path=path)
+        for module, info, _ in builtins:
+            if info.name not in self.disabled:
+                self._register(module, info, builtin=True)
 
         installed = installed_plugins()
+        self.missing_defaults = tuple(n for n in DEFAULT_ENTRY_POINTS if n not in installed and n not in self.disabled)
+        enabled = [*enabled, *(n for n in DEFAULT_ENTRY_POINTS if n in installed and n not in self.disabled and n not in enabled)]
         objects: dict[str, tuple[PluginInfo, Any]] = {}
         for obj in extra:
             info = plugin_info(obj, default_name=getattr(obj, "__name__", type(obj).__name__))
@@ -209,6 +267,9 @@ class PluginManager:
         def load_named(name: str, needed_by: str | None) -> tuple[PluginInfo, Any]:
             if name in objects:
                 return objects[name]
+            if name in self.disabled:
+                raise PluginError(f"plugin {needed_by!r} requires {name!r}, which is disabled in [crm] disabled; "
+                                  f"remove {name!r} from it or disable {needed_by!r} too", plugin=needed_by or name)
             if name not in installed:
                 known = ", ".join(sorted(installed)) or "none"
                 if needed_by:

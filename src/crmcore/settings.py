@@ -4,7 +4,8 @@ The file looks like this::
 
     [crm]
     database = "sqlite:///crm.db"      # default; PostgreSQL: "postgresql+psycopg://..."
-    plugins = ["helpdesk"]             # exactly these, plus what they require
+    plugins = ["helpdesk"]             # these, plus what they require, plus the default ones
+    disabled = ["sales"]               # default plugins left out (essential ones cannot be)
     timezone = "Europe/Paris"          # for datetimes given without an offset
     currency = "EUR"                   # for amounts given without a currency
 
@@ -42,6 +43,7 @@ DEFAULT_DATABASE = "sqlite:///crm.db"
 _CRM_KEYS: dict[str, type | tuple[type, ...]] = {
     "database": str,
     "plugins": list,
+    "disabled": list,
     "timezone": str,
     "currency": str,
     "echo_sql": bool,
@@ -59,7 +61,9 @@ class Settings:
     """Validated, frozen settings of one app.
 
     :ivar database: SQLAlchemy URL.
-    :ivar plugins: the names of the plugins the deployment enables.
+    :ivar plugins: the names of the plugins the deployment enables (besides the default ones).
+    :ivar disabled: the names of default plugins the deployment leaves out; essential plugins
+        cannot be (checked when the app starts).
     :ivar plugin_settings: ``{plugin name: {key: value}}`` as written (checked at start-up
         against each plugin's declared settings).
     :ivar custom_fields: ``{entity: {field: spec}}``.
@@ -72,6 +76,7 @@ class Settings:
 
     database: str = DEFAULT_DATABASE
     plugins: tuple[str, ...] = ()
+    disabled: tuple[str, ...] = ()
     timezone: str = "UTC"
     currency: str = "USD"
     echo_sql: bool = False
@@ -184,6 +189,9 @@ def load_settings(
     plugins = crm.get("plugins", [])
     for name in plugins:
         check_value(name, str, key="crm.plugins", source=where)
+    disabled = crm.get("disabled", [])
+    for name in disabled:
+        check_value(name, str, key="crm.disabled", source=where)
     timezone = crm.get("timezone", "UTC")
     try:
         timezone_named(timezone)
@@ -217,6 +225,7 @@ def load_settings(
     return Settings(
         database=crm.get("database", DEFAULT_DATABASE),
         plugins=tuple(plugins),
+        disabled=tuple(disabled),
         timezone=timezone,
         currency=currency,
         echo_sql=crm.get("echo_sql", False),
@@ -275,6 +284,7 @@ def _settings_to_dict(settings: Settings) -> dict[str, Any]:
         "crm": {
             "database": settings.database,
             "plugins": list(settings.plugins),
+            "disabled": list(settings.disabled),
             "timezone": settings.timezone,
             "currency": settings.currency,
             "echo_sql": settings.echo_sql,

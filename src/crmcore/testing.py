@@ -31,6 +31,7 @@ import contextlib
 import datetime as dt
 import decimal
 import os
+import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -64,7 +65,7 @@ from crmcore.registry import EntityType
 from crmcore.security.admin import add_user
 from crmcore.storage.engine import make_engine, safe_url
 
-__all__ = ["check_plugin", "database_url_for_tests", "sample_value", "sample_values"]
+__all__ = ["FrozenClock", "check_plugin", "database_url_for_tests", "sample_value", "sample_values"]
 
 ENV_URL = "CRM_TEST_DATABASE_URL"
 
@@ -264,6 +265,51 @@ class CrmFactory:
                 dropped.append(schema)
         if dropped:
             _drop_schemas(self.base_url, dropped)
+
+
+class FrozenClock:
+    """The time crmcore stamps on what it writes (``created_at``, ``updated_at``, the time a
+    record entered its stage), under a test's control: it stands still until the test moves it.
+    """
+
+    def __init__(self, start: dt.datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def set(self, when: dt.datetime) -> None:
+        """Make it *when* (timezone-aware)."""
+        if when.tzinfo is None:
+            raise ValueError(f"the clock takes timezone-aware times, got {when!r}")
+        self.now = when
+
+    def advance(self, **delta: float) -> dt.datetime:
+        """Move it on by ``timedelta(**delta)`` (``advance(days=10)``); returns the new time."""
+        self.now += dt.timedelta(**delta)
+        return self.now
+
+    def __repr__(self) -> str:
+        return f"<FrozenClock {self.now.isoformat()}>"
+
+
+@pytest.fixture
+def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> FrozenClock:
+    """A :class:`FrozenClock` standing at 2026-01-01 09:00 UTC that every crmcore module
+    loaded so far reads instead of the real time, for this test: histories, stage times and
+    time-based work become repeatable::
+
+        def test_cycle_time(crm, frozen_clock):
+            with crm.unit_of_work() as uow:
+                deal = uow.create("opportunity", name="Acme", stage="qualification")
+                frozen_clock.advance(days=10)
+                uow.move(deal, "won", close_date=frozen_clock.now.date())
+    """
+    clock = FrozenClock(dt.datetime(2026, 1, 1, 9, tzinfo=dt.UTC))
+    for name, module in list(sys.modules.items()):
+        if (name == "crmcore" or name.startswith("crmcore.")) and callable(getattr(module, "_now", None)):
+            monkeypatch.setattr(module, "_now", clock)
+    return clock
 
 
 @pytest.fixture(scope="session")

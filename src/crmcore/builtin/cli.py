@@ -7,6 +7,7 @@ as :func:`crmcore.cli.current_actor`; errors propagate to the root group, which 
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 from collections.abc import Sequence
@@ -26,7 +27,14 @@ from crmcore.cli import (
     timeline_lines,
 )
 from crmcore.hookspecs import hookimpl
-from crmcore.plugins import PluginInfo, installed_plugins, plugin_info
+from crmcore.plugins import (
+    DEFAULT_ENTRY_POINTS,
+    DEFAULT_PLUGINS,
+    ESSENTIAL_PLUGINS,
+    PluginInfo,
+    installed_plugins,
+    plugin_info,
+)
 from crmcore.security import resolve_owner
 from crmcore.settings import DEFAULT_DATABASE
 
@@ -178,13 +186,26 @@ def plugins() -> None:
 @plugins.command("list")
 @_JSON
 def plugins_list(as_json: bool) -> None:
-    """Every installed plugin: name, enabled, version, requires, title."""
+    """Every installed plugin: name, enabled, version, requires, title; essential plugins
+    (always enabled), default ones (enabled unless in [crm] disabled; a default plugin that is
+    not installed is listed too) and the others (enabled when in [crm] plugins)."""
     from crmcore import __version__
 
     crm = current_app()
     rows: dict[str, dict[str, Any]] = {}
+    essential = {plugin_info(importlib.import_module(m), default_name=m).name for m in ESSENTIAL_PLUGINS}
+    defaults = {*(plugin_info(importlib.import_module(m), default_name=m).name for m in DEFAULT_PLUGINS), *DEFAULT_ENTRY_POINTS}
+
+    def kind(name: str) -> str:
+        return "essential" if name in essential else "default" if name in defaults else "optional"
+
     for name, loaded in crm.plugins.plugins.items():
-        rows[name] = _plugin_row(loaded.info, enabled=True, builtin=loaded.builtin, default_version=__version__ if loaded.builtin else "")
+        rows[name] = _plugin_row(loaded.info, enabled=True, builtin=loaded.builtin, kind=kind(name),
+                                 default_version=__version__ if loaded.builtin else "")
+    for module_name in DEFAULT_PLUGINS:  # builtins left out by [crm] disabled
+        info = plugin_info(importlib.import_module(module_name), default_name=module_name)
+        if info.name not in rows:
+            rows[info.name] = _plugin_row(info, enabled=False, builtin=True, kind="default", default_version=__version__)
     for name, entry_point in sorted(installed_plugins().items()):
         if name in rows:
             continue
@@ -193,23 +214,28 @@ def plugins_list(as_json: bool) -> None:
         except Exception as exc:  # one broken plugin must not hide the others
             info = PluginInfo(name=name, title=f"cannot be loaded: {type(exc).__name__}: {exc}")
         version = getattr(getattr(entry_point, "dist", None), "version", "") or ""
-        rows[name] = _plugin_row(info, enabled=False, builtin=False, default_version=version)
+        rows[name] = _plugin_row(info, enabled=False, builtin=False, kind=kind(name), default_version=version)
+    for name in crm.plugins.missing_defaults:
+        rows[name] = {**_plugin_row(PluginInfo(name=name, title="not installed"), enabled=False, builtin=False,
+                                    kind="default", default_version=""), "installed": False}
     if as_json:
         echo_json(list(rows.values()))
         return
     table = [
-        (r["name"], "yes" if r["enabled"] else "no", r["version"] or "-", ", ".join(r["requires"]) or "-",
+        (r["name"], "yes" if r["enabled"] else "no", r["kind"], r["version"] or "-", ", ".join(r["requires"]) or "-",
          r["title"] + (" (builtin)" if r["builtin"] else ""))
         for r in rows.values()
     ]
-    _echo_table(("name", "enabled", "version", "requires", "title"), table)
+    _echo_table(("name", "enabled", "kind", "version", "requires", "title"), table)
 
 
-def _plugin_row(info: PluginInfo, *, enabled: bool, builtin: bool, default_version: str) -> dict[str, Any]:
+def _plugin_row(info: PluginInfo, *, enabled: bool, builtin: bool, kind: str, default_version: str) -> dict[str, Any]:
     return {
         "name": info.name,
         "enabled": enabled,
         "builtin": builtin,
+        "kind": kind,
+        "installed": True,
         "version": info.version or default_version,
         "requires": list(info.requires),
         "title": info.title,

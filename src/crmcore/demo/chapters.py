@@ -1,5 +1,6 @@
-"""The core's chapters of ``crm demo`` (:data:`CHAPTERS`), each a function taking the
-:class:`~crmcore.demo.story.Story`, and the chapters plugins tell through ``crm_demo``.
+"""The chapters of ``crm demo`` (:data:`CHAPTERS`), each a function taking the
+:class:`~crmcore.demo.story.Story`: the core's, and the chapters plugins tell through
+``crm_demo`` (:func:`plugin_chapters`) before the worker runs.
 """
 
 from __future__ import annotations
@@ -12,14 +13,9 @@ from typing import Any
 
 from crmcore.demo.story import (
     DATA_ANCHOR,
-    GUIDED_SELLING,
-    LEAD_FILES,
-    LEAD_SOURCES,
     OPEN_STAGES,
     PROBABILITY,
     SHOWN,
-    WORKED_FROM,
-    Move,
     Story,
     due_by_user,
     money_text,
@@ -28,13 +24,10 @@ from crmcore.demo.story import (
 from crmcore.jobs import run_worker, schedule_reminder
 from crmcore.money import Money
 from crmcore.records import Record
-from crmcore.sales import check_leads, convert_leads, score_leads
-from crmcore.sales.leads import sales_settings
 from crmcore.security import admin
-from crmcore.transfer import import_rows
 from crmcore.workflow.actions import manager_of
 
-__all__ = ["CHAPTERS", "plugin_chapters"]
+__all__ = ["CHAPTERS", "log_activities", "plugin_chapters"]
 
 
 def company(story: Story) -> None:
@@ -107,103 +100,6 @@ def accounts(story: Story) -> None:
     story.echo(f"Accounts: {len(story.accounts)} accounts with {count} contacts, shared out among {len(reps)} reps")
 
 
-def leads(story: Story) -> None:
-    """The sales director imports the trade-show list and the web sign-ups (deduplicated on
-    e-mail, each row shared out to a rep), then every lead is checked and scored."""
-    reps = story.reps
-    importer = story.director
-    index = 0  # rows are shared out to the reps in turn, across both lists
-    with story.crm.unit_of_work(story.actor(importer)) as uow:
-        for name, _ in LEAD_FILES:
-            rows = []
-            for row in read_data(name):
-                values: dict[str, Any] = dict(row)
-                values["source"] = row.get("source") or LEAD_SOURCES[index % len(LEAD_SOURCES)]
-                values["owner_id"] = story.users[reps[index % len(reps)]].id
-                rows.append(values)
-                index += 1
-            story.imports.append(import_rows(uow, "lead", rows, source=name, dedupe_on="email", on_duplicate="skip"))
-        uow.commit()
-    for report in story.imports:
-        report.committed = True
-    with story.crm.unit_of_work() as uow:  # crm leads check; crm leads score
-        checks = check_leads(uow)
-        scores = score_leads(uow)
-        uow.commit()
-    with story.crm.unit_of_work() as uow:
-        story.leads = uow.query("lead").order_by("id").all()
-    created = sum(r.created for r in story.imports)
-    lists = " and the ".join(what for _, what in LEAD_FILES)
-    story.echo(f"Leads: {importer} imported {created} leads from the {lists}, deduplicated on e-mail")
-    for report in story.imports:
-        story.echo(f"  {report.summary()}")
-    issues: dict[str, int] = {}
-    for check in checks:
-        for code in check.codes:
-            issues[code] = issues.get(code, 0) + 1
-    flagged = sum(1 for c in checks if not c.ok)
-    found = f" ({', '.join(f'{number} {code}' for code, number in issues.items())})" if issues else ""
-    story.echo(f"  checked {len(checks)} leads: {len(checks) - flagged} without issues, {flagged} with issues{found}")
-    counts = {t: sum(1 for s in scores if s.temperature == t) for t in ("hot", "warm", "cold")}
-    story.echo(f"  scored {len(scores)} leads: {counts['hot']} hot, {counts['warm']} warm, {counts['cold']} cold")
-
-
-def conversion(story: Story) -> None:
-    """Each rep qualifies their hot leads through the lead pipeline and converts them into an
-    account, a contact and an opportunity; cold leads are disqualified, the better warm ones
-    worked on."""
-    plan: dict[str, list[Record]] = {}
-    for lead in story.leads:
-        plan.setdefault(story.owner_name(lead), []).append(lead)
-    specs: dict[int, dict[str, Any]] = {}
-    seen: dict[str, int] = {}
-    for lead in story.leads:
-        if lead.get("temperature") == "hot":
-            company = lead.company or lead.last_name
-            seen[company] = seen.get(company, 0) + 1
-            name = f"{company} pilot" + (f" {seen[company]}" if seen[company] > 1 else "")
-            specs[lead.id] = {
-                "name": name, "amount": Money(decimal.Decimal(story.rng.randrange(12, 96) * 1000), story.currency),
-                "close_date": story.today + dt.timedelta(days=story.rng.randint(45, 120)),
-            }
-    worked = disqualified = 0
-    for owner, owned in plan.items():
-        with story.crm.unit_of_work(story.actor(owner)) as uow:
-            target = sales_settings(uow).conversion.statuses[0]  # the status that converts: qualified
-            hot = [uow.move(lead, target) if lead.status != target else lead for lead in owned if lead.id in specs]
-            story.conversions.extend(convert_leads(uow, hot, opportunity=lambda lead: specs[lead.id]))
-            for lead in owned:
-                if lead.get("temperature") == "cold":
-                    uow.move(lead, "disqualified")
-                    disqualified += 1
-                elif lead.get("temperature") == "warm" and (lead.score or 0) >= WORKED_FROM:
-                    uow.move(lead, "working")
-                    worked += 1
-            uow.commit()
-    story.conversions.sort(key=lambda c: c.lead_id)
-    with story.crm.unit_of_work() as uow:
-        story.leads = uow.query("lead").order_by("id").all()
-    accounts = {c.account.id: c.account_created for c in story.conversions if c.account is not None}
-    contacts = {c.contact.id: c.contact_created for c in story.conversions}
-    total = sum((c.opportunity.amount.amount for c in story.conversions if c.opportunity is not None), decimal.Decimal(0))
-    new_accounts, new_contacts = sum(accounts.values()), sum(contacts.values())
-    story.echo(
-        f"Conversion: {len(story.conversions)} hot leads qualified and converted: {len(accounts)} accounts "
-        f"({new_accounts} new, {len(accounts) - new_accounts} existing), {len(contacts)} contacts ({new_contacts} new, "
-        f"{len(contacts) - new_contacts} existing), {len(story.conversions)} opportunities worth "
-        f"{money_text(Money(total, story.currency))}; {disqualified} cold leads disqualified, {worked} warm leads worked on"
-    )
-    for c in story.conversions:
-        parts = []
-        if c.account is not None:
-            parts.append(f"account {c.account.id} {c.account.name} ({'new' if c.account_created else 'existing'})")
-        person = " ".join(p for p in (c.contact.get("first_name"), c.contact.get("last_name")) if p)
-        parts.append(f"contact {c.contact.id} {person} ({'new' if c.contact_created else 'existing'})")
-        if c.opportunity is not None:
-            parts.append(f"opportunity {c.opportunity.id} {c.opportunity.name}")
-        story.echo(f"  lead {c.lead_id} converted: " + ", ".join(parts))
-
-
 def _close_date(story: Story, original: dt.date, stage: str) -> dt.date:
     day = original + (story.today - DATA_ANCHOR)
     if stage in OPEN_STAGES and day < story.today:  # open deals close ahead of today
@@ -264,17 +160,17 @@ def pipeline(story: Story) -> None:
     story.echo(f"Pipeline: {len(story.opportunities)} opportunities; {moved} moved forward, {won} won, {lost} lost")
 
 
-def _converted(story: Story) -> list[Record]:
-    return [c.opportunity for c in story.conversions if c.opportunity is not None]
+def log_activities(story: Story, opportunities: Sequence[Record], leads: Sequence[Record] = ()) -> tuple[int, int, int]:
+    """Calls, meetings, e-mails and tasks about each of *opportunities* (done in the past,
+    planned ahead, as the company file's templates for the deal's stage say), a first call
+    with each of *leads*, and a reminder for each planned meeting and call an hour before it
+    starts; each made by the record's owner.
 
-
-def activities(story: Story) -> None:
-    """Calls, meetings, e-mails and tasks about each deal (done in the past, planned ahead),
-    first calls with the leads being worked, and a reminder for each planned meeting and call
-    an hour before it starts."""
+    :returns: ``(activities, done, reminders)``: how many were made.
+    """
     templates = story.company["activities"]
     by_owner: dict[str, list[dict[str, Any]]] = {}
-    for opportunity in [*story.opportunities, *_converted(story)]:
+    for opportunity in opportunities:
         owner = story.owner_name(opportunity)
         participants = [{"user_id": story.users[owner].id}]
         if opportunity.contact_id:
@@ -299,15 +195,14 @@ def activities(story: Story) -> None:
                 if kind in ("meeting", "call"):
                     values["participants"] = participants
             by_owner.setdefault(owner, []).append(values)
-    for lead in story.leads:
-        if lead.status == "working":
-            owner = story.owner_name(lead)
-            kind, subject = templates["lead"][0]
-            starts = story.at(owner, story.today - dt.timedelta(days=story.rng.randint(1, 20)), 11)
-            by_owner.setdefault(owner, []).append({
-                "kind": kind, "subject": subject.format(name=f"{lead.first_name} {lead.last_name}", company=lead.company)[:200],
-                "status": "done", "lead_id": lead.id, "starts_at": starts, "ends_at": starts + dt.timedelta(minutes=20),
-            })
+    for lead in leads:
+        owner = story.owner_name(lead)
+        kind, subject = templates["lead"][0]
+        starts = story.at(owner, story.today - dt.timedelta(days=story.rng.randint(1, 20)), 11)
+        by_owner.setdefault(owner, []).append({
+            "kind": kind, "subject": subject.format(name=f"{lead.first_name} {lead.last_name}", company=lead.company)[:200],
+            "status": "done", "lead_id": lead.id, "starts_at": starts, "ends_at": starts + dt.timedelta(minutes=20),
+        })
     count = reminded = 0
     for owner, planned in by_owner.items():
         with story.crm.unit_of_work(story.actor(owner)) as uow:
@@ -319,13 +214,20 @@ def activities(story: Story) -> None:
                     reminded += 1
             uow.commit()
     done = sum(v["status"] == "done" for vs in by_owner.values() for v in vs)
+    return count, done, reminded
+
+
+def activities(story: Story) -> None:
+    """Calls, meetings, e-mails and tasks about each deal (done in the past, planned ahead),
+    and a reminder for each planned meeting and call an hour before it starts."""
+    count, done, reminded = log_activities(story, story.opportunities)
     story.echo(f"Activities: {count} calls, meetings, e-mails and tasks ({done} done, {count - done} planned); "
                f"{reminded} reminders an hour before the planned meetings and calls")
 
 
 def notes(story: Story) -> None:
-    """Notes on won and lost deals, on key contacts and on the leads being worked; won accounts
-    are tagged ``customer``."""
+    """Notes on won and lost deals, on key contacts and on the leads being worked (when a
+    plugin's chapter has made some); won accounts are tagged ``customer``."""
     texts = story.company["notes"]
     by_owner: dict[str, list[dict[str, Any]]] = {}
     for opportunity in story.opportunities:
@@ -360,67 +262,6 @@ def notes(story: Story) -> None:
     story.echo(f"Notes: {count}; {len(customers)} accounts tagged 'customer'")
 
 
-def moves(story: Story) -> None:
-    """Today the reps move deals on: the converted leads' deals after a first meeting, and in
-    each team the biggest deal in qualification, whose RFP arrived. Entering ``rfp_received``
-    with more than 50,000 wakes the guided-selling rule: a review meeting with the rep's
-    manager in two days, and a reminder for the rep the day before."""
-    teams: dict[str, str] = {u["username"]: u["team"] for u in story.company["users"]}
-    biggest: dict[str, Record] = {}
-    for opportunity in story.opportunities:
-        if opportunity.stage == "qualification" and opportunity.amount is not None:
-            team = teams.get(story.owner_name(opportunity)) or ""
-            if team not in biggest or opportunity.amount.amount > biggest[team].amount.amount:
-                biggest[team] = opportunity
-    planned = [(o, "identification") for o in _converted(story)] + [(o, "rfp_received") for o in biggest.values()]
-    by_owner: dict[str, list[tuple[Record, str]]] = {}
-    for opportunity, stage in planned:
-        by_owner.setdefault(story.owner_name(opportunity), []).append((opportunity, stage))
-    made: list[tuple[Record, str, list[int], list[int]]] = []
-    for owner, wanted in by_owner.items():
-        with story.crm.unit_of_work(story.actor(owner)) as uow:
-            for opportunity, stage in wanted:
-                mark = len(uow.changes)
-                moved = uow.move(opportunity, stage)
-                changes = uow.changes[mark:]
-                created = [(c.entity, c.id) for c in changes if c.action == "created"]
-                made.append((moved, opportunity.stage,
-                             [i for e, i in created if e == "activity"], [i for e, i in created if e == "reminder"]))
-            uow.commit()
-    with story.crm.unit_of_work() as uow:
-        for moved, source, activity_ids, reminder_ids in made:
-            story.moved.append(Move(moved, source, tuple(uow.get_many("activity", activity_ids)),
-                                    tuple(uow.get_many("reminder", reminder_ids))))
-    by_id = {m.opportunity.id: m.opportunity for m in story.moved}
-    story.opportunities = [by_id.get(o.id, o) for o in story.opportunities]
-    story.echo(f"Today: {len(made)} deals moved on ({len(_converted(story))} converted deals to identification, "
-               f"{len(biggest)} RFPs received)")
-    for move in story.moved:
-        deal = move.opportunity
-        story.echo(f"  {story.owner_name(deal)}: {deal.name}  {move.source} -> {deal.stage}  ({money_text(deal.amount)})")
-    rule = story.crm.rules.rules.get(GUIDED_SELLING)
-    fired = [m for m in story.moved if m.activities]
-    if rule is None or not rule.enabled:
-        story.echo(f"Guided selling: the rule {GUIDED_SELLING!r} is switched off in the settings")
-        return
-    story.echo(f"Guided selling ({rule.name}: {rule.on} when {rule.when}): fired for {len(fired)} "
-               f"deal{'s' if len(fired) != 1 else ''}")
-    for move in fired:
-        deal = move.opportunity
-        owner = story.owner_name(deal)
-        for meeting in move.activities:
-            people = [story.username(p["user_id"]) for p in meeting.participants or () if "user_id" in p]
-            whose = f" ({owner}'s manager)" if people == [story.managers.get(owner)] else ""
-            due = story.local(owner, meeting.due_at) if meeting.due_at else "no due time"
-            story.echo(f"  {deal.name} ({money_text(deal.amount)}): {meeting.kind} {meeting.id} {meeting.subject!r} for "
-                       f"{story.username(meeting.owner_id)} with {', '.join(people) or 'nobody'}{whose} as participant, "
-                       f"due {due}")
-        for reminder in move.reminders:
-            reminded = story.username(reminder.user_id)
-            story.echo(f"    reminder {reminder.id} for {reminded} at {story.local(reminded, reminder.remind_at)}: "
-                       f"{reminder.message}")
-
-
 def worker(story: Story) -> None:
     """A day later the worker runs once (``crm worker --once``): the reminders whose time has
     come are due, and each user sees theirs (``crm reminders --as USER``)."""
@@ -451,12 +292,13 @@ def _read_activities(story: Story, name: str, due: Sequence[Record]) -> list[Rec
         return uow.get_many("activity", {r.activity_id for r in due})
 
 
-#: The core's chapters, in the order they are told. Each takes the :class:`Story`.
-CHAPTERS: tuple[Callable[[Story], None], ...] = (
-    company, accounts, leads, conversion, pipeline, activities, notes, moves, worker,
-)
-
-
 def plugin_chapters(story: Story) -> None:
-    """Let every plugin tell its chapter (``crm_demo``), in plugin order."""
-    story.crm.plugins.call_each("crm_demo", crm=story.crm, echo=story.echo)
+    """Every plugin tells its chapters (``crm_demo``), in plugin order: the sales plugin its
+    leads, their conversion and today's moves."""
+    story.crm.plugins.call_each("crm_demo", crm=story.crm, echo=story.echo, story=story)
+
+
+#: The chapters, in the order they are told. Each takes the :class:`Story`.
+CHAPTERS: tuple[Callable[[Story], None], ...] = (
+    company, accounts, pipeline, activities, notes, plugin_chapters, worker,
+)

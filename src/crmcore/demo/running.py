@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 
 from crmcore.app import Crm, create_app
-from crmcore.demo.chapters import CHAPTERS, plugin_chapters
+from crmcore.demo.chapters import CHAPTERS
 from crmcore.demo.story import (
     APPLICATION_ID,
     DEFAULT_PATH,
@@ -40,7 +40,6 @@ def tell(crm: Crm, *, echo: Echo = print, today: dt.date | None = None,
     story = Story(crm=crm, echo=echo, today=today or dt.date.today(), company=read_data("company.json"))
     for chapter in chapters:
         chapter(story)
-    plugin_chapters(story)
     summary(story)
     return story
 

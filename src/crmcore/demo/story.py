@@ -22,7 +22,6 @@ from crmcore.app import Crm
 from crmcore.jobs import WorkerStats, due_reminders
 from crmcore.money import Money
 from crmcore.records import Record
-from crmcore.sales import Conversion
 from crmcore.transfer import ImportReport
 
 __all__ = ["DEFAULT_PATH", "Move", "Story", "due_by_user", "money_text", "read_data"]
@@ -41,16 +40,8 @@ PROBABILITY = {
     "initiation": 10, "identification": 20, "qualification": 30, "rfp_received": 50,
     "quotation_sent": 65, "final_stage": 80, "won": 100, "lost": 0,
 }
-#: Sources of the trade-show list's leads, by row (the web list names its own).
-LEAD_SOURCES = ("web", "referral", "event", "campaign", "partner", "cold_call")
-#: The lead lists imported, in order: file name and what it is.
-LEAD_FILES = (("leads.csv", "trade-show list"), ("web_leads.csv", "web sign-ups"))
-#: Warm leads from this score on are being worked (first call logged); the others wait.
-WORKED_FROM = 50
 #: How many of a user's due reminders the worker chapter lists.
 SHOWN = 5
-#: The guided-selling rule the builtin rules plugin ships (``crmcore.builtin.rules``).
-GUIDED_SELLING = "guided_selling_review"
 
 Echo = Callable[[str], None]
 
@@ -76,7 +67,13 @@ class Move:
 
 @attrs.define(eq=False)
 class Story:
-    """What the chapters share: the app, the records made so far, the clock and the dice."""
+    """What the chapters share: the app, the records made so far, the clock and the dice.
+
+    The core's chapters fill the company (``users``, ``roles``, ``managers``, ``teams``),
+    ``accounts``, ``contacts`` and ``opportunities``; a plugin's chapters (``crm_demo``) add
+    what they make: the sales plugin its lead ``imports``, ``leads``, ``conversions`` and
+    today's ``moved`` deals.
+    """
 
     crm: Crm
     echo: Echo
@@ -91,7 +88,7 @@ class Story:
     contacts: dict[str, list[Record]] = attrs.field(factory=dict)
     imports: list[ImportReport] = attrs.field(factory=list)
     leads: list[Record] = attrs.field(factory=list)
-    conversions: list[Conversion] = attrs.field(factory=list)
+    conversions: list[Any] = attrs.field(factory=list)
     opportunities: list[Record] = attrs.field(factory=list)
     moved: list[Move] = attrs.field(factory=list)
     worker_at: dt.datetime | None = None

@@ -1,5 +1,6 @@
-"""The summary that ends ``crm demo``: counts, the pipeline by stage, the forecast by quarter, the
-reminders due per user, the top accounts and the timeline of one account. Every figure comes
+"""The summary that ends ``crm demo``: counts, the pipeline by stage, the parts plugins add
+(``crm_demo_summary``: the sales plugin's forecast by quarter), the reminders due per user, the
+top accounts and the timeline of one account. Every figure comes
 from the unit of work's query API (counts, aggregates), so it applies the read predicate and
 hidden fields of the actor (the demo's system actor sees everything).
 """
@@ -16,7 +17,6 @@ from crmcore.demo.story import (
     money_text,
 )
 from crmcore.money import Money
-from crmcore.sales import weighted_pipeline
 
 if TYPE_CHECKING:
     from crmcore.storage.uow import UnitOfWork
@@ -46,7 +46,7 @@ def _top_accounts(uow: UnitOfWork, limit: int = 5) -> list[tuple[int, str, int, 
 
 
 def summary(story: Story) -> None:
-    """Counts per entity type, the pipeline by stage, the forecast by quarter, the reminders due
+    """Counts per entity type, the pipeline by stage, the plugins' parts, the reminders due
     per user, the top accounts and one account's timeline."""
     from crmcore.cli import timeline_lines
 
@@ -55,7 +55,6 @@ def summary(story: Story) -> None:
     by_stage = stage_totals(crm)
     with crm.unit_of_work() as uow:
         counts = [(entity.plural.lower(), uow.query(entity.name).count()) for entity in registry]
-        forecast = weighted_pipeline(uow, period="quarter")
         top = _top_accounts(uow)
         featured = top[0] if top else None
         lines = timeline_lines(crm, uow, uow.timeline("account", featured[0])) if featured else []
@@ -78,16 +77,10 @@ def summary(story: Story) -> None:
     for code, value in totals.items():
         echo(f"  {'open pipeline':<16} {'':>5}  {money_text(Money(value, code)):>18}")
 
-    echo("")
-    echo("Forecast by quarter (crm forecast --period quarter)")
-    if not forecast:
-        echo("  no open opportunities")
-    else:
-        echo(f"  {'period':<8} {'currency':<8} {'open':>4}  {'pipeline':>16}  {'weighted':>16}  {'won':>16}")
-        for row in forecast:
-            cells = ["" if m is None else f"{m.amount:,.2f}" for m in (row.amount, row.weighted, row.won)]
-            echo(f"  {row.period or 'no date':<8} {row.currency or '-':<8} {row.count:>4}  "
-                 f"{cells[0]:>16}  {cells[1]:>16}  {cells[2]:>16}")
+    for part in crm.plugins.call_each("crm_demo_summary", crm=crm, story=story):
+        echo("")
+        for line in part.result:
+            echo(line)
 
     echo("")
     echo("Reminders due (crm reminders --as USER)")

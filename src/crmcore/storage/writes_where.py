@@ -13,8 +13,8 @@ refer to with ``on_delete`` cascade or set null is deleted the way :meth:`UnitOf
 deletes it; a ``restrict`` reference refuses the whole call.
 
 :func:`update_selected` is the update of the records a :class:`~crmcore.query.Select`
-matches (:meth:`Select.update <crmcore.query.Select.update>`), giving their ids;
-:func:`create_many` creates many records at once (:meth:`UnitOfWork.create_many`).
+matches (:meth:`Select.update <crmcore.query.Select.update>`), giving their ids. Many records
+are created at once by :meth:`UnitOfWork.create_many` (:mod:`crmcore.storage.sets`).
 """
 
 from __future__ import annotations
@@ -28,8 +28,7 @@ from crmcore.errors import ConflictError, ReferenceError, ValidationError
 from crmcore.fields import Reference
 from crmcore.records import Record
 from crmcore.storage.batch import check_access_many, update_many
-from crmcore.storage.bulk import BulkInsert, allocate_ids
-from crmcore.storage.operations import _atomic, _now
+from crmcore.storage.operations import _atomic
 from crmcore.storage.unmanaged_refs import raise_delete_refusal
 from crmcore.validation import validate
 
@@ -38,7 +37,7 @@ if TYPE_CHECKING:
     from crmcore.registry import EntityType
     from crmcore.storage.uow import UnitOfWork
 
-__all__ = ["create_many", "delete_where", "matching", "update_selected", "update_where"]
+__all__ = ["delete_where", "matching", "update_selected", "update_where"]
 
 _CHUNK = 500
 
@@ -98,39 +97,6 @@ def update_selected(uow: UnitOfWork, select: Select, values: Mapping[str, Any]) 
     return [record.id for record in update_many(uow, entity, [(record, parsed) for record in records])]
 
 
-def create_many(uow: UnitOfWork, entity: str, rows: Sequence[Mapping[str, Any]]) -> list[Record]:
-    """The work of :meth:`UnitOfWork.create_many`: what :meth:`UnitOfWork.create` does for
-    each of *rows* (access, validation, ``before``/``after`` hooks, audit, signals), with the
-    references checked in one query per field and the rows inserted in one driver call."""
-    etype = uow.registry.entity(entity)
-    if not rows:
-        return []
-    uow.require(entity, "create")
-    uow._check_writable(etype, {name for row in rows for name in row})
-    from crmcore.transfer.writer import direct_caller  # the hooks' callers, prepared once
-
-    before, after = direct_caller(uow, "crm_before_create"), direct_caller(uow, "crm_after_create")
-    parsed = [uow._prepare_create(etype, validate(etype, dict(row)), before=before) for row in rows]
-    problems = uow.reference_errors(etype, parsed)
-    if problems:
-        raise ReferenceError(problems[min(problems)], entity=entity)
-    table = uow.registry.table(entity)
-    ids = allocate_ids(uow.connection, table, len(parsed))
-    now, by = _now(), uow.actor.user_id
-    head = {"version": 1, "created_at": now, "updated_at": now, "created_by": by, "updated_by": by}
-    stored = [{**uow._to_row(etype, values), **head, "id": record_id} for record_id, values in zip(ids, parsed, strict=True)]
-    columns = sorted({column for row in stored for column in row})
-    with uow._refusals(etype):
-        BulkInsert(uow.connection, table, columns).execute([[row.get(c) for c in columns] for row in stored])
-    names = [field.name for field in etype.fields]
-    records = [Record(entity, {"id": record_id, **head, **{n: values.get(n) for n in names}})
-               for record_id, values in zip(ids, parsed, strict=True)]
-    for record in records:
-        uow._created(etype, record, after=after)
-    uow._security_changed(entity)
-    return [uow._visible(record) for record in records]
-
-
 def delete_where(uow: UnitOfWork, entity: str, where: Any) -> int:
     """The work of :meth:`UnitOfWork.delete_where`: returns the number of records deleted."""
     etype = uow.registry.entity(entity)
@@ -166,9 +132,9 @@ def _linked(uow: UnitOfWork, etype: EntityType, records: Sequence[Record]) -> se
         table = uow.registry.table(child.name)
         column = table.c[field.column]
         found: dict[int, list[int]] = {}
+        statement = sa.select(column, table.c.id).where(column.in_(sa.bindparam("b_ids", expanding=True))).order_by(table.c.id)
         for start in range(0, len(ids), _CHUNK):
-            statement = sa.select(column, table.c.id).where(column.in_(ids[start:start + _CHUNK])).order_by(table.c.id)
-            for parent, child_id in uow._execute(statement):
+            for parent, child_id in uow._execute(statement, {"b_ids": ids[start:start + _CHUNK]}):
                 if child.name != etype.name or child_id not in going:
                     found.setdefault(parent, []).append(child_id)
         if field.type.on_delete in ("cascade", "set_null"):
@@ -215,7 +181,7 @@ def _conflict(uow: UnitOfWork, etype: EntityType, pairs: Sequence[tuple[int, int
     first record that changed since it was read (the deleted ones are gone by now)."""
     table = uow.registry.table(etype.name)
     statement = sa.select(table.c.id, table.c.version).where(table.c.id.in_([i for i, _ in pairs]))
-    current = dict(uow._execute(statement).tuples().all())
+    current = {row[0]: row[1] for row in uow._execute(statement)}
     for record_id, version in pairs:
         if current.get(record_id, version) != version:
             return uow._stale(etype.name, record_id, version, current[record_id])

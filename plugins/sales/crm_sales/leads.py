@@ -33,17 +33,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
-import sqlalchemy as sa
-
+from crmcore.actors import Actor
 from crmcore.errors import NotFoundError, PermissionDeniedError, ValidationError
+from crmcore.fields import FieldValueError
 from crmcore.records import Record
-from crmcore.sales.settings import ISSUES, SalesSettings
-from crmcore.storage.batch import update_many
-from crmcore.validation import validate
+
+from crm_sales.settings import ISSUES, SalesSettings
 
 if TYPE_CHECKING:
+    from crmcore import UnitOfWork
     from crmcore.query import Query
-    from crmcore.storage.uow import UnitOfWork
 
 __all__ = ["Issue", "LeadCheck", "check_lead", "check_leads", "check_records", "phone_keys", "read_leads", "sales_settings"]
 
@@ -117,7 +116,7 @@ def check_lead(uow: UnitOfWork, lead: Record | int | Mapping[str, Any], *, resol
     :raises PermissionDeniedError: for a saved lead whose e-mail or phone is hidden from the actor.
     """
     if isinstance(lead, Mapping):
-        values: Mapping[str, Any] = validate(uow.registry.entity("lead"), lead, partial=True)
+        values: Mapping[str, Any] = _parsed(uow, lead)
     else:  # a record is read again: only what the actor may read is checked
         _require_visible(uow, "lead", _CHECKED)
         values = read_leads(uow, [_lead_id(lead)], update=False, explicit=True)[0].values
@@ -182,7 +181,8 @@ def _store(uow: UnitOfWork, records: Sequence[Record], checks: Sequence[LeadChec
         if check.phone is not None:
             changes["phone"] = check.phone
         plan.append((record, changes))
-    return update_many(uow, "lead", plan)
+    with uow.acting_as(Actor.system()):  # the check's own fields are read-only: set by the sales plugin
+        return uow.update_many("lead", plan)
 
 
 def _lead_ids(uow: UnitOfWork, leads: Iterable[Record | int] | Query | None, *, unchecked: bool) -> tuple[list[int], bool]:
@@ -218,27 +218,50 @@ def read_leads(uow: UnitOfWork, ids: Sequence[int], *, update: bool, explicit: b
     With *update*, only those it may also update. When the ids were *explicit* (named by the
     caller), a lead the actor may not read is a :class:`NotFoundError` and one it may not update
     a :class:`PermissionDeniedError`; otherwise such leads are left out. The records are full
-    (every field, for the writes): callers that show what they read check hidden fields.
+    (every field, read as the system once the actor's access is checked: checks and scores
+    do not depend on who runs them); callers that show what they read check hidden fields.
     """
     if not ids:
         return []
-    etype = uow.registry.entity("lead")
-    table = uow.registry.table("lead")
-    statement = sa.select(table).where(table.c.id.in_(list(ids)), uow.read_filter("lead", table)).order_by(table.c.id)
-    records = [uow._row_to_record(etype, row, full=True) for row in uow._execute(statement).mappings()]
-    if explicit and len(records) != len(ids):
-        missing = sorted(set(ids) - {r.id for r in records})[0]
+    readable = uow.find_many("lead", "id", ids)
+    if explicit and len(readable) != len(ids):
+        missing = sorted(set(ids) - {r.id for r in readable})[0]
         raise NotFoundError(f"lead {missing} not found", entity="lead", id=missing)
-    if update and not uow.actor.is_system:
-        allowed_sql = uow.predicate("lead", "update").sql(table)
-        allowed = {row[0] for row in uow._execute(sa.select(table.c.id).where(table.c.id.in_(list(ids)), allowed_sql))}
+    if update and not uow.actor.is_system and readable:
         if explicit:
-            for record in records:
-                if record.id not in allowed:
-                    uow.check_access(record, "update")  # raises, with the reasons
-                    raise PermissionDeniedError(f"{uow.actor.username} may not update lead {record.id}")
-        records = [r for r in records if r.id in allowed]
-    return records
+            uow.check_access_many(readable, "update")
+        else:
+            allowed = set()
+            for record in readable:
+                try:
+                    uow.check_access(record, "update")
+                except (NotFoundError, PermissionDeniedError):
+                    continue
+                allowed.add(record.id)
+            readable = [r for r in readable if r.id in allowed]
+    with uow.acting_as(Actor.system()):
+        return uow.find_many("lead", "id", [r.id for r in readable])
+
+
+def _parsed(uow: UnitOfWork, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Lead *values* not saved yet, parsed by the lead's field types as a create parses them.
+
+    :raises ValidationError: naming every field that is unknown or does not fit.
+    """
+    etype = uow.registry.entity("lead")
+    parsed: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+    for name, value in values.items():
+        if not etype.has_field(name):
+            errors[name] = [f"lead has no field {name!r}"]
+            continue
+        try:
+            parsed[name] = None if value is None or value == "" else etype.field(name).parse(value)
+        except FieldValueError as exc:
+            errors[name] = [str(exc)]
+    if errors:
+        raise ValidationError(errors, entity="lead")
+    return parsed
 
 
 def _require_visible(uow: UnitOfWork, entity: str, names: Iterable[str]) -> None:
@@ -365,28 +388,24 @@ class _Checker:
         may read sharing an e-mail address or a phone key with the rows (fields hidden from
         the actor are not compared)."""
         uow = self.uow
-        table = uow.registry.table(entity)
+        etype = uow.registry.entity(entity)
         hidden = uow.hidden_fields(entity)
-        readable = uow.read_filter(entity, table)
-        searches: list[tuple[sa.ColumnElement[Any], dict[str, list[int]]]] = []
-        if emails and "email" in table.c and "email" not in hidden:
-            searches.append((sa.func.lower(table.c.email), emails))
+        if emails and etype.has_field("email") and "email" not in hidden:
+            for record in uow.find_many(entity, "email", emails, ignore_case=True):
+                yield record.id, emails[record.values["email"].lower()]
         if phones:
-            searches.extend((_stripped(table.c[c]), phones) for c in phone_columns if c in table.c and c not in hidden)
-        for key, wanted in searches:
-            names = sorted(wanted)
-            for start in range(0, len(names), _BATCH):
-                statement = sa.select(table.c.id, key).where(key.in_(names[start:start + _BATCH]), readable)
-                for record_id, value in self.uow._execute(statement):
-                    yield record_id, wanted[value]
+            for column in phone_columns:
+                if not etype.has_field(column) or column in hidden:
+                    continue
+                for record in uow.find_many(entity, column, phones, ignore_chars="".join(_SEPARATORS)):
+                    yield record.id, phones[_strip(record.values[column])]
 
 
-def _stripped(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
-    """*column* without the usual phone separators, in SQL (``replace`` on both databases)."""
-    expression: sa.ColumnElement[Any] = column
+def _strip(text: str) -> str:
+    """*text* without the usual phone separators."""
     for separator in _SEPARATORS:
-        expression = sa.func.replace(expression, separator, "")
-    return expression
+        text = text.replace(separator, "")
+    return text
 
 
 def _phone(text: str, region: str | None) -> tuple[str | None, Issue | None, set[str]]:

@@ -10,11 +10,13 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-
 from crmcore import Actor, ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from crmcore.cli import CliState, main
 from crmcore.records import Record
-from crmcore.sales import (
+from crmcore.security import add_user
+from crmcore.transfer import ImportFailedError, import_rows
+
+from crm_sales import (
     ConversionError,
     check_lead,
     check_leads,
@@ -23,9 +25,7 @@ from crmcore.sales import (
     history_forecast,
     weighted_pipeline,
 )
-from crmcore.sales.forecast import period_of
-from crmcore.security import admin
-from crmcore.transfer import ImportFailedError, import_rows
+from crm_sales.forecast import period_of
 
 ALL = {"lead": "all", "contact": "all", "account": "all", "opportunity": "all", "activity": "all"}
 SECURITY = {
@@ -51,7 +51,7 @@ def office(crm_factory: Any) -> tuple[Any, dict[str, Actor]]:
     deals; leads, accounts, contacts and deals are private to their owners (and managers)."""
     crm = crm_factory(security=SECURITY, sales={"default_region": "GB"}, database=crm_factory.database_url(file=True))  # the command line reconnects
     with crm.unit_of_work() as uow:
-        users = {name: admin.add_user(uow, name, roles=[role]) for name, role in NAMES}
+        users = {name: add_user(uow, name, roles=[role]) for name, role in NAMES}
         uow.commit()
     actors = {name: Actor(user.id, name) for name, user in users.items()}
     deals = {

@@ -9,12 +9,12 @@ from typing import Any
 
 import dns.resolver
 import pytest
-
 from crmcore import Actor, ConfigError, NotFoundError, PermissionDeniedError, ValidationError
-from crmcore.sales import ScoringRules, check_lead, check_leads, score_leads
-from crmcore.sales.settings import bundled_disposable_domains
-from crmcore.security import admin
+from crmcore.security import add_user
 from crmcore.transfer import import_rows
+
+from crm_sales import ScoringRules, check_lead, check_leads, score_leads
+from crm_sales.settings import bundled_disposable_domains
 
 SECURITY = {
     "profiles": {"sales": {"privileges": {"lead": "all", "contact": "all", "account": "all", "activity": "all"}}},
@@ -264,7 +264,7 @@ def test_checks_are_set_based(crm_factory):
 def reps(crm_factory):
     crm = crm_factory(security=SECURITY)
     with crm.unit_of_work() as uow:
-        users = {name: admin.add_user(uow, name, roles=[role]) for name, role in
+        users = {name: add_user(uow, name, roles=[role]) for name, role in
                  (("boss", "manager"), ("rep1", "rep"), ("rep2", "rep"))}
         uow.commit()
     actors = {name: Actor(user.id, name) for name, user in users.items()}
@@ -291,7 +291,7 @@ def test_a_reader_who_may_not_update_cannot_store_a_check(crm_factory):
                 "roles": {**SECURITY["roles"], "reader": {"profiles": ["reader"]}}, "entities": {}}
     crm = crm_factory(security=security)
     with crm.unit_of_work() as uow:
-        user = admin.add_user(uow, "viewer", roles=["reader"])
+        user = add_user(uow, "viewer", roles=["reader"])
         target = uow.create("lead", last_name="Lovelace", email="ada@mailinator.com")
         uow.commit()
     with crm.unit_of_work(Actor(user.id, "viewer")) as uow:

@@ -2,7 +2,7 @@
 
 A lead's score (0 to 100) adds the points of each field that has a value, of its source, of
 the activities about it (per kind, up to a cap: its engagement) and of the quality issues its
-last check found (usually negative), as :class:`~crmcore.sales.settings.ScoringRules` says.
+last check found (usually negative), as :class:`~crm_sales.settings.ScoringRules` says.
 Its ``temperature`` is ``hot`` from the ``hot`` threshold on, ``warm`` from ``warm``, else
 ``cold``. :func:`score_leads` scores many leads with one query per batch for the leads and one
 for their activities, and writes the scores that changed in one statement per batch.
@@ -10,21 +10,23 @@ for their activities, and writes the scores that changed in one statement per ba
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import attrs
-import sqlalchemy as sa
-
+from crmcore.actors import Actor
 from crmcore.records import Record
-from crmcore.sales.leads import _lead_ids, read_leads, sales_settings
-from crmcore.storage.batch import update_many
+
+from crm_sales.leads import _lead_ids, check_records, read_leads, sales_settings
 
 if TYPE_CHECKING:
+    from crmcore import UnitOfWork
     from crmcore.query import Query
-    from crmcore.storage.uow import UnitOfWork
 
-__all__ = ["LeadScore", "activity_counts", "score_leads", "score_records"]
+__all__ = ["LeadScore", "activity_counts", "check_changed_leads", "score_leads", "score_records"]
+
+log = logging.getLogger(__name__)
 
 _BATCH = 1000
 
@@ -82,7 +84,8 @@ def score_records(uow: UnitOfWork, records: Sequence[Record], *, store: bool) ->
         if store and result.changed:
             plan.append((record, {"score": score, "temperature": temperature}))
     if plan:
-        update_many(uow, "lead", plan)
+        with uow.acting_as(Actor.system()):  # score and temperature are read-only: set by scoring
+            uow.update_many("lead", plan)
     return scores
 
 
@@ -91,16 +94,45 @@ def activity_counts(uow: UnitOfWork, lead_ids: Sequence[int]) -> dict[int, Mappi
     whoever may read them: engagement is a property of the lead)."""
     if not lead_ids or not uow.registry.entity("activity").has_field("lead_id"):
         return {}
-    table = uow.registry.table("activity")
-    column = table.c[uow.registry.entity("activity").field("lead_id").column]
     counts: dict[int, dict[str, int]] = {}
-    for start in range(0, len(lead_ids), _BATCH):
-        statement = (
-            sa.select(column, table.c.kind, sa.func.count())
-            .where(column.in_(list(lead_ids[start:start + _BATCH])))
-            .group_by(column, table.c.kind)
-        )
-        for lead_id, kind, number in uow._execute(statement):
-            counts.setdefault(lead_id, {})[kind] = int(number)
+    with uow.acting_as(Actor.system()):
+        for start in range(0, len(lead_ids), _BATCH):
+            chunk = list(lead_ids[start:start + _BATCH])
+            rows = uow.select("activity").where(("lead_id", "in", chunk)).group_by("lead_id", "kind").aggregate()
+            for row in rows:
+                counts.setdefault(row["lead_id"], {})[row["kind"]] = int(row["count"])
     return dict(counts)
 
+
+def check_changed_leads(uow: UnitOfWork) -> None:
+    """Before *uow* commits: check the leads it created or changed and score them and the
+    leads of the activities it created or changed, up to ``[sales] check_on_commit`` leads
+    (more are left for ``crm leads check``). Bookkeeping: the leads are read in full, as the
+    system."""
+    limit = sales_settings(uow).check_on_commit
+    if limit <= 0:
+        return
+    leads: set[int] = set()
+    activities: set[int] = set()
+    for change in uow.changes:
+        if change.entity == "lead" and change.action != "deleted":
+            leads.add(change.id)
+        elif change.entity == "activity" and change.action != "deleted":
+            activities.add(change.id)
+    if len(leads) > limit:
+        log.info("%d leads were created or changed; left for 'crm leads check' (check_on_commit = %d)", len(leads), limit)
+        return
+    scored = set(leads)
+    with uow.acting_as(Actor.system()):
+        if activities:
+            chunk = sorted(activities)[: limit * 10]
+            rows = uow.select("activity", ["lead_id"]).where(("id", "in", chunk), ("lead_id", "is not null")).all()
+            scored |= {row["lead_id"] for row in rows}
+        if not scored or len(scored) > limit:
+            return
+        checked = uow.get_many("lead", leads)
+    if checked:
+        check_records(uow, checked, store=True)
+    with uow.acting_as(Actor.system()):
+        full = uow.get_many("lead", scored)
+    score_records(uow, full, store=True)

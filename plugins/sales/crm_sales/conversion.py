@@ -5,7 +5,7 @@ transaction and all or nothing:
 
 1. checks that the actor may update the lead and that its status may convert
    (``[sales.conversion] statuses``, ``qualified`` by default); a lead converted before is
-   refused with a :class:`~crmcore.sales.errors.ConversionError` saying what it became;
+   refused with a :class:`~crm_sales.errors.ConversionError` saying what it became;
 2. finds the account: the one given, else the lead's own ``account_id``, else an account the
    actor may read whose name is the lead's company (case-insensitively) or whose ``domain`` is
    the lead's website or e-mail domain (free mail providers excepted); else creates one from
@@ -22,7 +22,7 @@ transaction and all or nothing:
    commit.
 
 Which lead fields go to which field of the new account, contact and opportunity is
-``[sales.conversion]`` (plugin and custom fields included); see :mod:`crmcore.sales.settings`.
+``[sales.conversion]`` (plugin and custom fields included); see :mod:`crm_sales.settings`.
 :func:`convert_leads` converts many leads with the same steps, set-based: one query per batch
 for each lookup, one statement per batch for each kind of write.
 """
@@ -31,29 +31,23 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-import json
-import operator
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
-import sqlalchemy as sa
-
 from crmcore.actors import Actor
-from crmcore.errors import NotFoundError, PermissionDeniedError, ReferenceError, ValidationError
-from crmcore.fields import FieldType, FieldValueError
+from crmcore.errors import ConflictError, NotFoundError, ReferenceError, ValidationError
+from crmcore.fields import FieldValueError
 from crmcore.records import Record
-from crmcore.sales._writes import create_many, delete_many
-from crmcore.sales.errors import ConversionError
-from crmcore.sales.leads import sales_settings
-from crmcore.storage.batch import update_many
-from crmcore.storage.uow import _atomic
+
+from crm_sales.errors import ConversionError
+from crm_sales.leads import sales_settings
 
 if TYPE_CHECKING:
-    from crmcore.registry import EntityType
-    from crmcore.sales.settings import ConversionSettings, SalesSettings
-    from crmcore.storage.uow import UnitOfWork
+    from crmcore import EntityType, UnitOfWork
+
+    from crm_sales.settings import ConversionSettings, SalesSettings
 
 __all__ = ["LEAD_CONVERTED", "Conversion", "ConversionEvent", "convert_lead", "convert_leads", "domain_of"]
 
@@ -61,14 +55,6 @@ __all__ = ["LEAD_CONVERTED", "Conversion", "ConversionEvent", "convert_lead", "c
 LEAD_CONVERTED = "lead-converted"
 
 _BATCH = 500
-_SYSTEM_NAMES = ("id", "version", "created_at", "updated_at", "created_by", "updated_by")
-
-
-def _listed(name: str) -> sa.BindParameter[Any]:
-    """A list of values bound as one parameter (``column.in_(_listed("b_ids"))``): SQLAlchemy
-    then neither coerces each value into the statement nor keys its cache on them."""
-    return sa.bindparam(name, expanding=True)
-
 
 OpportunitySpec = Mapping[str, Any] | bool | None
 
@@ -142,10 +128,9 @@ def convert_leads(
     :param account_id: attach every lead to this account.
     :returns: one :class:`Conversion` per lead, in the order given.
     """
-    return _convert_all(uow, list(leads), opportunity, account_id)  # type: ignore[no-any-return]
+    return uow.atomic(_convert_all, uow, list(leads), opportunity, account_id)  # type: ignore[no-any-return]
 
 
-@_atomic
 def _convert_all(uow: UnitOfWork, leads: list[Record | int], opportunity: Any, account_id: int | None) -> list[Conversion]:
     ids: list[int] = []
     seen: set[int] = set()
@@ -176,7 +161,7 @@ def _convert_all(uow: UnitOfWork, leads: list[Record | int], opportunity: Any, a
     try:
         for start in range(0, len(ids), _BATCH):
             chunk = ids[start:start + _BATCH]
-            results.extend(converter.run(_read_leads(uow, chunk, versions, converter.reader("lead"))))
+            results.extend(converter.run(_read_leads(uow, chunk, versions)))
             if collecting:
                 gc.collect(1)
     finally:
@@ -185,25 +170,21 @@ def _convert_all(uow: UnitOfWork, leads: list[Record | int], opportunity: Any, a
     return results
 
 
-def _read_leads(uow: UnitOfWork, ids: Sequence[int], versions: Mapping[int, int], read: _Reader) -> list[Record]:
-    """The full lead records of *ids*, locked, in the order of *ids*; the actor must be able to
-    update each, and each must be in a status that converts."""
-    table = uow.registry.table("lead")
-    given = {"b_ids": list(ids)}
-    statement = sa.select(table).where(table.c.id.in_(_listed("b_ids")), uow.read_filter("lead", table)).with_for_update()
-    found = {record.id: record for record in map(read, uow._execute(statement, given))}
+def _read_leads(uow: UnitOfWork, ids: Sequence[int], versions: Mapping[int, int]) -> list[Record]:
+    """The lead records of *ids* (what the actor may see of them), locked, in the order of
+    *ids*; the actor must be able to update each, and each must be in a status that converts."""
+    found = {record.id: record for record in uow.find_many("lead", "id", ids, lock=True)}
     for lead_id in ids:
         if lead_id not in found:
             raise _missing(uow, lead_id)
         expected = versions.get(lead_id)
         if expected is not None and found[lead_id].version != expected:
-            raise uow._stale("lead", lead_id, expected, found[lead_id].version)
+            raise ConflictError(
+                f"lead {lead_id} changed since version {expected} was read (it is at version {found[lead_id].version}); "
+                "read it again and reapply the change", entity="lead", id=lead_id, expected_version=expected,
+            )
     if not uow.actor.is_system:
-        may = uow.predicate("lead", "update").sql(table)
-        allowed = {r[0] for r in uow._execute(sa.select(table.c.id).where(table.c.id.in_(_listed("b_ids")), may), given)}
-        for lead_id in ids:
-            if lead_id not in allowed:
-                uow.check_access(found[lead_id], "update")
+        uow.check_access_many([found[lead_id] for lead_id in ids], "update")
     statuses = sales_settings(uow).conversion.statuses
     for lead_id in ids:
         status = found[lead_id].values.get("status")
@@ -222,38 +203,28 @@ def _missing(uow: UnitOfWork, lead_id: int) -> Exception:
     actor could read, or not found (the same error, with the same text, whether the lead never
     existed or the actor may not read it)."""
     not_found = NotFoundError(f"lead {lead_id} not found", entity="lead", id=lead_id)
-    uow.flush()
-    audit = uow.crm.core_tables["audit"]
-    row = uow._execute(
-        sa.select(audit.c.at, audit.c.changes)
-        .where(audit.c.entity == "lead", audit.c.record_id == lead_id, audit.c.action == "converted")
-        .order_by(audit.c.id.desc()).limit(1)
-    ).first()
-    if row is None or not _was_readable(uow, lead_id):
+    with uow.acting_as(Actor.system()):  # the trail of a deleted lead is the system's to read
+        trail = uow.history("lead", lead_id)
+    converted = next((e for e in reversed(trail) if e.action == "converted"), None)
+    deleted = next((e for e in reversed(trail) if e.action == "deleted"), None)
+    if converted is None or not _was_readable(uow, lead_id, deleted.changes if deleted is not None else None):
         return not_found
-    previous: dict[str, Any] = {name: change[1] for name, change in row.changes.items()}
+    previous: dict[str, Any] = {name: change[1] for name, change in converted.changes.items()}
     made = ", ".join(f"{name[:-3]} {value}" for name, value in previous.items() if value is not None)
-    previous["at"] = row.at
+    previous["at"] = converted.at
     return ConversionError(
-        f"lead {lead_id} was converted on {row.at:%Y-%m-%d %H:%M} UTC (into {made}); converting twice is "
+        f"lead {lead_id} was converted on {converted.at:%Y-%m-%d %H:%M} UTC (into {made}); converting twice is "
         "refused: work on those records instead",
         id=lead_id, reason="converted", previous=previous,
     )
 
 
-def _was_readable(uow: UnitOfWork, lead_id: int) -> bool:
+def _was_readable(uow: UnitOfWork, lead_id: int, changes: Mapping[str, Any] | None) -> bool:
     """Whether the actor may read the deleted lead *lead_id* as it was when deleted (its
-    ``deleted`` audit entry holds its snapshot; the actor's read predicate is tested on it)."""
+    ``deleted`` audit entry, *changes*, holds its snapshot; the actor's read predicate is
+    tested on it)."""
     if uow.actor.is_system:
         return True
-    audit = uow.crm.core_tables["audit"]
-    changes = uow._execute(
-        sa.select(audit.c.changes)
-        .where(audit.c.entity == "lead", audit.c.record_id == lead_id, audit.c.action == "deleted")
-        .order_by(audit.c.id.desc()).limit(1)
-    ).scalar()
-    if isinstance(changes, str):
-        changes = json.loads(changes)
     if not changes:
         return False
     etype = uow.registry.entity("lead")
@@ -264,11 +235,7 @@ def _was_readable(uow: UnitOfWork, lead_id: int) -> bool:
             values[field.name] = None if old is None else field.parse(old)
         except FieldValueError:
             values[field.name] = old
-    try:
-        uow.check_access(Record("lead", values), "read")
-    except (NotFoundError, PermissionDeniedError):
-        return False
-    return True
+    return uow.allows_values("lead", values, "read")
 
 
 def domain_of(website: str | None, email: str | None, *, free: frozenset[str] = frozenset()) -> str | None:
@@ -286,28 +253,6 @@ def domain_of(website: str | None, email: str | None, *, free: frozenset[str] = 
     return None
 
 
-class _Reader:
-    """Makes full records of one entity type out of the rows of ``select(table)``, as the unit
-    of work's ``_row_to_record(..., full=True)`` does, with the positions of the columns worked
-    out once for all the rows of a conversion."""
-
-    def __init__(self, etype: EntityType, table: sa.Table) -> None:
-        position = {column.name: index for index, column in enumerate(table.columns)}
-        self.entity = etype.name
-        self.names = [*_SYSTEM_NAMES, *(f.name for f in etype.fields)]
-        self.pick = operator.itemgetter(*[position[n] for n in _SYSTEM_NAMES], *[position[f.column] for f in etype.fields])
-        # fields stored otherwise than as their own column (money: amount and currency)
-        self.special = [(f.name, f.type.from_db, f.column) for f in etype.fields if type(f.type).from_db is not FieldType.from_db]
-
-    def __call__(self, row: sa.Row[Any]) -> Record:
-        values = dict(zip(self.names, self.pick(row), strict=True))
-        if self.special:
-            mapping: Mapping[str, Any] = row._mapping  # type: ignore[assignment]
-            for name, from_db, column in self.special:
-                values[name] = from_db(mapping, column)  # in place: the order of the fields stays
-        return Record(self.entity, values)
-
-
 class _Converter:
     """The conversion of the leads of one call, batch by batch. What does not depend on the
     leads (the mapping, the readers of rows) is worked out once."""
@@ -321,26 +266,17 @@ class _Converter:
         self.registry = uow.registry
         self.lead_type = self.registry.entity("lead")
         self._plans: dict[str, list[tuple[str, str, Callable[[Any], str] | None]]] = {}
-        self._readers: dict[str, _Reader] = {}
         # the accounts this call created or read, by id: an account matched again (by a later
         # batch's leads) is taken from here when its version shows it has not changed since
-        self._accounts_known: dict[int, Record] = {}
-
-    def reader(self, entity: str) -> _Reader:
-        found = self._readers.get(entity)
-        if found is None:
-            found = self._readers[entity] = _Reader(self.registry.entity(entity), self.registry.table(entity))
-        return found
+        self._accounts_seen: dict[int, Record] = {}
 
     def run(self, leads: list[Record]) -> list[Conversion]:
         uow = self.uow
         # what the actor may see of the leads finds and fills the records they become; the
-        # full leads are deleted (their audit keeps the whole snapshot)
-        hidden_lead = uow.hidden_fields("lead")
-        seen = [Record("lead", {k: v for k, v in lead.values.items() if k not in hidden_lead}) for lead in leads] if hidden_lead else leads
-        accounts, created_accounts = self._accounts(seen)
-        contacts, created_contacts = self._contacts(seen, accounts)
-        opportunities = self._opportunities(seen, accounts, contacts)
+        # leads are deleted (their audit keeps the whole snapshot)
+        accounts, created_accounts = self._accounts(leads)
+        contacts, created_contacts = self._contacts(leads, accounts)
+        opportunities = self._opportunities(leads, accounts, contacts)
         conversions = []
         for lead in leads:
             lead_id = lead.id
@@ -353,24 +289,12 @@ class _Converter:
         self._relink(conversions)
         self._move_tags(conversions)
         self._audit(conversions)
-        delete_many(uow, "lead", leads)
-        hidden = any(uow.hidden_fields(entity) for entity in ("account", "contact", "opportunity"))
-        visible = uow._visible
+        uow.delete_many("lead", leads, privilege="update")  # converting a lead the actor may update removes it
         announce = uow.announce
         actor = uow.actor
-        out = []
         for lead, conversion in zip(leads, conversions, strict=True):
-            shown = conversion
-            if hidden:
-                shown = attrs.evolve(
-                    conversion,
-                    account=visible(conversion.account) if conversion.account is not None else None,
-                    contact=visible(conversion.contact),
-                    opportunity=visible(conversion.opportunity) if conversion.opportunity is not None else None,
-                )
-            announce(LEAD_CONVERTED, "lead", event=ConversionEvent(lead, shown, actor))
-            out.append(shown)
-        return out
+            announce(LEAD_CONVERTED, "lead", event=ConversionEvent(lead, conversion, actor))
+        return conversions
 
     # -- values -----------------------------------------------------------------------------
     def _carry(self, target: str, lead: Record) -> dict[str, Any]:
@@ -399,41 +323,27 @@ class _Converter:
         uow = self.uow
         if self.account is not None:
             return {lead.id: self.account for lead in leads}, set()
-        table = self.registry.table("account")
         hidden = uow.hidden_fields("account")  # a hidden field matches nothing: it would show
         by_name_on = "name" in self.conversion.match_account_by and "name" not in hidden
-        by_domain_on = "domain" in self.conversion.match_account_by and "domain" not in hidden
-        has_domain = "domain" in table.c
+        has_domain = self.registry.entity("account").has_field("domain")
+        by_domain_on = "domain" in self.conversion.match_account_by and "domain" not in hidden and has_domain
         domain_of_lead = {lead.id: self._domain(lead) for lead in leads}
         linked = {lead.values["account_id"] for lead in leads if lead.values.get("account_id") is not None}
-        names = {(lead.values.get("company") or "").strip().lower() for lead in leads} - {""}
-        domains = set(domain_of_lead.values()) - {None}
-        conditions = []
-        given: dict[str, list[Any]] = {}
-        if linked:
-            conditions.append(table.c.id.in_(_listed("b_ids")))
-            given["b_ids"] = sorted(linked)
-        if names and by_name_on:
-            conditions.append(sa.func.lower(table.c.name).in_(_listed("b_names")))
-            given["b_names"] = sorted(names)
-        if domains and by_domain_on and has_domain:
-            conditions.append(table.c.domain.in_(_listed("b_domains")))
-            given["b_domains"] = sorted(domains)
-        by_id: dict[int, Record] = {}
+        by_id = {record.id: record for record in uow.find_many("account", "id", linked)}
+        # each lookup only for the leads the ones before did not match
+        rest = [lead for lead in leads if lead.values.get("account_id") not in by_id]
         by_name: dict[str, Record] = {}
+        names = {(lead.values.get("company") or "").strip().lower() for lead in rest} - {""}
+        if names and by_name_on:
+            for record in self._known_accounts(uow.find_many("account", "name", names, ignore_case=True,
+                                                             fields=("version", "name"))):
+                by_name.setdefault(record.values["name"].strip().lower(), record)
+            rest = [lead for lead in rest if (lead.values.get("company") or "").strip().lower() not in by_name]
         by_domain: dict[str, Record] = {}
-        if conditions:
-            # the keys first; the full records of the accounts this call has not seen as they are
-            keys = [table.c.id, table.c.version, table.c.name, *([table.c.domain] if has_domain else [])]
-            statement = sa.select(*keys).where(sa.or_(*conditions), uow.read_filter("account", table)).order_by(table.c.id)
-            rows = uow._execute(statement, given).all()
-            records = self._account_records(rows)
-            for row in rows:
-                record = by_id[row[0]] = records[row[0]]
-                if row[2]:
-                    by_name.setdefault(row[2].strip().lower(), record)
-                if has_domain and row[3]:
-                    by_domain.setdefault(row[3], record)
+        domains = {domain_of_lead[lead.id] for lead in rest} - {None}
+        if domains and by_domain_on:
+            for record in uow.find_many("account", "domain", domains):
+                by_domain.setdefault(record.values["domain"], record)
         found: dict[int, Record] = {}
         wanted: dict[str, list[Record]] = {}
         for lead in leads:
@@ -456,44 +366,29 @@ class _Converter:
             if domain is not None and has_domain and not values.get("domain"):
                 values["domain"] = domain
             rows_out.append(values)
-        created = create_many(uow, "account", rows_out)
+        created = uow.create_many("account", rows_out)
         for group, record in zip(wanted.values(), created, strict=True):
-            self._accounts_known[record.id] = record
+            self._accounts_seen[record.id] = record
             for lead in group:
                 found[lead.id] = record
         return found, {r.id for r in created}
 
-    def _account_records(self, rows: Sequence[Sequence[Any]]) -> dict[int, Record]:
-        """The full accounts of *rows* (``id, version, ...``): those this call created or read,
-        at the same version, as they were; the others read now."""
-        known = self._accounts_known
-        records: dict[int, Record] = {}
-        missing = []
-        for row in rows:
-            record = known.get(row[0])
-            if record is not None and record.version == row[1]:
-                records[row[0]] = record
-            else:
-                missing.append(row[0])
+    def _known_accounts(self, keys: list[Record]) -> list[Record]:
+        """The whole accounts of *keys* (``id``, ``version``, ...): those this call created or
+        read, at the same version, as they were; the others read now."""
+        seen = self._accounts_seen
+        missing = [key.id for key in keys if (seen.get(key.id) is None or seen[key.id].version != key.version)]
         if missing:
-            table = self.registry.table("account")
-            read = self.reader("account")
-            for row in self.uow._execute(sa.select(table).where(table.c.id.in_(_listed("b_ids"))), {"b_ids": missing}):
-                known[row[0]] = records[row[0]] = read(row)
-        return records
+            seen.update((record.id, record) for record in self.uow.find_many("account", "id", missing))
+        return [seen[key.id] for key in keys if key.id in seen]
 
     # -- contacts ---------------------------------------------------------------------------
     def _contacts(self, leads: list[Record], accounts: Mapping[int, Record]) -> tuple[dict[int, Record], set[int]]:
         uow = self.uow
-        table = self.registry.table("contact")
         emails = {lead.values["email"].lower() for lead in leads if lead.values.get("email")}
         by_email: dict[str, Record] = {}
         if emails and "email" in self.conversion.match_contact_by and "email" not in uow.hidden_fields("contact"):
-            key = sa.func.lower(table.c.email)
-            statement = sa.select(table).where(key.in_(_listed("b_emails")), uow.read_filter("contact", table)).order_by(table.c.id)
-            read = self.reader("contact")
-            for row in uow._execute(statement, {"b_emails": sorted(emails)}):
-                record = read(row)
+            for record in uow.find_many("contact", "email", emails, ignore_case=True):
                 by_email.setdefault(record.values["email"].lower(), record)
         found: dict[int, Record] = {}
         wanted: dict[str, list[Record]] = {}
@@ -510,7 +405,7 @@ class _Converter:
             if account is not None:
                 values["account_id"] = account.id
             rows.append(values)
-        created = create_many(uow, "contact", rows, known={"account": {a.id for a in accounts.values()}})
+        created = uow.create_many("contact", rows, known={"account": {a.id for a in accounts.values()}})
         for group, record in zip(wanted.values(), created, strict=True):
             for lead in group:
                 found[lead.id] = record
@@ -536,31 +431,30 @@ class _Converter:
             rows.append(values)
             owners.append(lead.id)
         known = {"account": {a.id for a in accounts.values()}, "contact": {c.id for c in contacts.values()}}
-        created = create_many(self.uow, "opportunity", rows, known=known)
+        created = self.uow.create_many("opportunity", rows, known=known)
         return dict(zip(owners, created, strict=True))
 
     # -- what was about the lead ------------------------------------------------------------
     def _relink(self, conversions: Sequence[Conversion]) -> None:
-        """Point the records that refer to the leads at the contact, account and opportunity."""
+        """Point the records that refer to the leads at the contact, account and opportunity
+        (bookkeeping of the conversion: as the system, so records the actor may not read follow
+        their lead too)."""
         uow = self.uow
         by_lead = {c.lead_id: c for c in conversions}
         lead_ids = sorted(by_lead)
         for child, field in self.registry.referencing("lead"):
-            table = self.registry.table(child.name)
-            column = table.c[field.column]
-            statement = sa.select(table).where(column.in_(_listed("b_ids"))).order_by(table.c.id)
-            rows = uow._execute(statement, {"b_ids": lead_ids}).mappings().all()
-            if not rows:
+            with uow.acting_as(Actor.system()):
+                records = uow.find_many(child.name, field.name, lead_ids)
+            if not records:
                 continue
             if field.required:
                 raise ReferenceError(
-                    f"cannot convert lead {rows[0][field.column]}: {child.name} {rows[0]['id']} requires a lead "
+                    f"cannot convert lead {records[0].values[field.name]}: {child.name} {records[0].id} requires a lead "
                     f"(field {field.name}); delete or reassign it first", entity="lead",
                 )
             plan = []
-            for row in rows:
-                record = uow._row_to_record(child, row, full=True)
-                conversion = by_lead[row[field.column]]
+            for record in records:
+                conversion = by_lead[record.values[field.name]]
                 changes: dict[str, Any] = {field.name: None}
                 targets = (("contact", conversion.contact), ("account", conversion.account), ("opportunity", conversion.opportunity))
                 for entity, target in targets:
@@ -568,38 +462,18 @@ class _Converter:
                     if target is not None and slot is not None and record.values.get(slot) is None:
                         changes[slot] = target.id
                 plan.append((record, changes))
-            update_many(uow, child.name, plan)
+            with uow.acting_as(Actor.system()):
+                uow.update_many(child.name, plan)
 
     def _move_tags(self, conversions: Sequence[Conversion]) -> None:
+        """The leads' tags go to their contacts (one read per tag the leads carry)."""
         uow = self.uow
-        tagging = uow.crm.core_tables["tagging"]
-        tags = self.registry.table("tag")
-        by_lead = {c.lead_id: c.contact.id for c in conversions}
-        rows = uow._execute(
-            sa.select(tagging.c.record_id, tagging.c.tag_id, tags.c.name).join(tags, tags.c.id == tagging.c.tag_id)
-            .where(tagging.c.entity == "lead", tagging.c.record_id.in_(_listed("b_ids"))).order_by(tags.c.name),
-            {"b_ids": sorted(by_lead)},
-        ).all()
-        if not rows:
-            return
-        contact_ids = sorted(set(by_lead.values()))
-        present = {(r[0], r[1]) for r in uow._execute(
-            sa.select(tagging.c.record_id, tagging.c.tag_id).where(tagging.c.entity == "contact", tagging.c.record_id.in_(_listed("b_ids"))),
-            {"b_ids": contact_ids},
-        )}
-        added: dict[int, list[str]] = {}
-        links = []
-        for lead_id, tag_id, name in rows:
-            contact_id = by_lead[lead_id]
-            if (contact_id, tag_id) not in present:
-                present.add((contact_id, tag_id))
-                links.append({"tag_id": tag_id, "entity": "contact", "record_id": contact_id})
-                added.setdefault(contact_id, []).append(name)
-        if links:
-            uow._execute(sa.insert(tagging), links)
-        contact_type = self.registry.entity("contact")
-        for contact_id, names in added.items():
-            uow.queue_audit(contact_type, contact_id, "tagged", {"tags": (None, ", ".join(names))})
+        by_lead = {c.lead_id: c.contact for c in conversions}
+        names = [name for name, _ in uow.tag_counts("lead")]
+        for name in sorted(names):
+            tagged = [by_lead[record.id] for record in uow.tagged("lead", name) if record.id in by_lead]
+            if tagged:
+                uow.tag_many(list({contact.id: contact for contact in tagged}.values()), name)
 
     def _audit(self, conversions: Sequence[Conversion]) -> None:
         """A ``converted`` entry on each lead and on each account, naming what it became."""

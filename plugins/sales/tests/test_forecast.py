@@ -9,12 +9,12 @@ import decimal
 from typing import Any
 
 import pytest
-
 from crmcore import Actor, ValidationError
 from crmcore.money import Money
-from crmcore.sales import history_forecast, stage_history, weighted_pipeline
-from crmcore.sales.forecast import period_of
-from crmcore.security import admin
+from crmcore.security import add_user
+
+from crm_sales import history_forecast, stage_history, weighted_pipeline
+from crm_sales.forecast import period_of
 
 SECURITY = {
     "profiles": {"sales": {"privileges": {"opportunity": "all", "account": "all"}}},
@@ -39,7 +39,7 @@ def sales(crm_factory):
     crm = crm_factory(security=SECURITY)
     with crm.unit_of_work() as uow:
         north, south = uow.create("team", name="North"), uow.create("team", name="South")
-        users = {name: admin.add_user(uow, name, roles=[role], team_id=team.id)
+        users = {name: add_user(uow, name, roles=[role], team_id=team.id)
                  for name, role, team in (("boss", "manager", north), ("rep1", "rep", north), ("rep2", "rep", south))}
         uow.commit()
     actors = {name: Actor(user.id, name) for name, user in users.items()}
@@ -142,28 +142,26 @@ def test_several_pipelines_use_their_own_stage_kinds(crm_factory):
 # -- history -----------------------------------------------------------------------------------
 
 
+START = dt.datetime(2026, 1, 1, 9, tzinfo=dt.UTC)
+
+
 class Clock:
-    """Stands in for the clock of the unit of work and the workflow."""
+    """The test's clock: day *number* after the start of 2026."""
 
-    def __init__(self) -> None:
-        self.now = dt.datetime(2026, 1, 1, 9, tzinfo=dt.UTC)
+    def __init__(self, frozen: Any) -> None:
+        self.frozen = frozen
 
-    def __call__(self) -> dt.datetime:
-        return self.now
+    @property
+    def now(self) -> dt.datetime:
+        return self.frozen.now
 
     def day(self, number: int) -> None:
-        self.now = dt.datetime(2026, 1, 1, 9, tzinfo=dt.UTC) + dt.timedelta(days=number)
+        self.frozen.set(START + dt.timedelta(days=number))
 
 
 @pytest.fixture
-def clock(monkeypatch):
-    import crmcore.storage.uow
-    import crmcore.workflow.engine
-
-    clock = Clock()
-    monkeypatch.setattr(crmcore.storage.uow, "_now", clock)
-    monkeypatch.setattr(crmcore.workflow.engine, "_now", clock)
-    return clock
+def clock(frozen_clock):
+    return Clock(frozen_clock)
 
 
 def _deal(uow: Any, name: str, stage: str, amount: str = "900 EUR", **values: Any) -> Any:
@@ -234,7 +232,7 @@ def test_too_little_history_falls_back_to_the_stage_probability_and_close_date(c
 def test_the_history_forecast_respects_permissions(crm_factory, clock):
     crm = crm_factory(security=SECURITY, sales={"forecast": {"min_history": 1}})
     with crm.unit_of_work() as uow:
-        reps = [admin.add_user(uow, name, roles=["rep"]) for name in ("rep1", "rep2")]
+        reps = [add_user(uow, name, roles=["rep"]) for name in ("rep1", "rep2")]
         uow.commit()
     one, two = (Actor(r.id, r.username) for r in reps)
     with crm.unit_of_work(one) as uow:

@@ -25,23 +25,21 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import json
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 import attrs
-import sqlalchemy as sa
-
+from crmcore.actors import Actor
 from crmcore.errors import ValidationError
 from crmcore.money import Money
-from crmcore.sales.leads import sales_settings
+
+from crm_sales.leads import sales_settings
 
 if TYPE_CHECKING:
+    from crmcore import UnitOfWork
     from crmcore.query import Query
-    from crmcore.storage.uow import UnitOfWork
-    from crmcore.workflow.engine import Workflow
 
 __all__ = [
     "GROUPS",
@@ -142,7 +140,7 @@ def _check(period: str, by: str | None) -> None:
         raise ValidationError(f"a forecast groups by {', '.join(GROUPS)}, got {by!r}", entity="opportunity")
 
 
-def _stage_kinds(workflow: Workflow) -> tuple[dict[str, dict[str, str]], str]:
+def _stage_kinds(workflow: Any) -> tuple[dict[str, dict[str, str]], str]:
     """``{pipeline: {stage: kind}}`` of the opportunity pipelines, and the default one's name."""
     pipelines = workflow.by_entity.get("opportunity", [])
     if not pipelines:
@@ -196,9 +194,8 @@ def _grouper(uow: UnitOfWork, by: str | None, default: str, rows: Sequence[Mappi
         owners = sorted({row["owner_id"] for row in rows if row["team_id"] is None and row["owner_id"] is not None})
         teams: dict[Any, Any] = {}
         if owners:
-            user = uow.registry.table("user")
-            statement = sa.select(user.c.id, user.c.team_id).where(user.c.id.in_(owners))
-            teams = {row[0]: row[1] for row in uow._execute(statement)}
+            with uow.acting_as(Actor.system()):  # a deal counts for its owner's team, whoever reads it
+                teams = {user.id: user.values.get("team_id") for user in uow.find_many("user", "id", owners)}
         return lambda row: row["team_id"] if row["team_id"] is not None else teams.get(row["owner_id"])
     return lambda row: None
 
@@ -291,9 +288,8 @@ def _labels(uow: UnitOfWork, by: str | None, values: set[Any], kinds: Mapping[st
         pipelines = uow.crm.workflow.pipelines
         return {name: pipelines[name].label or name for name in values if name in pipelines}
     entity, column = ("user", "username") if by == "owner" else ("team", "name")
-    table = uow.registry.table(entity)
-    statement = sa.select(table.c.id, table.c[column]).where(table.c.id.in_(sorted(values)))
-    return {row[0]: row[1] for row in uow._execute(statement)}
+    with uow.acting_as(Actor.system()):  # the names of the groups, whoever reads the forecast
+        return {record.id: record.values.get(column) for record in uow.find_many(entity, "id", values)}
 
 
 # -- history ------------------------------------------------------------------------------------
@@ -313,24 +309,10 @@ def stage_history(uow: UnitOfWork) -> list[StageHistory]:
         for row in closed.aggregate(group_by=["id", "pipeline", "stage"], count=False)
     }
     visits: dict[tuple[str, str], list[tuple[bool, float | None]]] = {}
-    uow.flush()
-    audit = uow.crm.core_tables["audit"]
     record_ids = sorted(final)
     for start in range(0, len(record_ids), 1000):
-        chunk = record_ids[start:start + 1000]
-        statement = (
-            sa.select(audit.c.record_id, audit.c.at, audit.c.changes)
-            .where(audit.c.entity == "opportunity", audit.c.record_id.in_(chunk), audit.c.action.in_(("created", "updated")),
-                   sa.cast(audit.c.changes, sa.Text()).like('%"stage"%'))
-            .order_by(audit.c.record_id, audit.c.at, audit.c.id)
-        )
-        trail: dict[int, list[tuple[dt.datetime, str]]] = {}
-        for record_id, at, changes in uow._execute(statement):
-            if isinstance(changes, str):
-                changes = json.loads(changes)
-            stage = (changes.get("stage") or (None, None))[1]
-            if stage:
-                trail.setdefault(record_id, []).append((at, stage))
+        history = uow.field_history("opportunity", record_ids[start:start + 1000], "stage")
+        trail = {record_id: [(at, new) for at, _, new in changes if new] for record_id, changes in history.items()}
         for record_id, entries in trail.items():
             pipeline, last = final[record_id]
             stages = kinds.get(pipeline, {})

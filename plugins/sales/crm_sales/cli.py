@@ -12,14 +12,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import click
-
 from crmcore.cli import current_actor, current_app, dump_record, echo_json
 from crmcore.errors import ValidationError
 from crmcore.query import parse_where
-from crmcore.sales.conversion import convert_lead
-from crmcore.sales.forecast import GROUPS, PERIODS, ForecastRow, history_forecast, weighted_pipeline
-from crmcore.sales.leads import LeadCheck, check_leads
-from crmcore.sales.scoring import score_leads
+
+from crm_sales.conversion import convert_lead
+from crm_sales.forecast import GROUPS, PERIODS, ForecastRow, history_forecast, weighted_pipeline
+from crm_sales.leads import LeadCheck, check_leads
+from crm_sales.scoring import score_leads
 
 __all__ = ["forecast", "leads"]
 

@@ -43,12 +43,11 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import attrs
-
 from crmcore.errors import ConfigError
 from crmcore.fields import Choice
 
 if TYPE_CHECKING:
-    from crmcore.registry import EntityType, Registry
+    from crmcore import EntityType
 
 __all__ = [
     "ACTIVITY_POINTS",
@@ -110,7 +109,7 @@ _TEXTUAL_SOURCES = frozenset({"string", "text", "email", "phone", "url", "choice
 
 def bundled_disposable_domains() -> frozenset[str]:
     """The disposable domains shipped in ``crmcore/data/disposable_domains.txt``."""
-    text = resources.files("crmcore").joinpath("data/disposable_domains.txt").read_text(encoding="utf-8")
+    text = resources.files("crm_sales").joinpath("data/disposable_domains.txt").read_text(encoding="utf-8")
     return frozenset(
         line.strip().lower() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")
     )
@@ -204,7 +203,7 @@ _CONVERSION_KEYS = {"statuses", "match_account_by", "match_contact_by", "account
 _FORECAST_KEYS = {"min_history"}
 
 
-def parse_sales_settings(table: Any, registry: Registry, *, lead_statuses: tuple[str, ...]) -> SalesSettings:
+def parse_sales_settings(table: Any, registry: Any, *, lead_statuses: tuple[str, ...]) -> SalesSettings:
     """Check the ``[sales]`` table against the registry and freeze it.
 
     :param table: the table as read from the settings (``None`` when absent).
@@ -277,7 +276,7 @@ def _scoring(table: Any, lead: EntityType) -> ScoringRules:
     return ScoringRules(fields, sources, activities, cap, issues, hot, warm)
 
 
-def _conversion(table: Any, registry: Registry, lead_statuses: tuple[str, ...]) -> ConversionSettings:
+def _conversion(table: Any, registry: Any, lead_statuses: tuple[str, ...]) -> ConversionSettings:
     where = "sales.conversion"
     _table(table, where)
     _keys(table, _CONVERSION_KEYS, where)

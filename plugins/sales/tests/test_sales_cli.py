@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-
 from crmcore.cli import CliState, main
-from crmcore.security import admin
+from crmcore.security import add_user
 
 SETTINGS = """\
 [sales]
@@ -46,7 +45,7 @@ def db(crm_factory: Any) -> str:
     app = crm_factory(settings=tomllib.loads(SETTINGS), database=url)
     with app.unit_of_work() as uow:
         for name, role in (("boss", "manager"), ("rep1", "rep"), ("rep2", "rep")):
-            admin.add_user(uow, name, roles=[role])
+            add_user(uow, name, roles=[role])
         uow.commit()
     for name in ("rep1", "rep2"):
         with app.unit_of_work(name) as uow:

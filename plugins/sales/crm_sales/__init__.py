@@ -4,7 +4,7 @@ The builtin plugin :mod:`crmcore.builtin.sales` declares the entity types and fi
 these functions into hooks and ``crm`` commands; each works inside a unit of work, as its
 actor::
 
-    from crmcore.sales import check_leads, convert_lead, score_leads, weighted_pipeline
+    from crm_sales import check_leads, convert_lead, score_leads, weighted_pipeline
 
     with crm.unit_of_work("ada") as uow:
         check_leads(uow)                         # sanity, authenticity, duplicates
@@ -17,15 +17,17 @@ actor::
 
 from __future__ import annotations
 
-from crmcore.sales.conversion import (
+from crmcore.plugins import PluginInfo
+
+from crm_sales.conversion import (
     LEAD_CONVERTED,
     Conversion,
     ConversionEvent,
     convert_lead,
     convert_leads,
 )
-from crmcore.sales.errors import ConversionError
-from crmcore.sales.forecast import (
+from crm_sales.errors import ConversionError
+from crm_sales.forecast import (
     ForecastRow,
     HistoryForecast,
     StageHistory,
@@ -33,13 +35,13 @@ from crmcore.sales.forecast import (
     stage_history,
     weighted_pipeline,
 )
-from crmcore.sales.leads import Issue, LeadCheck, check_lead, check_leads
-from crmcore.sales.opportunities import line_totals
-from crmcore.sales.scoring import LeadScore, score_leads
-from crmcore.sales.settings import ISSUES, SalesSettings, ScoringRules
+from crm_sales.leads import Issue, LeadCheck, check_lead, check_leads
+from crm_sales.scoring import LeadScore, score_leads
+from crm_sales.settings import ISSUES, SalesSettings, ScoringRules
 
 __all__ = [
     "ISSUES",
+    "PLUGIN",
     "LEAD_CONVERTED",
     "Conversion",
     "ConversionError",
@@ -57,8 +59,14 @@ __all__ = [
     "convert_lead",
     "convert_leads",
     "history_forecast",
-    "line_totals",
     "score_leads",
     "stage_history",
     "weighted_pipeline",
 ]
+
+PLUGIN = PluginInfo(
+    name="sales",
+    title="Sales",
+    sections=("sales",),
+    description="Lead checks and scoring, lead conversion, forecasts; crm leads and crm forecast; the sales chapters of crm demo.",
+)
