@@ -712,7 +712,7 @@ class UnitOfWork:
             yield
         except sa.exc.IntegrityError as exc:
             raise self._integrity(etype, exc, row or {}) from exc
-        except sa.exc.OperationalError as exc:
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
             raise self._translate(exc) from exc
 
     def _integrity(self, etype: EntityType, exc: sa.exc.IntegrityError, row: Mapping[str, Any]) -> CrmError:
@@ -894,7 +894,7 @@ class UnitOfWork:
                     cursor.execute(statement, params)
             except dialect.loaded_dbapi.Error as exc:
                 error = sa.exc.DBAPIError.instance(statement, params, exc, dialect.loaded_dbapi.Error, dialect=dialect)
-                if isinstance(error, sa.exc.OperationalError):
+                if isinstance(error, (sa.exc.OperationalError, sa.exc.ProgrammingError)):
                     raise self._translate(error, entity=entity, id=id) from exc
                 raise error from exc
             if described:
