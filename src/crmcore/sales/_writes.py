@@ -1,12 +1,11 @@
 """Set-based writes for the sales features: many creates and deletes at once (many updates
 are :func:`crmcore.storage.batch.update_many`).
 
-Each function runs, per record, exactly the steps of the unit of work's single-record method
-(validation, ``before`` hooks, audit entry, recorded change, queued signal, ``after`` hooks),
-and sends the SQL once per batch: an ``INSERT`` of every row with ids reserved in advance
+Each function runs exactly the steps of the unit of work's single-record method, a single
+write being a batch of one (validation, ``before`` hooks once per batch, audit entries,
+recorded changes, queued signals, ``after`` hooks once per batch), and sends the SQL once per batch: an ``INSERT`` of every row with ids reserved in advance
 (:mod:`crmcore.storage.bulk`), a ``DELETE`` of the rows whose ids and versions are those read.
-The hooks are called through callers prepared once per batch, as in the bulk import. Callers
-check permissions first; these helpers write what they are given.
+Callers check permissions first; these helpers write what they are given.
 """
 
 from __future__ import annotations
@@ -19,9 +18,9 @@ import sqlalchemy as sa
 from crmcore.errors import ConflictError, ReferenceError
 from crmcore.fields import FieldType
 from crmcore.records import Record
+from crmcore.storage import record_hooks
 from crmcore.storage.bulk import BulkInsert, allocate_ids, processed_column
 from crmcore.storage.operations import _now
-from crmcore.transfer.writer import direct_caller
 from crmcore.validation import validate
 
 if TYPE_CHECKING:
@@ -38,9 +37,9 @@ def create_many(
 ) -> list[Record]:
     """Create one record of *entity* per mapping of *rows*, as :meth:`UnitOfWork.create` would.
 
-    The hooks are called through callers prepared once for the batch (as the bulk import does),
-    the rows go to the database in one driver call, and each record is then recorded, audited,
-    announced and passed to the ``crm_after_create`` hooks.
+    The ``crm_before_create`` hooks get the batch, the rows go to the database in one driver
+    call, each record is then recorded, audited and announced, and the ``crm_after_create``
+    hooks get the batch.
 
     :param known: ``{entity: ids}`` of records read or written in this unit of work, whose
         existence the reference check need not query again.
@@ -54,9 +53,7 @@ def create_many(
     table = uow.registry.table(entity)
     uow.require(entity, "create")
     uow._check_writable(etype, {name for row in rows for name in row})
-    prepare = uow._prepare_create
-    before = direct_caller(uow, "crm_before_create")
-    parsed = [prepare(etype, validate(etype, row), before=before) for row in rows]
+    parsed = uow._prepare_create(etype, [validate(etype, row) for row in rows])
     problems = uow.reference_errors(etype, parsed, pending=known)
     if problems:
         index = min(problems)
@@ -88,17 +85,14 @@ def create_many(
     values = list(zip(*cells, strict=True))
     with uow._refusals(etype):
         insert.execute(values, processed=True)
-    created = uow._created
-    after = direct_caller(uow, "crm_after_create")
     head = {"version": 1, "created_at": now, "updated_at": now, "created_by": by, "updated_by": by}
     every = [field.name for field in etype.fields]
     records: list[Record] = []
     for record_id, row in zip(ids, parsed, strict=True):
         out = {"id": record_id, **head}
         out.update(zip(every, map(row.get, every), strict=True))
-        record = Record(entity, out)
-        created(etype, record, after=after)
-        records.append(record)
+        records.append(Record(entity, out))
+    uow._created(etype, records)
     uow._security_changed(entity)
     return records
 
@@ -114,9 +108,7 @@ def delete_many(uow: UnitOfWork, entity: str, records: Sequence[Record]) -> None
     if not records:
         return
     etype = uow.registry.entity(entity)
-    before = direct_caller(uow, "crm_before_delete")
-    for record in records:
-        before(uow=uow, record=record)
+    record_hooks.before_delete(uow, etype, list(records))
     tagging = uow.crm.core_tables["tagging"]
     table = uow.registry.table(entity)
     ids: sa.BindParameter[Any] = sa.bindparam("b_ids", expanding=True)
@@ -137,7 +129,6 @@ def delete_many(uow: UnitOfWork, entity: str, records: Sequence[Record]) -> None
                     entity=entity,
                 )
     after_write = uow._after_write
-    after = direct_caller(uow, "crm_after_delete")
     for record in records:
         after_write("deleted", etype, record, record, {})
-        after(uow=uow, record=record)
+    record_hooks.after_delete(uow, etype, list(records))

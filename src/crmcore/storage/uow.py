@@ -59,6 +59,7 @@ from crmcore.security.model import EXPLAIN
 from crmcore.signals import CREATED, DELETED, UPDATED, RecordEvent
 from crmcore.storage import audit as _audit
 from crmcore.storage import batch as _batch
+from crmcore.storage import record_hooks as _record_hooks
 from crmcore.storage import tagging as _tagging
 from crmcore.storage import writes_where as _writes_where
 from crmcore.storage.audit import AUDIT_COLUMNS, AuditEntry
@@ -101,7 +102,6 @@ class UnitOfWork:
         self._access: AccessContext | None = None
         self._hidden: dict[str, frozenset[str]] = {}
         self._statements: dict[tuple[Any, ...], Any] = {}  # see _statement
-        self._hook_callers: dict[tuple[str, str, bool], tuple[Any, Any]] = {}  # see hook_callers
         self._references: dict[str, frozenset[str]] = {}  # see _check_references
         self._origin = object()  # marks the records this unit issues (see operations._Issued)
         self._read_plans: dict[tuple[str, frozenset[str]], Any] = {}  # see _row_to_record
@@ -562,61 +562,6 @@ class UnitOfWork:
             row.update(field.type.to_db(value, field.column))
         return row
 
-    def _merge_hook_changes(self, entity: EntityType, results: Sequence[Any], values: dict[str, Any]) -> None:
-        extra: dict[str, Any] = {}
-        for result in reversed(results):  # pluggy returns the last-registered first
-            if result:
-                extra.update(result)
-        if extra:
-            values.update(validate(entity, extra, partial=True))
-
-    def hook_callers(self, single: str, batch: str, *, many: bool) -> tuple[Any, Any]:
-        """The callers of a per-record hook (*single*, ``crm_before_update``, say) and of its
-        batch form (*batch*, ``crm_before_update_many``), such that each plugin is called once
-        per record, in one form.
-
-        :param many: ``True`` for a batch of records: the batch hook calls every plugin that
-            implements it and the per-record hook only the plugins that implement it alone;
-            ``False`` for one record: the per-record hook calls every plugin that implements it
-            and the batch hook (with a batch of one) only the plugins that implement it alone.
-        :returns: ``(per-record caller, batch caller)``; either is ``None`` when it would call
-            nobody, so the caller skips it. Callers call the restricted one first (the plugins
-            of the other form, usually registered later), then the other; changes returned are
-            merged as one hook call's results: those of the first called win.
-        """
-        key = (single, batch, many)
-        found = self._hook_callers.get(key)
-        if found is None:
-            one, more = getattr(self._hook, single), getattr(self._hook, batch)
-            one_plugins = {impl.plugin for impl in one.get_hookimpls()}
-            more_plugins = {impl.plugin for impl in more.get_hookimpls()}
-            manager = self.crm.plugins.pm
-            if many:
-                found = (manager.subset_hook_caller(single, more_plugins) if one_plugins - more_plugins else None,
-                         more if more_plugins else None)
-            else:
-                found = (one if one_plugins else None,
-                         manager.subset_hook_caller(batch, one_plugins) if more_plugins - one_plugins else None)
-            self._hook_callers[key] = found
-        return found
-
-    @staticmethod
-    def _batch_results(hook: str, results: Sequence[Any], count: int) -> list[Sequence[Any]]:
-        """The non-``None`` results of a batch hook, each checked to be a list of *count*
-        entries (one per item of the batch), in the order pluggy returned them."""
-        checked: list[Sequence[Any]] = []
-        for result in results:
-            if result is None:
-                continue
-            if not isinstance(result, (list, tuple)) or len(result) != count:
-                raise PluginError(
-                    f"hook {hook!r} returned {type(result).__name__} {str(result)[:80]!r}; return None or a list with one "
-                    f"entry (None or changes) for each of the {count} items",
-                    hook=hook,
-                )
-            checked.append(result)
-        return checked
-
     @_atomic
     def create(self, entity: str, data: Mapping[str, Any] | None = None, /, **values: Any) -> Record:
         """Create a record of *entity* from *data* and/or keyword values.
@@ -631,7 +576,7 @@ class UnitOfWork:
         given = {**(data or {}), **values}
         self.require(entity, "create")
         self._check_writable(etype, given)
-        parsed = self._prepare_create(etype, validate(etype, given))
+        parsed = self._prepare_create(etype, [validate(etype, given)])[0]
         self._check_references(etype, parsed)
         now = _now()
         system = {"version": 1, "created_at": now, "updated_at": now, "created_by": self.actor.user_id, "updated_by": self.actor.user_id}
@@ -644,36 +589,33 @@ class UnitOfWork:
         for field in etype.fields:
             values_out[field.name] = parsed.get(field.name)
         record = _Issued.of(entity, values_out, self._origin)
-        self._created(etype, record)
+        self._created(etype, [record])
         self._security_changed(entity)
         return self._visible(record)
 
-    # The steps of a create, shared with the bulk import (crmcore.transfer), which runs them
-    # per record around its batched INSERT: validate -> _prepare_create -> reference check ->
-    # INSERT -> _created (audit, change, after hooks) -> record-created signal.
-    def _prepare_create(
-        self, etype: EntityType, parsed: dict[str, Any], *, before: Callable[..., Any] | None = None,
-    ) -> dict[str, Any]:
-        """Default the owner to the acting user, then run the ``crm_before_create`` hooks and
-        merge (and validate) their changes into *parsed*, which is returned.
+    # The steps of a create, shared with the batch writes (the bulk import, the lead
+    # conversion), which run them once per batch around their batched INSERT: validate ->
+    # _prepare_create -> reference check -> INSERT -> _created (audit, changes, after hooks) ->
+    # record-created signals.
+    def _prepare_create(self, etype: EntityType, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Default the owner of each of *items* (validated values of new records) to the acting
+        user, then run the ``crm_before_create`` hooks once for the batch and merge (and
+        validate) their changes into the items, which are returned."""
+        if etype.ownable and self.actor.user_id is not None:
+            for parsed in items:
+                if parsed.get("owner_id") is None:
+                    parsed["owner_id"] = self.actor.user_id
+        _record_hooks.before_create(self, etype, items)
+        return items
 
-        :param before: calls the hooks instead of the hook relay (the bulk import passes a
-            caller prepared once for a whole file).
-        """
-        if etype.ownable and parsed.get("owner_id") is None and self.actor.user_id is not None:
-            parsed["owner_id"] = self.actor.user_id
-        hook = before or self._hook.crm_before_create
-        self._merge_hook_changes(etype, hook(uow=self, entity=etype.name, values=dict(parsed)), parsed)
-        return parsed
-
-    def _created(
-        self, etype: EntityType, record: Record, *, announce: bool = True, after: Callable[..., Any] | None = None,
-    ) -> None:
-        """Record the change and its audit entry, queue ``record-created`` (unless the caller
-        announces in bulk) and run the ``crm_after_create`` hooks (through *after*, when the
-        caller prepared a caller of them)."""
-        self._after_write("created", etype, record, None, {}, announce=announce)
-        (after or self._hook.crm_after_create)(uow=self, record=record)
+    def _created(self, etype: EntityType, records: list[Record], *, announce: bool = True) -> None:
+        """Record the changes and audit entries of the new *records*, queue their
+        ``record-created`` (unless the caller announces in bulk) and run the
+        ``crm_after_create`` hooks once for the batch."""
+        after_write = self._after_write
+        for record in records:
+            after_write("created", etype, record, None, {}, announce=announce)
+        _record_hooks.after_create(self, etype, records)
 
     def _insert(self, etype: EntityType, table: sa.Table, row: dict[str, Any]) -> sa.CursorResult[Any]:
         with self._refusals(etype, row):
@@ -736,46 +678,13 @@ class UnitOfWork:
         trusted = isinstance(target, Record) and _issued_by(target, self._origin)
         old = target if trusted and isinstance(target, Record) else self._current(etype, record_id, expected)
         self.check_access(old, "update")
-        version = old.version
         values = old.values
         diff = {k: v for k, v in parsed.items() if values.get(k) != v}
-        if diff:
-            before, before_many = self.hook_callers("crm_before_update", "crm_before_update_many", many=False)
-            results: list[Any] = []
-            if before_many is not None:  # plugins with the batch form only, first: a batch of one
-                batched = before_many(uow=self, entity=entity, items=[(old, dict(diff))])
-                results = [r[0] for r in self._batch_results("crm_before_update_many", batched, 1)]
-            if before is not None:
-                results.extend(before(uow=self, record=old, changes=dict(diff)))
-            if results:
-                self._merge_hook_changes(etype, results, diff)
-                diff = {k: v for k, v in diff.items() if values.get(k) != v}
+        if diff:  # a batch of one, through the batch writes' steps
+            diff = _record_hooks.before_update(self, etype, [(old, diff)])[0][1]
         if not diff:
             return self._visible(self._current(etype, record_id, expected) if trusted else old)
-        self._check_references(etype, diff)
-        now = _now()
-        table = self.registry.table(entity)
-        row = {**self._to_row(etype, diff), "version": version + 1, "updated_at": now, "updated_by": self.actor.user_id}
-        statement = self._driver(("update", entity, *row), lambda: (
-            sa.update(table).where(table.c.id == sa.bindparam("b_id"), table.c.version == sa.bindparam("b_version"))
-            .values({c: sa.bindparam(c) for c in row})
-        ))
-        try:
-            count = statement.run(self, {**row, "b_id": record_id, "b_version": version}, entity=entity, id=record_id)
-        except sa.exc.IntegrityError as exc:
-            raise self._integrity(etype, exc, row) from exc
-        if count != 1:  # deleted or changed since it was read (or issued)
-            raise self._conflict(etype, [(record_id, version)], now)
-        new = _Issued.of(entity, old.merged(diff, {"version": version + 1, "updated_at": now, "updated_by": self.actor.user_id}),
-                         self._origin)
-        self._after_write("updated", etype, new, old, diff)
-        after, after_many = self.hook_callers("crm_after_update", "crm_after_update_many", many=False)
-        if after_many is not None:
-            after_many(uow=self, entity=entity, items=[(old, new, diff)])
-        if after is not None:
-            after(uow=self, old=old, new=new, changes=diff)
-        self._security_changed(entity)
-        return self._visible(new)
+        return self._visible(_batch.write_updates(self, etype, [(old, diff)])[0])
 
     def _current(self, etype: EntityType, record_id: int, expected: int | None) -> Record:
         """The full record read from its row, if the actor may read it; it must be at version
@@ -937,7 +846,7 @@ class UnitOfWork:
         self._security_changed(entity)
 
     def _delete(self, etype: EntityType, record: Record) -> None:
-        self._hook.crm_before_delete(uow=self, record=record)
+        _record_hooks.before_delete(self, etype, [record])
         blockers: list[str] = []
         for child, field in self.registry.referencing(etype.name):
             assert isinstance(field.type, Reference)
@@ -971,7 +880,7 @@ class UnitOfWork:
         if result.rowcount != 1:
             raise self._stale(etype.name, record.id, record.version, None)
         self._after_write("deleted", etype, record, record, {})
-        self._hook.crm_after_delete(uow=self, record=record)
+        _record_hooks.after_delete(self, etype, [record])
 
     def _system_update(self, etype: EntityType, record: Record, changes: dict[str, Any]) -> Record:
         table = self.registry.table(etype.name)

@@ -195,73 +195,47 @@ class RuleEngine:
         """Whether any enabled rule is about *entity*."""
         return entity in self.index or entity in self.timed
 
-    def on_created(self, uow: UnitOfWork, record: Record) -> None:
-        """Run the ``created`` rules of *record* and schedule its time-based rules."""
-        rules = self.index.get(record.entity, {}).get("created")
+    def on_created(self, uow: UnitOfWork, entity: str, records: Sequence[Record]) -> None:
+        """Run the ``created`` rules of new *records* of *entity* and schedule their
+        time-based rules (a single create is a batch of one)."""
+        rules = self.index.get(entity, {}).get("created")
         if rules:
-            self._fire(uow, rules, record, "created")
-        for rule in self.timed.get(record.entity, ()):
+            self._fire_many(uow, rules, records, "created")
+        for rule in self.timed.get(entity, ()):
             if rule.on.kind == "date_reached":
-                self._schedule(uow, rule, record)
-            elif record.get(self._stage_field(record)) == rule.on.target:
-                self._schedule(uow, rule, record)
+                self._schedule_many(uow, rule, records)
+            else:
+                self._schedule_many(uow, rule, [r for r in records if r.get(self._stage_field(r)) == rule.on.target])
 
-    def on_updated(self, uow: UnitOfWork, old: Record, new: Record, changes: Mapping[str, Any]) -> None:
-        """Run the ``updated`` and ``field_changed`` rules; move or cancel date-based jobs."""
-        index = self.index.get(new.entity)
-        if index:
-            key = (new.entity, *changes)
-            rules = self._updated.get(key)
-            if rules is None:
-                rules = list(index.get("updated", ()))
-                for name in changes:
-                    rules.extend(index.get(f"field_changed:{name}", ()))
-                if len(self._updated) >= 1000:  # kept for the usual few sets of fields only
-                    self._updated.clear()
-                self._updated[key] = rules
-            if rules:
-                self._fire(uow, rules, new, "updated")
-        for rule in self.timed.get(new.entity, ()):
-            if rule.on.kind == "date_reached" and rule.on.target in changes:
-                self._schedule(uow, rule, new)
-
-    def on_moved(self, uow: UnitOfWork, old: Record, new: Record, source: str | None, target: str | None) -> None:
-        """Run the ``stage_left`` and ``stage_entered`` rules; cancel and schedule the
-        ``days_in_stage`` jobs."""
-        if new.entity in self.approval_entities:
-            from crmcore.workflow.approvals import close_decided
-
-            close_decided(uow, new)
-        index = self.index.get(new.entity)
-        if index:
-            left = index.get(f"stage_left:{source}", ())
-            if left:
-                self._fire(uow, left, new, f"stage_left:{source}")
-            entered = index.get(f"stage_entered:{target}", ())
-            if entered:
-                self._fire(uow, entered, new, f"stage_entered:{target}")
-        for rule in self.timed.get(new.entity, ()):
-            if rule.on.kind == "days_in_stage" and rule.on.target in (source, target):
-                self._schedule(uow, rule, new)
-
-    def on_updated_many(self, uow: UnitOfWork, entity: str, items: Sequence[tuple[Record, Record, Mapping[str, Any]]]) -> None:
-        """:meth:`on_updated` for ``(old, new, changes)`` of many records of *entity*."""
+    def on_updated(self, uow: UnitOfWork, entity: str, items: Sequence[tuple[Record, Record, Mapping[str, Any]]]) -> None:
+        """Run the ``updated`` and ``field_changed`` rules of ``(old, new, changes)`` of
+        records of *entity*; move or cancel date-based jobs (a single update is a batch of one)."""
         index = self.index.get(entity)
         if index:
-            groups = _grouped([tuple(changes) for _, _, changes in items], [new for _, new, _ in items])  # by fields changed
-            updated = index.get("updated", ())
+            if len(items) == 1:  # a batch of one: its rules looked up once per set of fields
+                _, new, changes = items[0]
+                groups = {tuple(changes): [new]}
+            else:
+                groups = _grouped([tuple(changes) for _, _, changes in items], [new for _, new, _ in items])  # by fields changed
             for names, records in groups.items():
-                rules = list(updated)
-                for name in names:
-                    rules.extend(index.get(f"field_changed:{name}", ()))
+                rules = self._updated.get((entity, *names))
+                if rules is None:
+                    rules = list(index.get("updated", ()))
+                    for name in names:
+                        rules.extend(index.get(f"field_changed:{name}", ()))
+                    if len(self._updated) >= 1000:  # kept for the usual few sets of fields only
+                        self._updated.clear()
+                    self._updated[(entity, *names)] = rules
                 if rules:
                     self._fire_many(uow, rules, records, "updated")
         for rule in self.timed.get(entity, ()):
             if rule.on.kind == "date_reached":
                 self._schedule_many(uow, rule, [new for _, new, changes in items if rule.on.target in changes])
 
-    def on_moved_many(self, uow: UnitOfWork, entity: str, moves: Sequence[tuple[Record, Record, str | None, str | None]]) -> None:
-        """:meth:`on_moved` for ``(old, new, source, target)`` of many records of *entity*."""
+    def on_moved(self, uow: UnitOfWork, entity: str, moves: Sequence[tuple[Record, Record, str | None, str | None]]) -> None:
+        """Run the ``stage_left`` and ``stage_entered`` rules of ``(old, new, source, target)``
+        of records of *entity*; cancel and schedule the ``days_in_stage`` jobs (a single move
+        is a batch of one)."""
         if entity in self.approval_entities:
             from crmcore.workflow.approvals import close_decided_many
 
@@ -283,17 +257,9 @@ class RuleEngine:
             if rule.on.kind == "days_in_stage":
                 self._schedule_many(uow, rule, [new for _, new, source, target in moves if rule.on.target in (source, target)])
 
-    def check_move(self, uow: UnitOfWork, record: Record, transition: Any) -> None:
-        """Hold a move while an approval of the record is pending (see
-        :mod:`crmcore.workflow.approvals`)."""
-        if record.entity in self.approval_entities:
-            from crmcore.workflow.approvals import check_move
-
-            check_move(uow, record, transition)
-
     def check_moves(self, uow: UnitOfWork, entity: str, moves: Sequence[tuple[Record, Any, Any]]) -> None:
-        """:meth:`check_move` for ``(record, transition, values)`` of many records (one read of
-        their open approvals)."""
+        """Hold moves of ``(record, transition, values)`` while an approval of the record is
+        pending (see :mod:`crmcore.workflow.approvals`; one read of their open approvals)."""
         if entity in self.approval_entities:
             from crmcore.workflow.approvals import check_moves
 
@@ -317,14 +283,9 @@ class RuleEngine:
         """The dedupe key of the job of *rule* for *record*."""
         return f"rule:{rule.name}:{record.entity}:{record.id}"
 
-    def _schedule(self, uow: UnitOfWork, rule: Rule, record: Record) -> None:
-        """Queue the job of time-based *rule* for *record*, or cancel it when the rule no longer
-        applies to the record."""
-        self._schedule_many(uow, rule, [record])
-
     def _schedule_many(self, uow: UnitOfWork, rule: Rule, records: Sequence[Record]) -> None:
-        """:meth:`_schedule` for many records: their jobs queued with one statement, the jobs
-        of those the rule no longer applies to cancelled with another."""
+        """Queue the jobs of time-based *rule* for *records* with one statement, and cancel
+        with another those of the records the rule no longer applies to."""
         if not records:
             return
         from crmcore.jobs import cancel_many, enqueue_many
