@@ -157,11 +157,13 @@ class Clock:
 
 @pytest.fixture
 def clock(monkeypatch):
+    import crmcore.storage.batch
     import crmcore.storage.uow
     import crmcore.workflow.engine
 
     clock = Clock()
     monkeypatch.setattr(crmcore.storage.uow, "_now", clock)
+    monkeypatch.setattr(crmcore.storage.batch, "_now", clock)  # updates, single ones included
     monkeypatch.setattr(crmcore.workflow.engine, "_now", clock)
     return clock
 

@@ -47,6 +47,7 @@ from crmcore.sales.opportunities import (
 )
 from crmcore.sales.scoring import score_records
 from crmcore.sales.settings import ISSUES, TEMPERATURES, parse_sales_settings
+from crmcore.storage import internal
 
 if TYPE_CHECKING:
     import click
@@ -227,7 +228,7 @@ def crm_before_commit(uow: UnitOfWork) -> None:
     if activities:
         table = uow.registry.table("activity")
         chunk = sorted(activities)[: limit * 10]
-        scored |= {r[0] for r in uow._execute(sa.select(table.c.lead_id).where(table.c.id.in_(chunk), table.c.lead_id.is_not(None)))}
+        scored |= {r[0] for r in internal.execute(uow, sa.select(table.c.lead_id).where(table.c.id.in_(chunk), table.c.lead_id.is_not(None)))}
     if not scored or len(scored) > limit:
         return
     checked = _full_leads(uow, leads)
@@ -242,8 +243,8 @@ def _full_leads(uow: UnitOfWork, ids: set[int]) -> list[Record]:
         return []
     etype = uow.registry.entity("lead")
     table = uow.registry.table("lead")
-    rows = uow._execute(sa.select(table).where(table.c.id.in_(sorted(ids))).order_by(table.c.id)).mappings()
-    return [uow._row_to_record(etype, row, full=True) for row in rows]
+    rows = internal.execute(uow, sa.select(table).where(table.c.id.in_(sorted(ids))).order_by(table.c.id)).mappings()
+    return [internal.row_of(uow, etype, row, full=True) for row in rows]
 
 
 # -- access ------------------------------------------------------------------------------------

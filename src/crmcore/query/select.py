@@ -43,6 +43,7 @@ from crmcore.fields import Reference
 from crmcore.query.aggregate import _Aggregate
 from crmcore.query.base import _SortKey, base_where, checked_limit, order_clauses, sort_keys
 from crmcore.query.conditions import Conditions, _Target, resolve
+from crmcore.storage import internal
 
 if TYPE_CHECKING:
     from crmcore.registry import EntityType
@@ -175,7 +176,7 @@ class Select(Conditions):
                 entity=self.entity.name,
             )
         readers = [(t.name, t.field.type.from_db, f"c{i}") for i, t in enumerate(self.targets)]
-        rows: Iterable[Mapping[str, Any]] = self.uow._execute(self.statement()).mappings()  # type: ignore[assignment]
+        rows: Iterable[Mapping[str, Any]] = internal.execute(self.uow, self.statement()).mappings()  # type: ignore[assignment]
         return [{name: read(row, label) for name, read, label in readers} for row in rows]
 
     def first(self) -> dict[str, Any] | None:
@@ -186,12 +187,12 @@ class Select(Conditions):
     def count(self) -> int:
         """The number of matching records (order, limit and grouping do not apply)."""
         statement = self._select(sa.func.count()).select_from(self.source)
-        return int(self.uow._execute(statement).scalar_one())
+        return int(internal.execute(self.uow, statement).scalar_one())
 
     def exists(self) -> bool:
         """Whether any record matches (one row is read at most)."""
         statement = self._select(sa.literal(1)).select_from(self.source).limit(1)
-        return self.uow._execute(statement).first() is not None
+        return internal.execute(self.uow, statement).first() is not None
 
     def aggregate(
         self,

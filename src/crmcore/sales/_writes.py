@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from crmcore.errors import ConflictError, ReferenceError
 from crmcore.fields import FieldType
 from crmcore.records import Record
-from crmcore.storage import record_hooks
+from crmcore.storage import internal, record_hooks
 from crmcore.storage.bulk import BulkInsert, allocate_ids, processed_column
 from crmcore.storage.operations import _now
 from crmcore.validation import validate
@@ -52,8 +52,8 @@ def create_many(
     etype = uow.registry.entity(entity)
     table = uow.registry.table(entity)
     uow.require(entity, "create")
-    uow._check_writable(etype, {name for row in rows for name in row})
-    parsed = uow._prepare_create(etype, [validate(etype, row) for row in rows])
+    internal.check_writable(uow, etype, {name for row in rows for name in row})
+    parsed = internal.prepare_create(uow, etype, [validate(etype, row) for row in rows])
     problems = uow.reference_errors(etype, parsed, pending=known)
     if problems:
         index = min(problems)
@@ -83,7 +83,7 @@ def create_many(
     for index, processor in insert.processors:
         cells[index] = processed_column(cells[index], processor, keep_none=index not in insert.null_aware)
     values = list(zip(*cells, strict=True))
-    with uow._refusals(etype):
+    with internal.refusals(uow, etype):
         insert.execute(values, processed=True)
     head = {"version": 1, "created_at": now, "updated_at": now, "created_by": by, "updated_by": by}
     every = [field.name for field in etype.fields]
@@ -92,8 +92,8 @@ def create_many(
         out = {"id": record_id, **head}
         out.update(zip(every, map(row.get, every), strict=True))
         records.append(Record(entity, out))
-    uow._created(etype, records)
-    uow._security_changed(entity)
+    internal.created(uow, etype, records)
+    internal.written(uow, entity)
     return records
 
 
@@ -121,14 +121,13 @@ def delete_many(uow: UnitOfWork, entity: str, records: Sequence[Record]) -> None
     for version, same in by_version.items():
         for start in range(0, len(same), _BATCH):
             chunk = same[start:start + _BATCH]
-            uow._execute(untag, {"b_ids": chunk})
-            result = uow._execute(delete, {"b_ids": chunk, "b_version": version})
+            internal.execute(uow, untag, {"b_ids": chunk})
+            result = internal.execute(uow, delete, {"b_ids": chunk, "b_version": version})
             if sane and result.rowcount != len(chunk):
                 raise ConflictError(
                     f"some of the {len(chunk)} {etype.plural.lower()} changed since they were read; read them again and retry",
                     entity=entity,
                 )
-    after_write = uow._after_write
     for record in records:
-        after_write("deleted", etype, record, record, {})
+        internal.recorded(uow, "deleted", etype, record, record, {})
     record_hooks.after_delete(uow, etype, list(records))

@@ -47,6 +47,7 @@ from crmcore.records import Record
 from crmcore.sales._writes import create_many, delete_many
 from crmcore.sales.errors import ConversionError
 from crmcore.sales.leads import sales_settings
+from crmcore.storage import internal
 from crmcore.storage.batch import update_many
 from crmcore.storage.uow import _atomic
 
@@ -191,16 +192,16 @@ def _read_leads(uow: UnitOfWork, ids: Sequence[int], versions: Mapping[int, int]
     table = uow.registry.table("lead")
     given = {"b_ids": list(ids)}
     statement = sa.select(table).where(table.c.id.in_(_listed("b_ids")), uow.read_filter("lead", table)).with_for_update()
-    found = {record.id: record for record in map(read, uow._execute(statement, given))}
+    found = {record.id: record for record in map(read, internal.execute(uow, statement, given))}
     for lead_id in ids:
         if lead_id not in found:
             raise _missing(uow, lead_id)
         expected = versions.get(lead_id)
         if expected is not None and found[lead_id].version != expected:
-            raise uow._stale("lead", lead_id, expected, found[lead_id].version)
+            raise internal.stale(uow, "lead", lead_id, expected, found[lead_id].version)
     if not uow.actor.is_system:
         may = uow.predicate("lead", "update").sql(table)
-        allowed = {r[0] for r in uow._execute(sa.select(table.c.id).where(table.c.id.in_(_listed("b_ids")), may), given)}
+        allowed = {r[0] for r in internal.execute(uow, sa.select(table.c.id).where(table.c.id.in_(_listed("b_ids")), may), given)}
         for lead_id in ids:
             if lead_id not in allowed:
                 uow.check_access(found[lead_id], "update")
@@ -224,7 +225,7 @@ def _missing(uow: UnitOfWork, lead_id: int) -> Exception:
     not_found = NotFoundError(f"lead {lead_id} not found", entity="lead", id=lead_id)
     uow.flush()
     audit = uow.crm.core_tables["audit"]
-    row = uow._execute(
+    row = internal.execute(uow,
         sa.select(audit.c.at, audit.c.changes)
         .where(audit.c.entity == "lead", audit.c.record_id == lead_id, audit.c.action == "converted")
         .order_by(audit.c.id.desc()).limit(1)
@@ -247,7 +248,7 @@ def _was_readable(uow: UnitOfWork, lead_id: int) -> bool:
     if uow.actor.is_system:
         return True
     audit = uow.crm.core_tables["audit"]
-    changes = uow._execute(
+    changes = internal.execute(uow,
         sa.select(audit.c.changes)
         .where(audit.c.entity == "lead", audit.c.record_id == lead_id, audit.c.action == "deleted")
         .order_by(audit.c.id.desc()).limit(1)
@@ -355,7 +356,7 @@ class _Converter:
         self._audit(conversions)
         delete_many(uow, "lead", leads)
         hidden = any(uow.hidden_fields(entity) for entity in ("account", "contact", "opportunity"))
-        visible = uow._visible
+        visible = internal.visible(uow)
         announce = uow.announce
         actor = uow.actor
         out = []
@@ -426,7 +427,7 @@ class _Converter:
             # the keys first; the full records of the accounts this call has not seen as they are
             keys = [table.c.id, table.c.version, table.c.name, *([table.c.domain] if has_domain else [])]
             statement = sa.select(*keys).where(sa.or_(*conditions), uow.read_filter("account", table)).order_by(table.c.id)
-            rows = uow._execute(statement, given).all()
+            rows = internal.execute(uow, statement, given).all()
             records = self._account_records(rows)
             for row in rows:
                 record = by_id[row[0]] = records[row[0]]
@@ -478,7 +479,7 @@ class _Converter:
         if missing:
             table = self.registry.table("account")
             read = self.reader("account")
-            for row in self.uow._execute(sa.select(table).where(table.c.id.in_(_listed("b_ids"))), {"b_ids": missing}):
+            for row in internal.execute(self.uow, sa.select(table).where(table.c.id.in_(_listed("b_ids"))), {"b_ids": missing}):
                 known[row[0]] = records[row[0]] = read(row)
         return records
 
@@ -492,7 +493,7 @@ class _Converter:
             key = sa.func.lower(table.c.email)
             statement = sa.select(table).where(key.in_(_listed("b_emails")), uow.read_filter("contact", table)).order_by(table.c.id)
             read = self.reader("contact")
-            for row in uow._execute(statement, {"b_emails": sorted(emails)}):
+            for row in internal.execute(uow, statement, {"b_emails": sorted(emails)}):
                 record = read(row)
                 by_email.setdefault(record.values["email"].lower(), record)
         found: dict[int, Record] = {}
@@ -549,7 +550,7 @@ class _Converter:
             table = self.registry.table(child.name)
             column = table.c[field.column]
             statement = sa.select(table).where(column.in_(_listed("b_ids"))).order_by(table.c.id)
-            rows = uow._execute(statement, {"b_ids": lead_ids}).mappings().all()
+            rows = internal.execute(uow, statement, {"b_ids": lead_ids}).mappings().all()
             if not rows:
                 continue
             if field.required:
@@ -559,7 +560,7 @@ class _Converter:
                 )
             plan = []
             for row in rows:
-                record = uow._row_to_record(child, row, full=True)
+                record = internal.row_of(uow, child, row, full=True)
                 conversion = by_lead[row[field.column]]
                 changes: dict[str, Any] = {field.name: None}
                 targets = (("contact", conversion.contact), ("account", conversion.account), ("opportunity", conversion.opportunity))
@@ -575,7 +576,7 @@ class _Converter:
         tagging = uow.crm.core_tables["tagging"]
         tags = self.registry.table("tag")
         by_lead = {c.lead_id: c.contact.id for c in conversions}
-        rows = uow._execute(
+        rows = internal.execute(uow,
             sa.select(tagging.c.record_id, tagging.c.tag_id, tags.c.name).join(tags, tags.c.id == tagging.c.tag_id)
             .where(tagging.c.entity == "lead", tagging.c.record_id.in_(_listed("b_ids"))).order_by(tags.c.name),
             {"b_ids": sorted(by_lead)},
@@ -583,7 +584,7 @@ class _Converter:
         if not rows:
             return
         contact_ids = sorted(set(by_lead.values()))
-        present = {(r[0], r[1]) for r in uow._execute(
+        present = {(r[0], r[1]) for r in internal.execute(uow,
             sa.select(tagging.c.record_id, tagging.c.tag_id).where(tagging.c.entity == "contact", tagging.c.record_id.in_(_listed("b_ids"))),
             {"b_ids": contact_ids},
         )}
@@ -596,7 +597,7 @@ class _Converter:
                 links.append({"tag_id": tag_id, "entity": "contact", "record_id": contact_id})
                 added.setdefault(contact_id, []).append(name)
         if links:
-            uow._execute(sa.insert(tagging), links)
+            internal.execute(uow, sa.insert(tagging), links)
         contact_type = self.registry.entity("contact")
         for contact_id, names in added.items():
             uow.queue_audit(contact_type, contact_id, "tagged", {"tags": (None, ", ".join(names))})

@@ -37,6 +37,7 @@ import sqlalchemy as sa
 from crmcore.errors import ValidationError
 from crmcore.money import Money
 from crmcore.sales.leads import sales_settings
+from crmcore.storage import internal
 
 if TYPE_CHECKING:
     from crmcore.query import Query
@@ -198,7 +199,7 @@ def _grouper(uow: UnitOfWork, by: str | None, default: str, rows: Sequence[Mappi
         if owners:
             user = uow.registry.table("user")
             statement = sa.select(user.c.id, user.c.team_id).where(user.c.id.in_(owners))
-            teams = {row[0]: row[1] for row in uow._execute(statement)}
+            teams = {row[0]: row[1] for row in internal.execute(uow, statement)}
         return lambda row: row["team_id"] if row["team_id"] is not None else teams.get(row["owner_id"])
     return lambda row: None
 
@@ -293,7 +294,7 @@ def _labels(uow: UnitOfWork, by: str | None, values: set[Any], kinds: Mapping[st
     entity, column = ("user", "username") if by == "owner" else ("team", "name")
     table = uow.registry.table(entity)
     statement = sa.select(table.c.id, table.c[column]).where(table.c.id.in_(sorted(values)))
-    return {row[0]: row[1] for row in uow._execute(statement)}
+    return {row[0]: row[1] for row in internal.execute(uow, statement)}
 
 
 # -- history ------------------------------------------------------------------------------------
@@ -325,7 +326,7 @@ def stage_history(uow: UnitOfWork) -> list[StageHistory]:
             .order_by(audit.c.record_id, audit.c.at, audit.c.id)
         )
         trail: dict[int, list[tuple[dt.datetime, str]]] = {}
-        for record_id, at, changes in uow._execute(statement):
+        for record_id, at, changes in internal.execute(uow, statement):
             if isinstance(changes, str):
                 changes = json.loads(changes)
             stage = (changes.get("stage") or (None, None))[1]

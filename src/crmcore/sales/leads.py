@@ -38,6 +38,7 @@ import sqlalchemy as sa
 from crmcore.errors import NotFoundError, PermissionDeniedError, ValidationError
 from crmcore.records import Record
 from crmcore.sales.settings import ISSUES, SalesSettings
+from crmcore.storage import internal
 from crmcore.storage.batch import update_many
 from crmcore.validation import validate
 
@@ -225,13 +226,13 @@ def read_leads(uow: UnitOfWork, ids: Sequence[int], *, update: bool, explicit: b
     etype = uow.registry.entity("lead")
     table = uow.registry.table("lead")
     statement = sa.select(table).where(table.c.id.in_(list(ids)), uow.read_filter("lead", table)).order_by(table.c.id)
-    records = [uow._row_to_record(etype, row, full=True) for row in uow._execute(statement).mappings()]
+    records = [internal.row_of(uow, etype, row, full=True) for row in internal.execute(uow, statement).mappings()]
     if explicit and len(records) != len(ids):
         missing = sorted(set(ids) - {r.id for r in records})[0]
         raise NotFoundError(f"lead {missing} not found", entity="lead", id=missing)
     if update and not uow.actor.is_system:
         allowed_sql = uow.predicate("lead", "update").sql(table)
-        allowed = {row[0] for row in uow._execute(sa.select(table.c.id).where(table.c.id.in_(list(ids)), allowed_sql))}
+        allowed = {row[0] for row in internal.execute(uow, sa.select(table.c.id).where(table.c.id.in_(list(ids)), allowed_sql))}
         if explicit:
             for record in records:
                 if record.id not in allowed:
@@ -377,7 +378,7 @@ class _Checker:
             names = sorted(wanted)
             for start in range(0, len(names), _BATCH):
                 statement = sa.select(table.c.id, key).where(key.in_(names[start:start + _BATCH]), readable)
-                for record_id, value in self.uow._execute(statement):
+                for record_id, value in internal.execute(self.uow, statement):
                     yield record_id, wanted[value]
 
 

@@ -28,6 +28,7 @@ from crmcore.errors import ValidationError
 from crmcore.money import Money
 from crmcore.security import Restriction
 from crmcore.security.predicate import ALWAYS, NEVER, FieldIn, IdSet
+from crmcore.storage import internal
 
 if TYPE_CHECKING:
     from crmcore.records import Record
@@ -91,7 +92,7 @@ def check_child(uow: UnitOfWork, entity: str, values: Mapping[str, Any], record:
     statement = sa.select(table.c.id).where(table.c.opportunity_id == opportunity_id, table.c.contact_id == contact_id)
     if record is not None:
         statement = statement.where(table.c.id != record.id)
-    taken = uow._execute(statement.limit(1)).scalar()
+    taken = internal.execute(uow, statement.limit(1)).scalar()
     if taken is not None:
         raise ValidationError(
             {"contact_id": [f"contact {contact_id} already takes part in opportunity {opportunity_id} "

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from crmcore.records import Record
 from crmcore.sales.leads import _lead_ids, read_leads, sales_settings
+from crmcore.storage import internal
 from crmcore.storage.batch import update_many
 
 if TYPE_CHECKING:
@@ -100,7 +101,7 @@ def activity_counts(uow: UnitOfWork, lead_ids: Sequence[int]) -> dict[int, Mappi
             .where(column.in_(list(lead_ids[start:start + _BATCH])))
             .group_by(column, table.c.kind)
         )
-        for lead_id, kind, number in uow._execute(statement):
+        for lead_id, kind, number in internal.execute(uow, statement):
             counts.setdefault(lead_id, {})[kind] = int(number)
     return dict(counts)
 

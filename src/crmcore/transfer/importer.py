@@ -49,7 +49,7 @@ from crmcore.errors import PermissionDeniedError, ValidationError
 from crmcore.fields import REQUIRED_MESSAGE, FieldValueError, Json
 from crmcore.registry import SYSTEM_FIELDS
 from crmcore.security.model import KEEP_IDS_ACTION
-from crmcore.storage import record_hooks
+from crmcore.storage import internal, record_hooks
 from crmcore.storage.bulk import sync_sequence
 from crmcore.transfer.columns import ID, ColumnPlan, FieldMatcher
 from crmcore.transfer.duplicates import DuplicateChecks
@@ -206,7 +206,7 @@ class Importer(DuplicateChecks):
         return plan
 
     def _use_plan(self, plan: ColumnPlan, *, check_required: bool) -> None:
-        self.uow._check_writable(self.etype, plan.fields)
+        internal.check_writable(self.uow, self.etype, plan.fields)
         if check_required and self.policy != "update":
             missing = [f.name for f in self.etype.fields if f.required and f.default is None and f.name not in plan.fields]
             if missing:
@@ -431,7 +431,7 @@ class Importer(DuplicateChecks):
         if not rows:
             return rows
         try:
-            self.uow._prepare_create(self.etype, [row.parsed for row in rows])
+            internal.prepare_create(self.uow, self.etype, [row.parsed for row in rows])
         except ValidationError:
             if len(rows) == 1:
                 raise
@@ -440,7 +440,7 @@ class Importer(DuplicateChecks):
         kept = []
         for row in rows:
             try:
-                self.uow._prepare_create(self.etype, [row.parsed])
+                internal.prepare_create(self.uow, self.etype, [row.parsed])
             except ValidationError as exc:
                 self._reject(row, exc.messages)
                 continue

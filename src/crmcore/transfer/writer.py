@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from crmcore.fields import FieldType
 from crmcore.records import Record
-from crmcore.storage import record_hooks
+from crmcore.storage import internal, record_hooks
 from crmcore.storage.bulk import BulkInsert, allocate_ids, processed_column
 
 if TYPE_CHECKING:
@@ -134,7 +134,7 @@ class RecordWriter:
                 cells[index] = processed_column(cells[index], processor)
             fields = list(zip(*cells, strict=True))
         tuples = [(*values, *system_db) for values in fields]
-        with uow._refusals(etype):
+        with internal.refusals(uow, etype):
             writer.execute(tuples, processed=True)
         entity = etype.name
         records = []
@@ -142,9 +142,9 @@ class RecordWriter:
             record = {"id": rid, **system}
             record.update(zip(names, map(row.parsed.get, names), strict=True))
             records.append(Record(entity, record))
-        uow._created(etype, records, announce=False)
+        internal.created(uow, etype, records, announce=False)
         uow.announce_created(etype, array("q", ids))
-        uow._security_changed(entity)
+        internal.written(uow, entity)
 
     def update(self, rows: list[PendingRow]) -> None:
         """Apply each row's changes (``row.parsed``) to its record (``row.old``): versions checked,
@@ -164,7 +164,7 @@ class RecordWriter:
             params = []
             for row in group:
                 assert row.old is not None
-                stored = uow._to_row(etype, row.parsed)
+                stored = internal.to_row(uow, etype, row.parsed)
                 params.append({
                     **{f"v_{k}": v for k, v in stored.items()},
                     "k_id": row.old.id, "k_version": row.old.version, "v_version": row.old.version + 1,
@@ -177,19 +177,19 @@ class RecordWriter:
                 .where(table.c.id == sa.bindparam("k_id"), table.c.version == sa.bindparam("k_version"))
                 .values(values)
             )
-            with uow._refusals(etype):
+            with internal.refusals(uow, etype):
                 result = uow.connection.execute(statement, params)
             if uow.connection.dialect.supports_sane_multi_rowcount and result.rowcount != len(params):
                 first = group[0].old
                 assert first is not None
-                raise uow._stale(etype.name, first.id, first.version, None)
+                raise internal.stale(uow, etype.name, first.id, first.version, None)
         items = []
         for row in rows:
             old = row.old
             assert old is not None
             diff = row.parsed
             new = Record(etype.name, old.merged(diff, {"version": old.version + 1, "updated_at": now, "updated_by": user}))
-            uow._after_write("updated", etype, new, old, diff)
+            internal.recorded(uow, "updated", etype, new, old, diff)
             items.append((old, new, diff))
         record_hooks.after_update(uow, etype, items)
 

@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from crmcore.errors import ConfigError, NotFoundError, TransitionError, ValidationError
 from crmcore.fields import Reference
 from crmcore.records import Record
+from crmcore.storage import internal
 from crmcore.workflow.compiled import Compiled, compile_condition
 from crmcore.workflow.pipelines import Pipeline, Stage, Transition
 
@@ -486,13 +487,13 @@ class Lookups:
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
             for row in uow.connection.execute(sa.select(table).where(table.c.id.in_(chunk))).mappings():
-                cache[(target, row["id"])] = uow._row_to_record(etype, row, full=True)
+                cache[(target, row["id"])] = internal.row_of(uow, etype, row, full=True)
             for record_id in chunk:
                 cache.setdefault((target, record_id), None)
 
 
 def _read(uow: UnitOfWork, entity: str, record_id: int) -> Record | None:
     try:
-        return uow._select_one(uow.registry.entity(entity), record_id)
+        return internal.select_one(uow, uow.registry.entity(entity), record_id)
     except NotFoundError:
         return None
