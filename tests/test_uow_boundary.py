@@ -17,13 +17,15 @@ _A_UNIT = re.compile(r"(^|\.|_)(uow|unit|unit_of_work)$")
 
 
 def _private_members() -> set[str]:
-    """The private names of UnitOfWork: its methods and the attributes it sets on itself."""
-    names = {name for name in vars(UnitOfWork) if name.startswith("_") and not name.startswith("__")}
-    tree = ast.parse((STORAGE / "uow.py").read_text())
-    for node in ast.walk(tree):
-        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self"
-                and node.attr.startswith("_") and not node.attr.startswith("__")):
-            names.add(node.attr)
+    """The private names of UnitOfWork: the methods of its classes and the attributes they set."""
+    names = {name for cls in UnitOfWork.__mro__ for name in vars(cls) if name.startswith("_") and not name.startswith("__")}
+    for path in STORAGE.glob("uow*.py"):
+        tree = ast.parse(path.read_text())
+        names.update(
+            node.attr for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self"
+            and node.attr.startswith("_") and not node.attr.startswith("__")
+        )
     return names
 
 
@@ -39,7 +41,7 @@ def private_uses(source: str, members: set[str]) -> list[tuple[int, str]]:
 def test_the_private_members_are_found():
     members = _private_members()
 
-    assert {"_execute", "_row_to_record", "_hook", "_origin", "_after_write"} <= members
+    assert {"_execute", "_row_to_record", "_hook", "_origin", "_after_write", "_plain", "_visible", "_signals"} <= members
 
 
 def test_the_scan_finds_a_private_use_and_ignores_public_ones():

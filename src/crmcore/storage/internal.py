@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 
-def execute(uow: UnitOfWork, statement: Any, params: Any = None) -> sa.CursorResult[Any]:
+def execute(uow: UnitOfWork, statement: Any, params: Any = None) -> sa.CursorResult[*tuple[Any, ...]]:
     """Run *statement* in *uow*'s transaction (a lock timeout or lost race becomes crmcore's
     error). The caller applies the actor's read filter (:meth:`UnitOfWork.read_filter`)."""
     return uow._execute(statement, params)

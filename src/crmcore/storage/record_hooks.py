@@ -112,9 +112,9 @@ def after_create(uow: UnitOfWork, etype: EntityType, records: list[Record]) -> N
     uow._hook.crm_after_create(uow=uow, entity=etype.name, records=records)
 
 
-def after_update(uow: UnitOfWork, etype: EntityType, items: list[tuple[Record, Record, dict[str, Any]]]) -> None:
+def after_update(uow: UnitOfWork, etype: EntityType, items: Sequence[tuple[Record, Record, dict[str, Any]]]) -> None:
     """Run ``crm_after_update`` with ``(old, new, changes)`` of the updated records."""
-    uow._hook.crm_after_update(uow=uow, entity=etype.name, items=items)
+    uow._hook.crm_after_update(uow=uow, entity=etype.name, items=list(items))
 
 
 def before_delete(uow: UnitOfWork, etype: EntityType, records: list[Record]) -> None:

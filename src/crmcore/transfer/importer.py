@@ -47,6 +47,7 @@ import attrs
 
 from crmcore.errors import PermissionDeniedError, ValidationError
 from crmcore.fields import REQUIRED_MESSAGE, FieldValueError, Json
+from crmcore.records import Record
 from crmcore.registry import SYSTEM_FIELDS
 from crmcore.security.model import KEEP_IDS_ACTION
 from crmcore.storage import internal, record_hooks
@@ -483,7 +484,11 @@ class Importer(DuplicateChecks):
 
     def _before_update(self, plan: list[tuple[PendingRow, dict[str, Any]]]) -> list[tuple[PendingRow, dict[str, Any]]]:
         """``(row, changes)`` of *plan* once the ``crm_before_update`` hooks merged theirs."""
-        merged = record_hooks.before_update(self.uow, self.etype, [(row.old, dict(diff)) for row, diff in plan])
+        items: list[tuple[Record, dict[str, Any]]] = []
+        for row, diff in plan:
+            assert row.old is not None  # a duplicate's existing record
+            items.append((row.old, dict(diff)))
+        merged = record_hooks.before_update(self.uow, self.etype, items)
         return [(row, diff) for (row, _), (_, diff) in zip(plan, merged, strict=True)]
 
     def _given_fields(self, row: PendingRow) -> Iterable[str]:

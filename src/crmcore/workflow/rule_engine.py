@@ -5,14 +5,14 @@ and of plugins, checked against the registry. The builtin plugin ``core.rules`` 
 the record hooks:
 
 - ``created``, ``updated`` and ``field_changed:<field>`` rules run from ``crm_after_create`` and
-  ``crm_after_update``, ``stage_entered`` and ``stage_left`` rules from ``crm_record_moved``,
+  ``crm_after_update``, ``stage_entered`` and ``stage_left`` rules from ``crm_after_move``,
   inside the unit of work that caused the event: their actions commit or roll back with it;
-- for a batch of moves (``uow.move_many``) the same rules run from ``crm_after_update_many``
-  and ``crm_records_moved``: each rule's compiled condition is evaluated over the batch (the
-  records conditions refer to are read once for it), then its actions run for the records it
-  fires for, batched where the action can (:attr:`Action.run_many`, such as ``add_tag``), one
-  record at a time otherwise. For each record the rules fire in the same order as for a single
-  move; a batch runs one rule over all its records before the next rule;
+- every event comes as a batch (a single write is a batch of one): each rule's condition is
+  evaluated over the batch (:mod:`crmcore.workflow.rule_batch`; the records conditions refer
+  to are read once for it), then its actions run for the records it fires for, batched where
+  the action can (:attr:`Action.run_many`, such as ``add_tag``), one record at a time
+  otherwise. For each record the rules fire in the same order whatever the batch; a batch runs
+  one rule over all its records before the next rule;
 - time-based rules become jobs (kind ``rules.timed``, one per rule and record, keyed
   ``rule:<rule>:<entity>:<id>``) when the record enters the stage or the date field is set,
   moved when the date changes and cancelled when the record leaves the stage or the date is
@@ -28,11 +28,8 @@ actions would do, writing nothing (``crm rules simulate``; usable from pytest).
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
-import decimal
 import logging
-import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -41,22 +38,14 @@ import sqlalchemy as sa
 
 from crmcore.actors import Actor
 from crmcore.errors import CrmError, ValidationError
-from crmcore.money import Money
 from crmcore.records import Record
 from crmcore.validation import validate
 from crmcore.workflow.actions import ActionContext, Assignees, resolve_assignee
 from crmcore.workflow.compiled import Compiled, compile_condition
 from crmcore.workflow.conditions import (
-    Compare,
-    Condition,
     Evaluation,
-    ListOf,
-    Literal,
-    Logical,
-    Name,
-    Node,
 )
-from crmcore.workflow.operations import _compare
+from crmcore.workflow.rule_batch import Batch, Filter, batch_filter
 from crmcore.workflow.rules import Event, Rule, RuleError, index_rules, parse_event, schedule_time
 
 if TYPE_CHECKING:
@@ -64,7 +53,6 @@ if TYPE_CHECKING:
     from crmcore.registry import EntityType
     from crmcore.storage.uow import UnitOfWork
     from crmcore.workflow.actions import Action
-    from crmcore.workflow.engine import Lookups
 
 __all__ = ["MAX_DEPTH", "TIMED_JOB", "Firing", "PlannedAction", "RuleEngine"]
 
@@ -148,7 +136,7 @@ class RuleEngine:
         self._updated: dict[tuple[str, ...], list[Rule]] = {}  # the rules an update of these fields wakes
         self._texts: dict[str, str] = {}  # conditions as text, for simulations
         self._compiled: dict[str, Compiled] = {r.name: compile_condition(r.when) for r in enabled if r.when is not None}
-        self._filters: dict[str, _Filter] = {r.name: _batch_filter(r.when.root) for r in enabled if r.when is not None}
+        self._filters: dict[str, Filter] = {r.name: batch_filter(r.when.root) for r in enabled if r.when is not None}
         self._plans = {r.name: [(self.actions[c.action], self.actions[c.action].with_defaults(c.params)) for c in r.then]
                        for r in enabled}
 
@@ -403,13 +391,13 @@ class RuleEngine:
         current = list(records)
         now = dt.datetime.now(dt.UTC)
         debug = log.isEnabledFor(logging.DEBUG)
-        batch: _Batch | None = None
+        batch: Batch | None = None
         state = self._enter(uow)
         try:
             for rule in rules:
                 if batch is None:  # again after actions ran: they may have changed what conditions read
                     rows = [r.values for r in current]
-                    batch = _Batch(rows, workflow.lookup_many(uow, etype, rows))
+                    batch = Batch(rows, workflow.lookup_many(uow, etype, rows))
                 lookups = batch.lookups
                 test = self._filters.get(rule.name)
                 try:
@@ -587,162 +575,6 @@ def _lazy_lookup(workflow: Any, uow: UnitOfWork, etype: EntityType, values: Mapp
         return made[0](path)
 
     return lookup
-
-
-# -- conditions over a batch ------------------------------------------------------------------------
-
-
-class _Batch:
-    """The records one pass of a rule over a batch looks at: their values, each field's values
-    as a column (read once, for every condition of the pass) and the lookups of references."""
-
-    def __init__(self, rows: Sequence[Mapping[str, Any]], lookups: Lookups) -> None:
-        self.rows = rows
-        self.lookups = lookups
-        self._columns: dict[str, list[Any]] = {}
-        self._numbers: dict[str, list[Any]] = {}
-        self._ranked: dict[str, tuple[list[Any], list[int], list[int]]] = {}
-        self.everyone = list(range(len(rows)))
-
-    def column(self, name: str) -> list[Any]:
-        found = self._columns.get(name)
-        if found is None:
-            found = self._columns[name] = [row.get(name) for row in self.rows]
-        return found
-
-    def numbers(self, name: str) -> list[Any]:
-        """The column of *name* as the numbers ordered comparisons use (a money amount, an
-        integer or decimal as it is), :data:`_OTHER` for any other value."""
-        found = self._numbers.get(name)
-        if found is None:
-            found = self._numbers[name] = [
-                v.amount if (kind := type(v)) is Money else v if kind is int or kind is decimal.Decimal else _OTHER
-                for v in self.column(name)
-            ]
-        return found
-
-
-    def ranked(self, name: str) -> tuple[list[Any], list[int], list[int]]:
-        """``(numbers ascending, their row indexes, indexes of the rows whose value is no
-        number)`` of the column of *name*: one sort serves every threshold on the column."""
-        found = self._ranked.get(name)
-        if found is None:
-            numbers = self.numbers(name)
-            order = sorted((i for i in self.everyone if numbers[i] is not _OTHER), key=numbers.__getitem__)
-            others = [i for i in self.everyone if numbers[i] is _OTHER] if len(order) < len(numbers) else []
-            found = self._ranked[name] = ([numbers[i] for i in order], order, others)
-        return found
-
-
-#: Stands for a value that is no number in :meth:`_Batch.numbers`.
-_OTHER = object()
-
-
-#: ``filter(batch, indexes) -> indexes``: the rows (by index, in order) a condition holds for.
-_Filter = Callable[[_Batch, list[int]], list[int]]
-_ORDER = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
-
-
-def _batch_filter(node: Node) -> _Filter:
-    """A condition evaluated over the rows of a batch, giving what the compiled condition
-    (:mod:`crmcore.workflow.compiled`) gives for each row: ``and`` and ``or`` narrow the rows
-    part by part, a comparison of a field with constants runs over the field's column in one
-    loop (as ``_fast_compare`` does), anything else runs compiled row by row."""
-    if isinstance(node, Logical):
-        parts = [_batch_filter(part) for part in node.parts]
-        if node.op == "and":
-            def every(batch: _Batch, indexes: list[int]) -> list[int]:
-                for part in parts:
-                    if not indexes:
-                        break
-                    indexes = part(batch, indexes)
-                return indexes
-
-            return every
-
-        def some(batch: _Batch, indexes: list[int]) -> list[int]:
-            hit: set[int] = set()
-            rest = indexes
-            for part in parts:
-                if not rest:
-                    break
-                found = part(batch, rest)
-                if found:
-                    hit.update(found)
-                    rest = [i for i in rest if i not in hit]
-            return [i for i in indexes if i in hit]
-
-        return some
-    if isinstance(node, Compare):
-        fast = _column_compare(node)
-        if fast is not None:
-            return fast
-    test = compile_condition(Condition(node, None))
-
-    def each(batch: _Batch, indexes: list[int]) -> list[int]:
-        rows, lookups = batch.rows, batch.lookups
-        resolve = lookups.resolve
-        out = []
-        for index in indexes:
-            lookups.at = index
-            if test(rows[index], resolve, {}):
-                out.append(index)
-        return out
-
-    return each
-
-
-def _column_compare(node: Compare) -> _Filter | None:
-    """The comparisons ``_fast_compare`` shortcuts (a field against constants), over a column."""
-    left = node.left
-    if not isinstance(left, Name) or len(left.path) != 1 or left.path in (("today",), ("now",)):
-        return None
-    name, op, right = left.path[0], node.op, node.right
-    if op in _ORDER and isinstance(right, Literal) and type(right.value) in (int, decimal.Decimal):
-        constant, order = right.value, _ORDER[op]
-
-        def ordered(batch: _Batch, indexes: list[int]) -> list[int]:
-            if indexes is batch.everyone:  # the rows past the threshold, back in batch order
-                numbers, rows, others = batch.ranked(name)
-                if op == ">":
-                    found = rows[bisect.bisect_right(numbers, constant):]
-                elif op == ">=":
-                    found = rows[bisect.bisect_left(numbers, constant):]
-                elif op == "<":
-                    found = rows[:bisect.bisect_left(numbers, constant)]
-                else:
-                    found = rows[:bisect.bisect_right(numbers, constant)]
-                if others:  # a missing value is never above or below anything
-                    column = batch.column(name)
-                    found = found + [i for i in others if column[i] is not None and _compare(op, column[i], constant)]
-                return sorted(found)
-            numbers = batch.numbers(name)
-            column = batch.column(name)
-            return [i for i in indexes if (order(n, constant) if (n := numbers[i]) is not _OTHER else _compare(op, column[i], constant))]
-
-        return ordered
-    if op in ("=", "!=") and isinstance(right, Literal) and type(right.value) is str:
-        text, equal = right.value, op == "="
-
-        def same(batch: _Batch, indexes: list[int]) -> list[int]:  # a missing value is unequal to any text
-            column = batch.column(name)
-            return [i for i in indexes if (
-                (v == text) is equal if type(v := column[i]) is str else (not equal) if v is None else _compare(op, v, text))]
-
-        return same
-    if op in ("in", "not in") and isinstance(right, ListOf) and right.items and all(
-        isinstance(i, Literal) and type(i.value) is str for i in right.items
-    ):
-        items = [i.value for i in right.items]  # type: ignore[attr-defined]
-        texts, inside = frozenset(items), op == "in"
-
-        def member(batch: _Batch, indexes: list[int]) -> list[int]:  # a missing value is neither in nor not in
-            column = batch.column(name)
-            return [i for i in indexes if (
-                (v in texts) is inside if type(v := column[i]) is str else False if v is None else _compare(op, v, items))]
-
-        return member
-    return None
 
 
 @attrs.define(eq=False)
