@@ -89,6 +89,10 @@ def crm_after_update(uow: UnitOfWork, entity: str, items: list[tuple[Record, Rec
         return
     uow.crm.hook.crm_after_move(uow=uow, entity=entity, moves=moves)
     actor = uow.actor
+    if len(moves) == 1:  # queued as it is: lighter to hold until the commit than a batch's maker
+        _, new, source, target = moves[0]
+        uow.announce(MOVED, entity, event=MoveEvent(entity, new, actor, workflow.pipeline_of(entity, new.values).name, source, target))
+        return
     uow.announce_many(MOVED, entity, lambda: (
         {"event": MoveEvent(entity, new, actor, workflow.pipeline_of(entity, new.values).name, source, target)}
         for _, new, source, target in moves

@@ -25,6 +25,7 @@ from crmcore.validation import validate
 
 if TYPE_CHECKING:
     from crmcore.registry import EntityType
+    from crmcore.storage.prepared import _Prepared
     from crmcore.storage.uow import UnitOfWork
 
 __all__ = ["check_access_many", "current_many", "update_many", "write_updates"]
@@ -216,6 +217,17 @@ def write_updates(uow: UnitOfWork, etype: EntityType, plan: Sequence[tuple[Recor
     if not plan:
         return []
     entity = etype.name
+    if len(plan) == 1:  # a batch of one (a single update): one UPDATE, audited as one
+        old, diff = plan[0]
+        uow._check_references(etype, diff)
+        now = _now()
+        _write_one(uow, etype, old, diff, now)
+        new = _Issued.of(entity, old.merged(diff, {"updated_at": now, "updated_by": uow.actor.user_id,
+                                                   "version": old.values["version"] + 1}), uow._origin)
+        uow._after_write("updated", etype, new, old, diff)
+        _record_hooks.after_update(uow, etype, [(old, new, diff)])
+        uow._security_changed(entity)
+        return [new]
     references = uow._reference_names(etype)
     if references and any(not references.isdisjoint(diff) for _, diff in plan):
         errors = uow.reference_errors(etype, [diff for _, diff in plan])
@@ -241,7 +253,6 @@ def _write_updates(uow: UnitOfWork, etype: EntityType, plan: Sequence[tuple[Reco
     same values) and their version are updated together, ``WHERE version = ... AND id IN
     (...)`` per 500; the rest with one ``executemany``. A row count short of the records is
     the conflict of the first one that changed or went since it was read."""
-    entity = etype.name
     by = uow.actor.user_id
     rows: dict[tuple[Any, ...], dict[str, Any]] = {}  # the changes' values by identity -> columns
     groups: dict[tuple[Any, ...], list[int]] = {}
@@ -263,19 +274,39 @@ def _write_updates(uow: UnitOfWork, etype: EntityType, plan: Sequence[tuple[Reco
             chunk = ids[start:start + 500]
             _checked_update(uow, etype, f"{head}({uow._marks(len(chunk))})", [*bound, *chunk], [(i, version) for i in chunk],
                                  row, now)
-    table = uow.registry.table(entity)
     for columns, triples in single.items():
-        names = (*columns, "version", "updated_at", "updated_by")
-        statement = uow._driver(("update", entity, *names), lambda names=names: (  # type: ignore[misc]
-            sa.update(table).where(table.c.id == sa.bindparam("b_id"), table.c.version == sa.bindparam("b_version"))
-            .values({c: sa.bindparam(c) for c in names})
-        ))
+        statement = _update_by_id(uow, etype, (*columns, "version", "updated_at", "updated_by"))
         for start in range(0, len(triples), 1000):
             chunk_triples = triples[start:start + 1000]
             params = [statement._params({**row, "version": version + 1, "updated_at": now, "updated_by": by, "b_id": record_id,
                                          "b_version": version}) for record_id, version, row in chunk_triples]
             _checked_update(uow, etype, statement.sql, params, [(i, v) for i, v, _ in chunk_triples], chunk_triples[0][2], now,
                                  many=True)
+
+
+def _update_by_id(uow: UnitOfWork, etype: EntityType, names: tuple[str, ...]) -> _Prepared:
+    """``UPDATE ... SET <names> WHERE id = :b_id AND version = :b_version``, prepared once per
+    unit for the driver."""
+    table = uow.registry.table(etype.name)
+    return uow._driver(("update", etype.name, *names), lambda: (
+        sa.update(table).where(table.c.id == sa.bindparam("b_id"), table.c.version == sa.bindparam("b_version"))
+        .values({c: sa.bindparam(c) for c in names})
+    ))
+
+
+def _write_one(uow: UnitOfWork, etype: EntityType, old: Record, diff: dict[str, Any], now: dt.datetime) -> None:
+    """The UPDATE of one full record *old* with *diff*, at its version (a conflict when the row
+    changed or went since)."""
+    values = old.values
+    record_id, version = values["id"], values["version"]
+    row = {**uow._to_row(etype, diff), "version": version + 1, "updated_at": now, "updated_by": uow.actor.user_id}
+    statement = _update_by_id(uow, etype, tuple(row))
+    try:
+        count = statement.run(uow, {**row, "b_id": record_id, "b_version": version}, entity=etype.name, id=record_id)
+    except sa.exc.IntegrityError as exc:
+        raise uow._integrity(etype, exc, row) from exc
+    if count != 1:  # deleted or changed since it was read (or issued)
+        raise uow._conflict(etype, [(record_id, version)], now)
 
 
 def _update_by_ids(uow: UnitOfWork, etype: EntityType, columns: tuple[str, ...]) -> tuple[str, list[Callable[[Any], Any] | None]]:

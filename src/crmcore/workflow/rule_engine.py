@@ -215,7 +215,7 @@ class RuleEngine:
                         self._updated.clear()
                     self._updated[(entity, *names)] = rules
                 if rules:
-                    self._fire_many(uow, rules, records, "updated")
+                    self._fire_many(uow, rules, records, "updated")  # one record: _fire
         for rule in self.timed.get(entity, ()):
             if rule.on.kind == "date_reached":
                 self._schedule_many(uow, rule, [new for _, new, changes in items if rule.on.target in changes])
@@ -230,9 +230,13 @@ class RuleEngine:
             close_decided_many(uow, [new for _, new, _, _ in moves])
         index = self.index.get(entity)
         if index:
-            news = [new for _, new, _, _ in moves]
-            left = _grouped([source for _, _, source, _ in moves], news)
-            entered = _grouped([target for _, _, _, target in moves], news)
+            if len(moves) == 1:  # a batch of one
+                _, new, source, target = moves[0]
+                left, entered = {source: [new]}, {target: [new]}
+            else:
+                news = [new for _, new, _, _ in moves]
+                left = _grouped([source for _, _, source, _ in moves], news)
+                entered = _grouped([target for _, _, _, target in moves], news)
             for source, records in left.items():
                 rules = index.get(f"stage_left:{source}", ())
                 if rules:
