@@ -9,7 +9,9 @@ writing call (create, update, move_many, delete, tag, tag_many, untag) is all or
 it raises, its own writes are undone and the caller may go on with the unit, on SQLite and
 PostgreSQL alike. The statements a move repeats for every record (its UPDATE, the tags rules
 add) are compiled once per unit and run straight on the driver; batches (:meth:`UnitOfWork.move_many`,
-:meth:`UnitOfWork.tag_many`) write set-based and call the batch forms of the record hooks.
+:meth:`UnitOfWork.tag_many`) write set-based. Record hooks are batch-shaped, called through
+pluggy once per batch: a single create, update, delete or move is a batch of one and goes
+through the same code (:mod:`crmcore.storage.record_hooks`).
 
 Every row carries a ``version``. An update names the version it read (the record's) and loses
 with a :class:`~crmcore.errors.ConflictError` if someone else changed the row in between. On
@@ -26,8 +28,10 @@ audit then use the row. A record the actor may not read is refused exactly like 
 :class:`~crmcore.errors.ConflictError`. Side effects that need more rights than the actor holds
 run in :meth:`UnitOfWork.system_scope`, audited as the system's on the actor's behalf.
 
-The unit keeps the transaction, the reads, the access checks and the single-record writes; the
-work of its batch moves (:mod:`crmcore.storage.batch`), tags (:mod:`crmcore.storage.tagging`)
+The unit keeps the transaction and the writes on top of its parts: its state and statement
+runners (:mod:`crmcore.storage.uow_driver`), its secured reads and access checks
+(:mod:`crmcore.storage.uow_access`) and its signal queue (:mod:`crmcore.storage.uow_signals`);
+the work of its batch moves (:mod:`crmcore.storage.batch`), tags (:mod:`crmcore.storage.tagging`)
 and audit trail (:mod:`crmcore.storage.audit`) lives in modules of its own, called through its
 methods.
 """
