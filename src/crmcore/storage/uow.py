@@ -309,9 +309,8 @@ class UnitOfWork(SignalQueue):
         Each record gets the checks of :meth:`move` (permissions, transition, guards, required
         and locked fields, approvals) with the same error messages; the first record of the
         batch (in the given order) that may not move is named and the whole batch is refused.
-        The hooks get the batch: ``crm_before_update_many``, ``crm_before_move_many``,
-        ``crm_after_update_many`` and ``crm_records_moved``, while plugins implementing only
-        the per-record hooks are called once per record. The UPDATE statements, the reads and
+        The hooks get the batch, once: ``crm_before_update``, ``crm_before_move``,
+        ``crm_after_update`` and ``crm_after_move``. The UPDATE statements, the reads and
         the audit entries are set-based, versions are checked. A full record (as read, nothing
         hidden from the actor) stands for its row at its version, as in :meth:`update`: the
         UPDATE matches that version, so a row changed or deleted meanwhile is a conflict.
