@@ -159,3 +159,36 @@ def test_the_architecture_page_lists_the_same_layers():
     text = ARCHITECTURE.read_text()
     table = dict(re.findall(r"^\| `(crmcore[\w.]*)` \| (\d) ", text, flags=re.MULTILINE))
     assert {name: int(layer) for name, layer in table.items()} == LAYERS
+
+
+#: Past this many lines a module is split by concept (hookspecs.py, the one place every hook is
+#: specified, and generated migration scripts excepted).
+MAX_LINES = 650
+
+
+def long_modules(paths: list[Path], limit: int = MAX_LINES) -> list[str]:
+    """``"path: N lines"`` of the *paths* longer than *limit*, except the hookspecs and migration
+    scripts."""
+    found = []
+    for path in paths:
+        if path.name == "hookspecs.py" or path.parent.name == "versions":
+            continue
+        count = len(path.read_text().splitlines())
+        if count > limit:
+            found.append(f"{path.relative_to(ROOT)}: {count} lines")
+    return found
+
+
+def test_a_long_module_is_found_and_the_exceptions_are_not() -> None:
+    long, short = ROOT / "src/crmcore/storage/uow.py", ROOT / "src/crmcore/records.py"
+    limit = len(short.read_text().splitlines())
+
+    assert long_modules([long, short, ROOT / "src/crmcore/hookspecs.py"], limit) == [
+        f"src/crmcore/storage/uow.py: {len(long.read_text().splitlines())} lines"]
+
+
+def test_no_module_passes_the_size_limit() -> None:
+    paths = sorted((SOURCE / "crmcore").rglob("*.py"))
+    paths += sorted(path for package in ROOT.glob("plugins/*/crm_*") for path in package.rglob("*.py"))
+
+    assert long_modules(paths) == [], f"split these modules by concept (limit {MAX_LINES} lines)"

@@ -66,9 +66,9 @@ def crm_entity_fields(entity_type):
 
 
 @hookimpl
-def crm_before_create(entity, values):
-    if entity == "ticket" and not values.get("body"):
-        return {"body": "(empty)"}
+def crm_before_create(entity, items):
+    if entity == "ticket":
+        return [None if values.get("body") else {"body": "(empty)"} for values in items]
 """
 
 
@@ -201,12 +201,12 @@ def test_a_misspelt_hookimpl_fails_and_suggests_the_hook(plugin_root):
 
 
 def test_a_hookimpl_asking_for_an_argument_the_spec_lacks_fails(plugin_root):
-    source = GOOD_PLUGIN.replace("def crm_before_create(entity, values):", "def crm_before_create(entity, values, record):")
+    source = GOOD_PLUGIN.replace("def crm_before_create(entity, items):", "def crm_before_create(entity, items, ticket):")
     plugin = load(write_plugin(plugin_root, source))
 
     found = failures("tickets", plugins=[plugin])
 
-    assert any("crm_before_create of plugin 'tickets' asks for 'record'" in f for f in found), found
+    assert any("crm_before_create of plugin 'tickets' asks for 'ticket'" in f for f in found), found
 
 
 def test_a_missing_requirement_fails(plugin_root):
@@ -315,7 +315,7 @@ def test_a_plugin_extending_an_entity_with_rules_on_its_optional_fields_passes(p
 
 
 def test_every_problem_is_listed_at_once(plugin_root):
-    source = GOOD_PLUGIN.replace("def crm_before_create(entity, values):", "def crm_before_creat(entity, values):")
+    source = GOOD_PLUGIN.replace("def crm_before_create(entity, items):", "def crm_before_creat(entity, items):")
     plugin = load(write_plugin(plugin_root, source, requires=("nowhere",), readme=False))
 
     with pytest.raises(AssertionError) as raised:

@@ -71,24 +71,24 @@ class Gadgets:
                            ownable=True)]
 
     @hookimpl
-    def crm_before_update_many(self, entity: str, items: list[tuple[Any, dict[str, Any]]]) -> list[Any] | None:
+    def crm_before_update(self, entity: str, items: list[tuple[Any, dict[str, Any]]]) -> list[Any] | None:
         if entity != "opportunity":
             return None
-        self.calls.append(("before_update_many", [old.id for old, _ in items]))
+        self.calls.append(("before_update", [old.id for old, _ in items]))
         return [{"description": "bulk"} for _ in items]
 
     @hookimpl
-    def crm_after_update_many(self, entity: str, items: list[Any]) -> None:
+    def crm_after_update(self, entity: str, items: list[Any]) -> None:
         if entity == "opportunity":
-            self.calls.append(("after_update_many", [new.version for _, new, _ in items]))
+            self.calls.append(("after_update", [new.version for _, new, _ in items]))
 
     @hookimpl
-    def crm_before_delete(self, record: Any) -> None:
-        self.calls.append(("before_delete", (record.entity, record.id)))
+    def crm_before_delete(self, entity: str, records: list[Any]) -> None:
+        self.calls.append(("before_delete", [(entity, record.id) for record in records]))
 
     @hookimpl
-    def crm_after_delete(self, record: Any) -> None:
-        self.calls.append(("after_delete", (record.entity, record.id)))
+    def crm_after_delete(self, entity: str, records: list[Any]) -> None:
+        self.calls.append(("after_delete", [(entity, record.id) for record in records]))
 
 
 @pytest.fixture
@@ -248,7 +248,7 @@ def test_update_where_runs_hooks_audit_and_versions_of_the_batch_update(world: d
         assert changed == 2
         assert uow.update_where("opportunity", {"name": "Opp1"}, set={"next_step": "call"}) == 0  # already so
         uow.commit()
-    assert calls == [("before_update_many", [deals[0].id, deals[1].id]), ("after_update_many", [2, 2])]
+    assert calls == [("before_update", [deals[0].id, deals[1].id]), ("after_update", [2, 2])]
     with crm.unit_of_work() as uow:
         after = uow.get_many("opportunity", [d.id for d in deals])
         assert [(r.next_step, r.description, r.version) for r in after] == [
@@ -289,7 +289,7 @@ def test_delete_where_deletes_set_based_with_hooks_audit_and_references(world: d
     with crm.unit_of_work() as uow:
         assert uow.delete_where("opportunity", ("amount", "<", "150")) == 2
         uow.commit()
-    assert calls == [(f"{when}_delete", ("opportunity", d.id)) for when in ("before", "after") for d in deals[:2]]
+    assert calls == [(f"{when}_delete", [("opportunity", d.id) for d in deals[:2]]) for when in ("before", "after")]  # one batch
     with crm.unit_of_work() as uow:
         assert [r.name for r in uow.query("opportunity").order_by("name")] == ["Opp3", "Opp4"]
         assert uow.history("opportunity", deals[0].id)[-1].action == "deleted"
@@ -413,7 +413,7 @@ def test_select_update_gives_the_ids_it_changed(world: dict[str, Any]) -> None:
             deals[0].id, deals[1].id]
         assert uow.select("opportunity").where(name="Opp1").update(set={"next_step": "call"}) == []
         uow.commit()
-    assert calls[0] == ("before_update_many", [deals[0].id, deals[1].id])
+    assert calls[0] == ("before_update", [deals[0].id, deals[1].id])
     with crm.unit_of_work("rep") as uow, pytest.raises(PermissionDeniedError, match=f"opportunity {deals[0].id}"):
         uow.select("opportunity").where("name^Opp").update(set={"next_step": "x"})
 
@@ -461,8 +461,8 @@ OWN = sa.Table("{name}_cursor", sa.MetaData(), sa.Column("id", sa.Integer, prima
 
 
 @hookimpl
-def crm_after_create(uow, record):
-    if record.entity == "account":
+def crm_after_create(uow, entity, records):
+    for record in records if entity == "account" else ():
         {body}
 '''
 GOOD_BODY = 'uow.select("contact", fields=("id",)).where(("account_id", "=", record.id)).count(); uow.raw("{name}").execute(sa.select(OWN))'

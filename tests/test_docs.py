@@ -199,3 +199,15 @@ def test_the_readme_embedding_example_runs(tmp_path):
 def test_the_readme_links_resolve():
     for target in re.findall(r"\]\((docs/[^)#]+)\)", README.read_text()):
         assert (ROOT / target).is_file(), f"README.md links to {target}, which does not exist"
+
+
+def test_the_plugin_guide_has_the_migration_note_the_start_up_error_points_to():
+    from crmcore.plugins import MIGRATION_NOTE, RECORD_HOOKS, RETIRED_HOOKS
+
+    guide = (DOCS / "plugin-guide.md").read_text()
+    note = guide.partition("### Migrating to batch-shaped record hooks\n")[2].partition("\n## ")[0]
+
+    assert "Migrating to batch-shaped record hooks" in MIGRATION_NOTE and "docs/plugin-guide.md" in MIGRATION_NOTE
+    assert note, "docs/plugin-guide.md lacks the section '### Migrating to batch-shaped record hooks'"
+    missing = [hook for hook in [*RETIRED_HOOKS, *RECORD_HOOKS] if hook not in note]
+    assert missing == [], f"the migration note does not name {missing}"

@@ -124,32 +124,32 @@ class Hooks:
     """Counts hook calls; sets a default source; vetoes leads named 'Veto'."""
 
     def __init__(self) -> None:
-        self.before: list[str] = []
-        self.after: list[int] = []
+        self.before: list[list[str]] = []
+        self.after: list[list[int]] = []
 
     @hookimpl
-    def crm_before_create(self, entity: str, values: dict[str, Any]) -> dict[str, Any] | None:
+    def crm_before_create(self, entity: str, items: list[dict[str, Any]]) -> list[dict[str, Any] | None] | None:
         if entity != "lead":
             return None
-        self.before.append(values["last_name"])
-        if values["last_name"] == "Veto":
+        self.before.append([values["last_name"] for values in items])
+        if any(values["last_name"] == "Veto" for values in items):
             raise ValidationError({"last_name": ["vetoed by the test plugin"]}, entity="lead")
-        return {"source": "import"}
+        return [{"source": "import"}] * len(items)
 
     @hookimpl
-    def crm_after_create(self, record: Any) -> None:
-        if record.entity == "lead":
-            self.after.append(record.id)
+    def crm_after_create(self, entity: str, records: list[Any]) -> None:
+        if entity == "lead":
+            self.after.append([record.id for record in records])
 
 
-def test_hooks_run_per_record_and_may_change_or_veto(crm_factory: Any, tmp_path: Path) -> None:
+def test_hooks_run_per_batch_and_may_change_or_veto_rows(crm_factory: Any, tmp_path: Path) -> None:
     hooks = Hooks()
     crm = crm_factory(plugins=[hooks])
     path = leads_csv(tmp_path, ["A,One,,,", "B,Veto,,,", "C,Three,,,"])
     report = import_file(crm, "lead", path, skip_invalid=True)
-    assert hooks.before == ["One", "Veto", "Three"]
+    assert hooks.before == [["One", "Veto", "Three"], ["One"], ["Veto"], ["Three"]]  # refused: then row by row
     leads = all_leads(crm)
-    assert hooks.after == [r.id for r in leads]
+    assert hooks.after == [[r.id for r in leads]]
     assert [(r.last_name, r.source) for r in leads] == [("One", "import"), ("Three", "import")]
     (error,) = report.errors
     assert (error.row, error.column, error.value, error.message) == (2, "Last Name", "Veto", "vetoed by the test plugin")

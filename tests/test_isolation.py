@@ -28,8 +28,8 @@ class Kit:
         return [Field("tier", Choice("basic", "gold"))] if entity_type == "account" else None
 
     @hookimpl
-    def crm_after_create(self, record):
-        self.created.append((record.entity, record.id))
+    def crm_after_create(self, entity, records):
+        self.created.extend((entity, record.id) for record in records)
 
 
 @pytest.fixture

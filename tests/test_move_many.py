@@ -122,44 +122,22 @@ class Recorder:
         self.calls: list[tuple[str, Any]] = []
 
 
-class PerRecord(Recorder):
-    @hookimpl
-    def crm_before_update(self, record: Any, changes: Any) -> None:
-        self.calls.append(("before_update", record.id))
-
-    @hookimpl
-    def crm_after_update(self, new: Any) -> None:
-        self.calls.append(("after_update", new.id))
-
-    @hookimpl
-    def crm_before_move(self, record: Any, transition: Any) -> None:
-        self.calls.append(("before_move", record.id))
-
-    @hookimpl
-    def crm_record_moved(self, new: Any, source: Any, target: Any) -> None:
-        self.calls.append(("moved", new.id))
-
-
 class Batch(Recorder):
     @hookimpl
-    def crm_before_update_many(self, entity: str, items: Any) -> None:
-        self.calls.append(("before_update_many", entity, [record.id for record, _ in items]))
+    def crm_before_update(self, entity: str, items: Any) -> None:
+        self.calls.append(("before_update", entity, [record.id for record, _ in items]))
 
     @hookimpl
-    def crm_after_update_many(self, entity: str, items: Any) -> None:
-        self.calls.append(("after_update_many", entity, [new.id for _, new, _ in items]))
+    def crm_after_update(self, entity: str, items: Any) -> None:
+        self.calls.append(("after_update", entity, [new.id for _, new, _ in items]))
 
     @hookimpl
-    def crm_before_move_many(self, entity: str, moves: Any) -> None:
-        self.calls.append(("before_move_many", entity, [record.id for record, _, _ in moves]))
+    def crm_before_move(self, entity: str, moves: Any) -> None:
+        self.calls.append(("before_move", entity, [record.id for record, _, _ in moves]))
 
     @hookimpl
-    def crm_records_moved(self, entity: str, moves: Any) -> None:
-        self.calls.append(("records_moved", entity, [(new.id, source, target) for _, new, source, target in moves]))
-
-
-class Both(Batch, PerRecord):
-    """Per-record and batch forms of every hook."""
+    def crm_after_move(self, entity: str, moves: Any) -> None:
+        self.calls.append(("after_move", entity, [(new.id, source, target) for _, new, source, target in moves]))
 
 
 def move_all(crm_factory: Any, plugin: Any) -> list[int]:
@@ -173,43 +151,19 @@ def move_all(crm_factory: Any, plugin: Any) -> list[int]:
     return [d.id for d in deals if d.id != deals[3].id]
 
 
-def test_the_batch_hooks_receive_the_batch_once(crm_factory: Any) -> None:
+def test_the_record_hooks_receive_the_batch_once(crm_factory: Any) -> None:
     plugin = Batch("batch")
     ids = move_all(crm_factory, plugin)
 
     assert plugin.calls == [
-        ("before_update_many", "opportunity", ids),
-        ("before_move_many", "opportunity", ids),
-        ("after_update_many", "opportunity", ids),
-        ("records_moved", "opportunity", [(i, "initiation", "identification") for i in ids]),
+        ("before_update", "opportunity", ids),
+        ("before_move", "opportunity", ids),
+        ("after_update", "opportunity", ids),
+        ("after_move", "opportunity", [(i, "initiation", "identification") for i in ids]),
     ]
 
 
-def test_a_plugin_with_per_record_hooks_only_is_called_once_per_record(crm_factory: Any) -> None:
-    plugin = PerRecord("per_record")
-    ids = move_all(crm_factory, plugin)
-
-    for hook in ("before_update", "before_move", "after_update", "moved"):
-        assert [record_id for name, record_id in plugin.calls if name == hook] == ids
-
-
-def test_a_plugin_with_both_forms_gets_batches_in_batches_and_records_in_single_moves(crm_factory: Any) -> None:
-    plugin = Both("both")
-    crm, deals = seeded(crm_factory, plugins=[plugin], rules=[])
-    plugin.calls.clear()
-
-    with crm.unit_of_work() as uow:
-        uow.move_many(deals[:2], "identification")
-        batch_calls, plugin.calls[:] = list(plugin.calls), []
-        uow.move(deals[4], "identification")
-        uow.commit()
-
-    assert [c[0] for c in batch_calls] == ["before_update_many", "before_move_many", "after_update_many", "records_moved"]
-    assert plugin.calls == [("before_update", deals[4].id), ("before_move", deals[4].id), ("after_update", deals[4].id),
-                            ("moved", deals[4].id)]
-
-
-def test_a_plugin_with_batch_forms_only_gets_a_batch_of_one_for_a_single_move(crm_factory: Any) -> None:
+def test_a_single_move_is_a_batch_of_one(crm_factory: Any) -> None:
     plugin = Batch("batch")
     crm, deals = seeded(crm_factory, plugins=[plugin], rules=[])
     plugin.calls.clear()
@@ -218,9 +172,9 @@ def test_a_plugin_with_batch_forms_only_gets_a_batch_of_one_for_a_single_move(cr
         uow.move(deals[0], "identification")
         uow.commit()
 
-    assert [(c[0], c[2]) for c in plugin.calls] == [  # before any per-record implementation (the workflow's)
-        ("before_update_many", [deals[0].id]), ("before_move_many", [deals[0].id]), ("after_update_many", [deals[0].id]),
-        ("records_moved", [(deals[0].id, "initiation", "identification")]),
+    assert [(c[0], c[2]) for c in plugin.calls] == [
+        ("before_update", [deals[0].id]), ("before_move", [deals[0].id]), ("after_update", [deals[0].id]),
+        ("after_move", [(deals[0].id, "initiation", "identification")]),
     ]
 
 
@@ -234,7 +188,7 @@ class NextStep:
         self.on = False
 
     @hookimpl
-    def crm_before_update_many(self, entity: str, items: Any) -> Any:
+    def crm_before_update(self, entity: str, items: Any) -> Any:
         if not self.on:
             return None
         if self.result is not None:
@@ -301,9 +255,10 @@ class Refuses:
     PLUGIN = PluginInfo(name="refuses")
 
     @hookimpl
-    def crm_record_moved(self, new: Any) -> None:
-        if new.name == "Deal 6":
-            raise TransitionError(f"opportunity {new.id} may not move today")
+    def crm_after_move(self, moves: Any) -> None:
+        for _, new, _, _ in moves:
+            if new.name == "Deal 6":
+                raise TransitionError(f"opportunity {new.id} may not move today")
 
 
 def test_an_error_after_the_update_rolls_the_whole_batch_back(crm_factory: Any) -> None:
@@ -547,11 +502,7 @@ class Retyped:
     CHANGES = {"amount": "123.45 USD", "close_date": "2027-01-31", "next_step": "Café “Zürich” ☕\n\t\\ end", "account_id": None}
 
     @hookimpl
-    def crm_before_update(self, record: Any, changes: Any) -> Any:
-        return dict(self.CHANGES) if "stage" in changes else None
-
-    @hookimpl
-    def crm_before_update_many(self, entity: str, items: Any) -> Any:
+    def crm_before_update(self, entity: str, items: Any) -> Any:
         return [dict(self.CHANGES) if "stage" in changes else None for _, changes in items]
 
 

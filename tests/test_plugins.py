@@ -157,7 +157,7 @@ def test_entry_point_name_is_the_plugin_name(crm_factory, installed):
 
 
 def test_misspelt_hook_is_named_with_the_plugin(crm_factory):
-    typo = plugin("typo", crm_before_creat=lambda entity, values: None)
+    typo = plugin("typo", crm_before_creat=lambda entity, items: None)
     with pytest.raises(PluginError) as info:
         crm_factory([typo])
     message = str(info.value)
@@ -168,9 +168,46 @@ def test_misspelt_hook_is_named_with_the_plugin(crm_factory):
 
 
 def test_hook_asking_for_an_argument_the_spec_lacks_is_named(crm_factory):
-    odd = plugin("odd", crm_before_create=lambda entity, record: None)
-    with pytest.raises(PluginError, match=r"plugin 'odd'.*crm_before_create.*record"):
+    odd = plugin("odd", crm_before_create=lambda entity, lead: None)
+    with pytest.raises(PluginError, match=r"plugin 'odd'.*crm_before_create.*lead"):
         crm_factory([odd])
+
+
+@pytest.mark.parametrize(("hook", "function", "replacement"), [
+    ("crm_before_update_many", lambda entity, items: None, "crm_before_update(uow, entity, items: list[tuple[Record, dict]])"),
+    ("crm_after_update_many", lambda entity, items: None, "crm_after_update(uow, entity, items: list[tuple[Record, Record, dict]])"),
+    ("crm_before_move_many", lambda entity, moves: None, "crm_before_move(uow, entity, moves: list[tuple[Record, Transition, Mapping]])"),
+    ("crm_record_moved", lambda new, target: None, "crm_after_move(uow, entity, moves:"),
+    ("crm_records_moved", lambda entity, moves: None, "crm_after_move(uow, entity, moves:"),
+])
+def test_a_retired_record_hook_is_refused_with_its_replacement(crm_factory, hook, function, replacement):
+    old = plugin("old", **{hook: function})
+    with pytest.raises(PluginError) as info:
+        crm_factory([old])
+    message = str(info.value)
+    assert f"plugin 'old' implements {hook!r}, which is gone" in message
+    assert replacement in message
+    assert "Migrating to batch-shaped record hooks" in message
+    assert (info.value.plugin, info.value.hook) == ("old", hook)
+
+
+@pytest.mark.parametrize(("hook", "function", "former"), [
+    ("crm_before_create", lambda entity, values: None, "values"),
+    ("crm_after_create", lambda uow, record: None, "record"),
+    ("crm_before_update", lambda record, changes: None, "changes, record"),
+    ("crm_after_update", lambda uow, old, new, changes: None, "changes, new, old"),
+    ("crm_before_delete", lambda record: None, "record"),
+    ("crm_after_delete", lambda uow, record: None, "record"),
+    ("crm_before_move", lambda record, transition: None, "record, transition"),
+])
+def test_a_record_hook_with_its_former_per_record_signature_is_refused(crm_factory, hook, function, former):
+    old = plugin("old", **{hook: function})
+    with pytest.raises(PluginError) as info:
+        crm_factory([old])
+    message = str(info.value)
+    assert f"plugin 'old' implements {hook!r} with the former per-record argument(s) {former}" in message
+    assert f"the hook is batch-shaped now: {hook}(uow, entity, " in message
+    assert "docs/plugin-guide.md" in message
 
 
 def test_hooks_offered_by_a_plugin_may_be_implemented_by_another(crm_factory):
@@ -192,7 +229,7 @@ def test_hooks_offered_by_a_plugin_may_be_implemented_by_another(crm_factory):
 # -- the hook dispatcher --------------------------------------------------------------------------
 
 
-def _failing(entity, values):
+def _failing(entity, items):
     if entity == "contact":
         raise KeyError("roles")
 
@@ -217,7 +254,7 @@ def test_plugin_raising_in_a_hook_rolls_the_whole_unit_back(crm_factory):
 
 
 def test_plugin_raising_after_the_insert_rolls_the_whole_unit_back(crm_factory):
-    def after(record):
+    def after(records):
         raise RuntimeError("disk full")
 
     app = crm_factory([plugin("nosy", crm_after_create=after)])
@@ -248,7 +285,7 @@ def test_plugin_raising_before_commit_rolls_back_and_sends_no_signal(crm_factory
 def test_crm_error_raised_in_a_hook_passes_through_unchanged(crm_factory):
     veto = ValidationError({"name": ["the house account cannot be renamed"]}, entity="account")
 
-    def before_update(record, changes):
+    def before_update(items):
         raise veto
 
     app = crm_factory([plugin("guard", crm_before_update=before_update)])
@@ -260,8 +297,8 @@ def test_crm_error_raised_in_a_hook_passes_through_unchanged(crm_factory):
 
 
 def test_conflict_error_raised_in_a_hook_keeps_its_type(crm_factory):
-    def before_delete(record):
-        raise ConflictError("busy", entity=record.entity, id=record.id)
+    def before_delete(entity, records):
+        raise ConflictError("busy", entity=entity, id=records[0].id)
 
     app = crm_factory([plugin("guard", crm_before_delete=before_delete)])
     with app.unit_of_work() as uow:
@@ -290,9 +327,9 @@ def test_plugin_raising_while_configuring_is_named(crm_factory):
 
 
 def test_changes_returned_by_before_create_are_applied(crm_factory):
-    def default_source(entity, values):
-        if entity == "lead" and not values.get("source"):
-            return {"source": "web"}
+    def default_source(entity, items):
+        if entity == "lead":
+            return [None if values.get("source") else {"source": "web"} for values in items]
         return None
 
     app = crm_factory([plugin("intake", crm_before_create=default_source)])
@@ -305,8 +342,8 @@ def test_changes_returned_by_before_create_are_applied(crm_factory):
 
 
 def test_changes_from_several_plugins_are_merged_and_the_dependent_one_wins(crm_factory):
-    first = plugin("first", crm_before_create=lambda entity, values: {"source": "web", "score": 1})
-    second = plugin("second", requires=("first",), crm_before_create=lambda entity, values: {"score": 2})
+    first = plugin("first", crm_before_create=lambda entity, items: [{"source": "web", "score": 1}] * len(items))
+    second = plugin("second", requires=("first",), crm_before_create=lambda entity, items: [{"score": 2}] * len(items))
     app = crm_factory([second, first])
     with app.unit_of_work() as uow:
         lead = uow.create("lead", last_name="Lovelace")
@@ -314,7 +351,7 @@ def test_changes_from_several_plugins_are_merged_and_the_dependent_one_wins(crm_
 
 
 def test_changes_returned_by_a_hook_are_validated(crm_factory):
-    bad = plugin("bad", crm_before_create=lambda entity, values: {"score": "lots"} if entity == "lead" else None)
+    bad = plugin("bad", crm_before_create=lambda entity, items: [{"score": "lots"}] * len(items) if entity == "lead" else None)
     app = crm_factory([bad])
     with app.unit_of_work() as uow, pytest.raises(ValidationError) as info:
         uow.create("lead", last_name="Lovelace")
@@ -322,9 +359,9 @@ def test_changes_returned_by_a_hook_are_validated(crm_factory):
 
 
 def test_changes_returned_by_before_update_are_applied_and_audited(crm_factory):
-    def stamp(record, changes):
-        if record.entity == "lead" and "title" in changes:
-            return {"description": f"title set to {changes['title']}"}
+    def stamp(entity, items):
+        if entity == "lead":
+            return [{"description": f"title set to {changes['title']}"} if "title" in changes else None for _, changes in items]
         return None
 
     app = crm_factory([plugin("stamp", crm_before_update=stamp)])

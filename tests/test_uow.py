@@ -573,9 +573,10 @@ class FollowUp:
     PLUGIN = PluginInfo(name="follow_up")
 
     @hookimpl
-    def crm_after_create(self, uow, record):
-        if record.entity == "lead":
-            uow.create("note", lead_id=record.id, body="Captured")
+    def crm_after_create(self, uow, entity, records):
+        if entity == "lead":
+            for record in records:
+                uow.create("note", lead_id=record.id, body="Captured")
 
 
 def test_after_create_hook_writes_in_the_same_unit(crm_factory):

@@ -203,9 +203,10 @@ def test_a_plugin_can_veto_a_move_before_it_happens(crm_factory):
         PLUGIN = PluginInfo(name="needs_contact")
 
         @hookimpl
-        def crm_before_move(self, record, transition, values):
-            if transition.target == "lost" and not values.get("description"):
-                raise TransitionError(f"opportunity {record.id} needs a reason (description) to be lost")
+        def crm_before_move(self, moves):
+            for record, transition, values in moves:
+                if transition.target == "lost" and not values.get("description"):
+                    raise TransitionError(f"opportunity {record.id} needs a reason (description) to be lost")
 
     crm = crm_factory(plugins=[NeedsContact()])
     with crm.unit_of_work() as uow:

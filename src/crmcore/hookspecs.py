@@ -153,116 +153,79 @@ def crm_entity_fields(entity_type: str, entity: EntityType) -> list[Field] | Non
 
 
 @hookspec
-def crm_before_create(uow: UnitOfWork, entity: str, values: dict[str, Any]) -> dict[str, Any] | None:
-    """Change or veto a record about to be created.
+def crm_before_create(uow: UnitOfWork, entity: str, items: list[dict[str, Any]]) -> list[dict[str, Any] | None] | None:
+    """Change or veto records about to be created, a batch of one entity type at a time.
 
-    Called inside the unit of work after the values are validated and before the INSERT, once
-    per record (imports included). All implementations are called; their returned changes are
-    merged in plugin order and validated again. Raise a :class:`~crmcore.errors.CrmError`
-    (usually :class:`~crmcore.errors.ValidationError`) to veto: the whole unit rolls back.
+    Called inside the unit of work after the values are validated and before the INSERT: once
+    for a single :meth:`UnitOfWork.create` (a batch of one), once per batch of an import or a
+    lead conversion. All implementations are called and see the same items. Per item, their
+    returned changes are merged (where two plugins change one field, the one called first wins)
+    and validated again. Raise a :class:`~crmcore.errors.CrmError` (usually
+    :class:`~crmcore.errors.ValidationError`) naming the record at fault to veto: the whole unit
+    rolls back (an import with ``skip_invalid`` asks again row by row to reject only the bad rows).
 
     :param uow: the unit of work (its ``actor`` is who acts).
+    :param entity: the entity type's name (every item is of this type).
+    :param items: the validated values of each new record, in the caller's order (read them;
+        return changes instead of mutating).
+    :returns: ``None`` (no changes), or a list with one entry per item, in the same order:
+        ``None`` or ``{field: value}`` changes for that record. Returning the same dictionary
+        for many items is allowed and saves validating it again.
+
+    Example::
+
+        @hookimpl
+        def crm_before_create(entity, items):
+            if entity == "lead":
+                return [None if values.get("source") else {"source": "web"} for values in items]
+
+    .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+        Batch-shaped: ``(uow, entity, items)`` instead of ``(uow, entity, values)``; see
+        "Migrating to batch-shaped record hooks" in the plugin guide.
+    """
+
+
+@hookspec
+def crm_after_create(uow: UnitOfWork, entity: str, records: list[Record]) -> None:
+    """Take part in the transaction after records were inserted, a batch at a time.
+
+    Called inside the unit of work right after the INSERT and the audit entries: once for a
+    single :meth:`UnitOfWork.create` (a batch of one), once per batch of an import or a lead
+    conversion. Use the *uow* to write more (a plugin creating follow-up tasks, say). An
+    exception rolls the whole unit back.
+
+    :param uow: the unit of work.
     :param entity: the entity type's name.
-    :param values: the validated values (read them; return changes instead of mutating).
-    :returns: ``{field: value}`` changes to apply, or ``None``.
-
-    Example::
-
-        @hookimpl
-        def crm_before_create(entity, values):
-            if entity == "lead" and not values.get("source"):
-                return {"source": "web"}
-
-    .. versionadded:: 0.1
-    """
-
-
-@hookspec
-def crm_after_create(uow: UnitOfWork, record: Record) -> None:
-    """Take part in the transaction after a record was inserted.
-
-    Called inside the unit of work right after the INSERT, once per record. Use the *uow* to
-    write more (a plugin creating a follow-up task, say). An exception rolls the whole unit back.
-
-    :param uow: the unit of work.
-    :param record: the new record.
+    :param records: the new records, in the caller's order.
     :returns: ``None``.
 
     Example::
 
         @hookimpl
-        def crm_after_create(uow, record):
-            if record.entity == "lead":
-                uow.create("note", lead_id=record.id, body="Captured")
+        def crm_after_create(uow, entity, records):
+            if entity == "lead":
+                for record in records:
+                    uow.create("note", lead_id=record.id, body="Captured")
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+        Batch-shaped: ``(uow, entity, records)`` instead of ``(uow, record)``.
     """
 
 
 @hookspec
-def crm_before_update(uow: UnitOfWork, record: Record, changes: dict[str, Any]) -> dict[str, Any] | None:
-    """Change or veto an update.
+def crm_before_update(uow: UnitOfWork, entity: str, items: list[tuple[Record, dict[str, Any]]]) -> list[dict[str, Any] | None] | None:
+    """Change or veto updates of records of one entity type, a batch at a time.
 
-    Called inside the unit of work after the changes are validated and before the UPDATE. All
-    implementations are called; returned changes are merged and validated again. Raise a
-    :class:`~crmcore.errors.CrmError` to veto.
-
-    :param uow: the unit of work.
-    :param record: the record as it is now.
-    :param changes: the validated changes (only fields whose value differs).
-    :returns: further ``{field: value}`` changes, or ``None``.
-
-    Example::
-
-        @hookimpl
-        def crm_before_update(record, changes):
-            if record.entity == "opportunity" and "amount" in changes and record.stage == "won":
-                raise ValidationError({"amount": ["a won opportunity's amount is locked"]})
-
-    .. versionadded:: 0.1
-    """
-
-
-@hookspec
-def crm_after_update(uow: UnitOfWork, old: Record, new: Record, changes: dict[str, Any]) -> None:
-    """Take part in the transaction after a record was updated.
-
-    Called inside the unit of work right after the UPDATE. An exception rolls the unit back.
-
-    :param uow: the unit of work.
-    :param old: the record before the update.
-    :param new: the record after it.
-    :param changes: ``{field: new value}`` of the fields that changed.
-    :returns: ``None``.
-
-    Example::
-
-        @hookimpl
-        def crm_after_update(uow, old, new, changes):
-            if "owner_id" in changes:
-                uow.create("note", body=f"Reassigned from user {old.owner_id}")
-
-    .. versionadded:: 0.1
-    """
-
-
-@hookspec
-def crm_before_update_many(uow: UnitOfWork, entity: str, items: list[tuple[Record, dict[str, Any]]]) -> list[dict[str, Any] | None] | None:
-    """Change or veto a batch of updates of one entity type (the batch form of
-    ``crm_before_update``).
-
-    Called inside the unit of work by batch writes (:meth:`UnitOfWork.move_many`) once per
-    batch, after the changes are validated and before the UPDATE statements. Each plugin is
-    called once per record, in one form: in a batch, the plugins implementing only
-    ``crm_before_update`` are called first, once per record, then every implementation of this
-    hook with the whole batch (their ``crm_before_update``, if any, is not called). A single
-    :meth:`UnitOfWork.update` first calls this hook with a batch of one for the plugins that
-    implement it without ``crm_before_update``, then ``crm_before_update``. Every
-    implementation sees the same items (read them; return changes instead of mutating). Per
-    record, the returned changes are merged as one hook call's results are (where two plugins
-    change one field, the one called first wins) and validated again. Raise a
-    :class:`~crmcore.errors.CrmError` to veto: the whole batch is refused and its writes are
-    undone; name the record in the message, as the per-record hook would.
+    Called inside the unit of work after the changes are validated and before the UPDATE
+    statements: once for a single :meth:`UnitOfWork.update` or :meth:`UnitOfWork.move` (a
+    batch of one), once per batch of :meth:`UnitOfWork.move_many`,
+    :meth:`UnitOfWork.update_where` or an import. All implementations are called and see the
+    same items (read them; return changes instead of mutating). Per record, the returned
+    changes are merged (where two plugins change one field, the one called first wins) and
+    validated again. Raise a :class:`~crmcore.errors.CrmError` naming the record to veto: the
+    whole batch is refused and its writes are undone.
 
     :param uow: the unit of work.
     :param entity: the entity type's name (every record of the batch is of this type).
@@ -275,26 +238,24 @@ def crm_before_update_many(uow: UnitOfWork, entity: str, items: list[tuple[Recor
     Example::
 
         @hookimpl
-        def crm_before_update_many(entity, items):
+        def crm_before_update(entity, items):
             if entity == "opportunity":
                 return [{"next_step": None} if "stage" in changes else None for record, changes in items]
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+        Batch-shaped: ``(uow, entity, items)`` instead of ``(uow, record, changes)``; replaces
+        ``crm_before_update_many``.
     """
 
 
 @hookspec
-def crm_after_update_many(uow: UnitOfWork, entity: str, items: list[tuple[Record, Record, dict[str, Any]]]) -> None:
-    """Take part in the transaction after a batch of records of one entity type was updated
-    (the batch form of ``crm_after_update``).
+def crm_after_update(uow: UnitOfWork, entity: str, items: list[tuple[Record, Record, dict[str, Any]]]) -> None:
+    """Take part in the transaction after records of one entity type were updated.
 
-    Called inside the unit of work by batch writes (:meth:`UnitOfWork.move_many`) once per
-    batch, right after its UPDATE statements and audit entries. Each plugin is called once per
-    record, in one form: a plugin implementing this hook gets the batch instead of its
-    ``crm_after_update`` calls; a plugin implementing only ``crm_after_update`` is called once
-    per record, before the batch implementations. A single :meth:`UnitOfWork.update` first
-    calls this hook with a batch of one for the plugins that implement it without
-    ``crm_after_update``, then ``crm_after_update``. An exception rolls the whole batch back.
+    Called inside the unit of work right after the UPDATE statements and audit entries: once
+    for a single update or move (a batch of one), once per batch of the batch writes. An
+    exception rolls the whole unit back.
 
     :param uow: the unit of work.
     :param entity: the entity type's name.
@@ -305,54 +266,68 @@ def crm_after_update_many(uow: UnitOfWork, entity: str, items: list[tuple[Record
     Example::
 
         @hookimpl
-        def crm_after_update_many(uow, entity, items):
+        def crm_after_update(uow, entity, items):
             owners = [new for old, new, changes in items if "owner_id" in changes]
             if entity == "account" and owners:
                 uow.tag_many(owners, "reassigned")
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+        Batch-shaped: ``(uow, entity, items)`` instead of ``(uow, old, new, changes)``;
+        replaces ``crm_after_update_many``.
     """
 
 
 @hookspec
-def crm_before_delete(uow: UnitOfWork, record: Record) -> None:
-    """Veto a delete, or clean up before it.
+def crm_before_delete(uow: UnitOfWork, entity: str, records: list[Record]) -> None:
+    """Veto deletes, or clean up before them, a batch of one entity type at a time.
 
-    Called inside the unit of work before the DELETE (and before references are checked). Raise
-    a :class:`~crmcore.errors.CrmError` to veto.
+    Called inside the unit of work before the DELETE (and, for a single delete, before its
+    references are followed): once for a single :meth:`UnitOfWork.delete` (a batch of one),
+    once per batch of :meth:`UnitOfWork.delete_where` or a lead conversion. Raise a
+    :class:`~crmcore.errors.CrmError` naming the record to veto: the whole unit rolls back.
 
     :param uow: the unit of work.
-    :param record: the record about to be deleted.
+    :param entity: the entity type's name.
+    :param records: the records about to be deleted, as they are now.
     :returns: ``None``.
 
     Example::
 
         @hookimpl
-        def crm_before_delete(record):
-            if record.entity == "account" and record.name == "House account":
-                raise ValidationError("the house account cannot be deleted")
+        def crm_before_delete(entity, records):
+            for record in records:
+                if entity == "account" and record.name == "House account":
+                    raise ValidationError(f"account {record.id}, the house account, cannot be deleted")
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+        Batch-shaped: ``(uow, entity, records)`` instead of ``(uow, record)``.
     """
 
 
 @hookspec
-def crm_after_delete(uow: UnitOfWork, record: Record) -> None:
-    """Take part in the transaction after a record was deleted.
+def crm_after_delete(uow: UnitOfWork, entity: str, records: list[Record]) -> None:
+    """Take part in the transaction after records were deleted, a batch at a time.
 
-    Called inside the unit of work right after the DELETE. An exception rolls the unit back.
+    Called inside the unit of work right after the DELETE and the audit entries: once for a
+    single delete (a batch of one), once per batch of the batch deletes. An exception rolls
+    the unit back.
 
     :param uow: the unit of work.
-    :param record: the record as it was.
+    :param entity: the entity type's name.
+    :param records: the records as they were.
     :returns: ``None``.
 
     Example::
 
         @hookimpl
-        def crm_after_delete(uow, record):
-            log.info("deleted %s %s", record.entity, record.id)
+        def crm_after_delete(uow, entity, records):
+            log.info("deleted %d %s records", len(records), entity)
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+        Batch-shaped: ``(uow, entity, records)`` instead of ``(uow, record)``.
     """
 
 
@@ -544,41 +519,14 @@ def crm_extend_pipeline(pipeline: PipelineBuilder, settings: dict[str, Any]) -> 
 
 
 @hookspec
-def crm_before_move(uow: UnitOfWork, record: Record, transition: Transition, values: dict[str, Any]) -> None:
-    """Veto a move after its transition, permission and guards passed (approvals use it).
+def crm_before_move(uow: UnitOfWork, entity: str, moves: list[tuple[Record, Transition, Mapping[str, Any]]]) -> None:
+    """Veto moves after their transitions, permissions and guards passed (approvals use it).
 
-    Called inside the unit of work for every change of stage, before the UPDATE. All
-    implementations are called; raise :class:`~crmcore.errors.TransitionError` to refuse.
-
-    :param uow: the unit of work.
-    :param record: the record in its current stage.
-    :param transition: the :class:`~crmcore.workflow.pipelines.Transition` taken.
-    :param values: the record's values as they will be after the move.
-    :returns: ``None``.
-
-    Example::
-
-        @hookimpl
-        def crm_before_move(record, transition):
-            if transition.target == "won" and record.entity == "opportunity" and not record.contact_id:
-                raise TransitionError(f"opportunity {record.id} needs a contact to be won")
-
-    .. versionadded:: 0.1
-    """
-
-
-@hookspec
-def crm_before_move_many(uow: UnitOfWork, entity: str, moves: list[tuple[Record, Transition, Mapping[str, Any]]]) -> None:
-    """Veto moves of a batch after their transitions, permissions and guards passed (the batch
-    form of ``crm_before_move``; approvals use it).
-
-    Called inside the unit of work once per :meth:`UnitOfWork.move_many` batch (for the records
-    whose stage changes), before the UPDATE statements. A plugin implementing this hook gets the
-    batch instead of its ``crm_before_move`` calls; a plugin implementing only
-    ``crm_before_move`` is called once per record, before the batch implementations. A single
-    move first calls this hook with a batch of one for the plugins that implement it without
-    ``crm_before_move``, then ``crm_before_move``. Raise :class:`~crmcore.errors.TransitionError` naming the record to
-    refuse: the whole batch is refused.
+    Called inside the unit of work for the records whose stage changes, before the UPDATE:
+    once for a single :meth:`UnitOfWork.move` (or update of the stage field; a batch of one),
+    once per batch of :meth:`UnitOfWork.move_many`. All implementations are called; raise
+    :class:`~crmcore.errors.TransitionError` naming the record to refuse: the whole batch is
+    refused.
 
     :param uow: the unit of work.
     :param entity: the entity type's name.
@@ -590,52 +538,26 @@ def crm_before_move_many(uow: UnitOfWork, entity: str, moves: list[tuple[Record,
     Example::
 
         @hookimpl
-        def crm_before_move_many(entity, moves):
+        def crm_before_move(entity, moves):
             for record, transition, values in moves:
                 if entity == "opportunity" and transition.target == "won" and not values.get("contact_id"):
                     raise TransitionError(f"opportunity {record.id} needs a contact to be won")
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+        Batch-shaped: ``(uow, entity, moves)`` instead of ``(uow, record, transition,
+        values)``; replaces ``crm_before_move_many``.
     """
 
 
 @hookspec
-def crm_record_moved(uow: UnitOfWork, old: Record, new: Record, source: str | None, target: str | None) -> None:
-    """Take part in the transaction after a record moved to another stage.
+def crm_after_move(uow: UnitOfWork, entity: str, moves: list[tuple[Record, Record, str | None, str | None]]) -> None:
+    """Take part in the transaction after records moved to other stages (rules on stage
+    entered and stage left run here).
 
-    Called inside the unit of work right after the UPDATE of a move (rules ``on stage
-    entered`` run here). An exception rolls the whole unit back. The ``record-moved`` signal
-    follows after the commit.
-
-    :param uow: the unit of work.
-    :param old: the record before the move.
-    :param new: the record after it.
-    :param source: the stage it left.
-    :param target: the stage it entered.
-    :returns: ``None``.
-
-    Example::
-
-        @hookimpl
-        def crm_record_moved(uow, new, target):
-            if target == "won":
-                uow.create("note", opportunity_id=new.id, body="Won: hand over to delivery")
-
-    .. versionadded:: 0.1
-    """
-
-
-@hookspec
-def crm_records_moved(uow: UnitOfWork, entity: str, moves: list[tuple[Record, Record, str | None, str | None]]) -> None:
-    """Take part in the transaction after a batch of records moved to other stages (the batch
-    form of ``crm_record_moved``; rules on stage entered and stage left run here).
-
-    Called inside the unit of work once per :meth:`UnitOfWork.move_many` batch, right after
-    its UPDATE statements (from the batch ``crm_after_update_many`` of the workflow). A plugin
-    implementing this hook gets the batch instead of its ``crm_record_moved`` calls; a plugin
-    implementing only ``crm_record_moved`` is called once per record, before the batch
-    implementations. A single move first calls this hook with a batch of one for the plugins
-    that implement it without ``crm_record_moved``, then ``crm_record_moved``. An exception rolls the whole batch back. One
+    Called inside the unit of work right after the UPDATE of the moves (from the builtin
+    workflow's ``crm_after_update``): once for a single move (a batch of one), once per batch
+    of :meth:`UnitOfWork.move_many`. An exception rolls the whole unit back. One
     ``record-moved`` signal per record follows after the commit.
 
     :param uow: the unit of work.
@@ -647,12 +569,13 @@ def crm_records_moved(uow: UnitOfWork, entity: str, moves: list[tuple[Record, Re
     Example::
 
         @hookimpl
-        def crm_records_moved(uow, entity, moves):
+        def crm_after_move(uow, entity, moves):
             won = [new for old, new, source, target in moves if target == "won"]
             if entity == "opportunity" and won:
                 uow.tag_many(won, "handover")
 
-    .. versionadded:: 0.1
+    .. versionadded:: 0.2
+        Replaces ``crm_record_moved`` and ``crm_records_moved``.
     """
 
 

@@ -13,6 +13,7 @@ import difflib
 import functools
 import importlib
 import importlib.metadata
+import inspect
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -205,6 +206,38 @@ def _check_disabled(
                 f"{source}: plugin {name!r} is listed both in crm.plugins and in crm.disabled; keep one",
                 path=path, key="crm.disabled",
             )
+#: The record hooks and their batch-shaped signatures (a single write is a batch of one).
+RECORD_HOOKS = {
+    "crm_before_create": "crm_before_create(uow, entity, items: list[dict]) -> list[dict | None] | None",
+    "crm_after_create": "crm_after_create(uow, entity, records: list[Record])",
+    "crm_before_update": "crm_before_update(uow, entity, items: list[tuple[Record, dict]]) -> list[dict | None] | None",
+    "crm_after_update": "crm_after_update(uow, entity, items: list[tuple[Record, Record, dict]])",
+    "crm_before_delete": "crm_before_delete(uow, entity, records: list[Record])",
+    "crm_after_delete": "crm_after_delete(uow, entity, records: list[Record])",
+    "crm_before_move": "crm_before_move(uow, entity, moves: list[tuple[Record, Transition, Mapping]])",
+    "crm_after_move": "crm_after_move(uow, entity, moves: list[tuple[Record, Record, str | None, str | None]])",
+}
+#: Record hooks that are gone, and the hook that replaces each.
+RETIRED_HOOKS = {
+    "crm_before_update_many": "crm_before_update",
+    "crm_after_update_many": "crm_after_update",
+    "crm_before_move_many": "crm_before_move",
+    "crm_record_moved": "crm_after_move",
+    "crm_records_moved": "crm_after_move",
+}
+#: Where plugin authors read how to convert their record hooks.
+MIGRATION_NOTE = 'see "Migrating to batch-shaped record hooks" in docs/plugin-guide.md'
+# the arguments of the per-record forms that the batch forms no longer pass
+_FORMER_ARGUMENTS = {
+    "crm_before_create": frozenset({"values"}),
+    "crm_after_create": frozenset({"record"}),
+    "crm_before_update": frozenset({"record", "changes"}),
+    "crm_after_update": frozenset({"old", "new", "changes"}),
+    "crm_before_delete": frozenset({"record"}),
+    "crm_after_delete": frozenset({"record"}),
+    "crm_before_move": frozenset({"record", "transition", "values"}),
+    "crm_after_move": frozenset({"old", "new", "source", "target"}),
+}
 
 
 class PluginManager:
@@ -336,6 +369,32 @@ class PluginManager:
                 )
         self.pm.check_pending()  # anything the loop above did not cover
 
+    def _check_record_hooks(self, obj: Any, plugin: str) -> None:
+        """Refuse a retired record hook, or a record hook with its former per-record
+        arguments, naming the plugin, the hook and the batch-shaped signature to use."""
+        for name in dir(obj):
+            if not name.startswith("crm_") or self.pm.parse_hookimpl_opts(obj, name) is None:
+                continue
+            renamed = RETIRED_HOOKS.get(name)
+            if renamed is not None:
+                raise PluginError(
+                    f"plugin {plugin!r} implements {name!r}, which is gone: record hooks are batch-shaped, one per event; "
+                    f"implement {RECORD_HOOKS[renamed]} instead ({MIGRATION_NOTE})",
+                    plugin=plugin, hook=name,
+                )
+            if name in RECORD_HOOKS:
+                try:
+                    arguments = set(inspect.signature(getattr(obj, name)).parameters)
+                except (TypeError, ValueError):  # not introspectable: pluggy judges it
+                    continue
+                former = sorted(arguments & _FORMER_ARGUMENTS[name])
+                if former:
+                    raise PluginError(
+                        f"plugin {plugin!r} implements {name!r} with the former per-record argument(s) "
+                        f"{', '.join(former)}; the hook is batch-shaped now: {RECORD_HOOKS[name]} ({MIGRATION_NOTE})",
+                        plugin=plugin, hook=name,
+                    )
+
     def _name_of(self, obj: Any) -> str | None:
         for loaded in self.plugins.values():
             if loaded.obj is obj:
@@ -345,6 +404,7 @@ class PluginManager:
     def _register(self, obj: Any, info: PluginInfo, *, builtin: bool) -> None:
         if info.name in self.plugins:
             return
+        self._check_record_hooks(obj, info.name)
         try:
             self.pm.register(obj, name=info.name)
         except ValueError as exc:  # the same object registered under two names

@@ -59,8 +59,12 @@ def crm_extend_pipeline(pipeline: PipelineBuilder, settings: dict[str, Any]) -> 
 
 @hookimpl
 def crm_before_create(
-    uow: UnitOfWork, entity: str, values: dict[str, Any]
-) -> dict[str, Any] | None:
+    uow: UnitOfWork, entity: str, items: list[dict[str, Any]]
+) -> list[dict[str, Any] | None]:
+    return [_before_create(uow, entity, values) for values in items]
+
+
+def _before_create(uow: UnitOfWork, entity: str, values: dict[str, Any]) -> dict[str, Any] | None:
     checks.check(entity, values)
     if entity == "ticket":
         return tickets.on_create(uow, values)
@@ -70,13 +74,20 @@ def crm_before_create(
 
 
 @hookimpl
-def crm_after_create(uow: UnitOfWork, record: Record) -> None:
-    if record.entity == "activity":
-        tickets.on_activity_created(uow, record)
+def crm_after_create(uow: UnitOfWork, entity: str, records: list[Record]) -> None:
+    if entity == "activity":
+        for record in records:
+            tickets.on_activity_created(uow, record)
 
 
 @hookimpl
 def crm_before_update(
+    uow: UnitOfWork, entity: str, items: list[tuple[Record, dict[str, Any]]]
+) -> list[dict[str, Any] | None]:
+    return [_before_update(uow, record, changes) for record, changes in items]
+
+
+def _before_update(
     uow: UnitOfWork, record: Record, changes: dict[str, Any]
 ) -> dict[str, Any] | None:
     if checks.applies(record.entity):
@@ -92,11 +103,12 @@ def crm_before_update(
 
 
 @hookimpl
-def crm_record_moved(
-    uow: UnitOfWork, old: Record, new: Record, source: str | None, target: str | None
+def crm_after_move(
+    uow: UnitOfWork, entity: str, moves: list[tuple[Record, Record, str | None, str | None]]
 ) -> None:
-    if new.entity == "ticket":
-        tickets.on_moved(uow, old, new, source, target)
+    if entity == "ticket":
+        for old, new, source, target in moves:
+            tickets.on_moved(uow, old, new, source, target)
 
 
 @hookimpl

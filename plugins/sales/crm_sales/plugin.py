@@ -45,37 +45,43 @@ def crm_configure(crm: Crm) -> None:
 
 
 @hookimpl
-def crm_before_create(uow: UnitOfWork, entity: str, values: dict[str, Any]) -> dict[str, Any] | None:
+def crm_before_create(uow: UnitOfWork, entity: str, items: list[dict[str, Any]]) -> list[dict[str, Any] | None] | None:
     if entity == "lead":
-        if sales_settings(uow).require_contact and not values.get("email") and not values.get("phone"):
-            raise ValidationError({"email": ["a lead needs an e-mail address or a phone number ([sales] require_contact)"]},
-                                  entity="lead")
+        if sales_settings(uow).require_contact:
+            for values in items:
+                if not values.get("email") and not values.get("phone"):
+                    raise ValidationError({"email": ["a lead needs an e-mail address or a phone number ([sales] require_contact)"]},
+                                          entity="lead")
         return None
     if entity == "account":
-        if values.get("domain") is None:
-            domain = domain_of(values.get("website"), values.get("email"), free=sales_settings(uow).free_mail_domains)
-            return {"domain": domain} if domain is not None else None
-        return None
+        free = sales_settings(uow).free_mail_domains
+        return [_account_domain(values, free) for values in items]
+    return None
+
+
+def _account_domain(values: dict[str, Any], free: Any) -> dict[str, Any] | None:
+    if values.get("domain") is None:
+        domain = domain_of(values.get("website"), values.get("email"), free=free)
+        return {"domain": domain} if domain is not None else None
     return None
 
 
 @hookimpl
-def crm_before_update(uow: UnitOfWork, record: Record, changes: dict[str, Any]) -> dict[str, Any] | None:
-    entity = record.entity
-    if entity == "account" and ("website" in changes or "email" in changes) and "domain" not in changes:
-        free = sales_settings(uow).free_mail_domains
+def crm_before_update(uow: UnitOfWork, entity: str, items: list[tuple[Record, dict[str, Any]]]) -> list[dict[str, Any] | None] | None:
+    if entity != "account":
+        return None
+    free = sales_settings(uow).free_mail_domains
+    return [_account_changes(record, changes, free) for record, changes in items]
+
+
+def _account_changes(record: Record, changes: dict[str, Any], free: Any) -> dict[str, Any] | None:
+    """The account's derived ``domain`` again, when its website or e-mail changes and the
+    domain was derived from them before (not set by hand)."""
+    if ("website" in changes or "email" in changes) and "domain" not in changes:
         kept = domain_of(record.values.get("website"), record.values.get("email"), free=free)
         if record.values.get("domain") in (None, kept):  # derived before, so derived again
             merged = record.merged(changes)
             return {"domain": domain_of(merged.get("website"), merged.get("email"), free=free)}
-        return None
-    return None
-
-
-@hookimpl
-def crm_before_update_many(uow: UnitOfWork, entity: str, items: list[tuple[Record, dict[str, Any]]]) -> list[Any] | None:
-    if entity == "account":
-        return [crm_before_update(uow, record, changes) for record, changes in items]
     return None
 
 

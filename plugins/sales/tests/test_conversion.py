@@ -243,9 +243,9 @@ def test_a_failing_write_after_a_flush_keeps_the_audit_queued_before_it(crm_fact
         PLUGIN = PluginInfo(name="veto")
 
         @hookimpl
-        def crm_before_create(self, uow, entity, values):
+        def crm_before_create(self, uow, entity, items):
             if entity == "note":
-                uow.history("account", values["account_id"])  # flushes the audit queued so far
+                uow.history("account", items[0]["account_id"])  # flushes the audit queued so far
                 raise ValidationError("notes are refused", entity="note")
 
     crm = crm_factory([Veto()])
@@ -483,8 +483,8 @@ def test_a_failing_lead_in_a_later_batch_rolls_every_batch_back(crm_factory, mon
         PLUGIN = PluginInfo(name="veto")
 
         @hookimpl
-        def crm_before_create(self, uow, entity, values):
-            if entity == "opportunity" and values.get("name") == "Navy":
+        def crm_before_create(self, uow, entity, items):
+            if entity == "opportunity" and any(values.get("name") == "Navy" for values in items):
                 raise ValidationError("no deals with the navy", entity="opportunity")
 
     monkeypatch.setattr(conversion, "_BATCH", 2)
@@ -510,9 +510,9 @@ def test_a_lead_changed_during_its_conversion_is_a_conflict(crm_factory):
         PLUGIN = PluginInfo(name="touch")
 
         @hookimpl
-        def crm_after_create(self, uow, record):
-            if record.entity == "contact":
-                lead = uow.query("lead").where(email=record.email).first()
+        def crm_after_create(self, uow, entity, records):
+            if entity == "contact":
+                lead = uow.query("lead").where(email=records[0].email).first()
                 uow.update(lead, title="Touched")
 
     crm = crm_factory([Touch()])
@@ -530,9 +530,10 @@ def test_an_account_changed_since_an_earlier_batch_is_matched_as_it_is_now(crm_f
         PLUGIN = PluginInfo(name="stamp")
 
         @hookimpl
-        def crm_after_create(self, uow, record):
-            if record.entity == "account":
-                uow.update(record, description="Stamped")
+        def crm_after_create(self, uow, entity, records):
+            if entity == "account":
+                for record in records:
+                    uow.update(record, description="Stamped")
 
     monkeypatch.setattr(conversion, "_BATCH", 1)
     crm = crm_factory([Stamp()])

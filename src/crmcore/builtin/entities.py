@@ -282,23 +282,18 @@ def _check_account_parents(uow: UnitOfWork, parents: Mapping[int, int | None]) -
 
 
 @hookimpl
-def crm_before_create(uow: UnitOfWork, entity: str, values: dict[str, Any]) -> None:
+def crm_before_create(uow: UnitOfWork, entity: str, items: list[dict[str, Any]]) -> None:
     if entity == "activity":
-        _check_activity(values)
-    elif entity == "account" and values.get("id") is not None and values.get("parent_id") is not None:
-        _check_account_parents(uow, {values["id"]: values["parent_id"]})  # an import keeping ids
+        for values in items:
+            _check_activity(values)
+    elif entity == "account":
+        parents = {v["id"]: v["parent_id"] for v in items if v.get("id") is not None and v.get("parent_id") is not None}
+        if parents:  # an import keeping ids
+            _check_account_parents(uow, parents)
 
 
 @hookimpl
-def crm_before_update(uow: UnitOfWork, record: Any, changes: dict[str, Any]) -> None:
-    if record.entity == "activity":
-        _check_activity(record.merged(changes))
-    elif record.entity == "account" and "parent_id" in changes:
-        _check_account_parents(uow, {record.id: changes["parent_id"]})
-
-
-@hookimpl
-def crm_before_update_many(uow: UnitOfWork, entity: str, items: list[tuple[Any, dict[str, Any]]]) -> None:
+def crm_before_update(uow: UnitOfWork, entity: str, items: list[tuple[Any, dict[str, Any]]]) -> None:
     if entity == "activity":
         for record, changes in items:
             _check_activity(record.merged(changes))

@@ -143,47 +143,38 @@ def crm_job_handlers() -> dict[str, Any]:
 
 
 @hookimpl
-def crm_before_create(uow: UnitOfWork, entity: str, values: dict[str, Any]) -> None:
+def crm_before_create(uow: UnitOfWork, entity: str, items: list[dict[str, Any]]) -> None:
     if entity == "reminder":
-        reminder_rules.check_create(uow, values)
+        for values in items:
+            reminder_rules.check_create(uow, values)
 
 
 @hookimpl
-def crm_after_create(uow: UnitOfWork, record: Record) -> None:
-    if record.entity == "reminder":
-        reminder_rules.on_created(uow, record)
+def crm_after_create(uow: UnitOfWork, entity: str, records: list[Record]) -> None:
+    if entity == "reminder":
+        for record in records:
+            reminder_rules.on_created(uow, record)
 
 
 @hookimpl
-def crm_before_update(uow: UnitOfWork, record: Record, changes: dict[str, Any]) -> None:
-    if record.entity == "reminder":
-        reminder_rules.check_update(uow, record, changes)
-
-
-@hookimpl
-def crm_before_update_many(uow: UnitOfWork, entity: str, items: list[tuple[Record, dict[str, Any]]]) -> None:
+def crm_before_update(uow: UnitOfWork, entity: str, items: list[tuple[Record, dict[str, Any]]]) -> None:
     if entity == "reminder":
         for record, changes in items:
             reminder_rules.check_update(uow, record, changes)
 
 
 @hookimpl
-def crm_after_update(uow: UnitOfWork, new: Record, changes: dict[str, Any]) -> None:
-    if new.entity == "reminder":
-        reminder_rules.on_updated(uow, new, changes)
-
-
-@hookimpl
-def crm_after_update_many(uow: UnitOfWork, entity: str, items: list[tuple[Record, Record, dict[str, Any]]]) -> None:
+def crm_after_update(uow: UnitOfWork, entity: str, items: list[tuple[Record, Record, dict[str, Any]]]) -> None:
     if entity == "reminder":
         for _, new, changes in items:
             reminder_rules.on_updated(uow, new, changes)
 
 
 @hookimpl
-def crm_after_delete(uow: UnitOfWork, record: Record) -> None:
-    if record.entity == "reminder":
-        reminder_rules.on_deleted(uow, record)
+def crm_after_delete(uow: UnitOfWork, entity: str, records: list[Record]) -> None:
+    if entity == "reminder":
+        for record in records:
+            reminder_rules.on_deleted(uow, record)
 
 
 @hookimpl

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from crmcore import EntityType
+from crmcore import Actor, EntityType
 from crmcore.errors import ValidationError
 from crmcore.fields import (
     Choice,
@@ -159,30 +159,28 @@ def crm_entity_fields(entity_type: str) -> list[Field] | None:
 
 
 @hookimpl
-def crm_before_create(uow: UnitOfWork, entity: str, values: dict[str, Any]) -> dict[str, Any] | None:
+def crm_before_create(uow: UnitOfWork, entity: str, items: list[dict[str, Any]]) -> list[dict[str, Any] | None] | None:
     if entity in CHILDREN:
-        check_child(uow, entity, values)
-        if entity == "opportunity_line":
-            return _line(values)
+        return [_new_child(uow, entity, values) for values in items]
     return None
+
+
+def _new_child(uow: UnitOfWork, entity: str, values: dict[str, Any]) -> dict[str, Any] | None:
+    check_child(uow, entity, values)
+    return _line(values) if entity == "opportunity_line" else None
 
 
 @hookimpl
-def crm_before_update(uow: UnitOfWork, record: Record, changes: dict[str, Any]) -> dict[str, Any] | None:
-    entity = record.entity
+def crm_before_update(uow: UnitOfWork, entity: str, items: list[tuple[Record, dict[str, Any]]]) -> list[dict[str, Any] | None] | None:
     if entity in CHILDREN:
-        merged = record.merged(changes)
-        check_child(uow, entity, merged, record)
-        if entity == "opportunity_line":
-            return _line(merged)
+        return [_changed_child(uow, entity, record, changes) for record, changes in items]
     return None
 
 
-@hookimpl
-def crm_before_update_many(uow: UnitOfWork, entity: str, items: list[tuple[Record, dict[str, Any]]]) -> list[Any] | None:
-    if entity in CHILDREN:
-        return [crm_before_update(uow, record, changes) for record, changes in items]
-    return None
+def _changed_child(uow: UnitOfWork, entity: str, record: Record, changes: dict[str, Any]) -> dict[str, Any] | None:
+    merged = record.merged(changes)
+    check_child(uow, entity, merged, record)
+    return _line(merged) if entity == "opportunity_line" else None
 
 
 def _line(values: dict[str, Any]) -> dict[str, Any]:
@@ -232,11 +230,12 @@ def check_child(uow: UnitOfWork, entity: str, values: Mapping[str, Any], record:
     contact_id = values.get("contact_id")
     if record is not None and (opportunity_id, contact_id) == (record.values.get("opportunity_id"), record.values.get("contact_id")):
         return
-    table = uow.registry.table(entity)
-    statement = sa.select(table.c.id).where(table.c.opportunity_id == opportunity_id, table.c.contact_id == contact_id)
-    if record is not None:
-        statement = statement.where(table.c.id != record.id)
-    taken = uow._execute(statement.limit(1)).scalar()
+    with uow.acting_as(Actor.system()):  # a participant the actor may not read still takes part
+        others = uow.select(entity, fields=("id",)).where(opportunity_id=opportunity_id, contact_id=contact_id)
+        if record is not None:
+            others = others.where(("id", "!=", record.id))
+        found = others.limit(1).first()
+    taken = found["id"] if found is not None else None
     if taken is not None:
         raise ValidationError(
             {"contact_id": [f"contact {contact_id} already takes part in opportunity {opportunity_id} "

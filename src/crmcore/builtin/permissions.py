@@ -104,28 +104,23 @@ def _check_profiles(uow: Any, values: dict[str, Any]) -> None:
 
 
 @hookimpl
-def crm_before_create(uow: Any, entity: str, values: dict[str, Any]) -> None:
-    if entity == "group_member":
-        _check_member(values)
-    elif entity == "role":
-        _check_profiles(uow, values)
+def crm_before_create(uow: Any, entity: str, items: list[dict[str, Any]]) -> None:
+    for values in items:
+        if entity == "group_member":
+            _check_member(values)
+        elif entity == "role":
+            _check_profiles(uow, values)
 
 
 @hookimpl
-def crm_before_update(uow: Any, record: Any, changes: dict[str, Any]) -> None:
-    if record.entity == "group_member":
-        _check_member(record.merged(changes))
-    elif record.entity == "role":
-        _check_profiles(uow, changes)
-        if "parent_id" in changes and changes["parent_id"] is not None:
-            _check_role_parent(uow, record.id, changes["parent_id"])
-
-
-@hookimpl
-def crm_before_update_many(uow: Any, entity: str, items: list[tuple[Any, dict[str, Any]]]) -> None:
-    if entity in ("group_member", "role"):
-        for record, changes in items:
-            crm_before_update(uow, record, changes)
+def crm_before_update(uow: Any, entity: str, items: list[tuple[Any, dict[str, Any]]]) -> None:
+    for record, changes in items:
+        if entity == "group_member":
+            _check_member(record.merged(changes))
+        elif entity == "role":
+            _check_profiles(uow, changes)
+            if "parent_id" in changes and changes["parent_id"] is not None:
+                _check_role_parent(uow, record.id, changes["parent_id"])
 
 
 def _check_role_parent(uow: Any, role_id: int, parent_id: int) -> None:

@@ -10,9 +10,9 @@
   it (``when = "amount > 100000"``) or switches it off (``enabled = false``);
 - declares the entity types ``approval`` and ``notification`` (a notification is seen by its
   user only);
-- runs rules from the record hooks (a batch at a time from ``crm_after_update_many`` and
-  ``crm_records_moved``) and holds moves for approvals (``crm_before_move``,
-  ``crm_before_move_many``);
+- runs rules from the record hooks, a batch at a time (``crm_after_create``,
+  ``crm_after_update``, ``crm_after_move``), and holds moves for approvals
+  (``crm_before_move``);
 - handles the ``rules.timed`` jobs of time-based rules;
 - adds ``crm rules check|list|simulate`` and ``crm approvals list|approve|reject``.
 """
@@ -167,47 +167,28 @@ def _engine(uow: UnitOfWork) -> RuleEngine:
 
 
 @hookimpl
-def crm_after_create(uow: UnitOfWork, record: Record) -> None:
-    engine = _engine(uow)
-    if engine.watches(record.entity):
-        engine.on_created(uow, record)
-
-
-@hookimpl
-def crm_after_update(uow: UnitOfWork, old: Record, new: Record, changes: dict[str, Any]) -> None:
-    engine = _engine(uow)
-    if engine.watches(new.entity):
-        engine.on_updated(uow, old, new, changes)
-
-
-@hookimpl
-def crm_record_moved(uow: UnitOfWork, old: Record, new: Record, source: str | None, target: str | None) -> None:
-    engine = _engine(uow)
-    if engine.watches(new.entity):
-        engine.on_moved(uow, old, new, source, target)
-
-
-@hookimpl
-def crm_after_update_many(uow: UnitOfWork, entity: str, items: list[tuple[Record, Record, dict[str, Any]]]) -> None:
+def crm_after_create(uow: UnitOfWork, entity: str, records: list[Record]) -> None:
     engine = _engine(uow)
     if engine.watches(entity):
-        engine.on_updated_many(uow, entity, items)
+        engine.on_created(uow, entity, records)
 
 
 @hookimpl
-def crm_records_moved(uow: UnitOfWork, entity: str, moves: list[tuple[Record, Record, str | None, str | None]]) -> None:
+def crm_after_update(uow: UnitOfWork, entity: str, items: list[tuple[Record, Record, dict[str, Any]]]) -> None:
     engine = _engine(uow)
     if engine.watches(entity):
-        engine.on_moved_many(uow, entity, moves)
+        engine.on_updated(uow, entity, items)
 
 
 @hookimpl
-def crm_before_move(uow: UnitOfWork, record: Record, transition: Transition) -> None:
-    _engine(uow).check_move(uow, record, transition)
+def crm_after_move(uow: UnitOfWork, entity: str, moves: list[tuple[Record, Record, str | None, str | None]]) -> None:
+    engine = _engine(uow)
+    if engine.watches(entity):
+        engine.on_moved(uow, entity, moves)
 
 
 @hookimpl
-def crm_before_move_many(uow: UnitOfWork, entity: str, moves: list[tuple[Record, Transition, Mapping[str, Any]]]) -> None:
+def crm_before_move(uow: UnitOfWork, entity: str, moves: list[tuple[Record, Transition, Mapping[str, Any]]]) -> None:
     _engine(uow).check_moves(uow, entity, moves)
 
 

@@ -2,10 +2,9 @@
 
 Declares the seed's opportunity pipeline (``sales``) and the lead pipeline (``lead``), reads
 ``[pipelines.*]`` of the settings, and routes every create and update of a staged entity
-through the :class:`~crmcore.workflow.engine.Workflow`: one record at a time from the
-per-record hooks, a batch at a time from ``crm_before_update_many`` and
-``crm_after_update_many`` (:meth:`~crmcore.storage.uow.UnitOfWork.move_many`). After a move it
-calls ``crm_record_moved`` / ``crm_records_moved`` and queues the ``record-moved`` signal.
+through the :class:`~crmcore.workflow.engine.Workflow`, a batch at a time (a single write is a
+batch of one). After moves it calls ``crm_after_move`` with the batch and queues a
+``record-moved`` signal per record.
 """
 
 from __future__ import annotations
@@ -63,48 +62,24 @@ def crm_pipelines() -> list[Pipeline]:
 
 
 @hookimpl
-def crm_before_create(uow: UnitOfWork, entity: str, values: dict[str, Any]) -> dict[str, Any] | None:
+def crm_before_create(uow: UnitOfWork, entity: str, items: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    workflow = uow.crm.workflow
+    if not workflow.staged(entity):
+        return None
+    etype = uow.registry.entity(entity)
+    return [workflow.on_create(uow, etype, values) for values in items]
+
+
+@hookimpl
+def crm_before_update(uow: UnitOfWork, entity: str, items: list[tuple[Record, dict[str, Any]]]) -> list[Any] | None:
     workflow = uow.crm.workflow
     if workflow.staged(entity):
-        return workflow.on_create(uow, uow.registry.entity(entity), values)
+        return workflow.on_update(uow, uow.registry.entity(entity), items)
     return None
 
 
 @hookimpl
-def crm_before_update(uow: UnitOfWork, record: Record, changes: dict[str, Any]) -> dict[str, Any] | None:
-    workflow = uow.crm.workflow
-    if workflow.staged(record.entity):
-        return workflow.on_update(uow, record, changes)
-    return None
-
-
-@hookimpl
-def crm_before_update_many(uow: UnitOfWork, entity: str, items: list[tuple[Record, dict[str, Any]]]) -> list[Any] | None:
-    workflow = uow.crm.workflow
-    if workflow.staged(entity):
-        return workflow.on_update_many(uow, uow.registry.entity(entity), items)
-    return None
-
-
-@hookimpl
-def crm_after_update(uow: UnitOfWork, old: Record, new: Record, changes: dict[str, Any]) -> None:
-    workflow = uow.crm.workflow
-    if not workflow.staged(old.entity):
-        return
-    pipeline = workflow.pipeline_of(old.entity, new.values)
-    if pipeline.field not in changes:
-        return
-    source, target = old.values.get(pipeline.field), new.values.get(pipeline.field)
-    single, batch = uow.hook_callers("crm_record_moved", "crm_records_moved", many=False)
-    if batch is not None:  # plugins with the batch form only, first
-        batch(uow=uow, entity=old.entity, moves=[(old, new, source, target)])
-    if single is not None:
-        single(uow=uow, old=old, new=new, source=source, target=target)
-    uow.announce(MOVED, old.entity, event=MoveEvent(old.entity, new, uow.actor, pipeline.name, source, target))
-
-
-@hookimpl
-def crm_after_update_many(uow: UnitOfWork, entity: str, items: list[tuple[Record, Record, dict[str, Any]]]) -> None:
+def crm_after_update(uow: UnitOfWork, entity: str, items: list[tuple[Record, Record, dict[str, Any]]]) -> None:
     workflow = uow.crm.workflow
     if not workflow.staged(entity):
         return
@@ -112,13 +87,12 @@ def crm_after_update_many(uow: UnitOfWork, entity: str, items: list[tuple[Record
     moves = [(old, new, old.values.get(field), new.values.get(field)) for old, new, changes in items if field in changes]
     if not moves:
         return
-    single, batch = uow.hook_callers("crm_record_moved", "crm_records_moved", many=True)
-    if single is not None:
-        for old, new, source, target in moves:
-            single(uow=uow, old=old, new=new, source=source, target=target)
-    if batch is not None:
-        batch(uow=uow, entity=entity, moves=moves)
+    uow.crm.hook.crm_after_move(uow=uow, entity=entity, moves=moves)
     actor = uow.actor
+    if len(moves) == 1:  # queued as it is: lighter to hold until the commit than a batch's maker
+        _, new, source, target = moves[0]
+        uow.announce(MOVED, entity, event=MoveEvent(entity, new, actor, workflow.pipeline_of(entity, new.values).name, source, target))
+        return
     uow.announce_many(MOVED, entity, lambda: (
         {"event": MoveEvent(entity, new, actor, workflow.pipeline_of(entity, new.values).name, source, target)}
         for _, new, source, target in moves

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from crmcore.errors import ValidationError
 from crmcore.fields import Decimal, Integer, MoneyType
 from crmcore.money import Money
+from crmcore.storage import internal
 
 if TYPE_CHECKING:
     from crmcore.query.base import Query
@@ -113,7 +114,7 @@ class _Aggregate:
     def _grouped_by_currency(self) -> list[dict[str, Any]]:
         keys = [g.column for g in self.groups] + [m.currency for m in self.money if m.currency is not None]
         result = []
-        for row in self.query.uow._execute(self._statement([], keys)):
+        for row in internal.execute(self.query.uow, self._statement([], keys)):
             values = list(row[: len(keys)])
             currencies = dict(zip((m.name for m in self.money), values[len(self.groups):], strict=True))
             result.append(self._row(values[: len(self.groups)], currencies, row.n, self._values(row)))
@@ -131,7 +132,7 @@ class _Aggregate:
         ]
         others = any(target.name != money.name for _, target in self.measures)
         result = []
-        for row in self.query.uow._execute(self._statement(extra, [g.column for g in self.groups])):
+        for row in internal.execute(self.query.uow, self._statement(extra, [g.column for g in self.groups])):
             groups, values = list(row[: len(self.groups)]), self._values(row)
             if row.low != row.high:
                 return None

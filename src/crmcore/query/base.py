@@ -21,6 +21,7 @@ from crmcore.fields.base import shown
 from crmcore.query.aggregate import _Aggregate
 from crmcore.query.conditions import Conditions, _nullable, _Target, resolve
 from crmcore.records import Record
+from crmcore.storage import internal
 
 if TYPE_CHECKING:
     from crmcore.query.select import Select
@@ -176,13 +177,13 @@ class Query(Conditions):
     def all(self) -> list[Record]:
         """Every matching record, in order, as a list."""
         convert = self._converter()
-        return [convert(row) for row in self.uow._execute(self.statement()).mappings()]
+        return [convert(row) for row in internal.execute(self.uow, self.statement()).mappings()]
 
     def __iter__(self) -> Iterator[Record]:
         """Stream the matching records in batches (a server-side cursor on PostgreSQL), so an
         export of any size runs in constant memory. Consume it inside the unit of work."""
         convert = self._converter()
-        result = self.uow._execute(self.statement().execution_options(yield_per=_STREAM_BATCH))
+        result = internal.execute(self.uow, self.statement().execution_options(yield_per=_STREAM_BATCH))
         try:
             for row in result.mappings():
                 yield convert(row)
@@ -191,7 +192,7 @@ class Query(Conditions):
 
     def first(self) -> Record | None:
         """The first matching record in order, or ``None``."""
-        row = self.uow._execute(self.statement().limit(1)).mappings().first()
+        row = internal.execute(self.uow, self.statement().limit(1)).mappings().first()
         return None if row is None else self._converter()(row)
 
     def ids(self) -> list[int]:
@@ -199,12 +200,12 @@ class Query(Conditions):
         statement = self._select(self.table.c.id).order_by(*self._order_clauses())
         if self.max_rows is not None:
             statement = statement.limit(self.max_rows)
-        return [row[0] for row in self.uow._execute(statement)]
+        return [row[0] for row in internal.execute(self.uow, statement)]
 
     def count(self) -> int:
         """The number of matching records (order and limit do not apply)."""
         statement = self._select(sa.func.count()).select_from(self.table)
-        return int(self.uow._execute(statement).scalar_one())
+        return int(internal.execute(self.uow, statement).scalar_one())
 
     def page(self, size: int, after: str | None = None) -> Page:
         """One page of *size* records, after the position *after* (a previous ``next_cursor``).
@@ -223,7 +224,7 @@ class Query(Conditions):
         if after is not None:
             statement = statement.where(_after(keys, _decode_cursor(after, keys, self.entity.name)))
         statement = statement.order_by(*self._order_clauses(keys)).limit(size + 1)
-        rows = self.uow._execute(statement).mappings().all()
+        rows = internal.execute(self.uow, statement).mappings().all()
         next_cursor = None
         if len(rows) > size:
             rows = rows[:size]
@@ -294,7 +295,7 @@ class Query(Conditions):
 
     def _converter(self) -> Callable[[Mapping[Any, Any]], Record]:
         """Turns a row of :meth:`_columns` into a record."""
-        name, etype, convert = self.entity.name, self.entity, self.uow._row_to_record
+        name, etype, convert = self.entity.name, self.entity, internal.record_maker(self.uow)
         if self.projection is None:
             return lambda row: convert(etype, row)
         fields = [t.field for t in self.projection]

@@ -51,6 +51,7 @@ from crmcore.fields import ORDERED, Field, FieldType, Reference
 from crmcore.query.aggregate import _Aggregate
 from crmcore.query.base import _SortKey, base_where, checked_limit, order_clauses, sort_keys
 from crmcore.query.conditions import Conditions, _Target, resolve
+from crmcore.storage import internal
 
 if TYPE_CHECKING:
     from crmcore.registry import EntityType
@@ -420,7 +421,7 @@ class Select(Conditions):
         return attrs.evolve(self, joins=dict(self.joins))
 
     def _run(self, statement: Any) -> Any:
-        return self.uow._execute(statement, dict(self.bound) if self.bound else None)
+        return internal.execute(self.uow, statement, dict(self.bound) if self.bound else None)
 
     def _select(self, *columns: Any) -> sa.Select[Any]:
         parts = [c for c in (base_where(self.uow, self.entity), *self.conditions) if not isinstance(c, sa.sql.elements.True_)]

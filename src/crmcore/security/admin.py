@@ -23,6 +23,7 @@ from crmcore.actors import Actor
 from crmcore.errors import NotFoundError, PermissionDeniedError, ValidationError
 from crmcore.records import Record
 from crmcore.security.model import EXPLAIN_ACTION
+from crmcore.storage import internal
 
 if TYPE_CHECKING:
     from crmcore.app import Crm
@@ -59,7 +60,7 @@ def find_by_name(uow: UnitOfWork, entity: str, name: str, *, field: str = "name"
         raise NotFoundError(f"no {entity} named {name!r}{hint}", entity=entity, id=name)
     # names resolve for every actor (to give a record an owner, say); what may be done with
     # the record is checked by the write that uses it
-    return uow._select_one(uow.registry.entity(entity), row[0])
+    return internal.select_one(uow, uow.registry.entity(entity), row[0])
 
 
 def add_user(

@@ -1,7 +1,7 @@
 """Batch moves: the work of :meth:`UnitOfWork.move_many` and the set-based update it rests on.
 
 A batch is checked as the same moves one by one would be (with the same messages), its
-``before`` hooks are called once per plugin with the batch form, the rows are updated with one
+``before`` hooks are called once for the batch, the rows are updated with one
 statement per 500 records that share their changes and version (one ``executemany`` for the
 rest), every record is audited in one pass and the ``after`` hooks get the batch.
 """
@@ -19,14 +19,16 @@ from crmcore.errors import NotFoundError, ReferenceError, ValidationError
 from crmcore.records import Record
 from crmcore.signals import UPDATED, RecordEvent
 from crmcore.storage import audit as _audit
+from crmcore.storage import record_hooks as _record_hooks
 from crmcore.storage.operations import Change, _Issued, _issued_by, _now
 from crmcore.validation import validate
 
 if TYPE_CHECKING:
     from crmcore.registry import EntityType
+    from crmcore.storage.prepared import _Prepared
     from crmcore.storage.uow import UnitOfWork
 
-__all__ = ["check_access_many", "current_many", "update_many"]
+__all__ = ["check_access_many", "current_many", "update_many", "write_updates"]
 
 #: Records of a batch sharing their changes and version are updated by one statement from this
 #: many on (fewer go into one executemany with the rest).
@@ -78,13 +80,13 @@ def _move_batch(uow: UnitOfWork, entity: str, given: list[Record], stage: str) -
         else:
             unchanged.append(old)
     if plan:
-        plan = _before_update_many(uow, etype, plan)
+        plan = _record_hooks.before_update(uow, etype, plan)
     if all(diff for _, diff in plan):
-        moved = _update_many(uow, etype, plan)
+        moved = write_updates(uow, etype, plan)
         if not unchanged and uow.actor.is_system and len(moved) == len(given):
             return moved  # in the order given
     else:
-        moved = _update_many(uow, etype, [(old, diff) for old, diff in plan if diff])
+        moved = write_updates(uow, etype, [(old, diff) for old, diff in plan if diff])
         unchanged.extend(old for old, diff in plan if not diff)
     by_id = {r.values["id"]: r for r in unchanged}
     by_id.update((r.values["id"], r) for r in moved)
@@ -96,9 +98,8 @@ def _move_batch(uow: UnitOfWork, entity: str, given: list[Record], stage: str) -
 def update_many(uow: UnitOfWork, entity: str, plan: Sequence[tuple[Record, Mapping[str, Any]]]) -> list[Record]:
     """Update records of *entity* set-based: each pair is a record and its parsed new values.
     Access is the caller's check; the values are the rows' (a record the unit did not issue is
-    read again, at its version). Values a record already has are dropped; the before-update
-    hooks (the batch form once, the per-record form for plugins with only that) may add
-    changes; the rows are written with their versions checked, audited, and the after-update
+    read again, at its version). Values a record already has are dropped; the
+    ``crm_before_update`` hooks (once for the batch) may add changes; the rows are written with their versions checked, audited, and the after-update
     hooks get the batch.
 
     :returns: the updated records in the order of *plan* (those left without a change are left out).
@@ -118,8 +119,8 @@ def update_many(uow: UnitOfWork, entity: str, plan: Sequence[tuple[Record, Mappi
             todo.append((old, diff))
     if not todo:
         return []
-    todo = _before_update_many(uow, etype, todo)
-    return _update_many(uow, etype, [(old, diff) for old, diff in todo if diff])
+    todo = _record_hooks.before_update(uow, etype, todo)
+    return write_updates(uow, etype, [(old, diff) for old, diff in todo if diff])
 
 
 def current_many(
@@ -209,73 +210,24 @@ def _read_many(uow: UnitOfWork, etype: EntityType, ids: Sequence[int], *, filter
     return found
 
 
-def _before_update_many(uow: UnitOfWork, etype: EntityType, plan: list[tuple[Record, dict[str, Any]]]) -> list[tuple[Record, dict[str, Any]]]:
-    """Run the before-update hooks over *plan* (``(old, diff)`` pairs): per record for the
-    plugins with ``crm_before_update`` only, once for those with ``crm_before_update_many``.
-    Returns the pairs with the hooks' changes merged and validated (diffs may end empty)."""
-    single, batch = uow.hook_callers("crm_before_update", "crm_before_update_many", many=True)
-    count = len(plan)
-    per_record: list[Sequence[Any]] | None = None
-    if single is not None:
-        per_record = [single(uow=uow, record=old, changes=dict(diff)) for old, diff in plan]
-    batched: list[Sequence[Any]] = []
-    if batch is not None:
-        items = [(old, dict(diff)) for old, diff in plan]
-        batched = uow._batch_results("crm_before_update_many", batch(uow=uow, entity=etype.name, items=items), count)
-    if per_record is None and not batched:
-        return plan
-    checked: dict[int, dict[str, Any]] = {}  # id of a dict of changes many items share -> validated
-    if per_record is None and len(batched) == 1:  # the common case: one plugin has changes
-        for (old, diff), returned in zip(plan, batched[0], strict=True):
-            if returned:  # merged into the plan's own diff
-                valid = checked.get(id(returned))
-                if valid is None:
-                    valid = checked[id(returned)] = validate(etype, returned, partial=True)
-                values = old.values
-                for name, value in valid.items():
-                    if values.get(name) != value:
-                        diff[name] = value
-                    else:
-                        diff.pop(name, None)
-        return plan
-    out: list[tuple[Record, dict[str, Any]]] = []
-    for index, (old, diff) in enumerate(plan):
-        # in the order of the calls (per record first, then the batch forms), merged from the
-        # end as one hook call's results are: the changes of the first called win
-        found = [*(per_record[index] if per_record is not None else ()), *(r[index] for r in batched)]
-        extra: dict[str, Any] | None = None
-        merged = False
-        for result in reversed(found):
-            if not result:
-                continue
-            if extra is None:
-                extra = result
-            else:
-                if not merged:
-                    extra, merged = dict(extra), True
-                extra.update(result)
-        if extra is not None:
-            if merged:
-                valid = validate(etype, extra, partial=True)
-            else:
-                valid = checked.get(id(extra))  # type: ignore[assignment]
-                if valid is None:
-                    valid = checked[id(extra)] = validate(etype, extra, partial=True)
-            diff.update(valid)
-            values = old.values
-            diff = {k: v for k, v in diff.items() if values.get(k) != v}
-        out.append((old, diff))
-    return out
-
-
-def _update_many(uow: UnitOfWork, etype: EntityType, plan: Sequence[tuple[Record, dict[str, Any]]]) -> list[Record]:
+def write_updates(uow: UnitOfWork, etype: EntityType, plan: Sequence[tuple[Record, dict[str, Any]]]) -> list[Record]:
     """Write ``(old, diff)`` pairs of full records set-based (references checked, versions
-    matched), audit them, queue their signals and run the after-update hooks (per record
-    for plugins with ``crm_after_update`` only, once for those with
-    ``crm_after_update_many``). Returns the new records."""
+    matched), audit them, queue their signals and run the ``crm_after_update`` hooks once for
+    the batch; a single :meth:`UnitOfWork.update` is a batch of one. Returns the new records."""
     if not plan:
         return []
     entity = etype.name
+    if len(plan) == 1:  # a batch of one (a single update): one UPDATE, audited as one
+        old, diff = plan[0]
+        uow._check_references(etype, diff)
+        now = _now()
+        _write_one(uow, etype, old, diff, now)
+        new = _Issued.of(entity, old.merged(diff, {"updated_at": now, "updated_by": uow.actor.user_id,
+                                                   "version": old.values["version"] + 1}), uow._origin)
+        uow._after_write("updated", etype, new, old, diff)
+        _record_hooks.after_update(uow, etype, [(old, new, diff)])
+        uow._security_changed(entity)
+        return [new]
     references = uow._reference_names(etype)
     if references and any(not references.isdisjoint(diff) for _, diff in plan):
         errors = uow.reference_errors(etype, [diff for _, diff in plan])
@@ -290,13 +242,8 @@ def _update_many(uow: UnitOfWork, etype: EntityType, plan: Sequence[tuple[Record
         (old, issued(entity, old.merged(diff, stamp, {"version": old.values["version"] + 1}), origin), diff)
         for old, diff in plan
     ]
-    _after_update_many(uow, etype, items, now)
-    single, batch = uow.hook_callers("crm_after_update", "crm_after_update_many", many=True)
-    if single is not None:
-        for old, new, diff in items:
-            single(uow=uow, old=old, new=new, changes=diff)
-    if batch is not None:
-        batch(uow=uow, entity=entity, items=items)
+    _record_updates(uow, etype, items, now)
+    _record_hooks.after_update(uow, etype, items)
     uow._security_changed(entity)
     return [new for _, new, _ in items]
 
@@ -306,7 +253,6 @@ def _write_updates(uow: UnitOfWork, etype: EntityType, plan: Sequence[tuple[Reco
     same values) and their version are updated together, ``WHERE version = ... AND id IN
     (...)`` per 500; the rest with one ``executemany``. A row count short of the records is
     the conflict of the first one that changed or went since it was read."""
-    entity = etype.name
     by = uow.actor.user_id
     rows: dict[tuple[Any, ...], dict[str, Any]] = {}  # the changes' values by identity -> columns
     groups: dict[tuple[Any, ...], list[int]] = {}
@@ -328,19 +274,39 @@ def _write_updates(uow: UnitOfWork, etype: EntityType, plan: Sequence[tuple[Reco
             chunk = ids[start:start + 500]
             _checked_update(uow, etype, f"{head}({uow._marks(len(chunk))})", [*bound, *chunk], [(i, version) for i in chunk],
                                  row, now)
-    table = uow.registry.table(entity)
     for columns, triples in single.items():
-        names = (*columns, "version", "updated_at", "updated_by")
-        statement = uow._driver(("update", entity, *names), lambda names=names: (  # type: ignore[misc]
-            sa.update(table).where(table.c.id == sa.bindparam("b_id"), table.c.version == sa.bindparam("b_version"))
-            .values({c: sa.bindparam(c) for c in names})
-        ))
+        statement = _update_by_id(uow, etype, (*columns, "version", "updated_at", "updated_by"))
         for start in range(0, len(triples), 1000):
             chunk_triples = triples[start:start + 1000]
             params = [statement._params({**row, "version": version + 1, "updated_at": now, "updated_by": by, "b_id": record_id,
                                          "b_version": version}) for record_id, version, row in chunk_triples]
             _checked_update(uow, etype, statement.sql, params, [(i, v) for i, v, _ in chunk_triples], chunk_triples[0][2], now,
                                  many=True)
+
+
+def _update_by_id(uow: UnitOfWork, etype: EntityType, names: tuple[str, ...]) -> _Prepared:
+    """``UPDATE ... SET <names> WHERE id = :b_id AND version = :b_version``, prepared once per
+    unit for the driver."""
+    table = uow.registry.table(etype.name)
+    return uow._driver(("update", etype.name, *names), lambda: (
+        sa.update(table).where(table.c.id == sa.bindparam("b_id"), table.c.version == sa.bindparam("b_version"))
+        .values({c: sa.bindparam(c) for c in names})
+    ))
+
+
+def _write_one(uow: UnitOfWork, etype: EntityType, old: Record, diff: dict[str, Any], now: dt.datetime) -> None:
+    """The UPDATE of one full record *old* with *diff*, at its version (a conflict when the row
+    changed or went since)."""
+    values = old.values
+    record_id, version = values["id"], values["version"]
+    row = {**uow._to_row(etype, diff), "version": version + 1, "updated_at": now, "updated_by": uow.actor.user_id}
+    statement = _update_by_id(uow, etype, tuple(row))
+    try:
+        count = statement.run(uow, {**row, "b_id": record_id, "b_version": version}, entity=etype.name, id=record_id)
+    except sa.exc.IntegrityError as exc:
+        raise uow._integrity(etype, exc, row) from exc
+    if count != 1:  # deleted or changed since it was read (or issued)
+        raise uow._conflict(etype, [(record_id, version)], now)
 
 
 def _update_by_ids(uow: UnitOfWork, etype: EntityType, columns: tuple[str, ...]) -> tuple[str, list[Callable[[Any], Any] | None]]:
@@ -376,7 +342,7 @@ def _checked_update(uow: UnitOfWork, etype: EntityType, statement: str, params: 
         raise uow._conflict(etype, expected, at)
 
 
-def _after_update_many(uow: UnitOfWork, etype: EntityType, items: Sequence[tuple[Record, Record, dict[str, Any]]], at: dt.datetime) -> None:
+def _record_updates(uow: UnitOfWork, etype: EntityType, items: Sequence[tuple[Record, Record, dict[str, Any]]], at: dt.datetime) -> None:
     """What :meth:`_after_write` does for an update, for ``(old, new, diff)`` of many
     records: changes recorded, audit entries queued (a value many records share, such as
     the time a batch entered a stage, dumped once), ``record-updated`` queued for each (the
@@ -391,7 +357,7 @@ def _after_update_many(uow: UnitOfWork, etype: EntityType, items: Sequence[tuple
                             for (_, new, _), text in zip(items, texts, strict=True)])
     if len(uow._audit) >= 5000:
         uow.flush()
-    kept = items  # the list _update_many made; nothing changes it
+    kept = items  # the list write_updates made; nothing changes it
     uow.announce_many(UPDATED, entity, lambda: (
         {"event": RecordEvent("updated", entity, new, actor, {n: (old.values.get(n), v) for n, v in diff.items()})}
         for old, new, diff in kept

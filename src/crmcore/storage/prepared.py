@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 if TYPE_CHECKING:
-    from crmcore.storage.uow import UnitOfWork
+    from crmcore.storage.uow_driver import UnitState
 
 __all__: list[str] = []
 
@@ -75,15 +75,15 @@ class _Prepared:
             return [(processors[k](params[k]) if k in processors else params[k]) for k in self.names]
         return {k: (processors[k](params[k]) if k in processors else params[k]) for k in self.names}
 
-    def run(self, uow: UnitOfWork, params: Mapping[str, Any], *, entity: str | None = None, id: int | None = None) -> int:
+    def run(self, uow: UnitState, params: Mapping[str, Any], *, entity: str | None = None, id: int | None = None) -> int:
         """Run it once; the number of rows it changed (errors as :meth:`UnitOfWork._plain`'s)."""
         return uow._plain(self.sql, self._params(params), entity=entity, id=id)  # type: ignore[no-any-return]
 
-    def run_many(self, uow: UnitOfWork, params: Sequence[Mapping[str, Any]], *, entity: str | None = None) -> int:
+    def run_many(self, uow: UnitState, params: Sequence[Mapping[str, Any]], *, entity: str | None = None) -> int:
         """Run it for each of *params* in one ``executemany``; the number of rows changed."""
         return uow._plain(self.sql, [self._params(p) for p in params], many=True, entity=entity)  # type: ignore[no-any-return]
 
-    def rows(self, uow: UnitOfWork, params: Mapping[str, Any], *, entity: str | None = None, id: int | None = None) -> list[dict[str, Any]]:
+    def rows(self, uow: UnitState, params: Mapping[str, Any], *, entity: str | None = None, id: int | None = None) -> list[dict[str, Any]]:
         """Run a SELECT once; its rows as ``{column: value}``, each value through its type's
         result processor (as SQLAlchemy would give it)."""
         found = uow._plain(self.sql, self._params(params), fetch=True, entity=entity, id=id, described=True)

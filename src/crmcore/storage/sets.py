@@ -21,12 +21,11 @@ import sqlalchemy as sa
 from crmcore.errors import NotFoundError, PermissionDeniedError, ReferenceError, ValidationError
 from crmcore.fields import FieldType
 from crmcore.records import Record
-from crmcore.storage import writes_where
+from crmcore.storage import record_hooks, writes_where
 from crmcore.storage.batch import check_access_many as _check_access_many
 from crmcore.storage.batch import update_many as _update_many
 from crmcore.storage.bulk import BulkInsert, allocate_ids, processed_column
 from crmcore.storage.operations import _atomic, _now
-from crmcore.transfer.writer import direct_caller
 from crmcore.validation import validate
 
 if TYPE_CHECKING:
@@ -209,9 +208,7 @@ def create_many(uow: UnitOfWork, entity: str, rows: Sequence[Mapping[str, Any]],
     table = uow.registry.table(entity)
     uow.require(entity, "create")
     uow._check_writable(etype, {name for row in rows for name in row})
-    prepare = uow._prepare_create
-    before = direct_caller(uow, "crm_before_create")
-    parsed = [prepare(etype, validate(etype, row), before=before) for row in rows]
+    parsed = uow._prepare_create(etype, [validate(etype, row) for row in rows])
     problems = uow.reference_errors(etype, parsed, pending=known)
     if problems:
         index = min(problems)
@@ -243,17 +240,14 @@ def create_many(uow: UnitOfWork, entity: str, rows: Sequence[Mapping[str, Any]],
     values = list(zip(*cells, strict=True))
     with uow._refusals(etype):
         insert.execute(values, processed=True)
-    created = uow._created
-    after = direct_caller(uow, "crm_after_create")
     head = {"version": 1, "created_at": now, "updated_at": now, "created_by": by, "updated_by": by}
     every = [field.name for field in etype.fields]
     records: list[Record] = []
     for record_id, row in zip(ids, parsed, strict=True):
         out = {"id": record_id, **head}
         out.update(zip(every, map(row.get, every), strict=True))
-        record = Record(entity, out)
-        created(etype, record, after=after)
-        records.append(record)
+        records.append(Record(entity, out))
+    uow._created(etype, records)
     uow._security_changed(entity)
     if uow.hidden_fields(entity):
         return [uow._visible(record) for record in records]
@@ -299,12 +293,10 @@ def delete_many(uow: UnitOfWork, entity: str, records: Sequence[Record], privile
 
 def _delete_rows(uow: UnitOfWork, etype: EntityType, records: Sequence[Record]) -> None:
     """Delete *records* (full, as just read), which nothing refers to: the hooks through callers
-    prepared once, the taggings and the rows of each batch at one version in one statement
+    called once for the batch, the taggings and the rows of each batch at one version in one statement
     each, an audit entry with each record's snapshot, its signal."""
     entity = etype.name
-    before = direct_caller(uow, "crm_before_delete")
-    for record in records:
-        before(uow=uow, record=record)
+    record_hooks.before_delete(uow, etype, list(records))
     tagging = uow.crm.core_tables["tagging"]
     table = uow.registry.table(entity)
     untag = sa.delete(tagging).where(tagging.c.entity == entity, tagging.c.record_id.in_(_listed("b_ids")))
@@ -319,10 +311,9 @@ def _delete_rows(uow: UnitOfWork, etype: EntityType, records: Sequence[Record]) 
             if uow._execute(delete, {"b_ids": chunk, "b_version": version}).rowcount != len(chunk):
                 raise writes_where._conflict(uow, etype, [(record_id, version) for record_id in chunk])
     after_write = uow._after_write
-    after = direct_caller(uow, "crm_after_delete")
     for record in records:
         after_write("deleted", etype, record, record, {})
-        after(uow=uow, record=record)
+    record_hooks.after_delete(uow, etype, list(records))
 
 
 def field_history(uow: UnitOfWork, entity: str, ids: Iterable[int], field: str) -> dict[int, list[tuple[Any, Any, Any]]]:

@@ -9,7 +9,9 @@ writing call (create, update, move_many, delete, tag, tag_many, untag) is all or
 it raises, its own writes are undone and the caller may go on with the unit, on SQLite and
 PostgreSQL alike. The statements a move repeats for every record (its UPDATE, the tags rules
 add) are compiled once per unit and run straight on the driver; batches (:meth:`UnitOfWork.move_many`,
-:meth:`UnitOfWork.tag_many`) write set-based and call the batch forms of the record hooks.
+:meth:`UnitOfWork.tag_many`) write set-based. Record hooks are batch-shaped, called through
+pluggy once per batch: a single create, update, delete or move is a batch of one and goes
+through the same code (:mod:`crmcore.storage.record_hooks`).
 
 Every row carries a ``version``. An update names the version it read (the record's) and loses
 with a :class:`~crmcore.errors.ConflictError` if someone else changed the row in between. On
@@ -26,8 +28,10 @@ audit then use the row. A record the actor may not read is refused exactly like 
 :class:`~crmcore.errors.ConflictError`. Side effects that need more rights than the actor holds
 run in :meth:`UnitOfWork.system_scope`, audited as the system's on the actor's behalf.
 
-The unit keeps the transaction, the reads, the access checks and the single-record writes; the
-work of its batch moves (:mod:`crmcore.storage.batch`), tags (:mod:`crmcore.storage.tagging`)
+The unit keeps the transaction and the writes on top of its parts: its state and statement
+runners (:mod:`crmcore.storage.uow_driver`), its secured reads and access checks
+(:mod:`crmcore.storage.uow_access`) and its signal queue (:mod:`crmcore.storage.uow_signals`);
+the work of its batch moves (:mod:`crmcore.storage.batch`), tags (:mod:`crmcore.storage.tagging`)
 and audit trail (:mod:`crmcore.storage.audit`) lives in modules of its own, called through its
 methods.
 """
@@ -42,75 +46,44 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from crmcore.actors import Actor
 from crmcore.errors import (
-    ConflictError,
     CrmError,
-    NotFoundError,
-    PermissionDeniedError,
-    PluginError,
     ReferenceError,
     TransitionError,
     ValidationError,
 )
-from crmcore.fields import FieldType, Reference
+from crmcore.fields import Reference
 from crmcore.records import Record
-from crmcore.security.model import EXPLAIN
 from crmcore.signals import CREATED, DELETED, UPDATED, RecordEvent
 from crmcore.storage import audit as _audit
 from crmcore.storage import batch as _batch
+from crmcore.storage import record_hooks as _record_hooks
 from crmcore.storage import sets as _sets
 from crmcore.storage import tagging as _tagging
 from crmcore.storage import writes_where as _writes_where
 from crmcore.storage.audit import AUDIT_COLUMNS, AuditEntry
 from crmcore.storage.bulk import BulkInsert
-from crmcore.storage.engine import lost_race
 from crmcore.storage.operations import Change, _as_id, _atomic, _Issued, _issued_by, _now
-from crmcore.storage.prepared import _Prepared
 from crmcore.storage.raw import RawConnection
-from crmcore.storage.schema_lag import behind_schema
 from crmcore.storage.unmanaged_refs import raise_delete_refusal
+from crmcore.storage.uow_signals import SignalQueue
 from crmcore.validation import validate
 
 if TYPE_CHECKING:
-    from crmcore.app import Crm
     from crmcore.query import Query, Select
     from crmcore.registry import EntityType
-    from crmcore.security import AccessContext, Decision, Predicate
+
 
 __all__ = ["AuditEntry", "Change", "UnitOfWork"]
 
 log = logging.getLogger(__name__)
 
 
-class UnitOfWork:
+class UnitOfWork(SignalQueue):
     """One transaction on behalf of one actor. Create it with :meth:`crmcore.Crm.unit_of_work`."""
 
-    def __init__(self, crm: Crm, actor: Actor) -> None:
-        self.crm = crm
-        self.actor = actor
-        self.registry = crm.registry
-        self.changes: list[Change] = []
-        self._hook = crm.hook
-        self._signals: list[tuple[str, str, dict[str, Any]]] = []
-        self._audit: list[tuple[Any, ...]] = []  # entries to write, values in the order of AUDIT_COLUMNS
-        self._connection: sa.Connection | None = None
-        self._transaction: sa.RootTransaction | None = None
-        self._done = False
-        self._depth = 0  # nesting of writing calls (see _atomic)
-        self._flushes = 0
-        self._dump_plans: dict[str, tuple[dict[str, Any], list[tuple[str, Any]]]] = {}  # see audit.dump_plan
-        self._fragment_plans: dict[str, dict[str | None, Callable[[Any], str]]] = {}  # see audit.changes_texts
-        self._access: AccessContext | None = None
-        self._hidden: dict[str, frozenset[str]] = {}
-        self._statements: dict[tuple[Any, ...], Any] = {}  # see _statement
-        self._hook_callers: dict[tuple[str, str, bool], tuple[Any, Any]] = {}  # see hook_callers
-        self._references: dict[str, frozenset[str]] = {}  # see _check_references
-        self._origin = object()  # marks the records this unit issues (see operations._Issued)
-        self._read_plans: dict[tuple[str, frozenset[str]], Any] = {}  # see _row_to_record
-        self._scope: dict[str, Any] | None = None  # see system_scope
-
     # -- lifecycle -----------------------------------------------------------------------------
+
     def __enter__(self) -> UnitOfWork:
         self._connection = self.crm.connect()
         self._transaction = self._connection.begin()
@@ -124,24 +97,6 @@ class UnitOfWork:
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
-
-    def _driver_sql(self, statement: str) -> None:
-        """Run a transaction-control statement straight on the driver (savepoints are on every
-        write path, so they skip SQLAlchemy's statement machinery)."""
-        cursor = self.connection.connection.cursor()
-        try:
-            cursor.execute(statement)
-        finally:
-            cursor.close()
-
-    @property
-    def connection(self) -> sa.Connection:
-        """The unit's connection: internal to crmcore. Deprecated for plugins, which read and
-        write records through :meth:`get`, :meth:`query`, :meth:`select`, :meth:`update_where`
-        and :meth:`delete_where`, and their own non-record tables through :meth:`raw`."""
-        if self._connection is None or self._done:
-            raise CrmError("this unit of work is closed; open a new one with crm.unit_of_work()")
-        return self._connection
 
     def commit(self) -> None:
         """Write pending audit entries, call ``crm_before_commit``, COMMIT, then send signals.
@@ -181,464 +136,9 @@ class UnitOfWork:
             self._audit = []
             self._flushes += 1
 
-    def announce(self, name: str, sender: Any, **kwargs: Any) -> None:
-        """Queue signal *name* to be sent after the commit (dropped on rollback)."""
-        self._signals.append((name, sender, kwargs))
-
-    def announce_many(self, name: str, sender: Any, events: Callable[[], Iterable[dict[str, Any]]]) -> None:
-        """Queue signal *name* once for each set of keyword arguments *events()* gives, to be
-        sent after the commit (dropped on rollback): :meth:`announce` for a batch. *events* is
-        called only if the signal has receivers for *sender*, so a batch nobody listens to
-        builds no event at all.
-        """
-        self._signals.append((name, sender, {_MANY: events}))
-
-    def announce_created(self, etype: EntityType, ids: Sequence[int]) -> None:
-        """Queue ``record-created`` for each of *ids*, records of *etype* created in bulk.
-
-        The bulk import calls it once per batch instead of holding a million events until the
-        commit: after the commit, if the signal has receivers for the entity type, the records
-        are read back in batches and each receiver gets the same :class:`RecordEvent` a single
-        :meth:`create` sends.
-        """
-        if ids:
-            self._signals.append((CREATED, etype.name, {_READ_BACK: (etype, ids)}))
-
-    def _send_signals(self) -> None:
-        failures = []
-        queued, self._signals = self._signals, []
-        reader: sa.Connection | None = None
-        found: dict[tuple[str, Any], list[Any]] = {}  # receivers by signal and sender, looked up once
-        try:
-            for name, sender, kwargs in queued:
-                try:
-                    receivers = found[(name, sender)]
-                except KeyError:
-                    receivers = found[(name, sender)] = list(self.crm.signals.signal(name).receivers_for(sender))
-                except TypeError:  # a sender that cannot be a key
-                    receivers = list(self.crm.signals.signal(name).receivers_for(sender))
-                if not receivers:
-                    continue
-                sends: Iterable[dict[str, Any]] = [kwargs]
-                if _READ_BACK in kwargs:
-                    reader = reader or self.crm.connect()
-                    sends = self._created_events(reader, *kwargs[_READ_BACK])
-                elif _MANY in kwargs:
-                    sends = kwargs[_MANY]()
-                for each in sends:
-                    for receiver in receivers:
-                        try:
-                            receiver(sender, **each)
-                        except Exception as exc:
-                            log.error("receiver %r of %s raised %s", receiver, name, type(exc).__name__)
-                            failures.append((receiver, name, exc))
-        finally:
-            if reader is not None:
-                reader.close()
-        if failures:
-            receiver, name, error = failures[0]
-            more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
-            raise PluginError(
-                f"receiver {getattr(receiver, '__qualname__', receiver)!r} of signal {name!r} raised "
-                f"{type(error).__name__}: {error}{more}; the unit of work was already committed"
-            ) from error
-
-    def _created_events(self, connection: sa.Connection, etype: EntityType, ids: Sequence[int]) -> Iterator[dict[str, Any]]:
-        table = self.registry.table(etype.name)
-        for start in range(0, len(ids), 500):
-            chunk = list(ids[start:start + 500])
-            rows = connection.execute(sa.select(table).where(table.c.id.in_(chunk))).mappings()
-            records = {row["id"]: self._row_to_record(etype, row) for row in rows}
-            for record_id in chunk:
-                if record_id in records:  # gone only if deleted later in the same unit
-                    yield {"event": RecordEvent("created", etype.name, records[record_id], self.actor, {})}
-
-    def _translate(self, exc: sa.exc.DBAPIError, *, entity: str | None = None, id: int | None = None) -> CrmError:
-        """Turn a lost race into a :class:`ConflictError` (another transaction wrote first) or
-        a :class:`~crmcore.errors.BusyError` (a lock was held longer than the busy timeout),
-        naming the record being written when known (see :func:`crmcore.storage.engine.lost_race`);
-        a table or column the database lacks into "run crm db upgrade" (see
-        :func:`crmcore.storage.schema_lag.behind_schema`)."""
-        return behind_schema(self.registry, exc) or lost_race(exc, timeout=self.crm.settings.busy_timeout, entity=entity, id=id)
-
-    def _execute(self, statement: Any, params: Any = None) -> sa.CursorResult[*tuple[Any, ...]]:
-        try:
-            return self.connection.execute(statement, params)
-        except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
-            raise self._translate(exc) from exc
-
     # -- reading -------------------------------------------------------------------------------
-    def _row_to_record(self, entity: EntityType, row: Mapping[Any, Any], *, full: bool = False) -> Record:
-        """The record of *row*, without the fields hidden from the actor (unless *full*, for
-        the unit of work's own bookkeeping)."""
-        hidden = frozenset() if full or self.actor.is_system else self.hidden_fields(entity.name)
-        key = (entity.name, hidden)
-        plan = self._read_plans.get(key)
-        if plan is None:  # (name, type, column) in field order; no type: the value is read as it is
-            plan = [(n, None, n) for n in ("id", "version", "created_at", "updated_at", "created_by", "updated_by")]
-            plan.extend(
-                (f.name, None if type(f.type).from_db is FieldType.from_db else f.type, f.column)
-                for f in entity.fields if f.name not in hidden
-            )
-            self._read_plans[key] = plan
-        values: dict[str, Any] = {
-            name: row[column] if kind is None else kind.from_db(row, column) for name, kind, column in plan
-        }
-        if hidden:
-            return Record(entity.name, values)
-        return _Issued.of(entity.name, values, self._origin)
-
-    def _select_one(self, entity: EntityType, record_id: int, *, lock: bool = False, action: str | None = None) -> Record:
-        """The full record (every field) read from its row; with *action*, only if the actor
-        may read it. The read by primary key is compiled once per unit (and actor) and run on
-        the driver: every single write of a record the unit did not issue makes it.
-
-        :raises NotFoundError: when there is no such row, or the actor may not read it (the
-            same error, so a hidden record is not revealed).
-        """
-        def build() -> sa.Select[Any]:
-            table = self.registry.table(entity.name)
-            statement = sa.select(table).where(table.c.id == sa.bindparam("b_id", required=False))
-            if action is not None:
-                statement = statement.where(self.read_filter(entity.name, table))
-            return statement.with_for_update() if lock else statement
-
-        viewer = (self.actor.is_system, self.actor.user_id) if action is not None else None
-        statement = self._driver(("one", entity.name, action, lock, viewer), build)
-        rows = statement.rows(self, {"b_id": record_id}, entity=entity.name, id=record_id)
-        if not rows:
-            raise NotFoundError(f"{entity.name} {record_id} not found", entity=entity.name, id=record_id)
-        return self._row_to_record(entity, rows[0], full=True)
-
-    def get(self, entity: str, id: int) -> Record:
-        """The record of *entity* with *id*, if the actor may read it.
-
-        :raises NotFoundError: if there is none, or the actor may not see it (the two are not
-            told apart, so a hidden record is not revealed).
-        """
-        return self._visible(self._select_one(self.registry.entity(entity), _as_id(entity, id), action="read"))
-
-    # -- access ---------------------------------------------------------------------------------
-    @property
-    def access(self) -> AccessContext:
-        """The actor's roles, groups and profiles, read once per unit of work (and again after
-        the unit itself changes roles, assignments or groups)."""
-        if self._access is None:
-            self._access = self.crm.access.context(self.connection, self.actor)
-        return self._access
-
-    @contextlib.contextmanager
-    def acting_as(self, actor: Actor) -> Iterator[UnitOfWork]:
-        """Do a block of this unit's work as *actor*, in the same transaction, then act as before.
-
-        The rule engine runs its actions as the system actor inside the user's unit of work
-        (rules are the deployment's automation, not the user's own writes).
-        """
-        saved = (self.actor, self._access, self._hidden, self._scope)
-        self.actor, self._access, self._hidden, self._scope = actor, None, {}, None
-        try:
-            yield self
-        finally:
-            self.actor, self._access, self._hidden, self._scope = saved
-
-    @contextlib.contextmanager
-    def system_scope(self, reason: str) -> Iterator[UnitOfWork]:
-        """Do a block of this unit's work as the system actor, on behalf of the acting user,
-        for *reason*: the side effects a hook must make with more rights than the user holds
-        (a ticket's survey sent when the user closes it, say).
-
-        It is :meth:`acting_as` the system actor, audited: every audit entry written in the
-        block has the system as its actor (``actor_id`` ``NULL``) and says for whom and why
-        (:attr:`AuditEntry.on_behalf_of`, :attr:`AuditEntry.reason`; in the audit table, the
-        ``"@scope"`` entry of ``changes``). Scopes nest: an inner one keeps the user of the
-        outer one and gives its own reason.
-
-        :raises ValidationError: when *reason* is empty.
-        """
-        if not isinstance(reason, str) or not reason.strip():
-            raise ValidationError(f"system_scope needs a reason naming why the system acts, got {reason!r}")
-        user_id = self._scope["on_behalf_of"] if self._scope is not None else self.actor.user_id
-        scope = {"on_behalf_of": user_id, "reason": reason.strip()}
-        with self.acting_as(Actor.system()):
-            self._scope = scope
-            yield self
-
-    def _security_changed(self, entity: str) -> None:
-        if entity in _SECURITY_ENTITIES:
-            self._access = None
-            self._hidden.clear()
-            self._statements.clear()
-
-    def _statement(self, key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
-        """The statement for *key*, built once per unit of work with its values as bound
-        parameters: single-record reads and writes repeated thousands of times (moves, say) then
-        skip SQLAlchemy's expression building and cache-key computation. Keys of statements that
-        carry an access filter name the actor; a change of roles or groups forgets them."""
-        statement = self._statements.get(key)
-        if statement is None:
-            statement = self._statements[key] = build()
-        return statement
-
-    def _driver(self, key: tuple[Any, ...], build: Callable[[], Any]) -> _Prepared:
-        """The statement for *key* (built by *build*, with plain bound parameters only)
-        compiled once per unit of work for the dialect, to run straight on the driver: the
-        statements a move runs for each record cost several times the database's work when
-        SQLAlchemy runs them."""
-        key = ("driver", *key)
-        prepared = self._statements.get(key)
-        if prepared is None:
-            prepared = self._statements[key] = _Prepared.of(build(), self.connection.dialect)
-        return prepared  # type: ignore[no-any-return]
-
-    def predicate(self, entity: str, action: str = "read") -> Predicate:
-        """The one access predicate of (actor, *entity*, *action*)."""
-        return self.crm.access.predicate(self.access, entity, action)
-
-    def read_filter(self, entity: str, table: sa.Table | None = None) -> sa.ColumnElement[bool]:
-        """The SQL condition every read of *entity* carries (``true`` for the system actor)."""
-        if self.actor.is_system:
-            return sa.true()
-        return self.predicate(entity, "read").sql(table if table is not None else self.registry.table(entity))
-
-    def hidden_fields(self, entity: str) -> frozenset[str]:
-        """The fields of *entity* hidden from the actor by its profiles."""
-        if self.actor.is_system:
-            return frozenset()
-        if entity not in self._hidden:
-            self._hidden[entity] = self.crm.access.hidden_fields(self.access, entity)
-        return self._hidden[entity]
-
-    def _visible(self, record: Record) -> Record:
-        hidden = self.hidden_fields(record.entity)
-        if not hidden:
-            return record
-        return Record(record.entity, {k: v for k, v in record.values.items() if k not in hidden})
-
-    def can(self, entity: str, action: str) -> bool:
-        """Does a profile of the actor grant *action* on *entity*?"""
-        return self.crm.access.privilege(self.access, entity, action)[0]
-
-    def require(self, entity: str, action: str) -> None:
-        """Raise :class:`PermissionDeniedError` unless a profile grants *action* on *entity*
-        (plugins check their own actions, such as ``helpdesk.ticket.close``, with it)."""
-        if not self.actor.is_system:
-            self.crm.access.require(self.access, entity, action)
-
-    def explain(self, record: Record, action: str = "read", *, user: Actor | None = None) -> Decision:
-        """Whether the actor (or *user*) may *action* *record*, and the chain of rules behind
-        it, decided on the record's row in the database (not on *record*'s values).
-
-        About a record the actor may not read, and about another *user*'s access, only an
-        administrator answers: the actor needs the ``security.explain`` privilege on the
-        entity type (see :data:`crmcore.security.model.EXPLAIN`).
-
-        :raises NotFoundError: when the record does not exist, or the actor may not read it
-            and lacks ``security.explain`` (the same error).
-        :raises PermissionDeniedError: when *user* is another user and the actor lacks
-            ``security.explain``.
-        """
-        etype = self.registry.entity(record.entity)
-        other = user is not None and (user.is_system, user.user_id) != (self.actor.is_system, self.actor.user_id)
-        if other:
-            self.require(etype.name, EXPLAIN)
-        full = self._select_one(etype, _as_id(etype.name, record.id))
-        columns = _columns(etype, full)
-        if not (other or self.actor.is_system or self.can(etype.name, EXPLAIN)
-                or self.crm.access.allows(self.connection, self.access, etype.name, columns, "read")):
-            raise NotFoundError(f"{etype.name} {full.id} not found", entity=etype.name, id=full.id)
-        context = self.crm.access.context(self.connection, user) if other and user is not None else self.access
-        return self.crm.access.explain(self.connection, context, etype.name, columns, action)
-
-    def allows_values(self, entity: str, values: Mapping[str, Any], action: str = "read") -> bool:
-        """Whether the actor may *action* a record of *entity* whose values are *values*,
-        without reading any record: for values that no longer stand in a row, such as a
-        deleted record's last state in the audit trail (was it the actor's to see?). A record
-        that exists is checked with :meth:`check_access`, on its row.
-
-        :param values: ``{field: value}`` (parsed values; missing fields count as empty).
-        """
-        if self.actor.is_system:
-            return True
-        if not self.can(entity, action):
-            return False
-        etype = self.registry.entity(entity)
-        columns = _columns(etype, Record(entity, {"id": values.get("id"), **values}))
-        return self.crm.access.allows(self.connection, self.access, entity, columns, action)
-
-    def check_access(self, record: Record, action: str) -> None:
-        """Raise unless the actor may *action* *record*, as its row in the database stands (a
-        record this unit did not issue is read again): :class:`NotFoundError` if the actor may
-        not even read it (or it does not exist), :class:`PermissionDeniedError` (with the
-        reasons) otherwise."""
-        if self.actor.is_system:
-            return
-        self.require(record.entity, action)
-        etype = self.registry.entity(record.entity)
-        if not _issued_by(record, self._origin):
-            record = self._select_one(etype, _as_id(etype.name, record.id))
-        columns = _columns(etype, record)
-        if self.crm.access.allows(self.connection, self.access, etype.name, columns, action):
-            return
-        if not self.crm.access.allows(self.connection, self.access, etype.name, columns, "read"):
-            raise NotFoundError(f"{etype.name} {record.id} not found", entity=etype.name, id=record.id)
-        decision = self.crm.access.explain(self.connection, self.access, etype.name, columns, action)
-        raise PermissionDeniedError(
-            f"{self.actor.username} may not {action} {etype.name} {record.id}: {decision.chain[-1]}",
-            reasons=list(decision.chain),
-        )
-
-    def get_many(self, entity: str, ids: Iterable[int]) -> list[Record]:
-        """The records of *entity* with *ids* (one query), in id order; missing ids are skipped."""
-        etype = self.registry.entity(entity)
-        table = self.registry.table(entity)
-        wanted = sorted({_as_id(entity, i) for i in ids})
-        records: list[Record] = []
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start:start + 500]
-            statement = sa.select(table).where(table.c.id.in_(chunk), self.read_filter(entity, table)).order_by(table.c.id)
-            rows = self._execute(statement).mappings()
-            records.extend(self._row_to_record(etype, row) for row in rows)
-        return records
-
-    def all(self, entity: str, *, limit: int | None = None) -> list[Record]:
-        """Every record of *entity* in id order (up to *limit*); use queries for anything larger."""
-        etype = self.registry.entity(entity)
-        table = self.registry.table(entity)
-        statement = sa.select(table).where(self.read_filter(entity, table)).order_by(table.c.id)
-        if limit is not None:
-            statement = statement.limit(limit)
-        return [self._row_to_record(etype, row) for row in self._execute(statement).mappings()]
 
     # -- writing -------------------------------------------------------------------------------
-    def _check_writable(self, entity: EntityType, names: Iterable[str]) -> None:
-        if self.actor.is_system:
-            return
-        names = list(names)
-        self.crm.access.check_writable(self.access, entity.name, [n for n in names if entity.has_field(n)])
-        for name in names:
-            if entity.has_field(name) and entity.field(name).read_only:  # unknown: validation says so
-                raise PermissionDeniedError(
-                    f"{entity.name}.{name} is read-only; it is set by crmcore or its workflow",
-                    field=name, reasons=[f"field {name!r} is declared read-only"],
-                )
-
-    def _reference_names(self, entity: EntityType) -> frozenset[str]:
-        found = self._references.get(entity.name)
-        if found is None:
-            found = self._references[entity.name] = frozenset(f.name for f in entity.fields if isinstance(f.type, Reference))
-        return found
-
-    def _check_references(self, entity: EntityType, values: Mapping[str, Any]) -> None:
-        if self._reference_names(entity).isdisjoint(values):
-            return
-        errors = self.reference_errors(entity, [values]).get(0)
-        if errors:
-            raise ReferenceError(errors, entity=entity.name)
-
-    def reference_errors(
-        self, entity: EntityType, rows: Sequence[Mapping[str, Any]], *, pending: Mapping[str, Iterable[int]] | None = None,
-    ) -> dict[int, dict[str, list[str]]]:
-        """Check the references of many rows at once: one query per reference field, with the
-        target entity's read filter.
-
-        A record the actor may not read is refused exactly like a missing one. References to
-        entity types declared ``referable_by_all`` (users, teams, roles, groups, and the
-        configuration plugins declare so) are checked for existence only: every actor names
-        them, to give a record an owner say, as :func:`crmcore.security.admin.find_by_name`
-        resolves them.
-
-        :param rows: ``{field: parsed value}`` mappings (only the fields present are checked).
-        :param pending: ``{entity: ids}`` of records about to be inserted with these rows, which
-            count as existing.
-        :returns: ``{row index: {field: [message]}}`` for the rows naming a missing (or
-            unreadable) record.
-        """
-        result: dict[int, dict[str, list[str]]] = {}
-        for field in entity.fields:
-            if not isinstance(field.type, Reference):
-                continue
-            name = field.name
-            wanted = {value for row in rows if (value := row.get(name)) is not None}
-            if not wanted:
-                continue
-            target_name = field.type.entity
-            target = self.registry.table(target_name)
-            found = set(pending.get(target_name, ())) & wanted if pending else set()
-            ordered = sorted(wanted - found)
-            open_target = self.registry.entity(target_name).referable_by_all
-            readable = sa.true() if open_target else self.read_filter(target_name, target)
-            for start in range(0, len(ordered), 1000):
-                chunk = ordered[start:start + 1000]
-                found.update(r[0] for r in self._execute(sa.select(target.c.id).where(target.c.id.in_(chunk), readable)))
-            if len(found) == len(wanted):
-                continue
-            for index, row in enumerate(rows):
-                value = row.get(name)
-                if value is not None and value not in found:
-                    result.setdefault(index, {})[name] = [f"no {target_name} with id {value}; create it first or correct the id"]
-        return result
-
-    def _to_row(self, entity: EntityType, values: Mapping[str, Any]) -> dict[str, Any]:
-        row: dict[str, Any] = {}
-        for name, value in values.items():
-            field = entity.field(name)
-            row.update(field.type.to_db(value, field.column))
-        return row
-
-    def _merge_hook_changes(self, entity: EntityType, results: Sequence[Any], values: dict[str, Any]) -> None:
-        extra: dict[str, Any] = {}
-        for result in reversed(results):  # pluggy returns the last-registered first
-            if result:
-                extra.update(result)
-        if extra:
-            values.update(validate(entity, extra, partial=True))
-
-    def hook_callers(self, single: str, batch: str, *, many: bool) -> tuple[Any, Any]:
-        """The callers of a per-record hook (*single*, ``crm_before_update``, say) and of its
-        batch form (*batch*, ``crm_before_update_many``), such that each plugin is called once
-        per record, in one form.
-
-        :param many: ``True`` for a batch of records: the batch hook calls every plugin that
-            implements it and the per-record hook only the plugins that implement it alone;
-            ``False`` for one record: the per-record hook calls every plugin that implements it
-            and the batch hook (with a batch of one) only the plugins that implement it alone.
-        :returns: ``(per-record caller, batch caller)``; either is ``None`` when it would call
-            nobody, so the caller skips it. Callers call the restricted one first (the plugins
-            of the other form, usually registered later), then the other; changes returned are
-            merged as one hook call's results: those of the first called win.
-        """
-        key = (single, batch, many)
-        found = self._hook_callers.get(key)
-        if found is None:
-            one, more = getattr(self._hook, single), getattr(self._hook, batch)
-            one_plugins = {impl.plugin for impl in one.get_hookimpls()}
-            more_plugins = {impl.plugin for impl in more.get_hookimpls()}
-            manager = self.crm.plugins.pm
-            if many:
-                found = (manager.subset_hook_caller(single, more_plugins) if one_plugins - more_plugins else None,
-                         more if more_plugins else None)
-            else:
-                found = (one if one_plugins else None,
-                         manager.subset_hook_caller(batch, one_plugins) if more_plugins - one_plugins else None)
-            self._hook_callers[key] = found
-        return found
-
-    @staticmethod
-    def _batch_results(hook: str, results: Sequence[Any], count: int) -> list[Sequence[Any]]:
-        """The non-``None`` results of a batch hook, each checked to be a list of *count*
-        entries (one per item of the batch), in the order pluggy returned them."""
-        checked: list[Sequence[Any]] = []
-        for result in results:
-            if result is None:
-                continue
-            if not isinstance(result, (list, tuple)) or len(result) != count:
-                raise PluginError(
-                    f"hook {hook!r} returned {type(result).__name__} {str(result)[:80]!r}; return None or a list with one "
-                    f"entry (None or changes) for each of the {count} items",
-                    hook=hook,
-                )
-            checked.append(result)
-        return checked
 
     @_atomic
     def create(self, entity: str, data: Mapping[str, Any] | None = None, /, **values: Any) -> Record:
@@ -654,7 +154,7 @@ class UnitOfWork:
         given = {**(data or {}), **values}
         self.require(entity, "create")
         self._check_writable(etype, given)
-        parsed = self._prepare_create(etype, validate(etype, given))
+        parsed = self._prepare_create(etype, [validate(etype, given)])[0]
         self._check_references(etype, parsed)
         now = _now()
         system = {"version": 1, "created_at": now, "updated_at": now, "created_by": self.actor.user_id, "updated_by": self.actor.user_id}
@@ -667,36 +167,33 @@ class UnitOfWork:
         for field in etype.fields:
             values_out[field.name] = parsed.get(field.name)
         record = _Issued.of(entity, values_out, self._origin)
-        self._created(etype, record)
+        self._created(etype, [record])
         self._security_changed(entity)
         return self._visible(record)
 
-    # The steps of a create, shared with the bulk import (crmcore.transfer), which runs them
-    # per record around its batched INSERT: validate -> _prepare_create -> reference check ->
-    # INSERT -> _created (audit, change, after hooks) -> record-created signal.
-    def _prepare_create(
-        self, etype: EntityType, parsed: dict[str, Any], *, before: Callable[..., Any] | None = None,
-    ) -> dict[str, Any]:
-        """Default the owner to the acting user, then run the ``crm_before_create`` hooks and
-        merge (and validate) their changes into *parsed*, which is returned.
+    # The steps of a create, shared with the batch writes (the bulk import, the lead
+    # conversion), which run them once per batch around their batched INSERT: validate ->
+    # _prepare_create -> reference check -> INSERT -> _created (audit, changes, after hooks) ->
+    # record-created signals.
+    def _prepare_create(self, etype: EntityType, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Default the owner of each of *items* (validated values of new records) to the acting
+        user, then run the ``crm_before_create`` hooks once for the batch and merge (and
+        validate) their changes into the items, which are returned."""
+        if etype.ownable and self.actor.user_id is not None:
+            for parsed in items:
+                if parsed.get("owner_id") is None:
+                    parsed["owner_id"] = self.actor.user_id
+        _record_hooks.before_create(self, etype, items)
+        return items
 
-        :param before: calls the hooks instead of the hook relay (the bulk import passes a
-            caller prepared once for a whole file).
-        """
-        if etype.ownable and parsed.get("owner_id") is None and self.actor.user_id is not None:
-            parsed["owner_id"] = self.actor.user_id
-        hook = before or self._hook.crm_before_create
-        self._merge_hook_changes(etype, hook(uow=self, entity=etype.name, values=dict(parsed)), parsed)
-        return parsed
-
-    def _created(
-        self, etype: EntityType, record: Record, *, announce: bool = True, after: Callable[..., Any] | None = None,
-    ) -> None:
-        """Record the change and its audit entry, queue ``record-created`` (unless the caller
-        announces in bulk) and run the ``crm_after_create`` hooks (through *after*, when the
-        caller prepared a caller of them)."""
-        self._after_write("created", etype, record, None, {}, announce=announce)
-        (after or self._hook.crm_after_create)(uow=self, record=record)
+    def _created(self, etype: EntityType, records: list[Record], *, announce: bool = True) -> None:
+        """Record the changes and audit entries of the new *records*, queue their
+        ``record-created`` (unless the caller announces in bulk) and run the
+        ``crm_after_create`` hooks once for the batch."""
+        after_write = self._after_write
+        for record in records:
+            after_write("created", etype, record, None, {}, announce=announce)
+        _record_hooks.after_create(self, etype, records)
 
     def _insert(self, etype: EntityType, table: sa.Table, row: dict[str, Any]) -> sa.CursorResult[Any]:
         with self._refusals(etype, row):
@@ -759,46 +256,13 @@ class UnitOfWork:
         trusted = isinstance(target, Record) and _issued_by(target, self._origin)
         old = target if trusted and isinstance(target, Record) else self._current(etype, record_id, expected)
         self.check_access(old, "update")
-        version = old.version
         values = old.values
         diff = {k: v for k, v in parsed.items() if values.get(k) != v}
-        if diff:
-            before, before_many = self.hook_callers("crm_before_update", "crm_before_update_many", many=False)
-            results: list[Any] = []
-            if before_many is not None:  # plugins with the batch form only, first: a batch of one
-                batched = before_many(uow=self, entity=entity, items=[(old, dict(diff))])
-                results = [r[0] for r in self._batch_results("crm_before_update_many", batched, 1)]
-            if before is not None:
-                results.extend(before(uow=self, record=old, changes=dict(diff)))
-            if results:
-                self._merge_hook_changes(etype, results, diff)
-                diff = {k: v for k, v in diff.items() if values.get(k) != v}
+        if diff:  # a batch of one, through the batch writes' steps
+            diff = _record_hooks.before_update(self, etype, [(old, diff)])[0][1]
         if not diff:
             return self._visible(self._current(etype, record_id, expected) if trusted else old)
-        self._check_references(etype, diff)
-        now = _now()
-        table = self.registry.table(entity)
-        row = {**self._to_row(etype, diff), "version": version + 1, "updated_at": now, "updated_by": self.actor.user_id}
-        statement = self._driver(("update", entity, *row), lambda: (
-            sa.update(table).where(table.c.id == sa.bindparam("b_id"), table.c.version == sa.bindparam("b_version"))
-            .values({c: sa.bindparam(c) for c in row})
-        ))
-        try:
-            count = statement.run(self, {**row, "b_id": record_id, "b_version": version}, entity=entity, id=record_id)
-        except sa.exc.IntegrityError as exc:
-            raise self._integrity(etype, exc, row) from exc
-        if count != 1:  # deleted or changed since it was read (or issued)
-            raise self._conflict(etype, [(record_id, version)], now)
-        new = _Issued.of(entity, old.merged(diff, {"version": version + 1, "updated_at": now, "updated_by": self.actor.user_id}),
-                         self._origin)
-        self._after_write("updated", etype, new, old, diff)
-        after, after_many = self.hook_callers("crm_after_update", "crm_after_update_many", many=False)
-        if after_many is not None:
-            after_many(uow=self, entity=entity, items=[(old, new, diff)])
-        if after is not None:
-            after(uow=self, old=old, new=new, changes=diff)
-        self._security_changed(entity)
-        return self._visible(new)
+        return self._visible(_batch.write_updates(self, etype, [(old, diff)])[0])
 
     def _current(self, etype: EntityType, record_id: int, expected: int | None) -> Record:
         """The full record read from its row, if the actor may read it; it must be at version
@@ -847,9 +311,8 @@ class UnitOfWork:
         Each record gets the checks of :meth:`move` (permissions, transition, guards, required
         and locked fields, approvals) with the same error messages; the first record of the
         batch (in the given order) that may not move is named and the whole batch is refused.
-        The hooks get the batch: ``crm_before_update_many``, ``crm_before_move_many``,
-        ``crm_after_update_many`` and ``crm_records_moved``, while plugins implementing only
-        the per-record hooks are called once per record. The UPDATE statements, the reads and
+        The hooks get the batch, once: ``crm_before_update``, ``crm_before_move``,
+        ``crm_after_update`` and ``crm_after_move``. The UPDATE statements, the reads and
         the audit entries are set-based, versions are checked. A full record (as read, nothing
         hidden from the actor) stands for its row at its version, as in :meth:`update`: the
         UPDATE matches that version, so a row changed or deleted meanwhile is a conflict.
@@ -860,81 +323,6 @@ class UnitOfWork:
         :raises ConflictError: when a record changed since it was read, or was deleted.
         """
         return _batch.move_many(self, records, stage)
-
-    def _quoted(self, table: sa.Table) -> tuple[Callable[[str], str], str]:
-        """The dialect's quoting of names, and *table*'s quoted name, for statements written
-        for the driver."""
-        preparer = self.connection.dialect.identifier_preparer
-        return preparer.quote, preparer.format_table(table)
-
-    def _marks(self, count: int) -> str:
-        """*count* parameter marks of the driver, separated by commas."""
-        mark = "?" if self.connection.dialect.paramstyle == "qmark" else "%s"
-        return ", ".join([mark] * count)
-
-    def _plain(
-        self, statement: str, params: Any, *, fetch: bool = False, many: bool = False, entity: str | None = None, id: int | None = None,
-        described: bool = False,
-    ) -> Any:
-        """Run *statement*, written for the driver (names quoted by the dialect, marks from
-        :meth:`_marks`), with positional *params* (for each of them with *many*).
-
-        :returns: the rows read (*fetch*; with *described*, the cursor's description and the
-            rows), else the number of rows changed.
-        :raises ConflictError: for a lost race; other driver errors as SQLAlchemy's.
-        """
-        connection = self.connection
-        dialect = connection.dialect
-        cursor = connection.connection.cursor()
-        try:
-            try:
-                if many:
-                    cursor.executemany(statement, params)
-                else:
-                    cursor.execute(statement, params)
-            except dialect.loaded_dbapi.Error as exc:
-                error = sa.exc.DBAPIError.instance(statement, params, exc, dialect.loaded_dbapi.Error, dialect=dialect)
-                if isinstance(error, (sa.exc.OperationalError, sa.exc.ProgrammingError)):
-                    raise self._translate(error, entity=entity, id=id) from exc
-                raise error from exc
-            if described:
-                return cursor.description, cursor.fetchall()
-            return cursor.fetchall() if fetch else cursor.rowcount
-        finally:
-            cursor.close()
-
-    def _conflict(self, etype: EntityType, expected: Sequence[tuple[int, int]], at: dt.datetime) -> ConflictError:
-        """The conflict of an UPDATE of ``(id, version)`` pairs *expected* (made at *at*) that
-        changed fewer rows: the first record deleted, or at a version this update did not give
-        it (a row it changed is one version on, written at *at* by this actor)."""
-        table = self.registry.table(etype.name)
-        found: dict[int, Any] = {}
-        ids = [record_id for record_id, _ in expected]
-        for start in range(0, len(ids), 500):
-            statement = sa.select(table.c.id, table.c.version, table.c.updated_at, table.c.updated_by).where(
-                table.c.id.in_(ids[start:start + 500]))
-            found.update((row.id, row) for row in self._execute(statement))
-        for record_id, version in expected:
-            row = found.get(record_id)
-            if row is None:
-                return ConflictError(
-                    f"{etype.name} {record_id} was deleted by someone else; it cannot be updated",
-                    entity=etype.name, id=record_id, expected_version=version,
-                )
-            if not (row.version == version + 1 and row.updated_at == at and row.updated_by == self.actor.user_id):
-                return self._stale(etype.name, record_id, version, row.version)
-        return ConflictError(
-            f"some of the {len(expected)} {etype.plural.lower()} changed since they were read; read them again and retry",
-            entity=etype.name,
-        )
-
-    def _stale(self, entity: str, record_id: int, expected: int, current: int | None) -> ConflictError:
-        now = f" (it is at version {current})" if current is not None else ""
-        return ConflictError(
-            f"{entity} {record_id} changed since version {expected} was read{now}; "
-            "read it again and reapply the change",
-            entity=entity, id=record_id, expected_version=expected,
-        )
 
     @_atomic
     def delete(self, target: Record | str, id: int | None = None, /) -> None:
@@ -960,7 +348,7 @@ class UnitOfWork:
         self._security_changed(entity)
 
     def _delete(self, etype: EntityType, record: Record) -> None:
-        self._hook.crm_before_delete(uow=self, record=record)
+        _record_hooks.before_delete(self, etype, [record])
         blockers: list[str] = []
         for child, field in self.registry.referencing(etype.name):
             assert isinstance(field.type, Reference)
@@ -997,7 +385,7 @@ class UnitOfWork:
         if result.rowcount != 1:
             raise self._stale(etype.name, record.id, record.version, None)
         self._after_write("deleted", etype, record, record, {})
-        self._hook.crm_after_delete(uow=self, record=record)
+        _record_hooks.after_delete(self, etype, [record])
 
     def _system_update(self, etype: EntityType, record: Record, changes: dict[str, Any]) -> Record:
         table = self.registry.table(etype.name)
@@ -1046,7 +434,7 @@ class UnitOfWork:
         """
         _audit.queue_audit(self, etype, record_id, action, changes, at=at)
 
-    # -- timeline ------------------------------------------------------------------------------
+    # -- audit trail, tags, queries ----------------------------------------------------------------
     def history(self, entity: str, id: int) -> list[AuditEntry]:
         """The audit trail of one record, oldest first.
 
@@ -1065,7 +453,6 @@ class UnitOfWork:
         """
         return _audit.timeline(self, entity, id)
 
-    # -- tags ----------------------------------------------------------------------------------
     @_atomic
     def tag(self, record: Record, *names: str) -> None:
         """Tag an ownable record with *names*, creating tags that do not exist yet.
@@ -1103,7 +490,6 @@ class UnitOfWork:
         """The records of *entity* tagged *tag*."""
         return _tagging.tagged(self, entity, tag)
 
-    # -- queries -------------------------------------------------------------------------------
     def query(self, entity: str) -> Query:
         """A :class:`~crmcore.query.Query` over the records of *entity* the actor may read:
         filters, sorting, keyset pages, counts and aggregates (see :mod:`crmcore.query`).
@@ -1258,19 +644,3 @@ class UnitOfWork:
         the call (a plugin's operation made of several writes)."""
         return _sets.atomic(self, function, args, kwargs)
 
-
-#: Marks a queued signal whose events are read back after the commit (see announce_created).
-_READ_BACK = "__read_back__"
-#: Marks a queued signal whose events are made after the commit (see announce_many).
-_MANY = "__many__"
-
-
-_SECURITY_ENTITIES = frozenset({"role", "group", "role_assignment", "group_member"})
-
-
-def _columns(etype: EntityType, record: Record) -> dict[str, Any]:
-    """A record's values keyed by column, as access predicates see a row."""
-    values = {name: record.values.get(name) for name in ("id", "version", "created_at", "updated_at", "created_by", "updated_by")}
-    for field in etype.fields:
-        values[field.column] = record.values.get(field.name)
-    return values

@@ -6,8 +6,8 @@ Both read the matching records the actor may read (the filter is a query's, see
 delete each of them, and refuse the whole call with the error :meth:`UnitOfWork.check_access`
 gives for the first one (in id order) it may not: records the actor cannot read are never
 touched nor named. Updates go through the batch update of :mod:`crmcore.storage.batch` (before
-and after hooks in their batch and per-record forms, versions checked, audit, signals); deletes
-call the per-record delete hooks, write the audit entries and signals of a delete, and remove
+and after hooks once per batch, versions checked, audit, signals); deletes call the delete
+hooks once per batch, write the audit entries and signals of a delete, and remove
 the rows and their taggings with one statement per 500 records. A record that other records
 refer to with ``on_delete`` cascade or set null is deleted the way :meth:`UnitOfWork.delete`
 deletes it; a ``restrict`` reference refuses the whole call.
@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from crmcore.errors import ConflictError, ReferenceError, ValidationError
 from crmcore.fields import Reference
 from crmcore.records import Record
+from crmcore.storage import record_hooks as _record_hooks
 from crmcore.storage.batch import check_access_many, update_many
 from crmcore.storage.operations import _atomic
 from crmcore.storage.unmanaged_refs import raise_delete_refusal
@@ -156,8 +157,7 @@ def _delete_plain(uow: UnitOfWork, etype: EntityType, records: Sequence[Record])
     """Delete *records*, which nothing refers to: before hooks, taggings and rows (versions
     checked) set-based, audit and signals, after hooks."""
     entity = etype.name
-    for record in records:
-        uow._hook.crm_before_delete(uow=uow, record=record)
+    _record_hooks.before_delete(uow, etype, list(records))
     tagging = uow.crm.core_tables["tagging"]
     table = uow.registry.table(entity)
     for start in range(0, len(records), _CHUNK):
@@ -173,7 +173,7 @@ def _delete_plain(uow: UnitOfWork, etype: EntityType, records: Sequence[Record])
             raise _conflict(uow, etype, pairs)
     for record in records:
         uow._after_write("deleted", etype, record, record, {})
-        uow._hook.crm_after_delete(uow=uow, record=record)
+    _record_hooks.after_delete(uow, etype, list(records))
 
 
 def _conflict(uow: UnitOfWork, etype: EntityType, pairs: Sequence[tuple[int, int]]) -> ConflictError:

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from crmcore.errors import PermissionDeniedError
 from crmcore.records import Record
+from crmcore.storage import internal
 from crmcore.transfer.columns import ID
 
 if TYPE_CHECKING:
@@ -118,9 +119,9 @@ class DuplicateChecks:
                 statement = sa.select(self.table, *(c.label(n) for c, n in zip(columns, names, strict=True))).where(condition, uow.read_filter(self.etype.name, self.table)).order_by(self.table.c.id)
                 if self.policy == "update":
                     statement = statement.with_for_update()
-                for mapping in uow._execute(statement).mappings():
+                for mapping in internal.execute(uow, statement).mappings():
                     key = tuple(mapping[n] for n in names)
-                    found.setdefault(key, []).append(uow._row_to_record(self.etype, mapping, full=True))
+                    found.setdefault(key, []).append(internal.row_of(uow, self.etype, mapping, full=True))
         inserts: list[PendingRow] = []
         updates: list[PendingRow] = []
         for row in rows:
@@ -157,7 +158,7 @@ class DuplicateChecks:
         allowed: set[int] = set()
         for start in range(0, len(ids), 1000):
             statement = sa.select(self.table.c.id).where(self.table.c.id.in_(ids[start:start + 1000]), predicate)
-            allowed.update(r[0] for r in uow._execute(statement))
+            allowed.update(r[0] for r in internal.execute(uow, statement))
         kept = []
         for row in rows:
             assert row.old is not None
@@ -186,7 +187,7 @@ class DuplicateChecks:
             ordered = list(values)
             for start in range(0, len(ordered), 1000):
                 statement = sa.select(self.table.c.id, column).where(column.in_(ordered[start:start + 1000]))
-                owners.update({value: rid for rid, value in self.uow._execute(statement)})
+                owners.update({value: rid for rid, value in internal.execute(self.uow, statement)})
             earlier = self._unwritten.get(name, {})
             seen: dict[Any, int] = {}
             for row in candidates:

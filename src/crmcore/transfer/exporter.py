@@ -29,6 +29,7 @@ from typing import IO, TYPE_CHECKING, Any
 import attrs
 
 from crmcore.errors import ValidationError
+from crmcore.storage import internal
 
 if TYPE_CHECKING:
     from crmcore.fields import Field
@@ -105,7 +106,7 @@ def export_to(
         if f.name not in hidden and all(c.name in selected for c in f.type.columns(f.column))
     ]
     report = ExportReport(entity, destination, fmt, columns=["id", *(f.name for f in fields)])
-    result = uow._execute(statement.execution_options(yield_per=_BATCH))
+    result = internal.execute(uow, statement.execution_options(yield_per=_BATCH))
     try:
         if fmt == "csv":
             _write_csv(out, report, fields, result, keep_formulas=keep_formulas)

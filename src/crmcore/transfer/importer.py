@@ -12,12 +12,13 @@ once per batch instead of once per row:
    follow the policy: ``error`` (the row is invalid), ``skip`` or ``update`` (the existing
    record is updated: versioned, audited, ``record-updated`` sent); values of unique fields are
    checked the same way;
-3. per record: the owner defaults to the acting user, and the ``crm_before_create`` hooks run
-   (``crm_before_update`` for updates) and may change or veto the row;
+3. the owner defaults to the acting user, and the ``crm_before_create`` hooks run once per
+   batch (``crm_before_update`` for updates) and may change or veto rows (when they refuse a
+   batch, each row is asked about alone, so that only the rows at fault are rejected);
 4. references are checked with one query per reference field;
 5. the new rows are inserted at once (ids reserved first, then ``executemany`` on SQLite or
-   ``COPY`` on PostgreSQL), and per record the change and its audit entry are recorded (audit
-   rows are written in bulk) and the ``crm_after_create`` hooks run; ``record-created`` goes
+   ``COPY`` on PostgreSQL), the changes and audit entries are recorded (audit rows are written
+   in bulk) and the ``crm_after_create`` hooks run once per batch; ``record-created`` goes
    out for every record after the commit.
 
 By default an import is atomic: when any row is invalid, nothing is written and
@@ -46,15 +47,17 @@ import attrs
 
 from crmcore.errors import PermissionDeniedError, ValidationError
 from crmcore.fields import REQUIRED_MESSAGE, FieldValueError, Json
+from crmcore.records import Record
 from crmcore.registry import SYSTEM_FIELDS
 from crmcore.security.model import KEEP_IDS_ACTION
+from crmcore.storage import internal, record_hooks
 from crmcore.storage.bulk import sync_sequence
 from crmcore.transfer.columns import ID, ColumnPlan, FieldMatcher
 from crmcore.transfer.duplicates import DuplicateChecks
 from crmcore.transfer.rejects import RejectsFile
 from crmcore.transfer.report import ImportFailedError, ImportReport, RowError
 from crmcore.transfer.sources import SourceRow
-from crmcore.transfer.writer import PendingRow, RecordWriter, direct_caller
+from crmcore.transfer.writer import PendingRow, RecordWriter
 from crmcore.validation import check_values
 
 if TYPE_CHECKING:
@@ -170,9 +173,7 @@ class Importer(DuplicateChecks):
         self._unwritten: dict[str, dict[Any, int]] = {}  # values seen once writes stopped
         self._explicit_ids = False
         self._rejects: RejectsFile | None = None
-        self._before_update = bool(uow._hook.crm_before_update.get_hookimpls())
         self.writer = RecordWriter(uow, self.etype)
-        self._before = direct_caller(uow, "crm_before_create")
 
     # -- set-up --------------------------------------------------------------------------------
     def _check_dedupe(self, names: Sequence[str]) -> tuple[str, ...]:
@@ -206,7 +207,7 @@ class Importer(DuplicateChecks):
         return plan
 
     def _use_plan(self, plan: ColumnPlan, *, check_required: bool) -> None:
-        self.uow._check_writable(self.etype, plan.fields)
+        internal.check_writable(self.uow, self.etype, plan.fields)
         if check_required and self.policy != "update":
             missing = [f.name for f in self.etype.fields if f.required and f.default is None and f.name not in plan.fields]
             if missing:
@@ -426,13 +427,22 @@ class Importer(DuplicateChecks):
         return later
 
     def _before_create(self, rows: list[PendingRow]) -> list[PendingRow]:
-        prepare = self.uow._prepare_create
-        etype = self.etype
-        before = self._before
+        """The rows the ``crm_before_create`` hooks (called once for the batch) accept, their
+        changes merged. When the hooks refuse the batch, each row is asked about alone (a
+        batch of one) so that only the rows at fault are rejected."""
+        if not rows:
+            return rows
+        try:
+            internal.prepare_create(self.uow, self.etype, [row.parsed for row in rows])
+        except ValidationError:
+            if len(rows) == 1:
+                raise
+        else:
+            return rows
         kept = []
         for row in rows:
             try:
-                prepare(etype, row.parsed, before=before)
+                internal.prepare_create(self.uow, self.etype, [row.parsed])
             except ValidationError as exc:
                 self._reject(row, exc.messages)
                 continue
@@ -440,27 +450,47 @@ class Importer(DuplicateChecks):
         return kept
 
     def _before_update_rows(self, rows: list[PendingRow]) -> list[PendingRow]:
-        uow = self.uow
-        kept = []
+        """The rows left with changes once the ``crm_before_update`` hooks (called once for the
+        batch) merged theirs; as for creates, a refused batch is asked about row by row."""
         fields = self._given_fields
+        plan = []
         for row in rows:
             old = row.old
             assert old is not None
             diff = {k: v for k, v in row.parsed.items() if k in fields(row) and old.values.get(k) != v}
-            if diff and self._before_update:
-                try:
-                    results = uow._hook.crm_before_update(uow=uow, record=old, changes=dict(diff))
-                    uow._merge_hook_changes(self.etype, results, diff)
-                except ValidationError as exc:
-                    self._reject(row, exc.messages)
-                    continue
-                diff = {k: v for k, v in diff.items() if old.values.get(k) != v}
-            if not diff:
+            if diff:
+                plan.append((row, diff))
+            else:
                 self.report.unchanged += 1
-                continue
-            row.parsed = diff
-            kept.append(row)
+        if not plan:
+            return []
+        try:
+            groups = [self._before_update(plan)]
+        except ValidationError:
+            groups = []
+            for item in plan:  # the rows at fault, asked about alone
+                try:
+                    groups.append(self._before_update([item]))
+                except ValidationError as exc:
+                    self._reject(item[0], exc.messages)
+        kept = []
+        for group in groups:
+            for row, diff in group:
+                if not diff:
+                    self.report.unchanged += 1
+                    continue
+                row.parsed = diff
+                kept.append(row)
         return kept
+
+    def _before_update(self, plan: list[tuple[PendingRow, dict[str, Any]]]) -> list[tuple[PendingRow, dict[str, Any]]]:
+        """``(row, changes)`` of *plan* once the ``crm_before_update`` hooks merged theirs."""
+        items: list[tuple[Record, dict[str, Any]]] = []
+        for row, diff in plan:
+            assert row.old is not None  # a duplicate's existing record
+            items.append((row.old, dict(diff)))
+        merged = record_hooks.before_update(self.uow, self.etype, items)
+        return [(row, diff) for (row, _), (_, diff) in zip(plan, merged, strict=True)]
 
     def _given_fields(self, row: PendingRow) -> Iterable[str]:
         return row.raw.keys()

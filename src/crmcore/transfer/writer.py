@@ -3,26 +3,25 @@ unit of work.
 
 The :class:`RecordWriter` gets rows the importer has already parsed, deduplicated, checked and
 passed through the ``before`` hooks. It reserves ids, inserts a batch with one driver call
-(:class:`~crmcore.storage.bulk.BulkInsert`), and then, per record, does what
-:meth:`UnitOfWork.create <crmcore.storage.uow.UnitOfWork.create>` does after its INSERT: the
-change and its audit entry are recorded and the ``crm_after_create`` hooks run; the
-``record-created`` signals are queued for the whole batch and sent after the commit. Updates
+(:class:`~crmcore.storage.bulk.BulkInsert`), and then does what
+:meth:`UnitOfWork.create <crmcore.storage.uow.UnitOfWork.create>` does after its INSERT, for
+the batch: the changes and audit entries are recorded and the ``crm_after_create`` hooks run
+once with the batch's records; the ``record-created`` signals are queued for the whole batch and sent after the commit. Updates
 are grouped by the columns they change, one UPDATE statement (with a version check) per group.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import operator
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from pluggy._callers import _multicall
 
 from crmcore.fields import FieldType
 from crmcore.records import Record
+from crmcore.storage import internal, record_hooks
 from crmcore.storage.bulk import BulkInsert, allocate_ids, processed_column
 
 if TYPE_CHECKING:
@@ -59,43 +58,6 @@ class PendingRow:
         self.old: Record | None = None
 
 
-def direct_caller(uow: UnitOfWork, name: str) -> Callable[..., list[Any]]:
-    """A caller of hook *name* for many calls in a row: the same implementations, in the same
-    order, with the same arguments and results as pluggy's, without its per-call set-up.
-
-    The implementations are listed once (a plugin registered meanwhile is not seen, which
-    cannot happen within one import). When an implementation wraps the others or hook calls
-    are traced (``CRM_TRACE_HOOKS``), pluggy's own caller is returned.
-    """
-    caller = getattr(uow._hook, name)
-    impls = caller.get_hookimpls()
-    traced = getattr(uow.crm.plugins.pm, "_inner_hookexec", _multicall) is not _multicall
-    if traced or caller.spec is None or caller.spec.opts.get("firstresult") or any(i.wrapper or i.hookwrapper for i in impls):
-        return caller  # type: ignore[no-any-return]
-    # pluggy calls the last registered first, each with the arguments it names
-    ordered = [(i.function, _picker(tuple(i.argnames))) for i in reversed(impls)]
-
-    def call(**kwargs: Any) -> list[Any]:
-        results = []
-        for function, arguments in ordered:
-            result = function(*arguments(kwargs))
-            if result is not None:
-                results.append(result)
-        return results
-
-    return call
-
-
-def _picker(names: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
-    """Picks the values of *names* out of the keyword arguments of a hook call, as a tuple."""
-    if len(names) > 1:
-        return operator.itemgetter(*names)
-    if names:
-        name = names[0]
-        return lambda kwargs: (kwargs[name],)
-    return lambda kwargs: ()
-
-
 class RecordWriter:
     """Writes batches of records of *etype* in *uow*."""
 
@@ -103,8 +65,6 @@ class RecordWriter:
         self.uow = uow
         self.etype = etype
         self.table = uow.registry.table(etype.name)
-        self.after_create = direct_caller(uow, "crm_after_create")
-        self._after_update = bool(uow._hook.crm_after_update.get_hookimpls())
         self._insert_plan = self._plan_insert()
         self._field_names = [f.name for f in etype.fields]
         self._self_references = [
@@ -124,7 +84,7 @@ class RecordWriter:
 
     def insert(self, rows: list[PendingRow], *, explicit_ids: bool) -> None:
         """Insert *rows* (ids reserved first, or taken from the rows with *explicit_ids*),
-        then record, audit and announce each new record and run the after hooks."""
+        then record, audit and announce the new records and run the after hooks once."""
         if not rows:
             return
         uow = self.uow
@@ -174,21 +134,22 @@ class RecordWriter:
                 cells[index] = processed_column(cells[index], processor)
             fields = list(zip(*cells, strict=True))
         tuples = [(*values, *system_db) for values in fields]
-        with uow._refusals(etype):
+        with internal.refusals(uow, etype):
             writer.execute(tuples, processed=True)
-        created = uow._created
-        after = self.after_create
         entity = etype.name
+        records = []
         for rid, row in zip(ids, rows, strict=True):
             record = {"id": rid, **system}
             record.update(zip(names, map(row.parsed.get, names), strict=True))
-            created(etype, Record(entity, record), announce=False, after=after)
+            records.append(Record(entity, record))
+        internal.created(uow, etype, records, announce=False)
         uow.announce_created(etype, array("q", ids))
-        uow._security_changed(entity)
+        internal.written(uow, entity)
 
     def update(self, rows: list[PendingRow]) -> None:
         """Apply each row's changes (``row.parsed``) to its record (``row.old``): versions checked,
-        one UPDATE per set of changed columns, then audit, after hooks and ``record-updated``."""
+        one UPDATE per set of changed columns, then audit and ``record-updated``, and the
+        ``crm_after_update`` hooks once for the batch."""
         if not rows:
             return
         uow = self.uow
@@ -203,7 +164,7 @@ class RecordWriter:
             params = []
             for row in group:
                 assert row.old is not None
-                stored = uow._to_row(etype, row.parsed)
+                stored = internal.to_row(uow, etype, row.parsed)
                 params.append({
                     **{f"v_{k}": v for k, v in stored.items()},
                     "k_id": row.old.id, "k_version": row.old.version, "v_version": row.old.version + 1,
@@ -216,20 +177,21 @@ class RecordWriter:
                 .where(table.c.id == sa.bindparam("k_id"), table.c.version == sa.bindparam("k_version"))
                 .values(values)
             )
-            with uow._refusals(etype):
+            with internal.refusals(uow, etype):
                 result = uow.connection.execute(statement, params)
             if uow.connection.dialect.supports_sane_multi_rowcount and result.rowcount != len(params):
                 first = group[0].old
                 assert first is not None
-                raise uow._stale(etype.name, first.id, first.version, None)
+                raise internal.stale(uow, etype.name, first.id, first.version, None)
+        items = []
         for row in rows:
             old = row.old
             assert old is not None
             diff = row.parsed
             new = Record(etype.name, old.merged(diff, {"version": old.version + 1, "updated_at": now, "updated_by": user}))
-            uow._after_write("updated", etype, new, old, diff)
-            if self._after_update:
-                uow._hook.crm_after_update(uow=uow, old=old, new=new, changes=diff)
+            internal.recorded(uow, "updated", etype, new, old, diff)
+            items.append((old, new, diff))
+        record_hooks.after_update(uow, etype, items)
 
 
 def parents_first(rows: list[PendingRow], ids: list[int], fields: list[str]) -> tuple[list[PendingRow], list[int]]:

@@ -43,10 +43,11 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import sqlalchemy as sa
 
-from crmcore.errors import ConfigError, CrmError, NotFoundError
+from crmcore.errors import ConfigError, CrmError
 from crmcore.fields import Choice
 from crmcore.money import Money
 from crmcore.records import Record
+from crmcore.workflow.assignees import Assignees, manager_of, resolve_assignee
 from crmcore.workflow.conditions import ConditionError, parse
 
 if TYPE_CHECKING:
@@ -275,138 +276,6 @@ def render(text: str | None, lookup: Callable[[tuple[str, ...]], Any]) -> str | 
         return str(found)
 
     return _PLACEHOLDER.sub(value, text)
-
-
-@attrs.frozen
-class Assignees:
-    """Whom an assignee names: users (first the one to assign), or a group ``(id, name)``."""
-
-    user_ids: tuple[int, ...] = ()
-    group: tuple[int, str] | None = None
-
-    @property
-    def first(self) -> int | None:
-        return self.user_ids[0] if self.user_ids else None
-
-
-def resolve_assignee(uow: UnitOfWork, spec: str, record: Record, *, rule: str = "") -> Assignees:
-    """Resolve an assignee (see the module docs) for *record*, reading as the system would.
-
-    :raises NotFoundError: for a role, group or user that does not exist, naming the rule.
-    """
-    registry = uow.registry
-    connection = uow.connection
-    if spec == "owner":
-        owner = record.get("owner_id")
-        if owner is not None:
-            return Assignees((owner,))
-        group_id = record.get("owner_group_id")
-        if group_id is not None:
-            return _group(uow, group_id, None, rule)
-        return Assignees()
-    if spec == "owner_manager":
-        owner = record.get("owner_id")
-        manager = manager_of(uow, owner) if owner is not None else None
-        return Assignees((manager,) if manager is not None else ())
-    kind, _, name = spec.partition(":")
-    if kind == "user":
-        table = registry.table("user")
-        row = connection.execute(sa.select(table.c.id).where(table.c.username == name)).first()
-        if row is None:
-            raise NotFoundError(f"rule {rule!r}: no user named {name!r} (assignee {spec!r}); add the user or change the rule",
-                                entity="user", id=name)
-        return Assignees((row[0],))
-    if kind == "role":
-        role = registry.table("role")
-        row = connection.execute(sa.select(role.c.id).where(role.c.name == name)).first()
-        if row is None:
-            raise NotFoundError(f"rule {rule!r}: no role named {name!r} (assignee {spec!r}); create the role or change the rule",
-                                entity="role", id=name)
-        return Assignees(tuple(_holders(uow, [row[0]]).get(row[0], ())))
-    group = registry.table("group")
-    row = connection.execute(sa.select(group.c.id).where(group.c.name == name)).first()
-    if row is None:
-        raise NotFoundError(f"rule {rule!r}: no group named {name!r} (assignee {spec!r}); create the group or change the rule",
-                            entity="group", id=name)
-    return _group(uow, row[0], name, rule)
-
-
-def _holders(uow: UnitOfWork, role_ids: Sequence[int]) -> dict[int, list[int]]:
-    """``{role id: [ids of the active users holding it]}`` (ordered by user id)."""
-    assignment = uow.registry.table("role_assignment")
-    user = uow.registry.table("user")
-    rows = uow.connection.execute(
-        sa.select(assignment.c.role_id, assignment.c.user_id)
-        .join(user, user.c.id == assignment.c.user_id)
-        .where(assignment.c.role_id.in_(list(role_ids)), sa.or_(user.c.active.is_(None), user.c.active == sa.true()))
-        .order_by(assignment.c.user_id)
-    )
-    found: dict[int, list[int]] = {}
-    for role_id, user_id in rows:
-        found.setdefault(role_id, []).append(user_id)
-    return found
-
-
-def manager_of(uow: UnitOfWork, user_id: int) -> int | None:
-    """The user's manager: going up from the user's roles one level at a time, the first
-    active user (lowest id) holding a role there, the user excepted. Roles without users are
-    skipped; ``None`` when nobody is found up to the top of the tree."""
-    assignment = uow.registry.table("role_assignment")
-    role = uow.registry.table("role")
-    connection = uow.connection
-    own = {r[0] for r in connection.execute(sa.select(assignment.c.role_id).where(assignment.c.user_id == user_id))}
-    if not own:
-        return None
-    parents = dict(connection.execute(sa.select(role.c.id, role.c.parent_id)).all())
-    seen = set(own)
-    level = own
-    while level:
-        level = {parents[r] for r in level if parents.get(r) is not None} - seen
-        if not level:
-            return None
-        seen |= level
-        holders = _holders(uow, sorted(level))
-        candidates = sorted(u for r in level for u in holders.get(r, ()) if u != user_id)
-        if candidates:
-            return candidates[0]
-    return None
-
-
-def _group(uow: UnitOfWork, group_id: int, name: str | None, rule: str) -> Assignees:
-    """A group and its users: user members, holders of member roles and of roles below
-    member role trees."""
-    registry = uow.registry
-    connection = uow.connection
-    group = registry.table("group")
-    if name is None:
-        name = connection.execute(sa.select(group.c.name).where(group.c.id == group_id)).scalar() or str(group_id)
-    member = registry.table("group_member")
-    users: set[int] = set()
-    roles: set[int] = set()
-    trees: set[int] = set()
-    for user_id, role_id, subordinates in connection.execute(
-        sa.select(member.c.user_id, member.c.role_id, member.c.subordinates).where(member.c.group_id == group_id)
-    ):
-        if user_id is not None:
-            users.add(user_id)
-        elif role_id is not None:
-            (trees if subordinates else roles).add(role_id)
-    if trees:
-        role = registry.table("role")
-        children: dict[int, list[int]] = {}
-        for role_id, parent_id in connection.execute(sa.select(role.c.id, role.c.parent_id)):
-            if parent_id is not None:
-                children.setdefault(parent_id, []).append(role_id)
-        todo = list(trees)
-        while todo:
-            current = todo.pop()
-            if current not in roles:
-                roles.add(current)
-                todo.extend(children.get(current, ()))
-    if roles:
-        for holders in _holders(uow, sorted(roles)).values():
-            users.update(holders)
-    return Assignees(tuple(sorted(users)), (group_id, name))
 
 
 # -- the builtin actions ------------------------------------------------------------------------

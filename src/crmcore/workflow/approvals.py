@@ -65,14 +65,6 @@ def as_system(uow: UnitOfWork) -> Iterator[UnitOfWork]:
         yield uow
 
 
-def _open(uow: UnitOfWork, entity: str, record_id: int) -> list[Any]:
-    table = uow.registry.table("approval")
-    statement = sa.select(table.c.id, table.c.status, table.c.role, table.c.rule, table.c.decided_by).where(
-        table.c.record_entity == entity, table.c.record_id == record_id, table.c.closed_at.is_(None),
-    ).order_by(table.c.id)
-    return list(uow.connection.execute(statement))
-
-
 def request_approval(
     uow: UnitOfWork, record: Record, role: str, *, rule: str | None = None, message: str | None = None,
 ) -> Record:
@@ -109,13 +101,12 @@ def check_move(uow: UnitOfWork, record: Record, transition: Transition) -> None:
 
     :raises TransitionError: naming the approval, its role and what to do.
     """
-    found = _open(uow, record.entity, record.id)
-    if found:
-        _check(uow, record, transition, found)
+    check_moves(uow, [(record, transition)])
 
 
 def check_moves(uow: UnitOfWork, moves: Sequence[tuple[Record, Transition]]) -> None:
-    """:func:`check_move` for ``(record, transition)`` pairs of records of one entity type,
+    """Refuse moves of ``(record, transition)`` pairs of records of one entity type while an
+    approval is pending, or forward after a rejection (see :func:`check_move`),
     with one read of their open approvals per 500 records; the first record held is named."""
     if not moves:
         return
@@ -162,20 +153,12 @@ def _check(uow: UnitOfWork, record: Record, transition: Transition, found: Seque
 
 def close_decided(uow: UnitOfWork, record: Record) -> int:
     """Close the decided approvals of *record* (after it moved): they no longer hold it."""
-    table = uow.registry.table("approval")
-    stamp = _now()
-    ids = [r[0] for r in uow.connection.execute(sa.select(table.c.id).where(
-        table.c.record_entity == record.entity, table.c.record_id == record.id, table.c.closed_at.is_(None),
-        table.c.status != PENDING,
-    ))]
-    with as_system(uow):
-        for approval_id in ids:
-            uow.update("approval", approval_id, closed_at=stamp)
-    return len(ids)
+    return close_decided_many(uow, [record])
 
 
 def close_decided_many(uow: UnitOfWork, records: Sequence[Record]) -> int:
-    """:func:`close_decided` for many records of one entity type (one read per 500 records)."""
+    """Close the decided approvals of *records*, of one entity type, after they moved (one read
+    per 500 records)."""
     if not records:
         return 0
     table = uow.registry.table("approval")

@@ -1,8 +1,8 @@
 """The workflow engine: where records are in their pipelines, and how they move.
 
 Every write of a staged entity passes here (from the ``crm_before_create`` and
-``crm_before_update`` hooks of the builtin workflow plugin, or ``crm_before_update_many`` for a
-batch of moves): a create gets its pipeline and first stage (a create in a later stage, or a
+``crm_before_update`` hooks of the builtin workflow plugin, a single write being a batch of
+one): a create gets its pipeline and first stage (a create in a later stage, or a
 change of pipeline into one, must be admitted by one transition into that stage:
 :meth:`Workflow.entry_refusal`); a change of stage is a move,
 checked against the pipeline's transitions, guards, permission and the target's required
@@ -11,8 +11,8 @@ fields; fields locked in the current stage cannot change. An illegal move raises
 allowed targets; a failing guard names the condition and the values it saw.
 
 Stages and transitions are looked up once per (pipeline, stage) and guards are compiled once
-(:mod:`crmcore.workflow.compiled`). A batch (:meth:`Workflow.on_update_many`) checks every
-record as a single move would, with the same messages, and reads the records its guards refer
+(:mod:`crmcore.workflow.compiled`). A batch (:meth:`Workflow.on_update`) checks every
+record with the same messages whatever the batch, and reads the records its guards refer
 to once for the batch (:meth:`Workflow.lookup_many`).
 """
 
@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from crmcore.errors import ConfigError, NotFoundError, TransitionError, ValidationError
 from crmcore.fields import Reference
 from crmcore.records import Record
+from crmcore.storage import internal
 from crmcore.workflow.compiled import Compiled, compile_condition
 from crmcore.workflow.pipelines import Pipeline, Stage, Transition
 
@@ -249,29 +250,17 @@ class Workflow:
             reasons.append(failed)
         return "no transition into it admits it (" + "; ".join(reasons) + ")"
 
-    def on_update(self, uow: UnitOfWork, record: Record, changes: Mapping[str, Any]) -> dict[str, Any]:
-        """Check a change of a staged record; returns the changes a move implies."""
-        entity = uow.registry.entity(record.entity)
-        values = record.values
-        if "pipeline" in changes and changes["pipeline"] != values.get("pipeline"):
-            return self._change_pipeline(uow, entity, record, changes)
-        pipeline, current, target = self._locate(entity, record, changes)
-        if target is None:
-            return {}
-        transition = self._transition(entity, record, pipeline, current, target)
-        merged = record.merged(changes)
-        self.check_transition(uow, entity, record, transition, merged)
-        return self._entered(entity, pipeline, target, record, changes)
-
-    def on_update_many(
+    def on_update(
         self, uow: UnitOfWork, entity: EntityType, items: Sequence[tuple[Record, Mapping[str, Any]]],
     ) -> list[dict[str, Any] | None]:
-        """:meth:`on_update` for a batch of changes of *entity*: each record is checked as a
-        single move would check it, with the same messages, in three rounds over the batch
-        (transitions, permissions and guards; then the ``crm_before_move_many`` and
-        ``crm_before_move`` hooks; then the target stages' required fields), so the first
-        record of a round that may not move is named. The permission of a transition is asked
-        once, guards run compiled over the batch and the records they refer to are read once.
+        """Check changes of records of *entity* (a single update is a batch of one) and return
+        the changes each move implies. Each record is checked in three rounds over the batch
+        (transitions, permissions and guards; then the ``crm_before_move`` hooks, once for the
+        batch; then the target stages' required fields), so the first record of a round that
+        may not move is named, with the same message whatever the batch. The permission of a
+        transition is asked once, guards run compiled over the batch and the records they
+        refer to are read once. A change of pipeline is checked against the transitions into
+        the new stage (:meth:`entry_refusal`).
 
         :returns: the changes each move implies, in the order of *items* (``None`` for none).
         """
@@ -282,7 +271,7 @@ class Workflow:
         for index, (record, changes) in enumerate(items):
             values = record.values
             if "pipeline" in changes and changes["pipeline"] != values.get("pipeline"):
-                results[index] = self.on_update(uow, record, changes)  # rare: the single path
+                results[index] = self._change_pipeline(uow, entity, record, changes)
                 continue
             key = (values.get("pipeline"), values.get(field), changes.get(field))
             found = legal.get(key)
@@ -308,12 +297,7 @@ class Workflow:
                     if lookups is None:
                         lookups = self.lookup_many(uow, entity, [_After(m[1].values, m[2]) for m in moves])
                     self._check_guards(entity, record, transition, record.merged(changes), lookups.of(number))
-        single, batch = uow.hook_callers("crm_before_move", "crm_before_move_many", many=True)
-        if single is not None:
-            for _, record, changes, (_, _, transition) in moves:
-                single(uow=uow, record=record, transition=transition, values=record.merged(changes))
-        if batch is not None:
-            batch(uow=uow, entity=entity.name, moves=[(m[1], m[3][2], _After(m[1].values, m[2])) for m in moves])
+        uow.crm.hook.crm_before_move(uow=uow, entity=entity.name, moves=[(m[1], m[3][2], _After(m[1].values, m[2])) for m in moves])
         now = _now()
         entered: dict[tuple[int, bool], dict[str, Any]] = {}  # shared by the moves alike
         for index, record, changes, (pipeline, target, _) in moves:
@@ -380,19 +364,6 @@ class Workflow:
         if target.required:
             self._require_fields(entity, target, record.merged(changes, extra), record)
         return extra
-
-    def check_transition(self, uow: UnitOfWork, entity: EntityType, record: Record, transition: Transition, merged: Mapping[str, Any]) -> None:  # noqa: E501
-        """Permission and guards of one move, then the ``crm_before_move`` hooks (raises
-        :class:`TransitionError`)."""
-        if transition.permission is not None and not uow.can(entity.name, transition.permission):
-            self._refuse_permission(uow, entity, record, transition)
-        if transition.guards:
-            self._check_guards(entity, record, transition, merged, self.lookup(uow, entity, merged))
-        single, batch = uow.hook_callers("crm_before_move", "crm_before_move_many", many=False)
-        if batch is not None:  # plugins with the batch form only, first
-            batch(uow=uow, entity=entity.name, moves=[(record, transition, dict(merged))])
-        if single is not None:
-            single(uow=uow, record=record, transition=transition, values=dict(merged))
 
     def _refuse_permission(self, uow: UnitOfWork, entity: EntityType, record: Record, transition: Transition) -> None:
         current = record.values.get(self.pipeline_of(entity.name, record.values).field)
@@ -533,13 +504,13 @@ class Lookups:
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
             for row in uow.connection.execute(sa.select(table).where(table.c.id.in_(chunk))).mappings():
-                cache[(target, row["id"])] = uow._row_to_record(etype, row, full=True)
+                cache[(target, row["id"])] = internal.row_of(uow, etype, row, full=True)
             for record_id in chunk:
                 cache.setdefault((target, record_id), None)
 
 
 def _read(uow: UnitOfWork, entity: str, record_id: int) -> Record | None:
     try:
-        return uow._select_one(uow.registry.entity(entity), record_id)
+        return internal.select_one(uow, uow.registry.entity(entity), record_id)
     except NotFoundError:
         return None

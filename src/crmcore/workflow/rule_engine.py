@@ -5,14 +5,14 @@ and of plugins, checked against the registry. The builtin plugin ``core.rules`` 
 the record hooks:
 
 - ``created``, ``updated`` and ``field_changed:<field>`` rules run from ``crm_after_create`` and
-  ``crm_after_update``, ``stage_entered`` and ``stage_left`` rules from ``crm_record_moved``,
+  ``crm_after_update``, ``stage_entered`` and ``stage_left`` rules from ``crm_after_move``,
   inside the unit of work that caused the event: their actions commit or roll back with it;
-- for a batch of moves (``uow.move_many``) the same rules run from ``crm_after_update_many``
-  and ``crm_records_moved``: each rule's compiled condition is evaluated over the batch (the
-  records conditions refer to are read once for it), then its actions run for the records it
-  fires for, batched where the action can (:attr:`Action.run_many`, such as ``add_tag``), one
-  record at a time otherwise. For each record the rules fire in the same order as for a single
-  move; a batch runs one rule over all its records before the next rule;
+- every event comes as a batch (a single write is a batch of one): each rule's condition is
+  evaluated over the batch (:mod:`crmcore.workflow.rule_batch`; the records conditions refer
+  to are read once for it), then its actions run for the records it fires for, batched where
+  the action can (:attr:`Action.run_many`, such as ``add_tag``), one record at a time
+  otherwise. For each record the rules fire in the same order whatever the batch; a batch runs
+  one rule over all its records before the next rule;
 - time-based rules become jobs (kind ``rules.timed``, one per rule and record, keyed
   ``rule:<rule>:<entity>:<id>``) when the record enters the stage or the date field is set,
   moved when the date changes and cancelled when the record leaves the stage or the date is
@@ -28,11 +28,8 @@ actions would do, writing nothing (``crm rules simulate``; usable from pytest).
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
-import decimal
 import logging
-import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -41,29 +38,21 @@ import sqlalchemy as sa
 
 from crmcore.actors import Actor
 from crmcore.errors import CrmError, ValidationError
-from crmcore.money import Money
 from crmcore.records import Record
 from crmcore.validation import validate
 from crmcore.workflow.actions import ActionContext, Assignees, resolve_assignee
 from crmcore.workflow.compiled import Compiled, compile_condition
 from crmcore.workflow.conditions import (
-    Compare,
-    Condition,
     Evaluation,
-    ListOf,
-    Literal,
-    Logical,
-    Name,
-    Node,
 )
-from crmcore.workflow.operations import _compare
+from crmcore.workflow.rule_batch import Batch, Filter, batch_filter
 from crmcore.workflow.rules import Event, Rule, RuleError, index_rules, parse_event, schedule_time
 
 if TYPE_CHECKING:
     from crmcore.registry import EntityType, Registry
     from crmcore.storage.uow import UnitOfWork
     from crmcore.workflow.actions import Action
-    from crmcore.workflow.engine import Lookups, Workflow
+    from crmcore.workflow.engine import Workflow
 
 __all__ = ["MAX_DEPTH", "TIMED_JOB", "Firing", "PlannedAction", "RuleEngine"]
 
@@ -159,7 +148,7 @@ class RuleEngine:
         self._updated: dict[tuple[str, ...], list[Rule]] = {}  # the rules an update of these fields wakes
         self._texts: dict[str, str] = {}  # conditions as text, for simulations
         self._compiled: dict[str, Compiled] = {r.name: compile_condition(r.when) for r in enabled if r.when is not None}
-        self._filters: dict[str, _Filter] = {r.name: _batch_filter(r.when.root) for r in enabled if r.when is not None}
+        self._filters: dict[str, Filter] = {r.name: batch_filter(r.when.root) for r in enabled if r.when is not None}
         self._plans = {r.name: [(self.actions[c.action], self.actions[c.action].with_defaults(c.params)) for c in r.then]
                        for r in enabled}
 
@@ -206,82 +195,60 @@ class RuleEngine:
         """Whether any enabled rule is about *entity*."""
         return entity in self.index or entity in self.timed
 
-    def on_created(self, uow: UnitOfWork, record: Record) -> None:
-        """Run the ``created`` rules of *record* and schedule its time-based rules."""
-        rules = self.index.get(record.entity, {}).get("created")
+    def on_created(self, uow: UnitOfWork, entity: str, records: Sequence[Record]) -> None:
+        """Run the ``created`` rules of new *records* of *entity* and schedule their
+        time-based rules (a single create is a batch of one)."""
+        rules = self.index.get(entity, {}).get("created")
         if rules:
-            self._fire(uow, rules, record, "created")
-        for rule in self.timed.get(record.entity, ()):
+            self._fire_many(uow, rules, records, "created")
+        for rule in self.timed.get(entity, ()):
             if rule.on.kind == "date_reached":
-                self._schedule(uow, rule, record)
-            elif record.get(self._stage_field(record)) == rule.on.target:
-                self._schedule(uow, rule, record)
+                self._schedule_many(uow, rule, records)
+            else:
+                self._schedule_many(uow, rule, [r for r in records if r.get(self._stage_field(r)) == rule.on.target])
 
-    def on_updated(self, uow: UnitOfWork, old: Record, new: Record, changes: Mapping[str, Any]) -> None:
-        """Run the ``updated`` and ``field_changed`` rules; move or cancel date-based jobs."""
-        index = self.index.get(new.entity)
-        if index:
-            key = (new.entity, *changes)
-            rules = self._updated.get(key)
-            if rules is None:
-                rules = list(index.get("updated", ()))
-                for name in changes:
-                    rules.extend(index.get(f"field_changed:{name}", ()))
-                if len(self._updated) >= 1000:  # kept for the usual few sets of fields only
-                    self._updated.clear()
-                self._updated[key] = rules
-            if rules:
-                self._fire(uow, rules, new, "updated")
-        for rule in self.timed.get(new.entity, ()):
-            if rule.on.kind == "date_reached" and rule.on.target in changes:
-                self._schedule(uow, rule, new)
-
-    def on_moved(self, uow: UnitOfWork, old: Record, new: Record, source: str | None, target: str | None) -> None:
-        """Run the ``stage_left`` and ``stage_entered`` rules; cancel and schedule the
-        ``days_in_stage`` jobs."""
-        if new.entity in self.approval_entities:
-            from crmcore.workflow.approvals import close_decided
-
-            close_decided(uow, new)
-        index = self.index.get(new.entity)
-        if index:
-            left = index.get(f"stage_left:{source}", ())
-            if left:
-                self._fire(uow, left, new, f"stage_left:{source}")
-            entered = index.get(f"stage_entered:{target}", ())
-            if entered:
-                self._fire(uow, entered, new, f"stage_entered:{target}")
-        for rule in self.timed.get(new.entity, ()):
-            if rule.on.kind == "days_in_stage" and rule.on.target in (source, target):
-                self._schedule(uow, rule, new)
-
-    def on_updated_many(self, uow: UnitOfWork, entity: str, items: Sequence[tuple[Record, Record, Mapping[str, Any]]]) -> None:
-        """:meth:`on_updated` for ``(old, new, changes)`` of many records of *entity*."""
+    def on_updated(self, uow: UnitOfWork, entity: str, items: Sequence[tuple[Record, Record, Mapping[str, Any]]]) -> None:
+        """Run the ``updated`` and ``field_changed`` rules of ``(old, new, changes)`` of
+        records of *entity*; move or cancel date-based jobs (a single update is a batch of one)."""
         index = self.index.get(entity)
         if index:
-            groups = _grouped([tuple(changes) for _, _, changes in items], [new for _, new, _ in items])  # by fields changed
-            updated = index.get("updated", ())
+            if len(items) == 1:  # a batch of one: its rules looked up once per set of fields
+                _, new, changes = items[0]
+                groups = {tuple(changes): [new]}
+            else:
+                groups = _grouped([tuple(changes) for _, _, changes in items], [new for _, new, _ in items])  # by fields changed
             for names, records in groups.items():
-                rules = list(updated)
-                for name in names:
-                    rules.extend(index.get(f"field_changed:{name}", ()))
+                rules = self._updated.get((entity, *names))
+                if rules is None:
+                    rules = list(index.get("updated", ()))
+                    for name in names:
+                        rules.extend(index.get(f"field_changed:{name}", ()))
+                    if len(self._updated) >= 1000:  # kept for the usual few sets of fields only
+                        self._updated.clear()
+                    self._updated[(entity, *names)] = rules
                 if rules:
-                    self._fire_many(uow, rules, records, "updated")
+                    self._fire_many(uow, rules, records, "updated")  # one record: _fire
         for rule in self.timed.get(entity, ()):
             if rule.on.kind == "date_reached":
                 self._schedule_many(uow, rule, [new for _, new, changes in items if rule.on.target in changes])
 
-    def on_moved_many(self, uow: UnitOfWork, entity: str, moves: Sequence[tuple[Record, Record, str | None, str | None]]) -> None:
-        """:meth:`on_moved` for ``(old, new, source, target)`` of many records of *entity*."""
+    def on_moved(self, uow: UnitOfWork, entity: str, moves: Sequence[tuple[Record, Record, str | None, str | None]]) -> None:
+        """Run the ``stage_left`` and ``stage_entered`` rules of ``(old, new, source, target)``
+        of records of *entity*; cancel and schedule the ``days_in_stage`` jobs (a single move
+        is a batch of one)."""
         if entity in self.approval_entities:
             from crmcore.workflow.approvals import close_decided_many
 
             close_decided_many(uow, [new for _, new, _, _ in moves])
         index = self.index.get(entity)
         if index:
-            news = [new for _, new, _, _ in moves]
-            left = _grouped([source for _, _, source, _ in moves], news)
-            entered = _grouped([target for _, _, _, target in moves], news)
+            if len(moves) == 1:  # a batch of one
+                _, new, source, target = moves[0]
+                left, entered = {source: [new]}, {target: [new]}
+            else:
+                news = [new for _, new, _, _ in moves]
+                left = _grouped([source for _, _, source, _ in moves], news)
+                entered = _grouped([target for _, _, _, target in moves], news)
             for source, records in left.items():
                 rules = index.get(f"stage_left:{source}", ())
                 if rules:
@@ -294,17 +261,9 @@ class RuleEngine:
             if rule.on.kind == "days_in_stage":
                 self._schedule_many(uow, rule, [new for _, new, source, target in moves if rule.on.target in (source, target)])
 
-    def check_move(self, uow: UnitOfWork, record: Record, transition: Any) -> None:
-        """Hold a move while an approval of the record is pending (see
-        :mod:`crmcore.workflow.approvals`)."""
-        if record.entity in self.approval_entities:
-            from crmcore.workflow.approvals import check_move
-
-            check_move(uow, record, transition)
-
     def check_moves(self, uow: UnitOfWork, entity: str, moves: Sequence[tuple[Record, Any, Any]]) -> None:
-        """:meth:`check_move` for ``(record, transition, values)`` of many records (one read of
-        their open approvals)."""
+        """Hold moves of ``(record, transition, values)`` while an approval of the record is
+        pending (see :mod:`crmcore.workflow.approvals`; one read of their open approvals)."""
         if entity in self.approval_entities:
             from crmcore.workflow.approvals import check_moves
 
@@ -328,14 +287,9 @@ class RuleEngine:
         """The dedupe key of the job of *rule* for *record*."""
         return f"rule:{rule.name}:{record.entity}:{record.id}"
 
-    def _schedule(self, uow: UnitOfWork, rule: Rule, record: Record) -> None:
-        """Queue the job of time-based *rule* for *record*, or cancel it when the rule no longer
-        applies to the record."""
-        self._schedule_many(uow, rule, [record])
-
     def _schedule_many(self, uow: UnitOfWork, rule: Rule, records: Sequence[Record]) -> None:
-        """:meth:`_schedule` for many records: their jobs queued with one statement, the jobs
-        of those the rule no longer applies to cancelled with another."""
+        """Queue the jobs of time-based *rule* for *records* with one statement, and cancel
+        with another those of the records the rule no longer applies to."""
         if not records:
             return
         from crmcore.jobs import cancel_many, enqueue_many
@@ -453,13 +407,13 @@ class RuleEngine:
         current = list(records)
         now = dt.datetime.now(dt.UTC)
         debug = log.isEnabledFor(logging.DEBUG)
-        batch: _Batch | None = None
+        batch: Batch | None = None
         state = self._enter(uow)
         try:
             for rule in rules:
                 if batch is None:  # again after actions ran: they may have changed what conditions read
                     rows = [r.values for r in current]
-                    batch = _Batch(rows, workflow.lookup_many(uow, etype, rows))
+                    batch = Batch(rows, workflow.lookup_many(uow, etype, rows))
                 lookups = batch.lookups
                 test = self._filters.get(rule.name)
                 try:
@@ -637,162 +591,6 @@ def _lazy_lookup(workflow: Any, uow: UnitOfWork, etype: EntityType, values: Mapp
         return made[0](path)
 
     return lookup
-
-
-# -- conditions over a batch ------------------------------------------------------------------------
-
-
-class _Batch:
-    """The records one pass of a rule over a batch looks at: their values, each field's values
-    as a column (read once, for every condition of the pass) and the lookups of references."""
-
-    def __init__(self, rows: Sequence[Mapping[str, Any]], lookups: Lookups) -> None:
-        self.rows = rows
-        self.lookups = lookups
-        self._columns: dict[str, list[Any]] = {}
-        self._numbers: dict[str, list[Any]] = {}
-        self._ranked: dict[str, tuple[list[Any], list[int], list[int]]] = {}
-        self.everyone = list(range(len(rows)))
-
-    def column(self, name: str) -> list[Any]:
-        found = self._columns.get(name)
-        if found is None:
-            found = self._columns[name] = [row.get(name) for row in self.rows]
-        return found
-
-    def numbers(self, name: str) -> list[Any]:
-        """The column of *name* as the numbers ordered comparisons use (a money amount, an
-        integer or decimal as it is), :data:`_OTHER` for any other value."""
-        found = self._numbers.get(name)
-        if found is None:
-            found = self._numbers[name] = [
-                v.amount if (kind := type(v)) is Money else v if kind is int or kind is decimal.Decimal else _OTHER
-                for v in self.column(name)
-            ]
-        return found
-
-
-    def ranked(self, name: str) -> tuple[list[Any], list[int], list[int]]:
-        """``(numbers ascending, their row indexes, indexes of the rows whose value is no
-        number)`` of the column of *name*: one sort serves every threshold on the column."""
-        found = self._ranked.get(name)
-        if found is None:
-            numbers = self.numbers(name)
-            order = sorted((i for i in self.everyone if numbers[i] is not _OTHER), key=numbers.__getitem__)
-            others = [i for i in self.everyone if numbers[i] is _OTHER] if len(order) < len(numbers) else []
-            found = self._ranked[name] = ([numbers[i] for i in order], order, others)
-        return found
-
-
-#: Stands for a value that is no number in :meth:`_Batch.numbers`.
-_OTHER = object()
-
-
-#: ``filter(batch, indexes) -> indexes``: the rows (by index, in order) a condition holds for.
-_Filter = Callable[[_Batch, list[int]], list[int]]
-_ORDER = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
-
-
-def _batch_filter(node: Node) -> _Filter:
-    """A condition evaluated over the rows of a batch, giving what the compiled condition
-    (:mod:`crmcore.workflow.compiled`) gives for each row: ``and`` and ``or`` narrow the rows
-    part by part, a comparison of a field with constants runs over the field's column in one
-    loop (as ``_fast_compare`` does), anything else runs compiled row by row."""
-    if isinstance(node, Logical):
-        parts = [_batch_filter(part) for part in node.parts]
-        if node.op == "and":
-            def every(batch: _Batch, indexes: list[int]) -> list[int]:
-                for part in parts:
-                    if not indexes:
-                        break
-                    indexes = part(batch, indexes)
-                return indexes
-
-            return every
-
-        def some(batch: _Batch, indexes: list[int]) -> list[int]:
-            hit: set[int] = set()
-            rest = indexes
-            for part in parts:
-                if not rest:
-                    break
-                found = part(batch, rest)
-                if found:
-                    hit.update(found)
-                    rest = [i for i in rest if i not in hit]
-            return [i for i in indexes if i in hit]
-
-        return some
-    if isinstance(node, Compare):
-        fast = _column_compare(node)
-        if fast is not None:
-            return fast
-    test = compile_condition(Condition(node, None))
-
-    def each(batch: _Batch, indexes: list[int]) -> list[int]:
-        rows, lookups = batch.rows, batch.lookups
-        resolve = lookups.resolve
-        out = []
-        for index in indexes:
-            lookups.at = index
-            if test(rows[index], resolve, {}):
-                out.append(index)
-        return out
-
-    return each
-
-
-def _column_compare(node: Compare) -> _Filter | None:
-    """The comparisons ``_fast_compare`` shortcuts (a field against constants), over a column."""
-    left = node.left
-    if not isinstance(left, Name) or len(left.path) != 1 or left.path in (("today",), ("now",)):
-        return None
-    name, op, right = left.path[0], node.op, node.right
-    if op in _ORDER and isinstance(right, Literal) and type(right.value) in (int, decimal.Decimal):
-        constant, order = right.value, _ORDER[op]
-
-        def ordered(batch: _Batch, indexes: list[int]) -> list[int]:
-            if indexes is batch.everyone:  # the rows past the threshold, back in batch order
-                numbers, rows, others = batch.ranked(name)
-                if op == ">":
-                    found = rows[bisect.bisect_right(numbers, constant):]
-                elif op == ">=":
-                    found = rows[bisect.bisect_left(numbers, constant):]
-                elif op == "<":
-                    found = rows[:bisect.bisect_left(numbers, constant)]
-                else:
-                    found = rows[:bisect.bisect_right(numbers, constant)]
-                if others:  # a missing value is never above or below anything
-                    column = batch.column(name)
-                    found = found + [i for i in others if column[i] is not None and _compare(op, column[i], constant)]
-                return sorted(found)
-            numbers = batch.numbers(name)
-            column = batch.column(name)
-            return [i for i in indexes if (order(n, constant) if (n := numbers[i]) is not _OTHER else _compare(op, column[i], constant))]
-
-        return ordered
-    if op in ("=", "!=") and isinstance(right, Literal) and type(right.value) is str:
-        text, equal = right.value, op == "="
-
-        def same(batch: _Batch, indexes: list[int]) -> list[int]:  # a missing value is unequal to any text
-            column = batch.column(name)
-            return [i for i in indexes if (
-                (v == text) is equal if type(v := column[i]) is str else (not equal) if v is None else _compare(op, v, text))]
-
-        return same
-    if op in ("in", "not in") and isinstance(right, ListOf) and right.items and all(
-        isinstance(i, Literal) and type(i.value) is str for i in right.items
-    ):
-        items = [i.value for i in right.items]  # type: ignore[attr-defined]
-        texts, inside = frozenset(items), op == "in"
-
-        def member(batch: _Batch, indexes: list[int]) -> list[int]:  # a missing value is neither in nor not in
-            column = batch.column(name)
-            return [i for i in indexes if (
-                (v in texts) is inside if type(v := column[i]) is str else False if v is None else _compare(op, v, items))]
-
-        return member
-    return None
 
 
 @attrs.define(eq=False)
