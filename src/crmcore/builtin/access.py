@@ -119,8 +119,7 @@ def group_add(name: str, members: tuple[str, ...], description: str | None) -> N
     """Create group NAME, or add members to it if it exists."""
     crm = current_app()
     with crm.unit_of_work(current_actor()) as uow:
-        table = uow.registry.table("group")
-        exists = uow.connection.execute(table.select().where(table.c.name == name)).first() is not None
+        exists = uow.select("group", fields=("id",)).where(name=name).exists()
         if exists:
             admin.add_group_members(uow, name, members)
         else:

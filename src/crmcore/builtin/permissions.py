@@ -124,10 +124,8 @@ def crm_before_update(uow: Any, entity: str, items: list[tuple[Any, dict[str, An
 
 
 def _check_role_parent(uow: Any, role_id: int, parent_id: int) -> None:
-    table = uow.registry.table("role")
-    import sqlalchemy as sa
-
-    parents = dict(uow.connection.execute(sa.select(table.c.id, table.c.parent_id)).all())
+    with uow.system_scope("a role's new parent is checked against the whole role tree") as system:
+        parents = {row["id"]: row["parent_id"] for row in system.select("role", fields=("id", "parent_id")).all()}
     current: int | None = parent_id
     while current is not None:
         if current == role_id:
@@ -140,10 +138,7 @@ def crm_seed(crm: Any, uow: Any) -> list[str]:
     """Create the roles and groups declared in settings that the database lacks."""
     model = crm.access.model
     done: list[str] = []
-    import sqlalchemy as sa
-
-    role_table = uow.registry.table("role")
-    existing = {r.name: r.id for r in uow.connection.execute(sa.select(role_table.c.id, role_table.c.name))}
+    existing = {row["name"]: row["id"] for row in uow.select("role", fields=("id", "name")).all()}
     for decl in model.roles:
         if decl.name not in existing:
             existing[decl.name] = uow.create("role", name=decl.name, label=decl.label or None, profiles=list(decl.profiles)).id
@@ -153,8 +148,7 @@ def crm_seed(crm: Any, uow: Any) -> list[str]:
             record = uow.get("role", existing[decl.name])
             if record.parent_id is None:
                 uow.update(record, parent_id=existing[decl.parent])
-    group_table = uow.registry.table("group")
-    groups = {r[0] for r in uow.connection.execute(sa.select(group_table.c.name))}
+    groups = {row["name"] for row in uow.select("group", fields=("name",)).all()}
     for name, description in model.groups.items():
         if name not in groups:
             uow.create("group", name=name, description=description or None)

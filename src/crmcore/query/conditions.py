@@ -133,8 +133,9 @@ class Conditions:
     __slots__ = ()
     entity: EntityType
 
-    def _target(self, name: str, purpose: str) -> _Target:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by the class the compiler is mixed into
+
+        def _target(self, name: str, purpose: str) -> _Target: ...
 
     def _compile(self, condition: Any, *, negate: bool, depth: int = 0) -> sa.ColumnElement[bool]:
         if isinstance(condition, str):
