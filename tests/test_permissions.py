@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from crmcore import Actor, ConfigError, NotFoundError, PermissionDeniedError
+from crmcore import Actor, ConfigError, NotFoundError, PermissionDeniedError, ValidationError
 from crmcore.security import admin
 
 SECURITY = {
@@ -269,3 +269,12 @@ def test_an_invisible_duplicate_is_neither_updated_nor_revealed_by_an_import(tea
         assert hidden.last_name == "rep2 lead" and hidden.version == 2
         mine = uow.query("lead").where(email="shared@example.com", owner_id=actors["rep1"].user_id).all()
         assert [r.last_name for r in mine] == ["Imported"]
+
+
+def test_a_role_cannot_be_moved_below_one_of_its_own_subordinates(crm_factory):
+    crm = crm_factory(settings={"security": {"roles": {"boss": {}, "deputy": {"parent": "boss"}, "clerk": {"parent": "deputy"}}}})
+    with crm.unit_of_work() as uow:
+        roles = {row["name"]: row["id"] for row in uow.select("role", fields=("id", "name")).all()}
+        with pytest.raises(ValidationError, match="the role tree cannot form a cycle"):
+            uow.update("role", roles["boss"], parent_id=roles["clerk"])
+        assert uow.get("role", roles["boss"]).parent_id is None
