@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from crmcore.errors import NotFoundError, PermissionDeniedError, ReferenceError, ValidationError
 from crmcore.fields import FieldType
 from crmcore.records import Record
-from crmcore.storage import record_hooks, writes_where
+from crmcore.storage import writes_where
 from crmcore.storage.batch import check_access_many as _check_access_many
 from crmcore.storage.batch import update_many as _update_many
 from crmcore.storage.bulk import BulkInsert, allocate_ids, processed_column
@@ -280,40 +280,7 @@ def delete_many(uow: UnitOfWork, entity: str, records: Sequence[Record], privile
     uow.require(entity, privilege)
     current = _current(uow, entity, records)
     _check_access_many(uow, etype, current, privilege)
-    linked = writes_where._linked(uow, etype, current)
-    plain = [record for record in current if record.id not in linked]
-    for record in current:
-        if record.id in linked:
-            uow._delete(etype, record)  # its references followed as a single delete follows them
-    if plain:
-        _delete_rows(uow, etype, plain)
-    uow._security_changed(entity)
-    return len(current)
-
-
-def _delete_rows(uow: UnitOfWork, etype: EntityType, records: Sequence[Record]) -> None:
-    """Delete *records* (full, as just read), which nothing refers to: the hooks through callers
-    called once for the batch, the taggings and the rows of each batch at one version in one statement
-    each, an audit entry with each record's snapshot, its signal."""
-    entity = etype.name
-    record_hooks.before_delete(uow, etype, list(records))
-    tagging = uow.crm.core_tables["tagging"]
-    table = uow.registry.table(entity)
-    untag = sa.delete(tagging).where(tagging.c.entity == entity, tagging.c.record_id.in_(_listed("b_ids")))
-    delete = sa.delete(table).where(table.c.id.in_(_listed("b_ids")), table.c.version == sa.bindparam("b_version"))
-    by_version: dict[int, list[int]] = {}
-    for record in records:
-        by_version.setdefault(record.version, []).append(record.id)
-    for version, same in by_version.items():
-        for start in range(0, len(same), _CHUNK):
-            chunk = same[start:start + _CHUNK]
-            uow._execute(untag, {"b_ids": chunk})
-            if uow._execute(delete, {"b_ids": chunk, "b_version": version}).rowcount != len(chunk):
-                raise writes_where._conflict(uow, etype, [(record_id, version) for record_id in chunk])
-    after_write = uow._after_write
-    for record in records:
-        after_write("deleted", etype, record, record, {})
-    record_hooks.after_delete(uow, etype, list(records))
+    return writes_where.delete_records(uow, etype, current)
 
 
 def field_history(uow: UnitOfWork, entity: str, ids: Iterable[int], field: str) -> dict[int, list[tuple[Any, Any, Any]]]:
