@@ -9,7 +9,6 @@ rest), every record is audited in one pass and the ``after`` hooks get the batch
 from __future__ import annotations
 
 import datetime as dt
-import gc
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -43,20 +42,12 @@ def move_many(uow: UnitOfWork, records: Iterable[Record], stage: str) -> list[Re
     entity = given[0].entity
     if any(r.entity != entity for r in given):
         raise ValidationError("move_many moves records of one entity type at a time", entity=entity)
-    # A batch makes many short-lived objects without cycles, which reference counting
-    # frees; as in the bulk import, the cyclic collector is paused meanwhile (its scans of
-    # them and of the records the caller holds would cost a fifth of the time).
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        return _move_batch(uow, entity, given, stage)
-    finally:
-        if collecting:
-            gc.enable()
+    return _move_batch(uow, entity, given, stage)
 
 
 def _move_batch(uow: UnitOfWork, entity: str, given: list[Record], stage: str) -> list[Record]:
-    """Move *given*, records of *entity*, to *stage* (the collector paused by the caller)."""
+    """Move *given*, records of *entity*, to *stage* (the cyclic collector paused by
+    :meth:`UnitOfWork.move_many`, as by every write of the unit)."""
     etype = uow.registry.entity(entity)
     uow.require(entity, "update")
     current = current_many(uow, etype, given)
