@@ -37,6 +37,9 @@ Benchmarks (default: import_leads, list_page, list_page_fields, aggregate):
                      (target: >= 3,000 moves/s on SQLite); floor: one hand-written UPDATE per record.
 ``move_opportunities_bulk``  the same N moves and rules with one ``uow.move_many`` (target:
                      >= 20,000 moves/s); floor: the UPDATE with ``executemany``.
+``tag_cloud``        a rep's tag cloud over N tagged opportunities (default 1,000,000), through
+                     the read predicate; median latency; floor: the same counts by hand-written
+                     SQL (target: ratio >= 0.5; see tags.py).
 ``convert_leads``    N qualified leads (default 10,000) converted into accounts, contacts and
                      opportunities with ``crm_sales.convert_leads`` (target: >= 2,000/s);
                      floor: the same INSERTs and DELETE by hand (see sales.py).
@@ -79,6 +82,7 @@ BENCHMARKS: dict[str, int] = {
     "move_opportunities": 10_000,
     "move_opportunities_bulk": 10_000,
     "convert_leads": 10_000,
+    "tag_cloud": 1_000_000,
 }
 DEFAULT = ("import_leads", "list_page", "list_page_fields", "aggregate")
 FIELDS = ("name", "rows", "seconds", "rows_per_s", "floor_rows_per_s", "ratio_to_floor", "peak_rss_mb")
@@ -106,6 +110,10 @@ def _child(name: str, rows: int, url: str | None) -> dict[str, Any]:
             import helpdesk
 
             return helpdesk.run(name, rows, url, workdir)
+        if name == "tag_cloud":
+            import tags
+
+            return tags.run(name, rows, url, workdir)
         if name in ("secure_list_page", "role_change", "role_change_100k"):
             import security
 

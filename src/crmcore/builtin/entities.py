@@ -27,12 +27,21 @@ from crmcore.fields import (
     Url,
 )
 from crmcore.hookspecs import hookimpl
-from crmcore.plugins import PluginInfo
+from crmcore.plugins import PluginInfo, Setting
 
 if TYPE_CHECKING:
     from crmcore import UnitOfWork
 
-PLUGIN = PluginInfo(name="core", title="Core entities", description="Users, teams, accounts, contacts, leads, opportunities, activities, notes, tags, documents.")
+PLUGIN = PluginInfo(
+    name="core",
+    title="Core entities",
+    description="Users, teams, accounts, contacts, leads, opportunities, activities, notes, tags, documents.",
+    settings={
+        "private_tags": Setting(bool, default=False, help=(
+            "A user's tags are their own by default: only they see them (uow.tag(..., private=...) "
+            "chooses per call; the system actor's tags are shared).")),
+    },
+)
 
 LEAD_SOURCES = ("web", "referral", "event", "campaign", "partner", "cold_call", "email", "phone", "import", "other")
 OPPORTUNITY_STAGES = (

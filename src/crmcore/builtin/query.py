@@ -56,14 +56,19 @@ _WHERE = click.option(
               help="Print at most N records; 0 prints all.")
 @click.option("--fields", "fields", metavar="A,B,...",
               help="The fields to show, in order [default: id, the title and the first few filled fields].")
+@click.option("--tag", "tags", multiple=True, metavar="NAME",
+              help="Only records carrying tag NAME, shared or your own (repeatable; all must hold).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of records.")
-def list_records(entity: str, where: tuple[str, ...], sort: tuple[str, ...], limit: int, fields: str | None, as_json: bool) -> None:
-    """List the records of ENTITY that match every --where, as a table or JSON."""
+def list_records(
+    entity: str, where: tuple[str, ...], sort: tuple[str, ...], limit: int, fields: str | None, tags: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """List the records of ENTITY that match every --where and --tag, as a table or JSON."""
     crm = current_app()
     etype = crm.registry.entity(entity)
     names = _field_names(etype, fields) if fields else None
     with crm.unit_of_work(current_actor()) as uow:
-        query = _filtered(uow.query(entity), where).order_by(*sort)
+        query = _filtered(uow.query(entity), where).where(*(("tags", "=", tag) for tag in tags)).order_by(*sort)
         if as_json:
             _echo_json_records(crm, query.limit(limit or None), names)
             return

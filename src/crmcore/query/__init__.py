@@ -20,7 +20,10 @@ A condition is one of:
 - ``(field, operator, value)``, or ``(field, "is null")`` / ``(field, "is not null")``;
 - ``{"all": [condition, ...]}``, ``{"any": [condition, ...]}``, ``{"not": condition}``;
 - a text filter such as ``"amount>50000"`` (see :func:`parse_where`);
-- keyword equality: ``.where(stage="won")`` (``None`` means ``is null``).
+- keyword equality: ``.where(stage="won")`` (``None`` means ``is null``);
+- on an ownable entity type, the pseudo field ``tags``: ``("tags", "=", "vip")``, ``"tags in
+  vip,partner"`` (any of them), ``!=`` and ``not in`` (the others), ``("tags", "is null")``
+  (no tag): the tags the actor sees, shared or their own private ones.
 
 Semantics, the same on SQLite and PostgreSQL:
 

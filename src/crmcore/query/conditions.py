@@ -41,6 +41,9 @@ OPERATORS = (
 _NULL_OPERATORS = frozenset({"is null", "is not null"})
 _TEXT_OPERATORS = frozenset({"contains", "startswith"})
 _NEGATED = {"!=": "=", "not in": "in", "is not null": "is null"}
+#: The pseudo field of an ownable entity's tags in conditions, and its operators.
+TAGS = "tags"
+_TAG_OPERATORS = ("=", "!=", "in", "not in", "is null", "is not null")
 
 
 # -- the companion currency field of money fields ------------------------------------------------
@@ -132,6 +135,8 @@ class Conditions:
 
     __slots__ = ()
     entity: EntityType
+    uow: UnitOfWork
+    table: sa.Table
 
     if TYPE_CHECKING:  # provided by the class the compiler is mixed into
 
@@ -173,6 +178,8 @@ class Conditions:
         )
 
     def _leaf(self, name: str, op: str, value: Any, *, negate: bool) -> sa.ColumnElement[bool]:
+        if name == TAGS and self.entity.ownable and not self.entity.has_field(TAGS):
+            return self._tags(op, value, negate=negate)
         target = self._target(name, "filter")
         op = " ".join(op.lower().split()) if isinstance(op, str) else op
         if op not in OPERATORS:
@@ -199,6 +206,36 @@ class Conditions:
         if negate:
             return sa.or_(sa.not_(expression), column.is_(None))
         return expression
+
+    def _tags(self, op: str, value: Any, *, negate: bool) -> sa.ColumnElement[bool]:
+        """The pseudo field ``tags`` of an ownable entity: ``("tags", "=", "vip")`` holds for
+        the records carrying tag ``vip`` (shared, or the actor's own private one); ``in``
+        takes several (any of them), ``!=`` and ``not in`` the others, ``is null`` the records
+        without a tag the actor sees."""
+        from crmcore.storage.tagging import tagged_condition
+
+        op = " ".join(op.lower().split()) if isinstance(op, str) else op
+        if op not in _TAG_OPERATORS:
+            raise ValidationError(
+                {TAGS: [f"operator {shown(op)} does not apply to tags; use one of: {', '.join(_TAG_OPERATORS)}"]},
+                entity=self.entity.name,
+            )
+        if op in _NEGATED:
+            op, negate = _NEGATED[op], not negate
+        entity = self.entity.name
+        if op == "is null":
+            names: list[Any] | None = None
+        elif op == "in":
+            names = [str(item).strip() for item in (value.split(",") if isinstance(value, str) else value)] \
+                if isinstance(value, (str, Sequence)) else [value]
+        else:
+            names = [value]
+        if names is not None and (not names or any(not isinstance(n, str) or not n.strip() for n in names)):
+            raise ValidationError({TAGS: [f"expected tag names, got {shown(value)}"]}, entity=entity)
+        carried = tagged_condition(self.uow, entity, self.table, None if names is None else [n.strip() for n in names])
+        if op == "is null":
+            carried = sa.not_(carried)
+        return sa.not_(carried) if negate else carried
 
     def _expression(self, target: _Target, op: str, value: Any) -> sa.ColumnElement[bool]:
         column = target.column

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from crmcore.storage.migrations import revision as revision
     from crmcore.storage.operations import Change as Change
     from crmcore.storage.raw import RawConnection as RawConnection
+    from crmcore.storage.tagging import TagWeight as TagWeight
     from crmcore.storage.types import JSONList as JSONList
     from crmcore.storage.types import ScaledDecimal as ScaledDecimal
     from crmcore.storage.types import UTCDateTime as UTCDateTime
@@ -25,6 +26,7 @@ __all__, __getattr__, __dir__ = lazy_exports(__name__, {
     "crmcore.storage.migrations": ("revision",),
     "crmcore.storage.operations": ("Change",),
     "crmcore.storage.raw": ("RawConnection",),
+    "crmcore.storage.tagging": ("TagWeight",),
     "crmcore.storage.types": ("JSONList", "ScaledDecimal", "UTCDateTime"),
     "crmcore.storage.uow": ("UnitOfWork",),
 })

@@ -30,6 +30,9 @@ def build_core_tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
         sa.Column("tag_id", sa.Integer(), sa.ForeignKey("crm_tag.id", ondelete="CASCADE"), primary_key=True),
         sa.Column("entity", sa.String(64), primary_key=True),
         sa.Column("record_id", sa.Integer(), primary_key=True),
+        # 0: a shared tagging, every reader of the record sees it; a user's id: that user's
+        # private tagging, which only they see
+        sa.Column("owner_id", sa.Integer(), primary_key=True, server_default="0"),
         sa.Index(None, "entity", "record_id"),
         info={"origin": "core"},
     )

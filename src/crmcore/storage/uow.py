@@ -65,6 +65,7 @@ from crmcore.storage.audit import AUDIT_COLUMNS, AuditEntry
 from crmcore.storage.bulk import BulkInsert
 from crmcore.storage.operations import Change, _as_id, _atomic, _Issued, _issued_by, _now
 from crmcore.storage.raw import RawConnection
+from crmcore.storage.tagging import TagWeight
 from crmcore.storage.unmanaged_refs import raise_delete_refusal
 from crmcore.storage.uow_sets import SetWork
 from crmcore.validation import validate
@@ -468,40 +469,54 @@ class UnitOfWork(SetWork):
         return _audit.timeline(self, entity, id)
 
     @_atomic
-    def tag(self, record: Record, *names: str) -> None:
+    def tag(self, record: Record, *names: str, private: bool | None = None) -> None:
         """Tag an ownable record with *names*, creating tags that do not exist yet.
 
-        Names are parsed like the tag's ``name`` field (surrounding space goes); the audit entry
-        lists the tags actually added.
+        Names are parsed like the tag's ``name`` field (surrounding space goes). A shared
+        tagging (needs update access to the record) is seen by every reader of the record and
+        audited, the entry listing the tags actually added; a private one (read access is
+        enough) is seen by the user alone and not audited.
+
+        :param private: the user's own tagging; default ``[plugins.core] private_tags``. The
+            system actor's taggings are shared.
         """
-        _tagging.tag(self, record, *names)
+        _tagging.tag(self, record, *names, private=private)
 
     @_atomic
-    def tag_many(self, records: Iterable[Record], *names: str) -> None:
+    def tag_many(self, records: Iterable[Record], *names: str, private: bool | None = None) -> None:
         """Tag many ownable records of one entity type with *names*, set-based: :meth:`tag`
         for each record, with one read of the tags, one of the records' present taggings and
         one insert per 500 records.
 
         :raises NotFoundError: when a record does not exist (any more).
         """
-        _tagging.tag_many(self, records, *names)
+        _tagging.tag_many(self, records, *names, private=private)
 
     @_atomic
-    def untag(self, record: Record, *names: str) -> None:
-        """Remove tags *names* from *record* (names it does not carry are ignored); the audit
-        entry lists the tags actually removed."""
-        _tagging.untag(self, record, *names)
+    def untag(self, record: Record, *names: str, private: bool | None = None) -> None:
+        """Remove tags *names* from *record*: the shared taggings, or with *private* the user's
+        own (default as :meth:`tag`); names it does not carry are ignored. Removing shared tags
+        is audited, the entry listing the tags actually removed."""
+        _tagging.untag(self, record, *names, private=private)
 
     def tags(self, record: Record) -> list[str]:
-        """The names of *record*'s tags, sorted."""
+        """The names of *record*'s tags the actor sees (shared ones and their own), sorted."""
         return _tagging.tags(self, record)
 
-    def tag_counts(self, entity: str | None = None) -> list[tuple[str, int]]:
-        """``(tag name, number of tagged records)`` for a tag cloud, most used first."""
-        return _tagging.tag_counts(self, entity)
+    def tag_counts(self, entity: str | None = None, top: int | None = None) -> list[tuple[str, int]]:
+        """``(tag name, number of tagged records)``, most used first (then by name): the
+        records of *entity* (default: every ownable entity type) the actor may read, carrying
+        the tag shared or as the actor's own private tag; the *top* most used only."""
+        return _tagging.tag_counts(self, entity, top)
+
+    def tag_cloud(self, entity: str | None = None, top: int | None = None) -> list[TagWeight]:
+        """The tag cloud: :meth:`tag_counts` as :class:`~crmcore.storage.tagging.TagWeight`
+        (name, count, weight 1 to 5 on a logarithmic scale), most used first."""
+        return _tagging.tag_cloud(self, entity, top)
 
     def tagged(self, entity: str, tag: str) -> list[Record]:
-        """The records of *entity* tagged *tag*."""
+        """The records of *entity* the actor may read tagged *tag* (shared or their own); the
+        query form is ``uow.query(entity).where(("tags", "=", tag))``."""
         return _tagging.tagged(self, entity, tag)
 
     def query(self, entity: str) -> Query:
