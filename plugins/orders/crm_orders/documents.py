@@ -33,6 +33,7 @@ __all__ = [
     "DOCUMENTS",
     "LINE_FIELDS",
     "PRICING_FIELDS",
+    "PRICING_FIELDS_SET",
     "Document",
     "PendingTotals",
     "copy_lines",
@@ -41,6 +42,7 @@ __all__ = [
     "line_input",
     "lines_of",
     "mark",
+    "mark_documents",
     "parse_discounts",
     "refresh",
     "refresh_pending",
@@ -69,6 +71,8 @@ LINE_FIELDS = ("position", "product_id", "description", "quantity", "unit_price"
                "tax_rate", "price_snapshot")
 #: The fields of a document its totals depend on besides its lines; copied to the order.
 PRICING_FIELDS = ("currency", "document_discount", "rounding_mode", "rounding_method", "rounding_places", "pricing_date")
+#: The document fields whose change calls for new totals.
+PRICING_FIELDS_SET = frozenset(("currency", "document_discount", "rounding_mode", "rounding_method", "rounding_places"))
 _READ_FIELDS = ("id", "position", "quantity", "unit_price", "discounts", "tax_code", "tax_rate")
 
 
@@ -161,9 +165,14 @@ def lines_of(uow: UnitOfWork, document: Document, ids: Iterable[int], fields: Se
     return found
 
 
-def refresh(uow: UnitOfWork, entity: str, ids: Iterable[int]) -> dict[int, DocumentTotals]:
+def refresh(uow: UnitOfWork, entity: str, ids: Iterable[int], *,
+            lines: Mapping[int, Sequence[Mapping[str, Any]]] | None = None) -> dict[int, DocumentTotals]:
     """Recompute the totals of the documents *ids* of *entity* and write those that changed
-    (as the system: totals are read-only). Returns the totals by document id."""
+    (as the system: totals are read-only). Returns the totals by document id.
+
+    :param lines: every line of each document, in position order, when the caller has them
+        (it just wrote them): they are not read again.
+    """
     document = DOCUMENTS[entity]
     wanted = sorted(set(ids))
     if not wanted:
@@ -171,7 +180,8 @@ def refresh(uow: UnitOfWork, entity: str, ids: Iterable[int]) -> dict[int, Docum
     pending = _pending(uow)
     if pending is not None:
         pending.discard(uow, entity, wanted)
-    lines = lines_of(uow, document, wanted)
+    if lines is None:
+        lines = lines_of(uow, document, wanted)
     with uow.acting_as(Actor.system()):
         records = uow.get_many(entity, wanted)
         found: dict[int, DocumentTotals] = {}
@@ -219,6 +229,13 @@ def mark(uow: UnitOfWork, line_entity: str, lines: Iterable[Mapping[str, Any]]) 
     if document is None or pending is None:
         return
     pending.add(uow, document.entity, (line.get(document.parent_field) for line in lines))
+
+
+def mark_documents(uow: UnitOfWork, entity: str, ids: Iterable[int]) -> None:
+    """Note that documents *ids* of *entity* need their totals recomputed before the commit."""
+    pending = _pending(uow)
+    if pending is not None:
+        pending.add(uow, entity, ids)
 
 
 def refresh_pending(uow: UnitOfWork) -> dict[str, dict[int, DocumentTotals]]:
