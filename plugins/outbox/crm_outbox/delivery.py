@@ -1,0 +1,397 @@
+"""Delivery: the worker's side of the outbox.
+
+:func:`deliver` loops over batches: it **claims** due requests in a short transaction of its
+own (pending ones whose time has come, and ``delivering`` ones whose worker's lease ran out),
+marking them ``delivering`` under the worker's name with a lease and counting the attempt; it
+**hands** each sink its part of the batch outside any transaction; then it **records** the
+outcomes in another short transaction: delivered, answered (a sink's synchronous answer, with
+the ``outbox_answered`` hook), or failed, either back to ``pending`` after a growing delay or
+``failed`` after the last attempt.
+
+Two workers never deliver the same request at once: a claim is a versioned update, so of two
+workers claiming the same rows one wins and the other claims again and finds them taken. A
+worker that dies keeps its requests only until its lease runs out; another worker then claims
+and delivers them again, and the sinks' idempotency (the file sink never writes a file twice,
+the HTTP sink's receiver dedups on the ``Idempotency-Key`` header) makes that second delivery
+a no-op for the other system. Outcomes are recorded only for requests the worker still holds.
+
+The worker's job ``outbox.deliver`` (queued by every post) runs :func:`deliver`; when requests
+wait for a later attempt, it queues itself again for the earliest of them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+from crmcore import Actor
+from crmcore.errors import BusyError, ConflictError, NotFoundError, ValidationError
+from crmcore.jobs import current_job, default_worker_id
+
+from crm_outbox.access import RETRY_PERMISSION
+from crm_outbox.answers import apply_answers, collect_file_answers
+from crm_outbox.entities import DELIVERED, DELIVERING, FAILED, PENDING
+from crm_outbox.posting import DELIVER_JOB, queue_delivery
+from crm_outbox.settings import OutboxSettings, outbox_settings
+from crm_outbox.sinks import Outcome, OutgoingRequest
+
+if TYPE_CHECKING:
+    from crmcore import Crm, Record, UnitOfWork
+
+__all__ = ["DELIVER_JOB", "DeliveryStats", "deliver", "deliver_job", "retry", "retry_failed"]
+
+log = logging.getLogger(__name__)
+
+#: How often a claim that lost a race for the rows is tried again at once.
+_CLAIM_TRIES = 5
+_ENTITY = "outbox_request"
+
+
+@attrs.define
+class DeliveryStats:
+    """What one run of :func:`deliver` did.
+
+    :ivar delivered: requests their sink took.
+    :ivar duplicates: of those, requests the sink had already (delivered by a worker that
+        stopped before recording it): not delivered a second time.
+    :ivar retried: requests that failed and wait for a later attempt.
+    :ivar failed: requests that failed their last attempt (or were refused for good).
+    :ivar answered: supply states changed by the sinks' answers.
+    :ivar taken_over: requests another worker took over before this one recorded them.
+    """
+
+    worker_id: str
+    delivered: int = 0
+    duplicates: int = 0
+    retried: int = 0
+    failed: int = 0
+    answered: int = 0
+    taken_over: int = 0
+    batches: int = 0
+    seconds: float = 0.0
+
+    @property
+    def handled(self) -> int:
+        """Requests this run claimed."""
+        return self.delivered + self.retried + self.failed + self.taken_over
+
+    def summary(self) -> str:
+        """One line, such as ``3 requests: 2 delivered, 1 to retry, 0 failed in 0.1 s``."""
+        if not self.handled and not self.answered:
+            return f"no requests were due ({self.seconds:.1f} s)"
+        text = (
+            f"{self.handled} request{'s' if self.handled != 1 else ''}: {self.delivered} "
+            f"delivered, {self.retried} to retry, {self.failed} failed"
+        )
+        if self.duplicates:
+            text += f" ({self.duplicates} found already delivered)"
+        if self.answered:
+            text += f"; {self.answered} answered"
+        if self.taken_over:
+            text += f"; {self.taken_over} taken over by other workers"
+        return f"{text} in {self.seconds:.1f} s"
+
+
+def deliver(
+    crm: Crm,
+    *,
+    limit: int | None = None,
+    now: dt.datetime | None = None,
+    worker_id: str | None = None,
+    batch_size: int | None = None,
+) -> DeliveryStats:
+    """Deliver the due requests of *crm* to their sinks, batch by batch, until none is due or
+    *limit* requests were claimed; then read the answers files of the file sinks.
+
+    :param limit: claim at most this many requests.
+    :param now: act at this time instead of the clock's (tests move time with it).
+    :param worker_id: the name the claims carry (default: host, pid, random).
+    :param batch_size: requests per batch (default: ``[plugins.outbox] batch_size``).
+    :returns: the :class:`DeliveryStats`.
+    """
+    settings = outbox_settings(crm)
+    size = batch_size or settings.batch_size
+    stats = DeliveryStats(worker_id or default_worker_id())
+    started = time.monotonic()
+    tried: set[int] = set()  # requests this run retried: each is tried once per run
+    try:
+        while limit is None or stats.handled < limit:
+            wanted = size if limit is None else min(size, limit - stats.handled)
+            claimed = _claim(crm, settings, stats.worker_id, wanted, now or _utcnow(), tried)
+            if not claimed:
+                break
+            stats.batches += 1
+            outcomes = _hand_over(settings, claimed)
+            tried.update(_record(crm, settings, stats, claimed, outcomes, now))
+        stats.answered += collect_file_answers(crm, settings)
+    finally:
+        stats.seconds = time.monotonic() - started
+    log.info("outbox worker %s: %s", stats.worker_id, stats.summary())
+    return stats
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _due(now: dt.datetime) -> dict[str, Any]:
+    return {
+        "any": [
+            {"all": [("delivery", "=", PENDING), ("next_attempt_at", "<=", now)]},
+            {"all": [("delivery", "=", DELIVERING), ("lease_until", "<", now)]},
+        ]
+    }
+
+
+def _claim(
+    crm: Crm,
+    settings: OutboxSettings,
+    worker_id: str,
+    size: int,
+    now: dt.datetime,
+    tried: set[int] | None = None,
+) -> list[Record]:
+    """Claim up to *size* due requests for *worker_id* in a transaction of their own, leaving
+    out those *tried* already by this run."""
+    due_now: list[Any] = [_due(now)]
+    if tried:
+        due_now.append(("id", "not in", sorted(tried)))
+    lease = now + dt.timedelta(seconds=settings.lease_seconds)
+    for attempt in range(_CLAIM_TRIES):
+        try:
+            with crm.unit_of_work(Actor.system()) as uow:
+                due = (
+                    uow.query(_ENTITY).where(*due_now).order_by("next_attempt_at").limit(size).all()
+                )
+                if not due:
+                    return []
+                claimed = uow.update_many(
+                    _ENTITY,
+                    [
+                        (
+                            record,
+                            {
+                                "delivery": DELIVERING,
+                                "locked_by": worker_id,
+                                "lease_until": lease,
+                                "attempts": record.attempts + 1,
+                                "last_attempt_at": now,
+                            },
+                        )
+                        for record in due
+                    ],
+                )
+                uow.commit()
+            return claimed
+        except (ConflictError, BusyError):  # another worker claimed some of them first
+            log.debug("outbox worker %s lost a claim (try %d)", worker_id, attempt + 1)
+            time.sleep(0.01 * (attempt + 1))
+    return []
+
+
+def _hand_over(settings: OutboxSettings, claimed: Sequence[Record]) -> dict[str, Outcome]:
+    """Give each sink its requests; ``{key: outcome}`` (a sink that raised fails its batch)."""
+    by_sink: dict[str, list[OutgoingRequest]] = defaultdict(list)
+    for record in claimed:
+        by_sink[record.sink].append(
+            OutgoingRequest(
+                record.id,
+                record.idempotency_key,
+                record.kind,
+                record.sink,
+                record.payload,
+                record.source_entity,
+                record.source_id,
+                record.attempts,
+            )
+        )
+    outcomes: dict[str, Outcome] = {}
+    for name, requests in by_sink.items():
+        sink = settings.sinks.get(name)
+        if sink is None:
+            error = (
+                f"sink {name!r} is not in [outbox.sinks]; add it to the settings, then "
+                "`crm outbox retry --failed`"
+            )
+            outcomes.update((r.key, Outcome.failed(r.key, error, retry=False)) for r in requests)
+            continue
+        try:
+            answered = list(sink.deliver(requests))
+        except Exception as exc:  # a sink's failure is its batch's, kept on each request
+            error = f"sink {name!r} raised {type(exc).__name__}: {exc}"
+            log.warning(
+                "outbox sink %s failed a batch of %d: %s", name, len(requests), type(exc).__name__
+            )
+            answered = [Outcome.failed(r.key, error) for r in requests]
+        outcomes.update((outcome.key, outcome) for outcome in answered)
+        for request in requests:
+            if request.key not in outcomes:
+                outcomes[request.key] = Outcome.failed(
+                    request.key, f"sink {name!r} gave no outcome for the request"
+                )
+    return outcomes
+
+
+def _record(
+    crm: Crm,
+    settings: OutboxSettings,
+    stats: DeliveryStats,
+    claimed: Sequence[Record],
+    outcomes: dict[str, Outcome],
+    now: dt.datetime | None,
+) -> list[int]:
+    """Record the outcomes of the requests *stats*' worker still holds, in one transaction.
+
+    :returns: the ids of the requests to retry later."""
+    at = now or _utcnow()
+    for attempt in range(_CLAIM_TRIES):
+        try:
+            with crm.unit_of_work(Actor.system()) as uow:
+                counts = _write_outcomes(uow, settings, stats.worker_id, claimed, outcomes, at)
+                uow.commit()
+            break
+        except (ConflictError, BusyError):
+            if attempt == _CLAIM_TRIES - 1:
+                raise
+            time.sleep(0.01 * (attempt + 1))
+    delivered, duplicates, retried, failed, answered, held, again = counts
+    stats.delivered += delivered
+    stats.duplicates += duplicates
+    stats.retried += retried
+    stats.failed += failed
+    stats.answered += answered
+    stats.taken_over += len(claimed) - held
+    return again
+
+
+def _write_outcomes(
+    uow: UnitOfWork,
+    settings: OutboxSettings,
+    worker_id: str,
+    claimed: Sequence[Record],
+    outcomes: dict[str, Outcome],
+    at: dt.datetime,
+) -> tuple[int, int, int, int, int, int, list[int]]:
+    current = uow.find_many(_ENTITY, "id", [record.id for record in claimed])
+    held = [r for r in current if r.delivery == DELIVERING and r.locked_by == worker_id]
+    plan: list[tuple[Record, dict[str, Any]]] = []
+    answers: list[tuple[str, str]] = []
+    delivered = duplicates = failed = 0
+    again: list[int] = []
+    for record in held:
+        outcome = outcomes[record.idempotency_key]
+        changes: dict[str, Any] = {"locked_by": None, "lease_until": None}
+        if outcome.ok:
+            delivered += 1
+            duplicates += outcome.duplicate
+            changes.update(delivery=DELIVERED, delivered_at=at, last_error=None)
+            if outcome.state is not None:
+                answers.append((record.idempotency_key, outcome.state))
+        elif outcome.retry and record.attempts < settings.max_attempts:
+            again.append(record.id)
+            changes.update(
+                delivery=PENDING,
+                last_error=outcome.error,
+                next_attempt_at=at + settings.delay(record.attempts),
+            )
+        else:
+            failed += 1
+            changes.update(delivery=FAILED, last_error=outcome.error)
+        plan.append((record, changes))
+    uow.update_many(_ENTITY, plan)
+    answered = apply_answers(uow, answers, at=at, skip_invalid=True) if answers else 0
+    if again:
+        earliest = min(c["next_attempt_at"] for _, c in plan if c.get("delivery") == PENDING)
+        queue_delivery(uow, earliest)
+    return delivered, duplicates, len(again), failed, answered, len(held), again
+
+
+# -- the worker's job -------------------------------------------------------------------------
+
+
+def deliver_job(uow: UnitOfWork, payload: Any) -> None:
+    """The handler of the ``outbox.deliver`` job: :func:`deliver`, outside the job's unit.
+
+    Delivery talks to other systems and must not hold the database while it does (on SQLite
+    the job's unit holds the write lock), so the handler commits the job's unit first (the
+    worker then records the job as done on its own) and delivers in short transactions of its
+    own; requests it could not deliver are due again through their own retry times.
+    """
+    crm = uow.crm
+    running = current_job()
+    uow.commit()
+    stats = deliver(crm, worker_id=running.worker_id if running else None)
+    if stats.handled or stats.answered:
+        log.info("outbox.deliver job: %s", stats.summary())
+
+
+# -- retrying by hand -------------------------------------------------------------------------
+
+
+def retry(uow: UnitOfWork, ids: Sequence[int]) -> list[int]:
+    """Send failed (or pending) requests *ids* again at once, their attempts counted anew.
+
+    Needs the ``outbox.outbox_request.retry`` privilege.
+
+    :returns: the ids of the requests queued again.
+    :raises NotFoundError: naming an id that is not a request.
+    :raises ValidationError: naming a request that is delivered or being delivered.
+    """
+    uow.require(_ENTITY, RETRY_PERMISSION)
+    with uow.system_scope("failed outbox requests are sent again on request"):
+        found = {record.id: record for record in uow.find_many(_ENTITY, "id", list(ids))}
+        for request_id in ids:
+            record = found.get(request_id)
+            if record is None:
+                raise NotFoundError(
+                    f"outbox request {request_id!r} not found; "
+                    "`crm outbox list` shows the requests",
+                    entity=_ENTITY,
+                    id=request_id,
+                )
+            if record.delivery in (DELIVERED, DELIVERING):
+                raise ValidationError(
+                    f"outbox request {request_id} is {record.delivery}; only failed or pending "
+                    "requests are sent again",
+                    entity=_ENTITY,
+                )
+        return _requeue(uow, [found[i] for i in dict.fromkeys(ids)])
+
+
+def retry_failed(uow: UnitOfWork) -> list[int]:
+    """Send every failed request again at once (``crm outbox retry --failed``).
+
+    :returns: the ids of the requests queued again.
+    """
+    uow.require(_ENTITY, RETRY_PERMISSION)
+    with uow.system_scope("failed outbox requests are sent again on request"):
+        return _requeue(uow, uow.query(_ENTITY).where(delivery=FAILED).all())
+
+
+def _requeue(uow: UnitOfWork, records: Sequence[Record]) -> list[int]:
+    if not records:
+        return []
+    now = _utcnow()
+    uow.update_many(
+        _ENTITY,
+        [
+            (
+                record,
+                {
+                    "delivery": PENDING,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "locked_by": None,
+                    "lease_until": None,
+                },
+            )
+            for record in records
+        ],
+    )
+    queue_delivery(uow)
+    return [record.id for record in records]
