@@ -523,9 +523,13 @@ _counter = iter(range(1, 10**9))
 
 
 def sample_value(field: Field) -> Any:
-    """A valid value for *field* (not for references: the caller provides those)."""
+    """A valid value for *field* (not for references: the caller provides those); a field type
+    with a ``sample(n)`` method gives its own (*n* counts the samples made)."""
     n = next(_counter)
     ftype = field.type
+    sample = getattr(ftype, "sample", None)
+    if callable(sample):  # a plugin's field type that knows its own valid values
+        return sample(n)
     if isinstance(ftype, Choice):
         return ftype.choices[0]
     if isinstance(ftype, MultiChoice):
