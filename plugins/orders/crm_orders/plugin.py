@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from crmcore import EntityType, hookimpl
 
-from crm_orders import access, checks, documents, following, fulfilment, jobs, orders, revenue, workflow
+from crm_orders import access, checks, documents, following, fulfilment, jobs, orders, quotes, revenue, workflow
 from crm_orders.entities import ENTITIES
 from crm_orders.settings import OrdersSettings
 
@@ -102,6 +102,12 @@ def crm_after_delete(uow: UnitOfWork, entity: str, records: list[Record]) -> Non
 @hookimpl
 def crm_before_commit(uow: UnitOfWork) -> None:
     documents.refresh_pending(uow)
+
+
+@hookimpl
+def crm_before_move(uow: UnitOfWork, entity: str, moves: list[tuple[Record, Any, Any]]) -> None:
+    if entity == "quote":
+        quotes.check_sends(uow, [record for record, transition, _ in moves if transition.target == "sent"])
 
 
 @hookimpl

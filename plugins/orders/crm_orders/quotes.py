@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from crmcore import Actor
 from crmcore.errors import TransitionError, ValidationError
-from crmcore.workflow import PENDING, request_approval
+from crmcore.workflow import APPROVED, PENDING, REJECTED, request_approval
 
 from crm_orders import documents, following
 from crm_orders.pricing import Wanted, price_wanted
@@ -39,6 +39,7 @@ __all__ = [
     "SendResult",
     "accept_quote",
     "add_lines",
+    "check_sends",
     "create_quotes",
     "expire_quotes",
     "new_quote",
@@ -250,9 +251,43 @@ def send_quote(uow: UnitOfWork, quote_id: int) -> SendResult:
             message=f"quote {quote.id} gives a discount of {discount}% (above {settings.approval_discount_percent}%)")
         if approval.values.get("status") == PENDING:
             return SendResult(uow.get("quote", quote.id), approval)
+        if approval.values.get("status") == REJECTED:
+            raise TransitionError(
+                f"quote {quote.id} cannot be sent: approval {approval.id} of its {discount}% discount was rejected; "
+                f"lower the discount to {settings.approval_discount_percent}% or less, or revise the quote")
     sent = uow.move(uow.get("quote", quote.id), "sent")
     following.quotation_sent(uow, [sent])
     return SendResult(sent, approval)
+
+
+def check_sends(uow: UnitOfWork, quotes: Sequence[Record]) -> None:
+    """Before quotes move to ``sent`` (``crm_before_move``), whoever moves them: a quote whose
+    discount is above ``approval_discount_percent`` needs an approved discount approval (one
+    read of the lines, one of the approvals, for the batch).
+
+    :raises TransitionError: naming the quote, its discount and how to ask for the approval.
+    """
+    if not quotes:
+        return
+    settings = orders_settings(uow.crm)
+    ids = [q.id for q in quotes]
+    lines = documents.lines_of(uow, documents.DOCUMENTS["quote"], ids)
+    over = {}
+    for quote in quotes:
+        discount = documents.totals_of(quote.values, lines[quote.id]).max_discount_percent
+        if discount > settings.approval_discount_percent:
+            over[quote.id] = discount
+    if not over:
+        return
+    with uow.acting_as(Actor.system()):
+        approved = {row["record_id"] for row in uow.select("approval", fields=("record_id",)).where(
+            ("record_id", "in", sorted(over)), record_entity="quote", rule=DISCOUNT_RULE, status=APPROVED).all()}
+    for quote_id, discount in over.items():
+        if quote_id not in approved:
+            raise TransitionError(
+                f"quote {quote_id} cannot move to 'sent': its discount of {discount}% is above "
+                f"{settings.approval_discount_percent}% and needs the approval of role {settings.approval_role!r}; "
+                f"'crm quotes send {quote_id}' asks for it")
 
 
 def revise_quote(uow: UnitOfWork, quote_id: int, *, reprice: bool = False) -> Record:

@@ -39,7 +39,8 @@ def seed(crm: Crm, *, owner: Any = None) -> dict[str, Any]:
                           tax_category_id=low.id)
         install = uow.create("product", code="INSTALL", name="Installation", group_id=services.id,
                              list_price="800.00 EUR", tax_category_id=vat.id)
-        account = uow.create("account", name="Acme Metalworks", segment="industry")
+        account = uow.create("account", name="Acme Metalworks", segment="industry",
+                             **({"owner_id": owner} if owner is not None else {}))
         uow.create("price_list", name="Industry", currency="EUR", segment="industry")
         segment_list = uow.query("price_list").where(name="Industry").first()
         uow.create("price_list_line", price_list_id=segment_list.id, group_id=machines.id, priority=10, discount_percent="5")

@@ -5,10 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from crmcore.errors import ValidationError
 from crmcore.money import Money
 from orders_support import seed, settings
 
-from crm_orders.quotes import quote_from_opportunity
+from crm_orders.quotes import quote_from_opportunity, revise_quote, send_quote
 
 
 def eur(text: str) -> Money:
@@ -42,3 +43,57 @@ def test_a_quote_from_an_opportunity_is_priced_by_the_catalog(app):
     assert quote.grand_total == eur("19471.35") + eur("3532.59")
     assert (quote.state, quote.version_number, quote.is_current, quote.account_id) == ("draft", 1, True, s["account"].id)
     assert opportunity.amount == quote.net_total
+
+
+def test_later_price_list_edits_never_reprice_an_existing_quote(app):
+    crm, s = app
+    with crm.unit_of_work() as uow:
+        quote = quote_from_opportunity(uow, s["opportunity"].id)
+        line = uow.query("price_list_line").where(price_list_id=s["price_list"].id).first()
+        uow.update(line, discount_percent="20")
+        uow.commit()
+    with crm.unit_of_work() as uow:
+        kept = revise_quote(uow, send_quote(uow, quote.id).quote.id)
+        assert uow.get("quote", quote.id).grand_total == quote.grand_total
+        assert kept.grand_total == quote.grand_total
+        lathe = uow.query("quote_line").where(quote_id=kept.id, position=1).first()
+        assert lathe.unit_price == eur("9500.00")
+        uow.commit()
+    with crm.unit_of_work() as uow:
+        repriced = revise_quote(uow, send_quote(uow, kept.id).quote.id, reprice=True)
+        lathe = uow.query("quote_line").where(quote_id=repriced.id, position=1).first()
+    assert lathe.unit_price == eur("8000.00") and lathe.price_snapshot["unit_price"]["amount"] == "8000.00"
+    assert repriced.version_number == 3 and repriced.grand_total != quote.grand_total
+
+
+def test_a_draft_recomputes_its_totals_when_lines_or_its_discount_change(app):
+    crm, s = app
+    with crm.unit_of_work() as uow:
+        quote = quote_from_opportunity(uow, s["opportunity"].id)
+        uow.commit()
+    with crm.unit_of_work() as uow:
+        uow.update("quote", quote.id, document_discount="10")
+        training = uow.query("quote_line").where(quote_id=quote.id, position=3).first()
+        uow.delete(training)
+        uow.commit()
+    with crm.unit_of_work() as uow:
+        changed = uow.get("quote", quote.id)
+        opportunity = uow.get("opportunity", s["opportunity"].id)
+    assert changed.subtotal == eur("18871.35")
+    assert changed.discount_total == eur("1887.14")
+    assert changed.net_total == eur("16984.21")
+    assert opportunity.amount == changed.net_total
+
+
+def test_a_quote_without_lines_is_not_sent_and_bad_lines_are_refused(app):
+    crm, s = app
+    with crm.unit_of_work() as uow:
+        empty = uow.create("quote", title="Nothing yet", currency="EUR", account_id=s["account"].id)
+        with pytest.raises(ValidationError, match=f"quote {empty.id} has no lines"):
+            send_quote(uow, empty.id)
+        with pytest.raises(ValidationError, match="a discount is a percentage such as"):
+            uow.create("quote_line", quote_id=empty.id, description="x", quantity=1, unit_price="1 EUR", discounts=["lots"])
+        with pytest.raises(ValidationError, match="is not in EUR"):
+            uow.create("quote_line", quote_id=empty.id, description="x", quantity=1, unit_price="1 USD")
+        with pytest.raises(ValidationError, match="must be more than 0"):
+            uow.create("quote_line", quote_id=empty.id, description="x", quantity=0, unit_price="1 EUR")
