@@ -37,7 +37,8 @@ def _summary(record: Record) -> str:
 
 def _show(crm: Crm, uow: UnitOfWork, record: Record, as_json: bool) -> None:
     document = documents.DOCUMENTS[record.entity]
-    lines = documents.lines_of(uow, document, [record.id], fields=(*documents.LINE_FIELDS, "id"))[record.id]
+    lineage = ("quote_id", "quote_line_id") if record.entity == "sales_order" else ("opportunity_line_id",)
+    lines = documents.lines_of(uow, document, [record.id], fields=(*documents.LINE_FIELDS, "id", *lineage))[record.id]
     totals = documents.totals_of(record.values, lines)
     if as_json:
         echo_json({**dump_record(crm, record), "lines": [

@@ -46,14 +46,13 @@ def order_from_quote(uow: UnitOfWork, quote_id: int) -> Record:
     values = quote.values
     if not values.get("is_current"):
         raise ValidationError(f"quote {quote.id} (version {values.get('version_number')}) was superseded by quote "
-                              f"{values.get('superseded_by_id')}; an order comes from the current version", entity="quote")
+                              f"{values.get('superseded_by_id')}; an order comes from the current version")
     if values.get("state") != "accepted":
-        raise ValidationError(f"quote {quote.id} is {values.get('state')!r}; an order comes from an accepted quote (accept it first)",
-                              entity="quote")
+        raise ValidationError(f"quote {quote.id} is {values.get('state')!r}; an order comes from an accepted quote (accept it first)")
     with uow.acting_as(Actor.system()):
         taken = uow.select("sales_order", fields=("id",)).where(("state", "in", _LIVE), quote_id=quote.id).limit(1).first()
     if taken is not None:
-        raise ValidationError(f"quote {quote.id} is already ordered (sales_order {taken['id']})", entity="quote")
+        raise ValidationError(f"quote {quote.id} is already ordered (sales_order {taken['id']})")
     lines = documents.lines_of(uow, documents.DOCUMENTS["quote"], [quote.id], fields=(*documents.LINE_FIELDS, "id"))[quote.id]
     order = uow.create("sales_order", **{name: values.get(name) for name in _HEADER}, **documents.copy_pricing(values),
                        quote_id=quote.id, state="draft")
@@ -93,7 +92,7 @@ def confirm_order(uow: UnitOfWork, order_id: int) -> Record:
     :func:`on_moved`), the opportunity won when ``won_on = "confirmed"``."""
     order = uow.get("sales_order", order_id)
     if order.values.get("state") == "draft" and not uow.select("sales_order_line").where(sales_order_id=order.id).exists():
-        raise ValidationError(f"sales_order {order.id} has no lines; add lines before confirming it", entity="sales_order")
+        raise ValidationError(f"sales_order {order.id} has no lines; add lines before confirming it")
     documents.refresh(uow, "sales_order", [order.id])
     return uow.move(uow.get("sales_order", order.id), "confirmed")
 

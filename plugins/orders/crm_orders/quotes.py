@@ -192,8 +192,7 @@ def quote_from_opportunity(uow: UnitOfWork, opportunity_id: int, **header: Any) 
 def _draft(uow: UnitOfWork, quote_id: int) -> Record:
     quote = uow.get("quote", quote_id)
     if quote.values.get("state") != "draft":
-        raise ValidationError(f"quote {quote.id} is {quote.values.get('state')!r}; only a draft changes (revise it for a new version)",
-                              entity="quote")
+        raise ValidationError(f"quote {quote.id} is {quote.values.get('state')!r}; only a draft changes (revise it for a new version)")
     return quote
 
 
@@ -223,7 +222,7 @@ def _current(quote: Record, doing: str) -> None:
     if not quote.values.get("is_current"):
         raise ValidationError(
             f"quote {quote.id} (version {quote.values.get('version_number')}) was superseded by quote "
-            f"{quote.values.get('superseded_by_id')}; {doing} the current version instead", entity="quote")
+            f"{quote.values.get('superseded_by_id')}; {doing} the current version instead")
 
 
 def send_quote(uow: UnitOfWork, quote_id: int) -> SendResult:
@@ -241,7 +240,7 @@ def send_quote(uow: UnitOfWork, quote_id: int) -> SendResult:
     _current(quote, "send")
     totals = documents.refresh(uow, "quote", [quote.id])[quote.id]
     if not totals.lines:
-        raise ValidationError(f"quote {quote.id} has no lines; add lines before sending it", entity="quote")
+        raise ValidationError(f"quote {quote.id} has no lines; add lines before sending it")
     settings = orders_settings(uow.crm)
     approval = None
     discount = totals.max_discount_percent
@@ -298,7 +297,7 @@ def revise_quote(uow: UnitOfWork, quote_id: int, *, reprice: bool = False) -> Re
     _current(old, "revise")
     if old.values.get("state") not in ("sent", "rejected", "expired"):
         raise ValidationError(f"quote {old.id} is {old.values.get('state')!r}; only a sent, rejected or expired quote is revised"
-                              + (" (a draft is changed as it is)" if old.values.get("state") == "draft" else ""), entity="quote")
+                              + (" (a draft is changed as it is)" if old.values.get("state") == "draft" else ""))
     values = old.values
     keep = ("title", "account_id", "opportunity_id", "notes")
     header = {name: values.get(name) for name in keep}
