@@ -1,7 +1,7 @@
 """Checks of every write of documents and lines, whoever makes it (services, ``crm create``,
 imports): a line changes only while its document is a draft, has a positive quantity,
 percentages from 0 to 100 as discounts, and a price in its document's currency; a document's
-discount is a percentage and its currency is known. One read of the documents per batch.
+discount is a percentage. One read of the documents per batch.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from crmcore import Actor
 from crmcore.errors import ValidationError
-from crmcore.money import CURRENCIES, Money
+from crmcore.money import Money
 
 from crm_orders.documents import document_of_line, parse_discounts
 
@@ -29,9 +29,6 @@ def check_documents(entity: str, items: Iterable[Mapping[str, Any]]) -> None:
     :raises ValidationError: naming the field and value.
     """
     for values in items:
-        currency = values.get("currency")
-        if currency is not None and currency not in CURRENCIES:
-            raise ValidationError({"currency": [f"unknown currency {currency!r}; use an ISO 4217 code such as 'EUR'"]}, entity=entity)
         discount = values.get("document_discount")
         if discount is not None and not Decimal(0) <= Decimal(discount) <= Decimal(100):
             raise ValidationError({"document_discount": [f"a discount is a percentage from 0 to 100, got {discount}"]}, entity=entity)

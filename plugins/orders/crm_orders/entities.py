@@ -29,6 +29,7 @@ from crmcore.fields import (
     Text,
 )
 
+from crm_orders.fieldtypes import Discounts, currency_choice
 from crm_orders.totals import METHODS, MODES
 
 __all__ = [
@@ -60,7 +61,7 @@ def _totals() -> tuple[Field, ...]:
 
 def _pricing() -> tuple[Field, ...]:
     return (
-        Field("currency", String(3), required=True, help="ISO 4217 code of every amount of the document."),
+        Field("currency", currency_choice(), required=True, help="ISO 4217 code of every amount of the document."),
         Field("document_discount", Decimal(scale=4), default=0,
               help="A discount in percent of the subtotal, spread over the lines."),
         Field("rounding_mode", Choice(*MODES), required=True, default="line",
@@ -79,7 +80,7 @@ def _line_inputs() -> tuple[Field, ...]:
         Field("description", String(500), help="What the line sells; the product's name by default."),
         Field("quantity", Decimal(scale=4), required=True, default=1),
         Field("unit_price", MoneyType(scale=4), required=True),
-        Field("discounts", Json(), help="Line discounts in percent, applied one after the other, e.g. [\"10\", \"5\"]."),
+        Field("discounts", Discounts(), help="Line discounts in percent, applied one after the other, e.g. [\"10\", \"5\"]."),
         Field("tax_code", String(40), help="The tax category's code."),
         Field("tax_rate", Decimal(scale=4), default=0, help="The tax rate in percent."),
         Field("price_snapshot", Json(), help="The catalog's resolved price and the rules behind it, frozen."),
@@ -93,7 +94,7 @@ QUOTE = EntityType(
         Field("title", String(200), required=True),
         Field("account_id", Reference("account", on_delete="restrict"), label="Account", index=True),
         Field("opportunity_id", Reference("opportunity", on_delete="set_null"), label="Opportunity", index=True),
-        Field("state", String(32), index=True, help="draft, sent, accepted, rejected or expired (pipeline orders.quote)."),
+        Field("state", Choice(*QUOTE_STATES), index=True, help="draft, sent, accepted, rejected or expired (pipeline orders.quote)."),
         Field("valid_until", Date(), index=True, help="The last day the customer may accept the quote."),
         Field("version_number", Integer(), required=True, default=1, read_only=True),
         Field("root_id", Reference("quote", on_delete="set_null"), label="First version", read_only=True, index=True),
@@ -133,7 +134,7 @@ SALES_ORDER = EntityType(
         Field("opportunity_id", Reference("opportunity", on_delete="set_null"), label="Opportunity", index=True),
         Field("quote_id", Reference("quote", on_delete="restrict"), label="Quote", index=True,
               help="The quote version the order came from."),
-        Field("state", String(32), index=True,
+        Field("state", Choice(*ORDER_STATES), index=True,
               help="draft, confirmed, in_fulfilment, fulfilled or cancelled (pipeline orders.sales_order)."),
         Field("confirmed_at", DateTime(), read_only=True, index=True),
         Field("fulfilled_at", DateTime(), read_only=True),

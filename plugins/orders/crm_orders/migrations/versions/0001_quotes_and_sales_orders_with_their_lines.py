@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-07 21:03:24.992438
+Create Date: 2026-12-07 21:09:50.421948
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def upgrade() -> None:
     sa.Column('title', sa.String(length=200), nullable=True),
     sa.Column('account_id', sa.Integer(), nullable=True),
     sa.Column('opportunity_id', sa.Integer(), nullable=True),
-    sa.Column('state', sa.String(length=32), nullable=True),
+    sa.Column('state', sa.String(length=8), nullable=True),
     sa.Column('valid_until', sa.Date(), nullable=True),
     sa.Column('version_number', sa.BigInteger(), nullable=True),
     sa.Column('root_id', sa.Integer(), nullable=True),
@@ -119,7 +119,7 @@ def upgrade() -> None:
     sa.Column('account_id', sa.Integer(), nullable=True),
     sa.Column('opportunity_id', sa.Integer(), nullable=True),
     sa.Column('quote_id', sa.Integer(), nullable=True),
-    sa.Column('state', sa.String(length=32), nullable=True),
+    sa.Column('state', sa.String(length=13), nullable=True),
     sa.Column('confirmed_at', sa.DateTime(), nullable=True),
     sa.Column('fulfilled_at', sa.DateTime(), nullable=True),
     sa.Column('cancelled_at', sa.DateTime(), nullable=True),
