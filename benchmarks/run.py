@@ -40,6 +40,10 @@ Benchmarks (default: import_leads, list_page, list_page_fields, aggregate):
 ``convert_leads``    N qualified leads (default 10,000) converted into accounts, contacts and
                      opportunities with ``crm_sales.convert_leads`` (target: >= 2,000/s);
                      floor: the same INSERTs and DELETE by hand (see sales.py).
+``price_lines``      N quote lines (default 100,000) priced with ``crm_catalog.pricing.price_lines``
+                     against 50 price lists of 1,000 lines (target: >= 100,000 lines/s on
+                     SQLite); floor: the rows read with the driver and a hand-written
+                     resolution without explanations (see catalog.py). Needs plugins/catalog.
 
 Each benchmark runs in a fresh process (so its ``peak_rss_mb`` is its own) on fresh databases:
 SQLite files in a temporary directory, or new schemas on the PostgreSQL server of ``--db``.
@@ -79,6 +83,7 @@ BENCHMARKS: dict[str, int] = {
     "move_opportunities": 10_000,
     "move_opportunities_bulk": 10_000,
     "convert_leads": 10_000,
+    "price_lines": 100_000,
 }
 DEFAULT = ("import_leads", "list_page", "list_page_fields", "aggregate")
 FIELDS = ("name", "rows", "seconds", "rows_per_s", "floor_rows_per_s", "ratio_to_floor", "peak_rss_mb")
@@ -102,6 +107,10 @@ def _child(name: str, rows: int, url: str | None) -> dict[str, Any]:
             import sales
 
             return sales.run(name, rows, url, workdir)
+        if name == "price_lines":
+            import catalog
+
+            return catalog.run(name, rows, url, workdir)
         if name in ("sla_sweep", "kb_search"):
             import helpdesk
 

@@ -6,8 +6,10 @@ before-update hooks, a batch at a time).
   prices in a known currency, with ``valid_from`` not after ``valid_to``;
 - a price list line covers a product, a group or everything (not a product and a group), has a
   base that makes sense (``price_list`` names another list, ``fixed`` a fixed price), and may
-  not overlap a line of the same list at the same priority: a product covered by both would
-  have no declared winner, so the save is refused naming the products they share;
+  not overlap a line of the same list at the same priority (one scope contains the other: the
+  same product, a product of the group or of a subgroup, a group and its subgroup, everything):
+  a product covered by both would have no declared winner, so the save is refused naming the
+  products they share;
 - a discount's percent is between 0 and 100, and its validity is ordered.
 """
 
@@ -119,21 +121,35 @@ def overlap_problem(
     a: tuple[str, int | None], b: tuple[str, int | None], product_groups: dict[int, int | None],
     parents: dict[int, int | None],
 ) -> list[int] | None:
-    """The product ids two line scopes share (``None`` when they are disjoint). *a* and *b* are
-    ``("product", id)``, ``("group", id)`` or ``("all", None)``; *product_groups* maps each
-    product to its group, *parents* each group to its parent."""
-    def covers(scope: tuple[str, int | None], pid: int) -> bool:
-        kind, ref = scope
-        if kind == "all":
-            return True
-        if kind == "product":
-            return pid == ref
-        return ref in group_ancestors(parents, product_groups.get(pid))
+    """The product ids two overlapping line scopes share today (possibly none yet), or ``None``
+    when the scopes are disjoint. *a* and *b* are ``("product", id)``, ``("group", id)`` or
+    ``("all", None)``; scopes overlap when one contains the other (a group contains its
+    subgroups and their products). *product_groups* maps products to their group, *parents*
+    groups to their parent."""
+    if a[0] == "all" or b[0] == "all":
+        inner = b if a[0] == "all" else a
+        return _covered(inner, product_groups, parents)
+    if a[0] == "product" or b[0] == "product":
+        product, other = (a, b) if a[0] == "product" else (b, a)
+        assert product[1] is not None
+        if other[0] == "product":
+            return [product[1]] if other[1] == product[1] else None
+        return [product[1]] if other[1] in group_ancestors(parents, product_groups.get(product[1])) else None
+    if a[1] in group_ancestors(parents, b[1]):  # a contains b
+        return _covered(b, product_groups, parents)
+    if b[1] in group_ancestors(parents, a[1]):
+        return _covered(a, product_groups, parents)
+    return None
 
-    if a[0] == "product" and b[0] == "product" and a[1] != b[1]:
-        return None
-    shared = [pid for pid in sorted(product_groups) if covers(a, pid) and covers(b, pid)]
-    return shared or None
+
+def _covered(scope: tuple[str, int | None], product_groups: dict[int, int | None],
+             parents: dict[int, int | None]) -> list[int]:
+    kind, ref = scope
+    if kind == "all":
+        return sorted(product_groups)
+    if kind == "product":
+        return [ref] if ref is not None else []
+    return sorted(pid for pid, gid in product_groups.items() if ref in group_ancestors(parents, gid))
 
 
 def _overlaps(uow: UnitOfWork, rows: Sequence[dict[str, Any]]) -> None:
@@ -141,29 +157,48 @@ def _overlaps(uow: UnitOfWork, rows: Sequence[dict[str, Any]]) -> None:
     for row in rows:
         by_list.setdefault(row["price_list_id"], []).append(row)
     saved: dict[int, list[dict[str, Any]]] = {}
+    priorities = sorted({r["priority"] for r in rows})
     for part in chunks(sorted(by_list)):
-        for line in (uow.select("price_list_line", fields=("id", "price_list_id", "product_id", "group_id", "priority"))
-                     .where(("price_list_id", "in", part), ("priority", "in", sorted({r["priority"] for r in rows})))
-                     .all()):
-            saved.setdefault(line["price_list_id"], []).append(line)
-    context: tuple[dict[int, int | None], dict[int, int | None]] | None = None
+        for prio in chunks(priorities):
+            for line in (uow.select("price_list_line", fields=("id", "price_list_id", "product_id", "group_id", "priority"))
+                         .where(("price_list_id", "in", part), ("priority", "in", prio)).all()):
+                saved.setdefault(line["price_list_id"], []).append(line)
+    context: list[tuple[dict[int, int | None], dict[int, int | None]]] = []
+
+    def tree() -> tuple[dict[int, int | None], dict[int, int | None]]:
+        if not context:
+            context.append(_tree(uow))
+        return context[0]
+
     for list_id, batch in by_list.items():
         updated = {r["id"] for r in batch if r.get("id") is not None}
-        others = [s for s in saved.get(list_id, []) if s["id"] not in updated]
-        pending = list(others)
+        # per priority: the lines by product id, and the group and everything lines
+        products: dict[int, dict[int, dict[str, Any]]] = {}
+        wide: dict[int, list[dict[str, Any]]] = {}
+        for other in [s for s in saved.get(list_id, []) if s["id"] not in updated]:
+            _index(other, products, wide)
         for row in batch:
-            for other in pending:
-                if other["priority"] != row["priority"]:
-                    continue
-                a, b = _scope(row), _scope(other)
-                if a[0] == b[0] == "product" and a[1] != b[1]:
-                    continue
-                if context is None:
-                    context = _tree(uow)
-                shared = overlap_problem(a, b, *context)
-                if shared:
+            prio, scope = row["priority"], _scope(row)
+            same = products.get(prio, {})
+            rivals = list(wide.get(prio, ()))
+            if scope[0] == "product":
+                if scope[1] in same:
+                    rivals.append(same[scope[1]])
+            elif same:
+                rivals += list(same.values())
+            for other in rivals:
+                shared = overlap_problem(scope, _scope(other), *tree())
+                if shared is not None:
                     raise ValidationError({"priority": [_tie_message(uow, row, other, shared)]}, entity="price_list_line")
-            pending.append(row)
+            _index(row, products, wide)
+
+
+def _index(line: dict[str, Any], products: dict[int, dict[int, dict[str, Any]]],
+           wide: dict[int, list[dict[str, Any]]]) -> None:
+    if line.get("product_id") is not None:
+        products.setdefault(line["priority"], {})[line["product_id"]] = line
+    else:
+        wide.setdefault(line["priority"], []).append(line)
 
 
 def _tree(uow: UnitOfWork) -> tuple[dict[int, int | None], dict[int, int | None]]:
@@ -174,7 +209,7 @@ def _tree(uow: UnitOfWork) -> tuple[dict[int, int | None], dict[int, int | None]
 
 def _tie_message(uow: UnitOfWork, row: dict[str, Any], other: dict[str, Any], shared: list[int]) -> str:
     codes = {r["id"]: r["code"] for r in uow.select("product", fields=("id", "code")).where(("id", "in", shared[:NAMED])).all()}
-    names = ", ".join(codes.get(pid, str(pid)) for pid in shared[:NAMED])
+    names = ", ".join(codes.get(pid, str(pid)) for pid in shared[:NAMED]) or "no products yet, but their scopes overlap"
     more = f" and {len(shared) - NAMED} more" if len(shared) > NAMED else ""
     this = f"line {row['id']}" if row.get("id") is not None else "the new line"
     that = f"line {other['id']}" if other.get("id") is not None else "another new line"
