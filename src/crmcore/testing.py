@@ -451,6 +451,7 @@ class HttpSinkServer:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out at once
 
             def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
