@@ -44,6 +44,11 @@ Benchmarks (default: import_leads, list_page, list_page_fields, aggregate):
                      against 50 price lists of 1,000 lines (target: >= 100,000 lines/s on
                      SQLite); floor: the rows read with the driver and a hand-written
                      resolution without explanations (see catalog.py). Needs plugins/catalog.
+``quotes_from_opportunities``  N quotes (default 10,000) of 5 lines each made from opportunities
+                     with ``crm_orders.quotes.quotes_from_opportunities``: priced by the catalog,
+                     snapshots, totals, audit, opportunity amounts (target: >= 2,000 quotes/s on
+                     SQLite); floor: the same rows priced, summed and written by hand with the
+                     driver (see orders.py). Needs plugins/orders.
 
 Each benchmark runs in a fresh process (so its ``peak_rss_mb`` is its own) on fresh databases:
 SQLite files in a temporary directory, or new schemas on the PostgreSQL server of ``--db``.
@@ -84,6 +89,7 @@ BENCHMARKS: dict[str, int] = {
     "move_opportunities_bulk": 10_000,
     "convert_leads": 10_000,
     "price_lines": 100_000,
+    "quotes_from_opportunities": 10_000,
 }
 DEFAULT = ("import_leads", "list_page", "list_page_fields", "aggregate")
 FIELDS = ("name", "rows", "seconds", "rows_per_s", "floor_rows_per_s", "ratio_to_floor", "peak_rss_mb")
@@ -111,6 +117,10 @@ def _child(name: str, rows: int, url: str | None) -> dict[str, Any]:
             import catalog
 
             return catalog.run(name, rows, url, workdir)
+        if name == "quotes_from_opportunities":
+            import orders
+
+            return orders.run(name, rows, url, workdir)
         if name in ("sla_sweep", "kb_search"):
             import helpdesk
 

@@ -43,6 +43,9 @@ __all__ = [
     "lines_of",
     "mark",
     "mark_documents",
+    "prepare",
+    "take_prepared",
+    "forget",
     "parse_discounts",
     "refresh",
     "refresh_pending",
@@ -206,6 +209,7 @@ class PendingTotals:
     recomputed (the app's state; forgotten with the unit)."""
 
     units: weakref.WeakKeyDictionary[Any, dict[str, set[int]]] = attrs.field(factory=weakref.WeakKeyDictionary)
+    prepared: weakref.WeakKeyDictionary[Any, tuple[str, list[dict[str, Any]]]] = attrs.field(factory=weakref.WeakKeyDictionary)
 
     def add(self, uow: UnitOfWork, entity: str, ids: Iterable[int]) -> None:
         self.units.setdefault(uow, {}).setdefault(entity, set()).update(i for i in ids if i is not None)
@@ -229,6 +233,34 @@ def mark(uow: UnitOfWork, line_entity: str, lines: Iterable[Mapping[str, Any]]) 
     if document is None or pending is None:
         return
     pending.add(uow, document.entity, (line.get(document.parent_field) for line in lines))
+
+
+def prepare(uow: UnitOfWork, entity: str, totals: Sequence[DocumentTotals]) -> None:
+    """Hand the totals of the documents about to be created (the next ``create_many`` of
+    *entity* in *uow*, one per row, in order) to :func:`take_prepared`: a service that priced
+    the lines before the documents exist writes the totals with them, read-only as they are."""
+    pending = _pending(uow)
+    if pending is not None:
+        pending.prepared[uow] = (entity, [t.as_fields() for t in totals])
+
+
+def take_prepared(uow: UnitOfWork, entity: str, count: int) -> list[dict[str, Any]] | None:
+    """``crm_before_create``: the totals :func:`prepare` handed over for these *count* new
+    documents of *entity*, or ``None`` (any other creation)."""
+    pending = _pending(uow)
+    if pending is None:
+        return None
+    found = pending.prepared.pop(uow, None)
+    if found is None or found[0] != entity or len(found[1]) != count:
+        return None
+    return found[1]
+
+
+def forget(uow: UnitOfWork, entity: str, ids: Iterable[int]) -> None:
+    """Unmark documents whose totals the caller has just written itself."""
+    pending = _pending(uow)
+    if pending is not None:
+        pending.discard(uow, entity, ids)
 
 
 def mark_documents(uow: UnitOfWork, entity: str, ids: Iterable[int]) -> None:

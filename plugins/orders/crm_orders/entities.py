@@ -22,14 +22,13 @@ from crmcore.fields import (
     Decimal,
     Field,
     Integer,
-    Json,
     MoneyType,
     Reference,
     String,
     Text,
 )
 
-from crm_orders.fieldtypes import Discounts, currency_choice
+from crm_orders.fieldtypes import Discounts, PriceSnapshot, currency_choice
 from crm_orders.totals import METHODS, MODES
 
 __all__ = [
@@ -83,7 +82,7 @@ def _line_inputs() -> tuple[Field, ...]:
         Field("discounts", Discounts(), help="Line discounts in percent, applied one after the other, e.g. [\"10\", \"5\"]."),
         Field("tax_code", String(40), help="The tax category's code."),
         Field("tax_rate", Decimal(scale=4), default=0, help="The tax rate in percent."),
-        Field("price_snapshot", Json(), help="The catalog's resolved price and the rules behind it, frozen."),
+        Field("price_snapshot", PriceSnapshot(), help="The catalog's resolved price and the rules behind it, frozen."),
     )
 
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
 from typing import Any, ClassVar
 
 import attrs
+from crm_catalog.pricing import PricedLine, PriceStep
+from crmcore.errors import ValidationError
 from crmcore.fields import Choice, FieldValueError, Json
-from crmcore.money import CURRENCIES
+from crmcore.money import CURRENCIES, Money
 
-__all__ = ["Currency", "Discounts", "currency_choice"]
+__all__ = ["Currency", "Discounts", "PriceSnapshot", "currency_choice"]
 
 _HUNDRED = decimal.Decimal(100)
 
@@ -23,10 +26,10 @@ class Discounts(Json):
     kind: ClassVar[str] = "json"
 
     def parse(self, value: Any) -> list[str]:
-        items = super().parse(value)
+        items = json.loads(value) if isinstance(value, str) and value.lstrip().startswith("[") else value
         if items is None or items == "":
             return []
-        if not isinstance(items, list):
+        if not isinstance(items, list | tuple):
             items = [items]
         parsed = []
         for item in items:
@@ -67,3 +70,41 @@ class Currency(Choice):
 def currency_choice() -> Currency:
     """The currency field type, before the deployment's currency is bound."""
     return Currency()
+
+
+@attrs.frozen
+class PriceSnapshot(Json):
+    """The catalog's resolved price of a line, frozen: what :meth:`PricedLine.snapshot` gives.
+    Anything else is refused; a valid snapshot is stored in its canonical form."""
+
+    kind: ClassVar[str] = "json"
+
+    def parse(self, value: Any) -> dict[str, Any] | None:
+        data = json.loads(value) if isinstance(value, str) else value
+        if data is None:
+            return None
+        if not isinstance(data, dict):
+            raise FieldValueError(f"a price snapshot is what PricedLine.snapshot() gives (an object), got {value!r}")
+        try:
+            clean = PricedLine.from_snapshot(data).snapshot()
+        except ValidationError as exc:
+            raise FieldValueError(str(exc.messages.get("snapshot", [exc])[0])) from None
+        text = json.dumps(clean, ensure_ascii=False)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise FieldValueError("a price snapshot's text may not hold a lone surrogate; check the encoding") from None
+        if "\\u0000" in text:
+            raise FieldValueError("a price snapshot's text may not hold the NUL character (\\x00)")
+        return clean
+
+    def describe(self) -> str:
+        return "a priced line's snapshot (PricedLine.snapshot())"
+
+    def sample(self, n: int) -> dict[str, Any]:
+        """A valid sample (for conformance checks): a list price of 10.00 USD."""
+        price = Money(decimal.Decimal("10.00"), "USD")
+        return PricedLine(product_id=1, quantity=decimal.Decimal(1), list_price=price, unit_price=price,
+                          discount_percent=decimal.Decimal(0), tax_category=None, tax_rate=decimal.Decimal(0),
+                          price_list_id=None, price_list_line_id=None,
+                          steps=(PriceStep("list_price", "product 1", "the list price", None, price),)).snapshot()

@@ -51,11 +51,13 @@ def crm_access_restrictions(context: AccessContext, entity: str, action: str) ->
 
 
 @hookimpl
-def crm_before_create(uow: UnitOfWork, entity: str, items: list[dict[str, Any]]) -> None:
+def crm_before_create(uow: UnitOfWork, entity: str, items: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
     if entity in _DOCUMENTS:
         checks.check_documents(entity, items)
-    elif entity in _LINES:
+        return documents.take_prepared(uow, entity, len(items))
+    if entity in _LINES:
         checks.check_lines(uow, entity, items)
+    return None
 
 
 @hookimpl

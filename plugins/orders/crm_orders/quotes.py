@@ -90,7 +90,8 @@ class SendResult:
 
 def create_quotes(uow: UnitOfWork, specs: Sequence[QuoteSpec]) -> list[Record]:
     """Make draft quotes, their lines priced by the catalog in one call per currency, their
-    totals computed; set-based (a few statements whatever the number of quotes and lines)."""
+    totals computed before they are written; set-based (a few statements whatever the number of
+    quotes and lines)."""
     if not specs:
         return []
     settings = orders_settings(uow.crm)
@@ -106,33 +107,28 @@ def create_quotes(uow: UnitOfWork, specs: Sequence[QuoteSpec]) -> list[Record]:
             "document_discount": spec.document_discount or Decimal(0), "pricing_date": on,
             "rounding_mode": rounding.mode, "rounding_method": rounding.method, "rounding_places": rounding.places,
         })
+    priced = _priced_rows(uow, specs, today)
+    documents.prepare(uow, "quote", [documents.totals_of(row, lines) for row, lines in zip(rows, priced, strict=True)])
     quotes = uow.create_many("quote", rows)
-    line_rows = _priced_rows(uow, specs, [q.id for q in quotes], today)
+    line_rows = [{**line, "quote_id": quote.id} for quote, lines in zip(quotes, priced, strict=True) for line in lines]
     if line_rows:
         uow.create_many("quote_line", line_rows, known={"quote": [q.id for q in quotes]})
-    by_quote: dict[int, list[dict[str, Any]]] = {q.id: [] for q in quotes}
-    for row in line_rows:
-        by_quote[row["quote_id"]].append(row)
-    documents.refresh(uow, "quote", by_quote, lines=by_quote)
-    with uow.acting_as(Actor.system()):
-        quotes = uow.get_many("quote", [q.id for q in quotes])
+    documents.forget(uow, "quote", [q.id for q in quotes])
     following.follow_amounts(uow, quotes)
     return quotes
 
 
-def _priced_rows(uow: UnitOfWork, specs: Sequence[QuoteSpec], ids: Sequence[int], today: dt.date) -> list[dict[str, Any]]:
+def _priced_rows(uow: UnitOfWork, specs: Sequence[QuoteSpec], today: dt.date) -> list[list[dict[str, Any]]]:
+    """The priced line values of each spec (one pricing call per currency and day)."""
     by_key: dict[tuple[str, dt.date], list[tuple[int, Wanted]]] = {}
-    for spec, quote_id in zip(specs, ids, strict=True):
-        key = (spec.currency, spec.pricing_date or today)
-        by_key.setdefault(key, []).extend((quote_id, line) for line in spec.lines)
-    rows = []
+    for index, spec in enumerate(specs):
+        by_key.setdefault((spec.currency, spec.pricing_date or today), []).extend((index, line) for line in spec.lines)
+    found: list[list[dict[str, Any]]] = [[] for _ in specs]
     for (currency, on), wanted in by_key.items():
         priced = price_wanted(uow, [line for _, line in wanted], currency=currency, on=on)
-        positions: dict[int, int] = {}
-        for (quote_id, _), values in zip(wanted, priced, strict=True):
-            positions[quote_id] = positions.get(quote_id, 0) + 1
-            rows.append({**values, "quote_id": quote_id, "position": positions[quote_id]})
-    return rows
+        for (index, _), values in zip(wanted, priced, strict=True):
+            found[index].append({**values, "position": len(found[index]) + 1})
+    return found
 
 
 def new_quote(uow: UnitOfWork, *, title: str | None = None, account_id: int | None = None, currency: str | None = None,
