@@ -97,3 +97,22 @@ def test_a_quote_without_lines_is_not_sent_and_bad_lines_are_refused(app):
             uow.create("quote_line", quote_id=empty.id, description="x", quantity=1, unit_price="1 USD")
         with pytest.raises(ValidationError, match="must be more than 0"):
             uow.create("quote_line", quote_id=empty.id, description="x", quantity=0, unit_price="1 EUR")
+
+
+def test_a_quote_for_an_account_gets_its_lines_priced_as_they_are_added(app):
+    crm, s = app
+    from crm_orders.pricing import Wanted
+    from crm_orders.quotes import add_lines, new_quote
+
+    with crm.unit_of_work() as uow:
+        quote = new_quote(uow, account_id=s["account"].id, currency="EUR")
+        assert (quote.title, quote.subtotal) == ("Quote for Acme Metalworks", eur("0.00"))
+        quote = add_lines(uow, quote.id, [Wanted(quantity=Decimal(1), product_id=s["install"].id),
+                                          Wanted(quantity=Decimal(2), description="Freight", unit_price=eur("150.00"),
+                                                 discounts=(Decimal(10),))])
+        lines = uow.query("quote_line").where(quote_id=quote.id).order_by("position").all()
+        with pytest.raises(ValidationError, match="names no catalog product; give it a unit price"):
+            add_lines(uow, quote.id, [Wanted(quantity=Decimal(1), description="Something")])
+    assert [(x.position, x.description, x.discounts) for x in lines] == [(1, "Installation", ["3.00"]), (2, "Freight", ["10"])]
+    assert quote.subtotal == eur("776.00") + eur("270.00")
+    assert quote.opportunity_id is None
