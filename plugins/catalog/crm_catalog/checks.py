@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from crmcore.errors import ValidationError
 
-from crm_catalog.resolve import chunks, group_ancestors
+from crm_catalog.loading import chunks, group_ancestors
 
 if TYPE_CHECKING:
     from crmcore import UnitOfWork
