@@ -13,8 +13,10 @@ from crm_catalog.entities import ACCOUNT_FIELDS, ENTITIES, OPPORTUNITY_LINE_FIEL
 from crm_catalog.settings import CatalogSettings
 
 if TYPE_CHECKING:
+    import click
     import pluggy
     from crmcore import Crm, UnitOfWork
+    from crmcore.demo import Story
     from crmcore.records import Record
 
 #: The entities whose saves :mod:`crm_catalog.checks` checks.
@@ -74,3 +76,36 @@ def crm_after_update(uow: UnitOfWork, entity: str, items: list[tuple[Record, Rec
 @hookimpl
 def crm_migrations() -> str:
     return str(Path(__file__).resolve().parent / "migrations" / "versions")
+
+
+@hookimpl
+def crm_seed(uow: UnitOfWork) -> list[str]:
+    from crmcore.jobs import QUEUED, RUNNING
+
+    from crm_catalog.tiers import JOB_KIND, queue_tier_job
+
+    if uow.query("job").where(("status", "in", (QUEUED, RUNNING)), kind=JOB_KIND).count():
+        return []
+    queue_tier_job(uow)
+    return ["discount tier job queued"]
+
+
+@hookimpl
+def crm_job_handlers() -> dict[str, Any]:
+    from crm_catalog.tiers import JOB_KIND, run_tier_job
+
+    return {JOB_KIND: run_tier_job}
+
+
+@hookimpl
+def crm_cli_commands() -> list[click.Command]:
+    from crm_catalog.cli import catalog, price
+
+    return [catalog, price]
+
+
+@hookimpl
+def crm_demo(story: Story) -> None:
+    from crm_catalog.demo import tell
+
+    tell(story)

@@ -36,6 +36,7 @@ AUDIENCES = ("account", "customer_group", "segment", "everyone")
 _HUNDRED = decimal.Decimal(100)
 _ZERO = decimal.Decimal(0)
 _ONE = decimal.Decimal(1)
+_CENT = decimal.Decimal("0.01")
 _Result = tuple[Money, tuple[PriceStep, ...], "int | None", "int | None"]
 
 
@@ -46,6 +47,15 @@ def _valid(row: dict[str, Any], on: dt.date) -> bool:
 
 def _line_order(line: Line) -> tuple[int, int]:
     return -line.priority, line.id
+
+
+def _tidy(value: decimal.Decimal) -> decimal.Decimal:
+    """*value* without the trailing zeros of exact products past two places (1056.000000 ->
+    1056.00; 1055.1234 stays): the same number, easier to read in an explanation."""
+    if value.as_tuple().exponent >= -2:  # type: ignore[operator]
+        return value
+    short = value.normalize()
+    return short if short.as_tuple().exponent < -2 else value.quantize(_CENT)  # type: ignore[operator]
 
 
 def _plain(value: decimal.Decimal) -> str:
@@ -250,11 +260,10 @@ class Resolver:
 
     def _final(self, value: Money, steps: tuple[PriceStep, ...], list_id: int | None, line_id: int | None) -> _Result:
         rounded = value.amount.quantize(self.quantum, rounding=decimal.ROUND_HALF_UP)
+        money = Money(rounded, value.currency)
         if rounded != value.amount:
-            money = Money(rounded, value.currency)
             steps = (*steps, PriceStep("rounding", "currency", self._rounding_text, value, money))
-            value = money
-        return value, steps, list_id, line_id
+        return money, steps, list_id, line_id
 
     def _apply_list(self, product: Product, currency: str, list_id: int, lines: tuple[Line, ...],
                     request: PriceRequest, depth: int) -> tuple[Money, tuple[PriceStep, ...], int]:
@@ -298,19 +307,19 @@ class Resolver:
         else:
             base, base_text, steps = self._base(product, currency, line, request, depth)
         adjusted = formula.adjust(base.amount)
-        value = Money(adjusted, currency) if adjusted is not base.amount else base
+        value = Money(_tidy(adjusted), currency) if adjusted is not base.amount else base
         steps += (PriceStep("price_list_line", source, base_text + tail, base, value),)
         rounded = formula.round(adjusted)
         if rounded != adjusted:
-            money = Money(rounded, currency)
-            steps += (PriceStep("rounding", source, f"half up to a multiple of {formula.rounding}", value, money),)
+            money = Money(_tidy(rounded), currency)
+            steps += (PriceStep("rounding", source, f"half up to a multiple of {_plain(formula.rounding)}", value, money),)
             value = money
         cost = product.cost
         if formula.has_clamp and cost is not None and cost.currency == currency:
             clamped, bound = formula.clamp(value.amount, cost.amount)
             if bound is not None:
                 percent = formula.min_margin_percent if bound == "min" else formula.max_margin_percent
-                money = Money(clamped, currency)
+                money = Money(_tidy(clamped), currency)
                 steps += (PriceStep("clamp", source, f"{bound}imum margin {percent}% over cost {cost}", value, money),)
                 value = money
         return value, steps
@@ -380,11 +389,13 @@ class Resolver:
         if self.combination == "best":
             percent, factor, source = applying[0]
             others = f"; best of {len(applying)}" if len(applying) > 1 else ""
-            return percent, (PriceStep("customer_discount", source, f"- {percent}%{others}", unit, unit * factor),)
+            after = Money(_tidy(unit.amount * factor), unit.currency)
+            return percent, (PriceStep("customer_discount", source, f"- {percent}%{others}", unit, after),)
         steps: list[PriceStep] = []
         remaining, value = _ONE, unit
         for percent, factor, source in applying:
-            steps.append(PriceStep("customer_discount", source, f"- {percent}% (cascaded)", value, value * factor))
+            after = Money(_tidy(value.amount * factor), value.currency)
+            steps.append(PriceStep("customer_discount", source, f"- {percent}% (cascaded)", value, after))
             remaining *= factor
-            value = value * factor
+            value = after
         return ((1 - remaining) * _HUNDRED).normalize(), tuple(steps)
