@@ -59,6 +59,8 @@ def crm_before_create(uow: UnitOfWork, entity: str, items: list[dict[str, Any]])
 def crm_after_create(uow: UnitOfWork, entity: str, records: list[Record]) -> None:
     if entity == "vendor_product":
         checks.flag_vendors(uow, records)
+    elif entity == "price_list_line":
+        checks.check_ties(uow, records)
 
 
 @hookimpl
@@ -71,6 +73,9 @@ def crm_before_update(uow: UnitOfWork, entity: str, items: list[tuple[Record, di
 def crm_after_update(uow: UnitOfWork, entity: str, items: list[tuple[Record, Record, dict[str, Any]]]) -> None:
     if entity == "vendor_product":
         checks.flag_vendors(uow, [new for _, new, changes in items if "vendor_id" in changes])
+    elif entity == "price_list_line":
+        scoped = ("price_list_id", "product_id", "group_id", "priority")
+        checks.check_ties(uow, [new for _, new, changes in items if any(name in changes for name in scoped)])
 
 
 @hookimpl

@@ -28,7 +28,7 @@ def _line(crm, c, **values):
 def test_a_group_line_and_a_product_line_of_it_at_one_priority_are_refused_naming_the_product(app) -> None:
     crm, c = app
     first = _line(crm, c, product_id=c["laptop"].id, priority=5)
-    with pytest.raises(ValidationError, match=rf"the new line overlaps line {first.id} of price list "
+    with pytest.raises(ValidationError, match=rf"line {first.id + 1} overlaps line {first.id} of price list "
                                               rf"{c['list'].id} at the same priority 5: both cover LAP-14;"):
         _line(crm, c, group_id=c["hardware"].id, priority=5)
     _line(crm, c, group_id=c["hardware"].id, priority=6)         # another priority: fine
@@ -72,7 +72,7 @@ def test_an_update_to_a_taken_priority_is_refused_and_a_batch_with_a_tie_too(app
     moved = _line(crm, c, group_id=c["laptops"].id, priority=2)
     with crm.unit_of_work() as uow, pytest.raises(ValidationError, match=f"line {moved.id} overlaps line"):
         uow.update("price_list_line", moved.id, priority=1)
-    with crm.unit_of_work() as uow, pytest.raises(ValidationError, match="another new line"):
+    with crm.unit_of_work() as uow, pytest.raises(ValidationError, match="at the same priority 7: both cover DOCK"):
         uow.create_many("price_list_line", [{"price_list_id": c["list"].id, "product_id": c["dock"].id, "priority": 7},
                                             {"price_list_id": c["list"].id, "priority": 7}])
     with crm.unit_of_work() as uow:
