@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from catalog_support import DAY, catalog
-from crmcore.money import Money
 from crmcore.errors import ValidationError
+from crmcore.money import Money
 from crmcore.transfer import export, import_file
 
 from crm_catalog.pricing import explain_price
