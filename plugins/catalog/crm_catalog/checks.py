@@ -9,7 +9,8 @@ before-update hooks, a batch at a time).
   not overlap a line of the same list at the same priority (one scope contains the other: the
   same product, a product of the group or of a subgroup, a group and its subgroup, everything):
   a product covered by both would have no declared winner, so the save is refused naming the
-  products they share;
+  products they share (checked once the lines are written, in the same transaction, so the
+  lines of one import or batch are checked against each other too);
 - a discount's percent is between 0 and 100, and its validity is ordered.
 """
 
@@ -21,12 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 from crmcore.errors import ValidationError
 
-from crm_catalog.resolve import chunks, group_ancestors
+from crm_catalog.loading import chunks, group_ancestors
 
 if TYPE_CHECKING:
     from crmcore import UnitOfWork
 
-__all__ = ["check_batch", "flag_vendors", "overlap_problem"]
+__all__ = ["check_batch", "check_ties", "flag_vendors", "overlap_problem"]
 
 _HUNDRED = decimal.Decimal(100)
 #: Shared products named in a refusal, at most.
@@ -47,7 +48,6 @@ def check_batch(uow: UnitOfWork, entity: str, rows: Sequence[dict[str, Any]]) ->
     elif entity == "price_list_line":
         for row in rows:
             _line(row)
-        _overlaps(uow, rows)
     elif entity == "customer_discount":
         for row in rows:
             _dates(entity, row)
@@ -152,6 +152,14 @@ def _covered(scope: tuple[str, int | None], product_groups: dict[int, int | None
     return sorted(pid for pid, gid in product_groups.items() if ref in group_ancestors(parents, gid))
 
 
+def check_ties(uow: UnitOfWork, records: Sequence[Any]) -> None:
+    """Refuse price list lines just written (*records*) that overlap another line of their list
+    at the same priority. Run after the write, so lines of one batch (an import, a
+    ``create_many``) are checked against each other and against those saved before; the
+    refusal rolls the whole write back."""
+    _overlaps(uow, [{**record.values, "id": record.id} for record in records])
+
+
 def _overlaps(uow: UnitOfWork, rows: Sequence[dict[str, Any]]) -> None:
     by_list: dict[int, list[dict[str, Any]]] = {}
     for row in rows:
@@ -211,9 +219,7 @@ def _tie_message(uow: UnitOfWork, row: dict[str, Any], other: dict[str, Any], sh
     codes = {r["id"]: r["code"] for r in uow.select("product", fields=("id", "code")).where(("id", "in", shared[:NAMED])).all()}
     names = ", ".join(codes.get(pid, str(pid)) for pid in shared[:NAMED]) or "no products yet, but their scopes overlap"
     more = f" and {len(shared) - NAMED} more" if len(shared) > NAMED else ""
-    this = f"line {row['id']}" if row.get("id") is not None else "the new line"
-    that = f"line {other['id']}" if other.get("id") is not None else "another new line"
-    return (f"{this} overlaps {that} of price list {row['price_list_id']} at the same priority {row['priority']}: "
+    return (f"line {row['id']} overlaps line {other['id']} of price list {row['price_list_id']} at the same priority {row['priority']}: "
             f"both cover {names}{more}; give one of them another priority")
 
 

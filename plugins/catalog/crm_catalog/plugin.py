@@ -13,8 +13,10 @@ from crm_catalog.entities import ACCOUNT_FIELDS, ENTITIES, OPPORTUNITY_LINE_FIEL
 from crm_catalog.settings import CatalogSettings
 
 if TYPE_CHECKING:
+    import click
     import pluggy
     from crmcore import Crm, UnitOfWork
+    from crmcore.demo import Story
     from crmcore.records import Record
 
 #: The entities whose saves :mod:`crm_catalog.checks` checks.
@@ -57,6 +59,8 @@ def crm_before_create(uow: UnitOfWork, entity: str, items: list[dict[str, Any]])
 def crm_after_create(uow: UnitOfWork, entity: str, records: list[Record]) -> None:
     if entity == "vendor_product":
         checks.flag_vendors(uow, records)
+    elif entity == "price_list_line":
+        checks.check_ties(uow, records)
 
 
 @hookimpl
@@ -69,8 +73,44 @@ def crm_before_update(uow: UnitOfWork, entity: str, items: list[tuple[Record, di
 def crm_after_update(uow: UnitOfWork, entity: str, items: list[tuple[Record, Record, dict[str, Any]]]) -> None:
     if entity == "vendor_product":
         checks.flag_vendors(uow, [new for _, new, changes in items if "vendor_id" in changes])
+    elif entity == "price_list_line":
+        scoped = ("price_list_id", "product_id", "group_id", "priority")
+        checks.check_ties(uow, [new for _, new, changes in items if any(name in changes for name in scoped)])
 
 
 @hookimpl
 def crm_migrations() -> str:
     return str(Path(__file__).resolve().parent / "migrations" / "versions")
+
+
+@hookimpl
+def crm_seed(uow: UnitOfWork) -> list[str]:
+    from crmcore.jobs import QUEUED, RUNNING
+
+    from crm_catalog.tiers import JOB_KIND, queue_tier_job
+
+    if uow.query("job").where(("status", "in", (QUEUED, RUNNING)), kind=JOB_KIND).count():
+        return []
+    queue_tier_job(uow)
+    return ["discount tier job queued"]
+
+
+@hookimpl
+def crm_job_handlers() -> dict[str, Any]:
+    from crm_catalog.tiers import JOB_KIND, run_tier_job
+
+    return {JOB_KIND: run_tier_job}
+
+
+@hookimpl
+def crm_cli_commands() -> list[click.Command]:
+    from crm_catalog.cli import catalog, price
+
+    return [catalog, price]
+
+
+@hookimpl
+def crm_demo(story: Story) -> None:
+    from crm_catalog.demo import tell
+
+    tell(story)

@@ -4,7 +4,7 @@
 tax categories, accounts, price lists, price list lines and customer discounts it needs with a
 few statements per call (whatever the number of lines), as the unit of work's actor (a product
 or a price list the actor may not read is missing), and resolves every line in Python
-(:mod:`crm_catalog.resolve`). :func:`explain_price` prices one line; its
+(:mod:`crm_catalog.loading`, :mod:`crm_catalog.resolve`). :func:`explain_price` prices one line; its
 :attr:`PricedLine.steps` are the explanation, each step with its input and output::
 
     from crm_catalog.pricing import PriceRequest, explain_price, price_lines
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import gc
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,8 @@ __all__ = ["STEP_KINDS", "PriceRequest", "PriceStep", "PricedLine", "explain_pri
 STEP_KINDS = ("list_price", "price_list_line", "rounding", "clamp", "customer_discount")
 
 _HUNDRED = decimal.Decimal(100)
+#: From this many requests on, the cyclic garbage collector pauses while they are resolved.
+_BATCH = 1000
 
 
 def _quantity(value: Any) -> decimal.Decimal:
@@ -183,11 +186,23 @@ def price_lines(uow: UnitOfWork, requests: Sequence[PriceRequest]) -> list[Price
     :raises NotFoundError: naming a product or account that is missing (or unreadable).
     :raises ValidationError: naming an inactive product, or a currency no price applies in.
     """
+    from crm_catalog.loading import load
     from crm_catalog.resolve import Resolver
+    from crm_catalog.settings import catalog_settings
 
     if not requests:
         return []
-    return Resolver.load(uow, requests).price_all(requests)
+    settings = catalog_settings(uow)
+    quantum = decimal.Decimal(1).scaleb(-settings.price_decimals)
+    if len(requests) < _BATCH or not gc.isenabled():
+        return Resolver(load(uow, requests), settings.discount_combination, quantum).price_all(requests)
+    # A large batch reads and makes many small acyclic objects (rows, lines, steps, amounts):
+    # the cyclic collector would walk them again and again for nothing, so it waits meanwhile.
+    gc.disable()
+    try:
+        return Resolver(load(uow, requests), settings.discount_combination, quantum).price_all(requests)
+    finally:
+        gc.enable()
 
 
 def explain_price(

@@ -18,7 +18,7 @@ import attrs
 from crmcore.errors import ValidationError
 from crmcore.money import Money
 
-from crm_catalog.resolve import chunks
+from crm_catalog.loading import chunks
 
 if TYPE_CHECKING:
     from crmcore import UnitOfWork
