@@ -301,7 +301,7 @@ def _options(name: str, table: Mapping[str, Any], allowed: Sequence[str]) -> Non
     for key in table:
         if key not in allowed:
             raise ConfigError(
-                f"outbox.sinks.{name}: unknown key {key!r}; a {table['type']} sink takes "
+                f"outbox.sinks.{name}.{key}: unknown key {key!r}; a {table['type']} sink takes "
                 f"{', '.join(allowed)}",
                 key=f"outbox.sinks.{name}.{key}",
             )
