@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import random
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -49,6 +50,8 @@ log = logging.getLogger(__name__)
 
 #: How often a claim that lost a race for the rows is tried again at once.
 _CLAIM_TRIES = 5
+#: Claims lost in a row (each after its tries) before a run leaves the rest to other workers.
+_LOST_CLAIMS = 20
 _ENTITY = "outbox_request"
 #: The fields of a claimed request a sink gets.
 _HANDED = ("idempotency_key", "kind", "sink", "payload", "source_entity", "source_id", "attempts")
@@ -121,10 +124,19 @@ def deliver(
     stats = DeliveryStats(worker_id or default_worker_id())
     started = time.monotonic()
     tried: set[int] = set()  # requests this run retried: each is tried once per run
+    lost = 0  # claims lost in a row
     try:
         while limit is None or stats.handled < limit:
             wanted = size if limit is None else min(size, limit - stats.handled)
             claimed = _claim(crm, settings, stats.worker_id, wanted, now or _utcnow(), tried)
+            if claimed is None:  # other workers claimed first, again and again: try later
+                lost += 1
+                if lost >= _LOST_CLAIMS:
+                    log.info("outbox worker %s stops: other workers keep claiming first",
+                             stats.worker_id)
+                    break
+                continue
+            lost = 0
             if not claimed:
                 break
             stats.batches += 1
@@ -157,7 +169,7 @@ def _claim(
     size: int,
     now: dt.datetime,
     tried: set[int] | None = None,
-) -> list[Record]:
+) -> list[Record] | None:
     """Claim up to *size* due requests for *worker_id* in a transaction of their own, leaving
     out those *tried* already by this run.
 
@@ -165,6 +177,9 @@ def _claim(
     again that they are due (one update per attempts count, usually one): a request another
     worker claimed meanwhile is not matched, and of two units updating the same row, the
     second loses on the row's version and claims again.
+
+    :returns: the claimed requests (those a sink needs: key, kind, payload, ...), ``[]`` when
+        none is due, or ``None`` when other workers won every try.
     """
     due_now: list[Any] = [_due(now)]
     if tried:
@@ -196,8 +211,8 @@ def _claim(
             ]
         except (ConflictError, BusyError):  # another worker claimed some of them first
             log.debug("outbox worker %s lost a claim (try %d)", worker_id, attempt + 1)
-            time.sleep(0.01 * (attempt + 1))
-    return []
+            time.sleep(random.uniform(0, 0.02 * (attempt + 1)))  # jitter: workers drift apart
+    return None
 
 
 def _hand_over(settings: OutboxSettings, claimed: Sequence[Record]) -> dict[str, Outcome]:
