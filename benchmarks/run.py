@@ -37,6 +37,10 @@ Benchmarks (default: import_leads, list_page, list_page_fields, aggregate):
                      (target: >= 3,000 moves/s on SQLite); floor: one hand-written UPDATE per record.
 ``move_opportunities_bulk``  the same N moves and rules with one ``uow.move_many`` (target:
                      >= 20,000 moves/s); floor: the UPDATE with ``executemany``.
+``outbox_deliver``   N requests (default 10,000) delivered by ``crm_outbox.deliver`` to the JSON
+                     file sink, leases, attempts and outcomes recorded per batch (target: >= 5,000
+                     requests/s on SQLite); floor: the same claims, files and updates by hand
+                     (see outbox.py). Needs plugins/outbox installed.
 ``convert_leads``    N qualified leads (default 10,000) converted into accounts, contacts and
                      opportunities with ``crm_sales.convert_leads`` (target: >= 2,000/s);
                      floor: the same INSERTs and DELETE by hand (see sales.py).
@@ -90,6 +94,7 @@ BENCHMARKS: dict[str, int] = {
     "convert_leads": 10_000,
     "price_lines": 100_000,
     "quotes_from_opportunities": 10_000,
+    "outbox_deliver": 10_000,
 }
 DEFAULT = ("import_leads", "list_page", "list_page_fields", "aggregate")
 FIELDS = ("name", "rows", "seconds", "rows_per_s", "floor_rows_per_s", "ratio_to_floor", "peak_rss_mb")
@@ -121,6 +126,10 @@ def _child(name: str, rows: int, url: str | None) -> dict[str, Any]:
             import orders
 
             return orders.run(name, rows, url, workdir)
+        if name == "outbox_deliver":
+            import outbox
+
+            return outbox.run(name, rows, url, workdir)
         if name in ("sla_sweep", "kb_search"):
             import helpdesk
 

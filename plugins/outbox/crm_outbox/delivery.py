@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import random
 import time
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
-from crmcore import Actor
+from crmcore import Actor, Record
 from crmcore.errors import BusyError, ConflictError, NotFoundError, ValidationError
 from crmcore.jobs import current_job, default_worker_id
 
@@ -41,7 +42,7 @@ from crm_outbox.settings import OutboxSettings, outbox_settings
 from crm_outbox.sinks import Outcome, OutgoingRequest
 
 if TYPE_CHECKING:
-    from crmcore import Crm, Record, UnitOfWork
+    from crmcore import Crm, UnitOfWork
 
 __all__ = ["DELIVER_JOB", "DeliveryStats", "deliver", "deliver_job", "retry", "retry_failed"]
 
@@ -49,7 +50,11 @@ log = logging.getLogger(__name__)
 
 #: How often a claim that lost a race for the rows is tried again at once.
 _CLAIM_TRIES = 5
+#: Claims lost in a row (each after its tries) before a run leaves the rest to other workers.
+_LOST_CLAIMS = 20
 _ENTITY = "outbox_request"
+#: The fields of a claimed request a sink gets.
+_HANDED = ("idempotency_key", "kind", "sink", "payload", "source_entity", "source_id", "attempts")
 
 
 @attrs.define
@@ -119,10 +124,19 @@ def deliver(
     stats = DeliveryStats(worker_id or default_worker_id())
     started = time.monotonic()
     tried: set[int] = set()  # requests this run retried: each is tried once per run
+    lost = 0  # claims lost in a row
     try:
         while limit is None or stats.handled < limit:
             wanted = size if limit is None else min(size, limit - stats.handled)
             claimed = _claim(crm, settings, stats.worker_id, wanted, now or _utcnow(), tried)
+            if claimed is None:  # other workers claimed first, again and again: try later
+                lost += 1
+                if lost >= _LOST_CLAIMS:
+                    log.info("outbox worker %s stops: other workers keep claiming first",
+                             stats.worker_id)
+                    break
+                continue
+            lost = 0
             if not claimed:
                 break
             stats.batches += 1
@@ -155,9 +169,18 @@ def _claim(
     size: int,
     now: dt.datetime,
     tried: set[int] | None = None,
-) -> list[Record]:
+) -> list[Record] | None:
     """Claim up to *size* due requests for *worker_id* in a transaction of their own, leaving
-    out those *tried* already by this run."""
+    out those *tried* already by this run.
+
+    The due requests are picked by id, then claimed with set-based updates whose filter says
+    again that they are due (one update per attempts count, usually one): a request another
+    worker claimed meanwhile is not matched, and of two units updating the same row, the
+    second loses on the row's version and claims again.
+
+    :returns: the claimed requests (those a sink needs: key, kind, payload, ...), ``[]`` when
+        none is due, or ``None`` when other workers won every try.
+    """
     due_now: list[Any] = [_due(now)]
     if tried:
         due_now.append(("id", "not in", sorted(tried)))
@@ -166,32 +189,30 @@ def _claim(
         try:
             with crm.unit_of_work(Actor.system()) as uow:
                 due = (
-                    uow.query(_ENTITY).where(*due_now).order_by("next_attempt_at").limit(size).all()
+                    uow.query(_ENTITY).where(*due_now).order_by("next_attempt_at")
+                    .limit(size).fields(*_HANDED).all()
                 )
                 if not due:
                     return []
-                claimed = uow.update_many(
-                    _ENTITY,
-                    [
-                        (
-                            record,
-                            {
-                                "delivery": DELIVERING,
-                                "locked_by": worker_id,
-                                "lease_until": lease,
-                                "attempts": record.attempts + 1,
-                                "last_attempt_at": now,
-                            },
-                        )
-                        for record in due
-                    ],
-                )
+                by_attempts: dict[int, list[int]] = defaultdict(list)
+                for record in due:
+                    by_attempts[record.attempts or 0].append(record.id)
+                claimed: list[int] = []
+                for attempts, ids in by_attempts.items():
+                    claimed += uow.select(_ENTITY).where(("id", "in", ids), *due_now).update(set={
+                        "delivery": DELIVERING, "locked_by": worker_id, "lease_until": lease,
+                        "attempts": attempts + 1, "last_attempt_at": now,
+                    })
                 uow.commit()
-            return claimed
+            taken = set(claimed)  # what a request is asked is never changed: read it with its id
+            return [
+                Record(_ENTITY, record.merged({"attempts": (record.attempts or 0) + 1}))
+                for record in due if record.id in taken
+            ]
         except (ConflictError, BusyError):  # another worker claimed some of them first
             log.debug("outbox worker %s lost a claim (try %d)", worker_id, attempt + 1)
-            time.sleep(0.01 * (attempt + 1))
-    return []
+            time.sleep(random.uniform(0, 0.02 * (attempt + 1)))  # jitter: workers drift apart
+    return None
 
 
 def _hand_over(settings: OutboxSettings, claimed: Sequence[Record]) -> dict[str, Outcome]:
@@ -277,38 +298,51 @@ def _write_outcomes(
     outcomes: dict[str, Outcome],
     at: dt.datetime,
 ) -> tuple[int, int, int, int, int, int, list[int]]:
-    current = uow.find_many(_ENTITY, "id", [record.id for record in claimed])
-    held = [r for r in current if r.delivery == DELIVERING and r.locked_by == worker_id]
-    plan: list[tuple[Record, dict[str, Any]]] = []
-    answers: list[tuple[str, str]] = []
-    delivered = duplicates = failed = 0
-    again: list[int] = []
-    for record in held:
+    """Write the outcomes set-based: one update for the delivered requests, one per distinct
+    failure (error and next time); each matches only requests *worker_id* still holds."""
+    mine = [("locked_by", "=", worker_id), ("delivery", "=", DELIVERING)]
+    released = {"locked_by": None, "lease_until": None}
+    delivered: list[int] = []
+    failures: dict[tuple[str, Any], list[int]] = defaultdict(list)
+    answers: dict[int, tuple[str, str]] = {}
+    duplicate_ids: set[int] = set()
+    for record in claimed:
         outcome = outcomes[record.idempotency_key]
-        changes: dict[str, Any] = {"locked_by": None, "lease_until": None}
         if outcome.ok:
-            delivered += 1
-            duplicates += outcome.duplicate
-            changes.update(delivery=DELIVERED, delivered_at=at, last_error=None)
+            delivered.append(record.id)
+            if outcome.duplicate:
+                duplicate_ids.add(record.id)
             if outcome.state is not None:
-                answers.append((record.idempotency_key, outcome.state))
+                answers[record.id] = (record.idempotency_key, outcome.state)
         elif outcome.retry and record.attempts < settings.max_attempts:
-            again.append(record.id)
-            changes.update(
-                delivery=PENDING,
-                last_error=outcome.error,
-                next_attempt_at=at + settings.delay(record.attempts),
-            )
+            failures[(outcome.error or "failed", at + settings.delay(record.attempts))].append(
+                record.id)
         else:
-            failed += 1
-            changes.update(delivery=FAILED, last_error=outcome.error)
-        plan.append((record, changes))
-    uow.update_many(_ENTITY, plan)
-    answered = apply_answers(uow, answers, at=at, skip_invalid=True) if answers else 0
+            failures[(outcome.error or "failed", None)].append(record.id)
+    held = uow.select(_ENTITY).where(("id", "in", delivered), *mine).update(
+        set={**released, "delivery": DELIVERED, "delivered_at": at, "last_error": None}
+    ) if delivered else []
+    again: list[int] = []
+    failed = 0
+    for (error, next_at), ids in failures.items():
+        changes = {**released, "last_error": error}
+        changes.update({"delivery": FAILED} if next_at is None
+                       else {"delivery": PENDING, "next_attempt_at": next_at})
+        done = uow.select(_ENTITY).where(("id", "in", ids), *mine).update(set=changes)
+        if next_at is None:
+            failed += len(done)
+        else:
+            again += done
+    kept = set(held)
+    answered = 0
+    if answers:
+        pairs = [answers[i] for i in held if i in answers]
+        answered = apply_answers(uow, pairs, at=at, skip_invalid=True) if pairs else 0
     if again:
-        earliest = min(c["next_attempt_at"] for _, c in plan if c.get("delivery") == PENDING)
-        queue_delivery(uow, earliest)
-    return delivered, duplicates, len(again), failed, answered, len(held), again
+        queue_delivery(uow, min(next_at for (_, next_at) in failures if next_at is not None))
+    duplicates = len(duplicate_ids & kept)
+    return (len(held), duplicates, len(again), failed, answered,
+            len(held) + len(again) + failed, again)
 
 
 # -- the worker's job -------------------------------------------------------------------------

@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import secrets
+import time
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -43,6 +44,7 @@ __all__ = [
     "SinkType",
     "builtin_types",
     "file_name",
+    "sweep_temporary_files",
 ]
 
 log = logging.getLogger(__name__)
@@ -138,23 +140,33 @@ class FileSink:
     path: Path
     fsync: bool = False
     answers: Path | None = None
+    _swept: bool = attrs.field(default=False, init=False)
 
     def __repr__(self) -> str:
         return f"<FileSink {self.name!r} path={str(self.path)!r}>"
 
     def deliver(self, requests: Sequence[OutgoingRequest]) -> list[Outcome]:
         self.path.mkdir(parents=True, exist_ok=True)
-        return [self._write(request) for request in requests]
+        folder = str(self.path)
+        if not self._swept:
+            self._swept = True
+            sweep_temporary_files(folder)
+        prefix = os.path.join(folder, f".{os.getpid()}-{secrets.token_hex(4)}-")
+        written_at = dt.datetime.now(dt.UTC).isoformat()
+        outcomes = [self._write(folder, f"{prefix}{n}.tmp", request, written_at)
+                    for n, request in enumerate(requests)]
+        if self.fsync:
+            _fsync_dir(self.path)
+        return outcomes
 
-    def _write(self, request: OutgoingRequest) -> Outcome:
-        target = self.path / file_name(request.key)
-        if target.exists():
-            return Outcome.delivered(request.key, duplicate=True)
-        document = {**request.document(), "written_at": dt.datetime.now(dt.UTC).isoformat()}
-        temporary = self.path / f".{secrets.token_hex(8)}.tmp"
+    def _write(self, folder: str, temporary: str, request: OutgoingRequest,
+               written_at: str) -> Outcome:
+        target = os.path.join(folder, file_name(request.key))
+        text = json.dumps({**request.document(), "written_at": written_at},
+                          ensure_ascii=False, sort_keys=True)
         try:
             with open(temporary, "w", encoding="utf-8") as file:
-                json.dump(document, file, ensure_ascii=False, sort_keys=True)
+                file.write(text)
                 if self.fsync:
                     file.flush()
                     os.fsync(file.fileno())
@@ -162,16 +174,41 @@ class FileSink:
                 os.link(temporary, target)  # atomic, and never replaces a file already there
             except FileExistsError:
                 return Outcome.delivered(request.key, duplicate=True)
-            if self.fsync:
-                _fsync_dir(self.path)
             return Outcome.delivered(request.key)
         except OSError as exc:
-            return Outcome.failed(request.key, f"cannot write {str(target)!r}: {exc}")
+            return Outcome.failed(request.key, f"cannot write {target!r}: {exc}")
         finally:
             try:
-                temporary.unlink()
+                os.unlink(temporary)
             except FileNotFoundError:
                 pass
+
+
+#: Age in seconds after which a temporary file of the file sink is a stopped worker's leftover.
+STALE_SECONDS = 600
+
+
+def sweep_temporary_files(folder: str, *, older_than: float = STALE_SECONDS) -> int:
+    """Remove the temporary files (``.*.tmp``) a worker stopped mid-write left in *folder*:
+    those older than *older_than* seconds (a write takes milliseconds). The file sink does it
+    once per process, before its first delivery.
+
+    :returns: how many were removed.
+    """
+    limit = time.time() - older_than
+    removed = 0
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.startswith(".") and entry.name.endswith(".tmp"):
+                try:
+                    if entry.stat().st_mtime < limit:
+                        os.unlink(entry.path)
+                        removed += 1
+                except FileNotFoundError:
+                    continue
+    if removed:
+        log.warning("removed %d temporary file(s) left by stopped workers in %s", removed, folder)
+    return removed
 
 
 def _fsync_dir(path: Path) -> None:
@@ -264,7 +301,7 @@ def _options(name: str, table: Mapping[str, Any], allowed: Sequence[str]) -> Non
     for key in table:
         if key not in allowed:
             raise ConfigError(
-                f"outbox.sinks.{name}: unknown key {key!r}; a {table['type']} sink takes "
+                f"outbox.sinks.{name}.{key}: unknown key {key!r}; a {table['type']} sink takes "
                 f"{', '.join(allowed)}",
                 key=f"outbox.sinks.{name}.{key}",
             )

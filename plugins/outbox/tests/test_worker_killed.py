@@ -18,7 +18,7 @@ import pytest
 from outbox_support import items, post_items, requests
 
 from crm_outbox import deliver
-from crm_outbox.sinks import file_name
+from crm_outbox.sinks import STALE_SECONDS, file_name, sweep_temporary_files
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 
@@ -29,12 +29,13 @@ from crm_outbox import deliver
 deliver(create_app(json.loads(sys.argv[1])))
 """
 LEASE = 60
+BATCH = 100
 
 
-def _settings(url: str, sinks: dict[str, Any]) -> dict[str, Any]:
+def _settings(url: str, sinks: dict[str, Any], batch_size: int = 10) -> dict[str, Any]:
     return {
         "crm": {"database": url, "plugins": ["outbox"]},
-        "plugins": {"outbox": {"batch_size": 10, "lease_seconds": LEASE}},
+        "plugins": {"outbox": {"batch_size": batch_size, "lease_seconds": LEASE}},
         "outbox": {"sinks": sinks},
     }
 
@@ -66,12 +67,18 @@ def test_file_requests_of_a_killed_worker_are_written_once(
 ) -> None:
     drop = tmp_path / "drop"
     sinks = {"production": {"type": "file", "path": str(drop)}}
-    settings = _settings(crm_factory.database_url(file=True), sinks)
+    settings = _settings(crm_factory.database_url(file=True), sinks, batch_size=BATCH)
     crm = crm_factory(settings=settings, database=settings["crm"]["database"])
     count = 3000
     post_items(crm, items(count))
 
-    _kill_when(settings, lambda: drop.is_dir() and len(os.listdir(drop)) >= 300)
+    def mid_batch() -> bool:
+        # files appear one by one while a batch is written: a count between two batches' worth
+        # means the worker is writing one (claimed, not recorded)
+        written = len(os.listdir(drop)) if drop.is_dir() else 0
+        return written >= 3 * BATCH and BATCH // 5 <= written % BATCH < BATCH * 4 // 5
+
+    _kill_when(settings, mid_batch)
 
     midway = requests(crm)
     holding = [r for r in midway if r.delivery == "delivering"]
@@ -79,6 +86,7 @@ def test_file_requests_of_a_killed_worker_are_written_once(
     assert 0 < sum(r.delivery == "delivered" for r in midway) < count
     written = {p.name: p.stat().st_ino for p in drop.glob("*.json")}
     already = [r for r in holding if file_name(r.idempotency_key) in written]
+    assert already  # written by the killed worker, not recorded as delivered
 
     early = deliver(crm, now=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=LEASE / 2))
     assert early.taken_over == 0 and not any(
@@ -95,7 +103,12 @@ def test_file_requests_of_a_killed_worker_are_written_once(
     assert sorted(json.loads(p.read_text())["key"] for p in files) == sorted(
         r.idempotency_key for r in final
     )
-    assert not list(drop.glob(".*.tmp"))  # the killed worker's temporary file is not a request
+    leftovers = list(drop.glob(".*.tmp"))  # at most the file the worker was writing
+    assert len(leftovers) <= 1
+    for path in leftovers:
+        os.utime(path, (time.time() - STALE_SECONDS - 1,) * 2)
+    assert sweep_temporary_files(str(drop)) == len(leftovers)
+    assert not list(drop.glob(".*.tmp"))
     for record in holding:
         assert next(r for r in final if r.id == record.id).attempts == 2
 
