@@ -1,11 +1,11 @@
 """The quotes-and-orders chapter of ``crm demo`` (``crm_demo``): the seed's flow.
 
-On the company the core's chapters built: a small machine catalog with a price list for the
-industry segment and a customer discount; then one deal of a rep goes the whole way: it
-reaches quotation, its quote is priced by the segment list and the customer discount, sent,
-revised (one machine fewer), sent again and accepted; the order is confirmed, its fulfilment
-requests go through the outbox (the machines to production), the worker delivers them, and the
-deal is won.
+On the company the core's chapters built and the catalog the catalog chapter set up (a retail
+price list, an account in the retail segment with a customer discount): a rep's new deal for
+that account goes the whole way. It reaches quotation, its quote is priced by the segment list
+and the customer discount, sent, revised (one laptop fewer), sent again and accepted; the order
+is confirmed, its fulfilment requests go through the outbox (routed by product group, e.g.
+hardware to production), the worker delivers them, and the deal is won.
 
 Delivery needs the sinks in the deployment's settings; with none configured the chapter says
 so and stops before confirming (``[outbox.sinks.production] type = "file"`` ...).
@@ -28,52 +28,28 @@ from crm_orders.quotes import accept_quote, quote_from_opportunity, revise_quote
 from crm_orders.settings import orders_settings
 
 if TYPE_CHECKING:
-    from crmcore import UnitOfWork
+    pass
 
 __all__ = ["tell"]
 
-SEGMENT = "industry"
-PRODUCTS = (  # code, name, group, list price, tax category
-    ("LATHE-L1", "Lathe L1", "Lathes", "18500.00", "VAT19"),
-    ("MILL-M2", "Milling machine M2", "Machines", "42000.00", "VAT19"),
-    ("BELT-07", "Drive belt", "Spare parts", "45.50", "VAT7"),
-    ("SETUP", "Installation and training", "Services", "1200.00", "VAT19"),
-)
+#: What the customer wants: catalog product codes (the catalog chapter's) and quantities.
+WANTED = (("LAP-14", 12), ("DOCK-1", 12), ("SETUP", 1))
 
 
-def _catalog(uow: UnitOfWork, currency: str) -> dict[str, Record]:
-    machines = uow.create("product_group", name="Machines", code="MAC")
-    groups = {
-        "Machines": machines,
-        "Lathes": uow.create("product_group", name="Lathes", code="LAT", parent_id=machines.id),
-        "Spare parts": uow.create("product_group", name="Spare parts", code="SPA"),
-        "Services": uow.create("product_group", name="Services", code="SRV"),
-    }
-    taxes = {"VAT19": uow.create("tax_category", code="VAT19", name="Standard VAT", rate="19.00"),
-             "VAT7": uow.create("tax_category", code="VAT7", name="Reduced VAT", rate="7.00")}
-    products = {}
-    for code, name, group, price, tax in PRODUCTS:
-        products[code] = uow.create("product", code=code, name=name, group_id=groups[group].id,
-                                    list_price=f"{price} {currency}", tax_category_id=taxes[tax].id)
-    price_list = uow.create("price_list", name="Industry", currency=currency, segment=SEGMENT)
-    uow.create("price_list_line", price_list_id=price_list.id, group_id=machines.id, priority=10, discount_percent="5")
-    return products
-
-
-def _deal(story: Story) -> Record | None:
-    """An open deal of a rep, latest in the pipeline first, brought to ``rfp_received``."""
-    opportunities = [o for o in story.opportunities if o.values.get("account_id")]
-    order = ("rfp_received", "qualification", "identification", "initiation")
-    for stage in order:
-        for opportunity in opportunities:
-            if opportunity.values.get("stage") == stage:
-                with story.crm.unit_of_work() as uow:
-                    record = uow.get("opportunity", opportunity.id)
-                    moved = record if stage == "rfp_received" else following.advance(uow, record, "rfp_received")
-                    uow.commit()
-                if moved is not None:
-                    return moved
-    return None
+def _deal(story: Story, account: Record, products: dict[str, Record]) -> Record | None:
+    """A new deal of the account's rep for :data:`WANTED`, brought to ``rfp_received``."""
+    crm = story.crm
+    owner = story.users[story.reps[0]].id if story.reps else None
+    with crm.unit_of_work() as uow:
+        deal = uow.create("opportunity", name=f"{account.values['name']}: laptop refresh", account_id=account.id,
+                          owner_id=owner, stage="initiation", amount=f"1.00 {story.currency}")
+        uow.create_many("opportunity_line", [
+            {"opportunity_id": deal.id, "product": products[code].values["name"], "product_id": products[code].id,
+             "quantity": quantity, "unit_price": products[code].values["list_price"], "position": position}
+            for position, (code, quantity) in enumerate(WANTED, start=1)])
+        moved = following.advance(uow, deal, "rfp_received")
+        uow.commit()
+    return moved
 
 
 def tell(story: Story) -> None:
@@ -81,23 +57,17 @@ def tell(story: Story) -> None:
     echo, crm = story.echo, story.crm
     echo("")
     echo("Quotes and orders")
-    deal = _deal(story)
-    if deal is None:
-        echo("  skipped: no open deal with an account to quote")
-        return
-    currency = story.currency
+    account = next(iter(story.accounts.values()), None)
     with crm.unit_of_work() as uow:
-        products = _catalog(uow, currency)
-        account = uow.update("account", deal.values["account_id"], segment=SEGMENT)
-        uow.create("customer_discount", account_id=account.id, percent="3")
-        uow.delete_where("opportunity_line", {"opportunity_id": deal.id})
-        for position, (code, quantity) in enumerate((("LATHE-L1", 3), ("BELT-07", 12), ("SETUP", 1)), start=1):
-            product = products[code]
-            uow.create("opportunity_line", opportunity_id=deal.id, product=product.values["name"], product_id=product.id,
-                       quantity=quantity, unit_price=product.values["list_price"], position=position)
-        uow.commit()
-    echo(f"  catalog: {len(PRODUCTS)} products in 4 groups; price list Industry (machines 5% off) for segment {SEGMENT!r}; "
-         f"{account.values['name']} gets a 3% customer discount")
+        products = {p.values["code"]: p for p in uow.find_many("product", "code", [code for code, _ in WANTED])}
+    if account is None or len(products) < len(WANTED):
+        echo("  skipped: the catalog chapter made no account or products to quote")
+        return
+    deal = _deal(story, account, products)
+    if deal is None:
+        echo("  skipped: the deal could not reach rfp_received in this pipeline")
+        return
+    echo(f"  {deal.values['name']!r} reaches {deal.values['stage']} with {len(WANTED)} catalog lines")
     rep = story.actor(story.owner_name(deal)) if deal.values.get("owner_id") else None
     with crm.unit_of_work(rep) as uow:
         quote = quote_from_opportunity(uow, deal.id)
@@ -120,7 +90,7 @@ def tell(story: Story) -> None:
         send_quote(uow, second.id)
         accepted = accept_quote(uow, second.id)
         uow.commit()
-    echo(f"  the deal moved to {stage}; the customer wants one lathe fewer: quote {second.id} v2 supersedes v1, "
+    echo(f"  the deal moved to {stage}; the customer wants one laptop fewer: quote {second.id} v2 supersedes v1, "
          f"net {money_text(accepted.values['net_total'])}, sent and accepted")
     with crm.unit_of_work(rep) as uow:
         order = uow.query("sales_order").where(quote_id=second.id).first() or order_from_quote(uow, second.id)
