@@ -83,8 +83,8 @@ def tell(story: Story) -> None:
     with crm.unit_of_work(rep) as uow:
         stage = uow.get("opportunity", deal.id).values.get("stage")
         second = revise_quote(uow, quote.id)
-        lathe = uow.query("quote_line").where(quote_id=second.id, position=1).first()
-        uow.update(lathe, quantity=lathe.values["quantity"] - Decimal(1))
+        laptops = uow.query("quote_line").where(quote_id=second.id, position=1).first()
+        uow.update(laptops, quantity=laptops.values["quantity"] - Decimal(1))
         uow.commit()
     with crm.unit_of_work(rep) as uow:
         send_quote(uow, second.id)
