@@ -9,7 +9,6 @@ from typing import Any, ClassVar
 
 import attrs
 from crm_catalog.pricing import PricedLine, PriceStep
-from crmcore.errors import ValidationError
 from crmcore.fields import Choice, FieldValueError, Json
 from crmcore.money import CURRENCIES, Money
 
@@ -83,20 +82,17 @@ class PriceSnapshot(Json):
         data = json.loads(value) if isinstance(value, str) else value
         if data is None:
             return None
-        if not isinstance(data, dict):
-            raise FieldValueError(f"a price snapshot is what PricedLine.snapshot() gives (an object), got {value!r}")
+        problem = _snapshot_problem(data)
+        if problem is not None:
+            raise FieldValueError(f"not a priced line's snapshot ({problem}); keep what PricedLine.snapshot() gave")
         try:
-            clean = PricedLine.from_snapshot(data).snapshot()
-        except ValidationError as exc:
-            raise FieldValueError(str(exc.messages.get("snapshot", [exc])[0])) from None
-        text = json.dumps(clean, ensure_ascii=False)
-        try:
+            text = json.dumps(data, ensure_ascii=False, allow_nan=False)
             text.encode("utf-8")
         except UnicodeEncodeError:
             raise FieldValueError("a price snapshot's text may not hold a lone surrogate; check the encoding") from None
         if "\\u0000" in text:
             raise FieldValueError("a price snapshot's text may not hold the NUL character (\\x00)")
-        return clean
+        return json.loads(text)  # a fresh copy, as the database gives it back
 
     def describe(self) -> str:
         return "a priced line's snapshot (PricedLine.snapshot())"
@@ -108,3 +104,65 @@ class PriceSnapshot(Json):
                           discount_percent=decimal.Decimal(0), tax_category=None, tax_rate=decimal.Decimal(0),
                           price_list_id=None, price_list_line_id=None,
                           steps=(PriceStep("list_price", "product 1", "the list price", None, price),)).snapshot()
+
+
+_SNAPSHOT_DECIMALS = ("quantity", "discount_percent", "tax_rate")
+_SNAPSHOT_IDS = ("price_list_id", "price_list_line_id")
+_STEP_TEXTS = ("kind", "source", "detail")
+
+
+def _money_problem(value: Any, name: str, *, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, dict) or set(value) != {"amount", "currency"}:
+        return f"{name} is not an amount"
+    if value["currency"] not in CURRENCIES:
+        return f"{name} has an unknown currency {value['currency']!r}"
+    return _decimal_problem(value["amount"], f"{name}.amount")
+
+
+def _decimal_problem(value: Any, name: str) -> str | None:
+    if not isinstance(value, str):
+        return f"{name} is not a decimal text"
+    try:
+        number = decimal.Decimal(value)
+    except decimal.InvalidOperation:
+        return f"{name} is not a decimal: {value!r}"
+    return None if number.is_finite() else f"{name} is not finite"
+
+
+def _snapshot_problem(data: Any) -> str | None:
+    """What makes *data* something else than a :meth:`PricedLine.snapshot` (``None``: nothing):
+    the keys, the types and the decimals are checked without building the priced line."""
+    if not isinstance(data, dict):
+        return "not an object"
+    expected = {"product_id", "list_price", "unit_price", "tax_category", "steps", *_SNAPSHOT_DECIMALS, *_SNAPSHOT_IDS}
+    if set(data) != expected:
+        return f"its keys are {', '.join(sorted(data))}"
+    if not isinstance(data["product_id"], int) or isinstance(data["product_id"], bool):
+        return "product_id is not an id"
+    for name in _SNAPSHOT_IDS:
+        if data[name] is not None and (not isinstance(data[name], int) or isinstance(data[name], bool)):
+            return f"{name} is not an id"
+    if data["tax_category"] is not None and not isinstance(data["tax_category"], str):
+        return "tax_category is not a text"
+    for name in _SNAPSHOT_DECIMALS:
+        problem = _decimal_problem(data[name], name)
+        if problem:
+            return problem
+    for name in ("list_price", "unit_price"):
+        problem = _money_problem(data[name], name)
+        if problem:
+            return problem
+    if not isinstance(data["steps"], list):
+        return "steps is not a list"
+    for number, step in enumerate(data["steps"], start=1):
+        if not isinstance(step, dict) or set(step) != {*_STEP_TEXTS, "input", "output"}:
+            return f"step {number} is not a price step"
+        if not all(isinstance(step[name], str) for name in _STEP_TEXTS):
+            return f"step {number} has a kind, source or detail that is not a text"
+        problem = _money_problem(step["input"], f"step {number} input", optional=True) or _money_problem(
+            step["output"], f"step {number} output")
+        if problem:
+            return problem
+    return None

@@ -119,17 +119,23 @@ class LineInput:
 @attrs.frozen
 class LineTotals:
     """One line's amounts: ``gross - line_discount = subtotal``; ``subtotal - document_discount
-    = net``; ``net + tax = total``."""
+    = net``; ``net + tax = total`` (each a :class:`Money` in *currency*, made when asked for)."""
 
-    gross: Money
-    line_discount: Money
-    subtotal: Money
-    document_discount: Money
-    net: Money
-    tax: Money
-    total: Money
+    currency: str
+    amounts: tuple[Decimal, Decimal, Decimal, Decimal, Decimal, Decimal, Decimal]
     tax_code: str | None
     tax_rate: Decimal
+
+    def _money(self, index: int) -> Money:
+        return Money(self.amounts[index], self.currency)
+
+    gross = property(lambda self: self._money(0), doc="Quantity times unit price, rounded.")
+    line_discount = property(lambda self: self._money(1), doc="What the line's own discounts take off.")
+    subtotal = property(lambda self: self._money(2), doc="Gross less the line discounts.")
+    document_discount = property(lambda self: self._money(3), doc="The line's share of the document discount.")
+    net = property(lambda self: self._money(4), doc="Subtotal less its share of the document discount.")
+    tax = property(lambda self: self._money(5), doc="The line's tax.")
+    total = property(lambda self: self._money(6), doc="Net plus tax.")
 
 
 @attrs.frozen
@@ -174,9 +180,9 @@ class DocumentTotals:
         its gross amount (0 for a document without amounts)."""
         worst = Decimal(0)
         for line in self.lines:
-            if line.gross.amount > 0:
-                off = (line.gross.amount - line.net.amount) * _HUNDRED / line.gross.amount
-                worst = max(worst, off)
+            gross, net = line.amounts[0], line.amounts[4]
+            if gross > 0:
+                worst = max(worst, (gross - net) * _HUNDRED / gross)
         return worst.quantize(Decimal("0.01"), rounding=decimal.ROUND_HALF_UP)
 
 
@@ -248,8 +254,7 @@ def compute_totals(
         return Money(value, currency)
 
     line_totals = tuple(
-        LineTotals(money(g), money(g - s), money(s), money(d), money(n), money(t), money(n + t),
-                   line.tax_code, line.tax_rate)
+        LineTotals(currency, (g, g - s, s, d, n, t, n + t), line.tax_code, line.tax_rate)
         for line, g, s, d, n, t in zip(lines, gross, subtotals, shares, nets, taxes, strict=True)
     )
     categories: dict[tuple[str | None, Decimal], list[Decimal]] = {}
