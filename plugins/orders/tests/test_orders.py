@@ -156,3 +156,17 @@ def test_a_rejected_last_quote_loses_the_deal_unless_configured_otherwise(crm_fa
             send_quote(uow, quote.id)
             reject_quote(uow, quote.id)
             assert uow.get("opportunity", s["opportunity"].id).stage == stage
+
+
+def test_the_catalog_tier_job_counts_confirmed_orders(app):
+    from crm_catalog.tiers import recompute_tiers
+
+    crm, s = app
+    with crm.unit_of_work() as uow:
+        uow.create("discount_tier", name="Machine buyers", group_id=s["machines"].id, min_revenue="10000.00 EUR", percent="4")
+        confirm_order(uow, order_from_opportunity(uow, s["opportunity"].id).id)
+        uow.commit()
+    with crm.unit_of_work() as uow:
+        recompute_tiers(uow)
+        tiers = uow.query("customer_discount").where(account_id=s["account"].id, kind="tier").all()
+    assert [(t.group_id, t.percent) for t in tiers] == [(s["machines"].id, Decimal("4.00"))]
