@@ -4,10 +4,9 @@ work as before."""
 from __future__ import annotations
 
 import pytest
+from crm_sales import convert_lead
 from crmcore.errors import NotFoundError
 from crmcore.money import Money
-
-from crm_sales import convert_lead
 
 
 def _sell(crm) -> None:
