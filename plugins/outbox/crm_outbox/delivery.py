@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 from crmcore import Actor, Record
-from crmcore.errors import BusyError, ConflictError, NotFoundError, ValidationError
+from crmcore.errors import BusyError, ConflictError, CrmError, NotFoundError, ValidationError
 from crmcore.jobs import current_job, default_worker_id
 
 from crm_outbox.access import RETRY_PERMISSION
@@ -140,7 +140,11 @@ def deliver(
             if not claimed:
                 break
             stats.batches += 1
-            outcomes = _hand_over(settings, claimed)
+            try:
+                outcomes = _hand_over(settings, claimed)
+            except BaseException:  # interrupted: the requests go back at once, not after the lease
+                _release(crm, stats.worker_id, claimed)
+                raise
             tried.update(_record(crm, settings, stats, claimed, outcomes, now))
         stats.answered += collect_file_answers(crm, settings)
     finally:
@@ -213,6 +217,21 @@ def _claim(
             log.debug("outbox worker %s lost a claim (try %d)", worker_id, attempt + 1)
             time.sleep(random.uniform(0, 0.02 * (attempt + 1)))  # jitter: workers drift apart
     return None
+
+
+def _release(crm: Crm, worker_id: str, claimed: Sequence[Record]) -> None:
+    """Give requests *worker_id* claimed but did not hand over back to the other workers (best
+    effort: what it cannot release waits for the lease to run out)."""
+    try:
+        with crm.unit_of_work(Actor.system()) as uow:
+            uow.select(_ENTITY).where(
+                ("id", "in", [record.id for record in claimed]),
+                ("locked_by", "=", worker_id), ("delivery", "=", DELIVERING),
+            ).update(set={"delivery": PENDING, "locked_by": None, "lease_until": None})
+            uow.commit()
+    except Exception:  # the lease still ends; nothing else to do
+        log.warning("outbox worker %s could not release %d request(s); they wait for the lease",
+                    worker_id, len(claimed))
 
 
 def _hand_over(settings: OutboxSettings, claimed: Sequence[Record]) -> dict[str, Outcome]:
@@ -337,12 +356,29 @@ def _write_outcomes(
     answered = 0
     if answers:
         pairs = [answers[i] for i in held if i in answers]
-        answered = apply_answers(uow, pairs, at=at, skip_invalid=True) if pairs else 0
+        answered = _answer(uow, pairs, at) if pairs else 0
     if again:
         queue_delivery(uow, min(next_at for (_, next_at) in failures if next_at is not None))
     duplicates = len(duplicate_ids & kept)
     return (len(held), duplicates, len(again), failed, answered,
             len(held) + len(again) + failed, again)
+
+
+def _answer(uow: UnitOfWork, pairs: list[tuple[str, str]], at: dt.datetime) -> int:
+    """Apply a sink's synchronous answers, all or nothing within the unit: a hook refusing
+    them leaves the deliveries recorded, the supply states unchanged and the error on the
+    requests (the other system's answer can be given again with ``crm outbox answer``)."""
+    try:
+        return int(uow.atomic(apply_answers, uow, pairs, at=at, skip_invalid=True))
+    except CrmError as exc:
+        log.error("answers to %d outbox request(s) not recorded: %s", len(pairs),
+                  type(exc).__name__)
+        note = f"delivered, but its answer was not recorded: {exc}"
+        for state in sorted({state for _, state in pairs}):
+            keys = [key for key, given in pairs if given == state]
+            uow.select(_ENTITY).where(("idempotency_key", "in", keys)).update(
+                set={"last_error": f"{note} (answer: {state})"})
+        return 0
 
 
 # -- the worker's job -------------------------------------------------------------------------

@@ -219,3 +219,19 @@ def test_a_lease_keeps_requests_from_other_workers_until_it_runs_out(
     stats = deliver(crm, now=now + dt.timedelta(seconds=61), worker_id="heir")
     assert stats.delivered == 2
     assert [(r.delivery, r.attempts) for r in requests(crm)] == [("delivered", 2)] * 2
+
+
+def test_an_interrupted_hand_over_gives_the_requests_back_at_once(
+    crm_factory: Any, tmp_path: Path
+) -> None:
+    class Interrupted:
+        name = "slow"
+
+        def deliver(self, requests: Any) -> Any:
+            raise KeyboardInterrupt
+
+    crm = _with_sink(crm_factory, tmp_path, Interrupted())
+    post_items(crm, items(2, sink="slow"))
+    with pytest.raises(KeyboardInterrupt):
+        deliver(crm)
+    assert [(r.delivery, r.locked_by) for r in requests(crm)] == [("pending", None)] * 2
