@@ -3,7 +3,8 @@
 :func:`deliver` loops over batches: it **claims** due requests in a short transaction of its
 own (pending ones whose time has come, and ``delivering`` ones whose worker's lease ran out),
 marking them ``delivering`` under the worker's name with a lease and counting the attempt; it
-**hands** each sink its part of the batch outside any transaction; then it **records** the
+**hands** each sink its part of the batch outside any transaction (in a thread of its own,
+while the main thread records the previous batch and claims the next); then it **records** the
 outcomes in another short transaction: delivered, answered (a sink's synchronous answer, with
 the ``outbox_answered`` hook), or failed, either back to ``pending`` after a growing delay or
 ``failed`` after the last attempt.
@@ -21,12 +22,14 @@ wait for a later attempt, it queues itself again for the earliest of them.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import random
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -125,27 +128,40 @@ def deliver(
     started = time.monotonic()
     tried: set[int] = set()  # requests this run retried: each is tried once per run
     lost = 0  # claims lost in a row
+    claimed_total = 0
+    pending: tuple[list[Record], Future[dict[str, Outcome]]] | None = None
     try:
-        while limit is None or stats.handled < limit:
-            wanted = size if limit is None else min(size, limit - stats.handled)
-            claimed = _claim(crm, settings, stats.worker_id, wanted, now or _utcnow(), tried)
-            if claimed is None:  # other workers claimed first, again and again: try later
-                lost += 1
-                if lost >= _LOST_CLAIMS:
-                    log.info("outbox worker %s stops: other workers keep claiming first",
-                             stats.worker_id)
-                    break
-                continue
-            lost = 0
-            if not claimed:
-                break
-            stats.batches += 1
+        with ThreadPoolExecutor(1, thread_name_prefix="outbox-sink") as sinks:
             try:
-                outcomes = _hand_over(settings, claimed)
-            except BaseException:  # interrupted: the requests go back at once, not after the lease
-                _release(crm, stats.worker_id, claimed)
+                while True:
+                    over = limit is not None and claimed_total >= limit
+                    wanted = size if limit is None else min(size, limit - claimed_total)
+                    claimed = [] if over else _claim(
+                        crm, settings, stats.worker_id, wanted, now or _utcnow(), tried)
+                    if pending is not None:  # the batch the sinks had while this one was claimed
+                        records, handed = pending
+                        outcomes = handed.result()
+                        pending = None
+                        tried.update(_record(crm, settings, stats, records, outcomes, now))
+                    if claimed is None:  # other workers claimed first, again and again
+                        lost += 1
+                        if lost < _LOST_CLAIMS:
+                            continue
+                        log.info("outbox worker %s stops: other workers keep claiming first",
+                                 stats.worker_id)
+                        break
+                    lost = 0
+                    if not claimed:
+                        break
+                    claimed_total += len(claimed)
+                    stats.batches += 1
+                    pending = (claimed, sinks.submit(_hand_over, settings, claimed))
+            except BaseException:  # interrupted: what the sinks did not finish goes back at once
+                if pending is not None:
+                    with contextlib.suppress(BaseException):
+                        pending[1].result()
+                    _release(crm, stats.worker_id, pending[0])
                 raise
-            tried.update(_record(crm, settings, stats, claimed, outcomes, now))
         stats.answered += collect_file_answers(crm, settings)
     finally:
         stats.seconds = time.monotonic() - started
