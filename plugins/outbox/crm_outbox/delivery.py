@@ -136,8 +136,11 @@ def deliver(
                 while True:
                     over = limit is not None and claimed_total >= limit
                     wanted = size if limit is None else min(size, limit - claimed_total)
-                    claimed = [] if over else _claim(
-                        crm, settings, stats.worker_id, wanted, now or _utcnow(), tried)
+                    claimed = (
+                        []
+                        if over
+                        else _claim(crm, settings, stats.worker_id, wanted, now or _utcnow(), tried)
+                    )
                     if pending is not None:  # the batch the sinks had while this one was claimed
                         records, handed = pending
                         outcomes = handed.result()
@@ -147,8 +150,10 @@ def deliver(
                         lost += 1
                         if lost < _LOST_CLAIMS:
                             continue
-                        log.info("outbox worker %s stops: other workers keep claiming first",
-                                 stats.worker_id)
+                        log.info(
+                            "outbox worker %s stops: other workers keep claiming first",
+                            stats.worker_id,
+                        )
                         break
                     lost = 0
                     if not claimed:
@@ -209,8 +214,12 @@ def _claim(
         try:
             with crm.unit_of_work(Actor.system()) as uow:
                 due = (
-                    uow.query(_ENTITY).where(*due_now).order_by("next_attempt_at")
-                    .limit(size).fields(*_HANDED).all()
+                    uow.query(_ENTITY)
+                    .where(*due_now)
+                    .order_by("next_attempt_at")
+                    .limit(size)
+                    .fields(*_HANDED)
+                    .all()
                 )
                 if not due:
                     return []
@@ -219,15 +228,25 @@ def _claim(
                     by_attempts[record.attempts or 0].append(record.id)
                 claimed: list[int] = []
                 for attempts, ids in by_attempts.items():
-                    claimed += uow.select(_ENTITY).where(("id", "in", ids), *due_now).update(set={
-                        "delivery": DELIVERING, "locked_by": worker_id, "lease_until": lease,
-                        "attempts": attempts + 1, "last_attempt_at": now,
-                    })
+                    claimed += (
+                        uow.select(_ENTITY)
+                        .where(("id", "in", ids), *due_now)
+                        .update(
+                            set={
+                                "delivery": DELIVERING,
+                                "locked_by": worker_id,
+                                "lease_until": lease,
+                                "attempts": attempts + 1,
+                                "last_attempt_at": now,
+                            }
+                        )
+                    )
                 uow.commit()
             taken = set(claimed)  # what a request is asked is never changed: read it with its id
             return [
                 Record(_ENTITY, record.merged({"attempts": (record.attempts or 0) + 1}))
-                for record in due if record.id in taken
+                for record in due
+                if record.id in taken
             ]
         except (ConflictError, BusyError):  # another worker claimed some of them first
             log.debug("outbox worker %s lost a claim (try %d)", worker_id, attempt + 1)
@@ -242,12 +261,16 @@ def _release(crm: Crm, worker_id: str, claimed: Sequence[Record]) -> None:
         with crm.unit_of_work(Actor.system()) as uow:
             uow.select(_ENTITY).where(
                 ("id", "in", [record.id for record in claimed]),
-                ("locked_by", "=", worker_id), ("delivery", "=", DELIVERING),
+                ("locked_by", "=", worker_id),
+                ("delivery", "=", DELIVERING),
             ).update(set={"delivery": PENDING, "locked_by": None, "lease_until": None})
             uow.commit()
     except Exception:  # the lease still ends; nothing else to do
-        log.warning("outbox worker %s could not release %d request(s); they wait for the lease",
-                    worker_id, len(claimed))
+        log.warning(
+            "outbox worker %s could not release %d request(s); they wait for the lease",
+            worker_id,
+            len(claimed),
+        )
 
 
 def _hand_over(settings: OutboxSettings, claimed: Sequence[Record]) -> dict[str, Outcome]:
@@ -351,18 +374,26 @@ def _write_outcomes(
                 answers[record.id] = (record.idempotency_key, outcome.state)
         elif outcome.retry and record.attempts < settings.max_attempts:
             failures[(outcome.error or "failed", at + settings.delay(record.attempts))].append(
-                record.id)
+                record.id
+            )
         else:
             failures[(outcome.error or "failed", None)].append(record.id)
-    held = uow.select(_ENTITY).where(("id", "in", delivered), *mine).update(
-        set={**released, "delivery": DELIVERED, "delivered_at": at, "last_error": None}
-    ) if delivered else []
+    held = (
+        uow.select(_ENTITY)
+        .where(("id", "in", delivered), *mine)
+        .update(set={**released, "delivery": DELIVERED, "delivered_at": at, "last_error": None})
+        if delivered
+        else []
+    )
     again: list[int] = []
     failed = 0
     for (error, next_at), ids in failures.items():
         changes = {**released, "last_error": error}
-        changes.update({"delivery": FAILED} if next_at is None
-                       else {"delivery": PENDING, "next_attempt_at": next_at})
+        changes.update(
+            {"delivery": FAILED}
+            if next_at is None
+            else {"delivery": PENDING, "next_attempt_at": next_at}
+        )
         done = uow.select(_ENTITY).where(("id", "in", ids), *mine).update(set=changes)
         if next_at is None:
             failed += len(done)
@@ -376,8 +407,15 @@ def _write_outcomes(
     if again:
         queue_delivery(uow, min(next_at for (_, next_at) in failures if next_at is not None))
     duplicates = len(duplicate_ids & kept)
-    return (len(held), duplicates, len(again), failed, answered,
-            len(held) + len(again) + failed, again)
+    return (
+        len(held),
+        duplicates,
+        len(again),
+        failed,
+        answered,
+        len(held) + len(again) + failed,
+        again,
+    )
 
 
 def _answer(uow: UnitOfWork, pairs: list[tuple[str, str]], at: dt.datetime) -> int:
@@ -387,13 +425,15 @@ def _answer(uow: UnitOfWork, pairs: list[tuple[str, str]], at: dt.datetime) -> i
     try:
         return int(uow.atomic(apply_answers, uow, pairs, at=at, skip_invalid=True))
     except CrmError as exc:
-        log.error("answers to %d outbox request(s) not recorded: %s", len(pairs),
-                  type(exc).__name__)
+        log.error(
+            "answers to %d outbox request(s) not recorded: %s", len(pairs), type(exc).__name__
+        )
         note = f"delivered, but its answer was not recorded: {exc}"
         for state in sorted({state for _, state in pairs}):
             keys = [key for key, given in pairs if given == state]
             uow.select(_ENTITY).where(("idempotency_key", "in", keys)).update(
-                set={"last_error": f"{note} (answer: {state})"})
+                set={"last_error": f"{note} (answer: {state})"}
+            )
         return 0
 
 

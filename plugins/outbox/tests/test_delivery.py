@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import json
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,10 @@ def test_a_key_posted_twice_is_refused_naming_it(crm_factory: Any, tmp_path: Pat
         ),
         (OutboxItem("", "production", {}, "sales_order", 1), "kind must be a non-empty text"),
         (OutboxItem("p", "production", [1], "sales_order", 1), "payload must be a mapping"),  # type: ignore[arg-type]
+        (
+            OutboxItem("p", "production", {"total": decimal.Decimal("1.5")}, "sales_order", 1),
+            "outbox item 0: payload must hold JSON values only \\(write decimals",
+        ),
         (
             OutboxItem("p", "production", {}, "sales_order", 1, key="../etc"),
             "idempotency key '../etc' must be",
