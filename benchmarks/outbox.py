@@ -3,8 +3,9 @@
 
 crmcore: N requests posted with :func:`crm_outbox.post` in one unit of work (not timed), then
 :func:`crm_outbox.deliver` timed: batches of 500 claimed with a lease in a transaction each,
-one ``<key>.json`` file per request written to a temporary file and linked into place, the
-outcomes recorded in another transaction per batch. ``rows`` is the number of requests
+one ``<key>.json`` file per request written to a temporary file and linked into place (in the
+run's sink thread, while the next batch is claimed), the outcomes recorded in another
+transaction per batch. ``rows`` is the number of requests
 delivered; target: at least 5,000 requests/s on SQLite. Every file is checked afterwards.
 
 Floor: the same requests in a second database, delivered with the driver: per batch of 500, one

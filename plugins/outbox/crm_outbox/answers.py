@@ -81,7 +81,10 @@ def answer_many(uow: UnitOfWork, answers: Sequence[tuple[str, str] | Answer]) ->
     :raises NotFoundError, ValidationError: as :func:`answer`, for the first answer at fault.
     """
     uow.require(_ENTITY, ANSWER_PERMISSION)
-    pairs = [(a.key, a.state) if isinstance(a, Answer) else tuple(a) for a in answers]
+    pairs: list[tuple[str, str]] = []
+    for given in answers:
+        key, state = (given.key, given.state) if isinstance(given, Answer) else given
+        pairs.append((key, state))
     return apply_answers(uow, pairs, at=dt.datetime.now(dt.UTC))
 
 

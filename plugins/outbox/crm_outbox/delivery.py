@@ -3,7 +3,8 @@
 :func:`deliver` loops over batches: it **claims** due requests in a short transaction of its
 own (pending ones whose time has come, and ``delivering`` ones whose worker's lease ran out),
 marking them ``delivering`` under the worker's name with a lease and counting the attempt; it
-**hands** each sink its part of the batch outside any transaction; then it **records** the
+**hands** each sink its part of the batch outside any transaction (in a thread of its own,
+while the main thread records the previous batch and claims the next); then it **records** the
 outcomes in another short transaction: delivered, answered (a sink's synchronous answer, with
 the ``outbox_answered`` hook), or failed, either back to ``pending`` after a growing delay or
 ``failed`` after the last attempt.
@@ -21,17 +22,19 @@ wait for a later attempt, it queues itself again for the earliest of them.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import random
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import attrs
 from crmcore import Actor, Record
-from crmcore.errors import BusyError, ConflictError, NotFoundError, ValidationError
+from crmcore.errors import BusyError, ConflictError, CrmError, NotFoundError, ValidationError
 from crmcore.jobs import current_job, default_worker_id
 
 from crm_outbox.access import RETRY_PERMISSION
@@ -125,23 +128,45 @@ def deliver(
     started = time.monotonic()
     tried: set[int] = set()  # requests this run retried: each is tried once per run
     lost = 0  # claims lost in a row
+    claimed_total = 0
+    pending: tuple[list[Record], Future[dict[str, Outcome]]] | None = None
     try:
-        while limit is None or stats.handled < limit:
-            wanted = size if limit is None else min(size, limit - stats.handled)
-            claimed = _claim(crm, settings, stats.worker_id, wanted, now or _utcnow(), tried)
-            if claimed is None:  # other workers claimed first, again and again: try later
-                lost += 1
-                if lost >= _LOST_CLAIMS:
-                    log.info("outbox worker %s stops: other workers keep claiming first",
-                             stats.worker_id)
-                    break
-                continue
-            lost = 0
-            if not claimed:
-                break
-            stats.batches += 1
-            outcomes = _hand_over(settings, claimed)
-            tried.update(_record(crm, settings, stats, claimed, outcomes, now))
+        with ThreadPoolExecutor(1, thread_name_prefix="outbox-sink") as sinks:
+            try:
+                while True:
+                    over = limit is not None and claimed_total >= limit
+                    wanted = size if limit is None else min(size, limit - claimed_total)
+                    claimed = (
+                        []
+                        if over
+                        else _claim(crm, settings, stats.worker_id, wanted, now or _utcnow(), tried)
+                    )
+                    if pending is not None:  # the batch the sinks had while this one was claimed
+                        records, handed = pending
+                        outcomes = handed.result()
+                        pending = None
+                        tried.update(_record(crm, settings, stats, records, outcomes, now))
+                    if claimed is None:  # other workers claimed first, again and again
+                        lost += 1
+                        if lost < _LOST_CLAIMS:
+                            continue
+                        log.info(
+                            "outbox worker %s stops: other workers keep claiming first",
+                            stats.worker_id,
+                        )
+                        break
+                    lost = 0
+                    if not claimed:
+                        break
+                    claimed_total += len(claimed)
+                    stats.batches += 1
+                    pending = (claimed, sinks.submit(_hand_over, settings, claimed))
+            except BaseException:  # interrupted: what the sinks did not finish goes back at once
+                if pending is not None:
+                    with contextlib.suppress(BaseException):
+                        pending[1].result()
+                    _release(crm, stats.worker_id, pending[0])
+                raise
         stats.answered += collect_file_answers(crm, settings)
     finally:
         stats.seconds = time.monotonic() - started
@@ -189,8 +214,12 @@ def _claim(
         try:
             with crm.unit_of_work(Actor.system()) as uow:
                 due = (
-                    uow.query(_ENTITY).where(*due_now).order_by("next_attempt_at")
-                    .limit(size).fields(*_HANDED).all()
+                    uow.query(_ENTITY)
+                    .where(*due_now)
+                    .order_by("next_attempt_at")
+                    .limit(size)
+                    .fields(*_HANDED)
+                    .all()
                 )
                 if not due:
                     return []
@@ -199,20 +228,49 @@ def _claim(
                     by_attempts[record.attempts or 0].append(record.id)
                 claimed: list[int] = []
                 for attempts, ids in by_attempts.items():
-                    claimed += uow.select(_ENTITY).where(("id", "in", ids), *due_now).update(set={
-                        "delivery": DELIVERING, "locked_by": worker_id, "lease_until": lease,
-                        "attempts": attempts + 1, "last_attempt_at": now,
-                    })
+                    claimed += (
+                        uow.select(_ENTITY)
+                        .where(("id", "in", ids), *due_now)
+                        .update(
+                            set={
+                                "delivery": DELIVERING,
+                                "locked_by": worker_id,
+                                "lease_until": lease,
+                                "attempts": attempts + 1,
+                                "last_attempt_at": now,
+                            }
+                        )
+                    )
                 uow.commit()
             taken = set(claimed)  # what a request is asked is never changed: read it with its id
             return [
                 Record(_ENTITY, record.merged({"attempts": (record.attempts or 0) + 1}))
-                for record in due if record.id in taken
+                for record in due
+                if record.id in taken
             ]
         except (ConflictError, BusyError):  # another worker claimed some of them first
             log.debug("outbox worker %s lost a claim (try %d)", worker_id, attempt + 1)
             time.sleep(random.uniform(0, 0.02 * (attempt + 1)))  # jitter: workers drift apart
     return None
+
+
+def _release(crm: Crm, worker_id: str, claimed: Sequence[Record]) -> None:
+    """Give requests *worker_id* claimed but did not hand over back to the other workers (best
+    effort: what it cannot release waits for the lease to run out)."""
+    try:
+        with crm.unit_of_work(Actor.system()) as uow:
+            uow.select(_ENTITY).where(
+                ("id", "in", [record.id for record in claimed]),
+                ("locked_by", "=", worker_id),
+                ("delivery", "=", DELIVERING),
+            ).update(set={"delivery": PENDING, "locked_by": None, "lease_until": None})
+            uow.commit()
+    except Exception:  # the lease still ends; nothing else to do
+        log.warning(
+            "outbox worker %s could not release %d request(s); they wait for the lease",
+            worker_id,
+            len(claimed),
+        )
 
 
 def _hand_over(settings: OutboxSettings, claimed: Sequence[Record]) -> dict[str, Outcome]:
@@ -316,18 +374,26 @@ def _write_outcomes(
                 answers[record.id] = (record.idempotency_key, outcome.state)
         elif outcome.retry and record.attempts < settings.max_attempts:
             failures[(outcome.error or "failed", at + settings.delay(record.attempts))].append(
-                record.id)
+                record.id
+            )
         else:
             failures[(outcome.error or "failed", None)].append(record.id)
-    held = uow.select(_ENTITY).where(("id", "in", delivered), *mine).update(
-        set={**released, "delivery": DELIVERED, "delivered_at": at, "last_error": None}
-    ) if delivered else []
+    held = (
+        uow.select(_ENTITY)
+        .where(("id", "in", delivered), *mine)
+        .update(set={**released, "delivery": DELIVERED, "delivered_at": at, "last_error": None})
+        if delivered
+        else []
+    )
     again: list[int] = []
     failed = 0
     for (error, next_at), ids in failures.items():
         changes = {**released, "last_error": error}
-        changes.update({"delivery": FAILED} if next_at is None
-                       else {"delivery": PENDING, "next_attempt_at": next_at})
+        changes.update(
+            {"delivery": FAILED}
+            if next_at is None
+            else {"delivery": PENDING, "next_attempt_at": next_at}
+        )
         done = uow.select(_ENTITY).where(("id", "in", ids), *mine).update(set=changes)
         if next_at is None:
             failed += len(done)
@@ -337,12 +403,38 @@ def _write_outcomes(
     answered = 0
     if answers:
         pairs = [answers[i] for i in held if i in answers]
-        answered = apply_answers(uow, pairs, at=at, skip_invalid=True) if pairs else 0
+        answered = _answer(uow, pairs, at) if pairs else 0
     if again:
         queue_delivery(uow, min(next_at for (_, next_at) in failures if next_at is not None))
     duplicates = len(duplicate_ids & kept)
-    return (len(held), duplicates, len(again), failed, answered,
-            len(held) + len(again) + failed, again)
+    return (
+        len(held),
+        duplicates,
+        len(again),
+        failed,
+        answered,
+        len(held) + len(again) + failed,
+        again,
+    )
+
+
+def _answer(uow: UnitOfWork, pairs: list[tuple[str, str]], at: dt.datetime) -> int:
+    """Apply a sink's synchronous answers, all or nothing within the unit: a hook refusing
+    them leaves the deliveries recorded, the supply states unchanged and the error on the
+    requests (the other system's answer can be given again with ``crm outbox answer``)."""
+    try:
+        return int(uow.atomic(apply_answers, uow, pairs, at=at, skip_invalid=True))
+    except CrmError as exc:
+        log.error(
+            "answers to %d outbox request(s) not recorded: %s", len(pairs), type(exc).__name__
+        )
+        note = f"delivered, but its answer was not recorded: {exc}"
+        for state in sorted({state for _, state in pairs}):
+            keys = [key for key, given in pairs if given == state]
+            uow.select(_ENTITY).where(("idempotency_key", "in", keys)).update(
+                set={"last_error": f"{note} (answer: {state})"}
+            )
+        return 0
 
 
 # -- the worker's job -------------------------------------------------------------------------

@@ -37,7 +37,9 @@ def outbox_sinks() -> list[Any] | None:
         name without settings), or ``None``. A sink's ``deliver`` gets a list of
         :class:`crm_outbox.OutgoingRequest` and returns one :class:`crm_outbox.Outcome` per
         request, in any order; raising fails the whole batch. It must be idempotent by
-        ``request.key``: a request whose worker stopped mid-delivery is delivered again.
+        ``request.key``: a request whose worker stopped mid-delivery is delivered again. A
+        delivery run calls it from a thread of its own, one batch at a time, while it records
+        the previous batch and claims the next one.
 
     Example::
 

@@ -8,6 +8,7 @@ Posting also queues the worker's delivery job (one job, whatever the number of p
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -136,6 +137,14 @@ def _check(index: int, item: Any, sinks: Mapping[str, Any]) -> str:
             f"{where}: payload must be a mapping (a JSON object), "
             f"got {type(item.payload).__name__}",
         )
+    try:
+        json.dumps(item.payload, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise _invalid(
+            "payload",
+            f"{where}: payload must hold JSON values only (write decimals, dates and "
+            f"money as text): {exc}",
+        ) from None
     if not isinstance(item.source_id, int) or isinstance(item.source_id, bool):
         raise _invalid(
             "source_id", f"{where}: source_id must be a record id, got {item.source_id!r}"

@@ -153,17 +153,21 @@ class FileSink:
             sweep_temporary_files(folder)
         prefix = os.path.join(folder, f".{os.getpid()}-{secrets.token_hex(4)}-")
         written_at = dt.datetime.now(dt.UTC).isoformat()
-        outcomes = [self._write(folder, f"{prefix}{n}.tmp", request, written_at)
-                    for n, request in enumerate(requests)]
+        outcomes = [
+            self._write(folder, f"{prefix}{n}.tmp", request, written_at)
+            for n, request in enumerate(requests)
+        ]
         if self.fsync:
             _fsync_dir(self.path)
         return outcomes
 
-    def _write(self, folder: str, temporary: str, request: OutgoingRequest,
-               written_at: str) -> Outcome:
+    def _write(
+        self, folder: str, temporary: str, request: OutgoingRequest, written_at: str
+    ) -> Outcome:
         target = os.path.join(folder, file_name(request.key))
-        text = json.dumps({**request.document(), "written_at": written_at},
-                          ensure_ascii=False, sort_keys=True)
+        text = json.dumps(
+            {**request.document(), "written_at": written_at}, ensure_ascii=False, sort_keys=True
+        )
         try:
             with open(temporary, "w", encoding="utf-8") as file:
                 file.write(text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import json
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,10 @@ def test_a_key_posted_twice_is_refused_naming_it(crm_factory: Any, tmp_path: Pat
         ),
         (OutboxItem("", "production", {}, "sales_order", 1), "kind must be a non-empty text"),
         (OutboxItem("p", "production", [1], "sales_order", 1), "payload must be a mapping"),  # type: ignore[arg-type]
+        (
+            OutboxItem("p", "production", {"total": decimal.Decimal("1.5")}, "sales_order", 1),
+            "outbox item 0: payload must hold JSON values only \\(write decimals",
+        ),
         (
             OutboxItem("p", "production", {}, "sales_order", 1, key="../etc"),
             "idempotency key '../etc' must be",
@@ -219,3 +224,19 @@ def test_a_lease_keeps_requests_from_other_workers_until_it_runs_out(
     stats = deliver(crm, now=now + dt.timedelta(seconds=61), worker_id="heir")
     assert stats.delivered == 2
     assert [(r.delivery, r.attempts) for r in requests(crm)] == [("delivered", 2)] * 2
+
+
+def test_an_interrupted_hand_over_gives_the_requests_back_at_once(
+    crm_factory: Any, tmp_path: Path
+) -> None:
+    class Interrupted:
+        name = "slow"
+
+        def deliver(self, requests: Any) -> Any:
+            raise KeyboardInterrupt
+
+    crm = _with_sink(crm_factory, tmp_path, Interrupted())
+    post_items(crm, items(2, sink="slow"))
+    with pytest.raises(KeyboardInterrupt):
+        deliver(crm)
+    assert [(r.delivery, r.locked_by) for r in requests(crm)] == [("pending", None)] * 2

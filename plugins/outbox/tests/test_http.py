@@ -119,3 +119,33 @@ def test_a_synchronous_answer_sets_the_supply_state_and_calls_the_hook(
         ("sales_order:1:production", "requested", "accepted"),
         ("sales_order:2:production", "requested", "accepted"),
     ]
+
+
+def test_a_hook_refusing_a_synchronous_answer_keeps_the_delivery(
+    crm_factory: Any, tmp_path: Path, http_sink: Any
+) -> None:
+    from crmcore import ValidationError, hookimpl
+
+    class Refuser:
+        @hookimpl
+        def outbox_answered(self, uow: Any, items: Any) -> None:
+            uow.create("note", body="written, then rolled back with the answers")
+            raise ValidationError("order 1 is on hold")
+
+    crm = outbox_app(
+        crm_factory,
+        tmp_path,
+        plugins=(Refuser(),),
+        sinks={"erp": {"type": "http", "url": http_sink.url}},
+    )
+    http_sink.answer = {"state": "accepted"}
+    post_items(crm, items(1, sink="erp"))
+    stats = deliver(crm)
+    assert (stats.delivered, stats.answered) == (1, 0)
+    [request] = requests(crm)
+    assert (request.delivery, request.supply_state) == ("delivered", "requested")
+    assert request.last_error == (
+        "delivered, but its answer was not recorded: order 1 is on hold (answer: accepted)"
+    )
+    with crm.unit_of_work() as uow:
+        assert uow.query("note").count() == 0
