@@ -35,6 +35,7 @@ __all__ = ["CHUNK", "Line", "PricingData", "Product", "chunks", "group_ancestors
 #: Values per ``in`` condition of one statement.
 CHUNK = 900
 _ZERO = decimal.Decimal(0)
+_HUNDRED = decimal.Decimal(100)
 _PRODUCT_FIELDS = ("id", "code", "group_id", "list_price", "cost", "tax_category_id", "active")
 _LIST_FIELDS = ("id", "name", "currency", "segment", "customer_group_id", "account_id", "valid_from",
                 "valid_to", "priority", "stacking", "active")
@@ -63,22 +64,25 @@ def group_ancestors(parents: dict[int, int | None], group_id: int | None) -> tup
 class Product:
     """The parts of a product pricing reads."""
 
-    __slots__ = ("code", "cost", "group_id", "id", "list_price", "tax_category_id")
+    __slots__ = ("code", "cost", "group_id", "id", "list_price", "tax", "tax_category_id")
 
-    def __init__(self, row: dict[str, Any]) -> None:
+    def __init__(self, row: dict[str, Any], taxes: dict[int, tuple[str, decimal.Decimal]]) -> None:
         self.id: int = row["id"]
         self.code: str = row["code"]
         self.group_id: int | None = row["group_id"]
         self.list_price: Money = row["list_price"]
         self.cost: Money | None = row["cost"]
         self.tax_category_id: int | None = row["tax_category_id"]
+        #: the tax category's code and rate (``None`` and 0 without one)
+        self.tax: tuple[str | None, decimal.Decimal] = taxes.get(self.tax_category_id, (None, _ZERO)) \
+            if self.tax_category_id is not None else (None, _ZERO)
 
 
 class Line:
     """A price list line as pricing uses it: scope, threshold, priority and formula, with the
     texts its explanation steps carry made once."""
 
-    __slots__ = ("base_list_id", "fixed", "formula", "id", "list_id", "min_quantity", "priority", "row")
+    __slots__ = ("base_list_id", "dynamic", "factor", "fixed", "formula", "id", "list_id", "min_quantity", "priority")
 
     def __init__(self, row: dict[str, Any]) -> None:
         self.id: int = row["id"]
@@ -88,7 +92,11 @@ class Line:
         self.base_list_id: int | None = row["base_price_list_id"]
         self.fixed: Money | None = row["fixed_price"]
         self.formula: Formula = Formula.of(row)
-        self.row = row
+        #: its base is another list, whose lines depend on the day and quantity
+        self.dynamic: bool = self.formula.base == "price_list" and self.base_list_id is not None
+        #: what the discount multiplies the base by, when there is one
+        discount = self.formula.discount_percent
+        self.factor: decimal.Decimal | None = None if discount is None else 1 - discount / _HUNDRED
 
 
 @attrs.define(eq=False)
@@ -125,9 +133,9 @@ def load(uow: UnitOfWork, requests: Sequence[PriceRequest]) -> PricingData:
             raise ValidationError({"product_id": [
                 f"product {row['code']!r} (id {pid}) is inactive and cannot be priced; "
                 "activate it or choose another product"]}, entity="product")
-    products = {pid: Product(row) for pid, row in rows.items()}
-    parents = {r["id"]: r["parent_id"] for r in uow.select("product_group", fields=("id", "parent_id")).all()}
     taxes = {r["id"]: (r["code"], r["rate"]) for r in uow.select("tax_category", fields=("id", "code", "rate")).all()}
+    products = {pid: Product(row, taxes) for pid, row in rows.items()}
+    parents = {r["id"]: r["parent_id"] for r in uow.select("product_group", fields=("id", "parent_id")).all()}
     asked: dict[int | None, set[int]] = {}
     for r in requests:
         asked.setdefault(r.account_id, set()).add(r.product_id)

@@ -51,11 +51,9 @@ def _line_order(line: Line) -> tuple[int, int]:
 
 def _tidy(value: decimal.Decimal) -> decimal.Decimal:
     """*value* without the trailing zeros of exact products past two places (1056.000000 ->
-    1056.00; 1055.1234 stays): the same number, easier to read in an explanation."""
-    if value.as_tuple().exponent >= -2:  # type: ignore[operator]
-        return value
-    short = value.normalize()
-    return short if short.as_tuple().exponent < -2 else value.quantize(_CENT)  # type: ignore[operator]
+    1056.00; 1055.12340 -> 1055.1234): the same number, easier to read in an explanation."""
+    cents = value.quantize(_CENT)
+    return cents if cents == value else value.normalize()
 
 
 def _plain(value: decimal.Decimal) -> str:
@@ -78,17 +76,17 @@ class Resolver:
         self._discounts: dict[tuple[int, dt.date], dict[int | None, tuple[tuple[Any, ...], ...]]] = {}
         self._ancestors: dict[int | None, tuple[int, ...]] = {}
         self._first: dict[int, PriceStep] = {}
-        self._texts: dict[int, tuple[str, str]] = {}
+        self._texts: dict[int, tuple[str, str, str]] = {}
         self._last: tuple[Any, ...] = (object(),)
         self._current: tuple[tuple[int, ...], dict[int, list[list[Any]]], dict[int | None, Any] | None] = ((), {}, None)
-        self._taxes: dict[int, tuple[str | None, decimal.Decimal]] = {}
+        self._products = data.products
 
     def price_all(self, requests: list[PriceRequest] | tuple[PriceRequest, ...]) -> list[PricedLine]:
         """The priced lines of *requests*, in order."""
         return [self.price(r) for r in requests]
 
     def price(self, request: PriceRequest) -> PricedLine:
-        product = self.data.products[request.product_id]
+        product = self._products[request.product_id]
         list_price = product.list_price
         account_id, on = request.account_id, request.on
         currency = request.currency or list_price.currency
@@ -122,11 +120,8 @@ class Resolver:
         if applying:
             percent, more = self._discount(applying, unit)
             steps = steps + more
-        tax = self._taxes.get(product.id)
-        if tax is None:
-            found_tax = self.data.taxes.get(product.tax_category_id) if product.tax_category_id is not None else None
-            tax = self._taxes[product.id] = found_tax if found_tax is not None else (None, _ZERO)
-        line = PricedLine(product.id, quantity, list_price, unit, percent, tax[0], tax[1], list_id, line_id, steps)
+        tax_code, tax_rate = product.tax
+        line = PricedLine(product.id, quantity, list_price, unit, percent, tax_code, tax_rate, list_id, line_id, steps)
         if not dynamic:
             slot[4][(quantity, id(applying))] = line
         return line
@@ -204,8 +199,7 @@ class Resolver:
     def _ladder(self, candidates: tuple[int, ...], product: Product) -> list[list[Any]]:
         """The cases of a product under these lists, by quantity threshold, highest first: each
         ``[threshold, case, dynamic, result, priced lines]`` holds from its threshold on; a case is
-        ``(product id,)`` (the list price) or ``(list id, product id, ids of the matching
-        lines)``; dynamic when a line takes its base from another list (whose own lines depend
+        ``(product id,)`` (the list price) or ``(list id, product id, the matching lines)``; dynamic when a line takes its base from another list (whose own lines depend
         on day and quantity); the result and the priced lines (by quantity and discounts) are kept
         as they are made."""
         matched = []
@@ -215,9 +209,7 @@ class Resolver:
                 matched.append((lid, lines))
                 if all(line.min_quantity <= 0 for line in lines):  # the usual case: one rung
                     if len(matched) == 1:
-                        case = (lid, product.id, tuple(line.id for line in lines))
-                        dynamic = any(line.formula.base == "price_list" for line in lines)
-                        return [[_ZERO, case, dynamic, None, {}]]
+                        return [[_ZERO, (lid, product.id, lines), any(line.dynamic for line in lines), None, {}]]
                     break
                 if any(line.min_quantity <= 0 for line in lines):
                     break
@@ -227,10 +219,10 @@ class Resolver:
             case: Any = (product.id,)
             dynamic = False
             for lid, lines in matched:
-                found = [line for line in lines if line.min_quantity <= threshold]
+                found = tuple(line for line in lines if line.min_quantity <= threshold)
                 if found:
-                    case = (lid, product.id, tuple(line.id for line in found))
-                    dynamic = any(line.formula.base == "price_list" for line in found)
+                    case = (lid, product.id, found)
+                    dynamic = any(line.dynamic for line in found)
                     break
             ladder.append([threshold, case, dynamic, None, {}])
         return ladder
@@ -253,8 +245,7 @@ class Resolver:
                     f"{list_price.currency}; add a {currency} price list or price in {list_price.currency}"]},
                     entity="product")
             return self._final(list_price, (first,), None, None)
-        list_id, _, ids = case
-        lines = tuple(line for line in self._lines_for(list_id, product) if line.id in ids)
+        list_id, _, lines = case
         value, steps, line_id = self._apply_list(product, currency, list_id, lines, request, 0)
         return self._final(value, (first, *steps), list_id, line_id)
 
@@ -285,8 +276,9 @@ class Resolver:
         value, steps = self._apply_line(product, currency, lines[0], request, None, depth)
         return value, steps, lines[0].id
 
-    def _texts_of(self, line: Line, currency: str) -> tuple[str, str]:
-        """The source of a line's steps and the formula after its base (made once per line)."""
+    def _texts_of(self, line: Line, currency: str) -> tuple[str, str, str]:
+        """The source of a line's steps, the formula after its base and the rounding's detail
+        (made once per line)."""
         found = self._texts.get(line.id)
         if found is None:
             name = self.data.lists[line.list_id]["name"]
@@ -294,26 +286,34 @@ class Resolver:
             tail = line.formula.describe("", currency)
             if line.min_quantity:
                 tail += f" (from quantity {_plain(line.min_quantity)})"
-            found = self._texts[line.id] = (source, tail)
+            rounding = line.formula.rounding
+            found = self._texts[line.id] = (source, tail, f"half up to a multiple of {_plain(rounding)}" if rounding else "")
         return found
 
     def _apply_line(self, product: Product, currency: str, line: Line, request: PriceRequest,
                     previous: Money | None, depth: int) -> tuple[Money, tuple[PriceStep, ...]]:
         formula = line.formula
-        source, tail = self._texts_of(line, currency)
+        source, tail, rounding_text = self._texts_of(line, currency)
         steps: tuple[PriceStep, ...] = ()
         if previous is not None:
             base, base_text = previous, "previous price"
+        elif formula.base == "list_price" and product.list_price.currency == currency:
+            base, base_text = product.list_price, "list price"
         else:
             base, base_text, steps = self._base(product, currency, line, request, depth)
-        adjusted = formula.adjust(base.amount)
+        adjusted = base.amount
+        if line.factor is not None:
+            adjusted = adjusted * line.factor
+        if formula.surcharge is not None:
+            adjusted = adjusted + formula.surcharge
         value = Money(_tidy(adjusted), currency) if adjusted is not base.amount else base
         steps += (PriceStep("price_list_line", source, base_text + tail, base, value),)
-        rounded = formula.round(adjusted)
-        if rounded != adjusted:
-            money = Money(_tidy(rounded), currency)
-            steps += (PriceStep("rounding", source, f"half up to a multiple of {_plain(formula.rounding)}", value, money),)
-            value = money
+        if formula.rounding is not None:
+            rounded = formula.round(adjusted)
+            if rounded != adjusted:
+                money = Money(_tidy(rounded), currency)
+                steps += (PriceStep("rounding", source, rounding_text, value, money),)
+                value = money
         cost = product.cost
         if formula.has_clamp and cost is not None and cost.currency == currency:
             clamped, bound = formula.clamp(value.amount, cost.amount)
