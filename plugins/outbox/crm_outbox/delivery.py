@@ -71,6 +71,8 @@ class DeliveryStats:
     :ivar failed: requests that failed their last attempt (or were refused for good).
     :ivar answered: supply states changed by the sinks' answers.
     :ivar taken_over: requests another worker took over before this one recorded them.
+    :ivar next_retry_at: when the earliest request to retry is due (a delivery job is queued
+        for then), or ``None``.
     """
 
     worker_id: str
@@ -82,6 +84,7 @@ class DeliveryStats:
     taken_over: int = 0
     batches: int = 0
     seconds: float = 0.0
+    next_retry_at: dt.datetime | None = None
 
     @property
     def handled(self) -> int:
@@ -167,6 +170,10 @@ def deliver(
                         pending[1].result()
                     _release(crm, stats.worker_id, pending[0])
                 raise
+        if stats.next_retry_at is not None:  # the worker comes back for the earliest retry
+            with crm.unit_of_work(Actor.system()) as uow:
+                queue_delivery(uow, stats.next_retry_at, key=None)
+                uow.commit()
         stats.answered += collect_file_answers(crm, settings)
     finally:
         stats.seconds = time.monotonic() - started
@@ -338,7 +345,9 @@ def _record(
             if attempt == _CLAIM_TRIES - 1:
                 raise
             time.sleep(0.01 * (attempt + 1))
-    delivered, duplicates, retried, failed, answered, held, again = counts
+    delivered, duplicates, retried, failed, answered, held, again, next_at = counts
+    if next_at is not None and (stats.next_retry_at is None or next_at < stats.next_retry_at):
+        stats.next_retry_at = next_at
     stats.delivered += delivered
     stats.duplicates += duplicates
     stats.retried += retried
@@ -355,7 +364,7 @@ def _write_outcomes(
     claimed: Sequence[Record],
     outcomes: dict[str, Outcome],
     at: dt.datetime,
-) -> tuple[int, int, int, int, int, int, list[int]]:
+) -> tuple[int, int, int, int, int, int, list[int], dt.datetime | None]:
     """Write the outcomes set-based: one update for the delivered requests, one per distinct
     failure (error and next time); each matches only requests *worker_id* still holds."""
     mine = [("locked_by", "=", worker_id), ("delivery", "=", DELIVERING)]
@@ -404,8 +413,6 @@ def _write_outcomes(
     if answers:
         pairs = [answers[i] for i in held if i in answers]
         answered = _answer(uow, pairs, at) if pairs else 0
-    if again:
-        queue_delivery(uow, min(next_at for (_, next_at) in failures if next_at is not None))
     duplicates = len(duplicate_ids & kept)
     return (
         len(held),
@@ -415,6 +422,7 @@ def _write_outcomes(
         answered,
         len(held) + len(again) + failed,
         again,
+        min((next_at for (_, next_at) in failures if next_at is not None), default=None),
     )
 
 

@@ -115,9 +115,11 @@ def post(uow: UnitOfWork, items: Sequence[OutboxItem]) -> list[int]:
     return [record.id for record in made]
 
 
-def queue_delivery(uow: UnitOfWork, run_at: dt.datetime | None = None) -> None:
-    """Queue the worker's delivery job (at *run_at*, or now): one queued job at most."""
-    enqueue(uow, DELIVER_JOB, {}, run_at=run_at, key=DELIVER_JOB)
+def queue_delivery(uow: UnitOfWork, run_at: dt.datetime | None = None, *,
+                   key: str | None = DELIVER_JOB) -> None:
+    """Queue the worker's delivery job at *run_at* (default: now). With the default *key*,
+    one such job is queued at most (queueing again moves it); ``key=None`` adds one."""
+    enqueue(uow, DELIVER_JOB, {}, run_at=run_at, key=key)
 
 
 def _check(index: int, item: Any, sinks: Mapping[str, Any]) -> str:

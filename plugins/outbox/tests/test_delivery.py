@@ -240,3 +240,19 @@ def test_an_interrupted_hand_over_gives_the_requests_back_at_once(
     with pytest.raises(KeyboardInterrupt):
         deliver(crm)
     assert [(r.delivery, r.locked_by) for r in requests(crm)] == [("pending", None)] * 2
+
+
+def test_a_run_with_retries_queues_the_worker_for_the_earliest_one(
+    crm_factory: Any, tmp_path: Path
+) -> None:
+    from crmcore.jobs import QUEUED
+
+    sink = _Flaky("flaky", failures=1)
+    crm = _with_sink(crm_factory, tmp_path, sink, retry_delay=10)
+    post_items(crm, items(2, sink="flaky"))
+    assert run_worker(crm, once=True).done == 1  # the job of the posts: both fail once
+    [request, _] = requests(crm)
+    with crm.unit_of_work() as uow:
+        queued = uow.query("job").where(kind="outbox.deliver", status=QUEUED).all()
+    assert [job.run_at for job in queued] == [request.next_attempt_at]
+    assert deliver(crm, now=request.next_attempt_at).delivered == 2
