@@ -40,9 +40,22 @@ Benchmarks (default: import_leads, list_page, list_page_fields, aggregate):
 ``tag_cloud``        a rep's tag cloud over N tagged opportunities (default 1,000,000), through
                      the read predicate; median latency; floor: the same counts by hand-written
                      SQL (target: ratio >= 0.5; see tags.py).
+``outbox_deliver``   N requests (default 10,000) delivered by ``crm_outbox.deliver`` to the JSON
+                     file sink, leases, attempts and outcomes recorded per batch (target: >= 5,000
+                     requests/s on SQLite); floor: the same claims, files and updates by hand
+                     (see outbox.py). Needs plugins/outbox installed.
 ``convert_leads``    N qualified leads (default 10,000) converted into accounts, contacts and
                      opportunities with ``crm_sales.convert_leads`` (target: >= 2,000/s);
                      floor: the same INSERTs and DELETE by hand (see sales.py).
+``price_lines``      N quote lines (default 100,000) priced with ``crm_catalog.pricing.price_lines``
+                     against 50 price lists of 1,000 lines (target: >= 100,000 lines/s on
+                     SQLite); floor: the rows read with the driver and a hand-written
+                     resolution without explanations (see catalog.py). Needs plugins/catalog.
+``quotes_from_opportunities``  N quotes (default 10,000) of 5 lines each made from opportunities
+                     with ``crm_orders.quotes.quotes_from_opportunities``: priced by the catalog,
+                     snapshots, totals, audit, opportunity amounts (target: >= 2,000 quotes/s on
+                     SQLite); floor: the same rows priced, summed and written by hand with the
+                     driver (see orders.py). Needs plugins/orders.
 
 Each benchmark runs in a fresh process (so its ``peak_rss_mb`` is its own) on fresh databases:
 SQLite files in a temporary directory, or new schemas on the PostgreSQL server of ``--db``.
@@ -83,6 +96,9 @@ BENCHMARKS: dict[str, int] = {
     "move_opportunities_bulk": 10_000,
     "convert_leads": 10_000,
     "tag_cloud": 1_000_000,
+    "price_lines": 100_000,
+    "quotes_from_opportunities": 10_000,
+    "outbox_deliver": 10_000,
 }
 DEFAULT = ("import_leads", "list_page", "list_page_fields", "aggregate")
 FIELDS = ("name", "rows", "seconds", "rows_per_s", "floor_rows_per_s", "ratio_to_floor", "peak_rss_mb")
@@ -106,6 +122,18 @@ def _child(name: str, rows: int, url: str | None) -> dict[str, Any]:
             import sales
 
             return sales.run(name, rows, url, workdir)
+        if name == "price_lines":
+            import catalog
+
+            return catalog.run(name, rows, url, workdir)
+        if name == "quotes_from_opportunities":
+            import orders
+
+            return orders.run(name, rows, url, workdir)
+        if name == "outbox_deliver":
+            import outbox
+
+            return outbox.run(name, rows, url, workdir)
         if name in ("sla_sweep", "kb_search"):
             import helpdesk
 

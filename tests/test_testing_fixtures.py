@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from crmcore import NotFoundError
@@ -36,3 +38,29 @@ def test_make_user_refuses_an_unknown_role(crm_factory, make_user):
     crm = crm_factory(settings=SECURITY)
     with pytest.raises(NotFoundError, match="no_such_role"):
         make_user(crm, "rep1", roles=["no_such_role"])
+
+
+def test_http_sink_records_calls_acts_once_per_key_and_fails_on_demand(http_sink: Any) -> None:
+    import json
+    import urllib.error
+    import urllib.request
+
+    def post(body: dict[str, Any], key: str | None) -> tuple[int, Any]:
+        headers = {"Content-Type": "application/json", **({"Idempotency-Key": key} if key else {})}
+        request = urllib.request.Request(http_sink.url + "hook", json.dumps(body).encode(), headers)
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, None
+
+    http_sink.fail_first = 1
+    http_sink.answer = {"state": "accepted"}
+    assert post({"n": 1}, "k-1")[0] == 503
+    assert post({"n": 1}, "k-1") == (200, {"state": "accepted"})
+    assert post({"n": 1}, "k-1")[0] == 200
+    assert post({"n": 2}, None)[0] == 200
+    assert [c["body"] for c in http_sink.calls] == [{"n": 1}, {"n": 1}, {"n": 1}, {"n": 2}]
+    assert http_sink.calls[0]["path"] == "/hook"
+    assert http_sink.accepted == {"k-1": {"n": 1}, "": [{"n": 2}]}
+    assert http_sink.duplicates == 1

@@ -18,6 +18,10 @@ Wherever crmcore is installed, tests get these fixtures:
     a context manager collecting the events of signal *name* sent by the factory's apps.
 ``crm_database_url``
     the URL the factory's apps run on.
+``http_sink``
+    a real HTTP server on 127.0.0.1 (a free port) that records what it receives, dedups on the
+    ``Idempotency-Key`` header and can fail its first calls (:class:`HttpSinkServer`), for tests
+    of webhooks and HTTP sinks; it stops at the end of the test.
 
 :func:`check_plugin` (``from crmcore.testing import check_plugin``) is the conformance check.
 
@@ -30,8 +34,12 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import decimal
+import http.server
+import json
 import os
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -65,7 +73,7 @@ from crmcore.registry import EntityType
 from crmcore.security.admin import add_user
 from crmcore.storage.engine import make_engine, safe_url
 
-__all__ = ["FrozenClock", "check_plugin", "database_url_for_tests", "sample_value", "sample_values"]
+__all__ = ["FrozenClock", "HttpSinkServer", "check_plugin", "database_url_for_tests", "sample_value", "sample_values"]
 
 ENV_URL = "CRM_TEST_DATABASE_URL"
 
@@ -409,15 +417,120 @@ def captured_signals(crm_factory: CrmFactory) -> Callable[..., contextlib.Abstra
     return capture
 
 
+@attrs.define(eq=False)
+class HttpSinkServer:
+    """A real HTTP server on 127.0.0.1 (a free port) for tests of webhooks: it records every
+    request, answers ``status`` with the JSON ``answer`` (default ``{}``) and, like a careful
+    receiver, acts once per ``Idempotency-Key`` (a repeated key is answered but not acted on).
+
+    :ivar url: its address, ``http://127.0.0.1:PORT/``.
+    :ivar calls: every request received, in order: ``{"method", "path", "headers", "body"}``
+        (``body`` parsed as JSON when it is).
+    :ivar accepted: the bodies it acted on, by idempotency key (requests without a key are
+        acted on each time, under ``""``, as a list).
+    :ivar duplicates: requests it did not act on because their key was seen before.
+    :ivar fail_first: answer the next that many requests with ``fail_status`` (503) instead.
+    :ivar delay: seconds to wait before answering each request (a slow receiver).
+    """
+
+    url: str = ""
+    calls: list[dict[str, Any]] = attrs.field(factory=list)
+    accepted: dict[str, Any] = attrs.field(factory=dict)
+    duplicates: int = 0
+    fail_first: int = 0
+    fail_status: int = 503
+    status: int = 200
+    answer: Any = attrs.field(factory=dict)
+    delay: float = 0.0
+    _server: Any = None
+    _lock: threading.Lock = attrs.field(factory=threading.Lock)
+
+    def start(self) -> HttpSinkServer:
+        """Start serving in a daemon thread (it dies with the test process)."""
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out at once
+
+            def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                status, body = owner._receive(self.command, self.path, dict(self.headers), raw)
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_PUT = do_POST  # noqa: N815
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/"
+        threading.Thread(target=self._server.serve_forever, name="http_sink", daemon=True).start()
+        return self
+
+    def _receive(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, bytes]:
+        if self.delay:
+            time.sleep(self.delay)
+        try:
+            body: Any = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw
+        with self._lock:
+            self.calls.append({"method": method, "path": path, "headers": headers, "body": body})
+            if self.fail_first > 0:
+                self.fail_first -= 1
+                return self.fail_status, b'{"error": "failing on purpose"}'
+            key = headers.get("Idempotency-Key", "")
+            if key and key in self.accepted:
+                self.duplicates += 1
+            elif key:
+                self.accepted[key] = body
+            else:
+                self.accepted.setdefault("", []).append(body)
+        return self.status, json.dumps(self.answer).encode()
+
+    def stop(self) -> None:
+        """Stop serving and free the port."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+@pytest.fixture
+def http_sink() -> Iterator[HttpSinkServer]:
+    """A started :class:`HttpSinkServer`, stopped after the test::
+
+        def test_the_webhook_is_called_once(http_sink):
+            http_sink.fail_first = 1                       # the first call gets a 503
+            ... deliver to http_sink.url ...
+            assert list(http_sink.accepted) == ["order:42"]
+    """
+    server = HttpSinkServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 # -- sample data -------------------------------------------------------------------------------
 
 _counter = iter(range(1, 10**9))
 
 
 def sample_value(field: Field) -> Any:
-    """A valid value for *field* (not for references: the caller provides those)."""
+    """A valid value for *field* (not for references: the caller provides those); a field type
+    with a ``sample(n)`` method gives its own (*n* counts the samples made)."""
     n = next(_counter)
     ftype = field.type
+    sample = getattr(ftype, "sample", None)
+    if callable(sample):  # a plugin's field type that knows its own valid values
+        return sample(n)
     if isinstance(ftype, Choice):
         return ftype.choices[0]
     if isinstance(ftype, MultiChoice):

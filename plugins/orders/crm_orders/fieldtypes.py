@@ -1,0 +1,168 @@
+"""The orders plugin's own field type: a line's cascading discounts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+from typing import Any, ClassVar
+
+import attrs
+from crm_catalog.pricing import PricedLine, PriceStep
+from crmcore.fields import Choice, FieldValueError, Json
+from crmcore.money import CURRENCIES, Money
+
+__all__ = ["Currency", "Discounts", "PriceSnapshot", "currency_choice"]
+
+_HUNDRED = decimal.Decimal(100)
+
+
+@attrs.frozen
+class Discounts(Json):
+    """Line discounts in percent, applied one after the other: a list of exact decimals from 0
+    to 100, kept as texts (``["10", "2.5"]``); a single number or text is a list of one."""
+
+    kind: ClassVar[str] = "json"
+
+    def parse(self, value: Any) -> list[str]:
+        items = json.loads(value) if isinstance(value, str) and value.lstrip().startswith("[") else value
+        if items is None or items == "":
+            return []
+        if not isinstance(items, list | tuple):
+            items = [items]
+        parsed = []
+        for item in items:
+            if isinstance(item, bool | float | dict | list) or item is None:
+                raise FieldValueError(f"a discount is a percentage such as \"12.5\", got {item!r}")
+            try:
+                number = decimal.Decimal(str(item))
+            except decimal.InvalidOperation:
+                raise FieldValueError(f"a discount is a percentage such as \"12.5\", got {item!r}") from None
+            if not number.is_finite() or not 0 <= number <= _HUNDRED:
+                raise FieldValueError(f"a discount is a percentage from 0 to 100, got {item!r}")
+            parsed.append(str(number))
+        return parsed
+
+    def describe(self) -> str:
+        return "a list of percentages from 0 to 100, applied one after the other"
+
+    def sample(self, n: int) -> list[str]:
+        """A valid sample (for conformance checks): 10 percent, then 5."""
+        return ["10", "5"]
+
+
+class Currency(Choice):
+    """A document's currency: an ISO 4217 code. The deployment's currency (``[crm] currency``)
+    comes first, so it is also the sample."""
+
+    def __init__(self, first: str = "USD") -> None:
+        super().__init__(first, *sorted(CURRENCIES - {first}))
+
+    def bind(self, *, currency: str, timezone: dt.tzinfo) -> Currency:
+        return self if self.choices[0] == currency or currency not in CURRENCIES else Currency(currency)
+
+    def sample(self, n: int) -> str:
+        """A valid sample (for conformance checks): the deployment's currency."""
+        return self.choices[0]
+
+
+def currency_choice() -> Currency:
+    """The currency field type, before the deployment's currency is bound."""
+    return Currency()
+
+
+@attrs.frozen
+class PriceSnapshot(Json):
+    """The catalog's resolved price of a line, frozen: what :meth:`PricedLine.snapshot` gives.
+    Anything else is refused; a valid snapshot is stored in its canonical form."""
+
+    kind: ClassVar[str] = "json"
+
+    def parse(self, value: Any) -> dict[str, Any] | None:
+        data = json.loads(value) if isinstance(value, str) else value
+        if data is None:
+            return None
+        problem = _snapshot_problem(data)
+        if problem is not None:
+            raise FieldValueError(f"not a priced line's snapshot ({problem}); keep what PricedLine.snapshot() gave")
+        try:
+            text = json.dumps(data, ensure_ascii=False, allow_nan=False)
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise FieldValueError("a price snapshot's text may not hold a lone surrogate; check the encoding") from None
+        if "\\u0000" in text:
+            raise FieldValueError("a price snapshot's text may not hold the NUL character (\\x00)")
+        return json.loads(text)  # a fresh copy, as the database gives it back
+
+    def describe(self) -> str:
+        return "a priced line's snapshot (PricedLine.snapshot())"
+
+    def sample(self, n: int) -> dict[str, Any]:
+        """A valid sample (for conformance checks): a list price of 10.00 USD."""
+        price = Money(decimal.Decimal("10.00"), "USD")
+        return PricedLine(product_id=1, quantity=decimal.Decimal(1), list_price=price, unit_price=price,
+                          discount_percent=decimal.Decimal(0), tax_category=None, tax_rate=decimal.Decimal(0),
+                          price_list_id=None, price_list_line_id=None,
+                          steps=(PriceStep("list_price", "product 1", "the list price", None, price),)).snapshot()
+
+
+_SNAPSHOT_DECIMALS = ("quantity", "discount_percent", "tax_rate")
+_SNAPSHOT_IDS = ("price_list_id", "price_list_line_id")
+_STEP_TEXTS = ("kind", "source", "detail")
+
+
+def _money_problem(value: Any, name: str, *, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, dict) or set(value) != {"amount", "currency"}:
+        return f"{name} is not an amount"
+    if value["currency"] not in CURRENCIES:
+        return f"{name} has an unknown currency {value['currency']!r}"
+    return _decimal_problem(value["amount"], f"{name}.amount")
+
+
+def _decimal_problem(value: Any, name: str) -> str | None:
+    if not isinstance(value, str):
+        return f"{name} is not a decimal text"
+    try:
+        number = decimal.Decimal(value)
+    except decimal.InvalidOperation:
+        return f"{name} is not a decimal: {value!r}"
+    return None if number.is_finite() else f"{name} is not finite"
+
+
+def _snapshot_problem(data: Any) -> str | None:
+    """What makes *data* something else than a :meth:`PricedLine.snapshot` (``None``: nothing):
+    the keys, the types and the decimals are checked without building the priced line."""
+    if not isinstance(data, dict):
+        return "not an object"
+    expected = {"product_id", "list_price", "unit_price", "tax_category", "steps", *_SNAPSHOT_DECIMALS, *_SNAPSHOT_IDS}
+    if set(data) != expected:
+        return f"its keys are {', '.join(sorted(data))}"
+    if not isinstance(data["product_id"], int) or isinstance(data["product_id"], bool):
+        return "product_id is not an id"
+    for name in _SNAPSHOT_IDS:
+        if data[name] is not None and (not isinstance(data[name], int) or isinstance(data[name], bool)):
+            return f"{name} is not an id"
+    if data["tax_category"] is not None and not isinstance(data["tax_category"], str):
+        return "tax_category is not a text"
+    for name in _SNAPSHOT_DECIMALS:
+        problem = _decimal_problem(data[name], name)
+        if problem:
+            return problem
+    for name in ("list_price", "unit_price"):
+        problem = _money_problem(data[name], name)
+        if problem:
+            return problem
+    if not isinstance(data["steps"], list):
+        return "steps is not a list"
+    for number, step in enumerate(data["steps"], start=1):
+        if not isinstance(step, dict) or set(step) != {*_STEP_TEXTS, "input", "output"}:
+            return f"step {number} is not a price step"
+        if not all(isinstance(step[name], str) for name in _STEP_TEXTS):
+            return f"step {number} has a kind, source or detail that is not a text"
+        problem = _money_problem(step["input"], f"step {number} input", optional=True) or _money_problem(
+            step["output"], f"step {number} output")
+        if problem:
+            return problem
+    return None
