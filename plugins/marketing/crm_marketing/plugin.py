@@ -1,0 +1,84 @@
+"""The marketing plugin's hook implementations (the entry point ``marketing``): wiring only; the
+logic is in the modules beside this one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from crmcore import EntityType, Field, hookimpl
+
+from crm_marketing import geography, segments
+from crm_marketing.entities import (
+    ACCOUNT_FIELDS,
+    CONTACT_FIELDS,
+    ENTITIES,
+    LEAD_FIELDS,
+    OPPORTUNITY_FIELDS,
+)
+from crm_marketing.settings import MarketingSettings
+
+if TYPE_CHECKING:
+    import pluggy
+    from crmcore import Crm, UnitOfWork
+    from crmcore.records import Record
+
+_EXTENSIONS = {
+    "account": ACCOUNT_FIELDS,
+    "contact": CONTACT_FIELDS,
+    "lead": LEAD_FIELDS,
+    "opportunity": OPPORTUNITY_FIELDS,
+}
+
+
+@hookimpl
+def crm_add_hookspecs(plugin_manager: pluggy.PluginManager) -> None:
+    from crm_marketing import hookspecs
+
+    plugin_manager.add_hookspecs(hookspecs)
+
+
+@hookimpl
+def crm_entity_types() -> list[EntityType]:
+    return list(ENTITIES)
+
+
+@hookimpl
+def crm_entity_fields(entity_type: str) -> list[Field] | None:
+    fields = _EXTENSIONS.get(entity_type)
+    return list(fields) if fields else None
+
+
+@hookimpl
+def crm_configure(crm: Crm, settings: dict[str, Any]) -> None:
+    crm.set_state(MarketingSettings.from_table(settings))
+
+
+@hookimpl
+def crm_before_create(
+    uow: UnitOfWork, entity: str, items: list[dict[str, Any]]
+) -> list[dict[str, Any] | None] | None:
+    if entity == "segment":
+        for values in items:
+            segments.check_segment(uow, values)
+    return None
+
+
+@hookimpl
+def crm_before_update(
+    uow: UnitOfWork, entity: str, items: list[tuple[Record, dict[str, Any]]]
+) -> list[dict[str, Any] | None] | None:
+    if entity == "geography":
+        geography.check_parent(
+            uow, [(r.id, c["parent_id"]) for r, c in items if "parent_id" in c]
+        )
+    elif entity == "segment":
+        for record, changes in items:
+            if "conditions" in changes or "member_entity" in changes:
+                segments.check_segment(uow, record.merged(changes))
+    return None
+
+
+@hookimpl
+def crm_migrations() -> str:
+    return str(Path(__file__).resolve().parent / "migrations" / "versions")

@@ -1,0 +1,156 @@
+"""Segments: saved filters over accounts, contacts or leads, or static lists of them.
+
+A filter segment keeps conditions of the query language (:mod:`crmcore.query`) as JSON: a list
+of conditions that must all hold, each a text filter (``"industry=Retail"``), a
+``[field, operator, value]`` triple or an ``{"all" | "any" | "not": ...}`` group; dotted paths
+reach referenced records (``"account_id.industry=Retail"`` for contacts). A static segment lists
+records in ``segment_entry``; its conditions, when it has any, narrow the list. A segment with
+a geography keeps only members placed in it or below it (a contact through its account).
+
+Members are always computed by the unit of work's actor, through ``uow.select``: a rep sees
+only the members they may read, and a field hidden from them cannot be used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from crmcore.errors import CrmError, ValidationError
+
+from crm_marketing.geography import read_tree
+
+if TYPE_CHECKING:
+    from crmcore import UnitOfWork
+    from crmcore.query import Select
+    from crmcore.records import Record
+
+__all__ = [
+    "MEMBER_FIELDS",
+    "check_segment",
+    "conditions_of",
+    "member_select",
+    "members",
+    "segment_named",
+]
+
+#: What a campaign reads of each member, by member entity: a path per role.
+MEMBER_FIELDS: Mapping[str, Mapping[str, str]] = {
+    "account": {"email": "email", "owner_id": "owner_id", "account_id": "id",
+                "opt_out": "email_opt_out", "name": "name"},
+    "contact": {"email": "email", "owner_id": "owner_id", "account_id": "account_id",
+                "opt_out": "email_opt_out", "name": "last_name", "first_name": "first_name",
+                "account_owner_id": "account_id.owner_id"},
+    "lead": {"email": "email", "owner_id": "owner_id", "account_id": "account_id",
+             "opt_out": "email_opt_out", "name": "last_name", "first_name": "first_name",
+             "company": "company"},
+}
+
+_GEOGRAPHY_PATH = {"account": "geography_id", "contact": "account_id.geography_id",
+                   "lead": "geography_id"}
+_CHUNK = 500
+
+
+def conditions_of(spec: Any) -> list[Any]:
+    """The conditions of a segment's JSON *spec* for ``where``: JSON lists become tuples.
+
+    :raises ValidationError: for a spec that is not a list of conditions.
+    """
+    if spec is None:
+        return []
+    if not isinstance(spec, list):
+        raise ValidationError({"conditions": [f"expected a list of conditions, got {spec!r}"]},
+                              entity="segment")
+    return [_condition(item) for item in spec]
+
+
+def _condition(item: Any) -> Any:
+    if isinstance(item, str):
+        return item
+    if isinstance(item, list | tuple):
+        return tuple(item)
+    if isinstance(item, Mapping) and len(item) == 1:
+        (key, value), = item.items()
+        if key in ("all", "any") and isinstance(value, list):
+            return {key: [_condition(v) for v in value]}
+        if key == "not":
+            return {key: _condition(value)}
+    raise ValidationError(
+        {"conditions": [f"{item!r} is not a condition; use text such as 'industry=Retail', "
+                        "[field, operator, value] or {'all'|'any'|'not': ...}"]},
+        entity="segment",
+    )
+
+
+def check_segment(uow: UnitOfWork, values: Mapping[str, Any]) -> None:
+    """Check a segment's conditions against its member entity before it is saved.
+
+    :raises ValidationError: naming the condition and what is wrong with it.
+    """
+    entity = values.get("member_entity")
+    if entity is None:
+        return
+    conditions = conditions_of(values.get("conditions"))
+    try:
+        uow.select(entity, fields=("id",)).where(*conditions)
+    except CrmError as exc:
+        raise ValidationError({"conditions": [f"{values.get('conditions')!r}: {exc}"]},
+                              entity="segment") from exc
+
+
+def segment_named(uow: UnitOfWork, ref: int | str | Record) -> Record:
+    """The segment *ref* (a record, an id, or a name) as the actor may read it."""
+    if not isinstance(ref, int | str):
+        return uow.get("segment", ref.id)
+    if isinstance(ref, str) and not ref.isdigit():
+        found = uow.query("segment").where(name=ref).first()
+        if found is None:
+            from crmcore.errors import NotFoundError
+
+            raise NotFoundError(f"no segment named {ref!r}; crm marketing segments lists them")
+        return found
+    return uow.get("segment", int(ref))
+
+
+def member_select(uow: UnitOfWork, segment: Record, fields: Sequence[str] = ("id",),
+                  ids: Sequence[int] | None = None) -> Select:
+    """The select of *segment*'s members the actor may read, reading *fields*.
+
+    :param ids: for static segments, the listed ids to consider (one chunk of the list).
+    """
+    entity = segment.values["member_entity"]
+    select = uow.select(entity, fields=tuple(fields))
+    conditions = conditions_of(segment.values.get("conditions"))
+    if conditions:
+        select = select.where(*conditions)
+    geography = segment.values.get("geography_id")
+    if geography is not None:
+        nodes = sorted(read_tree(uow).subtree(geography))
+        select = select.where((_GEOGRAPHY_PATH[entity], "in", nodes))
+    if ids is not None:
+        select = select.where(("id", "in", list(ids)))
+    return select.order_by("id")
+
+
+def members(uow: UnitOfWork, segment: int | str | Record, *, roles: bool = False) -> list[dict[str, Any]]:
+    """The members of *segment* the actor may read, in id order.
+
+    :param roles: read what a campaign needs (:data:`MEMBER_FIELDS`: e-mail, owner, account,
+        opt-out, name) keyed by role, instead of the ids alone.
+    :returns: ``[{"id": 7, ...}, ...]``.
+    """
+    record = segment if not isinstance(segment, int | str) else segment_named(uow, segment)
+    entity = record.values["member_entity"]
+    paths = MEMBER_FIELDS[entity] if roles else {}
+    fields = ("id", *paths.values())
+    if record.values.get("kind") == "static":
+        listed = [row["record_id"] for row in uow.select("segment_entry", fields=("record_id",))
+                  .where(segment_id=record.id).order_by("record_id").all()]
+        rows: list[dict[str, Any]] = []
+        for start in range(0, len(listed), _CHUNK):
+            rows += member_select(uow, record, fields, listed[start:start + _CHUNK]).all()
+    else:
+        rows = member_select(uow, record, fields).all()
+    if not roles:
+        return [{"id": row["id"]} for row in rows]
+    return [{"id": row["id"], **{role: row[path] for role, path in paths.items()}} for row in rows]
