@@ -1,0 +1,251 @@
+"""Running a campaign: snapshot its segment, then reach each member through the channel.
+
+``run_campaign(uow, campaign)`` works as the unit of work's actor, in its transaction:
+
+1. the segment's members the actor may read are snapshotted: one ``campaign_run`` and one
+   ``campaign_member`` per member, with what this run did for it;
+2. each member is reached once per campaign: a ``campaign_touch`` with a unique key records it,
+   so running the campaign again (members added to the segment since, say) reaches only the
+   new ones (``already_sent`` for the others);
+3. by channel:
+
+   - **email**: the templates (:mod:`crm_marketing.mailing`) are rendered per member and sent
+     over SMTP in batches; a member who opted out (``email_opt_out``) or has no address is
+     skipped and recorded so; a message the server refuses is ``failed`` and may be sent by a
+     later run;
+   - **letter**: the member is recorded as sent (the letters are printed from the snapshot);
+   - **call** and **visit**: a planned activity (a call, a meeting) for the member's owner (a
+     contact's account owner first), spread over the working days of the campaign's dates;
+   - **offer**: a planned task to make the special offer, for the owner, on the first day.
+
+A planned campaign becomes active on its first run; a cancelled or completed one cannot run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+from crmcore.actors import Actor
+from crmcore.errors import NotFoundError
+
+from crm_marketing import mailing
+from crm_marketing.errors import CampaignError
+from crm_marketing.segments import members
+from crm_marketing.settings import marketing_settings
+
+if TYPE_CHECKING:
+    from crmcore import UnitOfWork
+    from crmcore.records import Record
+
+__all__ = ["RunResult", "campaign_named", "run_campaign", "schedule", "unsubscribe"]
+
+_ACTIVITY = {"call": ("call", "call"), "visit": ("meeting", "visit"), "offer": ("task", "offer")}
+_TOUCH = {"email": "sent", "letter": "sent", **{k: v[1] for k, v in _ACTIVITY.items()}}
+_WORK_START = 9
+_WORK_HOURS = 8
+
+
+@attrs.frozen
+class RunResult:
+    """What one run did: the run's id and the number of members per status."""
+
+    run_id: int
+    campaign_id: int
+    members: int
+    counts: dict[str, int]
+
+    @property
+    def reached(self) -> int:
+        return self.counts.get("sent", 0) + self.counts.get("planned", 0)
+
+    def __repr__(self) -> str:
+        return f"<RunResult run={self.run_id} members={self.members} {self.counts}>"
+
+
+def campaign_named(uow: UnitOfWork, ref: int | str | Record) -> Record:
+    """The campaign *ref* (a record, an id, a code or a name) as the actor may read it."""
+    if not isinstance(ref, int | str):
+        return uow.get("campaign", ref.id)
+    if isinstance(ref, int) or ref.isdigit():
+        return uow.get("campaign", int(ref))
+    found = uow.query("campaign").where({"any": [("code", "=", ref), ("name", "=", ref)]}).first()
+    if found is None:
+        raise NotFoundError(f"no campaign with code or name {ref!r}; crm marketing campaigns lists them")
+    return found
+
+
+def schedule(start: dt.date, end: dt.date | None, count: int) -> list[dt.datetime]:
+    """*count* times spread evenly over the working days (Monday to Friday) from *start* to
+    *end* (both included; *start* alone when *end* is empty or earlier), from 09:00 UTC, an
+    hour apart on a day that holds several."""
+    days = []
+    day = start
+    while end is not None and day <= end:
+        if day.weekday() < 5:
+            days.append(day)
+        day += dt.timedelta(days=1)
+    days = days or [start]
+    times = []
+    used: dict[dt.date, int] = defaultdict(int)
+    for k in range(count):
+        day = days[k * len(days) // count]
+        slot = used[day]
+        used[day] += 1
+        at = dt.datetime.combine(day, dt.time(_WORK_START), dt.UTC)
+        times.append(at + dt.timedelta(hours=slot % _WORK_HOURS, minutes=15 * (slot // _WORK_HOURS % 4)))
+    return times
+
+
+def run_campaign(uow: UnitOfWork, campaign: int | str | Record, *, now: dt.datetime | None = None) -> RunResult:
+    """Run *campaign* once (see the module docs).
+
+    :raises CampaignError: for a cancelled or completed campaign, one without a segment, an
+        e-mail campaign without a message or with ``[plugins.marketing] secret`` unset.
+    """
+    record = campaign_named(uow, campaign)
+    values = record.values
+    now = now or dt.datetime.now(dt.UTC)
+    if values["status"] in ("cancelled", "completed"):
+        raise CampaignError({"status": [f"campaign {record.id} is {values['status']}; only planned or active "
+                                        "campaigns run"]}, entity="campaign")
+    if values.get("segment_id") is None:
+        raise CampaignError({"segment_id": [f"campaign {record.id} has no target segment; set segment_id"]},
+                            entity="campaign")
+    segment = uow.get("segment", values["segment_id"])
+    entity = segment.values["member_entity"]
+    channel = values["channel"]
+    rows = members(uow, segment, roles=True)
+    keys = [f"{record.id}:{channel}:{entity}:{row['id']}" for row in rows]
+    with uow.acting_as(Actor.system()):  # a send by another user counts as sent
+        done = {t.values["key"] for t in uow.find_many("campaign_touch", "key", keys)}
+    run = uow.create("campaign_run", campaign_id=record.id, run_at=now, members=len(rows))
+    status: dict[str, str] = {}
+    todo = []
+    for row, key in zip(rows, keys, strict=True):
+        if key in done:
+            status[key] = "already_sent"
+        elif channel == "email" and row["opt_out"]:
+            status[key] = "opted_out"
+        elif channel == "email" and not row["email"]:
+            status[key] = "no_address"
+        else:
+            todo.append((row, key))
+    touches: list[dict[str, Any]] = []
+    if channel == "email":
+        reached = _send_email(uow, record, entity, todo, status)
+    elif channel == "letter":
+        reached = [(row, key, None) for row, key in todo]
+        status.update({key: "sent" for _, key in todo})
+    else:
+        reached = _plan_activities(uow, record, entity, todo, now)
+        status.update({key: "planned" for _, key in todo})
+    for row, key, activity_id in reached:
+        touches.append({"campaign_id": record.id, "kind": _TOUCH[channel], "at": now, "key": key,
+                        "activity_id": activity_id, **_links(entity, row)})
+    if touches:
+        uow.create_many("campaign_touch", touches)
+    uow.create_many("campaign_member", [
+        {"run_id": run.id, "campaign_id": record.id, "member_entity": entity, "member_id": row["id"],
+         "email": row["email"], "status": status[key], **_links(entity, row)}
+        for row, key in zip(rows, keys, strict=True)
+    ])
+    counts: dict[str, int] = defaultdict(int)
+    for value in status.values():
+        counts[value] += 1
+    result = RunResult(run.id, record.id, len(rows), dict(counts))
+    uow.update(run, reached=result.reached)
+    if values["status"] == "planned":
+        uow.update(record, status="active")
+    return result
+
+
+def _links(entity: str, row: dict[str, Any]) -> dict[str, Any]:
+    return {"account_id": row["account_id"], "contact_id": row["id"] if entity == "contact" else None,
+            "lead_id": row["id"] if entity == "lead" else None}
+
+
+def _send_email(uow: UnitOfWork, campaign: Record, entity: str, todo: Sequence[tuple[dict[str, Any], str]],
+                status: dict[str, str]) -> list[tuple[dict[str, Any], str, int | None]]:
+    settings = marketing_settings(uow)
+    values = campaign.values
+    if not todo:
+        return []
+    if not values.get("message"):
+        raise CampaignError({"message": [f"e-mail campaign {campaign.id} has no message; write its template"]},
+                            entity="campaign")
+    if not settings.secret:
+        raise CampaignError("e-mail campaigns need [plugins.marketing] secret, the key unsubscribe links are "
+                            "signed with")
+    templates = mailing.Templates(values.get("subject") or values["name"], values["message"])
+    about = {"name": values["name"], "code": values.get("code"), "product_group": values.get("product_group")}
+
+    def outgoing() -> Iterator[mailing.Outgoing]:
+        for row, key in todo:
+            token = mailing.make_token(settings.secret, campaign.id, entity, row["id"])
+            link = mailing.unsubscribe_link(settings.unsubscribe_url, token)
+            context = {"first_name": row.get("first_name") or "", "name": row.get("name") or "",
+                       "company": row.get("company") or "", "email": row["email"], "campaign": about,
+                       "unsubscribe_url": link}
+            subject, body = templates.render(context)
+            yield mailing.Outgoing(key, mailing.build(settings.sender, row["email"], subject, body, link))
+
+    sent, refused = mailing.send_all(settings.smtp_host, settings.smtp_port, outgoing(), batch_size=settings.batch_size)
+    ok = set(sent)
+    for _, key in todo:
+        status[key] = "sent" if key in ok else "failed"
+    return [(row, key, None) for row, key in todo if key in ok]
+
+
+def _plan_activities(uow: UnitOfWork, campaign: Record, entity: str, todo: Sequence[tuple[dict[str, Any], str]],
+                     now: dt.datetime) -> list[tuple[dict[str, Any], str, int | None]]:
+    if not todo:
+        return []
+    values = campaign.values
+    kind, verb = _ACTIVITY[values["channel"]]
+    fallback = values.get("owner_id") or uow.actor.user_id
+    by_owner: dict[Any, list[tuple[dict[str, Any], str]]] = defaultdict(list)
+    for row, key in todo:
+        owner = row.get("account_owner_id") or row.get("owner_id") or fallback
+        by_owner[owner].append((row, key))
+    start = values.get("starts_on") or now.date()
+    end = values.get("ends_on") if values["channel"] != "offer" else None
+    subject = values.get("subject") or f"{verb.capitalize()}: {values['name']}"
+    planned: list[tuple[dict[str, Any], str]] = []
+    activities = []
+    for owner, items in by_owner.items():
+        for (row, key), due in zip(items, schedule(start, end, len(items)), strict=True):
+            planned.append((row, key))
+            activities.append({
+                "kind": kind, "subject": subject[:200], "description": values.get("message"), "due_at": due,
+                "starts_at": due if kind != "task" else None,
+                "ends_at": due + dt.timedelta(minutes=45) if kind != "task" else None,
+                "status": "planned", "owner_id": owner, **_links(entity, row),
+            })
+    made = uow.create_many("activity", activities)
+    return [(row, key, activity.id) for (row, key), activity in zip(planned, made, strict=True)]
+
+
+def unsubscribe(uow: UnitOfWork, token: str, *, now: dt.datetime | None = None) -> Record:
+    """Honour the unsubscribe link *token*: the member gets ``email_opt_out`` and the campaign a
+    ``opt_out`` touch (once). Runs as the system (the person clicking is not a user).
+
+    :returns: the member's record.
+    :raises ValidationError: for a token that is not validly signed.
+    """
+    settings = marketing_settings(uow)
+    campaign_id, entity, record_id = mailing.read_token(settings.secret, token)
+    with uow.acting_as(Actor.system()):
+        member = uow.get(entity, record_id)
+        if not member.values.get("email_opt_out"):
+            member = uow.update(member, email_opt_out=True)
+        key = f"{campaign_id}:opt_out:{entity}:{record_id}"
+        if not uow.find_many("campaign_touch", "key", [key]):
+            row = {"id": record_id, "account_id": member.values["id"] if entity == "account"
+                   else member.values.get("account_id")}
+            uow.create("campaign_touch", campaign_id=campaign_id, kind="opt_out", key=key,
+                       at=now or dt.datetime.now(dt.UTC), **_links(entity, row))
+    return member
