@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from crmcore import EntityType, Field, hookimpl
 
-from crm_marketing import geography, segments
+from crm_marketing import attribution, geography, segments
 from crm_marketing.entities import (
     ACCOUNT_FIELDS,
     CONTACT_FIELDS,
@@ -61,7 +61,15 @@ def crm_before_create(
     if entity == "segment":
         for values in items:
             segments.check_segment(uow, values)
+    elif entity == "lead":
+        return attribution.resolve_codes(uow, items)
     return None
+
+
+@hookimpl
+def crm_after_create(uow: UnitOfWork, entity: str, records: list[Record]) -> None:
+    if entity == "lead":
+        attribution.record_lead_touches(uow, records)
 
 
 @hookimpl
@@ -76,7 +84,18 @@ def crm_before_update(
         for record, changes in items:
             if "conditions" in changes or "member_entity" in changes:
                 segments.check_segment(uow, record.merged(changes))
+    elif entity == "lead":
+        coded = [changes if "campaign_code" in changes else {} for _, changes in items]
+        return attribution.resolve_codes(uow, coded)
     return None
+
+
+@hookimpl
+def crm_after_update(uow: UnitOfWork, entity: str, items: list[tuple[Record, Record, dict[str, Any]]]) -> None:
+    if entity == "lead":
+        attribution.record_lead_touches(
+            uow, [new for old, new, _ in items if new.values.get("campaign_id") != old.values.get("campaign_id")]
+        )
 
 
 @hookimpl
