@@ -3,12 +3,14 @@ logic is in the modules beside this one."""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crmcore import EntityType, Field, hookimpl
 
-from crm_marketing import attribution, geography, segments
+from crm_marketing import attribution, geography, plans, segments
 from crm_marketing.entities import (
     ACCOUNT_FIELDS,
     CONTACT_FIELDS,
@@ -96,6 +98,13 @@ def crm_after_update(uow: UnitOfWork, entity: str, items: list[tuple[Record, Rec
         attribution.record_lead_touches(
             uow, [new for old, new, _ in items if new.values.get("campaign_id") != old.values.get("campaign_id")]
         )
+
+
+@hookimpl(trylast=True)
+def marketing_actuals(
+    uow: UnitOfWork, period: tuple[dt.date, dt.date], dimensions: Sequence[str]
+) -> list[dict[str, Any]]:
+    return plans.builtin_actuals(uow, period, dimensions)
 
 
 @hookimpl
