@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
+from crmcore.actors import Actor
 from crmcore.errors import NotFoundError, ValidationError
 from crmcore.money import Money
 
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CampaignResult",
+    "adopt_leads",
     "attribute",
     "campaign_results",
     "capture_lead",
@@ -55,25 +57,29 @@ _CHUNK = 500
 
 
 def resolve_codes(uow: UnitOfWork, items: Sequence[dict[str, Any]]) -> list[dict[str, Any] | None]:
-    """For new leads: the ``campaign_id`` of each ``campaign_code`` (one query for the batch).
-
-    :raises ValidationError: naming a code no campaign readable by the actor has.
-    """
+    """For new or changed leads: the ``campaign_id`` of each ``campaign_code`` (one query for the
+    batch). A code no campaign has yet is kept on the lead: the campaign created later with that
+    code adopts the lead (:func:`adopt_leads`), as when a flyer's leads are imported first."""
     codes = sorted({v["campaign_code"] for v in items if v.get("campaign_code") and not v.get("campaign_id")})
     if not codes:
         return [None] * len(items)
-    found = {c.values["code"]: c.id for c in uow.find_many("campaign", "code", codes)}
-    changes: list[dict[str, Any] | None] = []
-    for values in items:
-        code = values.get("campaign_code")
-        if not code or values.get("campaign_id"):
-            changes.append(None)
-        elif code not in found:
-            raise ValidationError({"campaign_code": [f"no campaign has the code {code!r}; crm marketing campaigns "
-                                                     "lists the codes"]}, entity="lead")
-        else:
-            changes.append({"campaign_id": found[code]})
-    return changes
+    with uow.acting_as(Actor.system()):  # the code names the campaign, whoever may read it
+        found = {c.values["code"]: c.id for c in uow.find_many("campaign", "code", codes)}
+    return [{"campaign_id": found[v["campaign_code"]]}
+            if v.get("campaign_code") in found and not v.get("campaign_id") else None for v in items]
+
+
+def adopt_leads(uow: UnitOfWork, campaigns: Iterable[Record]) -> None:
+    """New campaigns take the leads that carry their code and no campaign yet (bookkeeping, as
+    the system: the code on a lead says where it came from)."""
+    by_code = {c.values["code"]: c.id for c in campaigns if c.values.get("code")}
+    if not by_code:
+        return
+    with uow.acting_as(Actor.system()):
+        leads = [lead for lead in uow.find_many("lead", "campaign_code", sorted(by_code))
+                 if lead.values.get("campaign_id") is None]
+        if leads:
+            uow.update_many("lead", [(lead, {"campaign_id": by_code[lead.values["campaign_code"]]}) for lead in leads])
 
 
 def record_lead_touches(uow: UnitOfWork, leads: Iterable[Record], *, now: dt.datetime | None = None) -> None:
@@ -101,7 +107,10 @@ def capture_lead(uow: UnitOfWork, values: Mapping[str, Any], *, campaign: str | 
     """
     data = dict(values)
     if isinstance(campaign, int):
-        data["campaign_id"] = campaign
+        data["campaign_id"] = uow.get("campaign", campaign).id
+    elif not uow.find_many("campaign", "code", [campaign]):
+        raise ValidationError({"campaign": [f"no campaign has the code {campaign!r}; crm marketing campaigns lists "
+                                            "the codes"]}, entity="lead")
     else:
         data["campaign_code"] = campaign
     data.setdefault("source", "campaign")

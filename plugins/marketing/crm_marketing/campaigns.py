@@ -35,7 +35,7 @@ from crmcore.errors import NotFoundError
 from crm_marketing import mailing
 from crm_marketing.errors import CampaignError
 from crm_marketing.segments import members
-from crm_marketing.settings import marketing_settings
+from crm_marketing.settings import MarketingSettings, marketing_settings
 
 if TYPE_CHECKING:
     from crmcore import UnitOfWork
@@ -100,8 +100,11 @@ def schedule(start: dt.date, end: dt.date | None, count: int) -> list[dt.datetim
     return times
 
 
-def run_campaign(uow: UnitOfWork, campaign: int | str | Record, *, now: dt.datetime | None = None) -> RunResult:
+def run_campaign(uow: UnitOfWork, campaign: int | str | Record, *, now: dt.datetime | None = None,
+                 settings: MarketingSettings | None = None) -> RunResult:
     """Run *campaign* once (see the module docs).
+
+    :param settings: the settings of this run (another SMTP server, say) instead of the app's.
 
     :raises CampaignError: for a cancelled or completed campaign, one without a segment, an
         e-mail campaign without a message or with ``[plugins.marketing] secret`` unset.
@@ -136,7 +139,7 @@ def run_campaign(uow: UnitOfWork, campaign: int | str | Record, *, now: dt.datet
             todo.append((row, key))
     touches: list[dict[str, Any]] = []
     if channel == "email":
-        reached = _send_email(uow, record, entity, todo, status)
+        reached = _send_email(uow, record, entity, todo, status, settings or marketing_settings(uow))
     elif channel == "letter":
         reached = [(row, key, None) for row, key in todo]
         status.update({key: "sent" for _, key in todo})
@@ -169,8 +172,7 @@ def _links(entity: str, row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _send_email(uow: UnitOfWork, campaign: Record, entity: str, todo: Sequence[tuple[dict[str, Any], str]],
-                status: dict[str, str]) -> list[tuple[dict[str, Any], str, int | None]]:
-    settings = marketing_settings(uow)
+                status: dict[str, str], settings: MarketingSettings) -> list[tuple[dict[str, Any], str, int | None]]:
     values = campaign.values
     if not todo:
         return []
@@ -229,14 +231,15 @@ def _plan_activities(uow: UnitOfWork, campaign: Record, entity: str, todo: Seque
     return [(row, key, activity.id) for (row, key), activity in zip(planned, made, strict=True)]
 
 
-def unsubscribe(uow: UnitOfWork, token: str, *, now: dt.datetime | None = None) -> Record:
+def unsubscribe(uow: UnitOfWork, token: str, *, now: dt.datetime | None = None,
+                settings: MarketingSettings | None = None) -> Record:
     """Honour the unsubscribe link *token*: the member gets ``email_opt_out`` and the campaign a
     ``opt_out`` touch (once). Runs as the system (the person clicking is not a user).
 
     :returns: the member's record.
     :raises ValidationError: for a token that is not validly signed.
     """
-    settings = marketing_settings(uow)
+    settings = settings or marketing_settings(uow)
     campaign_id, entity, record_id = mailing.read_token(settings.secret, token)
     with uow.acting_as(Actor.system()):
         member = uow.get(entity, record_id)

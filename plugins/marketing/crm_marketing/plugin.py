@@ -21,8 +21,10 @@ from crm_marketing.entities import (
 from crm_marketing.settings import MarketingSettings
 
 if TYPE_CHECKING:
+    import click
     import pluggy
     from crmcore import Crm, UnitOfWork
+    from crmcore.demo import Story
     from crmcore.records import Record
 
 _EXTENSIONS = {
@@ -60,10 +62,7 @@ def crm_configure(crm: Crm, settings: dict[str, Any]) -> None:
 def crm_before_create(
     uow: UnitOfWork, entity: str, items: list[dict[str, Any]]
 ) -> list[dict[str, Any] | None] | None:
-    if entity == "segment":
-        for values in items:
-            segments.check_segment(uow, values)
-    elif entity == "lead":
+    if entity == "lead":
         return attribution.resolve_codes(uow, items)
     return None
 
@@ -72,6 +71,8 @@ def crm_before_create(
 def crm_after_create(uow: UnitOfWork, entity: str, records: list[Record]) -> None:
     if entity == "lead":
         attribution.record_lead_touches(uow, records)
+    elif entity == "campaign":
+        attribution.adopt_leads(uow, records)
 
 
 @hookimpl
@@ -82,10 +83,6 @@ def crm_before_update(
         geography.check_parent(
             uow, [(r.id, c["parent_id"]) for r, c in items if "parent_id" in c]
         )
-    elif entity == "segment":
-        for record, changes in items:
-            if "conditions" in changes or "member_entity" in changes:
-                segments.check_segment(uow, record.merged(changes))
     elif entity == "lead":
         coded = [changes if "campaign_code" in changes else {} for _, changes in items]
         return attribution.resolve_codes(uow, coded)
@@ -100,11 +97,30 @@ def crm_after_update(uow: UnitOfWork, entity: str, items: list[tuple[Record, Rec
         )
 
 
+@hookimpl
+def crm_before_commit(uow: UnitOfWork) -> None:
+    segments.check_changed_segments(uow)
+
+
 @hookimpl(trylast=True)
 def marketing_actuals(
     uow: UnitOfWork, period: tuple[dt.date, dt.date], dimensions: Sequence[str]
 ) -> list[dict[str, Any]]:
     return plans.builtin_actuals(uow, period, dimensions)
+
+
+@hookimpl
+def crm_cli_commands() -> list[click.Command]:
+    from crm_marketing.cli import marketing
+
+    return [marketing]
+
+
+@hookimpl
+def crm_demo(story: Story) -> None:
+    from crm_marketing.demo import tell
+
+    tell(story)
 
 
 @hookimpl

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from crmcore.actors import Actor
 from crmcore.errors import CrmError, ValidationError
 
 from crm_marketing.geography import read_tree
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MEMBER_FIELDS",
+    "check_changed_segments",
     "check_segment",
     "conditions_of",
     "member_select",
@@ -98,6 +100,26 @@ def check_segment(uow: UnitOfWork, values: Mapping[str, Any]) -> None:
                               entity="segment") from exc
 
 
+def check_changed_segments(uow: UnitOfWork) -> None:
+    """Before the unit commits: check the conditions of the segments it created or changed
+    against their member entity, so a segment that cannot be evaluated is never saved.
+
+    :raises ValidationError: naming the segment, its condition and what is wrong with it.
+    """
+    changed = sorted({c.id for c in uow.changes if c.entity == "segment" and c.action != "deleted"})
+    if not changed:
+        return
+    with uow.acting_as(Actor.system()):
+        found = uow.find_many("segment", "id", changed)
+        for segment in found:
+            try:
+                check_segment(uow, segment.values)
+            except ValidationError as exc:
+                raise ValidationError({"conditions": [f"segment {segment.values['name']!r}: {m}"
+                                                      for m in exc.messages.get("conditions", [str(exc)])]},
+                                      entity="segment") from exc
+
+
 def segment_named(uow: UnitOfWork, ref: int | str | Record) -> Record:
     """The segment *ref* (a record, an id, or a name) as the actor may read it."""
     if not isinstance(ref, int | str):
@@ -122,7 +144,11 @@ def member_select(uow: UnitOfWork, segment: Record, fields: Sequence[str] = ("id
     select = uow.select(entity, fields=tuple(fields))
     conditions = conditions_of(segment.values.get("conditions"))
     if conditions:
-        select = select.where(*conditions)
+        try:
+            select = select.where(*conditions)
+        except ValidationError as exc:
+            raise ValidationError({"conditions": [f"segment {segment.values['name']!r} cannot be evaluated: {exc}"]},
+                                  entity="segment") from exc
     geography = segment.values.get("geography_id")
     if geography is not None:
         nodes = sorted(read_tree(uow).subtree(geography))

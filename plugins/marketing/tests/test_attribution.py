@@ -59,7 +59,19 @@ def test_a_lead_with_a_campaign_code_records_its_first_touch(crm_factory: Any) -
         touches = uow.query("campaign_touch").all()
         assert [(t.kind, t.lead_id, t.campaign_id) for t in touches] == [("lead", lead.id, campaign.id)]
         with pytest.raises(ValidationError, match="no campaign has the code 'NOPE'"):
-            uow.create("lead", last_name="Babbage", campaign_code="NOPE")
+            capture_lead(uow, {"last_name": "Babbage"}, campaign="NOPE")
+
+
+def test_a_campaign_adopts_the_leads_imported_with_its_code_before_it(crm_factory: Any) -> None:
+    crm = crm_factory(plugins=["marketing"])
+    with crm.unit_of_work() as uow:
+        early = uow.create("lead", last_name="Early", campaign_code="FLYER")
+        assert early.campaign_id is None
+        campaign = _campaign(uow, "FLYER")
+        assert uow.get("lead", early.id).campaign_id == campaign.id
+        assert [(t.kind, t.lead_id) for t in uow.query("campaign_touch").all()] == [("lead", early.id)]
+        late = uow.create("lead", last_name="Late", campaign_code="FLYER")
+        assert late.campaign_id == campaign.id
 
 
 def test_conversion_carries_the_campaign_to_the_won_deal(crm_factory: Any) -> None:

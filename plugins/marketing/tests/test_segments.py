@@ -44,10 +44,20 @@ def test_a_geography_cannot_move_below_itself(crm_factory: Any) -> None:
             geo[c].id for c in ("FR", "FR-PAR", "DE-HE", "DE-HE-FRA")}
 
 
-def test_a_segment_with_a_bad_condition_is_refused(crm_factory: Any) -> None:
+def test_a_segment_with_a_bad_condition_is_refused_at_commit(crm_factory: Any) -> None:
     crm = crm_factory(plugins=["marketing"])
-    with crm.unit_of_work() as uow, pytest.raises(ValidationError, match="colour"):
+    with crm.unit_of_work() as uow:
         uow.create("segment", name="Bad", member_entity="account", conditions=["colour=red"])
+        with pytest.raises(ValidationError, match="segment 'Bad'.*colour"):
+            uow.commit()
+    with crm.unit_of_work() as uow:
+        assert uow.query("segment").count() == 0
+        good = uow.create("segment", name="Good", member_entity="account", conditions=["industry=Retail"])
+        uow.commit()
+    with crm.unit_of_work() as uow:
+        uow.update(good, conditions=[["industry", "between", "x"]])
+        with pytest.raises(ValidationError, match="segment 'Good'"):
+            uow.commit()
 
 
 def _accounts(crm: Any, actors: dict[str, Any]) -> dict[str, Any]:
