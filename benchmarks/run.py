@@ -37,6 +37,11 @@ Benchmarks (default: import_leads, list_page, list_page_fields, aggregate):
                      (target: >= 3,000 moves/s on SQLite); floor: one hand-written UPDATE per record.
 ``move_opportunities_bulk``  the same N moves and rules with one ``uow.move_many`` (target:
                      >= 20,000 moves/s); floor: the UPDATE with ``executemany``.
+``segment_members``  a marketing segment of N accounts (default 100,000) evaluated as a rep with
+                     private accounts (target: ratio >= 0.5, at most twice the hand-written SQL);
+                     needs plugins/marketing installed (see marketing.py).
+``newsletter_send``  a newsletter to N contacts (default 20,000) through a local SMTP server
+                     (target: >= 1,000 messages/s); floor: the same messages sent by hand.
 ``convert_leads``    N qualified leads (default 10,000) converted into accounts, contacts and
                      opportunities with ``crm_sales.convert_leads`` (target: >= 2,000/s);
                      floor: the same INSERTs and DELETE by hand (see sales.py).
@@ -79,6 +84,8 @@ BENCHMARKS: dict[str, int] = {
     "move_opportunities": 10_000,
     "move_opportunities_bulk": 10_000,
     "convert_leads": 10_000,
+    "segment_members": 100_000,
+    "newsletter_send": 20_000,
 }
 DEFAULT = ("import_leads", "list_page", "list_page_fields", "aggregate")
 FIELDS = ("name", "rows", "seconds", "rows_per_s", "floor_rows_per_s", "ratio_to_floor", "peak_rss_mb")
@@ -102,6 +109,10 @@ def _child(name: str, rows: int, url: str | None) -> dict[str, Any]:
             import sales
 
             return sales.run(name, rows, url, workdir)
+        if name in ("segment_members", "newsletter_send"):
+            import marketing
+
+            return marketing.run(name, rows, url, workdir)
         if name in ("sla_sweep", "kb_search"):
             import helpdesk
 

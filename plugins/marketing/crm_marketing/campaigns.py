@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -34,7 +34,7 @@ from crmcore.errors import NotFoundError
 
 from crm_marketing import mailing
 from crm_marketing.errors import CampaignError
-from crm_marketing.segments import members
+from crm_marketing.segments import member_chunks, members
 from crm_marketing.settings import MarketingSettings, marketing_settings
 
 if TYPE_CHECKING:
@@ -121,11 +121,32 @@ def run_campaign(uow: UnitOfWork, campaign: int | str | Record, *, now: dt.datet
     segment = uow.get("segment", values["segment_id"])
     entity = segment.values["member_entity"]
     channel = values["channel"]
-    rows = members(uow, segment, roles=True)
-    keys = [f"{record.id}:{channel}:{entity}:{row['id']}" for row in rows]
+    settings = settings or marketing_settings(uow)
+    run = uow.create("campaign_run", campaign_id=record.id, run_at=now, members=0)
+    if channel in _ACTIVITY:  # planned work is spread per owner over the whole schedule: read at once
+        chunks: Iterable[list[dict[str, Any]]] = [members(uow, segment, roles=True)]
+    else:  # sends stream, a chunk at a time
+        chunks = member_chunks(uow, segment, roles=True)
+    counts: dict[str, int] = defaultdict(int)
+    total = 0
+    for rows in chunks:
+        total += len(rows)
+        for status in _reach(uow, record, run, entity, rows, now, settings):
+            counts[status] += 1
+    result = RunResult(run.id, record.id, total, dict(counts))
+    uow.update(run, members=total, reached=result.reached)
+    if values["status"] == "planned":
+        uow.update(record, status="active")
+    return result
+
+
+def _reach(uow: UnitOfWork, campaign: Record, run: Record, entity: str, rows: list[dict[str, Any]],
+           now: dt.datetime, settings: MarketingSettings) -> list[str]:
+    """Reach *rows* (members not reached before), snapshot them; the status of each."""
+    channel = campaign.values["channel"]
+    keys = [f"{campaign.id}:{channel}:{entity}:{row['id']}" for row in rows]
     with uow.acting_as(Actor.system()):  # a send by another user counts as sent
         done = {t.values["key"] for t in uow.find_many("campaign_touch", "key", keys)}
-    run = uow.create("campaign_run", campaign_id=record.id, run_at=now, members=len(rows))
     status: dict[str, str] = {}
     todo = []
     for row, key in zip(rows, keys, strict=True):
@@ -137,33 +158,24 @@ def run_campaign(uow: UnitOfWork, campaign: int | str | Record, *, now: dt.datet
             status[key] = "no_address"
         else:
             todo.append((row, key))
-    touches: list[dict[str, Any]] = []
     if channel == "email":
-        reached = _send_email(uow, record, entity, todo, status, settings or marketing_settings(uow))
+        reached = _send_email(uow, campaign, entity, todo, status, settings)
     elif channel == "letter":
         reached = [(row, key, None) for row, key in todo]
         status.update({key: "sent" for _, key in todo})
     else:
-        reached = _plan_activities(uow, record, entity, todo, now)
+        reached = _plan_activities(uow, campaign, entity, todo, now)
         status.update({key: "planned" for _, key in todo})
-    for row, key, activity_id in reached:
-        touches.append({"campaign_id": record.id, "kind": _TOUCH[channel], "at": now, "key": key,
-                        "activity_id": activity_id, **_links(entity, row)})
+    touches = [{"campaign_id": campaign.id, "kind": _TOUCH[channel], "at": now, "key": key, "activity_id": activity_id,
+                **_links(entity, row)} for row, key, activity_id in reached]
     if touches:
         uow.create_many("campaign_touch", touches)
     uow.create_many("campaign_member", [
-        {"run_id": run.id, "campaign_id": record.id, "member_entity": entity, "member_id": row["id"],
+        {"run_id": run.id, "campaign_id": campaign.id, "member_entity": entity, "member_id": row["id"],
          "email": row["email"], "status": status[key], **_links(entity, row)}
         for row, key in zip(rows, keys, strict=True)
     ])
-    counts: dict[str, int] = defaultdict(int)
-    for value in status.values():
-        counts[value] += 1
-    result = RunResult(run.id, record.id, len(rows), dict(counts))
-    uow.update(run, reached=result.reached)
-    if values["status"] == "planned":
-        uow.update(record, status="active")
-    return result
+    return [status[key] for key in keys]
 
 
 def _links(entity: str, row: dict[str, Any]) -> dict[str, Any]:
@@ -193,7 +205,8 @@ def _send_email(uow: UnitOfWork, campaign: Record, entity: str, todo: Sequence[t
                        "company": row.get("company") or "", "email": row["email"], "campaign": about,
                        "unsubscribe_url": link}
             subject, body = templates.render(context)
-            yield mailing.Outgoing(key, mailing.build(settings.sender, row["email"], subject, body, link))
+            data = mailing.build(settings.sender, row["email"], subject, body, link)
+            yield mailing.Outgoing(key, settings.sender, row["email"], data)
 
     sent, refused = mailing.send_all(settings.smtp_host, settings.smtp_port, outgoing(), batch_size=settings.batch_size)
     ok = set(sent)

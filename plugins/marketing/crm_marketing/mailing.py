@@ -11,12 +11,14 @@ nobody can unsubscribe someone else by editing a link.
 from __future__ import annotations
 
 import base64
+import email.policy
 import hashlib
 import hmac
 import smtplib
 import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping
-from email.message import EmailMessage
+from email.header import Header
+from email.mime.text import MIMEText
 from typing import Any
 
 import attrs
@@ -26,15 +28,20 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from crm_marketing.errors import CampaignError
 
+#: Headers are not folded below the 998 characters a line may have (links stay on one line).
+_UNFOLDED = email.policy.compat32.clone(max_line_length=998)
+
 __all__ = ["Outgoing", "Templates", "make_token", "read_token", "send_all"]
 
 
 @attrs.frozen
 class Outgoing:
-    """One message to send: the member it is for and the message."""
+    """One message to send: the member's key, the envelope and the message as bytes."""
 
     key: str
-    message: EmailMessage
+    sender: str
+    to: str
+    data: bytes
 
 
 class Templates:
@@ -100,15 +107,16 @@ def unsubscribe_link(base: str, token: str) -> str:
     return f"{base}{joiner}token={token}"
 
 
-def build(sender: str, to: str, subject: str, body: str, link: str) -> EmailMessage:
-    """One message, with a ``List-Unsubscribe`` header."""
-    message = EmailMessage()
+def build(sender: str, to: str, subject: str, body: str, link: str) -> bytes:
+    """One message as bytes (UTF-8 text), with a ``List-Unsubscribe`` header. The subject's line
+    breaks become spaces, so a rendered subject cannot add headers."""
+    message = MIMEText(body, "plain", "utf-8")
     message["From"] = sender
     message["To"] = to
-    message["Subject"] = subject
+    subject = " ".join(subject.split())
+    message["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")  # type: ignore[assignment]
     message["List-Unsubscribe"] = f"<{link}>"
-    message.set_content(body)
-    return message
+    return message.as_bytes(policy=_UNFOLDED)
 
 
 def _batches(items: Iterable[Outgoing], size: int) -> Iterator[list[Outgoing]]:
@@ -139,7 +147,7 @@ def send_all(host: str, port: int, items: Iterable[Outgoing], *, batch_size: int
             with smtplib.SMTP(host, port, timeout=30) as smtp:
                 for item in batch:
                     try:
-                        smtp.send_message(item.message)
+                        smtp.sendmail(item.sender, [item.to], item.data)
                     except (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as exc:
                         refused[item.key] = str(exc)
                     else:

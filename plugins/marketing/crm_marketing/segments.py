@@ -13,7 +13,7 @@ only the members they may read, and a field hidden from them cannot be used.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from crmcore.actors import Actor
@@ -31,6 +31,7 @@ __all__ = [
     "check_changed_segments",
     "check_segment",
     "conditions_of",
+    "member_chunks",
     "member_select",
     "members",
     "segment_named",
@@ -158,25 +159,56 @@ def member_select(uow: UnitOfWork, segment: Record, fields: Sequence[str] = ("id
     return select.order_by("id")
 
 
-def members(uow: UnitOfWork, segment: int | str | Record, *, roles: bool = False) -> list[dict[str, Any]]:
-    """The members of *segment* the actor may read, in id order.
+def member_chunks(uow: UnitOfWork, segment: int | str | Record, *, roles: bool = False,
+                  size: int = _CHUNK) -> Iterator[list[dict[str, Any]]]:
+    """The members of *segment* the actor may read, in id order, *size* at a time (keyset
+    pagination on ``id``): memory stays flat however large the segment.
 
     :param roles: read what a campaign needs (:data:`MEMBER_FIELDS`: e-mail, owner, account,
         opt-out, name) keyed by role, instead of the ids alone.
-    :returns: ``[{"id": 7, ...}, ...]``.
     """
     record = segment if not isinstance(segment, int | str) else segment_named(uow, segment)
     entity = record.values["member_entity"]
     paths = MEMBER_FIELDS[entity] if roles else {}
     fields = ("id", *paths.values())
+
+    def shaped(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if not roles:
+            return [{"id": row["id"]} for row in rows]
+        return [{"id": row["id"], **{role: row[path] for role, path in paths.items()}} for row in rows]
+
     if record.values.get("kind") == "static":
         listed = [row["record_id"] for row in uow.select("segment_entry", fields=("record_id",))
                   .where(segment_id=record.id).order_by("record_id").all()]
-        rows: list[dict[str, Any]] = []
-        for start in range(0, len(listed), _CHUNK):
-            rows += member_select(uow, record, fields, listed[start:start + _CHUNK]).all()
-    else:
-        rows = member_select(uow, record, fields).all()
-    if not roles:
-        return [{"id": row["id"]} for row in rows]
-    return [{"id": row["id"], **{role: row[path] for role, path in paths.items()}} for row in rows]
+        for start in range(0, len(listed), size):
+            rows = member_select(uow, record, fields, listed[start:start + size]).all()
+            if rows:
+                yield shaped(rows)
+        return
+    select = member_select(uow, record, fields).limit(size)
+    last = None
+    while True:
+        rows = (select if last is None else select.where(("id", ">", last))).all()
+        if rows:
+            yield shaped(rows)
+        if len(rows) < size:
+            return
+        last = rows[-1]["id"]
+
+
+def members(uow: UnitOfWork, segment: int | str | Record, *, roles: bool = False) -> list[dict[str, Any]]:
+    """The members of *segment* the actor may read, in id order (all at once; see
+    :func:`member_chunks`).
+
+    :param roles: read what a campaign needs (:data:`MEMBER_FIELDS`) keyed by role.
+    :returns: ``[{"id": 7, ...}, ...]``.
+    """
+    record = segment if not isinstance(segment, int | str) else segment_named(uow, segment)
+    if record.values.get("kind") != "static":
+        entity = record.values["member_entity"]
+        paths = MEMBER_FIELDS[entity] if roles else {}
+        rows = member_select(uow, record, ("id", *paths.values())).all()
+        if not roles:
+            return [{"id": row["id"]} for row in rows]
+        return [{"id": row["id"], **{role: row[path] for role, path in paths.items()}} for row in rows]
+    return [row for chunk in member_chunks(uow, record, roles=roles) for row in chunk]

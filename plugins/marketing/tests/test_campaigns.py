@@ -169,3 +169,16 @@ def test_an_email_campaign_needs_a_secret(crm_factory: Any) -> None:
     _contacts(crm, actors)
     with crm.unit_of_work() as uow, pytest.raises(CampaignError, match="secret"):
         run_campaign(uow, "SPRING")
+
+
+def test_a_rendered_subject_cannot_add_headers_and_may_be_non_ascii() -> None:
+    import email
+    import email.policy
+
+    from crm_marketing.mailing import build
+
+    data = build("news@example.com", "ada@acme.test", "Grüße\nBcc: eve@evil.test", "Hallo Ada\n", "https://x.test/u?t=1")
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    assert message["Subject"] == "Grüße Bcc: eve@evil.test"
+    assert message["Bcc"] is None
+    assert message.get_content() == "Hallo Ada\n"

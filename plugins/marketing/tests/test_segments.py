@@ -118,3 +118,17 @@ def test_static_segment_lists_records_and_contacts_reach_their_account_geography
     assert rows[0]["account_id"] == made["Alpha"].id and rows[0]["owner_id"] == actors["rep1"].user_id
     with crm.unit_of_work(actors["rep2"]) as uow:
         assert [r["id"] for r in members(uow, listed)] == [eve.id]
+
+
+def test_member_chunks_page_through_members_in_id_order(crm_factory: Any) -> None:
+    from crm_marketing.segments import member_chunks
+
+    crm, actors = office(crm_factory)
+    made = _accounts(crm, actors)
+    with crm.unit_of_work() as uow:
+        uow.create("segment", name="Retail", member_entity="account", conditions=["industry=Retail"])
+        uow.commit()
+    with crm.unit_of_work(actors["boss"]) as uow:
+        chunks = [[m["id"] for m in chunk] for chunk in member_chunks(uow, "Retail", size=2)]
+    retail = [made[n].id for n in ("Alpha", "Beta", "Gamma", "Epsilon")]
+    assert chunks == [retail[:2], retail[2:]]
