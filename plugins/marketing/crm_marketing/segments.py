@@ -13,6 +13,7 @@ only the members they may read, and a field hidden from them cannot be used.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -173,9 +174,7 @@ def member_chunks(uow: UnitOfWork, segment: int | str | Record, *, roles: bool =
     fields = ("id", *paths.values())
 
     def shaped(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        if not roles:
-            return [{"id": row["id"]} for row in rows]
-        return [{"id": row["id"], **{role: row[path] for role, path in paths.items()}} for row in rows]
+        return _shape(rows, paths)
 
     if record.values.get("kind") == "static":
         listed = [row["record_id"] for row in uow.select("segment_entry", fields=("record_id",))
@@ -196,6 +195,15 @@ def member_chunks(uow: UnitOfWork, segment: int | str | Record, *, roles: bool =
         last = rows[-1]["id"]
 
 
+def _shape(rows: list[dict[str, Any]], paths: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Rows keyed by role (``id`` first) instead of by path."""
+    if not paths:
+        return [{"id": row["id"]} for row in rows]
+    names = ("id", *paths)
+    get = operator.itemgetter("id", *paths.values())
+    return [dict(zip(names, get(row), strict=True)) for row in rows]
+
+
 def members(uow: UnitOfWork, segment: int | str | Record, *, roles: bool = False) -> list[dict[str, Any]]:
     """The members of *segment* the actor may read, in id order (all at once; see
     :func:`member_chunks`).
@@ -207,8 +215,5 @@ def members(uow: UnitOfWork, segment: int | str | Record, *, roles: bool = False
     if record.values.get("kind") != "static":
         entity = record.values["member_entity"]
         paths = MEMBER_FIELDS[entity] if roles else {}
-        rows = member_select(uow, record, ("id", *paths.values())).all()
-        if not roles:
-            return [{"id": row["id"]} for row in rows]
-        return [{"id": row["id"], **{role: row[path] for role, path in paths.items()}} for row in rows]
+        return _shape(member_select(uow, record, ("id", *paths.values())).all(), paths)
     return [row for chunk in member_chunks(uow, record, roles=roles) for row in chunk]
