@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -101,10 +101,11 @@ def schedule(start: dt.date, end: dt.date | None, count: int) -> list[dt.datetim
 
 
 def run_campaign(uow: UnitOfWork, campaign: int | str | Record, *, now: dt.datetime | None = None,
-                 settings: MarketingSettings | None = None) -> RunResult:
+                 settings: MarketingSettings | None = None, progress: Callable[[int], Any] | None = None) -> RunResult:
     """Run *campaign* once (see the module docs).
 
     :param settings: the settings of this run (another SMTP server, say) instead of the app's.
+    :param progress: called with the number of members just handled, after each chunk.
 
     :raises CampaignError: for a cancelled or completed campaign, one without a segment, an
         e-mail campaign without a message or with ``[plugins.marketing] secret`` unset.
@@ -133,6 +134,8 @@ def run_campaign(uow: UnitOfWork, campaign: int | str | Record, *, now: dt.datet
         total += len(rows)
         for status in _reach(uow, record, run, entity, rows, now, settings):
             counts[status] += 1
+        if progress is not None:
+            progress(len(rows))
     result = RunResult(run.id, record.id, total, dict(counts))
     uow.update(run, members=total, reached=result.reached)
     if values["status"] == "planned":

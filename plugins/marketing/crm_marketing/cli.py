@@ -18,14 +18,14 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from crmcore.cli import current_actor, current_app, echo_json
+from crmcore.cli import current_actor, current_app, echo_json, progress
 from crmcore.errors import ConfigError
 
 from crm_marketing import ATTRIBUTION_MODELS
 from crm_marketing.attribution import campaign_results
-from crm_marketing.campaigns import run_campaign
+from crm_marketing.campaigns import campaign_named, run_campaign
 from crm_marketing.plans import PlanReport, plan_report
-from crm_marketing.segments import members, segment_named
+from crm_marketing.segments import member_count, members, segment_named
 
 __all__ = ["marketing"]
 
@@ -93,10 +93,15 @@ def campaigns_command(as_json: bool) -> None:
 @_JSON
 def run_command(campaign: str, as_json: bool) -> None:
     """Run CAMPAIGN (its code, name or id): snapshot its segment, then send the e-mail or
-    letters, or plan the calls, visits or offers, once per member."""
+    letters, or plan the calls, visits or offers, once per member (a progress bar on a
+    terminal)."""
     crm = current_app()
     with crm.unit_of_work(current_actor()) as uow:
-        result = run_campaign(uow, campaign)
+        record = campaign_named(uow, campaign)
+        segment_id = record.values.get("segment_id")
+        length = member_count(uow, segment_id) if segment_id is not None else 0
+        with progress(length=length, label="reaching members") as bar:
+            result = run_campaign(uow, record, progress=bar.update)
         uow.commit()
     if as_json:
         echo_json({"run_id": result.run_id, "campaign_id": result.campaign_id, "members": result.members,

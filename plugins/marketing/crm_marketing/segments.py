@@ -33,6 +33,7 @@ __all__ = [
     "check_segment",
     "conditions_of",
     "member_chunks",
+    "member_count",
     "member_select",
     "members",
     "segment_named",
@@ -193,6 +194,18 @@ def member_chunks(uow: UnitOfWork, segment: int | str | Record, *, roles: bool =
         if len(rows) < size:
             return
         last = rows[-1]["id"]
+
+
+def member_count(uow: UnitOfWork, segment: int | str | Record) -> int:
+    """How many members of *segment* the actor may read (one count query per 500 listed
+    records of a static segment)."""
+    record = segment if not isinstance(segment, int | str) else segment_named(uow, segment)
+    if record.values.get("kind") != "static":
+        return member_select(uow, record).count()
+    listed = [row["record_id"] for row in uow.select("segment_entry", fields=("record_id",))
+              .where(segment_id=record.id).all()]
+    return sum(member_select(uow, record, ("id",), listed[start:start + _CHUNK]).count()
+               for start in range(0, len(listed), _CHUNK))
 
 
 def _shape(rows: list[dict[str, Any]], paths: Mapping[str, str]) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from crmcore import ValidationError
 from marketing_support import office, world
 
 from crm_marketing.geography import Tree, read_tree
-from crm_marketing.segments import conditions_of, members
+from crm_marketing.segments import conditions_of, member_count, members
 
 
 def test_subtree_and_ancestors_follow_the_tree() -> None:
@@ -118,6 +118,8 @@ def test_static_segment_lists_records_and_contacts_reach_their_account_geography
     assert rows[0]["account_id"] == made["Alpha"].id and rows[0]["owner_id"] == actors["rep1"].user_id
     with crm.unit_of_work(actors["rep2"]) as uow:
         assert [r["id"] for r in members(uow, listed)] == [eve.id]
+        assert member_count(uow, listed) == 1
+        assert member_count(uow, "Retail in Bavaria") == 1
 
 
 def test_member_chunks_page_through_members_in_id_order(crm_factory: Any) -> None:
