@@ -16,6 +16,13 @@ sent a newsletter to a real SMTP server (aiosmtpd, in this process on 127.0.0.1)
 unsubscribe links, SMTP in batches of 200, touches and member rows written, committed). Floor:
 the same rows read with the driver, the same templates rendered, links signed and messages sent
 over SMTP with the same batches, nothing recorded. ``rows`` is N; target: >= 1,000 messages/s.
+
+``plan_actuals``: a market plan of 1,000 targets (10 product groups × 25 cities of 5 countries ×
+4 quarters) reported over N opportunities (default 1,000,000; half of them won, spread over the
+year, on 10,000 accounts placed in the cities): :func:`crm_marketing.plans.plan_report` (the
+actuals of each quarter from the ``marketing_actuals`` hook, the roll-up of targets and actuals
+up the tree, 1,000 target lines plus their ancestors). Floor: the four quarters' ``GROUP BY``
+by hand. ``rows`` is N; target: under 3 s on SQLite.
 """
 
 from __future__ import annotations
@@ -47,6 +54,8 @@ MESSAGE = "Dear {{ first_name or name }},\nour spring release is out.\nLeave: {{
 def run(name: str, rows: int, url: str | None, workdir: str) -> Result:
     if name == "segment_members":
         return _segment_members(rows, url, workdir)
+    if name == "plan_actuals":
+        return _plan_actuals(rows, url, workdir)
     return _newsletter_send(rows, url, workdir)
 
 
@@ -270,3 +279,93 @@ def _floor_send(connection: Any, port: int, postgres: bool) -> float:
     if batch:
         flush()
     return time.perf_counter() - started
+
+
+# -- plan_actuals ---------------------------------------------------------------------------------------
+
+GROUPS = tuple(f"G{g}" for g in range(10))
+QUARTERS = ((dt.date(2026, 1, 1), dt.date(2026, 3, 31)), (dt.date(2026, 4, 1), dt.date(2026, 6, 30)),
+            (dt.date(2026, 7, 1), dt.date(2026, 9, 30)), (dt.date(2026, 10, 1), dt.date(2026, 12, 31)))
+
+
+def _deals(app: Crm, rows: int) -> int:
+    """The tree, the plan and its 1,000 targets, 10,000 accounts and *rows* deals; the plan's id."""
+    with app.unit_of_work() as uow:
+        cities = []
+        for c in range(5):
+            country = uow.create("geography", name=f"Country {c}", code=f"C{c}", level="country")
+            cities += [uow.create("geography", name=f"City {c}.{i}", code=f"C{c}.{i}", level="city",
+                                  parent_id=country.id) for i in range(5)]
+        plan = uow.create("market_plan", name="Plan", starts_on=QUARTERS[0][0], ends_on=QUARTERS[-1][1],
+                          currency="USD")
+        uow.create_many("plan_target", [
+            {"plan_id": plan.id, "product_group": group, "geography_id": city.id, "starts_on": start,
+             "ends_on": end, "amount": "100000 USD", "count": 100}
+            for group in GROUPS for city in cities for start, end in QUARTERS
+        ])
+        uow.commit()
+    postgres = is_postgres(str(app.engine.url))
+    city = "CASE n % 25 " + " ".join(f"WHEN {i} THEN {g.id}" for i, g in enumerate(cities)) + " END"
+    group = "CASE n % 10 " + " ".join(f"WHEN {i} THEN '{g}'" for i, g in enumerate(GROUPS)) + " END"
+    close = "DATE '2026-01-01' + CAST(n % 365 AS integer)" if postgres else "date('2026-01-01', '+' || (n % 365) || ' days')"
+    amount = "(n * CAST(7919 AS bigint)) % 10000000" if postgres else "(n * 7919) % 10000000"
+    stamp: Any = dt.datetime(2026, 3, 2, 9) if postgres else NOW
+    with app.connect() as connection, connection.begin():
+        connection.execute(sa.text(
+            "INSERT INTO crm_account (id, version, created_at, updated_at, name, marketing_geography_id) "
+            f"SELECT n, 1, :now, :now, 'Account ' || n, {city} FROM {_series(postgres)}"), {"count": 10_000, "now": stamp})
+        connection.execute(sa.text(
+            "INSERT INTO crm_opportunity (id, version, created_at, updated_at, name, account_id, amount, amount_currency, "
+            "close_date, stage, probability, marketing_product_group) "
+            f"SELECT n, 1, :now, :now, 'Deal ' || n, 1 + (n / 7) % 10000, {amount}, 'USD', {close}, "
+            f"CASE WHEN n % 2 = 0 THEN 'won' ELSE 'initiation' END, 10, {group} FROM {_series(postgres)}"),
+            {"count": rows, "now": stamp})
+    with app.connect() as connection, connection.begin():
+        for table in ("crm_account", "crm_opportunity"):
+            connection.exec_driver_sql(f"ANALYZE {table}")
+    return int(plan.id)
+
+
+def _plan_actuals(rows: int, url: str | None, workdir: str) -> Result:
+    from crm_marketing.plans import plan_report
+
+    postgres = is_postgres(url)
+    with fresh_url(url, workdir, "plan_actuals") as database:
+        app = _app(database)
+        try:
+            plan_id = _deals(app, rows)
+            found: list[Any] = []
+
+            def crmcore() -> None:
+                with app.unit_of_work() as uow:
+                    found[:] = plan_report(uow, plan_id).lines
+
+            seconds = median_seconds(crmcore, 3)
+            p = "%s" if postgres else "?"
+            query = (
+                "SELECT o.marketing_product_group, a.marketing_geography_id, o.amount_currency, count(*), sum(o.amount) "
+                "FROM crm_opportunity o LEFT JOIN crm_account a ON a.id = o.account_id "
+                f"WHERE o.stage = 'won' AND o.close_date >= {p} AND o.close_date <= {p} "
+                "GROUP BY o.marketing_product_group, a.marketing_geography_id, o.amount_currency"
+            )
+            with raw_connection(app) as connection:
+                totals: list[Any] = []
+
+                def floor() -> None:
+                    totals.clear()
+                    for start, end in QUARTERS:
+                        cursor = connection.cursor()
+                        cursor.execute(query, (start, end) if postgres else (start.isoformat(), end.isoformat()))
+                        totals.extend(cursor.fetchall())
+                        cursor.close()
+                    if postgres:
+                        connection.rollback()
+
+                floor_seconds = median_seconds(floor, 3)
+        finally:
+            app.close()
+    actual = sum(line.actual_count for line in found if line.geography.startswith("City"))
+    assert actual == sum(row[3] for row in totals), (actual, sum(row[3] for row in totals))
+    outcome = Result.make("plan_actuals", rows, seconds, floor_seconds, peak_rss_mb())
+    outcome.update(lines=len(found), target_seconds=3)
+    return outcome

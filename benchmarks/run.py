@@ -42,6 +42,8 @@ Benchmarks (default: import_leads, list_page, list_page_fields, aggregate):
                      needs plugins/marketing installed (see marketing.py).
 ``newsletter_send``  a newsletter to N contacts (default 20,000) through a local SMTP server
                      (target: >= 1,000 messages/s); floor: the same messages sent by hand.
+``plan_actuals``     a market plan of 1,000 targets reported over N opportunities (default
+                     1,000,000; target: under 3 s on SQLite); floor: the GROUP BY by hand.
 ``convert_leads``    N qualified leads (default 10,000) converted into accounts, contacts and
                      opportunities with ``crm_sales.convert_leads`` (target: >= 2,000/s);
                      floor: the same INSERTs and DELETE by hand (see sales.py).
@@ -86,6 +88,7 @@ BENCHMARKS: dict[str, int] = {
     "convert_leads": 10_000,
     "segment_members": 100_000,
     "newsletter_send": 20_000,
+    "plan_actuals": 1_000_000,
 }
 DEFAULT = ("import_leads", "list_page", "list_page_fields", "aggregate")
 FIELDS = ("name", "rows", "seconds", "rows_per_s", "floor_rows_per_s", "ratio_to_floor", "peak_rss_mb")
@@ -109,7 +112,7 @@ def _child(name: str, rows: int, url: str | None) -> dict[str, Any]:
             import sales
 
             return sales.run(name, rows, url, workdir)
-        if name in ("segment_members", "newsletter_send"):
+        if name in ("segment_members", "newsletter_send", "plan_actuals"):
             import marketing
 
             return marketing.run(name, rows, url, workdir)
