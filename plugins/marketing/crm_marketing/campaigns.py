@@ -18,6 +18,14 @@
      contact's account owner first), spread over the working days of the campaign's dates;
    - **offer**: a planned task to make the special offer, for the owner, on the first day.
 
+   A call, visit or offer campaign with ``repeat_days`` is periodic: each run plans one round
+   (``repeat_days`` long, from the round's first day) and queues the next round as a job
+   (``marketing.campaign_round``, run by ``crm worker``) until the end date; each member is
+   reached once per round.
+
+E-mail is sent before the unit of work commits, and recorded in it: should the commit itself
+fail, a later run sends those messages again.
+
 A planned campaign becomes active on its first run; a cancelled or completed one cannot run.
 """
 
@@ -31,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from crmcore.actors import Actor
 from crmcore.errors import NotFoundError
+from crmcore.jobs import current_job, enqueue
 
 from crm_marketing import mailing
 from crm_marketing.errors import CampaignError
@@ -41,7 +50,10 @@ if TYPE_CHECKING:
     from crmcore import UnitOfWork
     from crmcore.records import Record
 
-__all__ = ["RunResult", "campaign_named", "run_campaign", "schedule", "unsubscribe"]
+__all__ = ["ROUND_JOB", "RunResult", "campaign_named", "handlers", "run_campaign", "schedule", "unsubscribe"]
+
+#: The job kind of a periodic campaign's next round.
+ROUND_JOB = "marketing.campaign_round"
 
 _ACTIVITY = {"call": ("call", "call"), "visit": ("meeting", "visit"), "offer": ("task", "offer")}
 _TOUCH = {"email": "sent", "letter": "sent", **{k: v[1] for k, v in _ACTIVITY.items()}}
@@ -101,8 +113,11 @@ def schedule(start: dt.date, end: dt.date | None, count: int) -> list[dt.datetim
 
 
 def run_campaign(uow: UnitOfWork, campaign: int | str | Record, *, now: dt.datetime | None = None,
-                 settings: MarketingSettings | None = None, progress: Callable[[int], Any] | None = None) -> RunResult:
+                 settings: MarketingSettings | None = None, progress: Callable[[int], Any] | None = None,
+                 round_on: dt.date | None = None) -> RunResult:
     """Run *campaign* once (see the module docs).
+
+    :param round_on: the first day of the round of a periodic campaign (default: its start).
 
     :param settings: the settings of this run (another SMTP server, say) instead of the app's.
     :param progress: called with the number of members just handled, after each chunk.
@@ -130,9 +145,15 @@ def run_campaign(uow: UnitOfWork, campaign: int | str | Record, *, now: dt.datet
         chunks = member_chunks(uow, segment, roles=True)
     counts: dict[str, int] = defaultdict(int)
     total = 0
+    start = round_on or values.get("starts_on") or now.date()
+    span = _Span(start, values.get("ends_on"), "")
+    repeat = values.get("repeat_days") if channel in _ACTIVITY else None
+    if repeat:
+        last = start + dt.timedelta(days=repeat - 1)
+        span = _Span(start, min(last, span.end) if span.end else last, f":{start.isoformat()}")
     for rows in chunks:
         total += len(rows)
-        for status in _reach(uow, record, run, entity, rows, now, settings):
+        for status in _reach(uow, record, run, entity, rows, now, settings, span):
             counts[status] += 1
         if progress is not None:
             progress(len(rows))
@@ -140,14 +161,41 @@ def run_campaign(uow: UnitOfWork, campaign: int | str | Record, *, now: dt.datet
     uow.update(run, members=total, reached=result.reached)
     if values["status"] == "planned":
         uow.update(record, status="active")
+    if repeat:
+        following = start + dt.timedelta(days=repeat)
+        if values.get("ends_on") is None or following <= values["ends_on"]:
+            enqueue(uow, ROUND_JOB, {"campaign_id": record.id, "on": following.isoformat()},
+                    run_at=dt.datetime.combine(following, dt.time(), dt.UTC), key=f"{ROUND_JOB}:{record.id}")
     return result
 
 
+@attrs.frozen
+class _Span:
+    """The days a run plans work over, and the suffix of its touches' keys (the round)."""
+
+    start: dt.date
+    end: dt.date | None
+    round: str
+
+
+def _next_round(uow: UnitOfWork, payload: dict[str, Any]) -> None:
+    """The job of a periodic campaign's next round: run it, unless it was cancelled or completed."""
+    campaign = uow.get("campaign", payload["campaign_id"])
+    if campaign.values["status"] in ("cancelled", "completed"):
+        return
+    run_campaign(uow, campaign, round_on=dt.date.fromisoformat(payload["on"]), now=current_job().now)
+
+
+def handlers() -> dict[str, Callable[..., Any]]:
+    """The job handlers of campaigns (``crm_job_handlers``)."""
+    return {ROUND_JOB: _next_round}
+
+
 def _reach(uow: UnitOfWork, campaign: Record, run: Record, entity: str, rows: list[dict[str, Any]],
-           now: dt.datetime, settings: MarketingSettings) -> list[str]:
+           now: dt.datetime, settings: MarketingSettings, span: _Span) -> list[str]:
     """Reach *rows* (members not reached before), snapshot them; the status of each."""
     channel = campaign.values["channel"]
-    keys = [f"{campaign.id}:{channel}:{entity}:{row['id']}" for row in rows]
+    keys = [f"{campaign.id}:{channel}:{entity}:{row['id']}{span.round}" for row in rows]
     with uow.acting_as(Actor.system()):  # a send by another user counts as sent
         done = {t.values["key"] for t in uow.find_many("campaign_touch", "key", keys)}
     status: dict[str, str] = {}
@@ -167,7 +215,7 @@ def _reach(uow: UnitOfWork, campaign: Record, run: Record, entity: str, rows: li
         reached = [(row, key, None) for row, key in todo]
         status.update({key: "sent" for _, key in todo})
     else:
-        reached = _plan_activities(uow, campaign, entity, todo, now)
+        reached = _plan_activities(uow, campaign, entity, todo, span)
         status.update({key: "planned" for _, key in todo})
     touches = [{"campaign_id": campaign.id, "kind": _TOUCH[channel], "at": now, "key": key, "activity_id": activity_id,
                 **_links(entity, row)} for row, key, activity_id in reached]
@@ -219,7 +267,7 @@ def _send_email(uow: UnitOfWork, campaign: Record, entity: str, todo: Sequence[t
 
 
 def _plan_activities(uow: UnitOfWork, campaign: Record, entity: str, todo: Sequence[tuple[dict[str, Any], str]],
-                     now: dt.datetime) -> list[tuple[dict[str, Any], str, int | None]]:
+                     span: _Span) -> list[tuple[dict[str, Any], str, int | None]]:
     if not todo:
         return []
     values = campaign.values
@@ -229,8 +277,8 @@ def _plan_activities(uow: UnitOfWork, campaign: Record, entity: str, todo: Seque
     for row, key in todo:
         owner = row.get("account_owner_id") or row.get("owner_id") or fallback
         by_owner[owner].append((row, key))
-    start = values.get("starts_on") or now.date()
-    end = values.get("ends_on") if values["channel"] != "offer" else None
+    start = span.start
+    end = span.end if values["channel"] != "offer" else None
     subject = values.get("subject") or f"{verb.capitalize()}: {values['name']}"
     planned: list[tuple[dict[str, Any], str]] = []
     activities = []

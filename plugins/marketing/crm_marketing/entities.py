@@ -125,6 +125,8 @@ CAMPAIGN = EntityType(
         Field("segment_id", Reference("segment", on_delete="restrict"), label="Target segment"),
         Field("starts_on", Date()),
         Field("ends_on", Date()),
+        Field("repeat_days", Integer(minimum=1, maximum=366), label="Repeat every (days)",
+              help="Calls, visits and offers: plan them again every N days until the end date (job queue)."),
         Field("budget", MoneyType()),
         Field("expected_revenue", MoneyType()),
     ),

@@ -110,6 +110,13 @@ def marketing_actuals(
 
 
 @hookimpl
+def crm_job_handlers() -> dict[str, Any]:
+    from crm_marketing.campaigns import handlers
+
+    return handlers()
+
+
+@hookimpl
 def crm_cli_commands() -> list[click.Command]:
     from crm_marketing.cli import marketing
 

@@ -182,3 +182,26 @@ def test_a_rendered_subject_cannot_add_headers_and_may_be_non_ascii() -> None:
     assert message["Subject"] == "Grüße Bcc: eve@evil.test"
     assert message["Bcc"] is None
     assert message.get_content() == "Hallo Ada\n"
+
+
+def test_periodic_calls_plan_one_round_at_a_time_through_the_worker(crm_factory: Any) -> None:
+    from crmcore.jobs import run_worker
+
+    crm, actors = office(crm_factory)
+    made = _contacts(crm, actors, channel="call")
+    with crm.unit_of_work() as uow:  # every week for three weeks
+        uow.update(made["campaign"], repeat_days=7, ends_on=dt.date(2026, 3, 20))
+        uow.commit()
+    with crm.unit_of_work(actors["boss"]) as uow:
+        first = run_campaign(uow, "SPRING", now=NOW)
+        again = run_campaign(uow, "SPRING", now=NOW)  # the same round again reaches nobody
+        uow.commit()
+    assert first.counts == {"planned": 4} and again.counts == {"already_sent": 4}
+    for day in (9, 16, 23):
+        run_worker(crm, once=True, now=dt.datetime(2026, 3, day, 10, tzinfo=dt.UTC))
+    with crm.unit_of_work() as uow:
+        calls = uow.query("activity").where(kind="call").order_by("due_at").all()
+        rounds = sorted({c.due_at.date().isocalendar().week for c in calls})
+        assert len(calls) == 12 and rounds == [10, 11, 12]  # three rounds of four calls, none after the end
+        assert all(dt.date(2026, 3, 2) <= c.due_at.date() <= dt.date(2026, 3, 20) for c in calls)
+        assert uow.query("campaign_run").count() == 4

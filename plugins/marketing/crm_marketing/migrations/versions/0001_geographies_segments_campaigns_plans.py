@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-07 21:05:39.833974
+Create Date: 2026-12-07
 """
 
 from __future__ import annotations
@@ -107,6 +107,7 @@ def upgrade() -> None:
     sa.Column('segment_id', sa.Integer(), nullable=True),
     sa.Column('starts_on', sa.Date(), nullable=True),
     sa.Column('ends_on', sa.Date(), nullable=True),
+    sa.Column('repeat_days', sa.BigInteger(), nullable=True),
     sa.Column('budget', sa.BigInteger(), nullable=True),
     sa.Column('budget_currency', sa.String(length=3), nullable=True),
     sa.Column('expected_revenue', sa.BigInteger(), nullable=True),
@@ -295,8 +296,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('marketing_campaign_code', sa.String(length=64), nullable=True))
         batch_op.create_index(batch_op.f('ix_crm_lead_marketing_campaign_id'), ['marketing_campaign_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_crm_lead_marketing_geography_id'), ['marketing_geography_id'], unique=False)
-        batch_op.create_foreign_key(batch_op.f('fk_crm_lead_marketing_campaign_id_marketing_campaign'), 'marketing_campaign', ['marketing_campaign_id'], ['id'])
         batch_op.create_foreign_key(batch_op.f('fk_crm_lead_marketing_geography_id_marketing_geography'), 'marketing_geography', ['marketing_geography_id'], ['id'])
+        batch_op.create_foreign_key(batch_op.f('fk_crm_lead_marketing_campaign_id_marketing_campaign'), 'marketing_campaign', ['marketing_campaign_id'], ['id'])
 
     with op.batch_alter_table('crm_opportunity', schema=None) as batch_op:
         batch_op.add_column(sa.Column('marketing_product_group', sa.String(length=64), nullable=True))
@@ -312,8 +313,8 @@ def downgrade() -> None:
         batch_op.drop_column('marketing_product_group')
 
     with op.batch_alter_table('crm_lead', schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f('fk_crm_lead_marketing_geography_id_marketing_geography'), type_='foreignkey')
         batch_op.drop_constraint(batch_op.f('fk_crm_lead_marketing_campaign_id_marketing_campaign'), type_='foreignkey')
+        batch_op.drop_constraint(batch_op.f('fk_crm_lead_marketing_geography_id_marketing_geography'), type_='foreignkey')
         batch_op.drop_index(batch_op.f('ix_crm_lead_marketing_geography_id'))
         batch_op.drop_index(batch_op.f('ix_crm_lead_marketing_campaign_id'))
         batch_op.drop_column('marketing_campaign_code')
