@@ -10,7 +10,8 @@
   ``first_touch`` (all of it to the earliest), ``last_touch`` (to the latest) or ``linear``
   (evenly among the campaigns, the cent left over to the earliest, so the shares sum to the
   amount exactly).
-- :func:`campaign_results` answers, per campaign: members reached, leads, conversions, won deals,
+- :func:`campaign_results` answers, per campaign: members reached, members who responded
+  (opened, clicked or answered: :func:`crm_marketing.campaigns.track`), leads, conversions, won deals,
   attributed revenue, the actual cost (the sum of its cost lines, counted **once** however many
   deals it won) and ROI = (revenue − cost) / cost.
 
@@ -50,6 +51,7 @@ __all__ = [
 ]
 
 _REACHED = ("sent", "visit", "call", "offer")
+_RESPONDED = ("opened", "clicked", "response")
 _CHUNK = 500
 
 
@@ -217,6 +219,7 @@ class CampaignResult:
     campaign_id: int
     name: str
     reached: int
+    responses: int
     leads: int
     conversions: int
     won: int
@@ -263,7 +266,8 @@ def campaign_results(uow: UnitOfWork, campaigns: Sequence[int] | None = None, *,
         for _, share in shares.get(campaign.id, ()):
             revenue[share.currency] = revenue.get(share.currency, Money(0, share.currency)) + share
         results.append(CampaignResult(
-            campaign.id, campaign.values["name"], len(reached), len(leads),
+            campaign.id, campaign.values["name"], len(reached),
+            len({(t["contact_id"], t["lead_id"], t["account_id"]) for t in own if t["kind"] in _RESPONDED}), len(leads),
             sum(1 for t in leads if t["lead_id"] is None and t["contact_id"] is not None),
             len({deal for deal, _ in shares.get(campaign.id, ())}), revenue, costs.get(campaign.id),
             campaign.values.get("budget"),

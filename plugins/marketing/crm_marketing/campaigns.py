@@ -50,7 +50,10 @@ if TYPE_CHECKING:
     from crmcore import UnitOfWork
     from crmcore.records import Record
 
-__all__ = ["ROUND_JOB", "RunResult", "campaign_named", "handlers", "run_campaign", "schedule", "unsubscribe"]
+__all__ = [
+    "ROUND_JOB", "TRACKED", "RunResult", "campaign_named", "handlers", "run_campaign", "schedule", "track",
+    "unsubscribe",
+]
 
 #: The job kind of a periodic campaign's next round.
 ROUND_JOB = "marketing.campaign_round"
@@ -293,6 +296,36 @@ def _plan_activities(uow: UnitOfWork, campaign: Record, entity: str, todo: Seque
             })
     made = uow.create_many("activity", activities)
     return [(row, key, activity.id) for (row, key), activity in zip(planned, made, strict=True)]
+
+
+#: What a recipient's link can record (:func:`track`).
+TRACKED = ("opened", "clicked", "response")
+
+
+def track(uow: UnitOfWork, token: str, kind: str, *, now: dt.datetime | None = None,
+          settings: MarketingSettings | None = None) -> Record:
+    """Record that the recipient of a campaign's message *kind* (``opened`` it, ``clicked`` a
+    link, sent a ``response``), once per recipient and kind, from the signed token of their
+    message (the one their unsubscribe link carries). Runs as the system.
+
+    :returns: the touch.
+    :raises ValidationError: for an unknown kind or a token that is not validly signed.
+    """
+    from crmcore.errors import ValidationError
+
+    if kind not in TRACKED:
+        raise ValidationError({"kind": [f"cannot track {kind!r}; use one of {', '.join(TRACKED)}"]})
+    settings = settings or marketing_settings(uow)
+    campaign_id, entity, record_id = mailing.read_token(settings.secret, token)
+    key = f"{campaign_id}:{kind}:{entity}:{record_id}"
+    with uow.acting_as(Actor.system()):
+        found = uow.find_many("campaign_touch", "key", [key])
+        if found:
+            return found[0]
+        member = uow.get(entity, record_id)
+        row = {"id": record_id, "account_id": member.id if entity == "account" else member.values.get("account_id")}
+        return uow.create("campaign_touch", campaign_id=campaign_id, kind=kind, key=key,
+                          at=now or dt.datetime.now(dt.UTC), **_links(entity, row))
 
 
 def unsubscribe(uow: UnitOfWork, token: str, *, now: dt.datetime | None = None,

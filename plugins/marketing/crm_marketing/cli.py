@@ -121,7 +121,8 @@ def roi_command(ids: tuple[int, ...], model: str | None, as_json: bool) -> None:
     with crm.unit_of_work(current_actor()) as uow:
         results = campaign_results(uow, list(ids) or None, model=model)
     if as_json:
-        echo_json([{"campaign_id": r.campaign_id, "name": r.name, "reached": r.reached, "leads": r.leads,
+        echo_json([{"campaign_id": r.campaign_id, "name": r.name, "reached": r.reached, "responses": r.responses,
+                    "leads": r.leads,
                     "conversions": r.conversions, "won": r.won,
                     "revenue": {c: str(m.amount) for c, m in r.revenue.items()},
                     "cost": None if r.cost is None else str(r.cost.amount),
@@ -131,7 +132,8 @@ def roi_command(ids: tuple[int, ...], model: str | None, as_json: bool) -> None:
     for r in results:
         revenue = ", ".join(_money(m) for m in r.revenue.values()) or "-"
         roi = "-" if r.roi is None else f"{r.roi * 100:.1f} %"
-        click.echo(f"{r.campaign_id:>4}  {r.name}: reached {r.reached}, leads {r.leads}, converted {r.conversions}, "
+        click.echo(f"{r.campaign_id:>4}  {r.name}: reached {r.reached}, responded {r.responses}, leads {r.leads}, "
+                   f"converted {r.conversions}, "
                    f"won {r.won}, revenue {revenue}, cost {_money(r.cost)}, ROI {roi}")
 
 

@@ -4,8 +4,8 @@
    address, and the deals get product groups (Software, Services).
 2. A yearly market plan by product group and region, with a qualitative goal.
 3. A newsletter to the contacts in the United States goes out to a local SMTP server started
-   for the demo (one contact had opted out; one recipient then clicks the signed unsubscribe
-   link of the message received).
+   for the demo (one contact had opted out; three recipients click through and one follows the
+   signed unsubscribe link of the message received).
 4. A door-to-door campaign plans visits to the US accounts for their owners over two weeks.
 5. Three web-form leads come in with the newsletter's code; they are checked and scored, the
    best one converted, and its deal won.
@@ -29,7 +29,7 @@ from crmcore.demo import money_text
 from crmcore.money import Money
 
 from crm_marketing.attribution import campaign_results, capture_lead
-from crm_marketing.campaigns import run_campaign, unsubscribe
+from crm_marketing.campaigns import run_campaign, track, unsubscribe
 from crm_marketing.plans import plan_report
 from crm_marketing.settings import marketing_settings
 
@@ -166,14 +166,16 @@ def _newsletter(story: Story) -> Any:
         result = run_campaign(uow, campaign, now=_now(story), settings=settings)
         uow.commit()
     received = len(sink.messages)
-    token = re.search(r"token=(\S+)", sink.messages[-1].get_content()).group(1)
+    tokens = [re.search(r"token=(\S+)", m.get_content()).group(1) for m in sink.messages]
     with story.crm.unit_of_work() as uow:
-        unsubscribe(uow, token, settings=settings, now=_now(story))
+        for token in tokens[:3]:  # three recipients follow the link to the release
+            track(uow, token, "clicked", settings=settings, now=_now(story))
+        unsubscribe(uow, tokens[-1], settings=settings, now=_now(story))
         uow.commit()
     story.echo(f"Newsletter: {campaign.name!r} to segment {segment.name!r}: {result.members} members, "
                f"{result.counts.get('sent', 0)} sent, {result.counts.get('opted_out', 0)} opted out, "
                f"{result.counts.get('no_address', 0)} without address; the local SMTP server received {received} "
-               f"messages; one recipient followed the signed unsubscribe link")
+               f"messages; three recipients clicked through, one followed the signed unsubscribe link")
     return campaign
 
 
@@ -236,7 +238,8 @@ def _results(story: Story, plan: Any) -> None:
     for r in results:
         revenue = ", ".join(money_text(m) for m in r.revenue.values()) or "none"
         roi = "-" if r.roi is None else f"{r.roi * 100:.0f} %"
-        story.echo(f"  ROI {r.name}: reached {r.reached}, leads {r.leads}, converted {r.conversions}, won {r.won}, "
+        story.echo(f"  ROI {r.name}: reached {r.reached}, responded {r.responses}, leads {r.leads}, "
+                   f"converted {r.conversions}, won {r.won}, "
                    f"revenue {revenue}, cost {money_text(r.cost)} (once), ROI {roi}")
     top = [line for line in report.lines if line.geography == "United States"]
     for line in top:

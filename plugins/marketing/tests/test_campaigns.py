@@ -205,3 +205,31 @@ def test_periodic_calls_plan_one_round_at_a_time_through_the_worker(crm_factory:
         assert len(calls) == 12 and rounds == [10, 11, 12]  # three rounds of four calls, none after the end
         assert all(dt.date(2026, 3, 2) <= c.due_at.date() <= dt.date(2026, 3, 20) for c in calls)
         assert uow.query("campaign_run").count() == 4
+
+
+def test_clicks_are_tracked_once_from_the_signed_token_and_touches_show_on_the_timeline(
+    crm_factory: Any, smtp_server: Any,
+) -> None:
+    from crm_marketing.attribution import campaign_results
+    from crm_marketing.campaigns import track
+
+    crm, actors = office(crm_factory, **_settings(smtp_server))
+    made = _contacts(crm, actors)
+    with crm.unit_of_work(actors["boss"]) as uow:
+        run_campaign(uow, "SPRING", now=NOW)
+        uow.commit()
+    token = make_token(SECRET, made["campaign"].id, "contact", made["Ada"].id)
+    with crm.unit_of_work() as uow:
+        first = track(uow, token, "clicked", now=NOW)
+        assert track(uow, token, "clicked", now=NOW).id == first.id
+        track(uow, token, "opened", now=NOW)
+        with pytest.raises(ValidationError, match="cannot track 'bounced'"):
+            track(uow, token, "bounced")
+        with pytest.raises(ValidationError, match="not valid"):
+            track(uow, make_token("guess", made["campaign"].id, "contact", made["Dee"].id), "clicked")
+        uow.commit()
+    with crm.unit_of_work() as uow:
+        (result,) = campaign_results(uow)
+        assert (result.reached, result.responses) == (2, 1)
+        kinds = [e.entity for e in uow.timeline("contact", made["Ada"].id)]
+        assert kinds.count("campaign_touch") == 3  # sent, clicked, opened

@@ -97,7 +97,8 @@ def test_run_sends_once_and_roi_counts_the_cost_once(db: str, smtp_server: Any) 
     assert json.loads(ok(db, "marketing", "run", "NEWS", "--json"))["counts"] == {"already_sent": 2}
     assert sorted(m["Subject"] for m in smtp_server.messages) == ["Hi rep1", "Hi rep2"]
     out = ok(db, "marketing", "roi")
-    assert "News: reached 2, leads 0, converted 0, won 1, revenue 1,000.00 EUR, cost 500.00 EUR, ROI 100.0 %" in out
+    assert ("News: reached 2, responded 0, leads 0, converted 0, won 1, revenue 1,000.00 EUR, cost 500.00 EUR, "
+            "ROI 100.0 %") in out
     assert json.loads(ok(db, "marketing", "roi", "1", "--json"))[0]["roi"] == "1.0000"
 
 

@@ -16,7 +16,7 @@ def test_the_demo_has_a_marketing_chapter(tmp_path: Path) -> None:
     assert "35 sent, 1 opted out" in text and "the local SMTP server received 35 messages" in text
     assert "10 visits planned" in text
     assert "won 'Cobol Works spring licences' (24,000.00 USD)" in text
-    assert ("ROI Spring newsletter: reached 35, leads 3, converted 1, won 1, revenue 24,000.00 USD, "
+    assert ("ROI Spring newsletter: reached 35, responded 3, leads 3, converted 1, won 1, revenue 24,000.00 USD, "
             "cost 1,200.00 USD (once), ROI 1900 %") in text
     assert "Software · United States: target 220,000.00 USD, actual 24,000.00 USD, attainment 10.91 %" in text
     app = create_app({"crm": {"database": f"sqlite:///{tmp_path / 'demo.db'}", "plugins": ["marketing"]}})
