@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     from crmcore.records import Record
 
 __all__ = [
-    "DIMENSIONS", "PlanLine", "PlanReport", "actuals", "add_targets", "builtin_actuals", "periods", "plan_named",
+    "DIMENSIONS", "PlanLine", "PlanReport", "actuals", "add_targets", "builtin_actuals", "distribute", "periods",
+    "plan_named",
     "plan_report",
 ]
 
@@ -246,8 +247,8 @@ def add_targets(uow: UnitOfWork, plan: Record, *, amount: Money | None = None, c
     if len(weights) != len(spans) or any(w < 0 for w in weights) or not sum(weights):
         raise ValidationError({"profile": [f"expected {len(spans)} non-negative weights, not all zero, "
                                            f"got {weights!r}"]})
-    amounts = _shares(int(amount.amount * 100), weights) if amount is not None else [None] * len(spans)
-    counts = _shares(count, weights) if count is not None else [None] * len(spans)
+    amounts = distribute(int(amount.amount * 100), weights) if amount is not None else [None] * len(spans)
+    counts = distribute(count, weights) if count is not None else [None] * len(spans)
     rows = []
     for (start, end), cents, n in zip(spans, amounts, counts, strict=True):
         rows.append({"plan_id": plan.id, "product_group": product_group, "geography_id": geography_id,
@@ -256,7 +257,7 @@ def add_targets(uow: UnitOfWork, plan: Record, *, amount: Money | None = None, c
     return uow.create_many("plan_target", rows)
 
 
-def _shares(total: int, weights: Sequence[decimal.Decimal]) -> list[int]:
+def distribute(total: int, weights: Sequence[decimal.Decimal]) -> list[int]:
     """*total* units shared by *weights* (largest remainders), summing to *total* exactly."""
     whole = sum(weights)
     exact = [decimal.Decimal(total) * w / whole for w in weights]

@@ -44,6 +44,27 @@ def test_each_node_totals_its_own_value_plus_its_childrens_totals(case: tuple[Tr
     assert sum(totals[r] for r in kids.get(None, ())) == sum(values.values())
 
 
+@given(st.integers(0, 10**9), st.lists(st.integers(0, 1000), min_size=1, max_size=12).filter(any))
+def test_distribution_shares_sum_to_the_total_exactly(total: int, weights: list[int]) -> None:
+    from crm_marketing.plans import distribute
+
+    shares = distribute(total, [D(w) for w in weights])
+    assert sum(shares) == total
+    whole = sum(weights)
+    for share, weight in zip(shares, weights, strict=True):
+        assert abs(share - D(total) * weight / whole) < 1  # each within a unit of its exact share
+        assert weight or share == 0
+
+
+@given(st.decimals(min_value=0, max_value=10**9, places=2), st.integers(1, 50))
+def test_linear_attribution_splits_sum_to_the_amount(amount: decimal.Decimal, parts: int) -> None:
+    from crm_marketing.attribution import split
+
+    shares = split(Money(amount, "EUR"), parts)
+    assert sum(s.amount for s in shares) == amount
+    assert max(s.amount for s in shares) - min(s.amount for s in shares) <= D("0.01")
+
+
 def test_periods_cut_a_year_into_quarters_and_months() -> None:
     quarters = periods(dt.date(2026, 1, 1), dt.date(2026, 12, 31), "quarter")
     assert quarters[1] == (dt.date(2026, 4, 1), dt.date(2026, 6, 30)) and len(quarters) == 4
