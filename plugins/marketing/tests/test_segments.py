@@ -134,3 +134,8 @@ def test_member_chunks_page_through_members_in_id_order(crm_factory: Any) -> Non
         chunks = [[m["id"] for m in chunk] for chunk in member_chunks(uow, "Retail", size=2)]
     retail = [made[n].id for n in ("Alpha", "Beta", "Gamma", "Epsilon")]
     assert chunks == [retail[:2], retail[2:]]
+    with crm.unit_of_work(actors["rep2"]) as uow:  # the query of one entity and the select agree
+        whole = members(uow, "Retail", roles=True)
+        assert whole == [row for chunk in member_chunks(uow, "Retail", roles=True, size=1) for row in chunk]
+        assert [(r["id"], r["owner_id"], r["account_id"], r["opt_out"]) for r in whole] == [
+            (made[n].id, actors["rep2"].user_id, made[n].id, False) for n in ("Gamma", "Epsilon")]
