@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from crmcore.actors import Actor
-from crmcore.errors import CrmError, ValidationError
+from crmcore.errors import CrmError, NotFoundError, ValidationError
 from crmcore.query import parse_where
 
 from crm_marketing.geography import read_tree
@@ -131,8 +131,6 @@ def segment_named(uow: UnitOfWork, ref: int | str | Record) -> Record:
     if isinstance(ref, str) and not ref.isdigit():
         found = uow.query("segment").where(name=ref).first()
         if found is None:
-            from crmcore.errors import NotFoundError
-
             raise NotFoundError(f"no segment named {ref!r}; crm marketing segments lists them")
         return found
     return uow.get("segment", int(ref))
