@@ -44,6 +44,13 @@ Benchmarks (default: import_leads, list_page, list_page_fields, aggregate):
                      file sink, leases, attempts and outcomes recorded per batch (target: >= 5,000
                      requests/s on SQLite); floor: the same claims, files and updates by hand
                      (see outbox.py). Needs plugins/outbox installed.
+``segment_members``  a marketing segment of N accounts (default 100,000) evaluated as a rep with
+                     private accounts (target: ratio >= 0.5, at most twice the hand-written SQL);
+                     needs plugins/marketing installed (see marketing.py).
+``newsletter_send``  a newsletter to N contacts (default 20,000) through a local SMTP server
+                     (target: >= 1,000 messages/s); floor: the same messages sent by hand.
+``plan_actuals``     a market plan of 1,000 targets reported over N opportunities (default
+                     1,000,000; target: under 3 s on SQLite); floor: the GROUP BY by hand.
 ``convert_leads``    N qualified leads (default 10,000) converted into accounts, contacts and
                      opportunities with ``crm_sales.convert_leads`` (target: >= 2,000/s);
                      floor: the same INSERTs and DELETE by hand (see sales.py).
@@ -99,6 +106,9 @@ BENCHMARKS: dict[str, int] = {
     "price_lines": 100_000,
     "quotes_from_opportunities": 10_000,
     "outbox_deliver": 10_000,
+    "segment_members": 100_000,
+    "newsletter_send": 20_000,
+    "plan_actuals": 1_000_000,
 }
 DEFAULT = ("import_leads", "list_page", "list_page_fields", "aggregate")
 FIELDS = ("name", "rows", "seconds", "rows_per_s", "floor_rows_per_s", "ratio_to_floor", "peak_rss_mb")
@@ -134,6 +144,10 @@ def _child(name: str, rows: int, url: str | None) -> dict[str, Any]:
             import outbox
 
             return outbox.run(name, rows, url, workdir)
+        if name in ("segment_members", "newsletter_send", "plan_actuals"):
+            import marketing
+
+            return marketing.run(name, rows, url, workdir)
         if name in ("sla_sweep", "kb_search"):
             import helpdesk
 

@@ -22,6 +22,9 @@ Wherever crmcore is installed, tests get these fixtures:
     a real HTTP server on 127.0.0.1 (a free port) that records what it receives, dedups on the
     ``Idempotency-Key`` header and can fail its first calls (:class:`HttpSinkServer`), for tests
     of webhooks and HTTP sinks; it stops at the end of the test.
+``smtp_server``
+    a real SMTP server (aiosmtpd) on 127.0.0.1 and a free port, recording what it receives
+    (:class:`SmtpServer`); stopped after the test.
 
 :func:`check_plugin` (``from crmcore.testing import check_plugin``) is the conformance check.
 
@@ -73,7 +76,7 @@ from crmcore.registry import EntityType
 from crmcore.security.admin import add_user
 from crmcore.storage.engine import make_engine, safe_url
 
-__all__ = ["FrozenClock", "HttpSinkServer", "check_plugin", "database_url_for_tests", "sample_value", "sample_values"]
+__all__ = ["FrozenClock", "HttpSinkServer", "SmtpServer", "check_plugin", "database_url_for_tests", "sample_value", "sample_values"]
 
 ENV_URL = "CRM_TEST_DATABASE_URL"
 
@@ -516,6 +519,57 @@ def http_sink() -> Iterator[HttpSinkServer]:
         yield server
     finally:
         server.stop()
+# -- a real SMTP server ------------------------------------------------------------------------
+
+
+@attrs.define(eq=False)
+class SmtpServer:
+    """A running SMTP server on ``host:port`` that keeps every message it receives.
+
+    :ivar messages: the messages received, parsed (:class:`email.message.EmailMessage`).
+    :ivar recipients: the envelope recipients of each message, in the same order.
+    """
+
+    host: str
+    port: int
+    messages: list[Any] = attrs.field(factory=list)
+    recipients: list[list[str]] = attrs.field(factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
+        import email
+        import email.policy
+
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        self.recipients.append(list(envelope.rcpt_tos))
+        return "250 OK"
+
+    def __repr__(self) -> str:
+        return f"<SmtpServer {self.host}:{self.port} messages={len(self.messages)}>"
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd, the ``test`` extra) on 127.0.0.1 and a free port, which
+    records what it receives and stops after the test::
+
+        def test_newsletter(smtp_server):
+            send(host=smtp_server.host, port=smtp_server.port)
+            assert smtp_server.messages[0]["Subject"] == "News"
+    """
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = SmtpServer("127.0.0.1", port)
+    controller = Controller(server, hostname=server.host, port=port)
+    controller.start()
+    try:
+        yield server
+    finally:
+        controller.stop()
 
 
 # -- sample data -------------------------------------------------------------------------------

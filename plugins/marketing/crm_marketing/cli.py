@@ -1,0 +1,207 @@
+"""``crm marketing ...``: segments, campaigns, running them, their ROI, and plan reports.
+
+::
+
+    crm marketing segments                      (the segments; with NAME, its members)
+    crm marketing segments "Retail in Bavaria"
+    crm marketing campaigns
+    crm marketing run SPRING                    (a campaign's code, name or id)
+    crm marketing roi [ID ...] [--model linear]
+    crm marketing plan 2026 [--chart plan.png]  (--chart needs matplotlib: crm-marketing[chart])
+
+Every command acts as ``--as USER`` (default: the system actor) in one unit of work, so it sees
+the members, deals and figures that user may read; ``--json`` prints JSON instead of text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from crmcore.cli import current_actor, current_app, echo_json, progress
+from crmcore.errors import ConfigError
+
+from crm_marketing import ATTRIBUTION_MODELS
+from crm_marketing.attribution import campaign_results
+from crm_marketing.campaigns import campaign_named, run_campaign
+from crm_marketing.plans import PlanReport, plan_report
+from crm_marketing.segments import member_count, members, segment_named
+
+__all__ = ["marketing"]
+
+_JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+
+
+def _money(value: Any) -> str:
+    return "-" if value is None else f"{value.amount:,.2f} {value.currency}"
+
+
+@click.group("marketing")
+def marketing() -> None:
+    """Segments, campaigns, campaign ROI and market plans."""
+
+
+@marketing.command("segments")
+@click.argument("name", required=False)
+@_JSON
+def segments_command(name: str | None, as_json: bool) -> None:
+    """List the segments, or the members of segment NAME (its name or id) you may read."""
+    crm = current_app()
+    with crm.unit_of_work(current_actor()) as uow:
+        if name is None:
+            rows = [{"id": s.id, "name": s.values["name"], "members_are": s.values["member_entity"],
+                     "kind": s.values["kind"], "members": len(members(uow, s))}
+                    for s in uow.query("segment").order_by("name").all()]
+            if as_json:
+                echo_json(rows)
+                return
+            for row in rows:
+                click.echo(f"{row['id']:>4}  {row['name']}  ({row['kind']}, {row['members']} {row['members_are']}s)")
+            return
+        segment = segment_named(uow, name)
+        found = members(uow, segment, roles=True)
+    if as_json:
+        echo_json(found)
+        return
+    for row in found:
+        label = " ".join(p for p in (row.get("first_name"), row.get("name")) if p)
+        click.echo(f"{row['id']:>6}  {label}  {row.get('email') or ''}")
+    entity = segment.values["member_entity"]
+    click.echo(f"{len(found)} {entity}{'s' if len(found) != 1 else ''} in segment {segment.values['name']!r}")
+
+
+@marketing.command("campaigns")
+@_JSON
+def campaigns_command(as_json: bool) -> None:
+    """List the campaigns: code, channel, status, dates and budget."""
+    crm = current_app()
+    with crm.unit_of_work(current_actor()) as uow:
+        found = uow.query("campaign").order_by("id").all()
+    rows = [{"id": c.id, "code": c.values.get("code"), "name": c.values["name"], "channel": c.values["channel"],
+             "status": c.values["status"], "starts_on": c.values.get("starts_on"), "ends_on": c.values.get("ends_on"),
+             "budget": _money(c.values.get("budget"))} for c in found]
+    if as_json:
+        echo_json(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['id']:>4}  {row['code'] or '-':<10} {row['name']}  {row['channel']}, {row['status']}, "
+                   f"{row['starts_on'] or '?'}..{row['ends_on'] or '?'}, budget {row['budget']}")
+
+
+@marketing.command("run")
+@click.argument("campaign")
+@_JSON
+def run_command(campaign: str, as_json: bool) -> None:
+    """Run CAMPAIGN (its code, name or id): snapshot its segment, then send the e-mail or
+    letters, or plan the calls, visits or offers, once per member (a progress bar on a
+    terminal)."""
+    crm = current_app()
+    with crm.unit_of_work(current_actor()) as uow:
+        record = campaign_named(uow, campaign)
+        segment_id = record.values.get("segment_id")
+        length = member_count(uow, segment_id) if segment_id is not None else 0
+        with progress(length=length, label="reaching members") as bar:
+            result = run_campaign(uow, record, progress=bar.update)
+        uow.commit()
+    if as_json:
+        echo_json({"run_id": result.run_id, "campaign_id": result.campaign_id, "members": result.members,
+                   "counts": result.counts})
+        return
+    counts = ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(result.counts.items()))
+    click.echo(f"campaign {result.campaign_id} run {result.run_id}: {result.members} members ({counts or 'none'})")
+
+
+@marketing.command("roi")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--model", type=click.Choice(ATTRIBUTION_MODELS), help="The attribution model (default: the setting).")
+@_JSON
+def roi_command(ids: tuple[int, ...], model: str | None, as_json: bool) -> None:
+    """Campaign results: reached, leads, conversions, won deals, revenue, cost (once) and ROI."""
+    crm = current_app()
+    with crm.unit_of_work(current_actor()) as uow:
+        results = campaign_results(uow, list(ids) or None, model=model)
+    if as_json:
+        echo_json([{"campaign_id": r.campaign_id, "name": r.name, "reached": r.reached, "responses": r.responses,
+                    "leads": r.leads,
+                    "conversions": r.conversions, "won": r.won,
+                    "revenue": {c: str(m.amount) for c, m in r.revenue.items()},
+                    "cost": None if r.cost is None else str(r.cost.amount),
+                    "cost_currency": None if r.cost is None else r.cost.currency,
+                    "roi": None if r.roi is None else str(r.roi)} for r in results])
+        return
+    for r in results:
+        revenue = ", ".join(_money(m) for m in r.revenue.values()) or "-"
+        roi = "-" if r.roi is None else f"{r.roi * 100:.1f} %"
+        click.echo(f"{r.campaign_id:>4}  {r.name}: reached {r.reached}, responded {r.responses}, leads {r.leads}, "
+                   f"converted {r.conversions}, "
+                   f"won {r.won}, revenue {revenue}, cost {_money(r.cost)}, ROI {roi}")
+
+
+@marketing.command("plan")
+@click.argument("plan")
+@click.option("--chart", type=click.Path(dir_okay=False), help="Draw target against actual into FILE.png or .svg.")
+@_JSON
+def plan_command(plan: str, chart: str | None, as_json: bool) -> None:
+    """Report market plan PLAN (its name or id): target, actual, variance and attainment per
+    product group, geography and period, rolled up the geography tree; and its goals."""
+    crm = current_app()
+    with crm.unit_of_work(current_actor()) as uow:
+        report = plan_report(uow, plan)
+    if chart:
+        draw_chart(report, chart)
+    if as_json:
+        echo_json({"plan": report.plan.values["name"], "lines": [_line_json(line) for line in report.lines],
+                   "goals": [{"text": g.values["text"], "status": g.values["status"],
+                              "assessment": g.values.get("assessment")} for g in report.goals]})
+        return
+    values = report.plan.values
+    click.echo(f"plan {values['name']} ({values['starts_on']}..{values['ends_on']})")
+    for line in report.lines:
+        attainment = "-" if line.attainment is None else f"{line.attainment} %"
+        count = f"{line.actual_count}" + ("" if line.target_count is None else f"/{line.target_count}")
+        click.echo(f"  {line.product_group or 'all groups'} · {line.geography} · {line.starts_on}..{line.ends_on}: "
+                   f"target {_money(line.target_amount)}, actual {_money(line.actual_amount)}, variance "
+                   f"{_money(line.variance)}, attainment {attainment}, deals {count}")
+    for goal in report.goals:
+        assessment = f": {goal.values['assessment']}" if goal.values.get("assessment") else ""
+        click.echo(f"  goal [{goal.values['status']}] {goal.values['text']}{assessment}")
+    for currency, total in report.other_currencies.items():
+        click.echo(f"  not compared: {_money(total)} of actuals in {currency}")
+    if chart:
+        click.echo(f"chart written to {chart}")
+
+
+def _line_json(line: Any) -> dict[str, Any]:
+    return {"product_group": line.product_group, "geography_id": line.geography_id, "geography": line.geography,
+            "starts_on": line.starts_on, "ends_on": line.ends_on,
+            "target": None if line.target_amount is None else str(line.target_amount.amount),
+            "actual": str(line.actual_amount.amount), "target_count": line.target_count,
+            "actual_count": line.actual_count, "attainment": None if line.attainment is None else str(line.attainment)}
+
+
+def draw_chart(report: PlanReport, path: str) -> None:
+    """Bars of target and actual amount per report line, into *path* (PNG or SVG).
+
+    :raises ConfigError: when matplotlib is not installed.
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib import pyplot
+    except ImportError:
+        raise ConfigError("--chart needs matplotlib; install it with: pip install 'crm-marketing[chart]'") from None
+    labels = [f"{line.product_group or 'all'} {line.geography}\n{line.starts_on:%Y-%m}" for line in report.lines]
+    targets = [float(line.target_amount.amount) if line.target_amount else 0.0 for line in report.lines]
+    actual = [float(line.actual_amount.amount) for line in report.lines]
+    figure, axes = pyplot.subplots(figsize=(max(6, len(labels) * 0.9), 4.5))
+    positions = range(len(labels))
+    axes.bar([p - 0.2 for p in positions], targets, width=0.4, label="target")
+    axes.bar([p + 0.2 for p in positions], actual, width=0.4, label="actual")
+    axes.set_xticks(list(positions), labels, rotation=45, ha="right", fontsize=7)
+    axes.set_ylabel(report.plan.values["currency"])
+    axes.set_title(f"Plan {report.plan.values['name']}: target against actual")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path)
+    pyplot.close(figure)
