@@ -266,10 +266,11 @@ class Resolver:
                 value, more = self._apply_line(product, currency, line, request, value, depth)
                 steps += more
             return value, steps, lines[-1].id
-        if stacking == "best_for_customer" and len(lines) > 1:
-            tried = [(self._apply_line(product, currency, line, request, None, depth), line) for line in lines]
-            (value, steps), best = min(tried, key=lambda t: (t[0][0].amount, -t[1].priority, t[1].id))
-            others = ", ".join(f"line {line.id}: {v}" for (v, _), line in tried if line is not best)
+        if stacking == "best_for_customer" and len(lines) > 1:  # the prices first, the winner's steps then
+            tried = [(self._value_of(product, currency, line, request, depth), line) for line in lines]
+            _, best = min(tried, key=lambda t: (t[0], -t[1].priority, t[1].id))
+            value, steps = self._apply_line(product, currency, best, request, None, depth)
+            others = ", ".join(f"line {line.id}: {_tidy(v)} {currency}" for v, line in tried if line is not best)
             steps += (PriceStep("price_list_line", f"price list {row['name']!r} best_for_customer",
                                 f"lowest of line {best.id} and {others}", value, value),)
             return value, steps, best.id
@@ -323,6 +324,24 @@ class Resolver:
                 steps += (PriceStep("clamp", source, f"{bound}imum margin {percent}% over cost {cost}", value, money),)
                 value = money
         return value, steps
+
+    def _value_of(self, product: Product, currency: str, line: Line, request: PriceRequest, depth: int) -> decimal.Decimal:
+        """The price a line gives, without its explanation (what :meth:`_apply_line` computes)."""
+        formula = line.formula
+        if formula.base == "list_price" and product.list_price.currency == currency:
+            value = product.list_price.amount
+        else:
+            value = self._base(product, currency, line, request, depth)[0].amount
+        if line.factor is not None:
+            value = value * line.factor
+        if formula.surcharge is not None:
+            value = value + formula.surcharge
+        if formula.rounding is not None:
+            value = formula.round(value)
+        cost = product.cost
+        if formula.has_clamp and cost is not None and cost.currency == currency:
+            value = formula.clamp(value, cost.amount)[0]
+        return value
 
     def _base(self, product: Product, currency: str, line: Line, request: PriceRequest,
               depth: int) -> tuple[Money, str, tuple[PriceStep, ...]]:
