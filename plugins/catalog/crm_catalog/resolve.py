@@ -107,7 +107,8 @@ class Resolver:
                 applying = discounts[product.group_id] = self._applying(account_id, on, product)
         dynamic = slot[2]
         if not dynamic:  # priced lines are values: the same case, quantity and discounts give the same one
-            made = slot[4].get((quantity, id(applying)))
+            memo_key: Any = (quantity, id(applying)) if applying else quantity
+            made = slot[4].get(memo_key)
             if made is not None:
                 return made  # type: ignore[no-any-return]
             result = slot[3]
@@ -123,7 +124,7 @@ class Resolver:
         tax_code, tax_rate = product.tax
         line = PricedLine(product.id, quantity, list_price, unit, percent, tax_code, tax_rate, list_id, line_id, steps)
         if not dynamic:
-            slot[4][(quantity, id(applying))] = line
+            slot[4][memo_key] = line
         return line
 
     def _switch(self, account_id: int | None, on: dt.date, currency: str) -> None:
