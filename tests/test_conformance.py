@@ -314,6 +314,29 @@ def test_a_plugin_extending_an_entity_with_rules_on_its_optional_fields_passes(p
     assert failures("tickets", plugins=[plugin]) == []
 
 
+def test_a_plugin_extending_an_entity_that_wants_some_optional_fields_passes(plugin_root):
+    # the core's opportunity line wants a product text or a description, both optional fields:
+    # the check then tries again with samples for the owner's optional fields too
+    source = GOOD_PLUGIN.replace('if entity_type == "account":', 'if entity_type == "opportunity_line":')
+    plugin = load(write_plugin(plugin_root, source))
+
+    assert failures("tickets", plugins=[plugin]) == []
+
+
+def test_a_field_type_gives_its_own_sample_values():
+    import attrs
+
+    from crmcore.fields import Decimal, Field
+
+    @attrs.frozen
+    class Small(Decimal):
+        def sample(self, n):
+            return n % 3
+
+    values = {testing.sample_value(Field("level", Small())) for _ in range(10)}
+    assert values == {0, 1, 2}
+
+
 def test_every_problem_is_listed_at_once(plugin_root):
     source = GOOD_PLUGIN.replace("def crm_before_create(entity, items):", "def crm_before_creat(entity, items):")
     plugin = load(write_plugin(plugin_root, source, requires=("nowhere",), readme=False))

@@ -27,7 +27,7 @@ from crm_catalog.loading import chunks, group_ancestors
 if TYPE_CHECKING:
     from crmcore import UnitOfWork
 
-__all__ = ["check_batch", "check_ties", "flag_vendors", "overlap_problem"]
+__all__ = ["check_batch", "check_moved", "check_ties", "flag_vendors", "overlap_problem"]
 
 _HUNDRED = decimal.Decimal(100)
 #: Shared products named in a refusal, at most.
@@ -158,6 +158,28 @@ def check_ties(uow: UnitOfWork, records: Sequence[Any]) -> None:
     ``create_many``) are checked against each other and against those saved before; the
     refusal rolls the whole write back."""
     _overlaps(uow, [{**record.values, "id": record.id} for record in records])
+
+
+def check_moved(uow: UnitOfWork, entity: str, ids: Sequence[int]) -> None:
+    """Refuse moving products to another group (or groups below another parent) when their
+    lines would then overlap a line of the same list at the same priority."""
+    if not ids:
+        return
+    field = "product_id" if entity == "product" else "group_id"
+    lines: list[Any] = []
+    for part in chunks(sorted(ids)):
+        lines += uow.query("price_list_line").where((field, "in", part)).all()
+    if entity == "product_group":
+        parents = {r["id"]: r["parent_id"] for r in uow.select("product_group", fields=("id", "parent_id")).all()}
+        moved = set(ids)
+        subtree = sorted(g for g in parents if set(group_ancestors(parents, g)) & moved)
+        for part in chunks(sorted(set(subtree) - moved)):
+            lines += uow.query("price_list_line").where(("group_id", "in", part)).all()
+        products = [r["id"] for part in chunks(subtree)
+                    for r in uow.select("product", fields=("id",)).where(("group_id", "in", part)).all()]
+        for part in chunks(products):
+            lines += uow.query("price_list_line").where(("product_id", "in", part)).all()
+    check_ties(uow, lines)
 
 
 def _overlaps(uow: UnitOfWork, rows: Sequence[dict[str, Any]]) -> None:

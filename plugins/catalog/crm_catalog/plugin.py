@@ -76,6 +76,9 @@ def crm_after_update(uow: UnitOfWork, entity: str, items: list[tuple[Record, Rec
     elif entity == "price_list_line":
         scoped = ("price_list_id", "product_id", "group_id", "priority")
         checks.check_ties(uow, [new for _, new, changes in items if any(name in changes for name in scoped)])
+    elif entity in ("product", "product_group"):  # a product or group moved: its lines may meet others
+        checks.check_moved(uow, entity, [new.id for _, new, changes in items
+                                         if ("group_id" if entity == "product" else "parent_id") in changes])
 
 
 @hookimpl

@@ -107,7 +107,8 @@ class Resolver:
                 applying = discounts[product.group_id] = self._applying(account_id, on, product)
         dynamic = slot[2]
         if not dynamic:  # priced lines are values: the same case, quantity and discounts give the same one
-            made = slot[4].get((quantity, id(applying)))
+            memo_key: Any = (quantity, id(applying)) if applying else quantity
+            made = slot[4].get(memo_key)
             if made is not None:
                 return made  # type: ignore[no-any-return]
             result = slot[3]
@@ -123,7 +124,7 @@ class Resolver:
         tax_code, tax_rate = product.tax
         line = PricedLine(product.id, quantity, list_price, unit, percent, tax_code, tax_rate, list_id, line_id, steps)
         if not dynamic:
-            slot[4][(quantity, id(applying))] = line
+            slot[4][memo_key] = line
         return line
 
     def _switch(self, account_id: int | None, on: dt.date, currency: str) -> None:
@@ -266,10 +267,11 @@ class Resolver:
                 value, more = self._apply_line(product, currency, line, request, value, depth)
                 steps += more
             return value, steps, lines[-1].id
-        if stacking == "best_for_customer" and len(lines) > 1:
-            tried = [(self._apply_line(product, currency, line, request, None, depth), line) for line in lines]
-            (value, steps), best = min(tried, key=lambda t: (t[0][0].amount, -t[1].priority, t[1].id))
-            others = ", ".join(f"line {line.id}: {v}" for (v, _), line in tried if line is not best)
+        if stacking == "best_for_customer" and len(lines) > 1:  # the prices first, the winner's steps then
+            tried = [(self._value_of(product, currency, line, request, depth), line) for line in lines]
+            _, best = min(tried, key=lambda t: (t[0], -t[1].priority, t[1].id))
+            value, steps = self._apply_line(product, currency, best, request, None, depth)
+            others = ", ".join(f"line {line.id}: {_tidy(v)} {currency}" for v, line in tried if line is not best)
             steps += (PriceStep("price_list_line", f"price list {row['name']!r} best_for_customer",
                                 f"lowest of line {best.id} and {others}", value, value),)
             return value, steps, best.id
@@ -323,6 +325,24 @@ class Resolver:
                 steps += (PriceStep("clamp", source, f"{bound}imum margin {percent}% over cost {cost}", value, money),)
                 value = money
         return value, steps
+
+    def _value_of(self, product: Product, currency: str, line: Line, request: PriceRequest, depth: int) -> decimal.Decimal:
+        """The price a line gives, without its explanation (what :meth:`_apply_line` computes)."""
+        formula = line.formula
+        if formula.base == "list_price" and product.list_price.currency == currency:
+            value = product.list_price.amount
+        else:
+            value = self._base(product, currency, line, request, depth)[0].amount
+        if line.factor is not None:
+            value = value * line.factor
+        if formula.surcharge is not None:
+            value = value + formula.surcharge
+        if formula.rounding is not None:
+            value = formula.round(value)
+        cost = product.cost
+        if formula.has_clamp and cost is not None and cost.currency == currency:
+            value = formula.clamp(value, cost.amount)[0]
+        return value
 
     def _base(self, product: Product, currency: str, line: Line, request: PriceRequest,
               depth: int) -> tuple[Money, str, tuple[PriceStep, ...]]:

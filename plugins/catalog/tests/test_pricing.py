@@ -191,3 +191,38 @@ def test_stacking_policies(app, stacking: str, expected: str, line_index: int) -
         assert line.steps[2].detail == "previous price - 2%"
     if stacking == "best_for_customer":
         assert line.steps[-1].detail.startswith(f"lowest of line {lines[2].id} and line {lines[0].id}: 900.00 EUR")
+
+
+def test_pricing_sends_the_same_few_statements_for_3_or_300_lines(app) -> None:
+    import sqlalchemy as sa
+
+    crm, c = app
+    with crm.unit_of_work() as uow:
+        made = uow.create_many("product", [{"code": f"X{i}", "name": f"X {i}", "list_price": "10 EUR",
+                                            "group_id": c["laptops"].id} for i in range(100)])
+        accounts = uow.create_many("account", [{"name": f"A{i}", "segment": "retail"} for i in range(30)])
+        _list(uow, "Retail", [{"priority": 1, "group_id": c["hardware"].id, "discount_percent": "5"}], segment="retail")
+        own, _ = _list(uow, "Own", [{"priority": 1, "product_id": made[0].id, "discount_percent": "9"}],
+                       account_id=accounts[0].id)
+        uow.create("customer_discount", account_id=accounts[1].id, percent="1")
+        uow.commit()
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:
+        statements.append(statement)
+
+    sa.event.listen(crm.engine, "before_cursor_execute", count)
+    try:
+        with crm.unit_of_work() as uow:
+            few = price_lines(uow, [PriceRequest(made[i].id, 1, accounts[i].id, DAY) for i in range(3)])
+        sent_for_few = len(statements)
+        statements.clear()
+        with crm.unit_of_work() as uow:
+            many = price_lines(uow, [PriceRequest(made[i % 100].id, 1 + i % 7, accounts[i % 30].id, DAY)
+                                     for i in range(300)])
+        sent_for_many = len(statements)
+    finally:
+        sa.event.remove(crm.engine, "before_cursor_execute", count)
+    assert sent_for_many == sent_for_few <= 15
+    assert few[0].unit_price == Money("9.10", "EUR") and few[1].discount_percent == Decimal("1.00")
+    assert many[3].unit_price == Money("9.50", "EUR") and many[3].price_list_id != own.id

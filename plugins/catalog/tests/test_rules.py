@@ -126,3 +126,13 @@ def test_naming_an_account_in_a_vendor_product_makes_it_a_vendor(app) -> None:
     with crm.unit_of_work() as uow:
         assert uow.get("account", c["plain"].id).vendor is True
         assert uow.get("account", c["retail"].id).vendor is False
+
+
+def test_moving_a_product_into_a_group_with_a_line_at_its_priority_is_refused(app) -> None:
+    crm, c = app
+    _line(crm, c, product_id=c["setup"].id, priority=8)
+    _line(crm, c, group_id=c["hardware"].id, priority=8)            # setup is a service: no overlap yet
+    with crm.unit_of_work() as uow, pytest.raises(ValidationError, match="both cover SETUP"):
+        uow.update("product", c["setup"].id, group_id=c["laptops"].id)
+    with crm.unit_of_work() as uow, pytest.raises(ValidationError, match="both cover SETUP"):
+        uow.update("product_group", c["services"].id, parent_id=c["hardware"].id)
