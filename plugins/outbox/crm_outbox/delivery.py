@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 _CLAIM_TRIES = 5
 #: Claims lost in a row (each after its tries) before a run leaves the rest to other workers.
 _LOST_CLAIMS = 20
+#: Requests a run retries before it leaves the rest to the next run (its claims name them).
+_MAX_TRIED = 5000
 _ENTITY = "outbox_request"
 #: The fields of a claimed request a sink gets.
 _HANDED = ("idempotency_key", "kind", "sink", "payload", "source_entity", "source_id", "attempts")
@@ -133,13 +135,16 @@ def deliver(
     lost = 0  # claims lost in a row
     claimed_total = 0
     pending: tuple[list[Record], Future[dict[str, Outcome]]] | None = None
+    fresh: list[Record] | None = None  # claimed, not handed to the sinks yet
     try:
         with ThreadPoolExecutor(1, thread_name_prefix="outbox-sink") as sinks:
             try:
                 while True:
-                    over = limit is not None and claimed_total >= limit
+                    over = (limit is not None and claimed_total >= limit) or len(
+                        tried
+                    ) >= _MAX_TRIED
                     wanted = size if limit is None else min(size, limit - claimed_total)
-                    claimed = (
+                    claimed = fresh = (
                         []
                         if over
                         else _claim(crm, settings, stats.worker_id, wanted, now or _utcnow(), tried)
@@ -164,11 +169,14 @@ def deliver(
                     claimed_total += len(claimed)
                     stats.batches += 1
                     pending = (claimed, sinks.submit(_hand_over, settings, claimed))
+                    fresh = None
             except BaseException:  # interrupted: what the sinks did not finish goes back at once
                 if pending is not None:
                     with contextlib.suppress(BaseException):
                         pending[1].result()
                     _release(crm, stats.worker_id, pending[0])
+                if fresh:
+                    _release(crm, stats.worker_id, fresh)
                 raise
         if stats.next_retry_at is not None:  # the worker comes back for the earliest retry
             with crm.unit_of_work(Actor.system()) as uow:
