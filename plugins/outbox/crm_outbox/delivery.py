@@ -257,6 +257,8 @@ def _claim(
                         )
                     )
                 uow.commit()
+            if not claimed:  # all taken by others between the read and the update: look again
+                raise ConflictError("the due requests were claimed by other workers meanwhile")
             taken = set(claimed)  # what a request is asked is never changed: read it with its id
             return [
                 Record(_ENTITY, record.merged({"attempts": (record.attempts or 0) + 1}))
