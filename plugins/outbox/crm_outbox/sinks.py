@@ -127,8 +127,15 @@ class SinkType:
     build: Callable[[str, Mapping[str, Any]], Sink]
 
 
+#: What a key holds as it is in a file name (a posted key holds these and ``:``).
+_PLAIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.@+:")
+
+
 def file_name(key: str) -> str:
-    """The file a request of *key* is written to by the file sink (``:`` and the like quoted)."""
+    """The file a request of *key* is written to by the file sink (``:`` and the like quoted,
+    ``sales_order%3A42%3Aproduction.json``)."""
+    if _PLAIN.issuperset(key):
+        return key.replace(":", "%3A") + ".json"
     return urllib.parse.quote(key, safe="-_.@+") + ".json"
 
 
