@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 _CLAIM_TRIES = 5
 #: Claims lost in a row (each after its tries) before a run leaves the rest to other workers.
 _LOST_CLAIMS = 20
+#: Requests a run retries before it leaves the rest to the next run (its claims name them).
+_MAX_TRIED = 5000
 _ENTITY = "outbox_request"
 #: The fields of a claimed request a sink gets.
 _HANDED = ("idempotency_key", "kind", "sink", "payload", "source_entity", "source_id", "attempts")
@@ -132,14 +134,17 @@ def deliver(
     tried: set[int] = set()  # requests this run retried: each is tried once per run
     lost = 0  # claims lost in a row
     claimed_total = 0
-    pending: tuple[list[Record], Future[dict[str, Outcome]]] | None = None
+    pending: tuple[list[OutgoingRequest], Future[dict[str, Outcome]]] | None = None
+    fresh: list[OutgoingRequest] | None = None  # claimed, not handed to the sinks yet
     try:
         with ThreadPoolExecutor(1, thread_name_prefix="outbox-sink") as sinks:
             try:
                 while True:
-                    over = limit is not None and claimed_total >= limit
+                    over = (limit is not None and claimed_total >= limit) or len(
+                        tried
+                    ) >= _MAX_TRIED
                     wanted = size if limit is None else min(size, limit - claimed_total)
-                    claimed = (
+                    claimed = fresh = (
                         []
                         if over
                         else _claim(crm, settings, stats.worker_id, wanted, now or _utcnow(), tried)
@@ -164,11 +169,14 @@ def deliver(
                     claimed_total += len(claimed)
                     stats.batches += 1
                     pending = (claimed, sinks.submit(_hand_over, settings, claimed))
+                    fresh = None
             except BaseException:  # interrupted: what the sinks did not finish goes back at once
                 if pending is not None:
                     with contextlib.suppress(BaseException):
                         pending[1].result()
                     _release(crm, stats.worker_id, pending[0])
+                if fresh:
+                    _release(crm, stats.worker_id, fresh)
                 raise
         if stats.next_retry_at is not None:  # the worker comes back for the earliest retry
             with crm.unit_of_work(Actor.system()) as uow:
@@ -201,7 +209,7 @@ def _claim(
     size: int,
     now: dt.datetime,
     tried: set[int] | None = None,
-) -> list[Record] | None:
+) -> list[OutgoingRequest] | None:
     """Claim up to *size* due requests for *worker_id* in a transaction of their own, leaving
     out those *tried* already by this run.
 
@@ -249,11 +257,22 @@ def _claim(
                         )
                     )
                 uow.commit()
+            if not claimed:  # all taken by others between the read and the update: look again
+                raise ConflictError("the due requests were claimed by other workers meanwhile")
             taken = set(claimed)  # what a request is asked is never changed: read it with its id
             return [
-                Record(_ENTITY, record.merged({"attempts": (record.attempts or 0) + 1}))
-                for record in due
-                if record.id in taken
+                OutgoingRequest(
+                    r.id,
+                    r.idempotency_key,
+                    r.kind,
+                    r.sink,
+                    r.payload,
+                    r.source_entity,
+                    r.source_id,
+                    (r.attempts or 0) + 1,
+                )
+                for r in due
+                if r.id in taken
             ]
         except (ConflictError, BusyError):  # another worker claimed some of them first
             log.debug("outbox worker %s lost a claim (try %d)", worker_id, attempt + 1)
@@ -261,13 +280,13 @@ def _claim(
     return None
 
 
-def _release(crm: Crm, worker_id: str, claimed: Sequence[Record]) -> None:
+def _release(crm: Crm, worker_id: str, claimed: Sequence[OutgoingRequest]) -> None:
     """Give requests *worker_id* claimed but did not hand over back to the other workers (best
     effort: what it cannot release waits for the lease to run out)."""
     try:
         with crm.unit_of_work(Actor.system()) as uow:
             uow.select(_ENTITY).where(
-                ("id", "in", [record.id for record in claimed]),
+                ("id", "in", [request.id for request in claimed]),
                 ("locked_by", "=", worker_id),
                 ("delivery", "=", DELIVERING),
             ).update(set={"delivery": PENDING, "locked_by": None, "lease_until": None})
@@ -280,22 +299,11 @@ def _release(crm: Crm, worker_id: str, claimed: Sequence[Record]) -> None:
         )
 
 
-def _hand_over(settings: OutboxSettings, claimed: Sequence[Record]) -> dict[str, Outcome]:
+def _hand_over(settings: OutboxSettings, claimed: Sequence[OutgoingRequest]) -> dict[str, Outcome]:
     """Give each sink its requests; ``{key: outcome}`` (a sink that raised fails its batch)."""
     by_sink: dict[str, list[OutgoingRequest]] = defaultdict(list)
-    for record in claimed:
-        by_sink[record.sink].append(
-            OutgoingRequest(
-                record.id,
-                record.idempotency_key,
-                record.kind,
-                record.sink,
-                record.payload,
-                record.source_entity,
-                record.source_id,
-                record.attempts,
-            )
-        )
+    for request in claimed:
+        by_sink[request.sink].append(request)
     outcomes: dict[str, Outcome] = {}
     for name, requests in by_sink.items():
         sink = settings.sinks.get(name)
@@ -327,7 +335,7 @@ def _record(
     crm: Crm,
     settings: OutboxSettings,
     stats: DeliveryStats,
-    claimed: Sequence[Record],
+    claimed: Sequence[OutgoingRequest],
     outcomes: dict[str, Outcome],
     now: dt.datetime | None,
 ) -> list[int]:
@@ -361,7 +369,7 @@ def _write_outcomes(
     uow: UnitOfWork,
     settings: OutboxSettings,
     worker_id: str,
-    claimed: Sequence[Record],
+    claimed: Sequence[OutgoingRequest],
     outcomes: dict[str, Outcome],
     at: dt.datetime,
 ) -> tuple[int, int, int, int, int, int, list[int], dt.datetime | None]:
@@ -373,20 +381,20 @@ def _write_outcomes(
     failures: dict[tuple[str, Any], list[int]] = defaultdict(list)
     answers: dict[int, tuple[str, str]] = {}
     duplicate_ids: set[int] = set()
-    for record in claimed:
-        outcome = outcomes[record.idempotency_key]
+    for request in claimed:
+        outcome = outcomes[request.key]
         if outcome.ok:
-            delivered.append(record.id)
+            delivered.append(request.id)
             if outcome.duplicate:
-                duplicate_ids.add(record.id)
+                duplicate_ids.add(request.id)
             if outcome.state is not None:
-                answers[record.id] = (record.idempotency_key, outcome.state)
-        elif outcome.retry and record.attempts < settings.max_attempts:
-            failures[(outcome.error or "failed", at + settings.delay(record.attempts))].append(
-                record.id
+                answers[request.id] = (request.key, outcome.state)
+        elif outcome.retry and request.attempt < settings.max_attempts:
+            failures[(outcome.error or "failed", at + settings.delay(request.attempt))].append(
+                request.id
             )
         else:
-            failures[(outcome.error or "failed", None)].append(record.id)
+            failures[(outcome.error or "failed", None)].append(request.id)
     held = (
         uow.select(_ENTITY)
         .where(("id", "in", delivered), *mine)

@@ -115,8 +115,9 @@ def post(uow: UnitOfWork, items: Sequence[OutboxItem]) -> list[int]:
     return [record.id for record in made]
 
 
-def queue_delivery(uow: UnitOfWork, run_at: dt.datetime | None = None, *,
-                   key: str | None = DELIVER_JOB) -> None:
+def queue_delivery(
+    uow: UnitOfWork, run_at: dt.datetime | None = None, *, key: str | None = DELIVER_JOB
+) -> None:
     """Queue the worker's delivery job at *run_at* (default: now). With the default *key*,
     one such job is queued at most (queueing again moves it); ``key=None`` adds one."""
     enqueue(uow, DELIVER_JOB, {}, run_at=run_at, key=key)

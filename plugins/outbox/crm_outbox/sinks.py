@@ -127,8 +127,15 @@ class SinkType:
     build: Callable[[str, Mapping[str, Any]], Sink]
 
 
+#: What a key holds as it is in a file name (a posted key holds these and ``:``).
+_PLAIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.@+:")
+
+
 def file_name(key: str) -> str:
-    """The file a request of *key* is written to by the file sink (``:`` and the like quoted)."""
+    """The file a request of *key* is written to by the file sink (``:`` and the like quoted,
+    ``sales_order%3A42%3Aproduction.json``)."""
+    if _PLAIN.issuperset(key):
+        return key.replace(":", "%3A") + ".json"
     return urllib.parse.quote(key, safe="-_.@+") + ".json"
 
 
@@ -226,12 +233,15 @@ def _fsync_dir(path: Path) -> None:
 @attrs.define(eq=False)
 class HttpSink:
     """POSTs each request as JSON to *url* with an ``Idempotency-Key`` header (see the module).
-    The requests of a batch go over one connection."""
+    The requests of a batch go over one connection; once a batch has taken *batch_seconds*, its
+    remaining requests are left for a later attempt (so a slow receiver never outlasts the
+    worker's lease)."""
 
     name: str
     url: str
     timeout: float = 10.0
     headers: Mapping[str, str] = attrs.field(factory=dict)
+    batch_seconds: float = 60.0
 
     def __repr__(self) -> str:
         return f"<HttpSink {self.name!r} url={self.url!r}>"
@@ -246,8 +256,18 @@ class HttpSink:
             target += "?" + parts.query
         connection = connection_type(parts.netloc, timeout=self.timeout)
         outcomes = []
+        deadline = time.monotonic() + self.batch_seconds
         try:
             for request in requests:
+                if time.monotonic() > deadline:
+                    outcomes.append(
+                        Outcome.failed(
+                            request.key,
+                            f"not sent: the batch to {self.url} took over "
+                            f"{self.batch_seconds:g} s (batch_seconds)",
+                        )
+                    )
+                    continue
                 outcome = self._post(connection, target, request)
                 if not outcome.ok and outcome.retry:
                     connection.close()  # a fresh connection for the next request
@@ -344,8 +364,9 @@ def build_file_sink(name: str, table: Mapping[str, Any]) -> FileSink:
 
 
 def build_http_sink(name: str, table: Mapping[str, Any]) -> HttpSink:
-    """An :class:`HttpSink` from ``[outbox.sinks.NAME]`` (``url``, ``timeout``, ``headers``)."""
-    _options(name, table, ("type", "url", "timeout", "headers"))
+    """An :class:`HttpSink` from ``[outbox.sinks.NAME]`` (``url``, ``timeout``, ``headers``,
+    ``batch_seconds``)."""
+    _options(name, table, ("type", "url", "timeout", "headers", "batch_seconds"))
     url = str(_text(name, table, "url", required=True))
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -368,7 +389,14 @@ def build_http_sink(name: str, table: Mapping[str, Any]) -> HttpSink:
             f"outbox.sinks.{name}.headers must be a table of texts, got {headers!r}",
             key=f"outbox.sinks.{name}.headers",
         )
-    return HttpSink(name, url, float(timeout), dict(headers))
+    budget = table.get("batch_seconds", 60)
+    if isinstance(budget, bool) or not isinstance(budget, int | float) or not 0 < budget <= 3600:
+        raise ConfigError(
+            f"outbox.sinks.{name}.batch_seconds must be a number of seconds above 0 and at most "
+            f"3600, got {budget!r}",
+            key=f"outbox.sinks.{name}.batch_seconds",
+        )
+    return HttpSink(name, url, float(timeout), dict(headers), float(budget))
 
 
 def builtin_types() -> list[SinkType]:

@@ -149,3 +149,19 @@ def test_a_hook_refusing_a_synchronous_answer_keeps_the_delivery(
     )
     with crm.unit_of_work() as uow:
         assert uow.query("note").count() == 0
+
+
+def test_a_batch_taking_too_long_leaves_the_rest_for_later(
+    crm_factory: Any, tmp_path: Path, http_sink: Any
+) -> None:
+    crm = _app(crm_factory, tmp_path, http_sink.url, batch_seconds=0.05)
+    http_sink.delay = 0.06
+    post_items(crm, items(3, sink="erp"))
+    stats = deliver(crm)
+    assert (stats.delivered, stats.retried) == (1, 2)
+    assert len(http_sink.calls) == 1
+    later = requests(crm)[1]
+    assert (
+        later.last_error
+        == f"not sent: the batch to {http_sink.url} took over 0.05 s (batch_seconds)"
+    )

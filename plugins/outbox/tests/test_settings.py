@@ -98,6 +98,11 @@ def test_the_retry_delay_doubles_up_to_its_cap(crm_factory: Any) -> None:
             "outbox.sinks.e.headers",
             "must be a table of texts",
         ),
+        (
+            {"e": {"type": "http", "url": "http://x", "batch_seconds": 7200}},
+            "outbox.sinks.e.batch_seconds",
+            "above 0 and at most 3600, got 7200",
+        ),
         ({"e": "http://x"}, "outbox.sinks.e", "must be a table with a type, got 'http://x'"),
     ],
 )
