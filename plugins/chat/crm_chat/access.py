@@ -53,4 +53,8 @@ def restrictions(context: AccessContext, entity: str, action: str) -> list[Restr
         return [Restriction(FieldIn("room_id", rooms), reason)]
     message = context.table("chat_message")
     ids = sa.select(message.c.id).where(message.c.room_id.in_(readable_rooms(context)))
-    return [Restriction(FieldIn("message_id", IdSet(query=ids, label="messages of those rooms")), reason)]
+    return [
+        Restriction(
+            FieldIn("message_id", IdSet(query=ids, label="messages of those rooms")), reason
+        )
+    ]

@@ -69,7 +69,7 @@ def _lines(uow: UnitOfWork, found: list[Record]) -> list[dict[str, Any]]:
                 "seq": message.values["seq"],
                 "author": authors.get(message.values["author_id"]),
                 "at": message.values["created_at"].isoformat(),
-                "body": "(message deleted)" if message.values.get("deleted_at") else body,
+                "body": body,
                 "reply_to": message.values.get("reply_to_id"),
                 "edited": message.values.get("edited_at") is not None,
                 "mentions": [

@@ -64,7 +64,7 @@ async def listen(crm: Crm, user: Actor | str) -> AsyncIterator[Delivered]:
             for item in _read(crm, user, ids):
                 yield item
     finally:
-        signal.disconnect(received, sender="chat_message")
+        signal.disconnect(received)
 
 
 def _read(crm: Crm, user: Actor | str, ids: list[int]) -> list[Delivered]:

@@ -52,7 +52,9 @@ def tell(crm: Crm, echo: Callable[[str], None]) -> None:
         public = rooms.public_room(uow)
         messages.post(uow, public, "Good morning all! The **quarterly review** is on Friday.")
         pricing = rooms.create_room(uow, "Pricing", [third], topic="Discounts to agree")
-        messages.post(uow, pricing, f"@{third} what discount can we give on #opportunity:{deal_id}?")
+        messages.post(
+            uow, pricing, f"@{third} what discount can we give on #opportunity:{deal_id}?"
+        )
         room = rooms.create_room(uow, "Deal desk", [other], topic="Deals that need a hand")
         messages.post(
             uow,
@@ -61,12 +63,16 @@ def tell(crm: Crm, echo: Callable[[str], None]) -> None:
             f"The discount is discussed in #chat_room:{pricing.id}.",
         )
         uow.commit()
-    echo(f"{rep} posted in the public room {public.values['name']!r} and opened the private "
-         f"rooms 'Pricing' (with {third}) and 'Deal desk' (with {other})")
+    echo(
+        f"{rep} posted in the public room {public.values['name']!r} and opened the private "
+        f"rooms 'Pricing' (with {third}) and 'Deal desk' (with {other})"
+    )
     for entity, record_id in (("opportunity", deal_id), ("chat_room", pricing.id)):
         seen = {reader: _label(crm, reader, room, entity, record_id) for reader in (rep, other)}
-        echo(f"  the mention of {entity} {record_id} in Deal desk reads "
-             + " and ".join(f"{label!r} for {reader}" for reader, label in seen.items()))
+        echo(
+            f"  the mention of {entity} {record_id} in Deal desk reads "
+            + " and ".join(f"{label!r} for {reader}" for reader, label in seen.items())
+        )
     with crm.unit_of_work(other) as uow:
         counts = {s.name: s.unread for s in unread.summary(uow)}
         messages.read(uow, room)
@@ -78,5 +84,7 @@ def tell(crm: Crm, echo: Callable[[str], None]) -> None:
             visible = "does not see"
         uow.commit()
     shown = ", ".join(f"{name} {count}" for name, count in counts.items())
-    echo(f"  unread for {other}: {shown}; after reading Deal desk: {after['Deal desk']}; "
-         f"{other} {visible} the room Pricing")
+    echo(
+        f"  unread for {other}: {shown}; after reading Deal desk: {after['Deal desk']}; "
+        f"{other} {visible} the room Pricing"
+    )

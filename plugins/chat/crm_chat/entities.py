@@ -15,6 +15,7 @@ from crmcore.fields import Choice, DateTime, Integer, Reference, String, Text
 
 __all__ = [
     "CURSOR",
+    "DELETED_BODY",
     "ENTITIES",
     "MEMBER",
     "MENTION",
@@ -90,7 +91,12 @@ MESSAGE = EntityType(
         ),
         Field("seq", Integer(), help="The message's number in its room, from 1."),
         Field("author_id", Reference("user", on_delete="set_null"), label="Author", index=True),
-        Field("body", Text(), help="Markdown; sanitised when rendered."),
+        Field(
+            "body",
+            Text(),
+            required=True,
+            help="Markdown, sanitised when rendered; a deleted message's is a tombstone's mark.",
+        ),
         Field(
             "reply_to_id",
             Reference("chat_message", on_delete="set_null"),
@@ -126,6 +132,9 @@ MENTION = EntityType(
     ),
     help="A typed link from a message to a record it mentions (entity and id).",
 )
+
+#: The body a deleted message keeps (its tombstone); its former text stays in its history.
+DELETED_BODY = "(message deleted)"
 
 ENTITIES = (ROOM, MEMBER, MESSAGE, MENTION)
 

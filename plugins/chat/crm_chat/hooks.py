@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from crmcore.errors import PermissionDeniedError, ValidationError
 
 from crm_chat import mentions, unread
+from crm_chat.entities import DELETED_BODY
 from crm_chat.settings import chat_settings
 
 if TYPE_CHECKING:
@@ -194,7 +195,7 @@ def before_update(
                 entity=entity,
             )
         if changes.get("deleted_at") is not None:
-            found.append({"body": ""})
+            found.append({"body": DELETED_BODY})
             continue
         body = changes.get("body")
         if "body" in changes and not (body or "").strip():

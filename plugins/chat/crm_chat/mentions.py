@@ -71,9 +71,9 @@ def resolve(
         {"target_entity": e, "target_id": i, "origin": "text"} for e, i in records
     ]
     if usernames:
-        rows = uow.select("user", fields=("id", "username")).where(
-            ("username", "in", usernames)
-        ).all()
+        rows = (
+            uow.select("user", fields=("id", "username")).where(("username", "in", usernames)).all()
+        )
         ids = {row["username"]: row["id"] for row in rows}
         found += [
             {"target_entity": "user", "target_id": ids[n], "origin": "text"}
@@ -111,7 +111,11 @@ def check_readable(uow: UnitOfWork, pairs: Iterable[tuple[str, int]]) -> None:
         missing = sorted(ids - present)
         if missing:
             raise ValidationError(
-                {"target_id": [f"no {entity} {missing[0]} you may read; mention records you can open"]},
+                {
+                    "target_id": [
+                        f"no {entity} {missing[0]} you may read; mention records you can open"
+                    ]
+                },
                 entity="chat_mention",
             )
 

@@ -17,6 +17,7 @@ import attrs
 
 from crm_chat import mentions as _mentions
 from crm_chat import unread
+from crm_chat.entities import DELETED_BODY
 
 if TYPE_CHECKING:
     from crmcore import UnitOfWork
@@ -74,13 +75,13 @@ def edit(uow: UnitOfWork, message: Record | int, body: str) -> Record:
 
 
 def delete(uow: UnitOfWork, message: Record | int) -> Record:
-    """Delete the actor's own *message*: it stays as a tombstone (no body, ``deleted_at``
-    set) so that replies keep their place; its mentions go.
+    """Delete the actor's own *message*: it stays as a tombstone (``deleted_at`` set,
+    the body replaced) so that replies keep their place; its mentions go.
 
     :raises PermissionDeniedError: for another user's message.
     """
     record = uow.get("chat_message", message if isinstance(message, int) else message.id)
-    return uow.update(record, body="", deleted_at=dt.datetime.now(dt.UTC))
+    return uow.update(record, body=DELETED_BODY, deleted_at=dt.datetime.now(dt.UTC))
 
 
 @attrs.frozen

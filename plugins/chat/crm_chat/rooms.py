@@ -103,13 +103,18 @@ def create_room(
     ids = list(dict.fromkeys([me, *_user_ids(uow, members)]))
     if len(ids) < 2:
         raise ValidationError(
-            {"members": [f"a private room needs at least one member besides the creator, got {ids}"]},
+            {
+                "members": [
+                    f"a private room needs at least one member besides the creator, got {ids}"
+                ]
+            },
             entity="chat_room",
         )
     with uow.system_scope("a private chat room is made with its first members") as scoped:
         room = scoped.create("chat_room", name=name, kind="private", topic=topic)
         scoped.create_many(
-            "chat_member", [{"room_id": room.id, "user_id": u, "key": f"{room.id}:{u}"} for u in ids]
+            "chat_member",
+            [{"room_id": room.id, "user_id": u, "key": f"{room.id}:{u}"} for u in ids],
         )
     return uow.get("chat_room", room.id)
 
@@ -160,7 +165,10 @@ def team_room(uow: UnitOfWork, team_id: int) -> Record:
         found = _first(scoped, key=key)
         if found is None:
             found = scoped.create(
-                "chat_room", name=team.values.get("name") or key, kind="team", key=key,
+                "chat_room",
+                name=team.values.get("name") or key,
+                kind="team",
+                key=key,
                 team_id=team.id,
             )
     return uow.get("chat_room", found.id)
