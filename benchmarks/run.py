@@ -40,6 +40,10 @@ Benchmarks (default: import_leads, list_page, list_page_fields, aggregate):
 ``tag_cloud``        a rep's tag cloud over N tagged opportunities (default 1,000,000), through
                      the read predicate; median latency; floor: the same counts by hand-written
                      SQL (target: ratio >= 0.5; see tags.py).
+``chat_unread``      unread counts of a user's 1,000 chat rooms (10,000 memberships) over N
+                     messages (default 1,000,000), through the chat's access restriction;
+                     median latency (target: < 20 ms); floor: the same rooms and counts by
+                     hand-written SQL. Needs plugins/chat installed (see chat.py).
 ``convert_leads``    N qualified leads (default 10,000) converted into accounts, contacts and
                      opportunities with ``crm_sales.convert_leads`` (target: >= 2,000/s);
                      floor: the same INSERTs and DELETE by hand (see sales.py).
@@ -83,6 +87,7 @@ BENCHMARKS: dict[str, int] = {
     "move_opportunities_bulk": 10_000,
     "convert_leads": 10_000,
     "tag_cloud": 1_000_000,
+    "chat_unread": 1_000_000,
 }
 DEFAULT = ("import_leads", "list_page", "list_page_fields", "aggregate")
 FIELDS = ("name", "rows", "seconds", "rows_per_s", "floor_rows_per_s", "ratio_to_floor", "peak_rss_mb")
@@ -110,6 +115,10 @@ def _child(name: str, rows: int, url: str | None) -> dict[str, Any]:
             import helpdesk
 
             return helpdesk.run(name, rows, url, workdir)
+        if name == "chat_unread":
+            import chat
+
+            return chat.run(name, rows, url, workdir)
         if name == "tag_cloud":
             import tags
 

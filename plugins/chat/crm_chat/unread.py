@@ -11,6 +11,7 @@ the cost follows the number of rooms, not of messages. Posting moves the author'
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -61,27 +62,48 @@ def _cursor_column(name: str, default: Any) -> Any:
     return build
 
 
-def _select(uow: UnitOfWork) -> Select:
-    fields = ("id", "name", "kind", "last_seq", "last_message_at")
-    return (
-        uow.select("chat_room", fields=fields)
-        .extend(
-            "chat",
-            columns={
-                "chat_read_seq": _cursor_column("last_read_seq", 0),
-                "chat_notify": _cursor_column("notify", "all"),
-                "chat_muted": _cursor_column("muted", sa.false()),
-            },
-        )
-        .order_by("-last_message_at", "name")
-    )
+#: The selects of :func:`summary` and :func:`unread_counts` per unit of work, for its current
+#: access context: built once and run with the user as a parameter.
+_SELECTS: weakref.WeakKeyDictionary[UnitOfWork, tuple[Any, dict[str, Select]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _select(uow: UnitOfWork, full: bool) -> Select:
+    access = uow.access
+    held = _SELECTS.get(uow)
+    if held is None or held[0] is not access:
+        held = _SELECTS[uow] = (access, {})
+    key = "summary" if full else "counts"
+    select = held[1].get(key)
+    if select is not None:
+        return select
+    if full:
+        columns = {
+            "chat_read_seq": _cursor_column("last_read_seq", 0),
+            "chat_notify": _cursor_column("notify", "all"),
+            "chat_muted": _cursor_column("muted", sa.false()),
+        }
+        fields: tuple[str, ...] = ("id", "name", "kind", "last_seq", "last_message_at")
+    else:
+        columns = {"chat_read_seq": _cursor_column("last_read_seq", 0)}
+        fields = ("id", "last_seq")
+    select = uow.select("chat_room", fields=fields).extend("chat", columns=columns)
+    if full:
+        select = select.order_by("-last_message_at", "name")
+    held[1][key] = select
+    return select
+
+
+def _user(uow: UnitOfWork) -> int:
+    me = uow.actor.user_id
+    return me if me is not None else -1
 
 
 def summary(uow: UnitOfWork) -> list[RoomState]:
     """Every room the actor belongs to, with its unread count, mode and mute, the rooms with
     the latest messages first: one query."""
-    me = uow.actor.user_id
-    rows = _select(uow).params(chat_me=me if me is not None else -1).all()
+    rows = _select(uow, True).params(chat_me=_user(uow)).all()
     return [
         RoomState(
             row["id"],
@@ -99,7 +121,8 @@ def summary(uow: UnitOfWork) -> list[RoomState]:
 
 def unread_counts(uow: UnitOfWork) -> dict[int, int]:
     """``{room id: unread messages}`` for every room the actor belongs to (one query)."""
-    return {state.room_id: state.unread for state in summary(uow)}
+    rows = _select(uow, False).params(chat_me=_user(uow)).all()
+    return {row["id"]: max((row["last_seq"] or 0) - (row["chat_read_seq"] or 0), 0) for row in rows}
 
 
 def _upsert(uow: UnitOfWork, rows: list[dict[str, Any]], columns: Iterable[str]) -> None:
