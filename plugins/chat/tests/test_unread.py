@@ -58,7 +58,7 @@ def test_rendering_is_sanitised_and_labels_mentions() -> None:
         {("opportunity", 7): "<Acme & Co>", ("account", 9): "a restricted record"},
     )
     assert "<strong>bold</strong>" in html
-    assert "<script" not in html and "href=\"javascript" not in html
+    assert "<script" not in html and 'href="javascript' not in html
     assert 'href="https://example.com"' in html and 'rel="noopener noreferrer"' in html
     assert "&lt;Acme &amp; Co&gt;</span>" in html
     assert ">a restricted record</span>" in html
