@@ -27,9 +27,9 @@ PLUGIN = PluginInfo(
     settings={
         "storage_path": Setting(
             str,
-            default="crm-documents",
-            help="The folder where contents are stored by their SHA-256 (relative paths from "
-            "the working directory).",
+            default="",
+            help="The folder where contents are stored by their SHA-256; empty: beside an "
+            "SQLite database file (crm.db: crm-documents), else ./crm-documents.",
         ),
         "reminder_days": Setting(
             int,

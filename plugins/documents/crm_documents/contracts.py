@@ -17,7 +17,7 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from crmcore.jobs import cancel_many, enqueue_many, schedule_reminder
+from crmcore.jobs import cancel_many, current_job, enqueue_many, schedule_reminder
 
 from crm_documents.settings import documents_settings
 
@@ -110,7 +110,8 @@ def remind(uow: UnitOfWork, payload: dict[str, Any]) -> Record | None:
         due_at=dt.datetime.combine(day, dt.time(9, 0), tzinfo=uow.registry.timezone or dt.UTC),
         description=f"document {document.id}",
     )
-    schedule_reminder(uow, task, owner, dt.datetime.now(dt.UTC), subject)
+    running = current_job()
+    schedule_reminder(uow, task, owner, running.now if running else dt.datetime.now(dt.UTC), subject)
     return task
 
 

@@ -15,6 +15,7 @@ from crm_documents.settings import DocumentsSettings
 if TYPE_CHECKING:
     import click
     from crmcore import Crm, UnitOfWork
+    from crmcore.demo import Story
     from crmcore.records import Record
     from crmcore.security import AccessContext, Restriction
 
@@ -97,7 +98,7 @@ def crm_cli_commands() -> list[click.Command]:
 
 
 @hookimpl
-def crm_demo(crm: Crm, echo: Any) -> None:
+def crm_demo(crm: Crm, echo: Any, story: Story) -> None:
     from crm_documents.demo import tell
 
-    tell(crm, echo)
+    tell(crm, echo, today=story.today)
