@@ -36,8 +36,7 @@ PLUGIN = PluginInfo(
             default=14,
             minimum=0,
             maximum=3650,
-            help="Days before a contract's notice date and end date the account owner is "
-            "reminded.",
+            help="Days before a contract's notice date and end date the account owner is reminded.",
         ),
         "max_size_mb": Setting(
             int, default=100, minimum=1, maximum=100000, help="The largest content accepted."

@@ -77,16 +77,28 @@ def documents() -> None:
 @click.option("--notice-days", type=click.IntRange(0, 36500), help="The notice period in days.")
 @_JSON
 def add_command(
-    entity: str, record_id: int, title: str, file: Path | None, kind: str,
-    valid_from: dt.datetime | None, valid_until: dt.datetime | None, notice_days: int | None,
+    entity: str,
+    record_id: int,
+    title: str,
+    file: Path | None,
+    kind: str,
+    valid_from: dt.datetime | None,
+    valid_until: dt.datetime | None,
+    notice_days: int | None,
     as_json: bool,
 ) -> None:
     """Attach a document TITLE (with FILE as its first version) to record ENTITY RECORD_ID."""
     crm = current_app()
     with crm.unit_of_work(current_actor()) as uow:
         document = docs.attach(
-            uow, (entity, record_id), title, file, kind=kind, valid_from=_day(valid_from),
-            valid_until=_day(valid_until), notice_days=notice_days,
+            uow,
+            (entity, record_id),
+            title,
+            file,
+            kind=kind,
+            valid_from=_day(valid_from),
+            valid_until=_day(valid_until),
+            notice_days=notice_days,
         )
         shown = dump_record(crm, document)
         uow.commit()
@@ -105,8 +117,10 @@ def add_version_command(document_id: int, file: Path, comment: str | None) -> No
     with current_app().unit_of_work(current_actor()) as uow:
         version = docs.add_version(uow, document_id, file, comment=comment)
         uow.commit()
-    click.echo(f"document {document_id} version {version.values['number']} "
-               f"({version.values['size']} bytes, {version.values['media_type']})")
+    click.echo(
+        f"document {document_id} version {version.values['number']} "
+        f"({version.values['size']} bytes, {version.values['media_type']})"
+    )
 
 
 @documents.command("list")
@@ -121,21 +135,38 @@ def add_version_command(document_id: int, file: Path, comment: str | None) -> No
 @click.option("--limit", type=click.IntRange(1, 10000), default=100, show_default=True)
 @_JSON
 def list_command(
-    title: str | None, kind: str | None, record: str | None, account: int | None,
-    ending_before: dt.datetime | None, ending_after: dt.datetime | None,
-    notice_before: dt.datetime | None, valid_on: dt.datetime | None, limit: int, as_json: bool,
+    title: str | None,
+    kind: str | None,
+    record: str | None,
+    account: int | None,
+    ending_before: dt.datetime | None,
+    ending_after: dt.datetime | None,
+    notice_before: dt.datetime | None,
+    valid_on: dt.datetime | None,
+    limit: int,
+    as_json: bool,
 ) -> None:
     """The documents you may read, by end date then title."""
     with current_app().unit_of_work(current_actor()) as uow:
         rows = docs.find(
-            uow, title=title, kind=kind, record=_record(record) if record else None,
-            account_id=account, ending_before=_day(ending_before),
-            ending_after=_day(ending_after), notice_before=_day(notice_before),
-            valid_on=_day(valid_on), limit=limit,
+            uow,
+            title=title,
+            kind=kind,
+            record=_record(record) if record else None,
+            account_id=account,
+            ending_before=_day(ending_before),
+            ending_after=_day(ending_after),
+            notice_before=_day(notice_before),
+            valid_on=_day(valid_on),
+            limit=limit,
         )
     if as_json:
-        echo_json([{k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in r.items()}
-                   for r in rows])
+        echo_json(
+            [
+                {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in r.items()}
+                for r in rows
+            ]
+        )
         return
     for row in rows:
         click.echo(_line(row))
@@ -157,8 +188,11 @@ def search_command(text: str, kind: str | None, limit: int) -> None:
 @documents.command("get")
 @click.argument("document_id", type=int)
 @click.option("--version", "number", type=int, help="A version number (default: the latest).")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the content to this file (default: print the document).")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the content to this file (default: print the document).",
+)
 @_JSON
 def get_command(document_id: int, number: int | None, output: Path | None, as_json: bool) -> None:
     """Show document DOCUMENT_ID, or write a version's content with --output."""
@@ -170,8 +204,10 @@ def get_command(document_id: int, number: int | None, output: Path | None, as_js
         content = docs.content(uow, document, number) if output or number else None
     if output is not None and content is not None:
         output.write_bytes(content[1])
-        click.echo(f"wrote version {content[0].values['number']} of document {document_id} "
-                   f"to {output} ({len(content[1])} bytes)")
+        click.echo(
+            f"wrote version {content[0].values['number']} of document {document_id} "
+            f"to {output} ({len(content[1])} bytes)"
+        )
         return
     if as_json:
         echo_json(shown)
@@ -194,5 +230,7 @@ def versions_command(document_id: int, as_json: bool) -> None:
         echo_json(shown)
         return
     for v in shown:
-        click.echo(f"v{v['number']}  {v['created_at']}  {v['size']:>9} bytes  {v['media_type']:<24} "
-                   f"{v.get('filename') or '-'}  sha256:{v['content_hash'][:12]}")
+        click.echo(
+            f"v{v['number']}  {v['created_at']}  {v['size']:>9} bytes  {v['media_type']:<24} "
+            f"{v.get('filename') or '-'}  sha256:{v['content_hash'][:12]}"
+        )

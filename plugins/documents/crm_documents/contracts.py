@@ -92,7 +92,11 @@ def remind(uow: UnitOfWork, payload: dict[str, Any]) -> Record | None:
         return None
     document = found[0]
     day = document.values.get(_WHEN[which])
-    if document.values.get("kind") != "contract" or day is None or day.isoformat() != payload["day"]:
+    if (
+        document.values.get("kind") != "contract"
+        or day is None
+        or day.isoformat() != payload["day"]
+    ):
         return None
     account_id = _account_id(uow, document)
     accounts = uow.get_many("account", [account_id]) if account_id else []
@@ -111,7 +115,9 @@ def remind(uow: UnitOfWork, payload: dict[str, Any]) -> Record | None:
         description=f"document {document.id}",
     )
     running = current_job()
-    schedule_reminder(uow, task, owner, running.now if running else dt.datetime.now(dt.UTC), subject)
+    schedule_reminder(
+        uow, task, owner, running.now if running else dt.datetime.now(dt.UTC), subject
+    )
     return task
 
 

@@ -40,23 +40,48 @@ def tell(crm: Crm, echo: Callable[[str], None], *, today: dt.date | None = None)
     name = account.values["name"]
     with crm.unit_of_work(owner) as uow:
         contract = documents.attach(
-            uow, account, f"{name} maintenance contract",
-            samples.pdf(f"Maintenance agreement with {name}\nQuarterly printer servicing\n"
-                        "Either party may terminate with ninety days notice."),
-            filename="maintenance-contract.pdf", kind="contract", valid_from=today,
-            valid_until=until, notice_days=90,
+            uow,
+            account,
+            f"{name} maintenance contract",
+            samples.pdf(
+                f"Maintenance agreement with {name}\nQuarterly printer servicing\n"
+                "Either party may terminate with ninety days notice."
+            ),
+            filename="maintenance-contract.pdf",
+            kind="contract",
+            valid_from=today,
+            valid_until=until,
+            notice_days=90,
         )
         if deal is not None and uow.get_many("opportunity", [deal.id]):
-            documents.attach(uow, deal, "Site visit report", b"Visited the site; two printers "
-                             b"need new rollers.", filename="visit.txt", kind="work_report")
-        documents.attach(uow, account, f"{name} renewal offer", b"Renewal at the same price.",
-                         filename="offer.txt", kind="offer")
+            documents.attach(
+                uow,
+                deal,
+                "Site visit report",
+                b"Visited the site; two printers need new rollers.",
+                filename="visit.txt",
+                kind="work_report",
+            )
+        documents.attach(
+            uow,
+            account,
+            f"{name} renewal offer",
+            b"Renewal at the same price.",
+            filename="offer.txt",
+            kind="offer",
+        )
         hits = search.search(uow, "servicing printer")
         uow.commit()
-    echo(f"{owner} filed 3 documents; the contract of {name} runs until {until}, notice by "
-         f"{contract.values['notice_date']} (90 days)")
-    echo(f"  search 'servicing printer' finds: {', '.join(h.document.values['title'] for h in hits)}")
+    echo(
+        f"{owner} filed 3 documents; the contract of {name} runs until {until}, notice by "
+        f"{contract.values['notice_date']} (90 days)"
+    )
+    echo(
+        f"  search 'servicing printer' finds: {', '.join(h.document.values['title'] for h in hits)}"
+    )
     days = documents_settings(crm).reminder_days
     remind_on = contract.values["notice_date"] - dt.timedelta(days=days)
-    echo(f"  {owner} is reminded on {remind_on} ({days} days before the notice date): the "
-         "worker below runs the reminder")
+    echo(
+        f"  {owner} is reminded on {remind_on} ({days} days before the notice date): the "
+        "worker below runs the reminder"
+    )

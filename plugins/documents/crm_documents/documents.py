@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from crmcore.errors import NotFoundError, ValidationError
 
 from crm_documents import text
+from crm_documents.entities import LINKS
 from crm_documents.settings import store
 
 if TYPE_CHECKING:
@@ -27,8 +28,20 @@ if TYPE_CHECKING:
 __all__ = ["add_version", "attach", "content", "find", "versions"]
 
 _LISTED = (
-    "id", "title", "kind", "record_entity", "record_id", "filename", "content_type", "size",
-    "version_count", "valid_from", "valid_until", "notice_days", "notice_date", "owner_id",
+    "id",
+    "title",
+    "kind",
+    "record_entity",
+    "record_id",
+    "filename",
+    "content_type",
+    "size",
+    "version_count",
+    "valid_from",
+    "valid_until",
+    "notice_days",
+    "notice_date",
+    "owner_id",
     "updated_at",
 )
 
@@ -67,19 +80,40 @@ def attach(
     :raises ValidationError: for an unknown kind, dates that do not fit, or a bad content.
     """
     entity, record_id = (record.entity, record.id) if not isinstance(record, tuple) else record
+    if entity not in uow.registry or entity in ("document", "document_version"):
+        raise ValidationError(
+            {"record_entity": [f"no entity type {entity!r} to attach a document to"]},
+            entity="document",
+        )
+    if not uow.get_many(entity, [int(record_id)]):
+        raise ValidationError(
+            {
+                "record_id": [
+                    f"no {entity} {record_id} you may read; attach documents to records "
+                    "you can open"
+                ]
+            },
+            entity="document",
+        )
     values: dict[str, Any] = {
         "title": title,
         "kind": kind,
-        "record_entity": entity,
-        "record_id": record_id,
         "valid_from": valid_from,
         "valid_until": valid_until,
         "notice_days": notice_days,
     }
+    link = dict(LINKS).get(entity)
+    if link is not None:  # the hook derives the record from the core's link field
+        values[link] = int(record_id)
     document = uow.create("document", {k: v for k, v in values.items() if v is not None})
+    if link is None:
+        with uow.system_scope("a document is attached to a record its author may read") as scoped:
+            scoped.update(document, record_entity=entity, record_id=int(record_id))
+        document = uow.get("document", document.id)
     if source is not None:
-        add_version(uow, document, source, filename=filename, media_type=media_type,
-                    comment=comment)
+        add_version(
+            uow, document, source, filename=filename, media_type=media_type, comment=comment
+        )
         document = uow.get("document", document.id)
     return document
 
@@ -101,6 +135,7 @@ def add_version(
     :raises PermissionDeniedError: when the actor may not update it.
     """
     current = uow.get("document", document if isinstance(document, int) else document.id)
+    uow.check_access_many([current], "update")
     data, named = _data(source)
     name = filename or named
     media = media_type or text.media_type(name, data)
@@ -116,16 +151,16 @@ def add_version(
         filename=name,
         comment=comment,
     )
-    uow.update(
+    current = uow.update(
         current,
-        version_count=number,
         filename=name,
         content_type=media,
         size=size,
         checksum=f"sha256:{digest}",
         uri=str(store(uow.crm).path(digest)),
-        content_text=text.extract(data, media),
     )
+    with uow.system_scope("a new version sets its document's count and searchable text") as scoped:
+        scoped.update(current, version_count=number, content_text=text.extract(data, media))
     return version
 
 
@@ -138,7 +173,9 @@ def versions(uow: UnitOfWork, document: Record | int) -> list[Record]:
     return uow.query("document_version").where(document_id=current.id).order_by("number").all()
 
 
-def content(uow: UnitOfWork, document: Record | int, number: int | None = None) -> tuple[Record, bytes]:
+def content(
+    uow: UnitOfWork, document: Record | int, number: int | None = None
+) -> tuple[Record, bytes]:
     """The version *number* of *document* (default: the latest) and its content.
 
     :raises NotFoundError: when the actor may not read the document, or it has no such

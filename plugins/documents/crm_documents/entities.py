@@ -24,9 +24,11 @@ DOCUMENT_FIELDS = (
     Field(
         "record_entity",
         String(64),
-        help="The entity type of the record the document is attached to (any, plugins' too).",
+        read_only=True,
+        help="The entity type of the record the document is attached to (any, plugins' too); "
+        "set by crm_documents.documents.attach or from the link fields.",
     ),
-    Field("record_id", Integer(), help="The id of that record."),
+    Field("record_id", Integer(), read_only=True, help="The id of that record."),
     Field("valid_from", Date(), help="A contract's first day."),
     Field("valid_until", Date(), index=True, help="A contract's last day."),
     Field("notice_days", Integer(), help="A contract's notice period, in days before its end."),
@@ -34,10 +36,16 @@ DOCUMENT_FIELDS = (
         "notice_date",
         Date(),
         index=True,
+        read_only=True,
         help="The last day to give notice: valid_until minus notice_days (set by the plugin).",
     ),
-    Field("version_count", Integer(), default=0, help="The number of versions."),
-    Field("content_text", Text(), help="The text of the current version, for full-text search."),
+    Field("version_count", Integer(), default=0, read_only=True, help="The number of versions."),
+    Field(
+        "content_text",
+        Text(),
+        read_only=True,
+        help="The text of the current version, for full-text search.",
+    ),
 )
 
 VERSION = EntityType(

@@ -56,7 +56,9 @@ def _document(uow: UnitOfWork, values: dict[str, Any], merged: dict[str, Any]) -
     return changes
 
 
-def _attached(uow: UnitOfWork, entity: Any, record_id: Any, merged: dict[str, Any]) -> dict[str, Any]:
+def _attached(
+    uow: UnitOfWork, entity: Any, record_id: Any, merged: dict[str, Any]
+) -> dict[str, Any]:
     if entity is None or record_id is None:
         raise ValidationError(
             {"record_id": ["give both record_entity and record_id, or neither"]}, entity="document"
@@ -69,8 +71,12 @@ def _attached(uow: UnitOfWork, entity: Any, record_id: Any, merged: dict[str, An
     found = uow.get_many(entity, [int(record_id)])
     if not found:
         raise ValidationError(
-            {"record_id": [f"no {entity} {record_id} you may read; attach documents to records "
-                           "you can open"]},
+            {
+                "record_id": [
+                    f"no {entity} {record_id} you may read; attach documents to records "
+                    "you can open"
+                ]
+            },
             entity="document",
         )
     changes: dict[str, Any] = {}
@@ -78,13 +84,21 @@ def _attached(uow: UnitOfWork, entity: Any, record_id: Any, merged: dict[str, An
     if link is not None and merged.get(link) is None:
         changes[link] = int(record_id)
     account = int(record_id) if entity == "account" else found[0].values.get("account_id")
-    if account is not None and merged.get("account_id") is None and uow.get_many("account", [account]):
+    if (
+        account is not None
+        and merged.get("account_id") is None
+        and uow.get_many("account", [account])
+    ):
         changes["account_id"] = account
     return changes
 
 
 def _dates(merged: dict[str, Any]) -> dict[str, Any]:
-    start, end, notice = merged.get("valid_from"), merged.get("valid_until"), merged.get("notice_days")
+    start, end, notice = (
+        merged.get("valid_from"),
+        merged.get("valid_until"),
+        merged.get("notice_days"),
+    )
     if start is not None and end is not None and end < start:
         raise ValidationError(
             {"valid_until": [f"the contract ends ({end}) before it starts ({start})"]},
@@ -115,7 +129,9 @@ def before_update(
         merged = {**record.values, **changes}
         result: dict[str, Any] = {}
         if {"record_entity", "record_id"} & set(changes):
-            result.update(_attached(uow, merged.get("record_entity"), merged.get("record_id"), merged))
+            result.update(
+                _attached(uow, merged.get("record_entity"), merged.get("record_id"), merged)
+            )
         if set(_DATES) & set(changes):
             result.update(_dates(merged))
         found.append(result or None)

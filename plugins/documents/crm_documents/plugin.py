@@ -60,7 +60,9 @@ def crm_before_update(
 def crm_after_update(
     uow: UnitOfWork, entity: str, items: list[tuple[Record, Record, dict[str, Any]]]
 ) -> None:
-    hooks.after_write(uow, entity, [new for _old, new, changes in items if _SCHEDULING & set(changes)])
+    hooks.after_write(
+        uow, entity, [new for _old, new, changes in items if _SCHEDULING & set(changes)]
+    )
 
 
 @hookimpl

@@ -7,8 +7,10 @@ __all__ = ["pdf"]
 
 def pdf(text: str) -> bytes:
     """A valid one-page PDF (Helvetica, one line per line of *text*, ASCII)."""
-    lines = [line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-             for line in text.encode("ascii", "replace").decode().splitlines() or [""]]
+    lines = [
+        line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+        for line in text.encode("ascii", "replace").decode().splitlines() or [""]
+    ]
     shown = " ".join(f"({line}) Tj T*" for line in lines)
     stream = f"BT /F1 12 Tf 14 TL 72 720 Td {shown} ET".encode()
     objects = [
@@ -27,5 +29,7 @@ def pdf(text: str) -> bytes:
     table = len(out)
     out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
     out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{table}\n%%EOF\n".encode()
+    out += (
+        f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{table}\n%%EOF\n".encode()
+    )
     return bytes(out)

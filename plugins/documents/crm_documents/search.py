@@ -37,8 +37,15 @@ _TRIGGERS = (f"{FTS_TABLE}_insert", f"{FTS_TABLE}_delete", f"{FTS_TABLE}_update"
 _WORD = re.compile(r"\w+", re.UNICODE)
 _MAX_TERMS = 24
 _SHOWN = (
-    "id", "title", "kind", "record_entity", "record_id", "filename", "content_type",
-    "valid_until", "notice_date",
+    "id",
+    "title",
+    "kind",
+    "record_entity",
+    "record_id",
+    "filename",
+    "content_type",
+    "valid_until",
+    "notice_date",
 )
 
 

@@ -47,8 +47,12 @@ class ContentStore:
             raise ValidationError({"content": ["the content is empty"]}, entity="document_version")
         if len(data) > self.max_size:
             raise ValidationError(
-                {"content": [f"the content has {len(data)} bytes, more than the {self.max_size} "
-                             "allowed ([plugins.documents] max_size_mb)"]},
+                {
+                    "content": [
+                        f"the content has {len(data)} bytes, more than the {self.max_size} "
+                        "allowed ([plugins.documents] max_size_mb)"
+                    ]
+                },
                 entity="document_version",
             )
         digest = hashlib.sha256(data).hexdigest()

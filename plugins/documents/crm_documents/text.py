@@ -17,11 +17,20 @@ _TEXTUAL = ("application/json", "application/xml", "application/csv")
 
 
 def media_type(filename: str | None, data: bytes) -> str:
-    """The media type of a content: from its first bytes for PDF, else from *filename*."""
+    """The media type of a content: from its first bytes for PDF, else from *filename*, else
+    ``text/plain`` for UTF-8 text without control characters."""
     if data[:5] == b"%PDF-":
         return "application/pdf"
     guessed = mimetypes.guess_type(filename or "")[0]
-    return guessed or "application/octet-stream"
+    if guessed:
+        return guessed
+    try:
+        decoded = data[:65536].decode("utf-8")
+    except UnicodeDecodeError:
+        return "application/octet-stream"
+    if any(ord(ch) < 32 and ch not in "\t\n\r\f" for ch in decoded):
+        return "application/octet-stream"
+    return "text/plain"
 
 
 def extract(data: bytes, media: str) -> str | None:
