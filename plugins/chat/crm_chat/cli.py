@@ -97,8 +97,14 @@ def rooms_command(as_json: bool) -> None:
     if as_json:
         echo_json(
             [
-                {"id": s.room_id, "name": s.name, "kind": s.kind, "unread": s.unread,
-                 "notify": s.notify, "muted": s.muted}
+                {
+                    "id": s.room_id,
+                    "name": s.name,
+                    "kind": s.kind,
+                    "unread": s.unread,
+                    "notify": s.notify,
+                    "muted": s.muted,
+                }
                 for s in states
             ]
         )
@@ -198,5 +204,7 @@ def mode_command(room: str, notify: str | None, mute: bool | None) -> None:
         found = rooms.find_room(uow, room)
         unread.set_mode(uow, found, notify=notify, muted=mute)
         uow.commit()
-    click.echo(f"room {found.values['name']}: notify {notify or 'unchanged'}, "
-               f"{'muted' if mute else 'unmuted' if mute is False else 'mute unchanged'}")
+    click.echo(
+        f"room {found.values['name']}: notify {notify or 'unchanged'}, "
+        f"{'muted' if mute else 'unmuted' if mute is False else 'mute unchanged'}"
+    )

@@ -44,8 +44,11 @@ def before_create(
 ) -> list[dict[str, Any] | None] | None:
     system = uow.actor.is_system
     if entity == "chat_room" and not system:
-        raise _deny(entity, "chat rooms are made with crm_chat.rooms (create_room, direct_room, "
-                    "team_room) or `crm chat`, not as plain records")
+        raise _deny(
+            entity,
+            "chat rooms are made with crm_chat.rooms (create_room, direct_room, "
+            "team_room) or `crm chat`, not as plain records",
+        )
     if entity == "chat_member" and not system:
         _check_membership_change(uow, [v.get("room_id") for v in items])
         return [{"key": f"{v.get('room_id')}:{v.get('user_id')}"} for v in items]
@@ -128,9 +131,7 @@ def _check_mentions(uow: UnitOfWork, items: list[dict[str, Any]]) -> None:
                 "chat_mention",
                 f"only the author of message {values.get('message_id')!r} links records to it",
             )
-    mentions.check_readable(
-        uow, [(v["target_entity"], int(v["target_id"])) for v in items]
-    )
+    mentions.check_readable(uow, [(v["target_entity"], int(v["target_id"])) for v in items])
 
 
 def after_create(uow: UnitOfWork, entity: str, records: list[Record]) -> None:

@@ -16,16 +16,33 @@ __all__ = ["TOMBSTONE", "render"]
 #: What a deleted message shows.
 TOMBSTONE = "<p><em>message deleted</em></p>"
 _TAGS = {
-    "p", "br", "em", "strong", "code", "pre", "blockquote", "ul", "ol", "li", "a", "del",
-    "h1", "h2", "h3", "h4", "hr", "span",
+    "p",
+    "br",
+    "em",
+    "strong",
+    "code",
+    "pre",
+    "blockquote",
+    "ul",
+    "ol",
+    "li",
+    "a",
+    "del",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "hr",
+    "span",
 }
 _ATTRIBUTES = {"a": {"href", "title"}, "span": {"class", "data-entity", "data-id"}}
 _MD = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("strikethrough")
 _TOKEN = re.compile(r"#([a-z][a-z0-9_]*):(\d+)\b")
 
 
-def render(body: str | None, labels: Mapping[tuple[str, int], str] | None = None, *,
-           deleted: bool = False) -> str:
+def render(
+    body: str | None, labels: Mapping[tuple[str, int], str] | None = None, *, deleted: bool = False
+) -> str:
     """Safe HTML of *body*; ``#entity:id`` found in *labels* becomes a span with the label
     the reader may see (``{(entity, id): label}``, from :func:`crm_chat.mentions.labels`)."""
     if deleted:

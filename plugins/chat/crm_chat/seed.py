@@ -16,6 +16,7 @@ __all__ = ["seed"]
 def seed(uow: UnitOfWork) -> list[str]:
     raw = uow.raw("chat")
     return [
-        f"chat: {name} created" for name, statement in cursor_ddl(raw.dialect)
+        f"chat: {name} created"
+        for name, statement in cursor_ddl(raw.dialect)
         if raw.ensure(name, statement)
     ]

@@ -144,8 +144,13 @@ def advance(uow: UnitOfWork, user_id: int, positions: dict[int, int]) -> None:
     the plugin's hooks, after a post."""
     if positions:
         rows = [
-            {"user_id": user_id, "room_id": room, "last_read_seq": seq, "notify": "all",
-             "muted": False}
+            {
+                "user_id": user_id,
+                "room_id": room,
+                "last_read_seq": seq,
+                "notify": "all",
+                "muted": False,
+            }
             for room, seq in positions.items()
         ]
         _upsert(uow, rows, ["last_read_seq"])
@@ -186,8 +191,13 @@ def set_mode(
             entity="chat_room",
         )
     current = uow.get("chat_room", room.id)
-    values = {"user_id": _me(uow), "room_id": current.id, "last_read_seq": 0,
-              "notify": notify or "all", "muted": bool(muted)}
+    values = {
+        "user_id": _me(uow),
+        "room_id": current.id,
+        "last_read_seq": 0,
+        "notify": notify or "all",
+        "muted": bool(muted),
+    }
     changed = [name for name, given in (("notify", notify), ("muted", muted)) if given is not None]
     if changed:
         _upsert(uow, [values], changed)

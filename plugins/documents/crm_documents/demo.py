@@ -11,7 +11,6 @@ import datetime as dt
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-
 from crm_documents import documents, samples, search
 from crm_documents.settings import documents_settings
 
