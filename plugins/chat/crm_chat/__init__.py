@@ -13,9 +13,20 @@ rendering (:mod:`~crm_chat.render`) and delivery (:mod:`~crm_chat.delivery`).
 
 from __future__ import annotations
 
+from typing import Any
+
 from crmcore import PluginInfo, Setting
 
-__all__ = ["PLUGIN"]
+__all__ = ["PLUGIN", "listen"]
+
+
+def __getattr__(name: str) -> Any:
+    """``crm_chat.listen`` (:func:`crm_chat.delivery.listen`), imported on first use."""
+    if name == "listen":
+        from crm_chat.delivery import listen
+
+        return listen
+    raise AttributeError(f"module 'crm_chat' has no attribute {name!r}")
 
 PLUGIN = PluginInfo(
     name="chat",

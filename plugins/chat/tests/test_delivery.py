@@ -7,8 +7,8 @@ from typing import Any
 
 from chat_support import users
 
+import crm_chat
 from crm_chat import messages, rooms, unread
-from crm_chat.delivery import listen
 
 
 def test_a_posted_message_is_announced_after_the_commit(
@@ -39,7 +39,7 @@ def test_listen_yields_the_messages_a_user_may_read(crm_factory: Any) -> None:
         uow.commit()
 
     async def scenario() -> list[Any]:
-        stream = listen(crm, "bob")
+        stream = crm_chat.listen(crm, "bob")
         received: list[Any] = []
         task = asyncio.ensure_future(stream.__anext__())
         await asyncio.sleep(0)  # the listener is connected
