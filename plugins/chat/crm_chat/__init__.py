@@ -28,6 +28,7 @@ def __getattr__(name: str) -> Any:
         return listen
     raise AttributeError(f"module 'crm_chat' has no attribute {name!r}")
 
+
 PLUGIN = PluginInfo(
     name="chat",
     title="Chat",

@@ -9,6 +9,7 @@
     crm --as ada chat create "Deal desk" bob cy
     crm --as ada chat edit 12 "new text"  |  crm --as ada chat delete 12
     crm --as ada chat mode public --notify mentions [--mute/--unmute]
+    crm --as ada chat about opportunity 42        (the messages mentioning a record)
 
 ROOM is a room's id, ``public``, ``@username`` (the two-person room) or a room's name. Every
 command acts as ``--as USER`` in one unit of work; ``--json`` prints JSON.
@@ -208,3 +209,27 @@ def mode_command(room: str, notify: str | None, mute: bool | None) -> None:
         f"room {found.values['name']}: notify {notify or 'unchanged'}, "
         f"{'muted' if mute else 'unmuted' if mute is False else 'mute unchanged'}"
     )
+
+
+@chat.command("about")
+@click.argument("entity")
+@click.argument("record_id", type=int)
+@_JSON
+def about_command(entity: str, record_id: int, as_json: bool) -> None:
+    """The messages mentioning record ENTITY RECORD_ID, in the rooms you belong to."""
+    with current_app().unit_of_work(current_actor()) as uow:
+        found = mentions.record_messages(uow, entity, record_id)
+        names = {
+            r.id: r.values["name"]
+            for r in uow.get_many("chat_room", {m.values["room_id"] for m in found})
+        }
+        shown = _lines(uow, found)
+    for line, message in zip(shown, found, strict=True):
+        line["room"] = names.get(message.values["room_id"])
+    if as_json:
+        echo_json(shown)
+        return
+    for line in shown:
+        click.echo(
+            f"{line['at'][:16]}  {line['room']}  {line['author'] or 'system'}: {line['body']}"
+        )

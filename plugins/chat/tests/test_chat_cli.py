@@ -54,6 +54,9 @@ def test_post_read_and_list_rooms(db: str) -> None:
     assert "#1    ada: psst" in ok(db, "--as", "bob", "chat", "read", "@ada", "--since", "0")
     rooms = json.loads(ok(db, "--as", "bob", "chat", "rooms", "--json"))
     assert {r["unread"] for r in rooms} == {0}
+    about = json.loads(ok(db, "--as", "cy", "chat", "about", "account", "1", "--json"))
+    assert [(m["room"], m["author"]) for m in about] == [("General", "ada")]  # not the pair's
+    assert len(json.loads(ok(db, "--as", "bob", "chat", "about", "account", "1", "--json"))) == 2
     assert "General" in ok(db, "--as", "cy", "chat", "rooms")
     assert "ada & bob" not in ok(db, "--as", "cy", "chat", "rooms")
 
