@@ -35,13 +35,13 @@ def before_create(
     uow: UnitOfWork, entity: str, items: list[dict[str, Any]]
 ) -> list[dict[str, Any] | None] | None:
     if entity == "document":
-        return [_document(uow, values, values) for values in items]
+        return [_document(uow, values) for values in items]
     if entity == "document_version" and not uow.actor.is_system:
         return [{"uploader_id": uow.actor.user_id} for _ in items]
     return None
 
 
-def _document(uow: UnitOfWork, values: dict[str, Any], merged: dict[str, Any]) -> dict[str, Any]:
+def _document(uow: UnitOfWork, merged: dict[str, Any]) -> dict[str, Any]:
     changes: dict[str, Any] = {}
     entity, record_id = merged.get("record_entity"), merged.get("record_id")
     if entity is None and record_id is None:
