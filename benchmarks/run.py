@@ -51,6 +51,10 @@ Benchmarks (default: import_leads, list_page, list_page_fields, aggregate):
                      (target: >= 1,000 messages/s); floor: the same messages sent by hand.
 ``plan_actuals``     a market plan of 1,000 targets reported over N opportunities (default
                      1,000,000; target: under 3 s on SQLite); floor: the GROUP BY by hand.
+``chat_unread``      unread counts of a user's 1,000 chat rooms (10,000 memberships) over N
+                     messages (default 1,000,000), through the chat's access restriction;
+                     median latency (target: < 20 ms); floor: the same rooms and counts by
+                     hand-written SQL. Needs plugins/chat installed (see chat.py).
 ``convert_leads``    N qualified leads (default 10,000) converted into accounts, contacts and
                      opportunities with ``crm_sales.convert_leads`` (target: >= 2,000/s);
                      floor: the same INSERTs and DELETE by hand (see sales.py).
@@ -109,6 +113,7 @@ BENCHMARKS: dict[str, int] = {
     "segment_members": 100_000,
     "newsletter_send": 20_000,
     "plan_actuals": 1_000_000,
+    "chat_unread": 1_000_000,
 }
 DEFAULT = ("import_leads", "list_page", "list_page_fields", "aggregate")
 FIELDS = ("name", "rows", "seconds", "rows_per_s", "floor_rows_per_s", "ratio_to_floor", "peak_rss_mb")
@@ -152,6 +157,10 @@ def _child(name: str, rows: int, url: str | None) -> dict[str, Any]:
             import helpdesk
 
             return helpdesk.run(name, rows, url, workdir)
+        if name == "chat_unread":
+            import chat
+
+            return chat.run(name, rows, url, workdir)
         if name == "tag_cloud":
             import tags
 
