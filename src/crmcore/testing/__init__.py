@@ -18,8 +18,15 @@ Wherever crmcore is installed, tests get these fixtures:
     a context manager collecting the events of signal *name* sent by the factory's apps.
 ``crm_database_url``
     the URL the factory's apps run on.
+``crm_module_factory``
+    a ``crm_factory`` shared by the tests of a module, for an app built once and only read.
+``crm_workdir``
+    an empty working folder where ``crm`` reads only the ``crm.toml`` the test writes.
 
 :func:`check_plugin` (``from crmcore.testing import check_plugin``) is the conformance check.
+:func:`run_crm`, :func:`crm_ok` and :func:`crm_fails` run the ``crm`` command in the test's
+process; :func:`tell_story` tells the story of ``crm demo`` on an app and :func:`demo_counts`
+counts the records of a demo file (see :mod:`crmcore.testing.commands`).
 
 When ``CRM_TEST_DATABASE_URL`` names a PostgreSQL server that cannot be reached, the tests that
 need a database are skipped with the reason, unless ``CI=true``, where they fail.
@@ -34,6 +41,7 @@ import os
 import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -64,8 +72,30 @@ from crmcore.records import Record
 from crmcore.registry import EntityType
 from crmcore.security.admin import add_user
 from crmcore.storage.engine import make_engine, safe_url
+from crmcore.testing.commands import (
+    CORE_DEMO_ENTITIES,
+    ToldStory,
+    crm_fails,
+    crm_ok,
+    demo_counts,
+    run_crm,
+    tell_story,
+)
 
-__all__ = ["FrozenClock", "check_plugin", "database_url_for_tests", "sample_value", "sample_values"]
+__all__ = [
+    "CORE_DEMO_ENTITIES",
+    "FrozenClock",
+    "ToldStory",
+    "check_plugin",
+    "crm_fails",
+    "crm_ok",
+    "database_url_for_tests",
+    "demo_counts",
+    "run_crm",
+    "sample_value",
+    "sample_values",
+    "tell_story",
+]
 
 ENV_URL = "CRM_TEST_DATABASE_URL"
 
@@ -343,10 +373,40 @@ def crm_factory(
         factory.close()
 
 
+@pytest.fixture(scope="module")
+def crm_module_factory(
+    crm_database_url: str, tmp_path_factory: pytest.TempPathFactory, _crm_schema_pool: SchemaPool | None
+) -> Iterator[CrmFactory]:
+    """A :class:`CrmFactory` shared by the tests of a module, for apps built once that the
+    tests only read (a story told, a large data set); its apps are closed after the module."""
+    factory = CrmFactory(crm_database_url, tmp_path_factory, _crm_schema_pool)
+    try:
+        yield factory
+    finally:
+        factory.close()
+
+
 @pytest.fixture
 def crm(crm_factory: CrmFactory) -> Crm:
     """An app with the core only, its schema created."""
     return crm_factory()
+
+
+@pytest.fixture
+def crm_workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty folder (the test's ``tmp_path``) as the working directory, with
+    ``CRM_DATABASE_URL`` and ``CRM_PLUGINS`` unset: ``crm`` run there reads only the
+    ``crm.toml`` the test writes in it. Use it in a module's autouse fixture that writes the
+    settings::
+
+        @pytest.fixture(autouse=True)
+        def _settings(crm_workdir):
+            (crm_workdir / "crm.toml").write_text('[crm]\\nplugins = ["helpdesk"]\\n')
+    """
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CRM_DATABASE_URL", raising=False)
+    monkeypatch.delenv("CRM_PLUGINS", raising=False)
+    return tmp_path
 
 
 @pytest.fixture
