@@ -36,25 +36,17 @@ def db(crm_factory: Any) -> str:
     return url
 
 
+def helpdesk(db: str, *args: str) -> str:
+    """``crm --db DB helpdesk ARGS``, which must succeed: its output."""
+    return crm_ok("--db", db, "helpdesk", *args)
+
+
 def test_open_assigns_and_sets_the_clocks(db: str) -> None:
-    out = crm_ok(
-        "--db",
-        db,
-        "helpdesk",
-        "ticket",
-        "open",
-        "Printer on fire",
-        "--account",
-        "1",
-        "--priority",
-        "high",
-    )
+    out = helpdesk(db, "ticket", "open", "Printer on fire", "--account", "1", "--priority", "high")
     assert out.startswith(
         "opened: ticket 1 new; priority high; queue General; assigned to ann; first response due "
     )
-    data = json.loads(
-        crm_ok("--db", db, "helpdesk", "ticket", "open", "Toner", "--channel", "phone", "--json")
-    )
+    data = json.loads(helpdesk(db, "ticket", "open", "Toner", "--channel", "phone", "--json"))
     assert (data["assignee_id"], data["channel"], data["response_status"]) == (
         2,
         "phone",
@@ -63,36 +55,21 @@ def test_open_assigns_and_sets_the_clocks(db: str) -> None:
 
 
 def test_a_ticket_is_worked_from_the_command_line(db: str) -> None:
-    crm_ok(
-        "--db",
-        db,
-        "helpdesk",
-        "ticket",
-        "open",
-        "Printer on fire",
-        "--account",
-        "1",
-        "-d",
-        "Blank labels",
-    )
-    assert crm_ok("--db", db, "helpdesk", "ticket", "assign", "1", "--to", "bob").startswith(
+    helpdesk(db, "ticket", "open", "Printer on fire", "--account", "1", "-d", "Blank labels")
+    assert helpdesk(db, "ticket", "assign", "1", "--to", "bob").startswith(
         "assigned: ticket 1 open; priority normal; queue General; assigned to bob"
     )
-    out = crm_ok(
-        "--db", db, "helpdesk", "ticket", "reply", "1", "We are on our way", "--kind", "call"
-    )
+    out = helpdesk(db, "ticket", "reply", "1", "We are on our way", "--kind", "call")
     assert out.startswith("replied (call, activity 1): ticket 1 open")
     assert "(met)" in out
-    assert "resolved: ticket 1 resolved" in crm_ok(
-        "--db", db, "helpdesk", "ticket", "resolve", "1", "--article", "1"
-    )
-    assert "reopened: ticket 1 open" in crm_ok("--db", db, "helpdesk", "ticket", "reopen", "1")
-    assert "closed: ticket 1 closed" in crm_ok("--db", db, "helpdesk", "ticket", "close", "1")
+    assert "resolved: ticket 1 resolved" in helpdesk(db, "ticket", "resolve", "1", "--article", "1")
+    assert "reopened: ticket 1 open" in helpdesk(db, "ticket", "reopen", "1")
+    assert "closed: ticket 1 closed" in helpdesk(db, "ticket", "close", "1")
 
 
 def test_errors_are_one_line(db: str) -> None:
     assert crm_fails("--db", db, "helpdesk", "ticket", "assign", "7") == "error: ticket 7 not found"
-    crm_ok("--db", db, "helpdesk", "ticket", "open", "Printer on fire")
+    helpdesk(db, "ticket", "open", "Printer on fire")
     assert "no user named 'zed'" in crm_fails(
         "--db", db, "helpdesk", "ticket", "assign", "1", "--to", "zed"
     )
@@ -105,11 +82,9 @@ def test_errors_are_one_line(db: str) -> None:
 
 
 def test_sla_status_and_sweep(db: str) -> None:
-    assert crm_ok("--db", db, "helpdesk", "sla", "status") == "no unfinished tickets\n"
-    crm_ok(
-        "--db",
+    assert helpdesk(db, "sla", "status") == "no unfinished tickets\n"
+    helpdesk(
         db,
-        "helpdesk",
         "ticket",
         "open",
         "Printer on fire",
@@ -118,16 +93,16 @@ def test_sla_status_and_sweep(db: str) -> None:
         "--priority",
         "urgent",
     )
-    lines = crm_ok("--db", db, "helpdesk", "sla", "status").splitlines()
+    lines = helpdesk(db, "sla", "status").splitlines()
     assert lines[0].split() == ["queue", "open", "paused", "warning", "breached", "next", "due"]
     assert lines[1].split()[:5] == ["General", "1", "0", "0", "0"]
-    assert crm_ok("--db", db, "helpdesk", "sla", "sweep").startswith("sla sweep at ")
-    rows = json.loads(crm_ok("--db", db, "helpdesk", "sla", "status", "--json"))
+    assert helpdesk(db, "sla", "sweep").startswith("sla sweep at ")
+    rows = json.loads(helpdesk(db, "sla", "status", "--json"))
     assert [(r["queue"], r["open"]) for r in rows] == [("General", 1)]
 
 
 def test_kb_search_and_suggest(db: str) -> None:
-    assert crm_ok("--db", db, "helpdesk", "kb", "search", "printer driver").split() == [
+    assert helpdesk(db, "kb", "search", "printer driver").split() == [
         "1",
         "Printer",
         "prints",
@@ -135,24 +110,24 @@ def test_kb_search_and_suggest(db: str) -> None:
         "labels",
         "(published)",
     ]
-    assert crm_ok("--db", db, "helpdesk", "kb", "search", "nothing here") == "no article found\n"
-    hits = json.loads(crm_ok("--db", db, "helpdesk", "kb", "search", "label", "--json"))
+    assert helpdesk(db, "kb", "search", "nothing here") == "no article found\n"
+    hits = json.loads(helpdesk(db, "kb", "search", "label", "--json"))
     assert [(h["id"], h["helped"]) for h in hits] == [(1, 0)]
-    crm_ok("--db", db, "helpdesk", "ticket", "open", "The label printer prints blanks")
-    assert "Printer prints blank labels" in crm_ok("--db", db, "helpdesk", "kb", "suggest", "1")
+    helpdesk(db, "ticket", "open", "The label printer prints blanks")
+    assert "Printer prints blank labels" in helpdesk(db, "kb", "suggest", "1")
 
 
 def test_report(db: str) -> None:
-    crm_ok("--db", db, "helpdesk", "ticket", "open", "Printer on fire", "--account", "1")
-    crm_ok("--db", db, "helpdesk", "ticket", "reply", "1", "On it")
-    crm_ok("--db", db, "helpdesk", "ticket", "resolve", "1")
+    helpdesk(db, "ticket", "open", "Printer on fire", "--account", "1")
+    helpdesk(db, "ticket", "reply", "1", "On it")
+    helpdesk(db, "ticket", "resolve", "1")
     import datetime as dt
 
     month = dt.datetime.now(dt.UTC).strftime("%Y-%m")
-    out = crm_ok("--db", db, "helpdesk", "report", "--month", month)
+    out = helpdesk(db, "report", "--month", month)
     assert out.splitlines()[0] == f"Service report {month}"
     assert any(line.split()[:3] == ["ann", "1", "100.0%"] for line in out.splitlines())
-    data = json.loads(crm_ok("--db", db, "helpdesk", "report", "--month", month, "--json"))
+    data = json.loads(helpdesk(db, "report", "--month", month, "--json"))
     assert data["total"]["opened"] == 1 and data["queues"][0]["name"] == "General"
 
 

@@ -26,22 +26,15 @@ def demo(*args: str, obj: CliState | None = None) -> Result:
     return run_crm("demo", *args, obj=obj)
 
 
-def test_demo_builds_the_company_and_prints_a_summary(tmp_path: Path) -> None:
+def test_the_demo_file_gets_the_leads_their_conversions_and_the_forecast(tmp_path: Path) -> None:
+    """What the sales chapters add to the core's demo (tests/test_demo.py checks the rest)."""
     result = demo("--db", str(tmp_path / "demo.db"))
     assert result.exit_code == 0, result.output
-    out = result.stdout
-    assert out.startswith(f"crm demo: a small company on sqlite:///{tmp_path / 'demo.db'}")
-    for heading in ("Records", "Pipeline by stage", "Forecast by quarter (crm forecast --period quarter)",
-                    "Reminders due (crm reminders --as USER)", "Top accounts by open pipeline", "Timeline of "):
-        assert f"\n{heading}" in out
-    assert "Northwind Analytics: 8 users in 3 teams (1 sales director, 2 sales managers, 4 sales reps, 1 support agent)" in out
-    assert re.search(r"^  opportunities +53$", out, re.M)  # 46 sample deals, 7 from converted leads
-    assert "open pipeline" in out
     assert result.stderr == ""
-    counts = demo_counts(tmp_path / "demo.db")
-    assert counts == {"user": 8, "team": 3, "account": 25, "contact": 47, "lead": 34, "opportunity": 53,
-                      "activity": counts["activity"], "note": counts["note"]}
-    assert counts["activity"] > 46 and counts["note"] > 10
+    assert "\nForecast by quarter (crm forecast --period quarter)" in result.stdout
+    assert re.search(r"^  opportunities +53$", result.stdout, re.M)  # 46 sample deals, 7 from converted leads
+    counts = demo_counts(tmp_path / "demo.db", ("account", "contact", "lead", "opportunity"))
+    assert counts == {"account": 25, "contact": 47, "lead": 34, "opportunity": 53}
 
 
 def test_the_sales_chapters_are_small_functions_of_the_story() -> None:
