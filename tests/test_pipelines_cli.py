@@ -17,22 +17,7 @@ from crmcore.workflow.conditions import OPERATORS, parse
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
-RENEWALS = """
-[pipelines.renewals]
-entity = "opportunity"
-label = "Renewals"
-stages = [
-    { name = "due", probability = 40 },
-    { name = "negotiation", probability = 70, required = ["amount"] },
-    { name = "renewed", kind = "won", probability = 100, locked = ["amount"] },
-    { name = "churned", kind = "lost" },
-]
-transitions = [
-    { from = "due", to = "negotiation" },
-    { from = "negotiation", to = "renewed", guards = ["amount >= 1000", "close_date is not null"] },
-    { from = "*", to = "churned", permission = "delete" },
-]
-"""
+RENEWALS = docgen.PIPELINE_EXAMPLE  # the example of docs/pipelines.md
 
 
 @pytest.fixture
@@ -40,7 +25,7 @@ def workdir(crm_workdir: Path, crm_factory: Any) -> Path:
     """A folder holding a crm.toml with a second opportunity pipeline (nothing is read from
     the database: the pipelines come from the settings and plugins)."""
     url = crm_factory.database_url(file=True)
-    (crm_workdir / "crm.toml").write_text(f'[crm]\ndatabase = "{url}"\n{RENEWALS}')
+    (crm_workdir / "crm.toml").write_text(f'[crm]\ndatabase = "{url}"\n\n{RENEWALS}')
     return crm_workdir
 
 
