@@ -406,6 +406,15 @@ class Reference(FieldType):
         return sa.Integer()
 
 
+def check_snake_name(kind: str, name: str) -> None:
+    """Refuse a *kind* name (``"field"``, ``"entity"``) that is not lower-case snake case.
+
+    :raises ValueError: naming the kind and the name.
+    """
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        raise ValueError(f"{kind} name {name!r} must be lower-case snake case")
+
+
 def _texts(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(values)
 
@@ -451,8 +460,7 @@ class Field:
     aliases: tuple[str, ...] = attrs.field(default=(), converter=_texts)
 
     def __attrs_post_init__(self) -> None:
-        if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
-            raise ValueError(f"field name {self.name!r} must be lower-case snake case")
+        check_snake_name("field", self.name)
         if self.name in RESERVED_NAMES:
             raise ValueError(
                 f"field name {self.name!r} is reserved (records use it: record.{self.name}); choose another name"
