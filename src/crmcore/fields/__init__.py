@@ -294,7 +294,15 @@ class Boolean(FieldType):
         return "" if value is None else ("true" if value else "false")
 
 
-def _choices(values: Iterable[str]) -> tuple[str, ...]:
+def _choices(values: tuple[Any, ...], what: str) -> tuple[str, ...]:
+    """The choices of ``Choice("a", "b")`` or ``Choice(["a", "b"])``.
+
+    :raises ValueError: when there is none, naming *what* declares them.
+    """
+    if len(values) == 1 and not isinstance(values[0], str):
+        values = tuple(values[0])
+    if not values:
+        raise ValueError(f"{what} needs at least one choice")
     return tuple(values)
 
 
@@ -308,11 +316,8 @@ class Choice(FieldType):
     operators: ClassVar[frozenset[str]] = TEXTUAL
 
     def __init__(self, *choices: str) -> None:
-        if len(choices) == 1 and not isinstance(choices[0], str):
-            choices = tuple(choices[0])
-        if not choices:
-            raise ValueError("a choice field needs at least one choice")
-        self.__attrs_init__(tuple(choices), {c.lower(): c for c in choices})
+        choices = _choices(choices, "a choice field")
+        self.__attrs_init__(choices, {c.lower(): c for c in choices})
 
     def parse(self, value: Any) -> str:
         if isinstance(value, str):
@@ -339,11 +344,8 @@ class MultiChoice(FieldType):
     sortable: ClassVar[bool] = False
 
     def __init__(self, *choices: str) -> None:
-        if len(choices) == 1 and not isinstance(choices[0], str):
-            choices = tuple(choices[0])
-        if not choices:
-            raise ValueError("a multi-choice field needs at least one choice")
-        self.__attrs_init__(tuple(choices), {c.lower(): c for c in choices})
+        choices = _choices(choices, "a multi-choice field")
+        self.__attrs_init__(choices, {c.lower(): c for c in choices})
 
     def parse(self, value: Any) -> tuple[str, ...]:
         if isinstance(value, str):
