@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 
-from crmcore.cli import main
+from crmcore.testing import crm_ok, run_crm
 
 SETTINGS = """
 [crm]
@@ -31,95 +30,83 @@ sharing = "private"
 
 
 @pytest.fixture
-def config(crm_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("CRM_DATABASE_URL", raising=False)
+def config(crm_factory: Any, crm_workdir: Path) -> str:
     url = crm_factory.database_url(file=True)
-    path = tmp_path / "crm.toml"
+    path = crm_workdir / "crm.toml"
     path.write_text(SETTINGS.format(url=url.replace("\\", "\\\\")))
-    run("--config", str(path), "db", "upgrade")
+    run_crm("--config", str(path), "db", "upgrade")
     return str(path)
 
 
-def run(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
-
-
-def ok(*args: str) -> str:
-    result = run(*args)
-    assert result.exit_code == 0, result.output
-    return result.stdout
-
-
 def test_users_get_roles_and_groups_and_are_listed(config: str) -> None:
-    assert "user boss created" in ok("--config", config, "user", "add", "boss", "--role", "manager")
-    ok("--config", config, "user", "add", "ann", "--role", "rep", "--group", "support")
-    listed = json.loads(ok("--config", config, "user", "list", "--json"))
+    assert "user boss created" in crm_ok("--config", config, "user", "add", "boss", "--role", "manager")
+    crm_ok("--config", config, "user", "add", "ann", "--role", "rep", "--group", "support")
+    listed = json.loads(crm_ok("--config", config, "user", "list", "--json"))
     assert [(u["username"], u["roles"], u["groups"]) for u in listed] == [
         ("ann", ["rep"], ["support"]), ("boss", ["manager"], []),
     ]
-    assert ok("--config", config, "user", "list").splitlines()[0] == "ann   roles: rep  groups: support"
+    assert crm_ok("--config", config, "user", "list").splitlines()[0] == "ann   roles: rep  groups: support"
 
 
 def test_a_user_without_roles_is_told_what_it_sees(config: str) -> None:
-    assert "without roles (sees only public records)" in ok("--config", config, "user", "add", "guest")
+    assert "without roles (sees only public records)" in crm_ok("--config", config, "user", "add", "guest")
 
 
 def test_records_created_with_as_are_owned_by_that_user_unless_owner_is_given(config: str) -> None:
-    ok("--config", config, "user", "add", "ann", "--role", "rep")
-    ok("--config", config, "user", "add", "bob", "--role", "rep")
-    mine = ok("--config", config, "--as", "ann", "create", "lead", "last_name=Mine").strip()
-    given = ok("--config", config, "--as", "ann", "create", "lead", "last_name=Bobs", "owner=bob").strip()
-    grouped = ok("--config", config, "create", "lead", "last_name=Shared", "owner=group:support").strip()
-    shown = {i: json.loads(ok("--config", config, "show", "lead", i, "--json")) for i in (mine, given, grouped)}
-    users = {u["username"]: u["id"] for u in json.loads(ok("--config", config, "user", "list", "--json"))}
+    crm_ok("--config", config, "user", "add", "ann", "--role", "rep")
+    crm_ok("--config", config, "user", "add", "bob", "--role", "rep")
+    mine = crm_ok("--config", config, "--as", "ann", "create", "lead", "last_name=Mine").strip()
+    given = crm_ok("--config", config, "--as", "ann", "create", "lead", "last_name=Bobs", "owner=bob").strip()
+    grouped = crm_ok("--config", config, "create", "lead", "last_name=Shared", "owner=group:support").strip()
+    shown = {i: json.loads(crm_ok("--config", config, "show", "lead", i, "--json")) for i in (mine, given, grouped)}
+    users = {u["username"]: u["id"] for u in json.loads(crm_ok("--config", config, "user", "list", "--json"))}
     assert shown[mine]["owner_id"] == users["ann"]
     assert shown[given]["owner_id"] == users["bob"]
     assert shown[grouped]["owner_group_id"] is not None
 
 
 def test_as_a_rep_list_shows_only_own_leads(config: str) -> None:
-    ok("--config", config, "user", "add", "ann", "--role", "rep")
-    ok("--config", config, "user", "add", "bob", "--role", "rep")
-    ok("--config", config, "--as", "ann", "create", "lead", "last_name=Annslead")
-    ok("--config", config, "--as", "bob", "create", "lead", "last_name=Bobslead")
-    listed = json.loads(ok("--config", config, "--as", "ann", "list", "lead", "--json"))
+    crm_ok("--config", config, "user", "add", "ann", "--role", "rep")
+    crm_ok("--config", config, "user", "add", "bob", "--role", "rep")
+    crm_ok("--config", config, "--as", "ann", "create", "lead", "last_name=Annslead")
+    crm_ok("--config", config, "--as", "bob", "create", "lead", "last_name=Bobslead")
+    listed = json.loads(crm_ok("--config", config, "--as", "ann", "list", "lead", "--json"))
     assert [r["last_name"] for r in listed] == ["Annslead"]
 
 
 def test_groups_take_users_roles_and_role_trees(config: str) -> None:
-    ok("--config", config, "user", "add", "ann", "--role", "rep")
-    out = ok("--config", config, "group", "add", "emea", "--member", "user:ann", "--member", "role-tree:manager")
+    crm_ok("--config", config, "user", "add", "ann", "--role", "rep")
+    out = crm_ok("--config", config, "group", "add", "emea", "--member", "user:ann", "--member", "role-tree:manager")
     assert out.strip() == "group emea created; members: user:ann, role-tree:manager"
-    out = ok("--config", config, "group", "add", "emea", "--member", "role:rep")
+    out = crm_ok("--config", config, "group", "add", "emea", "--member", "role:rep")
     assert out.strip() == "group emea updated; members: user:ann, role-tree:manager, role:rep"
 
 
 def test_a_malformed_member_is_one_clear_error(config: str) -> None:
-    result = run("--config", config, "group", "add", "emea", "--member", "ann")
+    result = run_crm("--config", config, "group", "add", "emea", "--member", "ann")
     assert result.exit_code != 0
     assert "expected 'user:NAME', 'role:NAME' or 'role-tree:NAME', got 'ann'" in result.stderr
     assert "Traceback" not in result.output
 
 
 def test_access_explain_names_the_rules_behind_a_decision(config: str) -> None:
-    ok("--config", config, "user", "add", "boss", "--role", "manager")
-    ok("--config", config, "user", "add", "ann", "--role", "rep")
-    ok("--config", config, "user", "add", "bob", "--role", "rep")
-    lead = ok("--config", config, "--as", "ann", "create", "lead", "last_name=Annslead").strip()
-    out = ok("--config", config, "access", "explain", "boss", "lead", lead, "--action", "update")
+    crm_ok("--config", config, "user", "add", "boss", "--role", "manager")
+    crm_ok("--config", config, "user", "add", "ann", "--role", "rep")
+    crm_ok("--config", config, "user", "add", "bob", "--role", "rep")
+    lead = crm_ok("--config", config, "--as", "ann", "create", "lead", "last_name=Annslead").strip()
+    out = crm_ok("--config", config, "access", "explain", "boss", "lead", lead, "--action", "update")
     assert out.splitlines()[0] == f"boss may update lead {lead}"
     assert "matched: the owner holds a role below the actor's (role hierarchy)" in out
-    out = ok("--config", config, "access", "explain", "bob", "lead", lead)
+    out = crm_ok("--config", config, "access", "explain", "bob", "lead", lead)
     assert out.splitlines()[0] == f"bob may not read lead {lead}"
-    decision = json.loads(ok("--config", config, "access", "explain", "bob", "lead", lead, "--json"))
+    decision = json.loads(crm_ok("--config", config, "access", "explain", "bob", "lead", lead, "--json"))
     assert decision["allowed"] is False and decision["chain"][-1] == "no grant matches this record"
 
 
 def test_role_changes_show_on_the_next_command(config: str) -> None:
-    ok("--config", config, "user", "add", "ann", "--role", "rep")
-    ok("--config", config, "user", "add", "bob", "--role", "rep")
-    ok("--config", config, "--as", "bob", "create", "lead", "last_name=Bobslead")
-    assert json.loads(ok("--config", config, "--as", "ann", "list", "lead", "--json")) == []
-    assert "ann holds: manager" in ok("--config", config, "user", "roles", "ann", "--add", "manager", "--remove", "rep")
-    assert [r["last_name"] for r in json.loads(ok("--config", config, "--as", "ann", "list", "lead", "--json"))] == ["Bobslead"]
+    crm_ok("--config", config, "user", "add", "ann", "--role", "rep")
+    crm_ok("--config", config, "user", "add", "bob", "--role", "rep")
+    crm_ok("--config", config, "--as", "bob", "create", "lead", "last_name=Bobslead")
+    assert json.loads(crm_ok("--config", config, "--as", "ann", "list", "lead", "--json")) == []
+    assert "ann holds: manager" in crm_ok("--config", config, "user", "roles", "ann", "--add", "manager", "--remove", "rep")
+    assert [r["last_name"] for r in json.loads(crm_ok("--config", config, "--as", "ann", "list", "lead", "--json"))] == ["Bobslead"]

@@ -168,6 +168,8 @@ def test_select_follows_paths_of_several_references(world: dict[str, Any]) -> No
 def test_select_groups_and_aggregates_money_exactly_per_currency(world: dict[str, Any]) -> None:
     with world["crm"].unit_of_work("rep") as uow:
         rows = uow.select("opportunity").group_by("account_id.name").aggregate(sum=["amount"], max=["name"])
+        # grouping in aggregate(), as a query does, is the same
+        assert uow.select("opportunity").aggregate(group_by=["account_id.name"], sum=["amount"], max=["name"]) == rows
     assert rows == [
         {"account_id.name": "Acme", "amount_currency": "EUR", "count": 1, "sum_amount": Money(D("100.10"), "EUR"),
          "max_name": "Opp1"},

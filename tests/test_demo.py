@@ -10,40 +10,23 @@ import importlib.resources
 import io
 import re
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from crmcore import Crm, PluginInfo, create_app, hookimpl
-from crmcore.cli import CliState, main
-from crmcore.demo import CHAPTERS, Story, read_data, tell
-from crmcore.testing import CrmFactory
+from crmcore import PluginInfo, create_app, hookimpl
+from crmcore.cli import CliState
+from crmcore.demo import CHAPTERS, read_data, tell
+from crmcore.testing import CrmFactory, ToldStory, demo_counts, run_crm, tell_story
 from crmcore.workflow.actions import manager_of
 
-
-@pytest.fixture(autouse=True)
-def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("CRM_DATABASE_URL", raising=False)
-    monkeypatch.delenv("CRM_PLUGINS", raising=False)
+pytestmark = pytest.mark.usefixtures("crm_workdir")
 
 
 def demo(*args: str, obj: CliState | None = None) -> Result:
-    return CliRunner().invoke(main, ["demo", *args], obj=obj, catch_exceptions=False)
-
-
-def _counts(path: Path) -> dict[str, int]:
-    connection = sqlite3.connect(path)
-    try:
-        return {
-            table: connection.execute(f"SELECT count(*) FROM crm_{table}").fetchone()[0]  # noqa: S608 - fixed names
-            for table in ("user", "team", "account", "contact", "lead", "opportunity", "activity", "note")
-        }
-    finally:
-        connection.close()
+    return run_crm("demo", *args, obj=obj)
 
 
 #: The core's story alone (the sales plugin's chapters are tested in plugins/sales/tests).
@@ -75,7 +58,7 @@ def test_demo_builds_the_company_and_prints_a_summary(tmp_path: Path) -> None:
     assert re.search(r"^  opportunities +46$", out, re.M)  # the sample deals
     assert "open pipeline" in out
     assert result.stderr == ""
-    counts = _counts(tmp_path / "demo.db")
+    counts = demo_counts(tmp_path / "demo.db")
     assert counts == {"user": 8, "team": 3, "account": 20, "contact": 41, "lead": 0, "opportunity": 46,
                       "activity": counts["activity"], "note": counts["note"]}
     assert counts["activity"] > 46 and counts["note"] > 10
@@ -84,18 +67,18 @@ def test_demo_builds_the_company_and_prints_a_summary(tmp_path: Path) -> None:
 def test_the_default_demo_file_is_crm_demo_db_and_a_rerun_replaces_it() -> None:
     assert demo().exit_code == 0
     assert demo().exit_code == 0
-    assert _counts(Path("crm-demo.db"))["account"] == 25  # not 50
+    assert demo_counts(Path("crm-demo.db"))["account"] == 25  # not 50
 
 
 def test_the_demo_ignores_the_root_database_option(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["--db", "sqlite:///elsewhere.db", "demo", "--db", "d.db"], catch_exceptions=False)
+    result = run_crm("--db", "sqlite:///elsewhere.db", "demo", "--db", "d.db")
     assert result.exit_code == 0, result.output
     assert Path("d.db").exists() and not Path("elsewhere.db").exists()
 
 
 def test_the_demo_accepts_an_sqlite_url() -> None:
     assert demo("--db", "sqlite:///url.db").exit_code == 0
-    assert _counts(Path("url.db"))["opportunity"] >= 46
+    assert demo_counts(Path("url.db"))["opportunity"] >= 46
 
 
 @pytest.mark.parametrize("content", [b"precious notes\n", None])
@@ -126,7 +109,7 @@ def test_plugins_tell_their_chapter_after_the_core_and_before_the_summary(tmp_pa
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert out.index("Notes: ") < out.index("Service: 1 complaint noted") < out.index("Worker: ") < out.index("\nRecords")
-    assert _counts(Path("p.db"))["note"] > 0
+    assert demo_counts(Path("p.db"))["note"] > 0
 
 
 def test_the_demo_uses_the_settings_file_but_not_its_database(tmp_path: Path) -> None:
@@ -195,23 +178,12 @@ def test_the_sample_data_ships_with_the_package_and_its_provenance() -> None:
 TODAY = dt.date(2026, 3, 2)
 
 
-Told = tuple[Crm, Story, list[str]]
-
-
 @pytest.fixture(scope="module")
-def told(crm_database_url: str, tmp_path_factory: pytest.TempPathFactory, _crm_schema_pool: Any) -> Iterator[Told]:
+def told(crm_module_factory: CrmFactory) -> ToldStory:
     """The core's story told once on the database under test, for the tests that only read it."""
-    factory = CrmFactory(crm_database_url, tmp_path_factory, _crm_schema_pool)
-    try:
-        crm = factory(settings=CORE_ONLY)
-        lines: list[str] = []
-        story = tell(crm, echo=lines.append, today=TODAY)
-        yield crm, story, lines
-    finally:
-        factory.close()
+    return tell_story(crm_module_factory(settings=CORE_ONLY), today=TODAY)
 
-
-def test_the_role_tree_gives_each_rep_the_manager_of_their_team(told: Told) -> None:
+def test_the_role_tree_gives_each_rep_the_manager_of_their_team(told: ToldStory) -> None:
     crm, story, lines = told
     assert story.managers == {"dana": None, "marco": "dana", "priya": "dana", "sam": "marco", "lena": "marco",
                               "tom": "priya", "aiko": "priya", "chris": None}

@@ -9,51 +9,28 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 
 from crmcore import create_app, docgen
-from crmcore.cli import main
 from crmcore.settings import Settings
+from crmcore.testing import run_crm
 from crmcore.workflow.conditions import OPERATORS, parse
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
-RENEWALS = """
-[pipelines.renewals]
-entity = "opportunity"
-label = "Renewals"
-stages = [
-    { name = "due", probability = 40 },
-    { name = "negotiation", probability = 70, required = ["amount"] },
-    { name = "renewed", kind = "won", probability = 100, locked = ["amount"] },
-    { name = "churned", kind = "lost" },
-]
-transitions = [
-    { from = "due", to = "negotiation" },
-    { from = "negotiation", to = "renewed", guards = ["amount >= 1000", "close_date is not null"] },
-    { from = "*", to = "churned", permission = "delete" },
-]
-"""
+RENEWALS = docgen.PIPELINE_EXAMPLE  # the example of docs/pipelines.md
 
 
 @pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, crm_factory: Any) -> Path:
+def workdir(crm_workdir: Path, crm_factory: Any) -> Path:
     """A folder holding a crm.toml with a second opportunity pipeline (nothing is read from
     the database: the pipelines come from the settings and plugins)."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("CRM_DATABASE_URL", raising=False)
-    monkeypatch.delenv("CRM_PLUGINS", raising=False)
     url = crm_factory.database_url(file=True)
-    (tmp_path / "crm.toml").write_text(f'[crm]\ndatabase = "{url}"\n{RENEWALS}')
-    return tmp_path
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+    (crm_workdir / "crm.toml").write_text(f'[crm]\ndatabase = "{url}"\n\n{RENEWALS}')
+    return crm_workdir
 
 
 def test_pipelines_lists_name_entity_stage_count_and_default(workdir: Path) -> None:
-    result = run("pipelines")
+    result = run_crm("pipelines")
 
     assert result.exit_code == 0, result.output
     rows = [line.split() for line in result.stdout.splitlines()]
@@ -66,7 +43,7 @@ def test_pipelines_lists_name_entity_stage_count_and_default(workdir: Path) -> N
 
 
 def test_pipelines_json_lists_the_same(workdir: Path) -> None:
-    result = run("pipelines", "--json")
+    result = run_crm("pipelines", "--json")
 
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
@@ -76,7 +53,7 @@ def test_pipelines_json_lists_the_same(workdir: Path) -> None:
 
 
 def test_pipelines_show_prints_stages_transitions_guards_and_fields(workdir: Path) -> None:
-    result = run("pipelines", "show", "renewals")
+    result = run_crm("pipelines", "show", "renewals")
 
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
@@ -97,7 +74,7 @@ def test_pipelines_show_prints_stages_transitions_guards_and_fields(workdir: Pat
 
 
 def test_pipelines_show_json_gives_the_whole_pipeline(workdir: Path) -> None:
-    result = run("pipelines", "show", "renewals", "--json")
+    result = run_crm("pipelines", "show", "renewals", "--json")
 
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -112,7 +89,7 @@ def test_pipelines_show_json_gives_the_whole_pipeline(workdir: Path) -> None:
 
 @pytest.mark.parametrize("args", [("show", "renewal"), ("show", "renewal", "--json")])
 def test_an_unknown_pipeline_is_one_line_naming_the_known_ones(workdir: Path, args: tuple[str, ...]) -> None:
-    result = run("pipelines", *args)
+    result = run_crm("pipelines", *args)
 
     assert result.exit_code == 1
     assert result.stdout == ""

@@ -173,6 +173,13 @@ def test_hook_asking_for_an_argument_the_spec_lacks_is_named(crm_factory):
         crm_factory([odd])
 
 
+def refused(crm_factory, hook: str, function: types.FunctionType) -> PluginError:
+    """The error that stops an app with a plugin ``old`` implementing *hook* as *function*."""
+    with pytest.raises(PluginError) as info:
+        crm_factory([plugin("old", **{hook: function})])
+    return info.value
+
+
 @pytest.mark.parametrize(("hook", "function", "replacement"), [
     ("crm_before_update_many", lambda entity, items: None, "crm_before_update(uow, entity, items: list[tuple[Record, dict]])"),
     ("crm_after_update_many", lambda entity, items: None, "crm_after_update(uow, entity, items: list[tuple[Record, Record, dict]])"),
@@ -181,14 +188,12 @@ def test_hook_asking_for_an_argument_the_spec_lacks_is_named(crm_factory):
     ("crm_records_moved", lambda entity, moves: None, "crm_after_move(uow, entity, moves:"),
 ])
 def test_a_retired_record_hook_is_refused_with_its_replacement(crm_factory, hook, function, replacement):
-    old = plugin("old", **{hook: function})
-    with pytest.raises(PluginError) as info:
-        crm_factory([old])
-    message = str(info.value)
+    error = refused(crm_factory, hook, function)
+    message = str(error)
     assert f"plugin 'old' implements {hook!r}, which is gone" in message
     assert replacement in message
     assert "Migrating to batch-shaped record hooks" in message
-    assert (info.value.plugin, info.value.hook) == ("old", hook)
+    assert (error.plugin, error.hook) == ("old", hook)
 
 
 @pytest.mark.parametrize(("hook", "function", "former"), [
@@ -201,10 +206,7 @@ def test_a_retired_record_hook_is_refused_with_its_replacement(crm_factory, hook
     ("crm_before_move", lambda record, transition: None, "record, transition"),
 ])
 def test_a_record_hook_with_its_former_per_record_signature_is_refused(crm_factory, hook, function, former):
-    old = plugin("old", **{hook: function})
-    with pytest.raises(PluginError) as info:
-        crm_factory([old])
-    message = str(info.value)
+    message = str(refused(crm_factory, hook, function))
     assert f"plugin 'old' implements {hook!r} with the former per-record argument(s) {former}" in message
     assert f"the hook is batch-shaped now: {hook}(uow, entity, " in message
     assert "docs/plugin-guide.md" in message

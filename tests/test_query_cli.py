@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from crmcore import PluginInfo, hookimpl
-from crmcore.cli import CliState, main
+from crmcore.cli import CliState
 from crmcore.fields import Choice, Date, Field
+from crmcore.testing import crm_fails, crm_ok, run_crm
 
 ACCOUNTS = [
     dict(name="Alpha", industry="Retail", annual_revenue="100.00", status="won", signed_on="2026-01-10", employees=90, region="north", priority=1),
@@ -50,11 +51,8 @@ class SalesPlugin:
 
 
 @pytest.fixture(autouse=True)
-def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("CRM_DATABASE_URL", raising=False)
-    monkeypatch.delenv("CRM_PLUGINS", raising=False)
-    (tmp_path / "crm.toml").write_text(SETTINGS)
+def _in_tmp(crm_workdir: Path) -> None:
+    (crm_workdir / "crm.toml").write_text(SETTINGS)
 
 
 @pytest.fixture
@@ -70,22 +68,15 @@ def db(crm_factory: Any) -> str:
 
 
 def crm(db: str, *args: str) -> Result:
-    return CliRunner().invoke(main, ["--db", db, *args], obj=CliState(plugins=[SalesPlugin()]), catch_exceptions=False)
+    return run_crm("--db", db, *args, obj=CliState(plugins=[SalesPlugin()]))
 
 
 def ok(db: str, *args: str) -> str:
-    result = crm(db, *args)
-    assert result.exit_code == 0, result.output
-    return result.stdout
+    return crm_ok("--db", db, *args, obj=CliState(plugins=[SalesPlugin()]))
 
 
 def fails(db: str, *args: str) -> str:
-    result = crm(db, *args)
-    assert result.exit_code != 0, result.output
-    assert "Traceback" not in result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    return lines[-1]
+    return crm_fails("--db", db, *args, obj=CliState(plugins=[SalesPlugin()]))
 
 
 # -- crm list ------------------------------------------------------------------------------------

@@ -364,11 +364,17 @@ def test_schedule_reminder_in_days_reminds_the_activity_owner(crm_factory: Any) 
     assert all(dt.timedelta(days=2, hours=23) < r.remind_at - NOW < dt.timedelta(days=3, hours=1) for r in reminders)
 
 
-def test_a_missing_role_at_run_time_names_the_rule(crm_factory: Any) -> None:
+@pytest.mark.parametrize(("assignee", "message"), [
+    ("role:auditor", "no role named 'auditor' (assignee 'role:auditor'); create the role or change the rule"),
+    ("user:ghost", "no user named 'ghost' (assignee 'user:ghost'); add the user or change the rule"),
+    ("group:audit", "no group named 'audit' (assignee 'group:audit'); create the group or change the rule"),
+])
+def test_a_missing_assignee_at_run_time_names_the_rule(crm_factory: Any, assignee: str, message: str) -> None:
     crm = app_with(crm_factory, [{"name": "ask", "entity": "opportunity", "on": "created",
-                                  "then": [{"action": "notify", "to": ["role:auditor"], "message": "m"}]}])
-    with crm.unit_of_work("rep1") as uow, pytest.raises(CrmError, match="rule 'ask': no role named 'auditor'"):
+                                  "then": [{"action": "notify", "to": [assignee], "message": "m"}]}])
+    with crm.unit_of_work("rep1") as uow, pytest.raises(CrmError) as raised:
         uow.create("opportunity", name="X")
+    assert f"rule 'ask': {message}" in str(raised.value)
 
 
 class Stamp:

@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from click.testing import CliRunner, Result
 
 from crmcore import create_app
-from crmcore.cli import main
 from crmcore.security.admin import add_user
+from crmcore.testing import run_crm
 
 SECURITY = """
 [security.profiles.everything]
@@ -27,18 +26,10 @@ rep = { parent = "manager", profiles = ["everything"] }
 
 
 @pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("CRM_DATABASE_URL", raising=False)
-    monkeypatch.delenv("CRM_PLUGINS", raising=False)
-    return tmp_path
-
-
-@pytest.fixture
-def db(crm_factory: Any, workdir: Path) -> str:
+def db(crm_factory: Any, crm_workdir: Path) -> str:
     url: str = crm_factory.database_url(file=True)
-    write(workdir, url)
-    crm = create_app(str(workdir / "crm.toml"))
+    write(crm_workdir, url)
+    crm = create_app(str(crm_workdir / "crm.toml"))
     try:
         crm.create_schema()
         with crm.unit_of_work() as uow:
@@ -50,16 +41,12 @@ def db(crm_factory: Any, workdir: Path) -> str:
     return url
 
 
-def write(workdir: Path, url: str, rules: str = "") -> None:
-    (workdir / "crm.toml").write_text(f'[crm]\ndatabase = "{url}"\n{SECURITY}\n{rules}')
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+def write(crm_workdir: Path, url: str, rules: str = "") -> None:
+    (crm_workdir / "crm.toml").write_text(f'[crm]\ndatabase = "{url}"\n{SECURITY}\n{rules}')
 
 
 def test_rules_check_lists_what_it_checked(db: str) -> None:
-    result = run("rules", "check")
+    result = run_crm("rules", "check")
 
     assert result.exit_code == 0, result.output
     assert "2 pipeline(s) checked: lead, sales" in result.stdout
@@ -67,11 +54,11 @@ def test_rules_check_lists_what_it_checked(db: str) -> None:
     assert result.stdout.rstrip().endswith("ok")
 
 
-def test_rules_check_names_the_rule_and_the_unknown_field(workdir: Path, db: str) -> None:
-    write(workdir, db, '[[rules]]\nname = "big"\nentity = "opportunity"\non = "created"\nwhen = "amout > 5"\n'
+def test_rules_check_names_the_rule_and_the_unknown_field(crm_workdir: Path, db: str) -> None:
+    write(crm_workdir, db, '[[rules]]\nname = "big"\nentity = "opportunity"\non = "created"\nwhen = "amout > 5"\n'
                        'then = [{ action = "add_tag", tag = "big" }]\n')
 
-    result = run("rules", "check")
+    result = run_crm("rules", "check")
 
     assert result.exit_code == 1
     assert "Traceback" not in result.output
@@ -83,31 +70,31 @@ def test_rules_check_names_the_rule_and_the_unknown_field(workdir: Path, db: str
     ('on = "stage_entered:rfp"\nthen = [{ action = "add_tag", tag = "x" }]', "unknown stage 'rfp'"),
     ('on = "created"\nthen = [{ action = "fax" }]', "unknown action 'fax'"),
 ])
-def test_rules_check_names_unknown_stages_and_actions(workdir: Path, db: str, rule: str, message: str) -> None:
-    write(workdir, db, f'[[rules]]\nname = "r"\nentity = "opportunity"\n{rule}\n')
+def test_rules_check_names_unknown_stages_and_actions(crm_workdir: Path, db: str, rule: str, message: str) -> None:
+    write(crm_workdir, db, f'[[rules]]\nname = "r"\nentity = "opportunity"\n{rule}\n')
 
-    result = run("rules", "check")
+    result = run_crm("rules", "check")
 
     assert result.exit_code == 1 and "rule 'r'" in result.stderr and message in result.stderr
 
 
-def test_rules_check_names_roles_the_database_lacks(workdir: Path, db: str) -> None:
-    write(workdir, db, '[[rules]]\nname = "ask"\nentity = "opportunity"\non = "created"\n'
+def test_rules_check_names_roles_the_database_lacks(crm_workdir: Path, db: str) -> None:
+    write(crm_workdir, db, '[[rules]]\nname = "ask"\nentity = "opportunity"\non = "created"\n'
                        'then = [{ action = "notify", message = "m", to = ["role:auditor"] }]\n')
 
-    result = run("rules", "check")
+    result = run_crm("rules", "check")
 
     assert result.exit_code == 1
     assert "error: rule 'ask' then[0] (notify): no role named 'auditor' in the database" in result.stderr
 
 
 def test_rules_list_shows_each_rule_and_its_origin(db: str) -> None:
-    result = run("rules", "list")
+    result = run_crm("rules", "list")
 
     assert result.exit_code == 0
     assert "guided_selling_review [core.rules]" in result.stdout
     assert "opportunity on stage_entered:rfp_received when amount > 50000 then create_activity, schedule_reminder" in result.stdout
-    [row] = json.loads(run("rules", "list", "--json").stdout)
+    [row] = json.loads(run_crm("rules", "list", "--json").stdout)
     assert row["then"][0]["action"] == "create_activity" and row["enabled"] is True
 
 
@@ -124,7 +111,7 @@ def counts(url: str) -> dict[str, int]:
 def test_rules_simulate_prints_what_would_happen_and_writes_nothing(db: str) -> None:
     before = counts(db)
 
-    result = run("--as", "rep1", "rules", "simulate", "opportunity", "name=Big", "amount=60000", "--stage", "rfp_received")
+    result = run_crm("--as", "rep1", "rules", "simulate", "opportunity", "name=Big", "amount=60000", "--stage", "rfp_received")
 
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
@@ -137,7 +124,7 @@ def test_rules_simulate_prints_what_would_happen_and_writes_nothing(db: str) -> 
 
 
 def test_rules_simulate_says_when_nothing_fires(db: str) -> None:
-    result = run("rules", "simulate", "opportunity", "amount=100", "--stage", "rfp_received", "--all")
+    result = run_crm("rules", "simulate", "opportunity", "amount=100", "--stage", "rfp_received", "--all")
 
     assert result.exit_code == 0
     assert result.stdout.splitlines()[0] == "no rule fires on stage_entered:rfp_received for this opportunity"
@@ -145,7 +132,7 @@ def test_rules_simulate_says_when_nothing_fires(db: str) -> None:
 
 
 def test_rules_simulate_json(db: str) -> None:
-    result = run("rules", "simulate", "opportunity", "amount=70000", "--event", "stage_entered:rfp_received",
+    result = run_crm("rules", "simulate", "opportunity", "amount=70000", "--event", "stage_entered:rfp_received",
                  "--stage", "rfp_received", "--json")
 
     [firing] = json.loads(result.stdout)
@@ -154,7 +141,7 @@ def test_rules_simulate_json(db: str) -> None:
 
 
 def test_rules_simulate_refuses_bad_values_in_one_line(db: str) -> None:
-    result = run("rules", "simulate", "opportunity", "amount=lots")
+    result = run_crm("rules", "simulate", "opportunity", "amount=lots")
 
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert result.stderr.startswith("error: ") and "amount" in result.stderr

@@ -25,6 +25,7 @@ from crmcore import (
     ValidationError,
     hookimpl,
 )
+from crmcore.errors import missing_reference
 from crmcore.fields import DateTime, MoneyType, MultiChoice, Reference, String
 
 D = decimal.Decimal
@@ -310,6 +311,7 @@ def test_reference_to_a_missing_record_is_a_clear_error(crm):
         uow.create("contact", last_name="Lovelace", account_id=999)
     assert info.value.messages == {"account_id": ["no account with id 999; create it first or correct the id"]}
     assert str(info.value) == "contact: account_id: no account with id 999; create it first or correct the id"
+    assert missing_reference("account", 999) == info.value.messages["account_id"][0]  # for plugins' own checks
 
 
 def test_update_to_a_missing_reference_is_refused(crm):

@@ -162,20 +162,25 @@ def test_a_phase_plugin_inserts_a_stage_and_guards_the_shortcut(crm_factory):
         assert _walk(uow, big, "legal_review", "final_stage").stage == "final_stage"
 
 
-def test_a_transition_can_require_a_permission(crm_factory):
-    class Closing:
-        PLUGIN = PluginInfo(name="closing")
+class Closing:
+    """Winning a sales deal needs the permission ``closing.opportunity.win``."""
 
-        @hookimpl
-        def crm_permissions(self):
-            return ["closing.opportunity.win"]
+    PLUGIN = PluginInfo(name="closing")
 
-        @hookimpl
-        def crm_extend_pipeline(self, pipeline):
-            if pipeline.name == "sales":
-                pipeline.remove_transition("final_stage", "won")
-                pipeline.add_transition("final_stage", "won", permission="closing.opportunity.win")
+    @hookimpl
+    def crm_permissions(self):
+        return ["closing.opportunity.win"]
 
+    @hookimpl
+    def crm_extend_pipeline(self, pipeline):
+        if pipeline.name == "sales":
+            pipeline.remove_transition("final_stage", "won")
+            pipeline.add_transition("final_stage", "won", permission="closing.opportunity.win")
+
+
+@pytest.fixture
+def closing(crm_factory):
+    """An app with :class:`Closing`, a boss who may win deals and a rep who may not."""
     security = {
         "profiles": {
             "rep": {"privileges": {"opportunity": "all"}},
@@ -188,6 +193,11 @@ def test_a_transition_can_require_a_permission(crm_factory):
         admin.add_user(uow, "rep", roles=["rep"])
         admin.add_user(uow, "boss", roles=["boss"])
         uow.commit()
+    return crm
+
+
+def test_a_transition_can_require_a_permission(closing):
+    crm = closing
     with crm.unit_of_work("rep") as uow:
         deal = _walk(uow, uow.create("opportunity", name="Deal", amount="10 EUR", close_date="2026-12-01"),
                      "identification", "qualification", "rfp_received", "quotation_sent", "final_stage")
@@ -196,6 +206,20 @@ def test_a_transition_can_require_a_permission(crm_factory):
         uow.move("opportunity", deal.id, "won")
     with crm.unit_of_work("boss") as uow:
         assert uow.move("opportunity", deal.id, "won").stage == "won"
+
+
+def test_a_new_record_in_a_stage_needs_the_permission_of_a_transition_into_it(closing):
+    won = {"name": "Deal", "stage": "won", "amount": "10 EUR", "close_date": "2026-12-01"}
+
+    with closing.unit_of_work("rep") as uow, pytest.raises(ValidationError) as caught:
+        uow.create("opportunity", **won)
+    with closing.unit_of_work("boss") as uow:
+        assert uow.create("opportunity", **won).stage == "won"
+
+    assert caught.value.messages["stage"] == [
+        "a new opportunity cannot start in stage 'won': no transition into it admits it "
+        "(final_stage -> won: rep lacks permission 'closing.opportunity.win')"
+    ]
 
 
 def test_a_plugin_can_veto_a_move_before_it_happens(crm_factory):

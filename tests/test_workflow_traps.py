@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from crmcore import ConfigError, PluginInfo, TransitionError, ValidationError, hookimpl
-from crmcore.security import admin
 from crmcore.transfer import import_rows
 from crmcore.workflow.pipelines import (
     PipelineBuilder,
@@ -28,14 +27,9 @@ def builder() -> PipelineBuilder:
 class Extend:
     """A phase plugin calling *change* with the ``sales`` pipeline's builder."""
 
-    def __init__(self, name: str, change: Any, permissions: tuple[str, ...] = ()) -> None:
+    def __init__(self, name: str, change: Any) -> None:
         self.PLUGIN = PluginInfo(name=name)
         self.change = change
-        self.permissions = list(permissions)
-
-    @hookimpl
-    def crm_permissions(self) -> list[str]:
-        return self.permissions
 
     @hookimpl
     def crm_extend_pipeline(self, pipeline: PipelineBuilder) -> None:
@@ -230,36 +224,6 @@ def test_a_guard_reading_a_referenced_record_holds_for_a_new_record(crm_factory)
         assert uow.create("opportunity", name="A", account_id=bank.id, **won).stage == "won"
         with pytest.raises(ValidationError, match=r"guard \"account.industry = 'Banking'\" failed \(account.industry = 'Retail'\)"):
             uow.create("opportunity", name="B", account_id=shop.id, **won)
-
-
-def test_a_new_record_in_a_stage_needs_the_permission_of_a_transition_into_it(crm_factory):
-    def closing(pipeline: PipelineBuilder) -> None:
-        pipeline.remove_transition("final_stage", "won")
-        pipeline.add_transition("final_stage", "won", permission="closing.opportunity.win")
-
-    security = {
-        "profiles": {
-            "rep": {"privileges": {"opportunity": "all"}},
-            "boss": {"privileges": {"opportunity": ["all", "closing.opportunity.win"]}},
-        },
-        "roles": {"boss": {"profiles": ["boss"]}, "rep": {"parent": "boss", "profiles": ["rep"]}},
-    }
-    crm = crm_factory(plugins=[Extend("closing", closing, ("closing.opportunity.win",))], security=security)
-    with crm.unit_of_work() as uow:
-        admin.add_user(uow, "rep", roles=["rep"])
-        admin.add_user(uow, "boss", roles=["boss"])
-        uow.commit()
-    won = {"name": "Deal", "stage": "won", "amount": "10 EUR", "close_date": "2026-12-01"}
-
-    with crm.unit_of_work("rep") as uow, pytest.raises(ValidationError) as caught:
-        uow.create("opportunity", **won)
-    with crm.unit_of_work("boss") as uow:
-        assert uow.create("opportunity", **won).stage == "won"
-
-    assert caught.value.messages["stage"] == [
-        "a new opportunity cannot start in stage 'won': no transition into it admits it "
-        "(final_stage -> won: rep lacks permission 'closing.opportunity.win')"
-    ]
 
 
 def test_an_import_rejects_the_rows_no_transition_admits_into_their_stage(crm_factory):

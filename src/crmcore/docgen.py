@@ -123,6 +123,24 @@ def entity_reference(registry: Registry, *, title: str = "Entity reference") -> 
     return "\n".join(parts).rstrip("\n") + "\n"
 
 
+#: The pipeline declared in settings that the reference shows (the tests run it).
+PIPELINE_EXAMPLE = """\
+[pipelines.renewals]
+entity = "opportunity"
+label = "Renewals"
+stages = [
+    { name = "due", probability = 40 },
+    { name = "negotiation", probability = 70, required = ["amount"] },
+    { name = "renewed", kind = "won", probability = 100, locked = ["amount"] },
+    { name = "churned", kind = "lost" },
+]
+transitions = [
+    { from = "due", to = "negotiation" },
+    { from = "negotiation", to = "renewed", guards = ["amount >= 1000", "close_date is not null"] },
+    { from = "*", to = "churned", permission = "delete" },
+]
+"""
+
 _PIPELINE_RULES = """\
 A pipeline is data: the stages a record of one entity type goes through (each with a
 probability, a kind `open`, `won` or `lost`, fields required to enter it and fields locked
@@ -170,21 +188,7 @@ A `[pipelines.<name>]` table with the name of a plugin's pipeline replaces it; p
 still extend it. Every key is checked at start-up, guards against the entity's fields.
 
 ```toml
-[pipelines.renewals]
-entity = "opportunity"
-label = "Renewals"
-stages = [
-    { name = "due", probability = 40 },
-    { name = "negotiation", probability = 70, required = ["amount"] },
-    { name = "renewed", kind = "won", probability = 100, locked = ["amount"] },
-    { name = "churned", kind = "lost" },
-]
-transitions = [
-    { from = "due", to = "negotiation" },
-    { from = "negotiation", to = "renewed", guards = ["amount >= 1000"] },
-    { from = "*", to = "churned" },
-]
-```
+{PIPELINE_EXAMPLE}```
 
 An entity with several pipelines needs a `pipeline` field; a record names the pipeline it
 follows there (the one marked `default = true`, else the first, when it names none).
@@ -223,7 +227,7 @@ def pipeline_reference(pipelines: Sequence[Pipeline], *, title: str = "Pipelines
     for pipeline in pipelines:
         defaults.setdefault(pipeline.entity, pipeline)
     parts = [f"# {title}", "", f"<!-- Generated from the pipelines by `{PIPELINES_COMMAND}`; do not edit by hand. -->", "",
-             _PIPELINE_RULES]
+             _PIPELINE_RULES.replace("{PIPELINE_EXAMPLE}", PIPELINE_EXAMPLE)]
     parts += [render_pipeline(p, default=defaults[p.entity] is p) for p in pipelines]
     return "\n".join(parts).rstrip("\n") + "\n"
 

@@ -21,6 +21,7 @@ __all__ = [
     "ReferenceError",
     "TransitionError",
     "ValidationError",
+    "missing_reference",
 ]
 
 
@@ -111,6 +112,18 @@ class ValidationError(CrmError, ValueError):
 
 class ReferenceError(ValidationError):  # noqa: A001 - deliberate, namespaced as crmcore.errors
     """A reference names a record that does not exist, or a delete would orphan references."""
+
+
+def missing_reference(entity: str, record_id: Any) -> str:
+    """The message of a :class:`ReferenceError` for a reference to record *record_id* of
+    *entity* that does not exist, or that the actor may not read: the two read alike, so an
+    actor learns nothing of records it may not read. A plugin checking a reference itself
+    raises ``ReferenceError({field: [missing_reference(entity, record_id)]}, entity=...)``.
+
+    >>> missing_reference("account", 42)
+    'no account with id 42; create it first or correct the id'
+    """
+    return f"no {entity} with id {record_id}; create it first or correct the id"
 
 
 class PermissionDeniedError(CrmError):

@@ -9,7 +9,6 @@ export columns, the reference docs.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +21,7 @@ from crmcore.fields import (
     Field,
     Integer,
     Reference,
+    check_snake_name,
     field_type_from_spec,
 )
 
@@ -86,8 +86,7 @@ class EntityType:
     _by_name: dict[str, Field] = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
-        if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
-            raise ValueError(f"entity name {self.name!r} must be lower-case snake case")
+        check_snake_name("entity", self.name)
         if not self.label:
             object.__setattr__(self, "label", self.name.replace("_", " ").capitalize())
         if not self.plural:

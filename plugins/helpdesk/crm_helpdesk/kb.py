@@ -1,15 +1,23 @@
 """The knowledge base: full-text search over articles, suggestions for tickets, and how many
 tickets each article helped resolve.
 
-The search index lives in the database, beside ``helpdesk_kb_article``:
+The search index lives in the database, beside ``helpdesk_kb_article``, one index for each set
+of searched fields a searcher may see (title and body, the title alone, the body alone):
 
-- on SQLite, an FTS5 table ``helpdesk_kb_article_fts`` over the article's title and body
-  (external content, Porter stemming), kept in sync by three triggers;
-- on PostgreSQL, a GIN index over ``to_tsvector('english', title || ' ' || body)``.
+- on SQLite, FTS5 tables (external content, Porter stemming) ``helpdesk_kb_article_fts`` over
+  the title and body, ``helpdesk_kb_article_title_fts`` and ``helpdesk_kb_article_body_fts``,
+  each kept in sync by three triggers;
+- on PostgreSQL, GIN indexes over ``to_tsvector('english', title || ' ' || body)``, over the
+  title's and over the body's.
 
-The plugin's migration creates it; :func:`ensure_search_index` (run by the seed, after every
-``crm db upgrade`` and :meth:`~crmcore.Crm.create_schema`) creates what is missing and rebuilds
-the SQLite index when its triggers had to be made again.
+A search matches and ranks on the fields the searcher sees, and only on them: a hidden field's
+words match nothing, and its length does not weigh in the rank (FTS5's ``bm25`` normalises by
+the length of every column of its table, so a searcher who may not see the body searches the
+title's own table; PostgreSQL's ``ts_rank`` reads the document of the visible fields).
+
+The plugin's migrations create the indexes; :func:`ensure_search_index` (run by the seed, after
+every ``crm db upgrade`` and :meth:`~crmcore.Crm.create_schema`) creates what is missing and
+rebuilds an SQLite index when its triggers had to be made again.
 
 Every search is one SQL statement: the text match, the actor's read predicate (the access
 restriction of the plugin lets only authors and publishers see unpublished articles) and the
@@ -39,9 +47,12 @@ if TYPE_CHECKING:
 __all__ = [
     "FTS_TABLE",
     "PG_INDEX",
+    "SEARCH_SETS",
     "Hit",
     "ensure_search_index",
+    "fts_table",
     "helped_counts",
+    "pg_index",
     "search",
     "search_index_ddl",
     "suggest",
@@ -50,10 +61,12 @@ __all__ = [
 ARTICLE_TABLE = "helpdesk_kb_article"
 FTS_TABLE = "helpdesk_kb_article_fts"
 PG_INDEX = "ix_helpdesk_kb_article_search"
-_TRIGGERS = (f"{FTS_TABLE}_insert", f"{FTS_TABLE}_delete", f"{FTS_TABLE}_update")
 _SEARCHED = ("title", "body")
+#: The sets of searched fields a searcher may see, each with an index of its own.
+SEARCH_SETS = (_SEARCHED, ("title",), ("body",))
+#: How much a word weighs in each field's ranking on SQLite (``bm25``'s column weights).
+_WEIGHTS = {"title": 5.0, "body": 1.0}
 _SYSTEM = ("id", "version", "created_at", "updated_at", "created_by", "updated_by")
-_DOCUMENT = "coalesce({t}title, '') || ' ' || coalesce({t}body, '')"
 _WORD = re.compile(r"\w+", re.UNICODE)
 _MAX_TERMS = 24
 #: Words too common to suggest an article by.
@@ -65,60 +78,78 @@ STOP_WORDS = frozenset(
 )
 
 
-def search_index_ddl(dialect: str) -> list[tuple[str, str]]:
-    """``(name, statement)`` of each object of the search index on *dialect* (``sqlite`` or
-    ``postgresql``); the migration creates the same ones."""
-    if dialect == "sqlite":
-        index, article = FTS_TABLE, ARTICLE_TABLE
-        add = f"INSERT INTO {index}(rowid, title, body) VALUES (new.id, new.title, new.body);"
-        remove = (
-            f"INSERT INTO {index}({index}, rowid, title, body) "
-            "VALUES ('delete', old.id, old.title, old.body);"
+def fts_table(fields: tuple[str, ...]) -> str:
+    """The SQLite FTS5 table over the searched *fields* (one of :data:`SEARCH_SETS`)."""
+    return FTS_TABLE if fields == _SEARCHED else f"{ARTICLE_TABLE}_{'_'.join(fields)}_fts"
+
+
+def pg_index(fields: tuple[str, ...]) -> str:
+    """The PostgreSQL GIN index over the searched *fields* (one of :data:`SEARCH_SETS`)."""
+    return PG_INDEX if fields == _SEARCHED else f"{PG_INDEX}_{'_'.join(fields)}"
+
+
+def _sqlite_index(fields: tuple[str, ...]) -> list[tuple[str, str]]:
+    index, article, names = fts_table(fields), ARTICLE_TABLE, ", ".join(fields)
+    new, old = (", ".join(f"{age}.{f}" for f in fields) for age in ("new", "old"))
+    add = f"INSERT INTO {index}(rowid, {names}) VALUES (new.id, {new});"
+    remove = f"INSERT INTO {index}({index}, rowid, {names}) VALUES ('delete', old.id, {old});"
+    return [
+        (
+            index,
+            f"CREATE VIRTUAL TABLE IF NOT EXISTS {index} USING fts5({names}, "
+            f"content='{article}', content_rowid='id', "
+            "tokenize='porter unicode61 remove_diacritics 2')",
+        ),
+        (
+            f"{index}_insert",
+            f"CREATE TRIGGER IF NOT EXISTS {index}_insert AFTER INSERT ON {article} "
+            f"BEGIN {add} END",
+        ),
+        (
+            f"{index}_delete",
+            f"CREATE TRIGGER IF NOT EXISTS {index}_delete AFTER DELETE ON {article} "
+            f"BEGIN {remove} END",
+        ),
+        (
+            f"{index}_update",
+            f"CREATE TRIGGER IF NOT EXISTS {index}_update AFTER UPDATE OF {names} ON "
+            f"{article} BEGIN {remove} {add} END",
+        ),
+    ]
+
+
+def _postgres_index(fields: tuple[str, ...]) -> list[tuple[str, str]]:
+    document = " || ' ' || ".join(f"coalesce({f}, '')" for f in fields)
+    return [
+        (
+            pg_index(fields),
+            f"CREATE INDEX IF NOT EXISTS {pg_index(fields)} ON {ARTICLE_TABLE} USING gin "
+            f"(to_tsvector('english', {document}))",
         )
-        return [
-            (
-                index,
-                f"CREATE VIRTUAL TABLE IF NOT EXISTS {index} USING fts5(title, body, "
-                f"content='{article}', content_rowid='id', "
-                "tokenize='porter unicode61 remove_diacritics 2')",
-            ),
-            (
-                _TRIGGERS[0],
-                f"CREATE TRIGGER IF NOT EXISTS {_TRIGGERS[0]} AFTER INSERT ON {article} "
-                f"BEGIN {add} END",
-            ),
-            (
-                _TRIGGERS[1],
-                f"CREATE TRIGGER IF NOT EXISTS {_TRIGGERS[1]} AFTER DELETE ON {article} "
-                f"BEGIN {remove} END",
-            ),
-            (
-                _TRIGGERS[2],
-                f"CREATE TRIGGER IF NOT EXISTS {_TRIGGERS[2]} AFTER UPDATE OF title, body ON "
-                f"{article} BEGIN {remove} {add} END",
-            ),
-        ]
-    if dialect == "postgresql":
-        return [
-            (
-                PG_INDEX,
-                f"CREATE INDEX IF NOT EXISTS {PG_INDEX} ON {ARTICLE_TABLE} USING gin "
-                f"(to_tsvector('english', {_DOCUMENT.format(t='')}))",
-            )
-        ]
-    return []
+    ]
+
+
+def search_index_ddl(dialect: str) -> list[tuple[str, str]]:
+    """``(name, statement)`` of each object of the search indexes on *dialect* (``sqlite`` or
+    ``postgresql``); the migrations create the same ones."""
+    make = {"sqlite": _sqlite_index, "postgresql": _postgres_index}.get(dialect)
+    return [part for fields in SEARCH_SETS for part in make(fields)] if make else []
 
 
 def ensure_search_index(raw: RawConnection) -> list[str]:
-    """Create, through the help desk's raw API, the parts of the search index the database
-    lacks (on SQLite, then rebuild it from the articles). Returns one line per thing made."""
-    made = [raw.ensure(name, statement) for name, statement in search_index_ddl(raw.dialect)]
-    if not any(made):
-        return []
-    if raw.dialect == "sqlite":
-        raw.execute(sa.insert(_FTS).values({FTS_TABLE: "rebuild"}))
-        return ["knowledge base search index (FTS5) created"]
-    return ["knowledge base search index (GIN) created"]
+    """Create, through the help desk's raw API, the parts of the search indexes the database
+    lacks (on SQLite, then rebuild each index from the articles). Returns one line per index
+    made."""
+    made = []
+    for fields in SEARCH_SETS:
+        if raw.dialect == "sqlite":
+            if any([raw.ensure(name, statement) for name, statement in _sqlite_index(fields)]):
+                raw.execute(sa.insert(_fts(fields)).values({fts_table(fields): "rebuild"}))
+                made.append(f"knowledge base search index of {' and '.join(fields)} (FTS5) created")
+        elif raw.dialect == "postgresql":
+            if any([raw.ensure(name, statement) for name, statement in _postgres_index(fields)]):
+                made.append(f"knowledge base search index of {' and '.join(fields)} (GIN) created")
+    return made
 
 
 @attrs.frozen
@@ -138,17 +169,13 @@ def _terms(text: str, *, drop_common: bool) -> list[str]:
     return list(dict.fromkeys(words))[:_MAX_TERMS]
 
 
-def _match_sqlite(terms: list[str], *, any_term: bool, columns: tuple[str, ...]) -> str:
+def _match_sqlite(terms: list[str], *, any_term: bool) -> str:
     quoted = ['"' + t.replace('"', '""') + '"' for t in terms]
     if any_term:
-        text = " OR ".join(quoted)
-    else:
-        if len(terms[-1]) >= 3:
-            quoted[-1] += "*"  # the last word may still be being typed
-        text = " ".join(quoted)
-    if columns == _SEARCHED:
-        return text
-    return "{" + " ".join(columns) + "} : (" + text + ")"  # the visible columns only
+        return " OR ".join(quoted)
+    if len(terms[-1]) >= 3:
+        quoted[-1] += "*"  # the last word may still be being typed
+    return " ".join(quoted)
 
 
 def _match_postgres(terms: list[str], *, any_term: bool) -> str:
@@ -167,15 +194,19 @@ def _postgres(uow: UnitOfWork) -> bool:
     return uow.crm.engine.dialect.name == "postgresql"
 
 
-#: The search index of SQLite, a table of the plugin's own: ``rowid`` is the article's id, and
-#: the column named like the table is the one ``MATCH`` and ``bm25`` take.
-_FTS = sa.table(FTS_TABLE, sa.column("rowid"), sa.column(FTS_TABLE))
+def _fts(fields: tuple[str, ...]) -> sa.TableClause:
+    """The SQLite search index of *fields*, a table of the plugin's own: ``rowid`` is the
+    article's id, and the column named like the table is the one ``MATCH`` and ``bm25`` take."""
+    name = fts_table(fields)
+    return sa.table(name, sa.column("rowid"), sa.column(name))
+
+
 _TEXT = sa.bindparam("kb_match", type_=sa.String())
 _ENGLISH = sa.literal_column("'english'")
 
 
 def _document(columns: Mapping[str, Any], names: tuple[str, ...]) -> Any:
-    """PostgreSQL's document of the fields *names*: the GIN index's expression when both."""
+    """PostgreSQL's document of the fields *names*: the expression of their GIN index."""
     parts = [sa.func.coalesce(columns[name], sa.literal_column("''")) for name in names]
     text = parts[0]
     for part in parts[1:]:
@@ -186,20 +217,22 @@ def _document(columns: Mapping[str, Any], names: tuple[str, ...]) -> Any:
 def _extension(uow: UnitOfWork, columns: tuple[str, ...]) -> dict[str, Any]:
     """The arguments of :meth:`~crmcore.query.Select.extend` that match the search text (the
     bound parameter ``kb_match``) in the fields *columns* and rank the matches (higher is
-    better): SQLite's FTS5 table joined on the article's id; on PostgreSQL the document of the
-    visible fields (indexed when both are)."""
+    better), from the index of exactly those fields: SQLite's FTS5 table joined on the article's
+    id (``bm25`` counts the lengths of its own columns only); on PostgreSQL the document of the
+    fields, its GIN index's expression."""
     if _postgres(uow):
         query = sa.func.to_tsquery(_ENGLISH, _TEXT)
         return {
             "where": lambda c: _document(c, columns).op("@@")(query),
             "columns": {"search_rank": lambda c: sa.func.ts_rank(_document(c, columns), query)},
         }
-    index = _FTS.c[FTS_TABLE]
+    table = _fts(columns)
+    index = table.c[fts_table(columns)]
+    weights = [_WEIGHTS[name] for name in columns]  # a word in the title counts five times
     return {
-        "join": (_FTS, "rowid"),
+        "join": (table, "rowid"),
         "where": lambda c: index.op("MATCH")(_TEXT),
-        # title counts five times
-        "columns": {"search_rank": lambda c: -sa.func.bm25(index, 5.0, 1.0)},
+        "columns": {"search_rank": lambda c: -sa.func.bm25(index, *weights)},
     }
 
 
@@ -260,7 +293,7 @@ def _run(
     if _postgres(uow):
         text = _match_postgres(terms, any_term=any_term)
     else:
-        text = _match_sqlite(terms, any_term=any_term, columns=columns)
+        text = _match_sqlite(terms, any_term=any_term)
     select = _select(uow, columns, limit, published_only=published_only)
     skipped = sorted(set(exclude))
     if skipped:

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from crmcore.errors import NotFoundError, ReferenceError
+from crmcore.errors import NotFoundError, ReferenceError, missing_reference
 
 if TYPE_CHECKING:
     from crmcore import UnitOfWork
@@ -46,10 +46,11 @@ def referenced(uow: UnitOfWork, entity: str, field: str, target: str, target_id:
     as the actor may read it (hidden fields left out).
 
     :raises ReferenceError: when there is none or the actor may not read it, with the message
-        crmcore gives for a missing one: the two are not told apart.
+        crmcore gives for a missing one (:func:`crmcore.errors.missing_reference`): the two are
+        not told apart.
     """
     try:
         return uow.get(target, target_id)
     except NotFoundError:
-        message = f"no {target} with id {target_id}; create it first or correct the id"
+        message = missing_reference(target, target_id)
         raise ReferenceError({field: [message]}, entity=entity) from None

@@ -136,36 +136,39 @@ def test_the_seed_rebuilds_a_missing_search_index(crm_factory: Any) -> None:
     crm = crm_factory(plugins=["helpdesk"])
     _library(crm)
     with crm.connect() as connection, connection.begin():
-        if connection.dialect.name == "sqlite":
-            connection.exec_driver_sql(f"DROP TRIGGER {kb.FTS_TABLE}_update")
-            connection.exec_driver_sql(f"DROP TABLE {kb.FTS_TABLE}")
-        else:
-            connection.exec_driver_sql(f"DROP INDEX {kb.PG_INDEX}")
-    assert any("search index" in line for line in crm.seed())
+        for fields in kb.SEARCH_SETS:
+            if connection.dialect.name == "sqlite":
+                connection.exec_driver_sql(f"DROP TRIGGER {kb.fts_table(fields)}_update")
+                connection.exec_driver_sql(f"DROP TABLE {kb.fts_table(fields)}")
+            else:
+                connection.exec_driver_sql(f"DROP INDEX {kb.pg_index(fields)}")
+    assert len([line for line in crm.seed() if "search index" in line]) == len(kb.SEARCH_SETS)
     assert not any("search index" in line for line in crm.seed())
     with crm.unit_of_work() as uow:
         assert _titles(kb.search(uow, "password")) == ["Resetting your password"]
 
 
-def test_the_search_index_is_there_and_used(crm_factory: Any) -> None:
+def test_there_is_a_search_index_for_each_set_of_visible_fields_and_it_is_used(
+    crm_factory: Any,
+) -> None:
     crm = crm_factory(plugins=["helpdesk"])
     with crm.connect() as connection:
         if connection.dialect.name != "postgresql":
             names = set(connection.execute(sa.text("SELECT name FROM sqlite_master")).scalars())
-            assert {
-                kb.FTS_TABLE,
-                f"{kb.FTS_TABLE}_insert",
-                f"{kb.FTS_TABLE}_delete",
-                f"{kb.FTS_TABLE}_update",
-            } <= names
+            for fields in kb.SEARCH_SETS:
+                table = kb.fts_table(fields)
+                made = {table, f"{table}_insert", f"{table}_delete", f"{table}_update"}
+                assert made <= names
             return
         connection.exec_driver_sql("SET enable_seqscan = off")
-        plan = "\n".join(
-            connection.exec_driver_sql(
-                "EXPLAIN SELECT id FROM helpdesk_kb_article WHERE to_tsvector('english', "
-                "coalesce(helpdesk_kb_article.title, '') || ' ' || "
-                "coalesce(helpdesk_kb_article.body, '')) "
-                "@@ to_tsquery('english', 'printer')"
-            ).scalars()
-        )
-    assert kb.PG_INDEX in plan
+        for fields in kb.SEARCH_SETS:
+            document = " || ' ' || ".join(
+                f"coalesce(helpdesk_kb_article.{f}, '')" for f in fields
+            )
+            plan = "\n".join(
+                connection.exec_driver_sql(
+                    f"EXPLAIN SELECT id FROM helpdesk_kb_article WHERE to_tsvector('english', "
+                    f"{document}) @@ to_tsquery('english', 'printer')"
+                ).scalars()
+            )
+            assert kb.pg_index(fields) in plan

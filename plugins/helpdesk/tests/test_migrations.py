@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from crmcore import create_app
+from helpdesk_support import users
 
 from crm_helpdesk import kb
 
@@ -130,3 +131,38 @@ def test_a_database_made_from_the_declarations_is_recorded_as_migrated(crm_facto
     assert f"{MIGRATION} (already in the database: recorded as applied)" in crm.pending()
     assert f"{MIGRATION} (already in the database: recorded as applied)" in crm.upgrade()
     assert crm.pending() == []
+
+
+PER_FIELD = "helpdesk: 0002 knowledge base search indexes of the title alone and of the body alone"
+
+
+def test_migration_0002_adds_the_per_field_search_indexes_over_the_articles_there(
+    crm_factory: Any,
+) -> None:
+    """A database at 0001 with an article gets the indexes of the title alone and of the body
+    alone, holding the article: a searcher who may not see the body finds it by its title."""
+    reader = {"privileges": {"kb_article": ["read"]}, "fields": {"kb_article": {"body": "hidden"}}}
+    security = {"profiles": {"reader": reader}, "roles": {"reader": {"profiles": ["reader"]}}}
+    crm = crm_factory(plugins=["helpdesk"], file=True, create_schema=False, security=security)
+    crm.upgrade()
+    (ann,) = users(crm, "ann", roles=("reader",))
+    with crm.unit_of_work() as uow:
+        article = uow.move(
+            uow.create("kb_article", title="Printer labels", body="Update the driver."), "published"
+        )
+        uow.commit()
+    with crm.connect() as connection, connection.begin():  # back to 0001
+        for fields in kb.SEARCH_SETS[1:]:
+            if connection.dialect.name == "sqlite":
+                for suffix in ("insert", "delete", "update"):
+                    connection.exec_driver_sql(f"DROP TRIGGER {kb.fts_table(fields)}_{suffix}")
+                connection.exec_driver_sql(f"DROP TABLE {kb.fts_table(fields)}")
+            else:
+                connection.exec_driver_sql(f"DROP INDEX {kb.pg_index(fields)}")
+        connection.exec_driver_sql("UPDATE crm_version_helpdesk SET version_num = '0001'")
+    assert crm.pending() == [PER_FIELD]
+    assert PER_FIELD in crm.upgrade()
+    assert not any("search index" in line for line in crm.seed())  # the migration made them
+    with crm.unit_of_work(ann) as uow:
+        assert [h.article.id for h in kb.search(uow, "labels")] == [article.id]
+        assert kb.search(uow, "driver") == []

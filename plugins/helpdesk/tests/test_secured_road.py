@@ -169,6 +169,31 @@ def test_search_matches_only_the_fields_the_searcher_sees(crm_factory: Any, hidd
         assert [h.article.id for h in both] == [loud]
 
 
+@pytest.mark.parametrize("hidden", ["body", "title"])
+def test_the_length_of_a_hidden_field_does_not_weigh_in_the_rank(
+    crm_factory: Any, hidden: str
+) -> None:
+    crm = crm_factory(plugins=["helpdesk"], security=_secured({"kb_article": {hidden: "hidden"}}))
+    (ann,) = users(crm, "ann", roles=("support_agent",))
+    shown = "body" if hidden == "title" else "title"
+    filler = " ".join(f"w{n}" for n in range(40))
+    with crm.unit_of_work() as uow:  # alike in the shown field; the first is long in the hidden one
+        long, short = (
+            uow.move(uow.create("kb_article", **{shown: "Printer labels", hidden: t}), "published")
+            for t in (f"Zanzibar {filler}", "Zanzibar")
+        )
+        uow.commit()
+    with crm.unit_of_work() as uow:  # the system sees both fields
+        seen = [h.article.id for h in kb.search(uow, "printer labels")]
+    # SQLite's bm25 ranks the shorter article first; PostgreSQL's ts_rank leaves length aside
+    postgres = crm.engine.dialect.name == "postgresql"
+    assert seen == ([long.id, short.id] if postgres else [short.id, long.id])
+    with crm.unit_of_work(ann) as uow:
+        hits = kb.search(uow, "printer labels")
+    assert [h.article.id for h in hits] == [long.id, short.id]  # a tie, broken by id
+    assert hits[0].rank == hits[1].rank
+
+
 def test_no_visible_searched_field_finds_nothing(crm_factory: Any) -> None:
     hidden = {"kb_article": {"title": "hidden", "body": "hidden"}}
     crm = crm_factory(plugins=["helpdesk"], security=_secured(hidden))

@@ -276,14 +276,16 @@ def reps(crm_factory):
     return crm, actors, leads
 
 
-def test_a_rep_checks_only_the_leads_they_may_update(reps):
+@pytest.mark.parametrize("work", [check_leads, score_leads], ids=["check", "score"])
+def test_a_rep_checks_and_scores_only_the_leads_they_may_update(reps, work):
     crm, actors, leads = reps
-    with crm.unit_of_work(actors["rep1"]) as uow:
-        assert [r.lead_id for r in check_leads(uow)] == [leads["rep1"].id]
-        with pytest.raises(NotFoundError):
-            check_leads(uow, [leads["rep2"].id])
+    for rep, other in (("rep1", "rep2"), ("rep2", "rep1")):
+        with crm.unit_of_work(actors[rep]) as uow:
+            assert [r.lead_id for r in work(uow)] == [leads[rep].id]
+            with pytest.raises(NotFoundError):
+                work(uow, [leads[other].id])
     with crm.unit_of_work(actors["boss"]) as uow:
-        assert sorted(r.lead_id for r in check_leads(uow)) == sorted(r.id for r in leads.values())
+        assert sorted(r.lead_id for r in work(uow)) == sorted(r.id for r in leads.values())
 
 
 def test_a_reader_who_may_not_update_cannot_store_a_check(crm_factory):
@@ -396,14 +398,6 @@ def test_scoring_penalises_the_issues_of_the_last_check(crm_factory):
         assert score_leads(uow, [record.id], store=False)[0].score == 35
         check_leads(uow)
         assert score_leads(uow, [record.id])[0].score == 0
-
-
-def test_a_rep_scores_only_their_leads(reps):
-    crm, actors, leads = reps
-    with crm.unit_of_work(actors["rep2"]) as uow:
-        assert [r.lead_id for r in score_leads(uow)] == [leads["rep2"].id]
-        with pytest.raises(NotFoundError):
-            score_leads(uow, [leads["rep1"].id])
 
 
 # -- settings --------------------------------------------------------------------------------------

@@ -81,17 +81,24 @@ LEAD_ISSUES = (
 )
 _QUANTUM = decimal.Decimal("0.0001")
 
+def _child(name: str, *, fields: tuple[Field, ...], **options: Any) -> EntityType:
+    """An entity type that belongs to an opportunity: its first field, ``opportunity_id``,
+    names the opportunity (required; deleting the opportunity deletes it). Listed in
+    :data:`CHILDREN`, its records follow the opportunity's access."""
+    parent = Field("opportunity_id", Reference("opportunity", on_delete="cascade"), required=True, label="Opportunity")
+    return EntityType(name, fields=(parent, *fields), **options)
+
+
 PLUGIN = PluginInfo(
     name="core.opportunities",
     title="Opportunity details",
     description="Opportunity participants, lines and milestones; the sales fields of leads, opportunities and accounts.",
 )
 
-OPPORTUNITY_CONTACT = EntityType(
+OPPORTUNITY_CONTACT = _child(
     "opportunity_contact",
     label="Opportunity contact",
     fields=(
-        Field("opportunity_id", Reference("opportunity", on_delete="cascade"), required=True, label="Opportunity"),
         Field("contact_id", Reference("contact", on_delete="cascade"), required=True, label="Contact"),
         Field("role", Choice(*PARTICIPANT_ROLES), required=True, default="other",
               help="The part the contact plays in the deal."),
@@ -101,11 +108,10 @@ OPPORTUNITY_CONTACT = EntityType(
     help="A contact taking part in a deal, with their role: the key participants.",
 )
 
-OPPORTUNITY_LINE = EntityType(
+OPPORTUNITY_LINE = _child(
     "opportunity_line",
     label="Opportunity line",
     fields=(
-        Field("opportunity_id", Reference("opportunity", on_delete="cascade"), required=True, label="Opportunity"),
         Field("product", String(200), help="The product's name or code; a line names one or describes what is wanted."),
         Field("description", Text()),
         Field("quantity", Decimal(scale=2), required=True, default=1),
@@ -117,11 +123,10 @@ OPPORTUNITY_LINE = EntityType(
     help="A product of interest in a deal: quantity and unit price.",
 )
 
-OPPORTUNITY_MILESTONE = EntityType(
+OPPORTUNITY_MILESTONE = _child(
     "opportunity_milestone",
     label="Opportunity milestone",
     fields=(
-        Field("opportunity_id", Reference("opportunity", on_delete="cascade"), required=True, label="Opportunity"),
         Field("name", String(200), required=True),
         Field("due_on", Date(), required=True, index=True),
         Field("done_on", Date(), help="When it was reached; empty while it is ahead."),

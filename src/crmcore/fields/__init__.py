@@ -294,7 +294,15 @@ class Boolean(FieldType):
         return "" if value is None else ("true" if value else "false")
 
 
-def _choices(values: Iterable[str]) -> tuple[str, ...]:
+def _choices(values: tuple[Any, ...], what: str) -> tuple[str, ...]:
+    """The choices of ``Choice("a", "b")`` or ``Choice(["a", "b"])``.
+
+    :raises ValueError: when there is none, naming *what* declares them.
+    """
+    if len(values) == 1 and not isinstance(values[0], str):
+        values = tuple(values[0])
+    if not values:
+        raise ValueError(f"{what} needs at least one choice")
     return tuple(values)
 
 
@@ -308,11 +316,8 @@ class Choice(FieldType):
     operators: ClassVar[frozenset[str]] = TEXTUAL
 
     def __init__(self, *choices: str) -> None:
-        if len(choices) == 1 and not isinstance(choices[0], str):
-            choices = tuple(choices[0])
-        if not choices:
-            raise ValueError("a choice field needs at least one choice")
-        self.__attrs_init__(tuple(choices), {c.lower(): c for c in choices})
+        choices = _choices(choices, "a choice field")
+        self.__attrs_init__(choices, {c.lower(): c for c in choices})
 
     def parse(self, value: Any) -> str:
         if isinstance(value, str):
@@ -339,11 +344,8 @@ class MultiChoice(FieldType):
     sortable: ClassVar[bool] = False
 
     def __init__(self, *choices: str) -> None:
-        if len(choices) == 1 and not isinstance(choices[0], str):
-            choices = tuple(choices[0])
-        if not choices:
-            raise ValueError("a multi-choice field needs at least one choice")
-        self.__attrs_init__(tuple(choices), {c.lower(): c for c in choices})
+        choices = _choices(choices, "a multi-choice field")
+        self.__attrs_init__(choices, {c.lower(): c for c in choices})
 
     def parse(self, value: Any) -> tuple[str, ...]:
         if isinstance(value, str):
@@ -406,6 +408,15 @@ class Reference(FieldType):
         return sa.Integer()
 
 
+def check_snake_name(kind: str, name: str) -> None:
+    """Refuse a *kind* name (``"field"``, ``"entity"``) that is not lower-case snake case.
+
+    :raises ValueError: naming the kind and the name.
+    """
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        raise ValueError(f"{kind} name {name!r} must be lower-case snake case")
+
+
 def _texts(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(values)
 
@@ -451,8 +462,7 @@ class Field:
     aliases: tuple[str, ...] = attrs.field(default=(), converter=_texts)
 
     def __attrs_post_init__(self) -> None:
-        if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
-            raise ValueError(f"field name {self.name!r} must be lower-case snake case")
+        check_snake_name("field", self.name)
         if self.name in RESERVED_NAMES:
             raise ValueError(
                 f"field name {self.name!r} is reserved (records use it: record.{self.name}); choose another name"

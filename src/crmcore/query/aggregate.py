@@ -24,10 +24,60 @@ if TYPE_CHECKING:
     from crmcore.query.conditions import _Target
     from crmcore.query.select import Select
 
-__all__: list[str] = []
+__all__ = ["Aggregates"]
 
 _SUMMABLE = (Integer, Decimal, MoneyType)
 _FUNCTIONS = ("sum", "avg", "min", "max")
+
+
+class Aggregates:
+    """The :meth:`aggregate` of :class:`~crmcore.query.Query` and
+    :class:`~crmcore.query.Select`, mixed into both: they provide ``_aggregated(group_by)``,
+    the query or select to aggregate and its group fields."""
+
+    __slots__ = ()
+
+    if TYPE_CHECKING:  # provided by the class this is mixed into
+
+        def _aggregated(self, group_by: list[str]) -> tuple[Query | Select, list[str]]: ...
+
+    def aggregate(
+        self,
+        *,
+        group_by: Sequence[str] = (),
+        count: bool = True,
+        sum: Sequence[str] = (),  # noqa: A002 - the aggregate's name
+        avg: Sequence[str] = (),
+        min: Sequence[str] = (),  # noqa: A002
+        max: Sequence[str] = (),  # noqa: A002
+    ) -> list[dict[str, Any]]:
+        """Counts, sums, averages, minimums and maximums of the matching records per group.
+
+        Each row is a dict: the group fields (a select's :meth:`~crmcore.query.Select.group_by`
+        fields, then *group_by*), ``<money field>_currency`` for each money field aggregated,
+        ``count``, then ``sum_<field>``, ``avg_<field>``, ``min_<field>``, ``max_<field>`` (the
+        field as named: a select also takes dotted paths, ``sum_account_id.annual_revenue``
+        say). Rows are ordered by the group values (empty last). Order and limit do not apply.
+
+        Results are exact on both databases: sums of money and decimal fields are ``Decimal``
+        (money as :class:`~crmcore.money.Money`), summed as integers in SQL; an average is the
+        exact sum divided by the number of non-empty values, rounded half-even to the field's
+        scale (integers: 2 places). Aggregating a money field ``amount`` also groups by its
+        currency: each row carries ``amount_currency``, so amounts in different currencies
+        are never added, and records with no amount form their own row (currency ``None``).
+
+        :param group_by: fields to group by (none: one row for all matching records).
+        :param count: include ``count``, the number of records in the group.
+        :param sum: integer, decimal or money fields to add up.
+        :param avg: integer, decimal or money fields to average.
+        :param min: fields with an order (numbers, money, dates, text) to take the least of.
+        :param max: the same, for the greatest.
+        :raises ValidationError: for an unknown field or one that cannot be aggregated so.
+        :raises PermissionDeniedError: for a field hidden from the actor.
+        """
+        spec = {"sum": list(sum), "avg": list(avg), "min": list(min), "max": list(max)}
+        source, groups = self._aggregated(list(group_by))
+        return _Aggregate(source, groups, count, spec).run()
 
 
 class _Aggregate:

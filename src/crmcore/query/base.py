@@ -18,7 +18,7 @@ from crmcore.errors import ValidationError
 from crmcore.fields import Decimal as DecimalType
 from crmcore.fields import FieldValueError, MoneyType
 from crmcore.fields.base import shown
-from crmcore.query.aggregate import _Aggregate
+from crmcore.query.aggregate import Aggregates
 from crmcore.query.conditions import Conditions, _nullable, _Target, resolve
 from crmcore.records import Record
 from crmcore.storage import internal
@@ -88,7 +88,7 @@ class Page:
 
 
 @attrs.frozen(repr=False)
-class Query(Conditions):
+class Query(Conditions, Aggregates):
     """An immutable query over one entity type; every method returns a new query or a result.
 
     Build it with :meth:`crmcore.storage.uow.UnitOfWork.query`; it runs in that unit of work's
@@ -232,46 +232,13 @@ class Query(Conditions):
         convert = self._converter()
         return Page(tuple(convert(row) for row in rows), next_cursor)
 
-    def aggregate(
-        self,
-        *,
-        group_by: Sequence[str] = (),
-        count: bool = True,
-        sum: Sequence[str] = (),  # noqa: A002 - the aggregate's name
-        avg: Sequence[str] = (),
-        min: Sequence[str] = (),  # noqa: A002
-        max: Sequence[str] = (),  # noqa: A002
-    ) -> list[dict[str, Any]]:
-        """Counts, sums, averages, minimums and maximums of the matching records per group.
-
-        Each row is a dict: the ``group_by`` fields, then ``count`` and ``sum_<field>``,
-        ``avg_<field>``, ``min_<field>``, ``max_<field>``. Rows are ordered by the group
-        values (empty last). Order and limit of the query do not apply.
-
-        Results are exact on both databases: sums of money and decimal fields are ``Decimal``
-        (money as :class:`~crmcore.money.Money`), summed as integers in SQL; an average is the
-        exact sum divided by the number of non-empty values, rounded half-even to the field's
-        scale (integers: 2 places). Aggregating a money field ``amount`` also groups by its
-        currency: each row carries ``amount_currency``, so amounts in different currencies
-        are never added, and records with no amount form their own row (currency ``None``).
-
-        :param group_by: fields to group by (none: one row for all matching records).
-        :param count: include ``count``, the number of records in the group.
-        :param sum: integer, decimal or money fields to add up.
-        :param avg: integer, decimal or money fields to average.
-        :param min: fields with an order (numbers, money, dates, text) to take the least of.
-        :param max: the same, for the greatest.
-        :raises ValidationError: for an unknown field or one that cannot be aggregated so.
-        """
-        spec = {"sum": list(sum), "avg": list(avg), "min": list(min), "max": list(max)}
-        return _Aggregate(self, list(group_by), count, spec).run()
-
     # -- internals -----------------------------------------------------------------------------
 
     def _select(self, *columns: Any) -> sa.Select[Any]:
-        base = base_where(self.uow, self.entity)
-        parts = [c for c in (base, *self.conditions) if not isinstance(c, sa.sql.elements.True_)]
-        return sa.select(*columns).where(*parts) if parts else sa.select(*columns)
+        return select_matching(self, *columns)
+
+    def _aggregated(self, group_by: list[str]) -> tuple[Query, list[str]]:
+        return self, group_by
 
     def _keys(self) -> tuple[_SortKey, ...]:
         keys = []
@@ -312,6 +279,13 @@ class Query(Conditions):
 
 
 # -- helpers shared with selects -------------------------------------------------------------
+
+
+def select_matching(owner: Query | Select, *columns: Any) -> sa.Select[Any]:
+    """``SELECT columns`` restricted to the records *owner* matches: the actor's read
+    predicate and the owner's conditions."""
+    parts = [c for c in (base_where(owner.uow, owner.entity), *owner.conditions) if not isinstance(c, sa.sql.elements.True_)]
+    return sa.select(*columns).where(*parts) if parts else sa.select(*columns)
 
 
 def sort_keys(owner: Query | Select, fields: Sequence[str]) -> tuple[_SortKey, ...]:

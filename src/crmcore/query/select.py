@@ -48,8 +48,14 @@ import sqlalchemy as sa
 
 from crmcore.errors import PluginError, ValidationError
 from crmcore.fields import ORDERED, Field, FieldType, Reference
-from crmcore.query.aggregate import _Aggregate
-from crmcore.query.base import _SortKey, base_where, checked_limit, order_clauses, sort_keys
+from crmcore.query.aggregate import Aggregates
+from crmcore.query.base import (
+    _SortKey,
+    checked_limit,
+    order_clauses,
+    select_matching,
+    sort_keys,
+)
 from crmcore.query.conditions import Conditions, _Target, resolve
 from crmcore.storage import internal
 
@@ -105,7 +111,7 @@ def _walk(element: Any) -> Iterable[Any]:
 
 
 @attrs.frozen(repr=False)
-class Select(Conditions):
+class Select(Conditions, Aggregates):
     """An immutable set-based read; every method returns a new select or a result.
 
     Build it with :meth:`crmcore.storage.uow.UnitOfWork.select`; it runs in that unit of
@@ -386,35 +392,6 @@ class Select(Conditions):
         statement = self._select(sa.literal(1)).select_from(self.source).limit(1)
         return self._run(statement).first() is not None
 
-    def aggregate(
-        self,
-        *,
-        count: bool = True,
-        sum: Sequence[str] = (),  # noqa: A002 - the aggregate's name
-        avg: Sequence[str] = (),
-        min: Sequence[str] = (),  # noqa: A002
-        max: Sequence[str] = (),  # noqa: A002
-    ) -> list[dict[str, Any]]:
-        """Counts, sums, averages, minimums and maximums of the matching records per group of
-        :meth:`group_by`, exactly as :meth:`crmcore.query.Query.aggregate` computes them
-        (money summed per currency, exact decimals), over fields and dotted paths.
-
-        Each row is a dict: the group fields, ``<money field>_currency`` for each money field
-        aggregated, ``count``, then ``sum_<field>``, ``avg_<field>``, ``min_<field>``,
-        ``max_<field>`` (the field as named, ``sum_account_id.annual_revenue`` say). Rows
-        are ordered by the group values (empty last); order and limit do not apply.
-
-        :param count: include ``count``, the number of records in the group.
-        :param sum: integer, decimal or money fields to add up.
-        :param avg: integer, decimal or money fields to average.
-        :param min: fields with an order to take the least of.
-        :param max: the same, for the greatest.
-        :raises ValidationError: for an unknown field or one that cannot be aggregated so.
-        :raises PermissionDeniedError: for a field hidden from the actor.
-        """
-        spec = {"sum": list(sum), "avg": list(avg), "min": list(min), "max": list(max)}
-        return _Aggregate(self._copy(), list(self.groups), count, spec).run()
-
     # -- internals -----------------------------------------------------------------------------
     def _copy(self) -> Select:
         """This select with a copy of its joins, which resolving new paths may extend."""
@@ -424,8 +401,10 @@ class Select(Conditions):
         return internal.execute(self.uow, statement, dict(self.bound) if self.bound else None)
 
     def _select(self, *columns: Any) -> sa.Select[Any]:
-        parts = [c for c in (base_where(self.uow, self.entity), *self.conditions) if not isinstance(c, sa.sql.elements.True_)]
-        return sa.select(*columns).where(*parts) if parts else sa.select(*columns)
+        return select_matching(self, *columns)
+
+    def _aggregated(self, group_by: list[str]) -> tuple[Select, list[str]]:
+        return self._copy(), [*self.groups, *group_by]
 
     def _target(self, name: str, purpose: str) -> _Target:
         """Resolve a field or a dotted path along references to its column, joining the

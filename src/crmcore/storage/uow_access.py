@@ -20,6 +20,7 @@ from crmcore.errors import (
     PermissionDeniedError,
     ReferenceError,
     ValidationError,
+    missing_reference,
 )
 from crmcore.fields import FieldType, Reference
 from crmcore.records import Record
@@ -320,7 +321,7 @@ class AccessChecks(UnitState):
             for index, row in enumerate(rows):
                 value = row.get(name)
                 if value is not None and value not in found:
-                    result.setdefault(index, {})[name] = [f"no {target_name} with id {value}; create it first or correct the id"]
+                    result.setdefault(index, {})[name] = [missing_reference(target_name, value)]
         return result
 
     def _to_row(self, entity: EntityType, values: Mapping[str, Any]) -> dict[str, Any]:

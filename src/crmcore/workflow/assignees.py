@@ -41,8 +41,6 @@ def resolve_assignee(uow: UnitOfWork, spec: str, record: Record, *, rule: str = 
 
     :raises NotFoundError: for a role, group or user that does not exist, naming the rule.
     """
-    registry = uow.registry
-    connection = uow.connection
     if spec == "owner":
         owner = record.get("owner_id")
         if owner is not None:
@@ -56,26 +54,30 @@ def resolve_assignee(uow: UnitOfWork, spec: str, record: Record, *, rule: str = 
         manager = manager_of(uow, owner) if owner is not None else None
         return Assignees((manager,) if manager is not None else ())
     kind, _, name = spec.partition(":")
+    found = _named(uow, kind if kind in ("user", "role") else "group", name, spec, rule)
     if kind == "user":
-        table = registry.table("user")
-        row = connection.execute(sa.select(table.c.id).where(table.c.username == name)).first()
-        if row is None:
-            raise NotFoundError(f"rule {rule!r}: no user named {name!r} (assignee {spec!r}); add the user or change the rule",
-                                entity="user", id=name)
-        return Assignees((row[0],))
+        return Assignees((found,))
     if kind == "role":
-        role = registry.table("role")
-        row = connection.execute(sa.select(role.c.id).where(role.c.name == name)).first()
-        if row is None:
-            raise NotFoundError(f"rule {rule!r}: no role named {name!r} (assignee {spec!r}); create the role or change the rule",
-                                entity="role", id=name)
-        return Assignees(tuple(_holders(uow, [row[0]]).get(row[0], ())))
-    group = registry.table("group")
-    row = connection.execute(sa.select(group.c.id).where(group.c.name == name)).first()
+        return Assignees(tuple(_holders(uow, [found]).get(found, ())))
+    return _group(uow, found, name, rule)
+
+
+#: What to do when a rule names a user, role or group that does not exist.
+_REMEDIES = {"user": "add the user", "role": "create the role", "group": "create the group"}
+
+
+def _named(uow: UnitOfWork, entity: str, name: str, spec: str, rule: str) -> int:
+    """The id of the user (by username), role or group (by name) *name* of assignee *spec*.
+
+    :raises NotFoundError: when there is none, naming the rule and what to do.
+    """
+    table = uow.registry.table(entity)
+    column = table.c.username if entity == "user" else table.c.name
+    row = uow.connection.execute(sa.select(table.c.id).where(column == name)).first()
     if row is None:
-        raise NotFoundError(f"rule {rule!r}: no group named {name!r} (assignee {spec!r}); create the group or change the rule",
-                            entity="group", id=name)
-    return _group(uow, row[0], name, rule)
+        raise NotFoundError(f"rule {rule!r}: no {entity} named {name!r} (assignee {spec!r}); "
+                            f"{_REMEDIES[entity]} or change the rule", entity=entity, id=name)
+    return int(row[0])
 
 
 def _holders(uow: UnitOfWork, role_ids: Sequence[int]) -> dict[int, list[int]]:

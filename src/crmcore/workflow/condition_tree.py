@@ -69,12 +69,17 @@ class Arithmetic(Node):
 
 
 @attrs.frozen
-class Negative(Node):
+class _Unary(Node):
+    """A node over one operand."""
+
     operand: Node
 
     def names(self) -> list[str]:
         return self.operand.names()
 
+
+@attrs.frozen
+class Negative(_Unary):
     def __str__(self) -> str:
         return f"-{_wrap(self.operand)}"
 
@@ -107,12 +112,7 @@ class Logical(Node):
 
 
 @attrs.frozen
-class Negation(Node):
-    operand: Node
-
-    def names(self) -> list[str]:
-        return self.operand.names()
-
+class Negation(_Unary):
     def __str__(self) -> str:
         return f"not ({self.operand})"
 

@@ -5,22 +5,8 @@ opportunities, ``status`` for leads). An entity type may have several pipelines 
 business" and "renewals"); a record carries the name of its pipeline in a ``pipeline`` field.
 Pipelines are declared in ``[pipelines.<name>]`` of the settings or by plugins
 (``crm_pipelines``), and extended by phase plugins (``crm_extend_pipeline``), which insert
-stages, add transitions and guards through a :class:`PipelineBuilder`::
-
-    [pipelines.renewals]
-    entity = "opportunity"
-    label = "Renewals"
-    stages = [
-        { name = "open", probability = 20 },
-        { name = "negotiation", probability = 60, required = ["amount"] },
-        { name = "won", kind = "won", probability = 100, locked = ["amount", "close_date"] },
-        { name = "lost", kind = "lost" },
-    ]
-    transitions = [
-        { from = "open", to = "negotiation" },
-        { from = "negotiation", to = "won", guards = ["amount > 0"] },
-        { from = "*", to = "lost" },
-    ]
+stages, add transitions and guards through a :class:`PipelineBuilder`. The reference,
+docs/pipelines.md, shows a pipeline declared in the settings (``crmcore.docgen.PIPELINE_EXAMPLE``).
 
 Without ``transitions``, a record moves to the next or the previous open stage, and from any
 open stage to a lost stage; the last open stage leads to the won stages.

@@ -25,8 +25,15 @@ Wherever crmcore is installed, tests get these fixtures:
 ``smtp_server``
     a real SMTP server (aiosmtpd) on 127.0.0.1 and a free port, recording what it receives
     (:class:`SmtpServer`); stopped after the test.
+``crm_module_factory``
+    a ``crm_factory`` shared by the tests of a module, for an app built once and only read.
+``crm_workdir``
+    an empty working folder where ``crm`` reads only the ``crm.toml`` the test writes.
 
 :func:`check_plugin` (``from crmcore.testing import check_plugin``) is the conformance check.
+:func:`run_crm`, :func:`crm_ok` and :func:`crm_fails` run the ``crm`` command in the test's
+process; :func:`tell_story` tells the story of ``crm demo`` on an app and :func:`demo_counts`
+counts the records of a demo file (see :mod:`crmcore.testing.commands`).
 
 When ``CRM_TEST_DATABASE_URL`` names a PostgreSQL server that cannot be reached, the tests that
 need a database are skipped with the reason, unless ``CI=true``, where they fail.
@@ -37,14 +44,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import decimal
-import http.server
-import json
 import os
 import sys
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -75,8 +79,33 @@ from crmcore.records import Record
 from crmcore.registry import EntityType
 from crmcore.security.admin import add_user
 from crmcore.storage.engine import make_engine, safe_url
+from crmcore.testing.commands import (
+    CORE_DEMO_ENTITIES,
+    ToldStory,
+    crm_fails,
+    crm_ok,
+    demo_counts,
+    run_crm,
+    tell_story,
+)
+from crmcore.testing.servers import HttpSinkServer, SmtpServer, http_sink, smtp_server  # noqa: F401 - fixtures
 
-__all__ = ["FrozenClock", "HttpSinkServer", "SmtpServer", "check_plugin", "database_url_for_tests", "sample_value", "sample_values"]
+__all__ = [
+    "CORE_DEMO_ENTITIES",
+    "FrozenClock",
+    "HttpSinkServer",
+    "SmtpServer",
+    "ToldStory",
+    "check_plugin",
+    "crm_fails",
+    "crm_ok",
+    "database_url_for_tests",
+    "demo_counts",
+    "run_crm",
+    "sample_value",
+    "sample_values",
+    "tell_story",
+]
 
 ENV_URL = "CRM_TEST_DATABASE_URL"
 
@@ -354,10 +383,40 @@ def crm_factory(
         factory.close()
 
 
+@pytest.fixture(scope="module")
+def crm_module_factory(
+    crm_database_url: str, tmp_path_factory: pytest.TempPathFactory, _crm_schema_pool: SchemaPool | None
+) -> Iterator[CrmFactory]:
+    """A :class:`CrmFactory` shared by the tests of a module, for apps built once that the
+    tests only read (a story told, a large data set); its apps are closed after the module."""
+    factory = CrmFactory(crm_database_url, tmp_path_factory, _crm_schema_pool)
+    try:
+        yield factory
+    finally:
+        factory.close()
+
+
 @pytest.fixture
 def crm(crm_factory: CrmFactory) -> Crm:
     """An app with the core only, its schema created."""
     return crm_factory()
+
+
+@pytest.fixture
+def crm_workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty folder (the test's ``tmp_path``) as the working directory, with
+    ``CRM_DATABASE_URL`` and ``CRM_PLUGINS`` unset: ``crm`` run there reads only the
+    ``crm.toml`` the test writes in it. Use it in a module's autouse fixture that writes the
+    settings::
+
+        @pytest.fixture(autouse=True)
+        def _settings(crm_workdir):
+            (crm_workdir / "crm.toml").write_text('[crm]\\nplugins = ["helpdesk"]\\n')
+    """
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CRM_DATABASE_URL", raising=False)
+    monkeypatch.delenv("CRM_PLUGINS", raising=False)
+    return tmp_path
 
 
 @pytest.fixture
@@ -418,158 +477,6 @@ def captured_signals(crm_factory: CrmFactory) -> Callable[..., contextlib.Abstra
                 app.signals.signal(name).disconnect(receiver)
 
     return capture
-
-
-@attrs.define(eq=False)
-class HttpSinkServer:
-    """A real HTTP server on 127.0.0.1 (a free port) for tests of webhooks: it records every
-    request, answers ``status`` with the JSON ``answer`` (default ``{}``) and, like a careful
-    receiver, acts once per ``Idempotency-Key`` (a repeated key is answered but not acted on).
-
-    :ivar url: its address, ``http://127.0.0.1:PORT/``.
-    :ivar calls: every request received, in order: ``{"method", "path", "headers", "body"}``
-        (``body`` parsed as JSON when it is).
-    :ivar accepted: the bodies it acted on, by idempotency key (requests without a key are
-        acted on each time, under ``""``, as a list).
-    :ivar duplicates: requests it did not act on because their key was seen before.
-    :ivar fail_first: answer the next that many requests with ``fail_status`` (503) instead.
-    :ivar delay: seconds to wait before answering each request (a slow receiver).
-    """
-
-    url: str = ""
-    calls: list[dict[str, Any]] = attrs.field(factory=list)
-    accepted: dict[str, Any] = attrs.field(factory=dict)
-    duplicates: int = 0
-    fail_first: int = 0
-    fail_status: int = 503
-    status: int = 200
-    answer: Any = attrs.field(factory=dict)
-    delay: float = 0.0
-    _server: Any = None
-    _lock: threading.Lock = attrs.field(factory=threading.Lock)
-
-    def start(self) -> HttpSinkServer:
-        """Start serving in a daemon thread (it dies with the test process)."""
-        owner = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # headers and body go out at once
-
-            def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                status, body = owner._receive(self.command, self.path, dict(self.headers), raw)
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            do_PUT = do_POST  # noqa: N815
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                pass
-
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/"
-        threading.Thread(target=self._server.serve_forever, name="http_sink", daemon=True).start()
-        return self
-
-    def _receive(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, bytes]:
-        if self.delay:
-            time.sleep(self.delay)
-        try:
-            body: Any = json.loads(raw) if raw else None
-        except ValueError:
-            body = raw
-        with self._lock:
-            self.calls.append({"method": method, "path": path, "headers": headers, "body": body})
-            if self.fail_first > 0:
-                self.fail_first -= 1
-                return self.fail_status, b'{"error": "failing on purpose"}'
-            key = headers.get("Idempotency-Key", "")
-            if key and key in self.accepted:
-                self.duplicates += 1
-            elif key:
-                self.accepted[key] = body
-            else:
-                self.accepted.setdefault("", []).append(body)
-        return self.status, json.dumps(self.answer).encode()
-
-    def stop(self) -> None:
-        """Stop serving and free the port."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-
-@pytest.fixture
-def http_sink() -> Iterator[HttpSinkServer]:
-    """A started :class:`HttpSinkServer`, stopped after the test::
-
-        def test_the_webhook_is_called_once(http_sink):
-            http_sink.fail_first = 1                       # the first call gets a 503
-            ... deliver to http_sink.url ...
-            assert list(http_sink.accepted) == ["order:42"]
-    """
-    server = HttpSinkServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-# -- a real SMTP server ------------------------------------------------------------------------
-
-
-@attrs.define(eq=False)
-class SmtpServer:
-    """A running SMTP server on ``host:port`` that keeps every message it receives.
-
-    :ivar messages: the messages received, parsed (:class:`email.message.EmailMessage`).
-    :ivar recipients: the envelope recipients of each message, in the same order.
-    """
-
-    host: str
-    port: int
-    messages: list[Any] = attrs.field(factory=list)
-    recipients: list[list[str]] = attrs.field(factory=list)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
-        import email
-        import email.policy
-
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
-        self.recipients.append(list(envelope.rcpt_tos))
-        return "250 OK"
-
-    def __repr__(self) -> str:
-        return f"<SmtpServer {self.host}:{self.port} messages={len(self.messages)}>"
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpServer]:
-    """A real SMTP server (aiosmtpd, the ``test`` extra) on 127.0.0.1 and a free port, which
-    records what it receives and stops after the test::
-
-        def test_newsletter(smtp_server):
-            send(host=smtp_server.host, port=smtp_server.port)
-            assert smtp_server.messages[0]["Subject"] == "News"
-    """
-    import socket
-
-    from aiosmtpd.controller import Controller
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = SmtpServer("127.0.0.1", port)
-    controller = Controller(server, hostname=server.host, port=port)
-    controller.start()
-    try:
-        yield server
-    finally:
-        controller.stop()
 
 
 # -- sample data -------------------------------------------------------------------------------
