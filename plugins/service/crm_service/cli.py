@@ -1,0 +1,126 @@
+"""``crm service ...``: the installed base, warranties, contracts, entitlement, service orders,
+planned service, the call center lookup and the leakage report.
+
+::
+
+    crm service units [--account 7] [--serial SN-1]
+    crm service units import units.csv
+    crm service unit SN-1                 (the unit, its components and its history)
+
+Every command acts as ``--as USER`` (default: the system actor) in one unit of work; ``--json``
+prints JSON instead of text.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+from crmcore.cli import current_actor, current_app, dump_record, echo_json
+
+from crm_service import units
+
+if TYPE_CHECKING:
+    from crmcore import UnitOfWork
+
+__all__ = ["service"]
+
+_JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+
+
+def _unit_line(uow: UnitOfWork, row: dict[str, Any]) -> str:
+    parts = [f"{row['id']:>5}  {row['serial_number']:<20} {row['product_code']:<12}"]
+    parts.append(row.get("product_name") or "")
+    if row.get("account_id.name"):
+        parts.append(f"@ {row['account_id.name']}")
+    parts.append(f"[{row['status']}]")
+    return " ".join(p for p in parts if p)
+
+
+@click.group("service")
+def service() -> None:
+    """Field service: installed base, warranties, contracts, orders, planned service."""
+
+
+@service.group("units", invoke_without_command=True)
+@click.option("--account", "account_id", type=int, help="Only the units of this account id.")
+@click.option("--product", help="Only the units of this product code.")
+@click.option("--limit", type=int, default=100, show_default=True)
+@_JSON
+@click.pass_context
+def units_group(
+    ctx: click.Context, account_id: int | None, product: str | None, limit: int, as_json: bool
+) -> None:
+    """List units of the installed base (or import them: ``units import FILE``)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    crm = current_app()
+    with crm.unit_of_work(current_actor()) as uow:
+        select = uow.select(
+            "installed_unit",
+            ("id", "serial_number", "product_code", "product_name", "status", "account_id.name"),
+        )
+        if account_id is not None:
+            select = select.where(account_id=account_id)
+        if product:
+            select = select.where(product_code=product)
+        rows = select.order_by("id").limit(limit).all()
+        if as_json:
+            echo_json(rows)
+            return
+        for row in rows:
+            click.echo(_unit_line(uow, row))
+        if not rows:
+            click.echo("no units")
+
+
+@units_group.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--skip-invalid", is_flag=True, help="Import the valid rows, report the others.")
+@click.option("--rejects", type=click.Path(dir_okay=False), help="Write refused rows here.")
+def units_import(path: str, skip_invalid: bool, rejects: str | None) -> None:
+    """Import units from a CSV file (a known serial number updates its unit)."""
+    report = units.import_units(
+        current_app(), path, actor=current_actor(), skip_invalid=skip_invalid, rejects=rejects
+    )
+    click.echo(report.summary())
+
+
+@service.command("unit")
+@click.argument("key")
+@_JSON
+def unit_show(key: str, as_json: bool) -> None:
+    """Show one unit (by id or serial number): place, components and history."""
+    crm = current_app()
+    with crm.unit_of_work(current_actor()) as uow:
+        unit = units.find_unit(uow, key)
+        parts = units.components(uow, unit.id)
+        history = units.unit_history(uow, unit.id)
+        if as_json:
+            echo_json(
+                {
+                    "unit": dump_record(crm, unit),
+                    "components": [dump_record(crm, c) for _, c in parts],
+                    "history": [
+                        {"at": e.at.isoformat(), "entity": e.entity, "id": e.record_id,
+                         "action": e.action}
+                        for e in history
+                    ],
+                }
+            )
+            return
+        click.echo(
+            f"unit {unit.id} {unit.serial_number}: {unit.product_code} "
+            f"{unit.product_name or ''} [{unit.status}]".rstrip()
+        )
+        place = " / ".join(units.location_path(uow, unit.location_id))
+        if place or unit.site_address:
+            click.echo(f"  at {place or unit.site_address}")
+        if unit.install_date:
+            click.echo(f"  installed {unit.install_date.isoformat()}")
+        for depth, child in parts:
+            click.echo(f"  {'  ' * depth}component {child.serial_number} {child.product_code}")
+        for entry in history:
+            click.echo(
+                f"  {entry.at:%Y-%m-%d %H:%M} {entry.action} {entry.entity} {entry.record_id}"
+            )
