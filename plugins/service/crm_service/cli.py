@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from crmcore.cli import current_actor, current_app, dump_record, echo_json
 
-from crm_service import units
+from crm_service import units, warranty
 
 if TYPE_CHECKING:
     from crmcore import UnitOfWork
@@ -118,6 +118,12 @@ def unit_show(key: str, as_json: bool) -> None:
             click.echo(f"  at {place or unit.site_address}")
         if unit.install_date:
             click.echo(f"  installed {unit.install_date.isoformat()}")
+        for reg in warranty.warranties_of(uow, [unit.id])[unit.id]:
+            click.echo(
+                f"  {reg['kind']} warranty {reg['term_id.name']!r} "
+                f"{reg['starts_on']} to {reg['ends_on']}: labour {reg['labour_pct']}%, "
+                f"parts {reg['parts_pct']}%, travel {reg['travel_pct']}%"
+            )
         for depth, child in parts:
             click.echo(f"  {'  ' * depth}component {child.serial_number} {child.product_code}")
         for entry in history:

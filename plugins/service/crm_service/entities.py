@@ -9,10 +9,24 @@ unit). A unit's product is its own fields (``product_code``, ``product_name``,
 from __future__ import annotations
 
 from crmcore import EntityType, Field
-from crmcore.fields import Choice, Date, Reference, String, Text
+from crmcore.fields import Choice, Date, Integer, Reference, String, Text
 
-__all__ = ["ENTITIES", "INSTALLED_UNIT", "LOCATION", "UNIT_STATUSES"]
+__all__ = [
+    "ENTITIES",
+    "INSTALLED_UNIT",
+    "LINE_TYPES",
+    "LOCATION",
+    "UNIT_STATUSES",
+    "WARRANTY_KINDS",
+    "WARRANTY_REGISTRATION",
+    "WARRANTY_TERM",
+    "coverage_fields",
+]
 
+#: The kinds of service line the entitlement prices.
+LINE_TYPES = ("labour", "parts", "travel")
+#: A manufacturer's warranty, or one bought on top of it.
+WARRANTY_KINDS = ("standard", "extended")
 #: The states of an installed unit.
 UNIT_STATUSES = ("active", "in_repair", "inactive", "scrapped")
 
@@ -61,4 +75,74 @@ INSTALLED_UNIT = EntityType(
     help="A piece of equipment at a customer's site (an asset of the installed base).",
 )
 
-ENTITIES = (LOCATION, INSTALLED_UNIT)
+
+
+def coverage_fields(default: int = 0) -> tuple[Field, ...]:
+    """The percentage covered per line type (``labour_pct``, ``parts_pct``, ``travel_pct``)."""
+    return tuple(
+        Field(
+            f"{line_type}_pct",
+            Integer(minimum=0, maximum=100),
+            default=default,
+            label=f"{line_type.capitalize()} covered %",
+            help=f"Percent of {line_type} lines covered, 0 to 100.",
+        )
+        for line_type in LINE_TYPES
+    )
+
+
+WARRANTY_TERM = EntityType(
+    "warranty_term",
+    fields=(
+        Field("name", String(100), required=True, unique=True),
+        Field(
+            "applies_to",
+            Choice("product", "group"),
+            default="product",
+            required=True,
+            help="Whether 'product' is a product code or a product group.",
+        ),
+        Field(
+            "product",
+            String(64),
+            required=True,
+            index=True,
+            help="The product code (or product group) it applies to; a code's term wins.",
+        ),
+        Field("kind", Choice(*WARRANTY_KINDS), default="standard", required=True),
+        Field("months", Integer(minimum=1, maximum=1200), required=True),
+        Field(
+            "starts_from",
+            Choice("delivery", "installation"),
+            default="installation",
+            required=True,
+            help="The event that starts a standard warranty.",
+        ),
+        *coverage_fields(100),
+    ),
+    help="What a warranty on a product (or product group) covers, and for how long.",
+)
+
+WARRANTY_REGISTRATION = EntityType(
+    "warranty_registration",
+    fields=(
+        Field(
+            "unit_id",
+            Reference("installed_unit", on_delete="cascade"),
+            required=True,
+            label="Unit",
+            index=True,
+        ),
+        Field("term_id", Reference("warranty_term", on_delete="restrict"), required=True,
+              label="Term"),
+        Field("kind", Choice(*WARRANTY_KINDS), default="standard", required=True),
+        Field("starts_on", Date(), required=True),
+        Field("ends_on", Date(), required=True, help="The last day covered."),
+        *coverage_fields(0),
+        Field("reference", String(100), help="A certificate or purchase number."),
+    ),
+    title_field="reference",
+    help="A warranty stamped on a unit: its term's coverage, copied, for a span of days.",
+)
+
+ENTITIES = (LOCATION, INSTALLED_UNIT, WARRANTY_TERM, WARRANTY_REGISTRATION)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from crmcore import EntityType, hookimpl
 
-from crm_service import units
+from crm_service import units, warranty
 from crm_service.entities import ENTITIES
 from crm_service.settings import ServiceSettings
 
@@ -25,6 +25,28 @@ def crm_entity_types() -> list[EntityType]:
 @hookimpl
 def crm_configure(crm: Crm, settings: dict[str, Any]) -> None:
     crm.set_state(ServiceSettings.from_table(settings))
+
+
+@hookimpl
+def crm_after_create(uow: UnitOfWork, entity: str, records: list[Record]) -> None:
+    if entity == "installed_unit":
+        warranty.stamp_units(uow, records)
+
+
+@hookimpl
+def crm_after_update(
+    uow: UnitOfWork, entity: str, items: list[tuple[Record, Record, dict[str, Any]]]
+) -> None:
+    if entity == "installed_unit":
+        dated = [new for old, new, *_ in items if _dates_set(old, new)]
+        warranty.stamp_units(uow, dated)
+
+
+def _dates_set(old: Record, new: Record) -> bool:
+    return any(
+        new.values.get(f) is not None and old.values.get(f) is None
+        for f in warranty.EVENT_FIELDS.values()
+    )
 
 
 @hookimpl
