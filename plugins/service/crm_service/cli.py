@@ -6,6 +6,8 @@ planned service, the call center lookup and the leakage report.
     crm service units [--account 7] [--serial SN-1]
     crm service units import units.csv
     crm service unit SN-1                 (the unit, its components and its history)
+    crm service contracts [--account 7] [--ending 30]
+    crm service contracts sweep [--today 2026-03-02]
 
 Every command acts as ``--as USER`` (default: the system actor) in one unit of work; ``--json``
 prints JSON instead of text.
@@ -13,12 +15,13 @@ prints JSON instead of text.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 import click
 from crmcore.cli import current_actor, current_app, dump_record, echo_json
 
-from crm_service import units, warranty
+from crm_service import contracts, units, warranty
 
 if TYPE_CHECKING:
     from crmcore import UnitOfWork
@@ -130,3 +133,53 @@ def unit_show(key: str, as_json: bool) -> None:
             click.echo(
                 f"  {entry.at:%Y-%m-%d %H:%M} {entry.action} {entry.entity} {entry.record_id}"
             )
+
+
+@service.group("contracts", invoke_without_command=True)
+@click.option("--account", "account_id", type=int, help="Only the contracts of this account id.")
+@click.option("--ending", type=int, help="Only active contracts ending within this many days.")
+@_JSON
+@click.pass_context
+def contracts_group(
+    ctx: click.Context, account_id: int | None, ending: int | None, as_json: bool
+) -> None:
+    """List service contracts (or sweep them: ``contracts sweep``)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    crm = current_app()
+    with crm.unit_of_work(current_actor()) as uow:
+        select = uow.select(
+            "service_contract",
+            ("id", "number", "account_id.name", "status", "starts_on", "ends_on", "labour_pct",
+             "parts_pct", "travel_pct", "auto_renew"),
+        )
+        if account_id is not None:
+            select = select.where(account_id=account_id)
+        if ending is not None:
+            limit = dt.date.today() + dt.timedelta(days=ending)
+            select = select.where(("ends_on", "<=", limit), status="active")
+        rows = select.order_by("ends_on", "id").all()
+        if as_json:
+            echo_json(rows)
+            return
+        for row in rows:
+            click.echo(
+                f"{row['id']:>5}  {row['number']:<14} {row['account_id.name'] or '-':<24} "
+                f"{row['starts_on']} to {row['ends_on']} [{row['status']}] labour "
+                f"{row['labour_pct']}% parts {row['parts_pct']}% travel {row['travel_pct']}%"
+                + (" auto-renew" if row["auto_renew"] else "")
+            )
+        if not rows:
+            click.echo("no contracts")
+
+
+@contracts_group.command("sweep")
+@click.option("--today", type=click.DateTime(["%Y-%m-%d"]), help="The day to sweep as of.")
+def contracts_sweep(today: dt.datetime | None) -> None:
+    """Remind, renew and expire contracts now (the daily job does it by itself)."""
+    crm = current_app()
+    day = today.date() if today is not None else dt.date.today()
+    with crm.unit_of_work(current_actor()) as uow:
+        result = contracts.contract_sweep(uow, day)
+        uow.commit()
+    click.echo(f"contracts as of {day}: {result.summary()}")

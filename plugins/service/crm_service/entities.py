@@ -9,7 +9,7 @@ unit). A unit's product is its own fields (``product_code``, ``product_name``,
 from __future__ import annotations
 
 from crmcore import EntityType, Field
-from crmcore.fields import Choice, Date, Integer, Reference, String, Text
+from crmcore.fields import Boolean, Choice, Date, Integer, Reference, String, Text
 
 __all__ = [
     "ENTITIES",
@@ -20,6 +20,9 @@ __all__ = [
     "WARRANTY_KINDS",
     "WARRANTY_REGISTRATION",
     "WARRANTY_TERM",
+    "CONTRACT_ITEM",
+    "CONTRACT_STATUSES",
+    "SERVICE_CONTRACT",
     "coverage_fields",
 ]
 
@@ -27,6 +30,8 @@ __all__ = [
 LINE_TYPES = ("labour", "parts", "travel")
 #: A manufacturer's warranty, or one bought on top of it.
 WARRANTY_KINDS = ("standard", "extended")
+#: The states of a service contract (only ``active`` ones cover anything).
+CONTRACT_STATUSES = ("draft", "active", "expired", "renewed", "cancelled")
 #: The states of an installed unit.
 UNIT_STATUSES = ("active", "in_repair", "inactive", "scrapped")
 
@@ -145,4 +150,57 @@ WARRANTY_REGISTRATION = EntityType(
     help="A warranty stamped on a unit: its term's coverage, copied, for a span of days.",
 )
 
-ENTITIES = (LOCATION, INSTALLED_UNIT, WARRANTY_TERM, WARRANTY_REGISTRATION)
+SERVICE_CONTRACT = EntityType(
+    "service_contract",
+    fields=(
+        Field("number", String(40), required=True, unique=True),
+        Field("name", String(200)),
+        Field("account_id", Reference("account", on_delete="restrict"), required=True,
+              label="Account", index=True),
+        Field("starts_on", Date(), required=True),
+        Field("ends_on", Date(), required=True, index=True, help="The last day covered."),
+        Field("status", Choice(*CONTRACT_STATUSES), default="active", required=True, index=True),
+        *coverage_fields(0),
+        Field(
+            "sla_policy_id",
+            Integer(minimum=1),
+            label="SLA policy",
+            help="The id of the help desk's SLA policy for the contract's tickets (with the "
+            "help desk enabled).",
+        ),
+        Field("auto_renew", Boolean(), default=False,
+              help="Renew for renewal_months when it ends, instead of expiring."),
+        Field("renewal_months", Integer(minimum=1, maximum=120), default=12),
+        Field("remind_days", Integer(minimum=0, maximum=365), default=30,
+              help="Days before the end the owner gets a renewal reminder."),
+        Field("reminded_on", Date(), read_only=True),
+        Field("renewed_from_id", Reference("service_contract", on_delete="set_null"),
+              label="Renews", read_only=True),
+    ),
+    ownable=True,
+    title_field="number",
+    help="A service agreement: what it covers, for which units or sites, until when.",
+)
+
+CONTRACT_ITEM = EntityType(
+    "contract_item",
+    fields=(
+        Field("contract_id", Reference("service_contract", on_delete="cascade"), required=True,
+              label="Contract", index=True),
+        Field("unit_id", Reference("installed_unit", on_delete="cascade"), label="Unit",
+              index=True),
+        Field("location_id", Reference("location", on_delete="cascade"), label="Site",
+              index=True, help="Covers every unit at this location and the locations inside."),
+    ),
+    help="What a contract covers: one unit, or one site; neither covers every unit of the "
+    "contract's account.",
+)
+
+ENTITIES = (
+    LOCATION,
+    INSTALLED_UNIT,
+    WARRANTY_TERM,
+    WARRANTY_REGISTRATION,
+    SERVICE_CONTRACT,
+    CONTRACT_ITEM,
+)

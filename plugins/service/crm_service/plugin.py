@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from crmcore import EntityType, hookimpl
 
-from crm_service import units, warranty
+from crm_service import contracts, jobs, units, warranty
 from crm_service.entities import ENTITIES
 from crm_service.settings import ServiceSettings
 
@@ -25,6 +25,16 @@ def crm_entity_types() -> list[EntityType]:
 @hookimpl
 def crm_configure(crm: Crm, settings: dict[str, Any]) -> None:
     crm.set_state(ServiceSettings.from_table(settings))
+
+
+@hookimpl
+def crm_before_create(uow: UnitOfWork, entity: str, items: list[dict[str, Any]]) -> None:
+    if entity == "service_contract":
+        for values in items:
+            contracts.check_contract(uow, values)
+    elif entity == "contract_item":
+        for values in items:
+            contracts.check_item(values)
 
 
 @hookimpl
@@ -53,12 +63,31 @@ def _dates_set(old: Record, new: Record) -> bool:
 def crm_before_update(
     uow: UnitOfWork, entity: str, items: list[tuple[Record, dict[str, Any]]]
 ) -> None:
+    if entity == "service_contract":
+        for record, changes in items:
+            contracts.check_contract(uow, {**record.values, **changes})
+    elif entity == "contract_item":
+        for record, changes in items:
+            contracts.check_item({**record.values, **changes})
     if entity in units.TREE_ENTITIES:
         units.check_parents(
             uow,
             entity,
             [(r.id, c["parent_id"]) for r, c in items if c.get("parent_id") is not None],
         )
+
+
+@hookimpl
+def crm_job_handlers() -> dict[str, Any]:
+    return jobs.handlers()
+
+
+@hookimpl
+def crm_seed(uow: UnitOfWork) -> list[str]:
+    if uow.query("job").where(kind=jobs.DAILY_JOB, status="queued").count():
+        return []
+    jobs.queue_daily(uow)
+    return ["service daily job queued"]
 
 
 @hookimpl

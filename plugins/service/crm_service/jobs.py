@@ -1,0 +1,43 @@
+"""The service plugin's daily job (``service.daily``): the contract sweep (reminders,
+renewals, expiries) at the worker's time, then the next run a day later. The seed queues the
+first run; the job's key keeps it one."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from crmcore.jobs import current_job, enqueue
+
+from crm_service.contracts import contract_sweep
+
+if TYPE_CHECKING:
+    from crmcore import UnitOfWork
+
+__all__ = ["DAILY_JOB", "DAILY_KEY", "daily", "handlers", "local_today", "queue_daily"]
+
+DAILY_JOB = "service.daily"
+DAILY_KEY = "service:daily"
+
+
+def local_today(uow: UnitOfWork, at: dt.datetime) -> dt.date:
+    """The date of *at* in the deployment's time zone."""
+    return at.astimezone(uow.registry.timezone or dt.UTC).date()
+
+
+def queue_daily(uow: UnitOfWork, run_at: dt.datetime | None = None) -> int:
+    """Queue the daily job at *run_at* (default: now), moving the queued one if any."""
+    return enqueue(uow, DAILY_JOB, None, run_at=run_at, key=DAILY_KEY, max_attempts=3)
+
+
+def daily(uow: UnitOfWork, payload: Any) -> None:
+    """Job ``service.daily``: sweep the contracts as of the worker's day, queue tomorrow's."""
+    running = current_job()
+    at = running.now if running is not None else dt.datetime.now(dt.UTC)
+    contract_sweep(uow, local_today(uow, at))
+    queue_daily(uow, at + dt.timedelta(days=1))
+
+
+def handlers() -> dict[str, Any]:
+    """The service plugin's job handlers, by kind."""
+    return {DAILY_JOB: daily}
