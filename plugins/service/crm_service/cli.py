@@ -8,6 +8,7 @@ planned service, the call center lookup and the leakage report.
     crm service unit SN-1                 (the unit, its components and its history)
     crm service contracts [--account 7] [--ending 30]
     crm service contracts sweep [--today 2026-03-02]
+    crm service entitlement SN-1 [--date 2026-03-02] [--type labour]
 
 Every command acts as ``--as USER`` (default: the system actor) in one unit of work; ``--json``
 prints JSON instead of text.
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from crmcore.cli import current_actor, current_app, dump_record, echo_json
 
-from crm_service import contracts, units, warranty
+from crm_service import contracts, entitlement, units, warranty
 
 if TYPE_CHECKING:
     from crmcore import UnitOfWork
@@ -183,3 +184,43 @@ def contracts_sweep(today: dt.datetime | None) -> None:
         result = contracts.contract_sweep(uow, day)
         uow.commit()
     click.echo(f"contracts as of {day}: {result.summary()}")
+
+
+@service.command("entitlement")
+@click.argument("unit_key", metavar="UNIT")
+@click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), help="Default: today.")
+@click.option("--type", "line_types", type=click.Choice(entitlement.LINE_TYPES), multiple=True,
+              help="Only this line type (repeatable); default: every type.")
+@_JSON
+def entitlement_command(
+    unit_key: str, day: dt.datetime | None, line_types: tuple[str, ...], as_json: bool
+) -> None:
+    """Explain what UNIT's coverage pays on a day, per line type, and why."""
+    crm = current_app()
+    on = day.date() if day is not None else dt.date.today()
+    with crm.unit_of_work(current_actor()) as uow:
+        unit = units.find_unit(uow, unit_key)
+        coverages = entitlement.coverages_of(uow, [unit.id])[unit.id]
+        decisions = {t: entitlement.decide(coverages, on, t)
+                     for t in line_types or entitlement.LINE_TYPES}
+    if as_json:
+        echo_json({
+            "unit": unit.id, "date": on.isoformat(),
+            "decisions": {t: {"status": d.status, "percent": d.percent, "source": d.source,
+                              "source_id": d.source_id, "reason": d.reason}
+                          for t, d in decisions.items()},
+        })
+        return
+    click.echo(f"unit {unit.id} {unit.serial_number} on {on}:")
+    for line_type, decision in decisions.items():
+        click.echo(f"  {line_type}: {decision.status} {decision.percent}% - {decision.reason}")
+    for coverage in coverages:
+        if not coverage.counts:
+            why = "does not count (draft or cancelled)"
+        elif coverage.valid_on(on):
+            why = "valid"
+        else:
+            why = "not valid on that day"
+        until = coverage.ends_on or "open end"
+        click.echo(f"  considered {coverage.label} ({coverage.source} {coverage.id}), "
+                   f"{coverage.starts_on} to {until}: {why}")

@@ -21,6 +21,7 @@ __all__ = [
     "WARRANTY_REGISTRATION",
     "WARRANTY_TERM",
     "CONTRACT_ITEM",
+    "ENTITLEMENT_OVERRIDE",
     "CONTRACT_STATUSES",
     "SERVICE_CONTRACT",
     "coverage_fields",
@@ -196,6 +197,23 @@ CONTRACT_ITEM = EntityType(
     "contract's account.",
 )
 
+ENTITLEMENT_OVERRIDE = EntityType(
+    "entitlement_override",
+    fields=(
+        Field("unit_id", Reference("installed_unit", on_delete="cascade"), required=True,
+              label="Unit", index=True),
+        Field("line_type", Choice(*LINE_TYPES), help="The line type it decides; empty: all."),
+        Field("valid_from", Date(), required=True),
+        Field("valid_to", Date(), help="The last day it applies; empty: open-ended."),
+        Field("percent", Integer(minimum=0, maximum=100), required=True,
+              help="The percentage covered, whatever warranties and contracts say."),
+        Field("reason", Text(), required=True),
+    ),
+    title_field="reason",
+    help="A decision taken by hand on a unit's entitlement (needs the privilege "
+    "service.entitlement_override.grant); it wins over warranties and contracts.",
+)
+
 ENTITIES = (
     LOCATION,
     INSTALLED_UNIT,
@@ -203,4 +221,5 @@ ENTITIES = (
     WARRANTY_REGISTRATION,
     SERVICE_CONTRACT,
     CONTRACT_ITEM,
+    ENTITLEMENT_OVERRIDE,
 )

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from crmcore import EntityType, hookimpl
 
-from crm_service import contracts, jobs, units, warranty
+from crm_service import contracts, entitlement, jobs, units, warranty
 from crm_service.entities import ENTITIES
 from crm_service.settings import ServiceSettings
 
@@ -23,6 +23,11 @@ def crm_entity_types() -> list[EntityType]:
 
 
 @hookimpl
+def crm_permissions() -> list[str]:
+    return [entitlement.OVERRIDE_PERMISSION]
+
+
+@hookimpl
 def crm_configure(crm: Crm, settings: dict[str, Any]) -> None:
     crm.set_state(ServiceSettings.from_table(settings))
 
@@ -35,6 +40,9 @@ def crm_before_create(uow: UnitOfWork, entity: str, items: list[dict[str, Any]])
     elif entity == "contract_item":
         for values in items:
             contracts.check_item(values)
+    elif entity == "entitlement_override":
+        for values in items:
+            entitlement.check_override(uow, values)
 
 
 @hookimpl
@@ -69,12 +77,21 @@ def crm_before_update(
     elif entity == "contract_item":
         for record, changes in items:
             contracts.check_item({**record.values, **changes})
+    elif entity == "entitlement_override":
+        for record, changes in items:
+            entitlement.check_override(uow, {**record.values, **changes})
     if entity in units.TREE_ENTITIES:
         units.check_parents(
             uow,
             entity,
             [(r.id, c["parent_id"]) for r, c in items if c.get("parent_id") is not None],
         )
+
+
+@hookimpl
+def crm_before_delete(uow: UnitOfWork, entity: str, records: list[Record]) -> None:
+    if entity == "entitlement_override" and records:
+        uow.require("entitlement_override", entitlement.OVERRIDE_PERMISSION)
 
 
 @hookimpl

@@ -50,3 +50,22 @@ def test_an_unknown_unit_is_one_line(db: str) -> None:
     result = crm(db, "service", "unit", "NOPE")
     assert result.exit_code != 0
     assert "no unit with id or serial number 'NOPE'" in result.output
+
+
+def test_entitlement_explains_a_decision(db: str, crm_factory: Any) -> None:
+    import datetime as dt
+
+    app = crm_factory(plugins=["service"], database=db)
+    with app.unit_of_work() as uow:
+        uow.create("warranty_term", name="Pump 12 months", product="PUMP-1", months=12,
+                   travel_pct=0)
+        uow.create("installed_unit", serial_number="SN-1", product_code="PUMP-1",
+                   install_date=dt.date(2026, 1, 5))
+        uow.commit()
+    out = ok(db, "service", "entitlement", "SN-1", "--date", "2026-06-01")
+    assert "labour: covered 100% - standard warranty 'Pump 12 months' covers 100% of labour" in out
+    assert "travel: billable 0%" in out
+    assert "2026-01-05 to 2027-01-04: valid" in out
+    later = ok(db, "service", "entitlement", "SN-1", "--date", "2027-02-01", "--type", "parts")
+    assert "parts: billable 0% - no warranty or contract covers parts on 2027-02-01" in later
+    assert "not valid on that day" in later
