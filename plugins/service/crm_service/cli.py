@@ -9,6 +9,10 @@ planned service, the call center lookup and the leakage report.
     crm service contracts [--account 7] [--ending 30]
     crm service contracts sweep [--today 2026-03-02]
     crm service entitlement SN-1 [--date 2026-03-02] [--type labour]
+    crm service orders [--status new] [--account 7]
+    crm service orders show 12            (units, technicians, reports, priced lines)
+    crm service orders from-ticket 42     (with the help desk)
+    crm service leakage --from 2026-03-01 --to 2026-03-31 [--account 7] [--technician ann]
 
 Every command acts as ``--as USER`` (default: the system actor) in one unit of work; ``--json``
 prints JSON instead of text.
@@ -22,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 import click
 from crmcore.cli import current_actor, current_app, dump_record, echo_json
 
-from crm_service import contracts, entitlement, units, warranty
+from crm_service import contracts, entitlement, leakage, orders, units, warranty
+from crm_service.entities import ORDER_STAGES
 
 if TYPE_CHECKING:
     from crmcore import UnitOfWork
@@ -224,3 +229,110 @@ def entitlement_command(
         until = coverage.ends_on or "open end"
         click.echo(f"  considered {coverage.label} ({coverage.source} {coverage.id}), "
                    f"{coverage.starts_on} to {until}: {why}")
+
+
+@service.group("orders", invoke_without_command=True)
+@click.option("--status", type=click.Choice(ORDER_STAGES), help="Only this stage.")
+@click.option("--account", "account_id", type=int, help="Only the orders of this account id.")
+@_JSON
+@click.pass_context
+def orders_group(
+    ctx: click.Context, status: str | None, account_id: int | None, as_json: bool
+) -> None:
+    """List service orders (``orders show ID``, ``orders from-ticket TICKET``)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    crm = current_app()
+    with crm.unit_of_work(current_actor()) as uow:
+        select = uow.select("service_order", ("id", "subject", "status", "priority",
+                                              "account_id.name", "window_start"))
+        if status:
+            select = select.where(status=status)
+        if account_id is not None:
+            select = select.where(account_id=account_id)
+        rows = select.order_by("id").all()
+    if as_json:
+        echo_json(rows)
+        return
+    for row in rows:
+        when = f" {row['window_start']:%Y-%m-%d %H:%M}" if row["window_start"] else ""
+        click.echo(f"{row['id']:>5}  [{row['status']}] {row['priority']:<6} "
+                   f"{row['account_id.name'] or '-'}: {row['subject']}{when}")
+    if not rows:
+        click.echo("no service orders")
+
+
+@orders_group.command("show")
+@click.argument("order_id", type=int)
+def orders_show(order_id: int) -> None:
+    """Show a service order: units, technicians, work reports and their priced lines."""
+    crm = current_app()
+    with crm.unit_of_work(current_actor()) as uow:
+        order = uow.get("service_order", order_id)
+        click.echo(f"service order {order.id} [{order.status}] {order.priority}: {order.subject}")
+        for row in uow.select("order_unit", ("unit_id.serial_number", "unit_id.product_code")
+                              ).where(order_id=order.id).all():
+            click.echo(f"  unit {row['unit_id.serial_number']} {row['unit_id.product_code']}")
+        for row in uow.select("order_technician", ("user_id.username",)).where(
+                order_id=order.id).all():
+            click.echo(f"  technician {row['user_id.username']}")
+        for report in uow.query("work_report").where(order_id=order.id).order_by("id"):
+            signed = f", signed by {report.signed_by}" if report.signed_by else ""
+            click.echo(f"  work report {report.id} of {report.work_date}{signed}")
+            for line in uow.query("work_line").where(report_id=report.id).order_by("id"):
+                click.echo(
+                    f"    {line.line_type:<7} {line.quantity} x {line.unit_price} = "
+                    f"{line.amount}; covered {line.covered_percent}%, charge {line.charge}"
+                    f" ({line.entitlement_reason})"
+                )
+
+
+@orders_group.command("from-ticket")
+@click.argument("ticket_id", type=int)
+def orders_from_ticket(ticket_id: int) -> None:
+    """Open a service order for a help desk ticket."""
+    crm = current_app()
+    with crm.unit_of_work(current_actor()) as uow:
+        order = orders.order_from_ticket(uow, ticket_id)
+        uow.commit()
+    click.echo(f"service order {order.id} opened for ticket {ticket_id}")
+
+
+@service.command("leakage")
+@click.option("--from", "first", type=click.DateTime(["%Y-%m-%d"]), required=True)
+@click.option("--to", "last", type=click.DateTime(["%Y-%m-%d"]), required=True)
+@click.option("--account", "account_id", type=int, help="Only this account id.")
+@click.option("--technician", help="Only this technician (username).")
+@_JSON
+def leakage_command(
+    first: dt.datetime, last: dt.datetime, account_id: int | None, technician: str | None,
+    as_json: bool,
+) -> None:
+    """Work billed while covered, and work given free while not covered, in a period."""
+    crm = current_app()
+    with crm.unit_of_work(current_actor()) as uow:
+        technician_id = crm.actor(technician).user_id if technician else None
+        report = leakage.leakage(uow, first.date(), last.date(), account_id=account_id,
+                                 technician_id=technician_id)
+    if as_json:
+        echo_json({"first": report.first.isoformat(), "last": report.last.isoformat(),
+                   "lines_checked": report.lines_checked,
+                   "leaks": [{"kind": k.kind, "line": k.line_id, "order": k.order_id,
+                              "account": k.account, "technician": k.technician,
+                              "date": k.work_date.isoformat(), "line_type": k.line_type,
+                              "charged": str(k.charged), "expected": str(k.expected),
+                              "at_stake": str(k.at_stake), "reason": k.reason}
+                             for k in report.leaks]})
+        return
+    click.echo(report.summary())
+    for leak in report.leaks:
+        click.echo(
+            f"  {leak.kind.replace('_', ' ')}: line {leak.line_id} of order {leak.order_id} "
+            f"({leak.account}, {leak.technician or 'no technician'}, {leak.work_date}, "
+            f"{leak.line_type}): charged {leak.charged}, entitled {leak.expected}, "
+            f"at stake {leak.at_stake} - {leak.reason}"
+            + (f"; charge reason: {leak.charge_reason}" if leak.charge_reason else "")
+        )
+    for by in ("account", "technician"):
+        for (who, kind, _), amount in report.totals(by).items():
+            click.echo(f"  total {by} {who or '-'}: {kind.replace('_', ' ')} {amount}")

@@ -9,7 +9,18 @@ unit). A unit's product is its own fields (``product_code``, ``product_name``,
 from __future__ import annotations
 
 from crmcore import EntityType, Field
-from crmcore.fields import Boolean, Choice, Date, Integer, Reference, String, Text
+from crmcore.fields import (
+    Boolean,
+    Choice,
+    Date,
+    DateTime,
+    Decimal,
+    Integer,
+    MoneyType,
+    Reference,
+    String,
+    Text,
+)
 
 __all__ = [
     "ENTITIES",
@@ -22,6 +33,13 @@ __all__ = [
     "WARRANTY_TERM",
     "CONTRACT_ITEM",
     "ENTITLEMENT_OVERRIDE",
+    "ORDER_STAGES",
+    "ORDER_TECHNICIAN",
+    "ORDER_UNIT",
+    "PRIORITIES",
+    "SERVICE_ORDER",
+    "WORK_LINE",
+    "WORK_REPORT",
     "CONTRACT_STATUSES",
     "SERVICE_CONTRACT",
     "coverage_fields",
@@ -33,6 +51,10 @@ LINE_TYPES = ("labour", "parts", "travel")
 WARRANTY_KINDS = ("standard", "extended")
 #: The states of a service contract (only ``active`` ones cover anything).
 CONTRACT_STATUSES = ("draft", "active", "expired", "renewed", "cancelled")
+#: Priorities of a service order, lowest first.
+PRIORITIES = ("low", "normal", "high", "urgent")
+#: Stages of the service order pipeline ``service.order``.
+ORDER_STAGES = ("new", "scheduled", "in_progress", "done", "invoiced", "cancelled")
 #: The states of an installed unit.
 UNIT_STATUSES = ("active", "in_repair", "inactive", "scrapped")
 
@@ -214,6 +236,100 @@ ENTITLEMENT_OVERRIDE = EntityType(
     "service.entitlement_override.grant); it wins over warranties and contracts.",
 )
 
+SERVICE_ORDER = EntityType(
+    "service_order",
+    fields=(
+        Field("subject", String(200), required=True),
+        Field("account_id", Reference("account", on_delete="restrict"), required=True,
+              label="Account", index=True),
+        Field("contact_id", Reference("contact", on_delete="set_null"), label="Contact"),
+        Field("problem", Text()),
+        Field("priority", Choice(*PRIORITIES), default="normal", index=True),
+        Field("window_start", DateTime(), help="When the visit may start."),
+        Field("window_end", DateTime(), help="When the visit must be over."),
+        Field("location_id", Reference("location", on_delete="set_null"), label="Site"),
+        Field("site_address", Text()),
+        Field("contract_id", Reference("service_contract", on_delete="set_null"),
+              label="Contract"),
+        Field("ticket_id", Integer(minimum=1), label="Ticket",
+              help="The help desk ticket it came from (with the help desk enabled)."),
+        Field("status", Choice(*ORDER_STAGES), index=True,
+              help="The stage in the pipeline service.order; moves follow its transitions."),
+    ),
+    ownable=True,
+    help="A visit to do work on units at a customer's site.",
+)
+
+ORDER_UNIT = EntityType(
+    "order_unit",
+    fields=(
+        Field("order_id", Reference("service_order", on_delete="cascade"), required=True,
+              label="Order", index=True),
+        Field("unit_id", Reference("installed_unit", on_delete="cascade"), required=True,
+              label="Unit", index=True),
+    ),
+    help="A unit a service order is about.",
+)
+
+ORDER_TECHNICIAN = EntityType(
+    "order_technician",
+    fields=(
+        Field("order_id", Reference("service_order", on_delete="cascade"), required=True,
+              label="Order", index=True),
+        Field("user_id", Reference("user", on_delete="cascade"), required=True,
+              label="Technician", index=True),
+    ),
+    help="A technician assigned to a service order.",
+)
+
+WORK_REPORT = EntityType(
+    "work_report",
+    fields=(
+        Field("order_id", Reference("service_order", on_delete="cascade"), required=True,
+              label="Order", index=True),
+        Field("work_date", Date(), required=True, index=True,
+              help="The day the work was done: the day its lines are priced for."),
+        Field("notes", Text()),
+        Field("signed_by", String(200), help="The name of the customer who signed it off."),
+        Field("signed_at", DateTime()),
+    ),
+    title_field="work_date",
+    help="What was done on a visit: time, parts, travel, notes and the customer's sign-off.",
+)
+
+WORK_LINE = EntityType(
+    "work_line",
+    fields=(
+        Field("report_id", Reference("work_report", on_delete="cascade"), required=True,
+              label="Work report", index=True),
+        Field("order_id", Reference("service_order", on_delete="cascade"), label="Order",
+              index=True, read_only=True),
+        Field("unit_id", Reference("installed_unit", on_delete="restrict"), label="Unit",
+              index=True),
+        Field("line_type", Choice(*LINE_TYPES), required=True),
+        Field("technician_id", Reference("user", on_delete="set_null"), label="Technician",
+              index=True),
+        Field("description", String(200)),
+        Field("product_code", String(64), help="The part used (parts lines)."),
+        Field("quantity", Decimal(scale=2), required=True,
+              help="Hours (labour), pieces (parts) or kilometres (travel)."),
+        Field("unit_price", MoneyType(),
+              help="Default: the labour or travel rate, or the price a catalog gives a part."),
+        Field("amount", MoneyType(), read_only=True, help="Quantity times unit price."),
+        Field("covered_percent", Integer(minimum=0, maximum=100), read_only=True),
+        Field("entitlement_source", String(80), read_only=True,
+              help="The record that granted the coverage ('warranty_registration 3')."),
+        Field("entitlement_reason", Text(), read_only=True),
+        Field("charge", MoneyType(),
+              help="What the customer pays; priced through the entitlement unless set by "
+              "someone holding service.work_line.reprice, with a reason."),
+        Field("charge_reason", Text(), help="Why the charge departs from the entitlement."),
+        Field("invoice_ref", String(100), read_only=True),
+    ),
+    title_field="description",
+    help="One line of a work report, priced through the unit's entitlement.",
+)
+
 ENTITIES = (
     LOCATION,
     INSTALLED_UNIT,
@@ -222,4 +338,9 @@ ENTITIES = (
     SERVICE_CONTRACT,
     CONTRACT_ITEM,
     ENTITLEMENT_OVERRIDE,
+    SERVICE_ORDER,
+    ORDER_UNIT,
+    ORDER_TECHNICIAN,
+    WORK_REPORT,
+    WORK_LINE,
 )

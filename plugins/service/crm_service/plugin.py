@@ -7,14 +7,21 @@ from typing import TYPE_CHECKING, Any
 
 from crmcore import EntityType, hookimpl
 
-from crm_service import contracts, entitlement, jobs, units, warranty
+from crm_service import contracts, entitlement, hookspecs, jobs, orders, units, warranty
 from crm_service.entities import ENTITIES
 from crm_service.settings import ServiceSettings
 
 if TYPE_CHECKING:
     import click
+    import pluggy
     from crmcore import Crm, UnitOfWork
     from crmcore.records import Record
+    from crmcore.workflow import Pipeline
+
+
+@hookimpl
+def crm_add_hookspecs(plugin_manager: pluggy.PluginManager) -> None:
+    plugin_manager.add_hookspecs(hookspecs)
 
 
 @hookimpl
@@ -24,7 +31,12 @@ def crm_entity_types() -> list[EntityType]:
 
 @hookimpl
 def crm_permissions() -> list[str]:
-    return [entitlement.OVERRIDE_PERMISSION]
+    return [entitlement.OVERRIDE_PERMISSION, orders.REPRICE_PERMISSION]
+
+
+@hookimpl
+def crm_pipelines() -> list[Pipeline]:
+    return [orders.pipeline()]
 
 
 @hookimpl
@@ -33,7 +45,11 @@ def crm_configure(crm: Crm, settings: dict[str, Any]) -> None:
 
 
 @hookimpl
-def crm_before_create(uow: UnitOfWork, entity: str, items: list[dict[str, Any]]) -> None:
+def crm_before_create(
+    uow: UnitOfWork, entity: str, items: list[dict[str, Any]]
+) -> list[dict[str, Any]] | None:
+    if entity == "work_line":
+        return orders.price_lines(uow, items)
     if entity == "service_contract":
         for values in items:
             contracts.check_contract(uow, values)
@@ -43,6 +59,7 @@ def crm_before_create(uow: UnitOfWork, entity: str, items: list[dict[str, Any]])
     elif entity == "entitlement_override":
         for values in items:
             entitlement.check_override(uow, values)
+    return None
 
 
 @hookimpl
@@ -70,7 +87,9 @@ def _dates_set(old: Record, new: Record) -> bool:
 @hookimpl
 def crm_before_update(
     uow: UnitOfWork, entity: str, items: list[tuple[Record, dict[str, Any]]]
-) -> None:
+) -> list[dict[str, Any] | None] | None:
+    if entity == "work_line":
+        return _reprice(uow, items)
     if entity == "service_contract":
         for record, changes in items:
             contracts.check_contract(uow, {**record.values, **changes})
@@ -105,6 +124,37 @@ def crm_seed(uow: UnitOfWork) -> list[str]:
         return []
     jobs.queue_daily(uow)
     return ["service daily job queued"]
+
+
+def _reprice(
+    uow: UnitOfWork, items: list[tuple[Record, dict[str, Any]]]
+) -> list[dict[str, Any] | None]:
+    touched = [i for i, (_, changes) in enumerate(items)
+               if any(f in changes for f in orders.PRICE_FIELDS)]
+    result: list[dict[str, Any] | None] = [None] * len(items)
+    if touched:
+        priced = orders.price_lines(
+            uow, [{**items[i][0].values, **items[i][1]} for i in touched],
+            old=[items[i][0] for i in touched])
+        for i, values in zip(touched, priced, strict=True):
+            result[i] = values
+    return result
+
+
+@hookimpl
+def crm_before_move(
+    uow: UnitOfWork, entity: str, moves: list[tuple[Record, Any, Any]]
+) -> None:
+    if entity == "service_order":
+        orders.check_done(uow, moves)
+
+
+@hookimpl
+def crm_after_move(
+    uow: UnitOfWork, entity: str, moves: list[tuple[Record, Record, str | None, str | None]]
+) -> None:
+    if entity == "service_order":
+        orders.invoice(uow, [new for _, new, _, target in moves if target == "invoiced"])
 
 
 @hookimpl

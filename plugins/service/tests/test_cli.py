@@ -69,3 +69,39 @@ def test_entitlement_explains_a_decision(db: str, crm_factory: Any) -> None:
     later = ok(db, "service", "entitlement", "SN-1", "--date", "2027-02-01", "--type", "parts")
     assert "parts: billable 0% - no warranty or contract covers parts on 2027-02-01" in later
     assert "not valid on that day" in later
+
+
+def test_orders_and_leakage(db: str, crm_factory: Any) -> None:
+    import datetime as dt
+
+    app = crm_factory(plugins=["service"], database=db)
+    with app.unit_of_work() as uow:
+        acme = uow.create("account", name="Acme")
+        tess = uow.create("user", username="tess")
+        uow.create("warranty_term", name="Pump 12 months", product="PUMP-1", months=12,
+                   travel_pct=0)
+        pump = uow.create("installed_unit", serial_number="SN-1", product_code="PUMP-1",
+                          account_id=acme.id, install_date=dt.date(2026, 1, 5))
+        order = uow.create("service_order", subject="Pump leaks", account_id=acme.id)
+        uow.create("order_technician", order_id=order.id, user_id=tess.id)
+        report = uow.create("work_report", order_id=order.id, work_date=dt.date(2026, 6, 1),
+                            signed_by="J. Customer")
+        uow.create("work_line", report_id=report.id, unit_id=pump.id, line_type="labour",
+                   quantity="2", technician_id=tess.id)
+        uow.create("work_line", report_id=report.id, unit_id=pump.id, line_type="travel",
+                   quantity="10", technician_id=tess.id)
+        uow.commit()
+    assert "[new] normal Acme: Pump leaks" in ok(db, "service", "orders")
+    shown = ok(db, "service", "orders", "show", str(order.id))
+    assert "technician tess" in shown and "signed by J. Customer" in shown
+    assert "labour  2.00 x 80.00 EUR = 160.00 EUR; covered 100%, charge 0.00 EUR" in shown
+    clean = ok(db, "service", "leakage", "--from", "2026-06-01", "--to", "2026-06-30")
+    assert "2 lines checked, no leakage" in clean
+    with app.unit_of_work() as uow:
+        line = uow.query("work_line").where(line_type="labour").first()
+        uow.update(line, charge="160.00 EUR", charge_reason="billed by mistake")
+        uow.commit()
+    found = ok(db, "service", "leakage", "--from", "2026-06-01", "--to", "2026-06-30",
+               "--technician", "tess")
+    assert "1 billed while covered, 0 free while not covered" in found
+    assert "at stake 160.00 EUR" in found and "charge reason: billed by mistake" in found
