@@ -12,6 +12,11 @@ planned service, the call center lookup and the leakage report.
     crm service orders [--status new] [--account 7]
     crm service orders show 12            (units, technicians, reports, priced lines)
     crm service orders from-ticket 42     (with the help desk)
+    crm service plans [--account 7]
+    crm service plans preview 3 --from 2026-03-01 --to 2026-06-30
+    crm service plans generate [--today 2026-03-02]
+    crm service plans skip 3 2026-04-06 [--reason ...]
+    crm service plans move 3 2026-04-06 2026-04-08 [--reason ...]
     crm service leakage --from 2026-03-01 --to 2026-03-31 [--account 7] [--technician ann]
 
 Every command acts as ``--as USER`` (default: the system actor) in one unit of work; ``--json``
@@ -26,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from crmcore.cli import current_actor, current_app, dump_record, echo_json
 
-from crm_service import contracts, entitlement, leakage, orders, units, warranty
+from crm_service import contracts, entitlement, leakage, orders, planned, units, warranty
 from crm_service.entities import ORDER_STAGES
 
 if TYPE_CHECKING:
@@ -336,3 +341,89 @@ def leakage_command(
     for by in ("account", "technician"):
         for (who, kind, _), amount in report.totals(by).items():
             click.echo(f"  total {by} {who or '-'}: {kind.replace('_', ' ')} {amount}")
+
+
+_DAY = click.DateTime(["%Y-%m-%d"])
+
+
+@service.group("plans", invoke_without_command=True)
+@click.option("--account", "account_id", type=int, help="Only the plans of this account id.")
+@_JSON
+@click.pass_context
+def plans_group(ctx: click.Context, account_id: int | None, as_json: bool) -> None:
+    """List service plans (``plans preview|generate|skip|move``)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    crm = current_app()
+    with crm.unit_of_work(current_actor()) as uow:
+        select = uow.select("service_plan", ("id", "name", "account_id.name", "rule",
+                                             "time_of_day", "timezone", "active"))
+        if account_id is not None:
+            select = select.where(account_id=account_id)
+        rows = select.order_by("id").all()
+    if as_json:
+        echo_json(rows)
+        return
+    for row in rows:
+        rule = row["rule"].replace("\n", "; ")
+        click.echo(f"{row['id']:>5}  {row['name']} ({row['account_id.name'] or '-'}): {rule} at "
+                   f"{row['time_of_day']} {row['timezone']}"
+                   + ("" if row["active"] else " [inactive]"))
+    if not rows:
+        click.echo("no plans")
+
+
+@plans_group.command("preview")
+@click.argument("plan_id", type=int)
+@click.option("--from", "first", type=_DAY, required=True)
+@click.option("--to", "last", type=_DAY, required=True)
+def plans_preview(plan_id: int, first: dt.datetime, last: dt.datetime) -> None:
+    """Show the visits a plan would have from a day to a day, writing nothing."""
+    crm = current_app()
+    with crm.unit_of_work(current_actor()) as uow:
+        found = planned.preview(uow, plan_id, first.date(), last.date())
+    for occ in found:
+        note = f" ({occ.note})" if occ.note else ""
+        click.echo(f"  {occ.rule_date} -> {occ.starts_at:%Y-%m-%d %H:%M %Z} [{occ.status}]"
+                   f" window {occ.window_start:%Y-%m-%d %H:%M} to {occ.window_end:%Y-%m-%d %H:%M}"
+                   f"{note}")
+    if not found:
+        click.echo("no visits in that span")
+
+
+@plans_group.command("generate")
+@click.option("--today", type=_DAY, help="The day to generate from (default: today).")
+def plans_generate(today: dt.datetime | None) -> None:
+    """Generate the visits of every active plan over its horizon (the daily job does it)."""
+    crm = current_app()
+    with crm.unit_of_work(current_actor()) as uow:
+        result = planned.generate(uow, today.date() if today else dt.date.today())
+        uow.commit()
+    click.echo(result.summary())
+
+
+@plans_group.command("skip")
+@click.argument("plan_id", type=int)
+@click.argument("day", type=_DAY)
+@click.option("--reason", default="")
+def plans_skip(plan_id: int, day: dt.datetime, reason: str) -> None:
+    """Skip the visit a plan's rule gives on DAY."""
+    crm = current_app()
+    with crm.unit_of_work(current_actor()) as uow:
+        planned.skip_occurrence(uow, plan_id, day.date(), reason)
+        uow.commit()
+    click.echo(f"plan {plan_id}: the visit of {day:%Y-%m-%d} is skipped")
+
+
+@plans_group.command("move")
+@click.argument("plan_id", type=int)
+@click.argument("day", type=_DAY)
+@click.argument("to", type=_DAY)
+@click.option("--reason", default="")
+def plans_move(plan_id: int, day: dt.datetime, to: dt.datetime, reason: str) -> None:
+    """Move the visit a plan's rule gives on DAY to TO."""
+    crm = current_app()
+    with crm.unit_of_work(current_actor()) as uow:
+        planned.move_occurrence(uow, plan_id, day.date(), to.date(), reason)
+        uow.commit()
+    click.echo(f"plan {plan_id}: the visit of {day:%Y-%m-%d} moves to {to:%Y-%m-%d}")

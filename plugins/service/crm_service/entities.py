@@ -17,10 +17,13 @@ from crmcore.fields import (
     Decimal,
     Integer,
     MoneyType,
+    MultiChoice,
     Reference,
     String,
     Text,
 )
+
+from crm_service.fieldtypes import ClockTime, RecurrenceRule, TimeZoneName
 
 __all__ = [
     "ENTITIES",
@@ -36,7 +39,13 @@ __all__ = [
     "ORDER_STAGES",
     "ORDER_TECHNICIAN",
     "ORDER_UNIT",
+    "PLAN_EXCEPTION",
+    "PLAN_OCCURRENCE",
     "PRIORITIES",
+    "SERVICE_CALENDAR",
+    "SERVICE_HOLIDAY",
+    "SERVICE_PLAN",
+    "WEEKDAYS",
     "SERVICE_ORDER",
     "WORK_LINE",
     "WORK_REPORT",
@@ -55,6 +64,8 @@ CONTRACT_STATUSES = ("draft", "active", "expired", "renewed", "cancelled")
 PRIORITIES = ("low", "normal", "high", "urgent")
 #: Stages of the service order pipeline ``service.order``.
 ORDER_STAGES = ("new", "scheduled", "in_progress", "done", "invoiced", "cancelled")
+#: Weekdays, Monday first (``date.weekday()`` order).
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 #: The states of an installed unit.
 UNIT_STATUSES = ("active", "in_repair", "inactive", "scrapped")
 
@@ -253,6 +264,9 @@ SERVICE_ORDER = EntityType(
               label="Contract"),
         Field("ticket_id", Integer(minimum=1), label="Ticket",
               help="The help desk ticket it came from (with the help desk enabled)."),
+        Field("occurrence_id", Reference("plan_occurrence", on_delete="set_null"),
+              label="Planned occurrence", read_only=True,
+              help="The occurrence of a service plan it was generated for."),
         Field("status", Choice(*ORDER_STAGES), index=True,
               help="The stage in the pipeline service.order; moves follow its transitions."),
     ),
@@ -330,6 +344,97 @@ WORK_LINE = EntityType(
     help="One line of a work report, priced through the unit's entitlement.",
 )
 
+SERVICE_CALENDAR = EntityType(
+    "service_calendar",
+    fields=(
+        Field("name", String(100), required=True, unique=True),
+        Field("workdays", MultiChoice(*WEEKDAYS), required=True,
+              default=lambda: ["mon", "tue", "wed", "thu", "fri"]),
+    ),
+    help="Working days and holidays (service_holiday) planned visits are shifted by.",
+)
+
+SERVICE_HOLIDAY = EntityType(
+    "service_holiday",
+    fields=(
+        Field("calendar_id", Reference("service_calendar", on_delete="cascade"), required=True,
+              label="Calendar", index=True),
+        Field("day", Date(), required=True, index=True),
+        Field("name", String(100)),
+    ),
+    help="A day without planned visits in a service calendar.",
+)
+
+SERVICE_PLAN = EntityType(
+    "service_plan",
+    fields=(
+        Field("name", String(200), required=True),
+        Field("account_id", Reference("account", on_delete="cascade"), required=True,
+              label="Account", index=True),
+        Field("contract_id", Reference("service_contract", on_delete="cascade"),
+              label="Contract", index=True),
+        Field("unit_id", Reference("installed_unit", on_delete="cascade"), label="Unit",
+              index=True),
+        Field("rule", RecurrenceRule(), required=True,
+              help="RFC 5545 recurrence, e.g. 'FREQ=MONTHLY;BYMONTHDAY=1', with optional "
+              "'EXDATE:20261224' lines."),
+        Field("starts_on", Date(), required=True),
+        Field("ends_on", Date(), help="The last day a visit may be planned on; empty: open."),
+        Field("time_of_day", ClockTime(), required=True, default="09:00",
+              help="The wall-clock time of the visits, in the plan's time zone."),
+        Field("timezone", TimeZoneName(), required=True, default="UTC"),
+        Field("duration_minutes", Integer(minimum=1, maximum=1440), default=120),
+        Field("early_days", Integer(minimum=0, maximum=60), default=0,
+              help="Days before the planned day a visit may happen."),
+        Field("late_days", Integer(minimum=0, maximum=60), default=0,
+              help="Days after the planned day a visit may still happen."),
+        Field("horizon_days", Integer(minimum=1, maximum=3660),
+              help="Days ahead occurrences are generated; empty: plan_horizon_days."),
+        Field("calendar_id", Reference("service_calendar", on_delete="set_null"),
+              label="Calendar"),
+        Field("shift", Choice("next", "previous", "none"), default="next", required=True,
+              help="Where a visit falling on a holiday or a day off goes."),
+        Field("create_orders", Boolean(), default=True,
+              help="Open a scheduled service order for each occurrence."),
+        Field("active", Boolean(), default=True, index=True),
+    ),
+    ownable=True,
+    help="Planned (preventive) service: visits that recur by a rule, for a contract or unit.",
+)
+
+PLAN_EXCEPTION = EntityType(
+    "plan_exception",
+    fields=(
+        Field("plan_id", Reference("service_plan", on_delete="cascade"), required=True,
+              label="Plan", index=True),
+        Field("day", Date(), required=True, help="The day the rule gives."),
+        Field("action", Choice("skip", "move"), default="skip", required=True),
+        Field("moved_to", Date(), help="The day a moved visit happens on."),
+        Field("reason", Text()),
+    ),
+    title_field="day",
+    help="One occurrence of a plan skipped or moved.",
+)
+
+PLAN_OCCURRENCE = EntityType(
+    "plan_occurrence",
+    fields=(
+        Field("plan_id", Reference("service_plan", on_delete="cascade"), required=True,
+              label="Plan", index=True),
+        Field("key", String(40), unique=True, read_only=True,
+              help="'<plan id>:<rule date>': one occurrence per plan and date."),
+        Field("rule_date", Date(), required=True, index=True),
+        Field("scheduled_on", Date(), required=True, index=True),
+        Field("starts_at", DateTime()),
+        Field("window_start", DateTime()),
+        Field("window_end", DateTime()),
+        Field("status", Choice("planned", "moved", "skipped"), default="planned"),
+        Field("note", String(200)),
+    ),
+    title_field="key",
+    help="A visit a plan generated, unique per plan and date.",
+)
+
 ENTITIES = (
     LOCATION,
     INSTALLED_UNIT,
@@ -343,4 +448,9 @@ ENTITIES = (
     ORDER_TECHNICIAN,
     WORK_REPORT,
     WORK_LINE,
+    SERVICE_CALENDAR,
+    SERVICE_HOLIDAY,
+    SERVICE_PLAN,
+    PLAN_EXCEPTION,
+    PLAN_OCCURRENCE,
 )

@@ -1,5 +1,6 @@
 """The service plugin's daily job (``service.daily``): the contract sweep (reminders,
-renewals, expiries) at the worker's time, then the next run a day later. The seed queues the
+renewals, expiries) and the planned service generation over the rolling horizon, at the
+worker's time, then the next run a day later. The seed queues the
 first run; the job's key keeps it one."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from crmcore.jobs import current_job, enqueue
 
 from crm_service.contracts import contract_sweep
+from crm_service.planned import generate
 
 if TYPE_CHECKING:
     from crmcore import UnitOfWork
@@ -31,10 +33,13 @@ def queue_daily(uow: UnitOfWork, run_at: dt.datetime | None = None) -> int:
 
 
 def daily(uow: UnitOfWork, payload: Any) -> None:
-    """Job ``service.daily``: sweep the contracts as of the worker's day, queue tomorrow's."""
+    """Job ``service.daily``: sweep the contracts and generate planned service as of the
+    worker's day, queue tomorrow's."""
     running = current_job()
     at = running.now if running is not None else dt.datetime.now(dt.UTC)
-    contract_sweep(uow, local_today(uow, at))
+    today = local_today(uow, at)
+    contract_sweep(uow, today)
+    generate(uow, today)
     queue_daily(uow, at + dt.timedelta(days=1))
 
 

@@ -7,7 +7,16 @@ from typing import TYPE_CHECKING, Any
 
 from crmcore import EntityType, hookimpl
 
-from crm_service import contracts, entitlement, hookspecs, jobs, orders, units, warranty
+from crm_service import (
+    contracts,
+    entitlement,
+    hookspecs,
+    jobs,
+    orders,
+    planned,
+    units,
+    warranty,
+)
 from crm_service.entities import ENTITIES
 from crm_service.settings import ServiceSettings
 
@@ -50,6 +59,11 @@ def crm_before_create(
 ) -> list[dict[str, Any]] | None:
     if entity == "work_line":
         return orders.price_lines(uow, items)
+    if entity == "plan_occurrence":
+        return [{"key": planned.occurrence_key(v["plan_id"], v["rule_date"])} for v in items]
+    if entity == "plan_exception":
+        for values in items:
+            planned.check_exception(values)
     if entity == "service_contract":
         for values in items:
             contracts.check_contract(uow, values)
@@ -99,6 +113,11 @@ def crm_before_update(
     elif entity == "entitlement_override":
         for record, changes in items:
             entitlement.check_override(uow, {**record.values, **changes})
+    elif entity == "plan_exception":
+        for record, changes in items:
+            planned.check_exception({**record.values, **changes})
+    elif entity == "plan_occurrence":
+        return [_rekey(record, changes) for record, changes in items]
     if entity in units.TREE_ENTITIES:
         units.check_parents(
             uow,
@@ -124,6 +143,13 @@ def crm_seed(uow: UnitOfWork) -> list[str]:
         return []
     jobs.queue_daily(uow)
     return ["service daily job queued"]
+
+
+def _rekey(record: Record, changes: dict[str, Any]) -> dict[str, Any] | None:
+    if "plan_id" not in changes and "rule_date" not in changes:
+        return None
+    values = {**record.values, **changes}
+    return {"key": planned.occurrence_key(values["plan_id"], values["rule_date"])}
 
 
 def _reprice(

@@ -105,3 +105,25 @@ def test_orders_and_leakage(db: str, crm_factory: Any) -> None:
                "--technician", "tess")
     assert "1 billed while covered, 0 free while not covered" in found
     assert "at stake 160.00 EUR" in found and "charge reason: billed by mistake" in found
+
+
+def test_plans_preview_generate_and_skip(db: str, crm_factory: Any) -> None:
+    import datetime as dt
+
+    app = crm_factory(plugins=["service"], database=db)
+    with app.unit_of_work() as uow:
+        acme = uow.create("account", name="Acme")
+        plan = uow.create("service_plan", name="Pump check", account_id=acme.id,
+                          rule="FREQ=WEEKLY;BYDAY=MO", starts_on=dt.date(2026, 3, 2),
+                          timezone="Europe/Berlin", horizon_days=14)
+        uow.commit()
+    assert "Pump check (Acme): FREQ=WEEKLY;BYDAY=MO at 09:00 Europe/Berlin" in ok(
+        db, "service", "plans")
+    shown = ok(db, "service", "plans", "preview", str(plan.id), "--from", "2026-03-23",
+               "--to", "2026-03-30")
+    assert "2026-03-23 -> 2026-03-23 09:00 CET [planned]" in shown
+    assert "2026-03-30 -> 2026-03-30 09:00 CEST [planned]" in shown
+    ok(db, "service", "plans", "skip", str(plan.id), "2026-03-30", "--reason", "closed")
+    assert "1 plans: 2 occurrences and 2 service orders created" in ok(
+        db, "service", "plans", "generate", "--today", "2026-03-23")
+    assert "0 occurrences" in ok(db, "service", "plans", "generate", "--today", "2026-03-23")
