@@ -34,6 +34,12 @@ PLUGIN = PluginInfo(
         "travel_rate": Setting(
             str, default="0.50", help="The price of one unit of travel (km), in the currency."
         ),
+        "phone_region": Setting(
+            str,
+            default="",
+            help="The ISO country (such as 'BR') callers' numbers without a country code are "
+            "read in; empty: such numbers match only as dialled.",
+        ),
         "plan_horizon_days": Setting(
             int,
             default=90,

@@ -17,6 +17,7 @@ planned service, the call center lookup and the leakage report.
     crm service plans generate [--today 2026-03-02]
     crm service plans skip 3 2026-04-06 [--reason ...]
     crm service plans move 3 2026-04-06 2026-04-08 [--reason ...]
+    crm service caller "+55 47 99638-1719" [--log "Asks for a visit" --order 12]
     crm service leakage --from 2026-03-01 --to 2026-03-31 [--account 7] [--technician ann]
 
 Every command acts as ``--as USER`` (default: the system actor) in one unit of work; ``--json``
@@ -31,7 +32,16 @@ from typing import TYPE_CHECKING, Any
 import click
 from crmcore.cli import current_actor, current_app, dump_record, echo_json
 
-from crm_service import contracts, entitlement, leakage, orders, planned, units, warranty
+from crm_service import (
+    callcenter,
+    contracts,
+    entitlement,
+    leakage,
+    orders,
+    planned,
+    units,
+    warranty,
+)
 from crm_service.entities import ORDER_STAGES
 
 if TYPE_CHECKING:
@@ -427,3 +437,41 @@ def plans_move(plan_id: int, day: dt.datetime, to: dt.datetime, reason: str) -> 
         planned.move_occurrence(uow, plan_id, day.date(), to.date(), reason)
         uow.commit()
     click.echo(f"plan {plan_id}: the visit of {day:%Y-%m-%d} moves to {to:%Y-%m-%d}")
+
+
+@service.command("caller")
+@click.argument("number", nargs=-1, required=True)
+@click.option("--region", help="ISO country for numbers without a country code.")
+@click.option("--log", "subject", help="Log the call as an activity with this subject.")
+@click.option("--order", "order_id", type=int, help="Log the call on this service order.")
+@click.option("--ticket", "ticket_id", type=int, help="Log the call on this ticket.")
+def caller_command(number: tuple[str, ...], region: str | None, subject: str | None,
+                   order_id: int | None, ticket_id: int | None) -> None:
+    """Who calls from NUMBER (any format): contact, account, open tickets and service
+    orders, units under warranty, contracts."""
+    crm = current_app()
+    text = " ".join(number)
+    with crm.unit_of_work(current_actor()) as uow:
+        view = callcenter.caller(uow, text, region=region)
+        if not view.found:
+            click.echo(f"nobody has the number {text}")
+            return
+        for contact in view.contacts:
+            name = " ".join(p for p in (contact.first_name, contact.last_name) if p)
+            click.echo(f"contact {contact.id} {name}")
+        for account in view.accounts:
+            click.echo(f"account {account.id} {account.name}")
+        for ticket in view.tickets:
+            click.echo(f"  open ticket {ticket.id} [{ticket.status}] {ticket.subject}")
+        for order in view.orders:
+            click.echo(f"  service order {order.id} [{order.status}] {order.subject}")
+        for unit in view.units:
+            click.echo(f"  unit {unit['unit_id.serial_number']} {unit['unit_id.product_code']}"
+                       f" under {unit['kind']} warranty until {unit['ends_on']}")
+        for contract in view.contracts:
+            click.echo(f"  contract {contract.number} until {contract.ends_on}")
+        if subject:
+            call = callcenter.log_call(uow, view, subject, ticket_id=ticket_id,
+                                       order_id=order_id)
+            uow.commit()
+            click.echo(f"call logged as activity {call.id}")

@@ -26,6 +26,7 @@ from crmcore.fields import (
 from crm_service.fieldtypes import ClockTime, RecurrenceRule, TimeZoneName
 
 __all__ = [
+    "ACTIVITY_FIELDS",
     "ENTITIES",
     "INSTALLED_UNIT",
     "LINE_TYPES",
@@ -453,4 +454,11 @@ ENTITIES = (
     SERVICE_PLAN,
     PLAN_EXCEPTION,
     PLAN_OCCURRENCE,
+)
+
+#: Added to the core's ``activity`` (column ``service_service_order_id``): a call or visit
+#: about a service order shows in the order's timeline.
+ACTIVITY_FIELDS = (
+    Field("service_order_id", Reference("service_order", on_delete="set_null"),
+          label="Service order"),
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from crmcore import EntityType, hookimpl
+from crmcore import EntityType, Field, hookimpl
 
 from crm_service import (
     contracts,
@@ -17,7 +17,7 @@ from crm_service import (
     units,
     warranty,
 )
-from crm_service.entities import ENTITIES
+from crm_service.entities import ACTIVITY_FIELDS, ENTITIES
 from crm_service.settings import ServiceSettings
 
 if TYPE_CHECKING:
@@ -46,6 +46,13 @@ def crm_permissions() -> list[str]:
 @hookimpl
 def crm_pipelines() -> list[Pipeline]:
     return [orders.pipeline()]
+
+
+@hookimpl
+def crm_entity_fields(entity_type: str) -> list[Field] | None:
+    if entity_type == "activity":
+        return list(ACTIVITY_FIELDS)
+    return None
 
 
 @hookimpl

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
+import phonenumbers
 from crmcore.errors import ConfigError
 from crmcore.money import CURRENCIES, Money
 
@@ -39,6 +40,7 @@ class ServiceSettings:
     labour_rate: Money = Money(decimal.Decimal("80.00"), "EUR")
     travel_rate: Money = Money(decimal.Decimal("0.50"), "EUR")
     plan_horizon_days: int = 90
+    phone_region: str = ""
 
     @classmethod
     def from_table(cls, table: Mapping[str, Any]) -> ServiceSettings:
@@ -53,11 +55,19 @@ class ServiceSettings:
                 "use an ISO 4217 code such as 'EUR'",
                 key="plugins.service.currency",
             )
+        region = str(table["phone_region"]).strip().upper()
+        if region and region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ConfigError(
+                f"plugins.service.phone_region: unknown region {table['phone_region']!r}; "
+                "use an ISO country code such as 'BR'",
+                key="plugins.service.phone_region",
+            )
         return cls(
             currency,
             _rate(table, "labour_rate", currency),
             _rate(table, "travel_rate", currency),
             table["plan_horizon_days"],
+            region,
         )
 
 

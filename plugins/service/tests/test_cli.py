@@ -127,3 +127,19 @@ def test_plans_preview_generate_and_skip(db: str, crm_factory: Any) -> None:
     assert "1 plans: 2 occurrences and 2 service orders created" in ok(
         db, "service", "plans", "generate", "--today", "2026-03-23")
     assert "0 occurrences" in ok(db, "service", "plans", "generate", "--today", "2026-03-23")
+
+
+def test_caller_finds_and_logs(db: str, crm_factory: Any) -> None:
+    app = crm_factory(plugins=["service"], database=db)
+    with app.unit_of_work() as uow:
+        acme = uow.create("account", name="Acme")
+        uow.create("contact", first_name="Ana", last_name="Silva", account_id=acme.id,
+                   mobile="+55 47 99638-1719")
+        order = uow.create("service_order", subject="Pump leaks", account_id=acme.id)
+        uow.commit()
+    out = ok(db, "service", "caller", "+55", "47", "99638-1719", "--log", "When?",
+             "--order", str(order.id))
+    assert "contact 1 Ana Silva" in out and "account 1 Acme" in out
+    assert f"service order {order.id} [new] Pump leaks" in out
+    assert "call logged as activity" in out
+    assert "nobody has the number" in ok(db, "service", "caller", "+49 30 1234567")
