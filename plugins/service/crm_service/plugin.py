@@ -3,6 +3,7 @@ logic is in the modules beside this one."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crmcore import EntityType, Field, hookimpl
@@ -140,6 +141,11 @@ def crm_before_delete(uow: UnitOfWork, entity: str, records: list[Record]) -> No
 
 
 @hookimpl
+def crm_migrations() -> str:
+    return str(Path(__file__).resolve().parent / "migrations" / "versions")
+
+
+@hookimpl
 def crm_job_handlers() -> dict[str, Any]:
     return jobs.handlers()
 
@@ -188,6 +194,13 @@ def crm_after_move(
 ) -> None:
     if entity == "service_order":
         orders.invoice(uow, [new for _, new, _, target in moves if target == "invoiced"])
+
+
+@hookimpl
+def crm_demo(crm: Crm, echo: Any, story: Any) -> None:
+    from crm_service.demo import tell
+
+    tell(crm, echo, story)
 
 
 @hookimpl
