@@ -433,7 +433,9 @@ PLAN_OCCURRENCE = EntityType(
         Field("note", String(200)),
     ),
     title_field="key",
-    help="A visit a plan generated, unique per plan and date.",
+    auditable=False,
+    help="A visit a plan generated, unique per plan and date (generated in bulk, not "
+    "audited: its plan, exceptions and service order are).",
 )
 
 ENTITIES = (

@@ -119,30 +119,58 @@ def decide(coverages: Iterable[Coverage], day: dt.date, line_type: str) -> Entit
 
     :raises ValidationError: for an unknown line type.
     """
+    return _decide(coverages, day, line_type, None)
+
+
+def _decide(coverages: Iterable[Coverage], day: dt.date, line_type: str,
+            made: dict[tuple[Any, ...], Entitlement] | None) -> Entitlement:
     if line_type not in LINE_TYPES:
         raise ValidationError(
             {"line_type": [f"unknown line type {line_type!r}; use one of "
                            f"{', '.join(LINE_TYPES)}"]},
             entity="work_line",
         )
-    valid = [c for c in coverages if c.counts and c.valid_on(day) and line_type in c.percents]
-    overrides = [c for c in valid if c.source == OVERRIDE]
-    if overrides:
-        chosen = max(overrides, key=lambda c: c.id)
-        percent = chosen.percents[line_type]
-        return Entitlement(_status(percent), percent, OVERRIDE, chosen.id,
-                           f"{chosen.label}: {percent}% of {line_type} ({chosen.reason})")
-    if not valid:
+    override: Coverage | None = None
+    best: Coverage | None = None
+    best_key: tuple[int, int, int] | None = None
+    for c in coverages:
+        if not c.counts or c.starts_on > day or (c.ends_on is not None and day > c.ends_on):
+            continue
+        percent = c.percents.get(line_type)
+        if percent is None:
+            continue
+        if c.source == OVERRIDE:
+            if override is None or c.id > override.id:
+                override = c
+            continue
+        key = (-percent, _RANK[c.source], c.id)
+        if best_key is None or key < best_key:
+            best, best_key = c, key
+    chosen = override or best
+    cache_key = (chosen.source, chosen.id, line_type) if chosen else (None, day, line_type)
+    if made is not None and cache_key in made:
+        return made[cache_key]
+    decision = _decision(chosen, day, line_type)
+    if made is not None:
+        made[cache_key] = decision
+    return decision
+
+
+def _decision(chosen: Coverage | None, day: dt.date, line_type: str) -> Entitlement:
+    """The decision granted by *chosen* (the same for every day it is chosen on)."""
+    if chosen is None:
         return Entitlement(BILLABLE, 0, None, None,
                            f"no warranty or contract covers {line_type} on {day}")
-    best = min(valid, key=lambda c: (-c.percents[line_type], _RANK[c.source], c.id))
-    percent = best.percents[line_type]
-    until = f" until {best.ends_on}" if best.ends_on else ""
+    percent = chosen.percents[line_type]
+    if chosen.source == OVERRIDE:
+        return Entitlement(_status(percent), percent, OVERRIDE, chosen.id,
+                           f"{chosen.label}: {percent}% of {line_type} ({chosen.reason})")
+    until = f" until {chosen.ends_on}" if chosen.ends_on else ""
     if percent == 0:
-        return Entitlement(BILLABLE, 0, best.source, best.id,
-                           f"{best.label} does not cover {line_type}{until}")
-    return Entitlement(_status(percent), percent, best.source, best.id,
-                       f"{best.label} covers {percent}% of {line_type}{until}")
+        return Entitlement(BILLABLE, 0, chosen.source, chosen.id,
+                           f"{chosen.label} does not cover {line_type}{until}")
+    return Entitlement(_status(percent), percent, chosen.source, chosen.id,
+                       f"{chosen.label} covers {percent}% of {line_type}{until}")
 
 
 def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
@@ -296,7 +324,8 @@ def entitlement_many(
         return []
     days = [day for _, day, _ in lines]
     coverages = coverages_of(uow, [u for u, _, _ in lines], first=min(days), last=max(days))
-    return [decide(coverages.get(unit_id, ()), day, line_type)
+    made: dict[tuple[Any, ...], Entitlement] = {}  # decisions are values: shared when equal
+    return [_decide(coverages.get(unit_id, ()), day, line_type, made)
             for unit_id, day, line_type in lines]
 
 

@@ -33,6 +33,8 @@ def rule_set(text: str, start: dt.datetime) -> Any:
         for day in line.split(":", 1)[1].split(","):
             exdates.append(dt.datetime.combine(
                 dt.datetime.strptime(day, "%Y%m%d").date(), start.time()))
+    if not exdates:
+        return rrulestr("RRULE:" + lines[0], dtstart=start)
     rules = rrulestr("RRULE:" + lines[0], dtstart=start, forceset=True)
     for moment in exdates:
         rules.exdate(moment)

@@ -39,6 +39,7 @@ __all__ = [
     "GenerateResult",
     "Occurrence",
     "generate",
+    "key_change",
     "move_occurrence",
     "occurrence_key",
     "occurrences",
@@ -62,6 +63,13 @@ def wall_clock(day: dt.date, time: dt.time, zone: dt.tzinfo) -> dt.datetime:
     does not exist (the hour skipped in spring) moved on by the gap."""
     local = dt.datetime.combine(day, time, tzinfo=zone)
     return local.astimezone(dt.UTC).astimezone(zone)
+
+
+def key_change(values: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The change that gives an occurrence about to be written its key (``None`` when it has
+    the right one already)."""
+    key = occurrence_key(values["plan_id"], values["rule_date"])
+    return None if values.get("key") == key else {"key": key}
 
 
 @attrs.frozen

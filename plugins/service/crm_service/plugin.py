@@ -68,7 +68,7 @@ def crm_before_create(
     if entity == "work_line":
         return orders.price_lines(uow, items)
     if entity == "plan_occurrence":
-        return [{"key": planned.occurrence_key(v["plan_id"], v["rule_date"])} for v in items]
+        return [planned.key_change(values) for values in items]
     if entity == "plan_exception":
         for values in items:
             planned.check_exception(values)
@@ -159,10 +159,9 @@ def crm_seed(uow: UnitOfWork) -> list[str]:
 
 
 def _rekey(record: Record, changes: dict[str, Any]) -> dict[str, Any] | None:
-    if "plan_id" not in changes and "rule_date" not in changes:
+    if "plan_id" not in changes and "rule_date" not in changes and "key" not in changes:
         return None
-    values = {**record.values, **changes}
-    return {"key": planned.occurrence_key(values["plan_id"], values["rule_date"])}
+    return planned.key_change({**record.values, **changes})
 
 
 def _reprice(
