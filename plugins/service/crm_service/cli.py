@@ -18,6 +18,7 @@ planned service, the call center lookup and the leakage report.
     crm service plans skip 3 2026-04-06 [--reason ...]
     crm service plans move 3 2026-04-06 2026-04-08 [--reason ...]
     crm service caller "+55 47 99638-1719" [--log "Asks for a visit" --order 12]
+    crm service penalties --from 2026-03-01 --to 2026-03-31 [--record]
     crm service leakage --from 2026-03-01 --to 2026-03-31 [--account 7] [--technician ann]
 
 Every command acts as ``--as USER`` (default: the system actor) in one unit of work; ``--json``
@@ -38,6 +39,7 @@ from crm_service import (
     entitlement,
     leakage,
     orders,
+    penalties,
     planned,
     units,
     warranty,
@@ -475,3 +477,24 @@ def caller_command(number: tuple[str, ...], region: str | None, subject: str | N
                                        order_id=order_id)
             uow.commit()
             click.echo(f"call logged as activity {call.id}")
+
+
+@service.command("penalties")
+@click.option("--from", "first", type=_DAY, required=True)
+@click.option("--to", "last", type=_DAY, required=True)
+@click.option("--record", is_flag=True, help="Record the breaches found now first (the daily "
+              "job does it by itself).")
+def penalties_command(first: dt.datetime, last: dt.datetime, record: bool) -> None:
+    """SLA penalties per contract in a period."""
+    crm = current_app()
+    if record:
+        with crm.unit_of_work(current_actor()) as uow:
+            made = penalties.record_breaches(uow, dt.datetime.now(dt.UTC))
+            uow.commit()
+        click.echo(f"{made} new breaches recorded")
+    with crm.unit_of_work(current_actor()) as uow:
+        rows = penalties.penalty_report(uow, first.date(), last.date())
+    for row in rows:
+        click.echo(f"  contract {row['number']}: {row['count']} breaches, {row['sum']}")
+    if not rows:
+        click.echo("no penalties in that period")

@@ -24,7 +24,19 @@ if TYPE_CHECKING:
     from crmcore import UnitOfWork
     from crmcore.records import Record
 
-__all__ = ["SweepResult", "check_contract", "check_item", "contract_sweep", "renewal_number"]
+__all__ = [
+    "PERIOD_MONTHS",
+    "SweepResult",
+    "bill_fees",
+    "check_contract",
+    "check_item",
+    "contract_sweep",
+    "renewal_number",
+]
+
+#: Months per billing period.
+PERIOD_MONTHS = {"monthly": 1, "quarterly": 3, "yearly": 12}
+_MAX_PERIODS = 24
 
 
 def check_contract(uow: UnitOfWork, values: Mapping[str, Any]) -> None:
@@ -152,3 +164,36 @@ def _renew(uow: UnitOfWork, contracts: Sequence[Record]) -> None:
              "location_id": i["location_id"]} for i in items
         ])
     uow.update_many("service_contract", [(c, {"status": "renewed"}) for c in contracts])
+
+
+def bill_fees(uow: UnitOfWork, today: dt.date) -> int:
+    """Offer the billing periods of active contracts' fees that have begun by *today* to
+    :func:`~crm_service.hookspecs.service_contract_fee` (at most 24 per contract a run) and
+    move ``billed_until`` past those a plugin billed.
+
+    :returns: the number of periods billed.
+    """
+    due = uow.query("service_contract").where(
+        ("fee", "is not null"), ("starts_on", "<=", today), status="active").order_by("id").all()
+    billed = 0
+    plan: list[tuple[Record, dict[str, Any]]] = []
+    for contract in due:
+        first = (contract.billed_until + dt.timedelta(days=1) if contract.billed_until
+                 else contract.starts_on)
+        until = contract.billed_until
+        for _ in range(_MAX_PERIODS):
+            if first > today or first > contract.ends_on:
+                break
+            last = min(end_of(first, PERIOD_MONTHS[contract.billing_period]), contract.ends_on)
+            ref = uow.crm.hook.service_contract_fee(uow=uow, contract=contract, first=first,
+                                                     last=last, amount=contract.fee)
+            if ref is None:
+                break
+            until, first = last, last + dt.timedelta(days=1)
+            billed += 1
+        if until != contract.billed_until:
+            plan.append((contract, {"billed_until": until}))
+    if plan:
+        with uow.system_scope("record the contract fees billed"):
+            uow.update_many("service_contract", plan)
+    return billed

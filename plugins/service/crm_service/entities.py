@@ -27,6 +27,7 @@ from crm_service.fieldtypes import ClockTime, RecurrenceRule, TimeZoneName
 
 __all__ = [
     "ACTIVITY_FIELDS",
+    "DOCUMENT_FIELDS",
     "ENTITIES",
     "INSTALLED_UNIT",
     "LINE_TYPES",
@@ -44,6 +45,7 @@ __all__ = [
     "PLAN_OCCURRENCE",
     "PRIORITIES",
     "SERVICE_CALENDAR",
+    "SLA_PENALTY",
     "SERVICE_HOLIDAY",
     "SERVICE_PLAN",
     "WEEKDAYS",
@@ -211,6 +213,13 @@ SERVICE_CONTRACT = EntityType(
         Field("reminded_on", Date(), read_only=True),
         Field("renewed_from_id", Reference("service_contract", on_delete="set_null"),
               label="Renews", read_only=True),
+        Field("penalty_amount", MoneyType(),
+              help="What one SLA breach costs (a service order's window missed, a ticket's "
+              "target breached with the help desk)."),
+        Field("fee", MoneyType(), help="The recurring fee billed per billing period."),
+        Field("billing_period", Choice("monthly", "quarterly", "yearly"), default="monthly"),
+        Field("billed_until", Date(), read_only=True,
+              help="The last day the recurring fee was handed to billing for."),
     ),
     ownable=True,
     title_field="number",
@@ -270,6 +279,7 @@ SERVICE_ORDER = EntityType(
               help="The occurrence of a service plan it was generated for."),
         Field("status", Choice(*ORDER_STAGES), index=True,
               help="The stage in the pipeline service.order; moves follow its transitions."),
+        Field("done_at", DateTime(), read_only=True, help="When the order entered done."),
     ),
     ownable=True,
     help="A visit to do work on units at a customer's site.",
@@ -438,6 +448,24 @@ PLAN_OCCURRENCE = EntityType(
     "audited: its plan, exceptions and service order are).",
 )
 
+SLA_PENALTY = EntityType(
+    "sla_penalty",
+    fields=(
+        Field("contract_id", Reference("service_contract", on_delete="cascade"), required=True,
+              label="Contract", index=True),
+        Field("order_id", Reference("service_order", on_delete="cascade"), label="Order"),
+        Field("ticket_id", Integer(minimum=1), label="Ticket"),
+        Field("kind", Choice("order_window", "ticket_response", "ticket_resolution"),
+              required=True),
+        Field("breached_at", DateTime(), required=True, index=True),
+        Field("amount", MoneyType(), required=True),
+        Field("key", String(60), unique=True, read_only=True,
+              help="What breached ('order:12', 'ticket:5:response'): recorded once."),
+    ),
+    title_field="key",
+    help="An SLA breach under a contract that declares a penalty, with the amount at stake.",
+)
+
 ENTITIES = (
     LOCATION,
     INSTALLED_UNIT,
@@ -456,6 +484,7 @@ ENTITIES = (
     SERVICE_PLAN,
     PLAN_EXCEPTION,
     PLAN_OCCURRENCE,
+    SLA_PENALTY,
 )
 
 #: Added to the core's ``activity`` (column ``service_service_order_id``): a call or visit
@@ -463,4 +492,13 @@ ENTITIES = (
 ACTIVITY_FIELDS = (
     Field("service_order_id", Reference("service_order", on_delete="set_null"),
           label="Service order"),
+)
+
+#: Added to the core's ``document`` (columns ``service_service_contract_id`` and
+#: ``service_work_report_id``): contract documents and printed work reports attach there.
+DOCUMENT_FIELDS = (
+    Field("service_contract_id", Reference("service_contract", on_delete="set_null"),
+          label="Service contract"),
+    Field("work_report_id", Reference("work_report", on_delete="set_null"),
+          label="Work report"),
 )

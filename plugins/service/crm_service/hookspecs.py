@@ -1,7 +1,8 @@
 """The hooks the service plugin offers to other plugins, added from its ``crm_add_hookspecs``.
 
 A catalog plugin prices parts (:func:`service_price_part`); a billing plugin turns the billable
-lines of a service order into invoice lines (:func:`service_invoice_lines`). Without them the
+lines of a service order into invoice lines (:func:`service_invoice_lines`) and bills the
+recurring fees of contracts (:func:`service_contract_fee`). Without them the
 service plugin runs on its own: parts need a price on the line, and invoicing an order marks
 it invoiced without an invoice reference.
 """
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from crmcore import Money, UnitOfWork
     from crmcore.records import Record
 
-__all__ = ["service_invoice_lines", "service_price_part"]
+__all__ = ["service_contract_fee", "service_invoice_lines", "service_price_part"]
 
 
 @hookspec(firstresult=True)
@@ -70,6 +71,36 @@ def service_invoice_lines(uow: UnitOfWork, order: Record, lines: list[Record]) -
                 {"invoice_id": invoice.id, "description": line.description,
                  "amount": line.charge, "work_line_id": line.id} for line in lines])
             return invoice.number
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec(firstresult=True)
+def service_contract_fee(
+    uow: UnitOfWork, contract: Record, first: Any, last: Any, amount: Money
+) -> str | None:
+    """Bill one period of a contract's recurring fee.
+
+    Called by the daily job inside its unit of work, for each active contract with a ``fee``
+    whose next billing period has begun, once per period. The first answer that is not
+    ``None`` is used; the contract's ``billed_until`` then moves to *last*. With no answer the
+    period stays unbilled and is offered again the next day.
+
+    :param uow: the unit of work of the job.
+    :param contract: the service contract.
+    :param first: the first day of the period (a ``datetime.date``).
+    :param last: its last day (the contract's end at the latest).
+    :param amount: the fee for the period (``contract.fee``).
+    :returns: the reference of the invoice line made, or ``None`` to abstain.
+
+    Example::
+
+        @hookimpl
+        def service_contract_fee(uow, contract, first, last, amount):
+            line = uow.create("invoice_line", account_id=contract.account_id, amount=amount,
+                              description=f"Service contract {contract.number}, {first} to {last}")
+            return str(line.id)
 
     .. versionadded:: 0.1
     """

@@ -1,6 +1,7 @@
 """The service plugin's daily job (``service.daily``): the contract sweep (reminders,
-renewals, expiries) and the planned service generation over the rolling horizon, at the
-worker's time, then the next run a day later. The seed queues the
+renewals, expiries), the contracts' recurring fees offered to billing, the SLA penalties of
+new breaches and the planned service generation over the rolling horizon, at the worker's
+time, then the next run a day later. The seed queues the
 first run; the job's key keeps it one."""
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from crmcore.jobs import current_job, enqueue
 
-from crm_service.contracts import contract_sweep
+from crm_service.contracts import bill_fees, contract_sweep
+from crm_service.penalties import record_breaches
 from crm_service.planned import generate
 
 if TYPE_CHECKING:
@@ -39,6 +41,8 @@ def daily(uow: UnitOfWork, payload: Any) -> None:
     at = running.now if running is not None else dt.datetime.now(dt.UTC)
     today = local_today(uow, at)
     contract_sweep(uow, today)
+    bill_fees(uow, today)
+    record_breaches(uow, at)
     generate(uow, today)
     queue_daily(uow, at + dt.timedelta(days=1))
 

@@ -57,7 +57,7 @@ def pipeline() -> Pipeline:
         Stage("new"),
         Stage("scheduled", required=("window_start",)),
         Stage("in_progress", label="In progress"),
-        Stage("done", kind="won"),
+        Stage("done", kind="won", on_enter={"done_at": "now"}),
         Stage("invoiced", kind="won"),
         Stage("cancelled", kind="lost"),
     )

@@ -18,7 +18,7 @@ from crm_service import (
     units,
     warranty,
 )
-from crm_service.entities import ACTIVITY_FIELDS, ENTITIES
+from crm_service.entities import ACTIVITY_FIELDS, DOCUMENT_FIELDS, ENTITIES
 from crm_service.settings import ServiceSettings
 
 if TYPE_CHECKING:
@@ -53,6 +53,8 @@ def crm_pipelines() -> list[Pipeline]:
 def crm_entity_fields(entity_type: str) -> list[Field] | None:
     if entity_type == "activity":
         return list(ACTIVITY_FIELDS)
+    if entity_type == "document":
+        return list(DOCUMENT_FIELDS)
     return None
 
 

@@ -143,3 +143,21 @@ def test_caller_finds_and_logs(db: str, crm_factory: Any) -> None:
     assert f"service order {order.id} [new] Pump leaks" in out
     assert "call logged as activity" in out
     assert "nobody has the number" in ok(db, "service", "caller", "+49 30 1234567")
+
+
+def test_penalties_are_recorded_and_listed(db: str, crm_factory: Any) -> None:
+    import datetime as dt
+
+    app = crm_factory(plugins=["service"], database=db)
+    with app.unit_of_work() as uow:
+        acme = uow.create("account", name="Acme")
+        contract = uow.create("service_contract", number="SC-9", account_id=acme.id,
+                              starts_on=dt.date(2026, 1, 1), ends_on=dt.date(2099, 12, 31),
+                              penalty_amount="50.00 EUR")
+        end = dt.datetime(2026, 2, 1, 12, tzinfo=dt.UTC)
+        uow.create("service_order", subject="Visit", account_id=acme.id,
+                   contract_id=contract.id, window_end=end)
+        uow.commit()
+    out = ok(db, "service", "penalties", "--from", "2026-02-01", "--to", "2026-02-28",
+             "--record")
+    assert "1 new breaches recorded" in out and "contract SC-9: 1 breaches, 50.00 EUR" in out

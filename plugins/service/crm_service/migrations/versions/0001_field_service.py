@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-07 21:27:13.493368
+Create Date: 2026-12-07 21:38:13.739688
 """
 
 from __future__ import annotations
@@ -115,6 +115,12 @@ def upgrade() -> None:
     sa.Column('remind_days', sa.BigInteger(), nullable=True),
     sa.Column('reminded_on', sa.Date(), nullable=True),
     sa.Column('renewed_from_id', sa.Integer(), nullable=True),
+    sa.Column('penalty_amount', sa.BigInteger(), nullable=True),
+    sa.Column('penalty_amount_currency', sa.String(length=3), nullable=True),
+    sa.Column('fee', sa.BigInteger(), nullable=True),
+    sa.Column('fee_currency', sa.String(length=3), nullable=True),
+    sa.Column('billing_period', sa.String(length=9), nullable=True),
+    sa.Column('billed_until', sa.Date(), nullable=True),
     sa.Column('owner_id', sa.Integer(), nullable=True),
     sa.Column('owner_group_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['account_id'], ['crm_account.id'], name=op.f('fk_service_service_contract_account_id_crm_account')),
@@ -333,6 +339,7 @@ def upgrade() -> None:
     sa.Column('ticket_id', sa.BigInteger(), nullable=True),
     sa.Column('occurrence_id', sa.Integer(), nullable=True),
     sa.Column('status', sa.String(length=11), nullable=True),
+    sa.Column('done_at', sa.DateTime(), nullable=True),
     sa.Column('owner_id', sa.Integer(), nullable=True),
     sa.Column('owner_group_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['account_id'], ['crm_account.id'], name=op.f('fk_service_service_order_account_id_crm_account')),
@@ -388,6 +395,31 @@ def upgrade() -> None:
     with op.batch_alter_table('service_order_unit', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_service_order_unit_order_id'), ['order_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_service_order_unit_unit_id'), ['unit_id'], unique=False)
+
+    op.create_table('service_sla_penalty',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('version', sa.Integer(), server_default='1', nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.Column('created_by', sa.Integer(), nullable=True),
+    sa.Column('updated_by', sa.Integer(), nullable=True),
+    sa.Column('contract_id', sa.Integer(), nullable=True),
+    sa.Column('order_id', sa.Integer(), nullable=True),
+    sa.Column('ticket_id', sa.BigInteger(), nullable=True),
+    sa.Column('kind', sa.String(length=17), nullable=True),
+    sa.Column('breached_at', sa.DateTime(), nullable=True),
+    sa.Column('amount', sa.BigInteger(), nullable=True),
+    sa.Column('amount_currency', sa.String(length=3), nullable=True),
+    sa.Column('key', sa.String(length=60), nullable=True),
+    sa.ForeignKeyConstraint(['contract_id'], ['service_service_contract.id'], name=op.f('fk_service_sla_penalty_contract_id_service_service_contract')),
+    sa.ForeignKeyConstraint(['order_id'], ['service_service_order.id'], name=op.f('fk_service_sla_penalty_order_id_service_service_order')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_service_sla_penalty')),
+    sa.UniqueConstraint('key', name=op.f('uq_service_sla_penalty_key'))
+    )
+    with op.batch_alter_table('service_sla_penalty', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_service_sla_penalty_breached_at'), ['breached_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_service_sla_penalty_contract_id'), ['contract_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_service_sla_penalty_order_id'), ['order_id'], unique=False)
 
     op.create_table('service_work_report',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
@@ -451,11 +483,27 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_crm_activity_service_service_order_id'), ['service_service_order_id'], unique=False)
         batch_op.create_foreign_key(batch_op.f('fk_crm_activity_service_service_order_id_service_service_order'), 'service_service_order', ['service_service_order_id'], ['id'])
 
+    with op.batch_alter_table('crm_document', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('service_service_contract_id', sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column('service_work_report_id', sa.Integer(), nullable=True))
+        batch_op.create_index(batch_op.f('ix_crm_document_service_service_contract_id'), ['service_service_contract_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_crm_document_service_work_report_id'), ['service_work_report_id'], unique=False)
+        batch_op.create_foreign_key(batch_op.f('fk_crm_document_service_service_contract_id_service_service_contract'), 'service_service_contract', ['service_service_contract_id'], ['id'])
+        batch_op.create_foreign_key(batch_op.f('fk_crm_document_service_work_report_id_service_work_report'), 'service_work_report', ['service_work_report_id'], ['id'])
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('crm_document', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('fk_crm_document_service_work_report_id_service_work_report'), type_='foreignkey')
+        batch_op.drop_constraint(batch_op.f('fk_crm_document_service_service_contract_id_service_service_contract'), type_='foreignkey')
+        batch_op.drop_index(batch_op.f('ix_crm_document_service_work_report_id'))
+        batch_op.drop_index(batch_op.f('ix_crm_document_service_service_contract_id'))
+        batch_op.drop_column('service_work_report_id')
+        batch_op.drop_column('service_service_contract_id')
+
     with op.batch_alter_table('crm_activity', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_crm_activity_service_service_order_id_service_service_order'), type_='foreignkey')
         batch_op.drop_index(batch_op.f('ix_crm_activity_service_service_order_id'))
@@ -473,6 +521,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_service_work_report_order_id'))
 
     op.drop_table('service_work_report')
+    with op.batch_alter_table('service_sla_penalty', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_service_sla_penalty_order_id'))
+        batch_op.drop_index(batch_op.f('ix_service_sla_penalty_contract_id'))
+        batch_op.drop_index(batch_op.f('ix_service_sla_penalty_breached_at'))
+
+    op.drop_table('service_sla_penalty')
     with op.batch_alter_table('service_order_unit', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_service_order_unit_unit_id'))
         batch_op.drop_index(batch_op.f('ix_service_order_unit_order_id'))
