@@ -12,6 +12,7 @@ planned service, the call center lookup and the leakage report.
     crm service orders [--status new] [--account 7]
     crm service orders show 12            (units, technicians, reports, priced lines)
     crm service orders from-ticket 42     (with the help desk)
+    crm service orders print 5 report.pdf (the work report for the customer)
     crm service plans [--account 7]
     crm service plans preview 3 --from 2026-03-01 --to 2026-06-30
     crm service plans generate [--today 2026-03-02]
@@ -41,6 +42,7 @@ from crm_service import (
     orders,
     penalties,
     planned,
+    printing,
     units,
     warranty,
 )
@@ -313,6 +315,19 @@ def orders_from_ticket(ticket_id: int) -> None:
         order = orders.order_from_ticket(uow, ticket_id)
         uow.commit()
     click.echo(f"service order {order.id} opened for ticket {ticket_id}")
+
+
+@orders_group.command("print")
+@click.argument("report_id", type=int)
+@click.argument("path", type=click.Path(dir_okay=False, writable=True))
+def orders_print(report_id: int, path: str) -> None:
+    """Write work report REPORT_ID as a PDF for the customer."""
+    crm = current_app()
+    with crm.unit_of_work(current_actor()) as uow:
+        data = printing.work_report_pdf(uow, report_id)
+    with open(path, "wb") as handle:
+        handle.write(data)
+    click.echo(f"work report {report_id} written to {path} ({len(data):,} bytes)")
 
 
 @service.command("leakage")

@@ -71,7 +71,7 @@ def test_entitlement_explains_a_decision(db: str, crm_factory: Any) -> None:
     assert "not valid on that day" in later
 
 
-def test_orders_and_leakage(db: str, crm_factory: Any) -> None:
+def test_orders_and_leakage(db: str, crm_factory: Any, tmp_path: Path) -> None:
     import datetime as dt
 
     app = crm_factory(plugins=["service"], database=db)
@@ -95,6 +95,10 @@ def test_orders_and_leakage(db: str, crm_factory: Any) -> None:
     shown = ok(db, "service", "orders", "show", str(order.id))
     assert "technician tess" in shown and "signed by J. Customer" in shown
     assert "labour  2.00 x 80.00 EUR = 160.00 EUR; covered 100%, charge 0.00 EUR" in shown
+    pdf = tmp_path / "report.pdf"
+    assert f"work report {report.id} written to" in ok(
+        db, "service", "orders", "print", str(report.id), str(pdf))
+    assert pdf.read_bytes().startswith(b"%PDF-1.4")
     clean = ok(db, "service", "leakage", "--from", "2026-06-01", "--to", "2026-06-30")
     assert "2 lines checked, no leakage" in clean
     with app.unit_of_work() as uow:
