@@ -4,11 +4,13 @@ A number in any format (``+55 47 99638-1719``, ``(47) 99638-1719``, ``0047...``)
 with phonenumbers (in the deployment's ``phone_region`` when it has no country code) and
 turned into the spellings a stored number may have once its separators are left out:
 international with and without ``+`` or ``00``, national with and without the trunk prefix.
-Contacts (phone, mobile) and accounts (phone) holding one of them are found with one set-based
-query per field, on the actor's secured road. The view lists, for their accounts, the open
-tickets (with the help desk), the open service orders, the units under warranty today and the
-active contracts. A call is logged as an activity of kind ``call`` about the contact, its
-account and, when named, the ticket or the service order.
+The plugin's phone index (:mod:`~crm_service.phoneindex`) names the contacts (phone, mobile)
+and accounts (phone) whose numbers end in the same eight digits; those are read on the
+actor's secured road and kept when a stored number, without its separators, is one of the
+spellings. The view lists, for their accounts, the open tickets (with the help desk), the
+open service orders, the units under warranty today and the active contracts. A call is
+logged as an activity of kind ``call`` about the contact, its account and, when named, the
+ticket or the service order.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import attrs
 import phonenumbers
 from crmcore.errors import ValidationError
 
+from crm_service import phoneindex
 from crm_service.settings import service_settings
 
 if TYPE_CHECKING:
@@ -32,6 +35,10 @@ __all__ = ["CallerView", "IGNORED", "caller", "log_call", "number_variants"]
 IGNORED = " -()./"
 _OPEN_ORDERS = ("new", "scheduled", "in_progress")
 _DONE_TICKETS = ("resolved", "closed")
+
+
+def _stripped(text: str | None) -> str:
+    return "".join(c for c in text or "" if c not in IGNORED)
 
 
 def number_variants(text: str, region: str | None = None) -> list[str]:
@@ -82,13 +89,16 @@ def caller(uow: UnitOfWork, number: str, *, today: dt.date | None = None,
     """Look up the caller of *number*: contacts and accounts, then their accounts' open
     tickets and service orders, units under warranty on *today* and active contracts."""
     region = region or service_settings(uow.crm).phone_region or None
-    variants = number_variants(number, region)
-    contacts: dict[int, Record] = {}
-    for field in ("phone", "mobile"):
-        for record in uow.find_many("contact", field, variants, ignore_chars=IGNORED):
-            contacts[record.id] = record
-    accounts = {r.id: r for r in uow.find_many("account", "phone", variants,
-                                               ignore_chars=IGNORED)}
+    variants = set(number_variants(number, region))
+    found = phoneindex.candidates(uow, number)
+
+    def matches(record: Record, fields: tuple[str, ...]) -> bool:
+        return any(_stripped(record.values.get(f)) in variants for f in fields)
+
+    contacts = {r.id: r for r in uow.find_many("contact", "id", found["contact"])
+                if matches(r, phoneindex.FIELDS["contact"])}
+    accounts = {r.id: r for r in uow.find_many("account", "id", found["account"])
+                if matches(r, phoneindex.FIELDS["account"])}
     linked = sorted({c.account_id for c in contacts.values() if c.account_id} - set(accounts))
     for record in uow.find_many("account", "id", linked):
         accounts[record.id] = record

@@ -14,6 +14,7 @@ from crm_service import (
     hookspecs,
     jobs,
     orders,
+    phoneindex,
     planned,
     units,
     warranty,
@@ -90,6 +91,8 @@ def crm_before_create(
 def crm_after_create(uow: UnitOfWork, entity: str, records: list[Record]) -> None:
     if entity == "installed_unit":
         warranty.stamp_units(uow, records)
+    elif entity in phoneindex.FIELDS:
+        phoneindex.index(uow, entity, records)
 
 
 @hookimpl
@@ -99,6 +102,8 @@ def crm_after_update(
     if entity == "installed_unit":
         dated = [new for old, new, *_ in items if _dates_set(old, new)]
         warranty.stamp_units(uow, dated)
+    elif entity in phoneindex.FIELDS:
+        phoneindex.index(uow, entity, phoneindex.changed(items, entity))
 
 
 def _dates_set(old: Record, new: Record) -> bool:
@@ -148,16 +153,23 @@ def crm_migrations() -> str:
 
 
 @hookimpl
+def crm_after_delete(uow: UnitOfWork, entity: str, records: list[Record]) -> None:
+    if entity in phoneindex.FIELDS:
+        phoneindex.forget(uow, entity, [r.id for r in records])
+
+
+@hookimpl
 def crm_job_handlers() -> dict[str, Any]:
     return jobs.handlers()
 
 
 @hookimpl
 def crm_seed(uow: UnitOfWork) -> list[str]:
-    if uow.query("job").where(kind=jobs.DAILY_JOB, status="queued").count():
-        return []
-    jobs.queue_daily(uow)
-    return ["service daily job queued"]
+    done = phoneindex.ensure(uow)
+    if not uow.query("job").where(kind=jobs.DAILY_JOB, status="queued").count():
+        jobs.queue_daily(uow)
+        done.append("service daily job queued")
+    return done
 
 
 def _rekey(record: Record, changes: dict[str, Any]) -> dict[str, Any] | None:

@@ -87,3 +87,36 @@ def test_an_unknown_caller_has_an_empty_view_and_no_call(crm) -> None:
         assert not view.found
         with pytest.raises(ValidationError, match="no contact or account"):
             callcenter.log_call(uow, view, "Wrong number")
+
+
+def test_the_phone_index_follows_changes_and_deletes(crm) -> None:
+    with crm.unit_of_work() as uow:
+        silva = uow.query("contact").where(last_name="Silva").first()
+        uow.update(silva, mobile="+55 47 98888-0000")
+        uow.commit()
+    with crm.unit_of_work() as uow:
+        assert callcenter.caller(uow, "+55 47 99638-1719").contacts == ()
+        assert [c.id for c in callcenter.caller(uow, "(47) 98888-0000").contacts] == [silva.id]
+        uow.delete(uow.query("contact").where(last_name="Souza").first())
+        uow.commit()
+    with crm.unit_of_work() as uow:
+        assert callcenter.caller(uow, "+1 555 0100").contacts == ()
+
+
+def test_contacts_written_before_the_plugin_are_indexed_by_the_seed(crm_factory,
+                                                                   tmp_path) -> None:
+    from crmcore import create_app
+
+    core = crm_factory(file=True)
+    with core.unit_of_work() as uow:
+        uow.create("contact", last_name="Early", phone="+55 47 3333-1234")
+        uow.commit()
+    settings = tmp_path / "crm.toml"
+    settings.write_text(f'[crm]\ndatabase = "{core.settings.database}"\n'
+                        'plugins = ["service"]\n', encoding="utf-8")
+    with create_app(settings) as app:
+        done = app.upgrade()
+        assert "call center phone index filled (1 numbers)" in done
+        with app.unit_of_work() as uow:
+            assert [c.last_name for c in callcenter.caller(uow, "+55 (47) 33331234").contacts] == [
+                "Early"]
