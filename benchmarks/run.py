@@ -36,6 +36,9 @@ Benchmarks (default: import_leads, list_page, list_page_fields, aggregate):
 ``planned_generate`` N service plans (default 10,000), monthly, generated over a 12-month
                      horizon; rows are occurrences (target: >= 20,000/s on SQLite), a second run
                      creates nothing; floor: the same rows computed and inserted by hand.
+``caller_lookup``    a caller found among N contacts (default 100,000) with numbers in mixed
+                     formats, with the service plugin's call center lookup; median latency
+                     (target: < 10 ms); floor: the indexed select and the contact rows by hand.
 ``rules_simulate``   N opportunities (default 10,000) simulated against 50 rules, writing
                      nothing; rows are rule evaluations (target: >= 50,000/s); floor: the same
                      comparisons hand-written in Python (see rules_simulate.py).
@@ -84,6 +87,7 @@ BENCHMARKS: dict[str, int] = {
     "kb_search": 10_000,
     "entitlement_lines": 100_000,
     "planned_generate": 10_000,
+    "caller_lookup": 100_000,
     "rules_simulate": 10_000,
     "move_opportunities": 10_000,
     "move_opportunities_bulk": 10_000,
@@ -115,7 +119,7 @@ def _child(name: str, rows: int, url: str | None) -> dict[str, Any]:
             import helpdesk
 
             return helpdesk.run(name, rows, url, workdir)
-        if name in ("entitlement_lines", "planned_generate"):
+        if name in ("entitlement_lines", "planned_generate", "caller_lookup"):
             import service
 
             return service.run(name, rows, url, workdir)

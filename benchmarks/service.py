@@ -1,4 +1,4 @@
-"""``entitlement_lines`` and ``planned_generate``: the service plugin (``plugins/service``,
+"""``entitlement_lines``, ``planned_generate`` and ``caller_lookup``: the service plugin (``plugins/service``,
 installed) against hand-written SQL.
 
 ``entitlement_lines``: N service lines (default 100,000) on 10,000 units, half of them under a
@@ -13,12 +13,20 @@ over a 12-month horizon with :func:`crm_service.planned.generate` (occurrences o
 orders), committed; then run again, which must create nothing. Rows are the occurrences made.
 Floor: the same occurrence rows computed with python-dateutil and inserted with the driver's
 ``executemany`` in one transaction. Target: at least 20,000 occurrences/s on SQLite.
+
+``caller_lookup``: N contacts (default 100,000) with phone numbers in four formats, then 200
+callers looked up by a number written another way with :func:`crm_service.callcenter.caller`
+(the phone index, the contacts read through the secured road, their accounts' open orders,
+units and contracts); the median latency is reported (``median_ms``; target under 10 ms).
+Rows are the lookups. Floor: the indexed select of the same suffix, then the contact rows
+read with the driver.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import random
+import statistics
 import time
 import zoneinfo
 from typing import Any
@@ -38,6 +46,8 @@ TODAY = dt.date(2026, 1, 1)
 def run(name: str, rows: int, url: str | None, workdir: str) -> Result:
     if name == "entitlement_lines":
         return _entitlement_lines(rows, url, workdir)
+    if name == "caller_lookup":
+        return _caller_lookup(rows, url, workdir)
     return _planned_generate(rows, url, workdir)
 
 
@@ -218,3 +228,70 @@ def _floor_generate(connection: Any, url: str | None,
         cursor.execute("COMMIT")
     cursor.close()
     return time.perf_counter() - started, len(rows)
+
+
+# -- caller_lookup ---------------------------------------------------------------------------------
+
+FORMATS = ("+55 47 {a}-{b}", "(47) {a}-{b}", "047 {a} {b}", "+55 (47) {a}{b}")
+LOOKUPS = 200
+
+
+def _number(n: int, form: str) -> str:
+    return form.format(a=90000 + n // 10000, b=f"{n % 10000:04d}")
+
+
+def _caller_lookup(rows: int, url: str | None, workdir: str) -> Result:
+    from crm_service.callcenter import caller
+
+    rng = random.Random(11)
+    wanted = [rng.randrange(rows) for _ in range(LOOKUPS)]
+    with fresh_url(url, workdir, "caller") as database:
+        app = create_app({"crm": {"database": database, "plugins": ["service"]},
+                          "plugins": {"service": {"phone_region": "BR"}}})
+        app.create_schema()
+        try:
+            with app.unit_of_work() as uow:
+                account = uow.create("account", name="Acme")
+                uow.create_many("contact", [
+                    {"last_name": f"C{i}", "account_id": account.id if i % 100 == 0 else None,
+                     "phone": _number(i, FORMATS[i % len(FORMATS)])} for i in range(rows)])
+                uow.commit()
+            times = []
+            for n in wanted:
+                number = _number(n, FORMATS[(n + 1) % len(FORMATS)])
+                with app.unit_of_work() as uow:
+                    started = time.perf_counter()
+                    view = caller(uow, number)
+                    times.append(time.perf_counter() - started)
+                assert [c.last_name for c in view.contacts] == [f"C{n}"], (number, view)
+            peak = peak_rss_mb()
+            with raw_connection(app) as connection:
+                floor_times = _floor_lookups(connection, url, wanted)
+        finally:
+            app.close()
+    median, floor_median = statistics.median(times), statistics.median(floor_times)
+    outcome = Result.make("caller_lookup", LOOKUPS, median * LOOKUPS, floor_median * LOOKUPS,
+                          peak)
+    outcome.update(contacts=rows, median_ms=round(median * 1000, 3),
+                   floor_median_ms=round(floor_median * 1000, 3), target_median_ms=10)
+    return outcome
+
+
+def _floor_lookups(connection: Any, url: str | None, wanted: list[int]) -> list[float]:
+    p = "%s" if is_postgres(url) else "?"
+    cursor = connection.cursor()
+    times = []
+    for n in wanted:
+        digits = "".join(c for c in _number(n, FORMATS[0]) if c.isdigit())
+        started = time.perf_counter()
+        cursor.execute(f"SELECT entity, record_id FROM service_phone WHERE suffix = {p}",
+                       (digits[-8:],))
+        ids = [row[1] for row in cursor.fetchall() if row[0] == "contact"]
+        marks = ", ".join([p] * len(ids))
+        cursor.execute("SELECT id, last_name, phone, mobile, account_id FROM crm_contact "
+                       f"WHERE id IN ({marks})", ids)
+        found = cursor.fetchall()
+        times.append(time.perf_counter() - started)
+        assert found, n
+    cursor.close()
+    return times
