@@ -231,13 +231,17 @@ def entitlement_command(
         echo_json({
             "unit": unit.id, "date": on.isoformat(),
             "decisions": {t: {"status": d.status, "percent": d.percent, "source": d.source,
-                              "source_id": d.source_id, "reason": d.reason}
+                              "source_id": d.source_id, "reason": d.reason,
+                              "sla_policy_id": d.sla_policy_id}
                           for t, d in decisions.items()},
         })
         return
     click.echo(f"unit {unit.id} {unit.serial_number} on {on}:")
     for line_type, decision in decisions.items():
-        click.echo(f"  {line_type}: {decision.status} {decision.percent}% - {decision.reason}")
+        sla = (f" (SLA policy {decision.sla_policy_id})"
+               if decision.sla_policy_id is not None else "")
+        click.echo(f"  {line_type}: {decision.status} {decision.percent}% - {decision.reason}"
+                   f"{sla}")
     for coverage in coverages:
         if not coverage.counts:
             why = "does not count (draft or cancelled)"

@@ -6,9 +6,9 @@ its site (or a site it stands inside) or its whole account, and the overrides de
 draft or cancelled: an expired contract still covered the days it ran), an override of the
 line type wins; otherwise the best percentage wins (a warranty before a contract on a tie).
 100 % is ``covered``, 1 to 99 % ``partial``, nothing ``billable``; the decision names the
-record that granted it and the reason. :func:`entitlement_many` reads the coverages of many
-lines at once (a few queries per 500 units, none per line); :func:`entitlement` is a batch of
-one.
+record that granted it, the reason and, for a contract naming one, the help desk's SLA
+policy. :func:`entitlement_many` reads the coverages of many lines at once (a few queries per
+500 units, none per line); :func:`entitlement` is a batch of one.
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ class Coverage:
     percents: Mapping[str, int]
     counts: bool = True
     reason: str = ""
+    sla_policy_id: int | None = None
 
     def valid_on(self, day: dt.date) -> bool:
         return self.starts_on <= day and (self.ends_on is None or day <= self.ends_on)
@@ -85,6 +86,7 @@ class Entitlement:
     :ivar percent: the percentage covered, 0 to 100.
     :ivar source: the entity type of the granting record (``None`` when billable because
         nothing applies); :ivar source_id: its id; :ivar reason: why, in one sentence.
+    :ivar sla_policy_id: the help desk's SLA policy of the granting contract, if it names one.
     """
 
     status: str
@@ -92,6 +94,7 @@ class Entitlement:
     source: str | None
     source_id: int | None
     reason: str
+    sla_policy_id: int | None = None
 
     @property
     def granted_by(self) -> str:
@@ -170,7 +173,8 @@ def _decision(chosen: Coverage | None, day: dt.date, line_type: str) -> Entitlem
         return Entitlement(BILLABLE, 0, chosen.source, chosen.id,
                            f"{chosen.label} does not cover {line_type}{until}")
     return Entitlement(_status(percent), percent, chosen.source, chosen.id,
-                       f"{chosen.label} covers {percent}% of {line_type}{until}")
+                       f"{chosen.label} covers {percent}% of {line_type}{until}",
+                       chosen.sla_policy_id)
 
 
 def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
@@ -264,7 +268,8 @@ def _contract_coverages(
     accounts = sorted({u["account_id"] for u in units.values() if u["account_id"]})
     fields = ("unit_id", "location_id", "contract_id", "contract_id.number",
               "contract_id.account_id", "contract_id.status", "contract_id.starts_on",
-              "contract_id.ends_on", *(f"contract_id.{p}" for p in _PCTS))
+              "contract_id.ends_on", "contract_id.sla_policy_id",
+              *(f"contract_id.{p}" for p in _PCTS))
     window: list[Any] = []
     if last is not None:
         window.append(("contract_id.starts_on", "<=", last))
@@ -308,7 +313,7 @@ def _contract_coverages(
                 CONTRACT, row["contract_id"], f"contract {row['contract_id.number']}",
                 row["contract_id.starts_on"], row["contract_id.ends_on"],
                 {t: row[f"contract_id.{t}_pct"] for t in LINE_TYPES},
-                counts=status in _COUNTING,
+                counts=status in _COUNTING, sla_policy_id=row["contract_id.sla_policy_id"],
             ))
 
 

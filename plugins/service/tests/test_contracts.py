@@ -101,6 +101,14 @@ def test_with_the_help_desk_a_contract_names_an_existing_sla_policy(crm_factory)
         policy = uow.query("sla_policy").first()
         assert policy is not None
         uow.commit()
-    assert _contract(app, sla_policy_id=policy.id).sla_policy_id == policy.id
+    contract = _contract(app, sla_policy_id=policy.id)
+    pump = unit(app)
+    with app.unit_of_work() as uow:
+        uow.create("contract_item", contract_id=contract.id, unit_id=pump.id)
+        from crm_service.entitlement import entitlement
+
+        decision = entitlement(uow, pump, dt.date(2026, 6, 1), "labour")
+        uow.commit()
+    assert (decision.source_id, decision.sla_policy_id) == (contract.id, policy.id)
     with pytest.raises(ValidationError, match="no SLA policy with id 9999"):
         _contract(app, "SC-2", sla_policy_id=9999)
