@@ -29,6 +29,16 @@ Benchmarks (default: import_leads, list_page, list_page_fields, aggregate):
 ``kb_search``        knowledge base search over N articles (default 10,000) as an agent, with
                      permissions; median latency (target: < 20 ms on SQLite); floor: the FTS
                      query by hand.
+``entitlement_lines``  N service lines (default 100,000) priced through the service plugin's
+                     entitlement on 10,000 units under warranties and contracts (target: >=
+                     50,000 lines/s); floor: the coverages read by hand and the best percentage
+                     picked per line. Needs plugins/service installed (see service.py).
+``planned_generate`` N service plans (default 10,000), monthly, generated over a 12-month
+                     horizon; rows are occurrences (target: >= 20,000/s on SQLite), a second run
+                     creates nothing; floor: the same rows computed and inserted by hand.
+``caller_lookup``    a caller found among N contacts (default 100,000) with numbers in mixed
+                     formats, with the service plugin's call center lookup; median latency
+                     (target: < 10 ms); floor: the indexed select and the contact rows by hand.
 ``rules_simulate``   N opportunities (default 10,000) simulated against 50 rules, writing
                      nothing; rows are rule evaluations (target: >= 50,000/s); floor: the same
                      comparisons hand-written in Python (see rules_simulate.py).
@@ -102,6 +112,9 @@ BENCHMARKS: dict[str, int] = {
     "role_change": 1_000_000,
     "sla_sweep": 100_000,
     "kb_search": 10_000,
+    "entitlement_lines": 100_000,
+    "planned_generate": 10_000,
+    "caller_lookup": 100_000,
     "rules_simulate": 10_000,
     "move_opportunities": 10_000,
     "move_opportunities_bulk": 10_000,
@@ -165,6 +178,10 @@ def _child(name: str, rows: int, url: str | None) -> dict[str, Any]:
             import tags
 
             return tags.run(name, rows, url, workdir)
+        if name in ("entitlement_lines", "planned_generate", "caller_lookup"):
+            import service
+
+            return service.run(name, rows, url, workdir)
         if name in ("secure_list_page", "role_change", "role_change_100k"):
             import security
 
