@@ -132,63 +132,38 @@ DEFAULT = ("import_leads", "list_page", "list_page_fields", "aggregate")
 FIELDS = ("name", "rows", "seconds", "rows_per_s", "floor_rows_per_s", "ratio_to_floor", "peak_rss_mb")
 
 
+#: The module of each benchmark (``benchmarks/<module>.py``); each has ``run(name, rows, url,
+#: workdir)`` (``import_leads`` and ``rules_simulate``: ``run(rows, url, workdir)``).
+MODULES: dict[str, tuple[str, ...]] = {
+    "import_leads": ("import_leads", "import_leads_1m"),
+    "queries": ("list_page", "list_page_fields", "aggregate"),
+    "security": ("secure_list_page", "role_change", "role_change_100k"),
+    "rules_simulate": ("rules_simulate",),
+    "sales": ("move_opportunities", "move_opportunities_bulk", "convert_leads"),
+    "tags": ("tag_cloud",),
+    "helpdesk": ("sla_sweep", "kb_search"),
+    "catalog": ("price_lines",),
+    "orders": ("quotes_from_opportunities",),
+    "outbox": ("outbox_deliver",),
+    "marketing": ("segment_members", "newsletter_send", "plan_actuals"),
+    "service": ("entitlement_lines", "planned_generate", "caller_lookup"),
+    "chat": ("chat_unread",),
+}
+
+
 def _child(name: str, rows: int, url: str | None) -> dict[str, Any]:
+    import importlib
+
     from common import temporary_directory
 
+    module = next(module for module, names in MODULES.items() if name in names)
     with temporary_directory() as workdir:
-        if name in ("import_leads", "import_leads_1m"):
-            import import_leads
-
-            result = import_leads.run(rows, url, workdir)
+        bench = importlib.import_module(module)
+        if module in ("import_leads", "rules_simulate"):
+            result: dict[str, Any] = bench.run(rows, url, workdir)
             result["name"] = name
             return result
-        if name == "rules_simulate":
-            import rules_simulate
-
-            return rules_simulate.run(rows, url, workdir)
-        if name in ("move_opportunities", "move_opportunities_bulk", "convert_leads"):
-            import sales
-
-            return sales.run(name, rows, url, workdir)
-        if name == "price_lines":
-            import catalog
-
-            return catalog.run(name, rows, url, workdir)
-        if name == "quotes_from_opportunities":
-            import orders
-
-            return orders.run(name, rows, url, workdir)
-        if name == "outbox_deliver":
-            import outbox
-
-            return outbox.run(name, rows, url, workdir)
-        if name in ("segment_members", "newsletter_send", "plan_actuals"):
-            import marketing
-
-            return marketing.run(name, rows, url, workdir)
-        if name in ("sla_sweep", "kb_search"):
-            import helpdesk
-
-            return helpdesk.run(name, rows, url, workdir)
-        if name == "chat_unread":
-            import chat
-
-            return chat.run(name, rows, url, workdir)
-        if name == "tag_cloud":
-            import tags
-
-            return tags.run(name, rows, url, workdir)
-        if name in ("entitlement_lines", "planned_generate", "caller_lookup"):
-            import service
-
-            return service.run(name, rows, url, workdir)
-        if name in ("secure_list_page", "role_change", "role_change_100k"):
-            import security
-
-            return security.run(name, rows, url, workdir)
-        import queries
-
-        return queries.run(name, rows, url, workdir)
+        return bench.run(name, rows, url, workdir)  # type: ignore[no-any-return]
 
 
 def _spawn(name: str, rows: int, url: str | None) -> dict[str, Any]:
