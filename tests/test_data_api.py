@@ -420,6 +420,17 @@ def test_select_update_gives_the_ids_it_changed(world: dict[str, Any]) -> None:
         uow.select("opportunity").where("name^Opp").update(set={"next_step": "x"})
 
 
+def test_select_update_with_a_limit_changes_the_first_matches_in_its_order(world: dict[str, Any]) -> None:
+    crm, deals = world["crm"], world["deals"]
+    with crm.unit_of_work() as uow:
+        matching = uow.select("opportunity", fields=("id",)).order_by("-id")
+        assert len(matching.all()) > 2
+        changed = matching.limit(2).update(set={"next_step": "first two"})
+        assert changed == sorted(r["id"] for r in matching.limit(2).all())
+        assert uow.select("opportunity").where(next_step="first two").count() == 2
+        assert max(d.id for d in deals) in changed
+
+
 def test_create_many_creates_audits_and_checks_like_create(world: dict[str, Any]) -> None:
     crm, acme = world["crm"], world["acme"]
     with crm.unit_of_work("rep") as uow:

@@ -296,7 +296,9 @@ class Select(Conditions, Aggregates):
 
     def update(self, *, set: Mapping[str, Any]) -> list[int]:  # noqa: A002 - SQL's word
         """Update the matching records as :meth:`~crmcore.storage.uow.UnitOfWork.update_where`
-        does (access checks, hooks, versions, audit, signals; all or nothing).
+        does (access checks, hooks, versions, audit, signals; all or nothing). With
+        :meth:`limit`, only the first that many matches in the select's order are updated
+        (``order_by("priority").limit(100).update(...)`` takes a batch off a queue).
 
         :returns: the ids of the records changed, in id order (those already holding the
             values left out).
@@ -305,6 +307,15 @@ class Select(Conditions, Aggregates):
         from crmcore.storage.writes_where import update_selected
 
         return update_selected(self.uow, self, set)
+
+    def _written(self) -> sa.Select[Any]:
+        """The full rows :meth:`update` changes: every match in id order, or with
+        :meth:`limit` the first matches in the select's order (its sort, then id)."""
+        statement = self._select(self.table).select_from(self.source)
+        if self.max_rows is None:
+            return statement.order_by(self.table.c.id)
+        id_key = _SortKey(resolve(self.uow, self.entity, self.table, "id", "sort"), False)
+        return statement.order_by(*order_clauses([*self.sort, id_key])).limit(self.max_rows)
 
     # -- running -------------------------------------------------------------------------------
     def statement(self) -> sa.Select[Any]:

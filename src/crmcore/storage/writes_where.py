@@ -71,10 +71,10 @@ def _selecting(uow: UnitOfWork, entity: str, where: Any) -> Select:
 
 def _records(select: Select) -> list[Record]:
     """The full records *select* matches, in id order."""
-    uow, etype, table = select.uow, select.entity, select.table
-    statement = select._select(table).select_from(select.source).order_by(table.c.id)
-    rows = select._run(statement).mappings()
-    return [uow._row_to_record(etype, row, full=True) for row in rows]
+    uow, etype = select.uow, select.entity
+    rows = select._run(select._written()).mappings()
+    records = [uow._row_to_record(etype, row, full=True) for row in rows]
+    return sorted(records, key=lambda record: record.id) if select.max_rows is not None else records
 
 
 def update_where(uow: UnitOfWork, entity: str, where: Any, values: Mapping[str, Any]) -> int:
