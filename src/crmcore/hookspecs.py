@@ -696,7 +696,11 @@ def crm_job_handlers() -> dict[str, Callable[[UnitOfWork, Any], Any]] | None:
     (:func:`crmcore.jobs.job_handlers`). All implementations are called and the dicts are
     joined; two plugins handling the same kind is an error naming both. ``crm worker`` calls a
     handler with a unit of work of the system actor and the job's payload; the handler's writes
-    and the job's completion commit together, so the handler must not commit. A handler that
+    and the job's completion commit together. A handler whose work must not hold that unit's
+    transaction for its whole run (a delivery to another system, which on SQLite would keep the
+    write lock meanwhile) may commit the unit first and work in short units of its own: the job
+    is then marked done on its own once the handler returns, so such a handler must be safe to
+    run again after a crash (idempotent). A handler that
     raises fails the job: it is retried later with a growing delay, and kept as ``failed`` with
     the error after its last attempt. A job of a kind nobody handles fails the same way. A
     handler that needs its job or the worker's time (frozen in tests) reads
