@@ -147,12 +147,35 @@ def test_hooks_run_per_batch_and_may_change_or_veto_rows(crm_factory: Any, tmp_p
     crm = crm_factory(plugins=[hooks])
     path = leads_csv(tmp_path, ["A,One,,,", "B,Veto,,,", "C,Three,,,"])
     report = import_file(crm, "lead", path, skip_invalid=True)
-    assert hooks.before == [["One", "Veto", "Three"], ["One"], ["Veto"], ["Three"]]  # refused: then row by row
+    # refused: then row by row, each with the rows accepted before it
+    assert hooks.before == [["One", "Veto", "Three"], ["One"], ["One", "Veto"], ["One", "Three"]]
     leads = all_leads(crm)
     assert hooks.after == [[r.id for r in leads]]
     assert [(r.last_name, r.source) for r in leads] == [("One", "import"), ("Three", "import")]
     (error,) = report.errors
     assert (error.row, error.column, error.value, error.message) == (2, "Last Name", "Veto", "vetoed by the test plugin")
+
+
+class OneOfEachName:
+    """Refuses a batch of leads in which two share a last name (a rule between rows)."""
+
+    @hookimpl
+    def crm_before_create(self, entity: str, items: list[dict[str, Any]]) -> None:
+        names = [values["last_name"] for values in items] if entity == "lead" else []
+        if len(set(names)) != len(names):
+            raise ValidationError({"last_name": ["another row of the batch has this last name"]}, entity="lead")
+
+
+def test_a_rule_between_the_rows_of_a_batch_rejects_the_later_row(crm_factory: Any, tmp_path: Path) -> None:
+    crm = crm_factory(plugins=[OneOfEachName()])
+    path = leads_csv(tmp_path, ["A,Same,,,", "B,Other,,,", "C,Same,,,"])
+    with pytest.raises(ImportFailedError) as caught:
+        import_file(crm, "lead", path)
+    (error,) = caught.value.report.errors
+    assert (error.row, error.value) == (3, "Same")
+    assert count(crm, "crm_lead") == 0
+    report = import_file(crm, "lead", path, skip_invalid=True)
+    assert [r.last_name for r in all_leads(crm)] == ["Same", "Other"] and report.invalid == 1
 
 
 # -- atomicity, the report and rejects -----------------------------------------------------------

@@ -428,8 +428,9 @@ class Importer(DuplicateChecks):
 
     def _before_create(self, rows: list[PendingRow]) -> list[PendingRow]:
         """The rows the ``crm_before_create`` hooks (called once for the batch) accept, their
-        changes merged. When the hooks refuse the batch, each row is asked about alone (a
-        batch of one) so that only the rows at fault are rejected."""
+        changes merged. When the hooks refuse the batch, the rows are asked about in file order,
+        each with the rows accepted before it (a rule between the rows of a batch, such as two
+        rows that may not both exist, still holds), so that only the rows at fault are rejected."""
         if not rows:
             return rows
         try:
@@ -439,10 +440,10 @@ class Importer(DuplicateChecks):
                 raise
         else:
             return rows
-        kept = []
+        kept: list[PendingRow] = []
         for row in rows:
             try:
-                internal.prepare_create(self.uow, self.etype, [row.parsed])
+                internal.prepare_create(self.uow, self.etype, [*(k.parsed for k in kept), row.parsed])
             except ValidationError as exc:
                 self._reject(row, exc.messages)
                 continue
@@ -465,22 +466,24 @@ class Importer(DuplicateChecks):
         if not plan:
             return []
         try:
-            groups = [self._before_update(plan)]
+            merged = self._before_update(plan)
         except ValidationError:
-            groups = []
-            for item in plan:  # the rows at fault, asked about alone
+            accepted: list[tuple[PendingRow, dict[str, Any]]] = []
+            merged = []
+            for item in plan:  # the rows at fault, each asked about with those accepted before it
                 try:
-                    groups.append(self._before_update([item]))
+                    merged = self._before_update([*accepted, item])
                 except ValidationError as exc:
                     self._reject(item[0], exc.messages)
-        kept = []
-        for group in groups:
-            for row, diff in group:
-                if not diff:
-                    self.report.unchanged += 1
                     continue
-                row.parsed = diff
-                kept.append(row)
+                accepted.append(item)
+        kept = []
+        for row, diff in merged:
+            if not diff:
+                self.report.unchanged += 1
+                continue
+            row.parsed = diff
+            kept.append(row)
         return kept
 
     def _before_update(self, plan: list[tuple[PendingRow, dict[str, Any]]]) -> list[tuple[PendingRow, dict[str, Any]]]:
