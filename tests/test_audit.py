@@ -5,12 +5,14 @@ new), trails are chronological, deletes keep a snapshot, and an account's timeli
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from crmcore import EntityType, Field, PluginInfo, hookimpl
+from crmcore import Actor, EntityType, Field, PluginError, PluginInfo, hookimpl
 from crmcore.fields import String
+from crmcore.security import admin
 
 
 def test_create_writes_an_entry_with_every_given_field(crm, make_user):
@@ -257,3 +259,44 @@ def test_tagging_nothing_new_writes_no_entry(crm):
         uow.tag(account, "vip")
         uow.untag(account, "other")
         assert [e.action for e in uow.history("account", account.id)] == ["created", "tagged"]
+
+
+class PinnedNotes:
+    """Puts the notes named in ``pinned`` on the timeline of every account."""
+
+    def __init__(self) -> None:
+        self.pinned: list[int] = []
+        self.answer: Any = None
+
+    @hookimpl
+    def crm_timeline_records(self, uow: Any, entity: str, record_id: int) -> Any:
+        if self.answer is not None:
+            return self.answer
+        return {"note": self.pinned} if entity == "account" else None
+
+
+def test_plugins_add_records_to_a_timeline_the_actor_may_read(crm_factory):
+    plugin = PinnedNotes()
+    crm = crm_factory(plugins=[plugin], security={
+        "profiles": {"rep": {"privileges": {"account": "all", "note": "all"}}},
+        "roles": {"rep": {"profiles": ["rep"]}},
+        "entities": {"note": {"sharing": "private"}},
+    })
+    with crm.unit_of_work() as uow:
+        rep = admin.add_user(uow, "rep", roles=["rep"])
+        account = uow.create("account", name="Acme")
+        elsewhere = uow.create("note", body="about another thing")  # owned by nobody: private
+        uow.commit()
+    with crm.unit_of_work(Actor(rep.id, "rep")) as uow:
+        mine = uow.create("note", body="mine")
+        uow.commit()
+    plugin.pinned = [mine.id, elsewhere.id, 987_654]
+    with crm.unit_of_work() as uow:
+        seen = {(e.entity, e.record_id) for e in uow.timeline("account", account.id)}
+        assert {("note", mine.id), ("note", elsewhere.id)} <= seen
+    with crm.unit_of_work(Actor(rep.id, "rep")) as uow:
+        seen = {(e.entity, e.record_id) for e in uow.timeline("account", account.id)}
+        assert ("note", mine.id) in seen and ("note", elsewhere.id) not in seen
+        plugin.answer = {"gizmo": [1]}
+        with pytest.raises(PluginError, match="unknown entity type 'gizmo'"):
+            uow.timeline("account", account.id)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
     import click
 
@@ -348,6 +348,34 @@ def crm_before_commit(uow: UnitOfWork) -> None:
         def crm_before_commit(uow):
             if len(uow.changes) > 100_000:
                 raise ValidationError("too many changes in one unit of work")
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def crm_timeline_records(uow: UnitOfWork, entity: str, record_id: int) -> Mapping[str, Iterable[int]] | None:
+    """Name records whose history belongs on the timeline of a record, beyond those the
+    registry links to it by references.
+
+    Called by :meth:`UnitOfWork.timeline` once the actor may read the record. All
+    implementations are called. The audit entries of the records named join the timeline; the
+    core keeps only those of records the actor may read (each entity type's read predicate
+    applies), so a plugin need not filter, and hidden fields are left out as everywhere.
+
+    :param uow: the unit of work asking, with its actor.
+    :param entity: the entity type of the record whose timeline is built.
+    :param record_id: its id.
+    :returns: ``{entity type: ids}`` of the records to add (for example the chat messages that
+        mention the record), or ``None``.
+
+    Example::
+
+        @hookimpl
+        def crm_timeline_records(uow, entity, record_id):
+            mentions = uow.select("chat_mention", fields=("message_id",)).where(
+                ("entity", "=", entity), ("record_id", "=", record_id))
+            return {"chat_message": [row["message_id"] for row in mentions.all()]}
 
     .. versionadded:: 0.1
     """

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import sqlalchemy as sa
 
+from crmcore.errors import PluginError
 from crmcore.fields import FieldType
+from crmcore.fields.base import shown
 from crmcore.records import Record
 from crmcore.storage.bulk import JsonText, json_fragment
 from crmcore.storage.operations import _as_id, _now
@@ -147,7 +149,29 @@ def timeline(uow: UnitOfWork, entity: str, id: int) -> list[AuditEntry]:
     if entity != "user":
         for child, ids in _related_ids(uow, etype, record_id):
             conditions.append(sa.and_(audit.c.entity == child, audit.c.record_id.in_(ids)))
+    for other, ids in _named_by_plugins(uow, entity, record_id).items():
+        table = uow.registry.table(other)
+        readable = sa.select(table.c.id).where(table.c.id.in_(sorted(ids)), uow.read_filter(other, table))
+        conditions.append(sa.and_(audit.c.entity == other, audit.c.record_id.in_(readable)))
     return _audit_entries(uow, sa.or_(*conditions))
+
+
+def _named_by_plugins(uow: UnitOfWork, entity: str, record_id: int) -> dict[str, set[int]]:
+    """``{entity type: ids}`` the ``crm_timeline_records`` hooks add to a record's timeline.
+
+    :raises PluginError: naming an answer that is no mapping of known entity types to ids.
+    """
+    named: dict[str, set[int]] = {}
+    for answer in uow._hook.crm_timeline_records(uow=uow, entity=entity, record_id=record_id):
+        if answer is None:
+            continue
+        if not isinstance(answer, Mapping):
+            raise PluginError(f"crm_timeline_records must return {{entity: ids}} or None, got {shown(answer)}")
+        for other, ids in answer.items():
+            if other not in uow.registry:
+                raise PluginError(f"crm_timeline_records named an unknown entity type {other!r}")
+            named.setdefault(other, set()).update(_as_id(other, i) for i in ids)
+    return {other: ids for other, ids in named.items() if ids}
 
 
 def _own_entries(uow: UnitOfWork, entity: str, id: int) -> tuple[EntityType, int, sa.ColumnElement[bool]]:
