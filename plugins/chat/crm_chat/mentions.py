@@ -170,6 +170,18 @@ def mentions_of(uow: UnitOfWork, messages: Sequence[Record]) -> dict[int, list[M
     return found
 
 
+def timeline_records(uow: UnitOfWork, entity: str, record_id: int) -> dict[str, list[int]] | None:
+    """The messages mentioning record *record_id* of *entity*, for its timeline (the answer of
+    ``crm_timeline_records``; the core keeps those of the rooms the reader belongs to)."""
+    if entity.startswith("chat_"):
+        return None
+    found = uow.select("chat_mention", fields=("message_id",)).where(
+        target_entity=entity, target_id=record_id
+    )
+    ids = [row["message_id"] for row in found.all()]
+    return {"chat_message": ids} if ids else None
+
+
 def record_messages(uow: UnitOfWork, entity: str, record_id: int) -> list[Record]:
     """The messages mentioning record *record_id* of *entity*, oldest first: those of the rooms
     the actor belongs to, when the actor may read the record.

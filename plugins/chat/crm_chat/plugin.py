@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from crmcore import EntityType, hookimpl
 
-from crm_chat import access, hooks, seed
+from crm_chat import access, hooks, mentions, seed
 from crm_chat.entities import ENTITIES
 from crm_chat.settings import ChatSettings
 
@@ -65,6 +65,13 @@ def crm_access_restrictions(
     context: AccessContext, entity: str, action: str
 ) -> list[Restriction] | None:
     return access.restrictions(context, entity, action)
+
+
+@hookimpl
+def crm_timeline_records(
+    uow: UnitOfWork, entity: str, record_id: int
+) -> dict[str, list[int]] | None:
+    return mentions.timeline_records(uow, entity, record_id)
 
 
 @hookimpl

@@ -137,6 +137,10 @@ def test_picked_mentions_and_mentions_following_edits(crm_factory: Any) -> None:
             messages.post(uow, room, "x", mentions=[("spaceship", 1)])
 
 
+def chat_entries(timeline: Any) -> set[int]:
+    return {entry.record_id for entry in timeline if entry.entity == "chat_message"}
+
+
 def test_a_record_lists_the_messages_mentioning_it_for_who_may_read_both(
     crm_factory: Any,
 ) -> None:
@@ -152,10 +156,13 @@ def test_a_record_lists_the_messages_mentioning_it_for_who_may_read_both(
     with crm.unit_of_work(ada) as uow:
         found = mentions.record_messages(uow, "account", account.id)
         assert [m.id for m in found] == [said.id, whispered.id]
+        assert chat_entries(uow.timeline("account", account.id)) == {said.id, whispered.id}
     with crm.unit_of_work() as uow:  # cy may read the account, but is not in the private room
         uow.update("account", account.id, owner_id=cy.user_id)
         uow.commit()
     with crm.unit_of_work(cy) as uow:
         assert [m.id for m in mentions.record_messages(uow, "account", account.id)] == [said.id]
+        # the account's timeline holds the messages cy may read
+        assert chat_entries(uow.timeline("account", account.id)) == {said.id}
     with crm.unit_of_work(bob) as uow, pytest.raises(NotFoundError):
         mentions.record_messages(uow, "account", account.id)
