@@ -12,6 +12,8 @@ import sqlalchemy as sa
 
 from crmcore import (
     Actor,
+    EntityType,
+    Field,
     NotFoundError,
     PermissionDeniedError,
     PluginInfo,
@@ -19,6 +21,7 @@ from crmcore import (
     hookimpl,
 )
 from crmcore.builtin.opportunities import line_totals
+from crmcore.fields import Reference, String
 from crmcore.money import Money
 from crmcore.security import FieldIn, IdSet, Restriction, admin
 from crmcore.security.predicate import ALWAYS
@@ -270,3 +273,28 @@ def test_a_restriction_may_follow_another_entitys_predicate(crm_factory):
         assert [n.id for n in uow.query("note")] == [notes["ada"]]
         with pytest.raises(NotFoundError):
             uow.get("note", notes["bob"])
+
+
+class ProductLink:
+    """A throwaway catalog: lines may name a product by reference."""
+
+    PLUGIN = PluginInfo(name="product_link")
+
+    @hookimpl
+    def crm_entity_types(self) -> list[EntityType]:
+        return [EntityType("gadget", fields=(Field("code", String(20)),))]
+
+    @hookimpl
+    def crm_entity_fields(self, entity_type: str) -> list[Field] | None:
+        return [Field("gadget_id", Reference("gadget"))] if entity_type == "opportunity_line" else None
+
+
+def test_a_product_reference_a_plugin_adds_names_the_lines_product(crm_factory: Any) -> None:
+    crm = crm_factory(plugins=[ProductLink()])
+    with crm.unit_of_work() as uow:
+        deal = uow.create("opportunity", name="Deal")
+        gadget = uow.create("gadget", code="G-1")
+        line = uow.create("opportunity_line", opportunity_id=deal.id, gadget_id=gadget.id, quantity=2, unit_price="10")
+        assert line.values["gadget_id"] == gadget.id
+        with pytest.raises(ValidationError, match=r"names a product \(product or gadget_id\)"):
+            uow.create("opportunity_line", opportunity_id=deal.id, quantity=1, unit_price="10")

@@ -25,7 +25,7 @@ whichever plugins run); the logic that fills them is the plugin's.
 from __future__ import annotations
 
 import decimal
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -172,7 +172,7 @@ def crm_before_create(uow: UnitOfWork, entity: str, items: list[dict[str, Any]])
 
 def _new_child(uow: UnitOfWork, entity: str, values: dict[str, Any]) -> dict[str, Any] | None:
     check_child(uow, entity, values)
-    return _line(values) if entity == "opportunity_line" else None
+    return _line(uow, values) if entity == "opportunity_line" else None
 
 
 @hookimpl
@@ -185,14 +185,16 @@ def crm_before_update(uow: UnitOfWork, entity: str, items: list[tuple[Record, di
 def _changed_child(uow: UnitOfWork, entity: str, record: Record, changes: dict[str, Any]) -> dict[str, Any] | None:
     merged = record.merged(changes)
     check_child(uow, entity, merged, record)
-    return _line(merged) if entity == "opportunity_line" else None
+    return _line(uow, merged) if entity == "opportunity_line" else None
 
 
-def _line(values: dict[str, Any]) -> dict[str, Any]:
+def _line(uow: UnitOfWork, values: dict[str, Any]) -> dict[str, Any]:
     quantity = values.get("quantity")
     if quantity is not None and quantity <= 0:
         raise ValidationError({"quantity": [f"must be more than 0, got {quantity}"]}, entity="opportunity_line")
-    return line_changes(values)
+    # a reference a plugin adds to the line (a catalog's product) names its product too
+    linked = [f.name for f in uow.registry.entity("opportunity_line").fields if f.is_reference and f.name != "opportunity_id"]
+    return line_changes(values, linked)
 
 
 @hookimpl
@@ -200,14 +202,17 @@ def crm_access_restrictions(context: AccessContext, entity: str, action: str) ->
     return parent_restriction(context, entity, action)
 
 
-def line_changes(values: Mapping[str, Any]) -> dict[str, Any]:
+def line_changes(values: Mapping[str, Any], linked: Sequence[str] = ()) -> dict[str, Any]:
     """The computed fields of an opportunity line with *values*: its ``line_total``.
 
-    :raises ValidationError: for a line with neither product nor description.
+    :param linked: the line's reference fields that name a product too (a catalog plugin's
+        ``product_id``).
+    :raises ValidationError: for a line with neither product, a linked product nor description.
     """
-    if not values.get("product") and not values.get("description"):
+    if not values.get("product") and not values.get("description") and not any(values.get(n) for n in linked):
+        named = f" (product or {', '.join(linked)})" if linked else ""
         raise ValidationError(
-            {"product": ["a line names a product or describes what is of interest (description)"]},
+            {"product": [f"a line names a product{named} or describes what is of interest (description)"]},
             entity="opportunity_line",
         )
     quantity, price = values.get("quantity"), values.get("unit_price")
