@@ -135,6 +135,8 @@ BAD = [
     ("phone-letters", Phone(), "call me", "expected a phone number such as '+44 20 7946 0958', got 'call me'"),
     ("url-ftp", Url(), "ftp://example.com", "expected a web address such as 'https://example.com', got 'ftp://example.com'"),
     ("url-javascript", Url(), "javascript:alert(1)", "expected a web address such as 'https://example.com', got 'javascript:alert(1)'"),
+    ("url-unbalanced-bracket", Url(), "[", "expected a web address such as 'https://example.com', got '['"),
+    ("url-bracketed-host", Url(), "http://[example.com/", "expected a web address such as 'https://example.com', got 'http://[example.com/'"),
     ("url-space", Url(), "https://example.com/a b", "expected a web address such as 'https://example.com', got 'https://example.com/a b'"),
     ("json-malformed", Json(), "{not json", "expected a JSON value, got '{not json'"),
     ("json-set", Json(), {1, 2}, "expected a JSON value, got {1, 2}"),

@@ -145,7 +145,10 @@ class Url(FieldType):
             text = (check_text(value) if "\x00" in value or not value.isascii() else value).strip()
             if "://" not in text:
                 text = "https://" + text
-            parts = urllib.parse.urlsplit(text)
+            try:
+                parts = urllib.parse.urlsplit(text)
+            except ValueError:  # an unbalanced '[' or ']' in the host part (IPv6 brackets)
+                raise self._fail(value) from None
             if parts.scheme in ("http", "https") and "." in parts.netloc and " " not in text:
                 return text
         raise self._fail(value)
