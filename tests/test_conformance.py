@@ -350,3 +350,13 @@ def test_every_problem_is_listed_at_once(plugin_root):
     assert "crm_before_creat" in message
     assert "the remaining checks need an app with the plugin" in message
     assert "has no README.md" in message
+
+
+def test_integer_samples_stay_within_the_fields_bounds_however_many_were_made():
+    from crmcore.fields import Field, Integer
+
+    bounded = Field("early_days", Integer(minimum=0, maximum=60))
+    above = Field("seats", Integer(minimum=5))
+    for _ in range(200):
+        assert 0 <= testing.sample_value(bounded) <= 60
+        assert testing.sample_value(above) >= 5

@@ -506,8 +506,10 @@ def sample_value(field: Field) -> Any:
         return f"{field.name} {n}"[: ftype.max_length]
     if isinstance(ftype, Text):
         return f"{field.label} {n}"
-    if isinstance(ftype, Integer):
-        return n % 100
+    if isinstance(ftype, Integer):  # within the field's bounds, whatever the count
+        low = ftype.minimum if ftype.minimum is not None else 0
+        high = ftype.maximum if ftype.maximum is not None else low + 99
+        return low + n % (max(high, low) - low + 1)
     if isinstance(ftype, Decimal):
         return (decimal.Decimal(n % 1000) + decimal.Decimal("0.25")).quantize(decimal.Decimal(1).scaleb(-ftype.scale))
     if isinstance(ftype, MoneyType):
