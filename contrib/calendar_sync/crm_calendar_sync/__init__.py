@@ -1,0 +1,29 @@
+"""crm-calendar-sync: calendars in and out of crmcore.
+
+Meetings, calls and tasks are exchanged as iCalendar (RFC 5545) files: an event is keyed by
+(calendar account, UID, RECURRENCE-ID), so importing the same file again creates nothing; a
+series stays one activity with its RRULE, EXDATE and RDATE, and its moved occurrences are
+activities of their own pointing at it. The modules beside this one hold the logic: the
+fields added to activities and the calendar account entity (:mod:`~crm_calendar_sync.entities`),
+the plugin's own link tables (:mod:`~crm_calendar_sync.links`), time zones
+(:mod:`~crm_calendar_sync.timezones`), reading components (:mod:`~crm_calendar_sync.parse`),
+the import (:mod:`~crm_calendar_sync.importer`), the export (:mod:`~crm_calendar_sync.exporter`)
+and occurrences in a window (:mod:`~crm_calendar_sync.recurrence`).
+"""
+
+from __future__ import annotations
+
+from crmcore import PluginInfo
+
+__all__ = ["PLUGIN"]
+
+PLUGIN = PluginInfo(
+    name="calendar_sync",
+    title="Calendar sync",
+    requires=(),
+    description=(
+        "iCalendar import and export of meetings, calls and tasks: UIDs kept, recurrences as "
+        "rules with their exceptions, all-day events as dates, attendees linked to contacts and "
+        "users, alarms as reminders."
+    ),
+)
