@@ -243,8 +243,8 @@ def _times(component: icalendar.cal.Component, values: dict[str, Any], start: An
             values["timezone"] = zone_name if default_zone is not None else None
         else:
             values["timezone"] = timezones.resolve(tzid, start.tzinfo, start)
-            if values["timezone"] == "UTC" and zone_name:
-                values["timezone"] = zone_name  # UTC times shown in the calendar's zone (Google)
+            if values["timezone"] == "UTC":  # shown in the calendar's zone (Google), else no zone
+                values["timezone"] = zone_name
         values["starts_at"] = _aware(start, default_zone).astimezone(dt.UTC)
         if isinstance(end, dt.datetime):
             values["ends_at"] = max(_aware(end, default_zone).astimezone(dt.UTC), values["starts_at"])
@@ -255,9 +255,12 @@ def _times(component: icalendar.cal.Component, values: dict[str, Any], start: An
     if isinstance(due, dt.datetime):
         values["due_at"] = _aware(due, default_zone).astimezone(dt.UTC)
         if values["timezone"] is None and due.tzinfo is not None:
-            values["timezone"] = timezones.resolve(component["DUE"].params.get("TZID"), due.tzinfo, due)
+            zone = timezones.resolve(component["DUE"].params.get("TZID"), due.tzinfo, due)
+            values["timezone"] = zone if zone != "UTC" else zone_name
     elif isinstance(due, dt.date):
         values["due_at"] = dt.datetime.combine(due, dt.time(), default_zone or dt.UTC).astimezone(dt.UTC)
+    if values["timezone"] == "UTC":  # times in UTC: no zone of their own
+        values["timezone"] = None
 
 
 def _recurrence_id(component: icalendar.cal.Component, all_day: bool, default_zone: dt.tzinfo | None) -> str | None:
