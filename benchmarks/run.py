@@ -41,6 +41,12 @@ Benchmarks (default: import_leads, list_page, list_page_fields, aggregate):
                      opportunities with ``crm_sales.convert_leads`` (target: >= 2,000/s);
                      floor: the same INSERTs and DELETE by hand (see sales.py).
 
+``ics_import``       an iCalendar file of N events (default 10,000: series, overrides, all-day
+                     events, attendees, alarms) imported with the calendar plugin, then again
+                     (which must create nothing); target: >= 2,000 events/s on SQLite; floor:
+                     the file parsed and the rows inserted by hand (see calendar_sync.py).
+                     Needs contrib/calendar_sync installed.
+
 Each benchmark runs in a fresh process (so its ``peak_rss_mb`` is its own) on fresh databases:
 SQLite files in a temporary directory, or new schemas on the PostgreSQL server of ``--db``.
 ``rows_per_s`` is rows over seconds; for the two queries, rows are those the query reads (the
@@ -79,6 +85,7 @@ BENCHMARKS: dict[str, int] = {
     "move_opportunities": 10_000,
     "move_opportunities_bulk": 10_000,
     "convert_leads": 10_000,
+    "ics_import": 10_000,
 }
 DEFAULT = ("import_leads", "list_page", "list_page_fields", "aggregate")
 FIELDS = ("name", "rows", "seconds", "rows_per_s", "floor_rows_per_s", "ratio_to_floor", "peak_rss_mb")
@@ -106,6 +113,10 @@ def _child(name: str, rows: int, url: str | None) -> dict[str, Any]:
             import helpdesk
 
             return helpdesk.run(name, rows, url, workdir)
+        if name == "ics_import":
+            import calendar_sync
+
+            return calendar_sync.run(name, rows, url, workdir)
         if name in ("secure_list_page", "role_change", "role_change_100k"):
             import security
 
