@@ -42,7 +42,7 @@ def make_file(events: int) -> bytes:
         kind = n % 10
         when = start + dt.timedelta(days=n % 365, hours=n % 8)
         uid = f"bench-{n}@example.com"
-        body = [f"SUMMARY:Meeting {n}", f"DTSTAMP:20260101T000000Z",
+        body = [f"SUMMARY:Meeting {n}", "DTSTAMP:20260101T000000Z",
                 "ORGANIZER;CN=Ann Owner:mailto:ann@example.com",
                 f"ATTENDEE;CN=Guest {n % 500};PARTSTAT=ACCEPTED;ROLE=REQ-PARTICIPANT:mailto:guest{n % 500}@example.com",
                 f"ATTENDEE;CN=Other {n % 300};PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:other{n % 300}@example.com"]
