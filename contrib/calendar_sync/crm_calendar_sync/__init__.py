@@ -13,7 +13,7 @@ and occurrences in a window (:mod:`~crm_calendar_sync.recurrence`).
 
 from __future__ import annotations
 
-from crmcore import PluginInfo
+from crmcore import PluginInfo, Setting
 
 __all__ = ["PLUGIN"]
 
@@ -24,6 +24,14 @@ PLUGIN = PluginInfo(
     description=(
         "iCalendar import and export of meetings, calls and tasks: UIDs kept, recurrences as "
         "rules with their exceptions, all-day events as dates, attendees linked to contacts and "
-        "users, alarms as reminders."
+        "users, alarms as reminders; two-way CalDAV sync of per-user calendar accounts."
     ),
+    settings={
+        "secret_key": Setting(
+            str, default="",
+            help="The key calendar account passwords are encrypted with (a Fernet key: "
+            "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'); "
+            "needed to store or use a CalDAV password.",
+        ),
+    },
 )

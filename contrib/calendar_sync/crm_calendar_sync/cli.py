@@ -5,6 +5,10 @@
     crm calendar import FILE.ics [--user U]
     crm calendar export [--user U] [--from D --to D] [-o FILE.ics]
     crm calendar agenda [--user U] --from D --to D
+    crm calendar account add NAME --url URL --login LOGIN [--user U]     (asks for the password)
+    crm calendar account list [--user U]
+    crm calendar sync [--user U]
+    crm calendar conflicts [--user U]
 
 Every command acts as ``--as USER`` (default: the system actor) in one unit of work, committed
 only when the whole command succeeded.
@@ -14,13 +18,22 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from crmcore.cli import current_actor, current_app
 
+from crm_calendar_sync import links
+from crm_calendar_sync.credentials import set_password
 from crm_calendar_sync.exporter import export_calendar
 from crm_calendar_sync.importer import import_calendar, resolve_user
+from crm_calendar_sync.merge import GROUPS
 from crm_calendar_sync.recurrence import occurrences
+from crm_calendar_sync.sync import sync_account
+
+if TYPE_CHECKING:
+    from crmcore import UnitOfWork
+    from crmcore.records import Record
 
 __all__ = ["calendar"]
 
@@ -107,3 +120,74 @@ def agenda_command(username: str | None, start: dt.date | None, end: dt.date | N
         else:
             when = f"{item.start_date.isoformat()} all day" if item.start_date else "-"
         click.echo(f"{when}  {item.subject}  (activity {item.activity_id})")
+
+
+@calendar.group(help="Calendar accounts: the CalDAV calendars of each user.")
+def account() -> None:
+    pass
+
+
+@account.command("add", help="Add a CalDAV calendar account; the password is asked for and stored encrypted.")
+@click.argument("name")
+@click.option("--url", required=True, help="The calendar collection, e.g. https://dav.example.com/ann/work/.")
+@click.option("--login", required=True, help="The login on the server.")
+@click.option("--password", prompt=True, hide_input=True, help="The password (asked for when not given).")
+@_USER
+def account_add(name: str, url: str, login: str, password: str, username: str | None) -> None:
+    crm = current_app()
+    with crm.unit_of_work(current_actor()) as uow:
+        user = resolve_user(uow, username)
+        user_id = user.id if user is not None else None
+        made = uow.create("calendar_account", name=name, kind="caldav", url=url, username=login, user_id=user_id,
+                          owner_id=user_id)
+        set_password(uow, made, password)
+        uow.commit()
+    click.echo(f"calendar account {made.id} {name!r}: {url} as {login}")
+
+
+@account.command("list", help="List the calendar accounts (never their passwords).")
+@_USER
+def account_list(username: str | None) -> None:
+    crm = current_app()
+    with crm.unit_of_work(current_actor()) as uow:
+        user = resolve_user(uow, username)
+        query = uow.query("calendar_account").order_by("id")
+        found = (query.where(user_id=user.id) if user is not None else query).all()
+    for item in found:
+        click.echo(f"{item.id}  {item.name}  {item.kind}  {item.get('url') or '-'}  {item.get('username') or '-'}")
+
+
+def _accounts(uow: UnitOfWork, username: str | None) -> list[Record]:
+    user = resolve_user(uow, username)
+    query = uow.query("calendar_account").where(kind="caldav").order_by("id")
+    return (query.where(user_id=user.id) if user is not None else query).all()
+
+
+@calendar.command("sync", help="Synchronise the CalDAV calendar accounts (of --user, or every one) both ways.")
+@_USER
+def sync_command(username: str | None) -> None:
+    crm = current_app()
+    with crm.unit_of_work(current_actor()) as uow:
+        accounts = _accounts(uow, username)
+    if not accounts:
+        raise click.UsageError("no CalDAV calendar account; add one with crm calendar account add")
+    for item in accounts:
+        with crm.unit_of_work(current_actor()) as uow:
+            summary = sync_account(uow, uow.get("calendar_account", item.id))
+            uow.commit()
+        click.echo(f"{item.name}: {summary.line()}")
+
+
+@calendar.command("conflicts", help="List the fields changed on both sides to different values.")
+@_USER
+def conflicts_command(username: str | None) -> None:
+    crm = current_app()
+    with crm.unit_of_work(current_actor()) as uow:
+        accounts = {a.id: a.name for a in _accounts(uow, username)}
+        rows = [row for row in links.conflicts(uow.raw(links.PLUGIN_NAME)) if row["account_id"] in accounts]
+    for row in rows:
+        names = GROUPS.get(row["field"], (row["field"],))
+        here = ", ".join(f"{n}={(row['local'] or {}).get(n)!r}" for n in names)
+        there = ", ".join(f"{n}={(row['remote'] or {}).get(n)!r}" for n in names)
+        click.echo(f"{accounts[row['account_id']]}: activity {row['activity_id']} {row['field']}: kept {here}; "
+                   f"the server has {there}")

@@ -11,8 +11,9 @@ __all__ = ["ACCOUNT_KINDS", "ACTIVITY_FIELDS", "CALENDAR_ACCOUNT", "CALENDAR_KIN
 
 #: The activity kinds that are calendar items (an e-mail is not).
 CALENDAR_KINDS = ("meeting", "call", "task")
-#: Where a calendar account's events come from: ``file`` for iCalendar files imported by hand.
-ACCOUNT_KINDS = ("file",)
+#: Where a calendar account's events come from: ``file`` for iCalendar files imported by hand,
+#: ``caldav`` for a calendar collection on a CalDAV server, synchronised both ways.
+ACCOUNT_KINDS = ("file", "caldav")
 
 ACTIVITY_FIELDS = (
     Field("ical_uid", String(500), index=True, label="iCalendar UID",
@@ -47,6 +48,11 @@ CALENDAR_ACCOUNT = EntityType(
         Field("user_id", Reference("user", on_delete="cascade"), label="User", index=True,
               help="Whose calendar it is; empty for a calendar of the deployment."),
         Field("kind", Choice(*ACCOUNT_KINDS), default="file", required=True),
+        Field("url", String(1000), label="Calendar URL",
+              help="The CalDAV calendar collection, e.g. https://dav.example.com/ann/work/."),
+        Field("username", String(200), help="The login on the calendar server."),
+        Field("secret", Text(), help="The password, encrypted with [plugins.calendar_sync] secret_key; "
+                                     "set it with crm calendar account password, never shown."),
     ),
     ownable=True,
     help="A calendar a user's events come from and go to; events are keyed by (account, UID, RECURRENCE-ID).",

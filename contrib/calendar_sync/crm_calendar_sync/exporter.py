@@ -32,7 +32,7 @@ from crm_calendar_sync.recurrence import expand
 if TYPE_CHECKING:
     from crmcore import UnitOfWork
 
-__all__ = ["PRODID", "calendar_activities", "component_for", "export_calendar"]
+__all__ = ["PRODID", "calendar_activities", "component_for", "export_calendar", "participant_addresses"]
 
 PRODID = "-//crmcore//calendar_sync//EN"
 _STATUS = {"cancelled": "CANCELLED", "done": "COMPLETED"}
@@ -74,7 +74,7 @@ def _give_uids(uow: UnitOfWork, records: list[Record]) -> list[Record]:
     return [given.get(r.id, r) for r in records]
 
 
-def _people(uow: UnitOfWork, records: Sequence[Record]) -> dict[tuple[str, int], dict[str, str]]:
+def participant_addresses(uow: UnitOfWork, records: Sequence[Record]) -> dict[tuple[str, int], dict[str, str]]:
     """E-mail and name of the users and contacts listed as participants: two queries."""
     wanted: dict[str, set[int]] = {"user_id": set(), "contact_id": set()}
     for record in records:
@@ -108,7 +108,7 @@ def export_calendar(uow: UnitOfWork, *, user: Record | None = None, window: tupl
     mine: set[int] = set()
     if user is not None:
         mine = {a.id for a in uow.query("calendar_account").where(user_id=user.id).all()}
-    people = _people(uow, chosen)
+    people = participant_addresses(uow, chosen)
     calendar = icalendar.Calendar()
     calendar.add("PRODID", PRODID)
     calendar.add("VERSION", "2.0")

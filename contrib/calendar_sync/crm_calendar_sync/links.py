@@ -6,7 +6,10 @@ RECURRENCE-ID for a series or a single event): the activity it is, a hash of the
 fields as last imported or synced, that snapshot itself (the base of a three-way merge) and the
 component as received, whose properties the plugin does not model are written back unchanged.
 ``calendar_sync_alias`` maps a provider's own id of an event to the event row: one row per
-(account, provider, remote id), never packed into one string.
+(account, provider, remote id), never packed into one string, with the ETag last seen.
+``calendar_sync_collection`` keeps the sync token (RFC 6578) and the ctag of each remote
+collection of an account; ``calendar_sync_conflict`` lists the fields changed on both sides to
+different values, for a person to look at.
 
 They are reached through the named raw API (``uow.raw("calendar_sync")``), in the unit of
 work's transaction, with one statement per 500 keys.
@@ -26,10 +29,19 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ALIAS",
+    "COLLECTION",
+    "CONFLICT",
     "EVENT",
     "EventLink",
     "PLUGIN_NAME",
+    "account_aliases",
+    "account_links",
     "add_aliases",
+    "collection_state",
+    "conflicts",
+    "delete_links",
+    "record_conflicts",
+    "save_collection_state",
     "ensure_tables",
     "events_by_alias",
     "insert_links",
@@ -72,6 +84,32 @@ ALIAS = sa.Table(
 )
 ALIAS_EVENT_INDEX = sa.Index("ix_calendar_sync_alias_event_id", ALIAS.c.event_id)
 
+COLLECTION = sa.Table(
+    "calendar_sync_collection",
+    METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("account_id", sa.Integer, nullable=False),
+    sa.Column("url", sa.String(1000), nullable=False),
+    sa.Column("sync_token", sa.String(1000)),
+    sa.Column("ctag", sa.String(255)),
+    sa.UniqueConstraint("account_id", "url", name="uq_calendar_sync_collection_key"),
+)
+
+CONFLICT = sa.Table(
+    "calendar_sync_conflict",
+    METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("account_id", sa.Integer, nullable=False),
+    sa.Column("uid", sa.String(500), nullable=False),
+    sa.Column("recurrence_id", sa.String(32), nullable=False, server_default=""),
+    sa.Column("activity_id", sa.Integer),
+    sa.Column("field", sa.String(64), nullable=False),
+    sa.Column("base", sa.JSON),
+    sa.Column("local", sa.JSON),
+    sa.Column("remote", sa.JSON),
+    sa.UniqueConstraint("account_id", "uid", "recurrence_id", "field", name="uq_calendar_sync_conflict_key"),
+)
+
 
 @attrs.frozen
 class EventLink:
@@ -95,9 +133,9 @@ def table_ddl(dialect: str) -> list[tuple[str, str]]:
     """``(name, CREATE statement)`` of each table and index, for *dialect*."""
     compiler = postgresql.dialect() if dialect == "postgresql" else sqlite.dialect()
     made = []
-    for table, index in ((EVENT, EVENT_ACTIVITY_INDEX), (ALIAS, ALIAS_EVENT_INDEX)):
+    for table, indexes in ((EVENT, (EVENT_ACTIVITY_INDEX,)), (ALIAS, (ALIAS_EVENT_INDEX,)), (COLLECTION, ()), (CONFLICT, ())):
         made.append((table.name, str(sa.schema.CreateTable(table).compile(dialect=compiler)).strip()))
-        made.append((str(index.name), str(sa.schema.CreateIndex(index).compile(dialect=compiler)).strip()))
+        made.extend((str(index.name), str(sa.schema.CreateIndex(index).compile(dialect=compiler)).strip()) for index in indexes)
     return made
 
 
@@ -192,3 +230,59 @@ def events_by_alias(raw: RawConnection, account_id: int, provider: str,
             ALIAS.c.account_id == account_id, ALIAS.c.provider == provider, ALIAS.c.remote_id.in_(chunk)))
         found.update({row.remote_id: (row.event_id, row.etag) for row in rows})
     return found
+
+
+def account_links(raw: RawConnection, account_id: int) -> list[EventLink]:
+    """Every link of *account_id*, in id order (one query)."""
+    rows = raw.execute(sa.select(EVENT).where(EVENT.c.account_id == account_id).order_by(EVENT.c.id))
+    return [EventLink(**row) for row in rows.mappings()]
+
+
+def account_aliases(raw: RawConnection, account_id: int, provider: str) -> dict[str, tuple[int, str | None]]:
+    """``{remote_id: (event link id, etag)}`` of every alias of *account_id* for *provider*."""
+    rows = raw.execute(sa.select(ALIAS.c.remote_id, ALIAS.c.event_id, ALIAS.c.etag).where(
+        ALIAS.c.account_id == account_id, ALIAS.c.provider == provider))
+    return {row.remote_id: (row.event_id, row.etag) for row in rows}
+
+
+def delete_links(raw: RawConnection, link_ids: Iterable[int]) -> None:
+    """Delete links and their aliases."""
+    wanted = sorted(set(link_ids))
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start:start + _CHUNK]
+        raw.execute(sa.delete(ALIAS).where(ALIAS.c.event_id.in_(chunk)))
+        raw.execute(sa.delete(EVENT).where(EVENT.c.id.in_(chunk)))
+
+
+def collection_state(raw: RawConnection, account_id: int, url: str) -> tuple[str | None, str | None]:
+    """The stored ``(sync_token, ctag)`` of a collection (``(None, None)`` before its first sync)."""
+    row = raw.execute(sa.select(COLLECTION.c.sync_token, COLLECTION.c.ctag).where(
+        COLLECTION.c.account_id == account_id, COLLECTION.c.url == url)).first()
+    return (row.sync_token, row.ctag) if row is not None else (None, None)
+
+
+def save_collection_state(raw: RawConnection, account_id: int, url: str, sync_token: str | None, ctag: str | None) -> None:
+    """Store the sync token and ctag of a collection after a sync."""
+    done = raw.execute(sa.update(COLLECTION).where(COLLECTION.c.account_id == account_id, COLLECTION.c.url == url)
+                       .values(sync_token=sync_token, ctag=ctag))
+    if done.rowcount == 0:
+        raw.execute(sa.insert(COLLECTION), {"account_id": account_id, "url": url, "sync_token": sync_token, "ctag": ctag})
+
+
+def record_conflicts(raw: RawConnection, account_id: int, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Replace the listed conflicts of the events named in *rows* (``uid, recurrence_id,
+    activity_id, field, base, local, remote``) with *rows*."""
+    keys = {(row["uid"], row["recurrence_id"]) for row in rows}
+    for uid, recurrence_id in keys:
+        raw.execute(sa.delete(CONFLICT).where(CONFLICT.c.account_id == account_id, CONFLICT.c.uid == uid,
+                                              CONFLICT.c.recurrence_id == recurrence_id))
+    if rows:
+        raw.execute(sa.insert(CONFLICT), [{"account_id": account_id, **row} for row in rows])
+
+
+def conflicts(raw: RawConnection, account_id: int | None = None) -> list[dict[str, Any]]:
+    """The listed conflicts (of one account, or all), oldest first."""
+    statement = sa.select(CONFLICT).order_by(CONFLICT.c.id)
+    if account_id is not None:
+        statement = statement.where(CONFLICT.c.account_id == account_id)
+    return [dict(row) for row in raw.execute(statement).mappings()]

@@ -10,12 +10,18 @@ from typing import TYPE_CHECKING, Any
 from crmcore import EntityType, Field, hookimpl
 
 from crm_calendar_sync import links
+from crm_calendar_sync.credentials import CalendarSettings
 from crm_calendar_sync.entities import ACTIVITY_FIELDS, CALENDAR_KINDS, ENTITIES
 
 if TYPE_CHECKING:
     import click
-    from crmcore import UnitOfWork
+    from crmcore import Crm, UnitOfWork
     from crmcore.demo import Story
+
+
+@hookimpl
+def crm_configure(crm: Crm, settings: dict[str, Any]) -> None:
+    crm.set_state(CalendarSettings.from_table(settings))
 
 
 @hookimpl

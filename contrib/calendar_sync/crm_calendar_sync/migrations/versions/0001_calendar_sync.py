@@ -1,7 +1,7 @@
-"""calendar accounts, activity calendar fields, event links and aliases
+"""calendar accounts, activity calendar fields; event links, aliases, sync state and conflicts
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-12-07 21:04:23.055467
 """
 
@@ -29,7 +29,10 @@ def upgrade() -> None:
     sa.Column('updated_by', sa.Integer(), nullable=True),
     sa.Column('name', sa.String(length=200), nullable=True),
     sa.Column('user_id', sa.Integer(), nullable=True),
-    sa.Column('kind', sa.String(length=4), nullable=True),
+    sa.Column('kind', sa.String(length=6), nullable=True),
+    sa.Column('url', sa.String(length=1000), nullable=True),
+    sa.Column('username', sa.String(length=200), nullable=True),
+    sa.Column('secret', sa.Text(), nullable=True),
     sa.Column('owner_id', sa.Integer(), nullable=True),
     sa.Column('owner_group_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['owner_group_id'], ['crm_group.id'], name=op.f('fk_calendar_sync_calendar_account_owner_group_id_crm_group')),
@@ -86,9 +89,33 @@ def upgrade() -> None:
     sa.UniqueConstraint('account_id', 'provider', 'remote_id', name='uq_calendar_sync_alias_key')
     )
     op.create_index('ix_calendar_sync_alias_event_id', 'calendar_sync_alias', ['event_id'], unique=False)
+    op.create_table('calendar_sync_collection',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('url', sa.String(length=1000), nullable=False),
+    sa.Column('sync_token', sa.String(length=1000), nullable=True),
+    sa.Column('ctag', sa.String(length=255), nullable=True),
+    sa.PrimaryKeyConstraint('id', name='pk_calendar_sync_collection'),
+    sa.UniqueConstraint('account_id', 'url', name='uq_calendar_sync_collection_key')
+    )
+    op.create_table('calendar_sync_conflict',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('uid', sa.String(length=500), nullable=False),
+    sa.Column('recurrence_id', sa.String(length=32), server_default='', nullable=False),
+    sa.Column('activity_id', sa.Integer(), nullable=True),
+    sa.Column('field', sa.String(length=64), nullable=False),
+    sa.Column('base', sa.JSON(), nullable=True),
+    sa.Column('local', sa.JSON(), nullable=True),
+    sa.Column('remote', sa.JSON(), nullable=True),
+    sa.PrimaryKeyConstraint('id', name='pk_calendar_sync_conflict'),
+    sa.UniqueConstraint('account_id', 'uid', 'recurrence_id', 'field', name='uq_calendar_sync_conflict_key')
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('calendar_sync_conflict')
+    op.drop_table('calendar_sync_collection')
     op.drop_index('ix_calendar_sync_alias_event_id', table_name='calendar_sync_alias')
     op.drop_table('calendar_sync_alias')
     op.drop_index('ix_calendar_sync_event_activity_id', table_name='calendar_sync_event')
