@@ -130,12 +130,15 @@ def occurrences(uow: UnitOfWork, window: tuple[dt.date, dt.date], *, where: Any 
     activities, the occurrences of each series expanded inside the window only, and overrides
     in place of the occurrences they replace.
 
-    :param where: a further condition on the activities, as ``uow.query(...).where`` takes it.
+    :param where: a further condition on the activities, as ``uow.query(...).where`` takes it,
+        or ``{field: value}`` equalities.
     """
     start, end = _bounds(window)
     first_day, last_day = start.date(), end.date()
     conditions: list[Any] = [("kind", "in", list(CALENDAR_KINDS))]
-    if where is not None:
+    if isinstance(where, Mapping) and not set(where) & {"all", "any", "not"}:
+        conditions.extend((name, "=", value) for name, value in where.items())  # {field: value} equalities
+    elif where is not None:
         conditions.append(where)
     within = {"any": [
         {"all": [("starts_at", "<=", end), ("starts_at", ">=", start)]},

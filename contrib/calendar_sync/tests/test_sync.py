@@ -258,3 +258,31 @@ def test_a_password_needs_the_key(crm_factory: Any, make_user: Any) -> None:
     with crm.unit_of_work() as uow, pytest.raises(Exception, match="secret_key is not set"):
         made = uow.create("calendar_account", name="Work", kind="caldav", url="http://127.0.0.1:9/x/")
         set_password(uow, made, "pw")
+
+
+
+def test_the_command_line_adds_an_account_and_syncs(crm_factory: Any, make_user: Any, radicale_server: Any,
+                                                     tmp_path: Any) -> None:
+    from click.testing import CliRunner
+    from crmcore.cli import main
+
+    url = radicale_server.calendar("ann", "work")
+    crm = crm_factory(plugins=PLUGINS, settings=SETTINGS, file=True)
+    make_user(crm, "ann", email="ann@example.com")
+    _put(DavCollection(url, "ann", "ann-secret"), "x", sample("blackberry_attendees_allday.ics"))
+    config = tmp_path / "crm.toml"
+    config.write_text(f'[crm]\ndatabase = "{crm.settings.database}"\nplugins = ["calendar_sync"]\n\n'
+                      f'[plugins.calendar_sync]\nsecret_key = "{KEY}"\n', encoding="utf-8")
+    runner = CliRunner()
+    base = ["--config", str(config)]
+    added = runner.invoke(main, [*base, "calendar", "account", "add", "Work", "--url", url, "--login", "ann", "--user", "ann"],
+                          input="ann-secret\n")
+    assert added.exit_code == 0, added.output
+    assert "ann-secret" not in added.output.replace("Password: \n", "")
+    listed = runner.invoke(main, [*base, "calendar", "account", "list"])
+    assert "Work  caldav" in listed.output and "ann-secret" not in listed.output
+    synced = runner.invoke(main, [*base, "calendar", "sync", "--user", "ann"])
+    assert synced.exit_code == 0, synced.output
+    assert "Work: created 1, updated 0, deleted 0, merged 0, conflicts 0" in synced.output
+    conflicts = runner.invoke(main, [*base, "calendar", "conflicts"])
+    assert conflicts.exit_code == 0 and conflicts.output == ""
