@@ -7,8 +7,10 @@ activities of their own pointing at it. The modules beside this one hold the log
 fields added to activities and the calendar account entity (:mod:`~crm_calendar_sync.entities`),
 the plugin's own link tables (:mod:`~crm_calendar_sync.links`), time zones
 (:mod:`~crm_calendar_sync.timezones`), reading components (:mod:`~crm_calendar_sync.parse`),
-the import (:mod:`~crm_calendar_sync.importer`), the export (:mod:`~crm_calendar_sync.exporter`)
-and occurrences in a window (:mod:`~crm_calendar_sync.recurrence`).
+the import (:mod:`~crm_calendar_sync.importer`), the export (:mod:`~crm_calendar_sync.exporter`),
+occurrences in a window (:mod:`~crm_calendar_sync.recurrence`), the CalDAV sync
+(:mod:`~crm_calendar_sync.sync`, :mod:`~crm_calendar_sync.dav`, :mod:`~crm_calendar_sync.merge`)
+and contacts (:mod:`~crm_calendar_sync.contacts`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ PLUGIN = PluginInfo(
     description=(
         "iCalendar import and export of meetings, calls and tasks: UIDs kept, recurrences as "
         "rules with their exceptions, all-day events as dates, attendees linked to contacts and "
-        "users, alarms as reminders; two-way CalDAV sync of per-user calendar accounts."
+        "users, alarms as reminders; two-way CalDAV sync of per-user calendar accounts; vCard and "
+        "Outlook and Google contact exports in and out without duplicates."
     ),
     settings={
         "secret_key": Setting(

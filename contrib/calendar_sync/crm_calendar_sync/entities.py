@@ -1,13 +1,13 @@
 """What the calendar plugin declares: the fields it adds to the core's ``activity`` (their
-columns in ``crm_activity`` are ``calendar_sync_<field>``) and the ``calendar_account`` entity
-type, the calendars a user's events are keyed in."""
+columns in ``crm_activity`` are ``calendar_sync_<field>``) and ``contact`` (the vCard UID), and
+the ``calendar_account`` entity type, the calendars a user's events are keyed in."""
 
 from __future__ import annotations
 
 from crmcore import EntityType, Field
 from crmcore.fields import Choice, Date, Json, Reference, String, Text
 
-__all__ = ["ACCOUNT_KINDS", "ACTIVITY_FIELDS", "CALENDAR_ACCOUNT", "CALENDAR_KINDS", "ENTITIES"]
+__all__ = ["ACCOUNT_KINDS", "ACTIVITY_FIELDS", "CALENDAR_ACCOUNT", "CALENDAR_KINDS", "CONTACT_FIELDS", "ENTITIES"]
 
 #: The activity kinds that are calendar items (an e-mail is not).
 CALENDAR_KINDS = ("meeting", "call", "task")
@@ -39,6 +39,11 @@ ACTIVITY_FIELDS = (
     Field("alarms", Json(),
           help='Alarms: [{"action": "DISPLAY", "minutes": 15}] (minutes before the start, or before the '
                'end with "related": "end") or [{"action": ..., "at": "2026-01-05T09:00:00Z"}].'),
+)
+
+CONTACT_FIELDS = (
+    Field("vcard_uid", String(500), index=True, label="vCard UID",
+          help="The UID of the person in vCard files and address books; kept as received."),
 )
 
 CALENDAR_ACCOUNT = EntityType(

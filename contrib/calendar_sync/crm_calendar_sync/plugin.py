@@ -11,7 +11,7 @@ from crmcore import EntityType, Field, hookimpl
 
 from crm_calendar_sync import links
 from crm_calendar_sync.credentials import CalendarSettings
-from crm_calendar_sync.entities import ACTIVITY_FIELDS, CALENDAR_KINDS, ENTITIES
+from crm_calendar_sync.entities import ACTIVITY_FIELDS, CALENDAR_KINDS, CONTACT_FIELDS, ENTITIES
 
 if TYPE_CHECKING:
     import click
@@ -33,6 +33,8 @@ def crm_entity_types() -> list[EntityType]:
 def crm_entity_fields(entity_type: str) -> list[Field] | None:
     if entity_type == "activity":
         return list(ACTIVITY_FIELDS)
+    if entity_type == "contact":
+        return list(CONTACT_FIELDS)
     return None
 
 
@@ -59,8 +61,9 @@ def crm_seed(uow: UnitOfWork) -> list[str]:
 @hookimpl
 def crm_cli_commands() -> list[click.Command]:
     from crm_calendar_sync.cli import calendar
+    from crm_calendar_sync.contacts_cli import contacts
 
-    return [calendar]
+    return [calendar, contacts]
 
 
 @hookimpl

@@ -1,4 +1,4 @@
-"""calendar accounts, activity calendar fields; event links, aliases, sync state and conflicts
+"""calendar accounts, activity calendar fields, contact vCard UID; event links, aliases, sync state and conflicts
 
 Revision ID: 0001
 Revises:
@@ -44,6 +44,10 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_calendar_sync_calendar_account_owner_group_id'), ['owner_group_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_calendar_sync_calendar_account_owner_id'), ['owner_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_calendar_sync_calendar_account_user_id'), ['user_id'], unique=False)
+
+    with op.batch_alter_table('crm_contact', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('calendar_sync_vcard_uid', sa.String(length=500), nullable=True))
+        batch_op.create_index(batch_op.f('ix_crm_contact_calendar_sync_vcard_uid'), ['calendar_sync_vcard_uid'], unique=False)
 
     with op.batch_alter_table('crm_activity', schema=None) as batch_op:
         batch_op.add_column(sa.Column('calendar_sync_ical_uid', sa.String(length=500), nullable=True))
@@ -137,6 +141,10 @@ def downgrade() -> None:
         batch_op.drop_column('calendar_sync_series_id')
         batch_op.drop_column('calendar_sync_recurrence_id')
         batch_op.drop_column('calendar_sync_ical_uid')
+
+    with op.batch_alter_table('crm_contact', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_crm_contact_calendar_sync_vcard_uid'))
+        batch_op.drop_column('calendar_sync_vcard_uid')
 
     with op.batch_alter_table('calendar_sync_calendar_account', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_calendar_sync_calendar_account_user_id'))
