@@ -34,7 +34,7 @@ from typing import Any
 import attrs
 import icalendar
 
-from crm_calendar_sync import timezones
+from crm_calendar_sync import fastics, timezones
 from crm_calendar_sync.errors import CalendarFileError
 
 __all__ = [
@@ -121,10 +121,15 @@ def read_calendar(data: bytes | str, *, name: str = "calendar", default_timezone
     :returns: the events (the last of two with one key wins) and one line per component skipped.
     :raises CalendarFileError: when *data* is not an iCalendar file.
     """
-    try:
-        calendars = icalendar.Calendar.from_ical(data, multiple=True)
-    except ValueError as exc:
-        raise CalendarFileError(f"{name} is not an iCalendar file ({exc}); export the calendar as .ics and try again") from None
+    try:  # the lean reader first; icalendar for what it cannot read
+        calendars: list[Any] = list(fastics.calendars(data))
+    except (ValueError, KeyError, IndexError, UnicodeDecodeError):
+        calendars = []
+    if not calendars:
+        try:
+            calendars = icalendar.Calendar.from_ical(data, multiple=True)
+        except ValueError as exc:
+            raise CalendarFileError(f"{name} is not an iCalendar file ({exc}); export the calendar as .ics and try again") from None
     if not calendars:
         raise CalendarFileError(f"{name} holds no VCALENDAR; export the calendar as .ics and try again")
     events: dict[tuple[str, str], ParsedEvent] = {}
@@ -133,7 +138,7 @@ def read_calendar(data: bytes | str, *, name: str = "calendar", default_timezone
         zone_name = str(calendar.get("X-WR-TIMEZONE") or "").strip() or default_timezone
         if zone_name and timezones.zone(zone_name) is None:
             zone_name = timezones.resolve(zone_name, None)
-        for position, component in enumerate(calendar.subcomponents, start=1):
+        for position, component in enumerate(calendar.subcomponents, start=1):  # noqa: B007
             if component.name not in ("VEVENT", "VTODO"):
                 continue
             try:
@@ -149,11 +154,8 @@ def read_component(component: icalendar.cal.Component, zone_name: str | None) ->
     """The :class:`ParsedEvent` of one VEVENT or VTODO; floating times are in *zone_name*."""
     text = component.to_ical().decode()
     uid = str(component.get("UID") or "").strip()
-    if not uid:  # a stable UID for an event without one: importing it again finds it
-        uid = "crm-" + hashlib.sha256(text.encode()).hexdigest()[:40]
     default_zone = timezones.zone(zone_name) if zone_name else None
     values: dict[str, Any] = dict.fromkeys(MODELLED_FIELDS)
-    values["ical_uid"] = uid
     values["kind"] = _kind(component)
     values["subject"] = (_text(component, "SUMMARY") or _NO_SUBJECT)[:_SUBJECT_LENGTH]
     values["description"] = _text(component, "DESCRIPTION")
@@ -172,6 +174,9 @@ def read_component(component: icalendar.cal.Component, zone_name: str | None) ->
     attendees = [a for a in (_address(p) for p in _many(component.get("ATTENDEE"))) if a]
     values["attendees"] = attendees or None
     values["alarms"] = _alarms(component, default_zone) or None
+    if not uid:  # a stable UID for an event without one, from what it says: importing it again finds it
+        uid = "crm-" + fields_hash(values)[:40]
+    values["ical_uid"] = uid
     return ParsedEvent(uid, values["recurrence_id"] or "", values, text, fields_hash(values))
 
 
@@ -280,7 +285,11 @@ def _rrule(component: icalendar.cal.Component) -> str | None:
         return None
     text = rules[0].to_ical().decode()
     # Exchange CDO escapes the separators (FREQ=DAILY\;UNTIL=...\;BYDAY=MO\, TU)
-    return text.replace("\\;", ";").replace("\\,", ",").replace(" ", "") or None
+    text = text.replace("\\;", ";").replace("\\,", ",").replace(" ", "")
+    try:  # in icalendar's order of the parts, as an export writes it
+        return icalendar.vRecur.from_ical(text).to_ical().decode() or None
+    except ValueError:
+        return text or None
 
 
 def _parse_stamp(text: str, tzid: str | None, default_zone: dt.tzinfo | None) -> dt.date | None:
