@@ -36,6 +36,16 @@ def _unescape(text: str) -> str:
 
 def _split(line: str) -> tuple[str, dict[str, str], str]:
     """``NAME;PARAM=value:VALUE`` into its parts (a colon inside quotes is not the separator)."""
+    head, colon, value = line.partition(":")
+    if not colon:
+        raise ValueError(f"content line without a value: {line[:60]!r}")
+    if '"' not in head:  # the common case: no quoted parameter
+        name, *rest = head.split(";")
+        params = {}
+        for part in rest:
+            key, _, raw = part.partition("=")
+            params[key.upper()] = raw
+        return name.upper(), params, value
     quoted = False
     for index, char in enumerate(line):
         if char == '"':
