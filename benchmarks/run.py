@@ -44,7 +44,7 @@ Benchmarks (default: import_leads, list_page, list_page_fields, aggregate):
 ``ics_import``       an iCalendar file of N events (default 10,000: series, overrides, all-day
                      events, attendees, alarms) imported with the calendar plugin, then again
                      (which must create nothing); target: >= 2,000 events/s on SQLite; floor:
-                     the file parsed and the rows inserted by hand (see calendar_sync.py).
+                     the file read and the rows inserted by hand (see calendar_sync.py).
                      Needs contrib/calendar_sync installed.
 
 Each benchmark runs in a fresh process (so its ``peak_rss_mb`` is its own) on fresh databases:
