@@ -1,4 +1,6 @@
-"""``ics_import``: an iCalendar file of N events (default 10,000) imported with the calendar plugin
+"""``ics_import`` and ``caldav_sync``: the calendar plugin.
+
+``ics_import``: an iCalendar file of N events (default 10,000) imported with the calendar plugin
 (``contrib/calendar_sync``, installed) against a hand-written floor.
 
 The file: one VCALENDAR with N VEVENTs in ``Europe/Berlin``, each with an organizer and two
@@ -13,6 +15,15 @@ content-line reader (:mod:`crm_calendar_sync.fastics`: the reading no import can
 same activity and link rows (subject, times, zone, UID, RECURRENCE-ID, rule, attendees,
 component) inserted with the driver's ``executemany`` in one transaction, on a second database
 made alike.
+
+``caldav_sync``: a Radicale server on 127.0.0.1 (:func:`crm_calendar_sync.testing.start_radicale`)
+holding a calendar of N events (default 2,000, made as for ``ics_import``, uploaded at once);
+crmcore: the first sync of a CalDAV account (:func:`crm_calendar_sync.sync.sync_account`,
+committed: sync report, ``calendar-multiget`` of every item, activities and links made), then
+20 items changed on the server and an incremental sync, which must fetch only those 20 (its
+requests are counted: the sync report and one multiget). ``rows`` is the number of events of
+the first sync. Floor: the same two requests of the first sync made by hand (report and
+multigets) and the items read with the lean reader, nothing written.
 """
 
 from __future__ import annotations
@@ -31,6 +42,8 @@ ZONE = "Europe/Berlin"
 
 
 def run(name: str, rows: int, url: str | None, workdir: str) -> Result:
+    if name == "caldav_sync":
+        return _caldav_sync(rows, url, workdir)
     return _ics_import(rows, url, workdir)
 
 
@@ -157,3 +170,66 @@ def _floor(connection: Any, data: bytes, postgres: bool) -> float:
         f"VALUES ({', '.join([p] * 6)})", links)
     connection.commit()
     return time.perf_counter() - started
+
+
+# -- caldav_sync ------------------------------------------------------------------------------------
+
+CHANGED = 20
+
+
+def _caldav_sync(rows: int, url: str | None, workdir: str) -> Result:
+    import requests
+    from crm_calendar_sync.dav import DavCollection
+    from crm_calendar_sync.fastics import calendars
+    from crm_calendar_sync.sync import sync_account
+    from crm_calendar_sync.testing import start_radicale
+
+    from crmcore.security import add_user
+
+    data = make_file(rows)
+    with start_radicale() as server, fresh_url(url, workdir, "caldav_sync") as database:
+        collection = server.calendar("ann", "bench")
+        uploaded = requests.put(collection, data=data, auth=("ann", "ann-secret"), timeout=600,
+                                headers={"Content-Type": "text/calendar; charset=utf-8"})
+        assert uploaded.status_code in (200, 201, 204), uploaded.status_code
+        warm = DavCollection(collection, "ann", "ann-secret")  # the server reads its new items once, untimed
+        warm.fetch(sorted(warm.listing()))
+        app = create_app({"crm": {"database": database, "plugins": ["calendar_sync"]}})
+        app.create_schema()
+        try:
+            with app.unit_of_work() as uow:
+                ann = add_user(uow, "ann", email="ann@example.com")
+                account = uow.create("calendar_account", name="Bench", kind="caldav", url=collection, username="ann",
+                                     user_id=ann.id, owner_id=ann.id)
+                uow.commit()
+            started = time.perf_counter()
+            with app.unit_of_work() as uow:
+                first = sync_account(uow, uow.get("calendar_account", account.id), password="ann-secret")
+                uow.commit()
+            seconds = time.perf_counter() - started
+            dav = DavCollection(collection, "ann", "ann-secret")
+            listing = dav.listing()
+            for href in sorted(listing)[:CHANGED]:
+                (item,) = dav.fetch([href])
+                status, _ = dav.put(href, item.data.replace("SUMMARY:", "SUMMARY:Changed ", 1), etag=item.etag)
+                assert status in (200, 201, 204), status
+            started = time.perf_counter()
+            with app.unit_of_work() as uow:
+                later = sync_account(uow, uow.get("calendar_account", account.id), password="ann-secret")
+                uow.commit()
+            later_seconds = time.perf_counter() - started
+        finally:
+            app.close()
+        floor_started = time.perf_counter()
+        floor = DavCollection(collection, "ann", "ann-secret")
+        report = floor.sync(None)
+        items = floor.fetch(sorted(report.changed))
+        events = sum(len(c.subcomponents) for item in items for c in calendars(item.data or ""))
+        floor_seconds = time.perf_counter() - floor_started
+    peak = peak_rss_mb()
+    assert first.created == rows == events, (first.line(), events)
+    assert (later.created, later.updated, later.requests) == (0, CHANGED, 2), later.line()
+    outcome = Result.make("caldav_sync", rows, seconds, floor_seconds, peak)
+    outcome.update(first_requests=first.requests, incremental_seconds=round(later_seconds, 4),
+                   incremental_updated=later.updated, incremental_requests=later.requests)
+    return outcome

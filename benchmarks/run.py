@@ -46,6 +46,9 @@ Benchmarks (default: import_leads, list_page, list_page_fields, aggregate):
                      (which must create nothing); target: >= 2,000 events/s on SQLite; floor:
                      the file read and the rows inserted by hand (see calendar_sync.py).
                      Needs contrib/calendar_sync installed.
+``caldav_sync``      the first CalDAV sync of N events (default 2,000) from a local Radicale
+                     server, then an incremental sync after 20 changes there, which must fetch
+                     only those 20 in 2 requests; floor: the first sync's requests by hand.
 
 Each benchmark runs in a fresh process (so its ``peak_rss_mb`` is its own) on fresh databases:
 SQLite files in a temporary directory, or new schemas on the PostgreSQL server of ``--db``.
@@ -86,6 +89,7 @@ BENCHMARKS: dict[str, int] = {
     "move_opportunities_bulk": 10_000,
     "convert_leads": 10_000,
     "ics_import": 10_000,
+    "caldav_sync": 2_000,
 }
 DEFAULT = ("import_leads", "list_page", "list_page_fields", "aggregate")
 FIELDS = ("name", "rows", "seconds", "rows_per_s", "floor_rows_per_s", "ratio_to_floor", "peak_rss_mb")
@@ -113,7 +117,7 @@ def _child(name: str, rows: int, url: str | None) -> dict[str, Any]:
             import helpdesk
 
             return helpdesk.run(name, rows, url, workdir)
-        if name == "ics_import":
+        if name in ("ics_import", "caldav_sync"):
             import calendar_sync
 
             return calendar_sync.run(name, rows, url, workdir)

@@ -116,13 +116,21 @@ class _Sync:
 
     def _load(self) -> None:
         self.links = {(k.uid, k.recurrence_id): k for k in links.account_links(self.raw, self.account.id)}
+        self._by_uid: dict[str, list[str]] | None = None
         self.aliases = links.account_aliases(self.raw, self.account.id, PROVIDER)
         by_id = {k.id: k for k in self.links.values()}
         self.href_of = {by_id[event].uid: href for href, (event, _) in self.aliases.items() if event in by_id}
         self.records = {r.id: r for r in self.uow.get_many("activity", {k.activity_id for k in self.links.values()})}
 
     def _uid_links(self, uid: str) -> list[links.EventLink]:
-        return sorted((k for k in self.links.values() if k.uid == uid), key=lambda k: k.recurrence_id)
+        return sorted((self.links[(uid, rid)] for rid in self._recurrence_ids(uid)), key=lambda k: k.recurrence_id)
+
+    def _recurrence_ids(self, uid: str) -> list[str]:
+        if self._by_uid is None:  # an index of the links by UID, rebuilt after the links change
+            self._by_uid = {}
+            for key in self.links:
+                self._by_uid.setdefault(key[0], []).append(key[1])
+        return [rid for rid in self._by_uid.get(uid, ()) if (uid, rid) in self.links]
 
     # -- step 1: what changed there ------------------------------------------------------------
 
@@ -208,8 +216,11 @@ class _Sync:
             return
         fresh = links.read_links(self.raw, self.account.id, hrefs)
         self.links.update(fresh)
-        aliases = {href: (fresh[(uid, "")].id if (uid, "") in fresh else min(k.id for k in fresh.values() if k.uid == uid), etag)
-                   for uid, (href, etag) in hrefs.items() if any(k.uid == uid for k in fresh.values())}
+        self._by_uid = None
+        first: dict[str, int] = {}  # the link an item's href points at: its series, else its first event
+        for link in sorted(fresh.values(), key=lambda k: (k.recurrence_id != "", k.id)):
+            first.setdefault(link.uid, link.id)
+        aliases = {href: (first[uid], etag) for uid, (href, etag) in hrefs.items() if uid in first}
         links.add_aliases(self.raw, self.account.id, PROVIDER, aliases)
         self.aliases.update(aliases)
         self.href_of.update({uid: href for uid, (href, _) in hrefs.items()})
@@ -352,6 +363,7 @@ class _Sync:
         links.update_links(self.raw, rows_changed)
         fresh = links.read_links(self.raw, self.account.id, [uid])
         self.links.update(fresh)
+        self._by_uid = None
         master = fresh.get((uid, "")) or next(iter(fresh.values()))
         links.add_aliases(self.raw, self.account.id, PROVIDER, {href: (master.id, new_etag)})
         self.aliases[href] = (master.id, new_etag)
