@@ -269,11 +269,13 @@ def save_collection_state(raw: RawConnection, account_id: int, url: str, sync_to
         raw.execute(sa.insert(COLLECTION), {"account_id": account_id, "url": url, "sync_token": sync_token, "ctag": ctag})
 
 
-def record_conflicts(raw: RawConnection, account_id: int, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Replace the listed conflicts of the events named in *rows* (``uid, recurrence_id,
-    activity_id, field, base, local, remote``) with *rows*."""
-    keys = {(row["uid"], row["recurrence_id"]) for row in rows}
-    for uid, recurrence_id in keys:
+def record_conflicts(raw: RawConnection, account_id: int, rows: Sequence[Mapping[str, Any]],
+                     merged: Iterable[tuple[str, str]] = ()) -> None:
+    """Replace the listed conflicts of the events *merged* (``(uid, recurrence_id)``) and of
+    those named in *rows* (``uid, recurrence_id, activity_id, field, base, local, remote``) with
+    *rows*: an event merged without a conflict has none listed any more."""
+    keys = {(row["uid"], row["recurrence_id"]) for row in rows} | set(merged)
+    for uid, recurrence_id in sorted(keys):
         raw.execute(sa.delete(CONFLICT).where(CONFLICT.c.account_id == account_id, CONFLICT.c.uid == uid,
                                               CONFLICT.c.recurrence_id == recurrence_id))
     if rows:

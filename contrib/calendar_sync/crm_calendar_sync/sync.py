@@ -107,6 +107,7 @@ class _Sync:
         self.counts = {"created": 0, "updated": 0, "deleted": 0, "merged": 0, "conflicts": 0, "written": 0}
         self.skipped: list[str] = []
         self.conflict_rows: list[dict[str, Any]] = []
+        self.merged_keys: set[tuple[str, str]] = set()
         self.touched: set[str] = set()  # UIDs already settled in this sync
 
     def __repr__(self) -> str:
@@ -162,7 +163,7 @@ class _Sync:
         self._take_remote(items)
         self._remote_deletions(deleted)
         self._push_local()
-        links.record_conflicts(self.raw, self.account.id, self.conflict_rows)
+        links.record_conflicts(self.raw, self.account.id, self.conflict_rows, self.merged_keys)
         ctag = self.dav.ctag() if report.token is None else None
         links.save_collection_state(self.raw, self.account.id, self.dav.url, report.token, ctag)
         return SyncSummary(**self.counts, requests=self.dav.requests, full=full, skipped=tuple(self.skipped))
@@ -381,6 +382,7 @@ class _Sync:
             changes = {n: event.values.get(n) for n in outcome.remote_fields if record.get(n) != event.values.get(n)}
             if changes:
                 plan.append((record, changes))
+            self.merged_keys.add(event.key)
             self.counts["conflicts"] += len(outcome.conflicts)
             for group in outcome.conflicts:
                 self.conflict_rows.append({"uid": uid, "recurrence_id": event.recurrence_id, "activity_id": record.id,

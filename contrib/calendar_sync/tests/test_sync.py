@@ -178,6 +178,16 @@ def test_a_field_changed_differently_on_both_sides_is_listed(crm_factory: Any, m
         (row,) = links.conflicts(uow.raw("calendar_sync"))
     assert (row["field"], row["local"]["subject"], row["remote"]["subject"]) == ("subject", "Here", "There")
     assert activities(crm)[0].subject == "Here"
+    (item,) = dav.fetch(list(dav.listing()))
+    assert "SUMMARY:Here" in item.data  # the CRM's value went out; the server's is in the list
+    with crm.unit_of_work() as uow:  # both sides change again, other fields: merged, nothing listed any more
+        uow.update("activity", meeting.id, location="Room 9")
+        uow.commit()
+    dav.put(item.href, item.data.replace("DESCRIPTION:Test meeting from BB", "DESCRIPTION:Agenda"), etag=item.etag)
+    again = _sync(crm, account)
+    assert (again.merged, again.conflicts) == (1, 0)
+    with crm.unit_of_work() as uow:
+        assert links.conflicts(uow.raw("calendar_sync")) == []
 
 
 def test_a_precondition_failure_refetches_and_merges(crm_factory: Any, make_user: Any, radicale_server: Any) -> None:
