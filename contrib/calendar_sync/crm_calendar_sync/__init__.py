@@ -36,5 +36,9 @@ PLUGIN = PluginInfo(
             "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'); "
             "needed to store or use a CalDAV password.",
         ),
+        "sync_interval_minutes": Setting(
+            int, default=15, minimum=1, maximum=7 * 24 * 60,
+            help="Minutes between two syncs of a CalDAV calendar account by the worker.",
+        ),
     },
 )

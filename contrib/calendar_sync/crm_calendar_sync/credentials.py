@@ -32,13 +32,16 @@ class CalendarSettings:
     """The plugin's settings (its state on the app)."""
 
     secret_key: str = ""
+    sync_interval_minutes: int = 15
 
     @classmethod
     def from_table(cls, table: dict[str, Any]) -> CalendarSettings:
-        return cls(secret_key=str(table.get("secret_key") or ""))
+        return cls(secret_key=str(table.get("secret_key") or ""),
+                   sync_interval_minutes=int(table.get("sync_interval_minutes") or 15))
 
     def __repr__(self) -> str:
-        return f"<CalendarSettings secret_key={'set' if self.secret_key else 'unset'}>"
+        return (f"<CalendarSettings secret_key={'set' if self.secret_key else 'unset'} "
+                f"sync_interval_minutes={self.sync_interval_minutes}>")
 
 
 def _fernet(crm: Crm) -> Any:

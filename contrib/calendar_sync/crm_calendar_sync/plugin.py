@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from crmcore import EntityType, Field, hookimpl
 
-from crm_calendar_sync import links
+from crm_calendar_sync import links, schedule
 from crm_calendar_sync.credentials import CalendarSettings
 from crm_calendar_sync.entities import ACTIVITY_FIELDS, CALENDAR_KINDS, CONTACT_FIELDS, ENTITIES
 
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import click
     from crmcore import Crm, UnitOfWork
     from crmcore.demo import Story
+    from crmcore.records import Record
 
 
 @hookimpl
@@ -46,6 +47,23 @@ def crm_before_create(entity: str, items: list[dict[str, Any]]) -> list[dict[str
     return [{"ical_uid": f"{uuid.uuid4()}@crmcore"}
             if values.get("kind") in CALENDAR_KINDS and not values.get("ical_uid") else None
             for values in items]
+
+
+@hookimpl
+def crm_after_create(uow: UnitOfWork, entity: str, records: list[Record]) -> None:
+    if entity == "calendar_account":
+        schedule.on_accounts_created(uow, records)
+
+
+@hookimpl
+def crm_after_delete(uow: UnitOfWork, entity: str, records: list[Record]) -> None:
+    if entity == "calendar_account":
+        schedule.on_accounts_deleted(uow, records)
+
+
+@hookimpl
+def crm_job_handlers() -> dict[str, Any]:
+    return schedule.handlers()
 
 
 @hookimpl

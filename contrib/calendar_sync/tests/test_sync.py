@@ -296,3 +296,22 @@ def test_the_command_line_adds_an_account_and_syncs(crm_factory: Any, make_user:
     assert "Work: created 1, updated 0, deleted 0, merged 0, conflicts 0" in synced.output
     conflicts = runner.invoke(main, [*base, "calendar", "conflicts"])
     assert conflicts.exit_code == 0 and conflicts.output == ""
+
+
+def test_the_worker_syncs_each_account_on_a_schedule(crm_factory: Any, make_user: Any, radicale_server: Any) -> None:
+    from crmcore.jobs import run_worker
+
+    url = radicale_server.calendar("ann", "work")
+    _put(DavCollection(url, "ann", "ann-secret"), "x", sample("blackberry_attendees_allday.ics"))
+    crm, ann = _app(crm_factory, make_user)
+    account = _account(crm, ann, url)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(minutes=1)  # the first run is due at once
+    assert run_worker(crm, once=True, now=now).done == 1
+    assert [r.subject for r in activities(crm)] == ["Test meeting from BB"]
+    with crm.unit_of_work() as uow:
+        (job,) = uow.query("job").where(kind="calendar_sync.sync", status="queued").all()
+        assert job.run_at == now + dt.timedelta(minutes=15)
+        uow.delete("calendar_account", account)
+        uow.commit()
+    with crm.unit_of_work() as uow:
+        assert uow.query("job").where(kind="calendar_sync.sync", status="queued").count() == 0
