@@ -6,6 +6,7 @@
     crm calendar export [--user U] [--from D --to D] [-o FILE.ics]
     crm calendar agenda [--user U] --from D --to D
     crm calendar account add NAME --url URL --login LOGIN [--user U]     (asks for the password)
+    crm calendar account password ID                                     (asks for it)
     crm calendar account list [--user U]
     crm calendar sync [--user U]
     crm calendar conflicts [--user U]
@@ -143,6 +144,17 @@ def account_add(name: str, url: str, login: str, password: str, username: str | 
         set_password(uow, made, password)
         uow.commit()
     click.echo(f"calendar account {made.id} {name!r}: {url} as {login}")
+
+
+@account.command("password", help="Change the password of a calendar account (asked for, stored encrypted).")
+@click.argument("account_id", type=int)
+@click.option("--password", prompt=True, hide_input=True, help="The password (asked for when not given).")
+def account_password_command(account_id: int, password: str) -> None:
+    crm = current_app()
+    with crm.unit_of_work(current_actor()) as uow:
+        set_password(uow, account_id, password)
+        uow.commit()
+    click.echo(f"calendar account {account_id}: password changed")
 
 
 @account.command("list", help="List the calendar accounts (never their passwords).")

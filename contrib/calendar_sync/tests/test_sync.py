@@ -296,6 +296,12 @@ def test_the_command_line_adds_an_account_and_syncs(crm_factory: Any, make_user:
     assert "Work: created 1, updated 0, deleted 0, merged 0, conflicts 0" in synced.output
     conflicts = runner.invoke(main, [*base, "calendar", "conflicts"])
     assert conflicts.exit_code == 0 and conflicts.output == ""
+    changed = runner.invoke(main, [*base, "calendar", "account", "password", "1"], input="other\n")
+    assert changed.exit_code == 0 and "password changed" in changed.output
+    with crm.unit_of_work() as uow:
+        from crm_calendar_sync.credentials import account_password
+
+        assert account_password(crm, uow.get("calendar_account", 1)) == "other"
 
 
 def test_the_worker_syncs_each_account_on_a_schedule(crm_factory: Any, make_user: Any, radicale_server: Any) -> None:
