@@ -77,6 +77,14 @@ Benchmarks (default: import_leads, list_page, list_page_fields, aggregate):
                      snapshots, totals, audit, opportunity amounts (target: >= 2,000 quotes/s on
                      SQLite); floor: the same rows priced, summed and written by hand with the
                      driver (see orders.py). Needs plugins/orders.
+``ics_import``       an iCalendar file of N events (default 10,000: series, overrides, all-day
+                     events, attendees, alarms) imported with the calendar plugin, then again
+                     (which must create nothing); target: >= 2,000 events/s on SQLite; floor:
+                     the file read and the rows inserted by hand (see calendar_sync.py).
+                     Needs contrib/calendar_sync installed.
+``caldav_sync``      the first CalDAV sync of N events (default 2,000) from a local Radicale
+                     server, then an incremental sync after 20 changes there, which must fetch
+                     only those 20 in 2 requests; floor: the first sync's requests by hand.
 
 Each benchmark runs in a fresh process (so its ``peak_rss_mb`` is its own) on fresh databases:
 SQLite files in a temporary directory, or new schemas on the PostgreSQL server of ``--db``.
@@ -127,6 +135,8 @@ BENCHMARKS: dict[str, int] = {
     "newsletter_send": 20_000,
     "plan_actuals": 1_000_000,
     "chat_unread": 1_000_000,
+    "ics_import": 10_000,
+    "caldav_sync": 2_000,
 }
 DEFAULT = ("import_leads", "list_page", "list_page_fields", "aggregate")
 FIELDS = ("name", "rows", "seconds", "rows_per_s", "floor_rows_per_s", "ratio_to_floor", "peak_rss_mb")
@@ -148,6 +158,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "marketing": ("segment_members", "newsletter_send", "plan_actuals"),
     "service": ("entitlement_lines", "planned_generate", "caller_lookup"),
     "chat": ("chat_unread",),
+    "calendar_sync": ("ics_import", "caldav_sync"),
 }
 
 

@@ -1,0 +1,111 @@
+"""A pytest plugin for calendar tests against a real CalDAV server (registered under ``pytest11``,
+so it is there wherever this package is installed).
+
+``radicale_server`` starts a Radicale server in a thread of the test process on 127.0.0.1 with a
+free port, htpasswd users (``ann`` / ``ann-secret`` and ``bob`` / ``bob-secret``; plain
+passwords, a test server), owner-only rights and a temporary storage folder, and stops it when
+the test ends. ``start_radicale(users, folder)`` is the same as a context manager, for other
+scopes and for benchmarks.
+
+Example::
+
+    def test_my_sync(radicale_server):
+        url = radicale_server.calendar("ann", "work")     # made empty, ready for PUTs
+        client = caldav.DAVClient(url=url, username="ann", password="ann-secret")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import attrs
+import pytest
+
+__all__ = ["RadicaleServer", "radicale_server", "start_radicale"]
+
+#: The users of the ``radicale_server`` fixture.
+USERS = {"ann": "ann-secret", "bob": "bob-secret"}
+
+
+@attrs.frozen
+class RadicaleServer:
+    """A running Radicale server: its base URL and users."""
+
+    url: str
+    users: Mapping[str, str]
+    folder: Path
+
+    def calendar(self, user: str, name: str) -> str:
+        """Make the calendar collection *name* of *user* (``MKCALENDAR``) and return its URL."""
+        import caldav
+
+        client = caldav.DAVClient(url=f"{self.url}/{user}/", username=user, password=self.users[user])
+        url = f"{self.url}/{user}/{name}/"
+        response = client.request(url, "MKCALENDAR", "", {})
+        if response.status not in (201, 405):
+            raise RuntimeError(f"MKCALENDAR {url} answered {response.status}")
+        return url
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait(port: int, thread: threading.Thread, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not thread.is_alive():
+            raise RuntimeError("Radicale stopped while starting; see its log")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return
+        time.sleep(0.02)
+    raise RuntimeError(f"Radicale did not listen on 127.0.0.1:{port} within {timeout} s")
+
+
+@contextlib.contextmanager
+def start_radicale(users: Mapping[str, str] | None = None, folder: Path | None = None) -> Iterator[RadicaleServer]:
+    """Run a Radicale server on 127.0.0.1 (a free port) until the block ends."""
+    import radicale.config
+    import radicale.server
+
+    users = dict(users or USERS)
+    with contextlib.ExitStack() as stack:
+        if folder is None:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="radicale-")))
+        htpasswd = folder / "htpasswd"
+        htpasswd.write_text("".join(f"{user}:{password}\n" for user, password in users.items()), encoding="utf-8")
+        port = _free_port()
+        configuration = radicale.config.load("")
+        configuration.update({
+            "server": {"hosts": f"127.0.0.1:{port}"},
+            "auth": {"type": "htpasswd", "htpasswd_filename": str(htpasswd), "htpasswd_encryption": "plain"},
+            "rights": {"type": "owner_only"},
+            "storage": {"filesystem_folder": str(folder / "collections")},
+            "logging": {"level": "warning", "mask_passwords": "True"},
+        }, "test", privileged=True)
+        stop, stopped = socket.socketpair()
+        thread = threading.Thread(target=radicale.server.serve, args=(configuration, stopped), daemon=True,
+                                  name=f"radicale-{port}")
+        thread.start()
+        try:
+            _wait(port, thread)
+            yield RadicaleServer(f"http://127.0.0.1:{port}", users, folder)
+        finally:
+            stop.close()
+            thread.join(timeout=10)
+            stopped.close()
+
+
+@pytest.fixture
+def radicale_server() -> Iterator[RadicaleServer]:
+    """A Radicale server for one test (see the module docs)."""
+    with start_radicale() as server:
+        yield server
