@@ -27,6 +27,7 @@ from crmcore.fields import (
     Decimal,
     Field,
     Integer,
+    Json,
     MoneyType,
     Reference,
     String,
@@ -41,6 +42,8 @@ __all__ = [
     "INVOICE_LINE",
     "INVOICE_STATES",
     "KINDS",
+    "NOTICE",
+    "NOTICE_STATES",
     "OPEN_STATES",
     "PAYMENT",
     "SEQUENCE",
@@ -156,7 +159,35 @@ ALLOCATION = EntityType(
     help="Part of a payment or credit note applied to an instalment.",
 )
 
-ENTITIES = (INVOICE, INVOICE_LINE, INSTALMENT, PAYMENT, ALLOCATION)
+NOTICE_STATES = ("pending", "sending", "sent", "failed", "printed", "planned")
+
+NOTICE = EntityType(
+    "dunning_notice",
+    label="Dunning notice",
+    fields=(
+        Field("account_id", Reference("account", on_delete="restrict"), required=True, label="Account", index=True),
+        Field("level", Integer(), required=True),
+        Field("run_date", Date(), required=True, index=True),
+        Field("channel", Choice("email", "letter", "phone"), required=True),
+        Field("status", Choice(*NOTICE_STATES), required=True, default="pending", index=True,
+              help="pending or failed (an e-mail to send; sending while a worker sends it), sent, printed (a letter), planned (a call)."),
+        Field("items", Json(), help="The instalments reminded: id, invoice number, due date, residual, days overdue, interest."),
+        Field("amount_due", MoneyType(), help="The overdue residuals less the customer's credits."),
+        Field("fee", MoneyType()),
+        Field("interest", MoneyType()),
+        Field("fee_policy", Choice("collect", "threat", "waive")),
+        Field("fee_invoice_id", Reference("invoice", on_delete="set_null"), label="Fee invoice"),
+        Field("activity_id", Reference("activity", on_delete="set_null"), label="Activity"),
+        Field("document_id", Reference("document", on_delete="set_null"), label="Letter"),
+        Field("attempts", Integer(), default=0),
+        Field("last_error", String(500)),
+        Field("dunning_key", String(120), required=True, unique=True,
+              help="account:currency:level:run date: a rerun or a second worker makes no second notice."),
+    ),
+    help="A reminder sent (or planned) to a customer for overdue instalments.",
+)
+
+ENTITIES = (INVOICE, INVOICE_LINE, INSTALMENT, PAYMENT, ALLOCATION, NOTICE)
 
 _METADATA = sa.MetaData()
 #: The last number given per kind and year: one row, locked while a posting runs.

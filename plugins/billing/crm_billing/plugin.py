@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from crmcore import EntityType, hookimpl
 
-from crm_billing import invoices, revenue, seed
+from crm_billing import invoices, jobs, revenue, seed
 from crm_billing.entities import ENTITIES
 from crm_billing.settings import BillingSettings
 
@@ -92,4 +92,9 @@ def crm_migrations() -> str:
 
 @hookimpl
 def crm_seed(uow: UnitOfWork) -> list[str]:
-    return seed.seed(uow)
+    return [*seed.seed(uow), *jobs.seed(uow)]
+
+
+@hookimpl
+def crm_job_handlers() -> dict[str, Any]:
+    return jobs.handlers()

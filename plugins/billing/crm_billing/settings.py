@@ -9,7 +9,10 @@ from typing import Any
 import attrs
 from crmcore.errors import ConfigError
 
-__all__ = ["BillingSettings", "Term"]
+__all__ = ["CHANNELS", "FEE_POLICIES", "BillingSettings", "Level", "SmtpSettings", "Term"]
+
+CHANNELS = ("email", "letter", "phone")
+FEE_POLICIES = ("collect", "threat", "waive")
 
 
 @attrs.frozen
@@ -18,6 +21,52 @@ class Term:
 
     days: int
     percent: Decimal
+
+
+@attrs.frozen
+class Level:
+    """One dunning level: reached *days* after the due date (``counted_from = "due"``) or
+    after the previous reminder (``"previous"``); its *fee*, yearly *interest_rate* in
+    percent, *channel* and *template* name."""
+
+    number: int
+    days: int
+    counted_from: str
+    fee: Decimal
+    interest_rate: Decimal
+    channel: str
+    template: str
+
+
+@attrs.frozen
+class SmtpSettings:
+    host: str = "127.0.0.1"
+    port: int = 25
+    tls: str = "none"
+    username: str = ""
+    password: str = attrs.field(default="", repr=False)
+
+
+def _levels(name: str, levels: Any) -> tuple[Level, ...]:
+    where = f"dunning_procedures.{name}"
+    if not isinstance(levels, list) or not levels:
+        raise _fail(where, f"give a list of levels such as [{{days = 7, channel = 'email'}}], got {levels!r}")
+    found = []
+    for number, level in enumerate(levels, start=1):
+        try:
+            days = int(level["days"])
+            fee, rate = Decimal(str(level.get("fee", "0"))), Decimal(str(level.get("interest_rate", "0")))
+        except (KeyError, TypeError, ValueError, InvalidOperation):
+            raise _fail(where, f"level {number}: needs days (a number), fee and interest_rate as amounts, got {level!r}") from None
+        counted, channel = level.get("counted_from", "due"), level.get("channel", "email")
+        if days < 0 or fee < 0 or rate < 0:
+            raise _fail(where, f"level {number}: days, fee and interest_rate must not be negative, got {level!r}")
+        if counted not in ("due", "previous"):
+            raise _fail(where, f"level {number}: counted_from is 'due' or 'previous', got {counted!r}")
+        if channel not in CHANNELS:
+            raise _fail(where, f"level {number}: channel is one of {list(CHANNELS)}, got {channel!r}")
+        found.append(Level(number, days, counted, fee, rate, channel, str(level.get("template", "reminder"))))
+    return tuple(found)
 
 
 def _fail(key: str, message: str) -> ConfigError:
@@ -33,6 +82,14 @@ class BillingSettings:
     number_digits: int = 5
     payment_terms: Mapping[str, tuple[Term, ...]] = attrs.field(factory=dict)
     default_terms: str = "net30"
+    procedures: Mapping[str, tuple[Level, ...]] = attrs.field(factory=dict)
+    default_procedure: str = "standard"
+    fee_policy: str = "collect"
+    templates_dir: str = ""
+    letters_dir: str = ""
+    sender: str = "billing@example.com"
+    smtp: SmtpSettings = attrs.field(factory=SmtpSettings)
+    dunning_hour: int = 6
 
     @classmethod
     def from_table(cls, table: Mapping[str, Any]) -> BillingSettings:
@@ -57,7 +114,25 @@ class BillingSettings:
         default = table["default_terms"]
         if default not in terms:
             raise _fail("default_terms", f"{default!r} is not among the payment terms {sorted(terms)}")
-        return cls(table["invoice_prefix"], table["credit_note_prefix"], table["number_digits"], terms, default)
+        procedures = {name: _levels(name, levels) for name, levels in dict(table["dunning_procedures"]).items()}
+        if table["default_procedure"] not in procedures:
+            raise _fail("default_procedure", f"{table['default_procedure']!r} is not among the procedures {sorted(procedures)}")
+        if table["fee_policy"] not in FEE_POLICIES:
+            raise _fail("fee_policy", f"{table['fee_policy']!r} is not one of {list(FEE_POLICIES)}")
+        smtp = dict(table["smtp"])
+        unknown = sorted(set(smtp) - {"host", "port", "tls", "username", "password"})
+        if unknown:
+            raise _fail("smtp", f"unknown key(s) {unknown}; use host, port, tls, username, password")
+        if smtp.get("tls", "none") not in ("none", "starttls", "ssl"):
+            raise _fail("smtp.tls", f"is 'none', 'starttls' or 'ssl', got {smtp.get('tls')!r}")
+        return cls(table["invoice_prefix"], table["credit_note_prefix"], table["number_digits"], terms, default,
+                   procedures, table["default_procedure"], table["fee_policy"], table["templates_dir"],
+                   table["letters_dir"], table["sender"], SmtpSettings(**smtp), table["dunning_hour"])
+
+    @property
+    def levels(self) -> tuple[Level, ...]:
+        """The levels of the default procedure."""
+        return self.procedures[self.default_procedure]
 
     def terms(self, name: str | None) -> tuple[Term, ...]:
         """The instalments of the terms *name* (the default terms for ``None``).

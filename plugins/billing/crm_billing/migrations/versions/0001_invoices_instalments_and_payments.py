@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-07 21:59:53.139542
+Create Date: 2026-12-07 22:10:20.122925
 """
 
 from __future__ import annotations
@@ -112,6 +112,47 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_billing_invoice_sales_order_id'), ['sales_order_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_billing_invoice_state'), ['state'], unique=False)
 
+    op.create_table('billing_dunning_notice',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('version', sa.Integer(), server_default='1', nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.Column('created_by', sa.Integer(), nullable=True),
+    sa.Column('updated_by', sa.Integer(), nullable=True),
+    sa.Column('account_id', sa.Integer(), nullable=True),
+    sa.Column('level', sa.BigInteger(), nullable=True),
+    sa.Column('run_date', sa.Date(), nullable=True),
+    sa.Column('channel', sa.String(length=6), nullable=True),
+    sa.Column('status', sa.String(length=7), nullable=True),
+    sa.Column('items', sa.JSON(none_as_null=True), nullable=True),
+    sa.Column('amount_due', sa.BigInteger(), nullable=True),
+    sa.Column('amount_due_currency', sa.String(length=3), nullable=True),
+    sa.Column('fee', sa.BigInteger(), nullable=True),
+    sa.Column('fee_currency', sa.String(length=3), nullable=True),
+    sa.Column('interest', sa.BigInteger(), nullable=True),
+    sa.Column('interest_currency', sa.String(length=3), nullable=True),
+    sa.Column('fee_policy', sa.String(length=7), nullable=True),
+    sa.Column('fee_invoice_id', sa.Integer(), nullable=True),
+    sa.Column('activity_id', sa.Integer(), nullable=True),
+    sa.Column('document_id', sa.Integer(), nullable=True),
+    sa.Column('attempts', sa.BigInteger(), nullable=True),
+    sa.Column('last_error', sa.String(length=500), nullable=True),
+    sa.Column('dunning_key', sa.String(length=120), nullable=True),
+    sa.ForeignKeyConstraint(['account_id'], ['crm_account.id'], name=op.f('fk_billing_dunning_notice_account_id_crm_account')),
+    sa.ForeignKeyConstraint(['activity_id'], ['crm_activity.id'], name=op.f('fk_billing_dunning_notice_activity_id_crm_activity')),
+    sa.ForeignKeyConstraint(['document_id'], ['crm_document.id'], name=op.f('fk_billing_dunning_notice_document_id_crm_document')),
+    sa.ForeignKeyConstraint(['fee_invoice_id'], ['billing_invoice.id'], name=op.f('fk_billing_dunning_notice_fee_invoice_id_billing_invoice')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_billing_dunning_notice')),
+    sa.UniqueConstraint('dunning_key', name=op.f('uq_billing_dunning_notice_dunning_key'))
+    )
+    with op.batch_alter_table('billing_dunning_notice', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_billing_dunning_notice_account_id'), ['account_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_billing_dunning_notice_activity_id'), ['activity_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_billing_dunning_notice_document_id'), ['document_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_billing_dunning_notice_fee_invoice_id'), ['fee_invoice_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_billing_dunning_notice_run_date'), ['run_date'], unique=False)
+        batch_op.create_index(batch_op.f('ix_billing_dunning_notice_status'), ['status'], unique=False)
+
     op.create_table('billing_instalment',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('version', sa.Integer(), server_default='1', nullable=False),
@@ -216,6 +257,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_billing_instalment_account_id'))
 
     op.drop_table('billing_instalment')
+    with op.batch_alter_table('billing_dunning_notice', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_billing_dunning_notice_status'))
+        batch_op.drop_index(batch_op.f('ix_billing_dunning_notice_run_date'))
+        batch_op.drop_index(batch_op.f('ix_billing_dunning_notice_fee_invoice_id'))
+        batch_op.drop_index(batch_op.f('ix_billing_dunning_notice_document_id'))
+        batch_op.drop_index(batch_op.f('ix_billing_dunning_notice_activity_id'))
+        batch_op.drop_index(batch_op.f('ix_billing_dunning_notice_account_id'))
+
+    op.drop_table('billing_dunning_notice')
     with op.batch_alter_table('billing_invoice', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_billing_invoice_state'))
         batch_op.drop_index(batch_op.f('ix_billing_invoice_sales_order_id'))
