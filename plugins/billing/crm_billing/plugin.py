@@ -15,7 +15,9 @@ from crm_billing.settings import BillingSettings
 if TYPE_CHECKING:
     import datetime as dt
 
+    import click
     from crmcore import Crm, UnitOfWork
+    from crmcore.demo import Story
     from crmcore.records import Record
 
 
@@ -93,6 +95,20 @@ def crm_migrations() -> str:
 @hookimpl
 def crm_seed(uow: UnitOfWork) -> list[str]:
     return [*seed.seed(uow), *jobs.seed(uow)]
+
+
+@hookimpl
+def crm_cli_commands() -> list[click.Command]:
+    from crm_billing.cli import dunning_group, invoices_group, payments_group, revenue_group
+
+    return [invoices_group, payments_group, dunning_group, revenue_group]
+
+
+@hookimpl
+def crm_demo(story: Story) -> None:
+    from crm_billing.demo import tell
+
+    tell(story)
 
 
 @hookimpl
