@@ -114,6 +114,9 @@ BENCHMARKS: dict[str, int] = {
     "newsletter_send": 20_000,
     "plan_actuals": 1_000_000,
     "chat_unread": 1_000_000,
+    "dunning_run": 100_000,
+    "invoice_post": 10_000,
+    "revenue_estimate": 20_000,
 }
 DEFAULT = ("import_leads", "list_page", "list_page_fields", "aggregate")
 FIELDS = ("name", "rows", "seconds", "rows_per_s", "floor_rows_per_s", "ratio_to_floor", "peak_rss_mb")
@@ -157,6 +160,10 @@ def _child(name: str, rows: int, url: str | None) -> dict[str, Any]:
             import helpdesk
 
             return helpdesk.run(name, rows, url, workdir)
+        if name in ("dunning_run", "invoice_post", "revenue_estimate"):
+            import billing
+
+            return billing.run(name, rows, url, workdir)
         if name == "chat_unread":
             import chat
 

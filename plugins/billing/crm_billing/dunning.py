@@ -97,6 +97,8 @@ class CustomerPreview:
 
 
 def _interest(residual: Money, rate: Decimal, days: int) -> Money:
+    if not rate or days <= 0:
+        return Money(0, residual.currency)
     quantum = Decimal(1).scaleb(-currency_places(residual.currency))
     return Money((residual.amount * rate / Decimal(100) * Decimal(days) / Decimal(365)).quantize(quantum, ROUND_HALF_UP),
                  residual.currency)
@@ -111,7 +113,7 @@ def preview(uow: UnitOfWork, on: dt.date, *, account_ids: Sequence[int] | None =
         where.append(("account_id", "in", sorted(set(account_ids))))
     with uow.acting_as(Actor.system()):
         rows = uow.select("instalment", fields=_FIELDS).where(*where).order_by("account_id", "due_date", "id").all()
-    positions = open_positions(uow, sorted({r["account_id"] for r in rows}), on=on) if rows else {}
+    positions = open_positions(uow, account_ids, on=on) if rows else {}
     groups: dict[tuple[int, str], list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault((row["account_id"], row["residual"].currency), []).append(row)
@@ -123,14 +125,15 @@ def preview(uow: UnitOfWork, on: dt.date, *, account_ids: Sequence[int] | None =
         overdue = position.overdue if position else zero
         items: list[Item] = []
         suppressed: list[Suppressed] = []
+        covered = (f"credits and unapplied payments of {credits} cover the overdue {overdue}"
+                   if overdue.amount > 0 and credits >= overdue else None)
         for row in members:
             number = row["invoice_id.number"]
             if row["blocked"]:
                 suppressed.append(Suppressed(row["id"], number, row["residual"], "blocked"))
                 continue
-            if overdue.amount > 0 and credits >= overdue:
-                suppressed.append(Suppressed(row["id"], number, row["residual"],
-                                             f"credits and unapplied payments of {credits} cover the overdue {overdue}"))
+            if covered:
+                suppressed.append(Suppressed(row["id"], number, row["residual"], covered))
                 continue
             reached = row["dunning_level"] or 0
             if reached >= len(levels):

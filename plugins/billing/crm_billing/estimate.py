@@ -49,7 +49,7 @@ class Estimate:
     account_id: int
     currency: str
     history: Money
-    history_by_month: dict[str, Money]
+    history_months: dict[str, Decimal]
     history_sources: tuple[int, ...]
     run_rate: Money
     pipeline: Money
@@ -58,6 +58,11 @@ class Estimate:
     @property
     def total(self) -> Money:
         return self.run_rate + self.pipeline
+
+    @property
+    def history_by_month(self) -> dict[str, Money]:
+        """The history per month (``"2026-02"``), months without documents left out."""
+        return {month: Money(amount, self.currency) for month, amount in self.history_months.items()}
 
 
 def _families(uow: UnitOfWork, account_ids: Sequence[int] | None) -> tuple[dict[int, int], list[int]]:
@@ -77,7 +82,11 @@ def _families(uow: UnitOfWork, account_ids: Sequence[int] | None) -> tuple[dict[
     return owner, sorted(roots)
 
 
-def _documents(uow: UnitOfWork, accounts: Iterable[int], since: dt.date, until: dt.date) -> list[dict[str, Any]]:
+def _documents(uow: UnitOfWork, accounts: Iterable[int] | None, since: dt.date, until: dt.date) -> list[dict[str, Any]]:
+    """Posted documents dated from *since* to before *until* of *accounts* (all when ``None``)."""
+    if accounts is None:
+        return uow.select("invoice", fields=("id", "kind", "account_id", "invoice_date", "net_total")).where(
+            ("state", "in", OPEN_STATES), ("invoice_date", ">=", since), ("invoice_date", "<", until)).all()
     wanted = sorted(set(accounts))
     found: list[dict[str, Any]] = []
     for first in range(0, len(wanted), 1000):
@@ -93,7 +102,8 @@ def estimate(uow: UnitOfWork, on: dt.date, *, account_ids: Sequence[int] | None 
     from *on*, from the *history* months before *on*."""
     owner, _ = _families(uow, account_ids)
     start = _months_before(on.replace(day=1), history)
-    documents = _documents(uow, owner, start, on + dt.timedelta(days=1)) if owner else []
+    everyone = account_ids is None
+    documents = _documents(uow, None if everyone else owner, start, on + dt.timedelta(days=1)) if owner else []
     parts: dict[tuple[int, str], dict[str, Any]] = {}
 
     def part(account: int, currency: str) -> dict[str, Any]:
@@ -105,6 +115,8 @@ def estimate(uow: UnitOfWork, on: dt.date, *, account_ids: Sequence[int] | None 
         if money is None:
             continue
         sign = -1 if document["kind"] == "credit_note" else 1
+        if document["account_id"] not in owner:
+            continue
         bucket = part(owner[document["account_id"]], money.currency)
         bucket["history"] += sign * money.amount
         month = _month(document["invoice_date"])
@@ -112,10 +124,13 @@ def estimate(uow: UnitOfWork, on: dt.date, *, account_ids: Sequence[int] | None 
         bucket["sources"].append(document["id"])
     end = _months_before(on.replace(day=1), -horizon)
     wanted = sorted(owner)
-    for first in range(0, len(wanted), 1000):
-        for row in uow.select("opportunity", fields=("id", "account_id", "amount", "probability", "close_date")).where(
-                ("account_id", "in", wanted[first:first + 1000]), ("probability", ">", 0), ("probability", "<", 100)).all():
-            if row["amount"] is None or (row["close_date"] is not None and not on <= row["close_date"] < end):
+    chunks = [None] if everyone else [wanted[first:first + 1000] for first in range(0, len(wanted), 1000)]
+    for chunk in chunks:
+        where: list[Any] = [("probability", ">", 0), ("probability", "<", 100)]
+        if chunk is not None:
+            where.append(("account_id", "in", chunk))
+        for row in uow.select("opportunity", fields=("id", "account_id", "amount", "probability", "close_date")).where(*where).all():
+            if row["account_id"] not in owner or row["amount"] is None or (row["close_date"] is not None and not on <= row["close_date"] < end):
                 continue
             bucket = part(owner[row["account_id"]], row["amount"].currency)
             bucket["pipeline"] += row["amount"].amount * Decimal(row["probability"]) / Decimal(100)
@@ -125,7 +140,7 @@ def estimate(uow: UnitOfWork, on: dt.date, *, account_ids: Sequence[int] | None 
         rate = (bucket["history"] / Decimal(history) * Decimal(horizon)).quantize(Decimal("0.01"))
         found.append(Estimate(
             account, currency, Money(bucket["history"], currency),
-            {m: Money(v, currency) for m, v in sorted(bucket["months"].items())}, tuple(bucket["sources"]),
+            dict(sorted(bucket["months"].items())), tuple(bucket["sources"]),
             Money(rate, currency), Money(bucket["pipeline"].quantize(Decimal("0.01")), currency),
             tuple(bucket["opportunities"])))
     return found

@@ -350,11 +350,15 @@ def post_invoices(uow: UnitOfWork, ids: Sequence[int], *, today: dt.date | None 
     if missing:
         raise NotFoundError(f"invoice(s) {missing} not found or not readable")
     uow.check_access_many(list(records.values()), "update")
-    totals = refresh_totals(uow, wanted)
-    records = {r.id: r for r in uow.get_many("invoice", wanted)}
+    pending = uow.crm.find_state(PendingInvoices)
+    if pending is not None:
+        pending.invoices.get(uow, set()).difference_update(wanted)
+    lines = lines_of(uow, wanted)
+    totals = {}
     for record in records.values():
         if record.state != "draft":
             raise ValidationError({"state": [f"invoice {record.number or record.id} is {record.state!r}; only drafts are posted"]})
+        totals[record.id] = invoice_totals(record.values, lines[record.id])
         if not totals[record.id].lines or totals[record.id].total.amount <= 0:
             raise ValidationError({"lines": [f"invoice {record.id} has no amount to post; add lines first"]})
     groups: dict[tuple[str, int], list[Record]] = {}
@@ -366,16 +370,20 @@ def post_invoices(uow: UnitOfWork, ids: Sequence[int], *, today: dt.date | None 
     for (kind, year), members in sorted(groups.items()):
         prefix = settings.invoice_prefix if kind == "invoice" else settings.credit_note_prefix
         for record, number in zip(members, take_numbers(uow, kind, year, len(members)), strict=True):
-            changes.append((record, {
+            day = record.invoice_date or today
+            values = {
+                **totals[record.id].as_fields(),
                 "number": format_number(prefix, year, number, settings.number_digits), "state": "posted",
-                "posted_at": now, "invoice_date": record.invoice_date or today,
-                "open_amount": totals[record.id].total,
-            }))
+                "posted_at": now, "invoice_date": day, "open_amount": totals[record.id].total,
+            }
+            if kind == "invoice":
+                values["due_date"] = day + dt.timedelta(days=settings.terms(record.payment_terms)[-1].days)
+            changes.append((record, values))
     with uow.acting_as(Actor.system()):
-        posted = uow.update_many("invoice", changes)
-        invoices = [r for r in posted if r.kind == "invoice"]
-        ledger.make_instalments(uow, invoices, settings)
+        posted = sorted(uow.update_many("invoice", changes), key=lambda r: r.id)
+        ledger.make_instalments(uow, [r for r in posted if r.kind == "invoice"], settings)
         notes = [r for r in posted if r.kind == "credit_note"]
         if notes:
             ledger.apply_credit_notes(uow, notes)
-    return uow.get_many("invoice", wanted)
+            return uow.get_many("invoice", wanted)
+    return posted

@@ -36,9 +36,9 @@ def split_amount(total: Money, percents: Sequence[Decimal], invoice: Record) -> 
 
 
 def make_instalments(uow: UnitOfWork, invoices: Sequence[Record], settings: BillingSettings) -> list[Record]:
-    """The instalments of freshly posted *invoices* from their payment terms (residual = amount)."""
+    """The instalments of freshly posted *invoices* from their payment terms (residual = amount;
+    the invoice's ``due_date``, the last one's, is set by the posting)."""
     rows: list[dict[str, Any]] = []
-    due_dates = []
     for invoice in invoices:
         terms = settings.terms(invoice.payment_terms)
         day: dt.date = invoice.invoice_date
@@ -46,12 +46,8 @@ def make_instalments(uow: UnitOfWork, invoices: Sequence[Record], settings: Bill
         for number, (term, amount) in enumerate(zip(terms, amounts, strict=True), start=1):
             rows.append({"invoice_id": invoice.id, "account_id": invoice.account_id, "sequence": number,
                          "due_date": day + dt.timedelta(days=term.days), "amount": amount, "residual": amount})
-        due_dates.append((invoice, {"due_date": day + dt.timedelta(days=terms[-1].days)}))
     with uow.acting_as(Actor.system()):
-        made = uow.create_many("instalment", rows) if rows else []
-        if due_dates:
-            uow.update_many("invoice", due_dates)
-    return made
+        return uow.create_many("instalment", rows) if rows else []
 
 
 def allocate(uow: UnitOfWork, source: dict[str, int], amount: Money, instalments: Sequence[Record]) -> tuple[Money, list[Record]]:
