@@ -270,6 +270,7 @@ def estimate_command(account_id: int | None, horizon: str, as_of: dt.datetime | 
         echo_json([{"account_id": e.account_id, "currency": e.currency, "history": str(e.history),
                     "history_by_month": {m: str(v) for m, v in e.history_by_month.items()},
                     "history_sources": list(e.history_sources), "run_rate": str(e.run_rate),
+                    "recurring": str(e.recurring), "recurring_sources": list(e.recurring_sources),
                     "pipeline": str(e.pipeline), "pipeline_sources": list(e.pipeline_sources), "estimate": str(e.total)}
                    for e in found])
         return
@@ -277,6 +278,7 @@ def estimate_command(account_id: int | None, horizon: str, as_of: dt.datetime | 
         click.echo(f"account {e.account_id}: estimate {e.total} over {months} months")
         click.echo(f"  history {e.history} (invoices {list(e.history_sources)})")
         click.echo(f"  run-rate {e.run_rate}")
+        click.echo(f"  recurring {e.recurring} ({', '.join(e.recurring_sources) or 'none reported'})")
         click.echo(f"  weighted pipeline {e.pipeline} (opportunities {list(e.pipeline_sources)})")
 
 

@@ -3,10 +3,12 @@
 - **History**: invoiced net revenue (posted invoices less posted credit notes, before taxes)
   in the trailing months up to the day itself, per month, the customer's child accounts included (``parent_id``,
   one level and below).
+- **Recurring**: what plugins report through ``billing_recurring_revenue`` (contracts,
+  subscriptions) for the horizon, with their sources.
 - **Run-rate**: the history's monthly average times the horizon's months.
 - **Weighted pipeline**: open opportunities (probability above 0 and below 100) closing within
   the horizon or undated, amount × probability / 100.
-- **Estimate**: run-rate plus weighted pipeline.
+- **Estimate**: run-rate plus recurring plus weighted pipeline.
 
 Everything is read set-based (one select of documents, one of opportunities, one of accounts)
 as the acting user, so an estimate counts what its reader may see. :func:`backtest` compares
@@ -54,10 +56,12 @@ class Estimate:
     run_rate: Money
     pipeline: Money
     pipeline_sources: tuple[int, ...]
+    recurring: Money
+    recurring_sources: tuple[str, ...]
 
     @property
     def total(self) -> Money:
-        return self.run_rate + self.pipeline
+        return self.run_rate + self.recurring + self.pipeline
 
     @property
     def history_by_month(self) -> dict[str, Money]:
@@ -108,7 +112,8 @@ def estimate(uow: UnitOfWork, on: dt.date, *, account_ids: Sequence[int] | None 
 
     def part(account: int, currency: str) -> dict[str, Any]:
         return parts.setdefault((account, currency), {"history": Decimal(0), "months": {}, "sources": [],
-                                                      "pipeline": Decimal(0), "opportunities": []})
+                                                      "pipeline": Decimal(0), "opportunities": [],
+                                                      "recurring": Decimal(0), "contracts": []})
 
     for document in documents:
         money = document["net_total"]
@@ -135,6 +140,13 @@ def estimate(uow: UnitOfWork, on: dt.date, *, account_ids: Sequence[int] | None 
             bucket = part(owner[row["account_id"]], row["amount"].currency)
             bucket["pipeline"] += row["amount"].amount * Decimal(row["probability"]) / Decimal(100)
             bucket["opportunities"].append(row["id"])
+    asked = None if everyone else sorted(owner)
+    for answer in uow.crm.hook.billing_recurring_revenue(uow=uow, account_ids=asked, since=on, until=end):
+        for row in answer or ():
+            if row["account_id"] in owner:
+                bucket = part(owner[row["account_id"]], row["amount"].currency)
+                bucket["recurring"] += row["amount"].amount
+                bucket["contracts"].append(str(row.get("source", "")))
     found = []
     for (account, currency), bucket in sorted(parts.items()):
         rate = (bucket["history"] / Decimal(history) * Decimal(horizon)).quantize(Decimal("0.01"))
@@ -142,7 +154,7 @@ def estimate(uow: UnitOfWork, on: dt.date, *, account_ids: Sequence[int] | None 
             account, currency, Money(bucket["history"], currency),
             dict(sorted(bucket["months"].items())), tuple(bucket["sources"]),
             Money(rate, currency), Money(bucket["pipeline"].quantize(Decimal("0.01")), currency),
-            tuple(bucket["opportunities"])))
+            tuple(bucket["opportunities"]), Money(bucket["recurring"], currency), tuple(bucket["contracts"])))
     return found
 
 

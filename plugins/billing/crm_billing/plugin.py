@@ -16,9 +16,17 @@ if TYPE_CHECKING:
     import datetime as dt
 
     import click
+    import pluggy
     from crmcore import Crm, UnitOfWork
     from crmcore.demo import Story
     from crmcore.records import Record
+
+
+@hookimpl
+def crm_add_hookspecs(plugin_manager: pluggy.PluginManager) -> None:
+    from crm_billing import hookspecs
+
+    plugin_manager.add_hookspecs(hookspecs)
 
 
 @hookimpl

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 from billing_support import settings
+from crmcore import hookimpl
 from crmcore.money import Money
 
 from crm_billing.estimate import backtest, estimate, prospects
@@ -79,3 +80,23 @@ def test_prospects_show_pipeline_against_effort(crm):
     with crm.unit_of_work() as uow:
         (found,) = prospects(uow, ON)
     assert (found.account_id, found.pipeline, found.activities) == (prospect.id, eur("500.00"), 3)
+
+
+class Contracts:
+    """A plugin reporting every account's contract through the billing hook."""
+
+    @hookimpl
+    def billing_recurring_revenue(self, uow, account_ids, since, until):
+        assert (since, until) == (ON, dt.date(2027, 1, 1))
+        return [{"account_id": r["id"], "amount": eur("600.00"), "source": f"contract:{r['id']}"}
+                for r in uow.select("account", fields=("id",)).all()]
+
+
+def test_recurring_revenue_comes_from_the_hook(crm_factory, tmp_path):
+    crm = crm_factory(plugins=["billing", Contracts()], settings=settings(tmp_path))
+    with crm.unit_of_work() as uow:
+        account = uow.create("account", name="Subscriber")
+        uow.commit()
+    with crm.unit_of_work() as uow:
+        (found,) = estimate(uow, ON, horizon=6)
+    assert (found.recurring, found.recurring_sources, found.total) == (eur("600.00"), (f"contract:{account.id}",), eur("600.00"))
