@@ -282,6 +282,26 @@ def estimate_command(account_id: int | None, horizon: str, as_of: dt.datetime | 
         click.echo(f"  weighted pipeline {e.pipeline} (opportunities {list(e.pipeline_sources)})")
 
 
+@revenue_group.command("chart")
+@click.option("--account", "account_id", type=int, required=True)
+@click.option("--horizon", default="12m", show_default=True)
+@click.option("-o", "--output", help="The file to write: .svg or .png (account-ID.svg by default).")
+@_DATE
+def chart_command(account_id: int, horizon: str, output: str | None, on: dt.datetime | None) -> None:
+    """A chart of the account's invoiced history and estimate per month (needs matplotlib)."""
+    from crm_billing.chart import render_chart
+
+    months, day = _horizon(horizon), _day(on)
+    with current_app().unit_of_work(current_actor()) as uow:
+        found = estimate.estimate(uow, day, account_ids=[account_id], horizon=months)
+    if not found:
+        raise click.ClickException(f"account {account_id} has no history, recurring revenue or pipeline to chart")
+    path = Path(output or f"account-{account_id}.svg")
+    data = render_chart(found[0], day, horizon=months, fmt=path.suffix.lstrip(".").lower() or "svg")
+    path.write_bytes(data)
+    click.echo(f"wrote {path} ({len(data)} bytes)")
+
+
 @revenue_group.command("prospects")
 @click.option("--horizon", default="12m", show_default=True)
 @_DATE

@@ -76,6 +76,8 @@ def test_invoice_pay_dun_and_credit_from_the_command_line(db, tmp_path):
     assert credited.startswith("credit_note 2 CN-")
     assert "nothing overdue" in ok(url, "dunning", "preview", "--date", far)
     assert "history" in ok(url, "revenue", "estimate", "--account", "1", "--horizon", "6m")
+    assert ok(url, "revenue", "chart", "--account", "1", "-o", "acme.svg").startswith("wrote acme.svg")
+    assert b"<svg" in (tmp_path / "acme.svg").read_bytes()
     bad = run(url, "revenue", "estimate", "--horizon", "forever")
     assert bad.exit_code == 2 and "give months such as 12m" in bad.output
     assert ok(url, "revenue", "prospects") == "no prospects\n"  # Initech: no pipeline, no activities

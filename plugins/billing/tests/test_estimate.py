@@ -100,3 +100,18 @@ def test_recurring_revenue_comes_from_the_hook(crm_factory, tmp_path):
     with crm.unit_of_work() as uow:
         (found,) = estimate(uow, ON, horizon=6)
     assert (found.recurring, found.recurring_sources, found.total) == (eur("600.00"), (f"contract:{account.id}",), eur("600.00"))
+
+
+def test_the_chart_draws_history_and_estimate(crm, tmp_path):
+    pytest.importorskip("matplotlib")
+    from crm_billing.chart import render_chart
+
+    with crm.unit_of_work() as uow:
+        account = uow.create("account", name="Acme")
+        invoice(uow, account.id, dt.date(2026, 2, 10), "1000.00")
+        uow.commit()
+    with crm.unit_of_work() as uow:
+        (found,) = estimate(uow, ON, horizon=6)
+    svg = render_chart(found, ON, horizon=6)
+    assert svg.lstrip().startswith(b"<?xml") and b"<svg" in svg
+    assert render_chart(found, ON, horizon=6, fmt="png").startswith(b"\x89PNG")
