@@ -210,7 +210,10 @@ def preview_command(on: dt.datetime | None, as_json: bool) -> None:
                                    for s in c.suppressed]} for c in customers])
         return
     for customer in customers:
-        click.echo(f"account {customer.account_id} ({customer.currency}): due {customer.amount_due}, levels {customer.levels or '-'}")
+        click.echo(f"account {customer.account_id} ({customer.currency}): due {customer.amount_due}, levels {customer.levels or '-'}"
+                   f" ({customer.procedure})")
+        if customer.note:
+            click.echo(f"  note: {customer.note}")
         for item in customer.items:
             click.echo(f"  remind {item.invoice_number} instalment {item.instalment_id} ({item.residual}) at level {item.level}: {item.reason}")
         for item in customer.suppressed:

@@ -9,6 +9,8 @@ the commit by :func:`crm_billing.notices.send_pending`.
 
 Rules:
 
+- a customer follows the procedure its account names (``dunning_procedure``), else the
+  default one (a name the settings lack is noted on the preview, and the default applies);
 - levels climb one step per run and never skip: an instalment at level 1 can reach level 2
   only, once the days of level 2 have passed since its due date (``counted_from = "due"``) or
   since its last reminder (``"previous"``);
@@ -85,6 +87,8 @@ class CustomerPreview:
     credits: Money
     items: tuple[Item, ...]
     suppressed: tuple[Suppressed, ...]
+    procedure: str = "standard"
+    note: str | None = None
 
     @property
     def levels(self) -> list[int]:
@@ -104,16 +108,27 @@ def _interest(residual: Money, rate: Decimal, days: int) -> Money:
                  residual.currency)
 
 
+def _procedures(uow: UnitOfWork, account_ids: Sequence[int] | None) -> dict[int, str]:
+    """The accounts following another procedure than the default (few: read them all)."""
+    where: list[Any] = [("dunning_procedure", "!=", None)]
+    if account_ids is not None:
+        where.append(("id", "in", sorted(set(account_ids))))
+    with uow.acting_as(Actor.system()):
+        return {r["id"]: r["dunning_procedure"] for r in uow.select("account", fields=("id", "dunning_procedure")).where(*where).all()
+                if r["dunning_procedure"]}
+
+
 def preview(uow: UnitOfWork, on: dt.date, *, account_ids: Sequence[int] | None = None) -> list[CustomerPreview]:
     """Per customer and currency, the instalments a run on *on* would remind, at which level
     and why, and the overdue ones it would not, and why. Writes nothing."""
-    levels = uow.crm.state(BillingSettings).levels
+    settings = uow.crm.state(BillingSettings)
     where: list[Any] = [("residual", ">", 0), ("due_date", "<", on)]
     if account_ids is not None:
         where.append(("account_id", "in", sorted(set(account_ids))))
     with uow.acting_as(Actor.system()):
         rows = uow.select("instalment", fields=_FIELDS).where(*where).order_by("account_id", "due_date", "id").all()
     positions = open_positions(uow, account_ids, on=on) if rows else {}
+    procedures = _procedures(uow, account_ids) if rows else {}
     groups: dict[tuple[int, str], list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault((row["account_id"], row["residual"].currency), []).append(row)
@@ -127,6 +142,11 @@ def preview(uow: UnitOfWork, on: dt.date, *, account_ids: Sequence[int] | None =
         suppressed: list[Suppressed] = []
         covered = (f"credits and unapplied payments of {credits} cover the overdue {overdue}"
                    if overdue.amount > 0 and credits >= overdue else None)
+        named = procedures.get(account)
+        procedure = named if named in settings.procedures else settings.default_procedure
+        note = (f"account {account} names the dunning procedure {named!r}, which the settings lack; "
+                f"{procedure!r} applies" if named and named != procedure else None)
+        levels = settings.levels_of(procedure)
         for row in members:
             number = row["invoice_id.number"]
             if row["blocked"]:
@@ -151,7 +171,7 @@ def preview(uow: UnitOfWork, on: dt.date, *, account_ids: Sequence[int] | None =
             items.append(Item(row["id"], number, row["due_date"], row["residual"], level.number, days_overdue,
                               _interest(row["residual"], level.interest_rate, days_overdue),
                               f"{waited} days since {origin} (level {level.number} after {level.days})"))
-        found.append(CustomerPreview(account, currency, overdue, credits, tuple(items), tuple(suppressed)))
+        found.append(CustomerPreview(account, currency, overdue, credits, tuple(items), tuple(suppressed), procedure, note))
     return found
 
 
@@ -179,7 +199,6 @@ def run(uow: UnitOfWork, on: dt.date, *, account_ids: Sequence[int] | None = Non
     from crm_billing import notices
 
     settings = uow.crm.state(BillingSettings)
-    levels = settings.levels
     previews = preview(uow, on, account_ids=account_ids)
     planned: list[tuple[CustomerPreview, int, list[Item]]] = []
     for customer in previews:
@@ -194,7 +213,7 @@ def run(uow: UnitOfWork, on: dt.date, *, account_ids: Sequence[int] | None = Non
     for key, (customer, level_number, items) in zip(keys, planned, strict=True):
         if key in done:
             continue
-        level = levels[level_number - 1]
+        level = settings.levels_of(customer.procedure)[level_number - 1]
         currency = customer.currency
         interest = sum((i.interest for i in items), Money(0, currency))
         fee = Money(level.fee, currency)
@@ -203,7 +222,8 @@ def run(uow: UnitOfWork, on: dt.date, *, account_ids: Sequence[int] | None = Non
         rows.append({"account_id": customer.account_id, "level": level_number, "run_date": on, "channel": level.channel,
                      "status": "planned" if level.channel == "phone" else "pending",
                      "items": [i.as_json() for i in items], "amount_due": customer.amount_due, "fee": fee,
-                     "interest": interest, "fee_policy": settings.fee_policy, "attempts": 0, "dunning_key": key})
+                     "interest": interest, "fee_policy": settings.fee_policy, "attempts": 0, "dunning_key": key,
+                     "procedure": customer.procedure})
         raised.extend((i.instalment_id, level_number) for i in items)
     with uow.acting_as(Actor.system()):
         made = uow.create_many("dunning_notice", rows) if rows else []

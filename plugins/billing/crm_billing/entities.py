@@ -35,6 +35,7 @@ from crmcore.fields import (
 )
 
 __all__ = [
+    "ACCOUNT_FIELDS",
     "ALLOCATION",
     "ENTITIES",
     "INSTALMENT",
@@ -179,6 +180,7 @@ NOTICE = EntityType(
         Field("fee_invoice_id", Reference("invoice", on_delete="set_null"), label="Fee invoice"),
         Field("activity_id", Reference("activity", on_delete="set_null"), label="Activity"),
         Field("document_id", Reference("document", on_delete="set_null"), label="Letter"),
+        Field("procedure", String(60), help="The dunning procedure whose level this is."),
         Field("attempts", Integer(), default=0),
         Field("last_error", String(500)),
         Field("dunning_key", String(120), required=True, unique=True,
@@ -188,6 +190,12 @@ NOTICE = EntityType(
 )
 
 ENTITIES = (INVOICE, INVOICE_LINE, INSTALMENT, PAYMENT, ALLOCATION, NOTICE)
+
+#: What billing adds to accounts (column ``billing_dunning_procedure``).
+ACCOUNT_FIELDS = (
+    Field("dunning_procedure", String(60), label="Dunning procedure",
+          help="The dunning procedure the customer follows (settings); the default one when empty."),
+)
 
 _METADATA = sa.MetaData()
 #: The last number given per kind and year: one row, locked while a posting runs.

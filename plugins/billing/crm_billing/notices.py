@@ -55,7 +55,8 @@ def _context(notice: Record, account: Record) -> dict[str, Any]:
 
 
 def _template(settings: BillingSettings, notice: Record) -> str:
-    return settings.levels[notice.level - 1].template
+    procedure = notice.procedure if notice.procedure in settings.procedures else None
+    return settings.levels_of(procedure)[notice.level - 1].template
 
 
 def book(uow: UnitOfWork, notices: list[Record], settings: BillingSettings, on: dt.date) -> list[Record]:

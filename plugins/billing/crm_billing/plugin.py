@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from crmcore import EntityType, hookimpl
+from crmcore import EntityType, Field, hookimpl
 
 from crm_billing import invoices, jobs, revenue, seed
-from crm_billing.entities import ENTITIES
+from crm_billing.entities import ACCOUNT_FIELDS, ENTITIES
 from crm_billing.settings import BillingSettings
 
 if TYPE_CHECKING:
@@ -32,6 +32,11 @@ def crm_add_hookspecs(plugin_manager: pluggy.PluginManager) -> None:
 @hookimpl
 def crm_entity_types() -> list[EntityType]:
     return list(ENTITIES)
+
+
+@hookimpl
+def crm_entity_fields(entity_type: str) -> list[Field] | None:
+    return list(ACCOUNT_FIELDS) if entity_type == "account" else None
 
 
 @hookimpl

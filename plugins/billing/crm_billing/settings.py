@@ -134,6 +134,10 @@ class BillingSettings:
         """The levels of the default procedure."""
         return self.procedures[self.default_procedure]
 
+    def levels_of(self, procedure: str | None) -> tuple[Level, ...]:
+        """The levels of *procedure* (the default one for ``None`` or a name the settings lack)."""
+        return self.procedures.get(procedure or self.default_procedure) or self.procedures[self.default_procedure]
+
     def terms(self, name: str | None) -> tuple[Term, ...]:
         """The instalments of the terms *name* (the default terms for ``None``).
 

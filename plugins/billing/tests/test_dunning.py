@@ -268,3 +268,21 @@ def test_two_runs_at_once_make_each_notice_once(crm_factory, tmp_path):
     assert len(made.notices) == 1 and later.notices == () and later.already_done in (0, 1)
     with crm.unit_of_work() as uow:
         assert len(uow.query("dunning_notice").all()) == 1
+
+
+def test_an_account_follows_the_procedure_it_names(crm_factory, tmp_path, smtp_server):
+    quick = [{"days": 1, "counted_from": "due", "fee": "0", "interest_rate": "0", "channel": "phone", "template": "call"}]
+    crm, s = make(crm_factory, tmp_path, smtp_server, dunning_procedures={"standard": LEVELS, "key_accounts": quick})
+    post(crm, s)
+    with crm.unit_of_work() as uow:
+        uow.update(uow.get("account", s["account"].id), dunning_procedure="vip")
+        uow.commit()
+    with crm.unit_of_work() as uow:
+        (customer,) = dunning.preview(uow, DUE + dt.timedelta(days=2))
+        assert customer.procedure == "standard" and "names the dunning procedure 'vip', which the settings lack" in customer.note
+        uow.update(uow.get("account", s["account"].id), dunning_procedure="key_accounts")
+        uow.commit()
+    summary, report = run(crm, DUE + dt.timedelta(days=2))
+    (notice,) = summary.notices
+    assert (notice.channel, notice.procedure, notice.status) == ("phone", "key_accounts", "planned")
+    assert report.sent == 0 and smtp_server.messages == []
