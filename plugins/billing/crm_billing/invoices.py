@@ -371,8 +371,9 @@ def post_invoices(uow: UnitOfWork, ids: Sequence[int], *, today: dt.date | None 
         prefix = settings.invoice_prefix if kind == "invoice" else settings.credit_note_prefix
         for record, number in zip(members, take_numbers(uow, kind, year, len(members)), strict=True):
             day = record.invoice_date or today
+            fresh = totals[record.id].as_fields()
             values = {
-                **totals[record.id].as_fields(),
+                **{name: value for name, value in fresh.items() if record.values.get(name) != value},
                 "number": format_number(prefix, year, number, settings.number_digits), "state": "posted",
                 "posted_at": now, "invoice_date": day, "open_amount": totals[record.id].total,
             }
