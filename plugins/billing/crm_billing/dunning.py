@@ -35,7 +35,7 @@ from crm_orders.totals import currency_places
 from crmcore import Actor
 from crmcore.money import Money
 
-from crm_billing.payments import open_positions
+from crm_billing.payments import credits_of
 from crm_billing.settings import BillingSettings, Level
 
 if TYPE_CHECKING:
@@ -127,17 +127,17 @@ def preview(uow: UnitOfWork, on: dt.date, *, account_ids: Sequence[int] | None =
         where.append(("account_id", "in", sorted(set(account_ids))))
     with uow.acting_as(Actor.system()):
         rows = uow.select("instalment", fields=_FIELDS).where(*where).order_by("account_id", "due_date", "id").all()
-    positions = open_positions(uow, account_ids, on=on) if rows else {}
+    credits_by = credits_of(uow, account_ids) if rows else {}
     procedures = _procedures(uow, account_ids) if rows else {}
     groups: dict[tuple[int, str], list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault((row["account_id"], row["residual"].currency), []).append(row)
     found = []
     for (account, currency), members in groups.items():
-        position = positions.get((account, currency))
         zero = Money(0, currency)
-        credits = (position.unapplied + position.credits) if position else zero
-        overdue = position.overdue if position else zero
+        unapplied, notes = credits_by.get((account, currency), (zero, zero))
+        credits = unapplied + notes
+        overdue = Money(sum((r["residual"].amount for r in members if not r["blocked"]), Decimal(0)), currency)
         items: list[Item] = []
         suppressed: list[Suppressed] = []
         covered = (f"credits and unapplied payments of {credits} cover the overdue {overdue}"

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from crmcore import UnitOfWork
     from crmcore.records import Record
 
-__all__ = ["OpenPosition", "apply_payments", "open_positions", "record_payment", "record_payments"]
+__all__ = ["OpenPosition", "apply_payments", "credits_of", "open_positions", "record_payment", "record_payments"]
 
 
 def record_payment(uow: UnitOfWork, *, account_id: int, amount: Money | str, received_on: dt.date,
@@ -135,12 +135,31 @@ def open_positions(uow: UnitOfWork, account_ids: Iterable[int] | None = None, *,
                     .where(("residual", ">", 0), ("due_date", "<", on), ("blocked", "!=", True), *where)
                     .group_by("account_id").aggregate(sum=["residual"])):
             add(row["account_id"], row["sum_residual"], "overdue")
+    for (account, _), (unapplied, credits) in credits_of(uow, wanted).items():
+        add(account, unapplied, "unapplied")
+        add(account, credits, "credits")
+    return {key: OpenPosition(key[0], key[1], **{k: Money(v, key[1]) for k, v in values.items()})
+            for key, values in sorted(parts.items())}
+
+
+def credits_of(uow: UnitOfWork, account_ids: Sequence[int] | None) -> dict[tuple[int, str], tuple[Money, Money]]:
+    """Per (account, currency): unapplied payments and open credit notes (two grouped reads;
+    every account when *account_ids* is ``None``)."""
+    where: list[Any] = [("account_id", "in", sorted(set(account_ids)))] if account_ids is not None else []
+    found: dict[tuple[int, str], list[Money]] = {}
+
+    def add(account: int, money: Money | None, index: int) -> None:
+        if money is None:
+            return
+        pair = found.setdefault((account, money.currency), [Money(0, money.currency), Money(0, money.currency)])
+        pair[index] = pair[index] + money
+
+    with uow.acting_as(Actor.system()):
         for row in (uow.select("payment", fields=("account_id",)).where(("unapplied", ">", 0), *where)
                     .group_by("account_id").aggregate(sum=["unapplied"])):
-            add(row["account_id"], row["sum_unapplied"], "unapplied")
+            add(row["account_id"], row["sum_unapplied"], 0)
         for row in (uow.select("invoice", fields=("account_id",))
                     .where(kind="credit_note", state="posted").where(("open_amount", ">", 0), *where)
                     .group_by("account_id").aggregate(sum=["open_amount"])):
-            add(row["account_id"], row["sum_open_amount"], "credits")
-    return {key: OpenPosition(key[0], key[1], **{k: Money(v, key[1]) for k, v in values.items()})
-            for key, values in sorted(parts.items())}
+            add(row["account_id"], row["sum_open_amount"], 1)
+    return {key: (pair[0], pair[1]) for key, pair in found.items()}
