@@ -137,6 +137,9 @@ BENCHMARKS: dict[str, int] = {
     "chat_unread": 1_000_000,
     "ics_import": 10_000,
     "caldav_sync": 2_000,
+    "dunning_run": 100_000,
+    "invoice_post": 10_000,
+    "revenue_estimate": 20_000,
 }
 DEFAULT = ("import_leads", "list_page", "list_page_fields", "aggregate")
 FIELDS = ("name", "rows", "seconds", "rows_per_s", "floor_rows_per_s", "ratio_to_floor", "peak_rss_mb")
@@ -145,6 +148,7 @@ FIELDS = ("name", "rows", "seconds", "rows_per_s", "floor_rows_per_s", "ratio_to
 #: The module of each benchmark (``benchmarks/<module>.py``); each has ``run(name, rows, url,
 #: workdir)`` (``import_leads`` and ``rules_simulate``: ``run(rows, url, workdir)``).
 MODULES: dict[str, tuple[str, ...]] = {
+    "billing": ("dunning_run", "invoice_post", "revenue_estimate",),
     "import_leads": ("import_leads", "import_leads_1m"),
     "queries": ("list_page", "list_page_fields", "aggregate"),
     "security": ("secure_list_page", "role_change", "role_change_100k"),
