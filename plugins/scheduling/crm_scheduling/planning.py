@@ -4,9 +4,10 @@
 :class:`~crm_scheduling.solver.Problem`; :func:`propose` hands it to a solver (``greedy``, or one
 a plugin adds through ``scheduling_solvers``) and returns the proposal without writing;
 :func:`accept` books it (all or nothing). :func:`dispatch` places one urgent order at the
-earliest it can be done from now; when no qualified technician is free that day it takes the
-place of the lowest-priority order it can displace and places that one again, and shows the
-moves before anything is accepted.
+earliest it can be done from now; when no qualified technician is free in its window it takes
+the place of the lowest-priority booked order it can displace (one that can be placed again
+within its own window first; else one left unplaced, to plan again) and shows the moves before
+anything is accepted.
 """
 
 from __future__ import annotations
@@ -139,18 +140,20 @@ def dispatch(uow: UnitOfWork, order_id: int, now: dt.datetime) -> Dispatch:
     others = {d.id: d for d in load_demand(
         uow, first, last, default_minutes=settings.default_duration,
         order_ids=[b["order_id"] for b, _ in booked])}
+    fallback = None
     for victim in sorted(others.values(), key=lambda d: d.rank, reverse=True):
         if PRIORITY_RANK.get(victim.priority, 2) <= rank:
             break
-        trial = build_problem(uow, first, last, demand=[order], not_before=now,
-                              exclude_orders=[order_id, victim.id])
-        proposal = solvers.greedy(trial)
-        if proposal.assignments[0].resource_id is None:
+        victim = attrs.evolve(victim, window_start=max(victim.window_start, now))
+        trial = build_problem(uow, first, max(last, victim.window_end.date()), demand=[order],
+                              not_before=now, exclude_orders=[order_id, victim.id])
+        if solvers.greedy(trial).assignments[0].resource_id is None:
             continue
-        again = solvers.greedy(attrs.evolve(trial, demand=[order, attrs.evolve(
-            victim, window_start=max(victim.window_start, now))]))
-        if all(a.resource_id is not None for a in again.assignments):
-            mine = next(a for a in again.assignments if a.demand.id == order.id)
-            moves = tuple(a for a in again.assignments if a.demand.id != order.id)
-            return Dispatch(mine, moves, (victim.id,))
-    return Dispatch(placed)
+        again = solvers.greedy(attrs.evolve(trial, demand=[order, victim]))
+        mine = next(a for a in again.assignments if a.demand.id == order.id)
+        moves = tuple(a for a in again.assignments if a.demand.id != order.id)
+        found = Dispatch(mine, moves, (victim.id,))
+        if all(a.resource_id is not None for a in moves):
+            return found
+        fallback = fallback or found
+    return fallback or Dispatch(placed)
