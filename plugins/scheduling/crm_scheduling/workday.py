@@ -36,7 +36,8 @@ def board(uow: UnitOfWork, day: dt.date) -> list[str]:
     for r in uow.select("resource", ("id", "name", "home_address")).where(
             active=True).order_by("name").all():
         mine = [b for b in rows if b["resource_id"] == r["id"]]
-        out.append(f"{r['name']} ({len(mine)} jobs) from {r['home_address'] or 'home base'}")
+        jobs = "1 job" if len(mine) == 1 else f"{len(mine)} jobs"
+        out.append(f"{r['name']} ({jobs}) from {r['home_address'] or 'home base'}")
         for b in mine:
             site = " ".join((b["order_id.site_address"] or "").split()) or "site not given"
             out.append(f"  {b['starts_at']:%H:%M}-{b['ends_at']:%H:%M} order {b['order_id']} "
