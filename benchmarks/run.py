@@ -77,6 +77,15 @@ Benchmarks (default: import_leads, list_page, list_page_fields, aggregate):
                      snapshots, totals, audit, opportunity amounts (target: >= 2,000 quotes/s on
                      SQLite); floor: the same rows priced, summed and written by hand with the
                      driver (see orders.py). Needs plugins/orders.
+``schedule_day``     N service orders (default 300) among 40 technicians with skills, windows and
+                     travel proposed for a day by the greedy solver (target: under 2 s); floor:
+                     the same rows read with the driver and handed to the same solver.
+``dispatch_now``     20 urgent orders, one at a time, into the day of N booked orders; median
+                     latency (target: < 300 ms); floor: the day read by hand, the same solver.
+``capacity_week``    the capacity of a week of 200 resources with N bookings (default 5,000) by
+                     resource, team, skill and territory (target: under 1 s); floor: the
+                     bookings selected and summed per resource and day by hand (see
+                     scheduling.py). Needs plugins/scheduling.
 
 Each benchmark runs in a fresh process (so its ``peak_rss_mb`` is its own) on fresh databases:
 SQLite files in a temporary directory, or new schemas on the PostgreSQL server of ``--db``.
@@ -127,6 +136,9 @@ BENCHMARKS: dict[str, int] = {
     "newsletter_send": 20_000,
     "plan_actuals": 1_000_000,
     "chat_unread": 1_000_000,
+    "schedule_day": 300,
+    "dispatch_now": 300,
+    "capacity_week": 5_000,
 }
 DEFAULT = ("import_leads", "list_page", "list_page_fields", "aggregate")
 FIELDS = ("name", "rows", "seconds", "rows_per_s", "floor_rows_per_s", "ratio_to_floor", "peak_rss_mb")
@@ -148,6 +160,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "marketing": ("segment_members", "newsletter_send", "plan_actuals"),
     "service": ("entitlement_lines", "planned_generate", "caller_lookup"),
     "chat": ("chat_unread",),
+    "scheduling": ("schedule_day", "dispatch_now", "capacity_week"),
 }
 
 
