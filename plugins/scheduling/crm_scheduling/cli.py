@@ -10,6 +10,8 @@ technician's day, conflicts.
     crm schedule dispatch ORDER [--now 2027-01-18T10:30Z] [--accept]
     crm schedule board --date D
     crm schedule conflicts [--date D] [--to D]
+    crm schedule hours --week 2027-W03          (planned, actual, overtime, utilisation)
+    crm schedule roster --week 2027-W03 FILE    (.csv or .ics)
 
 Every command acts as ``--as USER`` (default: the system actor) in one unit of work.
 """
@@ -23,7 +25,7 @@ import click
 from crmcore.cli import current_actor, current_app
 
 from crm_scheduling import capacity as capacities
-from crm_scheduling import planning, workday
+from crm_scheduling import planning, workday, workforce
 
 if TYPE_CHECKING:
     from crm_scheduling.solver import Proposal
@@ -40,7 +42,7 @@ def _date(value: str | None) -> dt.date:
         raise click.BadParameter(f"expected a date such as 2027-01-18, got {value!r}") from None
 
 
-def _unit(write: bool = False) -> Any:
+def _unit() -> Any:
     return current_app().unit_of_work(current_actor())
 
 
@@ -175,3 +177,40 @@ def conflicts_command(first: str | None, last: str | None) -> None:
         found = workday.conflicts(uow, start, _date(last) if last else start)
     for line in found or ["no conflicts"]:
         click.echo(line)
+
+
+def _week(week: str | None) -> tuple[dt.date, dt.date]:
+    if week:
+        return capacities.iso_week(week)
+    today = _date(None)
+    monday = today - dt.timedelta(days=today.weekday())
+    return monday, monday + dt.timedelta(days=6)
+
+
+@schedule.command("hours")
+@click.option("--week", help="An ISO week such as 2027-W03 (default: this week).")
+def hours_command(week: str | None) -> None:
+    """Planned against actual hours per technician, overtime and utilisation."""
+    first, last = _week(week)
+    with _unit() as uow:
+        rows = workforce.hours(uow, first, last)
+    for line in workforce.hours_table(rows):
+        click.echo(line)
+
+
+@schedule.command("roster")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--week", help="An ISO week such as 2027-W03 (default: this week).")
+def roster_command(path: str, week: str | None) -> None:
+    """Write the week's bookings as CSV (FILE.csv) or iCalendar (FILE.ics)."""
+    first, last = _week(week)
+    with _unit() as uow:
+        if path.lower().endswith(".ics"):
+            text = workforce.roster_ics(uow, first, last)
+        elif path.lower().endswith(".csv"):
+            text = workforce.roster_csv(uow, first, last)
+        else:
+            raise click.BadParameter(f"expected a file ending .csv or .ics, got {path!r}")
+    with open(path, "w", encoding="utf-8", newline="") as out:
+        out.write(text)
+    click.echo(f"roster of {first} to {last} written to {path}")

@@ -79,3 +79,17 @@ def test_dispatch_accepts_an_urgent_order(db) -> None:
     out = ok(db, "schedule", "dispatch", str(urgent), "--now", "2027-01-18T10:30Z", "--accept")
     assert f"service_order {urgent} (urgent) -> Ann 2027-01-18 10:30-11:30 UTC" in out
     assert out.rstrip().endswith("accepted")
+
+
+def test_hours_and_roster_of_a_week(db, tmp_path: Path) -> None:
+    ok(db, "schedule", "accept", "--date", "2027-01-18")
+    hours = ok(db, "schedule", "hours", "--week", "2027-W03")
+    assert hours.splitlines()[0].split() == ["technician", "working", "planned", "actual",
+                                             "overtime", "utilised"]
+    assert "Bob                          45.0      1.0      0.0      0.0       0%" in hours
+    assert "written to" in ok(db, "schedule", "roster", "--week", "2027-W03",
+                              str(tmp_path / "week.ics"))
+    assert (tmp_path / "week.ics").read_text().count("BEGIN:VEVENT") == 2
+    ok(db, "schedule", "roster", "--week", "2027-W03", str(tmp_path / "week.csv"))
+    assert (tmp_path / "week.csv").read_text().count("\n") == 3
+    assert run(db, "schedule", "roster", str(tmp_path / "week.txt")).exit_code == 2
