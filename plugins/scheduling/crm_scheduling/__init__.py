@@ -25,6 +25,15 @@ PLUGIN = PluginInfo(
         "assignment and booking of service orders."
     ),
     settings={
+        "solver": Setting(
+            str, default="greedy",
+            help="The solver proposals use unless one is named: 'greedy', 'routing' (OR-Tools, "
+            "the routing extra) or one a plugin adds.",
+        ),
+        "routing_seconds": Setting(
+            int, default=30, minimum=1, maximum=3600,
+            help="The time limit of the routing solver's search, in seconds.",
+        ),
         "speed_kmh": Setting(
             int, default=40, minimum=1, maximum=300,
             help="Average travel speed between sites, in km/h, for travel times.",

@@ -114,8 +114,8 @@ def _names(uow: Any) -> dict[int, str]:
 @schedule.command("propose")
 @click.option("--date", "first", help="The first day (default: today).")
 @click.option("--to", "last", help="The last day (default: the first).")
-@click.option("--solver", default="greedy", show_default=True)
-def propose_command(first: str | None, last: str | None, solver: str) -> None:
+@click.option("--solver", help="greedy, routing or a plugin's (default: the setting).")
+def propose_command(first: str | None, last: str | None, solver: str | None) -> None:
     """Propose assignments for the unbooked demand; writes nothing."""
     start = _date(first)
     with _unit() as uow:
@@ -126,8 +126,8 @@ def propose_command(first: str | None, last: str | None, solver: str) -> None:
 @schedule.command("accept")
 @click.option("--date", "first", help="The first day (default: today).")
 @click.option("--to", "last", help="The last day (default: the first).")
-@click.option("--solver", default="greedy", show_default=True)
-def accept_command(first: str | None, last: str | None, solver: str) -> None:
+@click.option("--solver", help="greedy, routing or a plugin's (default: the setting).")
+def accept_command(first: str | None, last: str | None, solver: str | None) -> None:
     """Propose and book the proposal (the same proposal `propose` prints)."""
     start = _date(first)
     with _unit() as uow:

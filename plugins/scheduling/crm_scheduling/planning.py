@@ -33,9 +33,24 @@ __all__ = ["Dispatch", "accept", "build_problem", "dispatch", "propose", "solver
 Solver = Callable[[solvers.Problem], solvers.Proposal]
 
 
+def _routing(seconds: int) -> Solver:
+    def solve(problem: solvers.Problem) -> solvers.Proposal:
+        try:
+            import ortools  # noqa: F401
+
+            from crm_scheduling.routing import routing
+        except ImportError:
+            raise ValidationError("the routing solver needs OR-Tools: pip install "
+                                  "'crm-scheduling[routing]', or choose greedy") from None
+        return routing(problem, seconds=seconds)
+    return solve
+
+
 def solver_named(uow: UnitOfWork, name: str) -> Solver:
-    """The solver called *name*: ``greedy`` or one a plugin offers."""
-    found: dict[str, Solver] = {"greedy": solvers.greedy}
+    """The solver called *name*: ``greedy``, ``routing`` or one a plugin offers."""
+    settings = uow.crm.state(SchedulingSettings)
+    found: dict[str, Solver] = {"greedy": solvers.greedy,
+                                "routing": _routing(settings.routing_seconds)}
     for offered in uow.crm.hook.scheduling_solvers():
         found.update(offered or {})
     if name not in found:
@@ -78,8 +93,10 @@ def build_problem(uow: UnitOfWork, first: dt.date, last: dt.date, *,
 
 
 def propose(uow: UnitOfWork, first: dt.date, last: dt.date | None = None, *,
-            solver: str = "greedy") -> solvers.Proposal:
-    """A proposal for the days from *first* to *last* (default: *first*); writes nothing."""
+            solver: str | None = None) -> solvers.Proposal:
+    """A proposal for the days from *first* to *last* (default: *first*) by *solver* (default:
+    the ``solver`` setting); writes nothing."""
+    solver = solver or uow.crm.state(SchedulingSettings).solver
     problem = build_problem(uow, first, last or first)
     return attrs.evolve(solver_named(uow, solver)(problem), solver=solver)
 

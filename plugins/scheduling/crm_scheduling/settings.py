@@ -17,9 +17,12 @@ class SchedulingSettings:
     speed_kmh: int = 40
     default_duration: int = 60
     territory_penalty_km: int = 50
+    solver: str = "greedy"
+    routing_seconds: int = 30
 
     @classmethod
     def from_table(cls, table: Mapping[str, Any]) -> SchedulingSettings:
         """The settings of a ``[plugins.scheduling]`` table (defaults already applied)."""
         return cls(speed_kmh=table["speed_kmh"], default_duration=table["default_duration"],
-                   territory_penalty_km=table["territory_penalty_km"])
+                   territory_penalty_km=table["territory_penalty_km"],
+                   solver=table["solver"], routing_seconds=table["routing_seconds"])

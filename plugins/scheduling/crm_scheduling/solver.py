@@ -36,7 +36,10 @@ from crm_scheduling.demand import Demand
 from crm_scheduling.intervals import Span, clip, merge, subtract
 from crm_scheduling.resources import Resource
 
-__all__ = ["Assignment", "Candidate", "Problem", "Proposal", "Stop", "distance_km", "greedy"]
+__all__ = [
+    "Assignment", "Candidate", "Problem", "Proposal", "Stop", "covers", "distance_km", "greedy",
+    "place_before", "weigh",
+]
 
 _EARTH_KM = 6371.0
 
@@ -112,11 +115,15 @@ class Assignment:
     travel_minutes: int
     travel_km: float
     considered: tuple[Candidate, ...]
+    note: str = ""
 
     @property
     def reason(self) -> str:
         """Why this resource (or why none)."""
         ranked = sorted((c for c in self.considered if not c.refused), key=_key)
+        if self.note:
+            refused = [c for c in self.considered if c.refused]
+            return self.note + "".join(f"; refused: {c.name} ({c.refused})" for c in refused[:3])
         if self.resource_id is None:
             return "no resource can do it: " + "; ".join(c.explain() for c in self.considered)
         best, *others = ranked
@@ -161,7 +168,8 @@ def _key(c: Candidate) -> tuple[float, Decimal, int]:
             c.resource_id)
 
 
-def _covers(parents: Mapping[int, int | None], outer: int, inner: int) -> bool:
+def covers(parents: Mapping[int, int | None], outer: int, inner: int) -> bool:
+    """Whether territory *outer* is *inner* or one of its ancestors."""
     node: int | None = inner
     seen = set()
     while node is not None and node not in seen:
@@ -172,8 +180,9 @@ def _covers(parents: Mapping[int, int | None], outer: int, inner: int) -> bool:
     return False
 
 
-def _place_before(stops: Sequence[Stop], at: dt.datetime,
-                  home: tuple[float | None, float | None]) -> tuple[float | None, float | None]:
+def place_before(stops: Sequence[Stop], at: dt.datetime,
+                 home: Place) -> Place:
+    """Where a resource is at *at*: the site of its last stop that day, else *home*."""
     place = home
     for stop in stops:
         if stop.at <= at and stop.at.date() == at.date():
@@ -192,7 +201,7 @@ def weigh(problem: Problem, demand: Demand, resource: Resource, free: Sequence[S
     if missing:
         return attrs.evolve(base, refused="; ".join(missing))
     in_territory = (demand.territory_id is None or resource.territory_id is None
-                    or _covers(problem.territory_parents, resource.territory_id,
+                    or covers(problem.territory_parents, resource.territory_id,
                                demand.territory_id))
     opens = demand.window_start
     if problem.not_before is not None and problem.not_before > opens:
@@ -201,7 +210,7 @@ def weigh(problem: Problem, demand: Demand, resource: Resource, free: Sequence[S
     home = (resource.latitude, resource.longitude)
     duration = dt.timedelta(minutes=demand.minutes)
     for span_start, span_end in clip(free, opens - dt.timedelta(days=1), demand.window_end):
-        km = distance_km(_place_before(stops, span_start, home), site)
+        km = distance_km(place_before(stops, span_start, home), site)
         minutes = math.ceil(km / problem.speed_kmh * 60) if km else 0
         start = max(span_start + dt.timedelta(minutes=minutes), opens)
         end = start + duration

@@ -88,7 +88,7 @@ def test_plugins_add_solvers_through_the_hook(crm_factory):
     with crm.unit_of_work() as uow:
         assert len(planning.propose(uow, MONDAY, solver="nobody").unassigned) == 1
         with pytest.raises(ValidationError, match="unknown solver 'best'; choose one of "
-                                                  "greedy, nobody"):
+                                                  "greedy, nobody, routing"):
             planning.propose(uow, MONDAY, solver="best")
 
 
@@ -108,3 +108,19 @@ def test_an_order_falls_in_the_territory_of_its_accounts_geography(crm_factory):
         with pytest.raises(ValidationError, match="geography 999 does not exist"):
             uow.update("territory", ids["north"], geography_id=999)
     assert (demand.id, demand.territory_id) == (oid, ids["south"])
+
+
+def test_the_routing_solver_set_in_settings_proposes_bookable_work(crm_factory):
+    pytest.importorskip("ortools")
+    crm = crm_factory(plugins=PLUGINS, settings={"plugins": {"scheduling": {
+        "solver": "routing", "routing_seconds": 1}}})
+    ids = world(crm)
+    pump = order(crm, ids, "Pump", skills={"hydraulics": 3}, latitude="0", longitude="0.9")
+    lamp = order(crm, ids, "Lamp", skills={"electrical": 1}, latitude="0", longitude="0.1")
+    with crm.unit_of_work() as uow:
+        proposal = planning.propose(uow, MONDAY)
+        assert proposal.solver == "routing"
+        assert {a.demand.id: a.resource_id for a in proposal.assignments} == {
+            pump: ids["bob"], lamp: ids["ann"]}
+        assert len(planning.accept(uow, proposal)) == 2
+        uow.commit()
