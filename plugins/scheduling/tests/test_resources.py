@@ -114,3 +114,17 @@ def test_an_iso_week_is_monday_to_sunday() -> None:
     assert capacity.iso_week("2027-W03") == (MONDAY, MONDAY + dt.timedelta(days=6))
     with pytest.raises(ValidationError, match="'2027-03'"):
         capacity.iso_week("2027-03")
+
+
+def test_activities_a_technician_holds_are_busy_time(crm_factory) -> None:
+    crm = crm_factory(plugins=PLUGINS)
+    ids = world(crm)
+    with crm.unit_of_work() as uow:
+        uow.create("activity", kind="meeting", subject="Team meeting", owner_id=ids["ann_user"],
+                   starts_at=at(9), ends_at=at(10))
+        uow.create("activity", kind="meeting", subject="Called off", owner_id=ids["ann_user"],
+                   starts_at=at(11), ends_at=at(12), status="cancelled")
+        uow.commit()
+    with crm.unit_of_work() as uow:
+        free = capacity.free_time(uow, MONDAY, MONDAY)
+    assert free[ids["ann"]] == [(at(8), at(9)), (at(10), at(17))]
