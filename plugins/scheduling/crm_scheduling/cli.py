@@ -10,6 +10,7 @@ technician's day, conflicts.
     crm schedule dispatch ORDER [--now 2027-01-18T10:30Z] [--accept]
     crm schedule board --date D
     crm schedule conflicts [--date D] [--to D]
+    crm schedule replan [--date D] [--to D] [--accept]   (after an absence, say)
     crm schedule hours --week 2027-W03          (planned, actual, overtime, utilisation)
     crm schedule roster --week 2027-W03 FILE    (.csv or .ics)
 
@@ -177,6 +178,24 @@ def conflicts_command(first: str | None, last: str | None) -> None:
         found = workday.conflicts(uow, start, _date(last) if last else start)
     for line in found or ["no conflicts"]:
         click.echo(line)
+
+
+@schedule.command("replan")
+@click.option("--date", "first", help="The first day (default: today).")
+@click.option("--to", "last", help="The last day (default: the first).")
+@click.option("--accept", "accept_it", is_flag=True, help="Book the new proposal at once.")
+def replan_command(first: str | None, last: str | None, accept_it: bool) -> None:
+    """Take conflicting bookings off their resources and propose their orders again."""
+    start = _date(first)
+    with _unit() as uow:
+        orders, proposal = workday.replan(uow, start, _date(last) if last else start)
+        click.echo("orders taken off conflicting bookings: "
+                   f"{', '.join(map(str, orders)) or 'none'}")
+        _print_proposal(proposal, _names(uow))
+        if accept_it:
+            planning.accept(uow, proposal)
+            uow.commit()
+            click.echo("accepted")
 
 
 def _week(week: str | None) -> tuple[dt.date, dt.date]:

@@ -93,3 +93,18 @@ def test_hours_and_roster_of_a_week(db, tmp_path: Path) -> None:
     ok(db, "schedule", "roster", "--week", "2027-W03", str(tmp_path / "week.csv"))
     assert (tmp_path / "week.csv").read_text().count("\n") == 3
     assert run(db, "schedule", "roster", str(tmp_path / "week.txt")).exit_code == 2
+
+
+def test_replan_after_an_absence(db) -> None:
+    ok(db, "schedule", "accept", "--date", "2027-01-18")
+    crm = create_app({"crm": {"database": db[0], "plugins": PLUGINS}})
+    with crm, crm.unit_of_work() as uow:
+        uow.create("absence", resource_id=db[1]["ann"], starts_at="2027-01-18T00:00:00Z",
+                   ends_at="2027-01-19T00:00:00Z", kind="sickness")
+        uow.commit()
+    assert "outside the working hours of Ann" in ok(db, "schedule", "conflicts", "--date",
+                                                   "2027-01-18")
+    out = ok(db, "schedule", "replan", "--date", "2027-01-18", "--accept")
+    assert f"orders taken off conflicting bookings: {db[1]['lamp']}\n" in out
+    assert f"service_order {db[1]['lamp']} (normal): not placed" in out  # Bob lacks electrical
+    assert ok(db, "schedule", "conflicts", "--date", "2027-01-18").strip() == "no conflicts"
