@@ -154,7 +154,7 @@ def dispatch_command(order_id: int, now_text: str | None, accept_it: bool) -> No
         for victim in found.displaced:
             click.echo(f"order {victim} gives up its booking and moves as shown")
         if accept_it and found.assignment.resource_id is not None:
-            planning.accept(uow, found.proposal, found.displaced)
+            planning.accept(uow, found.proposal, found.unbook)
             uow.commit()
             click.echo("accepted")
 

@@ -89,7 +89,7 @@ def tell(crm: Crm, echo: Any, story: Story) -> None:
             where = (f"to {names[move.resource_id]} on {move.starts_at:%Y-%m-%d %H:%M}"
                      if move.resource_id else "unplaced, to plan again")
             echo(f"    displaces order {move.demand.id} ({move.demand.subject}) {where}")
-        planning.accept(uow, dispatched.proposal, dispatched.displaced)
+        planning.accept(uow, dispatched.proposal, dispatched.unbook)
         try:
             booking.book(uow, resources[0].id, orders[4], _at(monday, 10), _at(monday, 11))
         except BookingRefused as refused:

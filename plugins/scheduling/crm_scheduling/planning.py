@@ -132,6 +132,12 @@ class Dispatch:
     def proposal(self) -> solvers.Proposal:
         return solvers.Proposal((self.assignment, *self.moves), solver="dispatch")
 
+    @property
+    def unbook(self) -> tuple[int, ...]:
+        """The orders whose bookings go before the proposal is booked: the urgent order's own
+        (when it is dispatched again) and the displaced ones'."""
+        return (self.assignment.demand.id, *self.displaced)
+
 
 def dispatch(uow: UnitOfWork, order_id: int, now: dt.datetime) -> Dispatch:
     """The best technician for order *order_id* from *now*, within its window (or the rest of

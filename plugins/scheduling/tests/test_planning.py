@@ -55,7 +55,7 @@ def test_an_urgent_dispatch_takes_a_low_priority_slot_and_moves_that_order(crm_f
         assert found.assignment.resource_id == ids["ann"]
         assert found.displaced == (low,)
         assert uow.query("booking").count() == 2  # nothing written yet
-        planning.accept(uow, found.proposal, found.displaced)
+        planning.accept(uow, found.proposal, found.unbook)
         uow.commit()
     with crm.unit_of_work() as uow:
         booked = {b.order_id: (b.starts_at, b.ends_at) for b in uow.query("booking")}
@@ -124,3 +124,18 @@ def test_the_routing_solver_set_in_settings_proposes_bookable_work(crm_factory):
             pump: ids["bob"], lamp: ids["ann"]}
         assert len(planning.accept(uow, proposal)) == 2
         uow.commit()
+
+
+def test_dispatching_a_booked_order_again_moves_its_booking(crm_factory):
+    crm = crm_factory(plugins=PLUGINS)
+    ids = world(crm)
+    oid = order(crm, ids, "Outage", priority="urgent", skills={"hydraulics": 1})
+    with crm.unit_of_work() as uow:
+        planning.accept(uow, planning.propose(uow, MONDAY))
+        found = planning.dispatch(uow, oid, at(14))
+        planning.accept(uow, found.proposal, found.unbook)
+        uow.commit()
+    with crm.unit_of_work() as uow:
+        [booked] = uow.query("booking").where(order_id=oid).all()
+        cancelled = uow.query("activity").where(status="cancelled").count()
+    assert booked.starts_at == at(14) and cancelled == 1
