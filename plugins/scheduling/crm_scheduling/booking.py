@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from crmcore import UnitOfWork
     from crmcore.records import Record
 
-__all__ = ["TIME_FIELDS", "book", "check_bookings", "conflicts", "unbook"]
+__all__ = ["TIME_FIELDS", "book", "book_activity", "check_bookings", "conflicts", "unbook"]
 
 TIME_FIELDS = ("resource_id", "order_id", "starts_at", "ends_at", "travel_minutes")
 
@@ -166,6 +166,26 @@ def _book(uow: UnitOfWork, resource_id: int, order_id: int, starts_at: dt.dateti
             window = {"window_start": starts_at, "window_end": order.window_end or ends_at}
         uow.move(order, "scheduled", **window)
     return booking
+
+
+def book_activity(uow: UnitOfWork, resource_id: int, activity_id: int, *,
+                  travel_minutes: int = 0, note: str = "") -> Record:
+    """Book *resource_id* for the time of activity *activity_id* (one that needs a
+    technician) and add the technician's user to its participants.
+
+    :raises BookingRefused: when a hard constraint is broken (nothing is written).
+    """
+    def run() -> Record:
+        activity = uow.get("activity", activity_id)
+        resource = uow.get("resource", resource_id)
+        made = uow.create("booking", resource_id=resource_id, activity_id=activity.id,
+                          starts_at=activity.starts_at, ends_at=activity.ends_at,
+                          travel_minutes=travel_minutes, note=note or None)
+        people = list(activity.participants or [])
+        if resource.user_id and {"user_id": resource.user_id} not in people:
+            uow.update(activity, participants=[*people, {"user_id": resource.user_id}])
+        return made
+    return uow.atomic(run)
 
 
 def unbook(uow: UnitOfWork, order_id: int) -> int:

@@ -4,9 +4,11 @@ Service orders still to do (``new`` or ``scheduled``) whose time window meets th
 order without a window wants the whole period): the skills they need with minimum levels
 (``order_skill``), their duration, window, site coordinates, territory and priority.
 Occurrences of service plans that made no service order (``create_orders`` off) are demand of
-their plan's duration in their window, without skills. Activities a technician's user holds in
-the period (meetings, visits) are demand already placed: they count as busy time of that
-resource (see :mod:`crm_scheduling.resources`), and :func:`load_activities` lists them.
+their plan's duration in their window, without skills. Planned activities marked
+``needs_technician`` (a visit, a meeting on site) are demand at their own time, until a booking
+names them. Activities a technician's user holds in the period are demand already placed:
+they count as busy time of that resource (see :mod:`crm_scheduling.resources`), and
+:func:`load_activities` lists them.
 
 An order's territory is its own ``territory_id``; without one, with the marketing plugin
 enabled, it is the territory naming the geography of the order's account or the nearest of
@@ -135,7 +137,23 @@ def load_demand(uow: UnitOfWork, first: dt.date, last: dt.date, *, default_minut
                           "normal", r["plan_id.duration_minutes"] or default_minutes,
                           r["window_start"], r["window_end"])
                    for r in occurrences if r["id"] not in with_order]
+        demand += _activity_demand(uow, lo, hi)
     return sorted(demand, key=lambda d: d.rank)
+
+
+def _activity_demand(uow: UnitOfWork, lo: dt.datetime, hi: dt.datetime) -> list[Demand]:
+    rows = uow.select("activity", ("id", "subject", "starts_at", "ends_at")).where(
+        needs_technician=True, status="planned").where(
+        ("starts_at", "<", hi), ("ends_at", ">", lo)).all()
+    ids = [r["id"] for r in rows]
+    booked: set[int] = set()
+    for start in range(0, len(ids), 500):
+        booked |= {b["activity_id"] for b in uow.select("booking", ("activity_id",)).where(
+            ("activity_id", "in", ids[start:start + 500])).all()}
+    return [Demand("activity", r["id"], r["subject"], "normal",
+                   max(1, int((r["ends_at"] - r["starts_at"]).total_seconds() // 60)),
+                   r["starts_at"], r["ends_at"], booked=r["id"] in booked)
+            for r in rows if r["ends_at"] > r["starts_at"]]
 
 
 def load_activities(uow: UnitOfWork, user_ids: Iterable[int], first: dt.date,

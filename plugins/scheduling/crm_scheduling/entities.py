@@ -30,6 +30,7 @@ from crm_scheduling.fieldtypes import BookingEnd, BookingStart, Level
 
 __all__ = [
     "ABSENCE",
+    "ACTIVITY_FIELDS",
     "BOOKING",
     "ENTITIES",
     "ORDER_FIELDS",
@@ -146,6 +147,12 @@ ORDER_FIELDS = (
     Field("latitude", Decimal(scale=6), help="The site's latitude, for travel times."),
     Field("longitude", Decimal(scale=6), help="The site's longitude, for travel times."),
     Field("territory_id", Reference("territory", on_delete="set_null"), label="Territory"),
+)
+
+ACTIVITY_FIELDS = (
+    Field("needs_technician", Boolean(), default=False, index=True,
+          help="A technician must be found for it (a visit, a meeting on site): scheduling "
+          "places it as demand at its own time and books the technician for it."),
 )
 
 ENTITIES = (TERRITORY, RESOURCE, RESOURCE_SKILL, ABSENCE, ORDER_SKILL, BOOKING)

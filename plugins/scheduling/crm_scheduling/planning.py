@@ -103,15 +103,21 @@ def propose(uow: UnitOfWork, first: dt.date, last: dt.date | None = None, *,
 
 def accept(uow: UnitOfWork, proposal: solvers.Proposal,
            moved: Iterable[int] = ()) -> list[Any]:
-    """Book every assignment of *proposal* (orders only; the bookings of *moved* orders are
-    removed first), all or nothing; the bookings made."""
+    """Book every assignment of *proposal* (service orders and activities; plan occurrences
+    without an order are shown, not booked; the bookings of *moved* orders are removed first),
+    all or nothing; the bookings made."""
     def run() -> list[Any]:
         for order_id in moved:
             bookings.unbook(uow, order_id)
         made = []
         for a in sorted(proposal.assignments, key=lambda a: a.starts_at or dt.datetime.max
                         .replace(tzinfo=dt.UTC)):
-            if a.resource_id is None or a.demand.source != "service_order":
+            if a.resource_id is None or a.demand.source == "plan_occurrence":
+                continue
+            if a.demand.source == "activity":
+                made.append(bookings.book_activity(
+                    uow, a.resource_id, a.demand.id, travel_minutes=a.travel_minutes,
+                    note=f"{proposal.solver}: {a.reason}"[:2000]))
                 continue
             made.append(bookings.book(uow, a.resource_id, a.demand.id, a.starts_at, a.ends_at,
                                       travel_minutes=a.travel_minutes,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from crmcore import EntityType, Field, hookimpl
 
 from crm_scheduling import booking, hookspecs, territories
-from crm_scheduling.entities import ENTITIES, ORDER_FIELDS
+from crm_scheduling.entities import ACTIVITY_FIELDS, ENTITIES, ORDER_FIELDS
 from crm_scheduling.settings import SchedulingSettings
 
 if TYPE_CHECKING:
@@ -33,6 +33,8 @@ def crm_entity_types() -> list[EntityType]:
 def crm_entity_fields(entity_type: str) -> list[Field] | None:
     if entity_type == "service_order":
         return list(ORDER_FIELDS)
+    if entity_type == "activity":
+        return list(ACTIVITY_FIELDS)
     return None
 
 

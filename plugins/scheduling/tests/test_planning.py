@@ -139,3 +139,30 @@ def test_dispatching_a_booked_order_again_moves_its_booking(crm_factory):
         [booked] = uow.query("booking").where(order_id=oid).all()
         cancelled = uow.query("activity").where(status="cancelled").count()
     assert booked.starts_at == at(14) and cancelled == 1
+
+
+def test_an_activity_that_needs_a_technician_is_placed_at_its_own_time(crm_factory):
+    crm = crm_factory(plugins=PLUGINS)
+    ids = world(crm)
+    with crm.unit_of_work() as uow:
+        rep = uow.create("user", username="rep")
+        visit = uow.create("activity", kind="meeting", subject="Site survey with the customer",
+                           owner_id=rep.id, starts_at=at(9), ends_at=at(11),
+                           needs_technician=True, account_id=ids["account"])
+        uow.create("absence", resource_id=ids["ann"], starts_at=at(8), ends_at=at(10))
+        uow.commit()
+    with crm.unit_of_work() as uow:
+        [demand] = load_demand(uow, MONDAY, MONDAY)
+        assert (demand.source, demand.id, demand.minutes) == ("activity", visit.id, 120)
+        proposal = planning.propose(uow, MONDAY)
+        [placed] = proposal.assignments
+        assert (placed.resource_id, placed.starts_at) == (ids["bob"], at(9))
+        planning.accept(uow, proposal)
+        uow.commit()
+    with crm.unit_of_work() as uow:
+        [booked] = uow.query("booking").all()
+        stored = uow.get("activity", visit.id)
+        assert load_demand(uow, MONDAY, MONDAY)[0].booked
+    assert (booked.activity_id, booked.resource_id, booked.order_id) == (visit.id, ids["bob"], None)
+    assert stored.owner_id != ids["bob_user"]
+    assert stored.participants == [{"user_id": ids["bob_user"]}]
