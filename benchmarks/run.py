@@ -85,6 +85,17 @@ Benchmarks (default: import_leads, list_page, list_page_fields, aggregate):
 ``caldav_sync``      the first CalDAV sync of N events (default 2,000) from a local Radicale
                      server, then an incremental sync after 20 changes there, which must fetch
                      only those 20 in 2 requests; floor: the first sync's requests by hand.
+``schedule_day``     N service orders (default 300) among 40 technicians with skills, windows and
+                     travel proposed for a day by the greedy solver (target: under 2 s); floor:
+                     the same rows read with the driver and handed to the same solver.
+``schedule_day_routing``  the same day with the OR-Tools routing solver (30 s limit); the
+                     travel saved against greedy is printed; floor: the greedy proposal.
+``dispatch_now``     20 urgent orders, one at a time, into the day of N booked orders; median
+                     latency (target: < 300 ms); floor: the day read by hand, the same solver.
+``capacity_week``    the capacity of a week of 200 resources with N bookings (default 5,000) by
+                     resource, team, skill and territory (target: under 1 s); floor: the
+                     bookings selected and summed per resource and day by hand (see
+                     scheduling.py). Needs plugins/scheduling.
 
 Each benchmark runs in a fresh process (so its ``peak_rss_mb`` is its own) on fresh databases:
 SQLite files in a temporary directory, or new schemas on the PostgreSQL server of ``--db``.
@@ -140,6 +151,10 @@ BENCHMARKS: dict[str, int] = {
     "dunning_run": 100_000,
     "invoice_post": 10_000,
     "revenue_estimate": 20_000,
+    "schedule_day": 300,
+    "schedule_day_routing": 300,
+    "dispatch_now": 300,
+    "capacity_week": 5_000,
 }
 DEFAULT = ("import_leads", "list_page", "list_page_fields", "aggregate")
 FIELDS = ("name", "rows", "seconds", "rows_per_s", "floor_rows_per_s", "ratio_to_floor", "peak_rss_mb")
@@ -163,6 +178,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "service": ("entitlement_lines", "planned_generate", "caller_lookup"),
     "chat": ("chat_unread",),
     "calendar_sync": ("ics_import", "caldav_sync"),
+    "scheduling": ("schedule_day", "schedule_day_routing", "dispatch_now", "capacity_week"),
 }
 
 

@@ -1,10 +1,10 @@
-"""The printable work report: a PDF for the customer, written without a PDF library.
+"""The printable work report: a PDF for the customer, laid out with fpdf2.
 
-:func:`text_pdf` lays lines of text out on A4 pages in Helvetica (the PDF standard font, so
-nothing is embedded; text outside Latin-1 prints as ``?``) and writes a PDF 1.4 file with its
-cross-reference table. :func:`work_report_pdf` makes the lines of one work report: the order,
-the customer and site, the units, every line with its price and coverage, the totals, the
-notes and the customer's sign-off.
+:func:`text_pdf` lays lines of text out on A4 pages in Helvetica (a PDF standard font, so
+nothing is embedded; text outside Latin-1 prints as ``?``), :data:`LINES_PER_PAGE` a page, the
+first line bold. :func:`work_report_pdf` makes the lines of one work report: the order, the
+customer and site, the units, every line with its price and coverage, the totals, the notes and
+the customer's sign-off.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from crmcore.money import Money
+from fpdf import FPDF
 
 if TYPE_CHECKING:
     from crmcore import UnitOfWork
@@ -21,55 +22,28 @@ if TYPE_CHECKING:
 __all__ = ["LINES_PER_PAGE", "text_pdf", "work_report_lines", "work_report_pdf"]
 
 LINES_PER_PAGE = 60
-_WIDTH, _HEIGHT = 595, 842  # A4 in points
-_LEADING = 12
+_LEADING = 4.2  # millimetres: 60 lines fill an A4 page between its margins
 
 
-def _escape(text: str) -> str:
-    data = text.encode("latin-1", "replace").decode("latin-1")
-    return data.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+def _latin1(text: str) -> str:
+    return text.encode("latin-1", "replace").decode("latin-1")
 
 
 def text_pdf(lines: Sequence[str], *, title: str = "") -> bytes:
     """A PDF of *lines* (the first one bold), :data:`LINES_PER_PAGE` a page."""
-    pages = [list(lines[i:i + LINES_PER_PAGE]) for i in range(0, len(lines), LINES_PER_PAGE)]
-    pages = pages or [[]]
-    objects: list[bytes] = []
-    page_ids = [5 + 2 * i for i in range(len(pages))]
-    objects.append(b"<< /Type /Catalog /Pages 2 0 R >>")
-    kids = " ".join(f"{i} 0 R" for i in page_ids)
-    objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>".encode())
-    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica "
-                   b"/Encoding /WinAnsiEncoding >>")
-    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold "
-                   b"/Encoding /WinAnsiEncoding >>")
+    pdf = FPDF(format="A4")
+    pdf.set_auto_page_break(False)
+    pdf.set_margins(18, 15)
+    pdf.set_title(_latin1(title))
+    pdf.set_producer("crm-service")
+    pages = [lines[i:i + LINES_PER_PAGE] for i in range(0, len(lines), LINES_PER_PAGE)] or [[]]
     for number, page in enumerate(pages):
-        ops = ["BT", f"{_LEADING} TL", f"50 {_HEIGHT - 60} Td"]
+        pdf.add_page()
         for index, line in enumerate(page):
-            font = "/F2 12" if number == 0 and index == 0 else "/F1 10"
-            ops.append(f"{font} Tf ({_escape(line)}) Tj T*")
-        ops.append("ET")
-        stream = "\n".join(ops).encode("latin-1")
-        objects.append(
-            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {_WIDTH} {_HEIGHT}] "
-            f"/Resources << /Font << /F1 3 0 R /F2 4 0 R >> >> "
-            f"/Contents {6 + 2 * number} 0 R >>".encode())
-        objects.append(b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream
-                       + b"\nendstream")
-    info = len(objects) + 1
-    objects.append(f"<< /Title ({_escape(title)}) /Producer (crm-service) >>".encode("latin-1"))
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
-    xref = len(out)
-    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
-    for offset in offsets:
-        out += f"{offset:010d} 00000 n \n".encode()
-    out += (f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R /Info {info} 0 R >>\n"
-            f"startxref\n{xref}\n%%EOF\n").encode()
-    return bytes(out)
+            bold = number == 0 and index == 0
+            pdf.set_font("Helvetica", style="B" if bold else "", size=12 if bold else 10)
+            pdf.cell(0, _LEADING, _latin1(line), new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())
 
 
 def _money(value: Money | None) -> str:

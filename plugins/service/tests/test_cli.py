@@ -98,7 +98,7 @@ def test_orders_and_leakage(db: str, crm_factory: Any, tmp_path: Path) -> None:
     pdf = tmp_path / "report.pdf"
     assert f"work report {report.id} written to" in ok(
         db, "service", "orders", "print", str(report.id), str(pdf))
-    assert pdf.read_bytes().startswith(b"%PDF-1.4")
+    assert pdf.read_bytes().startswith(b"%PDF-")
     clean = ok(db, "service", "leakage", "--from", "2026-06-01", "--to", "2026-06-30")
     assert "2 lines checked, no leakage" in clean
     with app.unit_of_work() as uow:
