@@ -26,7 +26,7 @@ from crmcore.storage.batch import check_access_many as _check_access_many
 from crmcore.storage.batch import update_many as _update_many
 from crmcore.storage.bulk import BulkInsert, allocate_ids, processed_column
 from crmcore.storage.operations import _atomic, _now
-from crmcore.validation import validate
+from crmcore.validation import validate_many
 
 if TYPE_CHECKING:
     from crmcore.registry import EntityType
@@ -208,7 +208,7 @@ def create_many(uow: UnitOfWork, entity: str, rows: Sequence[Mapping[str, Any]],
     table = uow.registry.table(entity)
     uow.require(entity, "create")
     uow._check_writable(etype, {name for row in rows for name in row})
-    parsed = uow._prepare_create(etype, [validate(etype, row) for row in rows])
+    parsed = uow._prepare_create(etype, validate_many(etype, rows))
     problems = uow.reference_errors(etype, parsed, pending=known)
     if problems:
         index = min(problems)
@@ -263,7 +263,7 @@ def update_many(uow: UnitOfWork, entity: str, items: Sequence[tuple[Record, Mapp
     uow._check_writable(etype, {name for _, changes in items for name in changes})
     current = _current(uow, entity, [record for record, _ in items])
     _check_access_many(uow, etype, current, "update")
-    plan = [(record, validate(etype, dict(changes), partial=True)) for record, (_, changes) in zip(current, items, strict=True)]
+    plan = list(zip(current, validate_many(etype, [changes for _, changes in items], partial=True), strict=True))
     updated = _update_many(uow, entity, plan)
     if uow.hidden_fields(entity):
         return [uow._visible(record) for record in updated]
