@@ -15,7 +15,7 @@ import attrs
 import sqlalchemy as sa
 
 from crmcore.errors import PluginError
-from crmcore.fields import FieldType, Json
+from crmcore.fields import FieldType, Json, MoneyType
 from crmcore.fields.base import shown
 from crmcore.records import Record
 from crmcore.storage.bulk import JsonText, json_fragment
@@ -110,14 +110,31 @@ def _scoped(uow: UnitOfWork, texts: list[JsonText]) -> list[JsonText]:
     return [JsonText(f"{text[:-1]}, {tail}" if len(text) > 2 else "{" + tail) for text in texts]
 
 
+def _fragment(dump: Callable[[Any], Any] | None) -> Callable[[Any], str]:
+    """The fragment of a field whose audit form is ``dump(value)``: a JSON field's dump is a
+    copy of the value, which its text needs no more than the value; money's text is written
+    from its two parts without the dict of its dump."""
+    kind = getattr(dump, "__func__", None)
+    if kind is Json.dump:
+        return json_fragment(None)
+    if kind is MoneyType.dump:
+        quote = encode_basestring_ascii
+
+        def money(value: Any) -> str:
+            if value is None:
+                return "null"
+            return f'{{"amount": {quote(str(value.amount))}, "currency": {quote(value.currency)}}}'
+
+        return money
+    return json_fragment(dump)
+
+
 def _fragments(uow: UnitOfWork, etype: EntityType) -> dict[str | None, Callable[[Any], str]]:
     """``{field: value -> JSON text of its audit form}`` of *etype*, and at ``None`` the one
     for values that are their own JSON form (pseudo fields such as tags)."""
     found = uow._fragment_plans.get(etype.name)
     if found is None:
-        # a JSON field's dump is a copy of the value, which its text needs no more than the value
-        found = {name: json_fragment(None if getattr(dump, "__func__", None) is Json.dump else dump)
-                 for name, dump in dump_plan(uow, etype)[0].items()}
+        found = {name: _fragment(dump) for name, dump in dump_plan(uow, etype)[0].items()}
         found[None] = json_fragment(None)
         uow._fragment_plans[etype.name] = found
     return found
