@@ -94,3 +94,12 @@ def _copy(values: Mapping[str, Any]) -> dict[str, Any]:
     if type(values) is MappingProxyType or type(values) is dict:
         return values.copy()  # type: ignore[attr-defined,no-any-return]
     return dict(values)
+
+
+def _owned(entity: str, values: dict[str, Any]) -> Record:
+    """The record of *values*, a dict made for it that it takes over: not copied, unlike
+    ``Record(entity, values)``, because nothing else holds it."""
+    record = object.__new__(Record)
+    object.__setattr__(record, "entity", entity)
+    object.__setattr__(record, "values", MappingProxyType(values))
+    return record

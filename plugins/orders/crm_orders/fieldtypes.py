@@ -79,6 +79,10 @@ class PriceSnapshot(Json):
     kind: ClassVar[str] = "json"
 
     def parse(self, value: Any) -> dict[str, Any] | None:
+        if type(value) is dict:  # what PricedLine.snapshot() gives: checked and copied in one pass
+            copied = _plain_snapshot(value)
+            if copied is not None:
+                return copied
         data = json.loads(value) if isinstance(value, str) else value
         if data is None:
             return None
@@ -166,3 +170,70 @@ def _snapshot_problem(data: Any) -> str | None:
         if problem:
             return problem
     return None
+
+
+_SNAPSHOT_KEYS = frozenset({"product_id", "list_price", "unit_price", "tax_category", "steps", *_SNAPSHOT_DECIMALS, *_SNAPSHOT_IDS})
+_STEP_KEYS = frozenset({*_STEP_TEXTS, "input", "output"})
+_MONEY_KEYS = frozenset({"amount", "currency"})
+
+
+def _plain_snapshot(data: dict[str, Any]) -> dict[str, Any] | None:
+    """A fresh copy of *data* when it is a valid snapshot made of plain dicts, lists, texts,
+    ints and ``None`` only (what :meth:`PricedLine.snapshot` gives), equal to the JSON round trip
+    of the general path, key order included; ``None`` for anything else, which the general path
+    then accepts or refuses with its message."""
+    if data.keys() != _SNAPSHOT_KEYS or type(data["product_id"]) is not int:
+        return None
+    for name in _SNAPSHOT_IDS:
+        if data[name] is not None and type(data[name]) is not int:
+            return None
+    tax_category, steps = data["tax_category"], data["steps"]
+    if (tax_category is not None and type(tax_category) is not str) or type(steps) is not list:
+        return None
+    texts = [tax_category or ""]
+    numbers = [data[name] for name in _SNAPSHOT_DECIMALS]
+    list_price, unit_price = _plain_money(data["list_price"], numbers), _plain_money(data["unit_price"], numbers)
+    if list_price is None or unit_price is None:
+        return None
+    copied_steps = []
+    for step in steps:
+        if type(step) is not dict or step.keys() != _STEP_KEYS:
+            return None
+        kind, source, detail, given = step["kind"], step["source"], step["detail"], step["input"]
+        if type(kind) is not str or type(source) is not str or type(detail) is not str:
+            return None
+        texts += kind, source, detail
+        before = None if given is None else _plain_money(given, numbers)
+        after = _plain_money(step["output"], numbers)
+        if after is None or (before is None and given is not None):
+            return None
+        copied_steps.append({**step, "input": before, "output": after})
+    for number in numbers:  # a text Decimal takes holds neither NUL nor a surrogate
+        if type(number) is not str:
+            return None
+        try:
+            if not decimal.Decimal(number).is_finite():
+                return None
+        except decimal.InvalidOperation:
+            return None
+    joined = "\x01".join(texts)  # the checks of the general path's JSON text, on every text at once
+    if "\x00" in joined or "\\u0000" in joined:
+        return None
+    if not joined.isascii():
+        try:
+            joined.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+    return {**data, "list_price": list_price, "unit_price": unit_price, "steps": copied_steps}
+
+
+def _plain_money(value: Any, numbers: list[Any]) -> dict[str, Any] | None:
+    """A copy of *value* when it is a plain ``{"amount", "currency"}`` of a known currency (the
+    amount added to *numbers*, checked later); ``None`` otherwise."""
+    if type(value) is not dict or value.keys() != _MONEY_KEYS:
+        return None
+    currency = value["currency"]
+    if type(currency) is not str or currency not in CURRENCIES:
+        return None
+    numbers.append(value["amount"])
+    return dict(value)

@@ -39,6 +39,7 @@ built once runs many times. :meth:`Select.update` updates the matching records a
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -383,10 +384,29 @@ class Select(Conditions, Aggregates):
                 f"this select is grouped by {', '.join(self.groups)}; read it with aggregate(), or drop group_by()",
                 entity=self.entity.name,
             )
-        readers = [(t.name, t.field.type.from_db, f"c{i}") for i, t in enumerate(self.targets)]
-        readers += [(name, _COMPUTED.from_db, f"x{i}") for i, (name, _) in enumerate(self.computed)]
-        rows: Iterable[Mapping[str, Any]] = self._run(self.statement()).mappings()  # type: ignore[assignment]
-        return [{name: read(row, label) for name, read, label in readers} for row in rows]
+        readers = [(t.name, t.field.type, f"c{i}") for i, t in enumerate(self.targets)]
+        readers += [(name, _COMPUTED, f"x{i}") for i, (name, _) in enumerate(self.computed)]
+        result = self._run(self.statement())
+        position = {key: index for index, key in enumerate(result.keys())}
+        # values read as the row holds them are taken by position, one C call per row; the
+        # fields stored otherwise (money: amount and currency) are read from the row's mapping
+        names = [name for name, _, _ in readers]
+        plain = [type(kind).from_db is FieldType.from_db for _, kind, _ in readers]
+        special = [(name, kind.from_db, label) for (name, kind, label), simple in zip(readers, plain, strict=True) if not simple]
+        if len(readers) != len(set(names)) or not readers:
+            return [{name: kind.from_db(row, label) for name, kind, label in readers} for row in result.mappings()]
+        picks = [position[label] if simple else 0 for (_, _, label), simple in zip(readers, plain, strict=True)]
+        pick = operator.itemgetter(*picks) if len(picks) > 1 else (lambda row: (row[picks[0]],))
+        out = []
+        append = out.append
+        for row in result:
+            values = dict(zip(names, pick(row), strict=True))
+            if special:
+                mapping = row._mapping
+                for name, from_db, label in special:
+                    values[name] = from_db(mapping, label)  # in place: the order of the names stays
+            append(values)
+        return out
 
     def first(self) -> dict[str, Any] | None:
         """The first row :meth:`all` would give, or ``None``."""

@@ -15,7 +15,7 @@ import attrs
 import sqlalchemy as sa
 
 from crmcore.errors import PluginError
-from crmcore.fields import FieldType
+from crmcore.fields import FieldType, Json, MoneyType
 from crmcore.fields.base import shown
 from crmcore.records import Record
 from crmcore.storage.bulk import JsonText, json_fragment
@@ -83,11 +83,50 @@ def changes_texts(uow: UnitOfWork, etype: EntityType, items: Sequence[tuple[Reco
                 text = texts[id(value)] = fragment(value)
             parts.append(f"{head}{fragment(was.get(name))}, {text}]")
         append(JsonText("{" + ", ".join(parts) + "}"))
+    return _scoped(uow, out)
+
+
+def created_texts(uow: UnitOfWork, etype: EntityType, records: Sequence[Record]) -> list[JsonText]:
+    """The ``changes`` of the audit entries of new *records* as JSON text, ``{field: [null,
+    new]}`` for each field that has a value, in the fields' order. Text is final: a caller
+    changing a value of a record afterwards changes nothing in the trail."""
+    fragments = _fragments(uow, etype)
+    plan = [(field.name, f"{encode_basestring_ascii(field.name)}: [null, ", fragments[field.name]) for field in etype.fields]
+    out: list[JsonText] = []
+    append = out.append
+    for record in records:
+        get = record.values.get
+        append(JsonText("{" + ", ".join([f"{head}{fragment(value)}]" for name, head, fragment in plan
+                                         if (value := get(name)) is not None]) + "}"))
+    return _scoped(uow, out)
+
+
+def _scoped(uow: UnitOfWork, texts: list[JsonText]) -> list[JsonText]:
+    """*texts* with the unit's system scope added to each (the same scope for the batch)."""
     scope = uow._scope
-    if scope is not None:  # the same scope for the batch: appended to each text
-        tail = f"{encode_basestring_ascii(SCOPE_KEY)}: {json_fragment(None)(scope)}}}"
-        out = [JsonText(f"{text[:-1]}, {tail}" if len(text) > 2 else "{" + tail) for text in out]
-    return out
+    if scope is None:
+        return texts
+    tail = f"{encode_basestring_ascii(SCOPE_KEY)}: {json_fragment(None)(scope)}}}"
+    return [JsonText(f"{text[:-1]}, {tail}" if len(text) > 2 else "{" + tail) for text in texts]
+
+
+def _fragment(dump: Callable[[Any], Any] | None) -> Callable[[Any], str]:
+    """The fragment of a field whose audit form is ``dump(value)``: a JSON field's dump is a
+    copy of the value, which its text needs no more than the value; money's text is written
+    from its two parts without the dict of its dump."""
+    kind = getattr(dump, "__func__", None)
+    if kind is Json.dump:
+        return json_fragment(None)
+    if kind is MoneyType.dump:
+        quote = encode_basestring_ascii
+
+        def money(value: Any) -> str:
+            if value is None:
+                return "null"
+            return f'{{"amount": {quote(str(value.amount))}, "currency": {quote(value.currency)}}}'
+
+        return money
+    return json_fragment(dump)
 
 
 def _fragments(uow: UnitOfWork, etype: EntityType) -> dict[str | None, Callable[[Any], str]]:
@@ -95,7 +134,7 @@ def _fragments(uow: UnitOfWork, etype: EntityType) -> dict[str | None, Callable[
     for values that are their own JSON form (pseudo fields such as tags)."""
     found = uow._fragment_plans.get(etype.name)
     if found is None:
-        found = {name: json_fragment(dump) for name, dump in dump_plan(uow, etype)[0].items()}
+        found = {name: _fragment(dump) for name, dump in dump_plan(uow, etype)[0].items()}
         found[None] = json_fragment(None)
         uow._fragment_plans[etype.name] = found
     return found

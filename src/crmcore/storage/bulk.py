@@ -14,6 +14,7 @@ handle them exactly as errors of ordinary statements.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import json
 from collections.abc import Callable, Iterable, Sequence
@@ -21,6 +22,8 @@ from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore
 from typing import Any
 
 import sqlalchemy as sa
+
+from crmcore.storage.types import UTCDateTime
 
 __all__ = [
     "ROWS_PER_STATEMENT", "BulkInsert", "JsonText", "allocate_ids", "json_fragment", "processed_column", "sync_sequence",
@@ -58,7 +61,8 @@ class BulkInsert:
         self.null_aware: set[int] = set()  # columns whose processor also turns None into a value
         for index, name in enumerate(self.columns):
             column_type = table.c[name].type
-            processor = _json_text(column_type, dialect) or column_type.dialect_impl(dialect).bind_processor(dialect)
+            processor = (_json_text(column_type, dialect) or _utc_text(column_type, dialect)
+                         or column_type.dialect_impl(dialect).bind_processor(dialect))
             if processor is not None and isinstance(column_type, sa.JSON):
                 processor = _passing_json_text(processor)
             if processor is not None:
@@ -199,6 +203,33 @@ def _json_text(column_type: Any, dialect: sa.Dialect) -> Callable[[Any], Any] | 
     if column_type.none_as_null:
         return lambda value: None if value is None else join(encode(value, 0))
     return lambda value: join(encode(value, 0))
+
+
+#: SQLAlchemy's default text form of a time on SQLite, which ``isoformat(" ", "microseconds")``
+#: of a naive time writes alike.
+_SQLITE_DATETIME = "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06d"
+
+
+def _utc_text(column_type: Any, dialect: sa.Dialect) -> Callable[[Any], Any] | None:
+    """For a :class:`UTCDateTime` column on SQLite, the bind processor SQLAlchemy would use
+    (the time made naive UTC, then its text in the default storage format), with one
+    ``isoformat`` call instead of a format of seven parts; ``None`` otherwise."""
+    if type(column_type) is not UTCDateTime or dialect.name != "sqlite":
+        return None
+    impl = column_type.dialect_impl(dialect)
+    if getattr(getattr(impl, "impl_instance", None), "_storage_format", None) != _SQLITE_DATETIME:
+        return None
+    bind = column_type.process_bind_param
+    utc = dt.UTC
+
+    def text(value: Any) -> str:
+        if value.tzinfo is None:
+            return bind(value, dialect)  # type: ignore[return-value]  # raises: naive times are refused
+        if value.tzinfo is not utc:
+            value = value.astimezone(utc)
+        return value.isoformat(" ", "microseconds")[:26]  # without the "+00:00"
+
+    return text
 
 
 def allocate_ids(connection: sa.Connection, table: sa.Table, count: int, *, above: int = 0) -> list[int]:

@@ -12,7 +12,6 @@ rows again and check their versions.
 from __future__ import annotations
 
 import json
-import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +25,8 @@ from crmcore.storage.batch import check_access_many as _check_access_many
 from crmcore.storage.batch import update_many as _update_many
 from crmcore.storage.bulk import BulkInsert, allocate_ids, processed_column
 from crmcore.storage.operations import _atomic, _now
-from crmcore.validation import validate
+from crmcore.storage.row_reader import FullReader
+from crmcore.validation import validate_many
 
 if TYPE_CHECKING:
     from crmcore.registry import EntityType
@@ -45,25 +45,12 @@ def _listed(name: str) -> sa.BindParameter[Any]:
     return sa.bindparam(name, expanding=True)
 
 
-class _Reader:
-    """Makes full records of one entity type out of the rows of ``select(table)``, the positions
-    of the columns worked out once (a set-based read of thousands of rows)."""
+class _Reader(FullReader):
+    """The :class:`FullReader` of the rows of ``select(table)`` (records issued by the unit
+    whose token is *origin*)."""
 
-    def __init__(self, etype: EntityType, table: sa.Table) -> None:
-        position = {column.name: index for index, column in enumerate(table.columns)}
-        self.entity = etype.name
-        self.names = [*_SYSTEM, *(f.name for f in etype.fields)]
-        self.pick = operator.itemgetter(*[position[n] for n in _SYSTEM], *[position[f.column] for f in etype.fields])
-        # fields stored otherwise than as their own column (money: amount and currency)
-        self.special = [(f.name, f.type.from_db, f.column) for f in etype.fields if type(f.type).from_db is not FieldType.from_db]
-
-    def __call__(self, row: sa.Row[Any]) -> Record:
-        values = dict(zip(self.names, self.pick(row), strict=True))
-        if self.special:
-            mapping: Mapping[str, Any] = row._mapping  # type: ignore[assignment]
-            for name, from_db, column in self.special:
-                values[name] = from_db(mapping, column)  # in place: the order of the fields stays
-        return Record(self.entity, values)
+    def __init__(self, etype: EntityType, table: sa.Table, origin: object = None) -> None:
+        super().__init__(etype, [column.name for column in table.columns], origin)
 
 
 def _read_full(uow: UnitOfWork, entity: str, column: str, values: Sequence[Any], *, ignore_case: bool = False,
@@ -71,7 +58,7 @@ def _read_full(uow: UnitOfWork, entity: str, column: str, values: Sequence[Any],
     """The full records of *entity* the actor may read whose *column* holds one of *values*."""
     etype = uow.registry.entity(entity)
     table = uow.registry.table(entity)
-    read = _Reader(etype, table)
+    read = _Reader(etype, table, uow._origin)
     key = _key(table, column, ignore_case=ignore_case, ignore_chars=ignore_chars)
     statement = sa.select(table).where(key.in_(_listed("b_values")), uow.read_filter(entity, table)).order_by(table.c.id)
     if lock:
@@ -208,7 +195,7 @@ def create_many(uow: UnitOfWork, entity: str, rows: Sequence[Mapping[str, Any]],
     table = uow.registry.table(entity)
     uow.require(entity, "create")
     uow._check_writable(etype, {name for row in rows for name in row})
-    parsed = uow._prepare_create(etype, [validate(etype, row) for row in rows])
+    parsed = uow._prepare_create(etype, validate_many(etype, rows))
     problems = uow.reference_errors(etype, parsed, pending=known)
     if problems:
         index = min(problems)
@@ -263,7 +250,7 @@ def update_many(uow: UnitOfWork, entity: str, items: Sequence[tuple[Record, Mapp
     uow._check_writable(etype, {name for _, changes in items for name in changes})
     current = _current(uow, entity, [record for record, _ in items])
     _check_access_many(uow, etype, current, "update")
-    plan = [(record, validate(etype, dict(changes), partial=True)) for record, (_, changes) in zip(current, items, strict=True)]
+    plan = list(zip(current, validate_many(etype, [changes for _, changes in items], partial=True), strict=True))
     updated = _update_many(uow, entity, plan)
     if uow.hidden_fields(entity):
         return [uow._visible(record) for record in updated]

@@ -197,12 +197,11 @@ class UnitOfWork(SetWork):
             entity, actor = etype.name, self.actor
             self.changes.extend([Change("created", entity, record.id) for record in records])
             if etype.auditable:
-                pairs = _audit.dump_plan(self, etype)[1]
-                queue = _audit.queue_entry
-                for record in records:
-                    get = record.values.get
-                    dumped = {n: [None, v if d is None else d(v)] for n, d in pairs if (v := get(n)) is not None}
-                    queue(self, etype, record.id, "created", dumped, get("updated_at"))
+                actor_id = actor.user_id
+                self._audit.extend([(record.values.get("updated_at") or _now(), actor_id, entity, record.id, "created", text)
+                                    for record, text in zip(records, _audit.created_texts(self, etype, records), strict=True)])
+                if len(self._audit) >= 5000:
+                    self.flush()
             if announce:
                 kept = list(records)
                 self.announce_many(CREATED, entity, lambda: (

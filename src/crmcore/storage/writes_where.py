@@ -30,6 +30,7 @@ from crmcore.records import Record
 from crmcore.storage import record_hooks as _record_hooks
 from crmcore.storage.batch import check_access_many, update_many
 from crmcore.storage.operations import _atomic
+from crmcore.storage.row_reader import FullReader
 from crmcore.storage.unmanaged_refs import raise_delete_refusal
 from crmcore.validation import validate
 
@@ -72,8 +73,8 @@ def _selecting(uow: UnitOfWork, entity: str, where: Any) -> Select:
 def _records(select: Select) -> list[Record]:
     """The full records *select* matches, in id order."""
     uow, etype = select.uow, select.entity
-    rows = select._run(select._written()).mappings()
-    records = [uow._row_to_record(etype, row, full=True) for row in rows]
+    result = select._run(select._written())
+    records = list(map(FullReader(etype, result.keys(), uow._origin), result))
     return sorted(records, key=lambda record: record.id) if select.max_rows is not None else records
 
 
