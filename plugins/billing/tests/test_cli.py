@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 from billing_support import seed
-from click.testing import CliRunner, Result
-from crmcore.cli import CliState, main
+from click.testing import Result
+from crmcore.testing import crm_ok, run_crm
 
 SETTINGS = """\
 [crm]
@@ -26,11 +26,8 @@ path = "office"
 
 
 @pytest.fixture(autouse=True)
-def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("CRM_DATABASE_URL", raising=False)
-    monkeypatch.delenv("CRM_PLUGINS", raising=False)
-    (tmp_path / "crm.toml").write_text(SETTINGS)
+def _in_tmp(crm_workdir: Path) -> None:
+    (crm_workdir / "crm.toml").write_text(SETTINGS)
 
 
 @pytest.fixture
@@ -41,13 +38,11 @@ def db(crm_factory: Any) -> tuple[str, dict[str, Any]]:
 
 
 def run(db: str, *args: str) -> Result:
-    return CliRunner().invoke(main, ["--db", db, *args], obj=CliState(), catch_exceptions=False)
+    return run_crm("--db", db, *args)
 
 
 def ok(db: str, *args: str) -> str:
-    result = run(db, *args)
-    assert result.exit_code == 0, result.output
-    return result.stdout
+    return crm_ok("--db", db, *args)
 
 
 def test_invoice_pay_dun_and_credit_from_the_command_line(db, tmp_path):
