@@ -14,7 +14,6 @@ so and stops before confirming (``[outbox.sinks.production] type = "file"`` ...)
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from crm_outbox import deliver
 from crm_outbox.settings import outbox_settings
@@ -26,9 +25,6 @@ from crm_orders.fulfilment import route_products
 from crm_orders.orders import confirm_order, order_from_quote
 from crm_orders.quotes import accept_quote, quote_from_opportunity, revise_quote, send_quote
 from crm_orders.settings import orders_settings
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["tell"]
 
