@@ -50,18 +50,24 @@ def safe_url(url: str | sa.URL) -> str:
 
 def lost_race(
     exc: sa.exc.DBAPIError, *, timeout: float | None = None, entity: str | None = None, id: Any = None,
+    waited: float | None = None,
 ) -> CrmError:
     """What a failed statement means for the unit of work that ran it.
 
     - another transaction held a lock longer than the busy timeout (SQLite: ``database is
       locked`` after waiting; PostgreSQL: ``lock_timeout``): a :class:`BusyError` saying so;
     - another transaction wrote first (SQLite: the unit's snapshot is older than the last
-      commit; PostgreSQL: serialization failure or deadlock): a :class:`ConflictError`;
+      commit, or the unit had read and another transaction holds the write lock, which SQLite
+      refuses at once instead of waiting; PostgreSQL: serialization failure or deadlock): a
+      :class:`ConflictError`;
     - anything else: a :class:`CrmError` with the database's first line (no SQL text).
 
     :param timeout: the busy timeout in force, named in the message.
     :param entity: the entity type being written, when known (named in the message).
     :param id: the record being written, when known.
+    :param waited: seconds the failed statement ran, when measured: a SQLite ``database is
+        locked`` well inside *timeout* means SQLite did not wait (the unit holds a read snapshot
+        that another writer is about to make stale), hence a conflict.
     """
     orig = exc.orig
     text = str(orig).lower()
@@ -69,6 +75,15 @@ def lost_race(
     code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
     what = f"{entity} {id} could not be written: " if entity is not None else ""
     conflict = name == _SQLITE_SNAPSHOT or code in _PG_CONFLICTS or "could not serialize" in text or "deadlock" in text
+    if name == "SQLITE_BUSY" and waited is not None and timeout and waited < timeout / 2:
+        # refused at once: SQLite lets no unit that has read wait for the write lock (that could
+        # deadlock); the writer holding it is about to change what this unit read
+        return ConflictError(
+            f"{what}the database changed under this unit of work (another transaction is writing, "
+            "and a unit of work that has read cannot wait for it on SQLite); open a new unit of work, "
+            "read the records again and retry",
+            entity=entity, id=id,
+        )
     if conflict:
         return ConflictError(
             f"{what}the database changed under this unit of work (another transaction wrote first); "

@@ -42,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -219,12 +220,13 @@ class UnitOfWork(SetWork):
         broken constraint into a :class:`ValidationError` (naming the unique field and *row*'s
         value when it can), a lock or other operational failure into what :meth:`_translate`
         makes of it."""
+        started = time.perf_counter()
         try:
             yield
         except sa.exc.IntegrityError as exc:
             raise self._integrity(etype, exc, row or {}) from exc
         except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
-            raise self._translate(exc) from exc
+            raise self._translate(exc, started=started) from exc
 
     def _integrity(self, etype: EntityType, exc: sa.exc.IntegrityError, row: Mapping[str, Any]) -> CrmError:
         text = str(exc.orig).lower()

@@ -8,6 +8,7 @@ actor, connection, caches), opened and closed by ``with``, and its statement run
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -74,19 +75,27 @@ class UnitState:
         finally:
             cursor.close()
 
-    def _translate(self, exc: sa.exc.DBAPIError, *, entity: str | None = None, id: int | None = None) -> CrmError:
+    def _translate(
+        self, exc: sa.exc.DBAPIError, *, entity: str | None = None, id: int | None = None, started: float | None = None,
+    ) -> CrmError:
         """Turn a lost race into a :class:`ConflictError` (another transaction wrote first) or
         a :class:`~crmcore.errors.BusyError` (a lock was held longer than the busy timeout),
         naming the record being written when known (see :func:`crmcore.storage.engine.lost_race`);
         a table or column the database lacks into "run crm db upgrade" (see
-        :func:`crmcore.storage.schema_lag.behind_schema`)."""
-        return behind_schema(self.registry, exc) or lost_race(exc, timeout=self.crm.settings.busy_timeout, entity=entity, id=id)
+        :func:`crmcore.storage.schema_lag.behind_schema`). *started* is the failed statement's
+        :func:`time.perf_counter` at its start, which tells a lock SQLite refused at once from one
+        it waited for."""
+        waited = None if started is None else time.perf_counter() - started
+        return behind_schema(self.registry, exc) or lost_race(
+            exc, timeout=self.crm.settings.busy_timeout, entity=entity, id=id, waited=waited,
+        )
 
     def _execute(self, statement: Any, params: Any = None) -> sa.CursorResult[*tuple[Any, ...]]:
+        started = time.perf_counter()
         try:
             return self.connection.execute(statement, params)
         except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
-            raise self._translate(exc) from exc
+            raise self._translate(exc, started=started) from exc
 
     def _statement(self, key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
         """The statement for *key*, built once per unit of work with its values as bound
@@ -134,6 +143,7 @@ class UnitState:
         connection = self.connection
         dialect = connection.dialect
         cursor = connection.connection.cursor()
+        started = time.perf_counter()
         try:
             try:
                 if many:
@@ -143,7 +153,7 @@ class UnitState:
             except dialect.loaded_dbapi.Error as exc:
                 error = sa.exc.DBAPIError.instance(statement, params, exc, dialect.loaded_dbapi.Error, dialect=dialect)
                 if isinstance(error, (sa.exc.OperationalError, sa.exc.ProgrammingError)):
-                    raise self._translate(error, entity=entity, id=id) from exc
+                    raise self._translate(error, entity=entity, id=id, started=started) from exc
                 raise error from exc
             if described:
                 return cursor.description, cursor.fetchall()
