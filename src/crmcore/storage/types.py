@@ -68,6 +68,32 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
             value = dt.datetime.fromisoformat(value)
         return value.replace(tzinfo=dt.UTC)
 
+    def result_processor(self, dialect: sa.Dialect, coltype: Any) -> Any:
+        """One call per value: SQLite's stored text parsed straight to an aware time (the
+        composed processor of the impl and :meth:`process_result_value` costs a third of a
+        full record's read); elsewhere the driver's naive UTC time, made aware."""
+        utc = dt.UTC
+        if dialect.name == "sqlite":
+            parse = dt.datetime.fromisoformat
+
+            def from_text(value: Any) -> dt.datetime | None:
+                if value is None:
+                    return None
+                if value.__class__ is str:
+                    return parse(value + "+00:00")  # UTC (the same tzinfo): faster than replace()
+                return value.replace(tzinfo=utc)  # a datetime an adapter already made
+
+            return from_text
+
+        def aware(value: Any) -> dt.datetime | None:
+            if value is None:
+                return None
+            if value.__class__ is str:
+                value = dt.datetime.fromisoformat(value)
+            return value.replace(tzinfo=utc)
+
+        return aware
+
     def __repr__(self) -> str:
         return "UTCDateTime()"
 

@@ -74,7 +74,7 @@ def _records(select: Select) -> list[Record]:
     """The full records *select* matches, in id order."""
     uow, etype = select.uow, select.entity
     result = select._run(select._written())
-    records = list(map(FullReader(etype, result.keys(), uow._origin), result))
+    records = list(map(FullReader(etype, result.keys(), uow._origin), result.all()))
     return sorted(records, key=lambda record: record.id) if select.max_rows is not None else records
 
 
