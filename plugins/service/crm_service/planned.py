@@ -1,7 +1,8 @@
 """Planned service: occurrences of plans by their recurrence rule, over a rolling horizon.
 
-A plan's rule (RFC 5545, read by python-dateutil, with its EXDATE exclusions) gives the rule
-dates from ``starts_on``. Each rule date becomes one occurrence, keyed ``<plan>:<date>``: the
+A plan's rule (RFC 5545, with its EXDATE exclusions) gives the rule dates from ``starts_on``
+(:func:`crm_service.recurrence.rule_dates`: common rules by arithmetic, the others by
+python-dateutil). Each rule date becomes one occurrence, keyed ``<plan>:<date>``: the
 key is a unique column, so a rerun, or a second worker racing the first, never adds the same
 occurrence twice (the racing insert fails and its unit of work rolls back whole). A stored
 exception skips a date or moves it; a date falling on a day off or a holiday of the plan's
@@ -19,7 +20,8 @@ writing.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+import functools
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -27,7 +29,8 @@ from crmcore.errors import ValidationError
 from crmcore.fields import timezone_named
 
 from crm_service.entities import WEEKDAYS
-from crm_service.fieldtypes import parse_clock, rule_set
+from crm_service.fieldtypes import parse_clock
+from crm_service.recurrence import rule_dates
 from crm_service.settings import service_settings
 
 if TYPE_CHECKING:
@@ -120,20 +123,32 @@ def occurrences(
 ) -> list[Occurrence]:
     """The occurrences of *plan* (its field values) whose rule dates fall from *first* to
     *last*, skipped ones included with status ``skipped`` (pure: no database)."""
-    first = max(first, plan["starts_on"])
+    return [Occurrence(*values) for values in _expand(plan, first, last, calendar, exceptions)]
+
+
+#: The aware start of a wall-clock time on a day in a zone, cached: plans share days and zones.
+_wall_clock = functools.lru_cache(maxsize=8192)(wall_clock)
+
+
+def _expand(
+    plan: Mapping[str, Any], first: dt.date, last: dt.date, calendar: Calendar | None,
+    exceptions: Mapping[dt.date, Mapping[str, Any]] | None,
+) -> Iterator[tuple[dt.date, dt.date, dt.datetime, dt.datetime, dt.datetime, str, str]]:
+    """The fields of :class:`Occurrence`, in its order, for each occurrence of
+    :func:`occurrences`."""
     if plan.get("ends_on") is not None:
         last = min(last, plan["ends_on"])
-    if last < first:
-        return []
     zone = timezone_named(plan.get("timezone") or "UTC")
     time = parse_clock(plan.get("time_of_day") or "09:00")
-    rules = rule_set(plan["rule"], dt.datetime.combine(plan["starts_on"], time))
-    found: list[Occurrence] = []
+    dates = rule_dates(plan["rule"], plan["starts_on"], time, first, last)
+    if not dates:
+        return
+    early = dt.timedelta(days=plan.get("early_days") or 0)
+    late = dt.timedelta(days=plan.get("late_days") or 0,
+                        minutes=plan.get("duration_minutes") or 0)
+    shift = plan.get("shift") or "next"
     exceptions = exceptions or {}
-    for moment in rules.xafter(dt.datetime.combine(first, dt.time.min), inc=True):
-        rule_date = moment.date()
-        if rule_date > last:
-            break
+    for rule_date in dates:
         exception = exceptions.get(rule_date)
         status, note, day = "planned", "", rule_date
         if exception is not None and exception["action"] == "skip":
@@ -143,14 +158,9 @@ def occurrences(
             note = f"moved from {rule_date}" + (f": {exception['reason']}"
                                                 if exception.get("reason") else "")
         elif calendar is not None:
-            day, note = _shift(rule_date, calendar, plan.get("shift") or "next")
-        starts = wall_clock(day, time, zone)
-        early = dt.timedelta(days=plan.get("early_days") or 0)
-        late = dt.timedelta(days=plan.get("late_days") or 0,
-                            minutes=plan.get("duration_minutes") or 0)
-        found.append(Occurrence(rule_date, day, starts, starts - early, starts + late, status,
-                                note[:200]))
-    return found
+            day, note = _shift(rule_date, calendar, shift)
+        starts = _wall_clock(day, time, zone)
+        yield rule_date, day, starts, starts - early, starts + late, status, note[:200]
 
 
 def _calendars(uow: UnitOfWork, ids: Iterable[int], first: dt.date,
@@ -251,19 +261,20 @@ def _generate_page(uow: UnitOfWork, plans: list[dict[str, Any]], today: dt.date,
     rows: list[dict[str, Any]] = []
     owners: list[dict[str, Any]] = []
     for plan in plans:
+        plan_id = plan["id"]
         until = today + dt.timedelta(days=plan["horizon_days"] or default_horizon)
-        for occ in occurrences(plan, today, until, calendar=calendars.get(plan["calendar_id"]),
-                               exceptions=exceptions[plan["id"]]):
-            if occ.status == "skipped" or (plan["id"], occ.rule_date) in existing:
+        for rule_date, day, starts, opens, closes, status, note in _expand(
+                plan, today, until, calendars.get(plan["calendar_id"]), exceptions[plan_id]):
+            if status == "skipped" or (plan_id, rule_date) in existing:
                 continue
-            rows.append({"plan_id": plan["id"], "key": occurrence_key(plan["id"], occ.rule_date),
-                         "rule_date": occ.rule_date, "scheduled_on": occ.scheduled_on,
-                         "starts_at": occ.starts_at, "window_start": occ.window_start,
-                         "window_end": occ.window_end, "status": occ.status, "note": occ.note})
+            rows.append({"plan_id": plan_id, "key": f"{plan_id}:{rule_date.isoformat()}",
+                         "rule_date": rule_date, "scheduled_on": day, "starts_at": starts,
+                         "window_start": opens, "window_end": closes, "status": status,
+                         "note": note or None})
             owners.append(plan)
     if not rows:
         return
-    made = uow.create_many("plan_occurrence", rows)
+    made = uow.create_many("plan_occurrence", rows, known={"service_plan": ids})
     result.occurrences += len(made)
     orders = [(occ, plan) for occ, plan in zip(made, owners, strict=True) if plan["create_orders"]]
     if not orders:
