@@ -13,8 +13,9 @@ wall-clock time in its time zone on the day it lands on, whatever the UTC offset
 
 :func:`generate` walks the active plans in pages of 500 and reads, per page, only what lies
 within the horizon (holidays, exceptions, occurrences already there): nothing of the past,
-whatever the number of past occurrences and orders. :func:`preview` computes the same without
-writing.
+whatever the number of past occurrences and orders. :func:`generate_in_batches` does the same
+in a unit of work per page, committed as it goes, so its memory is that of one page whatever
+the volume. :func:`preview` computes the same without writing.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from crm_service.recurrence import rule_dates
 from crm_service.settings import service_settings
 
 if TYPE_CHECKING:
-    from crmcore import UnitOfWork
+    from crmcore import Actor, Crm, UnitOfWork
     from crmcore.records import Record
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "GenerateResult",
     "Occurrence",
     "generate",
+    "generate_in_batches",
     "key_change",
     "move_occurrence",
     "occurrence_key",
@@ -227,7 +229,7 @@ def generate(
     uow: UnitOfWork, today: dt.date, *, plan_ids: Sequence[int] | None = None
 ) -> GenerateResult:
     """Create the occurrences (and their service orders) of active plans from *today* to
-    each plan's horizon that do not exist yet.
+    each plan's horizon that do not exist yet, in *uow* (all or nothing when it commits).
 
     :param plan_ids: only these plans (default: every active plan).
     """
@@ -235,17 +237,52 @@ def generate(
     default_horizon = service_settings(uow.crm).plan_horizon_days
     after = 0
     while True:
-        select = uow.select("service_plan", _PLAN_FIELDS).where(
-            ("id", ">", after), ("starts_on", "<=", today + dt.timedelta(days=3660)),
-            {"any": [("ends_on", "is null"), ("ends_on", ">=", today)]}, active=True)
-        if plan_ids is not None:
-            select = select.where(("id", "in", list(plan_ids)))
-        plans = select.order_by("id").limit(_PAGE).all()
+        plans = _plan_page(uow, today, plan_ids, after, _PAGE)
         if not plans:
             return result
         after = plans[-1]["id"]
         result.plans += len(plans)
         _generate_page(uow, plans, today, default_horizon, result)
+
+
+def generate_in_batches(
+    crm: Crm, today: dt.date, *, actor: Actor | str | None = None,
+    plan_ids: Sequence[int] | None = None, page: int = _PAGE,
+) -> GenerateResult:
+    """:func:`generate` one page of *page* plans at a time, each in a unit of work of its own
+    (as *actor*, default the system) committed before the next page is read, so the memory
+    it takes stays that of one page however many plans and occurrences there are. A failure
+    leaves the pages before it committed; a rerun goes on where it stopped (what exists is
+    not made again).
+
+    :returns: what all the pages created together.
+    """
+    result = GenerateResult()
+    default_horizon = service_settings(crm).plan_horizon_days
+    after = 0
+    while True:
+        with crm.unit_of_work(actor) as uow:
+            plans = _plan_page(uow, today, plan_ids, after, page)
+            if not plans:
+                return result
+            done = GenerateResult(plans=len(plans))
+            _generate_page(uow, plans, today, default_horizon, done)
+            uow.commit()
+        after = plans[-1]["id"]
+        result.plans += done.plans
+        result.occurrences += done.occurrences
+        result.orders += done.orders
+
+
+def _plan_page(uow: UnitOfWork, today: dt.date, plan_ids: Sequence[int] | None, after: int,
+               page: int) -> list[dict[str, Any]]:
+    """The next *page* active plans by id after *after* still running on *today*."""
+    select = uow.select("service_plan", _PLAN_FIELDS).where(
+        ("id", ">", after), ("starts_on", "<=", today + dt.timedelta(days=3660)),
+        {"any": [("ends_on", "is null"), ("ends_on", ">=", today)]}, active=True)
+    if plan_ids is not None:
+        select = select.where(("id", "in", list(plan_ids)))
+    return select.order_by("id").limit(page).all()
 
 
 def _generate_page(uow: UnitOfWork, plans: list[dict[str, Any]], today: dt.date,
