@@ -44,6 +44,7 @@ __all__ = [
     "Occurrence",
     "generate",
     "generate_in_batches",
+    "generate_page",
     "key_change",
     "move_occurrence",
     "occurrence_key",
@@ -220,6 +221,12 @@ class GenerateResult:
     occurrences: int = 0
     orders: int = 0
 
+    def add(self, other: GenerateResult) -> None:
+        """Count *other* (a page's result) in."""
+        self.plans += other.plans
+        self.occurrences += other.occurrences
+        self.orders += other.orders
+
     def summary(self) -> str:
         return (f"{self.plans} plans: {self.occurrences} occurrences and {self.orders} "
                 "service orders created")
@@ -234,15 +241,27 @@ def generate(
     :param plan_ids: only these plans (default: every active plan).
     """
     result = GenerateResult()
-    default_horizon = service_settings(uow.crm).plan_horizon_days
-    after = 0
-    while True:
-        plans = _plan_page(uow, today, plan_ids, after, _PAGE)
-        if not plans:
-            return result
-        after = plans[-1]["id"]
-        result.plans += len(plans)
-        _generate_page(uow, plans, today, default_horizon, result)
+    after: int | None = 0
+    while after is not None:
+        done, after = generate_page(uow, today, after=after, plan_ids=plan_ids)
+        result.add(done)
+    return result
+
+
+def generate_page(
+    uow: UnitOfWork, today: dt.date, *, after: int = 0, plan_ids: Sequence[int] | None = None,
+    page: int = _PAGE,
+) -> tuple[GenerateResult, int | None]:
+    """:func:`generate` for the next *page* active plans by id after *after*.
+
+    :returns: what it created, and the plan id the next page starts after (``None`` when
+        this page was the last).
+    """
+    plans = _plan_page(uow, today, plan_ids, after, page)
+    result = GenerateResult(plans=len(plans))
+    if plans:
+        _generate_page(uow, plans, today, service_settings(uow.crm).plan_horizon_days, result)
+    return result, plans[-1]["id"] if len(plans) == page else None
 
 
 def generate_in_batches(
@@ -258,20 +277,13 @@ def generate_in_batches(
     :returns: what all the pages created together.
     """
     result = GenerateResult()
-    default_horizon = service_settings(crm).plan_horizon_days
-    after = 0
-    while True:
+    after: int | None = 0
+    while after is not None:
         with crm.unit_of_work(actor) as uow:
-            plans = _plan_page(uow, today, plan_ids, after, page)
-            if not plans:
-                return result
-            done = GenerateResult(plans=len(plans))
-            _generate_page(uow, plans, today, default_horizon, done)
+            done, after = generate_page(uow, today, after=after, plan_ids=plan_ids, page=page)
             uow.commit()
-        after = plans[-1]["id"]
-        result.plans += done.plans
-        result.occurrences += done.occurrences
-        result.orders += done.orders
+        result.add(done)
+    return result
 
 
 def _plan_page(uow: UnitOfWork, today: dt.date, plan_ids: Sequence[int] | None, after: int,
