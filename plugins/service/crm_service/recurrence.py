@@ -6,8 +6,9 @@ iterator from the plan's start: ``FREQ=DAILY``, ``WEEKLY`` (optionally ``BYDAY``
 weekdays and ``WKST``), ``MONTHLY`` (optionally ``BYMONTHDAY``) and ``YEARLY``, each with an
 ``INTERVAL``. It jumps straight to the window, so a plan that started years ago costs no more
 than a new one. Any other rule (``COUNT``, ``UNTIL``, ``BYSETPOS``, ``BYMONTH``, numbered
-weekdays, ...) goes to dateutil. Answers are cached per (rule, start, time of day, window):
-thousands of plans sharing a rule and a start are expanded once.
+weekdays, ...) goes to dateutil. The last 256 answers are cached per (rule, start, time of day,
+window): thousands of plans sharing a rule and a start are expanded once, and the cache stays
+small (a year of daily dates is some 15 KB).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ _DAYS = {"MO": 0, "TU": 1, "WE": 2, "TH": 3, "FR": 4, "SA": 5, "SU": 6}
 _FREQUENCIES = frozenset({"DAILY", "WEEKLY", "MONTHLY", "YEARLY"})
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=256)
 def rule_dates(rule: str, start: dt.date, time: dt.time, first: dt.date,
                last: dt.date) -> tuple[dt.date, ...]:
     """The dates, from *first* to *last* inclusive, on which *rule* (a rule as
