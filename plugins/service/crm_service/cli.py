@@ -425,11 +425,10 @@ def plans_preview(plan_id: int, first: dt.datetime, last: dt.datetime) -> None:
 @plans_group.command("generate")
 @click.option("--today", type=_DAY, help="The day to generate from (default: today).")
 def plans_generate(today: dt.datetime | None) -> None:
-    """Generate the visits of every active plan over its horizon (the daily job does it)."""
-    crm = current_app()
-    with crm.unit_of_work(current_actor()) as uow:
-        result = planned.generate(uow, today.date() if today else dt.date.today())
-        uow.commit()
+    """Generate the visits of every active plan over its horizon (the daily job does it), a
+    page of plans at a time, each committed as it is done."""
+    result = planned.generate_in_batches(current_app(), today.date() if today else
+                                         dt.date.today(), actor=current_actor())
     click.echo(result.summary())
 
 

@@ -1,7 +1,8 @@
 """Planned service: occurrences of plans by their recurrence rule, over a rolling horizon.
 
-A plan's rule (RFC 5545, read by python-dateutil, with its EXDATE exclusions) gives the rule
-dates from ``starts_on``. Each rule date becomes one occurrence, keyed ``<plan>:<date>``: the
+A plan's rule (RFC 5545, with its EXDATE exclusions) gives the rule dates from ``starts_on``
+(:func:`crm_service.recurrence.rule_dates`: common rules by arithmetic, the others by
+python-dateutil). Each rule date becomes one occurrence, keyed ``<plan>:<date>``: the
 key is a unique column, so a rerun, or a second worker racing the first, never adds the same
 occurrence twice (the racing insert fails and its unit of work rolls back whole). A stored
 exception skips a date or moves it; a date falling on a day off or a holiday of the plan's
@@ -12,14 +13,16 @@ wall-clock time in its time zone on the day it lands on, whatever the UTC offset
 
 :func:`generate` walks the active plans in pages of 500 and reads, per page, only what lies
 within the horizon (holidays, exceptions, occurrences already there): nothing of the past,
-whatever the number of past occurrences and orders. :func:`preview` computes the same without
-writing.
+whatever the number of past occurrences and orders. :func:`generate_in_batches` does the same
+in a unit of work per page, committed as it goes, so its memory is that of one page whatever
+the volume. :func:`preview` computes the same without writing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+import functools
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -27,11 +30,12 @@ from crmcore.errors import ValidationError
 from crmcore.fields import timezone_named
 
 from crm_service.entities import WEEKDAYS
-from crm_service.fieldtypes import parse_clock, rule_set
+from crm_service.fieldtypes import parse_clock
+from crm_service.recurrence import rule_dates
 from crm_service.settings import service_settings
 
 if TYPE_CHECKING:
-    from crmcore import UnitOfWork
+    from crmcore import Actor, Crm, UnitOfWork
     from crmcore.records import Record
 
 __all__ = [
@@ -39,6 +43,8 @@ __all__ = [
     "GenerateResult",
     "Occurrence",
     "generate",
+    "generate_in_batches",
+    "generate_page",
     "key_change",
     "move_occurrence",
     "occurrence_key",
@@ -120,20 +126,32 @@ def occurrences(
 ) -> list[Occurrence]:
     """The occurrences of *plan* (its field values) whose rule dates fall from *first* to
     *last*, skipped ones included with status ``skipped`` (pure: no database)."""
-    first = max(first, plan["starts_on"])
+    return [Occurrence(*values) for values in _expand(plan, first, last, calendar, exceptions)]
+
+
+#: The aware start of a wall-clock time on a day in a zone, cached: plans share days and zones.
+_wall_clock = functools.lru_cache(maxsize=8192)(wall_clock)
+
+
+def _expand(
+    plan: Mapping[str, Any], first: dt.date, last: dt.date, calendar: Calendar | None,
+    exceptions: Mapping[dt.date, Mapping[str, Any]] | None,
+) -> Iterator[tuple[dt.date, dt.date, dt.datetime, dt.datetime, dt.datetime, str, str]]:
+    """The fields of :class:`Occurrence`, in its order, for each occurrence of
+    :func:`occurrences`."""
     if plan.get("ends_on") is not None:
         last = min(last, plan["ends_on"])
-    if last < first:
-        return []
     zone = timezone_named(plan.get("timezone") or "UTC")
     time = parse_clock(plan.get("time_of_day") or "09:00")
-    rules = rule_set(plan["rule"], dt.datetime.combine(plan["starts_on"], time))
-    found: list[Occurrence] = []
+    dates = rule_dates(plan["rule"], plan["starts_on"], time, first, last)
+    if not dates:
+        return
+    early = dt.timedelta(days=plan.get("early_days") or 0)
+    late = dt.timedelta(days=plan.get("late_days") or 0,
+                        minutes=plan.get("duration_minutes") or 0)
+    shift = plan.get("shift") or "next"
     exceptions = exceptions or {}
-    for moment in rules.xafter(dt.datetime.combine(first, dt.time.min), inc=True):
-        rule_date = moment.date()
-        if rule_date > last:
-            break
+    for rule_date in dates:
         exception = exceptions.get(rule_date)
         status, note, day = "planned", "", rule_date
         if exception is not None and exception["action"] == "skip":
@@ -143,14 +161,9 @@ def occurrences(
             note = f"moved from {rule_date}" + (f": {exception['reason']}"
                                                 if exception.get("reason") else "")
         elif calendar is not None:
-            day, note = _shift(rule_date, calendar, plan.get("shift") or "next")
-        starts = wall_clock(day, time, zone)
-        early = dt.timedelta(days=plan.get("early_days") or 0)
-        late = dt.timedelta(days=plan.get("late_days") or 0,
-                            minutes=plan.get("duration_minutes") or 0)
-        found.append(Occurrence(rule_date, day, starts, starts - early, starts + late, status,
-                                note[:200]))
-    return found
+            day, note = _shift(rule_date, calendar, shift)
+        starts = _wall_clock(day, time, zone)
+        yield rule_date, day, starts, starts - early, starts + late, status, note[:200]
 
 
 def _calendars(uow: UnitOfWork, ids: Iterable[int], first: dt.date,
@@ -208,6 +221,12 @@ class GenerateResult:
     occurrences: int = 0
     orders: int = 0
 
+    def add(self, other: GenerateResult) -> None:
+        """Count *other* (a page's result) in."""
+        self.plans += other.plans
+        self.occurrences += other.occurrences
+        self.orders += other.orders
+
     def summary(self) -> str:
         return (f"{self.plans} plans: {self.occurrences} occurrences and {self.orders} "
                 "service orders created")
@@ -217,25 +236,65 @@ def generate(
     uow: UnitOfWork, today: dt.date, *, plan_ids: Sequence[int] | None = None
 ) -> GenerateResult:
     """Create the occurrences (and their service orders) of active plans from *today* to
-    each plan's horizon that do not exist yet.
+    each plan's horizon that do not exist yet, in *uow* (all or nothing when it commits).
 
     :param plan_ids: only these plans (default: every active plan).
     """
     result = GenerateResult()
-    default_horizon = service_settings(uow.crm).plan_horizon_days
-    after = 0
-    while True:
-        select = uow.select("service_plan", _PLAN_FIELDS).where(
-            ("id", ">", after), ("starts_on", "<=", today + dt.timedelta(days=3660)),
-            {"any": [("ends_on", "is null"), ("ends_on", ">=", today)]}, active=True)
-        if plan_ids is not None:
-            select = select.where(("id", "in", list(plan_ids)))
-        plans = select.order_by("id").limit(_PAGE).all()
-        if not plans:
-            return result
-        after = plans[-1]["id"]
-        result.plans += len(plans)
-        _generate_page(uow, plans, today, default_horizon, result)
+    after: int | None = 0
+    while after is not None:
+        done, after = generate_page(uow, today, after=after, plan_ids=plan_ids)
+        result.add(done)
+    return result
+
+
+def generate_page(
+    uow: UnitOfWork, today: dt.date, *, after: int = 0, plan_ids: Sequence[int] | None = None,
+    page: int = _PAGE,
+) -> tuple[GenerateResult, int | None]:
+    """:func:`generate` for the next *page* active plans by id after *after*.
+
+    :returns: what it created, and the plan id the next page starts after (``None`` when
+        this page was the last).
+    """
+    plans = _plan_page(uow, today, plan_ids, after, page)
+    result = GenerateResult(plans=len(plans))
+    if plans:
+        _generate_page(uow, plans, today, service_settings(uow.crm).plan_horizon_days, result)
+    return result, plans[-1]["id"] if len(plans) == page else None
+
+
+def generate_in_batches(
+    crm: Crm, today: dt.date, *, actor: Actor | str | None = None,
+    plan_ids: Sequence[int] | None = None, page: int = _PAGE,
+) -> GenerateResult:
+    """:func:`generate` one page of *page* plans at a time, each in a unit of work of its own
+    (as *actor*, default the system) committed before the next page is read, so the memory
+    it takes stays that of one page however many plans and occurrences there are. A failure
+    leaves the pages before it committed; a rerun goes on where it stopped (what exists is
+    not made again).
+
+    :returns: what all the pages created together.
+    """
+    result = GenerateResult()
+    after: int | None = 0
+    while after is not None:
+        with crm.unit_of_work(actor) as uow:
+            done, after = generate_page(uow, today, after=after, plan_ids=plan_ids, page=page)
+            uow.commit()
+        result.add(done)
+    return result
+
+
+def _plan_page(uow: UnitOfWork, today: dt.date, plan_ids: Sequence[int] | None, after: int,
+               page: int) -> list[dict[str, Any]]:
+    """The next *page* active plans by id after *after* still running on *today*."""
+    select = uow.select("service_plan", _PLAN_FIELDS).where(
+        ("id", ">", after), ("starts_on", "<=", today + dt.timedelta(days=3660)),
+        {"any": [("ends_on", "is null"), ("ends_on", ">=", today)]}, active=True)
+    if plan_ids is not None:
+        select = select.where(("id", "in", list(plan_ids)))
+    return select.order_by("id").limit(page).all()
 
 
 def _generate_page(uow: UnitOfWork, plans: list[dict[str, Any]], today: dt.date,
@@ -251,19 +310,20 @@ def _generate_page(uow: UnitOfWork, plans: list[dict[str, Any]], today: dt.date,
     rows: list[dict[str, Any]] = []
     owners: list[dict[str, Any]] = []
     for plan in plans:
+        plan_id = plan["id"]
         until = today + dt.timedelta(days=plan["horizon_days"] or default_horizon)
-        for occ in occurrences(plan, today, until, calendar=calendars.get(plan["calendar_id"]),
-                               exceptions=exceptions[plan["id"]]):
-            if occ.status == "skipped" or (plan["id"], occ.rule_date) in existing:
+        for rule_date, day, starts, opens, closes, status, note in _expand(
+                plan, today, until, calendars.get(plan["calendar_id"]), exceptions[plan_id]):
+            if status == "skipped" or (plan_id, rule_date) in existing:
                 continue
-            rows.append({"plan_id": plan["id"], "key": occurrence_key(plan["id"], occ.rule_date),
-                         "rule_date": occ.rule_date, "scheduled_on": occ.scheduled_on,
-                         "starts_at": occ.starts_at, "window_start": occ.window_start,
-                         "window_end": occ.window_end, "status": occ.status, "note": occ.note})
+            rows.append({"plan_id": plan_id, "key": f"{plan_id}:{rule_date.isoformat()}",
+                         "rule_date": rule_date, "scheduled_on": day, "starts_at": starts,
+                         "window_start": opens, "window_end": closes, "status": status,
+                         "note": note or None})
             owners.append(plan)
     if not rows:
         return
-    made = uow.create_many("plan_occurrence", rows)
+    made = uow.create_many("plan_occurrence", rows, known={"service_plan": ids})
     result.occurrences += len(made)
     orders = [(occ, plan) for occ, plan in zip(made, owners, strict=True) if plan["create_orders"]]
     if not orders:

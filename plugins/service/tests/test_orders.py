@@ -129,6 +129,17 @@ def test_each_line_is_priced_through_the_entitlement(crm) -> None:
     assert (travel.unit_price, travel.charge) == (Money("0.50", "EUR"), Money("15.00", "EUR"))
 
 
+def test_the_work_report_and_its_lines_show_on_the_accounts_timeline(crm) -> None:
+    ids = _setup(crm)
+    lines = _report(crm, ids)
+    with crm.unit_of_work() as uow:
+        entries = uow.timeline("account", ids["account"])
+    shown = {(entry.entity, entry.record_id) for entry in entries}
+    assert ("service_order", ids["order"]) in shown
+    assert ("work_report", lines["report"]) in shown
+    assert ("work_line", lines["labour"].id) in shown
+
+
 def test_changing_a_line_prices_it_again(crm) -> None:
     ids = _setup(crm)
     lines = _report(crm, ids)

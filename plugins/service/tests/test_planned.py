@@ -184,3 +184,24 @@ def test_the_daily_job_generates(crm) -> None:
     run_worker(crm, once=True, now=dt.datetime(2026, 3, 23, 2, tzinfo=dt.UTC))
     with crm.unit_of_work() as uow:
         assert uow.query("plan_occurrence").count() == 5
+
+
+def test_the_daily_job_generates_a_page_of_plans_per_job(crm) -> None:
+    from crmcore.jobs import run_worker
+
+    from crm_service import jobs
+
+    acme = account(crm)
+    with crm.unit_of_work() as uow:
+        plans = uow.create_many("service_plan", [
+            {"name": f"Check {n}", "account_id": acme, "rule": "FREQ=WEEKLY;BYDAY=MO",
+             "starts_on": D(2026, 3, 2), "horizon_days": 6, "create_orders": False}
+            for n in range(planned._PAGE + 1)])
+        jobs.queue_daily(uow, dt.datetime(2026, 3, 23, 1, tzinfo=dt.UTC))
+        uow.commit()
+    run_worker(crm, once=True, now=dt.datetime(2026, 3, 23, 2, tzinfo=dt.UTC))
+    with crm.unit_of_work() as uow:
+        pages = uow.query("job").where(kind=jobs.GENERATE_JOB).order_by("id").all()
+        assert uow.query("plan_occurrence").count() == planned._PAGE + 1
+    assert [(job.status, job.payload["after"]) for job in pages] == [
+        ("done", 0), ("done", plans[planned._PAGE - 1].id)]
