@@ -45,6 +45,8 @@ PLUGIN = PluginInfo(
         "sender": Setting(str, default="billing@example.com", help="The From address of reminders."),
         "smtp": Setting(dict, default={"host": "127.0.0.1", "port": 25, "tls": "none", "username": "", "password": ""},
                         help="The SMTP server of reminders: host, port, tls ('none', 'starttls', 'ssl'), username, password."),
+        "service_invoicing": Setting(str, default="order", help="Billable service work (with the service plugin): 'order' (a draft invoice per service order) or 'account' (collected on the account's open draft of service work)."),
+        "service_tax_code": Setting(str, default="", help="The tax category (code) of labour and travel lines invoiced from service work; parts take their product's. Untaxed when empty."),
         "dunning_hour": Setting(int, default=6, minimum=0, maximum=23, help="The hour (deployment time zone) the daily dunning job runs."),
     },
 )

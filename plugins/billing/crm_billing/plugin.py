@@ -100,6 +100,14 @@ def catalog_revenue(uow: UnitOfWork, account_ids: list[int], since: dt.date, unt
     return revenue.invoiced_revenue(uow, account_ids, since, until)
 
 
+@hookimpl(optionalhook=True)
+def service_invoice_lines(uow: UnitOfWork, order: Record, lines: list[Record]) -> str | None:
+    """The service plugin's hook (only when it is enabled): billable work becomes invoice lines."""
+    from crm_billing.service_work import invoice_work_lines
+
+    return invoice_work_lines(uow, order, lines)
+
+
 @hookimpl
 def crm_migrations() -> str:
     return str(Path(__file__).resolve().parent / "migrations" / "versions")
