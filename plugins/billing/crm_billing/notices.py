@@ -23,6 +23,8 @@ from crmcore.errors import ConflictError
 from crm_billing.settings import BillingSettings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from crmcore import Crm, UnitOfWork
     from crmcore.records import Record
 
@@ -135,16 +137,24 @@ class SendReport:
     skipped: int
 
 
-def send_pending(crm: Crm) -> SendReport:
+def send_pending(crm: Crm, *, progress: Callable[[int, int], Any] | None = None) -> SendReport:
     """Send every pending or failed e-mail notice, one unit of work each: a notice is claimed
     (``sending``, a versioned write another worker loses) before its message leaves, then
-    marked ``sent``, or ``failed`` with the error and retried by the next call."""
+    marked ``sent``, or ``failed`` with the error and retried by the next call.
+
+    :param progress: called as ``progress(done, total)``: once with ``done = 0``, then after
+        each notice.
+    """
     settings = crm.state(BillingSettings)
     with crm.unit_of_work(Actor.system()) as uow:
         ids = [r["id"] for r in uow.select("dunning_notice", fields=("id",))
                .where(("status", "in", ("pending", "failed")), channel="email").order_by("id").all()]
     sent = failed = skipped = 0
-    for notice_id in ids:
+    if progress is not None:
+        progress(0, len(ids))
+    for done, notice_id in enumerate(ids, start=1):
+        if progress is not None and done > 1:
+            progress(done - 1, len(ids))
         try:
             with crm.unit_of_work(Actor.system()) as uow:
                 notice = uow.get("dunning_notice", notice_id)
@@ -167,6 +177,8 @@ def send_pending(crm: Crm) -> SendReport:
             failed += 1
         else:
             sent += 1
+    if progress is not None and ids:
+        progress(len(ids), len(ids))
     return SendReport(sent, failed, skipped)
 
 

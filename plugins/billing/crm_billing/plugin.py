@@ -108,6 +108,14 @@ def service_invoice_lines(uow: UnitOfWork, order: Record, lines: list[Record]) -
     return invoice_work_lines(uow, order, lines)
 
 
+@hookimpl(optionalhook=True)
+def service_contract_fee(uow: UnitOfWork, contract: Record, first: dt.date, last: dt.date) -> str | None:
+    """The service plugin's hook (only when it is enabled): a contract period's fee becomes an invoice line."""
+    from crm_billing.service_work import bill_contract_fee
+
+    return bill_contract_fee(uow, contract, first, last)
+
+
 @hookimpl
 def crm_migrations() -> str:
     return str(Path(__file__).resolve().parent / "migrations" / "versions")

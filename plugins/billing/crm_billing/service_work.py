@@ -19,11 +19,16 @@ When a service order moves to ``invoiced`` the service plugin hands its billable
   take ``service_tax_code`` when set;
 - returns ``invoice <id>``, which the service plugin stamps on the lines (``invoice_ref``).
 
+The recurring fees of service contracts come the same way, through ``service_contract_fee``
+(:func:`bill_contract_fee`): one invoice line per contract period, ``source_ref``
+``service_contract <id> <first day>``, billed once.
+
 Without the service plugin nothing here runs: the hook is implemented as optional.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -40,7 +45,7 @@ if TYPE_CHECKING:
     from crmcore import UnitOfWork
     from crmcore.records import Record
 
-__all__ = ["COLLECTED_REF", "invoice_work_lines", "line_ref", "order_ref"]
+__all__ = ["COLLECTED_REF", "bill_contract_fee", "fee_ref", "invoice_work_lines", "line_ref", "order_ref"]
 
 #: The ``source_ref`` of an account's draft collecting service work (``service_invoicing = "account"``).
 COLLECTED_REF = "service"
@@ -56,6 +61,49 @@ def line_ref(line_id: int) -> str:
 def order_ref(order_id: int) -> str:
     """The ``source_ref`` of the invoice of service order *order_id*."""
     return f"service_order {order_id}"
+
+
+def fee_ref(contract_id: int, first: dt.date) -> str:
+    """The ``source_ref`` of the invoice line billing the period from *first* of a contract's fee."""
+    return f"service_contract {contract_id} {first.isoformat()}"
+
+
+def bill_contract_fee(uow: UnitOfWork, contract: Record, first: dt.date, last: dt.date) -> str | None:
+    """Bill one period of a service contract's recurring fee (the service plugin's
+    ``service_contract_fee``): one invoice line ``Service contract <number>, <first> to
+    <last>`` at the contract's fee (read again, not taken from the caller), on a draft of its
+    own per contract period (``service_invoicing = "order"``) or on the account's open draft
+    of service work (``"account"``). A period billed before (its line on an invoice that is
+    not cancelled) is not billed again: its line's reference is returned, so the contract
+    moves on.
+
+    :returns: ``"invoice_line <id>"``, or ``None`` for a contract without a fee.
+    :raises PermissionDeniedError: when the acting user may not create invoices.
+    """
+    uow.require("invoice", "create")
+    user = uow.actor.user_id
+    settings = uow.crm.state(BillingSettings)
+    ref = fee_ref(contract.id, first)
+    with uow.system_scope(f"bill the fee of service contract {contract.id} from {first}"):
+        found = uow.find_many("service_contract", "id", [contract.id], fields=("number", "account_id", "fee"))
+        fee: Money | None = found[0].values.get("fee") if found else None
+        if fee is None or fee.amount <= 0:
+            return None
+        done = (uow.select("invoice_line", ("id",)).where(("source_ref", "=", ref), ("invoice_id.state", "!=", "cancelled"))
+                .order_by("id").first())
+        if done is not None:
+            return f"invoice_line {done['id']}"
+        current = found[0]
+        number = current.values.get("number") or current.id
+        invoice = _draft(uow, settings, current.values["account_id"], fee.currency, user,
+                         f"Service contract {number}, {first} to {last}", f"service_contract {current.id}")
+        tax = _service_tax(uow, settings)
+        [line] = uow.create_many("invoice_line", [{
+            "invoice_id": invoice.id, "position": _next_position(uow, invoice.id), "quantity": 1, "unit_price": fee,
+            "description": f"Service contract {number}, {first} to {last}", "source_ref": ref,
+            **({"tax_code": tax[0], "tax_rate": tax[1]} if tax else {})}])
+        refresh_totals(uow, [invoice.id])
+    return f"invoice_line {line.id}"
 
 
 def invoice_work_lines(uow: UnitOfWork, order: Record, lines: Sequence[Record]) -> str | None:
@@ -115,17 +163,23 @@ def _refuse_invoiced(uow: UnitOfWork, line_ids: Sequence[int]) -> None:
 def _target_invoice(uow: UnitOfWork, settings: BillingSettings, order: Record, currency: str, user: int | None) -> Record:
     """The draft the lines go on: a new one per order, or the account's open draft of
     collected service work in *currency* (made when there is none)."""
+    title = f"Service order {order.id}: {order.values.get('subject') or ''}".strip().rstrip(":")
+    return _draft(uow, settings, order.values["account_id"], currency, user, title, order_ref(order.id))
+
+
+def _draft(uow: UnitOfWork, settings: BillingSettings, account: int, currency: str, user: int | None,
+           title: str, ref: str) -> Record:
+    """A new draft titled *title* billing *ref*, or with ``service_invoicing = "account"``
+    the account's open draft of collected service work in *currency* (made when there is
+    none)."""
     from crm_billing.invoices import _pricing_for
 
-    account = order.values["account_id"]
     if settings.service_invoicing == "account":
         open_draft = uow.query("invoice").where(account_id=account, currency=currency, state="draft",
                                                  kind="invoice", source_ref=COLLECTED_REF).order_by("id").first()
         if open_draft is not None:
             return open_draft
         title, ref = "Service work", COLLECTED_REF
-    else:
-        title, ref = f"Service order {order.id}: {order.values.get('subject') or ''}".strip().rstrip(":"), order_ref(order.id)
     values = {"account_id": account, "currency": currency, **_pricing_for(uow, currency), "rounding_mode": "line",
               "title": title[:200], "source_ref": ref}
     if user is not None:
@@ -180,20 +234,28 @@ def _taxes(uow: UnitOfWork, settings: BillingSettings, rows: Sequence[Mapping[st
     by_product = {r["code"]: (r["tax_category_id.code"], r["tax_category_id.rate"]) for r in uow.select(
         "product", ("code", "tax_category_id.code", "tax_category_id.rate")).where(("code", "in", codes)).all()
         if r["tax_category_id.code"]} if codes else {}
-    service: tuple[str, Any] | None = None
-    if settings.service_tax_code:
-        found = uow.select("tax_category", ("code", "rate")).where(code=settings.service_tax_code).first()
-        if found is None:
-            raise ValidationError({"service_tax_code": [
-                f"[plugins.billing] service_tax_code names the tax category {settings.service_tax_code!r}, which does not "
-                "exist; create it in the catalog or change the setting"]}, entity="invoice_line")
-        service = (found["code"], found["rate"])
+    service = _service_tax(uow, settings)
     taxes: dict[int, dict[str, Any]] = {}
     for row in rows:
         tax = by_product.get(row["product_code"]) if row["line_type"] == "parts" else service
         if tax is not None:
             taxes[row["id"]] = {"tax_code": tax[0], "tax_rate": tax[1]}
     return taxes
+
+
+def _service_tax(uow: UnitOfWork, settings: BillingSettings) -> tuple[str, Any] | None:
+    """``(code, rate)`` of the tax category ``service_tax_code`` names, or ``None``.
+
+    :raises ValidationError: for a code no tax category has.
+    """
+    if not settings.service_tax_code:
+        return None
+    found = uow.select("tax_category", ("code", "rate")).where(code=settings.service_tax_code).first()
+    if found is None:
+        raise ValidationError({"service_tax_code": [
+            f"[plugins.billing] service_tax_code names the tax category {settings.service_tax_code!r}, which does not "
+            "exist; create it in the catalog or change the setting"]}, entity="invoice_line")
+    return found["code"], found["rate"]
 
 
 def _next_position(uow: UnitOfWork, invoice_id: int) -> int:

@@ -207,3 +207,28 @@ def test_invoicing_service_work_needs_the_right_to_create_invoices(crm_factory, 
     with crm.unit_of_work() as uow:
         assert uow.query("invoice").count() == 0
         assert uow.get("service_order", ids["orders"][0]).status == "new"
+
+
+def test_contract_fees_become_invoice_lines_once_per_period(crm) -> None:
+    from crm_service import contracts
+
+    from crm_billing.service_work import fee_ref
+
+    with crm.unit_of_work() as uow:
+        acme = uow.create("account", name="Acme")
+        contract = uow.create("service_contract", number="SC-7", account_id=acme.id, starts_on=D(2026, 1, 1),
+                              ends_on=D(2026, 12, 31), fee="300.00 EUR", billing_period="quarterly")
+        assert contracts.bill_fees(uow, D(2026, 4, 1)) == 2
+        uow.commit()
+    with crm.unit_of_work() as uow:
+        invoices = uow.query("invoice").order_by("id").all()
+        lines = uow.query("invoice_line").order_by("id").all()
+        assert uow.get("service_contract", contract.id).billed_until == D(2026, 6, 30)
+        # the period billed before is not billed again, whoever asks
+        again = uow.crm.hook.service_contract_fee(uow=uow, contract=contract, first=D(2026, 1, 1), last=D(2026, 3, 31),
+                                                 amount=Money("1.00", "EUR"))
+        assert again == f"invoice_line {lines[0].id}" and uow.query("invoice_line").count() == 2
+    assert [i.title for i in invoices] == ["Service contract SC-7, 2026-01-01 to 2026-03-31",
+                                           "Service contract SC-7, 2026-04-01 to 2026-06-30"]
+    assert [i.net_total for i in invoices] == [Money("300.00", "EUR")] * 2
+    assert [line.source_ref for line in lines] == [fee_ref(contract.id, D(2026, 1, 1)), fee_ref(contract.id, D(2026, 4, 1))]
