@@ -334,6 +334,8 @@ def prospects_command(horizon: str, on: dt.datetime | None) -> None:
     with current_app().unit_of_work(current_actor()) as uow:
         found = estimate.prospects(uow, _day(on), horizon=_horizon(horizon))
     for p in found:
-        click.echo(f"account {p.account_id} {p.name}: weighted pipeline {p.pipeline or '-'}, activities {p.activities}")
+        spent = ", ".join(str(m) for m in p.campaign_costs) or "-"
+        click.echo(f"account {p.account_id} {p.name}: weighted pipeline {p.pipeline or '-'}, activities {p.activities}, "
+                   f"campaign costs {spent}")
     if not found:
         click.echo("no prospects")

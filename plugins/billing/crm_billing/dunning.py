@@ -123,7 +123,9 @@ def _procedures(uow: UnitOfWork, account_ids: Sequence[int] | None) -> dict[int,
 
 def preview(uow: UnitOfWork, on: dt.date, *, account_ids: Sequence[int] | None = None) -> list[CustomerPreview]:
     """Per customer and currency, the instalments a run on *on* would remind, at which level
-    and why, and the overdue ones it would not, and why. Writes nothing.
+    and why, and the overdue ones it would not, and why. Writes nothing. It reads the
+    instalments the acting user may read (the system actor of the daily job: all of them);
+    their customers' credits are summed whoever may read the payments.
 
     Set-based: one select of the overdue instalments (with their invoices' numbers), two
     grouped reads of the customers' credits and one of the accounts following another
@@ -147,8 +149,8 @@ def _preview(uow: UnitOfWork, on: dt.date, account_ids: Sequence[int] | None) ->
     where: list[Any] = [("residual", ">", 0), ("due_date", "<", on)]
     if account_ids is not None:
         where.append(("account_id", "in", sorted(set(account_ids))))
-    with uow.acting_as(Actor.system()):
-        rows = uow.select("instalment", fields=_FIELDS).where(*where).order_by("account_id", "due_date", "id").all()
+    # as the acting user: a preview shows the instalments (and invoice numbers) they may read
+    rows = uow.select("instalment", fields=_FIELDS).where(*where).order_by("account_id", "due_date", "id").all()
     if not rows:
         return []
     credits_by = credits_of(uow, account_ids)
@@ -171,7 +173,7 @@ def _preview(uow: UnitOfWork, on: dt.date, account_ids: Sequence[int] | None) ->
         covered = (f"credits and unapplied payments of {credits} cover the overdue {overdue}"
                    if overdue.amount > 0 and credits >= overdue else None)
         named = procedures.get(account)
-        procedure = named if named in settings.procedures else settings.default_procedure
+        procedure: str = named if named and named in settings.procedures else settings.default_procedure
         note = (f"account {account} names the dunning procedure {named!r}, which the settings lack; "
                 f"{procedure!r} applies" if named and named != procedure else None)
         items, suppressed = decide.members(members, procedure, settings.levels_of(procedure), covered)
@@ -277,15 +279,18 @@ RUN_CHUNK = 500
 def run(uow: UnitOfWork, on: dt.date, *, account_ids: Sequence[int] | None = None,
         progress: Callable[[int, int], Any] | None = None) -> RunSummary:
     """Make the notices of :func:`preview` on *on* in *uow* (the caller commits, then sends
-    the e-mails with :func:`crm_billing.notices.send_pending`).
+    the e-mails with :func:`crm_billing.notices.send_pending`), for the instalments the acting
+    user may read; they need the privilege to create dunning notices.
 
     The notices are made :data:`RUN_CHUNK` at a time, each chunk set-based (the notices, the
     instalments' levels, then fees, letters and calls).
 
+    :raises PermissionDeniedError: when the acting user may not create dunning notices.
     :param progress: called as ``progress(done, total)`` with the notices considered so far
         and in all: once with ``done = 0`` after the preview, then after each chunk (the
         command line draws its progress bar from it, the daily job logs it).
     """
+    uow.require("dunning_notice", "create")
     settings = uow.crm.state(BillingSettings)
     previews = preview(uow, on, account_ids=account_ids)
     planned: list[tuple[CustomerPreview, int, list[Item]]] = []
@@ -320,7 +325,8 @@ def _run_chunk(uow: UnitOfWork, on: dt.date, settings: BillingSettings,
     keys = [f"{c.account_id}:{c.currency}:{level}:{on.isoformat()}" for c, level, _ in planned]
     with uow.acting_as(Actor.system()):
         done = {r.values["dunning_key"] for r in uow.find_many("dunning_notice", "dunning_key", keys, fields=("dunning_key",))} if keys else set()
-    rows, raised = [], []
+    rows: list[dict[str, Any]] = []
+    raised: list[tuple[int, int]] = []
     for key, (customer, level_number, items) in zip(keys, planned, strict=True):
         if key in done:
             continue

@@ -205,7 +205,7 @@ def _line(row: Mapping[str, Any], rounding: Rounding) -> dict[str, Any]:
     tries: list[tuple[Decimal, Decimal, tuple[Decimal, ...], str]] = []
     if price is not None and price.currency == charge.currency and quantity > 0:
         if not row["charge_reason"]:
-            discounts = (percent,) if 0 < percent < 100 else ()
+            discounts: tuple[Decimal, ...] = (percent,) if 0 < percent < 100 else ()
             covered = f", {percent.normalize():f}% covered by {row['entitlement_source']}" if discounts else ""
             tries.append((quantity, price.amount, discounts, text[:-1] + covered + ")"))
         tries.append((quantity, price.amount, (), text))

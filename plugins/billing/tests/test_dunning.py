@@ -313,3 +313,42 @@ def test_an_account_follows_the_procedure_it_names(crm_factory, tmp_path, smtp_s
     (notice,) = summary.notices
     assert (notice.channel, notice.procedure, notice.status) == ("phone", "key_accounts", "planned")
     assert report.sent == 0 and smtp_server.messages == []
+
+
+def test_a_preview_and_a_run_need_the_rights_of_billing(crm_factory, tmp_path):
+    from crmcore import security as admin
+    from crmcore.errors import PermissionDeniedError
+
+    security = {"profiles": {"sales": {"privileges": {"account": ["read"]}},
+                             "clerk": {"privileges": {"instalment": ["read"], "invoice": ["read"]}}},
+                "roles": {"sales": {"profiles": ["sales"]}, "clerk": {"profiles": ["clerk"]}}}
+    crm = crm_factory(plugins=["billing"], settings={**settings(tmp_path, dunning_procedures={"standard": LEVELS}),
+                                                     "security": security})
+    s = seed(crm)
+    post(crm, s)
+    with crm.unit_of_work() as uow:
+        admin.add_user(uow, "sam", roles=["sales"])
+        admin.add_user(uow, "cleo", roles=["clerk"])
+        uow.commit()
+    on = DUE + dt.timedelta(days=6)
+    with crm.unit_of_work(crm.actor("sam")) as uow:
+        assert dunning.preview(uow, on) == []  # instalments they may not read are not shown
+    with crm.unit_of_work(crm.actor("cleo")) as uow:
+        (customer,) = dunning.preview(uow, on)
+        assert [item.level for item in customer.items] == [1]
+        with pytest.raises(PermissionDeniedError):
+            dunning.run(uow, on)
+
+
+def test_a_notice_left_sending_by_a_stopped_sender_is_sent_later(crm_factory, tmp_path, smtp_server):
+    crm, s = make(crm_factory, tmp_path, smtp_server)
+    post(crm, s)
+    with crm.unit_of_work() as uow:
+        (notice,) = dunning.run(uow, DUE + dt.timedelta(days=6)).notices
+        uow.update(notice, status="sending")  # claimed, then the sender stopped
+        uow.commit()
+    assert send_pending(crm).sent == 0 and smtp_server.messages == []  # a fresh claim is left alone
+    report = send_pending(crm, stale_after=dt.timedelta(0))
+    assert report.sent == 1 and smtp_server.recipients == [["ap@acme.example"]]
+    with crm.unit_of_work() as uow:
+        assert uow.get("dunning_notice", notice.id).status == "sent"
