@@ -6,7 +6,9 @@ Enable it per deployment with ``plugins = ["billing"]`` (it brings ``orders``). 
 beside this one hold the logic: entities (:mod:`~crm_billing.entities`), numbering
 (:mod:`~crm_billing.numbering`), invoices and credit notes (:mod:`~crm_billing.invoices`),
 instalments and payments (:mod:`~crm_billing.payments`), statement import
-(:mod:`~crm_billing.statements`) and the catalog's revenue hook (:mod:`~crm_billing.revenue`).
+(:mod:`~crm_billing.statements`), dunning (:mod:`~crm_billing.dunning`), the revenue estimate
+(:mod:`~crm_billing.estimate`), the catalog's revenue hook (:mod:`~crm_billing.revenue`) and the
+invoices of service work with the service plugin (:mod:`~crm_billing.service_work`).
 """
 
 from __future__ import annotations
