@@ -12,6 +12,7 @@ two grouped sums read with the driver. ``rows`` is the number of instalments; ta
 50,000 instalments/s for the preview on SQLite. The result also notes the processor time of
 both (``cpu_seconds``, ``floor_cpu_seconds``, ``cpu_rows_per_s``; ``run.py --child dunning_run``
 prints every note): on a shared machine the wall time of one run varies more than it does.
+``invoice_post`` and ``revenue_estimate`` note theirs too.
 
 ``invoice_post``: N draft invoices (default 10,000) of one line, generated alike, posted by
 :func:`crm_billing.invoices.post_invoices` in one unit of work (totals checked by the engine,
@@ -204,11 +205,11 @@ def _posting(rows: int, url: str | None, workdir: str) -> Result:
         app = _app(database)
         try:
             _generate_drafts(app, rows)
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             with app.unit_of_work() as uow:
                 posted = post_invoices(uow, list(range(1, rows + 1)), today=ON)
                 uow.commit()
-            seconds = time.perf_counter() - started
+            seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         finally:
             app.close()
     numbers = sorted(int(p.number.rsplit("-", 1)[1]) for p in posted)
@@ -223,7 +224,7 @@ def _posting(rows: int, url: str | None, workdir: str) -> Result:
         finally:
             app.close()
     outcome = Result.make("invoice_post", rows, seconds, floor_seconds, peak)
-    outcome.update(target_rows_per_s=2_000)
+    outcome.update(target_rows_per_s=2_000, cpu_seconds=round(cpu, 4), cpu_rows_per_s=round(rows / cpu, 1) if cpu else None)
     if postgres:
         outcome.update(_concurrent_posting(rows, url, workdir))
     return outcome
@@ -331,10 +332,10 @@ def _estimate(rows: int, url: str | None, workdir: str) -> Result:
         app = _app(database)
         try:
             _generate_history(app, rows)
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             with app.unit_of_work() as uow:
                 found = estimate(uow, ON)
-            seconds = time.perf_counter() - started
+            seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
             with raw_connection(app) as connection:
                 started = time.perf_counter()
                 sums: dict[int, Decimal] = {}
@@ -348,5 +349,6 @@ def _estimate(rows: int, url: str | None, workdir: str) -> Result:
         finally:
             app.close()
     outcome = Result.make("revenue_estimate", rows, seconds, floor_seconds, peak_rss_mb())
-    outcome.update(estimates=len(found), floor_documents=len(sums), floor_pipeline=len(pipeline), target_seconds=5)
+    outcome.update(estimates=len(found), floor_documents=len(sums), floor_pipeline=len(pipeline), target_seconds=5,
+                   cpu_seconds=round(cpu, 4))
     return outcome
