@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from crmcore import UnitOfWork
     from crmcore.records import Record
 
-__all__ = ["COLLECTED_REF", "bill_contract_fee", "fee_ref", "invoice_work_lines", "line_ref", "order_ref"]
+__all__ = ["COLLECTED_REF", "bill_contract_fee", "contract_revenue", "fee_ref", "invoice_work_lines", "line_ref", "order_ref"]
 
 #: The ``source_ref`` of an account's draft collecting service work (``service_invoicing = "account"``).
 COLLECTED_REF = "service"
@@ -104,6 +104,44 @@ def bill_contract_fee(uow: UnitOfWork, contract: Record, first: dt.date, last: d
             **({"tax_code": tax[0], "tax_rate": tax[1]} if tax else {})}])
         refresh_totals(uow, [invoice.id])
     return f"invoice_line {line.id}"
+
+
+def contract_revenue(uow: UnitOfWork, account_ids: Sequence[int] | None, since: dt.date,
+                     until: dt.date) -> list[dict[str, Any]] | None:
+    """The recurring part of the revenue estimate from service contracts (billing's own
+    ``billing_recurring_revenue``, answered when the service plugin is enabled): per active
+    contract with a fee, the fee times the billing periods that begin in the horizon
+    (*since* included, *until* excluded) and before the contract ends; ``source``
+    ``service_contract:<id>``. Read as the acting user, in one select.
+
+    :returns: the rows, or ``None`` without the service plugin.
+    """
+    if "service_contract" not in uow.registry:
+        return None
+    from crm_service.contracts import PERIOD_MONTHS
+    from dateutil.relativedelta import relativedelta
+
+    where: list[Any] = [("fee", "is not null"), ("status", "=", "active"), ("starts_on", "<", until),
+                        ("ends_on", ">=", since)]
+    if account_ids is not None:
+        where.append(("account_id", "in", sorted(set(account_ids))))
+    found = []
+    for row in (uow.select("service_contract", ("id", "account_id", "fee", "billing_period", "starts_on", "ends_on"))
+                .where(*where).order_by("id").all()):
+        months = PERIOD_MONTHS.get(row["billing_period"] or "monthly", 1)
+        begun = (since.year - row["starts_on"].year) * 12 + since.month - row["starts_on"].month
+        step, periods = max(begun // months - 1, 0), 0
+        while True:
+            start = row["starts_on"] + relativedelta(months=step * months)
+            if start >= until or start > row["ends_on"]:
+                break
+            if start >= since:
+                periods += 1
+            step += 1
+        if periods and row["fee"].amount > 0:
+            found.append({"account_id": row["account_id"], "amount": row["fee"] * periods,
+                          "source": f"service_contract:{row['id']}"})
+    return found
 
 
 def invoice_work_lines(uow: UnitOfWork, order: Record, lines: Sequence[Record]) -> str | None:

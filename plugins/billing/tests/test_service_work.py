@@ -232,3 +232,23 @@ def test_contract_fees_become_invoice_lines_once_per_period(crm) -> None:
                                            "Service contract SC-7, 2026-04-01 to 2026-06-30"]
     assert [i.net_total for i in invoices] == [Money("300.00", "EUR")] * 2
     assert [line.source_ref for line in lines] == [fee_ref(contract.id, D(2026, 1, 1)), fee_ref(contract.id, D(2026, 4, 1))]
+
+
+def test_service_contracts_are_the_recurring_part_of_the_revenue_estimate(crm) -> None:
+    from crm_billing.estimate import estimate
+
+    with crm.unit_of_work() as uow:
+        acme = uow.create("account", name="Acme")
+        monthly = uow.create("service_contract", number="SC-8", account_id=acme.id, starts_on=D(2025, 11, 15),
+                             ends_on=D(2026, 10, 14), fee="100.00 EUR", billing_period="monthly")
+        yearly = uow.create("service_contract", number="SC-9", account_id=acme.id, starts_on=D(2026, 3, 1),
+                            ends_on=D(2029, 2, 28), fee="1200.00 EUR", billing_period="yearly")
+        uow.create("service_contract", number="SC-10", account_id=acme.id, starts_on=D(2026, 1, 1),
+                   ends_on=D(2026, 12, 31))  # no fee
+        uow.commit()
+    with crm.unit_of_work() as uow:
+        (found,) = estimate(uow, D(2026, 7, 1), account_ids=[acme.id], horizon=12)
+    # SC-8: periods from 2026-07-15 to 2026-09-15 (3); SC-9: the period from 2027-03-01 (1)
+    assert found.recurring == Money("1500.00", "EUR")
+    assert sorted(found.recurring_sources) == [
+        f"service_contract:{monthly.id}", f"service_contract:{yearly.id}"]
