@@ -6,7 +6,9 @@ Enable it per deployment with ``plugins = ["billing"]`` (it brings ``orders``). 
 beside this one hold the logic: entities (:mod:`~crm_billing.entities`), numbering
 (:mod:`~crm_billing.numbering`), invoices and credit notes (:mod:`~crm_billing.invoices`),
 instalments and payments (:mod:`~crm_billing.payments`), statement import
-(:mod:`~crm_billing.statements`) and the catalog's revenue hook (:mod:`~crm_billing.revenue`).
+(:mod:`~crm_billing.statements`), dunning (:mod:`~crm_billing.dunning`), the revenue estimate
+(:mod:`~crm_billing.estimate`), the catalog's revenue hook (:mod:`~crm_billing.revenue`) and the
+invoices of service work with the service plugin (:mod:`~crm_billing.service_work`).
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ PLUGIN = PluginInfo(
         "sender": Setting(str, default="billing@example.com", help="The From address of reminders."),
         "smtp": Setting(dict, default={"host": "127.0.0.1", "port": 25, "tls": "none", "username": "", "password": ""},
                         help="The SMTP server of reminders: host, port, tls ('none', 'starttls', 'ssl'), username, password."),
+        "service_invoicing": Setting(str, default="order", help="Billable service work (with the service plugin): 'order' (a draft invoice per service order) or 'account' (collected on the account's open draft of service work)."),
+        "service_tax_code": Setting(str, default="", help="The tax category (code) of labour and travel lines invoiced from service work; parts take their product's. Untaxed when empty."),
         "dunning_hour": Setting(int, default=6, minimum=0, maximum=23, help="The hour (deployment time zone) the daily dunning job runs."),
     },
 )

@@ -8,10 +8,12 @@ succeeds; errors are one line naming the record and what to do.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
-from crmcore.cli import current_actor, current_app, dump_record, echo_json
+from crmcore.cli import current_actor, current_app, dump_record, echo_json, progress
 
 from crm_billing import dunning, estimate
 from crm_billing.invoices import (
@@ -222,17 +224,36 @@ def preview_command(on: dt.datetime | None, as_json: bool) -> None:
         click.echo("nothing overdue")
 
 
+def _advance(bar: Any) -> Callable[[int, int], None]:
+    """``progress(done, total)`` of a run drawn on *bar* (:func:`crmcore.cli.progress`),
+    whose length is known once the run has counted its work."""
+    shown = 0
+
+    def advance(done: int, total: int) -> None:
+        nonlocal shown
+        if done == 0:
+            bar.length = max(total, 1)
+        if done > shown:
+            bar.update(done - shown)
+            shown = done
+
+    return advance
+
+
 @dunning_group.command("run")
 @_DATE
 def run_command(on: dt.datetime | None) -> None:
-    """Make the day's notices, then send the e-mails."""
+    """Make the day's notices, then send the e-mails (progress bars on a terminal, quiet when
+    piped)."""
     crm = current_app()
     with crm.unit_of_work(current_actor()) as uow:
-        summary = dunning.run(uow, _day(on))
+        with progress(length=1, label="dunning notices") as bar:
+            summary = dunning.run(uow, _day(on), progress=_advance(bar))
         uow.commit()
     for line in summary.lines():
         click.echo(line)
-    report = send_pending(crm)
+    with progress(length=1, label="sending e-mails") as bar:
+        report = send_pending(crm, progress=_advance(bar))
     click.echo(f"e-mails sent: {report.sent}, failed (retried next run): {report.failed}")
 
 
@@ -313,6 +334,8 @@ def prospects_command(horizon: str, on: dt.datetime | None) -> None:
     with current_app().unit_of_work(current_actor()) as uow:
         found = estimate.prospects(uow, _day(on), horizon=_horizon(horizon))
     for p in found:
-        click.echo(f"account {p.account_id} {p.name}: weighted pipeline {p.pipeline or '-'}, activities {p.activities}")
+        spent = ", ".join(str(m) for m in p.campaign_costs) or "-"
+        click.echo(f"account {p.account_id} {p.name}: weighted pipeline {p.pipeline or '-'}, activities {p.activities}, "
+                   f"campaign costs {spent}")
     if not found:
         click.echo("no prospects")

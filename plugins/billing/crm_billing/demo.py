@@ -2,7 +2,9 @@
 order, it is invoiced and posted six weeks back, comes due, the dunning preview shows level 1,
 the run e-mails the customer (over the SMTP server of the settings), half of it is paid by a
 bank statement, the next run two weeks later goes to level 2 for the remainder only, a credit
-note settles the rest and a last run reminds nobody. The customer's revenue estimate closes it.
+note settles the rest and a last run reminds nobody. With the service plugin enabled, a
+service visit's billable work becomes a draft invoice, which is posted. The customer's revenue
+estimate closes it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,29 @@ def _run(story: Story, on: dt.date) -> str:
     report = send_pending(story.crm)
     levels = ", ".join(f"level {n.level} by {n.channel} for {money_text(n.amount_due)}" for n in summary.notices) or "no notice"
     return f"{levels}; e-mails sent {report.sent}, failed {report.failed}"
+
+
+def _service_work(story: Story, account_id: int, day: dt.date) -> None:
+    """With the service plugin: a visit's billable work becomes a draft invoice, posted."""
+    crm, currency, echo = story.crm, story.currency, story.echo
+    window = dt.datetime.combine(day, dt.time(8), tzinfo=dt.UTC)
+    with crm.unit_of_work() as uow:
+        order = uow.create("service_order", subject="Yearly inspection", account_id=account_id)
+        report = uow.create("work_report", order_id=order.id, work_date=day, signed_by="Plant manager")
+        uow.create_many("work_line", [
+            {"report_id": report.id, "line_type": "labour", "quantity": "1.5", "unit_price": f"90.00 {currency}",
+             "description": "Inspection"},
+            {"report_id": report.id, "line_type": "parts", "quantity": "2", "unit_price": f"12.50 {currency}",
+             "description": "Filter"},
+        ])
+        order = uow.move(order, "scheduled", window_start=window, window_end=window + dt.timedelta(hours=2))
+        for stage in ("in_progress", "done", "invoiced"):
+            order = uow.move(order, stage)
+        [invoice] = uow.query("invoice").where(source_ref=f"service_order {order.id}").all()
+        [posted] = post_invoices(uow, [invoice.id], today=day)
+        uow.commit()
+    echo(f"  service order {order.id} invoiced: its billable work became draft invoice {invoice.id} "
+         f"({money_text(invoice.net_total)} net), posted as {posted.number}, total {money_text(posted.grand_total)}")
 
 
 def tell(story: Story) -> None:
@@ -79,6 +104,8 @@ def tell(story: Story) -> None:
          f"open {money_text(credited.open_amount)}; {money_text(note.open_amount)} stays as the customer's credit")
     final = later + dt.timedelta(days=30)
     echo(f"  dunning run {final}: {_run(story, final)}")
+    if "service_order" in crm.registry:
+        _service_work(story, account.id, later)
     with crm.unit_of_work() as uow:
         for found in estimate(uow, story.today, account_ids=[account.id]):
             echo(f"  revenue estimate of {account.values['name']!r} over 12 months: {money_text(found.total)} "

@@ -14,17 +14,19 @@ Everything is read set-based (one select of documents, one of opportunities, one
 as the acting user, so an estimate counts what its reader may see. :func:`backtest` compares
 the run-rate estimates as they would have been made at a past day with what was invoiced
 afterwards; :func:`prospects` puts the weighted pipeline of accounts without invoices next to
-the effort spent on them (activities logged).
+the effort spent on them (activities logged, and with the marketing plugin the campaign costs
+attributed to them: :func:`campaign_costs`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING, Any
 
 import attrs
+from crm_orders.totals import currency_places
 from crmcore.money import Money
 
 from crm_billing.entities import OPEN_STATES
@@ -197,18 +199,63 @@ class Prospect:
     pipeline: Money | None
     opportunities: tuple[int, ...]
     activities: int
+    campaign_costs: tuple[Money, ...] = ()
+    campaigns: tuple[int, ...] = ()
+
+
+def campaign_costs(uow: UnitOfWork) -> dict[int, dict[int, Money]]:
+    """``{account: {campaign: share}}``: each campaign's cost (the marketing plugin's cost
+    lines) shared evenly among the accounts its touches reached (an opt-out is no touch), the cents left over to the
+    lowest account ids, so the shares add up to the cost exactly. Read as the acting user
+    (three grouped reads); empty without the marketing plugin."""
+    reached: dict[int, list[int]] = {}
+    for row in (uow.select("campaign_touch", fields=("campaign_id", "account_id")).where(("account_id", "!=", None), ("kind", "!=", "opt_out"))
+                .group_by("campaign_id", "account_id").aggregate()):
+        reached.setdefault(row["campaign_id"], []).append(row["account_id"])
+    if not reached:
+        return {}
+    found: dict[int, dict[int, Money]] = {}
+    for row in (uow.select("campaign_cost", fields=("campaign_id",)).where(("campaign_id", "in", sorted(reached)))
+                .group_by("campaign_id").aggregate(sum=["amount"])):
+        total: Money | None = row["sum_amount"]
+        if total is None or total.amount <= 0:
+            continue
+        accounts = sorted(reached[row["campaign_id"]])
+        quantum = Decimal(1).scaleb(-currency_places(total.currency))
+        share = (total.amount / len(accounts)).quantize(quantum, ROUND_DOWN)
+        left = int((total.amount - share * len(accounts)) / quantum)
+        for index, account in enumerate(accounts):
+            amount = share + (quantum if index < left else 0)
+            found.setdefault(account, {})[row["campaign_id"]] = Money(amount, total.currency)
+    return found
+
+
+def _sum_by_currency(amounts: list[Money]) -> list[Money]:
+    totals: dict[str, Money] = {}
+    for amount in amounts:
+        totals[amount.currency] = totals[amount.currency] + amount if amount.currency in totals else amount
+    return list(totals.values())
 
 
 def prospects(uow: UnitOfWork, on: dt.date, *, horizon: int = 12) -> list[Prospect]:
-    """Accounts that were never invoiced, with an open pipeline or logged activities, the
-    largest weighted pipeline first."""
+    """Accounts that were never invoiced, with an open pipeline, logged activities or
+    attributed campaign costs (:func:`campaign_costs`, with the marketing plugin), the largest
+    weighted pipeline first."""
     invoiced = {r["account_id"] for r in uow.select("invoice", fields=("account_id",))
                 .where(("state", "in", OPEN_STATES)).group_by("account_id").aggregate()}
     estimates = {e.account_id: e for e in estimate(uow, on, horizon=horizon) if e.account_id not in invoiced}
     effort = {r["account_id"]: r["count"] for r in uow.select("activity", fields=("account_id",))
               .where(("account_id", "!=", None)).group_by("account_id").aggregate()}
+    costs = campaign_costs(uow) if "campaign_touch" in uow.registry else {}
     names = {r["id"]: r["name"] for r in uow.select("account", fields=("id", "name")).all()}
-    wanted = sorted((set(estimates) | set(effort)) - invoiced)
-    found = [Prospect(a, names.get(a, ""), estimates[a].pipeline if a in estimates else None,
-                      estimates[a].pipeline_sources if a in estimates else (), effort.get(a, 0)) for a in wanted if a in names]
+    wanted = sorted((set(estimates) | set(effort) | set(costs)) - invoiced)
+    found = []
+    for a in wanted:
+        if a not in names:
+            continue
+        spent = costs.get(a, {})
+        found.append(Prospect(a, names[a], estimates[a].pipeline if a in estimates else None,
+                              estimates[a].pipeline_sources if a in estimates else (), effort.get(a, 0),
+                              tuple(sorted(_sum_by_currency([m for m in spent.values()]), key=lambda m: m.currency)),
+                              tuple(sorted(spent))))
     return sorted(found, key=lambda p: (-(p.pipeline.amount if p.pipeline else 0), p.account_id))

@@ -267,6 +267,7 @@ class PendingInvoices:
     invoices: weakref.WeakKeyDictionary[Any, set[int]] = attrs.field(factory=weakref.WeakKeyDictionary)
     order_lines: weakref.WeakKeyDictionary[Any, set[int]] = attrs.field(factory=weakref.WeakKeyDictionary)
     credited_lines: weakref.WeakKeyDictionary[Any, set[int]] = attrs.field(factory=weakref.WeakKeyDictionary)
+    sources: weakref.WeakKeyDictionary[Any, set[str]] = attrs.field(factory=weakref.WeakKeyDictionary)
 
 
 def mark_lines(uow: UnitOfWork, lines: Iterable[Mapping[str, Any]]) -> None:
@@ -279,6 +280,8 @@ def mark_lines(uow: UnitOfWork, lines: Iterable[Mapping[str, Any]]) -> None:
             pending.order_lines.setdefault(uow, set()).add(line["sales_order_line_id"])
         if line.get("credited_line_id") is not None:
             pending.credited_lines.setdefault(uow, set()).add(line["credited_line_id"])
+        if line.get("source_ref"):
+            pending.sources.setdefault(uow, set()).add(line["source_ref"])
 
 
 def refresh_pending(uow: UnitOfWork) -> None:
@@ -307,6 +310,25 @@ def refresh_pending(uow: UnitOfWork) -> None:
             if quantity > invoiced.get(line_id, Decimal(0)):
                 raise ValidationError({"quantity": [
                     f"invoice line {line_id} would be credited {_n(quantity)} but invoiced {_n(invoiced.get(line_id))}"]})
+    sources = sorted(pending.sources.pop(uow, set()))
+    if sources:
+        _check_sources(uow, sources)
+
+
+def _check_sources(uow: UnitOfWork, refs: Sequence[str]) -> None:
+    """What another plugin's record bills (``source_ref``) is on one invoice at most, credit
+    notes and cancelled invoices aside."""
+    with uow.acting_as(Actor.system()):
+        for start in range(0, len(refs), 500):
+            twice = (uow.select("invoice_line", fields=("source_ref",))
+                     .where(("source_ref", "in", list(refs[start:start + 500])), ("invoice_id.state", "!=", "cancelled"),
+                            ("invoice_id.kind", "=", "invoice"))
+                     .group_by("source_ref").aggregate())
+            for row in twice:
+                if row["count"] > 1:
+                    raise ValidationError({"source_ref": [
+                        f"{row['source_ref']} would be invoiced {row['count']} times; work is invoiced once: "
+                        "cancel the other draft or credit the other invoice first"]})
 
 
 def check_line_writes(uow: UnitOfWork, invoice_ids: Iterable[int]) -> None:

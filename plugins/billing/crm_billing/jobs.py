@@ -2,11 +2,16 @@
 day (:func:`crm_billing.dunning.run`), and queues its next run for the next day at
 ``dunning_hour`` in the deployment's time zone (one queued run at a time, by its dedupe key).
 The e-mails go out after the job's unit of work commits, on the next worker pass of
-``billing.send_notices``, which the job queues. The seed queues the first run."""
+``billing.send_notices``, which the job queues. The seed queues the first run.
+
+The job logs its progress at INFO (notices considered so far, after each chunk of a run) and
+its summary; the worker's ``--log-level`` decides whether they show. The summary is also the
+job's result (``crm jobs``)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import TYPE_CHECKING, Any
 
 from crmcore.jobs import QUEUED, RUNNING, current_job, enqueue
@@ -17,6 +22,8 @@ if TYPE_CHECKING:
     from crmcore import UnitOfWork
 
 __all__ = ["DUNNING_JOB", "SEND_JOB", "dunning_job", "handlers", "next_run", "seed", "send_job"]
+
+log = logging.getLogger(__name__)
 
 DUNNING_JOB = "billing.dunning"
 SEND_JOB = "billing.send_notices"
@@ -38,7 +45,13 @@ def dunning_job(uow: UnitOfWork, payload: Any) -> dict[str, Any]:
 
     running = current_job()
     now = running.now if running is not None else dt.datetime.now(dt.UTC)
-    summary = run(uow, now.astimezone(uow.registry.timezone).date())
+    day = now.astimezone(uow.registry.timezone).date()
+
+    def progress(done: int, total: int) -> None:
+        log.info("dunning of %s: %d of %d notices considered", day, done, total)
+
+    summary = run(uow, day, progress=progress)
+    log.info("dunning of %s done: %s", day, "; ".join(summary.lines()))
     enqueue(uow, SEND_JOB, {}, run_at=now, key=SEND_JOB)
     enqueue(uow, DUNNING_JOB, {}, run_at=next_run(uow, now + dt.timedelta(minutes=1)), key=DUNNING_JOB)
     return {"summary": summary.lines()}

@@ -23,6 +23,8 @@ from crmcore.errors import ConflictError
 from crm_billing.settings import BillingSettings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from crmcore import Crm, UnitOfWork
     from crmcore.records import Record
 
@@ -135,20 +137,41 @@ class SendReport:
     skipped: int
 
 
-def send_pending(crm: Crm) -> SendReport:
+#: A notice left ``sending`` this long (its sender stopped between the claim and the result)
+#: is claimed again.
+STALE_SENDING = dt.timedelta(minutes=15)
+
+
+def send_pending(crm: Crm, *, progress: Callable[[int, int], Any] | None = None,
+                 stale_after: dt.timedelta = STALE_SENDING) -> SendReport:
     """Send every pending or failed e-mail notice, one unit of work each: a notice is claimed
     (``sending``, a versioned write another worker loses) before its message leaves, then
-    marked ``sent``, or ``failed`` with the error and retried by the next call."""
+    marked ``sent``, or ``failed`` with the error and retried by the next call. A notice
+    still ``sending`` *stale_after* its claim (the sender stopped in between) is claimed
+    again: a reminder may then leave twice, never not at all.
+
+    :param progress: called as ``progress(done, total)``: once with ``done = 0``, then after
+        each notice.
+    """
     settings = crm.state(BillingSettings)
+    stale = dt.datetime.now(dt.UTC) - stale_after
     with crm.unit_of_work(Actor.system()) as uow:
-        ids = [r["id"] for r in uow.select("dunning_notice", fields=("id",))
-               .where(("status", "in", ("pending", "failed")), channel="email").order_by("id").all()]
+        wanted = uow.select("dunning_notice", fields=("id", "status", "version", "updated_at")).where(
+            ("status", "in", ("pending", "failed", "sending")), channel="email").order_by("id").all()
+        # a stale claim is taken over only as it was listed (its version): not if it moved since
+        stuck = {r["id"]: r["version"] for r in wanted if r["status"] == "sending" and r["updated_at"] <= stale}
+        ids = [r["id"] for r in wanted if r["status"] != "sending" or r["id"] in stuck]
     sent = failed = skipped = 0
-    for notice_id in ids:
+    if progress is not None:
+        progress(0, len(ids))
+    for done, notice_id in enumerate(ids, start=1):
+        if progress is not None and done > 1:
+            progress(done - 1, len(ids))
         try:
             with crm.unit_of_work(Actor.system()) as uow:
                 notice = uow.get("dunning_notice", notice_id)
-                if notice.status not in ("pending", "failed"):
+                if notice.status not in ("pending", "failed") and not (
+                        notice.status == "sending" and stuck.get(notice.id) == notice.version):
                     skipped += 1
                     continue
                 notice = uow.update(notice, status="sending")
@@ -167,6 +190,8 @@ def send_pending(crm: Crm) -> SendReport:
             failed += 1
         else:
             sent += 1
+    if progress is not None and ids:
+        progress(len(ids), len(ids))
     return SendReport(sent, failed, skipped)
 
 

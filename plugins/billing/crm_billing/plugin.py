@@ -100,6 +100,31 @@ def catalog_revenue(uow: UnitOfWork, account_ids: list[int], since: dt.date, unt
     return revenue.invoiced_revenue(uow, account_ids, since, until)
 
 
+@hookimpl(optionalhook=True)
+def service_invoice_lines(uow: UnitOfWork, order: Record, lines: list[Record]) -> str | None:
+    """The service plugin's hook (only when it is enabled): billable work becomes invoice lines."""
+    from crm_billing.service_work import invoice_work_lines
+
+    return invoice_work_lines(uow, order, lines)
+
+
+@hookimpl
+def billing_recurring_revenue(uow: UnitOfWork, account_ids: list[int] | None, since: dt.date,
+                              until: dt.date) -> list[dict[str, Any]] | None:
+    """Billing's own hook, answered for the service plugin's contracts when it is enabled."""
+    from crm_billing.service_work import contract_revenue
+
+    return contract_revenue(uow, account_ids, since, until)
+
+
+@hookimpl(optionalhook=True)
+def service_contract_fee(uow: UnitOfWork, contract: Record, first: dt.date, last: dt.date) -> str | None:
+    """The service plugin's hook (only when it is enabled): a contract period's fee becomes an invoice line."""
+    from crm_billing.service_work import bill_contract_fee
+
+    return bill_contract_fee(uow, contract, first, last)
+
+
 @hookimpl
 def crm_migrations() -> str:
     return str(Path(__file__).resolve().parent / "migrations" / "versions")

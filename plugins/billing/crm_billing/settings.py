@@ -9,10 +9,13 @@ from typing import Any
 import attrs
 from crmcore.errors import ConfigError
 
-__all__ = ["CHANNELS", "FEE_POLICIES", "BillingSettings", "Level", "SmtpSettings", "Term"]
+__all__ = ["CHANNELS", "FEE_POLICIES", "SERVICE_INVOICING", "BillingSettings", "Level", "SmtpSettings", "Term"]
 
 CHANNELS = ("email", "letter", "phone")
 FEE_POLICIES = ("collect", "threat", "waive")
+#: How billable service work is invoiced: a draft per service order, or collected on the
+#: account's open draft of service work.
+SERVICE_INVOICING = ("order", "account")
 
 
 @attrs.frozen
@@ -90,6 +93,8 @@ class BillingSettings:
     sender: str = "billing@example.com"
     smtp: SmtpSettings = attrs.field(factory=SmtpSettings)
     dunning_hour: int = 6
+    service_invoicing: str = "order"
+    service_tax_code: str = ""
 
     @classmethod
     def from_table(cls, table: Mapping[str, Any]) -> BillingSettings:
@@ -125,9 +130,13 @@ class BillingSettings:
             raise _fail("smtp", f"unknown key(s) {unknown}; use host, port, tls, username, password")
         if smtp.get("tls", "none") not in ("none", "starttls", "ssl"):
             raise _fail("smtp.tls", f"is 'none', 'starttls' or 'ssl', got {smtp.get('tls')!r}")
+        invoicing = table.get("service_invoicing", "order")
+        if invoicing not in SERVICE_INVOICING:
+            raise _fail("service_invoicing", f"{invoicing!r} is not one of {list(SERVICE_INVOICING)}")
         return cls(table["invoice_prefix"], table["credit_note_prefix"], table["number_digits"], terms, default,
                    procedures, table["default_procedure"], table["fee_policy"], table["templates_dir"],
-                   table["letters_dir"], table["sender"], SmtpSettings(**smtp), table["dunning_hour"])
+                   table["letters_dir"], table["sender"], SmtpSettings(**smtp), table["dunning_hour"],
+                   invoicing, str(table.get("service_tax_code", "")))
 
     @property
     def levels(self) -> tuple[Level, ...]:

@@ -76,3 +76,29 @@ def test_invoice_pay_dun_and_credit_from_the_command_line(db, tmp_path):
     bad = run(url, "revenue", "estimate", "--horizon", "forever")
     assert bad.exit_code == 2 and "give months such as 12m" in bad.output
     assert ok(url, "revenue", "prospects") == "no prospects\n"  # Initech: no pipeline, no activities
+
+
+def _overdue(url: str, s: dict[str, Any]) -> None:
+    ok(url, "invoices", "new", "--from-order", str(s["order"].id))
+    ok(url, "invoices", "post", "1")
+
+
+def test_a_dunning_run_is_quiet_when_piped(db):
+    url, s = db
+    _overdue(url, s)
+    result = run(url, "dunning", "run", "--date", "2099-01-01")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    assert "notices made: 1 email" in result.stdout
+
+
+def test_a_dunning_run_shows_its_progress_on_a_terminal(db, monkeypatch):
+    import click.testing
+
+    url, s = db
+    _overdue(url, s)
+    monkeypatch.setattr(click.testing._NamedTextIOWrapper, "isatty", lambda self: True, raising=False)
+    result = run(url, "dunning", "run", "--date", "2099-01-01")
+    assert result.exit_code == 0, result.output
+    assert "dunning notices" in result.stderr and "sending e-mails" in result.stderr and "100%" in result.stderr
+    assert "notices made: 1 email" in result.stdout and "dunning notices" not in result.stdout

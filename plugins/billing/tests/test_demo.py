@@ -43,3 +43,13 @@ def test_the_demo_invoices_duns_and_settles(tmp_path: Path, smtp_server) -> None
     assert "no notice" in runs[2]
     assert len(smtp_server.messages) == 2
     assert "revenue estimate of" in text
+
+
+def test_with_the_service_plugin_the_demo_invoices_service_work(tmp_path: Path, smtp_server) -> None:
+    settings = tmp_path / "crm.toml"
+    text = SETTINGS.format(root=tmp_path, host=smtp_server.host, port=smtp_server.port)
+    settings.write_text(text.replace('plugins = ["billing"]', 'plugins = ["billing", "service"]'), encoding="utf-8")
+    lines: list[str] = []
+    demo.run(str(tmp_path / "demo.db"), settings=str(settings), echo=lines.append, today=dt.date(2026, 3, 20))
+    [service] = [line for line in lines if "its billable work became draft invoice" in line]
+    assert "posted as INV-2026-" in service and "160.00" in service

@@ -237,9 +237,10 @@ def test_a_refused_recipient_is_recorded_and_retried(crm_factory, tmp_path, refu
     assert report.sent == 1 and refusing_smtp.recipients == [["ap@acme.example"]]
 
 
-def test_the_worker_runs_dunning_daily_and_sends_the_mail(crm_factory, tmp_path, smtp_server):
+def test_the_worker_runs_dunning_daily_and_sends_the_mail(crm_factory, tmp_path, smtp_server, caplog):
     from crmcore.jobs import run_worker
 
+    caplog.set_level("INFO", logger="crm_billing.jobs")
     crm, s = make(crm_factory, tmp_path, smtp_server)
     post(crm, s)
     with crm.unit_of_work() as uow:
@@ -254,6 +255,32 @@ def test_the_worker_runs_dunning_daily_and_sends_the_mail(crm_factory, tmp_path,
         done = uow.get("job", first.id)
     assert following.run_at - first.run_at == dt.timedelta(days=1)
     assert done.status == "done"
+    day = at.astimezone(crm.registry.timezone).date()
+    logged = [r.getMessage() for r in caplog.records if r.name == "crm_billing.jobs"]
+    assert logged == [f"dunning of {day}: 0 of 1 notices considered", f"dunning of {day}: 1 of 1 notices considered",
+                      f"dunning of {day} done: notices made: 1 email; instalments raised a level: 1; "
+                      "already made before: 0; suppressed or waiting: 0"]
+
+
+def test_a_run_reports_its_progress_chunk_by_chunk(crm_factory, tmp_path, monkeypatch):
+    crm, s = make(crm_factory, tmp_path)
+    with crm.unit_of_work() as uow:
+        others = uow.create_many("account", [{"name": f"Customer {n}"} for n in range(4)])
+        uow.commit()
+    post(crm, s)
+    with crm.unit_of_work() as uow:
+        drafts = [uow.create("invoice", account_id=a.id, currency="EUR", invoice_date=DAY) for a in others]
+        uow.create_many("invoice_line", [{"invoice_id": d.id, "description": "Audit", "unit_price": "100.00 EUR"}
+                                         for d in drafts])
+        post_invoices(uow, [d.id for d in drafts], today=DAY)
+        uow.commit()
+    monkeypatch.setattr(dunning, "RUN_CHUNK", 2)
+    seen: list[tuple[int, int]] = []
+    with crm.unit_of_work() as uow:
+        summary = dunning.run(uow, DUE + dt.timedelta(days=6), progress=lambda done, total: seen.append((done, total)))
+        uow.commit()
+    assert seen == [(0, 5), (2, 5), (4, 5), (5, 5)]
+    assert len(summary.notices) == 5 and summary.instalments == 5
 
 
 def test_two_runs_at_once_make_each_notice_once(crm_factory, tmp_path):
@@ -286,3 +313,42 @@ def test_an_account_follows_the_procedure_it_names(crm_factory, tmp_path, smtp_s
     (notice,) = summary.notices
     assert (notice.channel, notice.procedure, notice.status) == ("phone", "key_accounts", "planned")
     assert report.sent == 0 and smtp_server.messages == []
+
+
+def test_a_preview_and_a_run_need_the_rights_of_billing(crm_factory, tmp_path):
+    from crmcore import security as admin
+    from crmcore.errors import PermissionDeniedError
+
+    security = {"profiles": {"sales": {"privileges": {"account": ["read"]}},
+                             "clerk": {"privileges": {"instalment": ["read"], "invoice": ["read"]}}},
+                "roles": {"sales": {"profiles": ["sales"]}, "clerk": {"profiles": ["clerk"]}}}
+    crm = crm_factory(plugins=["billing"], settings={**settings(tmp_path, dunning_procedures={"standard": LEVELS}),
+                                                     "security": security})
+    s = seed(crm)
+    post(crm, s)
+    with crm.unit_of_work() as uow:
+        admin.add_user(uow, "sam", roles=["sales"])
+        admin.add_user(uow, "cleo", roles=["clerk"])
+        uow.commit()
+    on = DUE + dt.timedelta(days=6)
+    with crm.unit_of_work(crm.actor("sam")) as uow:
+        assert dunning.preview(uow, on) == []  # instalments they may not read are not shown
+    with crm.unit_of_work(crm.actor("cleo")) as uow:
+        (customer,) = dunning.preview(uow, on)
+        assert [item.level for item in customer.items] == [1]
+        with pytest.raises(PermissionDeniedError):
+            dunning.run(uow, on)
+
+
+def test_a_notice_left_sending_by_a_stopped_sender_is_sent_later(crm_factory, tmp_path, smtp_server):
+    crm, s = make(crm_factory, tmp_path, smtp_server)
+    post(crm, s)
+    with crm.unit_of_work() as uow:
+        (notice,) = dunning.run(uow, DUE + dt.timedelta(days=6)).notices
+        uow.update(notice, status="sending")  # claimed, then the sender stopped
+        uow.commit()
+    assert send_pending(crm).sent == 0 and smtp_server.messages == []  # a fresh claim is left alone
+    report = send_pending(crm, stale_after=dt.timedelta(0))
+    assert report.sent == 1 and smtp_server.recipients == [["ap@acme.example"]]
+    with crm.unit_of_work() as uow:
+        assert uow.get("dunning_notice", notice.id).status == "sent"

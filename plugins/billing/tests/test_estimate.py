@@ -115,3 +115,27 @@ def test_the_chart_draws_history_and_estimate(crm, tmp_path):
     svg = render_chart(found, ON, horizon=6)
     assert svg.lstrip().startswith(b"<?xml") and b"<svg" in svg
     assert render_chart(found, ON, horizon=6, fmt="png").startswith(b"\x89PNG")
+
+
+def test_prospects_show_the_campaign_costs_attributed_to_them(crm_factory, tmp_path):
+    crm = crm_factory(plugins=["billing", "marketing"], settings=settings(tmp_path))
+    at = dt.datetime(2026, 5, 1, 9, tzinfo=dt.UTC)
+    with crm.unit_of_work() as uow:
+        first, second, gone = (uow.create("account", name=n) for n in ("First", "Second", "Opted out"))
+        fair = uow.create("campaign", name="Trade fair", channel="visit")
+        mailing = uow.create("campaign", name="Mailing", channel="email")
+        uow.create_many("campaign_cost", [
+            {"campaign_id": fair.id, "description": "Booth", "amount": "1000.01 EUR"},
+            {"campaign_id": mailing.id, "description": "Postage", "amount": "90.00 EUR"}])
+        uow.create_many("campaign_touch", [
+            {"campaign_id": fair.id, "kind": "visit", "at": at, "account_id": first.id},
+            {"campaign_id": fair.id, "kind": "visit", "at": at, "account_id": first.id},
+            {"campaign_id": fair.id, "kind": "visit", "at": at, "account_id": second.id},
+            {"campaign_id": mailing.id, "kind": "sent", "at": at, "account_id": second.id},
+            {"campaign_id": mailing.id, "kind": "opt_out", "at": at, "account_id": gone.id}])
+        uow.commit()
+    with crm.unit_of_work() as uow:
+        found = {p.account_id: p for p in prospects(uow, ON)}
+    assert found[first.id].campaign_costs == (eur("500.01"),) and found[first.id].campaigns == (fair.id,)
+    assert found[second.id].campaign_costs == (eur("590.00"),) and found[second.id].campaigns == (fair.id, mailing.id)
+    assert gone.id not in found
