@@ -270,7 +270,8 @@ def _send_email(uow: UnitOfWork, campaign: Record, entity: str, todo: Sequence[t
             data = mailing.build(settings.sender, row["email"], subject, body, link)
             yield mailing.Outgoing(key, settings.sender, row["email"], data)
 
-    sent, refused = mailing.send_all(settings.smtp_host, settings.smtp_port, outgoing(), batch_size=settings.batch_size)
+    sent, refused = mailing.send_all(settings.smtp_host, settings.smtp_port, outgoing(), batch_size=settings.batch_size,
+                                     connections=settings.connections)
     ok = set(sent)
     for _, key in todo:
         status[key] = "sent" if key in ok else "failed"

@@ -173,6 +173,7 @@ CAMPAIGN_MEMBER = EntityType(
         Field("email", String(320)),
         Field("status", Choice(*MEMBER_STATUSES), required=True),
     ),
+    auditable=False,  # a snapshot written once per run, itself the record of it; touches are audited
     help="A member of a segment as it was when a campaign ran, and what the run did for it.",
 )
 
