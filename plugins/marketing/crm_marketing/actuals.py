@@ -194,10 +194,12 @@ def _read(uow: UnitOfWork, source: _Source, measures: Sequence[str], spans: Sequ
     datetimes = source.date.split(".")[-1].endswith("_at")
     base = uow.select(source.entity, fields=("id",)).where(*source.where(uow))
     chunks: list[list[Any] | None] = [None]
+    path = source.account
     if segment is not None:
-        path, ids = ((source.lead, segment.leads) if segment.leads is not None and source.lead is not None
-                     else (source.account, segment.accounts))
-        chunks = [list(ids[i:i + _IDS_PER_QUERY]) for i in range(0, len(ids), _IDS_PER_QUERY)]
+        listed: Sequence[int] = segment.accounts
+        if segment.leads is not None and source.lead is not None:
+            path, listed = source.lead, segment.leads
+        chunks = [list(listed[i:i + _IDS_PER_QUERY]) for i in range(0, len(listed), _IDS_PER_QUERY)]
     by_period = "." not in source.date
     if by_period:
         # The period of each record is computed in SQL (empty outside the plan), so one
@@ -208,7 +210,7 @@ def _read(uow: UnitOfWork, source: _Source, measures: Sequence[str], spans: Sequ
 
         def period(columns: Mapping[str, sa.ColumnElement[Any]]) -> sa.ColumnElement[Any]:
             column = columns[source.date]
-            whens = [(column < starts[0], sa.null())]
+            whens: list[tuple[Any, Any]] = [(column < starts[0], sa.null())]
             for index, (start, end) in enumerate(zip(starts, ends, strict=True)):
                 if index and start != ends[index - 1]:
                     whens.append((column < start, sa.null()))
@@ -218,8 +220,8 @@ def _read(uow: UnitOfWork, source: _Source, measures: Sequence[str], spans: Sequ
         base = base.extend("marketing", columns={"marketing_period": period},
                            where=lambda columns: period(columns).is_not(None))
     found: list[Fact] = []
-    for ids in chunks:
-        select = base if ids is None else base.where((path, "in", ids))
+    for chunk in chunks:
+        select = base if chunk is None else base.where((path, "in", chunk))
         if by_period:
             rows = [(row["marketing_period"], row) for row in
                     select.group_by("marketing_period", *groups).aggregate(sum=sums)]

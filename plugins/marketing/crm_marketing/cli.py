@@ -162,8 +162,8 @@ def plan_command(plan: str, chart: str | None, as_json: bool) -> None:
         attainment = "-" if line.attainment is None else f"{line.attainment} %"
         count = f"{line.actual_count}" + ("" if line.target_count is None else f"/{line.target_count}")
         where = [line.product_group or "all groups", line.geography]
-        where += [names[key] for key in (("segment", line.segment_id), ("user", line.user_id), ("team", line.team_id))
-                  if key[1] is not None]
+        where += [names[(kind, ref)] for kind, ref in (("segment", line.segment_id), ("user", line.user_id),
+                                                         ("team", line.team_id)) if ref is not None]
         others = "".join(f", {measure.replace('_', ' ')} {line.actuals.get(measure)}"
                          + ("" if line.targets.get(measure) is None else f"/{line.targets[measure]}")
                          for measure in line.actuals)
@@ -188,7 +188,8 @@ def _slice_names(uow: Any, report: PlanReport) -> dict[tuple[str, int], str]:
                                    ("team", "team_id", "name")):
         ids = sorted({getattr(line, attribute) for line in report.lines} - {None})
         if ids:
-            found = {row["id"]: row[field] for row in uow.select(kind, fields=("id", field)).where(("id", "in", ids)).all()}
+            rows = uow.select(kind, fields=("id", field)).where(("id", "in", ids)).all()
+            found = {row["id"]: row[field] for row in rows}
             names.update({(kind, i): f"{kind} {found.get(i, i)}" for i in ids})
     return names
 

@@ -59,7 +59,7 @@ def make_quotes(uow: UnitOfWork, campaign: Record, rows: Sequence[tuple[dict[str
     title = f"Offer: {values['name']}"[:200]
     specs = []
     for row, _ in rows:
-        lines = ()
+        lines: tuple[Wanted, ...] = ()
         if product_id is not None:
             lines = (Wanted(quantity=Decimal(1), product_id=product_id, account_id=row["account_id"],
                             discounts=(Decimal(discount),) if discount else ()),)
