@@ -189,7 +189,8 @@ def _next_round(uow: UnitOfWork, payload: dict[str, Any]) -> None:
     campaign = uow.get("campaign", payload["campaign_id"])
     if campaign.values["status"] in ("cancelled", "completed"):
         return
-    run_campaign(uow, campaign, round_on=dt.date.fromisoformat(payload["on"]), now=current_job().now)
+    job = current_job()
+    run_campaign(uow, campaign, round_on=dt.date.fromisoformat(payload["on"]), now=job.now if job else None)
 
 
 def handlers() -> dict[str, Callable[..., Any]]:
@@ -227,13 +228,16 @@ def _reach(uow: UnitOfWork, campaign: Record, run: Record, entity: str, rows: li
         status.update({key: "planned" for _, key in todo})
     touches = [{"campaign_id": campaign.id, "kind": _TOUCH[channel], "at": now, "key": key, "activity_id": activity_id,
                 "quote_id": quote_id, **_links(entity, row)} for row, key, activity_id, quote_id in reached]
+    # what this unit just read or wrote need not be looked up again by the reference checks
+    known = {"campaign": [campaign.id], "campaign_run": [run.id], entity: [row["id"] for row in rows]}
+    activities = [activity_id for _, _, activity_id, _ in reached if activity_id is not None]
     if touches:
-        uow.create_many("campaign_touch", touches)
+        uow.create_many("campaign_touch", touches, known={**known, "activity": activities})
     uow.create_many("campaign_member", [
         {"run_id": run.id, "campaign_id": campaign.id, "member_entity": entity, "member_id": row["id"],
          "email": row["email"], "status": status[key], **_links(entity, row)}
         for row, key in zip(rows, keys, strict=True)
-    ])
+    ], known=known)
     return [status[key] for key in keys]
 
 

@@ -52,6 +52,8 @@ class Templates:
         except jinja2.TemplateSyntaxError as exc:
             raise CampaignError({"message": [f"template error on line {exc.lineno}: {exc.message}"]},
                                 entity="campaign") from exc
+        self._globals = dict(env.globals)
+        self._shared = not self.subject.blocks and not self.body.blocks
 
     def render(self, context: Mapping[str, Any]) -> tuple[str, str]:
         """The subject and body for one member.
@@ -59,6 +61,11 @@ class Templates:
         :raises CampaignError: naming the template's error (an unknown variable, say).
         """
         try:
+            if self._shared:  # one context for both templates (neither has blocks)
+                shared = self.body.new_context({**self._globals, **context}, shared=True)
+                concat = self.body.environment.concat  # type: ignore[attr-defined]
+                return (concat(self.subject.root_render_func(shared)).strip(),  # type: ignore[attr-defined]
+                        concat(self.body.root_render_func(shared)))  # type: ignore[attr-defined]
             return self.subject.render(context).strip(), self.body.render(context)
         except jinja2.TemplateError as exc:
             raise CampaignError({"message": [f"cannot render the campaign's template: {exc}"]},

@@ -35,9 +35,8 @@ if TYPE_CHECKING:
     from crmcore.records import Record
 
 __all__ = [
-    "DIMENSIONS", "PlanLine", "PlanReport", "actuals", "add_targets", "builtin_actuals", "distribute", "periods",
-    "plan_named",
-    "plan_report",
+    "DIMENSIONS", "MEASURES", "TARGET_FIELDS", "PlanLine", "PlanReport", "actuals", "add_targets", "builtin_actuals",
+    "distribute", "periods", "plan_named", "plan_report",
 ]
 
 DIMENSIONS = ("product_group", "geography", "owner")
@@ -317,24 +316,47 @@ def _tree_order(tree: Tree, nodes: Sequence[int | None]) -> list[int | None]:
 
 def add_targets(uow: UnitOfWork, plan: Record, *, amount: Money | None = None, count: int | None = None,
                 product_group: str | None = None, geography_id: int | None = None, by: str = "month",
-                profile: Mapping[int, decimal.Decimal] | Sequence[decimal.Decimal] | None = None) -> list[Record]:
+                profile: Mapping[int, decimal.Decimal] | Sequence[decimal.Decimal] | None = None,
+                segment_id: int | None = None, user_id: int | None = None, team_id: int | None = None,
+                **measures: int | decimal.Decimal) -> list[Record]:
     """Spread a target over the plan's months, quarters (*by*) or the whole plan (``"plan"``):
-    one ``plan_target`` per period, shares by *profile* (weights per period, evenly when
-    ``None``), to the cent, with the cents left over going to the first periods so the shares
-    sum to *amount* exactly (and the counts to *count*)."""
+    one ``plan_target`` per period, shares by *profile* (weights per period in order, or a
+    mapping of period number from 1 to weight; evenly when ``None``), to the cent, with the
+    cents left over going to the first periods so the shares sum to *amount* exactly (and the
+    counts to *count*, and each of *measures* — ``quantity`` to the hundredth, ``new_accounts``,
+    ``leads``, ``visits``, ``calls`` — to its total).
+
+    :raises ValidationError: for a profile that does not fit the periods, or an unknown measure.
+    """
     v = plan.values
     spans = [(v["starts_on"], v["ends_on"])] if by == "plan" else periods(v["starts_on"], v["ends_on"], by)
-    weights = list(profile) if profile is not None else [decimal.Decimal(1)] * len(spans)
+    weights: list[decimal.Decimal] = (
+        [decimal.Decimal(1)] * len(spans) if profile is None
+        else [decimal.Decimal(profile.get(n, 0)) for n in range(1, len(spans) + 1)] if isinstance(profile, Mapping)
+        else [decimal.Decimal(w) for w in profile])
     if len(weights) != len(spans) or any(w < 0 for w in weights) or not sum(weights):
         raise ValidationError({"profile": [f"expected {len(spans)} non-negative weights, not all zero, "
                                            f"got {weights!r}"]})
-    amounts = distribute(int(amount.amount * 100), weights) if amount is not None else [None] * len(spans)
-    counts = distribute(count, weights) if count is not None else [None] * len(spans)
+    unknown = sorted(set(measures) - {TARGET_FIELDS[m] for m in _EXTRA})
+    if unknown:
+        raise ValidationError({unknown[0]: [f"unknown measure {unknown[0]!r}; use "
+                                            f"{', '.join(TARGET_FIELDS[m] for m in _EXTRA)}"]}, entity="plan_target")
+    shares: dict[str, list[Any]] = {"count": distribute(count, weights) if count is not None else [None] * len(spans)}
+    for name, total in measures.items():
+        if name == "quantity":
+            shares[name] = [decimal.Decimal(n) / 100 for n in distribute(int(decimal.Decimal(total) * 100), weights)]
+        else:
+            shares[name] = list(distribute(int(total), weights))
+    amounts: list[Money | None] = [None] * len(spans)
+    if amount is not None:
+        amounts = [Money(decimal.Decimal(cents) / 100, amount.currency)
+                   for cents in distribute(int(amount.amount * 100), weights)]
     rows = []
-    for (start, end), cents, n in zip(spans, amounts, counts, strict=True):
+    for index, (start, end) in enumerate(spans):
         rows.append({"plan_id": plan.id, "product_group": product_group, "geography_id": geography_id,
-                     "starts_on": start, "ends_on": end, "count": n,
-                     "amount": Money(decimal.Decimal(cents) / 100, amount.currency) if amount is not None else None})
+                     "segment_id": segment_id, "user_id": user_id, "team_id": team_id, "starts_on": start,
+                     "ends_on": end, "amount": amounts[index],
+                     **{name: share[index] for name, share in shares.items()}})
     return uow.create_many("plan_target", rows)
 
 

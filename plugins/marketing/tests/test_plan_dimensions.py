@@ -210,3 +210,19 @@ def test_revenue_from_confirmed_orders_along_the_catalog_group_tree(crm_factory:
     assert orders["Germany"].actual_amount == _eur("2000.00")  # the lathes (a subgroup of MAC), not the belts
     assert orders["Germany"].attainment == D("40.00")
     assert deals["Germany"].actual_amount == _eur("2030.00")  # confirming won the deal at the order's net total
+
+
+def test_add_targets_spreads_every_measure_for_a_segment_and_owner(crm_factory: Any) -> None:
+    from crm_marketing.plans import add_targets
+
+    crm = crm_factory(plugins=["marketing"])
+    with crm.unit_of_work() as uow:
+        made = _office(uow)
+        plan = _plan(uow)
+        made_targets = add_targets(uow, plan, by="quarter", profile={1: D(1), 2: D(1), 3: D(2)}, leads=10,
+                                   quantity=D("1.01"), segment_id=made["retail"].id, user_id=made["ann"].id)
+        assert [t.leads for t in made_targets] == [3, 2, 5, 0]
+        assert [t.quantity for t in made_targets] == [D("0.25"), D("0.25"), D("0.51"), D(0)]
+        assert {(t.segment_id, t.user_id) for t in made_targets} == {(made["retail"].id, made["ann"].id)}
+        with pytest.raises(ValidationError, match="unknown measure 'visitz'"):
+            add_targets(uow, plan, by="plan", visitz=3)
