@@ -50,5 +50,9 @@ PLUGIN = PluginInfo(
         "batch_size": Setting(
             int, default=200, minimum=1, maximum=100000, help="Messages sent per SMTP connection."
         ),
+        "connections": Setting(
+            int, default=4, minimum=1, maximum=64,
+            help="SMTP connections sending batches at the same time (1: one after the other).",
+        ),
     },
 )

@@ -16,7 +16,10 @@
    - **letter**: the member is recorded as sent (the letters are printed from the snapshot);
    - **call** and **visit**: a planned activity (a call, a meeting) for the member's owner (a
      contact's account owner first), spread over the working days of the campaign's dates;
-   - **offer**: a planned task to make the special offer, for the owner, on the first day.
+   - **offer**: with the orders plugin enabled, a draft quote for the member's account
+     (:mod:`crm_marketing.offers`: the offered product, the offer's discount), owned by the
+     member's owner (status ``quoted``); otherwise, and for a member without an account, a
+     planned task to make the special offer, for the owner, on the first day.
 
    A call, visit or offer campaign with ``repeat_days`` is periodic: each run plans one round
    (``repeat_days`` long, from the round's first day) and queues the next round as a job
@@ -41,7 +44,7 @@ from crmcore.actors import Actor
 from crmcore.errors import NotFoundError
 from crmcore.jobs import current_job, enqueue
 
-from crm_marketing import mailing
+from crm_marketing import mailing, offers
 from crm_marketing.errors import CampaignError
 from crm_marketing.segments import member_chunks, members
 from crm_marketing.settings import MarketingSettings, marketing_settings
@@ -75,7 +78,7 @@ class RunResult:
 
     @property
     def reached(self) -> int:
-        return self.counts.get("sent", 0) + self.counts.get("planned", 0)
+        return self.counts.get("sent", 0) + self.counts.get("planned", 0) + self.counts.get("quoted", 0)
 
     def __repr__(self) -> str:
         return f"<RunResult run={self.run_id} members={self.members} {self.counts}>"
@@ -186,7 +189,8 @@ def _next_round(uow: UnitOfWork, payload: dict[str, Any]) -> None:
     campaign = uow.get("campaign", payload["campaign_id"])
     if campaign.values["status"] in ("cancelled", "completed"):
         return
-    run_campaign(uow, campaign, round_on=dt.date.fromisoformat(payload["on"]), now=current_job().now)
+    job = current_job()
+    run_campaign(uow, campaign, round_on=dt.date.fromisoformat(payload["on"]), now=job.now if job else None)
 
 
 def handlers() -> dict[str, Callable[..., Any]]:
@@ -215,20 +219,25 @@ def _reach(uow: UnitOfWork, campaign: Record, run: Record, entity: str, rows: li
     if channel == "email":
         reached = _send_email(uow, campaign, entity, todo, status, settings)
     elif channel == "letter":
-        reached = [(row, key, None) for row, key in todo]
+        reached = [(row, key, None, None) for row, key in todo]
         status.update({key: "sent" for _, key in todo})
+    elif channel == "offer" and offers.enabled(uow):
+        reached = _make_offers(uow, campaign, entity, todo, span, status)
     else:
         reached = _plan_activities(uow, campaign, entity, todo, span)
         status.update({key: "planned" for _, key in todo})
     touches = [{"campaign_id": campaign.id, "kind": _TOUCH[channel], "at": now, "key": key, "activity_id": activity_id,
-                **_links(entity, row)} for row, key, activity_id in reached]
+                "quote_id": quote_id, **_links(entity, row)} for row, key, activity_id, quote_id in reached]
+    # what this unit just read or wrote need not be looked up again by the reference checks
+    known = {"campaign": [campaign.id], "campaign_run": [run.id], entity: [row["id"] for row in rows]}
+    activities = [activity_id for _, _, activity_id, _ in reached if activity_id is not None]
     if touches:
-        uow.create_many("campaign_touch", touches)
+        uow.create_many("campaign_touch", touches, known={**known, "activity": activities})
     uow.create_many("campaign_member", [
         {"run_id": run.id, "campaign_id": campaign.id, "member_entity": entity, "member_id": row["id"],
          "email": row["email"], "status": status[key], **_links(entity, row)}
         for row, key in zip(rows, keys, strict=True)
-    ])
+    ], known=known)
     return [status[key] for key in keys]
 
 
@@ -237,8 +246,11 @@ def _links(entity: str, row: dict[str, Any]) -> dict[str, Any]:
             "lead_id": row["id"] if entity == "lead" else None}
 
 
+_Reached = list[tuple[dict[str, Any], str, int | None, int | None]]  # row, key, activity, quote
+
+
 def _send_email(uow: UnitOfWork, campaign: Record, entity: str, todo: Sequence[tuple[dict[str, Any], str]],
-                status: dict[str, str], settings: MarketingSettings) -> list[tuple[dict[str, Any], str, int | None]]:
+                status: dict[str, str], settings: MarketingSettings) -> _Reached:
     values = campaign.values
     if not todo:
         return []
@@ -262,24 +274,41 @@ def _send_email(uow: UnitOfWork, campaign: Record, entity: str, todo: Sequence[t
             data = mailing.build(settings.sender, row["email"], subject, body, link)
             yield mailing.Outgoing(key, settings.sender, row["email"], data)
 
-    sent, refused = mailing.send_all(settings.smtp_host, settings.smtp_port, outgoing(), batch_size=settings.batch_size)
+    sent, refused = mailing.send_all(settings.smtp_host, settings.smtp_port, outgoing(), batch_size=settings.batch_size,
+                                     connections=settings.connections)
     ok = set(sent)
     for _, key in todo:
         status[key] = "sent" if key in ok else "failed"
-    return [(row, key, None) for row, key in todo if key in ok]
+    return [(row, key, None, None) for row, key in todo if key in ok]
+
+
+def _owner(campaign: Record, row: dict[str, Any], actor: Actor) -> Any:
+    """Who works on a member: its account's owner (a contact's), its own, the campaign's."""
+    return row.get("account_owner_id") or row.get("owner_id") or campaign.values.get("owner_id") or actor.user_id
+
+
+def _make_offers(uow: UnitOfWork, campaign: Record, entity: str, todo: Sequence[tuple[dict[str, Any], str]],
+                 span: _Span, status: dict[str, str]) -> _Reached:
+    """Quotes for the members with an account (:mod:`crm_marketing.offers`), planned tasks for
+    the others."""
+    quoted = [(row, key) for row, key in todo if row.get("account_id") is not None]
+    others = [(row, key) for row, key in todo if row.get("account_id") is None]
+    ids = offers.make_quotes(uow, campaign, quoted, [_owner(campaign, row, uow.actor) for row, _ in quoted])
+    status.update({key: "quoted" for _, key in quoted})
+    status.update({key: "planned" for _, key in others})
+    made = [(row, key, None, quote_id) for (row, key), quote_id in zip(quoted, ids, strict=True)]
+    return made + _plan_activities(uow, campaign, entity, others, span)
 
 
 def _plan_activities(uow: UnitOfWork, campaign: Record, entity: str, todo: Sequence[tuple[dict[str, Any], str]],
-                     span: _Span) -> list[tuple[dict[str, Any], str, int | None]]:
+                     span: _Span) -> _Reached:
     if not todo:
         return []
     values = campaign.values
     kind, verb = _ACTIVITY[values["channel"]]
-    fallback = values.get("owner_id") or uow.actor.user_id
     by_owner: dict[Any, list[tuple[dict[str, Any], str]]] = defaultdict(list)
     for row, key in todo:
-        owner = row.get("account_owner_id") or row.get("owner_id") or fallback
-        by_owner[owner].append((row, key))
+        by_owner[_owner(campaign, row, uow.actor)].append((row, key))
     start = span.start
     end = span.end if values["channel"] != "offer" else None
     subject = values.get("subject") or f"{verb.capitalize()}: {values['name']}"
@@ -295,7 +324,7 @@ def _plan_activities(uow: UnitOfWork, campaign: Record, entity: str, todo: Seque
                 "status": "planned", "owner_id": owner, **_links(entity, row),
             })
     made = uow.create_many("activity", activities)
-    return [(row, key, activity.id) for (row, key), activity in zip(planned, made, strict=True)]
+    return [(row, key, activity.id, None) for (row, key), activity in zip(planned, made, strict=True)]
 
 
 #: What a recipient's link can record (:func:`track`).

@@ -147,11 +147,13 @@ def plan_command(plan: str, chart: str | None, as_json: bool) -> None:
     crm = current_app()
     with crm.unit_of_work(current_actor()) as uow:
         report = plan_report(uow, plan)
+        names = _slice_names(uow, report)
     if chart:
         draw_chart(report, chart)
     if as_json:
         echo_json({"plan": report.plan.values["name"], "lines": [_line_json(line) for line in report.lines],
-                   "goals": [{"text": g.values["text"], "status": g.values["status"],
+                   "goals": [{"text": g.values["text"], "status": g.values["status"], "score": g.values.get("score"),
+                              "evidence": g.values.get("evidence"),
                               "assessment": g.values.get("assessment")} for g in report.goals]})
         return
     values = report.plan.values
@@ -159,20 +161,44 @@ def plan_command(plan: str, chart: str | None, as_json: bool) -> None:
     for line in report.lines:
         attainment = "-" if line.attainment is None else f"{line.attainment} %"
         count = f"{line.actual_count}" + ("" if line.target_count is None else f"/{line.target_count}")
-        click.echo(f"  {line.product_group or 'all groups'} · {line.geography} · {line.starts_on}..{line.ends_on}: "
+        where = [line.product_group or "all groups", line.geography]
+        where += [names[(kind, ref)] for kind, ref in (("segment", line.segment_id), ("user", line.user_id),
+                                                         ("team", line.team_id)) if ref is not None]
+        others = "".join(f", {measure.replace('_', ' ')} {line.actuals.get(measure)}"
+                         + ("" if line.targets.get(measure) is None else f"/{line.targets[measure]}")
+                         for measure in line.actuals)
+        click.echo(f"  {' · '.join(where)} · {line.starts_on}..{line.ends_on}: "
                    f"target {_money(line.target_amount)}, actual {_money(line.actual_amount)}, variance "
-                   f"{_money(line.variance)}, attainment {attainment}, deals {count}")
+                   f"{_money(line.variance)}, attainment {attainment}, deals {count}{others}")
     for goal in report.goals:
         assessment = f": {goal.values['assessment']}" if goal.values.get("assessment") else ""
-        click.echo(f"  goal [{goal.values['status']}] {goal.values['text']}{assessment}")
+        score = "" if goal.values.get("score") is None else f" score {goal.values['score']}"
+        evidence = "".join(f" <{link}>" for link in goal.values.get("evidence") or [])
+        click.echo(f"  goal [{goal.values['status']}{score}] {goal.values['text']}{assessment}{evidence}")
     for currency, total in report.other_currencies.items():
         click.echo(f"  not compared: {_money(total)} of actuals in {currency}")
     if chart:
         click.echo(f"chart written to {chart}")
 
 
+def _slice_names(uow: Any, report: PlanReport) -> dict[tuple[str, int], str]:
+    """``{("segment" | "user" | "team", id): what a line shows}`` for the report's lines."""
+    names: dict[tuple[str, int], str] = {}
+    for kind, attribute, field in (("segment", "segment_id", "name"), ("user", "user_id", "username"),
+                                   ("team", "team_id", "name")):
+        ids = sorted({getattr(line, attribute) for line in report.lines} - {None})
+        if ids:
+            rows = uow.select(kind, fields=("id", field)).where(("id", "in", ids)).all()
+            found = {row["id"]: row[field] for row in rows}
+            names.update({(kind, i): f"{kind} {found.get(i, i)}" for i in ids})
+    return names
+
+
 def _line_json(line: Any) -> dict[str, Any]:
     return {"product_group": line.product_group, "geography_id": line.geography_id, "geography": line.geography,
+            "segment_id": line.segment_id, "user_id": line.user_id, "team_id": line.team_id,
+            "targets": {m: str(v) for m, v in line.targets.items()},
+            "actuals": {m: str(v) for m, v in line.actuals.items()},
             "starts_on": line.starts_on, "ends_on": line.ends_on,
             "target": None if line.target_amount is None else str(line.target_amount.amount),
             "actual": str(line.actual_amount.amount), "target_count": line.target_count,

@@ -12,6 +12,7 @@ from crmcore.fields import (
     Choice,
     Date,
     DateTime,
+    Decimal,
     Integer,
     Json,
     MoneyType,
@@ -51,7 +52,7 @@ MEMBER_ENTITIES = ("account", "contact", "lead")
 CHANNELS = ("email", "letter", "call", "visit", "offer")
 CAMPAIGN_STATUSES = ("planned", "active", "completed", "cancelled")
 #: What happened to one member in one run.
-MEMBER_STATUSES = ("sent", "already_sent", "planned", "opted_out", "no_address", "failed")
+MEMBER_STATUSES = ("sent", "already_sent", "planned", "quoted", "opted_out", "no_address", "failed")
 #: Every contact of a campaign with a member, a lead or a deal.
 TOUCH_KINDS = (
     "sent", "opened", "clicked", "response", "lead", "visit", "call", "offer", "opt_out", "linked",
@@ -125,6 +126,10 @@ CAMPAIGN = EntityType(
         Field("segment_id", Reference("segment", on_delete="restrict"), label="Target segment"),
         Field("starts_on", Date()),
         Field("ends_on", Date()),
+        Field("product_code", String(64), label="Offered product",
+              help="Special offers: the code of the catalog product offered (orders enabled: a quote line)."),
+        Field("offer_discount", Decimal(scale=2), label="Offer discount (%)",
+              help="Special offers: the discount in percent the quote gives (orders enabled)."),
         Field("repeat_days", Integer(minimum=1, maximum=366), label="Repeat every (days)",
               help="Calls, visits and offers: plan them again every N days until the end date (job queue)."),
         Field("budget", MoneyType()),
@@ -168,6 +173,7 @@ CAMPAIGN_MEMBER = EntityType(
         Field("email", String(320)),
         Field("status", Choice(*MEMBER_STATUSES), required=True),
     ),
+    auditable=False,  # a snapshot written once per run, itself the record of it; touches are audited
     help="A member of a segment as it was when a campaign ran, and what the run did for it.",
 )
 
@@ -181,6 +187,7 @@ CAMPAIGN_TOUCH = EntityType(
         Field("opportunity_id", Reference("opportunity", on_delete="set_null"), label="Opportunity",
               index=True),
         Field("activity_id", Reference("activity", on_delete="set_null"), label="Activity"),
+        Field("quote_id", Integer(), label="Quote", help="The quote a special offer made (orders enabled)."),
         Field("key", String(200), unique=True,
               help="Makes a touch happen once: a send per campaign and recipient."),
     ),
@@ -195,6 +202,8 @@ MARKET_PLAN = EntityType(
         Field("starts_on", Date(), required=True),
         Field("ends_on", Date(), required=True),
         Field("currency", String(3), required=True),
+        Field("revenue_from", Choice("won_deals", "orders"), default="won_deals", label="Revenue from",
+              help="won_deals: won opportunities; orders: confirmed orders and invoices (orders enabled)."),
         Field("description", Text()),
     ),
     ownable=True,
@@ -208,12 +217,23 @@ PLAN_TARGET = EntityType(
         Field("plan_id", Reference("market_plan", on_delete="cascade"), required=True, index=True),
         Field("product_group", String(64), help="A product group code; empty for all groups."),
         Field("geography_id", Reference("geography", on_delete="restrict"), label="Geography"),
+        Field("segment_id", Reference("segment", on_delete="restrict"), label="Segment",
+              help="Only the actuals of the segment's accounts (or leads); empty for all."),
+        Field("user_id", Reference("user", on_delete="restrict"), label="Owner",
+              help="Only the actuals of records this user owns; empty for everyone's."),
+        Field("team_id", Reference("team", on_delete="restrict"), label="Owner team",
+              help="Only the actuals of records the team's members own."),
         Field("starts_on", Date(), required=True),
         Field("ends_on", Date(), required=True),
         Field("amount", MoneyType(), help="Target revenue."),
         Field("count", Integer(minimum=0), help="Target number of won deals."),
+        Field("quantity", Decimal(scale=2), help="Target quantity sold (lines of won deals)."),
+        Field("new_accounts", Integer(minimum=0), help="Target number of accounts created."),
+        Field("leads", Integer(minimum=0), help="Target number of leads created."),
+        Field("visits", Integer(minimum=0), help="Target number of visits (meetings) done."),
+        Field("calls", Integer(minimum=0), help="Target number of calls done."),
     ),
-    help="A quantitative target of a plan: product group × geography × period.",
+    help="A quantitative target of a plan: product group × geography × segment × owner × period.",
 )
 
 PLAN_GOAL = EntityType(
@@ -222,6 +242,8 @@ PLAN_GOAL = EntityType(
         Field("plan_id", Reference("market_plan", on_delete="cascade"), required=True, index=True),
         Field("text", Text(), required=True),
         Field("status", Choice(*GOAL_STATUSES), default="open"),
+        Field("score", Integer(minimum=0, maximum=100), help="How far the goal is met, 0 to 100."),
+        Field("evidence", Json(), help='Links backing the assessment: ["https://...", ...].'),
         Field("assessment", Text()),
     ),
     help="A qualitative target of a plan, with its status and an assessment.",

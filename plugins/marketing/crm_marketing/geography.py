@@ -59,7 +59,7 @@ class Tree:
             current = self.parents[current]
         return chain
 
-    def roll_up(self, values: Mapping[int | None, Any], zero: Any) -> dict[int, Any]:
+    def roll_up(self, values: Mapping[int | None, Any], zero: Any) -> dict[int | None, Any]:
         """The total of each node: its own value plus its children's totals (a value placed
         in no node, or in one outside the tree, counts nowhere)."""
         kids = self.children
@@ -69,7 +69,7 @@ class Tree:
             node = todo.pop()
             order.append(node)
             todo.extend(kids.get(node, ()))
-        totals: dict[int, Any] = {}
+        totals: dict[int | None, Any] = {}
         for node in reversed(order):  # children before their parents
             result = values.get(node, zero)
             for child in kids.get(node, ()):

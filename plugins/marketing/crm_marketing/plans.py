@@ -26,7 +26,8 @@ import attrs
 from crmcore.errors import NotFoundError, ValidationError
 from crmcore.money import Money
 
-from crm_marketing.attribution import won_condition
+from crm_marketing import actuals as _actuals
+from crm_marketing.actuals import MEASURES
 from crm_marketing.geography import Tree, read_tree
 
 if TYPE_CHECKING:
@@ -34,12 +35,11 @@ if TYPE_CHECKING:
     from crmcore.records import Record
 
 __all__ = [
-    "DIMENSIONS", "PlanLine", "PlanReport", "actuals", "add_targets", "builtin_actuals", "distribute", "periods",
-    "plan_named",
-    "plan_report",
+    "DIMENSIONS", "MEASURES", "TARGET_FIELDS", "PlanLine", "PlanReport", "actuals", "add_targets", "builtin_actuals",
+    "distribute", "periods", "plan_named", "plan_report",
 ]
 
-DIMENSIONS = ("product_group", "geography")
+DIMENSIONS = ("product_group", "geography", "owner")
 _MONTHS = {"year": 12, "quarter": 3, "month": 1}
 
 
@@ -73,50 +73,53 @@ def plan_named(uow: UnitOfWork, ref: int | str | Record) -> Record:
     return found
 
 
-def builtin_actuals(uow: UnitOfWork, period: tuple[dt.date, dt.date],
-                    dimensions: Sequence[str]) -> list[dict[str, Any]]:
+def builtin_actuals(uow: UnitOfWork, period: tuple[dt.date, dt.date], dimensions: Sequence[str],
+                    accounts: Sequence[int] | None = None) -> list[dict[str, Any]]:
     """Actual revenue from won opportunities closed in *period*: each deal's
-    ``product_group`` and its account's geography (one aggregate query)."""
-    paths = {"product_group": "product_group", "geography": "account_id.geography_id"}
-    groups = [paths[d] for d in DIMENSIONS if d in dimensions]
-    select = uow.select("opportunity").where(won_condition(uow), ("close_date", ">=", period[0]),
-                                             ("close_date", "<=", period[1]))
-    if groups:
-        select = select.group_by(*groups)
-    rows = []
-    for row in select.aggregate(sum=["amount"]):
-        rows.append({"product_group": row.get("product_group"), "geography_id": row.get("account_id.geography_id"),
-                     "amount": row["sum_amount"], "count": row["count"]})
-    return rows
+    ``product_group``, its account's geography and its owner (one aggregate query)."""
+    return _actuals.builtin_actuals(uow, period, dimensions, accounts)
 
 
-def actuals(uow: UnitOfWork, period: tuple[dt.date, dt.date],
-            dimensions: Sequence[str] = DIMENSIONS) -> list[dict[str, Any]]:
-    """The actuals of *period* from the ``marketing_actuals`` hook (the first answer)."""
+def actuals(uow: UnitOfWork, period: tuple[dt.date, dt.date], dimensions: Sequence[str] = DIMENSIONS,
+            accounts: Sequence[int] | None = None) -> list[dict[str, Any]]:
+    """The revenue actuals of *period* from the ``marketing_actuals`` hook (the first answer)."""
     unknown = [d for d in dimensions if d not in DIMENSIONS]
     if unknown:
         raise ValidationError({"dimensions": [f"unknown dimension {unknown[0]!r}; use {', '.join(DIMENSIONS)}"]})
-    return list(uow.crm.hook.marketing_actuals(uow=uow, period=tuple(period), dimensions=tuple(dimensions)) or [])
+    return list(uow.crm.hook.marketing_actuals(uow=uow, period=tuple(period), dimensions=tuple(dimensions),
+                                               accounts=None if accounts is None else list(accounts)) or [])
+
+
+_ZERO = {"revenue": decimal.Decimal(0), "quantity": decimal.Decimal(0)}
 
 
 @attrs.frozen
-class _Figure:
-    """An amount and a count that add up (the zero of a roll-up)."""
+class _Figures:
+    """Figures per measure that add up (the zero of a roll-up); a measure no part sets is
+    absent."""
 
-    amount: decimal.Decimal = decimal.Decimal(0)
-    count: int = 0
-    has_amount: bool = False
-    has_count: bool = False
+    values: Mapping[str, Any] = attrs.field(factory=dict)
 
-    def __add__(self, other: _Figure) -> _Figure:
-        return _Figure(self.amount + other.amount, self.count + other.count,
-                       self.has_amount or other.has_amount, self.has_count or other.has_count)
+    def __add__(self, other: _Figures) -> _Figures:
+        if not other.values:
+            return self
+        if not self.values:
+            return other
+        merged = dict(self.values)
+        for measure, value in other.values.items():
+            merged[measure] = merged[measure] + value if measure in merged else value
+        return _Figures(merged)
+
+
+_NONE = _Figures()
 
 
 @attrs.frozen
 class PlanLine:
-    """One target line: a product group × geography node × period, targets and actuals rolled
-    up the tree. ``target_amount``/``target_count`` are ``None`` where no target sets them."""
+    """One line of a plan report: a product group × geography node × segment × owner × period,
+    targets and actuals rolled up the geography tree. ``target_amount``/``target_count`` are
+    ``None`` where no target sets them; the other measures are in :attr:`targets` and
+    :attr:`actuals` (``{measure: value}``, a measure only when some target of the line sets it)."""
 
     product_group: str | None
     geography_id: int | None
@@ -127,6 +130,11 @@ class PlanLine:
     target_count: int | None
     actual_amount: Money
     actual_count: int
+    segment_id: int | None = None
+    user_id: int | None = None
+    team_id: int | None = None
+    targets: Mapping[str, Any] = attrs.field(factory=dict)
+    actuals: Mapping[str, Any] = attrs.field(factory=dict)
 
     @property
     def variance(self) -> Money | None:
@@ -138,6 +146,14 @@ class PlanLine:
         if self.target_amount is None or not self.target_amount.amount:
             return None
         return (self.actual_amount.amount * 100 / self.target_amount.amount).quantize(decimal.Decimal("0.01"))
+
+    def attainment_of(self, measure: str) -> decimal.Decimal | None:
+        """Actual over target of *measure* (``quantity``, ``leads``...), as a percentage."""
+        target = self.targets.get(measure)
+        if not target:
+            return None
+        actual = self.actuals.get(measure) or 0
+        return (decimal.Decimal(actual) * 100 / decimal.Decimal(target)).quantize(decimal.Decimal("0.01"))
 
 
 @attrs.frozen
@@ -154,53 +170,83 @@ class PlanReport:
         return f"<PlanReport plan={self.plan.id} lines={len(self.lines)} goals={len(self.goals)}>"
 
 
+#: The target field of each measure.
+TARGET_FIELDS = {"revenue": "amount", "won_deals": "count", "quantity": "quantity", "new_accounts": "new_accounts",
+                 "leads": "leads", "visits": "visits", "calls": "calls"}
+_EXTRA = MEASURES[2:]
+_TARGET_READ = ("id", "product_group", "geography_id", "segment_id", "user_id", "team_id", "starts_on", "ends_on",
+                *TARGET_FIELDS.values())
+
+
 def plan_report(uow: UnitOfWork, plan: int | str | Record) -> PlanReport:
-    """Each target of *plan* against the actuals of its period, rolled up the geography tree
-    (see the module docs)."""
+    """Each target of *plan* against the actuals of its period (see the module docs).
+
+    Targets with the same product group, segment, owner and period form a slice; within it,
+    targets and actuals roll up the geography tree. Actuals are read once for the whole plan
+    (:mod:`crm_marketing.actuals`): a query per source of the measures the targets set.
+    """
     record = plan_named(uow, plan)
     currency = record.values["currency"]
-    targets = uow.query("plan_target").where(plan_id=record.id).order_by("starts_on", "product_group", "id").all()
+    targets = (uow.select("plan_target", fields=_TARGET_READ).where(plan_id=record.id)
+               .order_by("starts_on", "product_group", "id").all())
     goals = uow.query("plan_goal").where(plan_id=record.id).order_by("id").all()
     tree = read_tree(uow)
-    groups: dict[tuple[Any, dt.date, dt.date], list[Record]] = defaultdict(list)
+    slices: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
     for target in targets:
-        v = target.values
-        amount = v.get("amount")
+        amount = target.get("amount")
         if amount is not None and amount.currency != currency:
-            raise ValidationError({"amount": [f"plan_target {target.id} is in {amount.currency}, the plan in "
+            raise ValidationError({"amount": [f"plan_target {target['id']} is in {amount.currency}, the plan in "
                                               f"{currency}; give targets in the plan's currency"]},
                                   entity="plan_target")
-        groups[(v.get("product_group"), v["starts_on"], v["ends_on"])].append(target)
-    lines: list[PlanLine] = []
+        slices[(target["product_group"], target["segment_id"], target["user_id"], target["team_id"],
+                target["starts_on"], target["ends_on"])].append(target)
+    spans = sorted({(key[4], key[5]) for key in slices})
+    span_index = {span: i for i, span in enumerate(spans)}
+    measures = ["revenue", "won_deals", *(m for m in _EXTRA if any(t.get(TARGET_FIELDS[m]) is not None
+                                                                     for t in targets))]
+    dimensions = ["geography"]
+    if any(key[0] is not None for key in slices):
+        dimensions.append("product_group")
+    if any(key[2] is not None or key[3] is not None for key in slices):
+        dimensions.append("owner")
     others: dict[str, Money] = {}
-    answers: dict[tuple[dt.date, dt.date], list[dict[str, Any]]] = {}
-    for (group, start, end), members in groups.items():
-        if (start, end) not in answers:
-            answers[(start, end)] = actuals(uow, (start, end))
-        own_actual: dict[int | None, _Figure] = defaultdict(_Figure)
-        everywhere = _Figure()
-        for row in answers[(start, end)]:
-            if group is not None and row.get("product_group") != group:
+    facts_of: dict[int | None, dict[int, list[_actuals.Fact]]] = {}
+    for segment_id in dict.fromkeys(key[1] for key in slices):
+        segment = None if segment_id is None else _actuals.segment_members(uow, segment_id)
+        found = _read_facts(uow, record, spans, measures, currency, dimensions, segment,
+                            others if segment_id is None else {})
+        by_span: dict[int, list[_actuals.Fact]] = defaultdict(list)
+        for fact in found:
+            by_span[fact.period].append(fact)
+        facts_of[segment_id] = by_span
+    groups = _group_codes(uow) if "product_group" in dimensions else {}
+    teams = ({u["id"]: u["team_id"] for u in uow.select("user", fields=("id", "team_id")).all()}
+             if "owner" in dimensions else {})
+    lines: list[PlanLine] = []
+    for (group, segment_id, user_id, team_id, start, end), members in slices.items():
+        codes = groups.get(group, {group}) if group is not None else None
+        own_actual: dict[int | None, _Figures] = defaultdict(_Figures)
+        everywhere = _NONE
+        for fact in facts_of[segment_id].get(span_index[(start, end)], ()):
+            if codes is not None and fact.product_group not in codes:
                 continue
-            amount = row.get("amount")
-            if amount is not None and amount.currency != currency:
-                others[amount.currency] = others.get(amount.currency, Money(0, amount.currency)) + amount
-                amount = None
-            value = amount.amount if amount is not None else decimal.Decimal(0)
-            figure = _Figure(value, row.get("count") or 0, True, True)
-            node = _placed(tree, row.get("geography_id"))
-            own_actual[node] = own_actual[node] + figure
-            everywhere = everywhere + figure
-        own_target: dict[int | None, _Figure] = defaultdict(_Figure)
+            if user_id is not None and fact.owner_id != user_id:
+                continue
+            if team_id is not None and teams.get(fact.owner_id) != team_id:
+                continue
+            figures = _Figures(fact.values)
+            node = _placed(tree, fact.geography_id)
+            own_actual[node] = own_actual[node] + figures
+            everywhere = everywhere + figures
+        own_target: dict[int | None, _Figures] = defaultdict(_Figures)
         for target in members:
-            v = target.values
-            own_target[v.get("geography_id")] = own_target[v.get("geography_id")] + _Figure(
-                v["amount"].amount if v.get("amount") is not None else decimal.Decimal(0), v.get("count") or 0,
-                v.get("amount") is not None, v.get("count") is not None)
-        target_totals = tree.roll_up(own_target, _Figure())
-        actual_totals = tree.roll_up(own_actual, _Figure())
-        target_totals[None] = own_target.get(None, _Figure()) + sum(
-            (target_totals[n] for n in tree.children.get(None, ())), _Figure())
+            set_values = {m: (target[f].amount if m == "revenue" else target[f])
+                          for m, f in TARGET_FIELDS.items() if target.get(f) is not None}
+            own_target[target["geography_id"]] = own_target[target["geography_id"]] + _Figures(set_values)
+        target_totals = tree.roll_up(own_target, _NONE)
+        actual_totals = tree.roll_up(own_actual, _NONE)
+        target_totals[None] = own_target.get(None, _NONE) + sum(
+            (target_totals[n] for n in tree.children.get(None, ())), _NONE)
         actual_totals[None] = everywhere
         shown: list[int | None] = []
         for node in own_target:
@@ -208,13 +254,47 @@ def plan_report(uow: UnitOfWork, plan: int | str | Record) -> PlanReport:
                 if step not in shown:
                     shown.append(step)
         for node in _tree_order(tree, shown):
-            t, a = target_totals.get(node, _Figure()), actual_totals.get(node, _Figure())
+            t, a = target_totals.get(node, _NONE).values, actual_totals.get(node, _NONE).values
             lines.append(PlanLine(
                 group, node, "everywhere" if node is None else tree.names.get(node, str(node)), start, end,
-                Money(t.amount, currency) if t.has_amount else None, t.count if t.has_count else None,
-                Money(a.amount, currency), a.count,
+                Money(t["revenue"], currency) if "revenue" in t else None, t.get("won_deals"),
+                Money(a.get("revenue", decimal.Decimal(0)), currency), a.get("won_deals", 0),
+                segment_id, user_id, team_id,
+                {m: t[m] for m in _EXTRA if m in t},
+                {m: a.get(m, _ZERO.get(m, 0)) for m in _EXTRA if m in measures},
             ))
     return PlanReport(record, lines, goals, others)
+
+
+def _read_facts(uow: UnitOfWork, plan: Record, spans: Sequence[tuple[dt.date, dt.date]], measures: Sequence[str],
+                currency: str, dimensions: Sequence[str], segment: _actuals.Segment | None,
+                others: dict[str, Money]) -> list[_actuals.Fact]:
+    """The facts of every measure: revenue and won deals from another plugin's answer to
+    ``marketing_actuals`` when there is one, revenue from orders when the plan says so."""
+    found: list[_actuals.Fact] = []
+    rest = list(measures)
+    answered = _actuals.hook_facts(uow, spans, currency=currency, dimensions=dimensions, segment=segment,
+                                   others=others)
+    if answered is not None:
+        found += answered
+        rest = [m for m in rest if m not in ("revenue", "won_deals")]
+    elif plan.values.get("revenue_from") == "orders":
+        found += _actuals.order_facts(uow, spans, currency=currency, segment=segment, others=others)
+        rest.remove("revenue")
+    return found + _actuals.facts(uow, spans, rest, currency=currency, dimensions=dimensions, segment=segment,
+                                  others=others)
+
+
+def _group_codes(uow: UnitOfWork) -> dict[str, set[str]]:
+    """With the catalog: each product group's code and the codes of the groups below it, so a
+    target for a group counts its subgroups' actuals. Without it: nothing (codes match as
+    they are)."""
+    if "product_group" not in uow.registry.entity_names:
+        return {}
+    rows = uow.select("product_group", fields=("id", "code", "parent_id")).all()
+    tree = Tree({r["id"]: r["parent_id"] for r in rows})
+    code = {r["id"]: r["code"] for r in rows}
+    return {code[r["id"]]: {code[n] for n in tree.subtree(r["id"]) if code.get(n)} for r in rows if r["code"]}
 
 
 def _placed(tree: Tree, node: int | None) -> int | None:
@@ -236,24 +316,47 @@ def _tree_order(tree: Tree, nodes: Sequence[int | None]) -> list[int | None]:
 
 def add_targets(uow: UnitOfWork, plan: Record, *, amount: Money | None = None, count: int | None = None,
                 product_group: str | None = None, geography_id: int | None = None, by: str = "month",
-                profile: Mapping[int, decimal.Decimal] | Sequence[decimal.Decimal] | None = None) -> list[Record]:
+                profile: Mapping[int, decimal.Decimal] | Sequence[decimal.Decimal] | None = None,
+                segment_id: int | None = None, user_id: int | None = None, team_id: int | None = None,
+                **measures: int | decimal.Decimal) -> list[Record]:
     """Spread a target over the plan's months, quarters (*by*) or the whole plan (``"plan"``):
-    one ``plan_target`` per period, shares by *profile* (weights per period, evenly when
-    ``None``), to the cent, with the cents left over going to the first periods so the shares
-    sum to *amount* exactly (and the counts to *count*)."""
+    one ``plan_target`` per period, shares by *profile* (weights per period in order, or a
+    mapping of period number from 1 to weight; evenly when ``None``), to the cent, with the
+    cents left over going to the first periods so the shares sum to *amount* exactly (and the
+    counts to *count*, and each of *measures* — ``quantity`` to the hundredth, ``new_accounts``,
+    ``leads``, ``visits``, ``calls`` — to its total).
+
+    :raises ValidationError: for a profile that does not fit the periods, or an unknown measure.
+    """
     v = plan.values
     spans = [(v["starts_on"], v["ends_on"])] if by == "plan" else periods(v["starts_on"], v["ends_on"], by)
-    weights = list(profile) if profile is not None else [decimal.Decimal(1)] * len(spans)
+    weights: list[decimal.Decimal] = (
+        [decimal.Decimal(1)] * len(spans) if profile is None
+        else [decimal.Decimal(profile.get(n, 0)) for n in range(1, len(spans) + 1)] if isinstance(profile, Mapping)
+        else [decimal.Decimal(w) for w in profile])
     if len(weights) != len(spans) or any(w < 0 for w in weights) or not sum(weights):
         raise ValidationError({"profile": [f"expected {len(spans)} non-negative weights, not all zero, "
                                            f"got {weights!r}"]})
-    amounts = distribute(int(amount.amount * 100), weights) if amount is not None else [None] * len(spans)
-    counts = distribute(count, weights) if count is not None else [None] * len(spans)
+    unknown = sorted(set(measures) - {TARGET_FIELDS[m] for m in _EXTRA})
+    if unknown:
+        raise ValidationError({unknown[0]: [f"unknown measure {unknown[0]!r}; use "
+                                            f"{', '.join(TARGET_FIELDS[m] for m in _EXTRA)}"]}, entity="plan_target")
+    shares: dict[str, list[Any]] = {"count": distribute(count, weights) if count is not None else [None] * len(spans)}
+    for name, total in measures.items():
+        if name == "quantity":
+            shares[name] = [decimal.Decimal(n) / 100 for n in distribute(int(decimal.Decimal(total) * 100), weights)]
+        else:
+            shares[name] = list(distribute(int(total), weights))
+    amounts: list[Money | None] = [None] * len(spans)
+    if amount is not None:
+        amounts = [Money(decimal.Decimal(cents) / 100, amount.currency)
+                   for cents in distribute(int(amount.amount * 100), weights)]
     rows = []
-    for (start, end), cents, n in zip(spans, amounts, counts, strict=True):
+    for index, (start, end) in enumerate(spans):
         rows.append({"plan_id": plan.id, "product_group": product_group, "geography_id": geography_id,
-                     "starts_on": start, "ends_on": end, "count": n,
-                     "amount": Money(decimal.Decimal(cents) / 100, amount.currency) if amount is not None else None})
+                     "segment_id": segment_id, "user_id": user_id, "team_id": team_id, "starts_on": start,
+                     "ends_on": end, "amount": amounts[index],
+                     **{name: share[index] for name, share in shares.items()}})
     return uow.create_many("plan_target", rows)
 
 

@@ -104,9 +104,9 @@ def crm_before_commit(uow: UnitOfWork) -> None:
 
 @hookimpl(trylast=True)
 def marketing_actuals(
-    uow: UnitOfWork, period: tuple[dt.date, dt.date], dimensions: Sequence[str]
+    uow: UnitOfWork, period: tuple[dt.date, dt.date], dimensions: Sequence[str], accounts: Sequence[int] | None
 ) -> list[dict[str, Any]]:
-    return plans.builtin_actuals(uow, period, dimensions)
+    return plans.builtin_actuals(uow, period, dimensions, accounts)
 
 
 @hookimpl

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from crmcore.actors import Actor
 from crmcore.errors import CrmError, NotFoundError, ValidationError
-from crmcore.query import parse_where
 
 from crm_marketing.geography import read_tree
 
@@ -207,52 +206,6 @@ def member_count(uow: UnitOfWork, segment: int | str | Record) -> int:
                for start in range(0, len(listed), _CHUNK))
 
 
-def _condition_fields(conditions: Sequence[Any]) -> Iterator[str]:
-    """The field names (or paths) *conditions* name."""
-    for condition in conditions:
-        if isinstance(condition, str):
-            yield str(parse_where(condition)[0])
-        elif isinstance(condition, tuple):
-            yield str(condition[0])
-        elif isinstance(condition, Mapping):
-            for inner in condition.values():
-                yield from _condition_fields(inner if isinstance(inner, list) else [inner])
-
-
-def _flat(segment: Record, paths: Mapping[str, str]) -> bool:
-    """Whether *segment*'s members can be read without following a reference."""
-    entity = segment.values["member_entity"]
-    if any("." in path for path in paths.values()):
-        return False
-    if segment.values.get("geography_id") is not None and "." in _GEOGRAPHY_PATH[entity]:
-        return False
-    try:
-        return not any("." in name for name in _condition_fields(conditions_of(segment.values.get("conditions"))))
-    except ValidationError:
-        return False  # the select reports it, naming the segment
-
-
-def _member_query(uow: UnitOfWork, segment: Record, paths: Mapping[str, str]) -> list[dict[str, Any]]:
-    """The rows of :func:`member_select` read with ``uow.query`` (fields of the entity only)."""
-    entity = segment.values["member_entity"]
-    query = uow.query(entity)
-    conditions = conditions_of(segment.values.get("conditions"))
-    if conditions:
-        try:
-            query = query.where(*conditions)
-        except ValidationError as exc:
-            raise ValidationError({"conditions": [f"segment {segment.values['name']!r} cannot be evaluated: {exc}"]},
-                                  entity="segment") from exc
-    geography = segment.values.get("geography_id")
-    if geography is not None:
-        query = query.where((_GEOGRAPHY_PATH[entity], "in", sorted(read_tree(uow).subtree(geography))))
-    query = query.order_by("id")
-    fields = [path for path in dict.fromkeys(paths.values()) if path != "id"]
-    if not fields:
-        return [{"id": i} for i in query.ids()]
-    return [record.values for record in query.fields(*fields).all()]
-
-
 def _shape(rows: list[dict[str, Any]], paths: Mapping[str, str]) -> list[dict[str, Any]]:
     """Rows keyed by role (``id`` first) instead of by path."""
     if not paths:
@@ -271,9 +224,6 @@ def members(uow: UnitOfWork, segment: int | str | Record, *, roles: bool = False
     """
     record = segment if not isinstance(segment, int | str) else segment_named(uow, segment)
     if record.values.get("kind") != "static":
-        entity = record.values["member_entity"]
-        paths = MEMBER_FIELDS[entity] if roles else {}
-        if _flat(record, paths):  # no path to follow: the lighter query of one entity
-            return _shape(_member_query(uow, record, paths), paths)
+        paths = MEMBER_FIELDS[record.values["member_entity"]] if roles else {}
         return _shape(member_select(uow, record, ("id", *paths.values())).all(), paths)
     return [row for chunk in member_chunks(uow, record, roles=roles) for row in chunk]

@@ -27,6 +27,7 @@ class MarketingSettings:
     unsubscribe_url: str = "https://example.com/unsubscribe"
     secret: str = ""
     batch_size: int = 200
+    connections: int = 4
 
     @classmethod
     def from_table(cls, table: Mapping[str, Any]) -> MarketingSettings:

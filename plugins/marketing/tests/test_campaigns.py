@@ -233,3 +233,23 @@ def test_clicks_are_tracked_once_from_the_signed_token_and_touches_show_on_the_t
         assert (result.reached, result.responses) == (2, 1)
         kinds = [e.entity for e in uow.timeline("contact", made["Ada"].id)]
         assert kinds.count("campaign_touch") == 3  # sent, clicked, opened
+
+
+def test_batches_go_out_over_several_connections_each_message_once(crm_factory: Any, smtp_server: Any) -> None:
+    settings = _settings(smtp_server)
+    settings["plugins"]["marketing"].update(batch_size=2, connections=3)
+    crm, _ = office(crm_factory, **settings)
+    with crm.unit_of_work() as uow:
+        for n in range(9):
+            uow.create("contact", first_name=f"C{n}", last_name="Many", email=f"c{n}@many.test")
+        segment = uow.create("segment", name="Many", member_entity="contact", conditions=["last_name=Many"])
+        uow.create("campaign", name="Many", code="MANY", channel="email", segment_id=segment.id, subject="Hi",
+                   message="Hello {{ first_name }}\n{{ unsubscribe_url }}\n")
+        uow.commit()
+    with crm.unit_of_work() as uow:
+        result = run_campaign(uow, "MANY", now=NOW)
+        uow.commit()
+    assert result.counts == {"sent": 9}
+    assert sorted(r[0] for r in smtp_server.recipients) == sorted(f"c{n}@many.test" for n in range(9))
+    bodies = {m["To"]: m.get_payload(decode=True).decode() for m in smtp_server.messages}
+    assert bodies["c4@many.test"].startswith("Hello C4\nhttps://example.com/unsubscribe?token=")

@@ -69,7 +69,11 @@ def db(crm_factory: Any, smtp_server: Any, tmp_path: Path, monkeypatch: pytest.M
         plan = uow.create("market_plan", name="2026", starts_on="2026-01-01", ends_on="2026-12-31", currency="EUR")
         uow.create("plan_target", plan_id=plan.id, product_group="PUMPS", geography_id=de.id,
                    starts_on="2026-01-01", ends_on="2026-12-31", amount="4000 EUR", count=4)
+        uow.create("plan_target", plan_id=plan.id, segment_id=segment.id, user_id=users["rep1"].id,
+                   starts_on="2026-01-01", ends_on="2026-12-31", count=1, calls=2)
         uow.create("plan_goal", plan_id=plan.id, text="Known in Germany", status="at_risk")
+        uow.create("plan_goal", plan_id=plan.id, text="Two fairs", status="on_track", score=50,
+                   evidence=["https://example.com/fair"])
         uow.commit()
     return url
 
@@ -107,6 +111,9 @@ def test_plan_reports_target_against_actual(db: str) -> None:
     assert ("PUMPS · Germany · 2026-01-01..2026-12-31: target 4,000.00 EUR, actual 2,000.00 EUR, variance "
             "-2,000.00 EUR, attainment 50.00 %, deals 2/4") in out
     assert "goal [at_risk] Known in Germany" in out
+    assert "goal [on_track score 50] Two fairs <https://example.com/fair>" in out
+    assert "all groups · everywhere · segment German contacts · user rep1 · 2026-01-01..2026-12-31" in out
+    assert "deals 1/1, calls 0/2" in out
     rep = json.loads(ok(db, "--as", "rep1", "marketing", "plan", "2026", "--json"))
     assert rep["lines"][0]["actual"] == "1000.00"  # only what rep1 may read
 

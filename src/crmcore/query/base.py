@@ -180,7 +180,7 @@ class Query(Conditions, Aggregates):
         result = internal.execute(self.uow, self.statement())
         fast = self._row_converter(result.keys())
         if fast is not None:
-            return list(map(fast, result))
+            return list(map(fast, result.fetchall()))  # one fetch: a driver call per row costs on psycopg
         convert = self._converter()
         return [convert(row) for row in result.mappings()]
 

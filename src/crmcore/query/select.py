@@ -399,7 +399,7 @@ class Select(Conditions, Aggregates):
         pick = operator.itemgetter(*picks) if len(picks) > 1 else (lambda row: (row[picks[0]],))
         out = []
         append = out.append
-        for row in result:
+        for row in result.fetchall():  # one fetch: a driver call per row costs on psycopg
             values = dict(zip(names, pick(row), strict=True))
             if special:
                 mapping = row._mapping
