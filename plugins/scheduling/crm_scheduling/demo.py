@@ -15,6 +15,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
+from crmcore.calendars import WEEKDAYS, create_calendar
+
 from crm_scheduling import booking, capacity, planning, workday
 from crm_scheduling.demand import load_demand
 from crm_scheduling.errors import BookingRefused
@@ -104,14 +106,15 @@ def tell(crm: Crm, echo: Any, story: Story) -> None:
 
 
 def _resources(uow: Any, users: list[Any], monday: dt.date) -> list[Any]:
-    calendar = uow.create("service_calendar", name="Workshop")
+    calendar_id = create_calendar(uow, "Workshop", dict.fromkeys(WEEKDAYS[:5], ["07:00-19:00"]),
+                                  description="The workshop's opening hours; each shift lies within")
     team = uow.create("team", name="Field technicians")
     places = {name: uow.create("territory", name=name).id for name in ("North", "South")}
     made = []
     for user, (place, lat, lon, skills) in zip(users, _TECHNICIANS, strict=False):
         resource = uow.create("resource", name=user.full_name or user.username,
                               user_id=user.id, team_id=team.id, territory_id=places[place],
-                              home_latitude=lat, home_longitude=lon, calendar_id=calendar.id,
+                              home_latitude=lat, home_longitude=lon, calendar_id=calendar_id,
                               cost_per_hour="55.00 " + uow.crm.settings.currency)
         uow.create_many("resource_skill", [{"resource_id": resource.id, "skill": s,
                                             "level": lvl} for s, lvl in skills.items()])
@@ -119,7 +122,7 @@ def _resources(uow: Any, users: list[Any], monday: dt.date) -> list[Any]:
     uow.create("absence", resource_id=made[2].id, kind="training",
                starts_at=_at(monday + dt.timedelta(days=2), 12),
                ends_at=_at(monday + dt.timedelta(days=2), 17))
-    uow.create("resource", name="Service van 1", kind="vehicle", calendar_id=calendar.id)
+    uow.create("resource", name="Service van 1", kind="vehicle", calendar_id=calendar_id)
     return made
 
 
