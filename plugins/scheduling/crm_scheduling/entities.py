@@ -137,6 +137,10 @@ BOOKING = EntityType(
         Field("travel_minutes", Integer(minimum=0), default=0,
               help="Travel to the site before starts_at."),
         Field("note", Text(), help="Why this resource was chosen."),
+        Field("conflict", Text(), read_only=True,
+              help="The hard constraints it breaks since something it relies on changed (an "
+              "absence, a skill, working hours, holidays, the order's window), one a line; "
+              "empty: none. Set and cleared by the plugin on every such change."),
     ),
     title_field="starts_at",
     help="A span of a resource's time given to an order (or held by hand); no two bookings "

@@ -85,6 +85,7 @@ def test_service_calendars_move_to_the_core_and_resources_and_plans_follow(
 
     crm = crm_factory(plugins=["scheduling"], file=True, create_schema=False)
     crm.upgrade()
+    _step_down(crm, crm_scheduling, "0004_bookings_flagged_as_conflicting.py")
     _step_down(crm, crm_scheduling, "0003_resource_calendars_move_to_core.py")
     _step_down(crm, crm_service, "0002_service_calendars_move_to_core.py")
     stamp = "1, '2026-01-01', '2026-01-01'"
@@ -108,7 +109,8 @@ def test_service_calendars_move_to_the_core_and_resources_and_plans_follow(
             f"day_start, day_end, timezone, active) VALUES ({stamp}, 'Ann', 'technician', {old}, "
             "'08:00', '17:00', 'UTC', true)")
     assert crm.pending() == ["service: 0002 service calendars move to the core's business calendars",
-                             "scheduling: 0003 resource calendars move to the core's business calendars"]
+                             "scheduling: 0003 resource calendars move to the core's business calendars",
+                             "scheduling: 0004 bookings flagged as conflicting"]
     crm.upgrade()
     with crm.unit_of_work() as uow:
         moved = uow.query("business_calendar").where(name="Office (service)").first()
