@@ -128,6 +128,10 @@ def _aware(moment: dt.datetime, what: str) -> dt.datetime:
     return moment.astimezone(dt.UTC)
 
 
+def _dates(values: Iterable[dt.date]) -> frozenset[dt.date]:
+    return frozenset(values)
+
+
 @attrs.frozen(eq=False)
 class BusinessCalendar:
     """Opening hours per weekday in *timezone*, and holidays.
@@ -141,7 +145,7 @@ class BusinessCalendar:
 
     timezone: dt.tzinfo
     weekly: tuple[tuple[Window, ...], ...]
-    holidays: frozenset[dt.date] = attrs.field(default=frozenset(), converter=frozenset)
+    holidays: frozenset[dt.date] = attrs.field(default=frozenset(), converter=_dates)
     name: str = ""
     holiday_names: Mapping[dt.date, str] = attrs.field(factory=dict, repr=False)
     _days: dict[dt.date, tuple[tuple[dt.datetime, dt.datetime], ...]] = attrs.field(
@@ -172,8 +176,9 @@ class BusinessCalendar:
         if unknown:
             raise ValueError(f"unknown weekday {unknown[0]!r}; use {', '.join(WEEKDAYS)}")
         weekly = tuple(parse_windows(hours.get(day, ()), where=day) for day in WEEKDAYS)
-        names = dict(holidays) if isinstance(holidays, Mapping) else {}
-        return cls(timezone, weekly, frozenset(holidays), name, names)
+        names: dict[dt.date, str] = dict(holidays) if isinstance(holidays, Mapping) else {}
+        days: frozenset[dt.date] = frozenset(names or holidays)
+        return cls(timezone, weekly, days, name, names)
 
     @classmethod
     def always_open(cls, timezone: dt.tzinfo = dt.UTC, *, name: str = "24x7") -> BusinessCalendar:

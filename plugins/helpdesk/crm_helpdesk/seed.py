@@ -56,7 +56,11 @@ def seed(uow: UnitOfWork) -> list[str]:
         )
         for weekday in ("mon", "tue", "wed", "thu", "fri"):
             uow.create(
-                "business_hours", calendar_id=standard.id, weekday=weekday, opens="09:00", closes="17:00"
+                "business_hours",
+                calendar_id=standard.id,
+                weekday=weekday,
+                opens="09:00",
+                closes="17:00",
             )
         done.append(f"SLA calendar Standard created ({name}, Monday to Friday 09:00-17:00)")
     if uow.query("sla_policy").count() == 0:

@@ -206,12 +206,13 @@ def test_migration_0003_moves_sla_calendars_to_the_core_and_policies_follow(
         standard = connection.exec_driver_sql(
             "SELECT id FROM helpdesk_sla_calendar WHERE name = 'Standard'").scalar()
         connection.exec_driver_sql(
-            "INSERT INTO helpdesk_sla_holiday (version, created_at, updated_at, calendar_id, day, name) "
+            "INSERT INTO helpdesk_sla_holiday "
+            "(version, created_at, updated_at, calendar_id, day, name) "
             f"VALUES (1, '2026-01-01', '2026-01-01', {standard}, '2026-03-30', 'Closed')")
         for table in ("crm_business_holiday", "crm_business_hours"):
             connection.exec_driver_sql(f"DELETE FROM {table}")
-        connection.exec_driver_sql(f"UPDATE crm_business_calendar SET description = 'the core''s own' "
-                                   f"WHERE id = {standard}")
+        connection.exec_driver_sql(
+            f"UPDATE crm_business_calendar SET description = 'the core' WHERE id = {standard}")
         connection.exec_driver_sql("UPDATE crm_version_helpdesk SET version_num = '0002'")
     assert crm.pending() == [CALENDARS]
     assert CALENDARS in crm.upgrade()

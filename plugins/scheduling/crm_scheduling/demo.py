@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from crmcore.calendars import WEEKDAYS, create_calendar
 
-from crm_scheduling import booking, capacity, planning, workday
+from crm_scheduling import booking, capacity, planning, watch, workday
 from crm_scheduling.demand import load_demand
 from crm_scheduling.errors import BookingRefused
 
@@ -96,6 +96,7 @@ def tell(crm: Crm, echo: Any, story: Story) -> None:
             booking.book(uow, resources[0].id, orders[4], _at(monday, 10), _at(monday, 11))
         except BookingRefused as refused:
             echo(f"  refused: {refused.reasons[0]}")
+        _sick_day(uow, echo, monday + dt.timedelta(days=1))
         rows = capacity.capacity(uow, monday, monday + dt.timedelta(days=6), by="week")
         for row in rows:
             if row.group in ("team", "skill"):
@@ -105,9 +106,30 @@ def tell(crm: Crm, echo: Any, story: Story) -> None:
         uow.commit()
 
 
+def _sick_day(uow: Any, echo: Any, day: dt.date) -> None:
+    """A technician booked on *day* calls in sick: the absence flags their bookings at once,
+    and replanning moves those orders."""
+    first = uow.select("booking", ("resource_id", "resource_id.name")).where(
+        ("starts_at", ">=", _at(day, 0)), ("starts_at", "<", _at(day + dt.timedelta(days=1), 0)),
+        ("order_id", "is not null")).order_by("starts_at").first()
+    if first is None:
+        return
+    uow.create("absence", resource_id=first["resource_id"], kind="sickness",
+               starts_at=_at(day, 0), ends_at=_at(day + dt.timedelta(days=1), 0))
+    flagged = watch.flagged(uow, day, day)
+    echo(f"  {first['resource_id.name']} off sick on {day}: {len(flagged)} booking(s) flagged "
+         f"at once ({flagged[0]['conflict'].splitlines()[0]})")
+    moved, proposal = workday.replan(uow, day, day)
+    planning.accept(uow, proposal)
+    placed = len(proposal.assignments) - len(proposal.unassigned)
+    echo(f"  replanned: {len(moved)} order(s) taken off, {placed} placed again, "
+         f"{len(proposal.unassigned)} left to plan (no one free in its window), "
+         f"{len(workday.conflicts(uow, day, day))} conflicts left")
+
+
 def _resources(uow: Any, users: list[Any], monday: dt.date) -> list[Any]:
     calendar_id = create_calendar(uow, "Workshop", dict.fromkeys(WEEKDAYS[:5], ["07:00-19:00"]),
-                                  description="The workshop's opening hours; each shift lies within")
+                                  description="Opening hours; each shift lies within them")
     team = uow.create("team", name="Field technicians")
     places = {name: uow.create("territory", name=name).id for name in ("North", "South")}
     made = []

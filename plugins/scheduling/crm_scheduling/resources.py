@@ -1,11 +1,12 @@
-"""Resources as the planner sees them: skills, territory, home base, working time and busy
-time over a period, read set-based (a few queries for all resources, none per resource).
+"""Resources as the planner sees them: skills, territory, home base, working time and busy time
+over a period, read set-based (a few queries for all resources, none per resource).
 
 Working time is the resource's shift (``day_start`` to ``day_end`` in its own time zone) within
 the opening hours of its business calendar (``business_calendar`` of :mod:`crmcore.calendars`:
-weekly hours in the calendar's time zone and holidays, shared with the help desk's SLA clocks and
-the service plugin's planned visits; Monday to Friday without one), minus its absences. Busy time is its bookings (travel before them included) and the planned activities
-with a start and an end that its user owns and no booking made.
+weekly hours in the calendar's time zone and holidays, shared with the help desk's SLA clocks
+and the service plugin's planned visits; Monday to Friday without one), minus its absences. Busy
+time is its bookings (travel before them included) and the planned activities with a start and
+an end that its user owns and no booking made.
 """
 
 from __future__ import annotations

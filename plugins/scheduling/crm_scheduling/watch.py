@@ -36,7 +36,8 @@ if TYPE_CHECKING:
     from crmcore import UnitOfWork
     from crmcore.records import Record
 
-__all__ = ["OPEN_ORDER_STAGES", "RESOURCE_TIME_FIELDS", "WATCHED", "after_write", "flagged", "recheck"]
+__all__ = ["OPEN_ORDER_STAGES", "RESOURCE_TIME_FIELDS", "WATCHED", "after_write", "flagged",
+           "recheck", "values_of"]
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,8 @@ def _affected(uow: UnitOfWork, entity: str, rows: Sequence[Mapping[str, Any]],
         return _of_resources(uow, spans)
     if entity == "resource_skill":
         skills = sorted({r["skill"] for r in rows})
-        orders = {s["order_id"] for s in _chunks(uow, "order_skill", ("order_id",), "skill", skills)}
+        needs = _chunks(uow, "order_skill", ("order_id",), "skill", skills)
+        orders = {s["order_id"] for s in needs}
         found = _of_resources(uow, dict.fromkeys({r["resource_id"] for r in rows}))
         return [b for b in found if b["order_id"] in orders]
     if entity == "resource":

@@ -1,8 +1,8 @@
-"""A small world the scheduling tests share: plain functions over the public API.
-
-Monday 2027-01-18 (ISO week 2027-W03); two technicians working 08:00-17:00 UTC on a Monday to
-Friday calendar (open all day: the shifts give the hours): Ann (electrical 3, hydraulics 2, territory North, home at 0.0, 0.0) and Bob
-(hydraulics 4, territory South, home at 0.0, 1.0, about 111 km east), and a van.
+"""A small world the scheduling tests share: plain functions over the public API. Monday 2027-01-18
+(ISO week 2027-W03); two technicians working 08:00-17:00 UTC on a Monday to Friday calendar
+(open all day: the shifts give the hours): Ann (electrical 3, hydraulics 2, territory North,
+home at 0.0, 0.0) and Bob (hydraulics 4, territory South, home at 0.0, 1.0, about 111 km east),
+and a van.
 """
 
 from __future__ import annotations

@@ -78,10 +78,11 @@ def test_service_calendars_move_to_the_core_and_resources_and_plans_follow(
     resource follow it."""
     import datetime as dt
 
-    import crm_scheduling
     import crm_service
-    from crm_scheduling.resources import load_resources
     from crm_service import planned
+
+    import crm_scheduling
+    from crm_scheduling.resources import load_resources
 
     crm = crm_factory(plugins=["scheduling"], file=True, create_schema=False)
     crm.upgrade()
@@ -93,24 +94,27 @@ def test_service_calendars_move_to_the_core_and_resources_and_plans_follow(
         run = connection.exec_driver_sql
         run("UPDATE crm_version_service SET version_num = '0001'")
         run("UPDATE crm_version_scheduling SET version_num = '0002'")
-        run(f"INSERT INTO crm_business_calendar (version, created_at, updated_at, name, timezone) "
-            f"VALUES ({stamp}, 'Office', 'UTC')")
-        run(f"INSERT INTO service_service_calendar (version, created_at, updated_at, name, workdays) "
-            f"VALUES ({stamp}, 'Office', '[\"mon\",\"tue\",\"wed\",\"thu\",\"fri\"]')")
+        run(f"INSERT INTO crm_business_calendar (version, created_at, updated_at, name, "
+            f"timezone) VALUES ({stamp}, 'Office', 'UTC')")
+        run(f"INSERT INTO service_service_calendar (version, created_at, updated_at, name, "
+            f"workdays) VALUES ({stamp}, 'Office', '[\"mon\",\"tue\",\"wed\",\"thu\",\"fri\"]')")
         old = run("SELECT max(id) FROM service_service_calendar").scalar()
-        run(f"INSERT INTO service_service_holiday (version, created_at, updated_at, calendar_id, day, name) "
-            f"VALUES ({stamp}, {old}, '2027-01-19', 'Fair')")
-        run(f"INSERT INTO crm_account (version, created_at, updated_at, name) VALUES ({stamp}, 'Acme')")
+        run(f"INSERT INTO service_service_holiday (version, created_at, updated_at, calendar_id, "
+            f"day, name) VALUES ({stamp}, {old}, '2027-01-19', 'Fair')")
+        run(f"INSERT INTO crm_account (version, created_at, updated_at, name) "
+            f"VALUES ({stamp}, 'Acme')")
         account = run("SELECT max(id) FROM crm_account").scalar()
-        run(f"INSERT INTO service_service_plan (version, created_at, updated_at, name, account_id, rule, "
-            f"starts_on, time_of_day, timezone, shift, calendar_id) VALUES ({stamp}, 'Check', {account}, "
-            f"'FREQ=WEEKLY;BYDAY=TU', '2027-01-01', '09:00', 'UTC', 'next', {old})")
-        run(f"INSERT INTO scheduling_resource (version, created_at, updated_at, name, kind, calendar_id, "
-            f"day_start, day_end, timezone, active) VALUES ({stamp}, 'Ann', 'technician', {old}, "
-            "'08:00', '17:00', 'UTC', true)")
-    assert crm.pending() == ["service: 0002 service calendars move to the core's business calendars",
-                             "scheduling: 0003 resource calendars move to the core's business calendars",
-                             "scheduling: 0004 bookings flagged as conflicting"]
+        run(f"INSERT INTO service_service_plan (version, created_at, updated_at, name, "
+            f"account_id, rule, starts_on, time_of_day, timezone, shift, calendar_id) VALUES "
+            f"({stamp}, 'Check', {account}, 'FREQ=WEEKLY;BYDAY=TU', '2027-01-01', '09:00', "
+            f"'UTC', 'next', {old})")
+        run(f"INSERT INTO scheduling_resource (version, created_at, updated_at, name, kind, "
+            f"calendar_id, day_start, day_end, timezone, active) VALUES ({stamp}, 'Ann', "
+            f"'technician', {old}, '08:00', '17:00', 'UTC', true)")
+    assert crm.pending() == [
+        "service: 0002 service calendars move to the core's business calendars",
+        "scheduling: 0003 resource calendars move to the core's business calendars",
+        "scheduling: 0004 bookings flagged as conflicting"]
     crm.upgrade()
     with crm.unit_of_work() as uow:
         moved = uow.query("business_calendar").where(name="Office (service)").first()
@@ -120,7 +124,8 @@ def test_service_calendars_move_to_the_core_and_resources_and_plans_follow(
         assert ann.calendar_id == moved.id
         monday = dt.date(2027, 1, 18)
         working = load_resources(uow, monday, monday + dt.timedelta(days=6))[ann.id].working
-        days = sorted({start.date() for start, _ in working if start.date() <= monday + dt.timedelta(4)})
+        friday = monday + dt.timedelta(days=4)
+        days = sorted({start.date() for start, _ in working if start.date() <= friday})
         assert days == [monday, *(monday + dt.timedelta(days=n) for n in (2, 3, 4))]  # Tue: Fair
         assert working[0] == (dt.datetime(2027, 1, 18, 8, tzinfo=dt.UTC),
                               dt.datetime(2027, 1, 18, 17, tzinfo=dt.UTC))

@@ -62,7 +62,8 @@ def test_a_skill_lowered_or_removed_flags_the_bookings_that_need_it(crm_factory)
     crm = crm_factory(plugins=PLUGINS)
     ids, made = _booked(crm)
     with crm.unit_of_work() as uow:
-        skill = uow.query("resource_skill").where(resource_id=ids["bob"], skill="hydraulics").first()
+        skill = uow.query("resource_skill").where(resource_id=ids["bob"],
+                                                  skill="hydraulics").first()
         uow.update(skill, level=2)
         uow.commit()
     assert _conflict(crm, made) == "Bob lacks hydraulics at level 3 (has 2)"
@@ -94,7 +95,8 @@ def test_working_hours_a_holiday_and_the_order_window_are_watched(crm_factory) -
     assert "outside the working hours of Bob" in _conflict(crm, made)
     with crm.unit_of_work() as uow:
         uow.delete(holiday)
-        hours = uow.query("business_hours").where(calendar_id=ids["calendar"], weekday="mon").first()
+        hours = uow.query("business_hours").where(calendar_id=ids["calendar"],
+                                                  weekday="mon").first()
         uow.update(hours, opens="15:00")  # the calendar opens after the booking starts
         uow.commit()
     assert "outside the working hours of Bob" in _conflict(crm, made)

@@ -107,7 +107,8 @@ class Occurrence:
     note: str = ""
 
 
-def _shift(day: dt.date, calendar: Calendar | BusinessCalendar, direction: str) -> tuple[dt.date, str]:
+def _shift(day: dt.date, calendar: Calendar | BusinessCalendar,
+           direction: str) -> tuple[dt.date, str]:
     why = calendar.day_off(day)
     if why is None or direction == "none":
         return day, ""
