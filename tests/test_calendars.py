@@ -84,6 +84,7 @@ def test_a_calendar_without_hours_cannot_give_working_time(crm_factory: Any) -> 
         empty = uow.create("business_calendar", name="Nothing", timezone="UTC")
         with pytest.raises(ValidationError, match=r"business calendar 'Nothing' \(id \d+\) cannot give working time"):
             load_calendars(uow, [empty.id])
+        assert load_calendars(uow, [empty.id], skip_empty=True) == {}  # "never open" to the caller
 
 
 def test_an_unknown_weekday_is_refused_before_anything_is_written(crm_factory: Any) -> None:

@@ -383,13 +383,17 @@ def load_calendars(
     *,
     first: dt.date | None = None,
     last: dt.date | None = None,
+    skip_empty: bool = False,
 ) -> dict[int, BusinessCalendar]:
     """The :class:`BusinessCalendar` of each ``business_calendar`` of *ids* the actor may read,
     with its hours and holidays: three queries whatever the number of calendars.
 
     :param first: with *last*, read only the holidays from *first* to *last* (a period's work).
+    :param skip_empty: leave calendars without any opening hours out of the result instead of
+        raising (for callers to whom such a calendar means "never open").
     :returns: ``{calendar id: calendar}``; ids the actor may not read are left out.
-    :raises ValidationError: for a calendar without any opening hours, naming it.
+    :raises ValidationError: for a calendar without any opening hours, naming it (unless
+        *skip_empty*).
 
     Example::
 
@@ -419,6 +423,8 @@ def load_calendars(
         holidays[r["calendar_id"]][r["day"]] = r["name"] or ""
     calendars = {}
     for r in rows:
+        if skip_empty and not hours[r["id"]]:
+            continue
         try:
             calendars[r["id"]] = BusinessCalendar.from_hours(
                 timezone_named(r["timezone"] or "UTC"), hours[r["id"]], holidays[r["id"]],

@@ -4,7 +4,8 @@ over a period, read set-based (a few queries for all resources, none per resourc
 Working time is the resource's shift (``day_start`` to ``day_end`` in its own time zone) within
 the opening hours of its business calendar (``business_calendar`` of :mod:`crmcore.calendars`:
 weekly hours in the calendar's time zone and holidays, shared with the help desk's SLA clocks
-and the service plugin's planned visits; Monday to Friday without one), minus its absences. Busy
+and the service plugin's planned visits; Monday to Friday without one, never on a calendar
+without hours), minus its absences. Busy
 time is its bookings (travel before them included) and the planned activities with a start and
 an end that its user owns and no booking made.
 """
@@ -90,7 +91,7 @@ def _calendars(uow: UnitOfWork, ids: Iterable[int], first: dt.date,
                last: dt.date) -> dict[int, BusinessCalendar]:
     with uow.system_scope("a resource works the hours of its calendar"):
         return load_calendars(uow, ids, first=first - dt.timedelta(days=1),
-                              last=last + dt.timedelta(days=1))
+                              last=last + dt.timedelta(days=1), skip_empty=True)
 
 
 def _in_chunks(uow: UnitOfWork, entity: str, fields: tuple[str, ...], key: str,
@@ -159,8 +160,8 @@ def load_resources(uow: UnitOfWork, first: dt.date, last: dt.date, *,
     found = {}
     for r in rows:
         calendar = calendars.get(r["calendar_id"])
-        working = working_spans(r, calendar, first - dt.timedelta(days=1),
-                                last + dt.timedelta(days=1))
+        working = [] if r["calendar_id"] and calendar is None else working_spans(
+            r, calendar, first - dt.timedelta(days=1), last + dt.timedelta(days=1))
         gone = merge(absent[r["id"]])
         found[r["id"]] = Resource(
             id=r["id"], name=r["name"], kind=r["kind"], user_id=r["user_id"],

@@ -113,6 +113,16 @@ def test_working_hours_a_holiday_and_the_order_window_are_watched(crm_factory) -
     assert _conflict(crm, made) == "Bob lacks welding at level 1 (has 0)"
 
 
+def test_a_calendar_left_without_hours_flags_the_bookings_of_its_resources(crm_factory) -> None:
+    crm = crm_factory(plugins=PLUGINS)
+    ids, made = _booked(crm)
+    with crm.unit_of_work() as uow:
+        removed = uow.delete_where("business_hours", {"calendar_id": ids["calendar"]})
+        uow.commit()
+    assert removed == 5
+    assert "outside the working hours of Bob" in _conflict(crm, made)
+
+
 def test_a_booking_moved_into_a_conflict_is_refused_and_moved_clear_of_it_is_cleared(
         crm_factory) -> None:
     crm = crm_factory(plugins=PLUGINS)

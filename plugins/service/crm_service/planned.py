@@ -164,7 +164,7 @@ def occurrences(
 def _calendars(uow: UnitOfWork, ids: Iterable[int], first: dt.date,
                last: dt.date) -> dict[int, BusinessCalendar]:
     span = dt.timedelta(days=_MAX_SHIFT + 1)
-    return load_calendars(uow, ids, first=first - span, last=last + span)
+    return load_calendars(uow, ids, first=first - span, last=last + span, skip_empty=True)
 
 
 def _exceptions(uow: UnitOfWork, plan_ids: Sequence[int], first: dt.date,
