@@ -72,7 +72,7 @@ def crm_before_update(uow: UnitOfWork, entity: str,
 
 @hookimpl
 def crm_after_create(uow: UnitOfWork, entity: str, records: list[Record]) -> None:
-    if entity not in ("resource", "service_order"):  # new ones have no bookings yet
+    if entity in watch.WATCHED and entity not in ("resource", "service_order"):  # no bookings yet
         watch.after_write(uow, entity, watch.values_of(records))
 
 
@@ -85,6 +85,8 @@ def crm_after_update(uow: UnitOfWork, entity: str,
         if moved:
             watch.recheck(uow, watch.values_of(moved))
         return
+    if entity not in watch.WATCHED:
+        return
     changed = {name for _, _, changes in items for name in changes}
     rows = watch.values_of([old for old, _, _ in items] + [new for _, new, _ in items])
     watch.after_write(uow, entity, rows, changed)
@@ -92,7 +94,7 @@ def crm_after_update(uow: UnitOfWork, entity: str,
 
 @hookimpl
 def crm_after_delete(uow: UnitOfWork, entity: str, records: list[Record]) -> None:
-    if entity not in ("resource", "service_order"):  # their bookings go with them
+    if entity in watch.WATCHED and entity not in ("resource", "service_order"):  # cascaded
         watch.after_write(uow, entity, watch.values_of(records))
 
 
