@@ -21,6 +21,7 @@ API = ROOT / "docs" / "api.md"
 PUBLIC_MODULES = (
     "crmcore",
     "crmcore.actors",
+    "crmcore.calendars",
     "crmcore.cli",
     "crmcore.conformance",
     "crmcore.demo",

@@ -21,7 +21,7 @@ MAX_DAYS = 36500
 PLUGIN = PluginInfo(
     name="helpdesk",
     title="Help desk",
-    requires=(),
+    requires=("core.calendars",),
     description=(
         "Tickets, queues with automatic assignment, SLA clocks in business hours with warnings "
         "and escalations, a knowledge base with full-text search, and satisfaction surveys."

@@ -10,20 +10,6 @@ from crmcore.errors import ValidationError
 __all__ = ["applies", "check"]
 
 
-def _hours(values: Mapping[str, Any]) -> None:
-    opens, closes = values.get("opens"), values.get("closes")
-    if opens is not None and closes is not None and closes <= opens:
-        raise ValidationError(
-            {
-                "closes": [
-                    f"closes at {closes!r}, not after it opens at {opens!r}; use two windows "
-                    "for hours past midnight"
-                ]
-            },
-            entity="sla_hours",
-        )
-
-
 def _policy(values: Mapping[str, Any]) -> None:
     errors: dict[str, list[str]] = {}
     for name in ("first_response_minutes", "resolution_minutes"):
@@ -58,7 +44,7 @@ def _queue(values: Mapping[str, Any]) -> None:
         )
 
 
-_CHECKS = {"sla_hours": _hours, "sla_policy": _policy, "csat_survey": _survey, "queue": _queue}
+_CHECKS = {"sla_policy": _policy, "csat_survey": _survey, "queue": _queue}
 
 
 def applies(entity: str) -> bool:

@@ -4,15 +4,15 @@ Tables are ``helpdesk_<entity>``. Fields that the help desk computes (due times,
 time stamps of the ticket's life) are read-only: users never write them, the plugin's hooks and
 the worker do. The core's ``account`` gets ``support_tier`` and ``activity`` gets ``ticket_id``
 (columns ``helpdesk_support_tier`` and ``helpdesk_ticket_id``), so a call logged by the call
-center is an activity on the ticket, in the ticket's and the account's timelines.
+center is an activity on the ticket, in the ticket's and the account's timelines. SLA policies run
+on the core's business calendars (``business_calendar``, :mod:`crmcore.calendars`), which planned
+service and scheduling share.
 """
 
 from __future__ import annotations
 
 from crmcore import EntityType, Field
-from crmcore.fields import Boolean, Choice, Date, DateTime, Integer, Reference, String, Text
-
-from crm_helpdesk.fieldtypes import ClockTime, TimeZoneName
+from crmcore.fields import Boolean, Choice, DateTime, Integer, Reference, String, Text
 
 __all__ = [
     "ACCOUNT_FIELDS",
@@ -28,10 +28,7 @@ __all__ = [
     "QUEUE",
     "QUEUE_AGENT",
     "QUEUE_GROUP",
-    "SLA_CALENDAR",
     "SLA_EVENT",
-    "SLA_HOLIDAY",
-    "SLA_HOURS",
     "SLA_POLICY",
     "SLA_STATUSES",
     "STAGES",
@@ -60,73 +57,13 @@ ARTICLE_STATUSES = ("draft", "published", "archived")
 ASSIGNMENT_METHODS = ("round_robin", "least_open", "manual")
 WEEKDAY_CHOICES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
-SLA_CALENDAR = EntityType(
-    "sla_calendar",
-    fields=(
-        Field("name", String(100), required=True, unique=True),
-        Field(
-            "timezone",
-            TimeZoneName(),
-            required=True,
-            default="UTC",
-            help="The IANA time zone its hours and holidays are written in.",
-        ),
-        Field("description", Text()),
-    ),
-    label="SLA calendar",
-    help="Business hours for SLA clocks: weekly hours (sla_hours) and holidays (sla_holiday).",
-)
-
-SLA_HOURS = EntityType(
-    "sla_hours",
-    fields=(
-        Field(
-            "calendar_id",
-            Reference("sla_calendar", on_delete="cascade"),
-            required=True,
-            label="Calendar",
-        ),
-        Field("weekday", Choice(*WEEKDAY_CHOICES), required=True),
-        Field("opens", ClockTime(), required=True, help="Local time the window opens, '09:00'."),
-        Field(
-            "closes",
-            ClockTime(closing=True),
-            required=True,
-            help="Local time the window closes, '17:00'; '24:00' for midnight.",
-        ),
-    ),
-    label="SLA hours",
-    plural="SLA hours",
-    title_field="weekday",
-    help="One window of opening hours of a calendar on a weekday (several per day allowed).",
-)
-
-SLA_HOLIDAY = EntityType(
-    "sla_holiday",
-    fields=(
-        Field(
-            "calendar_id",
-            Reference("sla_calendar", on_delete="cascade"),
-            required=True,
-            label="Calendar",
-        ),
-        Field(
-            "day", Date(), required=True, index=True, help="The local date without business hours."
-        ),
-        Field("name", String(100)),
-    ),
-    label="SLA holiday",
-    title_field="name",
-    help="A day on which a calendar's clocks stand still.",
-)
-
 SLA_POLICY = EntityType(
     "sla_policy",
     fields=(
         Field("name", String(100), required=True),
         Field(
             "calendar_id",
-            Reference("sla_calendar", on_delete="restrict"),
+            Reference("business_calendar", on_delete="restrict"),
             required=True,
             label="Calendar",
         ),
@@ -351,9 +288,6 @@ SLA_EVENT = EntityType(
 
 #: Every entity type the help desk owns.
 ENTITIES = (
-    SLA_CALENDAR,
-    SLA_HOURS,
-    SLA_HOLIDAY,
     SLA_POLICY,
     QUEUE,
     QUEUE_AGENT,

@@ -45,22 +45,26 @@ def seed(uow: UnitOfWork) -> list[str]:
     """Create what is missing; one line per thing created."""
     done: list[str] = []
     registry = uow.registry
-    if uow.query("sla_calendar").count() == 0:
+    if uow.query("business_calendar").count() == 0:
         tz = registry.timezone
         name = getattr(tz, "key", None) or "UTC"
         standard = uow.create(
-            "sla_calendar",
+            "business_calendar",
             name="Standard",
             timezone=name,
             description="Monday to Friday, 09:00 to 17:00",
         )
         for weekday in ("mon", "tue", "wed", "thu", "fri"):
             uow.create(
-                "sla_hours", calendar_id=standard.id, weekday=weekday, opens="09:00", closes="17:00"
+                "business_hours",
+                calendar_id=standard.id,
+                weekday=weekday,
+                opens="09:00",
+                closes="17:00",
             )
         done.append(f"SLA calendar Standard created ({name}, Monday to Friday 09:00-17:00)")
     if uow.query("sla_policy").count() == 0:
-        calendar_id = uow.query("sla_calendar").order_by("id").limit(1).ids()[0]
+        calendar_id = uow.query("business_calendar").order_by("id").limit(1).ids()[0]
         for (tier, priority), (response, resolution) in DEFAULT_TARGETS.items():
             uow.create(
                 "sla_policy",

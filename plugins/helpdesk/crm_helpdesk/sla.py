@@ -26,11 +26,10 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
+from crmcore.calendars import BusinessCalendar, load_calendars
 from crmcore.errors import ValidationError
-from crmcore.fields import timezone_named
 from crmcore.jobs import enqueue
 
-from crm_helpdesk.businesstime import WEEKDAYS, BusinessCalendar
 from crm_helpdesk.entities import ACTIVE_STAGES, DONE_STAGES
 from crm_helpdesk.scope import system_scope
 
@@ -66,29 +65,15 @@ def utcnow() -> dt.datetime:
 
 
 def load_calendar(uow: UnitOfWork, calendar_id: int) -> BusinessCalendar:
-    """The :class:`BusinessCalendar` of ``sla_calendar`` *calendar_id* with its hours and
-    holidays, read with the unit's rights (the help desk reads calendars, which are
-    configuration, in its system scope).
+    """The :class:`BusinessCalendar` of ``business_calendar`` *calendar_id* with its hours and
+    holidays (:func:`crmcore.calendars.load_calendars`), read with the unit's rights (the help
+    desk reads calendars, which are configuration, in its system scope).
 
     :raises NotFoundError: when there is no such calendar the actor may read.
     :raises ValidationError: when the calendar has no opening hours at all.
     """
-    calendar = uow.get("sla_calendar", calendar_id)
-    name = str(calendar.values["name"])
-    windows: dict[str, list[tuple[str, str]]] = {day: [] for day in WEEKDAYS}
-    for hours in uow.query("sla_hours").where(calendar_id=calendar_id):
-        windows[hours.values["weekday"]].append((hours.values["opens"], hours.values["closes"]))
-    days = [h.values["day"] for h in uow.query("sla_holiday").where(calendar_id=calendar_id)]
-    try:
-        return BusinessCalendar.from_hours(
-            timezone_named(str(calendar.values["timezone"])), windows, days, name=name
-        )
-    except ValueError as exc:
-        raise ValidationError(
-            f"SLA calendar {name!r} (id {calendar_id}) cannot run clocks: {exc}; add its hours "
-            "as sla_hours records",
-            entity="sla_calendar",
-        ) from None
+    uow.get("business_calendar", calendar_id)
+    return load_calendars(uow, [calendar_id])[calendar_id]
 
 
 @attrs.frozen

@@ -133,6 +133,7 @@ def test_a_database_made_from_the_declarations_is_recorded_as_migrated(crm_facto
     assert crm.pending() == []
 
 
+CALENDARS = "helpdesk: 0003 SLA calendars move to the core's business calendars"
 PER_FIELD = "helpdesk: 0002 knowledge base search indexes of the title alone and of the body alone"
 
 
@@ -160,9 +161,74 @@ def test_migration_0002_adds_the_per_field_search_indexes_over_the_articles_ther
             else:
                 connection.exec_driver_sql(f"DROP INDEX {kb.pg_index(fields)}")
         connection.exec_driver_sql("UPDATE crm_version_helpdesk SET version_num = '0001'")
-    assert crm.pending() == [PER_FIELD]
+    assert crm.pending() == [PER_FIELD, CALENDARS]
     assert PER_FIELD in crm.upgrade()
     assert not any("search index" in line for line in crm.seed())  # the migration made them
     with crm.unit_of_work(ann) as uow:
         assert [h.article.id for h in kb.search(uow, "labels")] == [article.id]
         assert kb.search(uow, "driver") == []
+
+
+def _step_down(crm: Any, script: str) -> None:
+    """Run the ``downgrade`` of revision *script* of the help desk on *crm*'s database."""
+    import importlib.util
+
+    from alembic.migration import MigrationContext
+    from alembic.operations import Operations
+
+    path = Path(kb.__file__).parent / "migrations" / "versions" / script
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    with crm.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        with connection.begin():
+            with Operations.context(MigrationContext.configure(connection)):
+                module.downgrade()
+
+
+def test_migration_0003_moves_sla_calendars_to_the_core_and_policies_follow(
+    crm_factory: Any,
+) -> None:
+    """A database at 0002 holds its calendars in the help desk's tables, and the core already
+    has a calendar of the same name and id: the help desk's move past it, renamed, with their
+    hours and holidays, and the policies follow them, so clocks run as before."""
+    import datetime as dt
+
+    from helpdesk_support import account, open_ticket
+
+    crm = crm_factory(plugins=["helpdesk"], file=True, create_schema=False)
+    crm.upgrade()
+    _step_down(crm, "0003_sla_calendars_move_to_core.py")
+    with crm.connect() as connection, connection.begin():
+        standard = connection.exec_driver_sql(
+            "SELECT id FROM helpdesk_sla_calendar WHERE name = 'Standard'").scalar()
+        connection.exec_driver_sql(
+            "INSERT INTO helpdesk_sla_holiday "
+            "(version, created_at, updated_at, calendar_id, day, name) "
+            f"VALUES (1, '2026-01-01', '2026-01-01', {standard}, '2026-03-30', 'Closed')")
+        for table in ("crm_business_holiday", "crm_business_hours"):
+            connection.exec_driver_sql(f"DELETE FROM {table}")
+        connection.exec_driver_sql(
+            f"UPDATE crm_business_calendar SET description = 'the core' WHERE id = {standard}")
+        connection.exec_driver_sql("UPDATE crm_version_helpdesk SET version_num = '0002'")
+    assert crm.pending() == [CALENDARS]
+    assert CALENDARS in crm.upgrade()
+    with crm.connect() as connection:
+        assert not sa.inspect(connection).has_table("helpdesk_sla_calendar")
+    with crm.unit_of_work() as uow:
+        moved = uow.query("business_calendar").where(name="Standard (help desk)").first()
+        assert moved.id > standard
+        assert uow.query("business_hours").where(calendar_id=moved.id).count() == 5
+        assert [h.day for h in uow.query("business_holiday").where(calendar_id=moved.id)] == [
+            dt.date(2026, 3, 30)]
+        assert {p.calendar_id for p in uow.query("sla_policy")} == {moved.id}
+        uow.create("business_calendar", name="After the move")  # the id sequence moved on
+        uow.commit()
+    friday = dt.datetime(2026, 3, 27, 20, 0, tzinfo=dt.UTC)  # after 09:00-17:00 closes
+    ticket = open_ticket(crm, account_id=account(crm, tier="premium"), priority="urgent",
+                         opened_at=friday)
+    # Monday the 30th is the holiday: the clock starts on Tuesday at 09:00
+    assert ticket.response_due.date() == dt.date(2026, 3, 31)

@@ -258,15 +258,15 @@ def test_a_policy_on_its_own_calendar_counts_its_hours_holidays_and_time_zone(
     crm = crm_factory(plugins=["helpdesk"])
     with crm.unit_of_work() as uow:
         _retire(uow, "urgent", "premium")
-        berlin = uow.create("sla_calendar", name="Berlin office", timezone="Europe/Berlin")
+        berlin = uow.create("business_calendar", name="Berlin office", timezone="Europe/Berlin")
         for day in ("mon", "tue", "wed", "thu", "fri"):
             uow.create(
-                "sla_hours", calendar_id=berlin.id, weekday=day, opens="8:30", closes="12:00"
+                "business_hours", calendar_id=berlin.id, weekday=day, opens="8:30", closes="12:00"
             )
             uow.create(
-                "sla_hours", calendar_id=berlin.id, weekday=day, opens="13:00", closes="17:00"
+                "business_hours", calendar_id=berlin.id, weekday=day, opens="13:00", closes="17:00"
             )
-        uow.create("sla_holiday", calendar_id=berlin.id, day="2026-03-30", name="Closed")
+        uow.create("business_holiday", calendar_id=berlin.id, day="2026-03-30", name="Closed")
         uow.create(
             "sla_policy",
             name="Berlin urgent",
@@ -292,9 +292,9 @@ def test_hours_that_close_before_they_open_are_refused(crm_factory: Any) -> None
 
     crm = crm_factory(plugins=["helpdesk"])
     with crm.unit_of_work() as uow, pytest.raises(ValidationError, match="closes at '09:00'"):
-        calendar = uow.create("sla_calendar", name="Night", timezone="UTC")
+        calendar = uow.create("business_calendar", name="Night", timezone="UTC")
         uow.create(
-            "sla_hours", calendar_id=calendar.id, weekday="mon", opens="17:00", closes="09:00"
+            "business_hours", calendar_id=calendar.id, weekday="mon", opens="17:00", closes="09:00"
         )
 
 
@@ -304,7 +304,7 @@ def test_a_policy_whose_calendar_has_no_hours_opens_tickets_without_clocks(
     crm = crm_factory(plugins=["helpdesk"])
     with crm.unit_of_work() as uow:
         _retire(uow, "low", "premium")
-        empty = uow.create("sla_calendar", name="Nothing", timezone="UTC")
+        empty = uow.create("business_calendar", name="Nothing", timezone="UTC")
         uow.create(
             "sla_policy",
             name="Odd",

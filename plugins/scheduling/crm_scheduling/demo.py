@@ -15,7 +15,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from crm_scheduling import booking, capacity, planning, workday
+from crmcore.calendars import WEEKDAYS, create_calendar
+
+from crm_scheduling import booking, capacity, planning, watch, workday
 from crm_scheduling.demand import load_demand
 from crm_scheduling.errors import BookingRefused
 
@@ -94,6 +96,7 @@ def tell(crm: Crm, echo: Any, story: Story) -> None:
             booking.book(uow, resources[0].id, orders[4], _at(monday, 10), _at(monday, 11))
         except BookingRefused as refused:
             echo(f"  refused: {refused.reasons[0]}")
+        _sick_day(uow, echo, monday + dt.timedelta(days=1))
         rows = capacity.capacity(uow, monday, monday + dt.timedelta(days=6), by="week")
         for row in rows:
             if row.group in ("team", "skill"):
@@ -103,15 +106,37 @@ def tell(crm: Crm, echo: Any, story: Story) -> None:
         uow.commit()
 
 
+def _sick_day(uow: Any, echo: Any, day: dt.date) -> None:
+    """A technician booked on *day* calls in sick: the absence flags their bookings at once,
+    and replanning moves those orders."""
+    first = uow.select("booking", ("resource_id", "resource_id.name")).where(
+        ("starts_at", ">=", _at(day, 0)), ("starts_at", "<", _at(day + dt.timedelta(days=1), 0)),
+        ("order_id", "is not null")).order_by("starts_at").first()
+    if first is None:
+        return
+    uow.create("absence", resource_id=first["resource_id"], kind="sickness",
+               starts_at=_at(day, 0), ends_at=_at(day + dt.timedelta(days=1), 0))
+    flagged = watch.flagged(uow, day, day)
+    echo(f"  {first['resource_id.name']} off sick on {day}: {len(flagged)} booking(s) flagged "
+         f"at once ({flagged[0]['conflict'].splitlines()[0]})")
+    moved, proposal = workday.replan(uow, day, day)
+    planning.accept(uow, proposal)
+    placed = len(proposal.assignments) - len(proposal.unassigned)
+    echo(f"  replanned: {len(moved)} order(s) taken off, {placed} placed again, "
+         f"{len(proposal.unassigned)} left to plan (no one free in its window), "
+         f"{len(workday.conflicts(uow, day, day))} conflicts left")
+
+
 def _resources(uow: Any, users: list[Any], monday: dt.date) -> list[Any]:
-    calendar = uow.create("service_calendar", name="Workshop")
+    calendar_id = create_calendar(uow, "Workshop", dict.fromkeys(WEEKDAYS[:5], ["07:00-19:00"]),
+                                  description="Opening hours; each shift lies within them")
     team = uow.create("team", name="Field technicians")
     places = {name: uow.create("territory", name=name).id for name in ("North", "South")}
     made = []
     for user, (place, lat, lon, skills) in zip(users, _TECHNICIANS, strict=False):
         resource = uow.create("resource", name=user.full_name or user.username,
                               user_id=user.id, team_id=team.id, territory_id=places[place],
-                              home_latitude=lat, home_longitude=lon, calendar_id=calendar.id,
+                              home_latitude=lat, home_longitude=lon, calendar_id=calendar_id,
                               cost_per_hour="55.00 " + uow.crm.settings.currency)
         uow.create_many("resource_skill", [{"resource_id": resource.id, "skill": s,
                                             "level": lvl} for s, lvl in skills.items()])
@@ -119,7 +144,7 @@ def _resources(uow: Any, users: list[Any], monday: dt.date) -> list[Any]:
     uow.create("absence", resource_id=made[2].id, kind="training",
                starts_at=_at(monday + dt.timedelta(days=2), 12),
                ends_at=_at(monday + dt.timedelta(days=2), 17))
-    uow.create("resource", name="Service van 1", kind="vehicle", calendar_id=calendar.id)
+    uow.create("resource", name="Service van 1", kind="vehicle", calendar_id=calendar_id)
     return made
 
 

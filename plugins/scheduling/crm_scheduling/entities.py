@@ -5,15 +5,16 @@ territories they work in (a tree of their own, each node optionally naming a nod
 marketing plugin's geography tree), their absences, the skills a service order needs, and the
 bookings of a resource's time.
 
-A resource works the weekdays and holidays of a service calendar (the service plugin's
-``service_calendar``, shared with planned service) from ``day_start`` to ``day_end`` in its own
-time zone; an absence takes its span out of that.
+A resource works its shift (``day_start`` to ``day_end`` in its own time zone) within the hours
+of a business calendar (the core's ``business_calendar``, :mod:`crmcore.calendars`, shared with
+the help desk's SLA clocks and planned service): weekly hours, time zone and holidays; an absence
+takes its span out of that.
 """
 
 from __future__ import annotations
 
-from crm_service.fieldtypes import ClockTime, TimeZoneName
 from crmcore import EntityType, Field
+from crmcore.calendars import ClockTime, TimeZoneName
 from crmcore.fields import (
     Boolean,
     Choice,
@@ -70,8 +71,9 @@ RESOURCE = EntityType(
         Field("home_address", Text(), help="Where the resource starts and ends its day."),
         Field("home_latitude", Decimal(scale=6)),
         Field("home_longitude", Decimal(scale=6)),
-        Field("calendar_id", Reference("service_calendar", on_delete="set_null"),
-              label="Calendar", help="Working weekdays and holidays; empty: Monday to Friday."),
+        Field("calendar_id", Reference("business_calendar", on_delete="set_null"),
+              label="Calendar", help="Opening hours and holidays its shift falls within; "
+              "empty: Monday to Friday."),
         Field("day_start", ClockTime(), default="08:00",
               help="When its working day starts, in its time zone (empty: 08:00)."),
         Field("day_end", ClockTime(), default="17:00",
@@ -135,6 +137,10 @@ BOOKING = EntityType(
         Field("travel_minutes", Integer(minimum=0), default=0,
               help="Travel to the site before starts_at."),
         Field("note", Text(), help="Why this resource was chosen."),
+        Field("conflict", Text(), read_only=True,
+              help="The hard constraints it breaks since something it relies on changed (an "
+              "absence, a skill, working hours, holidays, the order's window), one a line; "
+              "empty: none. Set and cleared by the plugin on every such change."),
     ),
     title_field="starts_at",
     help="A span of a resource's time given to an order (or held by hand); no two bookings "

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from crmcore import EntityType, Field, hookimpl
 
-from crm_scheduling import booking, hookspecs, territories
+from crm_scheduling import booking, hookspecs, territories, watch
 from crm_scheduling.entities import ACTIVITY_FIELDS, ENTITIES, ORDER_FIELDS
 from crm_scheduling.settings import SchedulingSettings
 
@@ -68,6 +68,34 @@ def crm_before_update(uow: UnitOfWork, entity: str,
         territories.check_geography(uow, [c for _, c in items])
         territories.check_parents(uow, [(r.id, c["parent_id"]) for r, c in items
                                         if c.get("parent_id") is not None])
+
+
+@hookimpl
+def crm_after_create(uow: UnitOfWork, entity: str, records: list[Record]) -> None:
+    if entity in watch.WATCHED and entity not in ("resource", "service_order"):  # no bookings yet
+        watch.after_write(uow, entity, watch.values_of(records))
+
+
+@hookimpl
+def crm_after_update(uow: UnitOfWork, entity: str,
+                     items: list[tuple[Record, Record, dict[str, Any]]]) -> None:
+    if entity == "booking":
+        moved = [new for _, new, changes in items
+                 if new.values.get("conflict") and any(f in changes for f in booking.TIME_FIELDS)]
+        if moved:
+            watch.recheck(uow, watch.values_of(moved))
+        return
+    if entity not in watch.WATCHED:
+        return
+    changed = {name for _, _, changes in items for name in changes}
+    rows = watch.values_of([old for old, _, _ in items] + [new for _, new, _ in items])
+    watch.after_write(uow, entity, rows, changed)
+
+
+@hookimpl
+def crm_after_delete(uow: UnitOfWork, entity: str, records: list[Record]) -> None:
+    if entity in watch.WATCHED and entity not in ("resource", "service_order"):  # cascaded
+        watch.after_write(uow, entity, watch.values_of(records))
 
 
 @hookimpl

@@ -1,11 +1,13 @@
-"""Resources as the planner sees them: skills, territory, home base, working time and busy
-time over a period, read set-based (a few queries for all resources, none per resource).
+"""Resources as the planner sees them: skills, territory, home base, working time and busy time
+over a period, read set-based (a few queries for all resources, none per resource).
 
-Working time is the resource's ``day_start`` to ``day_end`` in its own time zone on the working
-weekdays of its service calendar (``service_calendar``, shared with the service plugin's planned
-visits; Monday to Friday without one) that are not holidays of that calendar, minus its
-absences. Busy time is its bookings (travel before them included) and the planned activities
-with a start and an end that its user owns and no booking made.
+Working time is the resource's shift (``day_start`` to ``day_end`` in its own time zone) within
+the opening hours of its business calendar (``business_calendar`` of :mod:`crmcore.calendars`:
+weekly hours in the calendar's time zone and holidays, shared with the help desk's SLA clocks
+and the service plugin's planned visits; Monday to Friday without one, never on a calendar
+without hours), minus its absences. Busy
+time is its bookings (travel before them included) and the planned activities with a start and
+an end that its user owns and no booking made.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import attrs
-from crm_service.entities import WEEKDAYS
 from crm_service.fieldtypes import parse_clock
-from crm_service.planned import Calendar, wall_clock
+from crm_service.planned import wall_clock
+from crmcore.calendars import BusinessCalendar, load_calendars
 
 from crm_scheduling.intervals import Span, merge, subtract
 
@@ -28,9 +30,6 @@ if TYPE_CHECKING:
     from crmcore.money import Money
 
 __all__ = ["Resource", "day_span", "load_resources", "territory_parents", "working_spans"]
-
-_WEEKDAYS_ONLY = Calendar()
-
 
 @attrs.frozen
 class Resource:
@@ -67,35 +66,32 @@ def day_span(day: dt.date, zone: dt.tzinfo = dt.UTC) -> Span:
     return start, dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=zone)
 
 
-def working_spans(row: Mapping[str, Any], calendar: Calendar, first: dt.date,
+def working_spans(row: Mapping[str, Any], calendar: BusinessCalendar | None, first: dt.date,
                   last: dt.date) -> list[Span]:
     """The working hours of a resource (*row*: ``day_start``, ``day_end``, ``timezone``) on
-    the days from *first* to *last* its *calendar* does not have off."""
+    the days from *first* to *last*: its shift each day, within the opening hours of its
+    *calendar* (holidays and closed weekdays give none); without a calendar, its shift from
+    Monday to Friday."""
     zone = zoneinfo.ZoneInfo(row["timezone"] or "UTC")
     start = parse_clock(row["day_start"] or "08:00")
     end = parse_clock(row["day_end"] or "17:00")
     spans = []
     day = first
     while day <= last:
-        if calendar.day_off(day) is None and end > start:
+        if end > start and (calendar is not None or day.weekday() < 5):
             spans.append((wall_clock(day, start, zone), wall_clock(day, end, zone)))
         day += dt.timedelta(days=1)
-    return spans
+    if calendar is None:
+        return spans
+    opening = calendar.spans(first - dt.timedelta(days=1), last + dt.timedelta(days=1))
+    return subtract(spans, subtract(spans, opening))
 
 
 def _calendars(uow: UnitOfWork, ids: Iterable[int], first: dt.date,
-               last: dt.date) -> dict[int, Calendar]:
-    wanted = sorted(set(ids))
-    if not wanted:
-        return {}
-    days = {r["id"]: frozenset(WEEKDAYS.index(d) for d in r["workdays"] or ())
-            for r in uow.select("service_calendar", ("id", "workdays"))
-            .where(("id", "in", wanted)).all()}
-    holidays: dict[int, dict[dt.date, str]] = {}
-    for r in uow.select("service_holiday", ("calendar_id", "day", "name")).where(
-            ("calendar_id", "in", wanted), ("day", ">=", first), ("day", "<=", last)).all():
-        holidays.setdefault(r["calendar_id"], {})[r["day"]] = r["name"] or ""
-    return {i: Calendar(days[i], holidays.get(i, {})) for i in days}
+               last: dt.date) -> dict[int, BusinessCalendar]:
+    with uow.system_scope("a resource works the hours of its calendar"):
+        return load_calendars(uow, ids, first=first - dt.timedelta(days=1),
+                              last=last + dt.timedelta(days=1), skip_empty=True)
 
 
 def _in_chunks(uow: UnitOfWork, entity: str, fields: tuple[str, ...], key: str,
@@ -163,9 +159,9 @@ def load_resources(uow: UnitOfWork, first: dt.date, last: dt.date, *,
                 busy[by_user[r["owner_id"]]].append((r["starts_at"], r["ends_at"]))
     found = {}
     for r in rows:
-        calendar = calendars.get(r["calendar_id"], _WEEKDAYS_ONLY)
-        working = working_spans(r, calendar, first - dt.timedelta(days=1),
-                                last + dt.timedelta(days=1))
+        calendar = calendars.get(r["calendar_id"])
+        working = [] if r["calendar_id"] and calendar is None else working_spans(
+            r, calendar, first - dt.timedelta(days=1), last + dt.timedelta(days=1))
         gone = merge(absent[r["id"]])
         found[r["id"]] = Resource(
             id=r["id"], name=r["name"], kind=r["kind"], user_id=r["user_id"],

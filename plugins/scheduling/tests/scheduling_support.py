@@ -1,8 +1,8 @@
-"""A small world the scheduling tests share: plain functions over the public API.
-
-Monday 2027-01-18 (ISO week 2027-W03); two technicians working 08:00-17:00 UTC on a Monday to
-Friday calendar: Ann (electrical 3, hydraulics 2, territory North, home at 0.0, 0.0) and Bob
-(hydraulics 4, territory South, home at 0.0, 1.0, about 111 km east), and a van.
+"""A small world the scheduling tests share: plain functions over the public API. Monday 2027-01-18
+(ISO week 2027-W03); two technicians working 08:00-17:00 UTC on a Monday to Friday calendar
+(open all day: the shifts give the hours): Ann (electrical 3, hydraulics 2, territory North,
+home at 0.0, 0.0) and Bob (hydraulics 4, territory South, home at 0.0, 1.0, about 111 km east),
+and a van.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import datetime as dt
 from typing import Any
 
 from crmcore import Crm
+from crmcore.calendars import WEEKDAYS, create_calendar
 
 MONDAY = dt.date(2027, 1, 18)
 
@@ -21,19 +22,19 @@ def at(hour: int, minute: int = 0, day: dt.date = MONDAY) -> dt.datetime:
 
 def world(crm: Crm) -> dict[str, Any]:
     with crm.unit_of_work() as uow:
-        calendar = uow.create("service_calendar", name="Office")
+        calendar = create_calendar(uow, "Office", dict.fromkeys(WEEKDAYS[:5], ["00:00-24:00"]))
         north = uow.create("territory", name="North")
         south = uow.create("territory", name="South")
         harbour = uow.create("territory", name="Harbour", parent_id=north.id)
         ann_user = uow.create("user", username="ann")
         bob_user = uow.create("user", username="bob")
         ann = uow.create("resource", name="Ann", user_id=ann_user.id, territory_id=north.id,
-                         home_latitude="0", home_longitude="0", calendar_id=calendar.id,
+                         home_latitude="0", home_longitude="0", calendar_id=calendar,
                          cost_per_hour="60.00 EUR")
         bob = uow.create("resource", name="Bob", user_id=bob_user.id, territory_id=south.id,
-                         home_latitude="0", home_longitude="1", calendar_id=calendar.id,
+                         home_latitude="0", home_longitude="1", calendar_id=calendar,
                          cost_per_hour="50.00 EUR")
-        van = uow.create("resource", name="Van 1", kind="vehicle", calendar_id=calendar.id)
+        van = uow.create("resource", name="Van 1", kind="vehicle", calendar_id=calendar)
         uow.create_many("resource_skill", [
             {"resource_id": ann.id, "skill": "electrical", "level": 3},
             {"resource_id": ann.id, "skill": "hydraulics", "level": 2},
@@ -41,7 +42,7 @@ def world(crm: Crm) -> dict[str, Any]:
         ])
         account = uow.create("account", name="Acme")
         uow.commit()
-    return {"calendar": calendar.id, "north": north.id, "south": south.id,
+    return {"calendar": calendar, "north": north.id, "south": south.id,
             "harbour": harbour.id, "ann": ann.id, "bob": bob.id, "van": van.id,
             "ann_user": ann_user.id, "bob_user": bob_user.id, "account": account.id}
 

@@ -102,6 +102,8 @@ def test_replan_after_an_absence(db) -> None:
         uow.create("absence", resource_id=db[1]["ann"], starts_at="2027-01-18T00:00:00Z",
                    ends_at="2027-01-19T00:00:00Z", kind="sickness")
         uow.commit()
+    flagged = ok(db, "list", "booking", "--where", "conflict is not null", "--json")
+    assert "outside the working hours of Ann" in flagged  # flagged when the absence was written
     assert "outside the working hours of Ann" in ok(db, "schedule", "conflicts", "--date",
                                                    "2027-01-18")
     out = ok(db, "schedule", "replan", "--date", "2027-01-18", "--accept")

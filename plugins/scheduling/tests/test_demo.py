@@ -20,6 +20,8 @@ def test_the_demo_has_a_scheduling_chapter(tmp_path: Path) -> None:
     assert "greedy proposal:" in chapter and "0 not placed" in chapter
     assert "displaces order" in chapter
     assert "refused: booking of resource" in chapter and "double booking" in chapter
+    assert "off sick on 2027-01-19:" in chapter and "flagged at once (" in chapter
+    assert "outside the working hours of" in chapter and "0 conflicts left" in chapter
     assert "capacity 2027-W03 team Field technicians" in chapter
     crm = create_app({"crm": {"database": f"sqlite:///{tmp_path / 'demo.db'}",
                               "plugins": ["scheduling"]}})

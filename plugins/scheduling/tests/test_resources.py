@@ -20,7 +20,7 @@ def test_working_time_follows_calendar_holidays_time_zone_and_absences(crm_facto
     crm = crm_factory(plugins=PLUGINS)
     ids = world(crm)
     with crm.unit_of_work() as uow:
-        uow.create("service_holiday", calendar_id=ids["calendar"], day=MONDAY + dt.timedelta(1),
+        uow.create("business_holiday", calendar_id=ids["calendar"], day=MONDAY + dt.timedelta(1),
                    name="Fair")
         uow.update("resource", ids["bob"], timezone="America/Sao_Paulo")
         uow.create("absence", resource_id=ids["ann"], kind="training", starts_at=at(13),

@@ -19,7 +19,7 @@ __all__ = ["PLUGIN"]
 PLUGIN = PluginInfo(
     name="service",
     title="Field service",
-    requires=(),
+    requires=("core.calendars",),
     description=(
         "Installed base, warranties, service contracts, entitlement, service orders with work "
         "reports, planned service and call center lookup."

@@ -17,7 +17,6 @@ from crmcore.fields import (
     Decimal,
     Integer,
     MoneyType,
-    MultiChoice,
     Reference,
     String,
     Text,
@@ -44,9 +43,7 @@ __all__ = [
     "PLAN_EXCEPTION",
     "PLAN_OCCURRENCE",
     "PRIORITIES",
-    "SERVICE_CALENDAR",
     "SLA_PENALTY",
-    "SERVICE_HOLIDAY",
     "SERVICE_PLAN",
     "WEEKDAYS",
     "SERVICE_ORDER",
@@ -355,27 +352,6 @@ WORK_LINE = EntityType(
     help="One line of a work report, priced through the unit's entitlement.",
 )
 
-SERVICE_CALENDAR = EntityType(
-    "service_calendar",
-    fields=(
-        Field("name", String(100), required=True, unique=True),
-        Field("workdays", MultiChoice(*WEEKDAYS), required=True,
-              default=lambda: ["mon", "tue", "wed", "thu", "fri"]),
-    ),
-    help="Working days and holidays (service_holiday) planned visits are shifted by.",
-)
-
-SERVICE_HOLIDAY = EntityType(
-    "service_holiday",
-    fields=(
-        Field("calendar_id", Reference("service_calendar", on_delete="cascade"), required=True,
-              label="Calendar", index=True),
-        Field("day", Date(), required=True, index=True),
-        Field("name", String(100)),
-    ),
-    help="A day without planned visits in a service calendar.",
-)
-
 SERVICE_PLAN = EntityType(
     "service_plan",
     fields=(
@@ -401,8 +377,10 @@ SERVICE_PLAN = EntityType(
               help="Days after the planned day a visit may still happen."),
         Field("horizon_days", Integer(minimum=1, maximum=3660),
               help="Days ahead occurrences are generated; empty: plan_horizon_days."),
-        Field("calendar_id", Reference("service_calendar", on_delete="set_null"),
-              label="Calendar"),
+        Field("calendar_id", Reference("business_calendar", on_delete="set_null"),
+              label="Calendar",
+              help="A business calendar (crmcore.calendars): its days without hours and its "
+              "holidays are shifted off."),
         Field("shift", Choice("next", "previous", "none"), default="next", required=True,
               help="Where a visit falling on a holiday or a day off goes."),
         Field("create_orders", Boolean(), default=True,
@@ -479,8 +457,6 @@ ENTITIES = (
     ORDER_TECHNICIAN,
     WORK_REPORT,
     WORK_LINE,
-    SERVICE_CALENDAR,
-    SERVICE_HOLIDAY,
     SERVICE_PLAN,
     PLAN_EXCEPTION,
     PLAN_OCCURRENCE,

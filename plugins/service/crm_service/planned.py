@@ -6,7 +6,8 @@ python-dateutil). Each rule date becomes one occurrence, keyed ``<plan>:<date>``
 key is a unique column, so a rerun, or a second worker racing the first, never adds the same
 occurrence twice (the racing insert fails and its unit of work rolls back whole). A stored
 exception skips a date or moves it; a date falling on a day off or a holiday of the plan's
-service calendar shifts to the next (or previous) working day. The visit starts at the plan's
+business calendar (:mod:`crmcore.calendars`: a day without hours or a holiday) shifts to
+the next (or previous) working day. The visit starts at the plan's
 wall-clock time in its time zone on the day it lands on, whatever the UTC offset that day
 (a time that does not exist on a spring-forward day moves on by the gap); the window opens
 ``early_days`` before and closes ``late_days`` (plus the duration) after.
@@ -26,6 +27,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
+from crmcore.calendars import BusinessCalendar, load_calendars
 from crmcore.errors import ValidationError
 from crmcore.fields import timezone_named
 
@@ -80,7 +82,11 @@ def key_change(values: Mapping[str, Any]) -> dict[str, Any] | None:
 
 @attrs.frozen
 class Calendar:
-    """Working weekdays and holidays (``{day: name}``) of a service calendar."""
+    """Working weekdays and holidays (``{day: name}``), a day-only calendar for pure use.
+
+    Stored plans run on the core's business calendars (:class:`crmcore.calendars.BusinessCalendar`,
+    whose :meth:`~crmcore.calendars.BusinessCalendar.day_off` answers the same question: a day
+    without hours, or a holiday, is off)."""
 
     workdays: frozenset[int] = frozenset(range(5))
     holidays: Mapping[dt.date, str] = attrs.field(factory=dict)
@@ -107,7 +113,8 @@ class Occurrence:
     note: str = ""
 
 
-def _shift(day: dt.date, calendar: Calendar, direction: str) -> tuple[dt.date, str]:
+def _shift(day: dt.date, calendar: Calendar | BusinessCalendar,
+           direction: str) -> tuple[dt.date, str]:
     why = calendar.day_off(day)
     if why is None or direction == "none":
         return day, ""
@@ -121,7 +128,8 @@ def _shift(day: dt.date, calendar: Calendar, direction: str) -> tuple[dt.date, s
 
 
 def occurrences(
-    plan: Mapping[str, Any], first: dt.date, last: dt.date, *, calendar: Calendar | None = None,
+    plan: Mapping[str, Any], first: dt.date, last: dt.date, *,
+    calendar: Calendar | BusinessCalendar | None = None,
     exceptions: Mapping[dt.date, Mapping[str, Any]] | None = None,
 ) -> list[Occurrence]:
     """The occurrences of *plan* (its field values) whose rule dates fall from *first* to
@@ -167,21 +175,9 @@ def _expand(
 
 
 def _calendars(uow: UnitOfWork, ids: Iterable[int], first: dt.date,
-               last: dt.date) -> dict[int, Calendar]:
-    wanted = sorted(set(ids))
-    if not wanted:
-        return {}
-    days = {row["id"]: frozenset(WEEKDAYS.index(d) for d in row["workdays"] or ())
-            for row in uow.select("service_calendar", ("id", "workdays"))
-            .where(("id", "in", wanted)).all()}
-    holidays: dict[int, dict[dt.date, str]] = {i: {} for i in days}
-    span = _MAX_SHIFT + 1
-    rows = uow.select("service_holiday", ("calendar_id", "day", "name")).where(
-        ("calendar_id", "in", wanted), ("day", ">=", first - dt.timedelta(days=span)),
-        ("day", "<=", last + dt.timedelta(days=span))).all()
-    for row in rows:
-        holidays.setdefault(row["calendar_id"], {})[row["day"]] = row["name"] or ""
-    return {i: Calendar(days[i], holidays.get(i, {})) for i in days}
+               last: dt.date) -> dict[int, BusinessCalendar]:
+    span = dt.timedelta(days=_MAX_SHIFT + 1)
+    return load_calendars(uow, ids, first=first - span, last=last + span, skip_empty=True)
 
 
 def _exceptions(uow: UnitOfWork, plan_ids: Sequence[int], first: dt.date,

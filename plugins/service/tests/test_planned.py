@@ -7,6 +7,7 @@ import zoneinfo
 
 import pytest
 from crmcore import ValidationError
+from crmcore.calendars import WEEKDAYS, create_calendar
 from service_support import account
 
 from crm_service import planned
@@ -91,14 +92,13 @@ def crm(crm_factory):
 def _stored_plan(crm, **values):
     acme = account(crm)
     with crm.unit_of_work() as uow:
-        calendar = uow.create("service_calendar", name="Germany")
-        uow.create("service_holiday", calendar_id=calendar.id, day=D(2026, 4, 6),
-                   name="Easter Monday")
+        calendar_id = create_calendar(uow, "Germany", dict.fromkeys(WEEKDAYS[:5], ["00:00-24:00"]),
+                                      holidays={D(2026, 4, 6): "Easter Monday"})
         unit = uow.create("installed_unit", serial_number="SN-1", product_code="PUMP-1",
                           account_id=acme)
         fields = {"name": "Pump check", "account_id": acme, "unit_id": unit.id,
                   "rule": "FREQ=WEEKLY;BYDAY=MO", "starts_on": D(2026, 3, 2),
-                  "timezone": "Europe/Berlin", "calendar_id": calendar.id, "horizon_days": 28,
+                  "timezone": "Europe/Berlin", "calendar_id": calendar_id, "horizon_days": 28,
                   **values}
         plan = uow.create("service_plan", fields)
         uow.commit()
