@@ -5,7 +5,9 @@ so it is there wherever this package is installed).
 free port, htpasswd users (``ann`` / ``ann-secret`` and ``bob`` / ``bob-secret``; plain
 passwords, a test server), owner-only rights and a temporary storage folder, and stops it when
 the test ends. ``start_radicale(users, folder)`` is the same as a context manager, for other
-scopes and for benchmarks.
+scopes and for benchmarks. ``radicale_mailing_server`` is one whose email hook mails the
+attendees of every event written to it, through ``crmcore.testing``'s ``smtp_server``: a test
+that nothing mails anybody asserts ``smtp_server.messages == []``.
 
 Example::
 
@@ -23,11 +25,12 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
 
-__all__ = ["RadicaleServer", "radicale_server", "start_radicale"]
+__all__ = ["RadicaleServer", "email_hook", "radicale_mailing_server", "radicale_server", "start_radicale"]
 
 #: The users of the ``radicale_server`` fixture.
 USERS = {"ann": "ann-secret", "bob": "bob-secret"}
@@ -71,8 +74,12 @@ def _wait(port: int, thread: threading.Thread, timeout: float = 10.0) -> None:
 
 
 @contextlib.contextmanager
-def start_radicale(users: Mapping[str, str] | None = None, folder: Path | None = None) -> Iterator[RadicaleServer]:
-    """Run a Radicale server on 127.0.0.1 (a free port) until the block ends."""
+def start_radicale(users: Mapping[str, str] | None = None, folder: Path | None = None, *,
+                   settings: Mapping[str, Mapping[str, str]] | None = None) -> Iterator[RadicaleServer]:
+    """Run a Radicale server on 127.0.0.1 (a free port) until the block ends.
+
+    :param settings: more Radicale configuration, by section (``{"hook": {"type": "email", ...}}``).
+    """
     import radicale.config
     import radicale.server
 
@@ -91,6 +98,8 @@ def start_radicale(users: Mapping[str, str] | None = None, folder: Path | None =
             "storage": {"filesystem_folder": str(folder / "collections")},
             "logging": {"level": "warning", "mask_passwords": "True"},
         }, "test", privileged=True)
+        if settings:
+            configuration.update({section: dict(values) for section, values in settings.items()}, "test", privileged=True)
         stop, stopped = socket.socketpair()
         thread = threading.Thread(target=radicale.server.serve, args=(configuration, stopped), daemon=True,
                                   name=f"radicale-{port}")
@@ -108,4 +117,26 @@ def start_radicale(users: Mapping[str, str] | None = None, folder: Path | None =
 def radicale_server() -> Iterator[RadicaleServer]:
     """A Radicale server for one test (see the module docs)."""
     with start_radicale() as server:
+        yield server
+
+
+def email_hook(host: str, port: int) -> dict[str, dict[str, str]]:
+    """The Radicale settings of its ``email`` hook sending through the SMTP server at
+    *host*:*port*: on every event written or deleted it mails the attendees (added, updated,
+    removed, deleted), whatever their ``SCHEDULE-AGENT``, like a scheduling server would."""
+    return {"hook": {"type": "email", "smtp_server": host, "smtp_port": str(port), "smtp_security": "none",
+                     "from_email": "calendar@radicale.test"}}
+
+
+@pytest.fixture
+def radicale_mailing_server(smtp_server: Any) -> Iterator[RadicaleServer]:
+    """A Radicale server whose email hook mails attendees through ``crmcore.testing``'s
+    ``smtp_server`` (its ``messages`` are what Radicale sent), for tests that no sync invites,
+    updates or cancels anybody::
+
+        def test_sync_mails_nobody(radicale_mailing_server, smtp_server):
+            ...  # sync
+            assert smtp_server.messages == []
+    """
+    with start_radicale(settings=email_hook(smtp_server.host, smtp_server.port)) as server:
         yield server
