@@ -70,6 +70,8 @@ class ContactSummary:
     unchanged: int
     linked: int
     skipped: tuple[str, ...] = ()
+    #: The contact each card became, in the order of the cards.
+    contact_ids: tuple[int, ...] = ()
 
     def line(self) -> str:
         return (f"{self.cards} contacts: {self.created} created, {self.updated} updated, {self.unchanged} unchanged, "
@@ -278,6 +280,7 @@ def apply_cards(uow: UnitOfWork, cards: Sequence[ContactCard], *, owner_id: int 
     plan: dict[int, tuple[Record, dict[str, Any]]] = {}
     fresh: dict[str, dict[str, Any]] = {}
     linked = 0
+    ids: list[int | str] = []  # per card: the contact matched, or the key of the one to make
     for card in cards:
         values = dict(card.values)
         if card.company:
@@ -292,7 +295,9 @@ def apply_cards(uow: UnitOfWork, cards: Sequence[ContactCard], *, owner_id: int 
         if match is None:
             key = card.uid or (values.get("email") or "").lower() or _digits(values.get("phone") or "") or card.source
             fresh.setdefault(key, {"owner_id": owner_id, **values})
+            ids.append(key)
             continue
+        ids.append(match.id)
         if match.get("vcard_uid") and card.uid and match.get("vcard_uid") != card.uid:
             values.pop("vcard_uid")  # a contact keeps the UID it was first linked with
         current, changes = plan.get(match.id, (match, {}))
@@ -301,8 +306,10 @@ def apply_cards(uow: UnitOfWork, cards: Sequence[ContactCard], *, owner_id: int 
     changed = [(record, changes) for record, changes in plan.values() if changes]
     updated = uow.update_many("contact", changed) if changed else []
     made = uow.create_many("contact", list(fresh.values())) if fresh else []
+    made_ids = {key: record.id for key, record in zip(fresh, made, strict=True)}
     return ContactSummary(cards=len(cards), created=len(made), updated=len(updated), unchanged=len(plan) - len(updated),
-                          linked=linked, skipped=tuple(skipped))
+                          linked=linked, skipped=tuple(skipped),
+                          contact_ids=tuple(made_ids[i] if isinstance(i, str) else i for i in ids))
 
 
 def _stored(record: Record, name: str) -> Any:

@@ -7,7 +7,8 @@ passwords, a test server), owner-only rights and a temporary storage folder, and
 the test ends. ``start_radicale(users, folder)`` is the same as a context manager, for other
 scopes and for benchmarks. ``radicale_mailing_server`` is one whose email hook mails the
 attendees of every event written to it, through ``crmcore.testing``'s ``smtp_server``: a test
-that nothing mails anybody asserts ``smtp_server.messages == []``.
+that nothing mails anybody asserts ``smtp_server.messages == []``. ``imap_server`` is a real
+IMAP server (pymap, in-memory) with one user, ``ann`` / ``ann-secret``, for the message archive.
 
 Example::
 
@@ -30,7 +31,10 @@ from typing import Any
 import attrs
 import pytest
 
-__all__ = ["RadicaleServer", "email_hook", "radicale_mailing_server", "radicale_server", "start_radicale"]
+__all__ = [
+    "ImapServer", "RadicaleServer", "email_hook", "imap_server", "radicale_mailing_server", "radicale_server", "start_imap",
+    "start_radicale",
+]
 
 #: The users of the ``radicale_server`` fixture.
 USERS = {"ann": "ann-secret", "bob": "bob-secret"}
@@ -53,6 +57,21 @@ class RadicaleServer:
         response = client.request(url, "MKCALENDAR", "", {})
         if response.status not in (201, 405):
             raise RuntimeError(f"MKCALENDAR {url} answered {response.status}")
+        return url
+
+    def addressbook(self, user: str, name: str) -> str:
+        """Make the address book collection *name* of *user* (extended ``MKCOL``, RFC 5689)
+        and return its URL."""
+        import caldav
+
+        client = caldav.DAVClient(url=f"{self.url}/{user}/", username=user, password=self.users[user])
+        url = f"{self.url}/{user}/{name}/"
+        body = ('<?xml version="1.0" encoding="utf-8"?><D:mkcol xmlns:D="DAV:" '
+                'xmlns:CR="urn:ietf:params:xml:ns:carddav"><D:set><D:prop><D:resourcetype><D:collection/>'
+                "<CR:addressbook/></D:resourcetype></D:prop></D:set></D:mkcol>")
+        response = client.request(url, "MKCOL", body, {"Content-Type": "application/xml; charset=utf-8"})
+        if response.status not in (201, 405):
+            raise RuntimeError(f"MKCOL {url} answered {response.status}")
         return url
 
 
@@ -117,6 +136,80 @@ def start_radicale(users: Mapping[str, str] | None = None, folder: Path | None =
 def radicale_server() -> Iterator[RadicaleServer]:
     """A Radicale server for one test (see the module docs)."""
     with start_radicale() as server:
+        yield server
+
+
+@attrs.frozen
+class ImapServer:
+    """A running IMAP server (pymap, in-memory): where it listens and its one user."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+
+    def url(self, mailbox: str = "INBOX") -> str:
+        """The ``imap://`` URL of *mailbox*, as an ``imap`` account's URL."""
+        return f"imap://{self.host}:{self.port}/{mailbox}"
+
+    def append(self, *messages: bytes, mailbox: str = "INBOX") -> None:
+        """Deliver *messages* into *mailbox* (IMAP ``APPEND``, as a mail client would)."""
+        import imaplib
+
+        client = imaplib.IMAP4(self.host, self.port)
+        try:
+            client.login(self.user, self.password)
+            for message in messages:
+                status, answer = client.append(mailbox, None, None, message)
+                if status != "OK":
+                    raise RuntimeError(f"APPEND to {mailbox!r} answered {status} {answer!r}")
+        finally:
+            client.logout()
+
+
+@contextlib.contextmanager
+def start_imap(user: str = "ann", password: str = "ann-secret") -> Iterator[ImapServer]:
+    """Run an IMAP server (pymap's in-memory backend, the ``test`` extra) on 127.0.0.1 and a
+    free port, in a child process, until the block ends; it has one user and an empty INBOX."""
+    import os
+    import subprocess
+    import sys
+
+    port = _free_port()
+    command = [os.path.join(os.path.dirname(sys.executable), "pymap"), "--host", "127.0.0.1", "--port", str(port),
+               "--no-tls", "--no-service", "admin", "dict", "--demo-user", user, "--demo-password", password]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"the IMAP server stopped while starting: {process.stderr.read()!r}"[:500])
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the IMAP server did not listen on 127.0.0.1:{port} within 30 s")
+            time.sleep(0.05)
+        yield ImapServer("127.0.0.1", port, user, password)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stderr is not None:
+            process.stderr.close()
+
+
+@pytest.fixture
+def imap_server() -> Iterator[ImapServer]:
+    """A real IMAP server for one test (:func:`start_imap`): user ``ann`` / ``ann-secret``::
+
+        def test_fetch(imap_server):
+            imap_server.append(b"From: a@example.com\r\nSubject: hi\r\n\r\nbody")
+            url = imap_server.url()        # imap://127.0.0.1:PORT/INBOX
+    """
+    with start_imap() as server:
         yield server
 
 
