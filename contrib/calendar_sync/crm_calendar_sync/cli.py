@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from crmcore.cli import current_actor, current_app
@@ -28,6 +28,7 @@ from crm_calendar_sync import links
 from crm_calendar_sync.carddav import CONTACT_GROUPS, sync_addressbook
 from crm_calendar_sync.credentials import set_password
 from crm_calendar_sync.exporter import export_calendar
+from crm_calendar_sync.graph import sync_graph
 from crm_calendar_sync.importer import import_calendar, resolve_user
 from crm_calendar_sync.merge import GROUPS
 from crm_calendar_sync.recurrence import occurrences
@@ -135,16 +136,19 @@ def account() -> None:
 @click.option("--url", required=True, help="The calendar collection, e.g. https://dav.example.com/ann/work/.")
 @click.option("--carddav", is_flag=True, help="The URL is a CardDAV address book, synchronised with the user's contacts.")
 @click.option("--imap", is_flag=True, help="The URL is an IMAP mailbox (imap://host:port/INBOX) whose e-mails are archived.")
+@click.option("--graph", is_flag=True, help="The URL is Microsoft Graph (https://graph.microsoft.com/v1.0); the password "
+                                            "asked for is an access token.")
 @click.option("--login", required=True, help="The login on the server.")
 @click.option("--password", prompt=True, hide_input=True, help="The password (asked for when not given).")
 @_USER
-def account_add(name: str, url: str, carddav: bool, imap: bool, login: str, password: str,
+def account_add(name: str, url: str, carddav: bool, imap: bool, graph: bool, login: str, password: str,
                 username: str | None) -> None:
     crm = current_app()
     with crm.unit_of_work(current_actor()) as uow:
         user = resolve_user(uow, username)
         user_id = user.id if user is not None else None
-        made = uow.create("calendar_account", name=name, kind="imap" if imap else "carddav" if carddav else "caldav", url=url, username=login, user_id=user_id,
+        kind = "graph" if graph else "imap" if imap else "carddav" if carddav else "caldav"
+        made = uow.create("calendar_account", name=name, kind=kind, url=url, username=login, user_id=user_id,
                           owner_id=user_id)
         set_password(uow, made, password)
         uow.commit()
@@ -176,12 +180,12 @@ def account_list(username: str | None) -> None:
 
 def _accounts(uow: UnitOfWork, username: str | None) -> list[Record]:
     user = resolve_user(uow, username)
-    query = uow.query("calendar_account").where(("kind", "in", ["caldav", "carddav"])).order_by("id")
+    query = uow.query("calendar_account").where(("kind", "in", ["caldav", "carddav", "graph"])).order_by("id")
     return (query.where(user_id=user.id) if user is not None else query).all()
 
 
 @calendar.command("sync", help="Synchronise the CalDAV calendars and CardDAV address books (of --user, or every "
-                               "one) both ways.")
+                               "one) both ways, and read the changes of Graph accounts.")
 @_USER
 def sync_command(username: str | None) -> None:
     crm = current_app()
@@ -192,7 +196,9 @@ def sync_command(username: str | None) -> None:
     for item in accounts:
         with crm.unit_of_work(current_actor()) as uow:
             account = uow.get("calendar_account", item.id)
-            summary = sync_addressbook(uow, account) if account.get("kind") == "carddav" else sync_account(uow, account)
+            kind = account.get("kind")
+            summary: Any = (sync_graph(uow, account) if kind == "graph" else
+                            sync_addressbook(uow, account) if kind == "carddav" else sync_account(uow, account))
             uow.commit()
         click.echo(f"{item.name}: {summary.line()}")
 

@@ -15,8 +15,9 @@ CALENDAR_KINDS = ("meeting", "call", "task")
 #: ``caldav`` for a calendar collection on a CalDAV server, synchronised both ways;
 #: ``carddav`` is an address book on a CardDAV server, whose cards are synchronised both ways
 #: with the user's contacts; ``imap`` is a mailbox whose e-mails are archived
-#: (``imap://host:port/INBOX``, ``imaps://`` for TLS).
-ACCOUNT_KINDS = ("file", "caldav", "carddav", "imap")
+#: (``imap://host:port/INBOX``, ``imaps://`` for TLS); ``graph`` is an Outlook calendar and its
+#: contacts read from Microsoft Graph (the access token as its secret).
+ACCOUNT_KINDS = ("file", "caldav", "carddav", "imap", "graph")
 
 ACTIVITY_FIELDS = (
     Field("ical_uid", String(500), index=True, label="iCalendar UID",

@@ -1,6 +1,6 @@
-"""Sync as a worker job, per CalDAV, CardDAV or IMAP account, on a schedule.
+"""Sync as a worker job, per CalDAV, CardDAV, IMAP or Graph account, on a schedule.
 
-Each CalDAV calendar account (and CardDAV address book, and IMAP mailbox account) has one queued job of kind ``calendar_sync.sync`` (dedupe key
+Each CalDAV calendar account (and CardDAV address book, IMAP mailbox and Graph account) has one queued job of kind ``calendar_sync.sync`` (dedupe key
 ``calendar_sync:<account id>``): queued for now when the account is made, it syncs the account
 (:func:`~crm_calendar_sync.sync.sync_account`, in the worker's unit of work, so its changes
 are audited like any other) and queues the next run ``sync_interval_minutes`` later. Deleting
@@ -29,7 +29,7 @@ __all__ = ["SYNC_JOB", "handlers", "job_key", "on_accounts_created", "on_account
 
 SYNC_JOB = "calendar_sync.sync"
 #: The account kinds synchronised by the worker.
-SYNCED_KINDS = ("caldav", "carddav", "imap")
+SYNCED_KINDS = ("caldav", "carddav", "imap", "graph")
 log = logging.getLogger(__name__)
 
 
@@ -47,6 +47,10 @@ def run_sync(uow: UnitOfWork, payload: dict[str, Any]) -> None:
         from crm_calendar_sync.archive import fetch_imap
 
         summary: Any = fetch_imap(uow, found[0])
+    elif kind == "graph":
+        from crm_calendar_sync.graph import sync_graph
+
+        summary = sync_graph(uow, found[0])
     else:
         summary = sync_addressbook(uow, found[0]) if kind == "carddav" else sync_account(uow, found[0])
     log.info("calendar account %s synced: %s", found[0].id, summary.line())
@@ -62,7 +66,7 @@ def handlers() -> dict[str, Any]:
 
 
 def on_accounts_created(uow: UnitOfWork, records: Sequence[Record]) -> None:
-    """Queue the first sync of each CalDAV, CardDAV and IMAP account made, for now."""
+    """Queue the first sync of each CalDAV, CardDAV, IMAP and Graph account made, for now."""
     jobs = [({"account_id": r.id}, None, job_key(r.id)) for r in records if r.get("kind") in SYNCED_KINDS]
     if jobs:
         enqueue_many(uow, SYNC_JOB, jobs)

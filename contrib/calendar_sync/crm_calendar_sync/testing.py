@@ -9,6 +9,8 @@ scopes and for benchmarks. ``radicale_mailing_server`` is one whose email hook m
 attendees of every event written to it, through ``crmcore.testing``'s ``smtp_server``: a test
 that nothing mails anybody asserts ``smtp_server.messages == []``. ``imap_server`` is a real
 IMAP server (pymap, in-memory) with one user, ``ann`` / ``ann-secret``, for the message archive.
+``graph_server`` is a local HTTP server answering the part of Microsoft Graph the Graph
+adapter reads (delta queries of the calendar view and contacts, series masters).
 
 Example::
 
@@ -32,7 +34,7 @@ import attrs
 import pytest
 
 __all__ = [
-    "ImapServer", "RadicaleServer", "email_hook", "imap_server", "radicale_mailing_server", "radicale_server", "start_imap",
+    "GraphServer", "ImapServer", "RadicaleServer", "email_hook", "graph_server", "imap_server", "radicale_mailing_server", "radicale_server", "start_imap",
     "start_radicale",
 ]
 
@@ -211,6 +213,146 @@ def imap_server() -> Iterator[ImapServer]:
     """
     with start_imap() as server:
         yield server
+
+
+@attrs.define(eq=False)
+class GraphServer:
+    """A local HTTP server on 127.0.0.1 (a free port) answering the part of Microsoft Graph the
+    Graph adapter reads, with Graph's shapes: ``/me/calendarView/delta`` (the window of the
+    first request, pages of ``page_size`` through ``@odata.nextLink``, an ``@odata.deltaLink``
+    whose token names the change it is at; later changes, ``@removed`` for deletions; a token
+    made invalid by :meth:`expire_tokens` answers 410), ``/me/events/{id}`` (series masters,
+    which the calendar view does not list), ``/me/contacts/delta``; every request needs
+    ``Authorization: Bearer <token>`` (401 otherwise). The test changes the mailbox with
+    :meth:`put_event`, :meth:`remove_event`, :meth:`put_contact` and :meth:`remove_contact`;
+    :attr:`calls` lists the paths asked for.
+    """
+
+    token: str = "graph-token"
+    page_size: int = 2
+    url: str = ""
+    calls: list[str] = attrs.field(factory=list)
+    _events: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    _masters: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    _contacts: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    _changes: list[tuple[int, str, str]] = attrs.field(factory=list)  # (version, collection, id)
+    _version: int = 0
+    _expired_below: int = 0
+    _server: Any = None
+
+    def _change(self, collection: str, item_id: str) -> None:
+        self._version += 1
+        self._changes.append((self._version, collection, item_id))
+
+    def put_event(self, event: dict[str, Any]) -> None:
+        """Add or change an event of the calendar view (a series master goes to ``/me/events``)."""
+        if event.get("type") == "seriesMaster":
+            self._masters[event["id"]] = dict(event)
+            return
+        self._events[event["id"]] = dict(event)
+        self._change("events", event["id"])
+
+    def remove_event(self, event_id: str) -> None:
+        self._events.pop(event_id, None)
+        self._change("events", event_id)
+
+    def put_contact(self, contact: dict[str, Any]) -> None:
+        self._contacts[contact["id"]] = dict(contact)
+        self._change("contacts", contact["id"])
+
+    def remove_contact(self, contact_id: str) -> None:
+        self._contacts.pop(contact_id, None)
+        self._change("contacts", contact_id)
+
+    def expire_tokens(self) -> None:
+        """Make every delta token given so far invalid (Graph answers 410 Gone)."""
+        self._expired_below = self._version + 1
+
+    def _page(self, collection: str, query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        import urllib.parse
+
+        store = self._events if collection == "events" else self._contacts
+        path = "/me/calendarView/delta" if collection == "events" else "/me/contacts/delta"
+        if "$deltatoken" in query:
+            since = int(query["$deltatoken"])
+            if since < self._expired_below:
+                return 410, {"error": {"code": "SyncStateNotFound", "message": "The sync state is no longer valid."}}
+            changed = sorted({i for v, c, i in self._changes if c == collection and v > since})
+            items = [store[i] if i in store else {"id": i, "@removed": {"reason": "deleted"}} for i in changed]
+        elif "$skiptoken" in query:
+            items = [store[i] for i in query["$skiptoken"].split(",") if i in store]
+        else:
+            if collection == "events" and not ("startDateTime" in query and "endDateTime" in query):
+                return 400, {"error": {"code": "ErrorInvalidParameter", "message": "startDateTime and endDateTime are required"}}
+            items = [store[i] for i in sorted(store)]
+        first, rest = items[:self.page_size], items[self.page_size:]
+        answer: dict[str, Any] = {"@odata.context": f"{self.url}/$metadata", "value": first}
+        if rest:
+            skip = ",".join(item["id"] for item in rest)
+            answer["@odata.nextLink"] = f"{self.url}{path}?" + urllib.parse.urlencode({"$skiptoken": skip})
+        else:
+            answer["@odata.deltaLink"] = f"{self.url}{path}?" + urllib.parse.urlencode({"$deltatoken": self._version})
+        return 200, answer
+
+    def _answer(self, path: str, headers: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
+        import urllib.parse
+
+        self.calls.append(path)
+        if headers.get("Authorization") != f"Bearer {self.token}":
+            return 401, {"error": {"code": "InvalidAuthenticationToken", "message": "Access token is empty or invalid."}}
+        parts = urllib.parse.urlsplit(path)
+        query = dict(urllib.parse.parse_qsl(parts.query))
+        route = parts.path.removeprefix("/v1.0")
+        if route == "/me/calendarView/delta":
+            return self._page("events", query)
+        if route == "/me/contacts/delta":
+            return self._page("contacts", query)
+        if route.startswith("/me/events/") and route[len("/me/events/"):] in self._masters:
+            return 200, self._masters[route[len("/me/events/"):]]
+        return 404, {"error": {"code": "ErrorItemNotFound", "message": f"no item at {route}"}}
+
+    def start(self) -> GraphServer:
+        import http.server
+        import json
+
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+                status, body = owner._answer(self.path, dict(self.headers))
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/v1.0"
+        threading.Thread(target=self._server.serve_forever, name="graph", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+@pytest.fixture
+def graph_server() -> Iterator[GraphServer]:
+    """A started :class:`GraphServer`, stopped after the test."""
+    server = GraphServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def email_hook(host: str, port: int) -> dict[str, dict[str, str]]:
