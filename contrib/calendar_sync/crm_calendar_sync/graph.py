@@ -22,7 +22,8 @@ is the deployment's OAuth flow; the token is stored encrypted like a password).
   Graph id), then e-mail or phone, and only then created; ``@removed`` deletes it.
 
 Nothing is written to Graph: changes made in the CRM stay in the CRM (the CalDAV and CardDAV
-adapters are the two-way ones). Nothing is sent to anybody.
+adapters are the two-way ones). Exchange mails an update to the attendees of a meeting its
+organizer changes through Graph, and a sync must never invite anybody; reading sends nothing.
 """
 
 from __future__ import annotations
