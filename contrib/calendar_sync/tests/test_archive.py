@@ -161,3 +161,20 @@ def test_the_command_line_archives_a_file(crm_factory: Any, make_user: Any, tmp_
     assert "offer.eml: 1 messages: 1 archived, 0 already archived" in done.output
     again = runner.invoke(main, args, env={"CRM_PLUGINS": "calendar_sync"})
     assert "0 archived, 1 already archived" in again.output
+
+
+def test_the_worker_fetches_an_imap_account_on_its_schedule(crm: Any, imap_server: Any) -> None:
+    import datetime as dt
+
+    from crmcore.jobs import run_worker
+
+    with crm.unit_of_work() as uow:
+        ann = uow.find_many("user", "username", ["ann"])[0]
+        account = uow.create("calendar_account", name="Mail", kind="imap", url=imap_server.url(), username="ann",
+                             user_id=ann.id, owner_id=ann.id)
+        set_password(uow, account, "ann-secret")
+        uow.commit()
+    imap_server.append(_message(1, "ada@engines.example", "ann@crm.example"))
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(minutes=1)
+    assert run_worker(crm, once=True, now=now).done == 1
+    assert [m.subject for m in _emails(crm)] == ["Proposal 1"]
