@@ -101,7 +101,8 @@ def _text(message: email.message.EmailMessage) -> str:
     try:
         content = part.get_content()
     except (LookupError, ValueError):  # an unknown charset: the bytes as Latin-1
-        content = (part.get_payload(decode=True) or b"").decode("latin-1")
+        payload = part.get_payload(decode=True)
+        content = payload.decode("latin-1") if isinstance(payload, bytes) else ""
     if part.get_content_type() == "text/html":
         content = html.unescape(_TAGS.sub(" ", content))
     return str(content).replace("\r\n", "\n").strip()
@@ -283,22 +284,22 @@ def fetch_imap(uow: UnitOfWork, account: Record, *, password: str | None = None)
         validity_text = validity.decode() if isinstance(validity, bytes) else str(validity or "")
         full = validity_text != validity_seen  # a new mailbox, or its UIDs were renumbered: read it all
         last = int(last_text) if last_text.isdigit() and not full else 0
-        _, found = client.uid("SEARCH", None, "UID", f"{last + 1}:*")
+        _, found = client.uid("SEARCH", f"UID {last + 1}:*")
         uids = sorted(int(u) for u in (found[0] or b"").split() if int(u) > last)  # n:* always names the last one
         raws: list[bytes] = []
         for start in range(0, len(uids), _FETCH_BATCH):
             chunk = ",".join(str(u) for u in uids[start:start + _FETCH_BATCH])
-            _, data = client.uid("FETCH", chunk, "(BODY.PEEK[])")
-            raws += [item[1] for item in data if isinstance(item, tuple)]
+            _, answer = client.uid("FETCH", chunk, "(BODY.PEEK[])")
+            raws += [item[1] for item in answer if isinstance(item, tuple)]
     finally:
         try:
             client.logout()
         except (imaplib.IMAP4.error, OSError):
             pass
     messages, skipped = [], []
-    for number, data in enumerate(raws, start=1):
+    for number, content in enumerate(raws, start=1):
         try:
-            messages.append(parse_message(data))
+            messages.append(parse_message(content))
         except (ValueError, TypeError, LookupError) as exc:
             skipped.append(f"{folder}: message {number} of this fetch skipped: {exc}")
     owner_id = account.get("user_id")

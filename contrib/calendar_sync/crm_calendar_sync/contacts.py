@@ -328,7 +328,7 @@ def _accounts(uow: UnitOfWork, names: set[str], owner_id: int | None) -> dict[st
     # SQLite's lower() folds ASCII letters only: names with others are also looked up as written
     exact = {name for name in names if not name.isascii() and name.lower() not in found}
     found.update({str(r.get("name")).lower(): r.id for r in uow.find_many("account", "name", exact)} if exact else {})
-    missing = {}
+    missing: dict[str, dict[str, Any]] = {}
     for name in sorted(names):
         if name.lower() not in found:
             missing.setdefault(name.lower(), {"name": name, "owner_id": owner_id})
@@ -344,7 +344,7 @@ def _escape(text: str) -> str:
 
 def _fold(line: str) -> str:
     data = line.encode()
-    parts = []
+    parts: list[str] = []
     while len(data) > 75:
         cut = 75 if not parts else 74
         while cut > 0 and (data[cut] & 0xC0) == 0x80:  # never inside a UTF-8 sequence
