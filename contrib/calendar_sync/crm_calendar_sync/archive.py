@@ -8,11 +8,12 @@ values; :func:`archive_messages` writes a batch of them, set-based:
   content): ``calendar_sync_message`` maps each archived Message-ID to its activity, so the same
   message from two files, a file and a mailbox, or one mailbox fetched twice, is archived once;
 - the addresses of the sender and the recipients (``From``, ``To``, ``Cc``) are matched, without
-  case, with users and contacts (``find_many``); a message that involves no known contact is
-  left out (it is counted, and archived by a later run once the person is a contact);
+  case, with users, contacts and accounts (their ``email``, ``find_many``); a message that
+  involves no known contact or account is left out (it is counted, and archived by a later run
+  once the person is known);
 - the activity (``email``, done, at the message's date, subject and plain text) names the
-  sender's contact (else the first recipient's) and its account; every contact and user
-  involved is listed in ``participants``, and ``calendar_sync_message_party`` links the message
+  sender's contact (else the first recipient's) and its account (else the account whose
+  address it involves); every contact and user involved is listed in ``participants``, and ``calendar_sync_message_party`` links the message
   to each contact and account involved, so it is on each one's timeline
   (``crm_timeline_records``).
 
@@ -183,7 +184,7 @@ def _archived(raw: Any, message_ids: Iterable[str]) -> set[str]:
 def archive_messages(uow: UnitOfWork, messages: Sequence[MailMessage], *, owner: Record | None = None,
                      source_account_id: int | None = None, skipped: Iterable[str] = ()) -> ArchiveSummary:
     """Archive *messages* (see the module docs): one activity per new Message-ID involving a
-    known contact, linked to every contact and account involved.
+    known contact or account, linked to every contact and account involved.
 
     :param owner: the user owning the activities made.
     :param source_account_id: the ``imap`` account they came from, if any.
@@ -198,27 +199,30 @@ def archive_messages(uow: UnitOfWork, messages: Sequence[MailMessage], *, owner:
         contacts[str(contact.get("email")).lower()] = contact
     users = {str(u.get("email")).lower(): u.id
              for u in (uow.find_many("user", "email", addresses, ignore_case=True, fields=("email",)) if addresses else [])}
+    companies = {str(a.get("email")).lower(): a.id
+                 for a in (uow.find_many("account", "email", addresses, ignore_case=True, fields=("email",)) if addresses else [])}
     rows: list[dict[str, Any]] = []
-    kept: list[tuple[MailMessage, list[Record]]] = []
+    kept: list[tuple[MailMessage, list[Record], list[int]]] = []
     for message in fresh:
         people = [contacts[a] for a in message.addresses if a in contacts]
-        if not people:
+        by_address = [companies[a] for a in message.addresses if a in companies]
+        if not people and not by_address:
             continue
-        first = people[0]
+        first = people[0] if people else None
         participants = [{"contact_id": p.id} for p in people] + [{"user_id": users[a]} for a in message.addresses if a in users]
         rows.append({"kind": "email", "subject": message.subject, "description": message.body or None,
-                     "starts_at": message.sent_at, "status": "done", "contact_id": first.id,
-                     "account_id": first.get("account_id"), "participants": participants,
-                     "owner_id": owner.id if owner is not None else None})
-        kept.append((message, people))
+                     "starts_at": message.sent_at, "status": "done", "contact_id": first.id if first else None,
+                     "account_id": (first.get("account_id") if first else None) or (by_address[0] if by_address else None),
+                     "participants": participants or None, "owner_id": owner.id if owner is not None else None})
+        kept.append((message, people, by_address))
     made = uow.create_many("activity", rows) if rows else []
     if made:
         raw.execute(sa.insert(links.MESSAGE), [
             {"message_id": message.message_id, "activity_id": record.id, "account_id": source_account_id}
-            for (message, _), record in zip(kept, made, strict=True)])
+            for (message, _, _), record in zip(kept, made, strict=True)])
         parties = []
-        for (_, people), record in zip(kept, made, strict=True):
-            accounts = {p.get("account_id") for p in people if p.get("account_id") is not None}
+        for (_, people, by_address), record in zip(kept, made, strict=True):
+            accounts = {p.get("account_id") for p in people if p.get("account_id") is not None} | set(by_address)
             parties += [{"activity_id": record.id, "contact_id": p.id, "account_id": None} for p in people]
             parties += [{"activity_id": record.id, "contact_id": None, "account_id": a} for a in sorted(accounts)]
         raw.execute(sa.insert(links.MESSAGE_PARTY), parties)

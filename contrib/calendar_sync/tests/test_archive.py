@@ -178,3 +178,15 @@ def test_the_worker_fetches_an_imap_account_on_its_schedule(crm: Any, imap_serve
     now = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(minutes=1)
     assert run_worker(crm, once=True, now=now).done == 1
     assert [m.subject for m in _emails(crm)] == ["Proposal 1"]
+
+
+def test_a_message_to_an_account_address_is_on_the_account_timeline(crm: Any) -> None:
+    with crm.unit_of_work() as uow:
+        firm = uow.create("account", name="Difference Engines", email="info@difference.example")
+        uow.commit()
+    summary = _archive(crm, "info.eml", _message(5, "ann@crm.example", "INFO@difference.example"))
+    assert summary.created == 1
+    (mail,) = _emails(crm)
+    assert (mail.account_id, mail.contact_id) == (firm.id, None)
+    with crm.unit_of_work() as uow:
+        assert any(e.entity == "activity" and e.record_id == mail.id for e in uow.timeline("account", firm.id))
