@@ -248,6 +248,10 @@ def main(argv: list[str] | None = None) -> int:
         database = "PostgreSQL" if args.db else "SQLite"
         print(f"crmcore benchmarks on {database}")
         print(_table(results))
+        for result in results:  # what a benchmark reports beyond the table (CPU figures, checks)
+            notes = {k: v for k, v in result.items() if k not in FIELDS}
+            if notes:
+                print(f"{result['name']}: " + ", ".join(f"{k}={v}" for k, v in notes.items()))
     return 0
 
 

@@ -10,7 +10,10 @@ the plugin's own link tables (:mod:`~crm_calendar_sync.links`), time zones
 the import (:mod:`~crm_calendar_sync.importer`), the export (:mod:`~crm_calendar_sync.exporter`),
 occurrences in a window (:mod:`~crm_calendar_sync.recurrence`), the CalDAV sync
 (:mod:`~crm_calendar_sync.sync`, :mod:`~crm_calendar_sync.dav`, :mod:`~crm_calendar_sync.merge`)
-and contacts (:mod:`~crm_calendar_sync.contacts`).
+contacts (:mod:`~crm_calendar_sync.contacts`, :mod:`~crm_calendar_sync.vcard21`), the CardDAV
+sync (:mod:`~crm_calendar_sync.carddav`, :mod:`~crm_calendar_sync.vcard_patch`), the Microsoft
+Graph adapter (:mod:`~crm_calendar_sync.graph`) and the message archive
+(:mod:`~crm_calendar_sync.archive`).
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ PLUGIN = PluginInfo(
     description=(
         "iCalendar import and export of meetings, calls and tasks: UIDs kept, recurrences as "
         "rules with their exceptions, all-day events as dates, attendees linked to contacts and "
-        "users, alarms as reminders; two-way CalDAV sync of per-user calendar accounts; vCard and "
-        "Outlook and Google contact exports in and out without duplicates."
+        "users, alarms as reminders; two-way CalDAV sync of per-user calendar accounts and CardDAV sync of "
+        "contacts; Outlook calendars and contacts read from Microsoft Graph; vCard 2.1, 3.0 and 4.0 and "
+        "Outlook and Google contact exports in and out without duplicates; an archive of e-mails from "
+        ".eml, .mbox and IMAP on the timelines of contacts and accounts."
     ),
     settings={
         "secret_key": Setting(

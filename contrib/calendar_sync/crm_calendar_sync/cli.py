@@ -19,14 +19,16 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from crmcore.cli import current_actor, current_app
 
 from crm_calendar_sync import links
+from crm_calendar_sync.carddav import CONTACT_GROUPS, sync_addressbook
 from crm_calendar_sync.credentials import set_password
 from crm_calendar_sync.exporter import export_calendar
+from crm_calendar_sync.graph import sync_graph
 from crm_calendar_sync.importer import import_calendar, resolve_user
 from crm_calendar_sync.merge import GROUPS
 from crm_calendar_sync.recurrence import occurrences
@@ -128,18 +130,25 @@ def account() -> None:
     pass
 
 
-@account.command("add", help="Add a CalDAV calendar account; the password is asked for and stored encrypted.")
+@account.command("add", help="Add a CalDAV calendar account (or, with --carddav, a CardDAV address book); the "
+                             "password is asked for and stored encrypted.")
 @click.argument("name")
 @click.option("--url", required=True, help="The calendar collection, e.g. https://dav.example.com/ann/work/.")
+@click.option("--carddav", is_flag=True, help="The URL is a CardDAV address book, synchronised with the user's contacts.")
+@click.option("--imap", is_flag=True, help="The URL is an IMAP mailbox (imap://host:port/INBOX) whose e-mails are archived.")
+@click.option("--graph", is_flag=True, help="The URL is Microsoft Graph (https://graph.microsoft.com/v1.0); the password "
+                                            "asked for is an access token.")
 @click.option("--login", required=True, help="The login on the server.")
 @click.option("--password", prompt=True, hide_input=True, help="The password (asked for when not given).")
 @_USER
-def account_add(name: str, url: str, login: str, password: str, username: str | None) -> None:
+def account_add(name: str, url: str, carddav: bool, imap: bool, graph: bool, login: str, password: str,
+                username: str | None) -> None:
     crm = current_app()
     with crm.unit_of_work(current_actor()) as uow:
         user = resolve_user(uow, username)
         user_id = user.id if user is not None else None
-        made = uow.create("calendar_account", name=name, kind="caldav", url=url, username=login, user_id=user_id,
+        kind = "graph" if graph else "imap" if imap else "carddav" if carddav else "caldav"
+        made = uow.create("calendar_account", name=name, kind=kind, url=url, username=login, user_id=user_id,
                           owner_id=user_id)
         set_password(uow, made, password)
         uow.commit()
@@ -171,21 +180,25 @@ def account_list(username: str | None) -> None:
 
 def _accounts(uow: UnitOfWork, username: str | None) -> list[Record]:
     user = resolve_user(uow, username)
-    query = uow.query("calendar_account").where(kind="caldav").order_by("id")
+    query = uow.query("calendar_account").where(("kind", "in", ["caldav", "carddav", "graph"])).order_by("id")
     return (query.where(user_id=user.id) if user is not None else query).all()
 
 
-@calendar.command("sync", help="Synchronise the CalDAV calendar accounts (of --user, or every one) both ways.")
+@calendar.command("sync", help="Synchronise the CalDAV calendars and CardDAV address books (of --user, or every "
+                               "one) both ways, and read the changes of Graph accounts.")
 @_USER
 def sync_command(username: str | None) -> None:
     crm = current_app()
     with crm.unit_of_work(current_actor()) as uow:
         accounts = _accounts(uow, username)
     if not accounts:
-        raise click.UsageError("no CalDAV calendar account; add one with crm calendar account add")
+        raise click.UsageError("no CalDAV or CardDAV account; add one with crm calendar account add")
     for item in accounts:
         with crm.unit_of_work(current_actor()) as uow:
-            summary = sync_account(uow, uow.get("calendar_account", item.id))
+            account = uow.get("calendar_account", item.id)
+            kind = account.get("kind")
+            summary: Any = (sync_graph(uow, account) if kind == "graph" else
+                            sync_addressbook(uow, account) if kind == "carddav" else sync_account(uow, account))
             uow.commit()
         click.echo(f"{item.name}: {summary.line()}")
 
@@ -198,8 +211,9 @@ def conflicts_command(username: str | None) -> None:
         accounts = {a.id: a.name for a in _accounts(uow, username)}
         rows = [row for row in links.conflicts(uow.raw(links.PLUGIN_NAME)) if row["account_id"] in accounts]
     for row in rows:
-        names = GROUPS.get(row["field"], (row["field"],))
+        names = GROUPS.get(row["field"]) or CONTACT_GROUPS.get(row["field"]) or (row["field"],)
         here = ", ".join(f"{n}={(row['local'] or {}).get(n)!r}" for n in names)
         there = ", ".join(f"{n}={(row['remote'] or {}).get(n)!r}" for n in names)
-        click.echo(f"{accounts[row['account_id']]}: activity {row['activity_id']} {row['field']}: kept {here}; "
+        what = f"activity {row['activity_id']}" if row["activity_id"] is not None else f"card {row['uid']}"
+        click.echo(f"{accounts[row['account_id']]}: {what} {row['field']}: kept {here}; "
                    f"the server has {there}")

@@ -1,4 +1,4 @@
-"""Contacts in and out: vCard 3.0 and 4.0 files keyed on UID, and the contact CSV exports of
+"""Contacts in and out: vCard 2.1, 3.0 and 4.0 files keyed on UID, and the contact CSV exports of
 Outlook (desktop and Outlook.com) and Google (Google CSV, legacy Google CSV, Outlook CSV).
 
 A card or row becomes a :class:`ContactCard`; :func:`apply_cards` writes a batch of them,
@@ -11,8 +11,10 @@ to the account of that name, made when there is none.
 
 CSV columns are matched by their header, never by position, with the names those programs
 write (the aliases of the contact's fields, plus the company columns); Google's
-``value ::: value`` lists give their first (primary) value. :func:`export_vcards` writes vCard
-3.0 or 4.0, giving a UID to contacts without one.
+``value ::: value`` lists give their first (primary) value. vCard 2.1 cards (Outlook and
+Android, quoted-printable) are read by :mod:`~crm_calendar_sync.vcard21`, 3.0 and 4.0 by
+vobject. :func:`export_vcards` writes vCard 2.1, 3.0 or 4.0, giving a UID to contacts without
+one.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from crm_calendar_sync import vcard21
+
 if TYPE_CHECKING:
     from crmcore import UnitOfWork
     from crmcore.records import Record
@@ -35,8 +39,14 @@ __all__ = ["ContactCard", "ContactSummary", "apply_cards", "export_vcards", "rea
 #: The contact fields a card carries (besides the company).
 CARD_FIELDS = ("first_name", "last_name", "email", "phone", "mobile", "title", "birthdate", "mailing_street",
                "mailing_city", "mailing_postal_code", "mailing_country", "description")
+#: The vCard versions read and written.
+VCARD_VERSIONS = ("2.1", "3.0", "4.0")
 _PHONE_CHARS = " -()./"
+#: Telephone types that are not a number to call.
+_NOT_VOICE = frozenset({"fax", "pager"})
 _COMPANY_COLUMNS = ("company", "organization name", "organization 1 - name", "company name")
+#: ``PROFILE:VCard`` (RFC 2425), which Lotus Notes writes and vobject refuses; not a contact field.
+_PROFILE = re.compile(r"^PROFILE[;:][^\r\n]*(?:\r?\n[ \t][^\r\n]*)*\r?\n", re.IGNORECASE | re.MULTILINE)
 _DATE = re.compile(r"^(\d{4})-?(\d{2})-?(\d{2})")
 
 
@@ -60,6 +70,8 @@ class ContactSummary:
     unchanged: int
     linked: int
     skipped: tuple[str, ...] = ()
+    #: The contact each card became, in the order of the cards.
+    contact_ids: tuple[int, ...] = ()
 
     def line(self) -> str:
         return (f"{self.cards} contacts: {self.created} created, {self.updated} updated, {self.unchanged} unchanged, "
@@ -69,14 +81,20 @@ class ContactSummary:
 # -- reading vCards ------------------------------------------------------------------------------
 
 
-def _first(card: Any, name: str, prefer: Sequence[str] = ()) -> Any:
+def _types(line: Any) -> set[str]:
+    return {t.lower() for value in line.params.get("TYPE", []) for t in str(value).split(",")}
+
+
+def _first(card: Any, name: str, prefer: Sequence[str] = (), avoid: frozenset[str] = frozenset()) -> Any:
+    """The first line of property *name* having the first type of *prefer* found, leaving out
+    those with a type in *avoid* unless there is nothing else."""
     lines = card.contents.get(name, [])
+    lines = [line for line in lines if not _types(line) & avoid] or lines
     if not lines:
         return None
     for wanted in prefer:
         for line in lines:
-            types = {t.lower() for value in line.params.get("TYPE", []) for t in str(value).split(",")}
-            if wanted in types:
+            if wanted in _types(line):
                 return line
     return lines[0]
 
@@ -119,7 +137,7 @@ def _card(card: Any, source: str) -> ContactCard:
         values["last_name"] = full or company
     email = _first(card, "email", ("pref", "work", "internet"))
     values["email"] = _text(getattr(email, "value", None))
-    values["phone"] = _phone(getattr(_first(card, "tel", ("work", "voice", "pref")), "value", None))
+    values["phone"] = _phone(getattr(_first(card, "tel", ("work", "voice", "pref"), _NOT_VOICE), "value", None))
     mobile = next((line for line in card.contents.get("tel", [])
                    if "cell" in {t.lower() for value in line.params.get("TYPE", []) for t in str(value).split(",")}), None)
     values["mobile"] = _phone(getattr(mobile, "value", None))
@@ -135,31 +153,46 @@ def _card(card: Any, source: str) -> ContactCard:
         values["mailing_postal_code"] = _text(address.value.code)
         values["mailing_country"] = _text(address.value.country)
     values["description"] = _text(getattr(_first(card, "note"), "value", None))
+    if not values.get("last_name"):  # a saved address without a name is kept under the address
+        values["last_name"] = values.get("email")
     uid = _text(getattr(_first(card, "uid"), "value", None))
     return ContactCard(uid, {k: v for k, v in values.items() if v is not None}, company, source)
 
 
 def read_vcards(data: bytes | str, *, name: str = "contacts.vcf") -> tuple[list[ContactCard], list[str]]:
-    """The cards of a vCard 3.0 or 4.0 file; a card that cannot be read is skipped with a line
-    saying why."""
+    """The cards of a vCard 2.1, 3.0 or 4.0 file; a card that cannot be read is skipped with a
+    line saying why. A card without a name is kept under its e-mail address."""
     import vobject
 
-    text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
+    text = _text_of(data)
     cards: list[ContactCard] = []
     skipped: list[str] = []
     blocks = re.findall(r"BEGIN:VCARD.*?END:VCARD", text, flags=re.DOTALL | re.IGNORECASE)
     for position, block in enumerate(blocks, start=1):
         try:
-            card = vobject.readOne(block)
+            card = vcard21.read_card(block) if vcard21.is_21(block) else vobject.readOne(_PROFILE.sub("", block))
             read = _card(card, f"{name} card {position}")
         except Exception as exc:  # noqa: BLE001 - vobject raises many kinds; the card is reported, the rest imports
-            skipped.append(f"{name}: card {position} skipped: {type(exc).__name__}: {exc}"[:300])
+            reason = f"{type(exc).__name__}: {exc}"[:200]
+            skipped.append(f"{name}: card {position} skipped: {reason}; check that it is a vCard 2.1, 3.0 or 4.0")
             continue
         if not read.values.get("last_name"):
-            skipped.append(f"{name}: card {position} skipped: it has no name (N, FN or ORG)")
+            skipped.append(f"{name}: card {position} skipped: it has no name, company or e-mail address "
+                           "(N, FN, ORG or EMAIL)")
             continue
         cards.append(read)
     return cards, skipped
+
+
+def _text_of(data: bytes | str) -> str:
+    """The text of a file: UTF-8 (with or without a BOM), else the Windows code page older
+    Outlook versions write."""
+    if isinstance(data, str):
+        return data.lstrip("\ufeff")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
 
 
 # -- reading CSV exports -------------------------------------------------------------------------
@@ -247,6 +280,7 @@ def apply_cards(uow: UnitOfWork, cards: Sequence[ContactCard], *, owner_id: int 
     plan: dict[int, tuple[Record, dict[str, Any]]] = {}
     fresh: dict[str, dict[str, Any]] = {}
     linked = 0
+    ids: list[int | str] = []  # per card: the contact matched, or the key of the one to make
     for card in cards:
         values = dict(card.values)
         if card.company:
@@ -261,7 +295,9 @@ def apply_cards(uow: UnitOfWork, cards: Sequence[ContactCard], *, owner_id: int 
         if match is None:
             key = card.uid or (values.get("email") or "").lower() or _digits(values.get("phone") or "") or card.source
             fresh.setdefault(key, {"owner_id": owner_id, **values})
+            ids.append(key)
             continue
+        ids.append(match.id)
         if match.get("vcard_uid") and card.uid and match.get("vcard_uid") != card.uid:
             values.pop("vcard_uid")  # a contact keeps the UID it was first linked with
         current, changes = plan.get(match.id, (match, {}))
@@ -270,8 +306,10 @@ def apply_cards(uow: UnitOfWork, cards: Sequence[ContactCard], *, owner_id: int 
     changed = [(record, changes) for record, changes in plan.values() if changes]
     updated = uow.update_many("contact", changed) if changed else []
     made = uow.create_many("contact", list(fresh.values())) if fresh else []
+    made_ids = {key: record.id for key, record in zip(fresh, made, strict=True)}
     return ContactSummary(cards=len(cards), created=len(made), updated=len(updated), unchanged=len(plan) - len(updated),
-                          linked=linked, skipped=tuple(skipped))
+                          linked=linked, skipped=tuple(skipped),
+                          contact_ids=tuple(made_ids[i] if isinstance(i, str) else i for i in ids))
 
 
 def _stored(record: Record, name: str) -> Any:
@@ -287,7 +325,10 @@ def _accounts(uow: UnitOfWork, names: set[str], owner_id: int | None) -> dict[st
     if not names:
         return {}
     found = {str(r.get("name")).lower(): r.id for r in uow.find_many("account", "name", names, ignore_case=True)}
-    missing = {}
+    # SQLite's lower() folds ASCII letters only: names with others are also looked up as written
+    exact = {name for name in names if not name.isascii() and name.lower() not in found}
+    found.update({str(r.get("name")).lower(): r.id for r in uow.find_many("account", "name", exact)} if exact else {})
+    missing: dict[str, dict[str, Any]] = {}
     for name in sorted(names):
         if name.lower() not in found:
             missing.setdefault(name.lower(), {"name": name, "owner_id": owner_id})
@@ -303,7 +344,7 @@ def _escape(text: str) -> str:
 
 def _fold(line: str) -> str:
     data = line.encode()
-    parts = []
+    parts: list[str] = []
     while len(data) > 75:
         cut = 75 if not parts else 74
         while cut > 0 and (data[cut] & 0xC0) == 0x80:  # never inside a UTF-8 sequence
@@ -315,16 +356,18 @@ def _fold(line: str) -> str:
 
 
 def export_vcards(uow: UnitOfWork, contacts: Sequence[Record] | None = None, *, version: str = "3.0") -> str:
-    """The vCard file (3.0 or 4.0) of *contacts* (default: every one the actor may read); a
-    contact without a UID is given one."""
-    if version not in ("3.0", "4.0"):
-        raise ValueError(f"vCard version {version!r}: choose 3.0 or 4.0")
+    """The vCard file (2.1, 3.0 or 4.0) of *contacts* (default: every one the actor may read);
+    a contact without a UID is given one."""
+    if version not in VCARD_VERSIONS:
+        raise ValueError(f"vCard version {version!r}: choose one of {', '.join(VCARD_VERSIONS)}")
     records = list(contacts) if contacts is not None else uow.query("contact").order_by("id").all()
     missing = [(r, {"vcard_uid": f"urn:uuid:{uuid.uuid4()}"}) for r in records if not r.get("vcard_uid")]
     if missing:
         given = {r.id: r for r in uow.update_many("contact", missing)}
         records = [given.get(r.id, r) for r in records]
     companies = {r.id: r.get("name") for r in uow.get_many("account", {c.get("account_id") for c in records if c.get("account_id")})}
+    if version == "2.1":
+        return "".join(_card_21(record, companies.get(record.get("account_id"))) for record in records)
     lines: list[str] = []
     work = "TYPE=work" if version == "4.0" else "TYPE=WORK"
     for record in records:
@@ -353,3 +396,31 @@ def export_vcards(uow: UnitOfWork, contacts: Sequence[Record] | None = None, *, 
         card.append("END:VCARD")
         lines.extend(_fold(line) for line in card)
     return "".join(line + "\r\n" for line in lines)
+
+
+def _card_21(record: Record, company: str | None) -> str:
+    """One contact as a vCard 2.1 card (the properties of the 3.0 card, written the 2.1 way)."""
+    get = record.get
+    first, last = get("first_name") or "", get("last_name") or ""
+    line = vcard21.property_line
+    card = ["BEGIN:VCARD", "VERSION:2.1", line("UID", get("vcard_uid")),
+            line("N", [last, first, "", "", ""]), line("FN", " ".join(p for p in (first, last) if p))]
+    if company:
+        card.append(line("ORG", [company]))
+    if get("title"):
+        card.append(line("TITLE", get("title")))
+    if get("email"):
+        card.append(line("EMAIL", get("email"), ["INTERNET", "WORK"]))
+    if get("phone"):
+        card.append(line("TEL", get("phone"), ["WORK", "VOICE"]))
+    if get("mobile"):
+        card.append(line("TEL", get("mobile"), ["CELL"]))
+    if any(get(k) for k in ("mailing_street", "mailing_city", "mailing_postal_code", "mailing_country")):
+        card.append(line("ADR", ["", "", get("mailing_street") or "", get("mailing_city") or "", "",
+                                 get("mailing_postal_code") or "", get("mailing_country") or ""], ["WORK"]))
+    if get("birthdate"):
+        card.append(line("BDAY", get("birthdate").strftime("%Y%m%d")))
+    if get("description"):
+        card.append(line("NOTE", get("description")))
+    card.append("END:VCARD")
+    return "".join(text + "\r\n" for text in card)

@@ -3,7 +3,7 @@
 ::
 
     crm contacts import FILE.vcf|FILE.csv [--user U]
-    crm contacts export [-o FILE.vcf] [--version 3.0|4.0]
+    crm contacts export [-o FILE.vcf] [--version 2.1|3.0|4.0]
 
 A vCard file is keyed on UID; CSV exports of Outlook and Google need no column mapping. People
 are matched by UID, then e-mail, then phone, and never duplicated.
@@ -28,7 +28,7 @@ from crm_calendar_sync.importer import resolve_user
 __all__ = ["contacts"]
 
 
-@click.group(help="Contacts: vCard files (3.0 and 4.0) and the contact CSV exports of Outlook and Google.")
+@click.group(help="Contacts: vCard files (2.1, 3.0 and 4.0) and the contact CSV exports of Outlook and Google.")
 def contacts() -> None:
     pass
 
@@ -54,7 +54,7 @@ def import_command(path: Path, username: str | None) -> None:
 
 @contacts.command("export", help="Write the contacts as a vCard file (stdout without -o).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file.")
-@click.option("--version", "version", type=click.Choice(["3.0", "4.0"]), default="3.0", show_default=True)
+@click.option("--version", "version", type=click.Choice(["2.1", "3.0", "4.0"]), default="3.0", show_default=True)
 def export_command(output: Path | None, version: str) -> None:
     crm = current_app()
     with crm.unit_of_work(current_actor()) as uow:

@@ -1,10 +1,11 @@
-"""The CalDAV requests of a sync, through the ``caldav`` client's HTTP layer.
+"""The CalDAV and CardDAV requests of a sync, through the ``caldav`` client's HTTP layer.
 
-One :class:`DavCollection` per calendar collection: ``sync-collection`` reports with a sync
-token (RFC 6578), the collection's ``getctag`` and a ``PROPFIND`` listing of ETags where the
-server has no sync tokens, ``calendar-multiget`` for the items that changed (one request per
-100), and conditional writes: ``PUT`` with ``If-Match`` (an update of the version last seen)
-or ``If-None-Match: *`` (a creation that never overwrites), ``DELETE`` with ``If-Match``.
+One :class:`DavCollection` per calendar or address book collection: ``sync-collection``
+reports with a sync token (RFC 6578), the collection's ``getctag`` and a ``PROPFIND`` listing
+of ETags where the server has no sync tokens, ``calendar-multiget`` (``addressbook-multiget``
+for an address book) for the items that changed (one request per 100), and conditional
+writes: ``PUT`` with ``If-Match`` (an update of the version last seen) or ``If-None-Match: *``
+(a creation that never overwrites), ``DELETE`` with ``If-Match``.
 Every request is counted (:attr:`DavCollection.requests`). Nothing here schedules: no iTIP
 methods, no outbox; a server's implicit scheduling is turned off attendee by attendee by the
 writer (``SCHEDULE-AGENT=CLIENT``).
@@ -25,6 +26,14 @@ __all__ = ["DavCollection", "DavError", "InvalidSyncToken", "RemoteItem", "SyncR
 _NS = {"D": "DAV:", "C": "urn:ietf:params:xml:ns:caldav", "CS": "http://calendarserver.org/ns/"}
 _XML = '<?xml version="1.0" encoding="utf-8"?>\n'
 _BATCH = 100
+#: Per collection kind: the multiget report, its namespace, the data property, the file suffix
+#: of new items and the content type of writes.
+_KINDS = {
+    "calendar": ("calendar-multiget", "urn:ietf:params:xml:ns:caldav", "calendar-data", ".ics",
+                 "text/calendar; charset=utf-8"),
+    "addressbook": ("addressbook-multiget", "urn:ietf:params:xml:ns:carddav", "address-data", ".vcf",
+                    "text/vcard; charset=utf-8"),
+}
 
 
 class DavError(Exception):
@@ -62,7 +71,13 @@ class SyncReport:
 class DavCollection:
     """A CalDAV calendar collection at *url*, reached with *username* and *password*."""
 
-    def __init__(self, url: str, username: str | None, password: str | None, *, timeout: int = 30) -> None:
+    def __init__(self, url: str, username: str | None, password: str | None, *, timeout: int = 30,
+                 kind: str = "calendar") -> None:
+        """:param kind: ``"calendar"`` (CalDAV, iCalendar items) or ``"addressbook"`` (CardDAV,
+        vCard items): the multiget report and the content type of writes follow it."""
+        if kind not in _KINDS:
+            raise ValueError(f"collection kind {kind!r}: choose one of {', '.join(_KINDS)}")
+        self.kind = kind
         self.url = url if url.endswith("/") else url + "/"
         self.path = urlsplit(self.url).path
         self.client = caldav.DAVClient(url=self.url, username=username, password=password, timeout=timeout)
@@ -79,8 +94,9 @@ class DavCollection:
         return urljoin(self.url, href)
 
     def new_href(self, uid: str) -> str:
-        """The path of a new item for *uid* in the collection."""
-        return self.path + quote(uid.replace("/", "_"), safe="@.-_") + ".ics"
+        """The path of a new item for *uid* in the collection (``/`` and ``:``, which some
+        servers refuse in a name, as ``_``)."""
+        return self.path + quote(uid.replace("/", "_").replace(":", "_"), safe="@.-_") + _KINDS[self.kind][3]
 
     def _responses(self, response: caldav.davclient.DAVResponse) -> list[tuple[str, int | None, dict[str, str | None]]]:
         found = []
@@ -151,19 +167,20 @@ class DavCollection:
                 if href.rstrip("/") != self.path.rstrip("/")}
 
     def fetch(self, hrefs: Sequence[str]) -> list[RemoteItem]:
-        """The ETag and iCalendar text of *hrefs* (``calendar-multiget``, 100 per request);
-        items gone meanwhile are left out."""
+        """The ETag and text of *hrefs* (``calendar-multiget`` or ``addressbook-multiget``, 100
+        per request); items gone meanwhile are left out."""
+        report, namespace, data_name, _, _ = _KINDS[self.kind]
         found: list[RemoteItem] = []
         for start in range(0, len(hrefs), _BATCH):
             chunk = hrefs[start:start + _BATCH]
             listed = "".join(f"<D:href>{escape(quote(href))}</D:href>" for href in chunk)
-            body = (f'{_XML}<C:calendar-multiget xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">'
-                    f"<D:prop><D:getetag/><C:calendar-data/></D:prop>{listed}</C:calendar-multiget>")
+            body = (f'{_XML}<C:{report} xmlns:D="DAV:" xmlns:C="{namespace}">'
+                    f"<D:prop><D:getetag/><C:{data_name}/></D:prop>{listed}</C:{report}>")
             response = self._request("REPORT", self.url, body, {"Depth": "1", "Content-Type": "application/xml; charset=utf-8"})
             if response.status != 207:
-                raise DavError("REPORT calendar-multiget", self.url, response.status)
+                raise DavError(f"REPORT {report}", self.url, response.status)
             for href, status, props in self._responses(response):
-                data = props.get("{urn:ietf:params:xml:ns:caldav}calendar-data")
+                data = props.get(f"{{{namespace}}}{data_name}")
                 if status in (None, 200) and data:
                     found.append(RemoteItem(href, props.get("{DAV:}getetag"), data))
         return found
@@ -174,7 +191,7 @@ class DavCollection:
 
         :returns: the status (412 when the condition failed) and the new ETag.
         """
-        headers = {"Content-Type": "text/calendar; charset=utf-8"}
+        headers = {"Content-Type": _KINDS[self.kind][4]}
         headers.update({"If-Match": etag} if etag else {"If-None-Match": "*"})
         response = self._request("PUT", self.href_url(href), body, headers)
         if response.status not in (200, 201, 204, 412):

@@ -12,8 +12,12 @@ __all__ = ["ACCOUNT_KINDS", "ACTIVITY_FIELDS", "CALENDAR_ACCOUNT", "CALENDAR_KIN
 #: The activity kinds that are calendar items (an e-mail is not).
 CALENDAR_KINDS = ("meeting", "call", "task")
 #: Where a calendar account's events come from: ``file`` for iCalendar files imported by hand,
-#: ``caldav`` for a calendar collection on a CalDAV server, synchronised both ways.
-ACCOUNT_KINDS = ("file", "caldav")
+#: ``caldav`` for a calendar collection on a CalDAV server, synchronised both ways;
+#: ``carddav`` is an address book on a CardDAV server, whose cards are synchronised both ways
+#: with the user's contacts; ``imap`` is a mailbox whose e-mails are archived
+#: (``imap://host:port/INBOX``, ``imaps://`` for TLS); ``graph`` is an Outlook calendar and its
+#: contacts read from Microsoft Graph (the access token as its secret).
+ACCOUNT_KINDS = ("file", "caldav", "carddav", "imap", "graph")
 
 ACTIVITY_FIELDS = (
     Field("ical_uid", String(500), index=True, label="iCalendar UID",
@@ -54,7 +58,7 @@ CALENDAR_ACCOUNT = EntityType(
               help="Whose calendar it is; empty for a calendar of the deployment."),
         Field("kind", Choice(*ACCOUNT_KINDS), default="file", required=True),
         Field("url", String(1000), label="Calendar URL",
-              help="The CalDAV calendar collection, e.g. https://dav.example.com/ann/work/."),
+              help="The CalDAV calendar (or CardDAV address book) collection, e.g. https://dav.example.com/ann/work/."),
         Field("username", String(200), help="The login on the calendar server."),
         Field("secret", Text(), help="The password, encrypted with [plugins.calendar_sync] secret_key; "
                                      "set it with crm calendar account password, never shown."),

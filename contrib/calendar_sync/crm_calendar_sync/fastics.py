@@ -215,7 +215,7 @@ def calendars(data: bytes | str) -> Iterator[_Calendar]:
             continue
         raw.append(line)
     for physical in raw:
-        line = _UNFOLD.sub("", physical)
+        line = _UNFOLD.sub("", physical) if "\n" in physical else physical
         if not line.strip():
             continue
         upper = line[:6].upper()

@@ -21,8 +21,10 @@ Nothing is sent to anybody: importing is a write to the database only.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+import gc
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -111,10 +113,30 @@ def import_calendar(uow: UnitOfWork, source: bytes | str | Path, *, user: Record
         source = source.read_bytes()
     owner = resolve_user(uow, user)
     zone = (owner.get("timezone") if owner is not None else None) or getattr(uow.crm.registry.timezone, "key", None)
-    events, skipped = read_calendar(source, name=name or "calendar", default_timezone=zone)
-    account = file_account(uow, owner)
-    summary = apply_events(uow, account.id, events, owner=owner, now=now)
+    with _collector_paused():
+        events, skipped = read_calendar(source, name=name or "calendar", default_timezone=zone)
+        account = file_account(uow, owner)
+        summary = apply_events(uow, account.id, events, owner=owner, now=now)
     return attrs.evolve(summary, skipped=tuple(skipped))
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a file is read and written.
+
+    An import makes a great many small objects that live until its end (properties, values,
+    rows); none of them form cycles, so reference counting frees them, but each of the
+    collector's full passes walks all of them again: about a quarter of the CPU time of a
+    large import. The collector is switched back on (if it was on) when the block ends, even
+    on an error.
+    """
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
 
 
 def _participants(uow: UnitOfWork, events: Sequence[ParsedEvent]) -> dict[str, dict[str, int]]:
@@ -207,7 +229,8 @@ def _write_links(raw: Any, account_id: int, events: Iterable[ParsedEvent],
     for event in events:
         row = {"account_id": account_id, "uid": event.uid, "recurrence_id": event.recurrence_id,
                "activity_id": current[event.key].id, "fields_hash": event.hash,
-               "snapshot": snapshot(event.values), "component": event.component}
+               "snapshot": event.plain if event.plain is not None else snapshot(event.values),
+               "component": event.component}
         link = known.get(event.key)
         if link is None:
             new_rows.append(row)

@@ -7,8 +7,12 @@ fields as last imported or synced, that snapshot itself (the base of a three-way
 component as received, whose properties the plugin does not model are written back unchanged.
 ``calendar_sync_alias`` maps a provider's own id of an event to the event row: one row per
 (account, provider, remote id), never packed into one string, with the ETag last seen.
+``calendar_sync_card`` links each card of a CardDAV address book (account, UID) to its
+contact, with the same hash, snapshot and card as received, and the card's href and ETag.
+``calendar_sync_message`` maps the Message-ID of each archived e-mail to its activity and
+``calendar_sync_message_party`` links it to each contact and account it involves.
 ``calendar_sync_collection`` keeps the sync token (RFC 6578) and the ctag of each remote
-collection of an account; ``calendar_sync_conflict`` lists the fields changed on both sides to
+collection of an account (for a mailbox: its UIDVALIDITY and the last UID archived); ``calendar_sync_conflict`` lists the fields changed on both sides to
 different values, for a person to look at.
 
 They are reached through the named raw API (``uow.raw("calendar_sync")``), in the unit of
@@ -29,10 +33,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ALIAS",
+    "CARD",
+    "CardLink",
+    "card_links",
+    "delete_card_links",
+    "save_card_links",
     "COLLECTION",
     "CONFLICT",
     "EVENT",
     "EventLink",
+    "MESSAGE",
+    "MESSAGE_PARTY",
     "PLUGIN_NAME",
     "account_aliases",
     "account_links",
@@ -111,6 +122,92 @@ CONFLICT = sa.Table(
 )
 
 
+CARD = sa.Table(
+    "calendar_sync_card",
+    METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("account_id", sa.Integer, nullable=False),
+    sa.Column("uid", sa.String(500), nullable=False),
+    sa.Column("contact_id", sa.Integer, nullable=False),
+    sa.Column("fields_hash", sa.String(64), nullable=False),
+    sa.Column("snapshot", sa.JSON),
+    sa.Column("card", sa.Text),
+    sa.Column("href", sa.String(1000)),
+    sa.Column("etag", sa.String(255)),
+    sa.UniqueConstraint("account_id", "uid", name="uq_calendar_sync_card_key"),
+)
+CARD_CONTACT_INDEX = sa.Index("ix_calendar_sync_card_contact_id", CARD.c.contact_id)
+
+
+MESSAGE = sa.Table(
+    "calendar_sync_message",
+    METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("message_id", sa.String(998), nullable=False),
+    sa.Column("activity_id", sa.Integer, nullable=False),
+    sa.Column("account_id", sa.Integer),
+    sa.UniqueConstraint("message_id", name="uq_calendar_sync_message_message_id"),
+)
+
+MESSAGE_PARTY = sa.Table(
+    "calendar_sync_message_party",
+    METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("activity_id", sa.Integer, nullable=False),
+    sa.Column("contact_id", sa.Integer),
+    sa.Column("account_id", sa.Integer),
+)
+PARTY_CONTACT_INDEX = sa.Index("ix_calendar_sync_message_party_contact_id", MESSAGE_PARTY.c.contact_id)
+PARTY_ACCOUNT_INDEX = sa.Index("ix_calendar_sync_message_party_account_id", MESSAGE_PARTY.c.account_id)
+
+
+@attrs.frozen
+class CardLink:
+    """One row of ``calendar_sync_card``: a card of a CardDAV address book and its contact,
+    with the hash and snapshot of the contact fields last synced, the card as received (its
+    other properties are written back unchanged), its href and the ETag last seen."""
+
+    id: int
+    account_id: int
+    uid: str
+    contact_id: int
+    fields_hash: str
+    snapshot: dict[str, Any] | None
+    card: str | None
+    href: str | None
+    etag: str | None
+
+
+def card_links(raw: RawConnection, account_id: int) -> list[CardLink]:
+    """Every card link of *account_id*, in id order (one query)."""
+    rows = raw.execute(sa.select(CARD).where(CARD.c.account_id == account_id).order_by(CARD.c.id))
+    return [CardLink(**row) for row in rows.mappings()]
+
+
+def save_card_links(raw: RawConnection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert the card links without an ``id`` and update those with one (``contact_id,
+    fields_hash, snapshot, card, href, etag``): one statement each."""
+    fresh = [dict(row) for row in rows if row.get("id") is None]
+    for row in fresh:
+        row.pop("id", None)
+    if fresh:
+        raw.execute(sa.insert(CARD), fresh)
+    known = [{"link_id": row["id"], **{f"new_{k}": row[k] for k in _CARD_VALUES}} for row in rows if row.get("id") is not None]
+    if known:
+        raw.execute(sa.update(CARD).where(CARD.c.id == sa.bindparam("link_id"))
+                    .values({k: sa.bindparam(f"new_{k}") for k in _CARD_VALUES}), known)
+
+
+_CARD_VALUES = ("contact_id", "fields_hash", "snapshot", "card", "href", "etag")
+
+
+def delete_card_links(raw: RawConnection, link_ids: Iterable[int]) -> None:
+    """Delete card links."""
+    wanted = sorted(set(link_ids))
+    for start in range(0, len(wanted), _CHUNK):
+        raw.execute(sa.delete(CARD).where(CARD.c.id.in_(wanted[start:start + _CHUNK])))
+
+
 @attrs.frozen
 class EventLink:
     """One row of ``calendar_sync_event``."""
@@ -133,7 +230,9 @@ def table_ddl(dialect: str) -> list[tuple[str, str]]:
     """``(name, CREATE statement)`` of each table and index, for *dialect*."""
     compiler = postgresql.dialect() if dialect == "postgresql" else sqlite.dialect()
     made = []
-    for table, indexes in ((EVENT, (EVENT_ACTIVITY_INDEX,)), (ALIAS, (ALIAS_EVENT_INDEX,)), (COLLECTION, ()), (CONFLICT, ())):
+    for table, indexes in ((EVENT, (EVENT_ACTIVITY_INDEX,)), (ALIAS, (ALIAS_EVENT_INDEX,)), (COLLECTION, ()), (CONFLICT, ()),
+                           (CARD, (CARD_CONTACT_INDEX,)), (MESSAGE, ()),
+                           (MESSAGE_PARTY, (PARTY_CONTACT_INDEX, PARTY_ACCOUNT_INDEX))):
         made.append((table.name, str(sa.schema.CreateTable(table).compile(dialect=compiler)).strip()))
         made.extend((str(index.name), str(sa.schema.CreateIndex(index).compile(dialect=compiler)).strip()) for index in indexes)
     return made

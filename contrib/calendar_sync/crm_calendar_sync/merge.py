@@ -48,15 +48,17 @@ class Merge:
         return {name: (remote if side == "remote" else local).get(name) for name, side in self.sides.items()}
 
 
-def merge(base: Mapping[str, Any] | None, local: Mapping[str, Any], remote: Mapping[str, Any]) -> Merge:
+def merge(base: Mapping[str, Any] | None, local: Mapping[str, Any], remote: Mapping[str, Any], *,
+          groups: Mapping[str, tuple[str, ...]] | None = None) -> Merge:
     """Merge *local* and *remote* (plain values: ISO texts for dates and times) against *base*.
 
     :param base: the snapshot of the last sync, or ``None`` when there is none (every group
         that differs is then a conflict).
+    :param groups: the merged units (default: those of an event, :data:`GROUPS`).
     """
     sides: dict[str, str] = {}
     conflicts: list[str] = []
-    for group, names in GROUPS.items():
+    for group, names in (GROUPS if groups is None else groups).items():
         mine = [local.get(n) for n in names]
         theirs = [remote.get(n) for n in names]
         before = [base.get(n) for n in names] if base is not None else None

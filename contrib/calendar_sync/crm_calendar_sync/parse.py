@@ -70,6 +70,8 @@ class ParsedEvent:
     values: dict[str, Any]
     component: str
     hash: str
+    #: The modelled fields as JSON (:func:`~crm_calendar_sync.importer.snapshot`), made once.
+    plain: dict[str, Any] | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -81,7 +83,11 @@ class ParsedEvent:
 
 def fields_hash(values: dict[str, Any]) -> str:
     """A hash of the modelled fields of *values* (missing ones count as empty)."""
-    text = json.dumps([plain_value(values.get(name)) for name in MODELLED_FIELDS], sort_keys=True, default=str)
+    return _hash_plain([plain_value(values.get(name)) for name in MODELLED_FIELDS])
+
+
+def _hash_plain(plain: list[Any]) -> str:
+    text = json.dumps(plain, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -177,7 +183,8 @@ def read_component(component: icalendar.cal.Component, zone_name: str | None) ->
     if not uid:  # a stable UID for an event without one, from what it says: importing it again finds it
         uid = "crm-" + fields_hash(values)[:40]
     values["ical_uid"] = uid
-    return ParsedEvent(uid, values["recurrence_id"] or "", values, text, fields_hash(values))
+    plain = {name: plain_value(values[name]) for name in MODELLED_FIELDS}
+    return ParsedEvent(uid, values["recurrence_id"] or "", values, text, _hash_plain(list(plain.values())), plain)
 
 
 # -- fields ------------------------------------------------------------------------------------

@@ -62,6 +62,14 @@ def crm_after_delete(uow: UnitOfWork, entity: str, records: list[Record]) -> Non
 
 
 @hookimpl
+def crm_timeline_records(uow: UnitOfWork, entity: str, record_id: int) -> dict[str, list[int]] | None:
+    """The archived e-mails involving a contact or an account join its timeline."""
+    from crm_calendar_sync.archive import timeline_records
+
+    return timeline_records(uow, entity, record_id)
+
+
+@hookimpl
 def crm_job_handlers() -> dict[str, Any]:
     return schedule.handlers()
 
@@ -80,8 +88,9 @@ def crm_seed(uow: UnitOfWork) -> list[str]:
 def crm_cli_commands() -> list[click.Command]:
     from crm_calendar_sync.cli import calendar
     from crm_calendar_sync.contacts_cli import contacts
+    from crm_calendar_sync.mail_cli import mail
 
-    return [calendar, contacts]
+    return [calendar, contacts, mail]
 
 
 @hookimpl

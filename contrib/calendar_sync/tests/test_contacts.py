@@ -1,4 +1,4 @@
-"""Contacts: vCard 3.0 and 4.0 keyed on UID, people without a UID matched by e-mail or phone
+"""Contacts: vCard 2.1, 3.0 and 4.0 keyed on UID, people without a UID matched by e-mail or phone
 (never duplicated), export and import back, and the contact CSV exports of Outlook and Google
 without a column mapping."""
 
@@ -19,11 +19,9 @@ from crm_calendar_sync.contacts import (
 )
 
 CONTACTS = DATA / "contacts"
-#: vCard 3.0 and 4.0 files vobject reads (the 2.1 exports of Outlook and Android, and the Lotus
-#: Notes file, are reported as skipped cards).
-VCARDS = ("ezvcard_John_Doe_EVOLUTION.vcf", "ezvcard_John_Doe_GMAIL.vcf", "ezvcard_fullcontact.vcf", "ezvcard_gmail-list.vcf",
-          "ezvcard_rfc6350-example.vcf", "ezvcard_thunderbird-MoreFunctionsForAddressBook-extension.vcf",
-          "vobject_vcard40_full.vcf", "vobject_vcard40_group.vcf", "vobject_vcard40_multilang.vcf")
+#: Every vCard file of the samples: 2.1 (Outlook, Android), 3.0 (Lotus Notes among them) and 4.0.
+VCARDS = tuple(sorted(p.name for p in CONTACTS.glob("*.vcf")))
+VCARDS_21 = ("ezvcard_John_Doe_ANDROID.vcf", "ezvcard_John_Doe_MS_OUTLOOK.vcf", "ezvcard_outlook-2007.vcf")
 CSVS = sorted(p.name for p in CONTACTS.glob("*.csv"))
 
 
@@ -89,7 +87,7 @@ def test_export_then_import_creates_nothing_in_both_versions(crm: Any, tmp_path:
     for name in VCARDS:
         _import(crm, name)
     before = {p.id: p.values for p in _contacts(crm)}
-    for version in ("3.0", "4.0"):
+    for version in ("2.1", "3.0", "4.0"):
         with crm.unit_of_work() as uow:
             text = export_vcards(uow, version=version)
             uow.commit()
@@ -106,10 +104,81 @@ def test_export_then_import_creates_nothing_in_both_versions(crm: Any, tmp_path:
     assert all(p.vcard_uid for p in _contacts(crm))
 
 
-def test_cards_vobject_cannot_read_are_reported_and_the_rest_imports(crm: Any) -> None:
+def test_a_card_that_cannot_be_read_is_reported_and_the_rest_imports(crm: Any) -> None:
+    good = "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Ann Lee\r\nN:Lee;Ann;;;\r\nEND:VCARD\r\n"
+    bad = "BEGIN:VCARD\r\nVERSION:3.0\r\nN:Lee;Bo;;;\r\nBEGIN:VCARD\r\nEND:VCARD\r\n"
+    summary = _import(crm, "mixed.vcf", good + bad)
+    assert summary.created == 1
+    (line,) = summary.skipped
+    assert line.startswith("mixed.vcf: card 2 skipped:") and "2.1, 3.0 or 4.0" in line
+
+
+def test_vcard_21_quoted_printable_outlook_card_is_read_field_by_field(crm: Any) -> None:
+    _import(crm, "ezvcard_outlook-2007.vcf")
+    (person,) = _contacts(crm)
+    assert (person.first_name, person.last_name, person.title) == ("Michael", "Angstadt", "TheJobTitle")
+    assert (person.phone, person.mobile, person.email) == ("(111) 555-1111", "(111) 555-4444", "mike.angstadt@gmail.com")
+    assert (person.mailing_street, person.mailing_city, person.mailing_postal_code) == ("222 Broadway", "New York", "99999")
+    assert person.birthdate.isoformat() == "1922-03-10"
+    assert person.description.splitlines() == [
+        "This is the NOTE field\t", "I assume it encodes this text inside a NOTE vCard type.",
+        "But I'm not sure because there's text formatting going on here.", "It does not preserve the formatting"]
+    with crm.unit_of_work() as uow:
+        assert uow.get("account", person.account_id).name == "TheCompany"
+
+
+def test_vcard_21_android_soft_line_breaks_and_utf8_charset_are_decoded(crm: Any) -> None:
     summary = _import(crm, "ezvcard_John_Doe_ANDROID.vcf")
-    assert summary.created >= 1 and summary.skipped
-    assert all("ezvcard_John_Doe_ANDROID.vcf: card" in line for line in summary.skipped)
+    assert (summary.cards, summary.created, summary.skipped) == (6, 6, ())
+    people = {p.email or p.mobile: p for p in _contacts(crm)}
+    assert people["john.doe@company.com"].last_name == "john.doe@company.com"  # a card with an address only
+    assert people["123456789"].last_name == "Ñ Ñ Ñ Ñ"
+    long_name = next(p for p in _contacts(crm) if p.phone == "234567")
+    assert long_name.last_name == " ".join(["Ñ"] * 11)  # a soft break in the middle of the name
+    assert people["bob@company.com"].first_name == "Ñ Ñ Ñ"
+
+
+def test_vcard_21_fax_is_not_taken_for_the_phone(crm: Any) -> None:
+    card = ("BEGIN:VCARD\r\nVERSION:2.1\r\nN:Lee;Ann\r\nTEL;WORK;FAX:111\r\nTEL;WORK;VOICE:222\r\n"
+            "TEL;CELL:333\r\nEND:VCARD\r\n")
+    _import(crm, "fax.vcf", card)
+    (person,) = _contacts(crm)
+    assert (person.phone, person.mobile) == ("222", "333")
+
+
+def test_vcard_21_written_by_a_windows_program_in_its_code_page_is_read(crm: Any) -> None:
+    card = "BEGIN:VCARD\r\nVERSION:2.1\r\nN:Müller;Jürgen\r\nEMAIL;INTERNET:j@example.de\r\nEND:VCARD\r\n"
+    _import(crm, "cp1252.vcf", card.encode("cp1252"))
+    (person,) = _contacts(crm)
+    assert (person.first_name, person.last_name) == ("Jürgen", "Müller")
+
+
+def test_vcard_21_export_is_quoted_printable_and_imports_back_unchanged(crm: Any, tmp_path: Path) -> None:
+    for name in VCARDS_21:
+        _import(crm, name)
+    with crm.unit_of_work() as uow:
+        lee = uow.create("contact", first_name="Zoë", last_name="O'Neil; Jr", description="line one\nline two, ok",
+                         mailing_street="Rue d'Été 5")
+        uow.commit()
+    before = {p.id: p.values for p in _contacts(crm)}
+    with crm.unit_of_work() as uow:
+        text = export_vcards(uow, version="2.1")
+        uow.commit()
+    assert text.count("VERSION:2.1") == len(before)
+    assert all(len(line) <= 76 for line in text.split("\r\n") if line.endswith("="))  # soft line breaks
+    text_unfolded = text.replace("=\r\n", "")  # quoted-printable soft line breaks
+    assert "N;CHARSET=UTF-8;ENCODING=QUOTED-PRINTABLE:O'Neil\\;=20Jr;Zo=C3=AB;;;" in text_unfolded
+    assert "NOTE;CHARSET=UTF-8;ENCODING=QUOTED-PRINTABLE:line=20one=0D=0Aline=20two,=20ok" in text_unfolded
+    assert "TEL;WORK;VOICE:(111) 555-1111" in text and "TEL;CELL:(111) 555-4444" in text
+    path = tmp_path / "out-2.1.vcf"
+    path.write_text(text, encoding="utf-8", newline="")
+    again = _import(crm, path)
+    assert (again.created, again.updated, again.skipped) == (0, 0, ())
+    after = {p.id: p.values for p in _contacts(crm)}
+    ignored = ("vcard_uid", "version", "updated_at", "updated_by")
+    assert ({k: {f: v for f, v in values.items() if f not in ignored} for k, values in after.items()}
+            == {k: {f: v for f, v in values.items() if f not in ignored} for k, values in before.items()})
+    assert next(p for p in _contacts(crm) if p.id == lee.id).last_name == "O'Neil; Jr"
 
 
 @pytest.mark.parametrize("name", CSVS)

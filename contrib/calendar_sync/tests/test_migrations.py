@@ -25,16 +25,21 @@ def test_enabling_the_plugin_migrates_an_existing_database(crm_factory: Any, mak
     settings = tmp_path / "crm.toml"
     settings.write_text(f'[crm]\ndatabase = "{database}"\nplugins = ["calendar_sync"]\n', encoding="utf-8")
     with create_app(settings) as crm:
-        assert MIGRATION in crm.pending()
+        assert crm.pending()[-3:] == [MIGRATION, "calendar_sync: 0002 carddav accounts; card links",
+                                      "calendar_sync: 0003 message archive: archived messages and the contacts and "
+                                      "accounts they involve"]  # one linear chain
         done = crm.upgrade()
         assert MIGRATION in done and not [line for line in done if line.startswith("calendar table")]
         assert crm.pending() == []
         with crm.connect() as connection:
             tables = sorted(t for t in sa.inspect(connection).get_table_names() if t.startswith("calendar_sync_"))
             columns = {c["name"] for c in sa.inspect(connection).get_columns("crm_activity")}
-        assert tables == ["calendar_sync_alias", "calendar_sync_calendar_account", "calendar_sync_collection",
-                          "calendar_sync_conflict", "calendar_sync_event"]
+            kind = next(c for c in sa.inspect(connection).get_columns("calendar_sync_calendar_account") if c["name"] == "kind")
+        assert tables == ["calendar_sync_alias", "calendar_sync_calendar_account", "calendar_sync_card",
+                          "calendar_sync_collection", "calendar_sync_conflict", "calendar_sync_event",
+                          "calendar_sync_message", "calendar_sync_message_party"]
         assert {"calendar_sync_ical_uid", "calendar_sync_rrule", "calendar_sync_start_date"} <= columns
+        assert kind["type"].length == len("carddav")
         with crm.unit_of_work() as uow:
             assert uow.get("activity", call.id).subject == "Intro call"
             summary = import_calendar(uow, sample("thunderbird_moved_occurrences.ics"))

@@ -39,6 +39,9 @@ class Json(FieldType):
                 raise self._too_deep(value) from None
             _check_json(parsed, value)
             return parsed
+        copied = _plain_copy(value, value)
+        if copied is not _NOT_PLAIN:
+            return copied
         _check_json(value, value)
         try:
             return json.loads(json.dumps(value, allow_nan=False))
@@ -64,6 +67,49 @@ class Json(FieldType):
 
 #: How deep a JSON value may nest, and how many digits its numbers may have.
 JSON_MAX_DEPTH, JSON_MAX_DIGITS = 64, 38
+
+
+_NOT_PLAIN = object()
+
+
+def _plain_copy(value: Any, given: Any, depth: int = 1) -> Any:
+    """A fresh copy of *value* made of exactly dicts with text keys, lists, tuples (as lists),
+    text, numbers, booleans and ``None``, checked as :func:`_check_json` checks, in one walk;
+    :data:`_NOT_PLAIN` for anything else (subclasses, other keys), which then takes the
+    JSON round trip, so the result is always what the database gives back."""
+    kind = type(value)
+    if kind is str:
+        check_text(value)
+        return value
+    if kind is dict:
+        if depth > JSON_MAX_DEPTH:
+            raise Json._too_deep(given)
+        copy = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                return _NOT_PLAIN
+            check_text(key)
+            inner = item if type(item) in (bool, type(None)) else _plain_copy(item, given, depth + 1)
+            if inner is _NOT_PLAIN:
+                return _NOT_PLAIN
+            copy[key] = inner
+        return copy
+    if kind is list or kind is tuple:
+        if depth > JSON_MAX_DEPTH:
+            raise Json._too_deep(given)
+        items = []
+        for item in value:
+            inner = item if type(item) in (bool, type(None)) else _plain_copy(item, given, depth + 1)
+            if inner is _NOT_PLAIN:
+                return _NOT_PLAIN
+            items.append(inner)
+        return items
+    if kind in (bool, type(None)):
+        return value
+    if kind is int or kind is float:
+        _check_json(value, given)
+        return value
+    return _NOT_PLAIN
 
 
 def _check_json(value: Any, given: Any) -> None:
