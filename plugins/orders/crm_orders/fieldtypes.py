@@ -12,7 +12,7 @@ from crm_catalog.pricing import PricedLine, PriceStep
 from crmcore.fields import Choice, FieldValueError, Json
 from crmcore.money import CURRENCIES, Money
 
-__all__ = ["Currency", "Discounts", "PriceSnapshot", "currency_choice"]
+__all__ = ["Currency", "Discounts", "FrozenDict", "FrozenList", "PriceSnapshot", "currency_choice"]
 
 _HUNDRED = decimal.Decimal(100)
 
@@ -73,12 +73,19 @@ def currency_choice() -> Currency:
 
 @attrs.frozen
 class PriceSnapshot(Json):
-    """The catalog's resolved price of a line, frozen: what :meth:`PricedLine.snapshot` gives.
-    Anything else is refused; a valid snapshot is stored in its canonical form."""
+    """The catalog's resolved price of a line, frozen: what :meth:`PricedLine.snapshot` gives,
+    or the :class:`PricedLine` itself (the form pricing many lines uses: a priced line is an
+    immutable value, so the lines that share one are checked once and share one frozen
+    snapshot, whose text a batch writes once). Anything else is refused; a valid snapshot is
+    stored in its canonical form (a fresh copy of a plain dict given)."""
 
     kind: ClassVar[str] = "json"
 
     def parse(self, value: Any) -> dict[str, Any] | None:
+        if type(value) is PricedLine:
+            return _priced_snapshot(value)
+        if type(value) is FrozenDict:  # a snapshot made above: checked, and it cannot change
+            return value
         if type(value) is dict:  # what PricedLine.snapshot() gives: checked and copied in one pass
             copied = _plain_snapshot(value)
             if copied is not None:
@@ -99,7 +106,7 @@ class PriceSnapshot(Json):
         return json.loads(text)  # a fresh copy, as the database gives it back
 
     def describe(self) -> str:
-        return "a priced line's snapshot (PricedLine.snapshot())"
+        return "a priced line's snapshot (PricedLine.snapshot()) or the PricedLine"
 
     def sample(self, n: int) -> dict[str, Any]:
         """A valid sample (for conformance checks): a list price of 10.00 USD."""
@@ -170,6 +177,64 @@ def _snapshot_problem(data: Any) -> str | None:
         if problem:
             return problem
     return None
+
+
+class FrozenDict(dict):  # type: ignore[type-arg]
+    """A ``dict`` that refuses changes: part of a snapshot several lines share."""
+
+    __slots__ = ()
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("a price snapshot is a value and cannot change; copy it (dict(...)) to make another")
+
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return dict, (dict(self),)
+
+
+class FrozenList(list):  # type: ignore[type-arg]
+    """A ``list`` that refuses changes: the steps of a snapshot several lines share."""
+
+    __slots__ = ()
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("a price snapshot is a value and cannot change; copy it (list(...)) to make another")
+
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = append = clear = extend = insert = pop = remove = reverse = sort = _refuse  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return list, (list(self),)
+
+
+#: Priced lines already checked, by identity: ``id -> (the line, its frozen snapshot)``. The
+#: line is kept so its id stays its own.
+_CHECKED: dict[int, tuple[PricedLine, FrozenDict]] = {}
+_CHECKED_MAX = 20_000
+
+
+def _priced_snapshot(line: PricedLine) -> FrozenDict:
+    """The canonical snapshot of *line*, checked once per priced line and frozen (a
+    :class:`PricedLine` is immutable: its money, decimals, texts and steps are values), so the
+    lines that share a priced line share its snapshot, and a batch writes its text once."""
+    found = _CHECKED.get(id(line))
+    if found is None or found[0] is not line:
+        data = line.snapshot()
+        checked = _plain_snapshot(data)
+        if checked is None:
+            problem = _snapshot_problem(data) or "a text holds the NUL character or a lone surrogate"
+            raise FieldValueError(f"not a priced line's snapshot ({problem}); keep what PricedLine.snapshot() gave")
+        if len(_CHECKED) >= _CHECKED_MAX:
+            _CHECKED.clear()
+        found = _CHECKED[id(line)] = (line, _frozen(checked))
+    return found[1]
+
+
+def _frozen(data: dict[str, Any]) -> FrozenDict:
+    """A checked snapshot made of frozen dicts and lists (equal to it, key order included)."""
+    return FrozenDict({**data, "list_price": FrozenDict(data["list_price"]), "unit_price": FrozenDict(data["unit_price"]),
+                       "steps": FrozenList(FrozenDict({**step, "input": None if step["input"] is None else FrozenDict(step["input"]),
+                                                       "output": FrozenDict(step["output"])}) for step in data["steps"])})
 
 
 _SNAPSHOT_KEYS = frozenset({"product_id", "list_price", "unit_price", "tax_category", "steps", *_SNAPSHOT_DECIMALS, *_SNAPSHOT_IDS})
