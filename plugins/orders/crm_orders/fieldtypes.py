@@ -219,15 +219,74 @@ def _priced_snapshot(line: PricedLine) -> FrozenDict:
     lines that share a priced line share its snapshot, and a batch writes its text once."""
     found = _CHECKED.get(id(line))
     if found is None or found[0] is not line:
-        data = line.snapshot()
-        checked = _plain_snapshot(data)
-        if checked is None:
-            problem = _snapshot_problem(data) or "a text holds the NUL character or a lone surrogate"
-            raise FieldValueError(f"not a priced line's snapshot ({problem}); keep what PricedLine.snapshot() gave")
+        frozen = _frozen_of(line)
+        if frozen is None:  # a value of another type than pricing makes: checked as its snapshot
+            data = line.snapshot()
+            checked = _plain_snapshot(data)
+            if checked is None:
+                problem = _snapshot_problem(data) or "a text holds the NUL character or a lone surrogate"
+                raise FieldValueError(f"not a priced line's snapshot ({problem}); keep what PricedLine.snapshot() gave")
+            frozen = _frozen(checked)
         if len(_CHECKED) >= _CHECKED_MAX:
             _CHECKED.clear()
-        found = _CHECKED[id(line)] = (line, _frozen(checked))
+        found = _CHECKED[id(line)] = (line, frozen)
     return found[1]
+
+
+def _frozen_of(line: PricedLine) -> FrozenDict | None:
+    """The frozen snapshot of *line* made from its values in one pass: what
+    ``_frozen(_plain_snapshot(line.snapshot()))`` gives, key order included; ``None`` when a
+    value is not of the type pricing makes (the general path then checks it)."""
+    numbers = [line.quantity, line.discount_percent, line.tax_rate]
+    texts = [line.tax_category or ""]
+    moneys: dict[int, FrozenDict] = {}
+
+    def money(value: Any) -> FrozenDict | None:
+        if type(value) is not Money:
+            return None
+        made = moneys.get(id(value))
+        if made is None:
+            if value.currency not in CURRENCIES:
+                return None
+            numbers.append(value.amount)
+            made = moneys[id(value)] = FrozenDict(amount=str(value.amount), currency=value.currency)
+        return made
+
+    if type(line.product_id) is not int or (line.tax_category is not None and type(line.tax_category) is not str):
+        return None
+    if any(value is not None and type(value) is not int for value in (line.price_list_id, line.price_list_line_id)):
+        return None
+    list_price, unit_price = money(line.list_price), money(line.unit_price)
+    if list_price is None or unit_price is None or type(line.steps) is not tuple:
+        return None
+    steps = []
+    for step in line.steps:
+        if type(step) is not PriceStep:
+            return None
+        kind, source, detail = step.kind, step.source, step.detail
+        if type(kind) is not str or type(source) is not str or type(detail) is not str:
+            return None
+        texts += kind, source, detail
+        before = None if step.input is None else money(step.input)
+        after = money(step.output)
+        if after is None or (before is None and step.input is not None):
+            return None
+        steps.append(FrozenDict(kind=kind, source=source, detail=detail, input=before, output=after))
+    for number in numbers:
+        if type(number) is not decimal.Decimal or not number.is_finite():
+            return None
+    joined = "\x01".join(texts)  # the checks of the general path's JSON text, on every text at once
+    if "\x00" in joined or "\\u0000" in joined:
+        return None
+    if not joined.isascii():
+        try:
+            joined.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+    return FrozenDict(
+        product_id=line.product_id, quantity=str(line.quantity), list_price=list_price, unit_price=unit_price,
+        discount_percent=str(line.discount_percent), tax_category=line.tax_category, tax_rate=str(line.tax_rate),
+        price_list_id=line.price_list_id, price_list_line_id=line.price_list_line_id, steps=FrozenList(steps))
 
 
 def _frozen(data: dict[str, Any]) -> FrozenDict:
