@@ -195,12 +195,24 @@ def discount_factor(discounts: Sequence[Decimal]) -> Decimal:
 
     :raises ValidationError: for a discount outside 0..100.
     """
+    key = tuple(discounts)
+    found = _FACTORS.get(key)
+    if found is not None:
+        return found
     factor = Decimal(1)
     for discount in discounts:
         if not Decimal(0) <= discount <= _HUNDRED:
             raise ValidationError({"discounts": [f"a discount is a percentage from 0 to 100, got {discount}"]})
         factor = _CONTEXT.multiply(factor, _CONTEXT.subtract(Decimal(1), _CONTEXT.divide(discount, _HUNDRED)))
+    if len(_FACTORS) >= 10_000:
+        _FACTORS.clear()
+    _FACTORS[key] = factor
     return factor
+
+
+#: Cascading discounts and what remains after them: lines share a few (equal discounts give
+#: equal factors; a subtotal rounds the product with the factor to its quantum).
+_FACTORS: dict[tuple[Decimal, ...], Decimal] = {}
 
 
 def _spread(total: Decimal, weights: Sequence[Decimal], rounding: Rounding) -> list[Decimal]:
