@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+import weakref
 from typing import Any, ClassVar
 
 import attrs
@@ -207,18 +208,18 @@ class FrozenList(list):  # type: ignore[type-arg]
         return list, (list(self),)
 
 
-#: Priced lines already checked, by identity: ``id -> (the line, its frozen snapshot)``. The
-#: line is kept so its id stays its own.
-_CHECKED: dict[int, tuple[PricedLine, FrozenDict]] = {}
-_CHECKED_MAX = 20_000
+#: Priced lines alive and already checked, by identity: ``id -> (a weak reference to the line,
+#: its frozen snapshot)``; an entry goes when its line goes (nothing is kept past the batch).
+_CHECKED: dict[int, tuple[weakref.ref[PricedLine], FrozenDict]] = {}
 
 
 def _priced_snapshot(line: PricedLine) -> FrozenDict:
     """The canonical snapshot of *line*, checked once per priced line and frozen (a
     :class:`PricedLine` is immutable: its money, decimals, texts and steps are values), so the
     lines that share a priced line share its snapshot, and a batch writes its text once."""
-    found = _CHECKED.get(id(line))
-    if found is None or found[0] is not line:
+    key = id(line)
+    found = _CHECKED.get(key)
+    if found is None or found[0]() is not line:
         frozen = _frozen_of(line)
         if frozen is None:  # a value of another type than pricing makes: checked as its snapshot
             data = line.snapshot()
@@ -227,9 +228,7 @@ def _priced_snapshot(line: PricedLine) -> FrozenDict:
                 problem = _snapshot_problem(data) or "a text holds the NUL character or a lone surrogate"
                 raise FieldValueError(f"not a priced line's snapshot ({problem}); keep what PricedLine.snapshot() gave")
             frozen = _frozen(checked)
-        if len(_CHECKED) >= _CHECKED_MAX:
-            _CHECKED.clear()
-        found = _CHECKED[id(line)] = (line, frozen)
+        found = _CHECKED[key] = (weakref.ref(line, lambda _, key=key: _CHECKED.pop(key, None)), frozen)  # type: ignore[misc]
     return found[1]
 
 

@@ -10,6 +10,7 @@ from crm_catalog.pricing import PricedLine, PriceStep
 from crmcore.fields import FieldValueError
 from crmcore.money import Money
 
+from crm_orders import fieldtypes
 from crm_orders.fieldtypes import Currency, Discounts, PriceSnapshot
 
 
@@ -35,6 +36,10 @@ def test_a_priced_line_is_stored_as_its_snapshot_checked_once_and_frozen():
     copied = dict(parsed)
     copied["product_id"] = 2  # a copy is an ordinary dict
     assert PriceSnapshot().parse(copied)["product_id"] == 2 and parsed["product_id"] == 1
+    key = id(line)
+    assert key in fieldtypes._CHECKED
+    del line
+    assert key not in fieldtypes._CHECKED  # nothing is kept once the priced line is gone
 
 
 def test_a_priced_line_with_a_nul_in_a_text_is_refused():
