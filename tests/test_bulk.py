@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from crmcore.storage.bulk import ROWS_PER_STATEMENT, BulkInsert
+from crmcore.storage.bulk import ROWS_PER_STATEMENT, BulkInsert, processed_column
 
 
 def _audit_rows(count: int) -> list[dict]:
@@ -61,3 +61,29 @@ def test_a_statement_stays_within_sqlites_parameter_limit_for_every_table(crm):
             assert 1 <= insert.per_statement <= ROWS_PER_STATEMENT
             assert insert.per_statement * len(table.columns) <= 999, table.name
             assert insert.multi_statement.count("?") == insert.per_statement * len(table.columns)
+
+
+def test_a_json_document_many_rows_share_is_encoded_once():
+    calls = []
+
+    def encode(value):
+        calls.append(value)
+        return "null" if value is None else ",".join(sorted(value))
+
+    shared, other = {"a": 1}, {"b": 2}
+    values = [shared, None, other, shared, "text", shared, None]
+    assert processed_column(values, encode, keep_none=True, shared=True) == ["a", None, "b", "a", "e,t,t,x", "a", None]
+    assert calls == [shared, other, "text"]  # the shared document once
+    assert processed_column([shared, None], encode, keep_none=False, shared=True)[1] == "null"
+
+
+def test_rows_sharing_a_json_document_each_store_it(crm):
+    document = {"steps": [{"kind": "list_price", "text": "’"}], "n": 1}
+    audit = crm.core_tables["audit"]
+    rows = [{**row, "changes": document} for row in _audit_rows(2 * ROWS_PER_STATEMENT + 1)]
+    with crm.unit_of_work() as uow:
+        insert_rows(uow.connection, audit, rows)
+        uow.commit()
+    with crm.connect() as connection:
+        stored = connection.execute(sa.select(audit.c.changes).where(audit.c.entity == "bulk")).scalars().all()
+    assert stored == [document] * len(rows)

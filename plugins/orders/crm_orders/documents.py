@@ -91,7 +91,23 @@ def parse_discounts(value: Any, *, where: str = "discounts") -> tuple[Decimal, .
     """
     if value in (None, ""):
         return ()
-    items = value if isinstance(value, list | tuple) else [value]
+    if type(value) is list and all(type(item) is str for item in value):  # as stored: parsed once per text
+        key = tuple(value)
+        found = _PARSED_DISCOUNTS.get((where, key))
+        if found is None:
+            found = _parse_discounts(key, where)
+            if len(_PARSED_DISCOUNTS) >= 10_000:
+                _PARSED_DISCOUNTS.clear()
+            _PARSED_DISCOUNTS[(where, key)] = found
+        return found
+    return _parse_discounts(value if isinstance(value, list | tuple) else [value], where)
+
+
+#: Discounts as stored (texts) and their decimals: lines share a few of them.
+_PARSED_DISCOUNTS: dict[tuple[str, tuple[str, ...]], tuple[Decimal, ...]] = {}
+
+
+def _parse_discounts(items: Sequence[Any], where: str) -> tuple[Decimal, ...]:
     found = []
     for item in items:
         try:

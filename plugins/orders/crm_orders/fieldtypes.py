@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+import weakref
 from typing import Any, ClassVar
 
 import attrs
@@ -12,7 +13,7 @@ from crm_catalog.pricing import PricedLine, PriceStep
 from crmcore.fields import Choice, FieldValueError, Json
 from crmcore.money import CURRENCIES, Money
 
-__all__ = ["Currency", "Discounts", "PriceSnapshot", "currency_choice"]
+__all__ = ["Currency", "Discounts", "FrozenDict", "FrozenList", "PriceSnapshot", "currency_choice"]
 
 _HUNDRED = decimal.Decimal(100)
 
@@ -73,12 +74,19 @@ def currency_choice() -> Currency:
 
 @attrs.frozen
 class PriceSnapshot(Json):
-    """The catalog's resolved price of a line, frozen: what :meth:`PricedLine.snapshot` gives.
-    Anything else is refused; a valid snapshot is stored in its canonical form."""
+    """The catalog's resolved price of a line, frozen: what :meth:`PricedLine.snapshot` gives,
+    or the :class:`PricedLine` itself (the form pricing many lines uses: a priced line is an
+    immutable value, so the lines that share one are checked once and share one frozen
+    snapshot, whose text a batch writes once). Anything else is refused; a valid snapshot is
+    stored in its canonical form (a fresh copy of a plain dict given)."""
 
     kind: ClassVar[str] = "json"
 
     def parse(self, value: Any) -> dict[str, Any] | None:
+        if type(value) is PricedLine:
+            return _priced_snapshot(value)
+        if type(value) is FrozenDict:  # a snapshot made above: checked, and it cannot change
+            return value
         if type(value) is dict:  # what PricedLine.snapshot() gives: checked and copied in one pass
             copied = _plain_snapshot(value)
             if copied is not None:
@@ -99,7 +107,7 @@ class PriceSnapshot(Json):
         return json.loads(text)  # a fresh copy, as the database gives it back
 
     def describe(self) -> str:
-        return "a priced line's snapshot (PricedLine.snapshot())"
+        return "a priced line's snapshot (PricedLine.snapshot()) or the PricedLine"
 
     def sample(self, n: int) -> dict[str, Any]:
         """A valid sample (for conformance checks): a list price of 10.00 USD."""
@@ -170,6 +178,121 @@ def _snapshot_problem(data: Any) -> str | None:
         if problem:
             return problem
     return None
+
+
+class FrozenDict(dict):  # type: ignore[type-arg]
+    """A ``dict`` that refuses changes: part of a snapshot several lines share."""
+
+    __slots__ = ()
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("a price snapshot is a value and cannot change; copy it (dict(...)) to make another")
+
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return dict, (dict(self),)
+
+
+class FrozenList(list):  # type: ignore[type-arg]
+    """A ``list`` that refuses changes: the steps of a snapshot several lines share."""
+
+    __slots__ = ()
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("a price snapshot is a value and cannot change; copy it (list(...)) to make another")
+
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = append = clear = extend = insert = pop = remove = reverse = sort = _refuse  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return list, (list(self),)
+
+
+#: Priced lines alive and already checked, by identity: ``id -> (a weak reference to the line,
+#: its frozen snapshot)``; an entry goes when its line goes (nothing is kept past the batch).
+_CHECKED: dict[int, tuple[weakref.ref[PricedLine], FrozenDict]] = {}
+
+
+def _priced_snapshot(line: PricedLine) -> FrozenDict:
+    """The canonical snapshot of *line*, checked once per priced line and frozen (a
+    :class:`PricedLine` is immutable: its money, decimals, texts and steps are values), so the
+    lines that share a priced line share its snapshot, and a batch writes its text once."""
+    key = id(line)
+    found = _CHECKED.get(key)
+    if found is None or found[0]() is not line:
+        frozen = _frozen_of(line)
+        if frozen is None:  # a value of another type than pricing makes: checked as its snapshot
+            data = line.snapshot()
+            checked = _plain_snapshot(data)
+            if checked is None:
+                problem = _snapshot_problem(data) or "a text holds the NUL character or a lone surrogate"
+                raise FieldValueError(f"not a priced line's snapshot ({problem}); keep what PricedLine.snapshot() gave")
+            frozen = _frozen(checked)
+        found = _CHECKED[key] = (weakref.ref(line, lambda _, key=key: _CHECKED.pop(key, None)), frozen)  # type: ignore[misc]
+    return found[1]
+
+
+def _frozen_of(line: PricedLine) -> FrozenDict | None:
+    """The frozen snapshot of *line* made from its values in one pass: what
+    ``_frozen(_plain_snapshot(line.snapshot()))`` gives, key order included; ``None`` when a
+    value is not of the type pricing makes (the general path then checks it)."""
+    numbers = [line.quantity, line.discount_percent, line.tax_rate]
+    texts = [line.tax_category or ""]
+    moneys: dict[int, FrozenDict] = {}
+
+    def money(value: Any) -> FrozenDict | None:
+        if type(value) is not Money:
+            return None
+        made = moneys.get(id(value))
+        if made is None:
+            if value.currency not in CURRENCIES:
+                return None
+            numbers.append(value.amount)
+            made = moneys[id(value)] = FrozenDict(amount=str(value.amount), currency=value.currency)
+        return made
+
+    if type(line.product_id) is not int or (line.tax_category is not None and type(line.tax_category) is not str):
+        return None
+    if any(value is not None and type(value) is not int for value in (line.price_list_id, line.price_list_line_id)):
+        return None
+    list_price, unit_price = money(line.list_price), money(line.unit_price)
+    if list_price is None or unit_price is None or type(line.steps) is not tuple:
+        return None
+    steps = []
+    for step in line.steps:
+        if type(step) is not PriceStep:
+            return None
+        kind, source, detail = step.kind, step.source, step.detail
+        if type(kind) is not str or type(source) is not str or type(detail) is not str:
+            return None
+        texts += kind, source, detail
+        before = None if step.input is None else money(step.input)
+        after = money(step.output)
+        if after is None or (before is None and step.input is not None):
+            return None
+        steps.append(FrozenDict(kind=kind, source=source, detail=detail, input=before, output=after))
+    for number in numbers:
+        if type(number) is not decimal.Decimal or not number.is_finite():
+            return None
+    joined = "\x01".join(texts)  # the checks of the general path's JSON text, on every text at once
+    if "\x00" in joined or "\\u0000" in joined:
+        return None
+    if not joined.isascii():
+        try:
+            joined.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+    return FrozenDict(
+        product_id=line.product_id, quantity=str(line.quantity), list_price=list_price, unit_price=unit_price,
+        discount_percent=str(line.discount_percent), tax_category=line.tax_category, tax_rate=str(line.tax_rate),
+        price_list_id=line.price_list_id, price_list_line_id=line.price_list_line_id, steps=FrozenList(steps))
+
+
+def _frozen(data: dict[str, Any]) -> FrozenDict:
+    """A checked snapshot made of frozen dicts and lists (equal to it, key order included)."""
+    return FrozenDict({**data, "list_price": FrozenDict(data["list_price"]), "unit_price": FrozenDict(data["unit_price"]),
+                       "steps": FrozenList(FrozenDict({**step, "input": None if step["input"] is None else FrozenDict(step["input"]),
+                                                       "output": FrozenDict(step["output"])}) for step in data["steps"])})
 
 
 _SNAPSHOT_KEYS = frozenset({"product_id", "list_price", "unit_price", "tax_category", "steps", *_SNAPSHOT_DECIMALS, *_SNAPSHOT_IDS})

@@ -67,7 +67,7 @@ def price_wanted(uow: UnitOfWork, wanted: Sequence[Wanted], *, currency: str, on
         if line.product_id is not None:
             price = next(priced)
             values.update(product_id=line.product_id, tax_code=price.tax_category, tax_rate=price.tax_rate,
-                          price_snapshot=price.snapshot(), unit_price=price.unit_price)
+                          price_snapshot=price, unit_price=price.unit_price)
             if price.discount_percent:
                 discounts.insert(0, price.discount_percent)
         if line.unit_price is not None:

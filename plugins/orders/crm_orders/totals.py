@@ -63,6 +63,10 @@ def currency_places(currency: str) -> int:
     return 2
 
 
+#: The quantum of each number of places a rounding allows (0 to 6).
+_QUANTA = {places: Decimal(1).scaleb(-places) for places in range(7)}
+
+
 @attrs.frozen
 class Rounding:
     """How a document's amounts are rounded.
@@ -79,10 +83,10 @@ class Rounding:
 
     @property
     def quantum(self) -> Decimal:
-        return Decimal(1).scaleb(-self.places)
+        return _QUANTA[self.places]
 
     def round(self, value: Decimal) -> Decimal:
-        return value.quantize(self.quantum, rounding=METHODS[self.method], context=_CONTEXT)
+        return value.quantize(_QUANTA[self.places], rounding=METHODS[self.method], context=_CONTEXT)
 
 
 def rounding_for(
@@ -191,12 +195,24 @@ def discount_factor(discounts: Sequence[Decimal]) -> Decimal:
 
     :raises ValidationError: for a discount outside 0..100.
     """
+    key = tuple(discounts)
+    found = _FACTORS.get(key)
+    if found is not None:
+        return found
     factor = Decimal(1)
     for discount in discounts:
         if not Decimal(0) <= discount <= _HUNDRED:
             raise ValidationError({"discounts": [f"a discount is a percentage from 0 to 100, got {discount}"]})
         factor = _CONTEXT.multiply(factor, _CONTEXT.subtract(Decimal(1), _CONTEXT.divide(discount, _HUNDRED)))
+    if len(_FACTORS) >= 10_000:
+        _FACTORS.clear()
+    _FACTORS[key] = factor
     return factor
+
+
+#: Cascading discounts and what remains after them: lines share a few (equal discounts give
+#: equal factors; a subtotal rounds the product with the factor to its quantum).
+_FACTORS: dict[tuple[Decimal, ...], Decimal] = {}
 
 
 def _spread(total: Decimal, weights: Sequence[Decimal], rounding: Rounding) -> list[Decimal]:
@@ -205,6 +221,8 @@ def _spread(total: Decimal, weights: Sequence[Decimal], rounding: Rounding) -> l
     if not weights:
         return []
     quantum = rounding.quantum
+    if not total:  # nothing to spread (no document discount): every part is 0 (at the quantum)
+        return [Decimal(0) * quantum] * len(weights)
     units = int((total / quantum).to_integral_value())
     weight_sum = sum(weights, Decimal(0))
     if weight_sum == 0:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
-from crm_catalog.pricing import PricedLine
-from crmcore.fields import FieldValueError
+import decimal
+import json
 
+import pytest
+from crm_catalog.pricing import PricedLine, PriceStep
+from crmcore.fields import FieldValueError
+from crmcore.money import Money
+
+from crm_orders import fieldtypes
 from crm_orders.fieldtypes import Currency, Discounts, PriceSnapshot
 
 
@@ -14,6 +19,35 @@ def test_a_snapshot_is_kept_as_the_catalog_made_it():
     parsed = PriceSnapshot().parse(snapshot)
     assert parsed == snapshot and parsed is not snapshot
     assert PricedLine.from_snapshot(parsed).snapshot() == snapshot
+
+
+def test_a_priced_line_is_stored_as_its_snapshot_checked_once_and_frozen():
+    line = PricedLine.from_snapshot(PriceSnapshot().sample(1))
+    parsed = PriceSnapshot().parse(line)
+    assert parsed == line.snapshot() and json.dumps(parsed) == json.dumps(line.snapshot())
+    assert PriceSnapshot().parse(line) is parsed  # lines sharing a priced line share its snapshot
+    assert PriceSnapshot().parse(parsed) is parsed
+    with pytest.raises(TypeError, match="a price snapshot is a value and cannot change"):
+        parsed["unit_price"]["amount"] = "0.01"
+    with pytest.raises(TypeError, match="cannot change"):
+        parsed["steps"].append({})
+    with pytest.raises(TypeError, match="cannot change"):
+        parsed.update(product_id=2)
+    copied = dict(parsed)
+    copied["product_id"] = 2  # a copy is an ordinary dict
+    assert PriceSnapshot().parse(copied)["product_id"] == 2 and parsed["product_id"] == 1
+    key = id(line)
+    assert key in fieldtypes._CHECKED
+    del line
+    assert key not in fieldtypes._CHECKED  # nothing is kept once the priced line is gone
+
+
+def test_a_priced_line_with_a_nul_in_a_text_is_refused():
+    price = Money(decimal.Decimal("10.00"), "USD")
+    line = PricedLine(1, decimal.Decimal(1), price, price, decimal.Decimal(0), None, decimal.Decimal(0), None, None,
+                      (PriceStep("list_price", "product \x00", "list price", None, price),))
+    with pytest.raises(FieldValueError, match="NUL character"):
+        PriceSnapshot().parse(line)
 
 
 @pytest.mark.parametrize(("change", "message"), [

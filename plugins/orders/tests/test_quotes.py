@@ -9,7 +9,7 @@ from crmcore.errors import ValidationError
 from crmcore.money import Money
 from orders_support import seed, settings
 
-from crm_orders.quotes import quote_from_opportunity, revise_quote, send_quote
+from crm_orders.quotes import quote_from_opportunity, quotes_from_opportunities, revise_quote, send_quote
 
 
 def eur(text: str) -> Money:
@@ -116,3 +116,21 @@ def test_a_quote_for_an_account_gets_its_lines_priced_as_they_are_added(app):
     assert [(x.position, x.description, x.discounts) for x in lines] == [(1, "Installation", ["3.00"]), (2, "Freight", ["10"])]
     assert quote.subtotal == eur("776.00") + eur("270.00")
     assert quote.opportunity_id is None
+
+
+def test_quotes_sharing_a_priced_line_each_keep_and_audit_its_snapshot(app):
+    crm, s = app
+    with crm.unit_of_work() as uow:
+        first, second = quotes_from_opportunities(uow, [s["opportunity"].id, s["opportunity"].id])
+        made = {q.id: uow.query("quote_line").where(quote_id=q.id).order_by("position").all() for q in (first, second)}
+        uow.commit()
+    with crm.unit_of_work() as uow:
+        stored = {q: uow.query("quote_line").where(quote_id=q).order_by("position").all() for q in made}
+        trail = {line.id: uow.history("quote_line", line.id)[0].changes["price_snapshot"][1]
+                 for lines in stored.values() for line in lines if line.price_snapshot is not None}
+    one, two = (stored[q.id] for q in (first, second))
+    assert [line.price_snapshot for line in one] == [line.price_snapshot for line in two] == [
+        line.price_snapshot for line in made[first.id]]
+    assert one[0].price_snapshot["price_list_id"] == s["price_list"].id
+    assert all(trail[line.id] == line.price_snapshot for lines in stored.values() for line in lines if line.id in trail)
+    assert len(trail) == 4

@@ -130,7 +130,23 @@ def _scale_problem(scale: Any) -> str | None:
     return None
 
 
+#: Per scale: its quantum, and the lowest and highest value a scaled BIGINT holds at it.
+_SCALED = {scale: (decimal.Decimal(1).scaleb(-scale), decimal.Decimal(_INT64_MIN).scaleb(-scale),
+                   decimal.Decimal(_INT64_MAX).scaleb(-scale)) for scale in range(MAX_SCALE + 1)}
+
+
 def _parse_decimal(value: Any, scale: int) -> decimal.Decimal | None:
+    if type(value) is decimal.Decimal and scale in _SCALED:  # the usual case, in fewer steps
+        if not value.is_finite():
+            return None
+        quantum, lowest, highest = _SCALED[scale]
+        try:
+            quantized = value.quantize(quantum)
+        except decimal.InvalidOperation:  # too many digits for the context
+            return None
+        if not lowest <= quantized <= highest:  # stored as a scaled BIGINT
+            return None
+        return quantized if quantized == value else None
     if isinstance(value, bool):
         return None
     if isinstance(value, decimal.Decimal):

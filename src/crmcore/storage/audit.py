@@ -91,7 +91,8 @@ def created_texts(uow: UnitOfWork, etype: EntityType, records: Sequence[Record])
     new]}`` for each field that has a value, in the fields' order. Text is final: a caller
     changing a value of a record afterwards changes nothing in the trail."""
     fragments = _fragments(uow, etype)
-    plan = [(field.name, f"{encode_basestring_ascii(field.name)}: [null, ", fragments[field.name]) for field in etype.fields]
+    plan = [(field.name, f"{encode_basestring_ascii(field.name)}: [null, ", _shared(fragments[field.name])
+             if isinstance(field.type, Json) else fragments[field.name]) for field in etype.fields]
     out: list[JsonText] = []
     append = out.append
     for record in records:
@@ -99,6 +100,23 @@ def created_texts(uow: UnitOfWork, etype: EntityType, records: Sequence[Record])
         append(JsonText("{" + ", ".join([f"{head}{fragment(value)}]" for name, head, fragment in plan
                                          if (value := get(name)) is not None]) + "}"))
     return _scoped(uow, out)
+
+
+def _shared(fragment: Callable[[Any], str]) -> Callable[[Any], str]:
+    """*fragment* writing the text of a dict or list many records share (one document for a
+    batch) once: remembered by identity while the records that hold the objects are alive."""
+    texts: dict[int, str] = {}
+
+    def once(value: Any) -> str:
+        kind = type(value)
+        if kind is str or kind is int or kind is float or kind is bool:
+            return fragment(value)
+        text = texts.get(id(value))
+        if text is None:
+            text = texts[id(value)] = fragment(value)
+        return text
+
+    return once
 
 
 def _scoped(uow: UnitOfWork, texts: list[JsonText]) -> list[JsonText]:

@@ -59,6 +59,7 @@ class BulkInsert:
         self.dialect = dialect
         processors: list[tuple[int, Callable[[Any], Any]]] = []
         self.null_aware: set[int] = set()  # columns whose processor also turns None into a value
+        self.shared: set[int] = set()  # JSON columns: a document many rows share is encoded once
         for index, name in enumerate(self.columns):
             column_type = table.c[name].type
             processor = (_json_text(column_type, dialect) or _utc_text(column_type, dialect)
@@ -67,8 +68,10 @@ class BulkInsert:
                 processor = _passing_json_text(processor)
             if processor is not None:
                 processors.append((index, processor))
-                if isinstance(column_type, sa.JSON) and not column_type.none_as_null:
-                    self.null_aware.add(index)  # None is JSON null, not SQL NULL
+                if isinstance(column_type, sa.JSON):
+                    self.shared.add(index)
+                    if not column_type.none_as_null:
+                        self.null_aware.add(index)  # None is JSON null, not SQL NULL
         self.processors = processors
         quote = dialect.identifier_preparer.quote
         target = dialect.identifier_preparer.format_table(table)
@@ -94,7 +97,8 @@ class BulkInsert:
             return [tuple(row) for row in rows]
         columns: list[Sequence[Any]] = list(zip(*rows, strict=True))  # column by column: one tight loop per processor
         for index, processor in self.processors:
-            columns[index] = processed_column(columns[index], processor, keep_none=index not in self.null_aware)
+            columns[index] = processed_column(columns[index], processor, keep_none=index not in self.null_aware,
+                                              shared=index in self.shared)
         return list(zip(*columns, strict=True))
 
     def execute(self, rows: Sequence[Sequence[Any]], *, processed: bool = False) -> None:
@@ -135,9 +139,13 @@ class BulkInsert:
             self.connection.exec_driver_sql(self.statement, rows)  # type: ignore[arg-type]
 
 
-def processed_column(values: Sequence[Any], processor: Callable[[Any], Any], *, keep_none: bool = True) -> list[Any]:
+def processed_column(values: Sequence[Any], processor: Callable[[Any], Any], *, keep_none: bool = True,
+                     shared: bool = False) -> list[Any]:
     """*values* through *processor*; ``None`` stays ``None`` (SQL NULL) unless *keep_none* is
-    false, and the same object repeated (one time stamp for a whole batch) is processed once."""
+    false, and the same object repeated (one time stamp for a whole batch) is processed once.
+    With *shared* (JSON documents), the same object anywhere in *values* is processed once."""
+    if shared:
+        return _processed_shared(values, processor, keep_none=keep_none)
     out: list[Any] = []
     append = out.append
     last_in: Any = None
@@ -150,6 +158,28 @@ def processed_column(values: Sequence[Any], processor: Callable[[Any], Any], *, 
         else:
             last_in, last_out = value, processor(value)
             append(last_out)
+    return out
+
+
+def _processed_shared(values: Sequence[Any], processor: Callable[[Any], Any], *, keep_none: bool) -> list[Any]:
+    """:func:`processed_column` remembering the output of each dict or list by identity (the
+    objects stay alive in *values* meanwhile, so an id is never reused during the call)."""
+    out: list[Any] = []
+    append = out.append
+    done: dict[int, Any] = {}
+    for value in values:
+        if value is None and keep_none:
+            append(None)
+            continue
+        kind = type(value)
+        if kind is str or kind is int or value is None:
+            append(processor(value))
+            continue
+        key = id(value)
+        found = done.get(key, done)
+        if found is done:
+            found = done[key] = processor(value)
+        append(found)
     return out
 
 

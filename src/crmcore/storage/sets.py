@@ -223,7 +223,8 @@ def create_many(uow: UnitOfWork, entity: str, rows: Sequence[Mapping[str, Any]],
         columns.extend(names)
     insert = BulkInsert(uow.connection, table, columns)
     for index, processor in insert.processors:
-        cells[index] = processed_column(cells[index], processor, keep_none=index not in insert.null_aware)
+        cells[index] = processed_column(cells[index], processor, keep_none=index not in insert.null_aware,
+                                        shared=index in insert.shared)
     values = list(zip(*cells, strict=True))
     with uow._refusals(etype):
         insert.execute(values, processed=True)
