@@ -16,7 +16,7 @@ import click
 
 from crmcore.cli import current_actor, current_app, echo_json
 from crmcore.hookspecs import hookimpl
-from crmcore.merge import MERGE_ACTION, MergePlan, merges
+from crmcore.merge import MERGE_ACTION, MergePlan, MergeRelation, merges
 from crmcore.plugins import PluginInfo
 
 PLUGIN = PluginInfo(name="core.merge", title="Duplicates and merges",
@@ -27,6 +27,13 @@ PLUGIN = PluginInfo(name="core.merge", title="Duplicates and merges",
 def crm_permissions() -> list[str]:
     """``merge``: merge records of an entity type (a profile names it; ``"all"`` does not grant it)."""
     return [MERGE_ACTION]
+
+
+@hookimpl
+def crm_merge_relations() -> list[MergeRelation]:
+    """The core's own links by id: an approval and a notification about a record merged away
+    are about the record kept."""
+    return [MergeRelation(entity=name, field="record_id", entity_field="record_entity") for name in ("approval", "notification")]
 
 
 @hookimpl

@@ -17,6 +17,7 @@ import attrs
 import sqlalchemy as sa
 
 from crmcore.errors import ValidationError
+from crmcore.fields import Reference
 from crmcore.merge.relations import MergeRelation, declared, field_rules, relations_of
 from crmcore.storage import internal
 from crmcore.storage.operations import _as_id
@@ -151,7 +152,15 @@ def _plan_records(uow: UnitOfWork, etype: EntityType, relation: MergeRelation, i
     summed = [table.c[child.field(n).column] for n in relation.sum_fields]
     seen = sa.case((uow.read_filter(child.name, table), 1), else_=0).label("seen")
     statement = sa.select(table.c.id, link, seen, *unique, *summed).where(link.in_((into, *sources)))
-    if relation.entity_field is not None:
+    if relation.entity_field is not None and "." in relation.entity_field:  # the type is on a referenced record
+        via, far = relation.entity_field.split(".", 1)
+        via_field = child.field(via)
+        assert isinstance(via_field.type, Reference)
+        parent = uow.registry.entity(via_field.type.entity)
+        ptable = uow.registry.table(parent.name).alias("merge_parent")
+        statement = statement.join(ptable, ptable.c.id == table.c[via_field.column]).where(
+            ptable.c[parent.field(far).column] == etype.name)
+    elif relation.entity_field is not None:
         statement = statement.where(table.c[child.field(relation.entity_field).column] == etype.name)
     rows = [tuple(r) for r in internal.execute(uow, statement.order_by(table.c.id))]
     if child.name == etype.name:  # records merged away are buried whole, their links with them

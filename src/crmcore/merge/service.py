@@ -178,9 +178,14 @@ def _bury(uow: UnitOfWork, etype: EntityType, into: Mapping[int, int | None], me
     table = uow.registry.table(etype.name)
     tombstones = uow.crm.core_tables["merge_tombstone"]
     ids = sorted(into)
+    buried: list[int] = []
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start:start + _CHUNK]
         rows = internal.execute(uow, sa.select(table).where(table.c.id.in_(chunk))).mappings().all()
+        if not rows:  # merged away already by another relation of the same rows
+            continue
+        chunk = [row["id"] for row in rows]
+        buried.extend(chunk)
         internal.execute(uow, sa.insert(tombstones), [
             {"merge_id": merge_id, "entity": etype.name, "record_id": row["id"], "into_id": into[row["id"]],
              "row": encode_row(dict(row))} for row in rows])
@@ -191,7 +196,7 @@ def _bury(uow: UnitOfWork, etype: EntityType, into: Mapping[int, int | None], me
                 f"cannot merge {etype.name} {', '.join(map(str, chunk[:10]))} away: rows of a table crmcore does not manage "
                 "here (a plugin not enabled, another program) refer to them; enable that plugin or move those rows first",
             ) from exc
-    for rid in ids:
+    for rid in buried:
         uow.queue_audit(etype, rid, "merged", {"merged_into": (None, into[rid]), "merge": (None, merge_id)})
 
 
