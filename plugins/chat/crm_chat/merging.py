@@ -9,6 +9,11 @@ from crmcore.merge import MergeRelation
 __all__ = ["RELATIONS"]
 
 RELATIONS = (
-    MergeRelation(entity="chat_mention", field="target_id", entity_field="target_entity", strategy="union",
-                  unique=("message_id",)),
+    MergeRelation(
+        entity="chat_mention",
+        field="target_id",
+        entity_field="target_entity",
+        strategy="union",
+        unique=("message_id",),
+    ),
 )

@@ -9,7 +9,9 @@ from crm_chat.messages import post
 from crm_chat.rooms import public_room
 
 
-def test_mentions_follow_the_record_kept_and_come_back_on_undo(crm_factory: Any, make_user: Any) -> None:
+def test_mentions_follow_the_record_kept_and_come_back_on_undo(
+    crm_factory: Any, make_user: Any
+) -> None:
     crm = crm_factory(plugins=["chat"])
     ann = make_user(crm, "ann")
     with crm.unit_of_work(ann) as uow:
@@ -20,11 +22,25 @@ def test_mentions_follow_the_record_kept_and_come_back_on_undo(crm_factory: Any,
         merge_id = uow.merge("account", [gone.id], into=kept.id).merge_id
         uow.commit()
     with crm.unit_of_work(ann) as uow:
-        mentions = uow.select("chat_mention", fields=("message_id", "target_id")).where(target_entity="account").all()
-        assert sorted((m["message_id"], m["target_id"]) for m in mentions) == [(one.id, kept.id), (both.id, kept.id)]
+        mentions = (
+            uow.select("chat_mention", fields=("message_id", "target_id"))
+            .where(target_entity="account")
+            .all()
+        )
+        assert sorted((m["message_id"], m["target_id"]) for m in mentions) == [
+            (one.id, kept.id),
+            (both.id, kept.id),
+        ]
         uow.undo_merge(merge_id)
         uow.commit()
     with crm.unit_of_work(ann) as uow:
-        mentions = uow.select("chat_mention", fields=("message_id", "target_id")).where(target_entity="account").all()
+        mentions = (
+            uow.select("chat_mention", fields=("message_id", "target_id"))
+            .where(target_entity="account")
+            .all()
+        )
         assert sorted((m["message_id"], m["target_id"]) for m in mentions) == [
-            (one.id, gone.id), (both.id, kept.id), (both.id, gone.id)]
+            (one.id, gone.id),
+            (both.id, kept.id),
+            (both.id, gone.id),
+        ]

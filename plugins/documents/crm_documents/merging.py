@@ -9,6 +9,4 @@ from crmcore.merge import MergeRelation
 
 __all__ = ["RELATIONS"]
 
-RELATIONS = (
-    MergeRelation(entity="document", field="record_id", entity_field="record_entity"),
-)
+RELATIONS = (MergeRelation(entity="document", field="record_id", entity_field="record_entity"),)

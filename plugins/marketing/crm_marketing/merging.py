@@ -11,10 +11,18 @@ from crmcore.merge import MergeRelation
 __all__ = ["RELATIONS"]
 
 RELATIONS = (
-    MergeRelation(entity="campaign_member", field="member_id", entity_field="member_entity", strategy="union",
-                  unique=("run_id",)),
-    *(MergeRelation(entity="campaign_member", field=f"{kind}_id", strategy="union", unique=("run_id",))
-      for kind in ("account", "contact", "lead")),
-    MergeRelation(entity="segment_entry", field="record_id", entity_field="segment_id.member_entity",
-                  strategy="union", unique=("segment_id",)),
+    MergeRelation(
+        entity="campaign_member", field="member_id", entity_field="member_entity", strategy="union", unique=("run_id",)
+    ),
+    *(
+        MergeRelation(entity="campaign_member", field=f"{kind}_id", strategy="union", unique=("run_id",))
+        for kind in ("account", "contact", "lead")
+    ),
+    MergeRelation(
+        entity="segment_entry",
+        field="record_id",
+        entity_field="segment_id.member_entity",
+        strategy="union",
+        unique=("segment_id",),
+    ),
 )
