@@ -19,7 +19,6 @@ import time
 from typing import Any
 
 from common import Result, fresh_url, is_postgres, median_seconds, peak_rss_mb, raw_connection
-
 from crm_chat.messages import post
 from crm_chat.rooms import public_room
 
