@@ -161,6 +161,8 @@ def relations_of(registry: Registry, entity: str, declared_items: Iterable[Merge
             continue
         if item.entity is not None and item.entity not in registry:
             continue  # the entity of a plugin not enabled here
+        if item.entity is not None and isinstance(registry.entity(item.entity).field(item.field).type, Reference):
+            continue  # a reference to another entity type: its strategy applies when that one merges
         found.append(item)
     return found
 
