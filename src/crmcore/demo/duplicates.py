@@ -35,7 +35,7 @@ def _moved(uow: UnitOfWork, kept: int, duplicate: int) -> list[str]:
                 changes = {"account_id": duplicate}
                 if member.member_entity == "account":
                     changes["member_id"] = duplicate
-                uow.update(member, changes)
+                uow.update(member, **changes)
                 moved.append(f"campaign member {member.id}")
                 break
     return moved
