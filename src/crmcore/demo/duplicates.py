@@ -10,7 +10,7 @@ customer brings them back, so the story ends with the records it began with.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from crmcore.demo.story import Story
@@ -32,10 +32,10 @@ def _moved(uow: UnitOfWork, kept: int, duplicate: int) -> list[str]:
     if "campaign_member" in uow.registry:
         for member in uow.query("campaign_member").where(account_id=kept).all():
             if uow.query("campaign_member").where(account_id=kept, run_id=member.run_id).count() == 1:
-                changes = {"account_id": duplicate}
+                changes: dict[str, Any] = {"account_id": duplicate}
                 if member.member_entity == "account":
                     changes["member_id"] = duplicate
-                uow.update(member, **changes)
+                uow.update(member, data=changes)
                 moved.append(f"campaign member {member.id}")
                 break
     return moved
