@@ -164,3 +164,24 @@ def test_the_crm_commands_find_plan_merge_and_undo(cli: Any) -> None:
     assert "account 2 into 1" in cli("merge", "list").stdout
     assert cli("merge", "undo", "1").exit_code == 0
     assert "Initech Inc" in cli("show", "account", "2").stdout
+
+
+def test_phone_numbers_without_a_country_code_are_read_in_the_configured_region(crm_factory: Any) -> None:
+    crm = crm_factory(settings={"plugins": {"core": {"phone_region": "GB"}}})
+    with crm.unit_of_work() as uow:
+        first = uow.create("contact", last_name="Lovelace", phone="020 7946 0958")
+        second = uow.create("contact", last_name="Babbage", phone="+44 20 7946 0958")
+        groups = uow.find_duplicates("contact", min_score=0.8)
+
+    assert [(g.ids, g.reasons) for g in groups] == [((first.id, second.id), ("phone",))]
+
+
+def test_a_merge_refuses_fields_that_do_not_exist_and_needs_another_record(world: Any) -> None:
+    from crmcore import ValidationError
+
+    crm, ids = world
+    with crm.unit_of_work() as uow:
+        with pytest.raises(ValidationError, match="unknown field"):
+            uow.plan_merge("account", [ids["b"]], into=ids["a"], fields={"colour": ids["b"]})
+        with pytest.raises(ValidationError, match="at least one other account"):
+            uow.plan_merge("account", [ids["a"]], into=ids["a"])
