@@ -50,6 +50,11 @@ Benchmarks (default: import_leads, list_page, list_page_fields, aggregate):
 ``tag_cloud``        a rep's tag cloud over N tagged opportunities (default 1,000,000), through
                      the read predicate; median latency; floor: the same counts by hand-written
                      SQL (target: ratio >= 0.5; see tags.py).
+``merge_plan``       the dry run of a merge of 10 accounts with N related rows (default 10,000)
+                     across core and plugin entities (contacts, opportunities, activities, help
+                     desk tickets, documents, chat mentions, tags); median latency (target:
+                     under 1 s); floor: the same rows read by hand-written SQL (see merge.py).
+                     Needs plugins/helpdesk, documents and chat installed.
 ``outbox_deliver``   N requests (default 10,000) delivered by ``crm_outbox.deliver`` to the JSON
                      file sink, leases, attempts and outcomes recorded per batch (target: >= 5,000
                      requests/s on SQLite); floor: the same claims, files and updates by hand
@@ -139,6 +144,7 @@ BENCHMARKS: dict[str, int] = {
     "move_opportunities_bulk": 10_000,
     "convert_leads": 10_000,
     "tag_cloud": 1_000_000,
+    "merge_plan": 10_000,
     "price_lines": 100_000,
     "quotes_from_opportunities": 10_000,
     "outbox_deliver": 10_000,
@@ -170,6 +176,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "rules_simulate": ("rules_simulate",),
     "sales": ("move_opportunities", "move_opportunities_bulk", "convert_leads"),
     "tags": ("tag_cloud",),
+    "merge": ("merge_plan",),
     "helpdesk": ("sla_sweep", "kb_search"),
     "catalog": ("price_lines",),
     "orders": ("quotes_from_opportunities",),

@@ -30,6 +30,7 @@ LAYERS: dict[str, int] = {
     # 2 services: storage and the unit of work, security, workflow, queries, jobs, transfer
     "crmcore.storage": 2, "crmcore.security": 2, "crmcore.workflow": 2, "crmcore.query": 2,
     "crmcore.selects": 2, "crmcore.jobs": 2, "crmcore.transfer": 2, "crmcore.calendars": 2,
+    "crmcore.merge": 2,
     # 3 the app, which assembles the services from the plugins
     "crmcore.app": 3,
     # 4 the edges: the package's public face, the command line, builtin plugins, tools

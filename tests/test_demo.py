@@ -151,7 +151,7 @@ def test_the_story_is_told_on_the_database_under_test(crm_factory: Any) -> None:
 
 def test_chapters_are_small_functions_of_the_story() -> None:
     assert [c.__name__ for c in CHAPTERS] == [
-        "company", "accounts", "pipeline", "activities", "notes", "plugin_chapters", "worker",
+        "company", "accounts", "pipeline", "activities", "notes", "plugin_chapters", "duplicates", "worker",
     ]
     assert all(c.__doc__ for c in CHAPTERS)
 
@@ -195,3 +195,14 @@ def test_the_role_tree_gives_each_rep_the_manager_of_their_team(told: ToldStory)
     assert "Role tree: marco, priya report to dana; sam, lena report to marco; tom, aiko report to priya" in lines
 
 
+
+
+def test_the_story_finds_plans_merges_and_undoes_a_duplicate_account(told: ToldStory) -> None:
+    crm, story, lines = told
+    start = next(i for i, line in enumerate(lines) if line.startswith("Duplicates: account "))
+    told_lines = lines[start:start + 8]
+
+    assert any(line.startswith("  crm dedupe find account: ") for line in told_lines)
+    assert any(line.startswith("  crm merge undo 1: account ") for line in told_lines)
+    with crm.unit_of_work() as uow:
+        assert uow.query("account").count() == len(story.accounts)  # merged again for good

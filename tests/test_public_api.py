@@ -30,6 +30,7 @@ PUBLIC_MODULES = (
     "crmcore.hookspecs",
     "crmcore.jobs",
     "crmcore.jobs.reminders",
+    "crmcore.merge",
     "crmcore.money",
     "crmcore.plugins",
     "crmcore.query",

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from crmcore.app import Crm
     from crmcore.demo import Story
     from crmcore.fields import Field
+    from crmcore.merge import MergeField, MergeRelation
     from crmcore.records import Record
     from crmcore.registry import EntityType
     from crmcore.security import AccessContext, Grant, Profile, Restriction, SharingRule
@@ -378,6 +379,42 @@ def crm_timeline_records(uow: UnitOfWork, entity: str, record_id: int) -> Mappin
             return {"chat_message": [row["message_id"] for row in mentions.all()]}
 
     .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def crm_merge_relations() -> list[MergeRelation | MergeField] | None:
+    """Declare what a merge of duplicate records must carry along beyond the registry's
+    references, and how: links that are not references, strategies for references, and how
+    fields' values are chosen.
+
+    Called each time a merge is planned (:meth:`UnitOfWork.plan_merge`, :meth:`UnitOfWork.merge`,
+    ``crm merge``) and by :meth:`UnitOfWork.undo_merge`, inside the caller's unit of work. All
+    implementations are called and their lists joined. Every reference to the merged entity
+    type is repointed unless a relation here gives it another strategy; a link of a plugin that
+    is not a reference (an entity's pair of fields naming a record of any type, or a column of
+    the plugin's own table) moves only if declared here, and a test of the core fails for an
+    integer field named like a link (``record_id``, ``..._id``) that nobody declares.
+
+    :returns: :class:`~crmcore.merge.MergeRelation` values (``entity``/``field``, or
+        ``table``/``plugin``/``field``; ``entity_field`` or ``targets`` say what they point at;
+        ``strategy`` one of ``repoint``, ``union``, ``sum``, ``keep``, ``refuse``, or ``none``
+        for a field that is no link) and :class:`~crmcore.merge.MergeField` values (``entity``,
+        ``field``, ``strategy`` one of ``target``, ``concatenate``, ``max``, ``min``,
+        ``union``), or ``None``.
+
+    Example::
+
+        @hookimpl
+        def crm_merge_relations():
+            return [
+                MergeRelation(entity="chat_mention", field="target_id", entity_field="target_entity"),
+                MergeRelation(entity="campaign_member", field="contact_id", strategy="union",
+                              unique=("run_id",)),
+                MergeField("account", "description", "concatenate"),
+            ]
+
+    .. versionadded:: 0.2
     """
 
 

@@ -53,6 +53,7 @@ DEFAULT_PLUGINS = (
     "crmcore.builtin.query", "crmcore.builtin.access", "crmcore.builtin.transfer", "crmcore.builtin.jobs",
     "crmcore.builtin.rules", "crmcore.builtin.pipelines_cli", "crmcore.builtin.opportunities", "crmcore.builtin.tags",
     "crmcore.builtin.calendars",
+    "crmcore.builtin.merge",
 )
 #: First-party plugins installed as packages of their own (entry points) that run by default
 #: when installed, unless listed in ``[crm] disabled``; an app starts without one that is not

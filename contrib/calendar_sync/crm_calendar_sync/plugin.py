@@ -98,3 +98,10 @@ def crm_demo(story: Story) -> None:
     from crm_calendar_sync.demo import tell
 
     tell(story)
+
+
+@hookimpl
+def crm_merge_relations() -> list[Any]:
+    from crm_calendar_sync.merging import RELATIONS
+
+    return list(RELATIONS)

@@ -96,3 +96,10 @@ def crm_demo(crm: Crm, echo: Any) -> None:
     from crm_chat.demo import tell
 
     tell(crm, echo)
+
+
+@hookimpl
+def crm_merge_relations() -> list[Any]:
+    from crm_chat.merging import RELATIONS
+
+    return list(RELATIONS)

@@ -31,6 +31,12 @@ PLUGIN = PluginInfo(
             help="The folder where contents are stored by their SHA-256; empty: beside an "
             "SQLite database file (crm.db: crm-documents), else ./crm-documents.",
         ),
+        "storage_url": Setting(
+            str,
+            default="",
+            help="Any fsspec file system to store contents on instead of a local folder "
+            "(memory://docs, file:///srv/docs, s3://bucket/prefix); needs crm-documents[fsspec].",
+        ),
         "reminder_days": Setting(
             int,
             default=14,

@@ -104,3 +104,10 @@ def crm_demo(crm: Crm, echo: Any, story: Story) -> None:
     from crm_documents.demo import tell
 
     tell(crm, echo, today=story.today)
+
+
+@hookimpl
+def crm_merge_relations() -> list[Any]:
+    from crm_documents.merging import RELATIONS
+
+    return list(RELATIONS)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from crmcore.errors import ConfigError
 
+from crm_documents.fsstore import FsspecContentStore
 from crm_documents.store import ContentStore
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ class DocumentsSettings:
     storage_path: str = ""
     reminder_days: int = 14
     max_size_mb: int = 100
+    storage_url: str = ""
 
     @classmethod
     def from_table(cls, table: Mapping[str, Any]) -> DocumentsSettings:
@@ -35,7 +37,14 @@ class DocumentsSettings:
                 f"plugins.documents.storage_path must name a folder, and {path!r} is a file",
                 key="plugins.documents.storage_path",
             )
-        return cls(path, table["reminder_days"], table["max_size_mb"])
+        url = str(table.get("storage_url", "")).strip()
+        if url and "://" not in url:
+            raise ConfigError(
+                f"plugins.documents.storage_url must be a URL such as 'memory://docs' or "
+                f"'s3://bucket/prefix', got {url!r}; for a local folder use storage_path",
+                key="plugins.documents.storage_url",
+            )
+        return cls(path, table["reminder_days"], table["max_size_mb"], url)
 
 
 def documents_settings(crm: Crm) -> DocumentsSettings:
@@ -43,11 +52,14 @@ def documents_settings(crm: Crm) -> DocumentsSettings:
     return crm.find_state(DocumentsSettings) or DocumentsSettings()
 
 
-def store(crm: Crm) -> ContentStore:
-    """The content store *crm*'s settings name: ``storage_path``, else a folder beside an
+def store(crm: Crm) -> ContentStore | FsspecContentStore:
+    """The content store *crm*'s settings name: ``storage_url`` (any fsspec file system), else
+    ``storage_path``, else a folder beside an
     SQLite database file (``crm.db`` → ``crm-documents``), else ``crm-documents`` in the
     working directory."""
     settings = documents_settings(crm)
+    if settings.storage_url:
+        return FsspecContentStore(settings.storage_url, settings.max_size_mb * 1024 * 1024)
     root = Path(settings.storage_path) if settings.storage_path else None
     if root is None:
         url = crm.engine.url

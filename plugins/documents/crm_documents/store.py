@@ -1,5 +1,6 @@
 """The content store: files named by the SHA-256 of their content in a local folder
-(``[plugins.documents] storage_path``), two levels deep (``ab/abcdef...``). A content stored
+(``[plugins.documents] storage_path``; any fsspec file system with ``storage_url``, see
+:mod:`crm_documents.fsstore`), two levels deep (``ab/abcdef...``). A content stored
 twice is kept once. Contents are written before the unit of work commits (atomically, through
 a temporary file and a rename); a unit that rolls back leaves a content nothing refers to,
 which costs space but never a wrong answer."""
@@ -15,9 +16,33 @@ from pathlib import Path
 import attrs
 from crmcore.errors import NotFoundError, ValidationError
 
-__all__ = ["ContentStore"]
+__all__ = ["ContentStore", "check_content", "check_digest"]
 
 _HASH = re.compile(r"[0-9a-f]{64}")
+
+
+def check_digest(digest: str) -> None:
+    """:raises ValidationError: for text that is not a SHA-256 in hex."""
+    if not _HASH.fullmatch(digest):
+        raise ValidationError(
+            {"content_hash": [f"not a SHA-256 in hex: {digest!r}"]}, entity="document_version"
+        )
+
+
+def check_content(data: bytes, max_size: int) -> None:
+    """:raises ValidationError: for an empty content or one over *max_size* bytes."""
+    if not data:
+        raise ValidationError({"content": ["the content is empty"]}, entity="document_version")
+    if len(data) > max_size:
+        raise ValidationError(
+            {
+                "content": [
+                    f"the content has {len(data)} bytes, more than the {max_size} "
+                    "allowed ([plugins.documents] max_size_mb)"
+                ]
+            },
+            entity="document_version",
+        )
 
 
 @attrs.define(eq=False)
@@ -32,10 +57,7 @@ class ContentStore:
 
         :raises ValidationError: for text that is not a SHA-256 in hex.
         """
-        if not _HASH.fullmatch(digest):
-            raise ValidationError(
-                {"content_hash": [f"not a SHA-256 in hex: {digest!r}"]}, entity="document_version"
-            )
+        check_digest(digest)
         return self.root / digest[:2] / digest
 
     def put(self, data: bytes) -> tuple[str, int, bool]:
@@ -43,18 +65,7 @@ class ContentStore:
 
         :raises ValidationError: for an empty content or one over the size limit.
         """
-        if not data:
-            raise ValidationError({"content": ["the content is empty"]}, entity="document_version")
-        if len(data) > self.max_size:
-            raise ValidationError(
-                {
-                    "content": [
-                        f"the content has {len(data)} bytes, more than the {self.max_size} "
-                        "allowed ([plugins.documents] max_size_mb)"
-                    ]
-                },
-                entity="document_version",
-            )
+        check_content(data, self.max_size)
         digest = hashlib.sha256(data).hexdigest()
         target = self.path(digest)
         if target.exists():

@@ -133,3 +133,10 @@ def crm_demo(story: Story) -> None:
 @hookimpl
 def crm_migrations() -> str:
     return str(Path(__file__).resolve().parent / "migrations" / "versions")
+
+
+@hookimpl
+def crm_merge_relations() -> list[Any]:
+    from crm_marketing.merging import RELATIONS
+
+    return list(RELATIONS)

@@ -65,3 +65,10 @@ def crm_cli_commands() -> list[click.Command]:
     from crm_outbox.cli import outbox
 
     return [outbox]
+
+
+@hookimpl
+def crm_merge_relations() -> list[Any]:
+    from crm_outbox.merging import RELATIONS
+
+    return list(RELATIONS)

@@ -115,3 +115,10 @@ def crm_cli_commands() -> list[click.Command]:
     from crm_scheduling.cli import schedule
 
     return [schedule]
+
+
+@hookimpl
+def crm_merge_relations() -> list[Any]:
+    from crm_scheduling.merging import RELATIONS
+
+    return list(RELATIONS)

@@ -221,3 +221,10 @@ def crm_cli_commands() -> list[click.Command]:
     from crm_service.cli import service
 
     return [service]
+
+
+@hookimpl
+def crm_merge_relations() -> list[Any]:
+    from crm_service.merging import RELATIONS
+
+    return list(RELATIONS)

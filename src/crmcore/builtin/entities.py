@@ -40,6 +40,9 @@ PLUGIN = PluginInfo(
         "private_tags": Setting(bool, default=False, help=(
             "A user's tags are their own by default: only they see them (uow.tag(..., private=...) "
             "chooses per call; the system actor's tags are shared).")),
+        "phone_region": Setting(str, default="US", help=(
+            "The country (ISO 3166 code) phone numbers without a country code are read in when "
+            "duplicates are matched on phone (crm dedupe find).")),
     },
 )
 

@@ -11,6 +11,7 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from crmcore.demo.duplicates import duplicates
 from crmcore.demo.story import (
     DATA_ANCHOR,
     OPEN_STAGES,
@@ -300,5 +301,5 @@ def plugin_chapters(story: Story) -> None:
 
 #: The chapters, in the order they are told. Each takes the :class:`Story`.
 CHAPTERS: tuple[Callable[[Story], None], ...] = (
-    company, accounts, pipeline, activities, notes, plugin_chapters, worker,
+    company, accounts, pipeline, activities, notes, plugin_chapters, duplicates, worker,
 )

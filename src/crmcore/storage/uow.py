@@ -31,7 +31,8 @@ run in :meth:`UnitOfWork.system_scope`, audited as the system's on the actor's b
 The unit keeps the transaction and the writes on top of its parts: its state and statement
 runners (:mod:`crmcore.storage.uow_driver`), its secured reads and access checks
 (:mod:`crmcore.storage.uow_access`), its signal queue (:mod:`crmcore.storage.uow_signals`) and its
-set-based work for plugins (:mod:`crmcore.storage.uow_sets`);
+set-based work for plugins (:mod:`crmcore.storage.uow_sets`), its merges of duplicates
+(:mod:`crmcore.storage.uow_merge`);
 the work of its batch moves (:mod:`crmcore.storage.batch`), tags (:mod:`crmcore.storage.tagging`)
 and audit trail (:mod:`crmcore.storage.audit`) lives in modules of its own, called through its
 methods.
@@ -68,6 +69,7 @@ from crmcore.storage.operations import Change, _as_id, _atomic, _Issued, _issued
 from crmcore.storage.raw import RawConnection
 from crmcore.storage.tagging import TagWeight
 from crmcore.storage.unmanaged_refs import raise_delete_refusal
+from crmcore.storage.uow_merge import MergeWork
 from crmcore.storage.uow_sets import SetWork
 from crmcore.validation import validate
 
@@ -81,7 +83,7 @@ __all__ = ["AuditEntry", "Change", "UnitOfWork"]
 log = logging.getLogger(__name__)
 
 
-class UnitOfWork(SetWork):
+class UnitOfWork(MergeWork, SetWork):
     """One transaction on behalf of one actor. Create it with :meth:`crmcore.Crm.unit_of_work`."""
 
     # -- lifecycle -----------------------------------------------------------------------------

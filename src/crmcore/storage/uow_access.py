@@ -82,10 +82,22 @@ class AccessChecks(UnitState):
     def get(self, entity: str, id: int) -> Record:
         """The record of *entity* with *id*, if the actor may read it.
 
+        The id of a record merged into another (a tombstone, see :mod:`crmcore.merge`) gives
+        the record it was merged into.
+
         :raises NotFoundError: if there is none, or the actor may not see it (the two are not
             told apart, so a hidden record is not revealed).
         """
-        return self._visible(self._select_one(self.registry.entity(entity), _as_id(entity, id), action="read"))
+        record_id = _as_id(entity, id)
+        try:
+            return self._visible(self._select_one(self.registry.entity(entity), record_id, action="read"))
+        except NotFoundError:
+            from crmcore.merge.service import merged_into
+
+            into = merged_into(self, entity, record_id)  # type: ignore[arg-type]
+            if into is None or into == record_id:
+                raise
+            return self.get(entity, into)
 
     def get_many(self, entity: str, ids: Iterable[int]) -> list[Record]:
         """The records of *entity* with *ids* (one query), in id order; missing ids are skipped."""
