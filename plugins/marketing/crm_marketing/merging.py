@@ -25,4 +25,7 @@ RELATIONS = (
         strategy="union",
         unique=("segment_id",),
     ),
+    # the quote a special offer became (orders' quote, when orders is enabled): follows a
+    # merge of quotes
+    MergeRelation(entity="campaign_touch", field="quote_id", targets=("quote",)),
 )
