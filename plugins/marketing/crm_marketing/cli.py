@@ -85,7 +85,8 @@ def campaigns_command(as_json: bool) -> None:
     crm = current_app()
     with crm.unit_of_work(current_actor()) as uow:
         found = uow.query("campaign").order_by("id").all()
-    rows = [{"id": c.id, "code": c.values.get("code"), "name": c.values["name"], "channel": c.values["channel"],
+    rows = [{"id": c.id, "code": c.values.get("code"), "name": c.values["name"],
+             "channel": ", ".join([c.values["channel"], *(c.values.get("channels") or [])]),
              "status": c.values["status"], "starts_on": c.values.get("starts_on"), "ends_on": c.values.get("ends_on"),
              "budget": _money(c.values.get("budget"))} for c in found]
     if as_json:
@@ -338,18 +339,19 @@ def campaigns_list(ctx: click.Context, as_json: bool) -> None:
 @campaigns_group.command("new")
 @click.argument("name")
 @click.option("--channel", required=True, help="email, letter, call, visit or offer.")
+@click.option("--also", "also", multiple=True, help="A further channel (repeatable): --also call.")
 @click.option("--segment", help="The target segment (its name or id).")
 @click.option("--code", help="The campaign code leads carry.")
 @click.option("--subject", help="The e-mail subject (a template).")
 @click.option("--message", help="The message (a template).")
 @_JSON
-def campaigns_new(name: str, channel: str, segment: str | None, code: str | None, subject: str | None,
-                  message: str | None, as_json: bool) -> None:
-    """Create campaign NAME to a segment through a channel."""
+def campaigns_new(name: str, channel: str, also: tuple[str, ...], segment: str | None, code: str | None,
+                  subject: str | None, message: str | None, as_json: bool) -> None:
+    """Create campaign NAME to a segment through a channel (and --also further ones)."""
     crm = current_app()
     with crm.unit_of_work(current_actor()) as uow:
         values: dict[str, Any] = {"name": name, "channel": channel, "code": code, "subject": subject,
-                                  "message": message}
+                                  "message": message, "channels": list(also) or None}
         if segment is not None:
             values["segment_id"] = segment_named(uow, segment).id
         campaign = uow.create("campaign", **{k: v for k, v in values.items() if v is not None})
@@ -357,7 +359,7 @@ def campaigns_new(name: str, channel: str, segment: str | None, code: str | None
     if as_json:
         echo_json({"id": campaign.id, "name": name})
         return
-    click.echo(f"campaign {campaign.id} {name} ({channel})")
+    click.echo(f"campaign {campaign.id} {name} ({', '.join((channel, *also))})")
 
 
 campaigns_group.add_command(run_command, "run")

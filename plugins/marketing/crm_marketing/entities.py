@@ -117,6 +117,8 @@ CAMPAIGN = EntityType(
         Field("name", String(200), required=True),
         Field("code", String(64), unique=True, help="The code leads carry back (a web form, an import column)."),
         Field("channel", Choice(*CHANNELS), required=True),
+        Field("channels", Json(), label="Further channels",
+              help='Channels the campaign also reaches its members through, e.g. ["call"] beside e-mail.'),
         Field("status", Choice(*CAMPAIGN_STATUSES), default="planned"),
         Field("objective", Text()),
         Field("product_group", String(64), index=True,
@@ -137,7 +139,7 @@ CAMPAIGN = EntityType(
     ),
     ownable=True,
     title_field="name",
-    help="A campaign through one channel to a segment, with a message about a product group.",
+    help="A campaign through one or more channels to a segment, with a message about a product group.",
 )
 
 CAMPAIGN_COST = EntityType(
@@ -171,6 +173,7 @@ CAMPAIGN_MEMBER = EntityType(
         Field("member_id", Integer(), required=True),
         *_links(),
         Field("email", String(320)),
+        Field("channel", Choice(*CHANNELS), help="The channel this status is for (a campaign may have several)."),
         Field("status", Choice(*MEMBER_STATUSES), required=True),
     ),
     auditable=False,  # a snapshot written once per run, itself the record of it; touches are audited

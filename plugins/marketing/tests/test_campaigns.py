@@ -253,3 +253,29 @@ def test_batches_go_out_over_several_connections_each_message_once(crm_factory: 
     assert sorted(r[0] for r in smtp_server.recipients) == sorted(f"c{n}@many.test" for n in range(9))
     bodies = {m["To"]: m.get_payload(decode=True).decode() for m in smtp_server.messages}
     assert bodies["c4@many.test"].startswith("Hello C4\nhttps://example.com/unsubscribe?token=")
+
+
+def test_a_campaign_through_several_channels_has_a_status_per_channel(crm_factory: Any, smtp_server: Any) -> None:
+    crm, actors = office(crm_factory, **_settings(smtp_server))
+    made = _contacts(crm, actors)
+    with crm.unit_of_work() as uow:
+        uow.update("campaign", made["campaign"].id, channels=["call", "email"])
+        uow.commit()
+    with crm.unit_of_work(actors["boss"]) as uow:
+        result = run_campaign(uow, "SPRING", now=NOW)
+        again = run_campaign(uow, "SPRING", now=NOW)
+        uow.commit()
+    assert result.members == 4
+    assert result.counts == {"sent": 2, "opted_out": 1, "no_address": 1, "planned": 4}
+    assert again.counts == {"already_sent": 6, "opted_out": 1, "no_address": 1}
+    assert len(smtp_server.messages) == 2
+    with crm.unit_of_work() as uow:
+        statuses = {(m.channel, m.contact_id): m.status
+                    for m in uow.query("campaign_member").where(run_id=result.run_id).all()}
+        calls = uow.query("activity").where(kind="call").all()
+    assert statuses[("email", made["Bob"].id)] == "opted_out" and statuses[("call", made["Bob"].id)] == "planned"
+    assert len(statuses) == 8 and len(calls) == 4
+    with crm.unit_of_work() as uow:
+        uow.update("campaign", made["campaign"].id, channels=["fax"])
+        with pytest.raises(CampaignError, match="unknown channel 'fax'"):
+            run_campaign(uow, "SPRING", now=NOW)

@@ -153,11 +153,11 @@ def test_the_documented_command_names(db: str, smtp_server: Any) -> None:
     assert "rep1 Kunde" in ok(db, "--as", "rep1", "segments", "members", "German contacts")
     assert "plan 2 2027 (2027-01-01..2027-12-31, EUR)" in ok(db, "plans", "new", "2027", "--from", "2027-01-01",
                                                                  "--to", "2027-12-31", "--currency", "eur")
-    assert "campaign 2 Calls (call)" in ok(db, "campaigns", "new", "Calls", "--channel", "call",
-                                           "--segment", "German contacts")
-    assert "Calls  call, planned" in ok(db, "campaigns", "list")
+    assert "campaign 2 Calls (call, visit)" in ok(db, "campaigns", "new", "Calls", "--channel", "call", "--also",
+                                                  "visit", "--segment", "German contacts")
+    assert "Calls  call, visit, planned" in ok(db, "campaigns", "list")
     refused = crm(db, "campaigns", "send-newsletter", "Calls")
     assert refused.exit_code != 0 and "crm campaigns run Calls" in refused.output + refused.stderr
     assert ok(db, "campaigns", "send-newsletter", "NEWS") == "campaign 1 run 1: 2 members (2 sent)\n"
     assert "News: reached 2" in ok(db, "campaigns", "report")
-    assert "campaign 2 run 2: 2 members" in ok(db, "campaigns", "run", "Calls")
+    assert ok(db, "campaigns", "run", "Calls") == "campaign 2 run 2: 2 members (4 planned)\n"
