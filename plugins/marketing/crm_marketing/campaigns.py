@@ -55,8 +55,8 @@ if TYPE_CHECKING:
     from crmcore.records import Record
 
 __all__ = [
-    "ROUND_JOB", "TRACKED", "RunResult", "campaign_named", "channels_of", "handlers", "run_campaign", "schedule", "track",
-    "unsubscribe",
+    "ROUND_JOB", "TRACKED", "RunResult", "campaign_named", "channels_of", "handlers", "run_campaign", "schedule",
+    "track", "unsubscribe",
 ]
 
 #: The job kind of a periodic campaign's next round.
@@ -146,7 +146,7 @@ def run_campaign(uow: UnitOfWork, campaign: int | str | Record, *, now: dt.datet
     channels = channels_of(record)
     settings = settings or marketing_settings(uow)
     run = uow.create("campaign_run", campaign_id=record.id, run_at=now, members=0)
-    if any(channel in _ACTIVITY for channel in channels):  # planned work is spread per owner over the whole schedule: read at once
+    if any(channel in _ACTIVITY for channel in channels):  # planned work is spread per owner: read at once
         chunks: Iterable[list[dict[str, Any]]] = [members(uow, segment, roles=True)]
     else:  # sends stream, a chunk at a time
         chunks = member_chunks(uow, segment, roles=True)

@@ -99,11 +99,11 @@ def tell(story: Story) -> None:
     echo("")
     echo("Marketing")
     regions = _geographies(story)
-    plan = _plan(story, regions)
+    plan, northeast = _plan(story, regions)
     newsletter = _newsletter(story)
     _visits(story)
     _leads(story, newsletter)
-    _offer(story)
+    _offer(story, northeast)
     _results(story, plan)
 
 
@@ -125,7 +125,7 @@ def _geographies(story: Story) -> dict[str, Any]:
     return {"US": us, **regions}
 
 
-def _plan(story: Story, regions: dict[str, Any]) -> Any:
+def _plan(story: Story, regions: dict[str, Any]) -> tuple[Any, Any]:
     year = story.today.year
     with story.crm.unit_of_work(story.actor(story.director)) as uow:
         plan = uow.create("market_plan", name=f"Plan {year}", period="year", starts_on=dt.date(year, 1, 1),
@@ -152,7 +152,7 @@ def _plan(story: Story, regions: dict[str, Any]) -> Any:
         uow.commit()
     story.echo(f"Plan: {plan.name}, {len(rows)} targets (2 product groups × 4 regions), a line for segment "
                f"{northeast.name!r}, a line for {story.reps[0]}, and 1 goal")
-    return plan
+    return plan, northeast
 
 
 def _newsletter(story: Story) -> Any:
@@ -246,9 +246,8 @@ def _leads(story: Story, newsletter: Any) -> None:
                f"its account placed in New York City")
 
 
-def _offer(story: Story) -> None:
+def _offer(story: Story, segment: Any) -> None:
     with story.crm.unit_of_work(story.actor(story.director)) as uow:
-        segment = uow.query("segment").where(name="Northeast accounts").first()
         campaign = uow.create("campaign", name="Northeast spring offer", code="NE-OFFER", channel="offer",
                               segment_id=segment.id, product_group="Services", offer_discount="10",
                               message="10 % off services ordered before summer", starts_on=story.today,

@@ -508,6 +508,7 @@ def _split(target: Mapping[str, Any], buckets: Sequence[tuple[dt.date, dt.date]]
         value = target.get(field)
         if value is None:
             continue
+        parts: list[Any]
         if measure == "revenue":
             parts = [decimal.Decimal(c) / 100 for c in distribute(int(value.amount * 100), weights)]
         elif measure == "quantity":
