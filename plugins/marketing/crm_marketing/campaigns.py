@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ROUND_JOB", "TRACKED", "RunResult", "campaign_named", "channels_of", "handlers", "run_campaign", "schedule",
-    "track", "unsubscribe",
+    "segments_of", "track", "unsubscribe",
 ]
 
 #: The job kind of a periodic campaign's next round.
@@ -138,18 +138,11 @@ def run_campaign(uow: UnitOfWork, campaign: int | str | Record, *, now: dt.datet
     if values["status"] in ("cancelled", "completed"):
         raise CampaignError({"status": [f"campaign {record.id} is {values['status']}; only planned or active "
                                         "campaigns run"]}, entity="campaign")
-    if values.get("segment_id") is None:
-        raise CampaignError({"segment_id": [f"campaign {record.id} has no target segment; set segment_id"]},
-                            entity="campaign")
-    segment = uow.get("segment", values["segment_id"])
-    entity = segment.values["member_entity"]
+    targets = segments_of(uow, record)
     channels = channels_of(record)
     settings = settings or marketing_settings(uow)
     run = uow.create("campaign_run", campaign_id=record.id, run_at=now, members=0)
-    if any(channel in _ACTIVITY for channel in channels):  # planned work is spread per owner: read at once
-        chunks: Iterable[list[dict[str, Any]]] = [members(uow, segment, roles=True)]
-    else:  # sends stream, a chunk at a time
-        chunks = member_chunks(uow, segment, roles=True)
+    at_once = any(channel in _ACTIVITY for channel in channels)  # planned work is spread per owner: read at once
     counts: dict[str, int] = defaultdict(int)
     total = 0
     start = round_on or values.get("starts_on") or now.date()
@@ -160,13 +153,20 @@ def run_campaign(uow: UnitOfWork, campaign: int | str | Record, *, now: dt.datet
         last = start + dt.timedelta(days=repeat - 1)
         round_span = _Span(start, min(last, span.end) if span.end else last, f":{start.isoformat()}")
         spans.update({channel: round_span for channel in channels if channel in _ACTIVITY})
-    for rows in chunks:
-        total += len(rows)
-        for channel in channels:
-            for status in _reach(uow, record, run, entity, rows, now, settings, spans[channel], channel):
-                counts[status] += 1
-        if progress is not None:
-            progress(len(rows))
+    seen: set[tuple[str, int]] = set()  # a member of several target segments is reached once
+    for segment in targets:
+        entity = segment.values["member_entity"]
+        chunks: Iterable[list[dict[str, Any]]] = (
+            [members(uow, segment, roles=True)] if at_once else member_chunks(uow, segment, roles=True))
+        for chunk in chunks:
+            rows = [row for row in chunk if (entity, row["id"]) not in seen]
+            seen.update((entity, row["id"]) for row in rows)
+            total += len(rows)
+            for channel in channels:
+                for status in _reach(uow, record, run, entity, rows, now, settings, spans[channel], channel):
+                    counts[status] += 1
+            if progress is not None:
+                progress(len(chunk))
     result = RunResult(run.id, record.id, total, dict(counts))
     uow.update(run, members=total, reached=result.reached)
     if values["status"] == "planned":
@@ -200,6 +200,24 @@ def _next_round(uow: UnitOfWork, payload: dict[str, Any]) -> None:
 def handlers() -> dict[str, Callable[..., Any]]:
     """The job handlers of campaigns (``crm_job_handlers``)."""
     return {ROUND_JOB: _next_round}
+
+
+def segments_of(uow: UnitOfWork, campaign: Record) -> list[Record]:
+    """*campaign*'s target segment and its further ``segments`` (ids), each once, as the actor
+    may read them.
+
+    :raises CampaignError: for a campaign without a target segment, or further segments that
+        are not a list of ids.
+    """
+    values = campaign.values
+    if values.get("segment_id") is None:
+        raise CampaignError({"segment_id": [f"campaign {campaign.id} has no target segment; set segment_id"]},
+                            entity="campaign")
+    further = values.get("segments") or []
+    if not isinstance(further, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in further):
+        raise CampaignError({"segments": [f"campaign {campaign.id} has further segments {further!r}; give a list "
+                                          "of segment ids, e.g. [3, 4]"]}, entity="campaign")
+    return [uow.get("segment", i) for i in dict.fromkeys([values["segment_id"], *further])]
 
 
 def channels_of(campaign: Record) -> list[str]:

@@ -107,8 +107,8 @@ def run_command(campaign: str, as_json: bool) -> None:
     crm = current_app()
     with crm.unit_of_work(current_actor()) as uow:
         record = campaign_named(uow, campaign)
-        segment_id = record.values.get("segment_id")
-        length = member_count(uow, segment_id) if segment_id is not None else 0
+        ids = [record.values.get("segment_id"), *(record.values.get("segments") or [])]
+        length = sum(member_count(uow, i) for i in ids if isinstance(i, int))
         with progress(length=length, label="reaching members") as bar:
             result = run_campaign(uow, record, progress=bar.update)
         uow.commit()

@@ -126,6 +126,8 @@ CAMPAIGN = EntityType(
         Field("subject", String(200), help="The e-mail subject or the activity subject (a template)."),
         Field("message", Text(), help="The message: a Jinja2 template for e-mail and letters."),
         Field("segment_id", Reference("segment", on_delete="restrict"), label="Target segment"),
+        Field("segments", Json(), label="Further target segments",
+              help="Ids of further segments the campaign targets, e.g. [3, 4]; a member of several is reached once."),
         Field("starts_on", Date()),
         Field("ends_on", Date()),
         Field("product_code", String(64), label="Offered product",
@@ -139,7 +141,7 @@ CAMPAIGN = EntityType(
     ),
     ownable=True,
     title_field="name",
-    help="A campaign through one or more channels to a segment, with a message about a product group.",
+    help="A campaign through one or more channels to one or more segments, with a message about a product group.",
 )
 
 CAMPAIGN_COST = EntityType(

@@ -279,3 +279,24 @@ def test_a_campaign_through_several_channels_has_a_status_per_channel(crm_factor
         uow.update("campaign", made["campaign"].id, channels=["fax"])
         with pytest.raises(CampaignError, match="unknown channel 'fax'"):
             run_campaign(uow, "SPRING", now=NOW)
+
+
+def test_a_campaign_to_several_segments_reaches_a_member_of_both_once(crm_factory: Any, smtp_server: Any) -> None:
+    crm, actors = office(crm_factory, **_settings(smtp_server))
+    made = _contacts(crm, actors)
+    with crm.unit_of_work() as uow:
+        acme = uow.create("segment", name="Acme people", member_entity="contact", conditions=["account_id.name=Acme"])
+        leads = uow.create("segment", name="Leads", member_entity="lead", conditions=["last_name=Lovelace"])
+        uow.create("lead", last_name="Lovelace", email="ada@lovelace.test", owner_id=actors["rep1"].user_id)
+        uow.update("campaign", made["campaign"].id, segments=[acme.id, leads.id])
+        uow.commit()
+    with crm.unit_of_work(actors["boss"]) as uow:
+        result = run_campaign(uow, "SPRING", now=NOW)
+        uow.commit()
+    assert result.members == 5  # four contacts (Ada and Bob are in both contact segments) and the lead
+    assert result.counts == {"sent": 3, "opted_out": 1, "no_address": 1}
+    assert sorted(m["To"] for m in smtp_server.messages) == ["ada@acme.test", "ada@lovelace.test", "dee@globex.test"]
+    with crm.unit_of_work() as uow:
+        uow.update("campaign", made["campaign"].id, segments=["Acme people"])
+        with pytest.raises(CampaignError, match="give a list of segment ids"):
+            run_campaign(uow, "SPRING", now=NOW)

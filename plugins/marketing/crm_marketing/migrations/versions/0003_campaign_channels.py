@@ -1,4 +1,4 @@
-"""campaigns with further channels, member statuses per channel
+"""campaigns with further channels and segments, member statuses per channel
 
 Revision ID: 0003
 Revises: 0002
@@ -21,6 +21,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table('marketing_campaign', schema=None) as batch_op:
         batch_op.add_column(sa.Column('channels', sa.JSON(none_as_null=True), nullable=True))
+        batch_op.add_column(sa.Column('segments', sa.JSON(none_as_null=True), nullable=True))
 
     with op.batch_alter_table('marketing_campaign_member', schema=None) as batch_op:
         batch_op.add_column(sa.Column('channel', sa.String(length=6), nullable=True))
@@ -31,4 +32,5 @@ def downgrade() -> None:
         batch_op.drop_column('channel')
 
     with op.batch_alter_table('marketing_campaign', schema=None) as batch_op:
+        batch_op.drop_column('segments')
         batch_op.drop_column('channels')
