@@ -45,6 +45,7 @@ from crmcore.errors import NotFoundError
 from crmcore.jobs import current_job, enqueue
 
 from crm_marketing import mailing, offers
+from crm_marketing.entities import CHANNELS
 from crm_marketing.errors import CampaignError
 from crm_marketing.segments import member_chunks, members
 from crm_marketing.settings import MarketingSettings, marketing_settings
@@ -54,8 +55,8 @@ if TYPE_CHECKING:
     from crmcore.records import Record
 
 __all__ = [
-    "ROUND_JOB", "TRACKED", "RunResult", "campaign_named", "handlers", "run_campaign", "schedule", "track",
-    "unsubscribe",
+    "ROUND_JOB", "TRACKED", "RunResult", "campaign_named", "channels_of", "handlers", "run_campaign", "schedule",
+    "segments_of", "track", "unsubscribe",
 ]
 
 #: The job kind of a periodic campaign's next round.
@@ -137,32 +138,35 @@ def run_campaign(uow: UnitOfWork, campaign: int | str | Record, *, now: dt.datet
     if values["status"] in ("cancelled", "completed"):
         raise CampaignError({"status": [f"campaign {record.id} is {values['status']}; only planned or active "
                                         "campaigns run"]}, entity="campaign")
-    if values.get("segment_id") is None:
-        raise CampaignError({"segment_id": [f"campaign {record.id} has no target segment; set segment_id"]},
-                            entity="campaign")
-    segment = uow.get("segment", values["segment_id"])
-    entity = segment.values["member_entity"]
-    channel = values["channel"]
+    targets = segments_of(uow, record)
+    channels = channels_of(record)
     settings = settings or marketing_settings(uow)
     run = uow.create("campaign_run", campaign_id=record.id, run_at=now, members=0)
-    if channel in _ACTIVITY:  # planned work is spread per owner over the whole schedule: read at once
-        chunks: Iterable[list[dict[str, Any]]] = [members(uow, segment, roles=True)]
-    else:  # sends stream, a chunk at a time
-        chunks = member_chunks(uow, segment, roles=True)
+    at_once = any(channel in _ACTIVITY for channel in channels)  # planned work is spread per owner: read at once
     counts: dict[str, int] = defaultdict(int)
     total = 0
     start = round_on or values.get("starts_on") or now.date()
     span = _Span(start, values.get("ends_on"), "")
-    repeat = values.get("repeat_days") if channel in _ACTIVITY else None
-    if repeat:
+    repeat = values.get("repeat_days") if any(channel in _ACTIVITY for channel in channels) else None
+    spans = dict.fromkeys(channels, span)
+    if repeat:  # only the planned work repeats; e-mail and letters go once
         last = start + dt.timedelta(days=repeat - 1)
-        span = _Span(start, min(last, span.end) if span.end else last, f":{start.isoformat()}")
-    for rows in chunks:
-        total += len(rows)
-        for status in _reach(uow, record, run, entity, rows, now, settings, span):
-            counts[status] += 1
-        if progress is not None:
-            progress(len(rows))
+        round_span = _Span(start, min(last, span.end) if span.end else last, f":{start.isoformat()}")
+        spans.update({channel: round_span for channel in channels if channel in _ACTIVITY})
+    seen: set[tuple[str, int]] = set()  # a member of several target segments is reached once
+    for segment in targets:
+        entity = segment.values["member_entity"]
+        chunks: Iterable[list[dict[str, Any]]] = (
+            [members(uow, segment, roles=True)] if at_once else member_chunks(uow, segment, roles=True))
+        for chunk in chunks:
+            rows = [row for row in chunk if (entity, row["id"]) not in seen]
+            seen.update((entity, row["id"]) for row in rows)
+            total += len(rows)
+            for channel in channels:
+                for status in _reach(uow, record, run, entity, rows, now, settings, spans[channel], channel):
+                    counts[status] += 1
+            if progress is not None:
+                progress(len(chunk))
     result = RunResult(run.id, record.id, total, dict(counts))
     uow.update(run, members=total, reached=result.reached)
     if values["status"] == "planned":
@@ -198,10 +202,44 @@ def handlers() -> dict[str, Callable[..., Any]]:
     return {ROUND_JOB: _next_round}
 
 
+def segments_of(uow: UnitOfWork, campaign: Record) -> list[Record]:
+    """*campaign*'s target segment and its further ``segments`` (ids), each once, as the actor
+    may read them.
+
+    :raises CampaignError: for a campaign without a target segment, or further segments that
+        are not a list of ids.
+    """
+    values = campaign.values
+    if values.get("segment_id") is None:
+        raise CampaignError({"segment_id": [f"campaign {campaign.id} has no target segment; set segment_id"]},
+                            entity="campaign")
+    further = values.get("segments") or []
+    if not isinstance(further, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in further):
+        raise CampaignError({"segments": [f"campaign {campaign.id} has further segments {further!r}; give a list "
+                                          "of segment ids, e.g. [3, 4]"]}, entity="campaign")
+    return [uow.get("segment", i) for i in dict.fromkeys([values["segment_id"], *further])]
+
+
+def channels_of(campaign: Record) -> list[str]:
+    """*campaign*'s channel and its further ``channels``, each once, in order.
+
+    :raises CampaignError: for a further channel that is not one of :data:`CHANNELS`.
+    """
+    values = campaign.values
+    found = [values["channel"]]
+    for channel in values.get("channels") or []:
+        if channel not in CHANNELS:
+            raise CampaignError({"channels": [f"campaign {campaign.id} has unknown channel {channel!r}; use "
+                                              f"{', '.join(CHANNELS)}"]}, entity="campaign")
+        if channel not in found:
+            found.append(channel)
+    return found
+
+
 def _reach(uow: UnitOfWork, campaign: Record, run: Record, entity: str, rows: list[dict[str, Any]],
-           now: dt.datetime, settings: MarketingSettings, span: _Span) -> list[str]:
-    """Reach *rows* (members not reached before), snapshot them; the status of each."""
-    channel = campaign.values["channel"]
+           now: dt.datetime, settings: MarketingSettings, span: _Span, channel: str) -> list[str]:
+    """Reach *rows* through *channel* (members not reached so before), snapshot them; the
+    status of each."""
     keys = [f"{campaign.id}:{channel}:{entity}:{row['id']}{span.round}" for row in rows]
     with uow.acting_as(Actor.system()):  # a send by another user counts as sent
         done = {t.values["key"] for t in uow.find_many("campaign_touch", "key", keys)}
@@ -224,7 +262,7 @@ def _reach(uow: UnitOfWork, campaign: Record, run: Record, entity: str, rows: li
     elif channel == "offer" and offers.enabled(uow):
         reached = _make_offers(uow, campaign, entity, todo, span, status)
     else:
-        reached = _plan_activities(uow, campaign, entity, todo, span)
+        reached = _plan_activities(uow, campaign, entity, todo, span, channel)
         status.update({key: "planned" for _, key in todo})
     touches = [{"campaign_id": campaign.id, "kind": _TOUCH[channel], "at": now, "key": key, "activity_id": activity_id,
                 "quote_id": quote_id, **_links(entity, row)} for row, key, activity_id, quote_id in reached]
@@ -235,7 +273,7 @@ def _reach(uow: UnitOfWork, campaign: Record, run: Record, entity: str, rows: li
         uow.create_many("campaign_touch", touches, known={**known, "activity": activities})
     uow.create_many("campaign_member", [
         {"run_id": run.id, "campaign_id": campaign.id, "member_entity": entity, "member_id": row["id"],
-         "email": row["email"], "status": status[key], **_links(entity, row)}
+         "email": row["email"], "channel": channel, "status": status[key], **_links(entity, row)}
         for row, key in zip(rows, keys, strict=True)
     ], known=known)
     return [status[key] for key in keys]
@@ -297,20 +335,20 @@ def _make_offers(uow: UnitOfWork, campaign: Record, entity: str, todo: Sequence[
     status.update({key: "quoted" for _, key in quoted})
     status.update({key: "planned" for _, key in others})
     made = [(row, key, None, quote_id) for (row, key), quote_id in zip(quoted, ids, strict=True)]
-    return made + _plan_activities(uow, campaign, entity, others, span)
+    return made + _plan_activities(uow, campaign, entity, others, span, "offer")
 
 
 def _plan_activities(uow: UnitOfWork, campaign: Record, entity: str, todo: Sequence[tuple[dict[str, Any], str]],
-                     span: _Span) -> _Reached:
+                     span: _Span, channel: str) -> _Reached:
     if not todo:
         return []
     values = campaign.values
-    kind, verb = _ACTIVITY[values["channel"]]
+    kind, verb = _ACTIVITY[channel]
     by_owner: dict[Any, list[tuple[dict[str, Any], str]]] = defaultdict(list)
     for row, key in todo:
         by_owner[_owner(campaign, row, uow.actor)].append((row, key))
     start = span.start
-    end = span.end if values["channel"] != "offer" else None
+    end = span.end if channel != "offer" else None
     subject = values.get("subject") or f"{verb.capitalize()}: {values['name']}"
     planned: list[tuple[dict[str, Any], str]] = []
     activities = []

@@ -1,13 +1,21 @@
-"""``crm marketing ...``: segments, campaigns, running them, their ROI, and plan reports.
+"""``crm segments|plans|campaigns ...`` and ``crm marketing ...``: segments, campaigns, running
+them, their ROI, and plan reports.
 
 ::
+
+    crm segments list|show NAME|members NAME
+    crm plans new NAME --from 2026-01-01 --to 2026-12-31 --currency EUR
+    crm plans report PLAN [--by product_group,geography] [--period month] [--chart FILE.png|svg]
+    crm campaigns list|new NAME --channel email --segment S|run ID|report [ID ...]|send-newsletter ID
+
+The same commands under their earlier names::
 
     crm marketing segments                      (the segments; with NAME, its members)
     crm marketing segments "Retail in Bavaria"
     crm marketing campaigns
     crm marketing run SPRING                    (a campaign's code, name or id)
     crm marketing roi [ID ...] [--model linear]
-    crm marketing plan 2026 [--chart plan.png]  (--chart needs matplotlib: crm-marketing[chart])
+    crm marketing plan 2026 [--by ...] [--period ...] [--chart plan.png]  (--chart: crm-marketing[chart])
 
 Every command acts as ``--as USER`` (default: the system actor) in one unit of work, so it sees
 the members, deals and figures that user may read; ``--json`` prints JSON instead of text.
@@ -24,10 +32,10 @@ from crmcore.errors import ConfigError
 from crm_marketing import ATTRIBUTION_MODELS
 from crm_marketing.attribution import campaign_results
 from crm_marketing.campaigns import campaign_named, run_campaign
-from crm_marketing.plans import PlanReport, plan_report
+from crm_marketing.plans import PlanReport, plan_report, plan_summary
 from crm_marketing.segments import member_count, members, segment_named
 
-__all__ = ["marketing"]
+__all__ = ["campaigns_group", "marketing", "plans_group", "segments_group"]
 
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 
@@ -77,7 +85,8 @@ def campaigns_command(as_json: bool) -> None:
     crm = current_app()
     with crm.unit_of_work(current_actor()) as uow:
         found = uow.query("campaign").order_by("id").all()
-    rows = [{"id": c.id, "code": c.values.get("code"), "name": c.values["name"], "channel": c.values["channel"],
+    rows = [{"id": c.id, "code": c.values.get("code"), "name": c.values["name"],
+             "channel": ", ".join([c.values["channel"], *(c.values.get("channels") or [])]),
              "status": c.values["status"], "starts_on": c.values.get("starts_on"), "ends_on": c.values.get("ends_on"),
              "budget": _money(c.values.get("budget"))} for c in found]
     if as_json:
@@ -98,8 +107,8 @@ def run_command(campaign: str, as_json: bool) -> None:
     crm = current_app()
     with crm.unit_of_work(current_actor()) as uow:
         record = campaign_named(uow, campaign)
-        segment_id = record.values.get("segment_id")
-        length = member_count(uow, segment_id) if segment_id is not None else 0
+        ids = [record.values.get("segment_id"), *(record.values.get("segments") or [])]
+        length = sum(member_count(uow, i) for i in ids if isinstance(i, int))
         with progress(length=length, label="reaching members") as bar:
             result = run_campaign(uow, record, progress=bar.update)
         uow.commit()
@@ -139,14 +148,22 @@ def roi_command(ids: tuple[int, ...], model: str | None, as_json: bool) -> None:
 
 @marketing.command("plan")
 @click.argument("plan")
+@click.option("--by", "by", help="Slice by these dimensions, comma-separated: product_group, geography, segment, "
+                                 "owner (each line's actuals counted directly; see the README).")
+@click.option("--period", type=click.Choice(("month", "quarter", "year")),
+              help="Report per month, quarter or year (targets spread over them by days).")
 @click.option("--chart", type=click.Path(dir_okay=False), help="Draw target against actual into FILE.png or .svg.")
 @_JSON
-def plan_command(plan: str, chart: str | None, as_json: bool) -> None:
+def plan_command(plan: str, by: str | None, period: str | None, chart: str | None, as_json: bool) -> None:
     """Report market plan PLAN (its name or id): target, actual, variance and attainment per
-    product group, geography and period, rolled up the geography tree; and its goals."""
+    product group, geography, segment, owner and period, rolled up the geography tree; and its
+    goals. With --by or --period, the lines are those of the chosen dimensions and periods."""
     crm = current_app()
     with crm.unit_of_work(current_actor()) as uow:
-        report = plan_report(uow, plan)
+        if by is None and period is None:
+            report = plan_report(uow, plan)
+        else:
+            report = plan_summary(uow, plan, by="product_group,geography" if by is None else by, period=period)
         names = _slice_names(uow, report)
     if chart:
         draw_chart(report, chart)
@@ -231,3 +248,134 @@ def draw_chart(report: PlanReport, path: str) -> None:
     figure.tight_layout()
     figure.savefig(path)
     pyplot.close(figure)
+
+
+# The names the documentation uses: ``crm segments``, ``crm plans``, ``crm campaigns``; the same
+# commands stay reachable under ``crm marketing``.
+
+
+@click.group("segments")
+def segments_group() -> None:
+    """Segments: saved filters or static lists of accounts, contacts or leads."""
+
+
+@segments_group.command("list")
+@_JSON
+@click.pass_context
+def segments_list(ctx: click.Context, as_json: bool) -> None:
+    """List the segments with their kind and the number of members you may read."""
+    ctx.invoke(segments_command, name=None, as_json=as_json)
+
+
+@segments_group.command("show")
+@click.argument("name")
+@_JSON
+def segments_show(name: str, as_json: bool) -> None:
+    """Show segment NAME (its name or id): what it holds, its conditions and member count."""
+    crm = current_app()
+    with crm.unit_of_work(current_actor()) as uow:
+        segment = segment_named(uow, name)
+        count = member_count(uow, segment)
+    row = {"id": segment.id, "name": segment.values["name"], "members_are": segment.values["member_entity"],
+           "kind": segment.values["kind"], "conditions": segment.values.get("conditions"),
+           "geography_id": segment.values.get("geography_id"), "members": count}
+    if as_json:
+        echo_json(row)
+        return
+    for key, value in row.items():
+        click.echo(f"{key.replace('_', ' ')}: {'-' if value is None else value}")
+
+
+@segments_group.command("members")
+@click.argument("name")
+@_JSON
+@click.pass_context
+def segments_members(ctx: click.Context, name: str, as_json: bool) -> None:
+    """The members of segment NAME (its name or id) you may read."""
+    ctx.invoke(segments_command, name=name, as_json=as_json)
+
+
+@click.group("plans")
+def plans_group() -> None:
+    """Market plans: targets by product group, geography, segment, owner and period."""
+
+
+@plans_group.command("new")
+@click.argument("name")
+@click.option("--from", "starts_on", type=click.DateTime(("%Y-%m-%d",)), required=True, help="First day.")
+@click.option("--to", "ends_on", type=click.DateTime(("%Y-%m-%d",)), required=True, help="Last day.")
+@click.option("--currency", required=True, help="The plan's currency (ISO code).")
+@click.option("--period", type=click.Choice(("year", "quarter", "month")), default="year", show_default=True)
+@_JSON
+def plans_new(name: str, starts_on: Any, ends_on: Any, currency: str, period: str, as_json: bool) -> None:
+    """Create market plan NAME; add its targets with add_targets or an import of plan_target."""
+    crm = current_app()
+    with crm.unit_of_work(current_actor()) as uow:
+        plan = uow.create("market_plan", name=name, starts_on=starts_on.date(), ends_on=ends_on.date(),
+                          currency=currency.upper(), period=period)
+        uow.commit()
+    if as_json:
+        echo_json({"id": plan.id, "name": name})
+        return
+    click.echo(f"plan {plan.id} {name} ({starts_on:%Y-%m-%d}..{ends_on:%Y-%m-%d}, {currency.upper()})")
+
+
+plans_group.add_command(plan_command, "report")
+
+
+@click.group("campaigns")
+def campaigns_group() -> None:
+    """Campaigns: list, create, run, report their results, send a newsletter."""
+
+
+@campaigns_group.command("list")
+@_JSON
+@click.pass_context
+def campaigns_list(ctx: click.Context, as_json: bool) -> None:
+    """List the campaigns: code, channel, status, dates and budget."""
+    ctx.invoke(campaigns_command, as_json=as_json)
+
+
+@campaigns_group.command("new")
+@click.argument("name")
+@click.option("--channel", required=True, help="email, letter, call, visit or offer.")
+@click.option("--also", "also", multiple=True, help="A further channel (repeatable): --also call.")
+@click.option("--segment", help="The target segment (its name or id).")
+@click.option("--code", help="The campaign code leads carry.")
+@click.option("--subject", help="The e-mail subject (a template).")
+@click.option("--message", help="The message (a template).")
+@_JSON
+def campaigns_new(name: str, channel: str, also: tuple[str, ...], segment: str | None, code: str | None,
+                  subject: str | None, message: str | None, as_json: bool) -> None:
+    """Create campaign NAME to a segment through a channel (and --also further ones)."""
+    crm = current_app()
+    with crm.unit_of_work(current_actor()) as uow:
+        values: dict[str, Any] = {"name": name, "channel": channel, "code": code, "subject": subject,
+                                  "message": message, "channels": list(also) or None}
+        if segment is not None:
+            values["segment_id"] = segment_named(uow, segment).id
+        campaign = uow.create("campaign", **{k: v for k, v in values.items() if v is not None})
+        uow.commit()
+    if as_json:
+        echo_json({"id": campaign.id, "name": name})
+        return
+    click.echo(f"campaign {campaign.id} {name} ({', '.join((channel, *also))})")
+
+
+campaigns_group.add_command(run_command, "run")
+campaigns_group.add_command(roi_command, "report")
+
+
+@campaigns_group.command("send-newsletter")
+@click.argument("campaign")
+@_JSON
+@click.pass_context
+def campaigns_send_newsletter(ctx: click.Context, campaign: str, as_json: bool) -> None:
+    """Send e-mail campaign CAMPAIGN (its code, name or id) to its segment, once per member."""
+    crm = current_app()
+    with crm.unit_of_work(current_actor()) as uow:
+        channel = campaign_named(uow, campaign).values["channel"]
+    if channel != "email":
+        raise click.UsageError(f"campaign {campaign!r} goes through {channel}, not e-mail; "
+                               f"run it with: crm campaigns run {campaign}")
+    ctx.invoke(run_command, campaign=campaign, as_json=as_json)

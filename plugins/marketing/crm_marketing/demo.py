@@ -9,7 +9,10 @@
 4. A door-to-door campaign plans visits to the US accounts for their owners over two weeks.
 5. Three web-form leads come in with the newsletter's code; they are checked and scored, the
    best one converted, and its deal won.
-6. The campaign ROI (the cost counted once) and the plan report against actuals.
+6. A special offer to the Northeast accounts: a draft quote per account when the orders
+   plugin is enabled (a planned task for the owner otherwise).
+7. The campaign ROI (the cost counted once), the plan report against actuals, and the plan's
+   lines by segment and by owner (each counting its own deals once).
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ from crmcore.money import Money
 
 from crm_marketing.attribution import campaign_results, capture_lead
 from crm_marketing.campaigns import run_campaign, track, unsubscribe
-from crm_marketing.plans import plan_report
+from crm_marketing.offers import enabled as offers_enabled
+from crm_marketing.plans import plan_report, plan_summary
 from crm_marketing.settings import marketing_settings
 
 if TYPE_CHECKING:
@@ -95,10 +99,11 @@ def tell(story: Story) -> None:
     echo("")
     echo("Marketing")
     regions = _geographies(story)
-    plan = _plan(story, regions)
+    plan, northeast = _plan(story, regions)
     newsletter = _newsletter(story)
     _visits(story)
     _leads(story, newsletter)
+    _offer(story, northeast)
     _results(story, plan)
 
 
@@ -120,7 +125,7 @@ def _geographies(story: Story) -> dict[str, Any]:
     return {"US": us, **regions}
 
 
-def _plan(story: Story, regions: dict[str, Any]) -> Any:
+def _plan(story: Story, regions: dict[str, Any]) -> tuple[Any, Any]:
     year = story.today.year
     with story.crm.unit_of_work(story.actor(story.director)) as uow:
         plan = uow.create("market_plan", name=f"Plan {year}", period="year", starts_on=dt.date(year, 1, 1),
@@ -133,11 +138,21 @@ def _plan(story: Story, regions: dict[str, Any]) -> Any:
                              "starts_on": plan.starts_on, "ends_on": plan.ends_on, "count": 2 + i % 2,
                              "amount": Money(decimal.Decimal(40000 + 20000 * ((i + j) % 3)), story.currency)})
         uow.create_many("plan_target", rows)
+        northeast = uow.create("segment", name="Northeast accounts", member_entity="account",
+                               geography_id=regions["Northeast"].id)
+        rep = story.users[story.reps[0]]
+        uow.create_many("plan_target", [
+            {"plan_id": plan.id, "segment_id": northeast.id, "starts_on": plan.starts_on, "ends_on": plan.ends_on,
+             "amount": Money(decimal.Decimal(60000), story.currency)},
+            {"plan_id": plan.id, "user_id": rep.id, "starts_on": plan.starts_on, "ends_on": plan.ends_on,
+             "amount": Money(decimal.Decimal(50000), story.currency)},
+        ])
         uow.create("plan_goal", plan_id=plan.id, text="Visit every US account in spring", status="on_track",
                    assessment="door-to-door visits planned over two weeks")
         uow.commit()
-    story.echo(f"Plan: {plan.name}, {len(rows)} targets (2 product groups × 4 regions) and 1 goal")
-    return plan
+    story.echo(f"Plan: {plan.name}, {len(rows)} targets (2 product groups × 4 regions), a line for segment "
+               f"{northeast.name!r}, a line for {story.reps[0]}, and 1 goal")
+    return plan, northeast
 
 
 def _newsletter(story: Story) -> Any:
@@ -231,10 +246,31 @@ def _leads(story: Story, newsletter: Any) -> None:
                f"its account placed in New York City")
 
 
+def _offer(story: Story, segment: Any) -> None:
+    with story.crm.unit_of_work(story.actor(story.director)) as uow:
+        campaign = uow.create("campaign", name="Northeast spring offer", code="NE-OFFER", channel="offer",
+                              segment_id=segment.id, product_group="Services", offer_discount="10",
+                              message="10 % off services ordered before summer", starts_on=story.today,
+                              ends_on=story.today + dt.timedelta(days=30))
+        result = run_campaign(uow, campaign, now=_now(story))
+        quotes = (uow.query("quote").where(title=f"Offer: {campaign.name}").order_by("id").all()
+                  if offers_enabled(uow) else [])
+        uow.commit()
+    if quotes:
+        story.echo(f"Offer: {campaign.name!r} to segment {segment.name!r}: {len(quotes)} draft quotes made through "
+                   f"orders, e.g. quote {quotes[0].id} for {story.username(quotes[0].owner_id)}'s account, valid "
+                   f"until {quotes[0].valid_until}")
+    else:
+        story.echo(f"Offer: {campaign.name!r} to segment {segment.name!r}: {result.counts.get('planned', 0)} offer "
+                   f"tasks planned for the owners (orders is not enabled, so no quotes)")
+
+
 def _results(story: Story, plan: Any) -> None:
     with story.crm.unit_of_work(story.actor(story.director)) as uow:
         results = campaign_results(uow)
         report = plan_report(uow, plan)
+        sliced = plan_summary(uow, plan, by="segment,owner")
+        segment_names = {s.id: s.name for s in uow.query("segment").all()}
     for r in results:
         revenue = ", ".join(money_text(m) for m in r.revenue.values()) or "none"
         roi = "-" if r.roi is None else f"{r.roi * 100:.0f} %"
@@ -245,4 +281,11 @@ def _results(story: Story, plan: Any) -> None:
     for line in top:
         story.echo(f"  Plan {plan.name} · {line.product_group} · United States: "
                    f"target {money_text(line.target_amount)}, "
+                   f"actual {money_text(line.actual_amount)}, attainment {line.attainment} %")
+    for line in sliced.lines:
+        if line.segment_id is None and line.user_id is None:
+            continue
+        who = (f"segment {segment_names.get(line.segment_id)!r}" if line.segment_id is not None
+               else f"owner {story.username(line.user_id)}")
+        story.echo(f"  Plan {plan.name} · {who}: target {money_text(line.target_amount)}, "
                    f"actual {money_text(line.actual_amount)}, attainment {line.attainment} %")

@@ -117,6 +117,8 @@ CAMPAIGN = EntityType(
         Field("name", String(200), required=True),
         Field("code", String(64), unique=True, help="The code leads carry back (a web form, an import column)."),
         Field("channel", Choice(*CHANNELS), required=True),
+        Field("channels", Json(), label="Further channels",
+              help='Channels the campaign also reaches its members through, e.g. ["call"] beside e-mail.'),
         Field("status", Choice(*CAMPAIGN_STATUSES), default="planned"),
         Field("objective", Text()),
         Field("product_group", String(64), index=True,
@@ -124,6 +126,8 @@ CAMPAIGN = EntityType(
         Field("subject", String(200), help="The e-mail subject or the activity subject (a template)."),
         Field("message", Text(), help="The message: a Jinja2 template for e-mail and letters."),
         Field("segment_id", Reference("segment", on_delete="restrict"), label="Target segment"),
+        Field("segments", Json(), label="Further target segments",
+              help="Ids of further segments the campaign targets, e.g. [3, 4]; a member of several is reached once."),
         Field("starts_on", Date()),
         Field("ends_on", Date()),
         Field("product_code", String(64), label="Offered product",
@@ -137,7 +141,7 @@ CAMPAIGN = EntityType(
     ),
     ownable=True,
     title_field="name",
-    help="A campaign through one channel to a segment, with a message about a product group.",
+    help="A campaign through one or more channels to one or more segments, with a message about a product group.",
 )
 
 CAMPAIGN_COST = EntityType(
@@ -171,6 +175,7 @@ CAMPAIGN_MEMBER = EntityType(
         Field("member_id", Integer(), required=True),
         *_links(),
         Field("email", String(320)),
+        Field("channel", Choice(*CHANNELS), help="The channel this status is for (a campaign may have several)."),
         Field("status", Choice(*MEMBER_STATUSES), required=True),
     ),
     auditable=False,  # a snapshot written once per run, itself the record of it; touches are audited

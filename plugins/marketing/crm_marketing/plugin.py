@@ -118,9 +118,9 @@ def crm_job_handlers() -> dict[str, Any]:
 
 @hookimpl
 def crm_cli_commands() -> list[click.Command]:
-    from crm_marketing.cli import marketing
+    from crm_marketing.cli import campaigns_group, marketing, plans_group, segments_group
 
-    return [marketing]
+    return [marketing, segments_group, plans_group, campaigns_group]
 
 
 @hookimpl

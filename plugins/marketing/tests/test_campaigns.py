@@ -253,3 +253,50 @@ def test_batches_go_out_over_several_connections_each_message_once(crm_factory: 
     assert sorted(r[0] for r in smtp_server.recipients) == sorted(f"c{n}@many.test" for n in range(9))
     bodies = {m["To"]: m.get_payload(decode=True).decode() for m in smtp_server.messages}
     assert bodies["c4@many.test"].startswith("Hello C4\nhttps://example.com/unsubscribe?token=")
+
+
+def test_a_campaign_through_several_channels_has_a_status_per_channel(crm_factory: Any, smtp_server: Any) -> None:
+    crm, actors = office(crm_factory, **_settings(smtp_server))
+    made = _contacts(crm, actors)
+    with crm.unit_of_work() as uow:
+        uow.update("campaign", made["campaign"].id, channels=["call", "email"])
+        uow.commit()
+    with crm.unit_of_work(actors["boss"]) as uow:
+        result = run_campaign(uow, "SPRING", now=NOW)
+        again = run_campaign(uow, "SPRING", now=NOW)
+        uow.commit()
+    assert result.members == 4
+    assert result.counts == {"sent": 2, "opted_out": 1, "no_address": 1, "planned": 4}
+    assert again.counts == {"already_sent": 6, "opted_out": 1, "no_address": 1}
+    assert len(smtp_server.messages) == 2
+    with crm.unit_of_work() as uow:
+        statuses = {(m.channel, m.contact_id): m.status
+                    for m in uow.query("campaign_member").where(run_id=result.run_id).all()}
+        calls = uow.query("activity").where(kind="call").all()
+    assert statuses[("email", made["Bob"].id)] == "opted_out" and statuses[("call", made["Bob"].id)] == "planned"
+    assert len(statuses) == 8 and len(calls) == 4
+    with crm.unit_of_work() as uow:
+        uow.update("campaign", made["campaign"].id, channels=["fax"])
+        with pytest.raises(CampaignError, match="unknown channel 'fax'"):
+            run_campaign(uow, "SPRING", now=NOW)
+
+
+def test_a_campaign_to_several_segments_reaches_a_member_of_both_once(crm_factory: Any, smtp_server: Any) -> None:
+    crm, actors = office(crm_factory, **_settings(smtp_server))
+    made = _contacts(crm, actors)
+    with crm.unit_of_work() as uow:
+        acme = uow.create("segment", name="Acme people", member_entity="contact", conditions=["account_id.name=Acme"])
+        leads = uow.create("segment", name="Leads", member_entity="lead", conditions=["last_name=Lovelace"])
+        uow.create("lead", last_name="Lovelace", email="ada@lovelace.test", owner_id=actors["rep1"].user_id)
+        uow.update("campaign", made["campaign"].id, segments=[acme.id, leads.id])
+        uow.commit()
+    with crm.unit_of_work(actors["boss"]) as uow:
+        result = run_campaign(uow, "SPRING", now=NOW)
+        uow.commit()
+    assert result.members == 5  # four contacts (Ada and Bob are in both contact segments) and the lead
+    assert result.counts == {"sent": 3, "opted_out": 1, "no_address": 1}
+    assert sorted(m["To"] for m in smtp_server.messages) == ["ada@acme.test", "ada@lovelace.test", "dee@globex.test"]
+    with crm.unit_of_work() as uow:
+        uow.update("campaign", made["campaign"].id, segments=["Acme people"])
+        with pytest.raises(CampaignError, match="give a list of segment ids"):
+            run_campaign(uow, "SPRING", now=NOW)

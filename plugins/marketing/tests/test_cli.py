@@ -134,3 +134,30 @@ def test_plan_chart_is_drawn(db: str, tmp_path: Path) -> None:
 def test_plan_chart_without_matplotlib_says_how_to_get_it(db: str, tmp_path: Path) -> None:
     result = crm(db, "marketing", "plan", "2026", "--chart", str(tmp_path / "plan.png"))
     assert result.exit_code == 1 and "pip install 'crm-marketing[chart]'" in result.stderr
+
+
+def test_plan_report_by_dimension_and_period(db: str) -> None:
+    out = ok(db, "plans", "report", "2026", "--by", "product_group", "--period", "quarter")
+    assert ("PUMPS · everywhere · 2026-04-01..2026-06-30: target 997.26 EUR, actual 2,000.00 EUR, variance "
+            "1,002.74 EUR") in out
+    assert "segment" not in out  # the segment × owner target is not in a roll-up without them
+    rows = json.loads(ok(db, "marketing", "plan", "2026", "--by", "segment,owner", "--json"))["lines"]
+    assert {(r["segment_id"], r["user_id"], r["actual_count"]) for r in rows} == {(None, None, 2), (1, 2, 1)}
+    result = crm(db, "plans", "report", "2026", "--by", "city")
+    assert result.exit_code == 1 and "unknown dimension 'city'" in result.stderr
+
+
+def test_the_documented_command_names(db: str, smtp_server: Any) -> None:
+    assert "German contacts  (filter, 2 contacts)" in ok(db, "segments", "list")
+    assert "members: 2" in ok(db, "segments", "show", "German contacts")
+    assert "rep1 Kunde" in ok(db, "--as", "rep1", "segments", "members", "German contacts")
+    assert "plan 2 2027 (2027-01-01..2027-12-31, EUR)" in ok(db, "plans", "new", "2027", "--from", "2027-01-01",
+                                                                 "--to", "2027-12-31", "--currency", "eur")
+    assert "campaign 2 Calls (call, visit)" in ok(db, "campaigns", "new", "Calls", "--channel", "call", "--also",
+                                                  "visit", "--segment", "German contacts")
+    assert "Calls  call, visit, planned" in ok(db, "campaigns", "list")
+    refused = crm(db, "campaigns", "send-newsletter", "Calls")
+    assert refused.exit_code != 0 and "crm campaigns run Calls" in refused.output + refused.stderr
+    assert ok(db, "campaigns", "send-newsletter", "NEWS") == "campaign 1 run 1: 2 members (2 sent)\n"
+    assert "News: reached 2" in ok(db, "campaigns", "report")
+    assert ok(db, "campaigns", "run", "Calls") == "campaign 2 run 2: 2 members (4 planned)\n"
