@@ -199,6 +199,7 @@ def crm_before_move(
 ) -> None:
     if entity == "service_order":
         orders.check_done(uow, moves)
+        orders.check_uninvoiced(uow, moves)
 
 
 @hookimpl
@@ -206,6 +207,7 @@ def crm_after_move(
     uow: UnitOfWork, entity: str, moves: list[tuple[Record, Record, str | None, str | None]]
 ) -> None:
     if entity == "service_order":
+        orders.uninvoice(uow, [new for _, new, source, target in moves if source == "invoiced" and target == "done"])
         orders.invoice(uow, [new for _, new, _, target in moves if target == "invoiced"])
 
 
