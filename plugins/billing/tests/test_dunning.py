@@ -10,9 +10,9 @@ from decimal import Decimal
 
 import pytest
 from billing_support import DAY, seed, settings
+from crmcore import PluginInfo, hookimpl
 from crmcore.errors import ValidationError
 from crmcore.money import Money
-from crmcore import PluginInfo, hookimpl
 from crmcore.testing import SmtpServer
 
 from crm_billing import dunning

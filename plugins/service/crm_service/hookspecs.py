@@ -17,7 +17,9 @@ if TYPE_CHECKING:
     from crmcore import Money, UnitOfWork
     from crmcore.records import Record
 
-__all__ = ["service_contract_fee", "service_invoice_held", "service_invoice_lines", "service_price_part"]
+__all__ = [
+    "service_contract_fee", "service_invoice_held", "service_invoice_lines", "service_price_part",
+]
 
 
 @hookspec(firstresult=True)

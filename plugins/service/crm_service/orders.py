@@ -6,10 +6,10 @@ window) → ``in_progress`` → ``done`` (needs a work report) → ``invoiced``;
 go to ``cancelled``. An ``invoiced`` order goes back to ``done`` once every invoice holding
 its work is cancelled (:func:`~crm_service.hookspecs.service_invoice_held` names one that is
 not; a billing plugin moves the order back when it cancels the last one); its lines lose their
-``invoice_ref`` and may be invoiced again. Each work line is priced when written: its unit price (the labour or
-travel rate of the settings, or the price :func:`~crm_service.hookspecs.service_price_part`
-gives a part), its amount, and the customer's charge from the entitlement of its unit on the
-report's day, naming the granting record. A charge that departs from the entitlement needs
+``invoice_ref`` and may be invoiced again. Each work line is priced when written: its unit
+price (the labour or travel rate of the settings, or the price
+:func:`~crm_service.hookspecs.service_price_part` gives a part), its amount, and the
+customer's charge from the entitlement of its unit on the report's day, naming the granting record. A charge that departs from the entitlement needs
 the privilege ``service.work_line.reprice`` and a reason. Coverages are read as the system
 (:meth:`~crmcore.UnitOfWork.system_scope`), so a technician who may not read contracts still
 prices a line as the contract says. Moving an order to ``invoiced``
@@ -210,7 +210,9 @@ def check_done(uow: UnitOfWork, moves: Sequence[tuple[Record, Any, Mapping[str, 
                 "write the report of the visit first")
 
 
-def check_uninvoiced(uow: UnitOfWork, moves: Sequence[tuple[Record, Any, Mapping[str, Any]]]) -> None:
+def check_uninvoiced(
+    uow: UnitOfWork, moves: Sequence[tuple[Record, Any, Mapping[str, Any]]]
+) -> None:
     """An invoiced order goes back to ``done`` only when no invoice holds its work any more.
 
     :raises TransitionError: naming the first order and the invoice that still holds its work.
@@ -220,7 +222,9 @@ def check_uninvoiced(uow: UnitOfWork, moves: Sequence[tuple[Record, Any, Mapping
     if not ids:
         return
     held: dict[int, list[Record]] = {}
-    for line in uow.query("work_line").where(("order_id", "in", ids), ("invoice_ref", "is not null")).order_by("id"):
+    for line in uow.query("work_line").where(
+        ("order_id", "in", ids), ("invoice_ref", "is not null")
+    ).order_by("id"):
         held.setdefault(line.order_id, []).append(line)
     for record, transition, _ in moves:
         if record.id not in held or transition.target != "done":
@@ -236,7 +240,8 @@ def uninvoice(uow: UnitOfWork, orders: Sequence[Record]) -> None:
     """Clear the ``invoice_ref`` of the lines of orders back from ``invoiced`` to ``done``."""
     ids = [order.id for order in orders]
     if ids:
-        uow.update_where("work_line", [("order_id", "in", ids), ("invoice_ref", "is not null")], set={"invoice_ref": None})
+        uow.update_where("work_line", [("order_id", "in", ids), ("invoice_ref", "is not null")],
+                         set={"invoice_ref": None})
 
 
 def invoice(uow: UnitOfWork, orders: Sequence[Record]) -> None:
