@@ -9,8 +9,9 @@ not; a billing plugin moves the order back when it cancels the last one); its li
 ``invoice_ref`` and may be invoiced again. Each work line is priced when written: its unit
 price (the labour or travel rate of the settings, or the price
 :func:`~crm_service.hookspecs.service_price_part` gives a part), its amount, and the
-customer's charge from the entitlement of its unit on the report's day, naming the granting record. A charge that departs from the entitlement needs
-the privilege ``service.work_line.reprice`` and a reason. Coverages are read as the system
+customer's charge from the entitlement of its unit on the report's day, naming the granting
+record. A charge that departs from the entitlement needs the privilege
+``service.work_line.reprice`` and a reason. Coverages are read as the system
 (:meth:`~crmcore.UnitOfWork.system_scope`), so a technician who may not read contracts still
 prices a line as the contract says. Moving an order to ``invoiced``
 hands its billable lines to :func:`~crm_service.hookspecs.service_invoice_lines` and stamps
