@@ -224,13 +224,23 @@ def _credited(uow: UnitOfWork, line_ids: Sequence[int]) -> dict[int, Decimal]:
 
 
 def cancel_invoice(uow: UnitOfWork, invoice_id: int) -> Record:
-    """Cancel a draft (a posted invoice is reversed by a credit note instead)."""
+    """Cancel a draft (a posted invoice is reversed by a credit note instead). Service orders
+    whose work it held, and no other invoice holds, go back from ``invoiced`` to ``done``
+    (:func:`crm_billing.service_work.release_orders`, as the acting user), so their work can
+    be invoiced again.
+
+    :raises PermissionDeniedError: when the acting user may not move those service orders.
+    """
+    from crm_billing.service_work import release_orders
+
     invoice = _get(uow, invoice_id, lock=True)
     if invoice.state != "draft":
         raise ValidationError({"state": [
             f"invoice {invoice.number or invoice_id} is {invoice.state!r}; only drafts are cancelled, credit a posted one"]})
     with uow.acting_as(Actor.system()):
-        return uow.update(invoice, state="cancelled")
+        cancelled = uow.update(invoice, state="cancelled")
+    release_orders(uow, invoice_id)
+    return cancelled
 
 
 # -- totals -------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 day (:func:`crm_billing.dunning.run`), and queues its next run for the next day at
 ``dunning_hour`` in the deployment's time zone (one queued run at a time, by its dedupe key).
 The e-mails go out after the job's unit of work commits, on the next worker pass of
-``billing.send_notices``, which the job queues. The seed queues the first run.
+``billing.send_notices``, which the job queues; that job commits its claim of the notices
+before any message leaves, and marks each one sent in a unit of its own. The seed queues the first run.
 
 The job logs its progress at INFO (notices considered so far, after each chunk of a run) and
 its summary; the worker's ``--log-level`` decides whether they show. The summary is also the
@@ -58,7 +59,8 @@ def dunning_job(uow: UnitOfWork, payload: Any) -> dict[str, Any]:
 
 
 def send_job(uow: UnitOfWork, payload: Any) -> dict[str, int]:
-    """Send the pending and failed e-mail notices; their statuses commit with the job."""
+    """Send the pending and failed e-mail notices after their claim commits with the job's
+    unit of work (:func:`crm_billing.notices.send_in`): a failed commit sends nothing."""
     from crm_billing.notices import send_in
 
     report = send_in(uow)

@@ -179,13 +179,7 @@ def send_pending(crm: Crm, *, progress: Callable[[int, int], Any] | None = None,
         except ConflictError:
             skipped += 1
             continue
-        with crm.unit_of_work(Actor.system()) as uow:
-            notice = uow.get("dunning_notice", notice_id)
-            account = uow.get("account", notice.account_id)
-            error = _send(settings, notice, account)
-            uow.update(notice, status="failed" if error else "sent", attempts=(notice.attempts or 0) + 1,
-                       last_error=error[:500] if error else None)
-            uow.commit()
+        error = _deliver(crm, settings, notice_id)
         if error:
             failed += 1
         else:
@@ -195,23 +189,48 @@ def send_pending(crm: Crm, *, progress: Callable[[int, int], Any] | None = None,
     return SendReport(sent, failed, skipped)
 
 
-def send_in(uow: UnitOfWork) -> SendReport:
-    """Send every pending or failed e-mail notice inside *uow* (the worker's job: one job of
-    the kind runs at a time, and its statuses commit with it)."""
-    settings = uow.crm.state(BillingSettings)
-    sent = failed = 0
+def send_in(uow: UnitOfWork, *, stale_after: dt.timedelta = STALE_SENDING) -> SendReport:
+    """Send every pending or failed e-mail notice (and those left ``sending`` *stale_after*
+    their claim) for the worker's job, whose unit of work is *uow*.
+
+    No message leaves inside *uow*'s transaction: the notices are claimed (``sending``) in
+    *uow*, which is then committed (and so ended: the worker records the job's outcome on its
+    own); only then is each message sent and its notice marked ``sent`` (or ``failed``) in a
+    unit of work of its own. A commit that fails sends nothing, and the notices stay as they
+    were for the next pass. A message leaves twice only when the process stops between
+    sending it and committing its mark: the notice is left ``sending`` and claimed again
+    *stale_after* later (at least once, never not at all).
+    """
+    crm = uow.crm
+    settings = crm.state(BillingSettings)
+    stale = dt.datetime.now(dt.UTC) - stale_after
     with uow.acting_as(Actor.system()):
-        notices = uow.query("dunning_notice").where(("status", "in", ("pending", "failed")), channel="email").order_by("id").all()
-        accounts = {a.id: a for a in uow.find_many("account", "id", sorted({n.account_id for n in notices}))} if notices else {}
-        changes = []
-        for notice in notices:
-            error = _send(settings, notice, accounts[notice.account_id])
-            changes.append((notice, {"status": "failed" if error else "sent", "attempts": (notice.attempts or 0) + 1,
-                                     "last_error": error[:500] if error else None}))
-            failed, sent = (failed + 1, sent) if error else (failed, sent + 1)
-        if changes:
-            uow.update_many("dunning_notice", changes)
+        notices = [n for n in uow.query("dunning_notice").where(
+            ("status", "in", ("pending", "failed", "sending")), channel="email").order_by("id").all()
+            if n.status != "sending" or n.values["updated_at"] <= stale]
+        if notices:
+            uow.update_many("dunning_notice", [(n, {"status": "sending"}) for n in notices])
+    uow.commit()
+    sent = failed = 0
+    for notice in notices:
+        if _deliver(crm, settings, notice.id):
+            failed += 1
+        else:
+            sent += 1
     return SendReport(sent, failed, 0)
+
+
+def _deliver(crm: Crm, settings: BillingSettings, notice_id: int) -> str | None:
+    """Send the claimed notice *notice_id*, then mark it ``sent`` or ``failed`` (one more
+    attempt, the error) in a unit of work of its own; the error text, or ``None``."""
+    with crm.unit_of_work(Actor.system()) as uow:
+        notice = uow.get("dunning_notice", notice_id)
+        account = uow.get("account", notice.account_id)
+        error = _send(settings, notice, account)
+        uow.update(notice, status="failed" if error else "sent", attempts=(notice.attempts or 0) + 1,
+                   last_error=error[:500] if error else None)
+        uow.commit()
+    return error
 
 
 def _send(settings: BillingSettings, notice: Record, account: Record) -> str | None:

@@ -108,6 +108,14 @@ def service_invoice_lines(uow: UnitOfWork, order: Record, lines: list[Record]) -
     return invoice_work_lines(uow, order, lines)
 
 
+@hookimpl(optionalhook=True)
+def service_invoice_held(uow: UnitOfWork, order: Record, lines: list[Record]) -> str | None:
+    """The service plugin's hook (only when it is enabled): the invoice still holding an order's work."""
+    from crm_billing.service_work import invoice_holding
+
+    return invoice_holding(uow, order, lines)
+
+
 @hookimpl
 def billing_recurring_revenue(uow: UnitOfWork, account_ids: list[int] | None, since: dt.date,
                               until: dt.date) -> list[dict[str, Any]] | None:

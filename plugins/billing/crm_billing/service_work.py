@@ -19,6 +19,13 @@ When a service order moves to ``invoiced`` the service plugin hands its billable
   take ``service_tax_code`` when set;
 - returns ``invoice <id>``, which the service plugin stamps on the lines (``invoice_ref``).
 
+Cancelling a draft that holds service work (:func:`crm_billing.invoices.cancel_invoice`)
+moves each service order whose work no other invoice (not cancelled) holds back from
+``invoiced`` to ``done`` (:func:`release_orders`), as the acting user through the service
+pipeline, so its permissions apply; the order can then be invoiced again by moving it to
+``invoiced``. The service plugin refuses that move back while an invoice still holds the
+work: billing answers its ``service_invoice_held`` (:func:`invoice_holding`).
+
 The recurring fees of service contracts come the same way, through ``service_contract_fee``
 (:func:`bill_contract_fee`): one invoice line per contract period, ``source_ref``
 ``service_contract <id> <first day>``, billed once.
@@ -45,7 +52,8 @@ if TYPE_CHECKING:
     from crmcore import UnitOfWork
     from crmcore.records import Record
 
-__all__ = ["COLLECTED_REF", "bill_contract_fee", "contract_revenue", "fee_ref", "invoice_work_lines", "line_ref", "order_ref"]
+__all__ = ["COLLECTED_REF", "bill_contract_fee", "contract_revenue", "fee_ref", "invoice_holding", "invoice_work_lines",
+           "line_ref", "order_ref", "release_orders"]
 
 #: The ``source_ref`` of an account's draft collecting service work (``service_invoicing = "account"``).
 COLLECTED_REF = "service"
@@ -185,6 +193,51 @@ def invoice_work_lines(uow: UnitOfWork, order: Record, lines: Sequence[Record]) 
         uow.create_many("invoice_line", values)
         refresh_totals(uow, [invoice.id])
     return f"invoice {invoice.id}"
+
+
+def invoice_holding(uow: UnitOfWork, order: Record, lines: Sequence[Record]) -> str | None:
+    """The service plugin's ``service_invoice_held``: ``"invoice <number or id>"`` of an
+    invoice that is not cancelled holding one of *lines*, else ``None``. Read as the system,
+    so an invoice the mover may not read still holds the work."""
+    refs = [line_ref(line.id) for line in lines]
+    if not refs:
+        return None
+    with uow.system_scope(f"check the invoices holding the work of service order {order.id}"):
+        row = (uow.select("invoice_line", ("invoice_id", "invoice_id.number"))
+               .where(("source_ref", "in", refs), ("invoice_id.state", "!=", "cancelled")).order_by("id").first())
+    return None if row is None else f"invoice {row['invoice_id.number'] or row['invoice_id']}"
+
+
+def release_orders(uow: UnitOfWork, invoice_id: int) -> list[int]:
+    """Move the service orders whose work was on the cancelled invoice *invoice_id* back from
+    ``invoiced`` to ``done``, unless another invoice (not cancelled) holds some of their work.
+    The moves are made as the acting user (the service pipeline's permissions apply).
+
+    :returns: the ids of the orders moved back, in id order.
+    :raises PermissionDeniedError: when the acting user may not move those orders.
+    """
+    if "service_order" not in uow.registry:
+        return []
+    with uow.system_scope(f"find the service work of cancelled invoice {invoice_id}"):
+        refs = [row["source_ref"] for row in uow.select("invoice_line", ("source_ref",))
+                .where(("invoice_id", "=", invoice_id)).all()]
+        work_ids = sorted({int(ref.split()[1]) for ref in refs if ref and ref.startswith("work_line ")})
+        if not work_ids:
+            return []
+        orders = sorted({row["order_id"] for row in uow.select("work_line", ("order_id", "order_id.status"))
+                         .where(("id", "in", work_ids)).all() if row["order_id.status"] == "invoiced"})
+        if not orders:
+            return []
+        lines = uow.select("work_line", ("id", "order_id")).where(
+            ("order_id", "in", orders), ("invoice_ref", "is not null")).all()
+        held = {int(row["source_ref"].split()[1]) for row in uow.select("invoice_line", ("source_ref",)).where(
+            ("source_ref", "in", [line_ref(row["id"]) for row in lines]), ("invoice_id.state", "!=", "cancelled")).all()
+                } if lines else set()
+    busy = {row["order_id"] for row in lines if row["id"] in held}
+    free = [order for order in orders if order not in busy]
+    for order in free:
+        uow.move("service_order", order, "done")
+    return free
 
 
 def _refuse_invoiced(uow: UnitOfWork, line_ids: Sequence[int]) -> None:

@@ -10,12 +10,14 @@ from decimal import Decimal
 
 import pytest
 from billing_support import DAY, seed, settings
+from crmcore import PluginInfo, hookimpl
+from crmcore.errors import ValidationError
 from crmcore.money import Money
 from crmcore.testing import SmtpServer
 
 from crm_billing import dunning
 from crm_billing.invoices import credit_invoice, invoice_from_order, post_invoices
-from crm_billing.notices import send_pending
+from crm_billing.notices import send_in, send_pending
 from crm_billing.payments import record_payment
 
 LEVELS = [
@@ -31,11 +33,11 @@ def eur(text: str) -> Money:
     return Money(Decimal(text), "EUR")
 
 
-def make(crm_factory, tmp_path, smtp: SmtpServer | None = None, *, file: bool = False, **billing):
+def make(crm_factory, tmp_path, smtp: SmtpServer | None = None, *, file: bool = False, extra=(), **billing):
     values = {"dunning_procedures": {"standard": LEVELS}, "letters_dir": str(tmp_path / "letters"), **billing}
     if smtp is not None:
         values["smtp"] = {"host": smtp.host, "port": smtp.port}
-    crm = crm_factory(plugins=["billing"], settings=settings(tmp_path, **values), file=file)
+    crm = crm_factory(plugins=["billing", *extra], settings=settings(tmp_path, **values), file=file)
     s = seed(crm)
     with crm.unit_of_work() as uow:
         uow.update(uow.get("account", s["account"].id), email="ap@acme.example")
@@ -352,3 +354,67 @@ def test_a_notice_left_sending_by_a_stopped_sender_is_sent_later(crm_factory, tm
     assert report.sent == 1 and smtp_server.recipients == [["ap@acme.example"]]
     with crm.unit_of_work() as uow:
         assert uow.get("dunning_notice", notice.id).status == "sent"
+
+
+class FailingCommit:
+    """A plugin of the test whose ``crm_before_commit`` fails the commit while ``failing``."""
+
+    PLUGIN = PluginInfo(name="test_failing_commit")
+
+    def __init__(self) -> None:
+        self.failing = False
+
+    @hookimpl
+    def crm_before_commit(self, uow) -> None:
+        if self.failing:
+            raise ValidationError({"commit": ["the commit fails (test)"]})
+
+
+def test_the_send_job_sends_nothing_when_its_commit_fails_and_each_mail_once(crm_factory, tmp_path, smtp_server):
+    failing = FailingCommit()
+    crm, s = make(crm_factory, tmp_path, smtp_server, extra=[failing])
+    post(crm, s)
+    with crm.unit_of_work() as uow:
+        (notice,) = dunning.run(uow, DUE + dt.timedelta(days=6)).notices
+        uow.commit()
+    failing.failing = True
+    with crm.unit_of_work() as uow, pytest.raises(ValidationError, match="the commit fails"):
+        send_in(uow)
+    failing.failing = False
+    assert smtp_server.messages == []
+    with crm.unit_of_work() as uow:
+        assert uow.get("dunning_notice", notice.id).status == "pending"
+    with crm.unit_of_work() as uow:
+        report = send_in(uow)
+    assert (report.sent, report.failed) == (1, 0) and smtp_server.recipients == [["ap@acme.example"]]
+    with crm.unit_of_work() as uow:
+        done = uow.get("dunning_notice", notice.id)
+        assert (done.status, done.attempts) == ("sent", 1)
+        assert send_in(uow).sent == 0
+    assert send_pending(crm).sent == 0 and len(smtp_server.messages) == 1
+
+
+def test_the_send_job_on_the_worker_commits_its_claim_before_sending(crm_factory, tmp_path, smtp_server):
+    from crmcore.jobs import enqueue, run_worker
+
+    failing = FailingCommit()
+    crm, s = make(crm_factory, tmp_path, smtp_server, extra=[failing])
+    post(crm, s)
+    at = dt.datetime.combine(DUE + dt.timedelta(days=6), dt.time(12), dt.UTC)
+    with crm.unit_of_work() as uow:
+        (notice,) = dunning.run(uow, DUE + dt.timedelta(days=6)).notices
+        job = enqueue(uow, "billing.send_notices", {}, run_at=at, key="billing.send_notices")
+        uow.commit()
+    failing.failing = True
+    run_worker(crm, once=True, now=at + dt.timedelta(seconds=1))  # the job fails: its claim is not committed
+    failing.failing = False
+    assert smtp_server.messages == []
+    with crm.unit_of_work() as uow:
+        assert uow.get("dunning_notice", notice.id).status == "pending"
+        retry = uow.get("job", job)
+    assert retry.status == "queued" and retry.attempts == 1
+    run_worker(crm, once=True, now=retry.run_at + dt.timedelta(seconds=1))
+    assert smtp_server.recipients == [["ap@acme.example"]]
+    with crm.unit_of_work() as uow:
+        assert uow.get("dunning_notice", notice.id).status == "sent"
+        assert uow.get("job", job).status == "done"

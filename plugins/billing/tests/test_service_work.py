@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from billing_support import settings
 from crmcore import security as admin
-from crmcore.errors import PermissionDeniedError, ValidationError
+from crmcore.errors import PermissionDeniedError, TransitionError, ValidationError
 from crmcore.money import Money
 
 from crm_billing.invoices import cancel_invoice, credit_invoice, post_invoices
@@ -145,24 +145,62 @@ def test_lines_of_another_order_or_without_a_charge_are_left_out(crm) -> None:
         assert uow.query("invoice").count() == 1
 
 
-def test_a_cancelled_draft_lets_its_work_be_invoiced_again_and_posting_numbers_it(crm) -> None:
+def test_a_cancelled_draft_sends_its_order_back_to_done_to_be_invoiced_again(crm) -> None:
     ids = _setup(crm)
-    lines = _work(crm, ids, ids["orders"][0])
+    order = ids["orders"][0]
+    lines = _work(crm, ids, order)
     billable = [line for line in lines if line.charge.amount > 0]
     with crm.unit_of_work() as uow:
         [draft] = uow.query("invoice").all()
+        # while the draft holds the work, the order stays invoiced: no move back, no second invoice
+        with pytest.raises(TransitionError, match=f"while invoice {draft.id} holds its work"):
+            uow.move("service_order", order, "done")
+    with crm.unit_of_work() as uow:
         cancel_invoice(uow, draft.id)
-        ref = uow.crm.hook.service_invoice_lines(uow=uow, order=uow.get("service_order", ids["orders"][0]), lines=billable)
-        again = uow.get("invoice", int(ref.split()[1]))
+        uow.commit()
+    with crm.unit_of_work() as uow:
+        assert uow.get("service_order", order).status == "done"
+        assert [line.invoice_ref for line in uow.query("work_line").order_by("id")] == [None, None, None]
+        moved = uow.move("service_order", order, "invoiced")
+        [again] = uow.query("invoice").where(state="draft").all()
+        with pytest.raises(ValidationError, match=f"work_line {billable[0].id} is already on invoice"):
+            uow.crm.hook.service_invoice_lines(uow=uow, order=moved, lines=billable)
         [posted] = post_invoices(uow, [again.id], today=D(2026, 6, 2))
         uow.commit()
+    assert again.id != draft.id and again.source_ref == f"service_order {order}"
     assert posted.number == "INV-2026-00001" and posted.grand_total == Money("60.87", "EUR")
     with crm.unit_of_work() as uow:
+        live = uow.select("invoice_line", ("source_ref",)).where(("invoice_id.state", "!=", "cancelled")).all()
+        assert sorted(row["source_ref"] for row in live) == sorted(f"work_line {line.id}" for line in billable)
+        assert {line.invoice_ref for line in uow.query("work_line").all() if line.charge.amount > 0} == {
+            f"invoice {posted.id}"}
         kinds = {entry.entity for entry in uow.timeline("account", ids["account"])}
         note = credit_invoice(uow, posted.id)
         post_invoices(uow, [note.id], today=D(2026, 6, 3))
         uow.commit()
     assert {"invoice", "work_report", "service_order"} <= kinds
+    with crm.unit_of_work() as uow:  # a posted invoice is credited, not cancelled: the order stays invoiced
+        assert uow.get("service_order", order).status == "invoiced"
+
+
+def test_cancelling_a_collected_draft_sends_back_every_order_on_it(crm_factory, tmp_path) -> None:
+    crm = crm_factory(plugins=["billing", "service"], settings=settings(tmp_path, service_invoicing="account"))
+    ids = _setup(crm, orders=2)
+    _work(crm, ids, ids["orders"][0])
+    _work(crm, ids, ids["orders"][1])
+    with crm.unit_of_work() as uow:
+        [draft] = uow.query("invoice").all()
+        cancel_invoice(uow, draft.id)
+        uow.commit()
+    with crm.unit_of_work() as uow:
+        assert [uow.get("service_order", o).status for o in ids["orders"]] == ["done", "done"]
+        for o in ids["orders"]:
+            uow.move("service_order", o, "invoiced")
+        uow.commit()
+    with crm.unit_of_work() as uow:
+        [again] = uow.query("invoice").where(state="draft").all()
+        assert uow.query("invoice_line").where(invoice_id=again.id).count() == 4
+        assert again.net_total == Money(Decimal("105.78"), "EUR")
 
 
 def test_service_work_of_an_account_is_collected_on_one_draft(crm_factory, tmp_path) -> None:
@@ -252,3 +290,25 @@ def test_service_contracts_are_the_recurring_part_of_the_revenue_estimate(crm) -
     assert found.recurring == Money("1500.00", "EUR")
     assert sorted(found.recurring_sources) == [
         f"service_contract:{monthly.id}", f"service_contract:{yearly.id}"]
+
+
+CLERK = {
+    "profiles": {"clerk": {"privileges": {"invoice": "all", "invoice_line": "all", "service_order": ["read"],
+                                          "work_line": ["read"]}}},
+    "roles": {"clerk": {"profiles": ["clerk"]}},
+}
+
+
+def test_cancelling_a_draft_of_service_work_needs_the_right_to_move_its_orders(crm_factory, tmp_path) -> None:
+    crm = crm_factory(plugins=["billing", "service"], settings={**settings(tmp_path), "security": CLERK})
+    ids = _setup(crm)
+    _work(crm, ids, ids["orders"][0])
+    with crm.unit_of_work() as uow:
+        admin.add_user(uow, "cora", roles=["clerk"])
+        [draft] = uow.query("invoice").all()
+        uow.commit()
+    with crm.unit_of_work(crm.actor("cora")) as uow, pytest.raises(PermissionDeniedError):
+        cancel_invoice(uow, draft.id)
+    with crm.unit_of_work() as uow:  # all or nothing: the draft stays, the order stays invoiced
+        assert uow.get("invoice", draft.id).state == "draft"
+        assert uow.get("service_order", ids["orders"][0]).status == "invoiced"

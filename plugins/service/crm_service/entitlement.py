@@ -197,7 +197,8 @@ def _ancestors(uow: UnitOfWork, location_ids: Iterable[int]) -> dict[int, list[i
         level = [i for i in dict.fromkeys(found) if i not in parent]
     chains: dict[int, list[int]] = {}
     for start in parent:
-        chain, node = [], start
+        chain: list[int] = []
+        node: int | None = start
         while node is not None and node not in chain:
             chain.append(node)
             node = parent.get(node)
@@ -241,7 +242,7 @@ def coverages_of(
     chains = _ancestors(uow, [u["location_id"] for u in units.values() if u["location_id"]])
     _contract_coverages(uow, units, chains, found, first, last)
     for chunk in _chunks(ids):
-        window = []
+        window: list[Any] = []
         if last is not None:
             window.append(("valid_from", "<=", last))
         if first is not None:

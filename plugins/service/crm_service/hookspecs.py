@@ -17,7 +17,9 @@ if TYPE_CHECKING:
     from crmcore import Money, UnitOfWork
     from crmcore.records import Record
 
-__all__ = ["service_contract_fee", "service_invoice_lines", "service_price_part"]
+__all__ = [
+    "service_contract_fee", "service_invoice_held", "service_invoice_lines", "service_price_part",
+]
 
 
 @hookspec(firstresult=True)
@@ -73,6 +75,36 @@ def service_invoice_lines(uow: UnitOfWork, order: Record, lines: list[Record]) -
             return invoice.number
 
     .. versionadded:: 0.1
+    """
+
+
+@hookspec(firstresult=True)
+def service_invoice_held(uow: UnitOfWork, order: Record, lines: list[Record]) -> str | None:
+    """Name the invoice that still holds the work of a service order moving from
+    ``invoiced`` back to ``done``.
+
+    Called inside the unit of work of the move, once per order, with the order's work lines
+    that carry an ``invoice_ref``. An order goes back to ``done`` only when every invoice
+    holding its work is cancelled; the move is refused while an answer names one. A billing
+    plugin moves the order back itself when the last such invoice is cancelled, so the work
+    can be invoiced again.
+
+    :param uow: the unit of work of the move.
+    :param order: the service order moving back to ``done``.
+    :param lines: its work lines with an ``invoice_ref``.
+    :returns: the reference of an invoice (not cancelled) holding one of the lines, or
+        ``None`` when none does (or no plugin invoices).
+
+    Example::
+
+        @hookimpl
+        def service_invoice_held(uow, order, lines):
+            row = uow.select("invoice_line", ("invoice_id",)).where(
+                ("work_line_id", "in", [line.id for line in lines]),
+                ("invoice_id.state", "!=", "cancelled")).first()
+            return f"invoice {row['invoice_id']}" if row else None
+
+    .. versionadded:: 0.2
     """
 
 

@@ -3,11 +3,15 @@ the entitlement, and invoicing through the billing hook.
 
 A service order moves through ``service.order``: ``new`` → ``scheduled`` (needs a time
 window) → ``in_progress`` → ``done`` (needs a work report) → ``invoiced``; any open stage may
-go to ``cancelled``. Each work line is priced when written: its unit price (the labour or
-travel rate of the settings, or the price :func:`~crm_service.hookspecs.service_price_part`
-gives a part), its amount, and the customer's charge from the entitlement of its unit on the
-report's day, naming the granting record. A charge that departs from the entitlement needs
-the privilege ``service.work_line.reprice`` and a reason. Coverages are read as the system
+go to ``cancelled``. An ``invoiced`` order goes back to ``done`` once every invoice holding
+its work is cancelled (:func:`~crm_service.hookspecs.service_invoice_held` names one that is
+not; a billing plugin moves the order back when it cancels the last one); its lines lose their
+``invoice_ref`` and may be invoiced again. Each work line is priced when written: its unit
+price (the labour or travel rate of the settings, or the price
+:func:`~crm_service.hookspecs.service_price_part` gives a part), its amount, and the
+customer's charge from the entitlement of its unit on the report's day, naming the granting
+record. A charge that departs from the entitlement needs the privilege
+``service.work_line.reprice`` and a reason. Coverages are read as the system
 (:meth:`~crmcore.UnitOfWork.system_scope`), so a technician who may not read contracts still
 prices a line as the contract says. Moving an order to ``invoiced``
 hands its billable lines to :func:`~crm_service.hookspecs.service_invoice_lines` and stamps
@@ -63,7 +67,7 @@ def pipeline() -> Pipeline:
     )
     moves = [("new", "scheduled"), ("scheduled", "new"), ("scheduled", "in_progress"),
              ("in_progress", "scheduled"), ("in_progress", "done"), ("done", "in_progress"),
-             ("done", "invoiced")]
+             ("done", "invoiced"), ("invoiced", "done")]
     moves += [(s, "cancelled") for s in ("new", "scheduled", "in_progress")]
     return Pipeline(
         ORDER_PIPELINE,
@@ -205,6 +209,40 @@ def check_done(uow: UnitOfWork, moves: Sequence[tuple[Record, Any, Mapping[str, 
             raise TransitionError(
                 f"service_order {order_id} cannot be done without a work report; "
                 "write the report of the visit first")
+
+
+def check_uninvoiced(
+    uow: UnitOfWork, moves: Sequence[tuple[Record, Any, Mapping[str, Any]]]
+) -> None:
+    """An invoiced order goes back to ``done`` only when no invoice holds its work any more.
+
+    :raises TransitionError: naming the first order and the invoice that still holds its work.
+    """
+    ids = [record.id for record, transition, _ in moves
+           if transition.target == "done" and record.values.get("status") == "invoiced"]
+    if not ids:
+        return
+    held: dict[int, list[Record]] = {}
+    for line in uow.query("work_line").where(
+        ("order_id", "in", ids), ("invoice_ref", "is not null")
+    ).order_by("id"):
+        held.setdefault(line.order_id, []).append(line)
+    for record, transition, _ in moves:
+        if record.id not in held or transition.target != "done":
+            continue
+        ref = uow.crm.hook.service_invoice_held(uow=uow, order=record, lines=held[record.id])
+        if ref is not None:
+            raise TransitionError(
+                f"service_order {record.id} cannot go back to 'done' while {ref} holds its work; "
+                "cancel that invoice first")
+
+
+def uninvoice(uow: UnitOfWork, orders: Sequence[Record]) -> None:
+    """Clear the ``invoice_ref`` of the lines of orders back from ``invoiced`` to ``done``."""
+    ids = [order.id for order in orders]
+    if ids:
+        uow.update_where("work_line", [("order_id", "in", ids), ("invoice_ref", "is not null")],
+                         set={"invoice_ref": None})
 
 
 def invoice(uow: UnitOfWork, orders: Sequence[Record]) -> None:

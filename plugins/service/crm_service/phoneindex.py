@@ -89,7 +89,8 @@ def candidates(uow: UnitOfWork, number: str) -> dict[str, list[int]]:
         return found
     rows = uow.raw("service").execute(
         sa.select(PHONE.c.entity, PHONE.c.record_id).where(PHONE.c.suffix == key))
-    for entity, record_id in rows:
+    for row in rows:
+        entity, record_id = row.entity, row.record_id
         if entity in found and record_id not in found[entity]:
             found[entity].append(record_id)
     return found

@@ -67,9 +67,9 @@ def crm_configure(crm: Crm, settings: dict[str, Any]) -> None:
 @hookimpl
 def crm_before_create(
     uow: UnitOfWork, entity: str, items: list[dict[str, Any]]
-) -> list[dict[str, Any]] | None:
+) -> list[dict[str, Any] | None] | None:
     if entity == "work_line":
-        return orders.price_lines(uow, items)
+        return list(orders.price_lines(uow, items))
     if entity == "plan_occurrence":
         return [planned.key_change(values) for values in items]
     if entity == "plan_exception":
@@ -139,6 +139,7 @@ def crm_before_update(
             entity,
             [(r.id, c["parent_id"]) for r, c in items if c.get("parent_id") is not None],
         )
+    return None
 
 
 @hookimpl
@@ -199,6 +200,7 @@ def crm_before_move(
 ) -> None:
     if entity == "service_order":
         orders.check_done(uow, moves)
+        orders.check_uninvoiced(uow, moves)
 
 
 @hookimpl
@@ -206,6 +208,8 @@ def crm_after_move(
     uow: UnitOfWork, entity: str, moves: list[tuple[Record, Record, str | None, str | None]]
 ) -> None:
     if entity == "service_order":
+        orders.uninvoice(uow, [new for _, new, source, target in moves
+                               if source == "invoiced" and target == "done"])
         orders.invoice(uow, [new for _, new, _, target in moves if target == "invoiced"])
 
 

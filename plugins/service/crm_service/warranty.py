@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from crmcore.errors import ValidationError
 from dateutil.relativedelta import relativedelta
@@ -53,7 +53,7 @@ def _stamp(term: Record | Mapping[str, Any], unit_id: int, starts_on: dt.date,
         "term_id": get("id"),
         "kind": kind,
         "starts_on": starts_on,
-        "ends_on": end_of(starts_on, get("months")),
+        "ends_on": end_of(starts_on, cast("int", get("months"))),
     }
     for line_type in LINE_TYPES:
         row[f"{line_type}_pct"] = get(f"{line_type}_pct")

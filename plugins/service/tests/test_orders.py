@@ -29,11 +29,16 @@ class Billing:
 
     def __init__(self) -> None:
         self.invoiced: list[tuple[int, list[int]]] = []
+        self.held: str | None = None
 
     @hookimpl
     def service_invoice_lines(self, order: Any, lines: list[Any]) -> str:
         self.invoiced.append((order.id, [line.id for line in lines]))
         return f"INV-{order.id}"
+
+    @hookimpl
+    def service_invoice_held(self, order: Any, lines: list[Any]) -> str | None:
+        return self.held
 
 
 class Catalog:
@@ -114,6 +119,34 @@ def test_the_pipeline_runs_from_new_to_invoiced(crm, billing) -> None:
     with crm.unit_of_work() as uow:
         refs = [line.invoice_ref for line in uow.query("work_line").order_by("id")]
     assert refs == [None, f"INV-{ids['order']}", f"INV-{ids['order']}"]
+
+
+def test_an_invoiced_order_goes_back_to_done_only_when_no_invoice_holds_it(crm, billing) -> None:
+    ids = _setup(crm)
+    with crm.unit_of_work() as uow:
+        uow.move("service_order", ids["order"], "scheduled", window_start=WINDOW,
+                 window_end=WINDOW + dt.timedelta(hours=4))
+        uow.move("service_order", ids["order"], "in_progress")
+        uow.commit()
+    lines = _report(crm, ids)
+    with crm.unit_of_work() as uow:
+        uow.move(uow.move("service_order", ids["order"], "done"), "invoiced")
+        uow.commit()
+    billing.held = "invoice 7"
+    with crm.unit_of_work() as uow:
+        with pytest.raises(TransitionError, match="while invoice 7 holds its work"):
+            uow.move("service_order", ids["order"], "done")
+    billing.held = None
+    with crm.unit_of_work() as uow:
+        assert uow.move("service_order", ids["order"], "done").status == "done"
+        uow.commit()
+    with crm.unit_of_work() as uow:
+        refs = [line.invoice_ref for line in uow.query("work_line").order_by("id")]
+        assert refs == [None, None, None]
+        uow.move("service_order", ids["order"], "invoiced")
+        uow.commit()
+    part, travel = lines["part"].id, lines["travel"].id
+    assert billing.invoiced == [(ids["order"], [part, travel])] * 2
 
 
 def test_each_line_is_priced_through_the_entitlement(crm) -> None:
