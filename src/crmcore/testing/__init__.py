@@ -6,8 +6,9 @@ Wherever crmcore is installed, tests get these fixtures:
     a fresh app with the given plugins (names of installed plugins, or objects carrying
     ``@hookimpl`` functions for throwaway hooks), its schema created. It runs on in-memory
     SQLite, or on ``CRM_TEST_DATABASE_URL`` when that is set (PostgreSQL: each app gets a schema
-    of its own, dropped afterwards). ``file=True`` uses an SQLite file, for tests that need
-    several connections.
+    of its own). ``file=True`` uses an SQLite file, for tests that need several connections.
+    Tables are built once per session for each distinct DDL and then copied (SQLite) or kept
+    and emptied between tests (PostgreSQL): see :class:`SchemaPool`.
 ``crm``
     ``crm_factory()`` with the core only.
 ``make_user(crm, username, **fields)``
