@@ -9,8 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from crmcore import NotFoundError
-from crmcore.testing import CrmFactory
 from crmcore.security.admin import user_groups, user_roles
+from crmcore.testing import CrmFactory
 
 SECURITY = {
     "security": {
