@@ -6,8 +6,9 @@ Wherever crmcore is installed, tests get these fixtures:
     a fresh app with the given plugins (names of installed plugins, or objects carrying
     ``@hookimpl`` functions for throwaway hooks), its schema created. It runs on in-memory
     SQLite, or on ``CRM_TEST_DATABASE_URL`` when that is set (PostgreSQL: each app gets a schema
-    of its own, dropped afterwards). ``file=True`` uses an SQLite file, for tests that need
-    several connections.
+    of its own). ``file=True`` uses an SQLite file, for tests that need several connections.
+    Tables are built once per session for each distinct DDL and then copied (SQLite) or kept
+    and emptied between tests (PostgreSQL): see :class:`SchemaPool`.
 ``crm``
     ``crm_factory()`` with the core only.
 ``make_user(crm, username, **fields)``
@@ -46,17 +47,14 @@ import datetime as dt
 import decimal
 import os
 import sys
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import attrs
 import pytest
-import sqlalchemy as sa
 
 from crmcore.actors import Actor
-from crmcore.app import Crm, create_app
+from crmcore.app import Crm
 from crmcore.fields import (
     Boolean,
     Choice,
@@ -78,7 +76,7 @@ from crmcore.fields import (
 from crmcore.records import Record
 from crmcore.registry import EntityType
 from crmcore.security.admin import add_user
-from crmcore.storage.engine import make_engine, safe_url
+from crmcore.storage.engine import safe_url
 from crmcore.testing.commands import (
     CORE_DEMO_ENTITIES,
     ToldStory,
@@ -88,6 +86,7 @@ from crmcore.testing.commands import (
     run_crm,
     tell_story,
 )
+from crmcore.testing.databases import CrmFactory, SchemaPool, _check_reachable  # noqa: F401 - re-exported
 from crmcore.testing.servers import HttpSinkServer, SmtpServer, http_sink, smtp_server  # noqa: F401 - fixtures
 
 __all__ = [
@@ -113,198 +112,6 @@ ENV_URL = "CRM_TEST_DATABASE_URL"
 def database_url_for_tests() -> str:
     """``CRM_TEST_DATABASE_URL``, or in-memory SQLite."""
     return os.environ.get(ENV_URL) or "sqlite://"
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-_reachable: dict[str, str | None] = {}
-
-
-def _check_reachable(url: str) -> None:
-    """Skip (or, in CI, fail) when a PostgreSQL test database cannot be reached."""
-    if not url.startswith("postgresql"):
-        return
-    if url not in _reachable:
-        engine = make_engine(url)
-        try:
-            with engine.connect():
-                pass
-            _reachable[url] = None
-        except sa.exc.DBAPIError as exc:
-            _reachable[url] = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        finally:
-            engine.dispose()
-    reason = _reachable[url]
-    if reason is not None:
-        message = f"PostgreSQL test database {safe_url(url)} is not reachable: {reason}"
-        if _in_ci():
-            pytest.fail(message + " (CI=true: PostgreSQL is required)", pytrace=False)
-        pytest.skip(message)
-
-
-def _with_schema(url: str, schema: str) -> str:
-    parsed = sa.engine.make_url(url)
-    return parsed.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-
-
-class SchemaPool:
-    """PostgreSQL schemas kept between tests, by table layout.
-
-    Creating every table of an app costs about a second on PostgreSQL; emptying them costs a
-    few milliseconds. A schema whose tables are exactly those of a finished test's app goes
-    back to the pool and is handed, emptied (rows deleted, id sequences restarted, so ids start
-    at 1 again), to the next app with the same layout. Anything else is dropped.
-    """
-
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url
-        self.free: dict[tuple[Any, ...], list[str]] = {}
-
-    @staticmethod
-    def layout(app: Crm) -> tuple[Any, ...]:
-        return tuple(sorted(
-            (table.name, tuple((c.name, repr(c.type)) for c in table.columns))
-            for table in app.metadata.sorted_tables
-        ))
-
-    def take(self, layout: tuple[Any, ...], order: list[str]) -> str | None:
-        """An emptied schema of *layout*, or ``None``. *order* lists the tables parents first;
-        rows are deleted children first and every id sequence starts at 1 again, in one round
-        trip (on a busy server this costs a fifth of TRUNCATE or of creating the tables)."""
-        free = self.free.get(layout)
-        if not free:
-            return None
-        schema = free.pop()
-        with_ids = {name for name, columns in layout if any(c[0] == "id" for c in columns)}
-        script = [f'DELETE FROM "{schema}"."{t}"' for t in reversed(order)]
-        script += [
-            f"SELECT setval(pg_get_serial_sequence('\"{schema}\".\"{t}\"', 'id'), 1, false)"
-            for t in order if t in with_ids
-        ]
-        admin = make_engine(self.base_url)
-        try:
-            with admin.begin() as connection:
-                connection.exec_driver_sql("; ".join(script))
-        finally:
-            admin.dispose()
-        return schema
-
-    def give_back(self, schema: str, layout: tuple[Any, ...]) -> bool:
-        """Keep *schema* for reuse if it holds exactly the tables of *layout*."""
-        admin = make_engine(self.base_url)
-        try:
-            with admin.connect() as connection:
-                present = {r[0] for r in connection.execute(
-                    sa.text("SELECT tablename FROM pg_tables WHERE schemaname = :s"), {"s": schema})}
-        finally:
-            admin.dispose()
-        if present != {name for name, _ in layout}:
-            return False
-        self.free.setdefault(layout, []).append(schema)
-        return True
-
-    def close(self) -> None:
-        schemas = [s for free in self.free.values() for s in free]
-        self.free.clear()
-        if schemas:
-            _drop_schemas(self.base_url, schemas)
-
-
-def _drop_schemas(base_url: str, schemas: list[str]) -> None:
-    admin = make_engine(base_url)
-    try:
-        for schema in schemas:  # one transaction each: a drop locks every table in it
-            with admin.begin() as connection:
-                connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        admin.dispose()
-
-
-class CrmFactory:
-    """Builds isolated apps for one test and cleans them up afterwards."""
-
-    def __init__(self, base_url: str, tmp_path_factory: pytest.TempPathFactory, pool: SchemaPool | None = None) -> None:
-        self.base_url = base_url
-        self.tmp_path_factory = tmp_path_factory
-        self.apps: list[Crm] = []
-        self._schemas: list[str] = []
-        self._pooled: dict[str, tuple[Any, ...]] = {}
-        self.pool = pool
-
-    def database_url(self, *, file: bool = False) -> str:
-        """A fresh, empty database URL of the kind under test."""
-        if self.base_url.startswith("postgresql"):
-            schema = f"t_{uuid.uuid4().hex[:12]}"
-            admin = make_engine(self.base_url)
-            with admin.begin() as connection:
-                connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-            admin.dispose()
-            self._schemas.append(schema)
-            return _with_schema(self.base_url, schema)
-        if file:
-            return f"sqlite:///{self.tmp_path_factory.mktemp('crm') / 'crm.db'}"
-        return "sqlite://"
-
-    def __call__(
-        self,
-        plugins: list[Any] | tuple[Any, ...] = (),
-        settings: dict[str, Any] | None = None,
-        *,
-        file: bool = False,
-        database: str | None = None,
-        create_schema: bool = True,
-        **overrides: Any,
-    ) -> Crm:
-        """A new app. *plugins* mixes names of installed plugins and plugin objects.
-
-        :param settings: a dict shaped like ``crm.toml`` (its ``[crm] plugins`` are added).
-        :param database: reuse this URL (another app on the same database) instead of a new one.
-        :param create_schema: create the tables from the registry.
-        """
-        _check_reachable(self.base_url)
-        names = [p for p in plugins if isinstance(p, str)]
-        objects = [p for p in plugins if not isinstance(p, str)]
-        data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in (settings or {}).items()}
-        crm_table = dict(data.get("crm", {}))
-        crm_table["plugins"] = [*crm_table.get("plugins", []), *names]
-        pooled = self.pool is not None and database is None and create_schema and self.base_url.startswith("postgresql")
-        crm_table["database"] = database or (self.base_url if pooled else self.database_url(file=file))
-        data["crm"] = crm_table
-        app = create_app(data, plugins=objects, **overrides)
-        self.apps.append(app)
-        if pooled:
-            assert self.pool is not None
-            layout = SchemaPool.layout(app)
-            schema = self.pool.take(layout, [t.name for t in app.metadata.sorted_tables])
-            reused = schema is not None
-            if schema is None:
-                schema = f"t_{uuid.uuid4().hex[:12]}"
-                admin = make_engine(self.base_url)
-                with admin.begin() as connection:
-                    connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-                admin.dispose()
-            self._pooled[schema] = layout
-            # the engine is made on first use, so the app can still be pointed at its schema
-            app.settings = attrs.evolve(app.settings, database=_with_schema(self.base_url, schema))
-            if reused:
-                app.seed()
-                return app
-        if create_schema:
-            app.create_schema()
-        return app
-
-    def close(self) -> None:
-        for app in self.apps:
-            with contextlib.suppress(Exception):
-                app.close()
-        dropped = list(self._schemas)
-        for schema, layout in self._pooled.items():
-            if self.pool is None or not self.pool.give_back(schema, layout):
-                dropped.append(schema)
-        if dropped:
-            _drop_schemas(self.base_url, dropped)
 
 
 class FrozenClock:
@@ -354,10 +161,7 @@ def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> FrozenClock:
 
 @pytest.fixture(scope="session")
 def _crm_schema_pool(crm_database_url: str) -> Iterator[SchemaPool | None]:
-    """Schemas reused between the tests of a session (PostgreSQL only)."""
-    if not crm_database_url.startswith("postgresql"):
-        yield None
-        return
+    """Schemas reused between the tests of a session (PostgreSQL), schema templates (SQLite)."""
     pool = SchemaPool(crm_database_url)
     try:
         yield pool
