@@ -163,11 +163,13 @@ def _name_evidence(rows: list[dict[str, Any]], names: list[str], evidence: dict[
             continue
         ids = [m[0] for m in members]
         texts = [m[1] for m in members]
-        matrix = process.cdist(texts, texts, scorer=fuzz.token_sort_ratio, score_cutoff=_NAME_CUTOFF, workers=1)
-        for i, j in zip(*matrix.nonzero(), strict=True):
-            if i < j:
-                ratio = float(matrix[i, j])
-                a, b = sorted((ids[i], ids[j]))
+        # each name against the ones after it (process.extract: no numpy, which cdist needs)
+        for i, text in enumerate(texts[:-1]):
+            later = texts[i + 1:]
+            found = process.extract(text, later, scorer=fuzz.token_sort_ratio, score_cutoff=_NAME_CUTOFF, limit=len(later))
+            for _, score, offset in found:
+                ratio = float(score)
+                a, b = sorted((ids[i], ids[i + 1 + offset]))
                 evidence[(a, b)][f"name {ratio:.0f}%"] = _NAME_WEIGHT * ratio / 100
 
 
