@@ -3,6 +3,8 @@ merge privilege, and finding the duplicates."""
 
 from __future__ import annotations
 
+import sys
+
 from typing import Any
 
 import pytest
@@ -130,6 +132,20 @@ def test_duplicates_are_found_by_phone_and_fuzzy_name(world: Any) -> None:
 
     assert [g.ids for g in groups] == [tuple(sorted((ids["a"], ids["b"], ids["c"])))]
     assert "phone" in groups[0].reasons
+
+
+def test_fuzzy_names_are_matched_without_numpy(crm_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's install has no numpy (an optional part of rapidfuzz); finding duplicates by
+    name must not need it."""
+    monkeypatch.setitem(sys.modules, "numpy", None)  # import numpy now fails
+    crm = crm_factory()
+    with crm.unit_of_work() as uow:
+        first = uow.create("account", name="Alpha Dynamics Inc.")
+        second = uow.create("account", name="Alpha Dynamics")
+        uow.create("account", name="Zeta Logistics")
+        groups = uow.find_duplicates("account", min_score=0.5)
+    assert [g.ids for g in groups] == [tuple(sorted((first.id, second.id)))]
+    assert any(reason.startswith("name ") for reason in groups[0].reasons)
 
 
 class _Refuser:
