@@ -4,7 +4,6 @@ merge privilege, and finding the duplicates."""
 from __future__ import annotations
 
 import sys
-
 from typing import Any
 
 import pytest
